@@ -1,0 +1,30 @@
+"""fastgd: fused, in-place gradient-descent optimizers for NumPy arrays.
+
+The optimizers have torch.optim's names, defaults and update equations; each
+step is one compiled pass over memory per parameter.
+"""
+from . import functional, reference
+from ._backend import level as _level
+from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, Parameter, RMSprop
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer", "Parameter",
+    "functional", "reference", "show_config", "__version__",
+]
+
+
+def show_config():
+    """Print the SIMD level in use, the levels built and the compile flags."""
+    from . import _backend, _cpu, _simd
+
+    family = "msvc" if __import__("sys").platform == "win32" else "unix"
+    print(f"fastgd {__version__}")
+    print(f"SIMD level in use: {_backend.level}")
+    print(f"SIMD levels built: {', '.join(_backend.built_levels())}")
+    print(f"SIMD levels this CPU supports: {', '.join(_cpu.supported_levels())}")
+    print(f"compile flags ({'MSVC' if family == 'msvc' else 'GCC/Clang'}):")
+    for level in _backend.built_levels():
+        flags = _simd.COMMON_FLAGS[family] + _simd.LEVEL_FLAGS[family][level]
+        print(f"  {level}: {' '.join(flags)}")

@@ -1,0 +1,42 @@
+"""Choose the compiled kernels for this CPU: the best SIMD level it supports,
+or the one named by the FASTGD_SIMD environment variable."""
+import importlib
+import importlib.util
+import os
+
+from . import _cpu
+from ._simd import LEVELS
+
+
+def built_levels():
+    """The SIMD levels this installation has kernels for."""
+    return tuple(level for level in LEVELS if importlib.util.find_spec(f"fastgd._optim_{level}") is not None)
+
+
+def choose_level(requested=None):
+    """The level to use: `requested` (or $FASTGD_SIMD) if given, else the best one available."""
+    built = built_levels()
+    supported = _cpu.supported_levels()
+    if requested is None:
+        requested = os.environ.get("FASTGD_SIMD", "").strip().lower() or None
+    if requested is None:
+        return [level for level in built if level in supported][-1]
+    if requested not in LEVELS:
+        raise ValueError(f"FASTGD_SIMD={requested!r} is not a SIMD level; expected one of {', '.join(LEVELS)}")
+    if requested not in built:
+        raise ValueError(f"FASTGD_SIMD={requested!r}: this build of fastgd has kernels for {', '.join(built)} only")
+    if requested not in supported:
+        raise ValueError(
+            f"FASTGD_SIMD={requested!r}: this CPU does not support {requested} "
+            f"(it supports {', '.join(supported)})"
+        )
+    return requested
+
+
+def load(level):
+    """The optimizer-step module compiled for `level`."""
+    return importlib.import_module(f"fastgd._optim_{level}")
+
+
+level = choose_level()
+kernels = load(level)

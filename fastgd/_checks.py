@@ -1,0 +1,104 @@
+"""Validation shared by the optimizers, the functional API and the reference.
+
+Every check runs before anything is changed, and every message names the
+argument (with its index and shape for arrays) and what was expected.
+"""
+import math
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def describe(array):
+    return f"shape {array.shape}, dtype {array.dtype}"
+
+
+def check_param(param, name):
+    """`param` must be a writable, C-contiguous float32/float64 ndarray; returns it."""
+    if not isinstance(param, np.ndarray):
+        raise TypeError(
+            f"{name} is a {type(param).__name__}; expected a NumPy array of float32 or float64 "
+            "(or a fastgd.Parameter) that the optimizer updates in place"
+        )
+    if param.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} ({describe(param)}) has an unsupported dtype; expected float32 or float64")
+    if not param.dtype.isnative:
+        raise ValueError(f"{name} ({describe(param)}) is not in native byte order; expected a native float array")
+    if not param.flags.writeable:
+        raise ValueError(f"{name} ({describe(param)}) is read-only; the optimizer updates parameters in place")
+    if not (param.flags.c_contiguous and param.flags.aligned):
+        raise ValueError(
+            f"{name} ({describe(param)}) is not C-contiguous; keep the parameter in a contiguous "
+            "array (np.ascontiguousarray) so that it can be updated in place"
+        )
+    return param
+
+
+def check_no_overlap(params, names):
+    """No two parameters may share memory (the same array passed twice, or overlapping views)."""
+    spans = sorted(
+        (param.__array_interface__["data"][0], param.nbytes, index)
+        for index, param in enumerate(params)
+        if param.nbytes
+    )
+    for (start, size, index), (next_start, _, next_index) in zip(spans, spans[1:]):
+        if next_start < start + size:
+            first, second = sorted((index, next_index))
+            raise ValueError(
+                f"{names[second]} shares memory with {names[first]} "
+                f"({describe(params[first])}); each parameter must be a separate array, given once"
+            )
+
+
+def convert_grad(grad, param, name):
+    """`grad` as an array the kernels can read for `param`: same shape and dtype, C-contiguous.
+
+    A gradient of the other float dtype, of another byte order or non-contiguous
+    is converted once; anything else raises."""
+    if grad is None:
+        return None
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(
+            f"{name} is a {type(grad).__name__}; expected a NumPy array of shape {param.shape} (or None to skip)"
+        )
+    if grad.dtype.kind != "f" or grad.dtype.itemsize not in (4, 8):
+        raise TypeError(
+            f"{name} ({describe(grad)}) has an unsupported dtype; expected float32 or float64 "
+            f"like its parameter ({describe(param)})"
+        )
+    if grad.shape != param.shape:
+        raise ValueError(f"{name} has shape {grad.shape}; expected {param.shape}, the shape of its parameter")
+    return np.ascontiguousarray(grad, dtype=param.dtype)
+
+
+def check_state_array(array, param, name):
+    """A state array given by the user must match its parameter and be writable and contiguous."""
+    check_param(array, name)
+    if array.shape != param.shape or array.dtype != param.dtype:
+        raise ValueError(f"{name} ({describe(array)}) does not match its parameter ({describe(param)})")
+    return array
+
+
+def check_real(value, name, *, below_one=False):
+    """A hyperparameter: a finite real number >= 0 (and < 1 when below_one)."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if below_one:
+        if not 0.0 <= value < 1.0:
+            raise ValueError(f"Invalid {name}: {value!r}; expected a number in [0, 1)")
+    elif not (0.0 <= value and math.isfinite(value)):
+        raise ValueError(f"Invalid {name}: {value!r}; expected a finite number >= 0")
+
+
+def check_flag(value, name):
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def check_betas(betas, name="betas"):
+    if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+        raise TypeError(f"{name} must be a pair (beta1, beta2), got {betas!r}")
+    check_real(betas[0], f"{name}[0]", below_one=True)
+    check_real(betas[1], f"{name}[1]", below_one=True)

@@ -1,0 +1,95 @@
+"""One in-place step of each algorithm on raw arrays, for users who keep their own state.
+
+Each function checks its arrays and options as the optimizer classes do, then
+runs the same compiled kernel on one parameter.  State arrays must have the
+parameter's shape and dtype; ``step`` is the number of this step, counting
+from 1.
+"""
+import numpy as np
+
+from . import _checks, optim
+from ._backend import kernels
+
+
+def _prepare(param, grad, states, step=None):
+    param = _checks.check_param(param, "param")
+    if grad is None:
+        raise TypeError(f"grad is None; expected a NumPy array of shape {param.shape}")
+    grad = _checks.convert_grad(grad, param, "grad")
+    present = {name: _checks.check_state_array(array, param, name)
+               for name, array in states.items() if array is not None}
+    _checks.check_no_overlap([param, *present.values()], ["param", *present])
+    if step is None:
+        return param, grad, None
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
+        raise ValueError(f"step must be a whole number >= 1 (the number of this step), got {step!r}")
+    return param, grad, np.array([step - 1], dtype=np.int64)  # the kernels count the step themselves
+
+
+def _require(array, name, reason):
+    if array is None:
+        raise ValueError(f"{name} is required {reason}")
+
+
+def sgd(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
+        nesterov=False, maximize=False):
+    """One SGD step in place; returns the momentum buffer.
+
+    On the first momentum step pass ``momentum_buffer=None``: a new buffer
+    holding the gradient is returned (torch's rule); pass it back on later steps.
+    """
+    optim.SGD._check_options(dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                                  nesterov=nesterov, maximize=maximize), "")
+    param, grad, _ = _prepare(param, grad, {"momentum_buffer": momentum_buffer})
+    buffers = [momentum_buffer]
+    kernels.sgd([param], [grad], buffers, 0, 1, lr, momentum, dampening, weight_decay, nesterov, maximize)
+    return buffers[0]
+
+
+def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
+         eps=1e-8, weight_decay=0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
+    """One Adam step in place (AdamW's with ``decoupled_weight_decay=True``)."""
+    optim.Adam._check_options(dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                   amsgrad=amsgrad, maximize=maximize), "")
+    _checks.check_flag(decoupled_weight_decay, "decoupled_weight_decay")
+    if amsgrad:
+        _require(max_exp_avg_sq, "max_exp_avg_sq", "with amsgrad=True")
+    param, grad, steps = _prepare(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                                                "max_exp_avg_sq": max_exp_avg_sq}, step)
+    _require(exp_avg, "exp_avg", "by Adam")
+    _require(exp_avg_sq, "exp_avg_sq", "by Adam")
+    kernels.adam([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], steps, 0, 1,
+                 lr, betas[0], betas[1], eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
+
+
+def adamw(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
+          eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False):
+    """One AdamW step in place: Adam with decoupled weight decay."""
+    adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, step=step, lr=lr, betas=betas, eps=eps,
+         weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize, decoupled_weight_decay=True)
+
+
+def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2, alpha=0.99, eps=1e-8,
+            weight_decay=0, momentum=0, centered=False, maximize=False):
+    """One RMSprop step in place; ``grad_avg`` is needed when centered, ``momentum_buffer`` with momentum."""
+    optim.RMSprop._check_options(dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize), "")
+    if centered:
+        _require(grad_avg, "grad_avg", "with centered=True")
+    if momentum > 0:
+        _require(momentum_buffer, "momentum_buffer", "with momentum > 0")
+    param, grad, _ = _prepare(param, grad, {"square_avg": square_avg, "grad_avg": grad_avg,
+                                            "momentum_buffer": momentum_buffer})
+    _require(square_avg, "square_avg", "by RMSprop")
+    steps = np.zeros(1, dtype=np.int64)
+    kernels.rmsprop([param], [grad], [square_avg], [grad_avg], [momentum_buffer], steps, 0, 1,
+                    lr, alpha, eps, weight_decay, momentum, centered, maximize)
+
+
+def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10, maximize=False):
+    """One Adagrad step in place; ``state_sum`` starts at initial_accumulator_value."""
+    optim.Adagrad._check_options(dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=0, eps=eps, maximize=maximize), "")
+    param, grad, steps = _prepare(param, grad, {"state_sum": state_sum}, step)
+    _require(state_sum, "state_sum", "by Adagrad")
+    kernels.adagrad([param], [grad], [state_sum], steps, 0, 1, lr, lr_decay, weight_decay, eps, maximize)

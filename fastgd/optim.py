@@ -1,0 +1,410 @@
+"""Optimizers with torch.optim's names, defaults and update equations, on NumPy arrays.
+
+An optimizer holds a flat list of parameter arrays and, per state name, a flat
+list of state arrays; each param group owns a slice of them.  A step checks
+every group's options and every gradient first, then hands each group's slice
+to one compiled multi-tensor call.  Subclasses say which options they take,
+which state they keep and how one group is updated (``_update``);
+``fastgd.reference`` overrides ``_update`` with plain NumPy.
+"""
+import numpy as np
+
+from . import _checks
+from ._backend import kernels
+
+
+class Parameter:
+    """An array updated in place, with the gradient that the next step reads.
+
+    ``opt.step()`` without arguments reads every ``.grad`` (a parameter whose
+    ``.grad`` is None is skipped, as in torch); ``opt.zero_grad()`` clears them.
+    """
+
+    __slots__ = ("data", "grad")
+
+    def __init__(self, data, grad=None):
+        self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        self.grad = grad
+
+    def __repr__(self):
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, has_grad={self.grad is not None})"
+
+
+class Optimizer:
+    """Base class: param groups, gradient checks, state and state dicts."""
+
+    #: names of the per-parameter state arrays, as torch names them
+    state_names = ()
+    #: whether a per-parameter step count is kept (and saved as "step")
+    counts_steps = True
+
+    def __init__(self, params, defaults):
+        self.defaults = dict(defaults)
+        self._check_options(self.defaults, "")
+        self.param_groups = []
+        self._params, self._holders, self._slices = [], [], []
+        self._state = {name: [] for name in self.state_names}
+        self._steps = np.zeros(0, dtype=np.int64)
+        groups = _as_groups(params)
+        for group in groups:
+            self._add_group(group, len(groups) > 1)
+
+    def add_param_group(self, param_group):
+        """Add a group of parameters with options of its own (defaults fill the rest)."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"a param group must be a dict with a 'params' entry, got {type(param_group).__name__}")
+        self._add_group(param_group, True)
+
+    def _add_group(self, group, numbered):
+        index = len(self.param_groups)
+        where = f"param group {index}: " if numbered else ""
+        if "params" not in group:
+            raise ValueError(f"{where}a param group needs a 'params' entry")
+        unknown = sorted(set(group) - set(self.defaults) - {"params"})
+        if unknown:
+            raise ValueError(
+                f"{where}unknown option {', '.join(map(repr, unknown))}; "
+                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))}"
+            )
+        entries = group["params"]
+        if isinstance(entries, (np.ndarray, Parameter)):
+            entries = [entries]
+        entries = list(entries)
+        if not entries:
+            raise ValueError(f"{where}optimizer got an empty parameter list")
+        options = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
+        self._check_options(options, where)
+        start = len(self._params)
+        arrays = [
+            _checks.check_param(_data(entry), f"parameter {start + i}")
+            for i, entry in enumerate(entries)
+        ]
+        _checks.check_no_overlap(
+            self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))]
+        )
+        # nothing is changed before this point
+        self.param_groups.append({"params": entries, **options})
+        self._params += arrays
+        self._holders += [entry if isinstance(entry, Parameter) else None for entry in entries]
+        self._slices.append((start, len(self._params)))
+        for states in self._state.values():
+            states += [None] * len(arrays)
+        self._steps = np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)])
+        self._allocate_state(self.param_groups[-1], start, len(self._params))
+
+    # -- what subclasses provide -------------------------------------------
+
+    @staticmethod
+    def _check_options(options, where):
+        """Raise TypeError/ValueError if a group's options are not valid."""
+        raise NotImplementedError
+
+    def _state_needed(self, group):
+        """Names of the state arrays a group's options need, with their initial value."""
+        return {}
+
+    def _update(self, group, grads, start, stop):
+        """Update parameters start..stop-1 of one group in place."""
+        raise NotImplementedError
+
+    # -- stepping ------------------------------------------------------------
+
+    def step(self, grads=None):
+        """Update every parameter in place from its gradient.
+
+        ``grads`` holds one array (or None, to skip that parameter) per
+        parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
+        read.  Nothing is changed if any gradient or option is invalid.
+        """
+        grads = self._gradients(grads)
+        numbered = len(self.param_groups) > 1
+        for index, group in enumerate(self.param_groups):
+            self._check_options(group, f"param group {index}: " if numbered else "")
+        for group, (start, stop) in zip(self.param_groups, self._slices):
+            self._allocate_state(group, start, stop)
+            self._update(group, grads, start, stop)
+
+    def _gradients(self, grads):
+        if grads is None:
+            plain = [i for i, holder in enumerate(self._holders) if holder is None]
+            if plain:
+                raise TypeError(
+                    f"step() without gradients reads fastgd.Parameter.grad, but parameter {plain[0]} "
+                    "is a plain array; pass step(grads) with one gradient per parameter"
+                )
+            grads = [holder.grad for holder in self._holders]
+        elif type(grads) is not list:
+            if not isinstance(grads, (list, tuple)):
+                raise TypeError(
+                    f"grads must be a list or tuple with one array per parameter, got {type(grads).__name__}"
+                )
+            grads = list(grads)
+        if len(grads) != len(self._params):
+            raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters")
+        if kernels.first_unready(self._params, grads) >= 0:
+            grads = [
+                _checks.convert_grad(grad, _checks.check_param(param, f"parameter {i}"), f"gradient {i}")
+                for i, (param, grad) in enumerate(zip(self._params, grads))
+            ]
+        return grads
+
+    def _allocate_state(self, group, start, stop):
+        for name, initial in self._state_needed(group).items():
+            states = self._state[name]
+            for i in range(start, stop):
+                if states[i] is None:
+                    states[i] = np.full_like(self._params[i], initial)
+
+    def zero_grad(self, set_to_none=True):
+        """Clear every fastgd.Parameter's gradient: set it to None (torch's default) or fill it with zeros."""
+        for holder in self._holders:
+            if holder is not None and holder.grad is not None:
+                if set_to_none:
+                    holder.grad = None
+                else:
+                    holder.grad[...] = 0
+
+    # -- state dicts -----------------------------------------------------------
+
+    def state_dict(self):
+        """A snapshot of the optimizer: plain Python and NumPy copies, picklable.
+
+        The layout is torch's: ``{"state": {index: {...}}, "param_groups": [...]}``
+        with parameters numbered in order across groups.
+        """
+        state = {}
+        for i in range(len(self._params)):
+            entry = {name: states[i].copy() for name, states in self._state.items() if states[i] is not None}
+            if self.counts_steps:
+                entry["step"] = int(self._steps[i])
+            if entry:
+                state[i] = entry
+        groups = []
+        for group, (start, stop) in zip(self.param_groups, self._slices):
+            saved = {key: value for key, value in group.items() if key != "params"}
+            saved["params"] = list(range(start, stop))
+            groups.append(saved)
+        return {"state": state, "param_groups": groups}
+
+    def load_state_dict(self, state_dict):
+        """Restore a snapshot from state_dict() of an optimizer over parameters of the same shapes.
+
+        Everything is checked before anything is changed.
+        """
+        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
+            raise TypeError("state_dict must be a dict with the keys 'state' and 'param_groups', as state_dict() returns")
+        saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
+        if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(self.param_groups):
+            raise ValueError(
+                f"state_dict has {len(saved_groups) if isinstance(saved_groups, (list, tuple)) else 'no list of'} "
+                f"param groups; this optimizer has {len(self.param_groups)}"
+            )
+        options = []
+        for index, (saved, (start, stop)) in enumerate(zip(saved_groups, self._slices)):
+            where = f"state_dict param group {index}: "
+            if not isinstance(saved, dict) or len(saved.get("params", ())) != stop - start:
+                raise ValueError(f"{where}expected a dict with {stop - start} params, as this optimizer's group has")
+            unknown = sorted(set(saved) - set(self.defaults) - {"params"})
+            if unknown:
+                raise ValueError(f"{where}unknown option {', '.join(map(repr, unknown))}")
+            group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"}}
+            self._check_options(group, where)
+            options.append(group)
+        if not isinstance(saved_state, dict):
+            raise TypeError("state_dict['state'] must be a dict from parameter index to its state")
+        new_state = {name: [None] * len(self._params) for name in self.state_names}
+        new_steps = np.zeros(len(self._params), dtype=np.int64)
+        for key, entry in saved_state.items():
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < len(self._params):
+                raise ValueError(f"state_dict['state'] has key {key!r}; expected parameter indices 0..{len(self._params) - 1}")
+            param = self._params[key]
+            where = f"state_dict state of parameter {key} ({_checks.describe(param)})"
+            if not isinstance(entry, dict):
+                raise TypeError(f"{where} must be a dict, got {type(entry).__name__}")
+            allowed = set(self.state_names) | ({"step"} if self.counts_steps else set())
+            unknown = sorted(set(entry) - allowed)
+            if unknown:
+                raise ValueError(f"{where} has unknown entries {unknown}; expected some of {sorted(allowed)}")
+            for name in self.state_names:
+                value = entry.get(name)
+                if value is None:
+                    continue
+                if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+                    raise TypeError(f"{where}: {name} must be a float array, got {type(value).__name__}")
+                if value.shape != param.shape:
+                    raise ValueError(f"{where}: {name} has shape {value.shape}; expected {param.shape}")
+                new_state[name][key] = np.array(value, dtype=param.dtype, order="C", copy=True)
+            step = entry.get("step", 0)
+            if isinstance(step, bool) or not isinstance(step, (int, np.integer, float, np.floating)) \
+                    or step != step or step < 0 or int(step) != step:
+                raise ValueError(f"{where}: step must be a whole number >= 0, got {step!r}")
+            new_steps[key] = int(step)
+        # nothing is changed before this point
+        for group, saved in zip(self.param_groups, options):
+            group.update(saved)
+        self._state = new_state
+        self._steps = new_steps
+
+    def __repr__(self):
+        lines = [f"{type(self).__name__} ("]
+        for index, group in enumerate(self.param_groups):
+            lines.append(f"Parameter Group {index}")
+            lines += [f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"]
+        return "\n".join(lines + [")"])
+
+
+def _data(entry):
+    return entry.data if isinstance(entry, Parameter) else entry
+
+
+def _as_groups(params):
+    if isinstance(params, (np.ndarray, Parameter)):
+        raise TypeError(
+            "params must be a list of arrays (or of param-group dicts), got a single "
+            f"{type(params).__name__}; wrap it in a list: [params]"
+        )
+    if isinstance(params, dict):
+        raise TypeError("params must be a list of arrays or a list of param-group dicts, got a dict; wrap it in a list")
+    try:
+        params = list(params)
+    except TypeError:
+        raise TypeError(
+            f"params must be a list of arrays or of param-group dicts, got {type(params).__name__}"
+        ) from None
+    if not params:
+        raise ValueError("optimizer got an empty parameter list")
+    if all(isinstance(entry, dict) for entry in params):
+        return params
+    if any(isinstance(entry, dict) for entry in params):
+        raise TypeError("params must be all arrays or all param-group dicts, not a mix")
+    return [{"params": params}]
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent, with momentum, dampening, Nesterov momentum and weight decay.
+
+    The first momentum buffer is the gradient itself, as in torch.optim.SGD.
+    """
+
+    state_names = ("momentum_buffer",)
+    counts_steps = False
+
+    def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+
+    @staticmethod
+    def _check_options(options, where):
+        for name in ("lr", "momentum", "dampening", "weight_decay"):
+            _checks.check_real(options[name], where + name)
+        _checks.check_flag(options["nesterov"], where + "nesterov")
+        _checks.check_flag(options["maximize"], where + "maximize")
+        if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+            raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
+
+    def _update(self, group, grads, start, stop):
+        kernels.sgd(self._params, grads, self._state["momentum_buffer"], start, stop,
+                    group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
+                    group["nesterov"], group["maximize"])
+
+
+class Adam(Optimizer):
+    """Adam with bias correction, optional AMSGrad and L2 weight decay added to the gradient."""
+
+    state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    _decoupled = False
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      amsgrad=amsgrad, maximize=maximize))
+
+    @staticmethod
+    def _check_options(options, where):
+        for name in ("lr", "eps", "weight_decay"):
+            _checks.check_real(options[name], where + name)
+        _checks.check_betas(options["betas"], where + "betas")
+        _checks.check_flag(options["amsgrad"], where + "amsgrad")
+        _checks.check_flag(options["maximize"], where + "maximize")
+
+    def _state_needed(self, group):
+        needed = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+        if group["amsgrad"]:
+            needed["max_exp_avg_sq"] = 0.0
+        return needed
+
+    def _update(self, group, grads, start, stop):
+        beta1, beta2 = group["betas"]
+        state = self._state
+        kernels.adam(self._params, grads, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
+                     self._steps, start, stop, group["lr"], beta1, beta2, group["eps"],
+                     group["weight_decay"], group["amsgrad"], group["maximize"], self._decoupled)
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay: the parameter shrinks by lr * weight_decay before the Adam step."""
+
+    _decoupled = True
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
+                 maximize=False):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+
+
+class RMSprop(Optimizer):
+    """RMSprop, optionally centered and with momentum, in torch's formulation (eps outside the root)."""
+
+    state_names = ("square_avg", "grad_avg", "momentum_buffer")
+
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
+                                      momentum=momentum, centered=centered, maximize=maximize))
+
+    @staticmethod
+    def _check_options(options, where):
+        for name in ("lr", "eps", "weight_decay", "momentum"):
+            _checks.check_real(options[name], where + name)
+        _checks.check_real(options["alpha"], where + "alpha", below_one=True)
+        _checks.check_flag(options["centered"], where + "centered")
+        _checks.check_flag(options["maximize"], where + "maximize")
+
+    def _state_needed(self, group):
+        needed = {"square_avg": 0.0}
+        if group["centered"]:
+            needed["grad_avg"] = 0.0
+        if group["momentum"] > 0:
+            needed["momentum_buffer"] = 0.0
+        return needed
+
+    def _update(self, group, grads, start, stop):
+        state = self._state
+        kernels.rmsprop(self._params, grads, state["square_avg"], state["grad_avg"], state["momentum_buffer"],
+                        self._steps, start, stop, group["lr"], group["alpha"], group["eps"],
+                        group["weight_decay"], group["momentum"], group["centered"], group["maximize"])
+
+
+class Adagrad(Optimizer):
+    """Adagrad with learning-rate decay lr / (1 + (step - 1) * lr_decay)."""
+
+    state_names = ("sum",)
+
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
+                 maximize=False):
+        super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
+                                      initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize))
+
+    @staticmethod
+    def _check_options(options, where):
+        for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
+            _checks.check_real(options[name], where + name)
+        _checks.check_flag(options["maximize"], where + "maximize")
+
+    def _state_needed(self, group):
+        return {"sum": group["initial_accumulator_value"]}
+
+    def _update(self, group, grads, start, stop):
+        kernels.adagrad(self._params, grads, self._state["sum"], self._steps, start, stop,
+                        group["lr"], group["lr_decay"], group["weight_decay"], group["eps"], group["maximize"])

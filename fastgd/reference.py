@@ -1,0 +1,107 @@
+"""The optimizers written in plain NumPy, as a careful user would write them.
+
+They are the oracle for fastgd's tests and the contender in its benchmarks:
+the same classes, options, checks and state as ``fastgd``'s optimizers, with
+the update done by NumPy array operations (in place where NumPy allows it)
+in torch.optim's order of operations.
+"""
+import numpy as np
+
+from . import optim
+from .optim import Parameter
+
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Parameter"]
+
+
+def _present(params, grads, start, stop):
+    """(index, param, grad) for the parameters of a group that have a gradient."""
+    return [(i, params[i], grads[i]) for i in range(start, stop) if grads[i] is not None]
+
+
+def _decayed_grad(param, grad, weight_decay, maximize):
+    grad = -grad if maximize else grad
+    return grad + weight_decay * param if weight_decay != 0 else grad
+
+
+class SGD(optim.SGD):
+    def _update(self, group, grads, start, stop):
+        lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
+        buffers = self._state["momentum_buffer"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+            if momentum != 0:
+                if buffers[i] is None:
+                    buffers[i] = grad.copy()
+                else:
+                    buffers[i] *= momentum
+                    buffers[i] += (1 - dampening) * grad
+                grad = grad + momentum * buffers[i] if group["nesterov"] else buffers[i]
+            param -= lr * grad
+
+
+class Adam(optim.Adam):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        weight_decay = group["weight_decay"]
+        state = self._state
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = -grad if group["maximize"] else grad
+            if weight_decay != 0:
+                if self._decoupled:
+                    param *= 1 - lr * weight_decay
+                else:
+                    grad = grad + weight_decay * param
+            self._steps[i] += 1
+            step = int(self._steps[i])
+            exp_avg, exp_avg_sq = state["exp_avg"][i], state["exp_avg_sq"][i]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (1 - beta2) * grad * grad
+            second = exp_avg_sq
+            if group["amsgrad"]:
+                second = state["max_exp_avg_sq"][i]
+                np.maximum(second, exp_avg_sq, out=second)
+            bias_correction1 = 1 - beta1 ** step
+            bias_correction2 = 1 - beta2 ** step
+            denom = np.sqrt(second) / bias_correction2 ** 0.5 + eps
+            param -= lr / bias_correction1 * (exp_avg / denom)
+
+
+class AdamW(optim.AdamW, Adam):
+    pass
+
+
+class RMSprop(optim.RMSprop):
+    def _update(self, group, grads, start, stop):
+        lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
+        state = self._state
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+            self._steps[i] += 1
+            square_avg = state["square_avg"][i]
+            square_avg *= alpha
+            square_avg += (1 - alpha) * grad * grad
+            if group["centered"]:
+                grad_avg = state["grad_avg"][i]
+                grad_avg += (1 - alpha) * (grad - grad_avg)
+                avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+            else:
+                avg = np.sqrt(square_avg) + eps
+            if momentum > 0:
+                buffer = state["momentum_buffer"][i]
+                buffer *= momentum
+                buffer += grad / avg
+                param -= lr * buffer
+            else:
+                param -= lr * (grad / avg)
+
+
+class Adagrad(optim.Adagrad):
+    def _update(self, group, grads, start, stop):
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+            self._steps[i] += 1
+            clr = group["lr"] / (1 + (int(self._steps[i]) - 1) * group["lr_decay"])
+            state_sum = self._state["sum"][i]
+            state_sum += grad * grad
+            param -= clr * (grad / (np.sqrt(state_sum) + group["eps"]))

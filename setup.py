@@ -1,0 +1,58 @@
+"""Build fastgd's Cython kernels: the optimizer steps once per SIMD level."""
+import os
+import runpy
+import sysconfig
+
+import numpy
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+simd = runpy.run_path(os.path.join("fastgd", "_simd.py"))
+DEBUG = os.environ.get("FASTGD_DEBUG", "") == "1"  # bounds checks on, no optimization
+
+DIRECTIVES = {
+    "language_level": 3,
+    "boundscheck": DEBUG,
+    "wraparound": DEBUG,
+    "initializedcheck": DEBUG,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+
+SIMD_LEVEL = {}  # extension name -> SIMD level (cythonize does not keep extra attributes)
+
+
+def extension(name, source, level="baseline"):
+    SIMD_LEVEL[f"fastgd.{name}"] = level
+    return Extension(
+        f"fastgd.{name}",
+        [os.path.join("src", source)],
+        include_dirs=["src", numpy.get_include()],
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+    )
+
+
+class BuildExt(build_ext):
+    """Adds the compile flags of each extension's SIMD level, spelled for the compiler in use."""
+
+    def build_extensions(self):
+        family = simd["compiler_family"](self.compiler.compiler_type)
+        for ext in self.extensions:
+            if DEBUG:
+                flags = ["/Od", "/Zi"] if family == "msvc" else ["-O0", "-g"]
+            else:
+                flags = simd["COMMON_FLAGS"][family] + simd["LEVEL_FLAGS"][family][SIMD_LEVEL[ext.name]]
+            ext.extra_compile_args = flags
+        super().build_extensions()
+
+
+levels = simd["levels_for_platform"](sysconfig.get_platform())
+extensions = [extension("_cpu", "_cpu.pyx")]
+extensions += [extension(f"_optim_{level}", f"_optim_{level}.pyx", level) for level in levels]
+
+setup(
+    ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["src"]),
+    cmdclass={"build_ext": BuildExt},
+)

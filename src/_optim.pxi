@@ -1,0 +1,172 @@
+# Multi-tensor optimizer steps: one call updates params[start:stop] in place.
+#
+# Included by one module per SIMD level (_optim_<level>.pyx), so the same
+# source is compiled once per instruction set.  The Python layer has checked
+# every array and hyperparameter before it calls in here.  Each step gathers
+# pointers while it holds the GIL, then releases the GIL once and runs the
+# kernels over every parameter.  Parameters whose gradient is None are skipped,
+# as torch skips parameters without a grad.
+cimport numpy as cnp
+import numpy as np
+from libc.math cimport pow
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcmp
+
+from _kernels cimport ADAGRAD, ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, run_task
+
+cnp.import_array()
+
+
+cdef inline void* data(object array):
+    return NULL if array is None else cnp.PyArray_DATA(<cnp.ndarray>array)
+
+
+cdef Task* new_tasks(Py_ssize_t count) except NULL:
+    cdef Task* tasks = <Task*>malloc(max(count, 1) * sizeof(Task))
+    if tasks == NULL:
+        raise MemoryError()
+    return tasks
+
+
+cdef inline void fill(Task* task, object param, object grad, object state0, object state1, object state2):
+    task.param = data(param)
+    task.grad = data(grad)
+    task.state0 = data(state0)
+    task.state1 = data(state1)
+    task.state2 = data(state2)
+    task.size = cnp.PyArray_SIZE(<cnp.ndarray>param)
+    task.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
+
+
+cdef inline bint kernel_ready(object grad, object param):
+    """True when grad can be read as it is: an ndarray of param's dtype and shape, C-contiguous."""
+    if type(grad) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray g = <cnp.ndarray>grad
+    cdef cnp.ndarray p = <cnp.ndarray>param
+    cdef int ndim = cnp.PyArray_NDIM(p)
+    return (
+        cnp.PyArray_TYPE(g) == cnp.PyArray_TYPE(p)
+        and cnp.PyArray_ISCARRAY_RO(g)
+        and cnp.PyArray_ISNOTSWAPPED(g)
+        and cnp.PyArray_NDIM(g) == ndim
+        and memcmp(cnp.PyArray_DIMS(g), cnp.PyArray_DIMS(p), ndim * sizeof(cnp.npy_intp)) == 0
+    )
+
+
+def first_unready(list params, list grads):
+    """Index of the first parameter that is not writable and C-contiguous, or whose
+    gradient is neither None nor ready for the kernels; -1 when all are ready."""
+    cdef Py_ssize_t i
+    for i in range(len(params)):
+        if not cnp.PyArray_ISCARRAY(<cnp.ndarray>params[i]):
+            return i
+        grad = grads[i]
+        if grad is not None and not kernel_ready(grad, params[i]):
+            return i
+    return -1
+
+
+cdef void run_all(const Task* tasks, Py_ssize_t count, Algorithm algorithm, const Hyper* h) noexcept nogil:
+    cdef Py_ssize_t k
+    for k in range(count):
+        run_task(&tasks[k], algorithm, h)
+
+
+def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssize_t stop,
+        double lr, double momentum, double dampening, double weight_decay,
+        bint nesterov, bint maximize):
+    cdef Hyper h = Hyper(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                         nesterov=nesterov, maximize=maximize)
+    cdef Task* tasks = new_tasks(stop - start)
+    cdef Task* t
+    cdef Py_ssize_t i, count = 0
+    try:
+        for i in range(start, stop):
+            if grads[i] is None:
+                continue
+            t = &tasks[count]
+            count += 1
+            t.scalar0 = 0  # 1 on the first momentum step: the buffer starts as the gradient
+            if momentum != 0 and momentum_buffers[i] is None:
+                momentum_buffers[i] = np.zeros_like(params[i])
+                t.scalar0 = 1
+            fill(t, params[i], grads[i], momentum_buffers[i] if momentum != 0 else None, None, None)
+        with nogil:
+            run_all(tasks, count, SGD, &h)
+    finally:
+        free(tasks)
+
+
+def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
+         cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop,
+         double lr, double beta1, double beta2, double eps, double weight_decay,
+         bint amsgrad, bint maximize, bint decoupled):
+    cdef Hyper h = Hyper(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
+                         amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
+    cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
+    cdef Task* tasks = new_tasks(stop - start)
+    cdef Task* t
+    cdef Py_ssize_t i, count = 0
+    try:
+        for i in range(start, stop):
+            if grads[i] is None:
+                continue
+            t = &tasks[count]
+            count += 1
+            fill(t, params[i], grads[i], exp_avgs[i], exp_avg_sqs[i],
+                 max_exp_avg_sqs[i] if amsgrad else None)
+            step[i] += 1
+            t.scalar0 = -(lr / (1 - pow(beta1, step[i])))
+            t.scalar1 = pow(1 - pow(beta2, step[i]), 0.5)
+        with nogil:
+            run_all(tasks, count, ADAM, &h)
+    finally:
+        free(tasks)
+
+
+def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list momentum_buffers,
+            cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop,
+            double lr, double alpha, double eps, double weight_decay, double momentum,
+            bint centered, bint maximize):
+    cdef Hyper h = Hyper(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                         centered=centered, maximize=maximize)
+    cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
+    cdef Task* tasks = new_tasks(stop - start)
+    cdef Task* t
+    cdef Py_ssize_t i, count = 0
+    try:
+        for i in range(start, stop):
+            if grads[i] is None:
+                continue
+            t = &tasks[count]
+            count += 1
+            fill(t, params[i], grads[i], square_avgs[i], grad_avgs[i] if centered else None,
+                 momentum_buffers[i] if momentum > 0 else None)
+            step[i] += 1
+        with nogil:
+            run_all(tasks, count, RMSPROP, &h)
+    finally:
+        free(tasks)
+
+
+def adagrad(list params, list grads, list state_sums, cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop,
+            double lr, double lr_decay, double weight_decay, double eps, bint maximize):
+    cdef Hyper h = Hyper(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=maximize)
+    cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
+    cdef Task* tasks = new_tasks(stop - start)
+    cdef Task* t
+    cdef Py_ssize_t i, count = 0
+    try:
+        for i in range(start, stop):
+            if grads[i] is None:
+                continue
+            t = &tasks[count]
+            count += 1
+            fill(t, params[i], grads[i], state_sums[i], None, None)
+            step[i] += 1
+            t.scalar0 = -(lr / (1 + (step[i] - 1) * lr_decay))
+        with nogil:
+            run_all(tasks, count, ADAGRAD, &h)
+    finally:
+        free(tasks)
