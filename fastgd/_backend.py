@@ -4,8 +4,15 @@ import importlib
 import importlib.util
 import os
 
-from . import _cpu
 from ._simd import LEVELS
+
+try:
+    from . import _cpu
+except ImportError as error:  # a source checkout whose extensions were never built
+    raise ImportError(
+        "fastgd's compiled kernels are not built: this looks like the source tree. "
+        "Install it with `pip install -e .` (or `pip install .` and run from another folder)."
+    ) from error
 
 
 def built_levels():

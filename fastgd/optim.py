@@ -94,10 +94,28 @@ class Optimizer:
 
     # -- what subclasses provide -------------------------------------------
 
+    #: options that are finite numbers >= 0, numbers (or pairs of them) in [0, 1), and bools
+    _nonnegative = ()
+    _unit_interval = ()
+    _flags = ("maximize",)
+
+    @classmethod
+    def _check_options(cls, options, where):
+        """Raise TypeError/ValueError, naming the option, if a group's options are not valid."""
+        for name in cls._nonnegative:
+            _checks.check_real(options[name], where + name)
+        for name in cls._unit_interval:
+            if name == "betas":
+                _checks.check_betas(options[name], where + name)
+            else:
+                _checks.check_real(options[name], where + name, below_one=True)
+        for name in cls._flags:
+            _checks.check_flag(options[name], where + name)
+        cls._check_rules(options, where)
+
     @staticmethod
-    def _check_options(options, where):
-        """Raise TypeError/ValueError if a group's options are not valid."""
-        raise NotImplementedError
+    def _check_rules(options, where):
+        """Checks that involve several options."""
 
     def _state_needed(self, group):
         """Names of the state arrays a group's options need, with their initial value."""
@@ -117,12 +135,18 @@ class Optimizer:
         read.  Nothing is changed if any gradient or option is invalid.
         """
         grads = self._gradients(grads)
-        numbered = len(self.param_groups) > 1
-        for index, group in enumerate(self.param_groups):
-            self._check_options(group, f"param group {index}: " if numbered else "")
+        for group in self.param_groups:
+            if not kernels.options_valid(group, self._nonnegative, self._unit_interval, self._flags):
+                self._check_all_groups()
+            self._check_rules(group, "")
         for group, (start, stop) in zip(self.param_groups, self._slices):
             self._allocate_state(group, start, stop)
             self._update(group, grads, start, stop)
+
+    def _check_all_groups(self):
+        numbered = len(self.param_groups) > 1
+        for index, group in enumerate(self.param_groups):
+            self._check_options(group, f"param group {index}: " if numbered else "")
 
     def _gradients(self, grads):
         if grads is None:
@@ -148,12 +172,17 @@ class Optimizer:
             ]
         return grads
 
-    def _allocate_state(self, group, start, stop):
+    def _allocate_state(self, group, start, stop, every=False):
+        """Create the state arrays the group's options need and it lacks.
+
+        A group's state is created for all its parameters at once, so looking
+        at the first one is enough, except after load_state_dict (``every``)."""
         for name, initial in self._state_needed(group).items():
             states = self._state[name]
-            for i in range(start, stop):
-                if states[i] is None:
-                    states[i] = np.full_like(self._params[i], initial)
+            if every or states[start] is None:
+                for i in range(start, stop):
+                    if states[i] is None:
+                        states[i] = np.full_like(self._params[i], initial)
 
     def zero_grad(self, set_to_none=True):
         """Clear every fastgd.Parameter's gradient: set it to None (torch's default) or fill it with zeros."""
@@ -244,6 +273,8 @@ class Optimizer:
             group.update(saved)
         self._state = new_state
         self._steps = new_steps
+        for group, (start, stop) in zip(self.param_groups, self._slices):
+            self._allocate_state(group, start, stop, every=True)
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -294,12 +325,11 @@ class SGD(Optimizer):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
 
+    _nonnegative = ("lr", "momentum", "dampening", "weight_decay")
+    _flags = ("nesterov", "maximize")
+
     @staticmethod
-    def _check_options(options, where):
-        for name in ("lr", "momentum", "dampening", "weight_decay"):
-            _checks.check_real(options[name], where + name)
-        _checks.check_flag(options["nesterov"], where + "nesterov")
-        _checks.check_flag(options["maximize"], where + "maximize")
+    def _check_rules(options, where):
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
@@ -320,19 +350,14 @@ class Adam(Optimizer):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       amsgrad=amsgrad, maximize=maximize))
 
-    @staticmethod
-    def _check_options(options, where):
-        for name in ("lr", "eps", "weight_decay"):
-            _checks.check_real(options[name], where + name)
-        _checks.check_betas(options["betas"], where + "betas")
-        _checks.check_flag(options["amsgrad"], where + "amsgrad")
-        _checks.check_flag(options["maximize"], where + "maximize")
+    _nonnegative = ("lr", "eps", "weight_decay")
+    _unit_interval = ("betas",)
+    _flags = ("amsgrad", "maximize")
+    _moments = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
+    _moments_and_max = {**_moments, "max_exp_avg_sq": 0.0}
 
     def _state_needed(self, group):
-        needed = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
-        if group["amsgrad"]:
-            needed["max_exp_avg_sq"] = 0.0
-        return needed
+        return self._moments_and_max if group["amsgrad"] else self._moments
 
     def _update(self, group, grads, start, stop):
         beta1, beta2 = group["betas"]
@@ -362,21 +387,17 @@ class RMSprop(Optimizer):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize))
 
-    @staticmethod
-    def _check_options(options, where):
-        for name in ("lr", "eps", "weight_decay", "momentum"):
-            _checks.check_real(options[name], where + name)
-        _checks.check_real(options["alpha"], where + "alpha", below_one=True)
-        _checks.check_flag(options["centered"], where + "centered")
-        _checks.check_flag(options["maximize"], where + "maximize")
+    _nonnegative = ("lr", "eps", "weight_decay", "momentum")
+    _unit_interval = ("alpha",)
+    _flags = ("centered", "maximize")
+    _needed = {
+        (centered, momentum): {"square_avg": 0.0, **({"grad_avg": 0.0} if centered else {}),
+                               **({"momentum_buffer": 0.0} if momentum else {})}
+        for centered in (False, True) for momentum in (False, True)
+    }
 
     def _state_needed(self, group):
-        needed = {"square_avg": 0.0}
-        if group["centered"]:
-            needed["grad_avg"] = 0.0
-        if group["momentum"] > 0:
-            needed["momentum_buffer"] = 0.0
-        return needed
+        return self._needed[bool(group["centered"]), group["momentum"] > 0]
 
     def _update(self, group, grads, start, stop):
         state = self._state
@@ -396,11 +417,7 @@ class Adagrad(Optimizer):
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize))
 
-    @staticmethod
-    def _check_options(options, where):
-        for name in ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"):
-            _checks.check_real(options[name], where + name)
-        _checks.check_flag(options["maximize"], where + "maximize")
+    _nonnegative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def _state_needed(self, group):
         return {"sum": group["initial_accumulator_value"]}

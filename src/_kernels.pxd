@@ -103,7 +103,7 @@ cdef inline void adam_kernel(
 ) noexcept nogil:
     cdef floating weight_decay = h.weight_decay, decay_factor = 1 - h.lr * h.weight_decay
     cdef floating one_minus_beta1 = 1 - h.beta1, beta2 = h.beta2, one_minus_beta2 = 1 - h.beta2
-    cdef floating eps = h.eps, step = neg_step_size, correction = bias_correction2_sqrt
+    cdef floating eps = h.eps, step = neg_step_size, inverse_correction = 1 / bias_correction2_sqrt
     cdef bint low_weight = 1 - h.beta1 < 0.5, maximize = h.maximize
     cdef bint coupled_decay = h.weight_decay != 0 and not h.decoupled
     cdef bint decoupled_decay = h.weight_decay != 0 and h.decoupled
@@ -124,8 +124,10 @@ cdef inline void adam_kernel(
         if amsgrad:
             v = nan_max(max_exp_avg_sq[i], v)
             max_exp_avg_sq[i] = v
-        # torch order: eps is added after dividing the root by sqrt(bias_correction2)
-        param[i] = p + step * (m / (root(v) / correction + eps))
+        # torch's order: eps is added after the root is divided by sqrt(bias_correction2).
+        # That division is a multiplication here (within an ulp): one division per element
+        # fewer, in a loop whose speed is set by its divisions and square root.
+        param[i] = p + step * (m / (root(v) * inverse_correction + eps))
 
 
 cdef inline void rmsprop_kernel(

@@ -170,3 +170,39 @@ def adagrad(list params, list grads, list state_sums, cnp.ndarray steps, Py_ssiz
             run_all(tasks, count, ADAGRAD, &h)
     finally:
         free(tasks)
+
+
+cdef inline bint plain_number_in(object value, double low, double high):
+    """value is a float or int with low <= value < high (False for NaN and everything else)."""
+    cdef double x
+    if type(value) is float:
+        x = value
+    elif type(value) is int and -2**53 <= value <= 2**53:
+        x = value
+    else:
+        return False
+    return low <= x < high
+
+
+def options_valid(dict options, tuple nonnegative, tuple unit_interval, tuple flags):
+    """True when the named options are plain numbers in range and plain bools.
+
+    The fast check of a step; False sends the caller to the full check in
+    Python, which accepts every valid value and explains every invalid one."""
+    cdef double inf = float("inf")
+    for name in nonnegative:
+        if not plain_number_in(options.get(name), 0, inf):
+            return False
+    for name in unit_interval:
+        value = options.get(name)
+        if type(value) is tuple:  # betas
+            if len(<tuple>value) != 2 or not (plain_number_in((<tuple>value)[0], 0, 1)
+                                              and plain_number_in((<tuple>value)[1], 0, 1)):
+                return False
+        elif not plain_number_in(value, 0, 1):
+            return False
+    for name in flags:
+        value = options.get(name)
+        if value is not True and value is not False:
+            return False
+    return True

@@ -1,0 +1,286 @@
+"""Time one optimizer step of fastgd against plain NumPy, torch.optim and a memory-bandwidth bound.
+
+``python -m fastgd bench`` prints, per (optimizer, dtype, n), the median time
+per step of each contender and how many times faster fastgd is than each.
+The contenders:
+
+  fastgd         fastgd's optimizer (compiled, fused kernels)
+  reference      fastgd.reference: the same optimizer written in plain NumPy
+  torch-fused    torch.optim with fused=True (not for RMSprop)
+  torch-foreach  torch.optim with foreach=True
+  torch-forloop  torch.optim with foreach=False (one tensor at a time)
+  roofline       an in-place np.add moving as many bytes as the step must
+                 read and write: a practical lower bound for the step time
+
+The pytest benchmarks in ``benchmarks/`` build their contenders with
+``make_step`` from this module, so both time the same code.
+"""
+import argparse
+import gc
+import importlib.util
+import statistics
+import sys
+import time
+
+import numpy as np
+
+import fastgd
+from fastgd import reference
+
+#: name -> (class name, options, arrays a step reads and writes per element)
+OPTIMIZERS = {
+    "sgd": ("SGD", {"momentum": 0.9}, 5),   # reads param, grad, buffer; writes param, buffer
+    "adam": ("Adam", {}, 7),                 # reads param, grad, exp_avg, exp_avg_sq; writes three
+    "adamw": ("AdamW", {}, 7),
+    "rmsprop": ("RMSprop", {}, 5),           # reads param, grad, square_avg; writes two
+    "adagrad": ("Adagrad", {}, 5),           # reads param, grad, sum; writes two
+}
+DTYPES = ("float32", "float64")
+CONTENDERS = ("fastgd", "reference", "torch-fused", "torch-foreach", "torch-forloop", "roofline")
+TORCH_MODES = {"torch-fused": {"fused": True}, "torch-foreach": {"foreach": True},
+               "torch-forloop": {"foreach": False}}
+
+DEFAULT_SIZES = (1_000, 100_000, 1_000_000)
+DEFAULT_DTYPES = ("float32",)
+DEFAULT_REPEAT = 5
+TARGET_SECONDS = 0.02  # length of one timed batch of steps
+
+
+class Unavailable(Exception):
+    """A contender cannot run a case: torch is missing, or torch has no such variant."""
+
+
+def torch_available():
+    """Whether torch can be imported (without importing it)."""
+    return importlib.util.find_spec("torch") is not None
+
+
+def _arrays(sizes, dtype, seed):
+    """One array per size, filled with a repeating block of normal random numbers.
+
+    Repeating a small block keeps setup cheap for large sizes; element-wise
+    kernels take the same time whatever the values, as long as no denormals appear.
+    """
+    block = np.random.default_rng(seed).standard_normal(1 << 16, dtype=dtype)
+    return [np.resize(block[:n], n) for n in sizes]
+
+
+def make_step(contender, optimizer, dtype, sizes):
+    """A function that runs one step of `optimizer` over one parameter per entry of `sizes`.
+
+    Each call builds its own arrays, so contenders never share memory.  Raises
+    Unavailable when the contender cannot run this case.
+    """
+    class_name, options, traffic = OPTIMIZERS[optimizer]
+    dtype = np.dtype(dtype)
+    if contender == "roofline":
+        a, b = _arrays([round(sum(sizes) * traffic / 3)] * 2, dtype, seed=0)
+        return lambda: np.add(a, b, out=a)
+    params, grads = _arrays(sizes, dtype, seed=1), _arrays(sizes, dtype, seed=2)
+    if contender in ("fastgd", "reference"):
+        module = fastgd if contender == "fastgd" else reference
+        opt = getattr(module, class_name)(params, **options)
+        return lambda: opt.step(grads)
+    if contender not in TORCH_MODES:
+        raise ValueError(f"unknown contender {contender!r}; expected one of {', '.join(CONTENDERS)}")
+    if not torch_available():
+        raise Unavailable("torch is not installed")
+    import torch
+
+    tensors = []
+    for param, grad in zip(params, grads):
+        tensor = torch.from_numpy(param).requires_grad_()
+        tensor.grad = torch.from_numpy(grad)  # set once: no allocation per step
+        tensors.append(tensor)
+    try:
+        opt = getattr(torch.optim, class_name)(tensors, **options, **TORCH_MODES[contender])
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise Unavailable(f"torch.optim.{class_name} has no {contender} variant ({error})") from None
+    return opt.step
+
+
+def time_steps(step, count):
+    """Seconds per call of `step`, over `count` calls in a row (garbage collector off)."""
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        start = time.perf_counter()
+        for _ in range(count):
+            step()
+        return (time.perf_counter() - start) / count
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def calibrate(step, target=TARGET_SECONDS):
+    """Warm `step` up, then return how many calls in a row take about `target` seconds."""
+    step()  # the first step allocates the optimizer state
+    count = 1
+    while True:
+        per_step = time_steps(step, count)
+        if per_step * count >= target / 10:
+            return max(1, round(target / per_step))
+        count *= 10
+
+
+def measure(steps, repeat=DEFAULT_REPEAT, target=TARGET_SECONDS):
+    """Median seconds per step of each function in the dict `steps`.
+
+    Contenders take turns, one batch each per round, so that a burst of load
+    on a shared machine slows all of them rather than one.
+    """
+    counts = {name: calibrate(step, target) for name, step in steps.items()}
+    samples = {name: [] for name in steps}
+    for _ in range(repeat):
+        for name, step in steps.items():
+            samples[name].append(time_steps(step, counts[name]))
+    return {name: statistics.median(times) for name, times in samples.items()}
+
+
+def format_time(seconds):
+    """A duration with three significant digits and a unit: '5.81 us', '1.20 ms'."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def format_size(n):
+    """1000 -> '1e3', 1000000 -> '1e6'; other numbers as they are."""
+    text = f"{n:.0e}".replace("e+0", "e").replace("e+", "e")
+    return text if float(text) == n and n >= 1000 else str(n)
+
+
+def run_grid(optimizers, dtypes, sizes, contenders, repeat=DEFAULT_REPEAT, progress=sys.stderr):
+    """Measure every case; returns rows of (optimizer, dtype, n, {contender: seconds or None})."""
+    cases = [(o, d, n) for o in optimizers for d in dtypes for n in sizes]
+    rows = []
+    for index, (optimizer, dtype, n) in enumerate(cases, 1):
+        print(f"[{index}/{len(cases)}] {optimizer} {dtype} n={format_size(n)}", file=progress, flush=True)
+        steps = {}
+        for contender in contenders:
+            try:
+                steps[contender] = make_step(contender, optimizer, dtype, [n])
+            except Unavailable:
+                pass
+        times = measure(steps, repeat)
+        rows.append((optimizer, dtype, n, {c: times.get(c) for c in contenders}))
+        del steps, times  # free this case's arrays before the next case allocates
+    return rows
+
+
+def format_table(rows, contenders):
+    """The results as text: one line per case, each contender's time and fastgd's speedup over it."""
+    others = [c for c in contenders if c != "fastgd"]
+    header = ["optimizer", "dtype", "n", "fastgd"]
+    for contender in others:
+        header += [contender, "speedup"]
+    lines = [header]
+    for optimizer, dtype, n, times in rows:
+        line = [optimizer, dtype, format_size(n), format_time(times["fastgd"])]
+        for contender in others:
+            seconds = times[contender]
+            if seconds is None:
+                line += ["-", "-"]
+            else:
+                line += [format_time(seconds), f"{seconds / times['fastgd']:.2f}x"]
+        lines.append(line)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+            for line in lines]
+    text.insert(1, "-" * len(text[0]))
+    return "\n".join(text)
+
+
+# -- command line -------------------------------------------------------------
+
+
+def _name_list(kind, allowed):
+    """An argparse type: a comma-separated list of names from `allowed` ('all' for every one)."""
+    def parse(text):
+        names = [name.strip().lower() for name in text.split(",") if name.strip()]
+        if names == ["all"]:
+            return list(allowed)
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(
+                f"unknown {kind} {', '.join(map(repr, unknown)) or repr(text)}; "
+                f"expected a comma-separated list of {', '.join(allowed)} (or all)")
+        return list(dict.fromkeys(names))
+    return parse
+
+
+def _sizes(text):
+    """An argparse type: a comma-separated list of element counts such as 1e3,100000."""
+    sizes = []
+    for item in text.split(","):
+        try:
+            value = float(item)
+        except ValueError:
+            value = 0.0
+        if not (value >= 1 and value == int(value)):
+            raise argparse.ArgumentTypeError(f"invalid size {item.strip()!r}; expected whole numbers >= 1 such as 1e3,1e6")
+        sizes.append(int(value))
+    return sizes
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
+
+
+def add_arguments(parser):
+    """Add the options of ``python -m fastgd bench`` to an argparse parser."""
+    parser.add_argument("--optimizers", type=_name_list("optimizer", tuple(OPTIMIZERS)), default=list(OPTIMIZERS),
+                        metavar="LIST", help=f"comma-separated, from {','.join(OPTIMIZERS)} (default: all)")
+    parser.add_argument("--dtypes", type=_name_list("dtype", DTYPES), default=list(DEFAULT_DTYPES),
+                        metavar="LIST", help=f"comma-separated, from {','.join(DTYPES)} (default: float32)")
+    parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), metavar="LIST",
+                        help="elements in the one parameter, comma-separated (default: 1e3,1e5,1e6)")
+    parser.add_argument("--contenders", type=_name_list("contender", CONTENDERS), default=None, metavar="LIST",
+                        help=f"comma-separated, from {','.join(CONTENDERS)}; fastgd is always timed "
+                             "(default: all, the torch ones if torch is installed)")
+    parser.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="N",
+                        help=f"timed batches of about {TARGET_SECONDS * 1000:.0f} ms per contender; "
+                             f"the median is shown (default: {DEFAULT_REPEAT})")
+    parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                        help="threads torch may use (default: 1; fastgd and NumPy use one)")
+
+
+def run(args):
+    """Run the benchmark described by parsed arguments and print the table; returns the exit status."""
+    has_torch = torch_available()
+    if args.contenders is None:
+        contenders = [c for c in CONTENDERS if has_torch or c not in TORCH_MODES]
+    else:
+        contenders = ["fastgd"] + [c for c in args.contenders if c != "fastgd"]
+        if not has_torch and any(c in TORCH_MODES for c in contenders):
+            print("error: torch is not installed; leave out the torch contenders", file=sys.stderr)
+            return 2
+    uses_torch = any(c in TORCH_MODES for c in contenders)
+    versions = f"fastgd {fastgd.__version__} (SIMD: {fastgd._level}), numpy {np.__version__}"
+    if uses_torch:
+        import torch
+
+        torch.set_num_threads(args.threads)
+        versions += f", torch {torch.__version__} ({torch.get_num_threads()} thread(s))"
+
+    start = time.perf_counter()
+    rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat)
+    print(versions)
+    print(f"median time per step over {args.repeat} batches; speedup = contender's time / fastgd's time")
+    print()
+    print(format_table(rows, contenders))
+    print()
+    if "roofline" in contenders:
+        print("roofline: in-place np.add moving the bytes the step reads and writes; "
+              "its speedup near 1x means fastgd runs at memory speed")
+    print(f"took {time.perf_counter() - start:.0f} s.  Full grid (several minutes):")
+    print("  python -m fastgd bench --optimizers all --dtypes all --sizes 1e3,1e5,1e6,1e7")
+    return 0

@@ -1,0 +1,274 @@
+"""Shared helpers for fastgd's tests.
+
+The oracles are torch.optim (for-loop implementation, ``foreach=False``) when
+torch is importable, ``fastgd.reference`` (plain NumPy) and closed-form math.
+Nothing here hard-codes numbers produced by fastgd itself.
+"""
+import copy
+import zlib
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import reference
+
+NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
+DTYPES = (np.float32, np.float64)
+
+#: norm-wise relative tolerance against torch / the reference, per dtype
+RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-12}
+
+#: shapes used in the long comparisons: 0-d, empty, odd sizes (SIMD tails), several dims
+SHAPES = ((3, 4), (), (0, 3), (37,), (2, 3, 5), (1,))
+
+#: state arrays each algorithm keeps, as torch names them
+STATE_NAMES = {
+    "SGD": ("momentum_buffer",),
+    "Adam": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    "AdamW": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    "RMSprop": ("square_avg", "grad_avg", "momentum_buffer"),
+    "Adagrad": ("sum",),
+}
+
+#: option sets covering every option of every algorithm, alone and combined
+OPTIONS = {
+    "SGD": [
+        dict(lr=0.05),
+        dict(lr=0.05, momentum=0.9),
+        dict(lr=0.05, momentum=0.9, dampening=0.5),
+        dict(lr=0.05, momentum=0.9, nesterov=True),
+        dict(lr=0.05, weight_decay=0.1),
+        dict(lr=0.05, maximize=True),
+        dict(lr=0.02, momentum=0.8, dampening=0.1, weight_decay=0.05, maximize=True),
+        dict(lr=0.02, momentum=0.7, weight_decay=0.05, nesterov=True, maximize=True),
+    ],
+    "Adam": [
+        dict(lr=0.01),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.3)),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True, maximize=True),
+    ],
+    "AdamW": [
+        dict(lr=0.01),
+        dict(lr=0.01, amsgrad=True),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, weight_decay=0),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True, maximize=True),
+    ],
+    "RMSprop": [
+        dict(),
+        dict(centered=True),
+        dict(momentum=0.9),
+        dict(weight_decay=0.1),
+        dict(alpha=0.9),
+        dict(alpha=0.3, centered=True),
+        dict(maximize=True),
+        dict(lr=0.005, alpha=0.7, eps=1e-4, weight_decay=0.05, momentum=0.5, centered=True, maximize=True),
+    ],
+    "Adagrad": [
+        dict(lr=0.05),
+        dict(lr=0.05, lr_decay=0.01),
+        dict(lr=0.05, weight_decay=0.1),
+        dict(lr=0.05, initial_accumulator_value=0.5),
+        dict(lr=0.05, maximize=True),
+        dict(lr=0.05, eps=1e-3),
+        dict(lr=0.05, lr_decay=0.05, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-6, maximize=True),
+    ],
+}
+
+
+def option_cases():
+    """(name, kwargs) for every entry of OPTIONS, with readable ids."""
+    return [
+        pytest.param(name, kwargs, id=f"{name}-{'-'.join(f'{k}={v}' for k, v in kwargs.items()) or 'defaults'}")
+        for name in NAMES
+        for kwargs in OPTIONS[name]
+    ]
+
+
+def fast_cls(name):
+    return getattr(fastgd, name)
+
+
+def ref_cls(name):
+    return getattr(reference, name)
+
+
+def random_arrays(rng, shapes, dtype):
+    return [np.asarray(rng.standard_normal(shape), dtype=dtype) for shape in shapes]
+
+
+def rel_err(actual, expected):
+    """Norm-wise relative error (absolute when the expected value is all zeros / empty)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = np.linalg.norm(expected)
+    diff = np.linalg.norm(actual - expected)
+    return diff / scale if scale else diff
+
+
+def assert_close(actual, expected, rtol, what="array"):
+    """Same shape, and ||actual - expected|| <= rtol * ||expected||, both finite."""
+    actual = np.asarray(actual)
+    expected = np.asarray(expected)
+    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
+    assert np.all(np.isfinite(expected)), f"{what}: oracle is not finite"
+    assert np.all(np.isfinite(actual)), f"{what}: not finite: {actual}"
+    diff = np.linalg.norm(actual.astype(np.float64) - expected.astype(np.float64))
+    scale = np.linalg.norm(expected.astype(np.float64))
+    assert diff <= rtol * scale, f"{what}: norm-wise relative error {rel_err(actual, expected):.3g} > {rtol:g}"
+
+
+def assert_all_close(actuals, expecteds, what="parameter"):
+    """Each actual has its oracle's dtype and agrees with it to RTOL[dtype], norm-wise."""
+    assert len(actuals) == len(expecteds)
+    for i, (a, e) in enumerate(zip(actuals, expecteds)):
+        a, e = np.asarray(a), np.asarray(e)
+        assert a.dtype == e.dtype, f"{what} {i}: dtype {a.dtype}, expected {e.dtype}"
+        assert_close(a, e, RTOL[e.dtype], f"{what} {i}")
+
+
+# -- snapshots: "nothing changed" ------------------------------------------------
+
+
+def snapshot(opt, params):
+    """Deep copies of every parameter and of the optimizer's state dict."""
+    return [np.array(p, copy=True) for p in params], copy.deepcopy(opt.state_dict())
+
+
+def assert_state_dicts_equal(a, b, compare_groups=True):
+    assert set(a["state"]) == set(b["state"])
+    for key in a["state"]:
+        ea, eb = a["state"][key], b["state"][key]
+        assert set(ea) == set(eb), f"state {key}: {sorted(ea)} != {sorted(eb)}"
+        for name in ea:
+            if isinstance(ea[name], np.ndarray):
+                assert ea[name].dtype == eb[name].dtype
+                assert np.array_equal(ea[name], eb[name], equal_nan=True), f"state {key}[{name!r}] changed"
+            else:
+                assert ea[name] == eb[name], f"state {key}[{name!r}]: {ea[name]} != {eb[name]}"
+    if compare_groups:
+        assert a["param_groups"] == b["param_groups"]
+
+
+def assert_unchanged(opt, params, snap, compare_groups=True):
+    before_params, before_sd = snap
+    assert len(params) == len(before_params)
+    for i, (p, q) in enumerate(zip(params, before_params)):
+        assert np.array_equal(p, q, equal_nan=True), f"parameter {i} changed"
+    assert_state_dicts_equal(opt.state_dict(), before_sd, compare_groups)
+
+
+# -- lock-step runs against torch and the reference --------------------------------
+
+
+def flat(groups):
+    return [array for arrays, _ in groups for array in arrays]
+
+
+def build(cls, groups, kwargs):
+    """An optimizer of class `cls` over copies of `groups` ([(arrays, group options), ...])."""
+    params = [[np.array(a, copy=True) for a in arrays] for arrays, _ in groups]
+    if len(groups) == 1 and not groups[0][1]:
+        opt = cls(params[0], **kwargs)
+    else:
+        opt = cls([{"params": ps, **options} for ps, (_, options) in zip(params, groups)], **kwargs)
+    return opt, [p for ps in params for p in ps]
+
+
+def build_torch(torch, name, groups, kwargs):
+    params = [[torch.tensor(np.array(a, copy=True), requires_grad=True) for a in arrays] for arrays, _ in groups]
+    cls = getattr(torch.optim, name)
+    if len(groups) == 1 and not groups[0][1]:
+        opt = cls(params[0], foreach=False, **kwargs)
+    else:
+        opt = cls([{"params": ps, **options} for ps, (_, options) in zip(params, groups)], foreach=False, **kwargs)
+    return opt, [p for ps in params for p in ps]
+
+
+def torch_step(torch, opt, tparams, grads):
+    for t, g in zip(tparams, grads):
+        t.grad = None if g is None else torch.from_numpy(np.array(g, copy=True))
+    opt.step()
+
+
+def torch_numpy(tparams):
+    return [t.detach().numpy().copy() for t in tparams]
+
+
+def assert_state_close(actual, expected, what="state"):
+    """actual, expected: {name: [array per parameter]} (same parameters, same order).
+
+    State arrays are moving averages whose entries can be cancellations close
+    to 0 (a 0-d exp_avg, say), so each state name is compared norm-wise over
+    the concatenation of all parameters' arrays of one dtype, not per array."""
+    assert set(actual) == set(expected), f"{what}: {sorted(actual)} != {sorted(expected)}"
+    for name in actual:
+        assert len(actual[name]) == len(expected[name])
+        by_dtype = {}
+        for i, (a, e) in enumerate(zip(actual[name], expected[name])):
+            a, e = np.asarray(a), np.asarray(e)
+            assert a.dtype == e.dtype, f"{what} {i}[{name!r}]: dtype {a.dtype}, expected {e.dtype}"
+            assert a.shape == e.shape, f"{what} {i}[{name!r}]: shape {a.shape}, expected {e.shape}"
+            pair = by_dtype.setdefault(e.dtype, ([], []))
+            pair[0].append(a.ravel())
+            pair[1].append(e.ravel())
+        for dtype, (a, e) in by_dtype.items():
+            assert_close(np.concatenate(a), np.concatenate(e), RTOL[dtype], f"{what}[{name!r}] ({dtype})")
+
+
+def state_by_name(state_dict):
+    """{name: [array per parameter with that state]} and {index: step} from a state dict."""
+    arrays, steps = {}, {}
+    for i in sorted(state_dict["state"]):
+        for key, value in state_dict["state"][i].items():
+            if key == "step":
+                steps[i] = value
+            else:
+                arrays.setdefault(key, []).append(value)
+    return arrays, steps
+
+
+def compare_state_with_torch(fopt, topt, tparams):
+    """fastgd's state (from state_dict) against torch's opt.state: the same entries for
+    every parameter torch has state for, the same step counts, and close values.
+    Returns the number of state arrays compared."""
+    state = fopt.state_dict()["state"]
+    actual, expected = {}, {}
+    for i, t in enumerate(tparams):
+        tstate = {key: value for key, value in topt.state.get(t, {}).items() if value is not None}
+        if not tstate:
+            continue
+        assert i in state, f"parameter {i}: torch has state {sorted(tstate)}, fastgd none"
+        assert set(state[i]) == set(tstate), f"parameter {i}: state {sorted(state[i])}, torch {sorted(tstate)}"
+        for key, value in tstate.items():
+            if key == "step":
+                assert state[i]["step"] == int(value.item()), f"parameter {i}: step"
+            else:
+                actual.setdefault(key, []).append(state[i][key])
+                expected.setdefault(key, []).append(value.detach().numpy())
+    assert_state_close(actual, expected, "state vs torch")
+    return sum(len(v) for v in actual.values())
+
+
+def grad_sequence(rng, shapes, dtype, steps, skip=None):
+    """`steps` lists of random gradients; skip(step, index) -> True gives None there."""
+    out = []
+    for k in range(steps):
+        grads = random_arrays(rng, shapes, dtype)
+        if skip is not None:
+            grads = [None if skip(k, i) else g for i, g in enumerate(grads)]
+        out.append(grads)
+    return out
+
+
+@pytest.fixture
+def rng(request):
+    """A generator seeded from the test's id (a stable digest), so every test is reproducible."""
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))

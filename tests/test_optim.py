@@ -1,0 +1,592 @@
+"""fastgd's optimizer classes against torch.optim and fastgd.reference.
+
+Covers every algorithm x option set x dtype over 100 steps, param groups,
+options changed through param_groups, None gradients, fastgd.Parameter with
+step()/zero_grad(), add_param_group, accepted gradient conversions and
+state-dict round trips (bit-identical continuation, pickling).
+"""
+import copy
+import pickle
+
+import numpy as np
+import pytest
+
+import fastgd
+from conftest import (
+    DTYPES,
+    NAMES,
+    OPTIONS,
+    SHAPES,
+    STATE_NAMES,
+    assert_all_close,
+    assert_state_close,
+    assert_state_dicts_equal,
+    build,
+    build_torch,
+    compare_state_with_torch,
+    fast_cls,
+    flat,
+    grad_sequence,
+    option_cases,
+    random_arrays,
+    ref_cls,
+    state_by_name,
+    torch_numpy,
+    torch_step,
+)
+
+STEPS = 100
+
+
+def dtype_id(dtype):
+    return np.dtype(dtype).name
+
+
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+
+
+# -- every algorithm x option set x dtype, 100 steps ---------------------------------
+
+
+@dtypes
+@pytest.mark.parametrize(("name", "kwargs"), option_cases())
+def test_matches_reference(name, kwargs, dtype, rng):
+    groups = [(random_arrays(rng, SHAPES, dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    ropt, rparams = build(ref_cls(name), groups, kwargs)
+    for grads in grad_sequence(rng, SHAPES, dtype, STEPS):
+        fopt.step(grads)
+        ropt.step(grads)
+    assert_all_close(fparams, rparams)
+    fstate, rstate = fopt.state_dict()["state"], ropt.state_dict()["state"]
+    assert set(fstate) == set(rstate)
+    for i in fstate:
+        assert set(fstate[i]) == set(rstate[i])
+    farrays, fsteps = state_by_name(fopt.state_dict())
+    rarrays, rsteps = state_by_name(ropt.state_dict())
+    assert fsteps == rsteps
+    assert all(step == STEPS for step in fsteps.values())
+    assert_state_close(farrays, rarrays, "state vs reference")
+    # the parameters really moved (the comparison is not between two untouched copies)
+    for p, p0 in zip(fparams, flat(groups)):
+        if p.size:
+            assert not np.array_equal(p, p0)
+
+
+@dtypes
+@pytest.mark.parametrize(("name", "kwargs"), option_cases())
+def test_matches_torch(name, kwargs, dtype, rng):
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for grads in grad_sequence(rng, SHAPES, dtype, STEPS):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compared = compare_state_with_torch(fopt, topt, tparams)
+    if name != "SGD" or kwargs.get("momentum", 0):
+        assert compared >= len(SHAPES)
+    # the options fastgd keeps are torch's, with torch's values
+    for fgroup, tgroup in zip(fopt.param_groups, topt.param_groups):
+        for key, value in fgroup.items():
+            if key != "params":
+                assert key in tgroup
+                assert tgroup[key] == (tuple(value) if key == "betas" else value)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_defaults_are_torchs(name):
+    torch = pytest.importorskip("torch")
+    fopt = fast_cls(name)([np.zeros(2)])
+    topt = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)])
+    options = {key: value for key, value in fopt.param_groups[0].items() if key != "params"}
+    assert options == fopt.defaults
+    for key, value in options.items():
+        assert topt.defaults[key] == value, key
+
+
+# -- param groups, options changed mid-run, None gradients ----------------------------
+
+GROUP_OPTIONS = {
+    "SGD": ({"lr": 0.1, "momentum": 0.9, "nesterov": True}, {"lr": 0.03, "weight_decay": 0.1, "maximize": True}),
+    "Adam": ({"lr": 0.02, "amsgrad": True}, {"betas": (0.5, 0.8), "weight_decay": 0.1}),
+    "AdamW": ({"lr": 0.02, "weight_decay": 0.2}, {"amsgrad": True, "maximize": True, "eps": 1e-5}),
+    "RMSprop": ({"centered": True, "alpha": 0.8}, {"momentum": 0.5, "weight_decay": 0.1, "lr": 0.003}),
+    "Adagrad": ({"lr_decay": 0.1, "initial_accumulator_value": 0.3}, {"lr": 0.2, "weight_decay": 0.1, "eps": 1e-4}),
+}
+
+
+def two_groups(rng, name, dtypes=(np.float32, np.float64)):
+    first, second = GROUP_OPTIONS[name]
+    return [
+        (random_arrays(rng, [(4, 3), ()], dtypes[0]), first),
+        (random_arrays(rng, [(5,), (0, 2), (2, 2)], dtypes[1]), second),
+    ]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_param_groups_with_different_options(name, rng):
+    torch = pytest.importorskip("torch")
+    groups = two_groups(rng, name)
+    kwargs = {"lr": 0.01}
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    ropt, rparams = build(ref_cls(name), groups, kwargs)
+    # each group's options: its own, the constructor's for the rest
+    for fgroup, tgroup in zip(fopt.param_groups, topt.param_groups):
+        for key, value in fgroup.items():
+            if key != "params":
+                assert tgroup[key] == (tuple(value) if key == "betas" else value)
+    shapes = [p.shape for p in fparams]
+    for k in range(60):
+        grads = [np.asarray(rng.standard_normal(s), dtype=p.dtype) for s, p in zip(shapes, fparams)]
+        fopt.step(grads)
+        ropt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    assert_all_close(fparams, rparams)
+    compare_state_with_torch(fopt, topt, tparams)
+    # parameters are numbered in order across groups
+    assert [g["params"] for g in fopt.state_dict()["param_groups"]] == [[0, 1], [2, 3, 4]]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_param_groups_equal_to_separate_optimizers(name, rng):
+    """Each group is updated as an optimizer over that group alone would update it (bitwise)."""
+    groups = two_groups(rng, name)
+    fopt, fparams = build(fast_cls(name), groups, {})
+    singles = [build(fast_cls(name), [(arrays, {})], options) for arrays, options in groups]
+    for k in range(10):
+        grads = [np.asarray(rng.standard_normal(p.shape), dtype=p.dtype) for p in fparams]
+        fopt.step(grads)
+        singles[0][0].step(grads[:2])
+        singles[1][0].step(grads[2:])
+    for p, q in zip(fparams, singles[0][1] + singles[1][1]):
+        assert np.array_equal(p, q)
+
+
+CHANGES = {
+    "SGD": ({"lr": 0.01, "momentum": 0.9}, {"lr": 0.1}, {"momentum": 0.5, "weight_decay": 0.1}),
+    "Adam": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1}),
+    "AdamW": ({"lr": 0.01}, {"lr": 0.001}, {"weight_decay": 0.5, "eps": 1e-4}),
+    "RMSprop": ({"centered": True}, {"lr": 0.001}, {"alpha": 0.5, "maximize": True}),
+    "Adagrad": ({"lr": 0.1}, {"lr": 0.02}, {"lr_decay": 0.1, "weight_decay": 0.05}),
+}
+
+
+@dtypes
+@pytest.mark.parametrize("name", NAMES)
+def test_options_changed_through_param_groups(name, dtype, rng):
+    """Editing opt.param_groups[i][key] between steps changes the following steps, as in torch."""
+    torch = pytest.importorskip("torch")
+    kwargs, first_change, second_change = CHANGES[name]
+    shapes = [(6,), (2, 3), ()]
+    groups = [(random_arrays(rng, shapes, dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for k, grads in enumerate(grad_sequence(rng, shapes, dtype, 60)):
+        change = {20: first_change, 40: second_change}.get(k, {})
+        for opt in (fopt, topt):
+            opt.param_groups[0].update(change)
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    for key, value in {**first_change, **second_change}.items():
+        assert fopt.param_groups[0][key] == value
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_lr_change_takes_effect(name, rng):
+    """The same run with and without an lr change mid-run differs only from the change on."""
+    shapes = [(5,), (3, 2)]
+    groups = [(random_arrays(rng, shapes, np.float64), {})]
+    seq = grad_sequence(rng, shapes, np.float64, 10)
+    runs = []
+    for new_lr in (None, 0.5):
+        opt, params = build(fast_cls(name), groups, {"lr": 0.01})
+        history = []
+        for k, grads in enumerate(seq):
+            if k == 5 and new_lr is not None:
+                opt.param_groups[0]["lr"] = new_lr
+            opt.step(grads)
+            history.append([p.copy() for p in params])
+        runs.append(history)
+    for k in range(10):
+        same = all(np.array_equal(a, b) for a, b in zip(runs[0][k], runs[1][k]))
+        assert same == (k < 5), k
+
+
+@dtypes
+@pytest.mark.parametrize("name", NAMES)
+def test_none_gradients_skip_parameters(name, dtype, rng):
+    """A None gradient skips its parameter: no update, no state or step-count change, as in torch."""
+    torch = pytest.importorskip("torch")
+    kwargs = OPTIONS[name][-1]  # the option set with every option on
+    shapes = [(4,), (3, 3), (), (2, 5)]
+
+    def skip(k, i):
+        return (i == 1 and k % 3 == 0) or (i == 2 and k < 10) or (i == 3 and k >= 25) or k == 7
+
+    groups = [(random_arrays(rng, shapes, dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    ropt, rparams = build(ref_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for k, grads in enumerate(grad_sequence(rng, shapes, dtype, 40, skip)):
+        before = [p.copy() for p in fparams]
+        fopt.step(grads)
+        ropt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+        for i, g in enumerate(grads):
+            if g is None:
+                assert np.array_equal(fparams[i], before[i]), f"step {k}: parameter {i} moved"
+    assert_all_close(fparams, torch_numpy(tparams))
+    assert_all_close(fparams, rparams)
+    compare_state_with_torch(fopt, topt, tparams)
+    if fast_cls(name).counts_steps:
+        steps = [fopt.state_dict()["state"][i]["step"] for i in range(len(shapes))]
+        expected = [sum(not skip(k, i) for k in range(40)) for i in range(len(shapes))]
+        assert steps == expected
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_all_none_step_changes_nothing(name, rng):
+    kwargs = OPTIONS[name][-1]
+    shapes = [(4,), (2, 2)]
+    opt, params = build(fast_cls(name), [(random_arrays(rng, shapes, np.float64), {})], kwargs)
+    for grads in grad_sequence(rng, shapes, np.float64, 3):
+        opt.step(grads)
+    before_params = [p.copy() for p in params]
+    before = copy.deepcopy(opt.state_dict())
+    opt.step([None, None])
+    opt.step((None, None))
+    assert all(np.array_equal(p, q) for p, q in zip(params, before_params))
+    assert_state_dicts_equal(opt.state_dict(), before)
+
+
+# -- fastgd.Parameter, step() and zero_grad() ------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_step_reads_grad(name, rng):
+    """step() reads each Parameter's .grad; it gives the same result as step(grads) on arrays."""
+    kwargs = OPTIONS[name][-1]
+    shapes = [(3,), (2, 4), ()]
+    arrays = random_arrays(rng, shapes, np.float32)
+    datas = [a.copy() for a in arrays]
+    holders = [fastgd.Parameter(d) for d in datas]
+    opt = fast_cls(name)(holders, **kwargs)
+    plain, pparams = build(fast_cls(name), [(arrays, {})], kwargs)
+    assert all(a is b for a, b in zip(opt.param_groups[0]["params"], holders))
+    for k, grads in enumerate(grad_sequence(rng, shapes, np.float32, 8, lambda k, i: k == 2 and i == 1)):
+        for holder, g in zip(holders, grads):
+            holder.grad = g
+        opt.step()
+        plain.step(grads)
+        for holder, p in zip(holders, pparams):
+            assert np.array_equal(holder.data, p)
+    # the update is in place: .data is still the array the Parameter was made with
+    assert all(h.data is d for h, d in zip(holders, datas))
+    assert not np.array_equal(datas[0], arrays[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_zero_grad_vs_torch(name, rng):
+    """zero_grad() sets grads to None (the next step skips them); zero_grad(set_to_none=False)
+    fills zeros in place (the next step is a step with a zero gradient), as in torch."""
+    torch = pytest.importorskip("torch")
+    kwargs = OPTIONS[name][-1]
+    shapes = [(3,), (2, 4)]
+    arrays = random_arrays(rng, shapes, np.float64)
+    holders = [fastgd.Parameter(a.copy()) for a in arrays]
+    opt = fast_cls(name)(holders, **kwargs)
+    topt, tparams = build_torch(torch, name, [(arrays, {})], kwargs)
+    for k, grads in enumerate(grad_sequence(rng, shapes, np.float64, 9)):
+        for holder, t, g in zip(holders, tparams, grads):
+            holder.grad = g.copy()
+            t.grad = torch.from_numpy(g.copy())
+        if k % 3 == 1:
+            grad_arrays = [h.grad for h in holders]
+            opt.zero_grad()
+            topt.zero_grad()
+            assert all(h.grad is None for h in holders)
+            before = [h.data.copy() for h in holders]
+            opt.step()
+            assert all(np.array_equal(h.data, b) for h, b in zip(holders, before))
+        elif k % 3 == 2:
+            grad_arrays = [h.grad for h in holders]
+            opt.zero_grad(set_to_none=False)
+            topt.zero_grad(set_to_none=False)
+            for h, g in zip(holders, grad_arrays):
+                assert h.grad is g and not g.any()
+            opt.step()
+        else:
+            opt.step()
+        topt.step()
+    assert_all_close([h.data for h in holders], torch_numpy(tparams))
+    compare_state_with_torch(opt, topt, tparams)
+
+
+def test_zero_grad_leaves_plain_arrays_and_none_grads_alone(rng):
+    a = rng.standard_normal(3)
+    holder = fastgd.Parameter(rng.standard_normal(2))
+    opt = fastgd.SGD([a, holder], lr=0.1)
+    opt.zero_grad(set_to_none=False)
+    assert holder.grad is None
+    opt.zero_grad()
+    assert holder.grad is None
+
+
+def test_parameter_from_list_and_repr():
+    p = fastgd.Parameter([1.0, 2.0])
+    assert isinstance(p.data, np.ndarray) and p.data.dtype == np.float64 and p.grad is None
+    assert "shape=(2,)" in repr(p)
+    opt = fastgd.SGD([p], lr=0.5)
+    p.grad = np.array([2.0, -4.0])
+    opt.step()
+    assert np.array_equal(p.data, np.array([1.0 - 0.5 * 2.0, 2.0 + 0.5 * 4.0]))
+
+
+# -- add_param_group ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_add_param_group_vs_torch(name, rng):
+    torch = pytest.importorskip("torch")
+    first, second = GROUP_OPTIONS[name]
+    a = random_arrays(rng, [(3,), (2, 2)], np.float64)
+    b = random_arrays(rng, [(4,), ()], np.float64)
+    fopt, fparams = build(fast_cls(name), [(a, first)], {})
+    topt, tparams = build_torch(torch, name, [(a, first)], {})
+    for grads in grad_sequence(rng, [(3,), (2, 2)], np.float64, 5):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    fnew = [x.copy() for x in b]
+    tnew = [torch.tensor(x.copy(), requires_grad=True) for x in b]
+    fopt.add_param_group({"params": fnew, **second})
+    topt.add_param_group({"params": tnew, **second})
+    fparams += fnew
+    tparams += tnew
+    assert len(fopt.param_groups) == 2
+    for grads in grad_sequence(rng, [(3,), (2, 2), (4,), ()], np.float64, 10):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)
+    assert [g["params"] for g in fopt.state_dict()["param_groups"]] == [[0, 1], [2, 3]]
+
+
+# -- accepted gradient conversions ------------------------------------------------------
+
+
+def converted_gradient_cases(rng, dtype):
+    """(given grad, the grad it must be treated as) pairs."""
+    other = np.float64 if dtype == np.float32 else np.float32
+    base = rng.standard_normal((4, 6))
+    wide = rng.standard_normal((4, 12)).astype(dtype)
+    big = base.astype(np.dtype(dtype).newbyteorder(">"))
+    return [
+        ("other-dtype", base.astype(other), base.astype(other).astype(dtype)),
+        ("non-contiguous", wide[:, ::2], np.ascontiguousarray(wide[:, ::2])),
+        ("transposed", base.T.astype(dtype).T, np.ascontiguousarray(base.astype(dtype))),
+        ("fortran", np.asfortranarray(base.astype(dtype)), np.ascontiguousarray(base.astype(dtype))),
+        ("byte-swapped", big, big.astype(dtype)),
+        ("other-dtype-non-contiguous", rng.standard_normal((4, 12)).astype(other)[:, 1::2], None),
+    ]
+
+
+@dtypes
+@pytest.mark.parametrize("name", NAMES)
+def test_converted_gradients_are_accepted(name, dtype, rng):
+    """A grad of the other float dtype, non-contiguous or byte-swapped gives the same result
+    as the converted grad."""
+    kwargs = OPTIONS[name][-1]
+    for label, grad, converted in converted_gradient_cases(rng, dtype):
+        if converted is None:
+            converted = np.ascontiguousarray(grad, dtype=dtype)
+        grad_before = grad.copy()
+        start = rng.standard_normal((4, 6)).astype(dtype)
+        opt, (p,) = build(fast_cls(name), [([start], {})], kwargs)
+        ref, (q,) = build(fast_cls(name), [([start], {})], kwargs)
+        for _ in range(3):
+            opt.step([grad])
+            ref.step([converted])
+        assert p.dtype == np.dtype(dtype)
+        assert np.array_equal(p, q), label
+        assert_state_dicts_equal(opt.state_dict(), ref.state_dict())
+        assert np.array_equal(grad, grad_before), f"{label}: the gradient was modified"
+
+
+def test_grads_may_be_a_tuple(rng):
+    a, b = random_arrays(rng, [(3,), (2,)], np.float64)
+    ga, gb = random_arrays(rng, [(3,), (2,)], np.float64)
+    opt = fastgd.SGD([a, b], lr=0.25)
+    a0, b0 = a.copy(), b.copy()
+    opt.step((ga, gb))
+    np.testing.assert_allclose(a, a0 - 0.25 * ga, rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(b, b0 - 0.25 * gb, rtol=1e-15, atol=1e-15)
+
+
+# -- state dicts ------------------------------------------------------------------------
+
+ROUND_TRIP_CASES = [
+    pytest.param(name, kwargs, id=f"{name}-{i}")
+    for name in NAMES
+    for i, kwargs in enumerate([OPTIONS[name][0], OPTIONS[name][1], OPTIONS[name][-1]])
+]
+
+
+@pytest.mark.parametrize("pickled", [False, True], ids=["dict", "pickled"])
+@dtypes
+@pytest.mark.parametrize(("name", "kwargs"), ROUND_TRIP_CASES)
+def test_state_dict_round_trip_is_bit_identical(name, kwargs, dtype, pickled, rng):
+    """Restoring a mid-run state dict into a fresh optimizer over copies of the parameters
+    and continuing gives exactly the parameters of an optimizer that never stopped."""
+    shapes = [(5, 3), (), (0, 3), (17,)]
+    groups = [(random_arrays(rng, shapes, dtype), {})]
+    opt, params = build(fast_cls(name), groups, kwargs)
+    # parameter 3 gets its first gradient only after the snapshot
+    seq = grad_sequence(rng, shapes, dtype, 20, lambda k, i: i == 3 and k < 12)
+    for grads in seq[:10]:
+        opt.step(grads)
+    sd = opt.state_dict()
+    if pickled:
+        sd = pickle.loads(pickle.dumps(sd))
+    copies = [p.copy() for p in params]
+    # a fresh optimizer with other options: load_state_dict restores the saved ones
+    fresh = fast_cls(name)(copies, lr=0.123)
+    fresh.load_state_dict(sd)
+    assert fresh.param_groups[0]["lr"] == kwargs.get("lr", fast_cls(name)([np.zeros(1)]).defaults["lr"])
+    assert_state_dicts_equal(fresh.state_dict(), opt.state_dict())
+    for grads in seq[10:]:
+        opt.step(grads)
+        fresh.step(grads)
+    for p, q in zip(params, copies):
+        assert np.array_equal(p, q)
+    assert_state_dicts_equal(fresh.state_dict(), opt.state_dict())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_round_trip_with_groups(name, rng):
+    groups = two_groups(rng, name)
+    opt, params = build(fast_cls(name), groups, {})
+    shapes = [p.shape for p in params]
+
+    def grads_for(params):
+        return [np.asarray(rng.standard_normal(s), dtype=p.dtype) for s, p in zip(shapes, params)]
+
+    for _ in range(7):
+        opt.step(grads_for(params))
+    sd = pickle.loads(pickle.dumps(opt.state_dict()))
+    copies = [p.copy() for p in params]
+    # a fresh optimizer over the same param-group layout, with default options
+    fresh = fast_cls(name)([{"params": copies[:2]}, {"params": copies[2:]}])
+    fresh.load_state_dict(sd)
+    for key, value in groups[1][1].items():
+        assert fresh.param_groups[1][key] == value
+    for _ in range(7):
+        grads = grads_for(params)
+        opt.step(grads)
+        fresh.step(grads)
+    for p, q in zip(params, copies):
+        assert np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_layout(name, rng):
+    """torch's layout: {"state": {index: {...}}, "param_groups": [{...options, "params": [indices]}]}."""
+    kwargs = OPTIONS[name][-1]
+    shapes = [(3,), (2, 2), (4,)]
+    opt, params = build(fast_cls(name), [(random_arrays(rng, shapes, np.float32), {})], kwargs)
+    for grads in grad_sequence(rng, shapes, np.float32, 4, lambda k, i: i == 1 and k == 0):
+        opt.step(grads)
+    sd = opt.state_dict()
+    assert set(sd) == {"state", "param_groups"}
+    assert len(sd["param_groups"]) == 1
+    group = sd["param_groups"][0]
+    assert group["params"] == [0, 1, 2]
+    assert {k: v for k, v in group.items() if k != "params"} == {**opt.defaults}
+    assert set(sd["state"]) == {0, 1, 2}
+    for i, entry in sd["state"].items():
+        for key, value in entry.items():
+            if key == "step":
+                assert type(value) is int
+                assert value == (3 if i == 1 else 4)
+            else:
+                assert key in STATE_NAMES[name]
+                assert isinstance(value, np.ndarray)
+                assert value.shape == params[i].shape and value.dtype == params[i].dtype
+    assert ("step" in sd["state"][0]) == (name != "SGD")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_is_a_snapshot(name, rng):
+    """state_dict() returns copies; load_state_dict() copies what it is given."""
+    kwargs = OPTIONS[name][-1]
+    shapes = [(3,), (2, 2)]
+    opt, params = build(fast_cls(name), [(random_arrays(rng, shapes, np.float64), {})], kwargs)
+    seq = grad_sequence(rng, shapes, np.float64, 4)
+    opt.step(seq[0])
+    sd = opt.state_dict()
+    saved = copy.deepcopy(sd)
+    # stepping does not change an earlier snapshot
+    opt.step(seq[1])
+    assert_state_dicts_equal(sd, saved)
+    # changing the snapshot does not change the optimizer
+    current = copy.deepcopy(opt.state_dict())
+    for entry in sd["state"].values():
+        for value in entry.values():
+            if isinstance(value, np.ndarray):
+                value[...] = 12345.0
+    sd["param_groups"][0]["lr"] = 99.0
+    assert_state_dicts_equal(opt.state_dict(), current)
+    # after loading, changing the loaded dict does not change the optimizer
+    other, _ = build(fast_cls(name), [(random_arrays(rng, shapes, np.float64), {})], kwargs)
+    loaded = copy.deepcopy(saved)
+    other.load_state_dict(loaded)
+    for entry in loaded["state"].values():
+        for value in entry.values():
+            if isinstance(value, np.ndarray):
+                value[...] = -1.0
+    assert_state_dicts_equal(other.state_dict(), saved)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_matches_torch_layout(name, rng):
+    """The same entries, step counts and option keys as torch's state_dict after the same steps."""
+    torch = pytest.importorskip("torch")
+    kwargs = OPTIONS[name][-1]
+    shapes = [(3,), (2, 2)]
+    groups = [(random_arrays(rng, shapes, np.float64), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for grads in grad_sequence(rng, shapes, np.float64, 5):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    fsd, tsd = fopt.state_dict(), topt.state_dict()
+    assert [g["params"] for g in fsd["param_groups"]] == [g["params"] for g in tsd["param_groups"]]
+    assert set(fsd["param_groups"][0]) <= set(tsd["param_groups"][0])
+    assert set(fsd["state"]) == set(tsd["state"])
+    for i in fsd["state"]:
+        tentry = {k: v for k, v in tsd["state"][i].items() if v is not None}
+        assert set(fsd["state"][i]) == set(tentry)
+        for key, value in tentry.items():
+            if key == "step":
+                assert fsd["state"][i][key] == int(value.item())
+            else:
+                assert_state_close({key: [fsd["state"][i][key]]}, {key: [value.numpy()]})
+
+
+def test_state_dict_restores_float32_state_from_float64_dict(rng):
+    """A state array of the other float dtype is converted to the parameter's dtype."""
+    p = rng.standard_normal(4).astype(np.float32)
+    opt = fastgd.Adam([p], lr=0.01)
+    opt.step([rng.standard_normal(4).astype(np.float32)])
+    sd = opt.state_dict()
+    wide = copy.deepcopy(sd)
+    for key in ("exp_avg", "exp_avg_sq"):
+        wide["state"][0][key] = sd["state"][0][key].astype(np.float64)
+    fresh = fastgd.Adam([p.copy()])
+    fresh.load_state_dict(wide)
+    assert_state_dicts_equal(fresh.state_dict(), sd)
