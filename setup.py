@@ -50,7 +50,10 @@ class BuildExt(build_ext):
 
 levels = simd["levels_for_platform"](sysconfig.get_platform())
 extensions = [extension("_cpu", "_cpu.pyx")]
-extensions += [extension(f"_optim_{level}", f"_optim_{level}.pyx", level) for level in levels]
+extensions += [
+    extension(f"_{kind}_{level}", f"_{kind}_{level}.pyx", level)
+    for kind in ("optim", "regression") for level in levels
+]
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["src"]),

@@ -11,8 +11,17 @@ __version__ = "0.1.0"
 
 __all__ = [
     "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer", "Parameter",
-    "functional", "reference", "show_config", "__version__",
+    "LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__",
 ]
+
+
+def __getattr__(name):
+    # the estimators need scikit-learn and SciPy: import them only when asked for
+    if name in ("LinearRegression", "LogisticRegression"):
+        from . import linear_model
+
+        return getattr(linear_model, name)
+    raise AttributeError(f"module 'fastgd' has no attribute {name!r}")
 
 
 def show_config():

@@ -1,4 +1,4 @@
-"""Command line of fastgd: ``python -m fastgd <command> [options]``.
+"""Command line of fastgd: python -m fastgd <command> [options].
 
 Each command is a module of this package with ``add_arguments(parser)`` and
 ``run(args)`` (which returns the exit status); the first line of its docstring

@@ -40,10 +40,10 @@ def choose_level(requested=None):
     return requested
 
 
-def load(level):
-    """The optimizer-step module compiled for `level`."""
-    return importlib.import_module(f"fastgd._optim_{level}")
+def load(kind, level=None):
+    """The compiled module of a kind ('optim' or 'regression') for a SIMD level (default: the chosen one)."""
+    return importlib.import_module(f"fastgd._{kind}_{level or globals()['level']}")
 
 
 level = choose_level()
-kernels = load(level)
+kernels = load("optim")

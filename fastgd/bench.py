@@ -219,10 +219,19 @@ def _sizes(text):
             value = float(item)
         except ValueError:
             value = 0.0
-        if not (value >= 1 and value == int(value)):
+        if not (1 <= value < 2**63 and value == int(value)):
             raise argparse.ArgumentTypeError(f"invalid size {item.strip()!r}; expected whole numbers >= 1 such as 1e3,1e6")
         sizes.append(int(value))
     return sizes
+
+
+def _contenders(text):
+    """An argparse type: a comma-separated list of contenders; torch ones need torch installed."""
+    names = _name_list("contender", CONTENDERS)(text)
+    missing = [name for name in names if name in TORCH_MODES]
+    if missing and not torch_available():
+        raise argparse.ArgumentTypeError(f"{', '.join(missing)} need torch, which is not installed")
+    return names
 
 
 def _positive_int(text):
@@ -243,7 +252,7 @@ def add_arguments(parser):
                         metavar="LIST", help=f"comma-separated, from {','.join(DTYPES)} (default: float32)")
     parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), metavar="LIST",
                         help="elements in the one parameter, comma-separated (default: 1e3,1e5,1e6)")
-    parser.add_argument("--contenders", type=_name_list("contender", CONTENDERS), default=None, metavar="LIST",
+    parser.add_argument("--contenders", type=_contenders, default=None, metavar="LIST",
                         help=f"comma-separated, from {','.join(CONTENDERS)}; fastgd is always timed "
                              "(default: all, the torch ones if torch is installed)")
     parser.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="N",
@@ -260,16 +269,14 @@ def run(args):
         contenders = [c for c in CONTENDERS if has_torch or c not in TORCH_MODES]
     else:
         contenders = ["fastgd"] + [c for c in args.contenders if c != "fastgd"]
-        if not has_torch and any(c in TORCH_MODES for c in contenders):
-            print("error: torch is not installed; leave out the torch contenders", file=sys.stderr)
-            return 2
     uses_torch = any(c in TORCH_MODES for c in contenders)
     versions = f"fastgd {fastgd.__version__} (SIMD: {fastgd._level}), numpy {np.__version__}"
     if uses_torch:
         import torch
 
         torch.set_num_threads(args.threads)
-        versions += f", torch {torch.__version__} ({torch.get_num_threads()} thread(s))"
+        threads = torch.get_num_threads()
+        versions += f", torch {torch.__version__} ({threads} thread{'s' if threads > 1 else ''})"
 
     start = time.perf_counter()
     rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat)

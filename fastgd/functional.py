@@ -38,19 +38,20 @@ def sgd(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0, dampening=0, 
     On the first momentum step pass ``momentum_buffer=None``: a new buffer
     holding the gradient is returned (torch's rule); pass it back on later steps.
     """
-    optim.SGD._check_options(dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                                  nesterov=nesterov, maximize=maximize), "")
+    options = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                   nesterov=nesterov, maximize=maximize)
+    optim.SGD._check_options(options, "")
     param, grad, _ = _prepare(param, grad, {"momentum_buffer": momentum_buffer})
     buffers = [momentum_buffer]
-    kernels.sgd([param], [grad], buffers, 0, 1, lr, momentum, dampening, weight_decay, nesterov, maximize)
+    kernels.sgd([param], [grad], buffers, 0, 1, options)
     return buffers[0]
 
 
 def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
          eps=1e-8, weight_decay=0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """One Adam step in place (AdamW's with ``decoupled_weight_decay=True``)."""
-    optim.Adam._check_options(dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                   amsgrad=amsgrad, maximize=maximize), "")
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+    optim.Adam._check_options(options, "")
     _checks.check_flag(decoupled_weight_decay, "decoupled_weight_decay")
     if amsgrad:
         _require(max_exp_avg_sq, "max_exp_avg_sq", "with amsgrad=True")
@@ -58,8 +59,8 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3
                                                 "max_exp_avg_sq": max_exp_avg_sq}, step)
     _require(exp_avg, "exp_avg", "by Adam")
     _require(exp_avg_sq, "exp_avg_sq", "by Adam")
-    kernels.adam([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], steps, 0, 1,
-                 lr, betas[0], betas[1], eps, weight_decay, amsgrad, maximize, decoupled_weight_decay)
+    kernels.adam([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], steps, 0, 1, options,
+                 decoupled_weight_decay)
 
 
 def adamw(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
@@ -72,8 +73,9 @@ def adamw(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-
 def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=1e-2, alpha=0.99, eps=1e-8,
             weight_decay=0, momentum=0, centered=False, maximize=False):
     """One RMSprop step in place; ``grad_avg`` is needed when centered, ``momentum_buffer`` with momentum."""
-    optim.RMSprop._check_options(dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize), "")
+    options = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
+                   centered=centered, maximize=maximize)
+    optim.RMSprop._check_options(options, "")
     if centered:
         _require(grad_avg, "grad_avg", "with centered=True")
     if momentum > 0:
@@ -82,14 +84,14 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=
                                             "momentum_buffer": momentum_buffer})
     _require(square_avg, "square_avg", "by RMSprop")
     steps = np.zeros(1, dtype=np.int64)
-    kernels.rmsprop([param], [grad], [square_avg], [grad_avg], [momentum_buffer], steps, 0, 1,
-                    lr, alpha, eps, weight_decay, momentum, centered, maximize)
+    kernels.rmsprop([param], [grad], [square_avg], [grad_avg], [momentum_buffer], steps, 0, 1, options)
 
 
 def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10, maximize=False):
     """One Adagrad step in place; ``state_sum`` starts at initial_accumulator_value."""
-    optim.Adagrad._check_options(dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
-                                      initial_accumulator_value=0, eps=eps, maximize=maximize), "")
+    options = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=0,
+                   eps=eps, maximize=maximize)
+    optim.Adagrad._check_options(options, "")
     param, grad, steps = _prepare(param, grad, {"state_sum": state_sum}, step)
     _require(state_sum, "state_sum", "by Adagrad")
-    kernels.adagrad([param], [grad], [state_sum], steps, 0, 1, lr, lr_decay, weight_decay, eps, maximize)
+    kernels.adagrad([param], [grad], [state_sum], steps, 0, 1, options)

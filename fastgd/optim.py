@@ -334,9 +334,7 @@ class SGD(Optimizer):
             raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
     def _update(self, group, grads, start, stop):
-        kernels.sgd(self._params, grads, self._state["momentum_buffer"], start, stop,
-                    group["lr"], group["momentum"], group["dampening"], group["weight_decay"],
-                    group["nesterov"], group["maximize"])
+        kernels.sgd(self._params, grads, self._state["momentum_buffer"], start, stop, group)
 
 
 class Adam(Optimizer):
@@ -360,11 +358,9 @@ class Adam(Optimizer):
         return self._moments_and_max if group["amsgrad"] else self._moments
 
     def _update(self, group, grads, start, stop):
-        beta1, beta2 = group["betas"]
         state = self._state
         kernels.adam(self._params, grads, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
-                     self._steps, start, stop, group["lr"], beta1, beta2, group["eps"],
-                     group["weight_decay"], group["amsgrad"], group["maximize"], self._decoupled)
+                     self._steps, start, stop, group, self._decoupled)
 
 
 class AdamW(Adam):
@@ -402,8 +398,7 @@ class RMSprop(Optimizer):
     def _update(self, group, grads, start, stop):
         state = self._state
         kernels.rmsprop(self._params, grads, state["square_avg"], state["grad_avg"], state["momentum_buffer"],
-                        self._steps, start, stop, group["lr"], group["alpha"], group["eps"],
-                        group["weight_decay"], group["momentum"], group["centered"], group["maximize"])
+                        self._steps, start, stop, group)
 
 
 class Adagrad(Optimizer):
@@ -423,5 +418,4 @@ class Adagrad(Optimizer):
         return {"sum": group["initial_accumulator_value"]}
 
     def _update(self, group, grads, start, stop):
-        kernels.adagrad(self._params, grads, self._state["sum"], self._steps, start, stop,
-                        group["lr"], group["lr_decay"], group["weight_decay"], group["eps"], group["maximize"])
+        kernels.adagrad(self._params, grads, self._state["sum"], self._steps, start, stop, group)

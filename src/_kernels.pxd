@@ -14,7 +14,7 @@
 # are passed as literal constants by run_task, so each inlined copy of a loop
 # has no branch in it.
 from cython cimport floating
-from libc.math cimport sqrt, sqrtf
+from libc.math cimport pow, sqrt, sqrtf
 
 cdef enum Algorithm:
     SGD
@@ -214,3 +214,25 @@ cdef inline void run_task(const Task* t, Algorithm algorithm, const Hyper* h) no
         run_typed(<float*>t.param, t, algorithm, h)
     else:
         run_typed(<double*>t.param, t, algorithm, h)
+
+
+cdef inline void set_step_scalars(Task* t, Algorithm algorithm, const Hyper* h, long long step) noexcept nogil:
+    """The scalars of Adam's and Adagrad's update at a step (counted from 1), as torch derives them."""
+    if algorithm == ADAM:
+        t.scalar0 = -(h.lr / (1 - pow(h.beta1, <double>step)))
+        t.scalar1 = pow(1 - pow(h.beta2, <double>step), 0.5)
+    elif algorithm == ADAGRAD:
+        t.scalar0 = -(h.lr / (1 + (step - 1) * h.lr_decay))
+
+
+cdef inline Hyper hyper_from(dict options, bint decoupled):
+    """A param group's options (torch.optim's names; absent ones are 0) as a Hyper."""
+    betas = options.get("betas", (0.0, 0.0))
+    return Hyper(
+        lr=options.get("lr", 0.0), momentum=options.get("momentum", 0.0),
+        dampening=options.get("dampening", 0.0), weight_decay=options.get("weight_decay", 0.0),
+        beta1=betas[0], beta2=betas[1], eps=options.get("eps", 0.0), alpha=options.get("alpha", 0.0),
+        lr_decay=options.get("lr_decay", 0.0), nesterov=options.get("nesterov", False),
+        maximize=options.get("maximize", False), amsgrad=options.get("amsgrad", False),
+        decoupled=decoupled, centered=options.get("centered", False),
+    )

@@ -8,11 +8,10 @@
 # as torch skips parameters without a grad.
 cimport numpy as cnp
 import numpy as np
-from libc.math cimport pow
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp
 
-from _kernels cimport ADAGRAD, ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, run_task
+from _kernels cimport ADAGRAD, ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, hyper_from, run_task, set_step_scalars
 
 cnp.import_array()
 
@@ -73,11 +72,8 @@ cdef void run_all(const Task* tasks, Py_ssize_t count, Algorithm algorithm, cons
         run_task(&tasks[k], algorithm, h)
 
 
-def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssize_t stop,
-        double lr, double momentum, double dampening, double weight_decay,
-        bint nesterov, bint maximize):
-    cdef Hyper h = Hyper(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
-                         nesterov=nesterov, maximize=maximize)
+def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssize_t stop, dict group):
+    cdef Hyper h = hyper_from(group, False)
     cdef Task* tasks = new_tasks(stop - start)
     cdef Task* t
     cdef Py_ssize_t i, count = 0
@@ -88,10 +84,10 @@ def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssi
             t = &tasks[count]
             count += 1
             t.scalar0 = 0  # 1 on the first momentum step: the buffer starts as the gradient
-            if momentum != 0 and momentum_buffers[i] is None:
+            if h.momentum != 0 and momentum_buffers[i] is None:
                 momentum_buffers[i] = np.zeros_like(params[i])
                 t.scalar0 = 1
-            fill(t, params[i], grads[i], momentum_buffers[i] if momentum != 0 else None, None, None)
+            fill(t, params[i], grads[i], momentum_buffers[i] if h.momentum != 0 else None, None, None)
         with nogil:
             run_all(tasks, count, SGD, &h)
     finally:
@@ -99,11 +95,8 @@ def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssi
 
 
 def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
-         cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop,
-         double lr, double beta1, double beta2, double eps, double weight_decay,
-         bint amsgrad, bint maximize, bint decoupled):
-    cdef Hyper h = Hyper(lr=lr, beta1=beta1, beta2=beta2, eps=eps, weight_decay=weight_decay,
-                         amsgrad=amsgrad, maximize=maximize, decoupled=decoupled)
+         cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop, dict group, bint decoupled):
+    cdef Hyper h = hyper_from(group, decoupled)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
     cdef Task* t
@@ -115,10 +108,9 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
             t = &tasks[count]
             count += 1
             fill(t, params[i], grads[i], exp_avgs[i], exp_avg_sqs[i],
-                 max_exp_avg_sqs[i] if amsgrad else None)
+                 max_exp_avg_sqs[i] if h.amsgrad else None)
             step[i] += 1
-            t.scalar0 = -(lr / (1 - pow(beta1, step[i])))
-            t.scalar1 = pow(1 - pow(beta2, step[i]), 0.5)
+            set_step_scalars(t, ADAM, &h, step[i])
         with nogil:
             run_all(tasks, count, ADAM, &h)
     finally:
@@ -126,11 +118,8 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
 
 
 def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list momentum_buffers,
-            cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop,
-            double lr, double alpha, double eps, double weight_decay, double momentum,
-            bint centered, bint maximize):
-    cdef Hyper h = Hyper(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
-                         centered=centered, maximize=maximize)
+            cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop, dict group):
+    cdef Hyper h = hyper_from(group, False)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
     cdef Task* t
@@ -141,8 +130,8 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list mome
                 continue
             t = &tasks[count]
             count += 1
-            fill(t, params[i], grads[i], square_avgs[i], grad_avgs[i] if centered else None,
-                 momentum_buffers[i] if momentum > 0 else None)
+            fill(t, params[i], grads[i], square_avgs[i], grad_avgs[i] if h.centered else None,
+                 momentum_buffers[i] if h.momentum > 0 else None)
             step[i] += 1
         with nogil:
             run_all(tasks, count, RMSPROP, &h)
@@ -151,8 +140,8 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list mome
 
 
 def adagrad(list params, list grads, list state_sums, cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop,
-            double lr, double lr_decay, double weight_decay, double eps, bint maximize):
-    cdef Hyper h = Hyper(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, eps=eps, maximize=maximize)
+            dict group):
+    cdef Hyper h = hyper_from(group, False)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
     cdef Task* t
@@ -165,7 +154,7 @@ def adagrad(list params, list grads, list state_sums, cnp.ndarray steps, Py_ssiz
             count += 1
             fill(t, params[i], grads[i], state_sums[i], None, None)
             step[i] += 1
-            t.scalar0 = -(lr / (1 + (step[i] - 1) * lr_decay))
+            set_step_scalars(t, ADAGRAD, &h, step[i])
         with nogil:
             run_all(tasks, count, ADAGRAD, &h)
     finally:

@@ -19,6 +19,7 @@ from conftest import (
     SHAPES,
     STATE_NAMES,
     assert_all_close,
+    assert_close,
     assert_state_close,
     assert_state_dicts_equal,
     build,
@@ -113,8 +114,13 @@ GROUP_OPTIONS = {
     "Adam": ({"lr": 0.02, "amsgrad": True}, {"betas": (0.5, 0.8), "weight_decay": 0.1}),
     "AdamW": ({"lr": 0.02, "weight_decay": 0.2}, {"amsgrad": True, "maximize": True, "eps": 1e-5}),
     "RMSprop": ({"centered": True, "alpha": 0.8}, {"momentum": 0.5, "weight_decay": 0.1, "lr": 0.003}),
-    "Adagrad": ({"lr_decay": 0.1, "initial_accumulator_value": 0.3}, {"lr": 0.2, "weight_decay": 0.1, "eps": 1e-4}),
+    "Adagrad": ({"lr_decay": 0.1, "maximize": True}, {"lr": 0.2, "weight_decay": 0.1, "eps": 1e-4}),
 }
+
+# torch.optim.Adagrad fills its "sum" state from the constructor's initial_accumulator_value
+# even for a group that sets its own, so against torch that option is given to the constructor
+GROUP_KWARGS = {name: {"lr": 0.01} for name in NAMES}
+GROUP_KWARGS["Adagrad"] = {"lr": 0.01, "initial_accumulator_value": 0.3}
 
 
 def two_groups(rng, name, dtypes=(np.float32, np.float64)):
@@ -129,7 +135,7 @@ def two_groups(rng, name, dtypes=(np.float32, np.float64)):
 def test_param_groups_with_different_options(name, rng):
     torch = pytest.importorskip("torch")
     groups = two_groups(rng, name)
-    kwargs = {"lr": 0.01}
+    kwargs = GROUP_KWARGS[name]
     fopt, fparams = build(fast_cls(name), groups, kwargs)
     topt, tparams = build_torch(torch, name, groups, kwargs)
     ropt, rparams = build(ref_cls(name), groups, kwargs)
@@ -164,6 +170,30 @@ def test_param_groups_equal_to_separate_optimizers(name, rng):
         singles[1][0].step(grads[2:])
     for p, q in zip(fparams, singles[0][1] + singles[1][1]):
         assert np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_adagrad_group_initial_accumulator_value(dtype, rng):
+    """Each group's state sum starts at that group's initial_accumulator_value (closed form for
+    the first step: sum = v0 + g^2, p - lr * g / (sqrt(sum) + eps)), and later steps follow the reference."""
+    a, b = random_arrays(rng, [(5,), (2, 3)], dtype)
+    ga, gb = random_arrays(rng, [(5,), (2, 3)], dtype)
+    groups = [([a], {"initial_accumulator_value": 0.5}), ([b], {})]
+    opt, (p, q) = build(fastgd.Adagrad, groups, {"lr": 0.1, "initial_accumulator_value": 2.0})
+    ropt, rparams = build(fastgd.reference.Adagrad, groups, {"lr": 0.1, "initial_accumulator_value": 2.0})
+    opt.step([ga, gb])
+    ropt.step([ga, gb])
+    wide = [x.astype(np.float64) for x in (a, b, ga, gb)]
+    for got, p0, g, v0 in ((p, wide[0], wide[2], 0.5), (q, wide[1], wide[3], 2.0)):
+        expected = p0 - 0.1 * g / (np.sqrt(v0 + g * g) + 1e-10)
+        assert_close(got, expected, 10 * np.finfo(dtype).eps, "first step")
+    state = opt.state_dict()["state"]
+    assert_close(state[0]["sum"], 0.5 + wide[2] ** 2, 4 * np.finfo(dtype).eps)
+    assert_close(state[1]["sum"], 2.0 + wide[3] ** 2, 4 * np.finfo(dtype).eps)
+    for grads in grad_sequence(rng, [(5,), (2, 3)], dtype, 20):
+        opt.step(grads)
+        ropt.step(grads)
+    assert_all_close([p, q], rparams)
 
 
 CHANGES = {
@@ -357,8 +387,8 @@ def test_add_param_group_vs_torch(name, rng):
     first, second = GROUP_OPTIONS[name]
     a = random_arrays(rng, [(3,), (2, 2)], np.float64)
     b = random_arrays(rng, [(4,), ()], np.float64)
-    fopt, fparams = build(fast_cls(name), [(a, first)], {})
-    topt, tparams = build_torch(torch, name, [(a, first)], {})
+    fopt, fparams = build(fast_cls(name), [(a, first)], GROUP_KWARGS[name])
+    topt, tparams = build_torch(torch, name, [(a, first)], GROUP_KWARGS[name])
     for grads in grad_sequence(rng, [(3,), (2, 2)], np.float64, 5):
         fopt.step(grads)
         torch_step(torch, topt, tparams, grads)

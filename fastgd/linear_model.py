@@ -1,0 +1,367 @@
+"""Linear and logistic regression trained by mini-batch gradient descent, as scikit-learn estimators.
+
+The training driver (validation, shuffling, learning-rate schedules,
+convergence and early stopping) is here and runs once per epoch; the epoch
+itself is ``_epoch``: a compiled loop that never returns to Python inside an
+epoch here, and the textbook NumPy loop in ``fastgd.reference``.  Both update
+the same flat parameter vector (weights row by row, then intercepts) with a
+fastgd optimizer's state, so they give the same model for the same seed.
+"""
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.model_selection import train_test_split
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state, validate_data
+
+from . import _backend, optim
+
+_regression = _backend.load("regression")
+
+# optimizer name -> (optimizer class, the estimator parameters it takes, fixed options)
+OPTIMIZERS = {
+    "sgd": (optim.SGD, (), {}),
+    "momentum": (optim.SGD, ("momentum", "dampening"), {}),
+    "nesterov": (optim.SGD, ("momentum",), {"nesterov": True}),
+    "rmsprop": (optim.RMSprop, ("eps", "centered"), {}),
+    "adam": (optim.Adam, ("betas", "eps", "amsgrad"), {}),
+    "adamw": (optim.AdamW, ("betas", "eps", "amsgrad", "weight_decay"), {}),
+    "adagrad": (optim.Adagrad, ("eps", "lr_decay", "initial_accumulator_value"), {}),
+}
+SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
+
+
+class _BaseGD(BaseEstimator):
+    """What the two estimators share: parameters, the training driver, the linear scores."""
+
+    _parameter_constraints = {
+        "optimizer": [StrOptions(set(OPTIMIZERS))],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "fit_intercept": ["boolean"],
+        "shuffle": ["boolean"],
+        "lr_schedule": [StrOptions(set(SCHEDULES))],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, 0, 1, closed="right")],
+        "step_size": [Interval(Integral, 1, None, closed="left")],
+        "eta_min": [Interval(Real, 0, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "random_state": ["random_state"],
+        "warm_start": ["boolean"],
+        "verbose": ["verbose"],
+        "momentum": [Interval(Real, 0, None, closed="left")],
+        "dampening": [Interval(Real, 0, None, closed="left")],
+        "betas": [tuple],
+        "eps": [Interval(Real, 0, None, closed="left"), None],
+        "amsgrad": ["boolean"],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "rho": [Interval(Real, 0, 1, closed="left")],
+        "centered": ["boolean"],
+        "lr_decay": [Interval(Real, 0, None, closed="left")],
+        "initial_accumulator_value": [Interval(Real, 0, None, closed="left")],
+    }
+
+    def __init__(self, *, optimizer="sgd", learning_rate=0.01, batch_size=32, max_iter=100, tol=1e-4,
+                 n_iter_no_change=5, alpha=0.0, fit_intercept=True, shuffle=True, lr_schedule="constant",
+                 power_t=0.25, gamma=0.9, step_size=10, eta_min=0.0, early_stopping=False,
+                 validation_fraction=0.1, random_state=None, warm_start=False, verbose=0,
+                 momentum=0.9, dampening=0.0, betas=(0.9, 0.999), eps=None, amsgrad=False,
+                 weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0):
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.tol = tol
+        self.n_iter_no_change = n_iter_no_change
+        self.alpha = alpha
+        self.fit_intercept = fit_intercept
+        self.shuffle = shuffle
+        self.lr_schedule = lr_schedule
+        self.power_t = power_t
+        self.gamma = gamma
+        self.step_size = step_size
+        self.eta_min = eta_min
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.verbose = verbose
+        self.momentum = momentum
+        self.dampening = dampening
+        self.betas = betas
+        self.eps = eps
+        self.amsgrad = amsgrad
+        self.weight_decay = weight_decay
+        self.rho = rho
+        self.centered = centered
+        self.lr_decay = lr_decay
+        self.initial_accumulator_value = initial_accumulator_value
+
+    # -- what the reference overrides -------------------------------------
+
+    def _optimizer_module(self):
+        return optim
+
+    def _epoch(self, X, targets, sample_weight, order, batch_size):
+        """One epoch in the compiled loop; returns the weighted loss sum (NaN if it diverged)."""
+        opt = self._optimizer
+        group = opt.param_groups[0]
+        names = _STATE_ORDER[type(opt).__name__]
+        state = [opt._state[name][0] if name else None for name in names]
+        first_momentum_step = False
+        if isinstance(opt, optim.SGD) and group["momentum"] != 0 and state[0] is None:
+            state[0] = opt._state["momentum_buffer"][0] = np.zeros_like(self._theta)
+            first_momentum_step = True
+        power_t = self.power_t if self.lr_schedule == "invscaling" else 0.0
+        return _regression.epoch(
+            X, targets, sample_weight, order, batch_size, self._loss, float(self.alpha), self.fit_intercept,
+            self._theta, self._grad, state, opt._steps, _ALGORITHM[type(opt).__name__], group,
+            isinstance(opt, optim.AdamW), first_momentum_step, float(self.learning_rate), power_t, self._t)
+
+    # -- training driver --------------------------------------------------------
+
+    def _new_optimizer(self):
+        cls, names, fixed = OPTIMIZERS[self.optimizer]
+        cls = getattr(self._optimizer_module(), cls.__name__)
+        options = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if cls.__name__ == "RMSprop":
+            options["alpha"] = self.rho
+        return cls([self._theta], lr=float(self.learning_rate), **options, **fixed)
+
+    def _initialize(self, n_features, n_outputs, dtype):
+        self._theta = np.zeros(n_outputs * (n_features + 1), dtype=dtype)
+        self._grad = np.zeros_like(self._theta)
+        self._t = np.zeros(1, dtype=np.int64)
+        self._optimizer = self._new_optimizer()
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+
+    def _publish(self):
+        """coef_ and intercept_ as views of the flat parameter vector."""
+        k = self._n_outputs
+        d = self._theta.size // k - 1
+        coef = self._theta[: k * d].reshape(k, d)
+        self.coef_ = coef[0] if self._coef_1d else coef
+        self.intercept_ = self._theta[k * d:]
+
+    def _objective(self, loss_sum, weight_sum):
+        k, d = self._n_outputs, self._theta.size // self._n_outputs - 1
+        coef = self._theta[: k * d]
+        return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
+
+    def _learning_rate(self, epoch):
+        eta0, schedule = float(self.learning_rate), self.lr_schedule
+        if schedule == "exponential":
+            return eta0 * self.gamma ** epoch
+        if schedule == "step":
+            return eta0 * self.gamma ** (epoch // self.step_size)
+        if schedule == "cosine":
+            return self.eta_min + (eta0 - self.eta_min) * (1 + math.cos(math.pi * epoch / self.max_iter)) / 2
+        return None  # constant, adaptive (set by the driver) and invscaling (set per step by the loop)
+
+    def _run_epochs(self, X, targets, sample_weight, n_epochs, rng, X_val=None, y_val=None, sw_val=None):
+        n = X.shape[0]
+        batch_size = n if self.batch_size is None else min(self.batch_size, n)
+        group = self._optimizer.param_groups[0]
+        weight_sum = float(sample_weight.sum()) if sample_weight is not None else float(n)
+        best, no_improvement = math.inf, 0
+        check = self.tol is not None
+        for epoch in range(n_epochs):
+            lr = self._learning_rate(self.n_iter_)
+            if lr is not None:
+                group["lr"] = lr
+            order = rng.permutation(n).astype(np.intp) if self.shuffle else np.arange(n, dtype=np.intp)
+            snapshot = self._theta.copy()
+            loss_sum = self._epoch(X, targets, sample_weight, order, batch_size)
+            self.n_iter_ += 1
+            if not math.isfinite(loss_sum) or not np.isfinite(self._theta).all():
+                self._theta[...] = snapshot
+                raise ValueError(
+                    f"the loss became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} and "
+                    f"learning rate {group['lr']:g}; the model keeps the weights it had before that epoch. "
+                    "Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
+                )
+            objective = self._objective(loss_sum, weight_sum)
+            self.loss_curve_.append(objective)
+            if self.early_stopping and X_val is not None:
+                self._publish()
+                score = self.score(X_val, y_val, sw_val)
+                self.validation_scores_.append(score)
+                current = -score
+            else:
+                current = objective
+            if self.verbose:
+                print(f"-- Epoch {self.n_iter_}: objective {objective:.6g}, lr {group['lr']:.3g}")
+            if not check:
+                continue
+            if current > best - self.tol:
+                no_improvement += 1
+            else:
+                no_improvement = 0
+            best = min(best, current)
+            if no_improvement >= self.n_iter_no_change:
+                if self.lr_schedule == "adaptive" and group["lr"] > 1e-6:
+                    group["lr"] /= 5
+                    no_improvement = 0
+                else:
+                    if self.verbose:
+                        print(f"Convergence after {self.n_iter_} epochs")
+                    break
+        self._publish()
+
+    def _prepare(self, X, y, sample_weight, reset):
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset,
+                             y_numeric=not isinstance(self, ClassifierMixin))
+        if X.shape[0] == 0:
+            raise ValueError("X has no samples; fitting needs at least one")
+        sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        return X, y, sample_weight
+
+    def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None):
+        X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
+        if not reset:  # partial_fit goes on in the model's dtype
+            X = X.astype(self._theta.dtype, copy=False)
+            sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
+        targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
+        if reset:
+            self._rng = check_random_state(self.random_state)
+            size = self._n_outputs * (X.shape[1] + 1)
+            warm = (self.warm_start and hasattr(self, "_theta") and self._theta.size == size
+                    and self._theta.dtype == X.dtype)
+            if warm:  # keep the weights, start a new optimizer
+                self._optimizer = self._new_optimizer()
+                self._t[...] = 0
+                self.n_iter_, self.loss_curve_ = 0, []
+            else:
+                self._initialize(X.shape[1], self._n_outputs, X.dtype)
+        rng = self._rng
+        self.validation_scores_ = [] if self.early_stopping else None
+        X_val = y_val = sw_val = None
+        if self.early_stopping and reset:
+            stratify = targets if isinstance(self, ClassifierMixin) else None
+            split = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
+                                     random_state=rng, stratify=stratify)
+            train, val = split
+            X_val, y_val = X[val], y[val]
+            sw_val = None if sample_weight is None else sample_weight[val]
+            X, targets = X[train], targets[train]
+            sample_weight = None if sample_weight is None else sample_weight[train]
+        self._run_epochs(X, targets, sample_weight, n_epochs, rng, X_val, y_val, sw_val)
+        return self
+
+    def fit(self, X, y, sample_weight=None):
+        """Train for up to max_iter epochs (fewer if it converges), from zero weights unless warm_start."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight, self.max_iter, reset=True)
+
+    def decision_function(self, X):
+        """The linear scores X @ coef_.T + intercept_."""
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        k = self._n_outputs
+        coef = self.coef_.reshape(k, -1)
+        scores = X @ coef.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
+        return scores[:, 0] if (self._coef_1d or k == 1) else scores
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        return tags
+
+
+# which optimizer state array goes in which slot of the kernels' Task, per optimizer
+_STATE_ORDER = {
+    "SGD": ("momentum_buffer", None, None),
+    "Adam": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    "AdamW": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
+    "RMSprop": ("square_avg", "grad_avg", "momentum_buffer"),
+    "Adagrad": ("sum", None, None),
+}
+_ALGORITHM = {"SGD": "sgd", "Adam": "adam", "AdamW": "adam", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
+
+
+class LinearRegression(RegressorMixin, _BaseGD):
+    """Least squares (mean squared error / 2 + alpha/2 ||coef||^2) by mini-batch gradient descent.
+
+    ``batch_size=1`` is stochastic gradient descent, ``None`` full-batch
+    gradient descent; the optimizers are fastgd's (see ``optimizer``).
+    """
+
+    _loss = "squared"
+    _coef_1d = True
+
+    def _targets(self, y, classes, reset):
+        self._n_outputs = 1
+        return y
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), keeping the weights and optimizer state of earlier calls."""
+        first = not hasattr(self, "coef_")
+        if first:
+            self._validate_params()
+        return self._fit(X, y, sample_weight, 1, reset=first)
+
+    def predict(self, X):
+        return self.decision_function(X)
+
+
+class LogisticRegression(ClassifierMixin, _BaseGD):
+    """Logistic regression (mean log loss + alpha/2 ||coef||^2) by mini-batch gradient descent.
+
+    Two classes give one weight vector (``coef_`` of shape (1, n_features));
+    more give a multinomial (softmax) model with one row per class.
+    """
+
+    _coef_1d = False
+
+    def _targets(self, y, classes, reset):
+        check_classification_targets(y)
+        if reset or not hasattr(self, "classes_"):
+            self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+            if self.classes_.size < 2:
+                raise ValueError(
+                    f"LogisticRegression needs samples of at least 2 classes; got only {self.classes_.tolist()}"
+                )
+            self._n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
+            self._loss = "log" if self.classes_.size == 2 else "multinomial"
+        unknown = np.setdiff1d(np.unique(y), self.classes_)
+        if unknown.size:
+            raise ValueError(f"y has labels {unknown.tolist()} not in classes {self.classes_.tolist()}")
+        return np.searchsorted(self.classes_, y)
+
+    def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None):
+        return super()._fit(X, y, sample_weight, n_epochs, reset, classes)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y), keeping the weights and optimizer state of earlier calls.
+
+        The first call needs ``classes``, every label that will ever be seen."""
+        first = not hasattr(self, "coef_")
+        if first:
+            self._validate_params()
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities; each row sums to 1."""
+        scores = self.decision_function(X)
+        if scores.ndim == 1:
+            positive = 1 / (1 + np.exp(-scores))
+            return np.column_stack([1 - positive, positive])
+        scores = scores - scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def predict(self, X):
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[index]

@@ -1,0 +1,198 @@
+# One epoch of mini-batch gradient descent for linear and logistic regression.
+#
+# Included by one module per SIMD level (_regression_<level>.pyx).  The whole
+# epoch runs without the GIL: batch assembly in the given (shuffled) order,
+# forward pass and gradient through BLAS, loss, and the update by the same
+# kernels the optimizers use (_kernels.pxd).  The parameters are one flat
+# vector: the (n_outputs, n_features) weights row by row, then the intercepts.
+cimport numpy as cnp
+import numpy as np
+from cython cimport floating
+from libc.math cimport exp, isfinite, log, log1p, pow
+from libc.string cimport memcpy, memset
+from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
+
+from _kernels cimport ADAGRAD, ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, hyper_from, run_task, set_step_scalars
+
+cnp.import_array()
+
+cdef enum Loss:
+    SQUARED       # (score - y)^2 / 2
+    LOG           # binary log loss, y in {0, 1}
+    MULTINOMIAL   # softmax cross-entropy, y the class index
+
+LOSSES = {"squared": SQUARED, "log": LOG, "multinomial": MULTINOMIAL}
+ALGORITHMS = {"sgd": SGD, "adam": ADAM, "rmsprop": RMSPROP, "adagrad": ADAGRAD}
+
+
+cdef inline void gemv(char* trans, int m, int n, floating alpha, floating* a, int lda,
+                      floating* x, floating beta, floating* y) noexcept nogil:
+    cdef int one = 1
+    if floating is float:
+        sgemv(trans, &m, &n, &alpha, a, &lda, x, &one, &beta, y, &one)
+    else:
+        dgemv(trans, &m, &n, &alpha, a, &lda, x, &one, &beta, y, &one)
+
+
+cdef inline void gemm(char* transa, char* transb, int m, int n, int k, floating alpha,
+                      floating* a, int lda, floating* b, int ldb, floating beta, floating* c, int ldc) noexcept nogil:
+    if floating is float:
+        sgemm(transa, transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+    else:
+        dgemm(transa, transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
+
+
+cdef inline double log1p_exp(double z) noexcept nogil:
+    return z + log1p(exp(-z)) if z > 0 else log1p(exp(z))
+
+
+cdef inline double sigmoid(double z) noexcept nogil:
+    cdef double e
+    if z >= 0:
+        return 1 / (1 + exp(-z))
+    e = exp(z)
+    return e / (1 + e)
+
+
+cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
+                            const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, Loss loss) noexcept nogil:
+    """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss sum."""
+    cdef Py_ssize_t r, c, row
+    cdef double total = 0, z, w, target, top, norm
+    cdef floating* s
+    for r in range(m):
+        row = rows[r]
+        w = 1 if sample_weight == NULL else sample_weight[row]
+        s = scores + r * k
+        if loss == SQUARED:
+            z = s[0] - y[row]
+            total += w * 0.5 * z * z
+            s[0] = w * z
+        elif loss == LOG:
+            z, target = s[0], y[row]
+            total += w * (log1p_exp(z) - target * z)
+            s[0] = w * (sigmoid(z) - target)
+        else:
+            top = s[0]
+            for c in range(1, k):
+                top = max(top, <double>s[c])
+            norm = 0
+            for c in range(k):
+                norm += exp(s[c] - top)
+            norm = top + log(norm)
+            total += w * (norm - s[<Py_ssize_t>y[row]])
+            for c in range(k):
+                s[c] = w * (exp(s[c] - norm) - (1 if c == <Py_ssize_t>y[row] else 0))
+    return total
+
+
+cdef double run_epoch(
+    const floating* X, const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
+    Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, Loss loss, double alpha,
+    bint fit_intercept, floating* theta, floating* grad, floating* batch_x, floating* scores,
+    Task* task, Algorithm algorithm, Hyper* h, long long* step, bint first_momentum_step,
+    double eta0, double power_t, long long* t,
+) noexcept nogil:
+    """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
+    (the parameters are then as they were before that batch)."""
+    cdef Py_ssize_t start, m, r, j, c
+    cdef floating* coef = theta
+    cdef floating* intercept = theta + k * d
+    cdef floating* coef_grad = grad
+    cdef floating* intercept_grad = grad + k * d
+    cdef double total = 0, batch_loss
+    cdef floating scale
+    cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
+    for batch in range(n_batches):
+        start = batch * batch_size
+        m = min(batch_size, n - start)
+        for r in range(m):
+            memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
+        # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed)
+        if k == 1:
+            gemv("T", <int>d, <int>m, 1, batch_x, <int>d, coef, 0, scores)
+        else:
+            gemm("T", "N", <int>k, <int>m, <int>d, 1, coef, <int>d, batch_x, <int>d, 0, scores, <int>k)
+        for r in range(m):
+            for c in range(k):
+                scores[r * k + c] += intercept[c]
+        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, loss)
+        if not isfinite(batch_loss):
+            return batch_loss
+        total += batch_loss
+        # gradient of mean loss + alpha/2 ||coef||^2 over the batch
+        scale = 1.0 / m
+        if k == 1:
+            gemv("N", <int>d, <int>m, scale, batch_x, <int>d, scores, 0, coef_grad)
+        else:
+            gemm("N", "T", <int>d, <int>k, <int>m, scale, batch_x, <int>d, scores, <int>k, 0, coef_grad, <int>d)
+        if alpha != 0:
+            for j in range(k * d):
+                coef_grad[j] += <floating>alpha * coef[j]
+        memset(intercept_grad, 0, k * sizeof(floating))
+        if fit_intercept:
+            for r in range(m):
+                for c in range(k):
+                    intercept_grad[c] += scores[r * k + c]
+            for c in range(k):
+                intercept_grad[c] *= scale
+        t[0] += 1
+        if power_t != 0:  # invscaling
+            h.lr = eta0 / pow(<double>t[0], power_t)
+        step[0] += 1
+        set_step_scalars(task, algorithm, h, step[0])
+        task.scalar0 = 1 if (algorithm == SGD and first_momentum_step and start == 0) else task.scalar0
+        run_task(task, algorithm, h)
+    return total
+
+
+def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order, Py_ssize_t batch_size,
+          str loss, double alpha, bint fit_intercept, cnp.ndarray theta, cnp.ndarray grad,
+          list state, cnp.ndarray steps, str algorithm, dict options, bint decoupled, bint first_momentum_step,
+          double eta0, double power_t, cnp.ndarray t):
+    """One epoch over X[order] in batches; updates theta, the optimizer state and the
+    counters in place and returns the epoch's weighted loss sum (NaN if it diverged).
+
+    X is C-contiguous (n, d); y, sample_weight and theta/grad/state share its dtype;
+    theta holds k * d weights then k intercepts; steps and t are int64 counters."""
+    cdef Py_ssize_t n = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1)
+    cdef Py_ssize_t k = cnp.PyArray_SIZE(theta) // (d + 1)
+    cdef Algorithm code = ALGORITHMS[algorithm]
+    cdef Loss loss_code = LOSSES[loss]
+    cdef Hyper h = hyper_from(options, decoupled)
+    cdef Task task
+    cdef bint is_float32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT
+    cdef Py_ssize_t rows = min(batch_size, n)
+    cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=X.dtype)
+    cdef cnp.ndarray scores = np.empty((rows, k), dtype=X.dtype)
+    cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
+    cdef void* scores_data = cnp.PyArray_DATA(scores)
+    cdef const void* x_data = cnp.PyArray_DATA(X)
+    cdef const void* y_data = cnp.PyArray_DATA(y)
+    task.param = cnp.PyArray_DATA(theta)
+    task.grad = cnp.PyArray_DATA(grad)
+    task.state0 = NULL if state[0] is None else cnp.PyArray_DATA(<cnp.ndarray>state[0])
+    task.state1 = NULL if state[1] is None else cnp.PyArray_DATA(<cnp.ndarray>state[1])
+    task.state2 = NULL if state[2] is None else cnp.PyArray_DATA(<cnp.ndarray>state[2])
+    task.size = cnp.PyArray_SIZE(theta)
+    task.is_float32 = is_float32
+    task.scalar0 = task.scalar1 = 0
+    cdef long long* step = <long long*>cnp.PyArray_DATA(steps)
+    cdef long long* counter = <long long*>cnp.PyArray_DATA(t)
+    cdef const cnp.npy_intp* rows_order = <const cnp.npy_intp*>cnp.PyArray_DATA(order)
+    cdef void* weights = NULL if sample_weight is None else cnp.PyArray_DATA(<cnp.ndarray>sample_weight)
+    cdef double total
+    with nogil:
+        if is_float32:
+            total = run_epoch(<const float*>x_data, <const float*>y_data,
+                              <const float*>weights, rows_order, n, d, k, batch_size, loss_code, alpha,
+                              fit_intercept, <float*>task.param, <float*>task.grad,
+                              <float*>batch_x_data, <float*>scores_data,
+                              &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
+        else:
+            total = run_epoch(<const double*>x_data, <const double*>y_data,
+                              <const double*>weights, rows_order, n, d, k, batch_size, loss_code, alpha,
+                              fit_intercept, <double*>task.param, <double*>task.grad,
+                              <double*>batch_x_data, <double*>scores_data,
+                              &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
+    return total

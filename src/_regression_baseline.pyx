@@ -1,0 +1,2 @@
+# The regression epoch loop compiled for the baseline SIMD level (flags in setup.py).
+include "_regression.pxi"
