@@ -16,6 +16,8 @@ import pytest
 
 from fastgd import bench
 
+bench.settle_allocator()  # so that no test's timing depends on which tests ran before it
+
 if bench.torch_available():
     import torch
 

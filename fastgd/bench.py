@@ -40,7 +40,7 @@ CONTENDERS = ("fastgd", "reference", "torch-fused", "torch-foreach", "torch-forl
 TORCH_MODES = {"torch-fused": {"fused": True}, "torch-foreach": {"foreach": True},
                "torch-forloop": {"foreach": False}}
 
-DEFAULT_SIZES = (1_000, 100_000, 1_000_000)
+DEFAULT_SIZES = (1_000, 100_000, 1_000_000, 10_000_000)
 DEFAULT_DTYPES = ("float32",)
 DEFAULT_REPEAT = 5
 TARGET_SECONDS = 0.02  # length of one timed batch of steps
@@ -53,6 +53,20 @@ class Unavailable(Exception):
 def torch_available():
     """Whether torch can be imported (without importing it)."""
     return importlib.util.find_spec("torch") is not None
+
+
+def settle_allocator():
+    """Put glibc's malloc in the state a long-running program reaches, once per process.
+
+    glibc maps fresh pages from the kernel for every large block (a page fault
+    per 4 KiB) until a block of that size has been freed; from then on it keeps
+    such blocks for reuse, up to 32 MiB.  Steps that create temporaries (the
+    NumPy reference, torch's foreach and for-loop) run 3-5x slower at n = 1e5
+    to 1e6 before that, so their times would depend on what ran earlier in the
+    process.  Freeing one 31 MiB block settles it; other allocators ignore this.
+    """
+    block = np.empty(31 << 20, dtype=np.uint8)
+    del block
 
 
 def _arrays(sizes, dtype, seed):
@@ -251,7 +265,8 @@ def add_arguments(parser):
     parser.add_argument("--dtypes", type=_name_list("dtype", DTYPES), default=list(DEFAULT_DTYPES),
                         metavar="LIST", help=f"comma-separated, from {','.join(DTYPES)} (default: float32)")
     parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), metavar="LIST",
-                        help="elements in the one parameter, comma-separated (default: 1e3,1e5,1e6)")
+                        help="elements in the one parameter, comma-separated "
+                             f"(default: {','.join(map(format_size, DEFAULT_SIZES))})")
     parser.add_argument("--contenders", type=_contenders, default=None, metavar="LIST",
                         help=f"comma-separated, from {','.join(CONTENDERS)}; fastgd is always timed "
                              "(default: all, the torch ones if torch is installed)")
@@ -278,6 +293,7 @@ def run(args):
         threads = torch.get_num_threads()
         versions += f", torch {torch.__version__} ({threads} thread{'s' if threads > 1 else ''})"
 
+    settle_allocator()
     start = time.perf_counter()
     rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat)
     print(versions)
@@ -288,6 +304,8 @@ def run(args):
     if "roofline" in contenders:
         print("roofline: in-place np.add moving the bytes the step reads and writes; "
               "its speedup near 1x means fastgd runs at memory speed")
-    print(f"took {time.perf_counter() - start:.0f} s.  Full grid (several minutes):")
-    print("  python -m fastgd bench --optimizers all --dtypes all --sizes 1e3,1e5,1e6,1e7")
+    print(f"took {time.perf_counter() - start:.0f} s.  The full grid, both dtypes and more sizes (a few minutes):")
+    print("  python -m fastgd bench --dtypes all --sizes 1e3,1e4,1e5,1e6,1e7")
+    print("and, from a source checkout, the pytest-benchmark suite (with a many-small-parameters case):")
+    print("  python -m pytest benchmarks --benchmark-group-by=group")
     return 0

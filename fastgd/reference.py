@@ -5,6 +5,8 @@ the same classes, options, checks and state as ``fastgd``'s optimizers, with
 the update done by NumPy array operations (in place where NumPy allows it)
 in torch.optim's order of operations.
 """
+import sys
+
 import numpy as np
 
 from . import optim
@@ -105,3 +107,74 @@ class Adagrad(optim.Adagrad):
             state_sum = self._state["sum"][i]
             state_sum += grad * grad
             param -= clr * (grad / (np.sqrt(state_sum) + group["eps"]))
+
+
+def _softmax_residuals(scores, classes):
+    scores = scores - scores.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(scores).sum(axis=1, keepdims=True))
+    log_proba = scores - log_norm
+    rows = np.arange(len(classes))
+    losses = -log_proba[rows, classes]
+    residuals = np.exp(log_proba)
+    residuals[rows, classes] -= 1
+    return losses, residuals
+
+
+def _numpy_epoch(model, X, targets, sample_weight, order, batch_size):
+    """The textbook loop: shuffle, slice the batch, forward pass, gradient, optimizer step."""
+    k = model._n_outputs
+    d = X.shape[1]
+    theta = model._theta
+    coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
+    total = 0.0
+    for start in range(0, X.shape[0], batch_size):
+        rows = order[start:start + batch_size]
+        X_batch, y_batch = X[rows], targets[rows]
+        weight = 1 if sample_weight is None else sample_weight[rows][:, None]
+        scores = X_batch @ coef.T + intercept
+        if model._loss == "squared":
+            residuals = scores - y_batch[:, None]
+            losses = 0.5 * residuals[:, 0] ** 2
+        elif model._loss == "log":
+            z = scores[:, 0]
+            losses = np.logaddexp(0, z) - y_batch * z
+            residuals = (1 / (1 + np.exp(-z)) - y_batch)[:, None]
+        else:
+            losses, residuals = _softmax_residuals(scores, y_batch.astype(np.intp))
+        residuals = weight * residuals
+        batch_loss = float(np.sum(losses * (weight if np.ndim(weight) == 0 else weight[:, 0])))
+        if not np.isfinite(batch_loss):
+            return batch_loss
+        total += batch_loss
+        grad_coef = residuals.T @ X_batch / len(rows) + model.alpha * coef
+        grad_intercept = residuals.mean(axis=0) if model.fit_intercept else np.zeros(k, dtype=X.dtype)
+        model._t[0] += 1
+        if model.lr_schedule == "invscaling":
+            model._optimizer.param_groups[0]["lr"] = model.learning_rate / model._t[0] ** model.power_t
+        model._optimizer.step([np.concatenate([grad_coef.ravel(), grad_intercept]).astype(X.dtype)])
+    return total
+
+
+def _make_estimator(base):
+    class Estimator(base):
+        __doc__ = f"{base.__name__} with each epoch run by the textbook NumPy loop (the reference)."
+
+        def _optimizer_module(self):
+            return sys.modules[__name__]
+
+        def _epoch(self, X, targets, sample_weight, order, batch_size):
+            return _numpy_epoch(self, X, targets, sample_weight, order, batch_size)
+
+    Estimator.__name__ = Estimator.__qualname__ = base.__name__
+    return Estimator
+
+
+def __getattr__(name):
+    # the estimators need scikit-learn: build them only when asked for
+    if name in ("LinearRegression", "LogisticRegression"):
+        from . import linear_model
+
+        estimator = _make_estimator(getattr(linear_model, name))
+        globals()[name] = estimator
+        return estimator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -140,8 +140,10 @@ cdef double run_epoch(
         if power_t != 0:  # invscaling
             h.lr = eta0 / pow(<double>t[0], power_t)
         step[0] += 1
-        set_step_scalars(task, algorithm, h, step[0])
-        task.scalar0 = 1 if (algorithm == SGD and first_momentum_step and start == 0) else task.scalar0
+        if algorithm == SGD:  # scalar0: the first momentum step, whose buffer starts as the gradient
+            task.scalar0 = first_momentum_step and batch == 0
+        else:
+            set_step_scalars(task, algorithm, h, step[0])
         run_task(task, algorithm, h)
     return total
 

@@ -5,7 +5,11 @@ first steps match the closed-form update; bad input raises, naming the argument,
 and changes nothing.
 """
 import math
+import os
 import re
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -395,7 +399,7 @@ def bad_call_cases():
         r"momentum_buffer is required with momentum > 0")
     add("missing-sum", three, lambda a: F.adagrad(a[0], a[1], None, step=1), ValueError,
         r"state_sum is required by Adagrad")
-    for value in (0, -1, 1.5, 2.0, True, "1", None):
+    for value in (0, -1, 1.5, 2.0, True, "1", np.int64(0)):  # step=None: see test_step_none_is_refused
         add(f"adam-step={value!r}", three, lambda a, value=value: F.adam(a[0], a[1], a[2], a[3], step=value),
             ValueError, rf"step must be a whole number >= 1 \(the number of this step\), got {re.escape(repr(value))}")
         add(f"adagrad-step={value!r}", three, lambda a, value=value: F.adagrad(a[0], a[1], a[2], step=value),
@@ -457,3 +461,33 @@ def test_bad_call_changes_nothing(make, call, error, pattern):
         call(arrays)
     for i, (a, b) in enumerate(zip(arrays, before)):
         assert np.array_equal(a, b), f"array {i} changed"
+
+
+@pytest.mark.parametrize("call", [
+    "F.adam(p, g, np.zeros(3), np.zeros(3), step=None)",
+    "F.adamw(p, g, np.zeros(3), np.zeros(3), step=None)",
+    "F.adagrad(p, g, np.zeros(3), step=None)",
+])
+def test_step_none_is_refused(call):
+    """step=None must raise ValueError like any other step that is not a whole number >= 1.
+
+    Run in a child process: if the library hands None on to its kernels the process may crash."""
+    code = textwrap.dedent(f"""
+        import numpy as np
+        import fastgd.functional as F
+        p, g = np.ones(3), np.ones(3)
+        try:
+            {call}
+        except ValueError as error:
+            assert "step must be a whole number >= 1" in str(error), error
+            assert np.array_equal(p, np.ones(3))
+            print("refused")
+        else:
+            print("accepted")
+    """)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [os.path.dirname(os.path.dirname(fastgd.__file__)),
+                                                      env.get("PYTHONPATH")]))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, f"the call crashed the process (exit code {result.returncode}): {result.stderr[-500:]}"
+    assert result.stdout.strip() == "refused", result.stdout + result.stderr
