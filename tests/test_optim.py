@@ -410,6 +410,15 @@ def test_add_param_group_vs_torch(name, rng):
 # -- accepted gradient conversions ------------------------------------------------------
 
 
+def unaligned(array):
+    """A copy of `array` whose data starts one byte past an aligned address."""
+    raw = np.zeros(array.nbytes + 1, dtype=np.uint8)
+    out = raw[1:].view(array.dtype).reshape(array.shape)
+    out[...] = array
+    assert not out.flags.aligned
+    return out
+
+
 def converted_gradient_cases(rng, dtype):
     """(given grad, the grad it must be treated as) pairs."""
     other = np.float64 if dtype == np.float32 else np.float32
@@ -422,6 +431,7 @@ def converted_gradient_cases(rng, dtype):
         ("transposed", base.T.astype(dtype).T, np.ascontiguousarray(base.astype(dtype))),
         ("fortran", np.asfortranarray(base.astype(dtype)), np.ascontiguousarray(base.astype(dtype))),
         ("byte-swapped", big, big.astype(dtype)),
+        ("unaligned", unaligned(base.astype(dtype)), base.astype(dtype)),
         ("other-dtype-non-contiguous", rng.standard_normal((4, 12)).astype(other)[:, 1::2], None),
     ]
 

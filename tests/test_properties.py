@@ -135,7 +135,7 @@ def test_maximize_is_minimizing_the_negated_gradient(case, steps):
     for _ in range(steps):
         grads = arrays(rng, shapes, dtype)
         opt_up.step(grads)
-        opt_down.step([-g for g in grads])
+        opt_down.step([np.negative(g, out=np.empty_like(g)) for g in grads])  # (-g of a 0-d array is a scalar)
     for p, q in zip(up, down):
         assert np.array_equal(p, q)
     sd_up, sd_down = opt_up.state_dict(), opt_down.state_dict()
@@ -238,7 +238,7 @@ def test_other_dtype_gradient_is_the_converted_gradient(case, steps, strided):
         else:
             raw = arrays(rng, shapes, other)
         opt_a.step(raw)
-        opt_b.step([np.ascontiguousarray(g, dtype=dtype) for g in raw])
+        opt_b.step([np.array(g, dtype=dtype, order="C") for g in raw])  # (ascontiguousarray makes 0-d 1-d)
     for p, q in zip(a, b):
         assert p.dtype == np.dtype(dtype)
         assert np.array_equal(p, q)
