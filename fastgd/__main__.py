@@ -8,11 +8,12 @@ is the command's help.  To add a command, write such a module and list it in
 import argparse
 import sys
 
-from . import bench
+from . import bench, demo
 
 #: command name -> module that implements it
 COMMANDS = {
     "bench": bench,
+    "demo": demo,
 }
 
 

@@ -22,7 +22,7 @@ def check_param(param, name):
             f"{name} is a {type(param).__name__}; expected a NumPy array of float32 or float64 "
             "(or a fastgd.Parameter) that the optimizer updates in place"
         )
-    if param.dtype not in FLOAT_DTYPES:
+    if param.dtype.newbyteorder("=") not in FLOAT_DTYPES:
         raise TypeError(f"{name} ({describe(param)}) has an unsupported dtype; expected float32 or float64")
     if not param.dtype.isnative:
         raise ValueError(f"{name} ({describe(param)}) is not in native byte order; expected a native float array")

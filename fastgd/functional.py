@@ -11,7 +11,7 @@ from . import _checks, optim
 from ._backend import kernels
 
 
-def _prepare(param, grad, states, step=None):
+def _prepare(param, grad, states):
     param = _checks.check_param(param, "param")
     if grad is None:
         raise TypeError(f"grad is None; expected a NumPy array of shape {param.shape}")
@@ -19,11 +19,14 @@ def _prepare(param, grad, states, step=None):
     present = {name: _checks.check_state_array(array, param, name)
                for name, array in states.items() if array is not None}
     _checks.check_no_overlap([param, *present.values()], ["param", *present])
-    if step is None:
-        return param, grad, None
+    return param, grad
+
+
+def _step_counter(step):
+    """The kernels' step counter for the step numbered `step`: they count it themselves."""
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step must be a whole number >= 1 (the number of this step), got {step!r}")
-    return param, grad, np.array([step - 1], dtype=np.int64)  # the kernels count the step themselves
+    return np.array([step - 1], dtype=np.int64)
 
 
 def _require(array, name, reason):
@@ -41,7 +44,7 @@ def sgd(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0, dampening=0, 
     options = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                    nesterov=nesterov, maximize=maximize)
     optim.SGD._check_options(options, "")
-    param, grad, _ = _prepare(param, grad, {"momentum_buffer": momentum_buffer})
+    param, grad = _prepare(param, grad, {"momentum_buffer": momentum_buffer})
     buffers = [momentum_buffer]
     kernels.sgd([param], [grad], buffers, 0, 1, options)
     return buffers[0]
@@ -55,8 +58,9 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3
     _checks.check_flag(decoupled_weight_decay, "decoupled_weight_decay")
     if amsgrad:
         _require(max_exp_avg_sq, "max_exp_avg_sq", "with amsgrad=True")
-    param, grad, steps = _prepare(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
-                                                "max_exp_avg_sq": max_exp_avg_sq}, step)
+    steps = _step_counter(step)
+    param, grad = _prepare(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                                         "max_exp_avg_sq": max_exp_avg_sq})
     _require(exp_avg, "exp_avg", "by Adam")
     _require(exp_avg_sq, "exp_avg_sq", "by Adam")
     kernels.adam([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], steps, 0, 1, options,
@@ -80,8 +84,8 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=
         _require(grad_avg, "grad_avg", "with centered=True")
     if momentum > 0:
         _require(momentum_buffer, "momentum_buffer", "with momentum > 0")
-    param, grad, _ = _prepare(param, grad, {"square_avg": square_avg, "grad_avg": grad_avg,
-                                            "momentum_buffer": momentum_buffer})
+    param, grad = _prepare(param, grad, {"square_avg": square_avg, "grad_avg": grad_avg,
+                                         "momentum_buffer": momentum_buffer})
     _require(square_avg, "square_avg", "by RMSprop")
     steps = np.zeros(1, dtype=np.int64)
     kernels.rmsprop([param], [grad], [square_avg], [grad_avg], [momentum_buffer], steps, 0, 1, options)
@@ -92,6 +96,7 @@ def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0
     options = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=0,
                    eps=eps, maximize=maximize)
     optim.Adagrad._check_options(options, "")
-    param, grad, steps = _prepare(param, grad, {"state_sum": state_sum}, step)
+    steps = _step_counter(step)
+    param, grad = _prepare(param, grad, {"state_sum": state_sum})
     _require(state_sum, "state_sum", "by Adagrad")
     kernels.adagrad([param], [grad], [state_sum], steps, 0, 1, options)

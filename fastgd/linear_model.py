@@ -184,6 +184,7 @@ class _BaseGD(BaseEstimator):
             self.n_iter_ += 1
             if not math.isfinite(loss_sum) or not np.isfinite(self._theta).all():
                 self._theta[...] = snapshot
+                self._publish()
                 raise ValueError(
                     f"the loss became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} and "
                     f"learning rate {group['lr']:g}; the model keeps the weights it had before that epoch. "
@@ -262,7 +263,7 @@ class _BaseGD(BaseEstimator):
         self._validate_params()
         return self._fit(X, y, sample_weight, self.max_iter, reset=True)
 
-    def decision_function(self, X):
+    def _scores(self, X):
         """The linear scores X @ coef_.T + intercept_."""
         check_is_fitted(self, "coef_")
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
@@ -310,7 +311,8 @@ class LinearRegression(RegressorMixin, _BaseGD):
         return self._fit(X, y, sample_weight, 1, reset=first)
 
     def predict(self, X):
-        return self.decision_function(X)
+        """The fitted linear function at X."""
+        return self._scores(X)
 
 
 class LogisticRegression(ClassifierMixin, _BaseGD):
@@ -328,7 +330,7 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if self.classes_.size < 2:
                 raise ValueError(
-                    f"LogisticRegression needs samples of at least 2 classes; got only {self.classes_.tolist()}"
+                    f"LogisticRegression needs samples of at least 2 classes; got 1 class: {self.classes_.tolist()}"
                 )
             self._n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
             self._loss = "log" if self.classes_.size == 2 else "multinomial"
@@ -350,6 +352,10 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
             if classes is None:
                 raise ValueError("classes must be passed on the first call to partial_fit")
         return self._fit(X, y, sample_weight, 1, reset=first, classes=classes)
+
+    def decision_function(self, X):
+        """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""
+        return self._scores(X)
 
     def predict_proba(self, X):
         """Class probabilities; each row sums to 1."""

@@ -94,9 +94,10 @@ class Optimizer:
 
     # -- what subclasses provide -------------------------------------------
 
-    #: options that are finite numbers >= 0, numbers (or pairs of them) in [0, 1), and bools
+    #: options that are finite numbers >= 0, numbers in [0, 1), pairs of those, and bools
     _nonnegative = ()
     _unit_interval = ()
+    _unit_pairs = ()
     _flags = ("maximize",)
 
     @classmethod
@@ -105,10 +106,9 @@ class Optimizer:
         for name in cls._nonnegative:
             _checks.check_real(options[name], where + name)
         for name in cls._unit_interval:
-            if name == "betas":
-                _checks.check_betas(options[name], where + name)
-            else:
-                _checks.check_real(options[name], where + name, below_one=True)
+            _checks.check_real(options[name], where + name, below_one=True)
+        for name in cls._unit_pairs:
+            _checks.check_betas(options[name], where + name)
         for name in cls._flags:
             _checks.check_flag(options[name], where + name)
         cls._check_rules(options, where)
@@ -136,17 +136,24 @@ class Optimizer:
         """
         grads = self._gradients(grads)
         for group in self.param_groups:
-            if not kernels.options_valid(group, self._nonnegative, self._unit_interval, self._flags):
+            if not kernels.options_valid(group, self._nonnegative, self._unit_interval, self._unit_pairs,
+                                         self._flags):
                 self._check_all_groups()
-            self._check_rules(group, "")
+        self._check_all_rules()
         for group, (start, stop) in zip(self.param_groups, self._slices):
             self._allocate_state(group, start, stop)
             self._update(group, grads, start, stop)
 
+    def _where(self, index):
+        return f"param group {index}: " if len(self.param_groups) > 1 else ""
+
     def _check_all_groups(self):
-        numbered = len(self.param_groups) > 1
         for index, group in enumerate(self.param_groups):
-            self._check_options(group, f"param group {index}: " if numbered else "")
+            self._check_options(group, self._where(index))
+
+    def _check_all_rules(self):
+        for index, group in enumerate(self.param_groups):
+            self._check_rules(group, self._where(index))
 
     def _gradients(self, grads):
         if grads is None:
@@ -349,7 +356,7 @@ class Adam(Optimizer):
                                       amsgrad=amsgrad, maximize=maximize))
 
     _nonnegative = ("lr", "eps", "weight_decay")
-    _unit_interval = ("betas",)
+    _unit_pairs = ("betas",)
     _flags = ("amsgrad", "maximize")
     _moments = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
     _moments_and_max = {**_moments, "max_exp_avg_sq": 0.0}

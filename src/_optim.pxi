@@ -95,7 +95,7 @@ def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssi
 
 
 def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
-         cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop, dict group, bint decoupled):
+         cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group, bint decoupled):
     cdef Hyper h = hyper_from(group, decoupled)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
@@ -118,7 +118,7 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
 
 
 def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list momentum_buffers,
-            cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop, dict group):
+            cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group):
     cdef Hyper h = hyper_from(group, False)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
@@ -139,7 +139,7 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list mome
         free(tasks)
 
 
-def adagrad(list params, list grads, list state_sums, cnp.ndarray steps, Py_ssize_t start, Py_ssize_t stop,
+def adagrad(list params, list grads, list state_sums, cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop,
             dict group):
     cdef Hyper h = hyper_from(group, False)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
@@ -173,7 +173,7 @@ cdef inline bint plain_number_in(object value, double low, double high):
     return low <= x < high
 
 
-def options_valid(dict options, tuple nonnegative, tuple unit_interval, tuple flags):
+def options_valid(dict options, tuple nonnegative, tuple unit_interval, tuple unit_pairs, tuple flags):
     """True when the named options are plain numbers in range and plain bools.
 
     The fast check of a step; False sends the caller to the full check in
@@ -183,12 +183,12 @@ def options_valid(dict options, tuple nonnegative, tuple unit_interval, tuple fl
         if not plain_number_in(options.get(name), 0, inf):
             return False
     for name in unit_interval:
+        if not plain_number_in(options.get(name), 0, 1):
+            return False
+    for name in unit_pairs:
         value = options.get(name)
-        if type(value) is tuple:  # betas
-            if len(<tuple>value) != 2 or not (plain_number_in((<tuple>value)[0], 0, 1)
-                                              and plain_number_in((<tuple>value)[1], 0, 1)):
-                return False
-        elif not plain_number_in(value, 0, 1):
+        if type(value) is not tuple or len(<tuple>value) != 2 or not (
+                plain_number_in((<tuple>value)[0], 0, 1) and plain_number_in((<tuple>value)[1], 0, 1)):
             return False
     for name in flags:
         value = options.get(name)
