@@ -45,6 +45,7 @@ class BuildExt(build_ext):
             else:
                 flags = simd["COMMON_FLAGS"][family] + simd["LEVEL_FLAGS"][family][SIMD_LEVEL[ext.name]]
             ext.extra_compile_args = flags
+            ext.extra_link_args = [] if family == "msvc" else ["-pthread"]
         super().build_extensions()
 
 

@@ -7,8 +7,8 @@ Each test sets ``benchmark.group`` to its case, so
 
     python -m pytest benchmarks --benchmark-group-by=group
 
-shows all contenders of a case side by side.  torch runs on one thread unless
-the environment variable FASTGD_BENCH_THREADS says otherwise.
+shows all contenders of a case side by side.  torch and fastgd run on one
+thread unless the environment variable FASTGD_BENCH_THREADS says otherwise.
 """
 import os
 
@@ -18,10 +18,12 @@ from fastgd import bench
 
 bench.settle_allocator()  # so that no test's timing depends on which tests ran before it
 
+THREADS = int(os.environ.get("FASTGD_BENCH_THREADS", "1"))
+
 if bench.torch_available():
     import torch
 
-    torch.set_num_threads(int(os.environ.get("FASTGD_BENCH_THREADS", "1")))
+    torch.set_num_threads(THREADS)
 
 
 @pytest.fixture(params=bench.CONTENDERS)
@@ -42,7 +44,7 @@ def measure(benchmark, contender):
     """
     def run(optimizer, dtype, sizes, group):
         try:
-            step = bench.make_step(contender, optimizer, dtype, sizes)
+            step = bench.make_step(contender, optimizer, dtype, sizes, THREADS)
         except bench.Unavailable as error:
             pytest.skip(str(error))
         benchmark.group = group

@@ -18,6 +18,7 @@ The pytest benchmarks in ``benchmarks/`` build their contenders with
 import argparse
 import gc
 import importlib.util
+import inspect
 import statistics
 import sys
 import time
@@ -79,10 +80,12 @@ def _arrays(sizes, dtype, seed):
     return [np.resize(block[:n], n) for n in sizes]
 
 
-def make_step(contender, optimizer, dtype, sizes):
+def make_step(contender, optimizer, dtype, sizes, threads=1):
     """A function that runs one step of `optimizer` over one parameter per entry of `sizes`.
 
-    Each call builds its own arrays, so contenders never share memory.  Raises
+    Each call builds its own arrays, so contenders never share memory.
+    `threads` is passed to fastgd's optimizer as n_threads when it takes that
+    option (torch's threads are process-wide: the caller sets them).  Raises
     Unavailable when the contender cannot run this case.
     """
     class_name, options, traffic = OPTIMIZERS[optimizer]
@@ -92,8 +95,10 @@ def make_step(contender, optimizer, dtype, sizes):
         return lambda: np.add(a, b, out=a)
     params, grads = _arrays(sizes, dtype, seed=1), _arrays(sizes, dtype, seed=2)
     if contender in ("fastgd", "reference"):
-        module = fastgd if contender == "fastgd" else reference
-        opt = getattr(module, class_name)(params, **options)
+        cls = getattr(fastgd if contender == "fastgd" else reference, class_name)
+        if contender == "fastgd" and "n_threads" in inspect.signature(cls).parameters:
+            options = {**options, "n_threads": threads}  # not "by size": compare like with like
+        opt = cls(params, **options)
         return lambda: opt.step(grads)
     if contender not in TORCH_MODES:
         raise ValueError(f"unknown contender {contender!r}; expected one of {', '.join(CONTENDERS)}")
@@ -166,7 +171,7 @@ def format_size(n):
     return text if float(text) == n and n >= 1000 else str(n)
 
 
-def run_grid(optimizers, dtypes, sizes, contenders, repeat=DEFAULT_REPEAT, progress=sys.stderr):
+def run_grid(optimizers, dtypes, sizes, contenders, repeat=DEFAULT_REPEAT, threads=1, progress=sys.stderr):
     """Measure every case; returns rows of (optimizer, dtype, n, {contender: seconds or None})."""
     cases = [(o, d, n) for o in optimizers for d in dtypes for n in sizes]
     rows = []
@@ -175,7 +180,7 @@ def run_grid(optimizers, dtypes, sizes, contenders, repeat=DEFAULT_REPEAT, progr
         steps = {}
         for contender in contenders:
             try:
-                steps[contender] = make_step(contender, optimizer, dtype, [n])
+                steps[contender] = make_step(contender, optimizer, dtype, [n], threads)
             except Unavailable:
                 pass
         times = measure(steps, repeat)
@@ -274,7 +279,8 @@ def add_arguments(parser):
                         help=f"timed batches of about {TARGET_SECONDS * 1000:.0f} ms per contender; "
                              f"the median is shown (default: {DEFAULT_REPEAT})")
     parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
-                        help="threads torch may use (default: 1; fastgd and NumPy use one)")
+                        help="threads for torch, and for fastgd if it takes n_threads (default: 1; "
+                             "NumPy uses one)")
 
 
 def run(args):
@@ -295,7 +301,7 @@ def run(args):
 
     settle_allocator()
     start = time.perf_counter()
-    rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat)
+    rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat, args.threads)
     print(versions)
     print(f"median time per step over {args.repeat} batches; speedup = contender's time / fastgd's time")
     print()

@@ -7,6 +7,8 @@ to one compiled multi-tensor call.  Subclasses say which options they take,
 which state they keep and how one group is updated (``_update``);
 ``fastgd.reference`` overrides ``_update`` with plain NumPy.
 """
+import os
+
 import numpy as np
 
 from . import _checks
@@ -38,11 +40,16 @@ class Optimizer:
     #: whether a per-parameter step count is kept (and saved as "step")
     counts_steps = True
 
-    def __init__(self, params, defaults):
+    def __init__(self, params, defaults, n_threads=None):
         self.defaults = dict(defaults)
         self._check_options(self.defaults, "")
+        if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, int)
+                                      or n_threads < 1):
+            raise ValueError(f"n_threads must be None (choose by size) or a whole number >= 1, got {n_threads!r}")
+        #: threads per step; None chooses by the size of each param group
+        self.n_threads = n_threads
         self.param_groups = []
-        self._params, self._holders, self._slices = [], [], []
+        self._params, self._holders, self._slices, self._auto_threads = [], [], [], []
         self._state = {name: [] for name in self.state_names}
         self._steps = np.zeros(0, dtype=np.int64)
         groups = _as_groups(params)
@@ -87,6 +94,7 @@ class Optimizer:
         self._params += arrays
         self._holders += [entry if isinstance(entry, Parameter) else None for entry in entries]
         self._slices.append((start, len(self._params)))
+        self._auto_threads.append(_threads_for(sum(array.size for array in arrays)))
         for states in self._state.values():
             states += [None] * len(arrays)
         self._steps = np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)])
@@ -121,8 +129,8 @@ class Optimizer:
         """Names of the state arrays a group's options need, with their initial value."""
         return {}
 
-    def _update(self, group, grads, start, stop):
-        """Update parameters start..stop-1 of one group in place."""
+    def _update(self, group, grads, start, stop, threads):
+        """Update parameters start..stop-1 of one group in place, on `threads` threads."""
         raise NotImplementedError
 
     # -- stepping ------------------------------------------------------------
@@ -140,9 +148,9 @@ class Optimizer:
                                          self._flags):
                 self._check_all_groups()
         self._check_all_rules()
-        for group, (start, stop) in zip(self.param_groups, self._slices):
+        for group, (start, stop), threads in zip(self.param_groups, self._slices, self._auto_threads):
             self._allocate_state(group, start, stop)
-            self._update(group, grads, start, stop)
+            self._update(group, grads, start, stop, self.n_threads or threads)
 
     def _where(self, index):
         return f"param group {index}: " if len(self.param_groups) > 1 else ""
@@ -291,6 +299,17 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+# Below this many elements in a param group a step runs on one thread: starting threads
+# costs tens of microseconds, and one core keeps up with memory until about here.
+PARALLEL_MIN_SIZE = 1 << 20
+
+
+def _threads_for(size):
+    """Threads for a step over `size` elements when the user did not say: one per
+    PARALLEL_MIN_SIZE elements, at most one per core."""
+    return max(1, min(os.cpu_count() or 1, size // PARALLEL_MIN_SIZE))
+
+
 def _data(entry):
     return entry.data if isinstance(entry, Parameter) else entry
 
@@ -328,9 +347,9 @@ class SGD(Optimizer):
     counts_steps = False
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
-                 maximize=False):
+                 maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
-                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize))
+                                      weight_decay=weight_decay, nesterov=nesterov, maximize=maximize), n_threads)
 
     _nonnegative = ("lr", "momentum", "dampening", "weight_decay")
     _flags = ("nesterov", "maximize")
@@ -340,8 +359,8 @@ class SGD(Optimizer):
         if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
             raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
-    def _update(self, group, grads, start, stop):
-        kernels.sgd(self._params, grads, self._state["momentum_buffer"], start, stop, group)
+    def _update(self, group, grads, start, stop, threads):
+        kernels.sgd(self._params, grads, self._state["momentum_buffer"], start, stop, group, threads)
 
 
 class Adam(Optimizer):
@@ -351,9 +370,9 @@ class Adam(Optimizer):
     _decoupled = False
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False):
+                 maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize))
+                                      amsgrad=amsgrad, maximize=maximize), n_threads)
 
     _nonnegative = ("lr", "eps", "weight_decay")
     _unit_pairs = ("betas",)
@@ -364,10 +383,10 @@ class Adam(Optimizer):
     def _state_needed(self, group):
         return self._moments_and_max if group["amsgrad"] else self._moments
 
-    def _update(self, group, grads, start, stop):
+    def _update(self, group, grads, start, stop, threads):
         state = self._state
         kernels.adam(self._params, grads, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
-                     self._steps, start, stop, group, self._decoupled)
+                     self._steps, start, stop, group, self._decoupled, threads)
 
 
 class AdamW(Adam):
@@ -376,8 +395,8 @@ class AdamW(Adam):
     _decoupled = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize)
+                 maximize=False, n_threads=None):
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, n_threads=n_threads)
 
 
 class RMSprop(Optimizer):
@@ -386,9 +405,9 @@ class RMSprop(Optimizer):
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
-                 maximize=False):
+                 maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
-                                      momentum=momentum, centered=centered, maximize=maximize))
+                                      momentum=momentum, centered=centered, maximize=maximize), n_threads)
 
     _nonnegative = ("lr", "eps", "weight_decay", "momentum")
     _unit_interval = ("alpha",)
@@ -402,10 +421,10 @@ class RMSprop(Optimizer):
     def _state_needed(self, group):
         return self._needed[bool(group["centered"]), group["momentum"] > 0]
 
-    def _update(self, group, grads, start, stop):
+    def _update(self, group, grads, start, stop, threads):
         state = self._state
         kernels.rmsprop(self._params, grads, state["square_avg"], state["grad_avg"], state["momentum_buffer"],
-                        self._steps, start, stop, group)
+                        self._steps, start, stop, group, threads)
 
 
 class Adagrad(Optimizer):
@@ -414,15 +433,15 @@ class Adagrad(Optimizer):
     state_names = ("sum",)
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
-                 maximize=False):
+                 maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
-                                      maximize=maximize))
+                                      maximize=maximize), n_threads)
 
     _nonnegative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
 
     def _state_needed(self, group):
         return {"sum": group["initial_accumulator_value"]}
 
-    def _update(self, group, grads, start, stop):
-        kernels.adagrad(self._params, grads, self._state["sum"], self._steps, start, stop, group)
+    def _update(self, group, grads, start, stop, threads):
+        kernels.adagrad(self._params, grads, self._state["sum"], self._steps, start, stop, group, threads)

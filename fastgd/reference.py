@@ -26,7 +26,7 @@ def _decayed_grad(param, grad, weight_decay, maximize):
 
 
 class SGD(optim.SGD):
-    def _update(self, group, grads, start, stop):
+    def _update(self, group, grads, start, stop, threads):
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
         buffers = self._state["momentum_buffer"]
         for i, param, grad in _present(self._params, grads, start, stop):
@@ -42,7 +42,7 @@ class SGD(optim.SGD):
 
 
 class Adam(optim.Adam):
-    def _update(self, group, grads, start, stop):
+    def _update(self, group, grads, start, stop, threads):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay = group["weight_decay"]
         state = self._state
@@ -74,7 +74,7 @@ class AdamW(optim.AdamW, Adam):
 
 
 class RMSprop(optim.RMSprop):
-    def _update(self, group, grads, start, stop):
+    def _update(self, group, grads, start, stop, threads):
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):
@@ -99,7 +99,7 @@ class RMSprop(optim.RMSprop):
 
 
 class Adagrad(optim.Adagrad):
-    def _update(self, group, grads, start, stop):
+    def _update(self, group, grads, start, stop, threads):
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
             self._steps[i] += 1

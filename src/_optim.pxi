@@ -66,13 +66,53 @@ def first_unready(list params, list grads):
     return -1
 
 
-cdef void run_all(const Task* tasks, Py_ssize_t count, Algorithm algorithm, const Hyper* h) noexcept nogil:
+cdef extern from "_parallel.h":
+    ctypedef void (*fastgd_work)(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept nogil
+    void run_parallel "fastgd_run_parallel"(fastgd_work work, void* context, Py_ssize_t parts) noexcept nogil
+
+
+cdef struct Batch:
+    const Task* tasks
+    Py_ssize_t count
+    Algorithm algorithm
+    const Hyper* h
+
+
+cdef void run_part(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept nogil:
+    """Run this thread's share of every task: the part-th of `parts` slices of each array."""
+    cdef Batch* batch = <Batch*>context
+    cdef Task piece
+    cdef Py_ssize_t k, start, stop, itemsize
+    cdef Py_ssize_t align = 16  # elements: keep slices on cache-line boundaries
+    for k in range(batch.count):
+        piece = batch.tasks[k]
+        start = (piece.size * part // parts) // align * align
+        stop = piece.size if part == parts - 1 else (piece.size * (part + 1) // parts) // align * align
+        if stop <= start:
+            continue
+        itemsize = 4 if piece.is_float32 else 8
+        piece.param = <char*>piece.param + start * itemsize
+        piece.grad = <const char*>piece.grad + start * itemsize
+        piece.state0 = NULL if piece.state0 == NULL else <char*>piece.state0 + start * itemsize
+        piece.state1 = NULL if piece.state1 == NULL else <char*>piece.state1 + start * itemsize
+        piece.state2 = NULL if piece.state2 == NULL else <char*>piece.state2 + start * itemsize
+        piece.size = stop - start
+        run_task(&piece, batch.algorithm, batch.h)
+
+
+cdef void run_all(const Task* tasks, Py_ssize_t count, Algorithm algorithm, const Hyper* h,
+                  int n_threads) noexcept nogil:
+    cdef Batch batch = Batch(tasks=tasks, count=count, algorithm=algorithm, h=h)
     cdef Py_ssize_t k
-    for k in range(count):
-        run_task(&tasks[k], algorithm, h)
+    if n_threads > 1:
+        run_parallel(run_part, &batch, n_threads)
+    else:
+        for k in range(count):
+            run_task(&tasks[k], algorithm, h)
 
 
-def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssize_t stop, dict group):
+def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssize_t stop, dict group,
+        int n_threads=1):
     cdef Hyper h = hyper_from(group, False)
     cdef Task* tasks = new_tasks(stop - start)
     cdef Task* t
@@ -89,13 +129,14 @@ def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssi
                 t.scalar0 = 1
             fill(t, params[i], grads[i], momentum_buffers[i] if h.momentum != 0 else None, None, None)
         with nogil:
-            run_all(tasks, count, SGD, &h)
+            run_all(tasks, count, SGD, &h, n_threads)
     finally:
         free(tasks)
 
 
 def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
-         cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group, bint decoupled):
+         cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group, bint decoupled,
+         int n_threads=1):
     cdef Hyper h = hyper_from(group, decoupled)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
@@ -112,13 +153,14 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
             step[i] += 1
             set_step_scalars(t, ADAM, &h, step[i])
         with nogil:
-            run_all(tasks, count, ADAM, &h)
+            run_all(tasks, count, ADAM, &h, n_threads)
     finally:
         free(tasks)
 
 
 def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list momentum_buffers,
-            cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group):
+            cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group,
+        int n_threads=1):
     cdef Hyper h = hyper_from(group, False)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
@@ -134,13 +176,13 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list mome
                  momentum_buffers[i] if h.momentum > 0 else None)
             step[i] += 1
         with nogil:
-            run_all(tasks, count, RMSPROP, &h)
+            run_all(tasks, count, RMSPROP, &h, n_threads)
     finally:
         free(tasks)
 
 
 def adagrad(list params, list grads, list state_sums, cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop,
-            dict group):
+            dict group, int n_threads=1):
     cdef Hyper h = hyper_from(group, False)
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
@@ -156,7 +198,7 @@ def adagrad(list params, list grads, list state_sums, cnp.ndarray steps not None
             step[i] += 1
             set_step_scalars(t, ADAGRAD, &h, step[i])
         with nogil:
-            run_all(tasks, count, ADAGRAD, &h)
+            run_all(tasks, count, ADAGRAD, &h, n_threads)
     finally:
         free(tasks)
 

@@ -1,0 +1,119 @@
+"""The SIMD levels and threads: every level this CPU runs, and every split of a step across
+threads, gives the same bits as the baseline build on one thread (the kernels keep
+a * b + c two roundings, so vector width and chunking cannot change a result)."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastgd
+import fastgd.optim
+from fastgd import _backend, _cpu
+
+RUNNABLE = [level for level in _backend.built_levels() if level in _cpu.supported_levels()]
+SETTINGS = [
+    ("SGD", dict(lr=0.01, momentum=0.9, nesterov=True, weight_decay=0.1)),
+    ("SGD", dict(lr=0.01, momentum=0.9, dampening=0.2, maximize=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("Adam", dict(lr=0.01, amsgrad=True, betas=(0.3, 0.8))),
+    ("AdamW", dict(lr=0.01)),
+    ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, weight_decay=0.1)),
+    ("RMSprop", dict(lr=0.01)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+]
+
+
+def run(name, options, dtype, kernels, n_threads, steps=4):
+    """Parameters after a few steps, with the optimizer module's kernels replaced by `kernels`."""
+    rng = np.random.default_rng(7)
+    # odd sizes, so that vector loops have remainders and thread slices uneven ends
+    params = [rng.standard_normal(size).astype(dtype) for size in (100_003, 37, 1)]
+    opt = getattr(fastgd, name)(params, n_threads=n_threads, **options)
+    saved, fastgd.optim.kernels = fastgd.optim.kernels, kernels
+    try:
+        for _ in range(steps):
+            opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])
+    finally:
+        fastgd.optim.kernels = saved
+    return np.concatenate(params)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, options", SETTINGS)
+def test_levels_and_threads_give_the_same_bits(name, options, dtype):
+    expected = run(name, options, dtype, _backend.load("optim", "baseline"), 1)
+    for level in RUNNABLE:
+        for n_threads in (1, 2, 3):
+            result = run(name, options, dtype, _backend.load("optim", level), n_threads)
+            assert np.array_equal(result, expected), (level, n_threads)
+
+
+@pytest.mark.parametrize("level", RUNNABLE)
+def test_regression_loop_agrees_across_levels(level):
+    pytest.importorskip("sklearn")
+    import fastgd.linear_model as linear_model
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((500, 7))
+    y = X @ rng.standard_normal(7) + 0.5
+    fits = {}
+    for current in ("baseline", level):
+        saved, linear_model._regression = linear_model._regression, _backend.load("regression", current)
+        try:
+            model = fastgd.LinearRegression(optimizer="adam", max_iter=3, tol=None, random_state=0).fit(X, y)
+        finally:
+            linear_model._regression = saved
+        fits[current] = np.append(model.coef_, model.intercept_)
+    np.testing.assert_allclose(fits[level], fits["baseline"], rtol=1e-12)
+
+
+def test_default_level_is_the_best_runnable_one():
+    if os.environ.get("FASTGD_SIMD"):
+        assert _backend.level == os.environ["FASTGD_SIMD"]
+    else:
+        assert _backend.level == RUNNABLE[-1]
+    assert "baseline" in RUNNABLE
+
+
+def import_with(level):
+    code = "import fastgd; print(fastgd._backend.level)"
+    env = {**os.environ, "FASTGD_SIMD": level}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+
+
+def test_forced_level_is_used():
+    result = import_with("baseline")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "baseline"
+
+
+def test_unknown_level_is_refused():
+    result = import_with("sse9")
+    assert result.returncode != 0
+    assert "FASTGD_SIMD='sse9' is not a SIMD level; expected one of baseline, avx2, avx512" in result.stderr
+
+
+@pytest.mark.skipif(set(_backend.built_levels()) <= set(_cpu.supported_levels()),
+                    reason="this CPU runs every level that was built")
+def test_level_the_cpu_lacks_is_refused():
+    missing = [level for level in _backend.built_levels() if level not in _cpu.supported_levels()][0]
+    result = import_with(missing)
+    assert result.returncode != 0
+    assert f"this CPU does not support {missing}" in result.stderr
+    assert "Illegal instruction" not in result.stderr
+
+
+def test_show_config(capsys):
+    fastgd.show_config()
+    out = capsys.readouterr().out
+    assert f"SIMD level in use: {_backend.level}" in out
+    assert "SIMD levels built: " + ", ".join(_backend.built_levels()) in out
+    assert "-O3" in out or "/O2" in out
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_bad_n_threads(bad):
+    with pytest.raises(ValueError, match="n_threads must be None"):
+        fastgd.Adam([np.zeros(3)], n_threads=bad)
