@@ -310,7 +310,7 @@ def run(args):
     if "roofline" in contenders:
         print("roofline: in-place np.add moving the bytes the step reads and writes; "
               "its speedup near 1x means fastgd runs at memory speed")
-    print(f"took {time.perf_counter() - start:.0f} s.  The full grid, both dtypes and more sizes (a few minutes):")
+    print(f"took {time.perf_counter() - start:.0f} s.  The full grid, both dtypes and more sizes (about 3x as long):")
     print("  python -m fastgd bench --dtypes all --sizes 1e3,1e4,1e5,1e6,1e7")
     print("and, from a source checkout, the pytest-benchmark suite (with a many-small-parameters case):")
     print("  python -m pytest benchmarks --benchmark-group-by=group")

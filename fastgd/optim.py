@@ -121,16 +121,21 @@ class Optimizer:
             _checks.check_flag(options[name], where + name)
         cls._check_rules(options, where)
 
+    _has_rules = False
+
     @staticmethod
     def _check_rules(options, where):
-        """Checks that involve several options."""
+        """Checks that involve several options (classes that have any set _has_rules)."""
 
     def _state_needed(self, group):
         """Names of the state arrays a group's options need, with their initial value."""
         return {}
 
     def _update(self, group, grads, start, stop, threads):
-        """Update parameters start..stop-1 of one group in place, on `threads` threads."""
+        """Update parameters start..stop-1 of one group in place, on `threads` threads.
+
+        State the options need but the group lacks (an option switched on
+        since the last step) is created by the update, as zeros."""
         raise NotImplementedError
 
     # -- stepping ------------------------------------------------------------
@@ -147,9 +152,9 @@ class Optimizer:
             if not kernels.options_valid(group, self._nonnegative, self._unit_interval, self._unit_pairs,
                                          self._flags):
                 self._check_all_groups()
-        self._check_all_rules()
+        if self._has_rules:
+            self._check_all_rules()
         for group, (start, stop), threads in zip(self.param_groups, self._slices, self._auto_threads):
-            self._allocate_state(group, start, stop)
             self._update(group, grads, start, stop, self.n_threads or threads)
 
     def _where(self, index):
@@ -353,6 +358,7 @@ class SGD(Optimizer):
 
     _nonnegative = ("lr", "momentum", "dampening", "weight_decay")
     _flags = ("nesterov", "maximize")
+    _has_rules = True
 
     @staticmethod
     def _check_rules(options, where):

@@ -43,6 +43,7 @@ class SGD(optim.SGD):
 
 class Adam(optim.Adam):
     def _update(self, group, grads, start, stop, threads):
+        self._allocate_state(group, start, stop)
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay = group["weight_decay"]
         state = self._state
@@ -75,6 +76,7 @@ class AdamW(optim.AdamW, Adam):
 
 class RMSprop(optim.RMSprop):
     def _update(self, group, grads, start, stop, threads):
+        self._allocate_state(group, start, stop)
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):

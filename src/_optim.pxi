@@ -2,7 +2,9 @@
 #
 # Included by one module per SIMD level (_optim_<level>.pyx), so the same
 # source is compiled once per instruction set.  The Python layer has checked
-# every array and hyperparameter before it calls in here.  Each step gathers
+# every array and hyperparameter before it calls in here.  State that only
+# some options need (AMSGrad's maximum, momentum buffers, RMSprop's grad_avg)
+# is created here, as zeros, the first time a step needs it.  Each step gathers
 # pointers while it holds the GIL, then releases the GIL once and runs the
 # kernels over every parameter.  Parameters whose gradient is None are skipped,
 # as torch skips parameters without a grad.
@@ -37,6 +39,15 @@ cdef inline void fill(Task* task, object param, object grad, object state0, obje
     task.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
 
 
+cdef inline object state_for(list states, Py_ssize_t i, object param, bint needed):
+    """The state array at states[i] if the options need it (created as zeros the first time), else None."""
+    if not needed:
+        return None
+    if states[i] is None:
+        states[i] = np.zeros_like(param)
+    return states[i]
+
+
 cdef inline bint kernel_ready(object grad, object param):
     """True when grad can be read as it is: an ndarray of param's dtype and shape, C-contiguous."""
     if type(grad) is not cnp.ndarray:
@@ -64,6 +75,17 @@ def first_unready(list params, list grads):
         if grad is not None and not kernel_ready(grad, params[i]):
             return i
     return -1
+
+
+cdef inline void step_scalars(Task* tasks, Py_ssize_t k, Algorithm algorithm, const Hyper* h,
+                              const cnp.int64_t* step, Py_ssize_t i, Py_ssize_t previous) noexcept nogil:
+    """Set task k's step scalars for parameter i; parameters of a group usually share a step
+    count, so those of the previous task (parameter `previous`) are reused when they can be."""
+    if k > 0 and step[i] == step[previous]:
+        tasks[k].scalar0 = tasks[k - 1].scalar0
+        tasks[k].scalar1 = tasks[k - 1].scalar1
+    else:
+        set_step_scalars(&tasks[k], algorithm, h, step[i])
 
 
 cdef extern from "_parallel.h":
@@ -123,11 +145,9 @@ def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssi
                 continue
             t = &tasks[count]
             count += 1
-            t.scalar0 = 0  # 1 on the first momentum step: the buffer starts as the gradient
-            if h.momentum != 0 and momentum_buffers[i] is None:
-                momentum_buffers[i] = np.zeros_like(params[i])
-                t.scalar0 = 1
-            fill(t, params[i], grads[i], momentum_buffers[i] if h.momentum != 0 else None, None, None)
+            # scalar0 is 1 on the first momentum step: the buffer starts as the gradient
+            t.scalar0 = h.momentum != 0 and momentum_buffers[i] is None
+            fill(t, params[i], grads[i], state_for(momentum_buffers, i, params[i], h.momentum != 0), None, None)
         with nogil:
             run_all(tasks, count, SGD, &h, n_threads)
     finally:
@@ -141,17 +161,18 @@ def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
     cdef Task* t
-    cdef Py_ssize_t i, count = 0
+    cdef Py_ssize_t i, count = 0, previous = 0
     try:
         for i in range(start, stop):
             if grads[i] is None:
                 continue
             t = &tasks[count]
             count += 1
-            fill(t, params[i], grads[i], exp_avgs[i], exp_avg_sqs[i],
-                 max_exp_avg_sqs[i] if h.amsgrad else None)
+            fill(t, params[i], grads[i], state_for(exp_avgs, i, params[i], True),
+                 state_for(exp_avg_sqs, i, params[i], True), state_for(max_exp_avg_sqs, i, params[i], h.amsgrad))
             step[i] += 1
-            set_step_scalars(t, ADAM, &h, step[i])
+            step_scalars(tasks, count - 1, ADAM, &h, step, i, previous)
+            previous = i
         with nogil:
             run_all(tasks, count, ADAM, &h, n_threads)
     finally:
@@ -172,8 +193,9 @@ def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list mome
                 continue
             t = &tasks[count]
             count += 1
-            fill(t, params[i], grads[i], square_avgs[i], grad_avgs[i] if h.centered else None,
-                 momentum_buffers[i] if h.momentum > 0 else None)
+            fill(t, params[i], grads[i], state_for(square_avgs, i, params[i], True),
+                 state_for(grad_avgs, i, params[i], h.centered),
+                 state_for(momentum_buffers, i, params[i], h.momentum > 0))
             step[i] += 1
         with nogil:
             run_all(tasks, count, RMSPROP, &h, n_threads)
@@ -187,7 +209,7 @@ def adagrad(list params, list grads, list state_sums, cnp.ndarray steps not None
     cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
     cdef Task* tasks = new_tasks(stop - start)
     cdef Task* t
-    cdef Py_ssize_t i, count = 0
+    cdef Py_ssize_t i, count = 0, previous = 0
     try:
         for i in range(start, stop):
             if grads[i] is None:
@@ -196,7 +218,8 @@ def adagrad(list params, list grads, list state_sums, cnp.ndarray steps not None
             count += 1
             fill(t, params[i], grads[i], state_sums[i], None, None)
             step[i] += 1
-            set_step_scalars(t, ADAGRAD, &h, step[i])
+            step_scalars(tasks, count - 1, ADAGRAD, &h, step, i, previous)
+            previous = i
         with nogil:
             run_all(tasks, count, ADAGRAD, &h, n_threads)
     finally:
