@@ -212,6 +212,78 @@ def format_table(rows, contenders):
     return "\n".join(text)
 
 
+# -- the regression loop ---------------------------------------------------------
+
+REGRESSION_SHAPE = (100_000, 100)
+REGRESSION_EPOCHS = 5
+
+
+def _regression_contenders(task, dtype):
+    """name -> a function that fits one model of `task` ('linear' or 'logistic') for 5 epochs."""
+    from sklearn.linear_model import SGDClassifier, SGDRegressor
+
+    options = dict(optimizer="sgd", batch_size=32, max_iter=REGRESSION_EPOCHS, tol=None, learning_rate=1e-3,
+                   random_state=0)
+    name = "LinearRegression" if task == "linear" else "LogisticRegression"
+    contenders = {"fastgd": lambda: getattr(fastgd, name)(**options),
+                  "reference": lambda: getattr(reference, name)(**options)}
+    if dtype == "float64":  # scikit-learn's SGD works in float64 whatever it is given
+        sk = dict(max_iter=REGRESSION_EPOCHS, tol=None, learning_rate="constant", eta0=1e-3, random_state=0)
+        contenders["scikit-learn"] = (lambda: SGDRegressor(**sk)) if task == "linear" else \
+            (lambda: SGDClassifier(loss="log_loss", **sk))
+    return contenders
+
+
+def run_regression(repeat=3, progress=sys.stderr):
+    """Time 5-epoch fits of plain mini-batch SGD (batch 32) on 100,000 x 100 data, one BLAS thread.
+
+    Returns rows of (task, dtype, {contender: seconds per epoch})."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    X64 = rng.standard_normal(REGRESSION_SHAPE)
+    y = X64 @ rng.standard_normal(REGRESSION_SHAPE[1]) + 0.1 * rng.standard_normal(REGRESSION_SHAPE[0])
+    targets = {"linear": y, "logistic": (y > 0).astype(np.int64)}
+    rows = []
+    with threadpool_limits(1):
+        for task in ("linear", "logistic"):
+            for dtype in ("float64", "float32"):
+                print(f"[regression] {task} {dtype}", file=progress, flush=True)
+                X = X64.astype(dtype)
+                times = {}
+                for contender, make in _regression_contenders(task, dtype).items():
+                    runs = 1 if contender == "reference" else repeat  # the NumPy loop takes seconds
+                    best = min(_time_fit(make, X, targets[task]) for _ in range(runs))
+                    times[contender] = best / REGRESSION_EPOCHS
+                rows.append((task, dtype, times))
+    return rows
+
+
+def _time_fit(make, X, y):
+    model = make()
+    start = time.perf_counter()
+    model.fit(X, y)
+    return time.perf_counter() - start
+
+
+def format_regression(rows):
+    """The regression timings as text, with fastgd's speedups and float32 against float64."""
+    fastgd64 = {task: times["fastgd"] for task, dtype, times in rows if dtype == "float64"}
+    lines = [["model", "dtype", "fastgd", "reference", "speedup", "scikit-learn", "speedup", "vs float64"]]
+    for task, dtype, times in rows:
+        line = [task, dtype, format_time(times["fastgd"])]
+        for contender in ("reference", "scikit-learn"):
+            seconds = times.get(contender)
+            line += ["-", "-"] if seconds is None else [format_time(seconds), f"{seconds / times['fastgd']:.2f}x"]
+        line.append(f"{times['fastgd'] / fastgd64[task]:.2f}x")
+        lines.append(line)
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+            for line in lines]
+    text.insert(1, "-" * len(text[0]))
+    return "\n".join(text)
+
+
 # -- command line -------------------------------------------------------------
 
 
@@ -278,6 +350,9 @@ def add_arguments(parser):
     parser.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="N",
                         help=f"timed batches of about {TARGET_SECONDS * 1000:.0f} ms per contender; "
                              f"the median is shown (default: {DEFAULT_REPEAT})")
+    parser.add_argument("--regression", action="store_true",
+                        help="also time the regression loop: 5-epoch fits of mini-batch SGD on 100,000 x 100 "
+                             "data against the NumPy loop and scikit-learn (about 30 s more)")
     parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
                         help="threads for torch, and for fastgd if it takes n_threads (default: 1; "
                              "NumPy uses one)")
@@ -310,8 +385,17 @@ def run(args):
     if "roofline" in contenders:
         print("roofline: in-place np.add moving the bytes the step reads and writes; "
               "its speedup near 1x means fastgd runs at memory speed")
+    if args.regression:
+        print()
+        print("regression: time per epoch of a 5-epoch fit, plain SGD, batch 32, 100,000 x 100, one thread; "
+              "speedup = contender's time / fastgd's time")
+        print()
+        print(format_regression(run_regression(progress=sys.stderr)))
+        print()
     print(f"took {time.perf_counter() - start:.0f} s.  The full grid, both dtypes and more sizes (about 3x as long):")
     print("  python -m fastgd bench --dtypes all --sizes 1e3,1e4,1e5,1e6,1e7")
+    if not args.regression:
+        print("the regression loop against NumPy and scikit-learn:  python -m fastgd bench --regression")
     print("and, from a source checkout, the pytest-benchmark suite (with a many-small-parameters case):")
     print("  python -m pytest benchmarks --benchmark-group-by=group")
     return 0

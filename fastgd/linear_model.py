@@ -124,7 +124,8 @@ class _BaseGD(BaseEstimator):
         return _regression.epoch(
             X, targets, sample_weight, order, batch_size, self._loss, float(self.alpha), self.fit_intercept,
             self._theta, self._grad, state, opt._steps, _ALGORITHM[type(opt).__name__], group,
-            isinstance(opt, optim.AdamW), first_momentum_step, float(self.learning_rate), power_t, self._t)
+            isinstance(opt, optim.AdamW), first_momentum_step, float(self.learning_rate), power_t, self._t,
+            self._in_order(X.shape[0], batch_size))
 
     # -- training driver --------------------------------------------------------
 
@@ -157,6 +158,11 @@ class _BaseGD(BaseEstimator):
         coef = self._theta[: k * d]
         return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
 
+    def _in_order(self, n_samples, batch_size):
+        """Whether an epoch takes the samples in order: without shuffling, or in one full batch
+        (whose gradient the order does not change)."""
+        return not self.shuffle or batch_size >= n_samples
+
     def _learning_rate(self, epoch):
         eta0, schedule = float(self.learning_rate), self.lr_schedule
         if schedule == "exponential":
@@ -178,7 +184,10 @@ class _BaseGD(BaseEstimator):
             lr = self._learning_rate(self.n_iter_)
             if lr is not None:
                 group["lr"] = lr
-            order = rng.permutation(n).astype(np.intp) if self.shuffle else np.arange(n, dtype=np.intp)
+            if self._in_order(n, batch_size):
+                order = np.arange(n, dtype=np.intp)
+            else:
+                order = rng.permutation(n).astype(np.intp)
             snapshot = self._theta.copy()
             loss_sum = self._epoch(X, targets, sample_weight, order, batch_size)
             self.n_iter_ += 1

@@ -91,7 +91,7 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
 
 cdef double run_epoch(
     const floating* X, const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
-    Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, Loss loss, double alpha,
+    bint in_order, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, Loss loss, double alpha,
     bint fit_intercept, floating* theta, floating* grad, floating* batch_x, floating* scores,
     Task* task, Algorithm algorithm, Hyper* h, long long* step, bint first_momentum_step,
     double eta0, double power_t, long long* t,
@@ -110,12 +110,15 @@ cdef double run_epoch(
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
-        for r in range(m):
-            memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
-        # shuffled rows are scattered over memory: ask for the next batch's while this one is computed
-        for r in range(start + m, min(start + m + batch_size, n)):
-            for j in range((d + line - 1) // line):
-                prefetch(X + order[r] * d + j * line)
+        if in_order:  # the batch is a block of X already
+            batch_x = <floating*>X + start * d
+        else:
+            for r in range(m):
+                memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
+            # shuffled rows are scattered over memory: ask for the next batch's while this one is computed
+            for r in range(start + m, min(start + m + batch_size, n)):
+                for j in range((d + line - 1) // line):
+                    prefetch(X + order[r] * d + j * line)
         # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed)
         if k == 1:
             gemv("T", <int>d, <int>m, 1, batch_x, <int>d, coef, 0, scores)
@@ -159,9 +162,10 @@ cdef double run_epoch(
 def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order, Py_ssize_t batch_size,
           str loss, double alpha, bint fit_intercept, cnp.ndarray theta, cnp.ndarray grad,
           list state, cnp.ndarray steps, str algorithm, dict options, bint decoupled, bint first_momentum_step,
-          double eta0, double power_t, cnp.ndarray t):
+          double eta0, double power_t, cnp.ndarray t, bint in_order):
     """One epoch over X[order] in batches; updates theta, the optimizer state and the
     counters in place and returns the epoch's weighted loss sum (NaN if it diverged).
+    in_order says that order is 0..n-1, so that batches are read from X without a copy.
 
     X is C-contiguous (n, d); y, sample_weight and theta/grad/state share its dtype;
     theta holds k * d weights then k intercepts; steps and t are int64 counters."""
@@ -172,9 +176,9 @@ def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order,
     cdef Hyper h = hyper_from(options, decoupled)
     cdef Task task
     cdef bint is_float32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT
-    cdef Py_ssize_t rows = min(batch_size, n)
+    cdef Py_ssize_t rows = 0 if in_order else min(batch_size, n)
     cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=X.dtype)
-    cdef cnp.ndarray scores = np.empty((rows, k), dtype=X.dtype)
+    cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=X.dtype)
     cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
     cdef void* scores_data = cnp.PyArray_DATA(scores)
     cdef const void* x_data = cnp.PyArray_DATA(X)
@@ -195,13 +199,13 @@ def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order,
     with nogil:
         if is_float32:
             total = run_epoch(<const float*>x_data, <const float*>y_data,
-                              <const float*>weights, rows_order, n, d, k, batch_size, loss_code, alpha,
+                              <const float*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
                               fit_intercept, <float*>task.param, <float*>task.grad,
                               <float*>batch_x_data, <float*>scores_data,
                               &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
         else:
             total = run_epoch(<const double*>x_data, <const double*>y_data,
-                              <const double*>weights, rows_order, n, d, k, batch_size, loss_code, alpha,
+                              <const double*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
                               fit_intercept, <double*>task.param, <double*>task.grad,
                               <double*>batch_x_data, <double*>scores_data,
                               &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
