@@ -114,6 +114,7 @@ def _plot(curves, path):
     for label, curve in curves.items():
         ax.plot(np.arange(1, len(curve) + 1), curve, label=label)
     ax.set_yscale("log")
+    ax.set_xscale("log")  # most runs converge in a few epochs; a log axis shows them apart
     ax.set_xlabel("epoch")
     ax.set_ylabel("training objective (mean squared error / 2)")
     ax.set_title("fastgd.LinearRegression on y = 1 + 2x + noise")
