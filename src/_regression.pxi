@@ -8,7 +8,7 @@
 cimport numpy as cnp
 import numpy as np
 from cython cimport floating
-from libc.math cimport exp, isfinite, log, log1p, pow
+from libc.math cimport exp, fabs, isfinite, log, log1p, pow
 from libc.string cimport memcpy, memset
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
@@ -45,23 +45,18 @@ cdef inline void gemm(char* transa, char* transb, int m, int n, int k, floating 
         dgemm(transa, transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
 
 
-cdef inline double log1p_exp(double z) noexcept nogil:
-    return z + log1p(exp(-z)) if z > 0 else log1p(exp(z))
-
-
-cdef inline double sigmoid(double z) noexcept nogil:
-    cdef double e
-    if z >= 0:
-        return 1 / (1 + exp(-z))
-    e = exp(z)
-    return e / (1 + e)
+cdef inline double log_loss_and_sigmoid(double z, double target, double* probability) noexcept nogil:
+    """log(1 + exp(z)) - target * z, and sigmoid(z) into *probability, from one exp, without overflow."""
+    cdef double e = exp(-fabs(z))
+    probability[0] = 1 / (1 + e) if z >= 0 else e / (1 + e)
+    return max(z, 0.0) + log1p(e) - target * z
 
 
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
                             const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, Loss loss) noexcept nogil:
     """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss sum."""
     cdef Py_ssize_t r, c, row
-    cdef double total = 0, z, w, target, top, norm
+    cdef double total = 0, z, w, top, norm, probability
     cdef floating* s
     for r in range(m):
         row = rows[r]
@@ -72,9 +67,8 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
             total += w * 0.5 * z * z
             s[0] = w * z
         elif loss == LOG:
-            z, target = s[0], y[row]
-            total += w * (log1p_exp(z) - target * z)
-            s[0] = w * (sigmoid(z) - target)
+            total += w * log_loss_and_sigmoid(s[0], y[row], &probability)
+            s[0] = w * (probability - y[row])
         else:
             top = s[0]
             for c in range(1, k):
