@@ -14,9 +14,6 @@ from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
 
 from _kernels cimport ADAGRAD, ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, hyper_from, run_task, set_step_scalars
 
-cdef extern from "_prefetch.h":
-    void prefetch "fastgd_prefetch"(const void* address) noexcept nogil
-
 cnp.import_array()
 
 cdef enum Loss:
@@ -100,7 +97,6 @@ cdef double run_epoch(
     cdef double total = 0, batch_loss
     cdef floating scale
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
-    cdef Py_ssize_t line = 64 // sizeof(floating)  # elements per cache line
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -109,10 +105,6 @@ cdef double run_epoch(
         else:
             for r in range(m):
                 memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
-            # shuffled rows are scattered over memory: ask for the next batch's while this one is computed
-            for r in range(start + m, min(start + m + batch_size, n)):
-                for j in range((d + line - 1) // line):
-                    prefetch(X + order[r] * d + j * line)
         # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed)
         if k == 1:
             gemv("T", <int>d, <int>m, 1, batch_x, <int>d, coef, 0, scores)
