@@ -30,7 +30,12 @@ def extension(name, source, level="baseline"):
         f"fastgd.{name}",
         [os.path.join("src", source)],
         include_dirs=["src", numpy.get_include()],
-        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
+        define_macros=[
+            ("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION"),
+            # the oldest NumPy the package claims (pyproject.toml); whatever NumPy 2.x builds
+            # them, the modules run on it and later, and refuse older ones with a clear error
+            ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION"),
+        ],
     )
 
 
@@ -44,6 +49,8 @@ class BuildExt(build_ext):
                 flags = ["/Od", "/Zi"] if family == "msvc" else ["-O0", "-g"]
             else:
                 flags = simd["COMMON_FLAGS"][family] + simd["LEVEL_FLAGS"][family][SIMD_LEVEL[ext.name]]
+                if family == "unix":
+                    flags = flags + ["-g0"]  # Python's CFLAGS ask for debug info: a wheel need not ship it
             ext.extra_compile_args = flags
             ext.extra_link_args = [] if family == "msvc" else ["-pthread"]
         super().build_extensions()
@@ -59,4 +66,8 @@ extensions += [
 setup(
     ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["src"]),
     cmdclass={"build_ext": BuildExt},
+    # a wheel carries the stubs of the modules it has (pyproject.toml's package-data adds *.pyi)
+    exclude_package_data={"fastgd": [
+        f"_{kind}_{level}.pyi" for kind in ("optim", "regression") for level in simd["LEVELS"] if level not in levels
+    ]},
 )

@@ -7,6 +7,7 @@ from . import functional, reference
 from ._backend import level as _level
 from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, Parameter, RMSprop
 
+# the one place the version is written: pyproject.toml reads this line (without importing fastgd)
 __version__ = "0.1.0"
 
 __all__ = [

@@ -1,0 +1,78 @@
+# Types of fastgd.functional: one in-place step on raw arrays.
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from .optim import _FloatArray
+
+def sgd(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    momentum_buffer: _FloatArray | None = None,
+    *,
+    lr: float = 1e-3,
+    momentum: float = 0,
+    dampening: float = 0,
+    weight_decay: float = 0,
+    nesterov: bool = False,
+    maximize: bool = False,
+) -> _FloatArray | None: ...
+def adam(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    exp_avg: _FloatArray,
+    exp_avg_sq: _FloatArray,
+    max_exp_avg_sq: _FloatArray | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    amsgrad: bool = False,
+    maximize: bool = False,
+    decoupled_weight_decay: bool = False,
+) -> None: ...
+def adamw(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    exp_avg: _FloatArray,
+    exp_avg_sq: _FloatArray,
+    max_exp_avg_sq: _FloatArray | None = None,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 1e-2,
+    amsgrad: bool = False,
+    maximize: bool = False,
+) -> None: ...
+def rmsprop(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    square_avg: _FloatArray,
+    grad_avg: _FloatArray | None = None,
+    momentum_buffer: _FloatArray | None = None,
+    *,
+    lr: float = 1e-2,
+    alpha: float = 0.99,
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    momentum: float = 0,
+    centered: bool = False,
+    maximize: bool = False,
+) -> None: ...
+def adagrad(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    state_sum: _FloatArray,
+    *,
+    step: int,
+    lr: float = 1e-2,
+    lr_decay: float = 0,
+    weight_decay: float = 0,
+    eps: float = 1e-10,
+    maximize: bool = False,
+) -> None: ...

@@ -1,0 +1,123 @@
+# Types of fastgd.linear_model.
+#
+# At run time the estimators derive from scikit-learn's BaseEstimator and
+# RegressorMixin / ClassifierMixin.  scikit-learn ships no type information, so
+# instead of inheriting untyped bases (which would make every attribute Any) this
+# stub spells out the public methods, the inherited ones (get_params, set_params,
+# score) included.
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import Self, TypeAlias
+
+from .optim import Optimizer
+
+_OptimizerName: TypeAlias = Literal["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad"]
+_Schedule: TypeAlias = Literal["constant", "invscaling", "exponential", "step", "cosine", "adaptive"]
+_RandomState: TypeAlias = int | np.random.RandomState | None
+
+OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...], dict[str, Any]]]
+SCHEDULES: tuple[str, ...]
+
+class _BaseGD:
+    optimizer: _OptimizerName
+    learning_rate: float
+    batch_size: int | None
+    max_iter: int
+    tol: float | None
+    n_iter_no_change: int
+    alpha: float
+    fit_intercept: bool
+    shuffle: bool
+    lr_schedule: _Schedule
+    power_t: float
+    gamma: float
+    step_size: int
+    eta_min: float
+    early_stopping: bool
+    validation_fraction: float
+    random_state: _RandomState
+    warm_start: bool
+    verbose: int
+    momentum: float
+    dampening: float
+    betas: tuple[float, float]
+    eps: float | None
+    amsgrad: bool
+    weight_decay: float
+    rho: float
+    centered: bool
+    lr_decay: float
+    initial_accumulator_value: float
+    # fitted attributes
+    coef_: npt.NDArray[np.floating[Any]]
+    intercept_: npt.NDArray[np.floating[Any]]
+    n_iter_: int
+    loss_curve_: list[float]
+    validation_scores_: list[float] | None
+    n_features_in_: int
+    def __init__(
+        self,
+        *,
+        optimizer: _OptimizerName = "sgd",
+        learning_rate: float = 0.01,
+        batch_size: int | None = 32,
+        max_iter: int = 100,
+        tol: float | None = 1e-4,
+        n_iter_no_change: int = 5,
+        alpha: float = 0.0,
+        fit_intercept: bool = True,
+        shuffle: bool = True,
+        lr_schedule: _Schedule = "constant",
+        power_t: float = 0.25,
+        gamma: float = 0.9,
+        step_size: int = 10,
+        eta_min: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        random_state: _RandomState = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float | None = None,
+        amsgrad: bool = False,
+        weight_decay: float = 1e-2,
+        rho: float = 0.99,
+        centered: bool = False,
+        lr_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+    ) -> None: ...
+    def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self: ...
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+    def set_params(self, **params: Any) -> Self: ...
+    # scikit-learn's metadata routing: whether a meta-estimator passes sample_weight (and classes) on
+    def set_fit_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
+    def __sklearn_tags__(self) -> Any: ...
+
+class LinearRegression(_BaseGD):
+    def set_partial_fit_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
+    def set_score_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self: ...
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # R^2
+
+class LogisticRegression(_BaseGD):
+    classes_: npt.NDArray[Any]
+    def set_partial_fit_request(
+        self, *, classes: bool | str | None = ..., sample_weight: bool | str | None = ...
+    ) -> Self: ...
+    def set_score_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
+    def partial_fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        classes: npt.ArrayLike | None = None,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> Self: ...
+    def decision_function(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]: ...
+    def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # accuracy

@@ -1,0 +1,107 @@
+# Types of fastgd.optim (the optimizers and Parameter).
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+import numpy.typing as npt
+from typing_extensions import TypeAlias
+
+# A parameter is updated in place: a float32 or float64 array, or a Parameter holding one.
+_FloatArray: TypeAlias = npt.NDArray[np.floating[Any]]
+_Param: TypeAlias = _FloatArray | Parameter
+# {"params": [...], "lr": ..., other options of the optimizer}
+_ParamGroup: TypeAlias = Mapping[str, Any]
+_Params: TypeAlias = Iterable[_Param] | Iterable[_ParamGroup]
+# one gradient (or None, to skip that parameter) per parameter, in order
+_Grads: TypeAlias = Sequence[npt.NDArray[np.floating[Any]] | None]
+
+PARALLEL_MIN_SIZE: int
+
+class Parameter:
+    data: npt.NDArray[Any]
+    grad: npt.NDArray[Any] | None
+    def __init__(self, data: npt.ArrayLike, grad: npt.NDArray[Any] | None = None) -> None: ...
+
+class Optimizer:
+    state_names: ClassVar[tuple[str, ...]]
+    counts_steps: ClassVar[bool]
+    defaults: dict[str, Any]
+    n_threads: int | None
+    param_groups: list[dict[str, Any]]
+    def __init__(self, params: _Params, defaults: Mapping[str, Any], n_threads: int | None = None) -> None: ...
+    def add_param_group(self, param_group: _ParamGroup) -> None: ...
+    def step(self, grads: _Grads | None = None) -> None: ...
+    def zero_grad(self, set_to_none: bool = True) -> None: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None: ...
+
+class SGD(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-3,
+        momentum: float = 0,
+        dampening: float = 0,
+        weight_decay: float = 0,
+        nesterov: bool = False,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class Adam(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class AdamW(Adam):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class RMSprop(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum: float = 0,
+        centered: bool = False,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class Adagrad(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-2,
+        lr_decay: float = 0,
+        weight_decay: float = 0,
+        initial_accumulator_value: float = 0,
+        eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
