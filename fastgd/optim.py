@@ -121,11 +121,14 @@ class Optimizer:
             _checks.check_flag(options[name], where + name)
         cls._check_rules(options, where)
 
-    _has_rules = False
+    @staticmethod
+    def _rules_hold(options):
+        """The fast form of _check_rules: True when it would pass."""
+        return True
 
     @staticmethod
     def _check_rules(options, where):
-        """Checks that involve several options (classes that have any set _has_rules)."""
+        """Checks that involve several options; raise ValueError naming them."""
 
     def _state_needed(self, group):
         """Names of the state arrays a group's options need, with their initial value."""
@@ -152,8 +155,8 @@ class Optimizer:
             if not kernels.options_valid(group, self._nonnegative, self._unit_interval, self._unit_pairs,
                                          self._flags):
                 self._check_all_groups()
-        if self._has_rules:
-            self._check_all_rules()
+            if not self._rules_hold(group):
+                self._check_all_rules()
         for group, (start, stop), threads in zip(self.param_groups, self._slices, self._auto_threads):
             self._update(group, grads, start, stop, self.n_threads or threads)
 
@@ -358,11 +361,14 @@ class SGD(Optimizer):
 
     _nonnegative = ("lr", "momentum", "dampening", "weight_decay")
     _flags = ("nesterov", "maximize")
-    _has_rules = True
+
+    @staticmethod
+    def _rules_hold(options):
+        return not options["nesterov"] or (options["momentum"] > 0 and options["dampening"] == 0)
 
     @staticmethod
     def _check_rules(options, where):
-        if options["nesterov"] and (options["momentum"] <= 0 or options["dampening"] != 0):
+        if not SGD._rules_hold(options):
             raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
     def _update(self, group, grads, start, stop, threads):
