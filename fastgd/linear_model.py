@@ -348,9 +348,6 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
             raise ValueError(f"y has labels {unknown.tolist()} not in classes {self.classes_.tolist()}")
         return np.searchsorted(self.classes_, y)
 
-    def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None):
-        return super()._fit(X, y, sample_weight, n_epochs, reset, classes)
-
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), keeping the weights and optimizer state of earlier calls.
 
