@@ -1,5 +1,5 @@
 # Stub of a compiled module built from src/_optim.pxi (one module per SIMD level:
-# _optim_baseline, _optim_avx2, _optim_avx512; the three stubs are the same).
+# _optim_baseline, _optim_avx2, _optim_avx512; the other two stubs re-export this one).
 # Multi-tensor steps: each updates params[start:stop] in place; the Python layer
 # (fastgd.optim) has checked every array and option before it calls in here.
 from typing import Any

@@ -1,5 +1,5 @@
 # Stub of a compiled module built from src/_regression.pxi (one module per SIMD level:
-# _regression_baseline, _regression_avx2, _regression_avx512; the three stubs are the same).
+# _regression_baseline, _regression_avx2, _regression_avx512; the other two re-export this one).
 # One epoch of mini-batch gradient descent, called by fastgd.linear_model after its checks.
 from typing import Any
 
