@@ -173,21 +173,21 @@ class _BaseGD(BaseEstimator):
             return self.eta_min + (eta0 - self.eta_min) * (1 + math.cos(math.pi * epoch / self.max_iter)) / 2
         return None  # constant, adaptive (set by the driver) and invscaling (set per step by the loop)
 
-    def _run_epochs(self, X, targets, sample_weight, n_epochs, rng, X_val=None, y_val=None, sw_val=None):
+    def _run_epochs(self, X, targets, sample_weight, n_epochs, X_val=None, y_val=None, sw_val=None):
         n = X.shape[0]
         batch_size = n if self.batch_size is None else min(self.batch_size, n)
         group = self._optimizer.param_groups[0]
         weight_sum = float(sample_weight.sum()) if sample_weight is not None else float(n)
         best, no_improvement = math.inf, 0
+        in_order = self._in_order(n, batch_size)
+        order = np.arange(n, dtype=np.intp)  # shuffled anew each epoch unless taken in order
         check = self.tol is not None
         for epoch in range(n_epochs):
             lr = self._learning_rate(self.n_iter_)
             if lr is not None:
                 group["lr"] = lr
-            if self._in_order(n, batch_size):
-                order = np.arange(n, dtype=np.intp)
-            else:
-                order = rng.permutation(n).astype(np.intp)
+            if not in_order:
+                _regression.shuffle(order, self._shuffle_bits)
             snapshot = self._theta.copy()
             loss_sum = self._epoch(X, targets, sample_weight, order, batch_size)
             self.n_iter_ += 1
@@ -243,6 +243,8 @@ class _BaseGD(BaseEstimator):
         targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
         if reset:
             self._rng = check_random_state(self.random_state)
+            # the epochs' shuffles come from a generator of their own, seeded from random_state
+            self._shuffle_bits = np.random.PCG64(self._rng.randint(np.iinfo(np.int32).max))
             size = self._n_outputs * (X.shape[1] + 1)
             warm = (self.warm_start and hasattr(self, "_theta") and self._theta.size == size
                     and self._theta.dtype == X.dtype)
@@ -252,19 +254,18 @@ class _BaseGD(BaseEstimator):
                 self.n_iter_, self.loss_curve_ = 0, []
             else:
                 self._initialize(X.shape[1], self._n_outputs, X.dtype)
-        rng = self._rng
         self.validation_scores_ = [] if self.early_stopping else None
         X_val = y_val = sw_val = None
         if self.early_stopping and reset:
             stratify = targets if isinstance(self, ClassifierMixin) else None
             split = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
-                                     random_state=rng, stratify=stratify)
+                                     random_state=self._rng, stratify=stratify)
             train, val = split
             X_val, y_val = X[val], y[val]
             sw_val = None if sample_weight is None else sample_weight[val]
             X, targets = X[train], targets[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
-        self._run_epochs(X, targets, sample_weight, n_epochs, rng, X_val, y_val, sw_val)
+        self._run_epochs(X, targets, sample_weight, n_epochs, X_val, y_val, sw_val)
         return self
 
     def fit(self, X, y, sample_weight=None):

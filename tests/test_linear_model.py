@@ -254,6 +254,26 @@ def test_same_seed_bit_identical(cls):
     assert not np.array_equal(a.coef_, c.coef_)
 
 
+def test_epoch_shuffle_is_a_uniform_permutation():
+    from fastgd import _backend
+    from scipy.stats import chisquare
+
+    shuffle = _backend.load("regression").shuffle
+    order = np.empty(1000, dtype=np.intp)
+    shuffle(order, np.random.PCG64(3))
+    assert np.array_equal(np.sort(order), np.arange(1000)) and not np.array_equal(order, np.arange(1000))
+    again = np.empty_like(order)
+    shuffle(again, np.random.PCG64(3))
+    assert np.array_equal(order, again)  # the same generator state, the same order
+    # all 24 orders of 4 items equally likely (Fisher-Yates with unbiased draws)
+    bits, small, counts = np.random.PCG64(5), np.empty(4, dtype=np.intp), {}
+    for _ in range(24_000):
+        shuffle(small, bits)
+        counts[tuple(small)] = counts.get(tuple(small), 0) + 1
+    assert len(counts) == 24
+    assert chisquare(list(counts.values())).pvalue > 1e-4
+
+
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, fastgd.LogisticRegression])
 def test_tol_none_runs_max_iter(cls):
     X, y = _data(np.random.default_rng(0), n=40, task="linear" if cls is fastgd.LinearRegression else "binary")

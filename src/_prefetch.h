@@ -1,0 +1,25 @@
+/* Ask the CPU to start loading a range of memory that is about to be read.  Only a hint:
+ * it never faults, and compiles to nothing where the compiler has no prefetch instruction. */
+#ifndef FASTGD_PREFETCH_H
+#define FASTGD_PREFETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTGD_PREFETCH_LINE(address) __builtin_prefetch((address), 0, 3)
+#elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
+#include <xmmintrin.h>
+#define FASTGD_PREFETCH_LINE(address) _mm_prefetch((const char *)(address), _MM_HINT_T0)
+#else
+#define FASTGD_PREFETCH_LINE(address) ((void)(address))
+#endif
+
+/* every 64-byte cache line that holds a byte of [start, start + bytes) */
+static inline void fastgd_prefetch(const void *start, size_t bytes) {
+    const char *line = (const char *)((uintptr_t)start & ~(uintptr_t)63);
+    const char *end = (const char *)start + bytes;
+    for (; line < end; line += 64) FASTGD_PREFETCH_LINE(line);
+}
+
+#endif
