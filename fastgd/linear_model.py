@@ -336,6 +336,7 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
 
     def _targets(self, y, classes, reset):
         check_classification_targets(y)
+        from_y = (reset or not hasattr(self, "classes_")) and classes is None  # then every label is known
         if reset or not hasattr(self, "classes_"):
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if self.classes_.size < 2:
@@ -344,10 +345,13 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
                 )
             self._n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
             self._loss = "log" if self.classes_.size == 2 else "multinomial"
-        unknown = np.setdiff1d(np.unique(y), self.classes_)
-        if unknown.size:
-            raise ValueError(f"y has labels {unknown.tolist()} not in classes {self.classes_.tolist()}")
-        return np.searchsorted(self.classes_, y)
+        index = np.searchsorted(self.classes_, y)
+        if not from_y:
+            known = self.classes_[np.minimum(index, self.classes_.size - 1)] == y
+            if not known.all():
+                unknown = np.unique(y[~known])
+                raise ValueError(f"y has labels {unknown.tolist()} not in classes {self.classes_.tolist()}")
+        return index
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), keeping the weights and optimizer state of earlier calls.

@@ -331,6 +331,19 @@ def test_partial_fit_needs_classes():
         fastgd.LogisticRegression().partial_fit(X, y)
 
 
+def test_partial_fit_rejects_unknown_labels():
+    X, y = _data(np.random.default_rng(0), task="binary")
+    labels = np.where(y == 1, "yes", "no")
+    model = fastgd.LogisticRegression(random_state=0).partial_fit(X, labels, classes=["no", "yes"])
+    coef = model.coef_.copy()
+    for bad in ("maybe", "zzz", "a"):  # between, after and before the known labels
+        with pytest.raises(ValueError, match=f"labels \\['{bad}'\\] not in classes"):
+            model.partial_fit(X, np.where(np.arange(len(y)) == 3, bad, labels))
+    assert np.array_equal(model.coef_, coef)
+    with pytest.raises(ValueError, match="not in classes"):
+        fastgd.LogisticRegression().partial_fit(X, labels, classes=["no", "other"])
+
+
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, fastgd.LogisticRegression])
 def test_float32(cls, monkeypatch):
     X, y = _data(np.random.default_rng(0), n=200, task="linear" if cls is fastgd.LinearRegression else "multiclass")
