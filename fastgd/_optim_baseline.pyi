@@ -1,61 +1,27 @@
 # Stub of a compiled module built from src/_optim.pxi (one module per SIMD level:
 # _optim_baseline, _optim_avx2, _optim_avx512; the other two stubs re-export this one).
-# Multi-tensor steps: each updates params[start:stop] in place; the Python layer
-# (fastgd.optim) has checked every array and option before it calls in here.
+# One multi-tensor step of every param group in one call (Plan.step); the Python
+# layer (fastgd.optim) has checked every array before it calls in here.
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 def first_unready(params: list[npt.NDArray[Any]], grads: list[npt.NDArray[Any] | None]) -> int: ...
-def sgd(
-    params: list[npt.NDArray[Any]],
-    grads: list[npt.NDArray[Any] | None],
-    momentum_buffers: list[npt.NDArray[Any] | None],
-    start: int,
-    stop: int,
-    group: dict[str, Any],
-    n_threads: int = 1,
-) -> None: ...
-def adam(
-    params: list[npt.NDArray[Any]],
-    grads: list[npt.NDArray[Any] | None],
-    exp_avgs: list[npt.NDArray[Any] | None],
-    exp_avg_sqs: list[npt.NDArray[Any] | None],
-    max_exp_avg_sqs: list[npt.NDArray[Any] | None],
-    steps: npt.NDArray[np.int64],
-    start: int,
-    stop: int,
-    group: dict[str, Any],
-    decoupled: bool,
-    n_threads: int = 1,
-) -> None: ...
-def rmsprop(
-    params: list[npt.NDArray[Any]],
-    grads: list[npt.NDArray[Any] | None],
-    square_avgs: list[npt.NDArray[Any] | None],
-    grad_avgs: list[npt.NDArray[Any] | None],
-    momentum_buffers: list[npt.NDArray[Any] | None],
-    steps: npt.NDArray[np.int64],
-    start: int,
-    stop: int,
-    group: dict[str, Any],
-    n_threads: int = 1,
-) -> None: ...
-def adagrad(
-    params: list[npt.NDArray[Any]],
-    grads: list[npt.NDArray[Any] | None],
-    state_sums: list[npt.NDArray[Any] | None],
-    steps: npt.NDArray[np.int64],
-    start: int,
-    stop: int,
-    group: dict[str, Any],
-    n_threads: int = 1,
-) -> None: ...
-def options_valid(
-    options: dict[str, Any],
-    nonnegative: tuple[str, ...],
-    unit_interval: tuple[str, ...],
-    unit_pairs: tuple[str, ...],
-    flags: tuple[str, ...],
-) -> bool: ...
+ALGORITHMS: dict[str, int]
+
+class Plan:
+    def __init__(
+        self,
+        algorithm: str,
+        params: list[npt.NDArray[Any]],
+        state: dict[str, list[npt.NDArray[Any] | None]],
+        state_names: tuple[str, ...],
+        steps: npt.NDArray[np.int64],
+        groups: list[dict[str, Any]],
+        slices: list[tuple[int, int]],
+        auto_threads: list[int],
+        decoupled: bool,
+        checks: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], bool],
+    ) -> None: ...
+    def step(self, grads: list[npt.NDArray[Any] | None], n_threads: int, checked: bool = False) -> bool: ...

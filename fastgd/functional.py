@@ -29,6 +29,16 @@ def _step_counter(step):
     return np.array([step - 1], dtype=np.int64)
 
 
+def _run(cls, param, grad, states, options, steps):
+    """One step of the kernel of optimizer class cls on one parameter, with its state arrays
+    in the order of cls.state_names; returns the state lists (the kernel may create an array)."""
+    state = {name: [array] for name, array in zip(cls.state_names, states)}
+    plan = kernels.Plan(cls._algorithm, [param], state, cls.state_names, steps, [options], [(0, 1)], [1],
+                        cls._decoupled, ((), (), (), (), False))
+    plan.step([grad], 1, True)  # the caller has checked the options
+    return state
+
+
 def _require(array, name, reason):
     if array is None:
         raise ValueError(f"{name} is required {reason}")
@@ -45,9 +55,8 @@ def sgd(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0, dampening=0, 
                    nesterov=nesterov, maximize=maximize)
     optim.SGD._check_options(options, "")
     param, grad = _prepare(param, grad, {"momentum_buffer": momentum_buffer})
-    buffers = [momentum_buffer]
-    kernels.sgd([param], [grad], buffers, 0, 1, options)
-    return buffers[0]
+    state = _run(optim.SGD, param, grad, [momentum_buffer], options, np.zeros(1, dtype=np.int64))
+    return state["momentum_buffer"][0]
 
 
 def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
@@ -63,8 +72,8 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3
                                          "max_exp_avg_sq": max_exp_avg_sq})
     _require(exp_avg, "exp_avg", "by Adam")
     _require(exp_avg_sq, "exp_avg_sq", "by Adam")
-    kernels.adam([param], [grad], [exp_avg], [exp_avg_sq], [max_exp_avg_sq], steps, 0, 1, options,
-                 decoupled_weight_decay)
+    _run(optim.AdamW if decoupled_weight_decay else optim.Adam, param, grad,
+         [exp_avg, exp_avg_sq, max_exp_avg_sq], options, steps)
 
 
 def adamw(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
@@ -87,8 +96,8 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=
     param, grad = _prepare(param, grad, {"square_avg": square_avg, "grad_avg": grad_avg,
                                          "momentum_buffer": momentum_buffer})
     _require(square_avg, "square_avg", "by RMSprop")
-    steps = np.zeros(1, dtype=np.int64)
-    kernels.rmsprop([param], [grad], [square_avg], [grad_avg], [momentum_buffer], steps, 0, 1, options)
+    _run(optim.RMSprop, param, grad, [square_avg, grad_avg, momentum_buffer], options,
+         np.zeros(1, dtype=np.int64))
 
 
 def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10, maximize=False):
@@ -99,4 +108,4 @@ def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0
     steps = _step_counter(step)
     param, grad = _prepare(param, grad, {"state_sum": state_sum})
     _require(state_sum, "state_sum", "by Adagrad")
-    kernels.adagrad([param], [grad], [state_sum], steps, 0, 1, options)
+    _run(optim.Adagrad, param, grad, [state_sum], options, steps)

@@ -114,8 +114,8 @@ class _BaseGD(BaseEstimator):
         """One epoch in the compiled loop; returns the weighted loss sum (NaN if it diverged)."""
         opt = self._optimizer
         group = opt.param_groups[0]
-        names = _STATE_ORDER[type(opt).__name__]
-        state = [opt._state[name][0] if name else None for name in names]
+        # the kernels' three state slots, in the order of the optimizer's state names
+        state = [opt._state[name][0] for name in opt.state_names] + [None] * (3 - len(opt.state_names))
         first_momentum_step = False
         if isinstance(opt, optim.SGD) and group["momentum"] != 0 and state[0] is None:
             state[0] = opt._state["momentum_buffer"][0] = np.zeros_like(self._theta)
@@ -123,8 +123,8 @@ class _BaseGD(BaseEstimator):
         power_t = self.power_t if self.lr_schedule == "invscaling" else 0.0
         return _regression.epoch(
             X, targets, sample_weight, order, batch_size, self._loss, float(self.alpha), self.fit_intercept,
-            self._theta, self._grad, state, opt._steps, _ALGORITHM[type(opt).__name__], group,
-            isinstance(opt, optim.AdamW), first_momentum_step, float(self.learning_rate), power_t, self._t,
+            self._theta, self._grad, state, opt._steps, opt._algorithm, group,
+            opt._decoupled, first_momentum_step, float(self.learning_rate), power_t, self._t,
             self._in_order(X.shape[0], batch_size))
 
     # -- training driver --------------------------------------------------------
@@ -286,17 +286,6 @@ class _BaseGD(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
-
-
-# which optimizer state array goes in which slot of the kernels' Task, per optimizer
-_STATE_ORDER = {
-    "SGD": ("momentum_buffer", None, None),
-    "Adam": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-    "AdamW": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
-    "RMSprop": ("square_avg", "grad_avg", "momentum_buffer"),
-    "Adagrad": ("sum", None, None),
-}
-_ALGORITHM = {"SGD": "sgd", "Adam": "adam", "AdamW": "adam", "RMSprop": "rmsprop", "Adagrad": "adagrad"}
 
 
 class LinearRegression(RegressorMixin, _BaseGD):

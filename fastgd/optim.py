@@ -3,9 +3,9 @@
 An optimizer holds a flat list of parameter arrays and, per state name, a flat
 list of state arrays; each param group owns a slice of them.  A step checks
 every group's options and every gradient first, then hands each group's slice
-to one compiled multi-tensor call.  Subclasses say which options they take,
-which state they keep and how one group is updated (``_update``);
-``fastgd.reference`` overrides ``_update`` with plain NumPy.
+to one compiled multi-tensor call for all groups.  Subclasses say which options
+they take, which state they keep and which kernel updates them;
+``fastgd.reference`` overrides ``_update_all`` with plain NumPy.
 """
 import os
 
@@ -99,6 +99,7 @@ class Optimizer:
             states += [None] * len(arrays)
         self._steps = np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)])
         self._allocate_state(self.param_groups[-1], start, len(self._params))
+        self._new_plan()
 
     # -- what subclasses provide -------------------------------------------
 
@@ -121,10 +122,8 @@ class Optimizer:
             _checks.check_flag(options[name], where + name)
         cls._check_rules(options, where)
 
-    @staticmethod
-    def _rules_hold(options):
-        """The fast form of _check_rules: True when it would pass."""
-        return True
+    #: whether the step's fast check tests SGD's rule for Nesterov momentum (see SGD._check_rules)
+    _nesterov_rule = False
 
     @staticmethod
     def _check_rules(options, where):
@@ -134,12 +133,27 @@ class Optimizer:
         """Names of the state arrays a group's options need, with their initial value."""
         return {}
 
-    def _update(self, group, grads, start, stop, threads):
-        """Update parameters start..stop-1 of one group in place, on `threads` threads.
+    #: the kernel that updates a parameter (see src/_kernels.pxd)
+    _algorithm = None
+    #: whether weight decay is decoupled from the gradient (AdamW)
+    _decoupled = False
 
-        State the options need but the group lacks (an option switched on
+    def _update_all(self, grads):
+        """Check every group's options, then update every parameter in place, in one compiled call.
+
+        State the options need but a group lacks (an option switched on
         since the last step) is created by the update, as zeros."""
-        raise NotImplementedError
+        threads = self.n_threads or 0
+        if not self._plan.step(grads, threads):  # an option that is not a plain number or bool
+            self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
+            self._plan.step(grads, threads, True)
+
+    def _new_plan(self):
+        """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced."""
+        self._plan = kernels.Plan(
+            self._algorithm, self._params, self._state, self.state_names, self._steps, self.param_groups,
+            self._slices, self._auto_threads, self._decoupled,
+            (self._nonnegative, self._unit_interval, self._unit_pairs, self._flags, self._nesterov_rule))
 
     # -- stepping ------------------------------------------------------------
 
@@ -150,15 +164,7 @@ class Optimizer:
         parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
         read.  Nothing is changed if any gradient or option is invalid.
         """
-        grads = self._gradients(grads)
-        for group in self.param_groups:
-            if not kernels.options_valid(group, self._nonnegative, self._unit_interval, self._unit_pairs,
-                                         self._flags):
-                self._check_all_groups()
-            if not self._rules_hold(group):
-                self._check_all_rules()
-        for group, (start, stop), threads in zip(self.param_groups, self._slices, self._auto_threads):
-            self._update(group, grads, start, stop, self.n_threads or threads)
+        self._update_all(self._gradients(grads))
 
     def _where(self, index):
         return f"param group {index}: " if len(self.param_groups) > 1 else ""
@@ -166,10 +172,6 @@ class Optimizer:
     def _check_all_groups(self):
         for index, group in enumerate(self.param_groups):
             self._check_options(group, self._where(index))
-
-    def _check_all_rules(self):
-        for index, group in enumerate(self.param_groups):
-            self._check_rules(group, self._where(index))
 
     def _gradients(self, grads):
         if grads is None:
@@ -298,6 +300,7 @@ class Optimizer:
         self._steps = new_steps
         for group, (start, stop) in zip(self.param_groups, self._slices):
             self._allocate_state(group, start, stop, every=True)
+        self._new_plan()
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -352,6 +355,7 @@ class SGD(Optimizer):
     """
 
     state_names = ("momentum_buffer",)
+    _algorithm = "sgd"
     counts_steps = False
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
@@ -362,24 +366,20 @@ class SGD(Optimizer):
     _nonnegative = ("lr", "momentum", "dampening", "weight_decay")
     _flags = ("nesterov", "maximize")
 
-    @staticmethod
-    def _rules_hold(options):
-        return not options["nesterov"] or (options["momentum"] > 0 and options["dampening"] == 0)
+    _nesterov_rule = True
 
     @staticmethod
     def _check_rules(options, where):
-        if not SGD._rules_hold(options):
+        if options["nesterov"] and not (options["momentum"] > 0 and options["dampening"] == 0):
             raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
-    def _update(self, group, grads, start, stop, threads):
-        kernels.sgd(self._params, grads, self._state["momentum_buffer"], start, stop, group, threads)
 
 
 class Adam(Optimizer):
     """Adam with bias correction, optional AMSGrad and L2 weight decay added to the gradient."""
 
     state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _decoupled = False
+    _algorithm = "adam"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
                  maximize=False, n_threads=None):
@@ -395,10 +395,6 @@ class Adam(Optimizer):
     def _state_needed(self, group):
         return self._moments_and_max if group["amsgrad"] else self._moments
 
-    def _update(self, group, grads, start, stop, threads):
-        state = self._state
-        kernels.adam(self._params, grads, state["exp_avg"], state["exp_avg_sq"], state["max_exp_avg_sq"],
-                     self._steps, start, stop, group, self._decoupled, threads)
 
 
 class AdamW(Adam):
@@ -415,6 +411,7 @@ class RMSprop(Optimizer):
     """RMSprop, optionally centered and with momentum, in torch's formulation (eps outside the root)."""
 
     state_names = ("square_avg", "grad_avg", "momentum_buffer")
+    _algorithm = "rmsprop"
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
                  maximize=False, n_threads=None):
@@ -433,16 +430,13 @@ class RMSprop(Optimizer):
     def _state_needed(self, group):
         return self._needed[bool(group["centered"]), group["momentum"] > 0]
 
-    def _update(self, group, grads, start, stop, threads):
-        state = self._state
-        kernels.rmsprop(self._params, grads, state["square_avg"], state["grad_avg"], state["momentum_buffer"],
-                        self._steps, start, stop, group, threads)
 
 
 class Adagrad(Optimizer):
     """Adagrad with learning-rate decay lr / (1 + (step - 1) * lr_decay)."""
 
     state_names = ("sum",)
+    _algorithm = "adagrad"
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
                  maximize=False, n_threads=None):
@@ -455,5 +449,4 @@ class Adagrad(Optimizer):
     def _state_needed(self, group):
         return {"sum": group["initial_accumulator_value"]}
 
-    def _update(self, group, grads, start, stop, threads):
-        kernels.adagrad(self._params, grads, self._state["sum"], self._steps, start, stop, group, threads)
+

@@ -25,8 +25,17 @@ def _decayed_grad(param, grad, weight_decay, maximize):
     return grad + weight_decay * param if weight_decay != 0 else grad
 
 
-class SGD(optim.SGD):
-    def _update(self, group, grads, start, stop, threads):
+class _GroupByGroup:
+    """A step of the reference: each group's parameters updated by its own NumPy loop (``_update``)."""
+
+    def _update_all(self, grads):
+        self._check_all_groups()
+        for group, (start, stop) in zip(self.param_groups, self._slices):
+            self._update(group, grads, start, stop)
+
+
+class SGD(_GroupByGroup, optim.SGD):
+    def _update(self, group, grads, start, stop):
         lr, momentum, dampening = group["lr"], group["momentum"], group["dampening"]
         buffers = self._state["momentum_buffer"]
         for i, param, grad in _present(self._params, grads, start, stop):
@@ -41,8 +50,8 @@ class SGD(optim.SGD):
             param -= lr * grad
 
 
-class Adam(optim.Adam):
-    def _update(self, group, grads, start, stop, threads):
+class Adam(_GroupByGroup, optim.Adam):
+    def _update(self, group, grads, start, stop):
         self._allocate_state(group, start, stop)
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay = group["weight_decay"]
@@ -74,8 +83,8 @@ class AdamW(optim.AdamW, Adam):
     pass
 
 
-class RMSprop(optim.RMSprop):
-    def _update(self, group, grads, start, stop, threads):
+class RMSprop(_GroupByGroup, optim.RMSprop):
+    def _update(self, group, grads, start, stop):
         self._allocate_state(group, start, stop)
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         state = self._state
@@ -100,8 +109,8 @@ class RMSprop(optim.RMSprop):
                 param -= lr * (grad / avg)
 
 
-class Adagrad(optim.Adagrad):
-    def _update(self, group, grads, start, stop, threads):
+class Adagrad(_GroupByGroup, optim.Adagrad):
+    def _update(self, group, grads, start, stop):
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
             self._steps[i] += 1

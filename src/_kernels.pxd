@@ -15,6 +15,7 @@
 # has no branch in it.
 from cython cimport floating
 from libc.math cimport pow, sqrt, sqrtf
+from libc.string cimport memset
 
 cdef enum Algorithm:
     SGD
@@ -225,14 +226,27 @@ cdef inline void set_step_scalars(Task* t, Algorithm algorithm, const Hyper* h, 
         t.scalar0 = -(h.lr / (1 + (step - 1) * h.lr_decay))
 
 
-cdef inline Hyper hyper_from(dict options, bint decoupled):
-    """A param group's options (torch.optim's names; absent ones are 0) as a Hyper."""
-    betas = options.get("betas", (0.0, 0.0))
-    return Hyper(
-        lr=options.get("lr", 0.0), momentum=options.get("momentum", 0.0),
-        dampening=options.get("dampening", 0.0), weight_decay=options.get("weight_decay", 0.0),
-        beta1=betas[0], beta2=betas[1], eps=options.get("eps", 0.0), alpha=options.get("alpha", 0.0),
-        lr_decay=options.get("lr_decay", 0.0), nesterov=options.get("nesterov", False),
-        maximize=options.get("maximize", False), amsgrad=options.get("amsgrad", False),
-        decoupled=decoupled, centered=options.get("centered", False),
-    )
+cdef inline Hyper hyper_from(dict options, Algorithm algorithm, bint decoupled) except *:
+    """A param group's options (torch.optim's names) as a Hyper: those the algorithm reads; the rest are 0."""
+    cdef Hyper h
+    memset(&h, 0, sizeof(Hyper))
+    h.lr = options["lr"]
+    h.weight_decay = options["weight_decay"]
+    h.maximize = options["maximize"]
+    h.decoupled = decoupled
+    if algorithm == SGD:
+        h.momentum = options["momentum"]
+        h.dampening = options["dampening"]
+        h.nesterov = options["nesterov"]
+        return h
+    h.eps = options["eps"]
+    if algorithm == ADAM:
+        h.beta1, h.beta2 = options["betas"]
+        h.amsgrad = options["amsgrad"]
+    elif algorithm == RMSPROP:
+        h.alpha = options["alpha"]
+        h.momentum = options["momentum"]
+        h.centered = options["centered"]
+    else:
+        h.lr_decay = options["lr_decay"]
+    return h

@@ -1,15 +1,19 @@
-# Multi-tensor optimizer steps: one call updates params[start:stop] in place.
+# Multi-tensor optimizer steps: one call (Plan.step) updates every param group in place.
 #
 # Included by one module per SIMD level (_optim_<level>.pyx), so the same
 # source is compiled once per instruction set.  The Python layer has checked
-# every array and hyperparameter before it calls in here.  State that only
+# every array before it calls in here; the options are checked here by a fast
+# test that sends anything unusual back to the full check in Python.  A Plan
+# keeps, from construction, the lists a step reads.  State that only
 # some options need (AMSGrad's maximum, momentum buffers, RMSprop's grad_avg)
 # is created here, as zeros, the first time a step needs it.  Each step gathers
 # pointers while it holds the GIL, then releases the GIL once and runs the
 # kernels over every parameter.  Parameters whose gradient is None are skipped,
 # as torch skips parameters without a grad.
+cimport cython
 cimport numpy as cnp
 import numpy as np
+from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp
 
@@ -133,119 +137,34 @@ cdef void run_all(const Task* tasks, Py_ssize_t count, Algorithm algorithm, cons
             run_task(&tasks[k], algorithm, h)
 
 
-def sgd(list params, list grads, list momentum_buffers, Py_ssize_t start, Py_ssize_t stop, dict group,
-        int n_threads=1):
-    cdef Hyper h = hyper_from(group, False)
-    cdef Task* tasks = new_tasks(stop - start)
-    cdef Task* t
-    cdef Py_ssize_t i, count = 0
-    try:
-        for i in range(start, stop):
-            if grads[i] is None:
-                continue
-            t = &tasks[count]
-            count += 1
-            # scalar0 is 1 on the first momentum step: the buffer starts as the gradient
-            t.scalar0 = h.momentum != 0 and momentum_buffers[i] is None
-            fill(t, params[i], grads[i], state_for(momentum_buffers, i, params[i], h.momentum != 0), None, None)
-        with nogil:
-            run_all(tasks, count, SGD, &h, n_threads)
-    finally:
-        free(tasks)
+cdef extern from "Python.h":
+    double PyFloat_AS_DOUBLE(object value)
+    long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
 
 
-def adam(list params, list grads, list exp_avgs, list exp_avg_sqs, list max_exp_avg_sqs,
-         cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group, bint decoupled,
-         int n_threads=1):
-    cdef Hyper h = hyper_from(group, decoupled)
-    cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
-    cdef Task* tasks = new_tasks(stop - start)
-    cdef Task* t
-    cdef Py_ssize_t i, count = 0, previous = 0
-    try:
-        for i in range(start, stop):
-            if grads[i] is None:
-                continue
-            t = &tasks[count]
-            count += 1
-            fill(t, params[i], grads[i], state_for(exp_avgs, i, params[i], True),
-                 state_for(exp_avg_sqs, i, params[i], True), state_for(max_exp_avg_sqs, i, params[i], h.amsgrad))
-            step[i] += 1
-            step_scalars(tasks, count - 1, ADAM, &h, step, i, previous)
-            previous = i
-        with nogil:
-            run_all(tasks, count, ADAM, &h, n_threads)
-    finally:
-        free(tasks)
-
-
-def rmsprop(list params, list grads, list square_avgs, list grad_avgs, list momentum_buffers,
-            cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop, dict group,
-        int n_threads=1):
-    cdef Hyper h = hyper_from(group, False)
-    cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
-    cdef Task* tasks = new_tasks(stop - start)
-    cdef Task* t
-    cdef Py_ssize_t i, count = 0
-    try:
-        for i in range(start, stop):
-            if grads[i] is None:
-                continue
-            t = &tasks[count]
-            count += 1
-            fill(t, params[i], grads[i], state_for(square_avgs, i, params[i], True),
-                 state_for(grad_avgs, i, params[i], h.centered),
-                 state_for(momentum_buffers, i, params[i], h.momentum > 0))
-            step[i] += 1
-        with nogil:
-            run_all(tasks, count, RMSPROP, &h, n_threads)
-    finally:
-        free(tasks)
-
-
-def adagrad(list params, list grads, list state_sums, cnp.ndarray steps not None, Py_ssize_t start, Py_ssize_t stop,
-            dict group, int n_threads=1):
-    cdef Hyper h = hyper_from(group, False)
-    cdef cnp.int64_t* step = <cnp.int64_t*>cnp.PyArray_DATA(steps)
-    cdef Task* tasks = new_tasks(stop - start)
-    cdef Task* t
-    cdef Py_ssize_t i, count = 0, previous = 0
-    try:
-        for i in range(start, stop):
-            if grads[i] is None:
-                continue
-            t = &tasks[count]
-            count += 1
-            fill(t, params[i], grads[i], state_sums[i], None, None)
-            step[i] += 1
-            step_scalars(tasks, count - 1, ADAGRAD, &h, step, i, previous)
-            previous = i
-        with nogil:
-            run_all(tasks, count, ADAGRAD, &h, n_threads)
-    finally:
-        free(tasks)
-
-
-cdef inline bint plain_number_in(object value, double low, double high):
-    """value is a float or int with low <= value < high (False for NaN and everything else)."""
+cdef inline bint plain_number_in(object value, double low, double high) except -1:
+    """value is a float, or an int of at most 53 bits, with low <= value < high
+    (False for NaN, bools, NumPy scalars and everything else)."""
     cdef double x
+    cdef long long whole
+    cdef int overflow = 0
     if type(value) is float:
-        x = value
-    elif type(value) is int and -2**53 <= value <= 2**53:
-        x = value
+        x = PyFloat_AS_DOUBLE(value)
+    elif type(value) is int:
+        whole = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow or not -(1LL << 53) <= whole <= (1LL << 53):
+            return False
+        x = <double>whole
     else:
         return False
     return low <= x < high
 
 
-def options_valid(dict options, tuple nonnegative, tuple unit_interval, tuple unit_pairs, tuple flags):
-    """True when the named options are plain numbers in range and plain bools.
-
-    The fast check of a step; False sends the caller to the full check in
-    Python, which accepts every valid value and explains every invalid one."""
-    cdef double inf = float("inf")
+cdef inline bint group_valid(dict options, tuple nonnegative, tuple unit_interval, tuple unit_pairs, tuple flags,
+                             bint nesterov_rule) except -1:
+    cdef object value
     for name in nonnegative:
-        if not plain_number_in(options.get(name), 0, inf):
+        if not plain_number_in(options.get(name), 0, INFINITY):
             return False
     for name in unit_interval:
         if not plain_number_in(options.get(name), 0, 1):
@@ -259,4 +178,88 @@ def options_valid(dict options, tuple nonnegative, tuple unit_interval, tuple un
         value = options.get(name)
         if value is not True and value is not False:
             return False
-    return True
+    # SGD: Nesterov momentum needs a momentum > 0 and no dampening
+    return not (nesterov_rule and options["nesterov"] is True
+                and not (<double>options["momentum"] > 0 and <double>options["dampening"] == 0))
+
+
+ALGORITHMS = {"sgd": SGD, "adam": ADAM, "rmsprop": RMSPROP, "adagrad": ADAGRAD}
+
+
+@cython.final
+cdef class Plan:
+    """What every step of one optimizer reads, gathered once: its parameters, state
+    lists, step counts, param groups and their slices, and how to check options.
+
+    The optimizer builds a new plan whenever it replaces one of these (a new
+    param group, load_state_dict); the lists are shared, so a state array the
+    kernels create is the optimizer's too."""
+    cdef Algorithm code
+    cdef bint decoupled, nesterov_rule
+    cdef list params, groups, slices, auto_threads, states0, states1, states2
+    cdef cnp.ndarray steps
+    cdef tuple nonnegative, unit_interval, unit_pairs, flags
+
+    def __init__(self, str algorithm, list params, dict state, tuple state_names, cnp.ndarray steps not None,
+                 list groups, list slices, list auto_threads, bint decoupled, tuple checks):
+        """state maps each of state_names (one to three, in the order of the kernels'
+        state slots) to its list of arrays, one per parameter (None until needed).
+        checks: the option names (nonnegative, unit_interval, unit_pairs, flags)
+        and whether SGD's Nesterov rule applies, for the fast check of options."""
+        self.code = ALGORITHMS[algorithm]
+        self.decoupled = decoupled
+        self.params, self.groups, self.slices, self.auto_threads = params, groups, slices, auto_threads
+        self.states0 = state[state_names[0]]
+        self.states1 = state[state_names[1]] if len(state_names) > 1 else None
+        self.states2 = state[state_names[2]] if len(state_names) > 2 else None
+        self.steps = steps
+        self.nonnegative, self.unit_interval, self.unit_pairs, self.flags, self.nesterov_rule = checks
+
+    def step(self, list grads, int n_threads, bint checked=False):
+        """Update every group's parameters (group g: params[start:stop] for (start, stop) =
+        slices[g]) on n_threads threads (0: auto_threads[g]); parameters whose gradient
+        is None are skipped.  Unless `checked`, first check every group's options
+        fast, and return False, having changed nothing, unless all are plain numbers
+        in range and plain bools (the caller then checks them in full)."""
+        cdef Py_ssize_t g
+        if not checked:
+            for g in range(len(self.groups)):
+                if not group_valid(<dict?>self.groups[g], self.nonnegative, self.unit_interval,
+                                   self.unit_pairs, self.flags, self.nesterov_rule):
+                    return False
+        cdef Task* tasks = new_tasks(len(self.params))
+        try:
+            for g in range(len(self.groups)):
+                self.step_group(tasks, grads, g, n_threads or self.auto_threads[g])
+        finally:
+            free(tasks)
+        return True
+
+    cdef step_group(self, Task* tasks, list grads, Py_ssize_t g, int threads):
+        cdef Hyper h = hyper_from(self.groups[g], self.code, self.decoupled)
+        cdef cnp.int64_t* counts = <cnp.int64_t*>cnp.PyArray_DATA(self.steps)
+        cdef Py_ssize_t i, start, stop, count = 0, previous = 0
+        cdef list params = self.params
+        cdef Task* t
+        # which of the optional state slots the options need
+        cdef bint needs1 = self.code == ADAM or (self.code == RMSPROP and h.centered)
+        cdef bint needs2 = (self.code == ADAM and h.amsgrad) or (self.code == RMSPROP and h.momentum > 0)
+        start, stop = self.slices[g]
+        for i in range(start, stop):
+            if grads[i] is None:
+                continue
+            t = &tasks[count]
+            count += 1
+            if self.code == SGD:
+                # scalar0 is 1 on the first momentum step: the buffer starts as the gradient
+                t.scalar0 = h.momentum != 0 and self.states0[i] is None
+                fill(t, params[i], grads[i], state_for(self.states0, i, params[i], h.momentum != 0), None, None)
+                continue
+            fill(t, params[i], grads[i], state_for(self.states0, i, params[i], True),
+                 state_for(self.states1, i, params[i], needs1), state_for(self.states2, i, params[i], needs2))
+            counts[i] += 1
+            if self.code != RMSPROP:
+                step_scalars(tasks, count - 1, self.code, &h, counts, i, previous)
+            previous = i
+        with nogil:
+            run_all(tasks, count, self.code, &h, threads)

@@ -174,7 +174,7 @@ def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order,
     cdef Py_ssize_t k = cnp.PyArray_SIZE(theta) // (d + 1)
     cdef Algorithm code = ALGORITHMS[algorithm]
     cdef Loss loss_code = LOSSES[loss]
-    cdef Hyper h = hyper_from(options, decoupled)
+    cdef Hyper h = hyper_from(options, code, decoupled)
     cdef Task task
     cdef bint is_float32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT
     cdef Py_ssize_t rows = 0 if in_order else min(batch_size, n)
