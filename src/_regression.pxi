@@ -10,7 +10,7 @@ import numpy as np
 from cython cimport floating
 from libc.math cimport exp, fabs, isfinite, log, log1p, pow
 from cpython.pycapsule cimport PyCapsule_GetPointer
-from libc.stdint cimport uint64_t
+from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from numpy.random cimport bitgen_t
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
@@ -214,9 +214,19 @@ def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order,
 
 
 cdef inline uint64_t uniform_up_to(bitgen_t* bits, uint64_t high) noexcept nogil:
-    """A uniform integer in [0, high]: bits under the smallest all-ones mask >= high, redrawn
-    while above high (fewer than two draws on average)."""
-    cdef uint64_t mask = high, value
+    """A uniform integer in [0, high].  Below 2^32, Lemire's multiply-and-shift of one 32-bit
+    draw (redrawn only in the rare biased zone); above, 64-bit draws under the smallest
+    all-ones mask >= high, redrawn while above high."""
+    cdef uint32_t span, threshold
+    cdef uint64_t product, mask = high, value
+    if high < UINT32_MAX:
+        span = <uint32_t>high + 1
+        product = <uint64_t>bits.next_uint32(bits.state) * span
+        if <uint32_t>product < span:
+            threshold = (0 - span) % span  # 2^32 mod span: the draws that would bias the result
+            while <uint32_t>product < threshold:
+                product = <uint64_t>bits.next_uint32(bits.state) * span
+        return product >> 32
     mask |= mask >> 1
     mask |= mask >> 2
     mask |= mask >> 4
