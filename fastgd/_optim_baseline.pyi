@@ -2,7 +2,9 @@
 # _optim_baseline, _optim_avx2, _optim_avx512; the other two stubs re-export this one).
 # One multi-tensor step of every param group in one call (Plan.step); the Python
 # layer (fastgd.optim) has checked every array before it calls in here.
-from typing import Any
+from typing import Any, final
+
+from typing_extensions import disjoint_base
 
 import numpy as np
 import numpy.typing as npt
@@ -10,6 +12,8 @@ import numpy.typing as npt
 def first_unready(params: list[npt.NDArray[Any]], grads: list[npt.NDArray[Any] | None]) -> int: ...
 ALGORITHMS: dict[str, int]
 
+@final
+@disjoint_base
 class Plan:
     def __init__(
         self,

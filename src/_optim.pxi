@@ -187,6 +187,7 @@ ALGORITHMS = {"sgd": SGD, "adam": ADAM, "rmsprop": RMSPROP, "adagrad": ADAGRAD}
 
 
 @cython.final
+@cython.auto_pickle(False)
 cdef class Plan:
     """What every step of one optimizer reads, gathered once: its parameters, state
     lists, step counts, param groups and their slices, and how to check options.
