@@ -4,8 +4,6 @@
 # layer (fastgd.optim) has checked every array before it calls in here.
 from typing import Any, final
 
-from typing_extensions import disjoint_base
-
 import numpy as np
 import numpy.typing as npt
 
@@ -13,7 +11,6 @@ def first_unready(params: list[npt.NDArray[Any]], grads: list[npt.NDArray[Any] |
 ALGORITHMS: dict[str, int]
 
 @final
-@disjoint_base
 class Plan:
     def __init__(
         self,
