@@ -15,7 +15,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, check_random_state, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
+)
 
 from . import _backend, optim
 
@@ -192,9 +194,11 @@ class _BaseGD(BaseEstimator):
             loss_sum = self._epoch(X, targets, sample_weight, order, batch_size)
             self.n_iter_ += 1
             if not math.isfinite(loss_sum) or not np.isfinite(self._theta).all():
+                # X was not checked up front: a non-finite entry makes its row's loss non-finite
+                check_array(X, dtype=None, input_name="X", estimator=self)
                 self._theta[...] = snapshot
                 self._publish()
-                raise ValueError(
+                raise _Diverged(
                     f"the loss became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} and "
                     f"learning rate {group['lr']:g}; the model keeps the weights it had before that epoch. "
                     "Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
@@ -228,14 +232,29 @@ class _BaseGD(BaseEstimator):
         self._publish()
 
     def _prepare(self, X, y, sample_weight, reset):
+        # X's finite check costs a pass over X; without early stopping the first epoch makes it
+        # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset,
-                             y_numeric=not isinstance(self, ClassifierMixin))
+                             y_numeric=not isinstance(self, ClassifierMixin),
+                             ensure_all_finite=self.early_stopping)
         if X.shape[0] == 0:
             raise ValueError("X has no samples; fitting needs at least one")
         sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
         return X, y, sample_weight
 
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None):
+        """Train; a call that fails (but for divergence, which keeps the last finite weights)
+        leaves the estimator as it was."""
+        before = _Snapshot(self)
+        try:
+            return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes)
+        except _Diverged:
+            raise
+        except BaseException:
+            before.restore()
+            raise
+
+    def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes):
         X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
         if not reset:  # partial_fit goes on in the model's dtype
             X = X.astype(self._theta.dtype, copy=False)
@@ -286,6 +305,37 @@ class _BaseGD(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
         return tags
+
+
+class _Diverged(ValueError):
+    """The loss became non-finite: fitting stops, keeping the weights of the last finite epoch."""
+
+
+class _Snapshot:
+    """An estimator's attributes, with copies of the contents of its arrays, lists, optimizer
+    and shuffle generator: what a failed call puts back."""
+
+    def __init__(self, model):
+        self.model = model
+        self.attributes = dict(vars(model))
+        self.arrays = {k: v.copy() for k, v in self.attributes.items() if isinstance(v, np.ndarray)}
+        self.lists = {k: list(v) for k, v in self.attributes.items() if isinstance(v, list)}
+        optimizer = self.attributes.get("_optimizer")
+        self.optimizer_state = None if optimizer is None else optimizer.state_dict()
+        bits = self.attributes.get("_shuffle_bits")
+        self.bits_state = None if bits is None else bits.state
+
+    def restore(self):
+        vars(self.model).clear()
+        vars(self.model).update(self.attributes)
+        for name, array in self.arrays.items():
+            self.attributes[name][...] = array
+        for name, items in self.lists.items():
+            self.attributes[name][:] = items
+        if self.optimizer_state is not None:
+            self.attributes["_optimizer"].load_state_dict(self.optimizer_state)
+        if self.bits_state is not None:
+            self.attributes["_shuffle_bits"].state = self.bits_state
 
 
 class LinearRegression(RegressorMixin, _BaseGD):

@@ -148,6 +148,14 @@ class Optimizer:
             self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
             self._plan.step(grads, threads, True)
 
+    def __getstate__(self):
+        # the compiled plan is rebuilt from the lists it refers to
+        return {key: value for key, value in vars(self).items() if key != "_plan"}
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self._new_plan()
+
     def _new_plan(self):
         """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced."""
         self._plan = kernels.Plan(

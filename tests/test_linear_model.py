@@ -430,6 +430,61 @@ def test_rejects_non_finite(cls, where):
         cls().fit(X, y)
 
 
+def _fitted_state(model):
+    return (model.coef_.copy(), model.intercept_.copy(), model.n_iter_, list(model.loss_curve_),
+            model._optimizer.state_dict(), model._shuffle_bits.state)
+
+
+def _assert_same_state(a, b):
+    assert np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) and a[2:4] == b[2:4]
+    assert a[4]["param_groups"] == b[4]["param_groups"] and a[5] == b[5]
+    for key, entry in a[4]["state"].items():
+        for name, value in entry.items():
+            assert np.array_equal(value, b[4]["state"][key][name])
+
+
+@pytest.mark.parametrize("cls", [fastgd.LinearRegression, fastgd.LogisticRegression])
+@pytest.mark.parametrize("call", ["fit", "warm_start", "partial_fit", "early_stopping"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_X_changes_nothing(cls, call, bad):
+    """X's finite check is made by the first epoch (early stopping: up front); a NaN or inf
+    in the last row is still caught, and the model is left as it was."""
+    task = "linear" if cls is fastgd.LinearRegression else "multiclass"
+    X, y = _data(np.random.default_rng(0), n=60, task=task)
+    kw = dict(optimizer="adam", batch_size=8, max_iter=3, tol=None, random_state=0,
+              warm_start=call == "warm_start", early_stopping=call == "early_stopping")
+    model = cls(**kw)
+    if call == "partial_fit":
+        model.partial_fit(X, y, **({} if task == "linear" else {"classes": np.unique(y)}))
+    else:
+        model.fit(X, y)
+    before = _fitted_state(model)
+    X_bad = X.copy()
+    X_bad[-1, 1] = bad
+    with pytest.raises(ValueError, match="(?i)input X contains (nan|infinity)"):
+        getattr(model, "partial_fit" if call == "partial_fit" else "fit")(X_bad, y)
+    _assert_same_state(before, _fitted_state(model))
+    again = cls(**kw)
+    if call == "partial_fit":
+        again.partial_fit(X, y, **({} if task == "linear" else {"classes": np.unique(y)}))
+        model.partial_fit(X, y)
+        again.partial_fit(X, y)
+    else:
+        again.fit(X, y)
+        model.fit(X, y)
+        again.fit(X, y)
+    assert np.array_equal(model.coef_, again.coef_)  # the failed call left no trace
+
+
+def test_failed_fit_keeps_the_fitted_classes():
+    X, y = _data(np.random.default_rng(0), task="binary")
+    model = fastgd.LogisticRegression(max_iter=2, random_state=0).fit(X, y)
+    classes, coef = model.classes_.copy(), model.coef_.copy()
+    with pytest.raises(ValueError, match="(?i)class"):
+        model.fit(X, np.full(len(y), 7))
+    assert np.array_equal(model.classes_, classes) and np.array_equal(model.coef_, coef)
+
+
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, fastgd.LogisticRegression])
 def test_rejects_bad_shapes_and_options(cls):
     X, y = _data(np.random.default_rng(0), task="linear" if cls is fastgd.LinearRegression else "binary")

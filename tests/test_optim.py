@@ -508,6 +508,23 @@ def test_state_dict_round_trip_is_bit_identical(name, kwargs, dtype, pickled, rn
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_pickled_optimizer_continues_bit_identical(name, rng):
+    """A pickled optimizer (params, state and groups together) steps on as the original does."""
+    groups = two_groups(rng, name)
+    opt, params = build(fast_cls(name), groups, {})
+    grads = [[np.asarray(rng.standard_normal(p.shape), dtype=p.dtype) for p in params] for _ in range(8)]
+    for step in grads[:4]:
+        opt.step(step)
+    twin = pickle.loads(pickle.dumps(opt))
+    for step in grads[4:]:
+        opt.step(step)
+        twin.step(step)
+    for p, q in zip(params, twin._params):
+        assert np.array_equal(p, q) and p is not q
+    assert_state_dicts_equal(twin.state_dict(), opt.state_dict())
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_state_dict_round_trip_with_groups(name, rng):
     groups = two_groups(rng, name)
     opt, params = build(fast_cls(name), groups, {})
