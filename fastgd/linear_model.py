@@ -374,7 +374,8 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
     _coef_1d = False
 
     def _targets(self, y, classes, reset):
-        check_classification_targets(y)
+        if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
+            check_classification_targets(y)
         from_y = (reset or not hasattr(self, "classes_")) and classes is None  # then every label is known
         if reset or not hasattr(self, "classes_"):
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))

@@ -8,7 +8,7 @@
 cimport numpy as cnp
 import numpy as np
 from cython cimport floating
-from libc.math cimport exp, fabs, isfinite, log, log1p, pow
+from libc.math cimport exp, expf, fabs, fabsf, isfinite, log, log1p, log1pf, pow
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -55,19 +55,27 @@ cdef inline void gemm(char* transa, char* transb, int m, int n, int k, floating 
         dgemm(transa, transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
 
 
-cdef inline double log_loss_and_sigmoid(double z, double target, double* probability) noexcept nogil:
-    """log(1 + exp(z)) - target * z, and sigmoid(z) into *probability, from one exp, without overflow."""
-    cdef double e = exp(-fabs(z))
+cdef inline floating log_loss_and_sigmoid(floating z, floating target, floating* probability) noexcept nogil:
+    """log(1 + exp(z)) - target * z, and sigmoid(z) into *probability, from one exp, without
+    overflow, in the data's precision (float32 data: expf and log1pf, as NumPy computes them)."""
+    cdef floating e, softplus
+    if floating is float:
+        e = expf(-fabsf(z))
+        softplus = log1pf(e)
+    else:
+        e = exp(-fabs(z))
+        softplus = log1p(e)
     probability[0] = 1 / (1 + e) if z >= 0 else e / (1 + e)
-    return max(z, 0.0) + log1p(e) - target * z
+    return max(z, <floating>0) + softplus - target * z
 
 
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
                             const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, Loss loss) noexcept nogil:
     """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss sum."""
     cdef Py_ssize_t r, c, row
-    cdef double total = 0, z, w, top, norm, probability
+    cdef double total = 0, z, w, top, norm
     cdef floating* s
+    cdef floating probability
     for r in range(m):
         row = rows[r]
         w = 1 if sample_weight == NULL else sample_weight[row]
