@@ -19,10 +19,15 @@ class Plan:
         state: dict[str, list[npt.NDArray[Any] | None]],
         state_names: tuple[str, ...],
         steps: npt.NDArray[np.int64],
-        groups: list[dict[str, Any]],
         slices: list[tuple[int, int]],
         auto_threads: list[int],
         decoupled: bool,
         checks: tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...], bool],
     ) -> None: ...
-    def step(self, grads: list[npt.NDArray[Any] | None], n_threads: int, checked: bool = False) -> bool: ...
+    def step(
+        self,
+        groups: list[dict[str, Any]],
+        grads: list[npt.NDArray[Any] | None],
+        n_threads: int,
+        checked: bool = False,
+    ) -> bool: ...

@@ -33,9 +33,9 @@ def _run(cls, param, grad, states, options, steps):
     """One step of the kernel of optimizer class cls on one parameter, with its state arrays
     in the order of cls.state_names; returns the state lists (the kernel may create an array)."""
     state = {name: [array] for name, array in zip(cls.state_names, states)}
-    plan = kernels.Plan(cls._algorithm, [param], state, cls.state_names, steps, [options], [(0, 1)], [1],
+    plan = kernels.Plan(cls._algorithm, [param], state, cls.state_names, steps, [(0, 1)], [1],
                         cls._decoupled, ((), (), (), (), False))
-    plan.step([grad], 1, True)  # the caller has checked the options
+    plan.step([options], [grad], 1, True)  # the caller has checked the options
     return state
 
 

@@ -144,9 +144,9 @@ class Optimizer:
         State the options need but a group lacks (an option switched on
         since the last step) is created by the update, as zeros."""
         threads = self.n_threads or 0
-        if not self._plan.step(grads, threads):  # an option that is not a plain number or bool
+        if not self._plan.step(self.param_groups, grads, threads):  # an option not a plain number or bool
             self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
-            self._plan.step(grads, threads, True)
+            self._plan.step(self.param_groups, grads, threads, True)
 
     def __getstate__(self):
         # the compiled plan is rebuilt from the lists it refers to
@@ -159,7 +159,7 @@ class Optimizer:
     def _new_plan(self):
         """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced."""
         self._plan = kernels.Plan(
-            self._algorithm, self._params, self._state, self.state_names, self._steps, self.param_groups,
+            self._algorithm, self._params, self._state, self.state_names, self._steps,
             self._slices, self._auto_threads, self._decoupled,
             (self._nonnegative, self._unit_interval, self._unit_pairs, self._flags, self._nesterov_rule))
 

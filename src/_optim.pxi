@@ -190,54 +190,58 @@ ALGORITHMS = {"sgd": SGD, "adam": ADAM, "rmsprop": RMSPROP, "adagrad": ADAGRAD}
 @cython.auto_pickle(False)
 cdef class Plan:
     """What every step of one optimizer reads, gathered once: its parameters, state
-    lists, step counts, param groups and their slices, and how to check options.
+    lists, step counts, the slices of its param groups, and how to check options.
 
     The optimizer builds a new plan whenever it replaces one of these (a new
     param group, load_state_dict); the lists are shared, so a state array the
     kernels create is the optimizer's too."""
     cdef Algorithm code
     cdef bint decoupled, nesterov_rule
-    cdef list params, groups, slices, auto_threads, states0, states1, states2
+    cdef list params, slices, auto_threads, states0, states1, states2
     cdef cnp.ndarray steps
     cdef tuple nonnegative, unit_interval, unit_pairs, flags
 
     def __init__(self, str algorithm, list params, dict state, tuple state_names, cnp.ndarray steps not None,
-                 list groups, list slices, list auto_threads, bint decoupled, tuple checks):
+                 list slices, list auto_threads, bint decoupled, tuple checks):
         """state maps each of state_names (one to three, in the order of the kernels'
         state slots) to its list of arrays, one per parameter (None until needed).
         checks: the option names (nonnegative, unit_interval, unit_pairs, flags)
         and whether SGD's Nesterov rule applies, for the fast check of options."""
         self.code = ALGORITHMS[algorithm]
         self.decoupled = decoupled
-        self.params, self.groups, self.slices, self.auto_threads = params, groups, slices, auto_threads
+        self.params, self.slices, self.auto_threads = params, slices, auto_threads
         self.states0 = state[state_names[0]]
         self.states1 = state[state_names[1]] if len(state_names) > 1 else None
         self.states2 = state[state_names[2]] if len(state_names) > 2 else None
         self.steps = steps
         self.nonnegative, self.unit_interval, self.unit_pairs, self.flags, self.nesterov_rule = checks
 
-    def step(self, list grads, int n_threads, bint checked=False):
-        """Update every group's parameters (group g: params[start:stop] for (start, stop) =
-        slices[g]) on n_threads threads (0: auto_threads[g]); parameters whose gradient
-        is None are skipped.  Unless `checked`, first check every group's options
-        fast, and return False, having changed nothing, unless all are plain numbers
-        in range and plain bools (the caller then checks them in full)."""
+    def step(self, list groups, list grads, int n_threads, bint checked=False):
+        """Update every group's parameters (group g: params[start:stop] with the options
+        groups[g], for (start, stop) = slices[g]) on n_threads threads (0: auto_threads[g]);
+        parameters whose gradient is None are skipped.  Unless `checked`, first check every
+        group's options fast, and return False, having changed nothing, unless all are
+        plain numbers in range and plain bools (the caller then checks them in full)."""
         cdef Py_ssize_t g
+        if len(groups) != len(self.slices):
+            raise ValueError(
+                f"param_groups holds {len(groups)} groups, but the optimizer has parameters for "
+                f"{len(self.slices)}; add a group with add_param_group()")
         if not checked:
-            for g in range(len(self.groups)):
-                if not group_valid(<dict?>self.groups[g], self.nonnegative, self.unit_interval,
+            for g in range(len(groups)):
+                if not group_valid(<dict?>groups[g], self.nonnegative, self.unit_interval,
                                    self.unit_pairs, self.flags, self.nesterov_rule):
                     return False
         cdef Task* tasks = new_tasks(len(self.params))
         try:
-            for g in range(len(self.groups)):
-                self.step_group(tasks, grads, g, n_threads or self.auto_threads[g])
+            for g in range(len(groups)):
+                self.step_group(tasks, <dict>groups[g], grads, g, n_threads or self.auto_threads[g])
         finally:
             free(tasks)
         return True
 
-    cdef step_group(self, Task* tasks, list grads, Py_ssize_t g, int threads):
-        cdef Hyper h = hyper_from(self.groups[g], self.code, self.decoupled)
+    cdef step_group(self, Task* tasks, dict group, list grads, Py_ssize_t g, int threads):
+        cdef Hyper h = hyper_from(group, self.code, self.decoupled)
         cdef cnp.int64_t* counts = <cnp.int64_t*>cnp.PyArray_DATA(self.steps)
         cdef Py_ssize_t i, start, stop, count = 0, previous = 0
         cdef list params = self.params

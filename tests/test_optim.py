@@ -508,6 +508,26 @@ def test_state_dict_round_trip_is_bit_identical(name, kwargs, dtype, pickled, rn
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_param_groups_replaced_or_grown_by_hand(name, rng):
+    """A step reads opt.param_groups as it is then: a list put in its place is honoured;
+    a group appended without add_param_group is refused, and nothing changes."""
+    params = [rng.standard_normal(5), rng.standard_normal(3)]
+    fast, ref = fast_cls(name)([p.copy() for p in params]), ref_cls(name)([p.copy() for p in params])
+    grads = [rng.standard_normal(5), rng.standard_normal(3)]
+    for opt in (fast, ref):
+        opt.step(grads)
+        opt.param_groups = [dict(opt.param_groups[0], lr=0.5)]
+        opt.step(grads)
+    for p, q in zip(fast._params, ref._params):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+    before = [p.copy() for p in fast._params]
+    fast.param_groups.append(dict(fast.param_groups[0]))
+    with pytest.raises(ValueError, match="add_param_group"):
+        fast.step(grads)
+    assert all(np.array_equal(p, q) for p, q in zip(fast._params, before))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_pickled_optimizer_continues_bit_identical(name, rng):
     """A pickled optimizer (params, state and groups together) steps on as the original does."""
     groups = two_groups(rng, name)
