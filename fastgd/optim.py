@@ -382,7 +382,6 @@ class SGD(Optimizer):
             raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
 
-
 class Adam(Optimizer):
     """Adam with bias correction, optional AMSGrad and L2 weight decay added to the gradient."""
 
@@ -402,7 +401,6 @@ class Adam(Optimizer):
 
     def _state_needed(self, group):
         return self._moments_and_max if group["amsgrad"] else self._moments
-
 
 
 class AdamW(Adam):
@@ -439,7 +437,6 @@ class RMSprop(Optimizer):
         return self._needed[bool(group["centered"]), group["momentum"] > 0]
 
 
-
 class Adagrad(Optimizer):
     """Adagrad with learning-rate decay lr / (1 + (step - 1) * lr_decay)."""
 
@@ -456,5 +453,3 @@ class Adagrad(Optimizer):
 
     def _state_needed(self, group):
         return {"sum": group["initial_accumulator_value"]}
-
-
