@@ -313,7 +313,7 @@ class _Diverged(ValueError):
 
 class _Snapshot:
     """An estimator's attributes, with copies of the contents of its arrays, lists, optimizer
-    and shuffle generator: what a failed call puts back."""
+    and random generators: what a failed call puts back."""
 
     def __init__(self, model):
         self.model = model
@@ -324,6 +324,11 @@ class _Snapshot:
         self.optimizer_state = None if optimizer is None else optimizer.state_dict()
         bits = self.attributes.get("_shuffle_bits")
         self.bits_state = None if bits is None else bits.state
+        # a shared generator the call may draw from: NumPy's global one (random_state=None)
+        # or the user's RandomState; an int seeds a generator of the call's own
+        seed = model.random_state
+        self.generator = None if isinstance(seed, Integral) else check_random_state(seed)
+        self.generator_state = None if self.generator is None else self.generator.get_state()
 
     def restore(self):
         vars(self.model).clear()
@@ -336,6 +341,8 @@ class _Snapshot:
             self.attributes["_optimizer"].load_state_dict(self.optimizer_state)
         if self.bits_state is not None:
             self.attributes["_shuffle_bits"].state = self.bits_state
+        if self.generator is not None:
+            self.generator.set_state(self.generator_state)
 
 
 class LinearRegression(RegressorMixin, _BaseGD):

@@ -476,6 +476,20 @@ def test_non_finite_X_changes_nothing(cls, call, bad):
     assert np.array_equal(model.coef_, again.coef_)  # the failed call left no trace
 
 
+@pytest.mark.parametrize("seed", ["instance", "global"])
+def test_failed_fit_draws_nothing_from_a_shared_generator(seed):
+    X, y = _data(np.random.default_rng(0), n=40)
+    X[-1, 0] = np.nan
+    shared = np.random.RandomState(3) if seed == "instance" else None
+    if shared is None:
+        np.random.seed(3)
+    before = (shared if shared is not None else np.random).get_state()
+    with pytest.raises(ValueError, match="(?i)input X contains nan"):
+        fastgd.LinearRegression(random_state=shared, max_iter=2).fit(X, y)
+    after = (shared if shared is not None else np.random).get_state()
+    assert before[0] == after[0] and np.array_equal(before[1], after[1]) and before[2:] == after[2:]
+
+
 def test_failed_fit_keeps_the_fitted_classes():
     X, y = _data(np.random.default_rng(0), task="binary")
     model = fastgd.LogisticRegression(max_iter=2, random_state=0).fit(X, y)
