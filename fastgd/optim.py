@@ -143,6 +143,9 @@ class Optimizer:
 
         State the options need but a group lacks (an option switched on
         since the last step) is created by the update, as zeros."""
+        if self._plan is None:
+            raise NotImplementedError(f"{type(self).__name__} names no compiled kernel (_algorithm); "
+                                      "a subclass of Optimizer implements _update_all(grads)")
         threads = self.n_threads or 0
         if not self._plan.step(self.param_groups, grads, threads):  # an option not a plain number or bool
             self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
@@ -158,6 +161,9 @@ class Optimizer:
 
     def _new_plan(self):
         """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced."""
+        if self._algorithm is None:  # a subclass with an update of its own
+            self._plan = None
+            return
         self._plan = kernels.Plan(
             self._algorithm, self._params, self._state, self.state_names, self._steps,
             self._slices, self._auto_threads, self._decoupled,

@@ -223,6 +223,11 @@ cdef class Plan:
         group's options fast, and return False, having changed nothing, unless all are
         plain numbers in range and plain bools (the caller then checks them in full)."""
         cdef Py_ssize_t g
+        if len(grads) != len(self.params) or cnp.PyArray_SIZE(self.steps) != len(self.params):
+            raise ValueError(
+                f"step() got {len(grads)} gradients for {len(self.params)} parameters (or the optimizer "
+                "was changed without a new plan)")
+        grads = list(grads)  # ours: another thread cannot free a gradient while the kernels read it
         if len(groups) != len(self.slices):
             raise ValueError(
                 f"param_groups holds {len(groups)} groups, but the optimizer has parameters for "

@@ -507,6 +507,55 @@ def test_state_dict_round_trip_is_bit_identical(name, kwargs, dtype, pickled, rn
     assert_state_dicts_equal(fresh.state_dict(), opt.state_dict())
 
 
+def test_step_refuses_a_plan_older_than_the_optimizer(monkeypatch):
+    """If add_param_group fails halfway (here: no memory for the new state), the compiled
+    plan no longer matches the parameters: the next step raises instead of writing past
+    the end of the old step counts."""
+    opt = fastgd.Adam([np.ones(3)])
+    opt.step([np.ones(3)])
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError
+
+    monkeypatch.setattr(opt, "_allocate_state", no_memory)
+    with pytest.raises(MemoryError):
+        opt.add_param_group({"params": [np.ones(2)]})
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="plan"):
+        opt.step([np.ones(3), np.ones(2)])
+    assert opt._steps.tolist() == [1, 0]
+
+
+def test_optimizer_subclass_with_its_own_update():
+    """The base class holds groups, checks and state; a subclass without a compiled kernel
+    supplies _update_all (here: plain gradient descent) or steps raise NotImplementedError."""
+
+    class Plain(fastgd.Optimizer):
+        _nonnegative = ("lr",)
+
+        def __init__(self, params, lr=0.1):
+            super().__init__(params, {"lr": lr, "maximize": False})
+
+        def _update_all(self, grads):
+            self._check_all_groups()
+            for group, (start, stop) in zip(self.param_groups, self._slices):
+                for i in range(start, stop):
+                    self._params[i] -= group["lr"] * grads[i]
+
+    w = np.ones(3)
+    opt = Plain([w], lr=0.5)
+    opt.step([np.full(3, 2.0)])
+    np.testing.assert_array_equal(w, np.zeros(3))
+    with pytest.raises(ValueError, match="lr"):
+        Plain([np.ones(2)], lr=-1.0)
+
+    class Unfinished(fastgd.Optimizer):
+        pass
+
+    with pytest.raises(NotImplementedError, match="_update_all"):
+        Unfinished([np.ones(2)], {"maximize": False}).step([np.ones(2)])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_param_groups_replaced_or_grown_by_hand(name, rng):
     """A step reads opt.param_groups as it is then: a list put in its place is honoured;
