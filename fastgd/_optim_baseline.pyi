@@ -8,8 +8,6 @@ import numpy as np
 import numpy.typing as npt
 
 def first_unready(params: list[npt.NDArray[Any]], grads: list[npt.NDArray[Any] | None]) -> int: ...
-ALGORITHMS: dict[str, int]
-
 @final
 class Plan:
     def __init__(

@@ -7,8 +7,6 @@ import numpy as np
 import numpy.typing as npt
 
 LOSSES: dict[str, int]
-ALGORITHMS: dict[str, int]
-
 def epoch(
     X: npt.NDArray[Any],
     y: npt.NDArray[Any],

@@ -226,6 +226,19 @@ cdef inline void set_step_scalars(Task* t, Algorithm algorithm, const Hyper* h, 
         t.scalar0 = -(h.lr / (1 + (step - 1) * h.lr_decay))
 
 
+cdef inline Algorithm algorithm_named(str name) except *:
+    """The kernel an optimizer class names by its _algorithm ("sgd", "adam", "rmsprop", "adagrad")."""
+    if name == "sgd":
+        return SGD
+    if name == "adam":
+        return ADAM
+    if name == "rmsprop":
+        return RMSPROP
+    if name == "adagrad":
+        return ADAGRAD
+    raise ValueError(f"no kernel is named {name!r}; expected 'sgd', 'adam', 'rmsprop' or 'adagrad'")
+
+
 cdef inline Hyper hyper_from(dict options, Algorithm algorithm, bint decoupled) except *:
     """A param group's options (torch.optim's names) as a Hyper: those the algorithm reads; the rest are 0."""
     cdef Hyper h

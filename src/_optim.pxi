@@ -17,7 +17,7 @@ from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcmp
 
-from _kernels cimport ADAGRAD, ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, hyper_from, run_task, set_step_scalars
+from _kernels cimport ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, algorithm_named, hyper_from, run_task, set_step_scalars
 
 cnp.import_array()
 
@@ -183,9 +183,6 @@ cdef inline bint group_valid(dict options, tuple nonnegative, tuple unit_interva
                 and not (<double>options["momentum"] > 0 and <double>options["dampening"] == 0))
 
 
-ALGORITHMS = {"sgd": SGD, "adam": ADAM, "rmsprop": RMSPROP, "adagrad": ADAGRAD}
-
-
 @cython.final
 @cython.auto_pickle(False)
 cdef class Plan:
@@ -207,7 +204,7 @@ cdef class Plan:
         state slots) to its list of arrays, one per parameter (None until needed).
         checks: the option names (nonnegative, unit_interval, unit_pairs, flags)
         and whether SGD's Nesterov rule applies, for the fast check of options."""
-        self.code = ALGORITHMS[algorithm]
+        self.code = algorithm_named(algorithm)
         self.decoupled = decoupled
         self.params, self.slices, self.auto_threads = params, slices, auto_threads
         self.states0 = state[state_names[0]]
