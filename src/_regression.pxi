@@ -8,7 +8,7 @@
 cimport numpy as cnp
 import numpy as np
 from cython cimport floating
-from libc.math cimport exp, expf, fabs, fabsf, isfinite, log, log1p, log1pf, pow
+from libc.math cimport exp, isfinite, log, pow
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -19,6 +19,12 @@ from _kernels cimport SGD, Algorithm, Hyper, Task, algorithm_named, hyper_from, 
 
 cdef extern from "_prefetch.h":
     void prefetch "fastgd_prefetch"(const void* start, size_t bytes) noexcept nogil
+
+cdef extern from "_logloss.h":
+    void exp_log1p_double "fastgd_exp_log1p_double"(
+        const double* z, double* e, double* softplus, Py_ssize_t n) noexcept nogil
+    void exp_log1p_float "fastgd_exp_log1p_float"(
+        const float* z, float* e, float* softplus, Py_ssize_t n) noexcept nogil
 
 cnp.import_array()
 
@@ -52,27 +58,33 @@ cdef inline void gemm(char* transa, char* transb, int m, int n, int k, floating 
         dgemm(transa, transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
 
 
-cdef inline floating log_loss_and_sigmoid(floating z, floating target, floating* probability) noexcept nogil:
-    """log(1 + exp(z)) - target * z, and sigmoid(z) into *probability, from one exp, without
-    overflow, in the data's precision (float32 data: expf and log1pf, as NumPy computes them)."""
-    cdef floating e, softplus
+cdef inline void exp_log1p(const floating* z, floating* e, floating* softplus, Py_ssize_t n) noexcept nogil:
+    """exp(-|z|) and log1p of it for each score of a batch, in vectorized loops (_logloss.h)."""
     if floating is float:
-        e = expf(-fabsf(z))
-        softplus = log1pf(e)
+        exp_log1p_float(z, e, softplus, n)
     else:
-        e = exp(-fabs(z))
-        softplus = log1p(e)
+        exp_log1p_double(z, e, softplus, n)
+
+
+cdef inline floating log_loss_and_sigmoid(floating z, floating e, floating softplus, floating target,
+                                          floating* probability) noexcept nogil:
+    """log(1 + exp(z)) - target * z, and sigmoid(z) into *probability, given e = exp(-|z|) and
+    softplus = log1p(e): without overflow, in the data's precision."""
     probability[0] = 1 / (1 + e) if z >= 0 else e / (1 + e)
     return max(z, <floating>0) + softplus - target * z
 
 
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
-                            const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, Loss loss) noexcept nogil:
-    """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss sum."""
+                            const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, Loss loss,
+                            floating* scratch) noexcept nogil:
+    """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss sum.
+    scratch holds 2 * m values."""
     cdef Py_ssize_t r, c, row
     cdef double total = 0, z, w, top, norm
     cdef floating* s
     cdef floating probability
+    if loss == LOG:
+        exp_log1p(scores, scratch, scratch + m, m)
     for r in range(m):
         row = rows[r]
         w = 1 if sample_weight == NULL else sample_weight[row]
@@ -82,7 +94,7 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
             total += w * 0.5 * z * z
             s[0] = w * z
         elif loss == LOG:
-            total += w * log_loss_and_sigmoid(s[0], y[row], &probability)
+            total += w * log_loss_and_sigmoid(s[0], scratch[r], scratch[m + r], y[row], &probability)
             s[0] = w * (probability - y[row])
         else:
             top = s[0]
@@ -102,7 +114,7 @@ cdef double run_epoch(
     const floating* X, const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
     bint in_order, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, Loss loss, double alpha,
     bint fit_intercept, floating* theta, floating* grad, floating* batch_x, floating* scores,
-    Task* task, Algorithm algorithm, Hyper* h, long long* step, bint first_momentum_step,
+    floating* scratch, Task* task, Algorithm algorithm, Hyper* h, long long* step, bint first_momentum_step,
     double eta0, double power_t, long long* t,
 ) noexcept nogil:
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
@@ -133,7 +145,7 @@ cdef double run_epoch(
         for r in range(m):
             for c in range(k):
                 scores[r * k + c] += intercept[c]
-        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, loss)
+        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, loss, scratch)
         if not isfinite(batch_loss):
             return batch_loss
         total += batch_loss
@@ -185,8 +197,10 @@ def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order,
     cdef Py_ssize_t rows = 0 if in_order else min(batch_size, n)
     cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=X.dtype)
     cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=X.dtype)
+    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=X.dtype)
     cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
     cdef void* scores_data = cnp.PyArray_DATA(scores)
+    cdef void* scratch_data = cnp.PyArray_DATA(scratch)
     cdef const void* x_data = cnp.PyArray_DATA(X)
     cdef const void* y_data = cnp.PyArray_DATA(y)
     task.param = cnp.PyArray_DATA(theta)
@@ -207,15 +221,29 @@ def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order,
             total = run_epoch(<const float*>x_data, <const float*>y_data,
                               <const float*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
                               fit_intercept, <float*>task.param, <float*>task.grad,
-                              <float*>batch_x_data, <float*>scores_data,
+                              <float*>batch_x_data, <float*>scores_data, <float*>scratch_data,
                               &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
         else:
             total = run_epoch(<const double*>x_data, <const double*>y_data,
                               <const double*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
                               fit_intercept, <double*>task.param, <double*>task.grad,
-                              <double*>batch_x_data, <double*>scores_data,
+                              <double*>batch_x_data, <double*>scores_data, <double*>scratch_data,
                               &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
     return total
+
+
+def log_loss_terms(z):
+    """exp(-|z|) and log1p(exp(-|z|)) for each score in z (float32 stays float32, anything
+    else becomes float64), as an epoch of the log loss computes them (exposed for tests)."""
+    z = np.ascontiguousarray(z, dtype=np.float32 if np.asarray(z).dtype == np.float32 else np.float64)
+    cdef cnp.ndarray e = np.empty_like(z), softplus = np.empty_like(z)
+    if cnp.PyArray_TYPE(z) == cnp.NPY_FLOAT:
+        exp_log1p(<float*>cnp.PyArray_DATA(z), <float*>cnp.PyArray_DATA(e),
+                  <float*>cnp.PyArray_DATA(softplus), cnp.PyArray_SIZE(z))
+    else:
+        exp_log1p(<double*>cnp.PyArray_DATA(z), <double*>cnp.PyArray_DATA(e),
+                  <double*>cnp.PyArray_DATA(softplus), cnp.PyArray_SIZE(z))
+    return e, softplus
 
 
 cdef inline uint64_t uniform_up_to(bitgen_t* bits, uint64_t high) noexcept nogil:

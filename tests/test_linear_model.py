@@ -274,6 +274,37 @@ def test_epoch_shuffle_is_a_uniform_permutation():
     assert chisquare(list(counts.values())).pvalue > 1e-4
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_loss_terms_match_numpy(dtype):
+    """The epoch's own exp(-|z|) and log1p(exp(-|z|)) (vectorized, not libm's) against NumPy's
+    in extended precision where the platform has it: within 2 ulp in double, and the float32
+    results within an ulp of the exact values rounded to float32."""
+    from fastgd import _backend
+
+    rng = np.random.default_rng(7)
+    z = np.concatenate([rng.uniform(-40, 40, 200_000), 1e-3 * rng.standard_normal(20_000),
+                        np.linspace(-720, 720, 20_001), [0.0, -0.0, 1e-300, 708.0, 709.0, 745.0]])
+    z = np.append(z, np.finfo(dtype).max).astype(dtype)
+    e, softplus = _backend.load("regression").log_loss_terms(z)
+    assert e.dtype == dtype and softplus.dtype == dtype
+    wide = np.longdouble if np.finfo(np.longdouble).nmant > 52 else np.float64
+    exact_e = np.exp(-np.abs(z.astype(wide)))
+    exact_softplus = np.log1p(exact_e)
+    for got, exact in ((e, exact_e), (softplus, exact_softplus)):
+        if dtype == np.float64:
+            kept = np.abs(z) <= 708
+            ulps = 2 if wide is np.longdouble else 3
+            assert np.all(np.abs(got[kept] - exact[kept]) <= ulps * np.spacing(exact[kept].astype(dtype)))
+            # below exp(-708), near the smallest normal double, the result is flushed to zero
+            assert np.all(np.abs(got[~kept] - exact[~kept]) <= np.exp(-708.0))
+        else:
+            rounded = exact.astype(dtype)
+            assert np.all(np.abs(got - rounded) <= np.spacing(rounded))
+    special_e, special_softplus = _backend.load("regression").log_loss_terms(np.array([np.nan, np.inf, -np.inf], dtype))
+    assert np.isnan(special_e[0]) and np.isnan(special_softplus[0])
+    assert np.array_equal(special_e[1:], [0, 0]) and np.array_equal(special_softplus[1:], [0, 0])
+
+
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, fastgd.LogisticRegression])
 def test_tol_none_runs_max_iter(cls):
     X, y = _data(np.random.default_rng(0), n=40, task="linear" if cls is fastgd.LinearRegression else "binary")
