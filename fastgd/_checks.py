@@ -70,7 +70,8 @@ def convert_grad(grad, param, name):
         )
     if grad.shape != param.shape:
         raise ValueError(f"{name} has shape {grad.shape}; expected {param.shape}, the shape of its parameter")
-    return np.ascontiguousarray(grad, dtype=param.dtype)
+    grad = np.asarray(grad, dtype=param.dtype, order="C")  # unlike ascontiguousarray, keeps 0-d a 0-d
+    return grad if grad.flags.aligned else grad.copy()
 
 
 def check_state_array(array, param, name):

@@ -1,13 +1,15 @@
 # Stub of a compiled module built from src/_optim.pxi (one module per SIMD level:
 # _optim_baseline, _optim_avx2, _optim_avx512; the other two stubs re-export this one).
-# One multi-tensor step of every param group in one call (Plan.step); the Python
-# layer (fastgd.optim) has checked every array before it calls in here.
+# One multi-tensor step of every param group in one call (Plan.step); it hands back,
+# having changed nothing, when an array or option needs fastgd.optim's full checks.
 from typing import Any, final
 
 import numpy as np
 import numpy.typing as npt
 
-def first_unready(params: list[npt.NDArray[Any]], grads: list[npt.NDArray[Any] | None]) -> int: ...
+STEP_DONE: int
+STEP_ARRAYS_UNREADY: int
+STEP_OPTIONS_UNCHECKED: int
 @final
 class Plan:
     def __init__(
@@ -28,4 +30,4 @@ class Plan:
         grads: list[npt.NDArray[Any] | None],
         n_threads: int,
         checked: bool = False,
-    ) -> bool: ...
+    ) -> int: ...

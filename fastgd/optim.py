@@ -1,11 +1,13 @@
 """Optimizers with torch.optim's names, defaults and update equations, on NumPy arrays.
 
 An optimizer holds a flat list of parameter arrays and, per state name, a flat
-list of state arrays; each param group owns a slice of them.  A step checks
-every group's options and every gradient first, then hands each group's slice
-to one compiled multi-tensor call for all groups.  Subclasses say which options
-they take, which state they keep and which kernel updates them;
-``fastgd.reference`` overrides ``_update_all`` with plain NumPy.
+list of state arrays; each param group owns a slice of them.  A step is one
+compiled multi-tensor call for all groups.  It takes the arrays and options as
+they are when they are ready (contiguous arrays of the parameters' dtype and
+shape, plain numbers and bools); otherwise it changes nothing and hands back,
+and the full checks here raise or convert, before the call is made again.
+Subclasses say which options they take, which state they keep and which kernel
+updates them; ``fastgd.reference`` overrides ``_update_all`` with plain NumPy.
 """
 import os
 
@@ -139,7 +141,8 @@ class Optimizer:
     _decoupled = False
 
     def _update_all(self, grads):
-        """Check every group's options, then update every parameter in place, in one compiled call.
+        """Update every parameter in place from grads (one per parameter, as the caller gave
+        them: see _converted), in one compiled call, having checked them and every group's options.
 
         State the options need but a group lacks (an option switched on
         since the last step) is created by the update, as zeros."""
@@ -147,9 +150,15 @@ class Optimizer:
             raise NotImplementedError(f"{type(self).__name__} names no compiled kernel (_algorithm); "
                                       "a subclass of Optimizer implements _update_all(grads)")
         threads = self.n_threads or 0
-        if not self._plan.step(self.param_groups, grads, threads):  # an option not a plain number or bool
+        outcome = self._plan.step(self.param_groups, grads, threads)
+        if outcome == kernels.STEP_ARRAYS_UNREADY:
+            grads = self._converted(grads)  # raises, naming the array, unless it converts
+            outcome = self._plan.step(self.param_groups, grads, threads)
+        if outcome == kernels.STEP_OPTIONS_UNCHECKED:
             self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
-            self._plan.step(self.param_groups, grads, threads, True)
+            outcome = self._plan.step(self.param_groups, grads, threads, True)
+        if outcome != kernels.STEP_DONE:  # checked arrays and options are always accepted
+            raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
 
     def __getstate__(self):
         # the compiled plan is rebuilt from the lists it refers to
@@ -204,12 +213,15 @@ class Optimizer:
             grads = list(grads)
         if len(grads) != len(self._params):
             raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters")
-        if kernels.first_unready(self._params, grads) >= 0:
-            grads = [
-                _checks.convert_grad(grad, _checks.check_param(param, f"parameter {i}"), f"gradient {i}")
-                for i, (param, grad) in enumerate(zip(self._params, grads))
-            ]
         return grads
+
+    def _converted(self, grads):
+        """The gradients as arrays the kernels read as they are (converted once where needed, the
+        same array where not); raises, naming the first parameter or gradient that cannot be used."""
+        return [
+            _checks.convert_grad(grad, _checks.check_param(param, f"parameter {i}"), f"gradient {i}")
+            for i, (param, grad) in enumerate(zip(self._params, grads))
+        ]
 
     def _allocate_state(self, group, start, stop, every=False):
         """Create the state arrays the group's options need and it lacks.

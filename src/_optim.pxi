@@ -15,7 +15,6 @@ cimport numpy as cnp
 import numpy as np
 from libc.math cimport INFINITY
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcmp
 
 from _kernels cimport ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, algorithm_named, hyper_from, run_task, set_step_scalars
 
@@ -33,14 +32,20 @@ cdef Task* new_tasks(Py_ssize_t count) except NULL:
     return tasks
 
 
-cdef inline void fill(Task* task, object param, object grad, object state0, object state1, object state2):
-    task.param = data(param)
-    task.grad = data(grad)
+cdef inline Py_ssize_t size_of(cnp.ndarray array) noexcept:
+    """The number of elements (PyArray_SIZE without its function call: this runs per parameter per step)."""
+    cdef const cnp.npy_intp* dims = cnp.PyArray_DIMS(array)
+    cdef Py_ssize_t size = 1
+    cdef int axis
+    for axis in range(cnp.PyArray_NDIM(array)):
+        size *= dims[axis]
+    return size
+
+
+cdef inline void fill_states(Task* task, object state0, object state1, object state2) noexcept:
     task.state0 = data(state0)
     task.state1 = data(state1)
     task.state2 = data(state2)
-    task.size = cnp.PyArray_SIZE(<cnp.ndarray>param)
-    task.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
 
 
 cdef inline object state_for(list states, Py_ssize_t i, object param, bint needed):
@@ -58,27 +63,24 @@ cdef inline bint kernel_ready(object grad, object param):
         return False
     cdef cnp.ndarray g = <cnp.ndarray>grad
     cdef cnp.ndarray p = <cnp.ndarray>param
-    cdef int ndim = cnp.PyArray_NDIM(p)
-    return (
-        cnp.PyArray_TYPE(g) == cnp.PyArray_TYPE(p)
-        and cnp.PyArray_ISCARRAY_RO(g)
-        and cnp.PyArray_ISNOTSWAPPED(g)
-        and cnp.PyArray_NDIM(g) == ndim
-        and memcmp(cnp.PyArray_DIMS(g), cnp.PyArray_DIMS(p), ndim * sizeof(cnp.npy_intp)) == 0
-    )
+    cdef int axis, ndim = cnp.PyArray_NDIM(p)
+    if not (cnp.PyArray_TYPE(g) == cnp.PyArray_TYPE(p) and cnp.PyArray_ISCARRAY_RO(g)
+            and cnp.PyArray_ISNOTSWAPPED(g) and cnp.PyArray_NDIM(g) == ndim):
+        return False
+    for axis in range(ndim):  # a loop, not memcmp: a call per parameter per step costs more than it compares
+        if cnp.PyArray_DIMS(g)[axis] != cnp.PyArray_DIMS(p)[axis]:
+            return False
+    return True
 
 
-def first_unready(list params, list grads):
-    """Index of the first parameter that is not writable and C-contiguous, or whose
-    gradient is neither None nor ready for the kernels; -1 when all are ready."""
-    cdef Py_ssize_t i
-    for i in range(len(params)):
-        if not cnp.PyArray_ISCARRAY(<cnp.ndarray>params[i]):
-            return i
-        grad = grads[i]
-        if grad is not None and not kernel_ready(grad, params[i]):
-            return i
-    return -1
+# What Plan.step returns: the step is done, or it changed nothing because an array or an
+# option needs the Python layer's full check first.
+cdef enum Outcome:
+    DONE
+    ARRAYS_UNREADY
+    OPTIONS_UNCHECKED
+
+STEP_DONE, STEP_ARRAYS_UNREADY, STEP_OPTIONS_UNCHECKED = DONE, ARRAYS_UNREADY, OPTIONS_UNCHECKED
 
 
 cdef inline void step_scalars(Task* tasks, Py_ssize_t k, Algorithm algorithm, const Hyper* h,
@@ -216,9 +218,12 @@ cdef class Plan:
     def step(self, list groups, list grads, int n_threads, bint checked=False):
         """Update every group's parameters (group g: params[start:stop] with the options
         groups[g], for (start, stop) = slices[g]) on n_threads threads (0: auto_threads[g]);
-        parameters whose gradient is None are skipped.  Unless `checked`, first check every
-        group's options fast, and return False, having changed nothing, unless all are
-        plain numbers in range and plain bools (the caller then checks them in full)."""
+        parameters whose gradient is None are skipped.  Returns STEP_DONE, or, having
+        changed nothing: STEP_ARRAYS_UNREADY when a parameter or gradient is not an array
+        the kernels can read as it is (the caller checks and converts them, then calls
+        again); unless `checked`, STEP_OPTIONS_UNCHECKED when an option is not a plain
+        number in range or a plain bool (the caller checks them in full, then calls again
+        with checked=True)."""
         cdef Py_ssize_t g
         if len(grads) != len(self.params) or cnp.PyArray_SIZE(self.steps) != len(self.params):
             raise ValueError(
@@ -229,20 +234,47 @@ cdef class Plan:
             raise ValueError(
                 f"param_groups holds {len(groups)} groups, but the optimizer has parameters for "
                 f"{len(self.slices)}; add a group with add_param_group()")
-        if not checked:
-            for g in range(len(groups)):
-                if not group_valid(<dict?>groups[g], self.nonnegative, self.unit_interval,
-                                   self.unit_pairs, self.flags, self.nesterov_rule):
-                    return False
         cdef Task* tasks = new_tasks(len(self.params))
         try:
+            if not self.arrays_ready(tasks, grads):
+                return ARRAYS_UNREADY
+            if not checked:
+                for g in range(len(groups)):
+                    if not group_valid(<dict?>groups[g], self.nonnegative, self.unit_interval,
+                                       self.unit_pairs, self.flags, self.nesterov_rule):
+                        return OPTIONS_UNCHECKED
             for g in range(len(groups)):
-                self.step_group(tasks, <dict>groups[g], grads, g, n_threads or self.auto_threads[g])
+                self.step_group(tasks, <dict>groups[g], g, n_threads or self.auto_threads[g])
         finally:
             free(tasks)
+        return DONE
+
+    cdef bint arrays_ready(self, Task* tasks, list grads) except -1:
+        """Whether every parameter is a writable C-contiguous array and every gradient None or
+        an array of its parameter's dtype and shape, C-contiguous; meanwhile tasks[i] gets
+        parameter i's pointers, size and dtype (size -1 for a None gradient).  One pass over
+        the arrays: with many small parameters, reaching each array object is what costs."""
+        cdef Py_ssize_t i
+        cdef object param, grad
+        cdef Task* t
+        for i in range(len(self.params)):
+            param = self.params[i]
+            grad = grads[i]
+            if not cnp.PyArray_ISCARRAY(<cnp.ndarray>param) or not (grad is None or kernel_ready(grad, param)):
+                return False
+            t = &tasks[i]
+            if grad is None:
+                t.size = -1  # skipped
+                continue
+            t.param = data(param)
+            t.grad = data(grad)
+            t.size = size_of(<cnp.ndarray>param)
+            t.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
         return True
 
-    cdef step_group(self, Task* tasks, dict group, list grads, Py_ssize_t g, int threads):
+    cdef step_group(self, Task* tasks, dict group, Py_ssize_t g, int threads):
+        """Run group g's tasks (filled by arrays_ready, tasks[i] for parameter i), packed to the
+        front of `tasks`: earlier groups have run, so their entries are free to reuse."""
         cdef Hyper h = hyper_from(group, self.code, self.decoupled)
         cdef cnp.int64_t* counts = <cnp.int64_t*>cnp.PyArray_DATA(self.steps)
         cdef Py_ssize_t i, start, stop, count = 0, previous = 0
@@ -253,17 +285,19 @@ cdef class Plan:
         cdef bint needs2 = (self.code == ADAM and h.amsgrad) or (self.code == RMSPROP and h.momentum > 0)
         start, stop = self.slices[g]
         for i in range(start, stop):
-            if grads[i] is None:
+            if tasks[i].size < 0:
                 continue
             t = &tasks[count]
+            if count != i:
+                t[0] = tasks[i]
             count += 1
             if self.code == SGD:
                 # scalar0 is 1 on the first momentum step: the buffer starts as the gradient
                 t.scalar0 = h.momentum != 0 and self.states0[i] is None
-                fill(t, params[i], grads[i], state_for(self.states0, i, params[i], h.momentum != 0), None, None)
+                fill_states(t, state_for(self.states0, i, params[i], h.momentum != 0), None, None)
                 continue
-            fill(t, params[i], grads[i], state_for(self.states0, i, params[i], True),
-                 state_for(self.states1, i, params[i], needs1), state_for(self.states2, i, params[i], needs2))
+            fill_states(t, state_for(self.states0, i, params[i], True),
+                        state_for(self.states1, i, params[i], needs1), state_for(self.states2, i, params[i], needs2))
             counts[i] += 1
             if self.code != RMSPROP:
                 step_scalars(tasks, count - 1, self.code, &h, counts, i, previous)

@@ -458,6 +458,26 @@ def test_converted_gradients_are_accepted(name, dtype, rng):
         assert np.array_equal(grad, grad_before), f"{label}: the gradient was modified"
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_step_with_unusual_options_and_gradients_to_convert(name, rng):
+    """The compiled step hands back twice (gradients to convert, then options that are NumPy
+    scalars to check in full) and still makes one step, bit for bit that of plain input;
+    a 0-d parameter's converted gradient stays 0-d."""
+    kwargs = {key: np.float64(value) if type(value) is float else value for key, value in OPTIONS[name][-1].items()}
+    plain_kwargs = OPTIONS[name][-1]
+    starts = [np.array(rng.standard_normal()), rng.standard_normal((3, 2))]
+    opt, params = build(fast_cls(name), [([s.copy() for s in starts], {})], kwargs)
+    ref, expected = build(fast_cls(name), [([s.copy() for s in starts], {})], plain_kwargs)
+    for _ in range(3):
+        grads = [np.array(rng.standard_normal()), rng.standard_normal((2, 3)).T]
+        opt.step([grads[0].astype(np.float32), grads[1]])  # float32 for float64, non-contiguous
+        ref.step([np.asarray(grads[0].astype(np.float32), dtype=np.float64), np.ascontiguousarray(grads[1])])
+    assert params[0].shape == ()
+    for p, q in zip(params, expected):
+        assert np.array_equal(p, q)
+    assert_state_dicts_equal(opt.state_dict(), ref.state_dict())
+
+
 def test_grads_may_be_a_tuple(rng):
     a, b = random_arrays(rng, [(3,), (2,)], np.float64)
     ga, gb = random_arrays(rng, [(3,), (2,)], np.float64)
@@ -537,6 +557,7 @@ def test_optimizer_subclass_with_its_own_update():
             super().__init__(params, {"lr": lr, "maximize": False})
 
         def _update_all(self, grads):
+            grads = self._converted(grads)
             self._check_all_groups()
             for group, (start, stop) in zip(self.param_groups, self._slices):
                 for i in range(start, stop):
@@ -544,7 +565,7 @@ def test_optimizer_subclass_with_its_own_update():
 
     w = np.ones(3)
     opt = Plain([w], lr=0.5)
-    opt.step([np.full(3, 2.0)])
+    opt.step([np.full(3, 2.0, dtype=np.float32)])  # converted by _converted, as for the compiled optimizers
     np.testing.assert_array_equal(w, np.zeros(3))
     with pytest.raises(ValueError, match="lr"):
         Plain([np.ones(2)], lr=-1.0)
