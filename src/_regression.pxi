@@ -34,6 +34,9 @@ cnp.import_array()
 # (noisy; one run showed no gain), less for 16 or more.
 cdef enum:
     ROWS_AHEAD = 8
+    # and for the targets (and sample weights) of shuffled rows: one line each, read after the
+    # batch's forward pass, so a batch ahead
+    TARGETS_AHEAD = 32
 
 cdef enum Loss:
     SQUARED       # (score - y)^2 / 2
@@ -119,13 +122,13 @@ cdef double run_epoch(
 ) noexcept nogil:
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
     (the parameters are then as they were before that batch)."""
-    cdef Py_ssize_t start, m, r, j, c
+    cdef Py_ssize_t start, m, r, j, c, ahead
     cdef floating* coef = theta
     cdef floating* intercept = theta + k * d
     cdef floating* coef_grad = grad
     cdef floating* intercept_grad = grad + k * d
     cdef double total = 0, batch_loss
-    cdef floating scale
+    cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
     for batch in range(n_batches):
         start = batch * batch_size
@@ -136,6 +139,11 @@ cdef double run_epoch(
             for r in range(m):
                 if start + r + ROWS_AHEAD < n:
                     prefetch(X + order[start + r + ROWS_AHEAD] * d, d * sizeof(floating))
+                if start + r + TARGETS_AHEAD < n:
+                    ahead = order[start + r + TARGETS_AHEAD]
+                    prefetch(y + ahead, sizeof(floating))
+                    if sample_weight != NULL:
+                        prefetch(sample_weight + ahead, sizeof(floating))
                 memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
         # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed)
         if k == 1:
@@ -158,13 +166,14 @@ cdef double run_epoch(
         if alpha != 0:
             for j in range(k * d):
                 coef_grad[j] += <floating>alpha * coef[j]
-        memset(intercept_grad, 0, k * sizeof(floating))
         if fit_intercept:
-            for r in range(m):
-                for c in range(k):
-                    intercept_grad[c] += scores[r * k + c]
-            for c in range(k):
-                intercept_grad[c] *= scale
+            for c in range(k):  # a running sum per class, in a register rather than through memory
+                residual_sum = 0
+                for r in range(m):
+                    residual_sum += scores[r * k + c]
+                intercept_grad[c] = residual_sum * scale
+        else:
+            memset(intercept_grad, 0, k * sizeof(floating))
         t[0] += 1
         if power_t != 0:  # invscaling
             h.lr = eta0 / pow(<double>t[0], power_t)
