@@ -86,17 +86,21 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
     cdef double total = 0, z, w, top, norm
     cdef floating* s
     cdef floating probability
+    if loss == SQUARED:  # a loop of its own keeps the running total in a register
+        for r in range(m):
+            row = rows[r]
+            w = 1 if sample_weight == NULL else sample_weight[row]
+            z = scores[r] - y[row]
+            total += w * 0.5 * z * z
+            scores[r] = w * z
+        return total
     if loss == LOG:
         exp_log1p(scores, scratch, scratch + m, m)
     for r in range(m):
         row = rows[r]
         w = 1 if sample_weight == NULL else sample_weight[row]
         s = scores + r * k
-        if loss == SQUARED:
-            z = s[0] - y[row]
-            total += w * 0.5 * z * z
-            s[0] = w * z
-        elif loss == LOG:
+        if loss == LOG:
             total += w * log_loss_and_sigmoid(s[0], scratch[r], scratch[m + r], y[row], &probability)
             s[0] = w * (probability - y[row])
         else:
