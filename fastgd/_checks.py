@@ -55,8 +55,8 @@ def check_no_overlap(params, names):
 def convert_grad(grad, param, name):
     """`grad` as an array the kernels can read for `param`: same shape and dtype, C-contiguous.
 
-    A gradient of the other float dtype, of another byte order or non-contiguous
-    is converted once; anything else raises."""
+    A gradient of the other float dtype, of another byte order, non-contiguous or
+    unaligned is converted once (copied); anything else raises."""
     if grad is None:
         return None
     if not isinstance(grad, np.ndarray):

@@ -35,8 +35,7 @@ def _run(cls, param, grad, states, options, steps):
     state = {name: [array] for name, array in zip(cls.state_names, states)}
     plan = kernels.Plan(cls._algorithm, [param], state, cls.state_names, steps, [(0, 1)], [1],
                         cls._decoupled, ((), (), (), (), False))
-    if plan.step([options], [grad], 1, True) != kernels.STEP_DONE:  # the caller has checked everything
-        raise RuntimeError("fastgd: the compiled step refused checked input; please report")
+    optim._require_done(plan.step([options], [grad], 1, True))  # the caller has checked everything
     return state
 
 

@@ -17,6 +17,12 @@ from . import _checks
 from ._backend import kernels
 
 
+def _require_done(outcome):
+    """Raise if a compiled step refused input that the Python checks had passed (a bug)."""
+    if outcome != kernels.STEP_DONE:
+        raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
+
+
 class Parameter:
     """An array updated in place, with the gradient that the next step reads.
 
@@ -142,7 +148,8 @@ class Optimizer:
 
     def _update_all(self, grads):
         """Update every parameter in place from grads (one per parameter, as the caller gave
-        them: see _converted), in one compiled call, having checked them and every group's options.
+        them), in one compiled call, having checked them and every group's options.  A subclass
+        that overrides this gets the gradients checked and converted (_converted) by step().
 
         State the options need but a group lacks (an option switched on
         since the last step) is created by the update, as zeros."""
@@ -157,8 +164,7 @@ class Optimizer:
         if outcome == kernels.STEP_OPTIONS_UNCHECKED:
             self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
             outcome = self._plan.step(self.param_groups, grads, threads, True)
-        if outcome != kernels.STEP_DONE:  # checked arrays and options are always accepted
-            raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
+        _require_done(outcome)
 
     def __getstate__(self):
         # the compiled plan is rebuilt from the lists it refers to
@@ -187,7 +193,10 @@ class Optimizer:
         parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
         read.  Nothing is changed if any gradient or option is invalid.
         """
-        self._update_all(self._gradients(grads))
+        grads = self._gradients(grads)
+        if type(self)._update_all is not Optimizer._update_all:  # an update of a subclass's own
+            grads = self._converted(grads)  # gets arrays it can use as they are
+        self._update_all(grads)
 
     def _where(self, index):
         return f"param group {index}: " if len(self.param_groups) > 1 else ""

@@ -29,7 +29,6 @@ class _GroupByGroup:
     """A step of the reference: each group's parameters updated by its own NumPy loop (``_update``)."""
 
     def _update_all(self, grads):
-        grads = self._converted(grads)
         self._check_all_groups()
         for group, (start, stop) in zip(self.param_groups, self._slices):
             self._update(group, grads, start, stop)

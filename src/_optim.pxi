@@ -1,15 +1,16 @@
 # Multi-tensor optimizer steps: one call (Plan.step) updates every param group in place.
 #
 # Included by one module per SIMD level (_optim_<level>.pyx), so the same
-# source is compiled once per instruction set.  The Python layer has checked
-# every array before it calls in here; the options are checked here by a fast
-# test that sends anything unusual back to the full check in Python.  A Plan
-# keeps, from construction, the lists a step reads.  State that only
-# some options need (AMSGrad's maximum, momentum buffers, RMSprop's grad_avg)
-# is created here, as zeros, the first time a step needs it.  Each step gathers
-# pointers while it holds the GIL, then releases the GIL once and runs the
-# kernels over every parameter.  Parameters whose gradient is None are skipped,
-# as torch skips parameters without a grad.
+# source is compiled once per instruction set.  The arrays and options are
+# checked here by fast tests that send anything unusual (an array to convert,
+# an option that is not a plain number) back to the full checks in Python,
+# having changed nothing.  A Plan keeps, from construction, the lists a step
+# reads.  State that only some options need (AMSGrad's maximum, momentum
+# buffers, RMSprop's grad_avg) is created here, as zeros, the first time a step
+# needs it.  Each step gathers pointers while it holds the GIL, then releases
+# the GIL once per param group and runs the kernels over its parameters.
+# Parameters whose gradient is None are skipped, as torch skips parameters
+# without a grad.
 cimport cython
 cimport numpy as cnp
 import numpy as np
@@ -58,7 +59,8 @@ cdef inline object state_for(list states, Py_ssize_t i, object param, bint neede
 
 
 cdef inline bint kernel_ready(object grad, object param):
-    """True when grad can be read as it is: an ndarray of param's dtype and shape, C-contiguous."""
+    """True when grad can be read as it is: an ndarray of param's dtype and shape, aligned,
+    C-contiguous, in native byte order."""
     if type(grad) is not cnp.ndarray:
         return False
     cdef cnp.ndarray g = <cnp.ndarray>grad
@@ -250,8 +252,9 @@ cdef class Plan:
         return DONE
 
     cdef bint arrays_ready(self, Task* tasks, list grads) except -1:
-        """Whether every parameter is a writable C-contiguous array and every gradient None or
-        an array of its parameter's dtype and shape, C-contiguous; meanwhile tasks[i] gets
+        """Whether every parameter is a writable, aligned C-contiguous array and every gradient
+        None or an ndarray of its parameter's dtype and shape, aligned, C-contiguous and in
+        native byte order (kernel_ready); meanwhile tasks[i] gets
         parameter i's pointers, size and dtype (size -1 for a None gradient).  One pass over
         the arrays: with many small parameters, reaching each array object is what costs."""
         cdef Py_ssize_t i

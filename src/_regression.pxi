@@ -34,8 +34,8 @@ cnp.import_array()
 # (noisy; one run showed no gain), less for 16 or more.
 cdef enum:
     ROWS_AHEAD = 8
-    # and for the targets (and sample weights) of shuffled rows: one line each, read after the
-    # batch's forward pass, so a batch ahead
+    # and for the targets (and sample weights) of shuffled rows: one line each, read only
+    # after the batch's forward pass, so further ahead (a whole batch at the default size)
     TARGETS_AHEAD = 32
 
 cdef enum Loss:

@@ -277,13 +277,15 @@ def test_epoch_shuffle_is_a_uniform_permutation():
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_log_loss_terms_match_numpy(dtype):
     """The epoch's own exp(-|z|) and log1p(exp(-|z|)) (vectorized, not libm's) against NumPy's
-    in extended precision where the platform has it: within 2 ulp in double, and the float32
-    results within an ulp of the exact values rounded to float32."""
+    in extended precision where the platform has it: in double within 1 ulp and 2.1 ulp
+    (src/_logloss.h), and the float32 results within an ulp of the exact values rounded to
+    float32.  The softplus is least accurate where it is just under 0.5 (z near 0.43)."""
     from fastgd import _backend
 
     rng = np.random.default_rng(7)
     z = np.concatenate([rng.uniform(-40, 40, 200_000), 1e-3 * rng.standard_normal(20_000),
-                        np.linspace(-720, 720, 20_001), [0.0, -0.0, 1e-300, 708.0, 709.0, 745.0]])
+                        np.linspace(0.4, 0.75, 200_001), np.linspace(-720, 720, 20_001),
+                        [0.0, -0.0, 1e-300, 708.0, 709.0, 745.0, 0.4335868426258713, -34.30496438634477]])
     z = np.append(z, np.finfo(dtype).max).astype(dtype)
     e, softplus = _backend.load("regression").log_loss_terms(z)
     assert e.dtype == dtype and softplus.dtype == dtype
@@ -293,7 +295,7 @@ def test_log_loss_terms_match_numpy(dtype):
     for got, exact in ((e, exact_e), (softplus, exact_softplus)):
         if dtype == np.float64:
             kept = np.abs(z) <= 708
-            ulps = 2 if wide is np.longdouble else 3
+            ulps = (1.0 if got is e else 2.1) + (wide is not np.longdouble)  # NumPy's own error, without it
             assert np.all(np.abs(got[kept] - exact[kept]) <= ulps * np.spacing(exact[kept].astype(dtype)))
             # below exp(-708), near the smallest normal double, the result is flushed to zero
             assert np.all(np.abs(got[~kept] - exact[~kept]) <= np.exp(-708.0))

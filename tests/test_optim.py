@@ -557,7 +557,6 @@ def test_optimizer_subclass_with_its_own_update():
             super().__init__(params, {"lr": lr, "maximize": False})
 
         def _update_all(self, grads):
-            grads = self._converted(grads)
             self._check_all_groups()
             for group, (start, stop) in zip(self.param_groups, self._slices):
                 for i in range(start, stop):
@@ -565,7 +564,10 @@ def test_optimizer_subclass_with_its_own_update():
 
     w = np.ones(3)
     opt = Plain([w], lr=0.5)
-    opt.step([np.full(3, 2.0, dtype=np.float32)])  # converted by _converted, as for the compiled optimizers
+    opt.step([np.full(3, 2.0, dtype=np.float32)])  # gradients arrive converted to the parameter's dtype
+    np.testing.assert_array_equal(w, np.zeros(3))
+    with pytest.raises(ValueError, match=r"gradient 0 has shape \(1,\); expected \(3,\)"):
+        opt.step([np.ones(1)])  # and checked: no silent broadcasting
     np.testing.assert_array_equal(w, np.zeros(3))
     with pytest.raises(ValueError, match="lr"):
         Plain([np.ones(2)], lr=-1.0)

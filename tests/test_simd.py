@@ -50,23 +50,40 @@ def test_levels_and_threads_give_the_same_bits(name, options, dtype):
             assert np.array_equal(result, expected), (level, n_threads)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("task", ["linear", "binary", "multiclass"])
 @pytest.mark.parametrize("level", RUNNABLE)
-def test_regression_loop_agrees_across_levels(level):
+def test_regression_loop_gives_the_same_bits_at_every_level(level, task, dtype):
+    """The epoch's own arithmetic (kernels, log loss) is the same at every level; BLAS is the
+    same library whichever level runs, so the fits are bit-identical."""
     pytest.importorskip("sklearn")
     import fastgd.linear_model as linear_model
 
     rng = np.random.default_rng(0)
-    X = rng.standard_normal((500, 7))
-    y = X @ rng.standard_normal(7) + 0.5
+    X = rng.standard_normal((500, 7)).astype(dtype)
+    score = X @ rng.standard_normal(7) + 0.5
+    y = {"linear": score, "binary": score > 0, "multiclass": np.digitize(score, [-1, 0, 1])}[task]
+    cls = fastgd.LinearRegression if task == "linear" else fastgd.LogisticRegression
     fits = {}
     for current in ("baseline", level):
         saved, linear_model._regression = linear_model._regression, _backend.load("regression", current)
         try:
-            model = fastgd.LinearRegression(optimizer="adam", max_iter=3, tol=None, random_state=0).fit(X, y)
+            model = cls(optimizer="adam", max_iter=3, tol=None, random_state=0).fit(X, y)
         finally:
             linear_model._regression = saved
-        fits[current] = np.append(model.coef_, model.intercept_)
-    np.testing.assert_allclose(fits[level], fits["baseline"], rtol=1e-12)
+        fits[current] = (np.append(model.coef_, model.intercept_), model.loss_curve_)
+    assert np.array_equal(fits[level][0], fits["baseline"][0])
+    assert fits[level][1] == fits["baseline"][1]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("level", RUNNABLE)
+def test_log_loss_terms_are_the_same_at_every_level(level, dtype):
+    z = np.concatenate([np.linspace(-750, 750, 100_001), [np.nan, np.inf, -np.inf]]).astype(dtype)
+    got = _backend.load("regression", level).log_loss_terms(z)
+    expected = _backend.load("regression", "baseline").log_loss_terms(z)
+    for a, b in zip(got, expected):
+        assert np.array_equal(a, b, equal_nan=True)
 
 
 def test_default_level_is_the_best_runnable_one():
