@@ -47,6 +47,13 @@ class Optimizer:
     state_names = ()
     #: whether a per-parameter step count is kept (and saved as "step")
     counts_steps = True
+    #: whether the class updates with an _update_all of its own, which gets checked,
+    #: converted gradients from step() (the compiled one checks and converts them itself)
+    _own_update = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._own_update = cls._update_all is not Optimizer._update_all
 
     def __init__(self, params, defaults, n_threads=None):
         self.defaults = dict(defaults)
@@ -149,7 +156,7 @@ class Optimizer:
     def _update_all(self, grads):
         """Update every parameter in place from grads (one per parameter, as the caller gave
         them), in one compiled call, having checked them and every group's options.  A subclass
-        that overrides this gets the gradients checked and converted (_converted) by step().
+        that overrides this gets the gradients checked and converted by step() (_own_update).
 
         State the options need but a group lacks (an option switched on
         since the last step) is created by the update, as zeros."""
@@ -194,9 +201,7 @@ class Optimizer:
         read.  Nothing is changed if any gradient or option is invalid.
         """
         grads = self._gradients(grads)
-        if type(self)._update_all is not Optimizer._update_all:  # an update of a subclass's own
-            grads = self._converted(grads)  # gets arrays it can use as they are
-        self._update_all(grads)
+        self._update_all(self._converted(grads) if self._own_update else grads)
 
     def _where(self, index):
         return f"param group {index}: " if len(self.param_groups) > 1 else ""
