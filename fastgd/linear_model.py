@@ -383,8 +383,8 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
     def _targets(self, y, classes, reset):
         if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
             check_classification_targets(y)
-        from_y = (reset or not hasattr(self, "classes_")) and classes is None  # then every label is known
-        if reset or not hasattr(self, "classes_"):
+        new_classes = reset or not hasattr(self, "classes_")
+        if new_classes:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if self.classes_.size < 2:
                 raise ValueError(
@@ -393,7 +393,7 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
             self._n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
             self._loss = "log" if self.classes_.size == 2 else "multinomial"
         index = np.searchsorted(self.classes_, y)
-        if not from_y:
+        if not (new_classes and classes is None):  # classes taken from y know every label
             known = self.classes_[np.minimum(index, self.classes_.size - 1)] == y
             if not known.all():
                 unknown = np.unique(y[~known])
