@@ -7,8 +7,9 @@
 # having changed nothing.  A Plan keeps, from construction, the lists a step
 # reads.  State that only some options need (AMSGrad's maximum, momentum
 # buffers, RMSprop's grad_avg) is created here, as zeros, the first time a step
-# needs it.  Each step gathers pointers while it holds the GIL, then releases
-# the GIL once per param group and runs the kernels over its parameters.
+# needs it, before the step updates anything.  Each step gathers pointers while
+# it holds the GIL, then releases the GIL once per param group and runs the
+# kernels over its parameters.
 # Parameters whose gradient is None are skipped, as torch skips parameters
 # without a grad.
 cimport cython
@@ -26,11 +27,11 @@ cdef inline void* data(object array):
     return NULL if array is None else cnp.PyArray_DATA(<cnp.ndarray>array)
 
 
-cdef Task* new_tasks(Py_ssize_t count) except NULL:
-    cdef Task* tasks = <Task*>malloc(max(count, 1) * sizeof(Task))
-    if tasks == NULL:
+cdef void* allocate(Py_ssize_t count, size_t size) except NULL:
+    cdef void* block = malloc(max(count, 1) * size)
+    if block == NULL:
         raise MemoryError()
-    return tasks
+    return block
 
 
 cdef inline Py_ssize_t size_of(cnp.ndarray array) noexcept:
@@ -43,19 +44,14 @@ cdef inline Py_ssize_t size_of(cnp.ndarray array) noexcept:
     return size
 
 
-cdef inline void fill_states(Task* task, object state0, object state1, object state2) noexcept:
-    task.state0 = data(state0)
-    task.state1 = data(state1)
-    task.state2 = data(state2)
-
-
-cdef inline object state_for(list states, Py_ssize_t i, object param, bint needed):
-    """The state array at states[i] if the options need it (created as zeros the first time), else None."""
-    if not needed:
-        return None
-    if states[i] is None:
-        states[i] = np.zeros_like(param)
-    return states[i]
+cdef inline void* state_for(list states, Py_ssize_t i, object param, list created) except? NULL:
+    """The data of the state array at states[i]; created as zeros the first time, and then
+    (states, i) is appended to `created`."""
+    cdef object state = states[i]
+    if state is None:
+        state = states[i] = np.zeros_like(param)
+        created.append((states, i))
+    return data(state)
 
 
 cdef inline bint kernel_ready(object grad, object param):
@@ -85,15 +81,15 @@ cdef enum Outcome:
 STEP_DONE, STEP_ARRAYS_UNREADY, STEP_OPTIONS_UNCHECKED = DONE, ARRAYS_UNREADY, OPTIONS_UNCHECKED
 
 
-cdef inline void step_scalars(Task* tasks, Py_ssize_t k, Algorithm algorithm, const Hyper* h,
+cdef inline void step_scalars(Task* tasks, Algorithm algorithm, const Hyper* h,
                               const cnp.int64_t* step, Py_ssize_t i, Py_ssize_t previous) noexcept nogil:
-    """Set task k's step scalars for parameter i; parameters of a group usually share a step
-    count, so those of the previous task (parameter `previous`) are reused when they can be."""
-    if k > 0 and step[i] == step[previous]:
-        tasks[k].scalar0 = tasks[k - 1].scalar0
-        tasks[k].scalar1 = tasks[k - 1].scalar1
+    """Set parameter i's step scalars; parameters of a group usually share a step count, so
+    those of the group's previous parameter with a gradient (-1: none) are reused when they can be."""
+    if previous >= 0 and step[i] == step[previous]:
+        tasks[i].scalar0 = tasks[previous].scalar0
+        tasks[i].scalar1 = tasks[previous].scalar1
     else:
-        set_step_scalars(&tasks[k], algorithm, h, step[i])
+        set_step_scalars(&tasks[i], algorithm, h, step[i])
 
 
 cdef extern from "_parallel.h":
@@ -109,13 +105,16 @@ cdef struct Batch:
 
 
 cdef void run_part(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept nogil:
-    """Run this thread's share of every task: the part-th of `parts` slices of each array."""
+    """Run this thread's share of every task: the part-th of `parts` slices of each array
+    (tasks of size -1, parameters without a gradient, are skipped)."""
     cdef Batch* batch = <Batch*>context
     cdef Task piece
     cdef Py_ssize_t k, start, stop, itemsize
     cdef Py_ssize_t align = 16  # elements: keep slices on cache-line boundaries
     for k in range(batch.count):
         piece = batch.tasks[k]
+        if piece.size < 0:
+            continue
         start = (piece.size * part // parts) // align * align
         stop = piece.size if part == parts - 1 else (piece.size * (part + 1) // parts) // align * align
         if stop <= start:
@@ -138,7 +137,8 @@ cdef void run_all(const Task* tasks, Py_ssize_t count, Algorithm algorithm, cons
         run_parallel(run_part, &batch, n_threads)
     else:
         for k in range(count):
-            run_task(&tasks[k], algorithm, h)
+            if tasks[k].size >= 0:
+                run_task(&tasks[k], algorithm, h)
 
 
 cdef extern from "Python.h":
@@ -198,7 +198,7 @@ cdef class Plan:
     kernels create is the optimizer's too."""
     cdef Algorithm code
     cdef bint decoupled, nesterov_rule
-    cdef list params, slices, auto_threads, states0, states1, states2
+    cdef list params, slices, auto_threads, states0, states1, states2, created
     cdef cnp.ndarray steps
     cdef tuple nonnegative, unit_interval, unit_pairs, flags
 
@@ -215,6 +215,7 @@ cdef class Plan:
         self.states1 = state[state_names[1]] if len(state_names) > 1 else None
         self.states2 = state[state_names[2]] if len(state_names) > 2 else None
         self.steps = steps
+        self.created = []
         self.nonnegative, self.unit_interval, self.unit_pairs, self.flags, self.nesterov_rule = checks
 
     def step(self, list groups, list grads, int n_threads, bint checked=False):
@@ -226,7 +227,8 @@ cdef class Plan:
         again); unless `checked`, STEP_OPTIONS_UNCHECKED when an option is not a plain
         number in range or a plain bool (the caller checks them in full, then calls again
         with checked=True)."""
-        cdef Py_ssize_t g
+        cdef Py_ssize_t g, start, stop
+        cdef int threads
         if len(grads) != len(self.params) or cnp.PyArray_SIZE(self.steps) != len(self.params):
             raise ValueError(
                 f"step() got {len(grads)} gradients for {len(self.params)} parameters (or the optimizer "
@@ -236,7 +238,9 @@ cdef class Plan:
             raise ValueError(
                 f"param_groups holds {len(groups)} groups, but the optimizer has parameters for "
                 f"{len(self.slices)}; add a group with add_param_group()")
-        cdef Task* tasks = new_tasks(len(self.params))
+        cdef Task* tasks = <Task*>allocate(len(self.params), sizeof(Task))
+        cdef Hyper few[4]
+        cdef Hyper* hypers = NULL
         try:
             if not self.arrays_ready(tasks, grads):
                 return ARRAYS_UNREADY
@@ -245,10 +249,17 @@ cdef class Plan:
                     if not group_valid(<dict?>groups[g], self.nonnegative, self.unit_interval,
                                        self.unit_pairs, self.flags, self.nesterov_rule):
                         return OPTIONS_UNCHECKED
-            for g in range(len(groups)):
-                self.step_group(tasks, <dict>groups[g], g, n_threads or self.auto_threads[g])
+            hypers = &few[0] if len(groups) <= 4 else <Hyper*>allocate(len(groups), sizeof(Hyper))
+            self.prepare(tasks, groups, hypers)
+            for g in range(len(groups)):  # nothing from here on can fail
+                start, stop = self.slices[g]
+                threads = n_threads or self.auto_threads[g]
+                with nogil:
+                    run_all(tasks + start, stop - start, self.code, &hypers[g], threads)
         finally:
             free(tasks)
+            if hypers != &few[0]:
+                free(hypers)
         return DONE
 
     cdef bint arrays_ready(self, Task* tasks, list grads) except -1:
@@ -275,35 +286,51 @@ cdef class Plan:
             t.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
         return True
 
-    cdef step_group(self, Task* tasks, dict group, Py_ssize_t g, int threads):
-        """Run group g's tasks (filled by arrays_ready, tasks[i] for parameter i), packed to the
-        front of `tasks`: earlier groups have run, so their entries are free to reuse."""
-        cdef Hyper h = hyper_from(group, self.code, self.decoupled)
+    cdef int prepare(self, Task* tasks, list groups, Hyper* hypers) except -1:
+        """Read every group's options into hypers[g], and finish every task (filled by arrays_ready):
+        its state pointers, and its step count (counted here) and scalars.  The state arrays
+        the options need and the optimizer lacks are created here, as zeros.  All or nothing:
+        if one cannot be created, the counts are put back and those arrays dropped again."""
         cdef cnp.int64_t* counts = <cnp.int64_t*>cnp.PyArray_DATA(self.steps)
-        cdef Py_ssize_t i, start, stop, count = 0, previous = 0
-        cdef list params = self.params
+        cdef Py_ssize_t g, i, start, stop, previous, done = 0  # parameters 0 .. done-1 are prepared
+        cdef bint needs0, needs1, needs2
+        cdef list params = self.params, created = self.created  # empty between steps
+        cdef object param
+        cdef Hyper* h
         cdef Task* t
-        # which of the optional state slots the options need
-        cdef bint needs1 = self.code == ADAM or (self.code == RMSPROP and h.centered)
-        cdef bint needs2 = (self.code == ADAM and h.amsgrad) or (self.code == RMSPROP and h.momentum > 0)
-        start, stop = self.slices[g]
-        for i in range(start, stop):
-            if tasks[i].size < 0:
-                continue
-            t = &tasks[count]
-            if count != i:
-                t[0] = tasks[i]
-            count += 1
-            if self.code == SGD:
-                # scalar0 is 1 on the first momentum step: the buffer starts as the gradient
-                t.scalar0 = h.momentum != 0 and self.states0[i] is None
-                fill_states(t, state_for(self.states0, i, params[i], h.momentum != 0), None, None)
-                continue
-            fill_states(t, state_for(self.states0, i, params[i], True),
-                        state_for(self.states1, i, params[i], needs1), state_for(self.states2, i, params[i], needs2))
-            counts[i] += 1
-            if self.code != RMSPROP:
-                step_scalars(tasks, count - 1, self.code, &h, counts, i, previous)
-            previous = i
-        with nogil:
-            run_all(tasks, count, self.code, &h, threads)
+        try:
+            for g in range(len(groups)):
+                hypers[g] = hyper_from(<dict>groups[g], self.code, self.decoupled)
+                h = &hypers[g]
+                # which state slots the options need
+                needs0 = self.code != SGD or h.momentum != 0
+                needs1 = self.code == ADAM or (self.code == RMSPROP and h.centered)
+                needs2 = (self.code == ADAM and h.amsgrad) or (self.code == RMSPROP and h.momentum > 0)
+                start, stop = self.slices[g]
+                previous = -1
+                for i in range(start, stop):
+                    t = &tasks[i]
+                    if t.size >= 0:
+                        param = params[i]
+                        # SGD: scalar0 is 1 on the first momentum step (the buffer starts as the gradient)
+                        t.scalar0 = self.code == SGD and needs0 and self.states0[i] is None
+                        t.state0 = state_for(self.states0, i, param, created) if needs0 else NULL
+                        t.state1 = state_for(self.states1, i, param, created) if needs1 else NULL
+                        t.state2 = state_for(self.states2, i, param, created) if needs2 else NULL
+                        if self.code != SGD:
+                            counts[i] += 1
+                            if self.code != RMSPROP:
+                                step_scalars(tasks, self.code, h, counts, i, previous)
+                            previous = i
+                    done = i + 1
+        except BaseException:
+            for i in range(done):
+                if tasks[i].size >= 0 and self.code != SGD:
+                    counts[i] -= 1
+            for states, i in created:
+                states[i] = None
+            raise
+        finally:
+            if created:
+                created.clear()
+        return 0

@@ -40,11 +40,13 @@ FULL_OPTIONS = {
 SHAPES = [(3,), (2, 2), (4,), (2, 3)]  # group 0: parameters 0, 1 (float64); group 1: 2, 3 (float32)
 
 
-def stepped(name, steps=3, seed=0):
-    """An optimizer with two param groups and state, after a few steps, and its parameters."""
+def stepped(name, steps=3, seed=0, options=None):
+    """An optimizer with two param groups and state, after a few steps, and its parameters
+    (options: FULL_OPTIONS[name] unless given)."""
     rng = np.random.default_rng(seed)
     params = [rng.standard_normal(s).astype(np.float64 if i < 2 else np.float32) for i, s in enumerate(SHAPES)]
-    opt = fast_cls(name)([{"params": params[:2]}, {"params": params[2:]}], **FULL_OPTIONS[name])
+    options = FULL_OPTIONS[name] if options is None else options
+    opt = fast_cls(name)([{"params": params[:2]}, {"params": params[2:]}], **options)
     for _ in range(steps):
         opt.step(good_grads(params, rng))
     return opt, params
@@ -350,6 +352,47 @@ def test_bad_parameter_grad_changes_nothing(name):
     with pytest.raises(TypeError, match=r"gradient 1 is a list"):
         opt.step()
     assert_unchanged(opt, data, snap)
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "Adagrad"])  # Adagrad's one state array exists from the start
+def test_memory_error_while_creating_state_changes_nothing(name, monkeypatch):
+    """State that options switched on through param_groups need is created (np.zeros_like)
+    before a step updates anything: if an array cannot be created, the step changes nothing,
+    the arrays it did create are dropped again, and the optimizer goes on as one that never
+    saw the failed call."""
+    real_zeros_like, calls, fail_at = np.zeros_like, [], None
+
+    def zeros_like(array, *args, **kwargs):
+        calls.append(array.shape)
+        if len(calls) == fail_at:
+            raise MemoryError
+        return real_zeros_like(array, *args, **kwargs)
+
+    def switched_on():
+        opt, params = stepped(name, steps=2, options={"lr": 0.1})
+        for group in opt.param_groups:
+            group.update(FULL_OPTIONS[name])  # needs state arrays that do not exist yet, in both groups
+        return opt, params
+
+    monkeypatch.setattr(np, "zeros_like", zeros_like)
+    grads = good_grads(switched_on()[1])
+    twin, twin_params = switched_on()
+    calls.clear()
+    twin.step(grads)
+    created = len(calls)
+    assert created >= len(SHAPES)  # a state array for every parameter, over both groups
+    twin.step(grads)
+    for fail_at in range(1, created + 1):  # the first, those between, and the last
+        opt, params = switched_on()
+        snap = snapshot(opt, params)
+        calls.clear()
+        with pytest.raises(MemoryError):
+            opt.step(grads)
+        assert_unchanged(opt, params, snap)
+        opt.step(grads)
+        opt.step(grads)
+        for p, q in zip(params, twin_params):
+            assert np.array_equal(p, q), f"failed at state array {fail_at} of {created}"
 
 
 # -- options edited through param_groups ------------------------------------------------------------

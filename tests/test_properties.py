@@ -4,12 +4,12 @@ import pickle
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import array_shapes
 
 import fastgd
-from conftest import NAMES, RTOL, assert_close, assert_state_dicts_equal, fast_cls, ref_cls
+from conftest import NAMES, RTOL, assert_state_dicts_equal, fast_cls, ref_cls
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -84,20 +84,29 @@ def new(name, params, options, reference=False):
 
 @settings(max_examples=150, **SETTINGS)
 @given(cases(), st.integers(1, 4))
+@example(("Adam", dict(lr=0.095703125, betas=(0.0, 0.999), eps=0.0078125, weight_decay=0.0, amsgrad=False,
+                       maximize=True), np.float32, [()], 2254), 1)  # the near cancellation in the docstring
 def test_matches_reference(case, steps):
+    """Norm-wise, to RTOL of the largest the parameter was along the way: rounding errors are
+    relative to the operands, and an update that nearly cancels the parameter (p = -0.0955,
+    p - lr * ... = -0.0009) leaves a result far smaller than them."""
     name, options, dtype, shapes, seed = case
     rng = np.random.default_rng(seed)
     start = arrays(rng, shapes, dtype)
     params = [p.copy() for p in start]
     ref_params = [p.copy() for p in start]
     opt, ref = new(name, params, options), new(name, ref_params, options, reference=True)
+    peaks = [np.linalg.norm(q.astype(np.float64)) for q in ref_params]
     for _ in range(steps):
         grads = arrays(rng, shapes, dtype)
         opt.step(grads)
         ref.step(grads)
+        peaks = [max(peak, np.linalg.norm(q.astype(np.float64))) for peak, q in zip(peaks, ref_params)]
     for i, (p, q) in enumerate(zip(params, ref_params)):
         assert p.dtype == q.dtype == np.dtype(dtype)
-        assert_close(p, q, RTOL[np.dtype(dtype)], f"parameter {i}")
+        assert np.all(np.isfinite(p)) and np.all(np.isfinite(q)), f"parameter {i}: not finite"
+        error = np.linalg.norm(p.astype(np.float64) - q.astype(np.float64))
+        assert error <= RTOL[np.dtype(dtype)] * peaks[i], f"parameter {i}: error {error:.3g}, largest {peaks[i]:.3g}"
 
 
 # -- exact properties ---------------------------------------------------------------------------------

@@ -25,16 +25,20 @@ SETTINGS = [
 ]
 
 
-def run(name, options, dtype, kernels, n_threads, steps=4):
-    """Parameters after a few steps, with the optimizer module's kernels replaced by `kernels`."""
+def run(name, options, dtype, kernels, n_threads, steps=4, skips=False):
+    """Parameters after a few steps, with the optimizer module's kernels replaced by `kernels`
+    (skips: on step k, parameter k % 3 gets no gradient)."""
     rng = np.random.default_rng(7)
     # odd sizes, so that vector loops have remainders and thread slices uneven ends
     params = [rng.standard_normal(size).astype(dtype) for size in (100_003, 37, 1)]
     opt = getattr(fastgd, name)(params, n_threads=n_threads, **options)
     saved, fastgd.optim.kernels = fastgd.optim.kernels, kernels
     try:
-        for _ in range(steps):
-            opt.step([rng.standard_normal(p.shape).astype(dtype) for p in params])
+        for k in range(steps):
+            grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+            if skips:
+                grads[k % 3] = None
+            opt.step(grads)
     finally:
         fastgd.optim.kernels = saved
     return np.concatenate(params)
@@ -48,6 +52,13 @@ def test_levels_and_threads_give_the_same_bits(name, options, dtype):
         for n_threads in (1, 2, 3):
             result = run(name, options, dtype, _backend.load("optim", level), n_threads)
             assert np.array_equal(result, expected), (level, n_threads)
+
+
+@pytest.mark.parametrize("name, options", SETTINGS)
+def test_threads_skip_parameters_without_a_gradient(name, options):
+    expected = run(name, options, np.float64, fastgd.optim.kernels, 1, skips=True)
+    for n_threads in (2, 3):
+        assert np.array_equal(run(name, options, np.float64, fastgd.optim.kernels, n_threads, skips=True), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
