@@ -301,3 +301,16 @@ def shuffle(cnp.ndarray order, object bit_generator):
             swap = out[i]
             out[i] = out[j]
             out[j] = swap
+
+
+def draws_up_to(object bit_generator, uint64_t high, Py_ssize_t count):
+    """count uniform integers in [0, high] (uint64), drawn from a NumPy bit generator as
+    shuffle draws them (exposed for tests: the branch for high >= 2^32 needs 2^32 rows)."""
+    cdef bitgen_t* bits = <bitgen_t*>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
+    cdef cnp.ndarray draws = np.empty(count, dtype=np.uint64)
+    cdef uint64_t* out = <uint64_t*>cnp.PyArray_DATA(draws)
+    cdef Py_ssize_t i
+    with bit_generator.lock, nogil:
+        for i in range(count):
+            out[i] = uniform_up_to(bits, high)
+    return draws

@@ -274,6 +274,19 @@ def test_epoch_shuffle_is_a_uniform_permutation():
     assert chisquare(list(counts.values())).pvalue > 1e-4
 
 
+@pytest.mark.parametrize("high, bits", [(2**32 - 1, 32), (3 * 2**32 + 12345, 34), (2**63 + 1, 64)])
+def test_shuffle_draws_from_2_32_up_are_masked_64_bit_draws(high, bits):
+    """The draws of a shuffle of more than 2^32 rows: each 64-bit output of the generator
+    under the smallest all-ones mask >= high, redrawn while above high."""
+    from fastgd import _backend
+
+    draws = _backend.load("regression").draws_up_to(np.random.PCG64(5), high, 10_000)
+    raw = np.random.PCG64(5).random_raw(40_000) & np.uint64(2**bits - 1)
+    expected = raw[raw <= np.uint64(high)][:10_000]
+    assert len(expected) == 10_000 and np.array_equal(draws, expected)
+    assert draws.max() > 2**32 - 2**28 and np.mean(draws / high) == pytest.approx(0.5, abs=0.02)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_log_loss_terms_match_numpy(dtype):
     """The epoch's own exp(-|z|) and log1p(exp(-|z|)) (vectorized, not libm's) against NumPy's
