@@ -182,7 +182,11 @@ class Optimizer:
         self._new_plan()
 
     def _new_plan(self):
-        """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced."""
+        """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced
+        (a step still running on the old plan then fails and changes nothing)."""
+        old = getattr(self, "_plan", None)
+        if old is not None:
+            old.retire()
         if self._algorithm is None:  # a subclass with an update of its own
             self._plan = None
             return

@@ -49,8 +49,8 @@ cdef inline void* state_for(list states, Py_ssize_t i, object param, list create
     (states, i) is appended to `created`."""
     cdef object state = states[i]
     if state is None:
+        created.append((states, i))  # first: dropping an entry that is still None is harmless
         state = states[i] = np.zeros_like(param)
-        created.append((states, i))
     return data(state)
 
 
@@ -197,8 +197,8 @@ cdef class Plan:
     param group, load_state_dict); the lists are shared, so a state array the
     kernels create is the optimizer's too."""
     cdef Algorithm code
-    cdef bint decoupled, nesterov_rule
-    cdef list params, slices, auto_threads, states0, states1, states2, created
+    cdef bint decoupled, nesterov_rule, retired
+    cdef list params, slices, auto_threads, states0, states1, states2
     cdef cnp.ndarray steps
     cdef tuple nonnegative, unit_interval, unit_pairs, flags
 
@@ -215,7 +215,6 @@ cdef class Plan:
         self.states1 = state[state_names[1]] if len(state_names) > 1 else None
         self.states2 = state[state_names[2]] if len(state_names) > 2 else None
         self.steps = steps
-        self.created = []
         self.nonnegative, self.unit_interval, self.unit_pairs, self.flags, self.nesterov_rule = checks
 
     def step(self, list groups, list grads, int n_threads, bint checked=False):
@@ -227,16 +226,18 @@ cdef class Plan:
         again); unless `checked`, STEP_OPTIONS_UNCHECKED when an option is not a plain
         number in range or a plain bool (the caller checks them in full, then calls again
         with checked=True)."""
-        cdef Py_ssize_t g, start, stop
+        cdef Py_ssize_t g, start, stop, n_groups = len(groups)
         cdef int threads
+        if self.retired:
+            raise ValueError("this plan is out of date: the optimizer has built a new one")
         if len(grads) != len(self.params) or cnp.PyArray_SIZE(self.steps) != len(self.params):
             raise ValueError(
                 f"step() got {len(grads)} gradients for {len(self.params)} parameters (or the optimizer "
                 "was changed without a new plan)")
         grads = list(grads)  # ours: another thread cannot free a gradient while the kernels read it
-        if len(groups) != len(self.slices):
+        if n_groups != len(self.slices):
             raise ValueError(
-                f"param_groups holds {len(groups)} groups, but the optimizer has parameters for "
+                f"param_groups holds {n_groups} groups, but the optimizer has parameters for "
                 f"{len(self.slices)}; add a group with add_param_group()")
         cdef Task* tasks = <Task*>allocate(len(self.params), sizeof(Task))
         cdef Hyper few[4]
@@ -245,13 +246,13 @@ cdef class Plan:
             if not self.arrays_ready(tasks, grads):
                 return ARRAYS_UNREADY
             if not checked:
-                for g in range(len(groups)):
+                for g in range(n_groups):
                     if not group_valid(<dict?>groups[g], self.nonnegative, self.unit_interval,
                                        self.unit_pairs, self.flags, self.nesterov_rule):
                         return OPTIONS_UNCHECKED
-            hypers = &few[0] if len(groups) <= 4 else <Hyper*>allocate(len(groups), sizeof(Hyper))
-            self.prepare(tasks, groups, hypers)
-            for g in range(len(groups)):  # nothing from here on can fail
+            hypers = &few[0] if n_groups <= 4 else <Hyper*>allocate(n_groups, sizeof(Hyper))
+            self.prepare(tasks, groups, n_groups, hypers)
+            for g in range(n_groups):  # nothing from here on can fail
                 start, stop = self.slices[g]
                 threads = n_threads or self.auto_threads[g]
                 with nogil:
@@ -286,20 +287,26 @@ cdef class Plan:
             t.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
         return True
 
-    cdef int prepare(self, Task* tasks, list groups, Hyper* hypers) except -1:
-        """Read every group's options into hypers[g], and finish every task (filled by arrays_ready):
-        its state pointers, and its step count (counted here) and scalars.  The state arrays
-        the options need and the optimizer lacks are created here, as zeros.  All or nothing:
-        if one cannot be created, the counts are put back and those arrays dropped again."""
+    def retire(self):
+        """Mark this plan out of date (the optimizer has built a new one): a step running on it
+        fails, changing nothing, and no step can start on it."""
+        self.retired = True
+
+    cdef int prepare(self, Task* tasks, list groups, Py_ssize_t n_groups, Hyper* hypers) except -1:
+        """Read the options of groups[:n_groups] into hypers, and finish every task (filled by
+        arrays_ready): its state pointers, and its step count (counted here) and scalars.  The
+        state arrays the options need and the optimizer lacks are created here, as zeros.  All
+        or nothing: if one cannot be created, or creating it ran code that made the optimizer
+        build a new plan, the counts are put back and those arrays dropped again."""
         cdef cnp.int64_t* counts = <cnp.int64_t*>cnp.PyArray_DATA(self.steps)
         cdef Py_ssize_t g, i, start, stop, previous, done = 0  # parameters 0 .. done-1 are prepared
         cdef bint needs0, needs1, needs2
-        cdef list params = self.params, created = self.created  # empty between steps
+        cdef list params = self.params, created = []
         cdef object param
         cdef Hyper* h
         cdef Task* t
         try:
-            for g in range(len(groups)):
+            for g in range(n_groups):
                 hypers[g] = hyper_from(<dict>groups[g], self.code, self.decoupled)
                 h = &hypers[g]
                 # which state slots the options need
@@ -323,6 +330,9 @@ cdef class Plan:
                                 step_scalars(tasks, self.code, h, counts, i, previous)
                             previous = i
                     done = i + 1
+            if self.retired:  # np.zeros_like can run Python code: a hook, another thread
+                raise RuntimeError("the optimizer changed (add_param_group, load_state_dict) while "
+                                   "a step was creating its state; the step changed nothing")
         except BaseException:
             for i in range(done):
                 if tasks[i].size >= 0 and self.code != SGD:
@@ -330,7 +340,4 @@ cdef class Plan:
             for states, i in created:
                 states[i] = None
             raise
-        finally:
-            if created:
-                created.clear()
         return 0

@@ -354,12 +354,25 @@ def test_bad_parameter_grad_changes_nothing(name):
     assert_unchanged(opt, data, snap)
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n != "Adagrad"])  # Adagrad's one state array exists from the start
-def test_memory_error_while_creating_state_changes_nothing(name, monkeypatch):
-    """State that options switched on through param_groups need is created (np.zeros_like)
-    before a step updates anything: if an array cannot be created, the step changes nothing,
-    the arrays it did create are dropped again, and the optimizer goes on as one that never
-    saw the failed call."""
+#: options that need state arrays a plain optimizer lacks (dampening: SGD's first momentum step differs)
+SWITCHED_ON = {"SGD": {"momentum": 0.9, "dampening": 0.3}, "Adam": {"amsgrad": True}, "AdamW": {"amsgrad": True},
+               "RMSprop": {"momentum": 0.5, "centered": True}}
+
+
+def switched_on(name):
+    """An optimizer stepped twice, then given options (in both groups) whose state it lacks."""
+    opt, params = stepped(name, steps=2, options={"lr": 0.1})
+    for group in opt.param_groups:
+        group.update(SWITCHED_ON[name])
+    return opt, params
+
+
+@pytest.mark.parametrize("skipped", [None, 1], ids=["all-grads", "a-None-grad"])
+@pytest.mark.parametrize("name", list(SWITCHED_ON))  # Adagrad's one state array exists from the start
+def test_memory_error_while_creating_state_changes_nothing(name, skipped, monkeypatch):
+    """A step creates the state its options need (np.zeros_like) before it updates anything:
+    if an array cannot be created, the step changes nothing, the arrays it did create are
+    dropped again, and the optimizer goes on as one that never saw the failed call."""
     real_zeros_like, calls, fail_at = np.zeros_like, [], None
 
     def zeros_like(array, *args, **kwargs):
@@ -368,22 +381,18 @@ def test_memory_error_while_creating_state_changes_nothing(name, monkeypatch):
             raise MemoryError
         return real_zeros_like(array, *args, **kwargs)
 
-    def switched_on():
-        opt, params = stepped(name, steps=2, options={"lr": 0.1})
-        for group in opt.param_groups:
-            group.update(FULL_OPTIONS[name])  # needs state arrays that do not exist yet, in both groups
-        return opt, params
-
     monkeypatch.setattr(np, "zeros_like", zeros_like)
-    grads = good_grads(switched_on()[1])
-    twin, twin_params = switched_on()
+    grads = good_grads(switched_on(name)[1])
+    if skipped is not None:
+        grads[skipped] = None
+    twin, twin_params = switched_on(name)
     calls.clear()
     twin.step(grads)
     created = len(calls)
-    assert created >= len(SHAPES)  # a state array for every parameter, over both groups
+    assert created >= len(SHAPES) - (skipped is not None)  # an array for every parameter stepped, in both groups
     twin.step(grads)
     for fail_at in range(1, created + 1):  # the first, those between, and the last
-        opt, params = switched_on()
+        opt, params = switched_on(name)
         snap = snapshot(opt, params)
         calls.clear()
         with pytest.raises(MemoryError):
@@ -393,6 +402,34 @@ def test_memory_error_while_creating_state_changes_nothing(name, monkeypatch):
         opt.step(grads)
         for p, q in zip(params, twin_params):
             assert np.array_equal(p, q), f"failed at state array {fail_at} of {created}"
+
+
+@pytest.mark.parametrize("name", list(SWITCHED_ON))
+def test_optimizer_changed_while_a_step_creates_state(name, monkeypatch):
+    """np.zeros_like runs Python code; if that adds a param group, the step under way (whose
+    plan is now out of date) fails with a clear error and changes nothing."""
+    opt, params = switched_on(name)
+    added = np.ones(3)
+    real_zeros_like = np.zeros_like
+
+    def zeros_like(array, *args, **kwargs):
+        if len(opt.param_groups) == 2:
+            opt.add_param_group({"params": [added]})
+        return real_zeros_like(array, *args, **kwargs)
+
+    snap = snapshot(opt, params)
+    monkeypatch.setattr(np, "zeros_like", zeros_like)
+    with pytest.raises(RuntimeError, match="the optimizer changed .* while a step was creating its state"):
+        opt.step(good_grads(params))
+    monkeypatch.undo()
+    before_params, before_state = snap
+    assert all(np.array_equal(p, q) for p, q in zip(params, before_params))
+    state = opt.state_dict()
+    state["state"] = {i: state["state"][i] for i in before_state["state"]}  # the added group's aside
+    assert_state_dicts_equal(state, before_state, compare_groups=False)
+    assert len(opt.param_groups) == 3
+    opt.step(good_grads(params) + [np.ones(3)])
+    assert not np.array_equal(added, np.ones(3))
 
 
 # -- options edited through param_groups ------------------------------------------------------------

@@ -55,7 +55,7 @@ def test_levels_and_threads_give_the_same_bits(name, options, dtype):
 
 
 @pytest.mark.parametrize("name, options", SETTINGS)
-def test_threads_skip_parameters_without_a_gradient(name, options):
+def test_threads_give_the_same_bits_with_parameters_without_a_gradient(name, options):
     expected = run(name, options, np.float64, fastgd.optim.kernels, 1, skips=True)
     for n_threads in (2, 3):
         assert np.array_equal(run(name, options, np.float64, fastgd.optim.kernels, n_threads, skips=True), expected)
