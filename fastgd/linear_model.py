@@ -116,12 +116,7 @@ class _BaseGD(BaseEstimator):
         """One epoch in the compiled loop; returns the weighted loss sum (NaN if it diverged)."""
         opt = self._optimizer
         group = opt.param_groups[0]
-        # the kernels' three state slots, in the order of the optimizer's state names
-        state = [opt._state[name][0] for name in opt.state_names] + [None] * (3 - len(opt.state_names))
-        first_momentum_step = False
-        if isinstance(opt, optim.SGD) and group["momentum"] != 0 and state[0] is None:
-            state[0] = opt._state["momentum_buffer"][0] = np.zeros_like(self._theta)
-            first_momentum_step = True
+        state, first_momentum_step = opt._plan.kernel_states(0, group)
         power_t = self.power_t if self.lr_schedule == "invscaling" else 0.0
         return _regression.epoch(
             X, targets, sample_weight, order, batch_size, self._loss, float(self.alpha), self.fit_intercept,

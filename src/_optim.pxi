@@ -54,6 +54,20 @@ cdef inline void* state_for(list states, Py_ssize_t i, object param, list create
     return data(state)
 
 
+cdef inline void slots_needed(Algorithm code, const Hyper* h, bint* needs) noexcept:
+    """Which of the kernels' three state slots (in the order of the optimizer's state_names)
+    a param group's options need."""
+    needs[0] = code != SGD or h.momentum != 0
+    needs[1] = code == ADAM or (code == RMSPROP and h.centered)
+    needs[2] = (code == ADAM and h.amsgrad) or (code == RMSPROP and h.momentum > 0)
+
+
+cdef void drop(list created) except *:
+    """Put back None where state_for created an array: (states, i) pairs."""
+    for states, i in created:
+        states[i] = None
+
+
 cdef inline bint kernel_ready(object grad, object param):
     """True when grad can be read as it is: an ndarray of param's dtype and shape, aligned,
     C-contiguous, in native byte order."""
@@ -300,30 +314,21 @@ cdef class Plan:
         build a new plan, the counts are put back and those arrays dropped again."""
         cdef cnp.int64_t* counts = <cnp.int64_t*>cnp.PyArray_DATA(self.steps)
         cdef Py_ssize_t g, i, start, stop, previous, done = 0  # parameters 0 .. done-1 are prepared
-        cdef bint needs0, needs1, needs2
-        cdef list params = self.params, created = []
-        cdef object param
+        cdef bint needs[3]
+        cdef list created = []
         cdef Hyper* h
         cdef Task* t
         try:
             for g in range(n_groups):
                 hypers[g] = hyper_from(<dict>groups[g], self.code, self.decoupled)
                 h = &hypers[g]
-                # which state slots the options need
-                needs0 = self.code != SGD or h.momentum != 0
-                needs1 = self.code == ADAM or (self.code == RMSPROP and h.centered)
-                needs2 = (self.code == ADAM and h.amsgrad) or (self.code == RMSPROP and h.momentum > 0)
+                slots_needed(self.code, h, needs)
                 start, stop = self.slices[g]
                 previous = -1
                 for i in range(start, stop):
                     t = &tasks[i]
                     if t.size >= 0:
-                        param = params[i]
-                        # SGD: scalar0 is 1 on the first momentum step (the buffer starts as the gradient)
-                        t.scalar0 = self.code == SGD and needs0 and self.states0[i] is None
-                        t.state0 = state_for(self.states0, i, param, created) if needs0 else NULL
-                        t.state1 = state_for(self.states1, i, param, created) if needs1 else NULL
-                        t.state2 = state_for(self.states2, i, param, created) if needs2 else NULL
+                        self.fill_states(t, i, needs, created)
                         if self.code != SGD:
                             counts[i] += 1
                             if self.code != RMSPROP:
@@ -337,7 +342,34 @@ cdef class Plan:
             for i in range(done):
                 if tasks[i].size >= 0 and self.code != SGD:
                     counts[i] -= 1
-            for states, i in created:
-                states[i] = None
+            drop(created)
             raise
         return 0
+
+    cdef int fill_states(self, Task* t, Py_ssize_t i, const bint* needs, list created) except -1:
+        """Task t's state pointers for parameter i: the arrays of the slots the options need
+        (created as zeros where missing, and recorded in `created`), NULL for the others; and,
+        for SGD, whether this is its first momentum step (scalar0: the buffer starts as the gradient)."""
+        cdef object param = self.params[i]
+        t.scalar0 = self.code == SGD and needs[0] and self.states0[i] is None
+        t.state0 = state_for(self.states0, i, param, created) if needs[0] else NULL
+        t.state1 = state_for(self.states1, i, param, created) if needs[1] else NULL
+        t.state2 = state_for(self.states2, i, param, created) if needs[2] else NULL
+        return 0
+
+    def kernel_states(self, Py_ssize_t i, dict group):
+        """Parameter i's arrays for the kernels' three state slots under `group`'s options (None
+        where not needed; created as a step creates them), and whether its next update is
+        SGD's first momentum step: for the regression epoch, which runs the kernels itself."""
+        cdef Hyper h = hyper_from(group, self.code, self.decoupled)
+        cdef bint needs[3]
+        cdef Task t
+        cdef list created = []
+        slots_needed(self.code, &h, needs)
+        try:
+            self.fill_states(&t, i, needs, created)
+        except BaseException:
+            drop(created)
+            raise
+        slots = (self.states0, self.states1, self.states2)
+        return [slots[k][i] if needs[k] else None for k in range(3)], bool(t.scalar0)
