@@ -208,8 +208,8 @@ cdef class Plan:
     lists, step counts, the slices of its param groups, and how to check options.
 
     The optimizer builds a new plan whenever it replaces one of these (a new
-    param group, load_state_dict); the lists are shared, so a state array the
-    kernels create is the optimizer's too."""
+    param group, load_state_dict) and retires the old one; the lists are shared,
+    so a state array the kernels create is the optimizer's too."""
     cdef Algorithm code
     cdef bint decoupled, nesterov_rule, retired
     cdef list params, slices, auto_threads, states0, states1, states2
