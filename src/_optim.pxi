@@ -23,10 +23,6 @@ from _kernels cimport ADAM, RMSPROP, SGD, Algorithm, Hyper, Task, algorithm_name
 cnp.import_array()
 
 
-cdef inline void* data(object array):
-    return NULL if array is None else cnp.PyArray_DATA(<cnp.ndarray>array)
-
-
 cdef void* allocate(Py_ssize_t count, size_t size) except NULL:
     cdef void* block = malloc(max(count, 1) * size)
     if block == NULL:
@@ -51,7 +47,7 @@ cdef inline void* state_for(list states, Py_ssize_t i, object param, list create
     if state is None:
         created.append((states, i))  # first: dropping an entry that is still None is harmless
         state = states[i] = np.zeros_like(param)
-    return data(state)
+    return cnp.PyArray_DATA(<cnp.ndarray>state)
 
 
 cdef inline void slots_needed(Algorithm code, const Hyper* h, bint* needs) noexcept:
@@ -295,8 +291,8 @@ cdef class Plan:
             if grad is None:
                 t.size = -1  # skipped
                 continue
-            t.param = data(param)
-            t.grad = data(grad)
+            t.param = cnp.PyArray_DATA(<cnp.ndarray>param)
+            t.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
             t.size = size_of(<cnp.ndarray>param)
             t.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
         return True
