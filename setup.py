@@ -1,4 +1,4 @@
-"""Build fastgd's Cython kernels: the optimizer steps once per SIMD level."""
+"""Build fastgd's compiled engine (optimizer steps and the regression epoch) once per SIMD level."""
 import os
 import runpy
 import sysconfig
@@ -58,16 +58,11 @@ class BuildExt(build_ext):
 
 levels = simd["levels_for_platform"](sysconfig.get_platform())
 extensions = [extension("_cpu", "_cpu.pyx")]
-extensions += [
-    extension(f"_{kind}_{level}", f"_{kind}_{level}.pyx", level)
-    for kind in ("optim", "regression") for level in levels
-]
+extensions += [extension(f"_engine_{level}", f"_engine_{level}.pyx", level) for level in levels]
 
 setup(
     ext_modules=cythonize(extensions, compiler_directives=DIRECTIVES, include_path=["src"]),
     cmdclass={"build_ext": BuildExt},
     # a wheel carries the stubs of the modules it has (pyproject.toml's package-data adds *.pyi)
-    exclude_package_data={"fastgd": [
-        f"_{kind}_{level}.pyi" for kind in ("optim", "regression") for level in simd["LEVELS"] if level not in levels
-    ]},
+    exclude_package_data={"fastgd": [f"_engine_{level}.pyi" for level in simd["LEVELS"] if level not in levels]},
 )

@@ -1,5 +1,5 @@
-"""Choose the compiled kernels for this CPU: the best SIMD level it supports,
-or the one named by the FASTGD_SIMD environment variable."""
+"""Choose the compiled engine for this CPU: the build for the best SIMD level it
+supports, or for the one named by the FASTGD_SIMD environment variable."""
 import importlib
 import importlib.util
 import os
@@ -16,8 +16,8 @@ except ImportError as error:  # a source checkout whose extensions were never bu
 
 
 def built_levels():
-    """The SIMD levels this installation has kernels for."""
-    return tuple(level for level in LEVELS if importlib.util.find_spec(f"fastgd._optim_{level}") is not None)
+    """The SIMD levels this installation has a compiled engine for."""
+    return tuple(level for level in LEVELS if importlib.util.find_spec(f"fastgd._engine_{level}") is not None)
 
 
 def choose_level(requested=None):
@@ -40,10 +40,11 @@ def choose_level(requested=None):
     return requested
 
 
-def load(kind, level=None):
-    """The compiled module of a kind ('optim' or 'regression') for a SIMD level (default: the chosen one)."""
-    return importlib.import_module(f"fastgd._{kind}_{level or globals()['level']}")
+def load(level=None):
+    """The compiled engine for a SIMD level (default: the chosen one)."""
+    return importlib.import_module(f"fastgd._engine_{level or globals()['level']}")
 
 
 level = choose_level()
-kernels = load("optim")
+#: the compiled engine in use: the optimizer step (Plan) and the regression epoch
+engine = load()

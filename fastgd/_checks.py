@@ -59,6 +59,11 @@ def convert_grad(grad, param, name):
     unaligned is converted once (copied); anything else raises."""
     if grad is None:
         return None
+    if isinstance(grad, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array; an optimizer reads every element of a gradient. Pass "
+            f"grad.filled(0) to leave the masked elements' parameters without a gradient step, or plain data"
+        )
     if not isinstance(grad, np.ndarray):
         raise TypeError(
             f"{name} is a {type(grad).__name__}; expected a NumPy array of shape {param.shape} (or None to skip)"
@@ -74,6 +79,14 @@ def convert_grad(grad, param, name):
     return grad if grad.flags.aligned else grad.copy()
 
 
+def check_apart(array, name, others):
+    """`array` must share no memory with any of `others`, (name, array) pairs."""
+    for other_name, other in others:
+        if np.may_share_memory(array, other):
+            raise ValueError(f"{name} shares memory with {other_name} ({describe(other)}); the optimizer writes "
+                             f"{other_name} while it reads {name}: pass a gradient of its own (e.g. a copy)")
+
+
 def check_state_array(array, param, name):
     """A state array given by the user must match its parameter and be writable and contiguous."""
     check_param(array, name)
@@ -82,18 +95,48 @@ def check_state_array(array, param, name):
     return array
 
 
+#: the kinds of option an algorithm describes (fastgd.optim.Option), each with its range:
+#: kind -> (the compiled step's kind, low, high); a value is in range when low <= value < high
+KINDS = {
+    "number": ("number", 0.0, math.inf),  # a finite real number >= 0
+    "fraction": ("number", 0.0, 1.0),     # a real number in [0, 1)
+    "fractions": ("pair", 0.0, 1.0),      # a pair of those
+    "flag": ("flag", 0.0, 0.0),           # True or False
+}
+
+
+def check_option(value, kind, name):
+    """An option's value, of one of the KINDS."""
+    if kind == "flag":
+        check_flag(value, name)
+    elif kind == "fractions":
+        check_betas(value, name)
+    else:
+        check_real(value, name, below_one=kind == "fraction")
+
+
+def check_step_count(value, name, most):
+    """A saved step count: a whole number in [0, most], as an int, a NumPy integer, an integral
+    float or a 0-d array of one (torch saves its step as a 0-d float tensor); returns it as an int."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value[()]
+    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating))
+            or value != value or not 0 <= value <= most or int(value) != value):
+        raise ValueError(f"{name} must be a whole number from 0 to {most}, got {value!r}")
+    return int(value)
+
+
 def check_real(value, name, *, below_one=False):
-    """A hyperparameter: a finite real number >= 0 (and < 1 when below_one)."""
+    """A hyperparameter: a finite real number >= 0 (and < 1 when below_one), as KINDS says."""
     # float and int first: isinstance against the numbers ABC is slow, and this runs every step
     if type(value) is not float and type(value) is not int and (
         isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
     ):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    if below_one:
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"Invalid {name}: {value!r}; expected a number in [0, 1)")
-    elif not (0.0 <= value and math.isfinite(value)):
-        raise ValueError(f"Invalid {name}: {value!r}; expected a finite number >= 0")
+    _, low, high = KINDS["fraction" if below_one else "number"]
+    if not low <= value < high:
+        expected = f"a number in [{low:g}, {high:g})" if below_one else f"a finite number >= {low:g}"
+        raise ValueError(f"Invalid {name}: {value!r}; expected {expected}")
 
 
 def check_flag(value, name):

@@ -1,14 +1,14 @@
 """One in-place step of each algorithm on raw arrays, for users who keep their own state.
 
 Each function checks its arrays and options as the optimizer classes do, then
-runs the same compiled kernel on one parameter.  State arrays must have the
+runs the same compiled step on one parameter.  State arrays must have the
 parameter's shape and dtype; ``step`` is the number of this step, counting
 from 1.
 """
 import numpy as np
 
 from . import _checks, optim
-from ._backend import kernels
+from ._backend import engine
 
 
 def _prepare(param, grad, states):
@@ -19,24 +19,38 @@ def _prepare(param, grad, states):
     present = {name: _checks.check_state_array(array, param, name)
                for name, array in states.items() if array is not None}
     _checks.check_no_overlap([param, *present.values()], ["param", *present])
+    _checks.check_apart(grad, "grad", [("param", param), *present.items()])
     return param, grad
 
 
-def _step_counter(step):
-    """The kernels' step counter for the step numbered `step`: they count it themselves."""
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
-        raise ValueError(f"step must be a whole number >= 1 (the number of this step), got {step!r}")
-    return np.array([step - 1], dtype=np.int64)
+def _step_count(step):
+    """The step count before the step numbered `step` (the compiled step counts it)."""
+    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= optim.MAX_STEP:
+        raise ValueError(f"step must be a whole number from 1 to {optim.MAX_STEP} (the number of this step), "
+                         f"got {step!r}")
+    return step - 1
 
 
-def _run(cls, param, grad, states, options, steps):
-    """One step of the kernel of optimizer class cls on one parameter, with its state arrays
-    in the order of cls.state_names; returns the state lists (the kernel may create an array)."""
-    state = {name: [array] for name, array in zip(cls.state_names, states)}
-    plan = kernels.Plan(cls._algorithm, [param], state, cls.state_names, steps, [(0, 1)], [1],
-                        cls._decoupled, ((), (), (), (), False))
-    optim._require_done(plan.step([options], [grad], 1, True))  # the caller has checked everything
-    return state
+def _run(cls, param, grad, states, options, step=1):
+    """One step of optimizer class cls's algorithm on one parameter, with its state arrays by
+    name (as the State names them; None where not given); returns them, with any the step
+    created (SGD's first momentum buffer)."""
+    algorithm = cls.algorithm
+    cls._check_options(options, "")
+    param, grad = _prepare(param, grad, states)
+    group = {"params": [param], **options}
+    state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
+    steps = np.array([_step_count(step)], dtype=np.int64)
+    fresh = np.zeros(1, dtype=np.uint8)
+    for state, i, array in optim.missing_state(algorithm, [group], [(0, 1)], [param], [grad], state_lists):
+        state_lists[state.name][i] = array
+        fresh[i] = state.from_gradient
+    plan = engine.Plan(algorithm.kernel, algorithm.engine_options(), algorithm.engine_state(), algorithm.counts_steps,
+                       [param], [param], state_lists, steps, fresh, [(0, 1)], [1])
+    outcome = plan.step([group], [grad], 1, True)  # everything is checked
+    if outcome != optim.DONE:
+        raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
+    return {name: arrays[0] for name, arrays in state_lists.items()}
 
 
 def _require(array, name, reason):
@@ -53,27 +67,20 @@ def sgd(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0, dampening=0, 
     """
     options = dict(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
                    nesterov=nesterov, maximize=maximize)
-    optim.SGD._check_options(options, "")
-    param, grad = _prepare(param, grad, {"momentum_buffer": momentum_buffer})
-    state = _run(optim.SGD, param, grad, [momentum_buffer], options, np.zeros(1, dtype=np.int64))
-    return state["momentum_buffer"][0]
+    return _run(optim.SGD, param, grad, {"momentum_buffer": momentum_buffer}, options)["momentum_buffer"]
 
 
 def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
          eps=1e-8, weight_decay=0, amsgrad=False, maximize=False, decoupled_weight_decay=False):
     """One Adam step in place (AdamW's with ``decoupled_weight_decay=True``)."""
-    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
-    optim.Adam._check_options(options, "")
-    _checks.check_flag(decoupled_weight_decay, "decoupled_weight_decay")
-    if amsgrad:
-        _require(max_exp_avg_sq, "max_exp_avg_sq", "with amsgrad=True")
-    steps = _step_counter(step)
-    param, grad = _prepare(param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
-                                         "max_exp_avg_sq": max_exp_avg_sq})
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
+                   decoupled_weight_decay=decoupled_weight_decay)
     _require(exp_avg, "exp_avg", "by Adam")
     _require(exp_avg_sq, "exp_avg_sq", "by Adam")
-    _run(optim.AdamW if decoupled_weight_decay else optim.Adam, param, grad,
-         [exp_avg, exp_avg_sq, max_exp_avg_sq], options, steps)
+    if amsgrad is True:
+        _require(max_exp_avg_sq, "max_exp_avg_sq", "with amsgrad=True")
+    _run(optim.Adam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
+                                   "max_exp_avg_sq": max_exp_avg_sq}, options, step)
 
 
 def adamw(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3, betas=(0.9, 0.999),
@@ -88,24 +95,18 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=
     """One RMSprop step in place; ``grad_avg`` is needed when centered, ``momentum_buffer`` with momentum."""
     options = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                    centered=centered, maximize=maximize)
-    optim.RMSprop._check_options(options, "")
-    if centered:
-        _require(grad_avg, "grad_avg", "with centered=True")
-    if momentum > 0:
-        _require(momentum_buffer, "momentum_buffer", "with momentum > 0")
-    param, grad = _prepare(param, grad, {"square_avg": square_avg, "grad_avg": grad_avg,
-                                         "momentum_buffer": momentum_buffer})
     _require(square_avg, "square_avg", "by RMSprop")
-    _run(optim.RMSprop, param, grad, [square_avg, grad_avg, momentum_buffer], options,
-         np.zeros(1, dtype=np.int64))
+    if centered is True:
+        _require(grad_avg, "grad_avg", "with centered=True")
+    if isinstance(momentum, (int, float)) and momentum > 0:
+        _require(momentum_buffer, "momentum_buffer", "with momentum > 0")
+    _run(optim.RMSprop, param, grad, {"square_avg": square_avg, "grad_avg": grad_avg,
+                                      "momentum_buffer": momentum_buffer}, options)
 
 
 def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0, eps=1e-10, maximize=False):
     """One Adagrad step in place; ``state_sum`` starts at initial_accumulator_value."""
     options = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=0,
                    eps=eps, maximize=maximize)
-    optim.Adagrad._check_options(options, "")
-    steps = _step_counter(step)
-    param, grad = _prepare(param, grad, {"state_sum": state_sum})
     _require(state_sum, "state_sum", "by Adagrad")
-    _run(optim.Adagrad, param, grad, [state_sum], options, steps)
+    _run(optim.Adagrad, param, grad, {"sum": state_sum}, options, step)

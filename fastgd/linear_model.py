@@ -19,9 +19,7 @@ from sklearn.utils.validation import (
     _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
 )
 
-from . import _backend, optim
-
-_regression = _backend.load("regression")
+from . import optim
 
 # optimizer name -> (optimizer class, the estimator parameters it takes, fixed options)
 OPTIMIZERS = {
@@ -112,17 +110,19 @@ class _BaseGD(BaseEstimator):
     def _optimizer_module(self):
         return optim
 
-    def _epoch(self, X, targets, sample_weight, order, batch_size):
-        """One epoch in the compiled loop; returns the weighted loss sum (NaN if it diverged)."""
-        opt = self._optimizer
-        group = opt.param_groups[0]
-        state, first_momentum_step = opt._plan.kernel_states(0, group)
-        power_t = self.power_t if self.lr_schedule == "invscaling" else 0.0
-        return _regression.epoch(
-            X, targets, sample_weight, order, batch_size, self._loss, float(self.alpha), self.fit_intercept,
-            self._theta, self._grad, state, opt._steps, opt._algorithm, group,
-            opt._decoupled, first_momentum_step, float(self.learning_rate), power_t, self._t,
-            self._in_order(X.shape[0], batch_size))
+    def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
+        """One epoch in the compiled loop, stepping the optimizer through its engine; returns the
+        weighted loss sum (NaN if it diverged) and the number of batches stepped."""
+        result = np.zeros(2)
+        in_order = self._in_order(X.shape[0], batch_size)
+
+        def epoch(plan, groups, grads, n_threads, checked):
+            return optim.engine.epoch(
+                plan, groups, grads, n_threads, checked, X, targets, sample_weight, order, batch_size, self._loss,
+                float(self.alpha), self.fit_intercept, rates, in_order, result)
+
+        self._optimizer._step_with(epoch, [self._grad])
+        return float(result[0]), int(result[1])
 
     # -- training driver --------------------------------------------------------
 
@@ -160,6 +160,8 @@ class _BaseGD(BaseEstimator):
         (whose gradient the order does not change)."""
         return not self.shuffle or batch_size >= n_samples
 
+    # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
+    # (_learning_rate), or per batch (_batch_rates); "adaptive" is the driver's.
     def _learning_rate(self, epoch):
         eta0, schedule = float(self.learning_rate), self.lr_schedule
         if schedule == "exponential":
@@ -168,7 +170,14 @@ class _BaseGD(BaseEstimator):
             return eta0 * self.gamma ** (epoch // self.step_size)
         if schedule == "cosine":
             return self.eta_min + (eta0 - self.eta_min) * (1 + math.cos(math.pi * epoch / self.max_iter)) / 2
-        return None  # constant, adaptive (set by the driver) and invscaling (set per step by the loop)
+        return None  # constant, adaptive (set by the driver) and invscaling (per batch)
+
+    def _batch_rates(self, n_batches):
+        """Each batch's learning rate in the next epoch, or None: the param group's lr throughout.
+        invscaling: eta0 / t ** power_t, t counting the steps of the whole fit from 1."""
+        if self.lr_schedule != "invscaling":
+            return None
+        return float(self.learning_rate) / (self._t[0] + np.arange(1, n_batches + 1)) ** float(self.power_t)
 
     def _run_epochs(self, X, targets, sample_weight, n_epochs, X_val=None, y_val=None, sw_val=None):
         n = X.shape[0]
@@ -184,9 +193,13 @@ class _BaseGD(BaseEstimator):
             if lr is not None:
                 group["lr"] = lr
             if not in_order:
-                _regression.shuffle(order, self._shuffle_bits)
+                optim.engine.shuffle(order, self._shuffle_bits)
             snapshot = self._theta.copy()
-            loss_sum = self._epoch(X, targets, sample_weight, order, batch_size)
+            rates = self._batch_rates(-(-n // batch_size))
+            loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
+            self._t[0] += batches
+            if rates is not None and batches:
+                group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
             if not math.isfinite(loss_sum) or not np.isfinite(self._theta).all():
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite

@@ -1,26 +1,105 @@
 """Optimizers with torch.optim's names, defaults and update equations, on NumPy arrays.
 
-An optimizer holds a flat list of parameter arrays and, per state name, a flat
-list of state arrays; each param group owns a slice of them.  A step is one
-compiled multi-tensor call for all groups.  It takes the arrays and options as
-they are when they are ready (contiguous arrays of the parameters' dtype and
-shape, plain numbers and bools); otherwise it changes nothing and hands back,
-and the full checks here raise or convert, before the call is made again.
-Subclasses say which options they take, which state they keep and which kernel
-updates them; ``fastgd.reference`` overrides ``_update_all`` with plain NumPy.
+Each optimizer class carries the description of its algorithm (``algorithm``):
+its options and their kinds (which set their ranges), the state arrays it
+keeps and when each is needed, whether it counts steps, rules between
+options, and the name of its compiled kernel.  Everything else follows from
+that description: the option checks, state creation, ``state_dict``'s
+layout, and the compiled step (a ``Plan`` of the engine, built from the
+description and the optimizer's arrays).
+
+A step is one compiled call for all groups.  It takes the arrays and options
+as they are when they are ready (contiguous arrays of the parameters' dtype
+and shape, plain numbers and bools, the state the options need); otherwise it
+changes nothing and says what is missing, and the Python layer here checks
+in full (and raises), converts, creates state or rebuilds the plan, before
+the call is made again.  ``fastgd.reference`` overrides ``_update_all`` with
+plain NumPy.
 """
 import os
+import threading
+from typing import NamedTuple
 
 import numpy as np
 
 from . import _checks
-from ._backend import kernels
+from ._backend import engine
+
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "MAX_THREADS"]
+
+#: the most threads a step may run on (n_threads)
+MAX_THREADS = engine.MAX_THREADS
+#: the largest step count a state dict may hold: exact in a double, and far from overflowing
+MAX_STEP = 2**53
+
+# what a compiled step returns (src/_engine.pxi)
+DONE, PARAMS_CHANGED, ARRAYS_UNREADY, OPTIONS_UNCHECKED, STATE_MISMATCH, STATE_MISSING = (
+    int(engine.Outcome.DONE), int(engine.Outcome.PARAMS_CHANGED), int(engine.Outcome.ARRAYS_UNREADY),
+    int(engine.Outcome.OPTIONS_UNCHECKED), int(engine.Outcome.STATE_MISMATCH), int(engine.Outcome.STATE_MISSING))
 
 
-def _require_done(outcome):
-    """Raise if a compiled step refused input that the Python checks had passed (a bug)."""
-    if outcome != kernels.STEP_DONE:
-        raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
+class Option(NamedTuple):
+    """One option of an algorithm.  kind: "number" (finite, >= 0), "fraction" (in [0, 1)),
+    "fractions" (a pair of those) or "flag" (True or False); fields: the names of its values
+    in the kernel's options (src/_kernels.pxd), None for a value the kernel does not read
+    (default: the option's own name)."""
+    name: str
+    kind: str
+    fields: tuple = None
+
+
+class State(NamedTuple):
+    """One state array kept per parameter, named as torch names it.  needed_when: the option
+    whose being nonzero (or True) makes it needed (None: always needed); initial: its first
+    value, or the name of the option that gives it; from_gradient: its first update sets it to
+    the gradient (torch's SGD momentum buffer), and until then it is not saved."""
+    name: str
+    needed_when: str = None
+    initial: object = 0.0
+    from_gradient: bool = False
+
+
+class Rule(NamedTuple):
+    """A check between options: check(options, where) raises ValueError.  A change of any option
+    it reads is checked in Python (the compiled step's fast checks are per option)."""
+    reads: tuple
+    check: object
+
+
+class Algorithm(NamedTuple):
+    """All that fastgd needs to know of an algorithm, but its update equations (the kernel)."""
+    kernel: str
+    options: tuple
+    state: tuple
+    counts_steps: bool = True
+    rules: tuple = ()
+
+    def engine_options(self):
+        """The options as the compiled Plan takes them: (name, kind, low, high, fields, ruled)."""
+        ruled = {name for rule in self.rules for name in rule.reads}
+        described = []
+        for option in self.options:
+            kind, low, high = _checks.KINDS[option.kind]
+            fields = option.fields or (option.name,)
+            described.append((option.name, kind, low, high, fields, option.name in ruled))
+        return tuple(described)
+
+    def engine_state(self):
+        return tuple((state.name, state.needed_when) for state in self.state)
+
+
+def missing_state(algorithm, groups, slices, params, grads, state_lists):
+    """The one place state is created, before the compiled step runs: (State, i, array) for
+    each state array that a parameter i with a gradient lacks and its group's options need
+    (group g holds params[slice(*slices[g])]), made as its State says."""
+    made = []
+    for group, (start, stop) in zip(groups, slices):
+        for state in algorithm.state:
+            if state.needed_when is None or group[state.needed_when]:
+                initial = group[state.initial] if isinstance(state.initial, str) else state.initial
+                made += [(state, i, np.full(params[i].shape, initial, dtype=params[i].dtype))
+                         for i in range(start, stop) if grads[i] is not None and state_lists[state.name][i] is None]
+    return made
 
 
 class Parameter:
@@ -41,12 +120,11 @@ class Parameter:
 
 
 class Optimizer:
-    """Base class: param groups, gradient checks, state and state dicts."""
+    """Base class: param groups, checks, state and state dicts, and the step, all read from
+    the subclass's ``algorithm``.  A subclass without one implements ``_update_all(grads)``."""
 
-    #: names of the per-parameter state arrays, as torch names them
-    state_names = ()
-    #: whether a per-parameter step count is kept (and saved as "step")
-    counts_steps = True
+    #: the description of the algorithm (see Algorithm)
+    algorithm = None
     #: whether the class updates with an _update_all of its own, which gets checked,
     #: converted gradients from step() (the compiled one checks and converts them itself)
     _own_update = False
@@ -58,24 +136,40 @@ class Optimizer:
     def __init__(self, params, defaults, n_threads=None):
         self.defaults = dict(defaults)
         self._check_options(self.defaults, "")
-        if n_threads is not None and (isinstance(n_threads, bool) or not isinstance(n_threads, int)
-                                      or n_threads < 1):
-            raise ValueError(f"n_threads must be None (choose by size) or a whole number >= 1, got {n_threads!r}")
-        #: threads per step; None chooses by the size of each param group
         self.n_threads = n_threads
         self.param_groups = []
-        self._params, self._holders, self._slices, self._auto_threads = [], [], [], []
-        self._state = {name: [] for name in self.state_names}
+        self._lock = threading.Lock()
+        self._entries, self._params, self._slices, self._auto_threads = [], [], [], []
+        self._state = {state.name: [] for state in self._described_state()}
         self._steps = np.zeros(0, dtype=np.int64)
+        self._fresh = np.zeros(0, dtype=np.uint8)
         groups = _as_groups(params)
         for group in groups:
             self._add_group(group, len(groups) > 1)
+
+    @property
+    def n_threads(self):
+        """Threads per step, at most MAX_THREADS; None chooses by the size of each param group."""
+        return self._n_threads
+
+    @n_threads.setter
+    def n_threads(self, value):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                  or not 1 <= value <= MAX_THREADS):
+            raise ValueError(f"n_threads must be None (choose by size) or a whole number from 1 to {MAX_THREADS}, "
+                             f"got {value!r}")
+        self._n_threads = value
+
+    @classmethod
+    def _described_state(cls):
+        return () if cls.algorithm is None else cls.algorithm.state
 
     def add_param_group(self, param_group):
         """Add a group of parameters with options of its own (defaults fill the rest)."""
         if not isinstance(param_group, dict):
             raise TypeError(f"a param group must be a dict with a 'params' entry, got {type(param_group).__name__}")
-        self._add_group(param_group, True)
+        with self._exclusive("add_param_group()"):
+            self._add_group(param_group, True)
 
     def _add_group(self, group, numbered):
         index = len(self.param_groups)
@@ -88,124 +182,85 @@ class Optimizer:
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
                 f"{type(self).__name__} takes {', '.join(sorted(self.defaults))}"
             )
-        entries = group["params"]
-        if isinstance(entries, (np.ndarray, Parameter)):
-            entries = [entries]
-        entries = list(entries)
+        entries = _as_entries(group["params"])
         if not entries:
             raise ValueError(f"{where}optimizer got an empty parameter list")
         options = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         self._check_options(options, where)
         start = len(self._params)
-        arrays = [
-            _checks.check_param(_data(entry), f"parameter {start + i}")
-            for i, entry in enumerate(entries)
-        ]
-        _checks.check_no_overlap(
-            self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))]
-        )
+        arrays = [_checks.check_param(_data(entry), f"parameter {start + i}") for i, entry in enumerate(entries)]
+        _checks.check_no_overlap(self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))])
         # nothing is changed before this point
         self.param_groups.append({"params": entries, **options})
+        self._entries += entries
         self._params += arrays
-        self._holders += [entry if isinstance(entry, Parameter) else None for entry in entries]
         self._slices.append((start, len(self._params)))
         self._auto_threads.append(_threads_for(sum(array.size for array in arrays)))
         for states in self._state.values():
             states += [None] * len(arrays)
         self._steps = np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)])
-        self._allocate_state(self.param_groups[-1], start, len(self._params))
+        self._fresh = np.concatenate([self._fresh, np.zeros(len(arrays), dtype=np.uint8)])
         self._new_plan()
 
-    # -- what subclasses provide -------------------------------------------
+    def _sync(self):
+        """Follow what was done to param_groups by hand, as torch does: a group's "params"
+        replaced or edited, a Parameter's .data replaced, a group added or the list replaced.
+        State is kept per parameter entry (the array or fastgd.Parameter), so a new entry
+        starts with none.  Everything is checked before anything is changed."""
+        groups = self.param_groups
+        if not isinstance(groups, list) or not groups:
+            raise TypeError("param_groups must be a non-empty list of param-group dicts")
+        known = {id(entry): i for i, entry in enumerate(self._entries)}
+        numbered = len(groups) > 1
+        listed, merged, arrays = [], [], []
+        for index, group in enumerate(groups):
+            where = f"param group {index}: " if numbered else ""
+            if not isinstance(group, dict) or "params" not in group:
+                raise TypeError(f"{where}a param group must be a dict with a 'params' entry")
+            entries = _as_entries(group["params"])
+            if not entries:
+                raise ValueError(f"{where}optimizer got an empty parameter list")
+            missing = {k: v for k, v in self.defaults.items() if k not in group}
+            self._check_options({**group, **missing}, where)
+            start = len(arrays)
+            arrays += [_checks.check_param(_data(entry), f"parameter {start + i}") for i, entry in enumerate(entries)]
+            listed.append(entries)
+            merged.append(missing)
+        _checks.check_no_overlap(arrays, [f"parameter {i}" for i in range(len(arrays))])
+        entries = [entry for group_entries in listed for entry in group_entries]
+        if len({id(entry) for entry in entries}) != len(entries):
+            raise ValueError("a parameter is given twice in param_groups; each must be given once")
+        # nothing is changed before this point
+        old = [known.get(id(entry)) for entry in entries]
+        state = {name: [None if i is None else states[i] for i in old] for name, states in self._state.items()}
+        steps = np.array([0 if i is None else self._steps[i] for i in old], dtype=np.int64)
+        fresh = np.array([0 if i is None else self._fresh[i] for i in old], dtype=np.uint8)
+        slices, start = [], 0
+        for group, group_entries, missing in zip(groups, listed, merged):
+            group.update(missing)
+            group["params"] = group_entries
+            slices.append((start, start + len(group_entries)))
+            start += len(group_entries)
+        self._entries, self._params, self._slices = entries, arrays, slices
+        self._auto_threads = [_threads_for(sum(a.size for a in arrays[start:stop])) for start, stop in slices]
+        self._state, self._steps, self._fresh = state, steps, fresh
+        self._new_plan()
 
-    #: options that are finite numbers >= 0, numbers in [0, 1), pairs of those, and bools
-    _nonnegative = ()
-    _unit_interval = ()
-    _unit_pairs = ()
-    _flags = ("maximize",)
+    # -- checks ----------------------------------------------------------------
 
     @classmethod
     def _check_options(cls, options, where):
         """Raise TypeError/ValueError, naming the option, if a group's options are not valid."""
-        for name in cls._nonnegative:
-            _checks.check_real(options[name], where + name)
-        for name in cls._unit_interval:
-            _checks.check_real(options[name], where + name, below_one=True)
-        for name in cls._unit_pairs:
-            _checks.check_betas(options[name], where + name)
-        for name in cls._flags:
-            _checks.check_flag(options[name], where + name)
-        cls._check_rules(options, where)
-
-    #: whether the step's fast check tests SGD's rule for Nesterov momentum (see SGD._check_rules)
-    _nesterov_rule = False
-
-    @staticmethod
-    def _check_rules(options, where):
-        """Checks that involve several options; raise ValueError naming them."""
-
-    def _state_needed(self, group):
-        """Names of the state arrays a group's options need, with their initial value."""
-        return {}
-
-    #: the kernel that updates a parameter (see src/_kernels.pxd)
-    _algorithm = None
-    #: whether weight decay is decoupled from the gradient (AdamW)
-    _decoupled = False
-
-    def _update_all(self, grads):
-        """Update every parameter in place from grads (one per parameter, as the caller gave
-        them), in one compiled call, having checked them and every group's options.  A subclass
-        that overrides this gets the gradients checked and converted by step() (_own_update).
-
-        State the options need but a group lacks (an option switched on
-        since the last step) is created by the update, as zeros."""
-        if self._plan is None:
-            raise NotImplementedError(f"{type(self).__name__} names no compiled kernel (_algorithm); "
-                                      "a subclass of Optimizer implements _update_all(grads)")
-        threads = self.n_threads or 0
-        outcome = self._plan.step(self.param_groups, grads, threads)
-        if outcome == kernels.STEP_ARRAYS_UNREADY:
-            grads = self._converted(grads)  # raises, naming the array, unless it converts
-            outcome = self._plan.step(self.param_groups, grads, threads)
-        if outcome == kernels.STEP_OPTIONS_UNCHECKED:
-            self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
-            outcome = self._plan.step(self.param_groups, grads, threads, True)
-        _require_done(outcome)
-
-    def __getstate__(self):
-        # the compiled plan is rebuilt from the lists it refers to
-        return {key: value for key, value in vars(self).items() if key != "_plan"}
-
-    def __setstate__(self, state):
-        vars(self).update(state)
-        self._new_plan()
-
-    def _new_plan(self):
-        """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced
-        (a step still running on the old plan then fails and changes nothing)."""
-        old = getattr(self, "_plan", None)
-        if old is not None:
-            old.retire()
-        if self._algorithm is None:  # a subclass with an update of its own
-            self._plan = None
+        if cls.algorithm is None:
             return
-        self._plan = kernels.Plan(
-            self._algorithm, self._params, self._state, self.state_names, self._steps,
-            self._slices, self._auto_threads, self._decoupled,
-            (self._nonnegative, self._unit_interval, self._unit_pairs, self._flags, self._nesterov_rule))
-
-    # -- stepping ------------------------------------------------------------
-
-    def step(self, grads=None):
-        """Update every parameter in place from its gradient.
-
-        ``grads`` holds one array (or None, to skip that parameter) per
-        parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
-        read.  Nothing is changed if any gradient or option is invalid.
-        """
-        grads = self._gradients(grads)
-        self._update_all(self._converted(grads) if self._own_update else grads)
+        missing = [option.name for option in cls.algorithm.options if option.name not in options]
+        if missing:
+            raise ValueError(f"{where}the option {missing[0]!r} is missing; {cls.__name__} needs "
+                             f"{', '.join(option.name for option in cls.algorithm.options)}")
+        for option in cls.algorithm.options:
+            _checks.check_option(options[option.name], option.kind, where + option.name)
+        for rule in cls.algorithm.rules:
+            rule.check(options, where)
 
     def _where(self, index):
         return f"param group {index}: " if len(self.param_groups) > 1 else ""
@@ -214,15 +269,131 @@ class Optimizer:
         for index, group in enumerate(self.param_groups):
             self._check_options(group, self._where(index))
 
+    def _converted(self, grads):
+        """The gradients as arrays the kernels read as they are (converted once where needed, the
+        same array where not); raises, naming the first parameter or gradient that cannot be used."""
+        converted = []
+        for i, (param, grad) in enumerate(zip(self._params, grads)):
+            param = _checks.check_param(param, f"parameter {i}")
+            grad = _checks.convert_grad(grad, param, f"gradient {i}")
+            if grad is not None:
+                states = [(name, states[i]) for name, states in self._state.items() if states[i] is not None]
+                _checks.check_apart(grad, f"gradient {i}", [(f"parameter {i}", param)]
+                                    + [(f"the {name} of parameter {i}", state) for name, state in states])
+            converted.append(grad)
+        return converted
+
+    def _check_states(self):
+        """Raise ValueError if a state array no longer matches its parameter."""
+        for name, states in self._state.items():
+            for i, (param, state) in enumerate(zip(self._params, states)):
+                if state is not None and (state.size != param.size or state.dtype != param.dtype):
+                    raise ValueError(
+                        f"the {name} of parameter {i} ({_checks.describe(state)}) no longer matches its parameter "
+                        f"({_checks.describe(param)}): the parameter was resized or retyped in place, which the "
+                        "optimizer cannot follow; keep each parameter's size and dtype, or make a new optimizer")
+
+    def _create_state(self, grads):
+        """Create the state arrays that parameters with a gradient lack and their options need."""
+        made = missing_state(self.algorithm, self.param_groups, self._slices, self._params, grads, self._state)
+        # nothing is changed before this point
+        for state, i, array in made:
+            self._state[state.name][i] = array
+            if state.from_gradient:
+                self._fresh[i] = 1
+
+    # -- stepping ------------------------------------------------------------
+
+    def step(self, grads=None):
+        """Update every parameter in place from its gradient.
+
+        ``grads`` holds one array (or None, to skip that parameter) per
+        parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
+        read.  Nothing is changed if any gradient or option is invalid.  One
+        step of an optimizer runs at a time: a step while another thread's step
+        of the same optimizer runs raises RuntimeError.
+        """
+        with self._exclusive("step()"):
+            grads = self._gradients(grads)
+            self._update_all(self._converted(grads) if self._own_update else grads)
+
+    def _exclusive(self, what):
+        """A context in which nothing else changes the optimizer: raises RuntimeError if a step
+        (or a change of the optimizer) is running already, in another thread or re-entered."""
+        if not self._lock.acquire(False):
+            raise RuntimeError(f"{what}: a step of this optimizer is already running (in another thread, or "
+                               "re-entered); an optimizer takes one step at a time")
+        return _Release(self._lock)
+
+    def _update_all(self, grads):
+        """Update every parameter in place from grads (one per parameter, as the caller gave
+        them), in one compiled call.  A subclass that overrides this gets the gradients checked
+        and converted by step() (_own_update)."""
+        if self.algorithm is None:
+            raise NotImplementedError(f"{type(self).__name__} describes no algorithm; "
+                                      "a subclass of Optimizer implements _update_all(grads)")
+        self._drive(grads, engine.Plan.step)
+
+    def _step_with(self, routine, grads):
+        """Take steps through a compiled routine of the engine that steps this optimizer's plan
+        itself (the regression epoch: routine(plan, param_groups, grads, n_threads, checked)
+        returns an Outcome, as Plan.step does), grads being the arrays it writes the gradients
+        into.  One step at a time, as step()."""
+        with self._exclusive("a compiled step"):
+            self._drive(self._gradients(grads), routine)
+
+    def _drive(self, grads, routine):
+        """Call routine(plan, param_groups, grads, n_threads, checked), a compiled routine that
+        steps through this optimizer's plan (Plan.step, the regression epoch), until it is done,
+        doing what the engine asks for in between: each request is answered (or raises) and the
+        call made again."""
+        checked = False
+        for _ in range(6):  # one answer to each request at most
+            outcome = routine(self._plan, self.param_groups, grads, self._n_threads or 0, checked)
+            if outcome == DONE:
+                return
+            if outcome == PARAMS_CHANGED:
+                self._sync()
+            elif outcome == ARRAYS_UNREADY:
+                grads = self._converted(grads)  # raises, naming the array, unless it converts
+            elif outcome == OPTIONS_UNCHECKED:
+                self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
+                checked = True
+            elif outcome == STATE_MISMATCH:
+                self._check_states()
+            elif outcome == STATE_MISSING:
+                self._create_state(grads)
+        raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
+
+    def __getstate__(self):
+        # the compiled plan is rebuilt from the lists it refers to; a lock is not pickled
+        return {key: value for key, value in vars(self).items() if key not in ("_plan", "_lock")}
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self._lock = threading.Lock()
+        self._new_plan()
+
+    def _new_plan(self):
+        """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced."""
+        if self.algorithm is None or self._own_update:  # a subclass with an update of its own
+            self._plan = None
+            return
+        self._plan = engine.Plan(
+            self.algorithm.kernel, self.algorithm.engine_options(), self.algorithm.engine_state(),
+            self.algorithm.counts_steps, list(self._params), list(self._entries), self._state, self._steps,
+            self._fresh, list(self._slices), list(self._auto_threads))
+
     def _gradients(self, grads):
         if grads is None:
-            plain = [i for i, holder in enumerate(self._holders) if holder is None]
+            holders = [entry for entry in self._entries]
+            plain = [i for i, entry in enumerate(holders) if not isinstance(entry, Parameter)]
             if plain:
                 raise TypeError(
                     f"step() without gradients reads fastgd.Parameter.grad, but parameter {plain[0]} "
                     "is a plain array; pass step(grads) with one gradient per parameter"
                 )
-            grads = [holder.grad for holder in self._holders]
+            grads = [entry.grad for entry in holders]
         elif type(grads) is not list:
             if not isinstance(grads, (list, tuple)):
                 raise TypeError(
@@ -233,34 +404,14 @@ class Optimizer:
             raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters")
         return grads
 
-    def _converted(self, grads):
-        """The gradients as arrays the kernels read as they are (converted once where needed, the
-        same array where not); raises, naming the first parameter or gradient that cannot be used."""
-        return [
-            _checks.convert_grad(grad, _checks.check_param(param, f"parameter {i}"), f"gradient {i}")
-            for i, (param, grad) in enumerate(zip(self._params, grads))
-        ]
-
-    def _allocate_state(self, group, start, stop, every=False):
-        """Create the state arrays the group's options need and it lacks.
-
-        A group's state is created for all its parameters at once, so looking
-        at the first one is enough, except after load_state_dict (``every``)."""
-        for name, initial in self._state_needed(group).items():
-            states = self._state[name]
-            if every or states[start] is None:
-                for i in range(start, stop):
-                    if states[i] is None:
-                        states[i] = np.full_like(self._params[i], initial)
-
     def zero_grad(self, set_to_none=True):
         """Clear every fastgd.Parameter's gradient: set it to None (torch's default) or fill it with zeros."""
-        for holder in self._holders:
-            if holder is not None and holder.grad is not None:
+        for entry in self._entries:
+            if isinstance(entry, Parameter) and entry.grad is not None:
                 if set_to_none:
-                    holder.grad = None
+                    entry.grad = None
                 else:
-                    holder.grad[...] = 0
+                    entry.grad[...] = 0
 
     # -- state dicts -----------------------------------------------------------
 
@@ -268,12 +419,14 @@ class Optimizer:
         """A snapshot of the optimizer: plain Python and NumPy copies, picklable.
 
         The layout is torch's: ``{"state": {index: {...}}, "param_groups": [...]}``
-        with parameters numbered in order across groups.
+        with parameters numbered in order across groups, and an entry for each
+        parameter that has state; converted to tensors, it loads into torch.optim.
         """
         state = {}
         for i in range(len(self._params)):
-            entry = {name: states[i].copy() for name, states in self._state.items() if states[i] is not None}
-            if self.counts_steps:
+            entry = {s.name: self._state[s.name][i].copy() for s in self._described_state()
+                     if self._state[s.name][i] is not None and not (s.from_gradient and self._fresh[i])}
+            if self.algorithm is not None and self.algorithm.counts_steps and (entry or self._steps[i]):
                 entry["step"] = int(self._steps[i])
             if entry:
                 state[i] = entry
@@ -285,10 +438,16 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
-        """Restore a snapshot from state_dict() of an optimizer over parameters of the same shapes.
+        """Restore a snapshot from state_dict(), of this optimizer or of the torch.optim optimizer
+        of the same name (its tensors converted to arrays), over parameters of the same shapes.
 
-        Everything is checked before anything is changed.
+        Param-group keys that are not options are kept, as torch keeps them.  Everything is
+        checked before anything is changed.
         """
+        with self._exclusive("load_state_dict()"):
+            self._load_state_dict(state_dict)
+
+    def _load_state_dict(self, state_dict):
         if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
             raise TypeError("state_dict must be a dict with the keys 'state' and 'param_groups', as state_dict() returns")
         saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
@@ -302,16 +461,15 @@ class Optimizer:
             where = f"state_dict param group {index}: "
             if not isinstance(saved, dict) or len(saved.get("params", ())) != stop - start:
                 raise ValueError(f"{where}expected a dict with {stop - start} params, as this optimizer's group has")
-            unknown = sorted(set(saved) - set(self.defaults) - {"params"})
-            if unknown:
-                raise ValueError(f"{where}unknown option {', '.join(map(repr, unknown))}")
             group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"}}
             self._check_options(group, where)
             options.append(group)
         if not isinstance(saved_state, dict):
             raise TypeError("state_dict['state'] must be a dict from parameter index to its state")
-        new_state = {name: [None] * len(self._params) for name in self.state_names}
+        new_state = {name: [None] * len(self._params) for name in self._state}
         new_steps = np.zeros(len(self._params), dtype=np.int64)
+        counts_steps = self.algorithm is not None and self.algorithm.counts_steps
+        allowed = set(self._state) | ({"step"} if counts_steps else set())
         for key, entry in saved_state.items():
             if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < len(self._params):
                 raise ValueError(f"state_dict['state'] has key {key!r}; expected parameter indices 0..{len(self._params) - 1}")
@@ -319,11 +477,10 @@ class Optimizer:
             where = f"state_dict state of parameter {key} ({_checks.describe(param)})"
             if not isinstance(entry, dict):
                 raise TypeError(f"{where} must be a dict, got {type(entry).__name__}")
-            allowed = set(self.state_names) | ({"step"} if self.counts_steps else set())
             unknown = sorted(set(entry) - allowed)
             if unknown:
                 raise ValueError(f"{where} has unknown entries {unknown}; expected some of {sorted(allowed)}")
-            for name in self.state_names:
+            for name in self._state:
                 value = entry.get(name)
                 if value is None:
                     continue
@@ -332,18 +489,17 @@ class Optimizer:
                 if value.shape != param.shape:
                     raise ValueError(f"{where}: {name} has shape {value.shape}; expected {param.shape}")
                 new_state[name][key] = np.array(value, dtype=param.dtype, order="C", copy=True)
-            step = entry.get("step", 0)
-            if isinstance(step, bool) or not isinstance(step, (int, np.integer, float, np.floating)) \
-                    or step != step or step < 0 or int(step) != step:
-                raise ValueError(f"{where}: step must be a whole number >= 0, got {step!r}")
-            new_steps[key] = int(step)
+            if "step" in entry:
+                new_steps[key] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
         # nothing is changed before this point
         for group, saved in zip(self.param_groups, options):
+            params = group["params"]
+            group.clear()
             group.update(saved)
+            group["params"] = params
         self._state = new_state
         self._steps = new_steps
-        for group, (start, stop) in zip(self.param_groups, self._slices):
-            self._allocate_state(group, start, stop, every=True)
+        self._fresh = np.zeros(len(self._params), dtype=np.uint8)
         self._new_plan()
 
     def __repr__(self):
@@ -354,6 +510,21 @@ class Optimizer:
         return "\n".join(lines + [")"])
 
 
+class _Release:
+    """Releases a lock when its with-block ends."""
+
+    __slots__ = ("lock",)
+
+    def __init__(self, lock):
+        self.lock = lock
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.lock.release()
+
+
 # Below this many elements in a param group a step runs on one thread: starting threads
 # costs tens of microseconds, and one core keeps up with memory until about here.
 PARALLEL_MIN_SIZE = 1 << 20
@@ -362,11 +533,18 @@ PARALLEL_MIN_SIZE = 1 << 20
 def _threads_for(size):
     """Threads for a step over `size` elements when the user did not say: one per
     PARALLEL_MIN_SIZE elements, at most one per core."""
-    return max(1, min(os.cpu_count() or 1, size // PARALLEL_MIN_SIZE))
+    return max(1, min(os.cpu_count() or 1, MAX_THREADS, size // PARALLEL_MIN_SIZE))
 
 
 def _data(entry):
     return entry.data if isinstance(entry, Parameter) else entry
+
+
+def _as_entries(params):
+    """A group's "params" as a list of entries (arrays or fastgd.Parameters)."""
+    if isinstance(params, (np.ndarray, Parameter)):
+        return [params]
+    return list(params)
 
 
 def _as_groups(params):
@@ -392,100 +570,90 @@ def _as_groups(params):
     return [{"params": params}]
 
 
+def _nesterov_rule(options, where):
+    if options["nesterov"] and not (options["momentum"] > 0 and options["dampening"] == 0):
+        raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum, dampening, Nesterov momentum and weight decay.
 
     The first momentum buffer is the gradient itself, as in torch.optim.SGD.
     """
 
-    state_names = ("momentum_buffer",)
-    _algorithm = "sgd"
-    counts_steps = False
+    algorithm = Algorithm(
+        kernel="sgd",
+        options=(Option("lr", "number"), Option("momentum", "number"), Option("dampening", "number"),
+                 Option("weight_decay", "number"), Option("nesterov", "flag"), Option("maximize", "flag")),
+        state=(State("momentum_buffer", needed_when="momentum", from_gradient=True),),
+        counts_steps=False,
+        rules=(Rule(reads=("nesterov", "momentum", "dampening"), check=_nesterov_rule),),
+    )
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
                  maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize), n_threads)
 
-    _nonnegative = ("lr", "momentum", "dampening", "weight_decay")
-    _flags = ("nesterov", "maximize")
-
-    _nesterov_rule = True
-
-    @staticmethod
-    def _check_rules(options, where):
-        if options["nesterov"] and not (options["momentum"] > 0 and options["dampening"] == 0):
-            raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
-
 
 class Adam(Optimizer):
-    """Adam with bias correction, optional AMSGrad and L2 weight decay added to the gradient."""
+    """Adam with bias correction, optional AMSGrad, and weight decay added to the gradient
+    (or decoupled from it, as AdamW, with ``decoupled_weight_decay=True``)."""
 
-    state_names = ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
-    _algorithm = "adam"
+    algorithm = Algorithm(
+        kernel="adam",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("eps", "number"), Option("weight_decay", "number"), Option("amsgrad", "flag"),
+                 Option("maximize", "flag"), Option("decoupled_weight_decay", "flag")),
+        state=(State("exp_avg"), State("exp_avg_sq"), State("max_exp_avg_sq", needed_when="amsgrad")),
+    )
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False, n_threads=None):
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
-                                      amsgrad=amsgrad, maximize=maximize), n_threads)
-
-    _nonnegative = ("lr", "eps", "weight_decay")
-    _unit_pairs = ("betas",)
-    _flags = ("amsgrad", "maximize")
-    _moments = {"exp_avg": 0.0, "exp_avg_sq": 0.0}
-    _moments_and_max = {**_moments, "max_exp_avg_sq": 0.0}
-
-    def _state_needed(self, group):
-        return self._moments_and_max if group["amsgrad"] else self._moments
+                 maximize=False, decoupled_weight_decay=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
+                                      maximize=maximize, decoupled_weight_decay=decoupled_weight_decay), n_threads)
 
 
 class AdamW(Adam):
     """Adam with decoupled weight decay: the parameter shrinks by lr * weight_decay before the Adam step."""
 
-    _decoupled = True
-
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
                  maximize=False, n_threads=None):
-        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize, n_threads=n_threads)
+        super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
+                         decoupled_weight_decay=True, n_threads=n_threads)
 
 
 class RMSprop(Optimizer):
     """RMSprop, optionally centered and with momentum, in torch's formulation (eps outside the root)."""
 
-    state_names = ("square_avg", "grad_avg", "momentum_buffer")
-    _algorithm = "rmsprop"
+    algorithm = Algorithm(
+        kernel="rmsprop",
+        options=(Option("lr", "number"), Option("alpha", "fraction"), Option("eps", "number"),
+                 Option("weight_decay", "number"), Option("momentum", "number"), Option("centered", "flag"),
+                 Option("maximize", "flag")),
+        state=(State("square_avg"), State("grad_avg", needed_when="centered"),
+               State("momentum_buffer", needed_when="momentum")),
+    )
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
                  maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize), n_threads)
 
-    _nonnegative = ("lr", "eps", "weight_decay", "momentum")
-    _unit_interval = ("alpha",)
-    _flags = ("centered", "maximize")
-    _needed = {
-        (centered, momentum): {"square_avg": 0.0, **({"grad_avg": 0.0} if centered else {}),
-                               **({"momentum_buffer": 0.0} if momentum else {})}
-        for centered in (False, True) for momentum in (False, True)
-    }
-
-    def _state_needed(self, group):
-        return self._needed[bool(group["centered"]), group["momentum"] > 0]
-
 
 class Adagrad(Optimizer):
     """Adagrad with learning-rate decay lr / (1 + (step - 1) * lr_decay)."""
 
-    state_names = ("sum",)
-    _algorithm = "adagrad"
+    algorithm = Algorithm(
+        kernel="adagrad",
+        options=(Option("lr", "number"), Option("lr_decay", "number"), Option("weight_decay", "number"),
+                 Option("initial_accumulator_value", "number", fields=(None,)), Option("eps", "number"),
+                 Option("maximize", "flag")),
+        state=(State("sum", initial="initial_accumulator_value"),),
+    )
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
                  maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize), n_threads)
-
-    _nonnegative = ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")
-
-    def _state_needed(self, group):
-        return {"sum": group["initial_accumulator_value"]}

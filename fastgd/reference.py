@@ -26,10 +26,12 @@ def _decayed_grad(param, grad, weight_decay, maximize):
 
 
 class _GroupByGroup:
-    """A step of the reference: each group's parameters updated by its own NumPy loop (``_update``)."""
+    """A step of the reference: each group's parameters updated by its own NumPy loop (``_update``),
+    with the state the options need created first, as the compiled step has it created."""
 
     def _update_all(self, grads):
         self._check_all_groups()
+        self._create_state(grads)
         for group, (start, stop) in zip(self.param_groups, self._slices):
             self._update(group, grads, start, stop)
 
@@ -41,8 +43,9 @@ class SGD(_GroupByGroup, optim.SGD):
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
             if momentum != 0:
-                if buffers[i] is None:
-                    buffers[i] = grad.copy()
+                if self._fresh[i]:  # torch: the first momentum buffer is the gradient itself
+                    buffers[i][...] = grad
+                    self._fresh[i] = 0
                 else:
                     buffers[i] *= momentum
                     buffers[i] += (1 - dampening) * grad
@@ -52,14 +55,13 @@ class SGD(_GroupByGroup, optim.SGD):
 
 class Adam(_GroupByGroup, optim.Adam):
     def _update(self, group, grads, start, stop):
-        self._allocate_state(group, start, stop)
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay = group["weight_decay"]
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = -grad if group["maximize"] else grad
             if weight_decay != 0:
-                if self._decoupled:
+                if group["decoupled_weight_decay"]:
                     param *= 1 - lr * weight_decay
                 else:
                     grad = grad + weight_decay * param
@@ -85,7 +87,6 @@ class AdamW(optim.AdamW, Adam):
 
 class RMSprop(_GroupByGroup, optim.RMSprop):
     def _update(self, group, grads, start, stop):
-        self._allocate_state(group, start, stop)
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):
@@ -131,14 +132,15 @@ def _softmax_residuals(scores, classes):
     return losses, residuals
 
 
-def _numpy_epoch(model, X, targets, sample_weight, order, batch_size):
-    """The textbook loop: shuffle, slice the batch, forward pass, gradient, optimizer step."""
+def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
+    """The textbook loop: shuffle, slice the batch, forward pass, gradient, optimizer step.
+    Returns the weighted loss sum (NaN if it diverged) and the number of batches stepped."""
     k = model._n_outputs
     d = X.shape[1]
     theta = model._theta
     coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
     total = 0.0
-    for start in range(0, X.shape[0], batch_size):
+    for batch, start in enumerate(range(0, X.shape[0], batch_size)):
         rows = order[start:start + batch_size]
         X_batch, y_batch = X[rows], targets[rows]
         weight = 1 if sample_weight is None else sample_weight[rows][:, None]
@@ -155,15 +157,14 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size):
         residuals = weight * residuals
         batch_loss = float(np.sum(losses * (weight if np.ndim(weight) == 0 else weight[:, 0])))
         if not np.isfinite(batch_loss):
-            return batch_loss
+            return batch_loss, batch
         total += batch_loss
         grad_coef = residuals.T @ X_batch / len(rows) + model.alpha * coef
         grad_intercept = residuals.mean(axis=0) if model.fit_intercept else np.zeros(k, dtype=X.dtype)
-        model._t[0] += 1
-        if model.lr_schedule == "invscaling":
-            model._optimizer.param_groups[0]["lr"] = model.learning_rate / model._t[0] ** model.power_t
+        if rates is not None:
+            model._optimizer.param_groups[0]["lr"] = float(rates[batch])
         model._optimizer.step([np.concatenate([grad_coef.ravel(), grad_intercept]).astype(X.dtype)])
-    return total
+    return total, -(-X.shape[0] // batch_size)
 
 
 def _make_estimator(base):
@@ -173,8 +174,8 @@ def _make_estimator(base):
         def _optimizer_module(self):
             return sys.modules[__name__]
 
-        def _epoch(self, X, targets, sample_weight, order, batch_size):
-            return _numpy_epoch(self, X, targets, sample_weight, order, batch_size)
+        def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
+            return _numpy_epoch(self, X, targets, sample_weight, order, batch_size, rates)
 
     Estimator.__name__ = Estimator.__qualname__ = base.__name__
     return Estimator

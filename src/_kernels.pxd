@@ -1,4 +1,4 @@
-# Fused, one-pass update kernels shared by every compiled module of fastgd.
+# Fused, one-pass update kernels, one block per algorithm.
 #
 # Each kernel reads the parameter, its gradient and its state once and writes
 # the parameter and the state once, on contiguous memory, without the GIL.
@@ -11,48 +11,48 @@
 # momentum step) are written as selects between values computed either way,
 # which the compiler turns into vector blends (given -fno-trapping-math).  Options
 # that decide which arrays are read and written (momentum, amsgrad, centered)
-# are passed as literal constants by run_task, so each inlined copy of a loop
-# has no branch in it.
+# are passed as literal constants by the algorithm's update function, so each
+# inlined copy of a loop has no branch in it.
+#
+# An algorithm's block holds:
+#   <Name>Options  the options its kernel reads, as doubles (flags are 0 or 1), named as
+#                  the optimizer's description names them (fastgd/optim.py); the engine
+#                  fills it from a param group by these names
+#   <name>_interface()  those names, and the names of the state arrays in the order
+#                  its update reads them from Task.state
+#   <name>_step_scalars  (if any) the scalars of a step that depend on the step count,
+#                  into Task.step_scalars (a struct of its own, <Name>Step)
+#   <name>_update  one parameter's update: dtype and option-selected copy of the kernel
+# and src/_engine.pxi lists it in kernel_named.
 from cython cimport floating
 from libc.math cimport pow, sqrt, sqrtf
 from libc.string cimport memset
 
-cdef enum Algorithm:
-    SGD
-    ADAM
-    RMSPROP
-    ADAGRAD
-
-
-cdef struct Hyper:
-    # one param group's options, as torch.optim names them
-    double lr
-    double momentum
-    double dampening
-    double weight_decay
-    double beta1
-    double beta2
-    double eps
-    double alpha
-    double lr_decay
-    bint nesterov
-    bint maximize
-    bint amsgrad
-    bint decoupled
-    bint centered
+cdef enum:
+    MAX_STATES = 4          # state arrays per parameter
+    MAX_STEP_SCALARS = 4    # doubles of a step's scalars per parameter
+    MAX_OPTION_FIELDS = 16  # doubles of an algorithm's options
 
 
 cdef struct Task:
-    # one parameter's update: its arrays, and the scalars that depend on its step count
+    # one parameter's update
     void* param
     const void* grad
-    void* state0
-    void* state1
-    void* state2
+    void* state[MAX_STATES]   # in the order of the algorithm's interface; NULL when not needed
     Py_ssize_t size
     bint is_float32
-    double scalar0
-    double scalar1
+    bint fresh                # its from-gradient state was created since its last update
+    long long step            # its step count, this step included (algorithms that count steps)
+    double step_scalars[MAX_STEP_SCALARS]
+
+
+ctypedef void (*update_fn)(const Task* task, const double* options) noexcept nogil
+ctypedef void (*step_scalars_fn)(const double* options, long long step, double* scalars) noexcept nogil
+
+
+cdef struct Kernel:
+    update_fn update
+    step_scalars_fn step_scalars  # NULL: the algorithm has none
 
 
 cdef inline floating root(floating x) noexcept nogil:
@@ -72,13 +72,30 @@ cdef inline floating nan_max(floating a, floating b) noexcept nogil:
     return b if (b > a or b != b) else a
 
 
+# -- SGD ----------------------------------------------------------------------
+
+cdef struct SgdOptions:
+    double lr
+    double momentum
+    double dampening
+    double weight_decay
+    double nesterov
+    double maximize
+
+
+cdef inline tuple sgd_interface():
+    cdef SgdOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("momentum_buffer",)
+
+
 cdef inline void sgd_kernel(
     floating* param, const floating* grad, floating* momentum_buffer, Py_ssize_t n,
-    const Hyper* h, bint first_step, bint has_momentum,
+    const SgdOptions* o, bint first_step, bint has_momentum,
 ) noexcept nogil:
-    cdef floating neg_lr = -h.lr, weight_decay = h.weight_decay, momentum = h.momentum
-    cdef floating one_minus_dampening = 1 - h.dampening
-    cdef bint maximize = h.maximize, nesterov = h.nesterov, decay = h.weight_decay != 0
+    cdef floating neg_lr = -o.lr, weight_decay = o.weight_decay, momentum = o.momentum
+    cdef floating one_minus_dampening = 1 - o.dampening
+    cdef bint maximize = o.maximize != 0, nesterov = o.nesterov != 0, decay = o.weight_decay != 0
     cdef Py_ssize_t i
     cdef floating g, p, buf, decayed, look_ahead
     for i in range(n):
@@ -97,17 +114,62 @@ cdef inline void sgd_kernel(
         param[i] = p + neg_lr * g
 
 
+cdef inline void sgd_update(const Task* t, const double* options) noexcept nogil:
+    cdef const SgdOptions* o = <const SgdOptions*>options
+    if t.is_float32:
+        if o.momentum != 0:
+            sgd_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, t.fresh, True)
+        else:
+            sgd_kernel(<float*>t.param, <const float*>t.grad, <float*>NULL, t.size, o, False, False)
+    else:
+        if o.momentum != 0:
+            sgd_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, t.fresh, True)
+        else:
+            sgd_kernel(<double*>t.param, <const double*>t.grad, <double*>NULL, t.size, o, False, False)
+
+
+# -- Adam and AdamW -------------------------------------------------------------
+
+cdef struct AdamOptions:
+    double lr
+    double beta1
+    double beta2
+    double eps
+    double weight_decay
+    double amsgrad
+    double maximize
+    double decoupled_weight_decay
+
+
+cdef struct AdamStep:
+    double neg_step_size          # -lr / bias_correction1
+    double bias_correction2_sqrt
+
+
+cdef inline tuple adam_interface():
+    cdef AdamOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+
+
+cdef inline void adam_step_scalars(const double* options, long long step, double* scalars) noexcept nogil:
+    # as torch derives them from the step count (counted from 1)
+    cdef const AdamOptions* o = <const AdamOptions*>options
+    cdef AdamStep* s = <AdamStep*>scalars
+    s.neg_step_size = -(o.lr / (1 - pow(o.beta1, <double>step)))
+    s.bias_correction2_sqrt = pow(1 - pow(o.beta2, <double>step), 0.5)
+
+
 cdef inline void adam_kernel(
     floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq,
-    floating* max_exp_avg_sq, Py_ssize_t n,
-    const Hyper* h, double neg_step_size, double bias_correction2_sqrt, bint amsgrad,
+    floating* max_exp_avg_sq, Py_ssize_t n, const AdamOptions* o, const AdamStep* s, bint amsgrad,
 ) noexcept nogil:
-    cdef floating weight_decay = h.weight_decay, decay_factor = 1 - h.lr * h.weight_decay
-    cdef floating one_minus_beta1 = 1 - h.beta1, beta2 = h.beta2, one_minus_beta2 = 1 - h.beta2
-    cdef floating eps = h.eps, step = neg_step_size, inverse_correction = 1 / bias_correction2_sqrt
-    cdef bint low_weight = 1 - h.beta1 < 0.5, maximize = h.maximize
-    cdef bint coupled_decay = h.weight_decay != 0 and not h.decoupled
-    cdef bint decoupled_decay = h.weight_decay != 0 and h.decoupled
+    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
+    cdef floating eps = o.eps, step = s.neg_step_size, inverse_correction = 1 / s.bias_correction2_sqrt
+    cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
+    cdef bint coupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay == 0
+    cdef bint decoupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay != 0
     cdef Py_ssize_t i
     cdef floating g, p, m, v, decayed, shrunk
     for i in range(n):
@@ -131,14 +193,50 @@ cdef inline void adam_kernel(
         param[i] = p + step * (m / (root(v) * inverse_correction + eps))
 
 
+cdef inline void adam_update(const Task* t, const double* options) noexcept nogil:
+    cdef const AdamOptions* o = <const AdamOptions*>options
+    cdef const AdamStep* s = <const AdamStep*>t.step_scalars
+    if t.is_float32:
+        if o.amsgrad != 0:
+            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
+                        <float*>t.state[2], t.size, o, s, True)
+        else:
+            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
+                        <float*>NULL, t.size, o, s, False)
+    else:
+        if o.amsgrad != 0:
+            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+                        <double*>t.state[2], t.size, o, s, True)
+        else:
+            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+                        <double*>NULL, t.size, o, s, False)
+
+
+# -- RMSprop --------------------------------------------------------------------
+
+cdef struct RmspropOptions:
+    double lr
+    double alpha
+    double eps
+    double weight_decay
+    double momentum
+    double centered
+    double maximize
+
+
+cdef inline tuple rmsprop_interface():
+    cdef RmspropOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("square_avg", "grad_avg", "momentum_buffer")
+
+
 cdef inline void rmsprop_kernel(
     floating* param, const floating* grad, floating* square_avg, floating* grad_avg,
-    floating* momentum_buffer, Py_ssize_t n,
-    const Hyper* h, bint centered, bint has_momentum,
+    floating* momentum_buffer, Py_ssize_t n, const RmspropOptions* o, bint centered, bint has_momentum,
 ) noexcept nogil:
-    cdef floating neg_lr = -h.lr, weight_decay = h.weight_decay, alpha = h.alpha
-    cdef floating one_minus_alpha = 1 - h.alpha, eps = h.eps, momentum = h.momentum
-    cdef bint low_weight = 1 - h.alpha < 0.5, maximize = h.maximize, decay = h.weight_decay != 0
+    cdef floating neg_lr = -o.lr, weight_decay = o.weight_decay, alpha = o.alpha
+    cdef floating one_minus_alpha = 1 - o.alpha, eps = o.eps, momentum = o.momentum
+    cdef bint low_weight = 1 - o.alpha < 0.5, maximize = o.maximize != 0, decay = o.weight_decay != 0
     cdef Py_ssize_t i
     cdef floating g, p, s, a, avg, buf, decayed
     for i in range(n):
@@ -162,104 +260,76 @@ cdef inline void rmsprop_kernel(
             param[i] = p + neg_lr * (g / avg)
 
 
+cdef inline void rmsprop_typed(floating* param, const Task* t, const RmspropOptions* o) noexcept nogil:
+    cdef const floating* grad = <const floating*>t.grad
+    cdef floating* square_avg = <floating*>t.state[0]
+    cdef floating* grad_avg = <floating*>t.state[1]
+    cdef floating* momentum_buffer = <floating*>t.state[2]
+    if o.centered != 0 and o.momentum > 0:
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, True)
+    elif o.centered != 0:
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False)
+    elif o.momentum > 0:
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, True)
+    else:
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, False)
+
+
+cdef inline void rmsprop_update(const Task* t, const double* options) noexcept nogil:
+    if t.is_float32:
+        rmsprop_typed(<float*>t.param, t, <const RmspropOptions*>options)
+    else:
+        rmsprop_typed(<double*>t.param, t, <const RmspropOptions*>options)
+
+
+# -- Adagrad --------------------------------------------------------------------
+
+cdef struct AdagradOptions:
+    double lr
+    double lr_decay
+    double weight_decay
+    double eps
+    double maximize
+
+
+cdef struct AdagradStep:
+    double neg_clr  # -lr / (1 + (step - 1) * lr_decay)
+
+
+cdef inline tuple adagrad_interface():
+    cdef AdagradOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("sum",)
+
+
+cdef inline void adagrad_step_scalars(const double* options, long long step, double* scalars) noexcept nogil:
+    cdef const AdagradOptions* o = <const AdagradOptions*>options
+    (<AdagradStep*>scalars).neg_clr = -(o.lr / (1 + (step - 1) * o.lr_decay))
+
+
 cdef inline void adagrad_kernel(
     floating* param, const floating* grad, floating* state_sum, Py_ssize_t n,
-    const Hyper* h, double neg_clr,
+    const AdagradOptions* o, const AdagradStep* s,
 ) noexcept nogil:
-    cdef floating weight_decay = h.weight_decay, eps = h.eps, step = neg_clr
-    cdef bint maximize = h.maximize, decay = h.weight_decay != 0
+    cdef floating weight_decay = o.weight_decay, eps = o.eps, step = s.neg_clr
+    cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
     cdef Py_ssize_t i
-    cdef floating g, p, s, decayed
+    cdef floating g, p, total, decayed
     for i in range(n):
         p = param[i]
         g = grad[i]
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if decay else g
-        s = state_sum[i] + g * g
-        state_sum[i] = s
-        param[i] = p + step * (g / (root(s) + eps))
+        total = state_sum[i] + g * g
+        state_sum[i] = total
+        param[i] = p + step * (g / (root(total) + eps))
 
 
-cdef inline void run_typed(floating* param, const Task* t, Algorithm algorithm, const Hyper* h) noexcept nogil:
-    cdef const floating* grad = <const floating*>t.grad
-    cdef floating* s0 = <floating*>t.state0
-    cdef floating* s1 = <floating*>t.state1
-    cdef floating* s2 = <floating*>t.state2
-    if algorithm == SGD:
-        if h.momentum != 0:
-            sgd_kernel(param, grad, s0, t.size, h, t.scalar0 != 0, True)
-        else:
-            sgd_kernel(param, grad, s0, t.size, h, False, False)
-    elif algorithm == ADAM:
-        if h.amsgrad:
-            adam_kernel(param, grad, s0, s1, s2, t.size, h, t.scalar0, t.scalar1, True)
-        else:
-            adam_kernel(param, grad, s0, s1, s2, t.size, h, t.scalar0, t.scalar1, False)
-    elif algorithm == RMSPROP:
-        if h.centered and h.momentum > 0:
-            rmsprop_kernel(param, grad, s0, s1, s2, t.size, h, True, True)
-        elif h.centered:
-            rmsprop_kernel(param, grad, s0, s1, s2, t.size, h, True, False)
-        elif h.momentum > 0:
-            rmsprop_kernel(param, grad, s0, s1, s2, t.size, h, False, True)
-        else:
-            rmsprop_kernel(param, grad, s0, s1, s2, t.size, h, False, False)
-    else:
-        adagrad_kernel(param, grad, s0, t.size, h, t.scalar0)
-
-
-cdef inline void run_task(const Task* t, Algorithm algorithm, const Hyper* h) noexcept nogil:
-    """Update one parameter in place, in its own dtype."""
+cdef inline void adagrad_update(const Task* t, const double* options) noexcept nogil:
+    cdef const AdagradOptions* o = <const AdagradOptions*>options
+    cdef const AdagradStep* s = <const AdagradStep*>t.step_scalars
     if t.is_float32:
-        run_typed(<float*>t.param, t, algorithm, h)
+        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s)
     else:
-        run_typed(<double*>t.param, t, algorithm, h)
-
-
-cdef inline void set_step_scalars(Task* t, Algorithm algorithm, const Hyper* h, long long step) noexcept nogil:
-    """The scalars of Adam's and Adagrad's update at a step (counted from 1), as torch derives them."""
-    if algorithm == ADAM:
-        t.scalar0 = -(h.lr / (1 - pow(h.beta1, <double>step)))
-        t.scalar1 = pow(1 - pow(h.beta2, <double>step), 0.5)
-    elif algorithm == ADAGRAD:
-        t.scalar0 = -(h.lr / (1 + (step - 1) * h.lr_decay))
-
-
-cdef inline Algorithm algorithm_named(str name) except *:
-    """The kernel an optimizer class names by its _algorithm ("sgd", "adam", "rmsprop", "adagrad")."""
-    if name == "sgd":
-        return SGD
-    if name == "adam":
-        return ADAM
-    if name == "rmsprop":
-        return RMSPROP
-    if name == "adagrad":
-        return ADAGRAD
-    raise ValueError(f"no kernel is named {name!r}; expected 'sgd', 'adam', 'rmsprop' or 'adagrad'")
-
-
-cdef inline Hyper hyper_from(dict options, Algorithm algorithm, bint decoupled) except *:
-    """A param group's options (torch.optim's names) as a Hyper: those the algorithm reads; the rest are 0."""
-    cdef Hyper h
-    memset(&h, 0, sizeof(Hyper))
-    h.lr = options["lr"]
-    h.weight_decay = options["weight_decay"]
-    h.maximize = options["maximize"]
-    h.decoupled = decoupled
-    if algorithm == SGD:
-        h.momentum = options["momentum"]
-        h.dampening = options["dampening"]
-        h.nesterov = options["nesterov"]
-        return h
-    h.eps = options["eps"]
-    if algorithm == ADAM:
-        h.beta1, h.beta2 = options["betas"]
-        h.amsgrad = options["amsgrad"]
-    elif algorithm == RMSPROP:
-        h.alpha = options["alpha"]
-        h.momentum = options["momentum"]
-        h.centered = options["centered"]
-    else:
-        h.lr_decay = options["lr_decay"]
-    return h
+        adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s)

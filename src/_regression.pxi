@@ -1,21 +1,19 @@
 # One epoch of mini-batch gradient descent for linear and logistic regression.
 #
-# Included by one module per SIMD level (_regression_<level>.pyx).  The whole
-# epoch runs without the GIL: batch assembly in the given (shuffled) order,
-# forward pass and gradient through BLAS, loss, and the update by the same
-# kernels the optimizers use (_kernels.pxd).  The parameters are one flat
-# vector: the (n_outputs, n_features) weights row by row, then the intercepts.
-cimport numpy as cnp
-import numpy as np
+# Included, after _engine.pxi, by one module per SIMD level (_engine_<level>.pyx).
+# The whole epoch runs without the GIL: batch assembly in the given (shuffled)
+# order, forward pass and gradient through BLAS, loss, and the optimizer's
+# update: the optimizer's plan checks and gathers its step once for the epoch
+# (prepare), and takes it once per batch (advance), as Optimizer.step would.
+# The parameters are one flat vector: the (n_outputs, n_features) weights row
+# by row, then the intercepts.
 from cython cimport floating
-from libc.math cimport exp, isfinite, log, pow
+from libc.math cimport exp, isfinite, log
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
 from numpy.random cimport bitgen_t
 from scipy.linalg.cython_blas cimport dgemm, dgemv, sgemm, sgemv
-
-from _kernels cimport SGD, Algorithm, Hyper, Task, algorithm_named, hyper_from, run_task, set_step_scalars
 
 cdef extern from "_prefetch.h":
     void prefetch "fastgd_prefetch"(const void* start, size_t bytes) noexcept nogil
@@ -25,8 +23,6 @@ cdef extern from "_logloss.h":
         const double* z, double* e, double* softplus, Py_ssize_t n) noexcept nogil
     void exp_log1p_float "fastgd_exp_log1p_float"(
         const float* z, float* e, float* softplus, Py_ssize_t n) noexcept nogil
-
-cnp.import_array()
 
 # How many rows ahead of the one being copied a shuffled batch asks for its rows:
 # a shuffled row is a DRAM access the hardware prefetcher cannot foresee.  On a
@@ -121,11 +117,11 @@ cdef double run_epoch(
     const floating* X, const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
     bint in_order, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, Loss loss, double alpha,
     bint fit_intercept, floating* theta, floating* grad, floating* batch_x, floating* scores,
-    floating* scratch, Task* task, Algorithm algorithm, Hyper* h, long long* step, bint first_momentum_step,
-    double eta0, double power_t, long long* t,
+    floating* scratch, Engine* optimizer, const double* rates, Py_ssize_t* batches_done,
 ) noexcept nogil:
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
-    (the parameters are then as they were before that batch)."""
+    (the parameters are then as they were before that batch); counts the batches whose
+    step was taken in *batches_done.  rates: each batch's learning rate, or NULL."""
     cdef Py_ssize_t start, m, r, j, c, ahead
     cdef floating* coef = theta
     cdef floating* intercept = theta + k * d
@@ -178,34 +174,53 @@ cdef double run_epoch(
                 intercept_grad[c] = residual_sum * scale
         else:
             memset(intercept_grad, 0, k * sizeof(floating))
-        t[0] += 1
-        if power_t != 0:  # invscaling
-            h.lr = eta0 / pow(<double>t[0], power_t)
-        step[0] += 1
-        if algorithm == SGD:  # scalar0: the first momentum step, whose buffer starts as the gradient
-            task.scalar0 = first_momentum_step and batch == 0
-        else:
-            set_step_scalars(task, algorithm, h, step[0])
-        run_task(task, algorithm, h)
+        if rates != NULL:
+            set_lr(optimizer, 0, rates[batch])
+        advance(optimizer)
+        batches_done[0] = batch + 1
     return total
 
 
-def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order, Py_ssize_t batch_size,
-          str loss, double alpha, bint fit_intercept, cnp.ndarray theta, cnp.ndarray grad,
-          list state, cnp.ndarray steps, str algorithm, dict options, bint decoupled, bint first_momentum_step,
-          double eta0, double power_t, cnp.ndarray t, bint in_order):
-    """One epoch over X[order] in batches; updates theta, the optimizer state and the
-    counters in place and returns the epoch's weighted loss sum (NaN if it diverged).
+def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, cnp.ndarray X, cnp.ndarray y,
+          object sample_weight, cnp.ndarray order, Py_ssize_t batch_size, str loss, double alpha,
+          bint fit_intercept, object rates, bint in_order, cnp.ndarray result):
+    """One epoch over X[order] in batches, each batch's gradient written into grads[0] and
+    stepped by the optimizer's plan, whose one parameter is the flat vector theta; returns
+    the plan's Outcome (having changed nothing unless DONE, as Plan.step).  When DONE,
+    result (float64) holds the epoch's weighted loss sum (NaN if it diverged) and the number
+    of batches stepped.  rates: None, or each batch's learning rate (float64).
     in_order says that order is 0..n-1, so that batches are read from X without a copy.
 
-    X is C-contiguous (n, d); y, sample_weight and theta/grad/state share its dtype;
-    theta holds k * d weights then k intercepts; steps and t are int64 counters."""
-    cdef Py_ssize_t n = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1)
+    X is C-contiguous (n, d); y, sample_weight and theta/grad share its dtype; theta holds
+    k * d weights then k intercepts."""
+    cdef Outcome outcome
+    cdef Py_ssize_t n = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1), done = 0
+    cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
+    if optimizer.n_params != 1 or grads[0] is None:
+        raise ValueError("the regression epoch steps an optimizer of one parameter, the flat vector theta")
+    if rates is not None and (cnp.PyArray_TYPE(<cnp.ndarray?>rates) != cnp.NPY_DOUBLE
+                              or cnp.PyArray_SIZE(<cnp.ndarray>rates) < n_batches):
+        raise ValueError("rates must hold a float64 learning rate for each batch")
+    cdef int dtype = cnp.PyArray_TYPE(X)
+    if not (cnp.PyArray_SIZE(y) == n and cnp.PyArray_TYPE(y) == dtype and cnp.PyArray_ISCARRAY_RO(y)
+            and cnp.PyArray_SIZE(order) == n and cnp.PyArray_TYPE(order) == cnp.NPY_INTP
+            and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(X)
+            and (sample_weight is None or (cnp.PyArray_SIZE(<cnp.ndarray?>sample_weight) == n
+                                           and cnp.PyArray_TYPE(<cnp.ndarray>sample_weight) == dtype
+                                           and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sample_weight)))
+            and cnp.PyArray_TYPE(result) == cnp.NPY_DOUBLE and cnp.PyArray_SIZE(result) >= 2):
+        raise ValueError("X (C-contiguous), y, sample_weight and order (intp) must have one entry a row, "
+                         "in X's dtype; result two float64 values")
+    if cnp.PyArray_TYPE(<cnp.ndarray>optimizer.params[0]) != dtype \
+            or cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) % (d + 1) != 0:
+        raise ValueError("theta must hold k * (n_features + 1) values in X's dtype")
+    grads = list(grads)
+    outcome = optimizer.prepare(groups, grads, n_threads, checked)
+    if outcome != DONE:
+        return <int>outcome
+    cdef cnp.ndarray theta = <cnp.ndarray>optimizer.params[0], grad = <cnp.ndarray>grads[0]
     cdef Py_ssize_t k = cnp.PyArray_SIZE(theta) // (d + 1)
-    cdef Algorithm code = algorithm_named(algorithm)
     cdef Loss loss_code = LOSSES[loss]
-    cdef Hyper h = hyper_from(options, code, decoupled)
-    cdef Task task
     cdef bint is_float32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT
     cdef Py_ssize_t rows = 0 if in_order else min(batch_size, n)
     cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=X.dtype)
@@ -216,33 +231,32 @@ def epoch(cnp.ndarray X, cnp.ndarray y, object sample_weight, cnp.ndarray order,
     cdef void* scratch_data = cnp.PyArray_DATA(scratch)
     cdef const void* x_data = cnp.PyArray_DATA(X)
     cdef const void* y_data = cnp.PyArray_DATA(y)
-    task.param = cnp.PyArray_DATA(theta)
-    task.grad = cnp.PyArray_DATA(grad)
-    task.state0 = NULL if state[0] is None else cnp.PyArray_DATA(<cnp.ndarray>state[0])
-    task.state1 = NULL if state[1] is None else cnp.PyArray_DATA(<cnp.ndarray>state[1])
-    task.state2 = NULL if state[2] is None else cnp.PyArray_DATA(<cnp.ndarray>state[2])
-    task.size = cnp.PyArray_SIZE(theta)
-    task.is_float32 = is_float32
-    task.scalar0 = task.scalar1 = 0
-    cdef long long* step = <long long*>cnp.PyArray_DATA(steps)
-    cdef long long* counter = <long long*>cnp.PyArray_DATA(t)
+    cdef void* theta_data = cnp.PyArray_DATA(theta)
+    cdef void* grad_data = cnp.PyArray_DATA(grad)
     cdef const cnp.npy_intp* rows_order = <const cnp.npy_intp*>cnp.PyArray_DATA(order)
     cdef void* weights = NULL if sample_weight is None else cnp.PyArray_DATA(<cnp.ndarray>sample_weight)
+    cdef const double* batch_rates = NULL
+    if rates is not None:
+        batch_rates = <double*>cnp.PyArray_DATA(<cnp.ndarray>rates)
+    cdef Engine* engine = &optimizer.engine
     cdef double total
     with nogil:
         if is_float32:
             total = run_epoch(<const float*>x_data, <const float*>y_data,
                               <const float*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
-                              fit_intercept, <float*>task.param, <float*>task.grad,
+                              fit_intercept, <float*>theta_data, <float*>grad_data,
                               <float*>batch_x_data, <float*>scores_data, <float*>scratch_data,
-                              &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
+                              engine, batch_rates, &done)
         else:
             total = run_epoch(<const double*>x_data, <const double*>y_data,
                               <const double*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
-                              fit_intercept, <double*>task.param, <double*>task.grad,
+                              fit_intercept, <double*>theta_data, <double*>grad_data,
                               <double*>batch_x_data, <double*>scores_data, <double*>scratch_data,
-                              &task, code, &h, step, first_momentum_step, eta0, power_t, counter)
-    return total
+                              engine, batch_rates, &done)
+    if rates is not None:
+        optimizer.forget_lr(0)
+    result[0], result[1] = total, done
+    return <int>outcome
 
 
 def log_loss_terms(z):

@@ -260,7 +260,7 @@ def test_epoch_shuffle_is_a_uniform_permutation():
     from fastgd import _backend
     from scipy.stats import chisquare
 
-    shuffle = _backend.load("regression").shuffle
+    shuffle = _backend.engine.shuffle
     order = np.empty(1000, dtype=np.intp)
     shuffle(order, np.random.PCG64(3))
     assert np.array_equal(np.sort(order), np.arange(1000)) and not np.array_equal(order, np.arange(1000))
@@ -282,7 +282,7 @@ def test_shuffle_draws_from_2_32_up_are_masked_64_bit_draws(high, bits):
     under the smallest all-ones mask >= high, redrawn while above high."""
     from fastgd import _backend
 
-    draws = _backend.load("regression").draws_up_to(np.random.PCG64(5), high, 10_000)
+    draws = _backend.engine.draws_up_to(np.random.PCG64(5), high, 10_000)
     raw = np.random.PCG64(5).random_raw(40_000) & np.uint64(2**bits - 1)
     expected = raw[raw <= np.uint64(high)][:10_000]
     assert len(expected) == 10_000 and np.array_equal(draws, expected)
@@ -302,7 +302,7 @@ def test_log_loss_terms_match_numpy(dtype):
                         np.linspace(0.4, 0.75, 200_001), np.linspace(-720, 720, 20_001),
                         [0.0, -0.0, 1e-300, 708.0, 709.0, 745.0, 0.4335868426258713, -34.30496438634477]])
     z = np.append(z, np.finfo(dtype).max).astype(dtype)
-    e, softplus = _backend.load("regression").log_loss_terms(z)
+    e, softplus = _backend.engine.log_loss_terms(z)
     assert e.dtype == dtype and softplus.dtype == dtype
     wide = np.longdouble if np.finfo(np.longdouble).nmant > 52 else np.float64
     exact_e = np.exp(-np.abs(z.astype(wide)))
@@ -317,7 +317,7 @@ def test_log_loss_terms_match_numpy(dtype):
         else:
             rounded = exact.astype(dtype)
             assert np.all(np.abs(got - rounded) <= np.spacing(rounded))
-    special_e, special_softplus = _backend.load("regression").log_loss_terms(np.array([np.nan, np.inf, -np.inf], dtype))
+    special_e, special_softplus = _backend.engine.log_loss_terms(np.array([np.nan, np.inf, -np.inf], dtype))
     assert np.isnan(special_e[0]) and np.isnan(special_softplus[0])
     assert np.array_equal(special_e[1:], [0, 0]) and np.array_equal(special_softplus[1:], [0, 0])
 

@@ -274,7 +274,7 @@ def test_none_gradients_skip_parameters(name, dtype, rng):
     assert_all_close(fparams, torch_numpy(tparams))
     assert_all_close(fparams, rparams)
     compare_state_with_torch(fopt, topt, tparams)
-    if fast_cls(name).counts_steps:
+    if fast_cls(name).algorithm.counts_steps:
         steps = [fopt.state_dict()["state"][i]["step"] for i in range(len(shapes))]
         expected = [sum(not skip(k, i) for k in range(40)) for i in range(len(shapes))]
         assert steps == expected

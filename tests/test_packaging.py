@@ -31,7 +31,7 @@ def test_py_typed_marker():
 
 
 def test_every_compiled_module_has_a_stub():
-    expected = {"_cpu"} | {f"_{kind}_{level}" for kind in ("optim", "regression") for level in _backend.built_levels()}
+    expected = {"_cpu"} | {f"_engine_{level}" for level in _backend.built_levels()}
     assert set(COMPILED) == expected
     for name in COMPILED:
         assert (PACKAGE / f"{name}.pyi").is_file(), f"fastgd/{name} has no stub {name}.pyi"
@@ -46,14 +46,13 @@ def test_no_stub_without_a_module():
 
 
 def test_simd_level_stubs_reexport_the_baseline():
-    for kind in ("optim", "regression"):
-        assert (PACKAGE / f"_{kind}_baseline.pyi").exists()
-        for level in _simd.LEVELS[1:]:
-            stub = PACKAGE / f"_{kind}_{level}.pyi"
-            if stub.exists():
-                imports = [node for node in ast.parse(stub.read_text()).body]
-                assert len(imports) == 1 and isinstance(imports[0], ast.ImportFrom), stub.name
-                assert imports[0].module == f"fastgd._{kind}_baseline" and imports[0].names[0].name == "*", stub.name
+    assert (PACKAGE / "_engine_baseline.pyi").exists()
+    for level in _simd.LEVELS[1:]:
+        stub = PACKAGE / f"_engine_{level}.pyi"
+        if stub.exists():
+            imports = [node for node in ast.parse(stub.read_text()).body]
+            assert len(imports) == 1 and isinstance(imports[0], ast.ImportFrom), stub.name
+            assert imports[0].module == "fastgd._engine_baseline" and imports[0].names[0].name == "*", stub.name
 
 
 def stub_tree(module_name):
@@ -118,8 +117,7 @@ def public_runtime_names(module):
 
 # A module compiled for a SIMD level this CPU lacks must not be imported (its very
 # initialisation may use those instructions); its stub re-exports the baseline's (checked above).
-RUNNABLE = ["_cpu"] + [f"_{kind}_{level}" for kind in ("optim", "regression") for level in _backend.built_levels()
-                       if level in _cpu.supported_levels()]
+RUNNABLE = ["_cpu"] + [f"_engine_{level}" for level in _backend.built_levels() if level in _cpu.supported_levels()]
 
 
 @pytest.mark.parametrize("module_name", [f"fastgd.{name}" for name in RUNNABLE])

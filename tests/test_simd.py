@@ -25,14 +25,14 @@ SETTINGS = [
 ]
 
 
-def run(name, options, dtype, kernels, n_threads, steps=4, skips=False):
-    """Parameters after a few steps, with the optimizer module's kernels replaced by `kernels`
+def run(name, options, dtype, engine, n_threads, steps=4, skips=False):
+    """Parameters after a few steps, with the optimizers' compiled engine replaced by `engine`
     (skips: on step k, parameter k % 3 gets no gradient)."""
     rng = np.random.default_rng(7)
     # odd sizes, so that vector loops have remainders and thread slices uneven ends
     params = [rng.standard_normal(size).astype(dtype) for size in (100_003, 37, 1)]
+    saved, fastgd.optim.engine = fastgd.optim.engine, engine
     opt = getattr(fastgd, name)(params, n_threads=n_threads, **options)
-    saved, fastgd.optim.kernels = fastgd.optim.kernels, kernels
     try:
         for k in range(steps):
             grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
@@ -40,25 +40,25 @@ def run(name, options, dtype, kernels, n_threads, steps=4, skips=False):
                 grads[k % 3] = None
             opt.step(grads)
     finally:
-        fastgd.optim.kernels = saved
+        fastgd.optim.engine = saved
     return np.concatenate(params)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, options", SETTINGS)
 def test_levels_and_threads_give_the_same_bits(name, options, dtype):
-    expected = run(name, options, dtype, _backend.load("optim", "baseline"), 1)
+    expected = run(name, options, dtype, _backend.load("baseline"), 1)
     for level in RUNNABLE:
         for n_threads in (1, 2, 3):
-            result = run(name, options, dtype, _backend.load("optim", level), n_threads)
+            result = run(name, options, dtype, _backend.load(level), n_threads)
             assert np.array_equal(result, expected), (level, n_threads)
 
 
 @pytest.mark.parametrize("name, options", SETTINGS)
 def test_threads_give_the_same_bits_with_parameters_without_a_gradient(name, options):
-    expected = run(name, options, np.float64, fastgd.optim.kernels, 1, skips=True)
+    expected = run(name, options, np.float64, fastgd.optim.engine, 1, skips=True)
     for n_threads in (2, 3):
-        assert np.array_equal(run(name, options, np.float64, fastgd.optim.kernels, n_threads, skips=True), expected)
+        assert np.array_equal(run(name, options, np.float64, fastgd.optim.engine, n_threads, skips=True), expected)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -68,8 +68,6 @@ def test_regression_loop_gives_the_same_bits_at_every_level(level, task, dtype):
     """The epoch's own arithmetic (kernels, log loss) is the same at every level; BLAS is the
     same library whichever level runs, so the fits are bit-identical."""
     pytest.importorskip("sklearn")
-    import fastgd.linear_model as linear_model
-
     rng = np.random.default_rng(0)
     X = rng.standard_normal((500, 7)).astype(dtype)
     score = X @ rng.standard_normal(7) + 0.5
@@ -77,11 +75,11 @@ def test_regression_loop_gives_the_same_bits_at_every_level(level, task, dtype):
     cls = fastgd.LinearRegression if task == "linear" else fastgd.LogisticRegression
     fits = {}
     for current in ("baseline", level):
-        saved, linear_model._regression = linear_model._regression, _backend.load("regression", current)
+        saved, fastgd.optim.engine = fastgd.optim.engine, _backend.load(current)
         try:
             model = cls(optimizer="adam", max_iter=3, tol=None, random_state=0).fit(X, y)
         finally:
-            linear_model._regression = saved
+            fastgd.optim.engine = saved
         fits[current] = (np.append(model.coef_, model.intercept_), model.loss_curve_)
     assert np.array_equal(fits[level][0], fits["baseline"][0])
     assert fits[level][1] == fits["baseline"][1]
@@ -91,8 +89,8 @@ def test_regression_loop_gives_the_same_bits_at_every_level(level, task, dtype):
 @pytest.mark.parametrize("level", RUNNABLE)
 def test_log_loss_terms_are_the_same_at_every_level(level, dtype):
     z = np.concatenate([np.linspace(-750, 750, 100_001), [np.nan, np.inf, -np.inf]]).astype(dtype)
-    got = _backend.load("regression", level).log_loss_terms(z)
-    expected = _backend.load("regression", "baseline").log_loss_terms(z)
+    got = _backend.load(level).log_loss_terms(z)
+    expected = _backend.load("baseline").log_loss_terms(z)
     for a, b in zip(got, expected):
         assert np.array_equal(a, b, equal_nan=True)
 

@@ -1,0 +1,2 @@
+# Stub of the avx2 build of the compiled engine: the same functions as the baseline build.
+from fastgd._engine_baseline import *

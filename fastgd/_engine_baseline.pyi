@@ -1,0 +1,69 @@
+# Stub of the compiled engine, built from src/_engine.pxi and src/_regression.pxi (one module
+# per SIMD level: _engine_baseline, _engine_avx2, _engine_avx512; the other two re-export this one).
+# The optimizers' step (Plan.step) and the regression epoch, called by fastgd.optim and
+# fastgd.linear_model; each hands back an Outcome, having changed nothing, when the Python
+# layer has to check, convert, create state or build a new plan first.
+import enum
+from typing import Any, final
+
+import numpy as np
+import numpy.typing as npt
+
+MAX_THREADS: int
+KINDS: dict[str, int]
+LOSSES: dict[str, int]
+
+class Outcome(enum.IntEnum):
+    DONE = 0
+    PARAMS_CHANGED = 1
+    ARRAYS_UNREADY = 2
+    OPTIONS_UNCHECKED = 3
+    STATE_MISMATCH = 4
+    STATE_MISSING = 5
+
+def kernel_interface(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]: ...
+@final
+class Plan:
+    def __init__(
+        self,
+        kernel: str,
+        options: tuple[tuple[str, str, float, float, tuple[str | None, ...], bool], ...],
+        state: tuple[tuple[str, str | None], ...],
+        counts_steps: bool,
+        params: list[npt.NDArray[Any]],
+        entries: list[Any],
+        state_lists: dict[str, list[npt.NDArray[Any] | None]],
+        steps: npt.NDArray[np.int64],
+        fresh: npt.NDArray[np.uint8],
+        slices: list[tuple[int, int]],
+        auto_threads: list[int],
+    ) -> None: ...
+    def step(
+        self,
+        groups: list[dict[str, Any]],
+        grads: list[npt.NDArray[Any] | None],
+        n_threads: int,
+        checked: bool = False,
+    ) -> int: ...
+
+def epoch(
+    optimizer: Plan,
+    groups: list[dict[str, Any]],
+    grads: list[npt.NDArray[Any] | None],
+    n_threads: int,
+    checked: bool,
+    X: npt.NDArray[Any],
+    y: npt.NDArray[Any],
+    sample_weight: npt.NDArray[Any] | None,
+    order: npt.NDArray[np.intp],
+    batch_size: int,
+    loss: str,
+    alpha: float,
+    fit_intercept: bool,
+    rates: npt.NDArray[np.float64] | None,
+    in_order: bool,
+    result: npt.NDArray[np.float64],
+) -> int: ...
+def shuffle(order: npt.NDArray[np.intp], bit_generator: np.random.BitGenerator) -> None: ...
+def draws_up_to(bit_generator: np.random.BitGenerator, high: int, count: int) -> npt.NDArray[np.uint64]: ...
+def log_loss_terms(z: npt.ArrayLike) -> tuple[npt.NDArray[np.floating[Any]], npt.NDArray[np.floating[Any]]]: ...

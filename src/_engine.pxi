@@ -1,0 +1,507 @@
+# The compiled step of the optimizers: a Plan updates every param group in place in one call.
+#
+# Included by one module per SIMD level (_engine_<level>.pyx), so the same
+# source is compiled once per instruction set.  An optimizer's description
+# (fastgd/optim.py) says what its algorithm's options are, their ranges, which
+# state arrays it keeps and when each is needed, and whether it counts steps;
+# a Plan is built from it and from the optimizer's arrays, and a step:
+#
+#   1. checks, changing nothing, that everything is as the plan knows it and
+#      ready for the kernels: the groups' parameters, the gradients, the
+#      options, the state arrays.  Anything else is handed back to the Python
+#      layer as an Outcome (it checks in full and raises, converts, creates the
+#      missing state or builds a new plan) before it calls again;
+#   2. counts the steps, sets the step scalars and runs the kernels without the
+#      GIL: nothing in this part can fail, and nothing is allocated.
+#
+# The regression epoch (_regression.pxi) does 1 once and 2 once per batch.
+# Parameters whose gradient is None are skipped, as torch skips parameters
+# without a grad.  The Python layer lets one step of an optimizer run at a time.
+cimport cython
+cimport numpy as cnp
+import numpy as np
+from libc.math cimport INFINITY
+from libc.stdlib cimport calloc, free
+
+from cpython.dict cimport PyDict_GetItem
+from cpython.ref cimport PyObject
+
+from _kernels cimport (
+    MAX_OPTION_FIELDS, MAX_STATES, Kernel, Task, update_fn,
+    adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
+    rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
+)
+
+cnp.import_array()
+
+
+cdef tuple kernel_named(str name, Kernel* kernel):
+    """The engine's list of algorithms: set *kernel to the named one's update and step
+    scalars, and return its interface (the option fields it reads, its state names in order).
+    A name not listed here is refused."""
+    if name == "sgd":
+        kernel[0] = Kernel(update=sgd_update, step_scalars=NULL)
+        return sgd_interface()
+    if name == "adam":
+        kernel[0] = Kernel(update=adam_update, step_scalars=adam_step_scalars)
+        return adam_interface()
+    if name == "rmsprop":
+        kernel[0] = Kernel(update=rmsprop_update, step_scalars=NULL)
+        return rmsprop_interface()
+    if name == "adagrad":
+        kernel[0] = Kernel(update=adagrad_update, step_scalars=adagrad_step_scalars)
+        return adagrad_interface()
+    raise ValueError(f"the compiled engine has no kernel named {name!r}")
+
+
+def kernel_interface(str name):
+    """(option fields, state names) of the named kernel, in the order it reads them."""
+    cdef Kernel kernel
+    return kernel_named(name, &kernel)
+
+
+cdef extern from "_parallel.h":
+    ctypedef void (*fastgd_work)(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept nogil
+    void run_parallel "fastgd_run_parallel"(fastgd_work work, void* context, Py_ssize_t parts) noexcept nogil
+    int FASTGD_MAX_THREADS
+
+#: the most threads a step runs on
+MAX_THREADS = FASTGD_MAX_THREADS
+
+
+# What a step returns: it is done, or it changed nothing because the Python layer has to act first.
+cpdef enum Outcome:
+    DONE
+    PARAMS_CHANGED      # a group's "params" differ from the plan's: build a new plan
+    ARRAYS_UNREADY      # a parameter or gradient needs the full check (and maybe a conversion)
+    OPTIONS_UNCHECKED   # an option needs the full check
+    STATE_MISMATCH      # a state array no longer matches its parameter (resized or retyped in place)
+    STATE_MISSING       # the options need state that a parameter lacks: create it
+
+
+# Kinds of option, as the description names them: one number, a pair of numbers, a flag.
+cdef enum OptionKind:
+    NUMBER
+    PAIR
+    FLAG
+
+KINDS = {"number": NUMBER, "pair": PAIR, "flag": FLAG}
+
+
+cdef extern from "Python.h":
+    double PyFloat_AS_DOUBLE(object value)
+    long long PyLong_AsLongLongAndOverflow(object value, int* overflow) except? -1
+
+
+cdef inline bint plain_number_in(object value, double low, double high, double* out) except -1:
+    """value is a float, or an int of at most 53 bits, with low <= value < high; stored in *out
+    (False for NaN, bools, NumPy scalars and everything else)."""
+    cdef double x
+    cdef long long whole
+    cdef int overflow = 0
+    if type(value) is float:
+        x = PyFloat_AS_DOUBLE(value)
+    elif type(value) is int:
+        whole = PyLong_AsLongLongAndOverflow(value, &overflow)
+        if overflow or not -(1LL << 53) <= whole <= (1LL << 53):
+            return False
+        x = <double>whole
+    else:
+        return False
+    out[0] = x
+    return low <= x < high
+
+
+cdef inline bint immutable(object value):
+    """Whether a checked option value can be remembered by identity (it cannot change in place)."""
+    return type(value) in (float, int, bool, tuple) or isinstance(value, np.generic)
+
+
+cdef inline Py_ssize_t size_of(cnp.ndarray array) noexcept:
+    """The number of elements (PyArray_SIZE without its function call: this runs per parameter per step)."""
+    cdef const cnp.npy_intp* dims = cnp.PyArray_DIMS(array)
+    cdef Py_ssize_t size = 1
+    cdef int axis
+    for axis in range(cnp.PyArray_NDIM(array)):
+        size *= dims[axis]
+    return size
+
+
+cdef inline bint float_array(cnp.ndarray array) noexcept:
+    cdef int kind = cnp.PyArray_TYPE(array)
+    return kind == cnp.NPY_FLOAT or kind == cnp.NPY_DOUBLE
+
+
+cdef inline bint kernel_ready(object grad, cnp.ndarray param):
+    """True when grad can be read as it is: an ndarray (not a subclass) of param's dtype and
+    shape, aligned, C-contiguous, in native byte order."""
+    if type(grad) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray g = <cnp.ndarray>grad
+    cdef int axis, ndim = cnp.PyArray_NDIM(param)
+    if not (cnp.PyArray_TYPE(g) == cnp.PyArray_TYPE(param) and cnp.PyArray_ISCARRAY_RO(g)
+            and cnp.PyArray_ISNOTSWAPPED(g) and cnp.PyArray_NDIM(g) == ndim):
+        return False
+    for axis in range(ndim):  # a loop, not memcmp: a call per parameter per step costs more than it compares
+        if cnp.PyArray_DIMS(g)[axis] != cnp.PyArray_DIMS(param)[axis]:
+            return False
+    return True
+
+
+cdef inline bint overlap(const void* a, const void* b, Py_ssize_t nbytes) noexcept:
+    """Whether two blocks of nbytes bytes share memory."""
+    return nbytes > 0 and <const char*>a < <const char*>b + nbytes and <const char*>b < <const char*>a + nbytes
+
+
+cdef struct Work:
+    const Task* tasks
+    Py_ssize_t count
+    update_fn update
+    const double* options
+
+
+cdef void run_part(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept nogil:
+    """Run this thread's share of every task: the part-th of `parts` slices of each array
+    (tasks of size -1, parameters without a gradient, are skipped)."""
+    cdef Work* work = <Work*>context
+    cdef Task piece
+    cdef Py_ssize_t k, s, start, stop, itemsize
+    cdef Py_ssize_t align = 16  # elements: keep slices on cache-line boundaries
+    for k in range(work.count):
+        piece = work.tasks[k]
+        if piece.size < 0:
+            continue
+        start = (piece.size * part // parts) // align * align
+        stop = piece.size if part == parts - 1 else (piece.size * (part + 1) // parts) // align * align
+        if stop <= start:
+            continue
+        itemsize = 4 if piece.is_float32 else 8
+        piece.param = <char*>piece.param + start * itemsize
+        piece.grad = <const char*>piece.grad + start * itemsize
+        for s in range(MAX_STATES):
+            if piece.state[s] != NULL:
+                piece.state[s] = <char*>piece.state[s] + start * itemsize
+        piece.size = stop - start
+        work.update(&piece, work.options)
+
+
+cdef void run_tasks(const Task* tasks, Py_ssize_t count, update_fn update, const double* options,
+                    int n_threads) noexcept nogil:
+    cdef Work work = Work(tasks=tasks, count=count, update=update, options=options)
+    cdef Py_ssize_t k
+    if n_threads > 1:
+        run_parallel(run_part, &work, n_threads)
+    else:
+        for k in range(count):
+            if tasks[k].size >= 0:
+                update(&tasks[k], options)
+
+
+cdef struct Engine:
+    # what step 2 reads: the prepared tasks, and per group its options and threads
+    Kernel kernel
+    bint counts_steps
+    Py_ssize_t n_groups, n_fields
+    Py_ssize_t lr_value                           # where a group's values hold "lr"
+    Py_ssize_t field_value[MAX_OPTION_FIELDS]     # the value that fills each of the kernel's option fields
+    Py_ssize_t* bounds    # n_groups x 2: each group's (start, stop) among the parameters
+    Task* tasks           # one a parameter
+    double* values        # n_groups x VALUES: each group's option values, as the description orders them
+    double* options       # n_groups x MAX_OPTION_FIELDS: each group's options, as the kernel reads them
+    int* threads          # one a group
+    cnp.int64_t* counts   # one a parameter: its step count
+    cnp.uint8_t* fresh    # one a parameter: whether its from-gradient state is new
+
+
+cdef enum:
+    VALUES = 2 * MAX_OPTION_FIELDS  # doubles of a group's option values (a pair takes two)
+
+
+cdef void advance(Engine* e) noexcept nogil:
+    """Step 2, for prepared tasks: count the steps, set the step scalars, run the kernels."""
+    cdef Py_ssize_t g, i, f, start, stop, previous
+    cdef double* options
+    cdef const double* values
+    cdef Task* t
+    for g in range(e.n_groups):
+        options = e.options + g * MAX_OPTION_FIELDS
+        values = e.values + g * VALUES
+        for f in range(e.n_fields):
+            options[f] = values[e.field_value[f]]
+        start, stop = e.bounds[2 * g], e.bounds[2 * g + 1]
+        previous = -1  # the group's last parameter with a gradient: its scalars are reused when they can be
+        for i in range(start, stop):
+            t = &e.tasks[i]
+            if t.size < 0:
+                continue
+            if e.counts_steps:
+                e.counts[i] += 1
+                t.step = e.counts[i]
+            t.fresh = e.fresh[i]
+            if e.kernel.step_scalars != NULL:
+                if previous >= 0 and e.tasks[previous].step == t.step:
+                    t.step_scalars = e.tasks[previous].step_scalars
+                else:
+                    e.kernel.step_scalars(options, t.step, t.step_scalars)
+            previous = i
+        run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g])
+        for i in range(start, stop):
+            if e.tasks[i].size >= 0:
+                e.fresh[i] = 0
+
+
+cdef inline void set_lr(Engine* e, Py_ssize_t g, double lr) noexcept nogil:
+    """Group g's learning rate for the next advance (the regression epoch's schedule)."""
+    e.values[g * VALUES + e.lr_value] = lr
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class Plan:
+    """How one optimizer's step runs: its algorithm's kernel and description, and the arrays it
+    updates, gathered once.  The optimizer builds a new plan whenever it replaces any of them
+    (a new param group, load_state_dict, a group's "params" changed); the state lists are
+    shared, so a state array the optimizer creates is the plan's too."""
+    cdef Engine engine
+    cdef Py_ssize_t n_params, n_options, n_states
+    # the description's options: names, kinds, ranges, whether a rule between options reads
+    # one (then any change of it is checked in Python), where its values start
+    cdef tuple option_names
+    cdef int option_kind[MAX_OPTION_FIELDS]
+    cdef double option_low[MAX_OPTION_FIELDS]
+    cdef double option_high[MAX_OPTION_FIELDS]
+    cdef bint option_ruled[MAX_OPTION_FIELDS]
+    cdef Py_ssize_t option_start[MAX_OPTION_FIELDS]
+    # per state slot of the kernel: the value whose being nonzero makes it needed (-1: always)
+    cdef Py_ssize_t state_needs[MAX_STATES]
+    cdef list params, entries, auto_threads, states, remembered
+    cdef cnp.ndarray steps, fresh
+    cdef bint* holders     # one a parameter: whether its entry is a fastgd.Parameter
+
+    def __cinit__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
+                  list entries, dict state_lists, cnp.ndarray steps not None, cnp.ndarray fresh not None,
+                  list slices, list auto_threads):
+        cdef Py_ssize_t n_params = max(len(params), 1), n_groups = max(len(slices), 1)
+        self.engine.tasks = <Task*>calloc(n_params, sizeof(Task))
+        self.holders = <bint*>calloc(n_params, sizeof(bint))
+        self.engine.bounds = <Py_ssize_t*>calloc(n_groups * 2, sizeof(Py_ssize_t))
+        self.engine.threads = <int*>calloc(n_groups, sizeof(int))
+        self.engine.options = <double*>calloc(n_groups * MAX_OPTION_FIELDS, sizeof(double))
+        self.engine.values = <double*>calloc(n_groups * VALUES, sizeof(double))
+        if not (self.engine.tasks and self.holders and self.engine.bounds and self.engine.threads
+                and self.engine.options and self.engine.values):
+            raise MemoryError()
+
+    def __init__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
+                 list entries, dict state_lists, cnp.ndarray steps not None, cnp.ndarray fresh not None,
+                 list slices, list auto_threads):
+        """kernel: the algorithm's name in kernel_named; options: (name, kind, low, high, fields,
+        ruled) per option of the description (kind one of KINDS; fields: the names of its values
+        in the kernel's options, None for a value the kernel does not read); state: (name, needed
+        when this option is nonzero, or None: always) per state array; params: every parameter
+        array, group after group (slices[g] = (start, stop) of group g), and entries: what each
+        group's "params" list holds for it (the array, or a fastgd.Parameter holding it);
+        state_lists: per state name, one array or None per parameter; steps (int64) and fresh
+        (uint8): per parameter, its step count and whether its from-gradient state is new."""
+        cdef Py_ssize_t k, c, f, v = 0
+        fields, state_order = kernel_named(kernel, &self.engine.kernel)
+        if len(options) > MAX_OPTION_FIELDS or len(fields) > MAX_OPTION_FIELDS or len(state_order) > MAX_STATES:
+            raise ValueError(f"kernel {kernel!r}: more options or state arrays than the engine holds")
+        self.n_params, self.engine.n_groups = len(params), len(slices)
+        self.engine.counts_steps = counts_steps
+        self.n_options, self.engine.n_fields, self.n_states = len(options), len(fields), len(state_order)
+        self.option_names = tuple(option[0] for option in options)
+        value_of = {}
+        for k, (name, kind, low, high, value_fields, ruled) in enumerate(options):
+            self.option_kind[k] = KINDS[kind]
+            self.option_low[k], self.option_high[k] = low, high
+            self.option_ruled[k] = ruled
+            self.option_start[k] = v
+            for c, field in enumerate(value_fields):
+                if field is not None:
+                    value_of[field] = v + c
+            v += len(value_fields)
+        if v > VALUES:
+            raise ValueError(f"kernel {kernel!r}: more option values than the engine holds")
+        self.engine.lr_value = self.option_start[self.option_names.index("lr")]
+        for f, field in enumerate(fields):
+            if field not in value_of:
+                raise ValueError(f"kernel {kernel!r} reads option {field!r}, which the optimizer does not describe")
+            self.engine.field_value[f] = value_of.pop(field)
+        if value_of:
+            raise ValueError(f"kernel {kernel!r} does not read the described {', '.join(map(repr, value_of))}")
+        described = {name: needed_when for name, needed_when in state}
+        if set(described) != set(state_order):
+            raise ValueError(f"kernel {kernel!r} keeps the state {state_order}; the optimizer describes "
+                             f"{tuple(described)}")
+        for k, name in enumerate(state_order):
+            needed_when = described[name]
+            self.state_needs[k] = (-1 if needed_when is None
+                                   else self.option_start[self.option_names.index(needed_when)])
+        if len(entries) != self.n_params or cnp.PyArray_TYPE(steps) != cnp.NPY_INT64 \
+                or cnp.PyArray_TYPE(fresh) != cnp.NPY_UINT8 \
+                or not (cnp.PyArray_ISCARRAY(steps) and cnp.PyArray_ISCARRAY(fresh)) \
+                or cnp.PyArray_SIZE(steps) != self.n_params or cnp.PyArray_SIZE(fresh) != self.n_params:
+            raise ValueError("entries, steps (int64) and fresh (uint8) must have one entry a parameter")
+        self.states = [state_lists[name] for name in state_order]
+        self.params, self.entries, self.auto_threads = params, entries, auto_threads
+        for k in range(self.n_params):
+            self.holders[k] = entries[k] is not params[k]
+        for k in range(self.engine.n_groups):
+            self.engine.bounds[2 * k], self.engine.bounds[2 * k + 1] = slices[k]
+        self.steps, self.fresh = steps, fresh
+        self.engine.counts = <cnp.int64_t*>cnp.PyArray_DATA(steps)
+        self.engine.fresh = <cnp.uint8_t*>cnp.PyArray_DATA(fresh)
+        self.remembered = [[None] * self.n_options for _ in range(self.engine.n_groups)]
+
+    def __dealloc__(self):
+        free(self.engine.tasks)
+        free(self.holders)
+        free(self.engine.bounds)
+        free(self.engine.threads)
+        free(self.engine.options)
+        free(self.engine.values)
+
+    def step(self, list groups, list grads, int n_threads, bint checked=False):
+        """Update every group's parameters (group g: params[start:stop] with the options
+        groups[g], for (start, stop) = slices[g]) on n_threads threads (0: auto_threads[g]);
+        parameters whose gradient is None are skipped.  Returns DONE, or an Outcome saying what
+        the caller must do before calling again, having changed nothing.  `checked`: the caller
+        has checked every option in full."""
+        grads = list(grads)  # ours: the list the caller gave may change while the kernels run
+        cdef Outcome outcome = self.prepare(groups, grads, n_threads, checked)
+        if outcome == DONE:
+            with nogil:
+                advance(&self.engine)
+        return <int>outcome
+
+    cdef void forget_lr(self, Py_ssize_t g):
+        """Read group g's lr again at the next step (set_lr has changed the value read)."""
+        (<list>self.remembered[g])[self.option_names.index("lr")] = None
+
+    cdef Outcome prepare(self, list groups, list grads, int n_threads, bint checked) except *:
+        """Step 1: check everything and gather the tasks, changing nothing the optimizer sees."""
+        cdef Py_ssize_t g, i
+        cdef Outcome outcome
+        cdef bint missing = False
+        if len(groups) != self.engine.n_groups or len(grads) != self.n_params:
+            return PARAMS_CHANGED
+        for g in range(self.engine.n_groups):
+            if type(groups[g]) is not dict:
+                return PARAMS_CHANGED
+            outcome = self.gather_arrays(g, <dict>groups[g], grads)
+            if outcome != DONE:
+                return outcome
+        for g in range(self.engine.n_groups):
+            if not self.read_options(g, <dict>groups[g], checked):
+                return OPTIONS_UNCHECKED
+            self.engine.threads[g] = n_threads or self.auto_threads[g]
+        for g in range(self.engine.n_groups):
+            for i in range(self.engine.bounds[2 * g], self.engine.bounds[2 * g + 1]):
+                if self.engine.tasks[i].size >= 0:
+                    outcome = self.gather_states(g, i)
+                    if outcome == STATE_MISSING:
+                        missing = True
+                    elif outcome != DONE:
+                        return outcome
+        return STATE_MISSING if missing else DONE
+
+    cdef Outcome gather_arrays(self, Py_ssize_t g, dict group, list grads) except *:
+        """Group g's parameters as the plan knows them and ready, and their gradients ready for
+        the kernels (size -1 for a None gradient) and apart from them."""
+        cdef Py_ssize_t i, start = self.engine.bounds[2 * g], stop = self.engine.bounds[2 * g + 1]
+        cdef PyObject* found = PyDict_GetItem(group, "params")
+        cdef object listed, entry, param, grad
+        cdef Task* t
+        if found == NULL:
+            return PARAMS_CHANGED
+        listed = <object>found
+        if type(listed) is not list or len(<list>listed) != stop - start:
+            return PARAMS_CHANGED
+        for i in range(start, stop):
+            entry = (<list>listed)[i - start]
+            param = self.params[i]
+            if entry is not self.entries[i] or (self.holders[i] and getattr(entry, "data") is not param):
+                return PARAMS_CHANGED
+            if not (cnp.PyArray_ISCARRAY(<cnp.ndarray>param) and float_array(<cnp.ndarray>param)):
+                return ARRAYS_UNREADY
+            grad = grads[i]
+            t = &self.engine.tasks[i]
+            if grad is None:
+                t.size = -1  # skipped
+                continue
+            if not kernel_ready(grad, <cnp.ndarray>param):
+                return ARRAYS_UNREADY
+            t.param = cnp.PyArray_DATA(<cnp.ndarray>param)
+            t.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
+            t.size = size_of(<cnp.ndarray>param)
+            t.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
+            if overlap(t.param, t.grad, cnp.PyArray_NBYTES(<cnp.ndarray>param)):
+                return ARRAYS_UNREADY
+        return DONE
+
+    cdef bint read_options(self, Py_ssize_t g, dict group, bint checked) except -1:
+        """Read group g's option values; False if one needs the full check first.  A value that
+        passed a check is remembered (by identity, when it cannot change in place) and not read again."""
+        cdef list remembered = <list>self.remembered[g]
+        cdef double* out
+        cdef Py_ssize_t k
+        cdef PyObject* found
+        cdef object value
+        for k in range(self.n_options):
+            found = PyDict_GetItem(group, self.option_names[k])
+            if found == NULL:
+                if checked:
+                    raise ValueError(f"option {self.option_names[k]!r} is missing")
+                return False
+            value = <object>found
+            if value is remembered[k]:
+                continue
+            remembered[k] = None  # until its values are read again
+            out = self.engine.values + g * VALUES + self.option_start[k]
+            if checked:  # by the Python layer, in full
+                if self.option_kind[k] == PAIR:
+                    out[0], out[1] = value[0], value[1]
+                else:
+                    out[0] = float(value)
+            elif self.option_ruled[k] or not self.plain_option(k, value, out):
+                return False
+            if immutable(value):
+                remembered[k] = value
+        return True
+
+    cdef bint plain_option(self, Py_ssize_t k, object value, double* out) except -1:
+        """Whether value is a plain Python value of option k's kind, in its range; stored in out."""
+        if self.option_kind[k] == FLAG:
+            out[0] = value is True
+            return value is True or value is False
+        if self.option_kind[k] == NUMBER:
+            return plain_number_in(value, self.option_low[k], self.option_high[k], out)
+        return (type(value) is tuple and len(<tuple>value) == 2
+                and plain_number_in((<tuple>value)[0], self.option_low[k], self.option_high[k], out)
+                and plain_number_in((<tuple>value)[1], self.option_low[k], self.option_high[k], out + 1))
+
+    cdef Outcome gather_states(self, Py_ssize_t g, Py_ssize_t i) except *:
+        """Task i's state pointers: the arrays its group's options need, each matching its
+        parameter and apart from its gradient; NULL for the others."""
+        cdef Task* t = &self.engine.tasks[i]
+        cdef cnp.ndarray param = <cnp.ndarray>self.params[i]
+        cdef const double* values = self.engine.values + g * VALUES
+        cdef Py_ssize_t k
+        cdef object state
+        cdef bint missing = False
+        for k in range(self.n_states):
+            t.state[k] = NULL
+            if self.state_needs[k] >= 0 and values[self.state_needs[k]] == 0:
+                continue
+            state = (<list>self.states[k])[i]
+            if state is None:
+                missing = True
+                continue
+            if type(state) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>state) != cnp.PyArray_TYPE(param) \
+                    or size_of(<cnp.ndarray>state) != t.size or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state):
+                return STATE_MISMATCH
+            t.state[k] = cnp.PyArray_DATA(<cnp.ndarray>state)
+            if overlap(t.state[k], t.grad, cnp.PyArray_NBYTES(param)):
+                return ARRAYS_UNREADY
+        return STATE_MISSING if missing else DONE

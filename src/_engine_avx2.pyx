@@ -1,0 +1,4 @@
+# The compiled engine for the avx2 SIMD level (flags in fastgd/_simd.py): the optimizer step
+# and the regression epoch.
+include "_engine.pxi"
+include "_regression.pxi"
