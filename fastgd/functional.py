@@ -31,24 +31,25 @@ def _step_count(step):
     return step - 1
 
 
-def _run(cls, param, grad, states, options, step=1):
+def _run(cls, param, grad, states, options, step=1, arguments=None):
     """One step of optimizer class cls's algorithm on one parameter, with its state arrays by
     name (as the State names them; None where not given); returns them, with any the step
-    created (SGD's first momentum buffer)."""
+    created (SGD's first momentum buffer).  arguments: the argument's name for a state's, where
+    they differ, for messages."""
     algorithm = cls.algorithm
     cls._check_options(options, "")
-    param, grad = _prepare(param, grad, states)
+    param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})
     group = {"params": [param], **options}
     state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
     steps = np.array([_step_count(step)], dtype=np.int64)
     fresh = np.zeros(1, dtype=np.uint8)
-    for state, i, array in optim.missing_state(algorithm, [group], [(0, 1)], [param], [grad], state_lists):
+    for state, i, array in optim._missing_state(algorithm, [group], [(0, 1)], [param], [grad], state_lists):
         state_lists[state.name][i] = array
         fresh[i] = state.from_gradient
     plan = engine.Plan(algorithm.kernel, algorithm.engine_options(), algorithm.engine_state(), algorithm.counts_steps,
                        [param], [param], state_lists, steps, fresh, [(0, 1)], [1])
     outcome = plan.step([group], [grad], 1, True)  # everything is checked
-    if outcome != optim.DONE:
+    if outcome != optim._DONE:
         raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
     return {name: arrays[0] for name, arrays in state_lists.items()}
 
@@ -109,4 +110,4 @@ def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0
     options = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=0,
                    eps=eps, maximize=maximize)
     _require(state_sum, "state_sum", "by Adagrad")
-    _run(optim.Adagrad, param, grad, {"sum": state_sum}, options, step)
+    _run(optim.Adagrad, param, grad, {"sum": state_sum}, options, step, arguments={"sum": "state_sum"})

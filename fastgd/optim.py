@@ -33,7 +33,7 @@ MAX_THREADS = engine.MAX_THREADS
 MAX_STEP = 2**53
 
 # what a compiled step returns (src/_engine.pxi)
-DONE, PARAMS_CHANGED, ARRAYS_UNREADY, OPTIONS_UNCHECKED, STATE_MISMATCH, STATE_MISSING = (
+_DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _STATE_MISSING = (
     int(engine.Outcome.DONE), int(engine.Outcome.PARAMS_CHANGED), int(engine.Outcome.ARRAYS_UNREADY),
     int(engine.Outcome.OPTIONS_UNCHECKED), int(engine.Outcome.STATE_MISMATCH), int(engine.Outcome.STATE_MISSING))
 
@@ -88,7 +88,7 @@ class Algorithm(NamedTuple):
         return tuple((state.name, state.needed_when) for state in self.state)
 
 
-def missing_state(algorithm, groups, slices, params, grads, state_lists):
+def _missing_state(algorithm, groups, slices, params, grads, state_lists):
     """The one place state is created, before the compiled step runs: (State, i, array) for
     each state array that a parameter i with a gradient lacks and its group's options need
     (group g holds params[slice(*slices[g])]), made as its State says."""
@@ -190,17 +190,14 @@ class Optimizer:
         start = len(self._params)
         arrays = [_checks.check_param(_data(entry), f"parameter {start + i}") for i, entry in enumerate(entries)]
         _checks.check_no_overlap(self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))])
-        # nothing is changed before this point
+        states = {name: states + [None] * len(arrays) for name, states in self._state.items()}
+        self._install(
+            entries=self._entries + entries, params=self._params + arrays, state=states,
+            steps=np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)]),
+            fresh=np.concatenate([self._fresh, np.zeros(len(arrays), dtype=np.uint8)]),
+            slices=self._slices + [(start, start + len(arrays))],
+            auto_threads=self._auto_threads + [_threads_for(sum(array.size for array in arrays))])
         self.param_groups.append({"params": entries, **options})
-        self._entries += entries
-        self._params += arrays
-        self._slices.append((start, len(self._params)))
-        self._auto_threads.append(_threads_for(sum(array.size for array in arrays)))
-        for states in self._state.values():
-            states += [None] * len(arrays)
-        self._steps = np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)])
-        self._fresh = np.concatenate([self._fresh, np.zeros(len(arrays), dtype=np.uint8)])
-        self._new_plan()
 
     def _sync(self):
         """Follow what was done to param_groups by hand, as torch does: a group's "params"
@@ -230,21 +227,18 @@ class Optimizer:
         entries = [entry for group_entries in listed for entry in group_entries]
         if len({id(entry) for entry in entries}) != len(entries):
             raise ValueError("a parameter is given twice in param_groups; each must be given once")
-        # nothing is changed before this point
         old = [known.get(id(entry)) for entry in entries]
-        state = {name: [None if i is None else states[i] for i in old] for name, states in self._state.items()}
-        steps = np.array([0 if i is None else self._steps[i] for i in old], dtype=np.int64)
-        fresh = np.array([0 if i is None else self._fresh[i] for i in old], dtype=np.uint8)
-        slices, start = [], 0
+        bounds = np.cumsum([0] + [len(group_entries) for group_entries in listed])
+        slices = [(int(start), int(stop)) for start, stop in zip(bounds[:-1], bounds[1:])]
+        self._install(
+            entries=entries, params=arrays, slices=slices,
+            state={name: [None if i is None else states[i] for i in old] for name, states in self._state.items()},
+            steps=np.array([0 if i is None else self._steps[i] for i in old], dtype=np.int64),
+            fresh=np.array([0 if i is None else self._fresh[i] for i in old], dtype=np.uint8),
+            auto_threads=[_threads_for(sum(a.size for a in arrays[start:stop])) for start, stop in slices])
         for group, group_entries, missing in zip(groups, listed, merged):
             group.update(missing)
             group["params"] = group_entries
-            slices.append((start, start + len(group_entries)))
-            start += len(group_entries)
-        self._entries, self._params, self._slices = entries, arrays, slices
-        self._auto_threads = [_threads_for(sum(a.size for a in arrays[start:stop])) for start, stop in slices]
-        self._state, self._steps, self._fresh = state, steps, fresh
-        self._new_plan()
 
     # -- checks ----------------------------------------------------------------
 
@@ -295,7 +289,7 @@ class Optimizer:
 
     def _create_state(self, grads):
         """Create the state arrays that parameters with a gradient lack and their options need."""
-        made = missing_state(self.algorithm, self.param_groups, self._slices, self._params, grads, self._state)
+        made = _missing_state(self.algorithm, self.param_groups, self._slices, self._params, grads, self._state)
         # nothing is changed before this point
         for state, i, array in made:
             self._state[state.name][i] = array
@@ -350,18 +344,18 @@ class Optimizer:
         checked = False
         for _ in range(6):  # one answer to each request at most
             outcome = routine(self._plan, self.param_groups, grads, self._n_threads or 0, checked)
-            if outcome == DONE:
+            if outcome == _DONE:
                 return
-            if outcome == PARAMS_CHANGED:
+            if outcome == _PARAMS_CHANGED:
                 self._sync()
-            elif outcome == ARRAYS_UNREADY:
+            elif outcome == _ARRAYS_UNREADY:
                 grads = self._converted(grads)  # raises, naming the array, unless it converts
-            elif outcome == OPTIONS_UNCHECKED:
+            elif outcome == _OPTIONS_UNCHECKED:
                 self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
                 checked = True
-            elif outcome == STATE_MISMATCH:
+            elif outcome == _STATE_MISMATCH:
                 self._check_states()
-            elif outcome == STATE_MISSING:
+            elif outcome == _STATE_MISSING:
                 self._create_state(grads)
         raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
 
@@ -372,17 +366,30 @@ class Optimizer:
     def __setstate__(self, state):
         vars(self).update(state)
         self._lock = threading.Lock()
-        self._new_plan()
+        # the optimizer's own arrays are writable and contiguous, whatever unpickled them (a
+        # read-only memory map, say)
+        writable = ["C", "W", "A"]
+        self._install(steps=np.require(self._steps, np.int64, writable), fresh=np.require(self._fresh, np.uint8, writable),
+                      state={name: [None if a is None else np.require(a, None, writable) for a in states]
+                             for name, states in self._state.items()})
 
-    def _new_plan(self):
-        """What every step reads, gathered for the compiled step; rebuilt when any of it is replaced."""
+    _ARRAYS = ("entries", "params", "state", "steps", "fresh", "slices", "auto_threads")
+
+    def _install(self, **replaced):
+        """Replace some of the arrays and lists a step reads (entries, params, state, steps,
+        fresh, slices, auto_threads) and the compiled plan made of them, all at once: if the
+        plan cannot be made, nothing is replaced."""
+        new = {name: replaced.get(name, getattr(self, "_" + name, None)) for name in self._ARRAYS}
         if self.algorithm is None or self._own_update:  # a subclass with an update of its own
-            self._plan = None
-            return
-        self._plan = engine.Plan(
-            self.algorithm.kernel, self.algorithm.engine_options(), self.algorithm.engine_state(),
-            self.algorithm.counts_steps, list(self._params), list(self._entries), self._state, self._steps,
-            self._fresh, list(self._slices), list(self._auto_threads))
+            plan = None
+        else:
+            plan = engine.Plan(
+                self.algorithm.kernel, self.algorithm.engine_options(), self.algorithm.engine_state(),
+                self.algorithm.counts_steps, list(new["params"]), list(new["entries"]), new["state"], new["steps"],
+                new["fresh"], list(new["slices"]), list(new["auto_threads"]))
+        for name, value in new.items():
+            setattr(self, "_" + name, value)
+        self._plan = plan
 
     def _gradients(self, grads):
         if grads is None:
@@ -491,16 +498,12 @@ class Optimizer:
                 new_state[name][key] = np.array(value, dtype=param.dtype, order="C", copy=True)
             if "step" in entry:
                 new_steps[key] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
-        # nothing is changed before this point
+        self._install(state=new_state, steps=new_steps, fresh=np.zeros(len(self._params), dtype=np.uint8))
         for group, saved in zip(self.param_groups, options):
             params = group["params"]
             group.clear()
             group.update(saved)
             group["params"] = params
-        self._state = new_state
-        self._steps = new_steps
-        self._fresh = np.zeros(len(self._params), dtype=np.uint8)
-        self._new_plan()
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]

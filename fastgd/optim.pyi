@@ -1,6 +1,6 @@
 # Types of fastgd.optim (the optimizers and Parameter).
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -15,7 +15,36 @@ _Params: TypeAlias = Iterable[_Param] | Iterable[_ParamGroup]
 # one gradient (or None, to skip that parameter) per parameter, in order
 _Grads: TypeAlias = Sequence[npt.NDArray[np.floating[Any]] | None]
 
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "MAX_THREADS"]
+
 PARALLEL_MIN_SIZE: int
+MAX_THREADS: int
+MAX_STEP: int
+
+# The description of an algorithm (Optimizer.algorithm): see fastgd/optim.py.
+class Option(NamedTuple):
+    name: str
+    kind: str
+    fields: tuple[str | None, ...] | None = None
+
+class State(NamedTuple):
+    name: str
+    needed_when: str | None = None
+    initial: float | str = 0.0
+    from_gradient: bool = False
+
+class Rule(NamedTuple):
+    reads: tuple[str, ...]
+    check: Callable[[Mapping[str, Any], str], None]
+
+class Algorithm(NamedTuple):
+    kernel: str
+    options: tuple[Option, ...]
+    state: tuple[State, ...]
+    counts_steps: bool = True
+    rules: tuple[Rule, ...] = ()
+    def engine_options(self) -> tuple[tuple[str, str, float, float, tuple[str | None, ...], bool], ...]: ...
+    def engine_state(self) -> tuple[tuple[str, str | None], ...]: ...
 
 class Parameter:
     data: npt.NDArray[Any]
@@ -23,12 +52,14 @@ class Parameter:
     def __init__(self, data: npt.ArrayLike, grad: npt.NDArray[Any] | None = None) -> None: ...
 
 class Optimizer:
-    state_names: ClassVar[tuple[str, ...]]
-    counts_steps: ClassVar[bool]
+    algorithm: ClassVar[Algorithm | None]
     defaults: dict[str, Any]
-    n_threads: int | None
     param_groups: list[dict[str, Any]]
     def __init__(self, params: _Params, defaults: Mapping[str, Any], n_threads: int | None = None) -> None: ...
+    @property
+    def n_threads(self) -> int | None: ...
+    @n_threads.setter
+    def n_threads(self, value: int | None) -> None: ...
     def add_param_group(self, param_group: _ParamGroup) -> None: ...
     def step(self, grads: _Grads | None = None) -> None: ...
     def zero_grad(self, set_to_none: bool = True) -> None: ...
@@ -60,6 +91,7 @@ class Adam(Optimizer):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        decoupled_weight_decay: bool = False,
         n_threads: int | None = None,
     ) -> None: ...
 

@@ -267,20 +267,26 @@ def test_functional_matches_class(name, data):
     steps = data.draw(st.integers(0, 3))
     for _ in range(steps):
         opt.step(arrays(rng, [shape], dtype))
-    state = opt.state_dict()["state"].get(0, {})
+    saved = opt.state_dict()["state"].get(0, {})
+
+    def state(key, start=0.0):
+        """The class's state array, or before its first step (none saved, as in torch) the user's first one."""
+        return saved[key] if key in saved else np.full_like(p, start)
+
     q = p.copy()
     g = arrays(rng, [shape], dtype)[0]
     opt.step([g])
     F = fastgd.functional
     kw = {k: v for k, v in options.items()}
     if name == "SGD":
-        F.sgd(q, g, state.get("momentum_buffer"), **kw)
+        F.sgd(q, g, saved.get("momentum_buffer"), **kw)
     elif name in ("Adam", "AdamW"):
-        (F.adam if name == "Adam" else F.adamw)(q, g, state["exp_avg"], state["exp_avg_sq"],
-                                                 state.get("max_exp_avg_sq"), step=steps + 1, **kw)
+        (F.adam if name == "Adam" else F.adamw)(q, g, state("exp_avg"), state("exp_avg_sq"),
+                                                 state("max_exp_avg_sq") if kw["amsgrad"] else None,
+                                                 step=steps + 1, **kw)
     elif name == "RMSprop":
-        F.rmsprop(q, g, state["square_avg"], state.get("grad_avg"), state.get("momentum_buffer"), **kw)
+        F.rmsprop(q, g, state("square_avg"), state("grad_avg") if kw["centered"] else None,
+                  state("momentum_buffer") if kw["momentum"] > 0 else None, **kw)
     else:
-        kw.pop("initial_accumulator_value")
-        F.adagrad(q, g, state["sum"], step=steps + 1, **kw)
+        F.adagrad(q, g, state("sum", kw.pop("initial_accumulator_value")), step=steps + 1, **kw)
     assert np.array_equal(p, q)
