@@ -307,26 +307,31 @@ class Optimizer:
         step of an optimizer runs at a time: a step while another thread's step
         of the same optimizer runs raises RuntimeError.
         """
-        with self._exclusive("step()"):
-            grads = self._gradients(grads)
-            self._update_all(self._converted(grads) if self._own_update else grads)
+        lock = self._lock
+        if not lock.acquire(False):
+            raise _busy("step()")
+        try:  # the compiled step first, as it is: everything else when it asks
+            if type(grads) is not list or len(grads) != len(self._params):
+                grads = self._gradients(grads)
+            if self._plan is None:
+                self._update_all(self._converted(grads) if self._own_update else grads)
+            elif self._plan.step(self.param_groups, grads, self._n_threads or 0) != _DONE:
+                self._drive(grads, engine.Plan.step)
+        finally:
+            lock.release()
 
     def _exclusive(self, what):
         """A context in which nothing else changes the optimizer: raises RuntimeError if a step
         (or a change of the optimizer) is running already, in another thread or re-entered."""
         if not self._lock.acquire(False):
-            raise RuntimeError(f"{what}: a step of this optimizer is already running (in another thread, or "
-                               "re-entered); an optimizer takes one step at a time")
+            raise _busy(what)
         return _Release(self._lock)
 
     def _update_all(self, grads):
-        """Update every parameter in place from grads (one per parameter, as the caller gave
-        them), in one compiled call.  A subclass that overrides this gets the gradients checked
-        and converted by step() (_own_update)."""
-        if self.algorithm is None:
-            raise NotImplementedError(f"{type(self).__name__} describes no algorithm; "
-                                      "a subclass of Optimizer implements _update_all(grads)")
-        self._drive(grads, engine.Plan.step)
+        """What a subclass without a compiled algorithm implements: update every parameter in
+        place from grads (checked and converted by step(), one per parameter)."""
+        raise NotImplementedError(f"{type(self).__name__} describes no algorithm; "
+                                  "a subclass of Optimizer implements _update_all(grads)")
 
     def _step_with(self, routine, grads):
         """Take steps through a compiled routine of the engine that steps this optimizer's plan
@@ -511,6 +516,11 @@ class Optimizer:
             lines.append(f"Parameter Group {index}")
             lines += [f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"]
         return "\n".join(lines + [")"])
+
+
+def _busy(what):
+    return RuntimeError(f"{what}: a step of this optimizer is already running (in another thread, or "
+                        "re-entered); an optimizer takes one step at a time")
 
 
 class _Release:

@@ -277,6 +277,13 @@ cdef class Plan:
     cdef list params, entries, auto_threads, states, remembered
     cdef cnp.ndarray steps, fresh
     cdef bint* holders     # one a parameter: whether its entry is a fastgd.Parameter
+    # per parameter and state slot: the state array last found to match the parameter, and the
+    # parameter's size and dtype then.  Within a plan a state list's entry only goes from None to
+    # an array (a new plan comes with any other change), so the same array object still matches
+    # while the parameter keeps that size and dtype: its own size need not be read again.
+    cdef PyObject** matched
+    cdef Py_ssize_t* matched_size
+    cdef int* matched_type
 
     def __cinit__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
                   list entries, dict state_lists, cnp.ndarray steps not None, cnp.ndarray fresh not None,
@@ -284,11 +291,15 @@ cdef class Plan:
         cdef Py_ssize_t n_params = max(len(params), 1), n_groups = max(len(slices), 1)
         self.engine.tasks = <Task*>calloc(n_params, sizeof(Task))
         self.holders = <bint*>calloc(n_params, sizeof(bint))
+        self.matched = <PyObject**>calloc(n_params * MAX_STATES, sizeof(PyObject*))
+        self.matched_size = <Py_ssize_t*>calloc(n_params * MAX_STATES, sizeof(Py_ssize_t))
+        self.matched_type = <int*>calloc(n_params * MAX_STATES, sizeof(int))
         self.engine.bounds = <Py_ssize_t*>calloc(n_groups * 2, sizeof(Py_ssize_t))
         self.engine.threads = <int*>calloc(n_groups, sizeof(int))
         self.engine.options = <double*>calloc(n_groups * MAX_OPTION_FIELDS, sizeof(double))
         self.engine.values = <double*>calloc(n_groups * VALUES, sizeof(double))
-        if not (self.engine.tasks and self.holders and self.engine.bounds and self.engine.threads
+        if not (self.engine.tasks and self.holders and self.matched and self.matched_size and self.matched_type
+                and self.engine.bounds and self.engine.threads
                 and self.engine.options and self.engine.values):
             raise MemoryError()
 
@@ -357,6 +368,9 @@ cdef class Plan:
     def __dealloc__(self):
         free(self.engine.tasks)
         free(self.holders)
+        free(self.matched)
+        free(self.matched_size)
+        free(self.matched_type)
         free(self.engine.bounds)
         free(self.engine.threads)
         free(self.engine.options)
@@ -369,20 +383,20 @@ cdef class Plan:
         the caller must do before calling again, having changed nothing.  `checked`: the caller
         has checked every option in full."""
         grads = list(grads)  # ours: the list the caller gave may change while the kernels run
-        cdef Outcome outcome = self.prepare(groups, grads, n_threads, checked)
+        cdef int outcome = self.prepare(groups, grads, n_threads, checked)
         if outcome == DONE:
             with nogil:
                 advance(&self.engine)
-        return <int>outcome
+        return outcome
 
     cdef void forget_lr(self, Py_ssize_t g):
         """Read group g's lr again at the next step (set_lr has changed the value read)."""
         (<list>self.remembered[g])[self.option_names.index("lr")] = None
 
-    cdef Outcome prepare(self, list groups, list grads, int n_threads, bint checked) except *:
+    cdef int prepare(self, list groups, list grads, int n_threads, bint checked) except -1:
         """Step 1: check everything and gather the tasks, changing nothing the optimizer sees."""
         cdef Py_ssize_t g, i
-        cdef Outcome outcome
+        cdef int outcome
         cdef bint missing = False
         if len(groups) != self.engine.n_groups or len(grads) != self.n_params:
             return PARAMS_CHANGED
@@ -406,7 +420,7 @@ cdef class Plan:
                         return outcome
         return STATE_MISSING if missing else DONE
 
-    cdef Outcome gather_arrays(self, Py_ssize_t g, dict group, list grads) except *:
+    cdef int gather_arrays(self, Py_ssize_t g, dict group, list grads) except -1:
         """Group g's parameters as the plan knows them and ready, and their gradients ready for
         the kernels (size -1 for a None gradient) and apart from them."""
         cdef Py_ssize_t i, start = self.engine.bounds[2 * g], stop = self.engine.bounds[2 * g + 1]
@@ -481,13 +495,13 @@ cdef class Plan:
                 and plain_number_in((<tuple>value)[0], self.option_low[k], self.option_high[k], out)
                 and plain_number_in((<tuple>value)[1], self.option_low[k], self.option_high[k], out + 1))
 
-    cdef Outcome gather_states(self, Py_ssize_t g, Py_ssize_t i) except *:
+    cdef int gather_states(self, Py_ssize_t g, Py_ssize_t i) except -1:
         """Task i's state pointers: the arrays its group's options need, each matching its
         parameter and apart from its gradient; NULL for the others."""
         cdef Task* t = &self.engine.tasks[i]
-        cdef cnp.ndarray param = <cnp.ndarray>self.params[i]
+        cdef int dtype = cnp.PyArray_TYPE(<cnp.ndarray>self.params[i])
         cdef const double* values = self.engine.values + g * VALUES
-        cdef Py_ssize_t k
+        cdef Py_ssize_t k, slot
         cdef object state
         cdef bint missing = False
         for k in range(self.n_states):
@@ -498,10 +512,14 @@ cdef class Plan:
             if state is None:
                 missing = True
                 continue
-            if type(state) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>state) != cnp.PyArray_TYPE(param) \
-                    or size_of(<cnp.ndarray>state) != t.size or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state):
-                return STATE_MISMATCH
+            slot = i * MAX_STATES + k
+            if not (<PyObject*>state == self.matched[slot] and self.matched_size[slot] == t.size
+                    and self.matched_type[slot] == dtype):
+                if type(state) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>state) != dtype \
+                        or size_of(<cnp.ndarray>state) != t.size or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state):
+                    return STATE_MISMATCH
+                self.matched[slot], self.matched_size[slot], self.matched_type[slot] = <PyObject*>state, t.size, dtype
             t.state[k] = cnp.PyArray_DATA(<cnp.ndarray>state)
-            if overlap(t.state[k], t.grad, cnp.PyArray_NBYTES(param)):
+            if overlap(t.state[k], t.grad, t.size * (4 if t.is_float32 else 8)):
                 return ARRAYS_UNREADY
         return STATE_MISSING if missing else DONE

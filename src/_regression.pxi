@@ -193,7 +193,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
 
     X is C-contiguous (n, d); y, sample_weight and theta/grad share its dtype; theta holds
     k * d weights then k intercepts."""
-    cdef Outcome outcome
+    cdef int outcome
     cdef Py_ssize_t n = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1), done = 0
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     if optimizer.n_params != 1 or grads[0] is None:
@@ -217,7 +217,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     grads = list(grads)
     outcome = optimizer.prepare(groups, grads, n_threads, checked)
     if outcome != DONE:
-        return <int>outcome
+        return outcome
     cdef cnp.ndarray theta = <cnp.ndarray>optimizer.params[0], grad = <cnp.ndarray>grads[0]
     cdef Py_ssize_t k = cnp.PyArray_SIZE(theta) // (d + 1)
     cdef Loss loss_code = LOSSES[loss]
@@ -256,7 +256,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     if rates is not None:
         optimizer.forget_lr(0)
     result[0], result[1] = total, done
-    return <int>outcome
+    return outcome
 
 
 def log_loss_terms(z):
