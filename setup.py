@@ -10,6 +10,10 @@ from setuptools.command.build_ext import build_ext
 
 simd = runpy.run_path(os.path.join("fastgd", "_simd.py"))
 DEBUG = os.environ.get("FASTGD_DEBUG", "") == "1"  # bounds checks on, no optimization
+# AddressSanitizer and UBSan (GCC, Clang) for CI: any error aborts; see .ci/run for how to run it.
+# Python's CFLAGS hold -fwrapv, which defines signed overflow: UBSan does not report it.
+SANITIZE = os.environ.get("FASTGD_SANITIZE", "") == "1"
+SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
 
 DIRECTIVES = {
     "language_level": 3,
@@ -44,15 +48,21 @@ class BuildExt(build_ext):
 
     def build_extensions(self):
         family = simd["compiler_family"](self.compiler.compiler_type)
+        if SANITIZE and family == "msvc":
+            raise RuntimeError("FASTGD_SANITIZE=1 needs GCC or Clang (-fsanitize=address,undefined)")
         for ext in self.extensions:
             if DEBUG:
                 flags = ["/Od", "/Zi"] if family == "msvc" else ["-O0", "-g"]
             else:
                 flags = simd["COMMON_FLAGS"][family] + simd["LEVEL_FLAGS"][family][SIMD_LEVEL[ext.name]]
-                if family == "unix":
+                if family == "unix" and not SANITIZE:
                     flags = flags + ["-g0"]  # Python's CFLAGS ask for debug info: a wheel need not ship it
+            link = [] if family == "msvc" else ["-pthread"]
+            if SANITIZE:
+                # last, so that -O1 wins over -O3 (the level's -m flags stay: each module keeps its instructions)
+                flags, link = flags + SANITIZE_FLAGS, link + SANITIZE_FLAGS
             ext.extra_compile_args = flags
-            ext.extra_link_args = [] if family == "msvc" else ["-pthread"]
+            ext.extra_link_args = link
         super().build_extensions()
 
 
