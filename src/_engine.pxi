@@ -112,6 +112,9 @@ cdef inline bint plain_number_in(object value, double low, double high, double* 
     return low <= x < high
 
 
+cdef object NOT_READ = object()  # what remembers no option value (None is a value a user can set)
+
+
 cdef inline bint immutable(object value):
     """Whether a checked option value can be remembered by identity (it cannot change in place)."""
     return type(value) in (float, int, bool, tuple) or isinstance(value, np.generic)
@@ -363,7 +366,7 @@ cdef class Plan:
         self.steps, self.fresh = steps, fresh
         self.engine.counts = <cnp.int64_t*>cnp.PyArray_DATA(steps)
         self.engine.fresh = <cnp.uint8_t*>cnp.PyArray_DATA(fresh)
-        self.remembered = [[None] * self.n_options for _ in range(self.engine.n_groups)]
+        self.remembered = [[NOT_READ] * self.n_options for _ in range(self.engine.n_groups)]
 
     def __dealloc__(self):
         free(self.engine.tasks)
@@ -391,7 +394,7 @@ cdef class Plan:
 
     cdef void forget_lr(self, Py_ssize_t g):
         """Read group g's lr again at the next step (set_lr has changed the value read)."""
-        (<list>self.remembered[g])[self.option_names.index("lr")] = None
+        (<list>self.remembered[g])[self.option_names.index("lr")] = NOT_READ
 
     cdef int prepare(self, list groups, list grads, int n_threads, bint checked) except -1:
         """Step 1: check everything and gather the tasks, changing nothing the optimizer sees."""
@@ -471,7 +474,7 @@ cdef class Plan:
             value = <object>found
             if value is remembered[k]:
                 continue
-            remembered[k] = None  # until its values are read again
+            remembered[k] = NOT_READ  # until its values are read again
             out = self.engine.values + g * VALUES + self.option_start[k]
             if checked:  # by the Python layer, in full
                 if self.option_kind[k] == PAIR:
