@@ -3,15 +3,14 @@
 The optimizers have torch.optim's names, defaults and update equations; each
 step is one compiled pass over memory per parameter.
 """
-from . import functional, reference
+from . import functional, optim, reference
 from ._backend import level as _level
-from .optim import SGD, Adagrad, Adam, AdamW, Optimizer, Parameter, RMSprop
+from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.__all__)
 
 # the one place the version is written: pyproject.toml reads this line (without importing fastgd)
 __version__ = "0.1.0"
 
-__all__ = [
-    "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Optimizer", "Parameter",
+__all__ = optim.__all__ + [
     "LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__",
 ]
 

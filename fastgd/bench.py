@@ -28,13 +28,23 @@ import numpy as np
 import fastgd
 from fastgd import reference
 
-#: name -> (class name, options, arrays a step reads and writes per element)
+#: options other than the defaults that an optimizer is timed with
+BENCH_OPTIONS = {"SGD": {"momentum": 0.9}}
+
+
+def _traffic(cls, options):
+    """Arrays a step reads or writes, per element: the parameter (read and written), the
+    gradient (read), and each state array the options need (read and written)."""
+    group = {**cls([np.zeros(1)]).defaults, **options}
+    return 3 + 2 * sum(state.needed_when is None or bool(group[state.needed_when]) for state in cls.algorithm.state)
+
+
+#: name -> (class name, options, arrays a step reads and writes per element), for every
+#: optimizer of fastgd.optim
 OPTIMIZERS = {
-    "sgd": ("SGD", {"momentum": 0.9}, 5),   # reads param, grad, buffer; writes param, buffer
-    "adam": ("Adam", {}, 7),                 # reads param, grad, exp_avg, exp_avg_sq; writes three
-    "adamw": ("AdamW", {}, 7),
-    "rmsprop": ("RMSprop", {}, 5),           # reads param, grad, square_avg; writes two
-    "adagrad": ("Adagrad", {}, 5),           # reads param, grad, sum; writes two
+    name.lower(): (name, BENCH_OPTIONS.get(name, {}), _traffic(cls, BENCH_OPTIONS.get(name, {})))
+    for name in fastgd.optim.__all__
+    if isinstance(cls := getattr(fastgd.optim, name), type) and getattr(cls, "algorithm", None) is not None
 }
 DTYPES = ("float32", "float64")
 CONTENDERS = ("fastgd", "reference", "torch-fused", "torch-foreach", "torch-forloop", "roofline")

@@ -62,11 +62,22 @@ def stub_tree(module_name):
     body = []
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.names[0].name == "*" and (node.module or "").startswith("fastgd."):
-            body += stub_tree(node.module).body
+            imported = stub_tree(node.module).body
+            exported = stub_all(imported)  # a star import takes the names in __all__, as type checkers do
+            body += [item for item in imported if exported is None or set(stub_members([item])) & exported]
         else:
             body.append(node)
     tree.body = body
     return tree
+
+
+def stub_all(body):
+    """The names a stub body's literal `__all__ = [...]` lists, or None without one."""
+    for node in body:
+        if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets)
+                and isinstance(node.value, ast.List)):
+            return {element.value for element in node.value.elts}
+    return None
 
 
 def stub_members(body):
