@@ -67,12 +67,15 @@ class Rule(NamedTuple):
 
 
 class Algorithm(NamedTuple):
-    """All that fastgd needs to know of an algorithm, but its update equations (the kernel)."""
+    """All that fastgd needs to know of an algorithm, but its update equations (the kernel).
+    state_at_start: a parameter's state is created when it is added (torch's Adagrad does), not
+    before its first step."""
     kernel: str
     options: tuple
     state: tuple
     counts_steps: bool = True
     rules: tuple = ()
+    state_at_start: bool = False
 
     def engine_options(self):
         """The options as the compiled Plan takes them: (name, kind, low, high, fields, ruled)."""
@@ -192,6 +195,7 @@ class Optimizer:
         _checks.check_no_overlap(self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))])
         states = {name: states + [None] * len(arrays) for name, states in self._state.items()}
         self._install(
+            groups=self.param_groups + [options],
             entries=self._entries + entries, params=self._params + arrays, state=states,
             steps=np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)]),
             fresh=np.concatenate([self._fresh, np.zeros(len(arrays), dtype=np.uint8)]),
@@ -231,6 +235,7 @@ class Optimizer:
         bounds = np.cumsum([0] + [len(group_entries) for group_entries in listed])
         slices = [(int(start), int(stop)) for start, stop in zip(bounds[:-1], bounds[1:])]
         self._install(
+            groups=[{**group, **missing} for group, missing in zip(groups, merged)],
             entries=entries, params=arrays, slices=slices,
             state={name: [None if i is None else states[i] for i in old] for name, states in self._state.items()},
             steps=np.array([0 if i is None else self._steps[i] for i in old], dtype=np.int64),
@@ -380,11 +385,15 @@ class Optimizer:
 
     _ARRAYS = ("entries", "params", "state", "steps", "fresh", "slices", "auto_threads")
 
-    def _install(self, **replaced):
-        """Replace some of the arrays and lists a step reads (entries, params, state, steps,
-        fresh, slices, auto_threads) and the compiled plan made of them, all at once: if the
-        plan cannot be made, nothing is replaced."""
+    def _install(self, groups=None, **replaced):
+        """Replace some of the arrays and lists a step reads (entries, params, state (new lists),
+        steps, fresh, slices, auto_threads) and the compiled plan made of them, all at once: if
+        the plan cannot be made, nothing is replaced.  groups: the options of the groups then."""
         new = {name: replaced.get(name, getattr(self, "_" + name, None)) for name in self._ARRAYS}
+        if self.algorithm is not None and self.algorithm.state_at_start:
+            for state, i, array in _missing_state(self.algorithm, groups or self.param_groups, new["slices"],
+                                                  new["params"], new["params"], new["state"]):
+                new["state"][state.name][i] = array
         if self.algorithm is None or self._own_update:  # a subclass with an update of its own
             plan = None
         else:
@@ -396,7 +405,21 @@ class Optimizer:
             setattr(self, "_" + name, value)
         self._plan = plan
 
+    def _follow_param_groups(self):
+        """Follow param_groups now if they no longer list the optimizer's parameters (step()
+        without gradients reads the .grad of each, and counts the gradients given, before the
+        compiled step could notice)."""
+        try:
+            listed = [entry for group in self.param_groups for entry in _as_entries(group["params"])]
+        except (TypeError, KeyError):
+            listed = None
+        if listed is None or len(listed) != len(self._entries) or any(
+                entry is not known for entry, known in zip(listed, self._entries)):
+            self._sync()
+
     def _gradients(self, grads):
+        if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
+            self._follow_param_groups()
         if grads is None:
             holders = [entry for entry in self._entries]
             plain = [i for i, entry in enumerate(holders) if not isinstance(entry, Parameter)]
@@ -436,7 +459,7 @@ class Optimizer:
         """
         state = {}
         for i in range(len(self._params)):
-            entry = {s.name: self._state[s.name][i].copy() for s in self._described_state()
+            entry = {s.name: _shaped_as(self._state[s.name][i], self._params[i]) for s in self._described_state()
                      if self._state[s.name][i] is not None and not (s.from_gradient and self._fresh[i])}
             if self.algorithm is not None and self.algorithm.counts_steps and (entry or self._steps[i]):
                 entry["step"] = int(self._steps[i])
@@ -503,7 +526,8 @@ class Optimizer:
                 new_state[name][key] = np.array(value, dtype=param.dtype, order="C", copy=True)
             if "step" in entry:
                 new_steps[key] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
-        self._install(state=new_state, steps=new_steps, fresh=np.zeros(len(self._params), dtype=np.uint8))
+        self._install(groups=options, state=new_state, steps=new_steps,
+                      fresh=np.zeros(len(self._params), dtype=np.uint8))
         for group, saved in zip(self.param_groups, options):
             params = group["params"]
             group.clear()
@@ -547,6 +571,12 @@ def _threads_for(size):
     """Threads for a step over `size` elements when the user did not say: one per
     PARALLEL_MIN_SIZE elements, at most one per core."""
     return max(1, min(os.cpu_count() or 1, MAX_THREADS, size // PARALLEL_MIN_SIZE))
+
+
+def _shaped_as(state, param):
+    """A copy of a state array, in its parameter's shape where the sizes match: a parameter
+    reshaped in place keeps its state (a step checks size and dtype)."""
+    return state.reshape(param.shape).copy() if state.size == param.size else state.copy()
 
 
 def _data(entry):
@@ -663,6 +693,7 @@ class Adagrad(Optimizer):
                  Option("initial_accumulator_value", "number", fields=(None,)), Option("eps", "number"),
                  Option("maximize", "flag")),
         state=(State("sum", initial="initial_accumulator_value"),),
+        state_at_start=True,
     )
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
