@@ -1,0 +1,724 @@
+"""What a user, or another thread, can do to an optimizer, and what each gets: a clear error
+(after which nothing has changed and the optimizer goes on exactly as one that never saw the
+call) or behaviour defined as torch.optim defines it.
+
+Oracles: torch.optim (for-loop implementation) where torch defines the behaviour, and an
+optimizer driven from one thread (or never given the bad call) for the rest.
+"""
+import hashlib
+import re
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import fastgd
+import fastgd.optim
+from conftest import (
+    DTYPES,
+    NAMES,
+    OPTIONS,
+    STATE_NAMES,
+    assert_all_close,
+    assert_unchanged,
+    build,
+    build_torch,
+    compare_state_with_torch,
+    fast_cls,
+    random_arrays,
+    snapshot,
+    torch_numpy,
+    torch_step,
+)
+from test_errors import FULL_OPTIONS, good_grads, stepped
+
+F = fastgd.functional
+
+
+def dtype_id(dtype):
+    return np.dtype(dtype).name
+
+
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+
+
+def assert_same_parameters(params, twin_params):
+    for i, (p, q) in enumerate(zip(params, twin_params)):
+        assert p.dtype == q.dtype and np.array_equal(p, q), f"parameter {i} differs from the twin's"
+
+
+def existing_state_names(opt, index):
+    return [key for key in opt.state_dict()["state"].get(index, {}) if key != "step"]
+
+
+# -- threads ------------------------------------------------------------------------------------
+
+#: elements of the large parameter (float64, 16 MB): a step takes milliseconds, so calls overlap
+BIG = 2**21
+#: the same for the races of a step with load_state_dict / add_param_group (4 MB: their checks copy it often)
+MEDIUM = 2**19
+TRIES = 30
+CALLERS = 3
+#: the contract's messages: a step refused because another step (or a change) of the optimizer is under way
+STEP_BUSY = re.compile("already")
+CHANGE_BUSY = re.compile("already|running")
+#: a step racing load_state_dict / add_param_group may also be refused because the optimizer changed under it
+STEP_DURING_CHANGE = re.compile("already|running|changed")
+
+CONCURRENT = [
+    pytest.param("SGD", {"lr": 0.01, "momentum": 0.9}, {}, id="SGD-momentum"),
+    # AMSGrad switched on after construction: its state array is created by the first step
+    pytest.param("Adam", {"lr": 0.01}, {"amsgrad": True}, id="Adam-amsgrad-switched-on"),
+    pytest.param("Adagrad", {"lr": 0.1}, {}, id="Adagrad"),
+    pytest.param("RMSprop", {"centered": True, "momentum": 0.5}, {}, id="RMSprop-centered-momentum"),
+]
+
+
+def race(calls, timeout=60):
+    """Run each function of `calls` on a thread of its own, released together; returns
+    ("ok", result) or ("raised", exception) for each."""
+    barrier = threading.Barrier(len(calls))
+    results = [None] * len(calls)
+
+    def run(k):
+        barrier.wait()
+        try:
+            results[k] = ("ok", calls[k]())
+        except BaseException as error:  # noqa: BLE001 - reported to the test
+            results[k] = ("raised", error)
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout)
+    assert not any(thread.is_alive() for thread in threads), "a call did not return (deadlock?)"
+    return results
+
+
+def digest_of(arrays, digest=None):
+    """A digest of the arrays' bytes (read in place, not copied)."""
+    digest = digest or hashlib.sha1()
+    for array in arrays:
+        digest.update(np.ascontiguousarray(array).reshape(-1).view(np.uint8))
+    return digest
+
+
+def fingerprint(opt, params):
+    """A digest of the parameters' bytes, the number of param groups and every entry of the
+    state dict: equal digests mean bit-identical optimizers."""
+    digest = digest_of(params)
+    digest.update(repr(len(opt.param_groups)).encode())
+    state = opt.state_dict()["state"]
+    for i in sorted(state):
+        for key in sorted(state[i]):
+            value = state[i][key]
+            digest.update(f"{i}/{key}/".encode())
+            if isinstance(value, np.ndarray):
+                digest_of([value], digest)
+            else:
+                digest.update(repr(value).encode())
+    return digest.hexdigest()
+
+
+def big_problem(name, kwargs, seed, size):
+    """make() -> (a fresh optimizer, its parameters) over a large and a small parameter; and the
+    gradients every step uses."""
+    rng = np.random.default_rng(seed)
+    starts = [rng.standard_normal(size), rng.standard_normal((3, 2))]
+    grads = [rng.standard_normal(size), rng.standard_normal((3, 2))]
+
+    def make():
+        params = [s.copy() for s in starts]
+        return fast_cls(name)(params, **kwargs), params
+
+    return make, grads
+
+
+def check_step_outcomes(results):
+    """Every step completed or was refused with RuntimeError saying another step is under way;
+    returns how many completed."""
+    completed = 0
+    for kind, value in results:
+        if kind == "ok":
+            completed += 1
+        else:
+            assert isinstance(value, RuntimeError) and STEP_BUSY.search(str(value)), \
+                f"a concurrent step raised {type(value).__name__}: {value}"
+    return completed
+
+
+#: every this many attempts the whole state dict is compared too (copying it is what costs)
+FULL_CHECK_EVERY = 5
+
+
+@pytest.mark.parametrize(("name", "kwargs", "switched"), CONCURRENT)
+def test_concurrent_steps_complete_or_are_refused(name, kwargs, switched):
+    """Threads calling step() on one optimizer at once, the first step among them: each call
+    completes or raises RuntimeError ("already"); the result is bit for bit that of one thread
+    making as many steps as completed (every step has the same gradients, so order cannot matter).
+    One more step from a single thread follows, so that state spoiled by the race shows in the
+    parameters, which are compared every time; the whole state dict is compared now and then."""
+    rng = np.random.default_rng(1)
+    starts = [rng.standard_normal(BIG), rng.standard_normal((3, 2))]
+    grads = [rng.standard_normal(BIG), rng.standard_normal((3, 2))]
+    params = [s.copy() for s in starts]  # refilled for every attempt: fresh pages cost more than the steps
+
+    def make():
+        for p, s in zip(params, starts):
+            p[...] = s
+        opt = fast_cls(name)(params, **kwargs)
+        opt.param_groups[0].update(switched)
+        return opt
+
+    reference = make()
+    expected_params, expected_all = [], []
+    for count in range(2 * CALLERS + 2):
+        if count:
+            reference.step(grads)
+        expected_params.append(digest_of(params).hexdigest())
+        expected_all.append(fingerprint(reference, params))
+    for attempt in range(TRIES):
+        opt = make()
+        completed = 0
+        for round_ in range(2):  # the first step (state created), then steps on existing state
+            completed += check_step_outcomes(race([lambda: opt.step(grads)] * CALLERS))
+            assert completed >= round_ + 1, f"attempt {attempt}: no step of round {round_} completed"
+        what = f"attempt {attempt}: {completed} steps completed, but the optimizer is not that of {completed} steps"
+        if attempt % FULL_CHECK_EVERY == 0:
+            assert fingerprint(opt, params) == expected_all[completed], what
+        opt.step(grads)
+        assert digest_of(params).hexdigest() == expected_params[completed + 1], what + " (seen one step later)"
+
+
+#: the load_state_dict / add_param_group thread waits this long (cycled over the attempts) after the
+#: step's thread is released, to land before, during and after the step
+DELAYS = (0.0, 0.00025, 0.0005, 0.001, 0.002, 0.004)
+
+CHANGERS = [
+    pytest.param("Adam", {"lr": 0.01, "amsgrad": True}, id="Adam-amsgrad"),
+    pytest.param("SGD", {"lr": 0.01, "momentum": 0.9}, id="SGD-momentum"),
+]
+
+
+def classify(kind, value, allowed, what):
+    """ "ok", "busy" (RuntimeError matching `allowed`) or, for a step, "count" (the ValueError of a
+    step given gradients for fewer parameters than a group added meanwhile)."""
+    if kind == "ok":
+        return "ok"
+    if isinstance(value, RuntimeError) and allowed.search(str(value)):
+        return "busy"
+    if what == "step" and isinstance(value, ValueError) and "gradients for" in str(value):
+        return "count"
+    pytest.fail(f"{what} raised {type(value).__name__}: {value}")
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CHANGERS)
+def test_load_state_dict_while_a_step_runs(name, kwargs):
+    """load_state_dict from another thread while a step runs completes before or after the step, or
+    raises RuntimeError ("already"/"running"): the optimizer is then one of those single-threaded
+    orders give, and goes on as that one does."""
+    make, grads = big_problem(name, kwargs, seed=2, size=MEDIUM)
+    other, _ = make()
+    for k in range(3):
+        other.step([g * (k + 2) for g in grads])
+    saved = other.state_dict()
+
+    def ready():
+        opt, params = make()
+        opt.step(grads)  # state exists
+        return opt, params
+
+    def single(*ops):
+        opt, params = ready()
+        for op in ops:
+            op(opt)
+        now = fingerprint(opt, params)
+        opt.step(grads)
+        return now, fingerprint(opt, params)
+
+    def step(opt):
+        opt.step(grads)
+
+    def load(opt):
+        opt.load_state_dict(saved)
+
+    orders = {
+        ("ok", "ok"): [single(step, load), single(load, step)],
+        ("ok", "busy"): [single(step)],
+        ("busy", "ok"): [single(load)],
+        ("busy", "busy"): [single()],
+    }
+    for attempt in range(TRIES):
+        opt, params = ready()
+        delay = DELAYS[attempt % len(DELAYS)]
+        results = race([lambda: opt.step(grads), lambda: (time.sleep(delay), opt.load_state_dict(saved))])
+        outcome = (classify(*results[0], STEP_DURING_CHANGE, "step"),
+                   classify(*results[1], CHANGE_BUSY, "load_state_dict"))
+        assert outcome in orders, f"attempt {attempt}: outcome {outcome}"
+        now = fingerprint(opt, params)
+        matches = [after for before, after in orders[outcome] if before == now]
+        assert matches, f"attempt {attempt} ({outcome}): the optimizer is in none of the states a single thread reaches"
+        opt.step(grads)
+        assert fingerprint(opt, params) in matches, f"attempt {attempt}: the next step differs"
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CHANGERS)
+def test_add_param_group_while_a_step_runs(name, kwargs):
+    """add_param_group from another thread while a step runs completes before the step (which then
+    has gradients for too few parameters: ValueError) or after it, or raises RuntimeError; the
+    optimizer is then one of those single-threaded orders give, and goes on as that one does."""
+    make, grads = big_problem(name, kwargs, seed=3, size=MEDIUM)
+
+    def ready():
+        opt, params = make()
+        opt.step(grads)
+        return opt, params, np.ones(5)
+
+    def fingerprint_all(opt, params, added):
+        return fingerprint(opt, params + ([added] if len(opt.param_groups) == 2 else []))
+
+    def go_on(opt):
+        opt.step(grads + ([np.full(5, 0.5)] if len(opt.param_groups) == 2 else []))
+
+    def single(*ops):
+        opt, params, added = ready()
+        for op in ops:
+            if op == "step":
+                opt.step(grads)
+            else:
+                opt.add_param_group({"params": [added]})
+        now = fingerprint_all(opt, params, added)
+        go_on(opt)
+        return now, fingerprint_all(opt, params, added)
+
+    orders = {
+        ("ok", "ok"): [single("step", "add")],
+        ("count", "ok"): [single("add")],
+        ("busy", "ok"): [single("add")],
+        ("ok", "busy"): [single("step")],
+        ("busy", "busy"): [single()],
+    }
+    for attempt in range(TRIES):
+        opt, params, added = ready()
+        delay = DELAYS[attempt % len(DELAYS)]
+        results = race([lambda: opt.step(grads),
+                        lambda: (time.sleep(delay), opt.add_param_group({"params": [added]}))])
+        outcome = (classify(*results[0], STEP_DURING_CHANGE, "step"),
+                   classify(*results[1], CHANGE_BUSY, "add_param_group"))
+        assert outcome in orders, f"attempt {attempt}: outcome {outcome}"
+        now = fingerprint_all(opt, params, added)
+        matches = [after for before, after in orders[outcome] if before == now]
+        assert matches, f"attempt {attempt} ({outcome}): the optimizer is in none of the states a single thread reaches"
+        go_on(opt)
+        assert fingerprint_all(opt, params, added) in matches, f"attempt {attempt}: the next step differs"
+
+
+# -- a gradient that shares memory with what the step writes ---------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_gradient_sharing_memory_with_its_parameter(name):
+    """A gradient overlapping its parameter (or the parameter itself) is refused: the kernels would
+    read what they write."""
+    buf = np.arange(11.0)
+    p = buf[1:]  # a writable C-contiguous view: a valid parameter
+    assert p.flags.c_contiguous and p.flags.writeable
+    other = np.ones(3)
+    opt = fast_cls(name)([p, other], **FULL_OPTIONS[name])
+    twin_params = [np.arange(11.0)[1:].copy(), np.ones(3)]
+    twin = fast_cls(name)(twin_params, **FULL_OPTIONS[name])
+    grads = [np.linspace(-1, 1, 10), np.full(3, 0.5)]
+    opt.step(grads)
+    twin.step(grads)
+    snap = snapshot(opt, [buf, other])
+    for label, grad in (("overlapping", buf[:-1]), ("the-parameter", p), ("a-view-of-it", p.reshape(10))):
+        before = grad.copy()
+        with pytest.raises(ValueError, match="shares memory"):
+            opt.step([grad, np.full(3, 0.5)])
+        assert_unchanged(opt, [buf, other], snap)
+        assert np.array_equal(grad, before), label
+    opt.step(grads)
+    twin.step(grads)
+    assert_same_parameters([p, other], twin_params)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_grad_that_is_its_data(name):
+    holders = [fastgd.Parameter(np.linspace(0, 1, 4)), fastgd.Parameter(np.ones(2))]
+    opt = fast_cls(name)(holders, **FULL_OPTIONS[name])
+    holders[0].grad, holders[1].grad = np.ones(4), np.ones(2)
+    opt.step()
+    data = [h.data for h in holders]
+    snap = snapshot(opt, data)
+    holders[0].grad = holders[0].data
+    with pytest.raises(ValueError, match="shares memory"):
+        opt.step()
+    assert_unchanged(opt, data, snap)
+
+
+def test_functional_gradient_that_is_a_state_array_or_the_parameter():
+    """fastgd.functional takes the state arrays from the caller: a gradient that is one of them, or
+    the parameter, is refused and nothing changes."""
+    rng = np.random.default_rng(4)
+    p = rng.standard_normal(5)
+    exp_avg, exp_avg_sq = rng.standard_normal(5), rng.random(5)
+    state_sum = rng.random(5)
+    arrays = [p, exp_avg, exp_avg_sq, state_sum]
+    before = [a.copy() for a in arrays]
+    calls = [
+        ("adam-grad-is-exp_avg", lambda: F.adam(p, exp_avg, exp_avg, exp_avg_sq, step=2)),
+        ("adam-grad-is-exp_avg_sq", lambda: F.adam(p, exp_avg_sq, exp_avg, exp_avg_sq, step=2)),
+        ("adam-grad-is-param", lambda: F.adam(p, p, exp_avg, exp_avg_sq, step=2)),
+        ("adagrad-grad-is-sum", lambda: F.adagrad(p, state_sum, state_sum, step=2)),
+        ("sgd-grad-is-param", lambda: F.sgd(p, p, lr=0.1)),
+        ("sgd-grad-overlaps-param", lambda: F.sgd(p[1:], p[:-1], lr=0.1)),
+    ]
+    for label, call in calls:
+        with pytest.raises(ValueError, match="shares memory"):
+            call()
+        for a, b in zip(arrays, before):
+            assert np.array_equal(a, b), label
+
+
+# -- masked arrays ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_masked_gradient_is_refused(name):
+    """A masked array's mask would be silently dropped: TypeError naming it, nothing changed."""
+    opt, params = stepped(name)
+    twin, twin_params = stepped(name)
+    grads = good_grads(params)
+    bad = list(grads)
+    bad[2] = np.ma.masked_array(grads[2], mask=[True, False, False, True])
+    snap = snapshot(opt, params)
+    with pytest.raises(TypeError, match="masked"):
+        opt.step(bad)
+    assert_unchanged(opt, params, snap)
+    unmasked = list(grads)
+    unmasked[0] = np.ma.masked_array(grads[0])  # a masked array with nothing masked is still one
+    with pytest.raises(TypeError, match="masked"):
+        opt.step(unmasked)
+    assert_unchanged(opt, params, snap)
+    opt.step(grads)
+    twin.step(grads)
+    assert_same_parameters(params, twin_params)
+
+
+def test_masked_gradient_is_refused_by_functional():
+    p = np.zeros(4)
+    with pytest.raises(TypeError, match="masked"):
+        F.sgd(p, np.ma.masked_array(np.ones(4), mask=[False, True, False, False]), lr=0.1)
+    assert np.array_equal(p, np.zeros(4))
+
+
+# -- n_threads -------------------------------------------------------------------------------------
+
+
+def test_max_threads_is_a_positive_int():
+    assert type(fastgd.optim.MAX_THREADS) is int and fastgd.optim.MAX_THREADS >= 1
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_huge_n_threads_is_refused(name):
+    with pytest.raises(ValueError, match="n_threads"):
+        fast_cls(name)([np.zeros(3)], n_threads=2**40)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_n_threads_above_the_maximum_is_refused(name):
+    with pytest.raises(ValueError, match="n_threads"):
+        fast_cls(name)([np.zeros(3)], n_threads=fastgd.optim.MAX_THREADS + 1)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_n_threads_at_the_maximum_steps_as_one_thread_does(name):
+    """The largest accepted n_threads works, and gives the bits of one thread."""
+    rng = np.random.default_rng(5)
+    starts = [rng.standard_normal(10_000), rng.standard_normal((3, 3))]
+    results = []
+    for n_threads in (fastgd.optim.MAX_THREADS, 1):
+        params = [s.copy() for s in starts]
+        opt = fast_cls(name)(params, n_threads=n_threads, **OPTIONS[name][-1])
+        assert opt.n_threads == n_threads
+        for k in range(3):
+            opt.step([np.full(s.shape, 0.1 * (k + 1)) for s in starts])
+        results.append(params)
+    assert_same_parameters(*results)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_n_threads_assigned_after_construction_is_checked(name):
+    """opt.n_threads = bad raises ValueError as the constructor does and keeps the old value."""
+    p = np.zeros(3)
+    opt = fast_cls(name)([p], n_threads=2)
+    for bad in (2**40, 0, -1, True, 1.5, "2", getattr(fastgd.optim, "MAX_THREADS", 2**40) + 1):
+        with pytest.raises(ValueError, match="n_threads"):
+            opt.n_threads = bad
+        assert opt.n_threads == 2 and type(opt.n_threads) is int
+    limit = fastgd.optim.MAX_THREADS
+    for good in (None, 1, limit):
+        opt.n_threads = good
+        assert opt.n_threads == good
+    opt.step([np.ones(3)])
+    assert not np.array_equal(p, np.zeros(3))
+
+
+# -- a param-group option deleted -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("group_index", [0, 1], ids=["group0", "group1"])
+@pytest.mark.parametrize("name", NAMES)
+def test_deleted_option_is_named(name, group_index):
+    """Deleting any of the optimizer's options from a param group makes the next step raise
+    ValueError naming it; nothing changes; put back, the optimizer goes on as before."""
+    opt, params = stepped(name)
+    twin, twin_params = stepped(name)
+    grads = good_grads(params)
+    options = sorted(opt.defaults)
+    assert options
+    for option in options:
+        snap = snapshot(opt, params)
+        value = opt.param_groups[group_index].pop(option)
+        with pytest.raises(ValueError, match=f"'{option}'"):
+            opt.step(grads)
+        assert_unchanged(opt, params, snap, compare_groups=False)
+        opt.param_groups[group_index][option] = value
+        assert_unchanged(opt, params, snap)
+    opt.step(grads)
+    twin.step(grads)
+    assert_same_parameters(params, twin_params)
+
+
+# -- a param group's list of parameters edited (torch honours it) -------------------------------------
+
+START_SHAPES = [(4,), (2, 3)]
+
+#: how the list is edited: (label, edit(group, new entries)); new entries get state of their own,
+#: kept entries keep theirs (torch keys state by the tensor)
+EDITS = {
+    "replaced": lambda group, new: group.__setitem__("params", [new[0], new[1]]),
+    "item-replaced": lambda group, new: group["params"].__setitem__(0, new[2]),  # same shape: fresh state all the same
+    "appended": lambda group, new: group["params"].append(new[0]),
+    "reversed": lambda group, new: group["params"].reverse(),
+}
+NEW_SHAPES = [(5,), (), (4,)]
+
+
+@dtypes
+@pytest.mark.parametrize("edit", list(EDITS))
+@pytest.mark.parametrize("name", NAMES)
+def test_edited_params_list_is_honoured_as_torch_does(name, edit, dtype, rng):
+    torch = pytest.importorskip("torch")
+    kwargs = OPTIONS[name][-1]
+    groups = [(random_arrays(rng, START_SHAPES, dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for _ in range(3):
+        grads = random_arrays(rng, START_SHAPES, dtype)
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    new = random_arrays(rng, NEW_SHAPES, dtype)
+    EDITS[edit](fopt.param_groups[0], [a.copy() for a in new])
+    EDITS[edit](topt.param_groups[0], [torch.tensor(a.copy(), requires_grad=True) for a in new])
+    fcurrent, tcurrent = list(fopt.param_groups[0]["params"]), list(topt.param_groups[0]["params"])
+    dropped = [p for p in fparams if not any(p is q for q in fcurrent)]
+    dropped_before = [p.copy() for p in dropped]
+    for _ in range(4):
+        grads = random_arrays(rng, [p.shape for p in fcurrent], dtype)
+        fopt.step(grads)
+        torch_step(torch, topt, tcurrent, grads)
+    assert_all_close(fcurrent, torch_numpy(tcurrent))
+    compare_state_with_torch(fopt, topt, tcurrent)
+    assert fopt.state_dict()["param_groups"][0]["params"] == list(range(len(fcurrent)))
+    for p, before in zip(dropped, dropped_before):
+        assert np.array_equal(p, before), "an array no longer in the param group was updated"
+
+
+def bad_list_cases():
+    def read_only(shape):
+        a = np.zeros(shape)
+        a.flags.writeable = False
+        return a
+
+    return [
+        pytest.param(lambda ps: [[1.0, 2.0, 3.0, 4.0], ps[1]], [(4,), (2, 3)], TypeError,
+                     r"parameter 0 is a list", id="python-list"),
+        pytest.param(lambda ps: [ps[0], np.zeros((2, 3), dtype=np.int64)], [(4,), (2, 3)], TypeError,
+                     r"parameter 1 \(shape \(2, 3\), dtype int64\) has an unsupported dtype", id="int-array"),
+        pytest.param(lambda ps: [ps[0], read_only((2, 3))], [(4,), (2, 3)], ValueError,
+                     r"parameter 1 \(shape \(2, 3\), dtype float64\) is read-only", id="read-only"),
+        pytest.param(lambda ps: [ps[0], ps[0]], [(4,), (4,)], ValueError,
+                     r"parameter 1 shares memory with parameter 0", id="given-twice"),
+    ]
+
+
+@pytest.mark.parametrize(("make", "grad_shapes", "error", "pattern"), bad_list_cases())
+@pytest.mark.parametrize("name", NAMES)
+def test_edited_params_list_with_a_bad_entry_is_refused(name, make, grad_shapes, error, pattern):
+    """A params list holding what could not be a parameter makes the step raise as the constructor
+    would; nothing changes, and with the list put back the optimizer goes on as before."""
+    rng = np.random.default_rng(6)
+    params = random_arrays(rng, START_SHAPES, np.float64)
+    opt = fast_cls(name)(params, **FULL_OPTIONS[name])
+    twin_params = [p.copy() for p in params]
+    twin = fast_cls(name)(twin_params, **FULL_OPTIONS[name])
+    grads = random_arrays(rng, START_SHAPES, np.float64)
+    opt.step(grads)
+    twin.step(grads)
+    snap = snapshot(opt, params)
+    original = opt.param_groups[0]["params"]
+    entries = make(params)
+    before = [np.array(e, copy=True) for e in entries]
+    opt.param_groups[0]["params"] = entries
+    with pytest.raises(error, match=pattern):
+        opt.step([np.ones(s) for s in grad_shapes])
+    for entry, b in zip(entries, before):
+        assert np.array_equal(np.asarray(entry), b)
+    opt.param_groups[0]["params"] = list(original)
+    assert_unchanged(opt, params, snap)
+    opt.step(grads)
+    twin.step(grads)
+    assert_same_parameters(params, twin_params)
+
+
+# -- fastgd.Parameter whose .data is replaced -----------------------------------------------------------
+
+
+@dtypes
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_data_replaced_keeps_its_state_as_torch_does(name, dtype, rng):
+    """p.data = another array of the same shape and dtype: the parameter keeps its state and the
+    step updates the new array, as torch does for tensor.data = ...; the old array is left alone."""
+    torch = pytest.importorskip("torch")
+    kwargs = OPTIONS[name][-1]
+    groups = [(random_arrays(rng, START_SHAPES, dtype), {})]
+    holders = [fastgd.Parameter(a.copy()) for a in groups[0][0]]
+    opt = fast_cls(name)(holders, **kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+
+    def step_both():
+        grads = random_arrays(rng, START_SHAPES, dtype)
+        for h, g in zip(holders, grads):
+            h.grad = g
+        opt.step()
+        torch_step(torch, topt, tparams, grads)
+
+    for _ in range(3):
+        step_both()
+    old = holders[0].data
+    old_before = old.copy()
+    new = random_arrays(rng, [START_SHAPES[0]], dtype)[0]
+    holders[0].data = new
+    tparams[0].data = torch.tensor(new.copy())
+    for _ in range(4):
+        step_both()
+    assert holders[0].data is new
+    assert_all_close([h.data for h in holders], torch_numpy(tparams))
+    compare_state_with_torch(opt, topt, tparams)
+    assert np.array_equal(old, old_before), "the replaced array was updated"
+
+
+@pytest.mark.parametrize("replacement", [
+    pytest.param(lambda: np.zeros(5), id="other-shape"),
+    pytest.param(lambda: np.zeros((2, 2)), id="other-shape-same-size"),
+    pytest.param(lambda: np.zeros(4, dtype=np.float32), id="other-dtype"),
+])
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_data_replaced_by_another_shape_is_refused(name, replacement):
+    """p.data = an array its state does not fit: ValueError ("resized or retyped"), nothing changed;
+    with the old array put back the optimizer goes on as before."""
+    def make():
+        holders = [fastgd.Parameter(np.linspace(-1, 1, 4)), fastgd.Parameter(np.ones((2, 3)))]
+        return fast_cls(name)(holders, **FULL_OPTIONS[name]), holders
+
+    def step(opt, holders):
+        for h in holders:
+            h.grad = np.full(h.data.shape, 0.5, dtype=h.data.dtype)
+        opt.step()
+
+    opt, holders = make()
+    twin, twin_holders = make()
+    step(opt, holders)
+    step(twin, twin_holders)
+    old = holders[0].data
+    new = replacement()
+    holders[0].data = new
+    data = [new, holders[1].data]
+    snap = snapshot(opt, data)
+    old_before = old.copy()
+    with pytest.raises(ValueError, match="resized or retyped"):
+        step(opt, holders)
+    assert_unchanged(opt, data, snap)
+    assert np.array_equal(old, old_before)
+    holders[0].data = old
+    step(opt, holders)
+    step(twin, twin_holders)
+    assert_same_parameters([h.data for h in holders], [h.data for h in twin_holders])
+
+
+# -- a parameter resized or retyped in place ------------------------------------------------------------
+# Last in this module: without the check, a parameter grown in place makes the kernels write past
+# the end of its state arrays, which can take the interpreter down with it.
+
+
+def resized_problem(name):
+    p, other = np.linspace(-1, 1, 10).copy(), np.ones(3)  # resize() needs an array that owns its data
+    opt = fast_cls(name)([p, other], **FULL_OPTIONS[name])
+    grads = [np.full(10, 0.5), np.full(3, 0.25)]
+    opt.step(grads)
+    return opt, [p, other], grads
+
+
+@pytest.mark.parametrize("size", [5, 100_000], ids=["shrunk", "grown"])
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_resized_in_place_is_refused(name, size):
+    """p.resize(...) after a step: the state arrays no longer fit, so the next step raises
+    ValueError ("resized or retyped", naming a state array); nothing changes; resized back, the
+    optimizer goes on as one that never saw the call."""
+    opt, params, grads = resized_problem(name)
+    twin, twin_params, _ = resized_problem(name)
+    names = existing_state_names(opt, 0)
+    assert names and set(names) <= set(STATE_NAMES[name])
+    p = params[0]
+    p.resize(size, refcheck=False)
+    twin_params[0].resize(size, refcheck=False)
+    snap = snapshot(opt, params)
+    with pytest.raises(ValueError, match="resized or retyped") as info:
+        opt.step([np.ones(size), np.full(3, 0.25)])
+    assert any(n in str(info.value) for n in names), str(info.value)
+    assert_unchanged(opt, params, snap)
+    p.resize(10, refcheck=False)
+    twin_params[0].resize(10, refcheck=False)
+    opt.step(grads)
+    twin.step(grads)
+    assert_same_parameters(params, twin_params)
+
+
+def retype(array, dtype):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # setting .dtype may be deprecated one day
+        array.dtype = dtype
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_parameter_retyped_in_place_is_refused(name):
+    """p.dtype = np.float32 on a float64 parameter of 10 elements (now 20 float32): ValueError
+    ("resized or retyped"); nothing changes; retyped back, the optimizer goes on as before."""
+    opt, params, grads = resized_problem(name)
+    twin, twin_params, _ = resized_problem(name)
+    for array in (params[0], twin_params[0]):
+        retype(array, np.float32)
+    assert params[0].shape == (20,)
+    snap = snapshot(opt, params)
+    with pytest.raises(ValueError, match="resized or retyped"):
+        opt.step([np.ones(20, dtype=np.float32), np.full(3, 0.25)])
+    assert_unchanged(opt, params, snap)
+    for array in (params[0], twin_params[0]):
+        retype(array, np.float64)
+    opt.step(grads)
+    twin.step(grads)
+    assert_same_parameters(params, twin_params)

@@ -1,0 +1,377 @@
+"""State dicts travel between fastgd and torch.optim (torch 2.13, for-loop implementation).
+
+torch's state dict, its tensors turned into arrays (its "step" a 0-d float32 array),
+loads into fastgd, and fastgd's, its arrays turned into tensors, loads into torch;
+either way both optimizers then go on alike.  Param-group keys fastgd does not use
+(torch's foreach, fused, capturable, differentiable; a scheduler's initial_lr) are
+kept.  Adam and AdamW carry torch's decoupled_weight_decay option.  A step count
+must be a whole number from 0 to 2**53 (exact in a double); anything else is
+refused and changes nothing.
+"""
+import copy
+import math
+
+import numpy as np
+import pytest
+
+import fastgd
+from conftest import (
+    DTYPES,
+    NAMES,
+    OPTIONS,
+    SHAPES,
+    assert_all_close,
+    assert_state_dicts_equal,
+    assert_unchanged,
+    build,
+    build_torch,
+    compare_state_with_torch,
+    fast_cls,
+    grad_sequence,
+    random_arrays,
+    snapshot,
+    torch_numpy,
+    torch_step,
+)
+
+
+def dtype_id(dtype):
+    return np.dtype(dtype).name
+
+
+dtypes = pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+
+#: the first option set of each algorithm (its defaults, or nearly), the second and the one with every option;
+#: and Adam with torch's decoupled weight decay (AdamW's update)
+TRAVEL_CASES = [
+    pytest.param(name, kwargs, id=f"{name}-{i}")
+    for name in NAMES
+    for i, kwargs in zip((0, 1, len(OPTIONS[name]) - 1), (OPTIONS[name][0], OPTIONS[name][1], OPTIONS[name][-1]))
+] + [pytest.param("Adam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True), id="Adam-decoupled")]
+
+#: steps before the state dict is taken (0: a state dict saved before any step), and after
+FIRST_STEPS = (0, 6)
+MORE_STEPS = 8
+
+
+def skip(k, i):
+    """Parameter 3 gets its first gradient only after the state dict is taken (it has no state in it)."""
+    return i == 3 and k < FIRST_STEPS[-1]
+
+
+def to_numpy(value):
+    """torch's state dict as NumPy: every tensor becomes an array (torch's 0-d float32 "step" a 0-d
+    float32 array), through dicts, lists and tuples; everything else as it is."""
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        return value.detach().numpy().copy()
+    if isinstance(value, dict):
+        return {key: to_numpy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_numpy(item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(to_numpy(item) for item in value)
+    return value
+
+
+def to_torch(torch, value):
+    """fastgd's state dict for torch: every array becomes a tensor; ints (fastgd's "step") stay ints."""
+    if isinstance(value, np.ndarray):
+        return torch.tensor(value)
+    if isinstance(value, dict):
+        return {key: to_torch(torch, item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [to_torch(torch, item) for item in value]
+    if isinstance(value, tuple):
+        return tuple(to_torch(torch, item) for item in value)
+    return value
+
+
+#: options unlike the saved ones: loading a state dict must replace them
+OTHER_KWARGS = {"lr": 0.123}
+
+
+def options_of(group):
+    return {key: (tuple(value) if key == "betas" else value) for key, value in group.items() if key != "params"}
+
+
+# -- torch -> fastgd -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first", FIRST_STEPS, ids=lambda k: f"after{k}")
+@dtypes
+@pytest.mark.parametrize(("name", "kwargs"), TRAVEL_CASES)
+def test_torch_state_dict_loads_into_fastgd(name, kwargs, dtype, first, rng):
+    """torch steps, its state dict (as NumPy) loads into fastgd, which takes torch's parameter
+    values and goes on as torch does; torch's option keys that fastgd does not use are kept."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, dtype), {})]
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    seq = grad_sequence(rng, SHAPES, dtype, first + MORE_STEPS, skip)
+    for grads in seq[:first]:
+        torch_step(torch, topt, tparams, grads)
+    saved = to_numpy(topt.state_dict())
+    steps = [entry["step"] for entry in saved["state"].values() if "step" in entry]
+    assert all(isinstance(s, np.ndarray) and s.shape == () and s.dtype == np.float32 for s in steps)
+    extra = sorted(set(saved["param_groups"][0]) - set(fast_cls(name)([np.zeros(1)]).defaults) - {"params"})
+    assert {"foreach", "differentiable"} <= set(extra)  # torch's keys fastgd does not use
+
+    fopt, fparams = build(fast_cls(name), groups, OTHER_KWARGS)
+    fopt.load_state_dict(saved)
+    for p, value in zip(fparams, torch_numpy(tparams)):
+        p[...] = value
+    assert options_of(fopt.param_groups[0]) == options_of(topt.param_groups[0])
+    for key in extra:
+        assert fopt.param_groups[0][key] == topt.param_groups[0][key], key
+    compare_state_with_torch(fopt, topt, tparams)
+
+    for grads in seq[first:]:
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)
+    for key in extra:
+        assert fopt.param_groups[0][key] == topt.param_groups[0][key], key
+
+
+# -- fastgd -> torch -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first", FIRST_STEPS, ids=lambda k: f"after{k}")
+@dtypes
+@pytest.mark.parametrize(("name", "kwargs"), TRAVEL_CASES)
+def test_fastgd_state_dict_loads_into_torch(name, kwargs, dtype, first, rng):
+    """fastgd steps, its state dict (arrays as tensors, ints as ints) loads into torch over
+    tensors holding fastgd's parameter values, and torch goes on as fastgd does."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    seq = grad_sequence(rng, SHAPES, dtype, first + MORE_STEPS, skip)
+    for grads in seq[:first]:
+        fopt.step(grads)
+    saved = to_torch(torch, fopt.state_dict())
+
+    topt, tparams = build_torch(torch, name, [([p.copy() for p in fparams], {})], OTHER_KWARGS)
+    topt.load_state_dict(saved)
+    for group in topt.param_groups:
+        group["foreach"] = False  # the oracle is torch's for-loop implementation
+    for key, value in options_of(fopt.param_groups[0]).items():
+        assert topt.param_groups[0][key] == value, key
+    compare_state_with_torch(fopt, topt, tparams)
+
+    for grads in seq[first:]:
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)
+
+
+# -- keys fastgd does not use ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_unknown_group_keys_of_its_own_state_dict_are_kept(name, rng):
+    """A scheduler adds initial_lr to each param group (torch's LRScheduler does): the optimizer
+    still steps, saves it, and loading its own state dict keeps it."""
+    shapes = [(4,), (2, 3)]
+    opt, params = build(fast_cls(name), [(random_arrays(rng, shapes, np.float64), {})], OPTIONS[name][-1])
+    twin, twin_params = build(fast_cls(name), [([p.copy() for p in params], {})], OPTIONS[name][-1])
+    seq = grad_sequence(rng, shapes, np.float64, 6)
+    opt.param_groups[0]["initial_lr"] = 0.1
+    for grads in seq[:3]:
+        opt.step(grads)
+        twin.step(grads)
+    saved = opt.state_dict()
+    assert saved["param_groups"][0]["initial_lr"] == 0.1
+    opt.load_state_dict(saved)
+    assert opt.param_groups[0]["initial_lr"] == 0.1
+    assert opt.state_dict()["param_groups"][0]["initial_lr"] == 0.1
+    # the key changes nothing about the steps
+    for grads in seq[3:]:
+        opt.step(grads)
+        twin.step(grads)
+    for p, q in zip(params, twin_params):
+        assert np.array_equal(p, q)
+    # and a fresh optimizer takes it from the state dict
+    fresh, _ = build(fast_cls(name), [([p.copy() for p in params], {})], {})
+    fresh.load_state_dict(copy.deepcopy(saved))
+    assert fresh.param_groups[0]["initial_lr"] == 0.1
+
+
+# -- decoupled_weight_decay --------------------------------------------------------------------
+
+
+def test_adam_and_adamw_carry_decoupled_weight_decay():
+    """torch 2.13's option: False for Adam, True for AdamW, in defaults, param groups and state dicts."""
+    for cls, expected in ((fastgd.Adam, False), (fastgd.AdamW, True)):
+        opt = cls([np.zeros(3)])
+        assert opt.defaults["decoupled_weight_decay"] is expected
+        assert opt.param_groups[0]["decoupled_weight_decay"] is expected
+        assert opt.state_dict()["param_groups"][0]["decoupled_weight_decay"] is expected
+    assert fastgd.Adam([np.zeros(3)], decoupled_weight_decay=True).param_groups[0]["decoupled_weight_decay"] is True
+
+
+@dtypes
+@pytest.mark.parametrize("amsgrad", [False, True], ids=["plain", "amsgrad"])
+def test_adam_with_decoupled_weight_decay_is_adamw(amsgrad, dtype, rng):
+    """fastgd.Adam(decoupled_weight_decay=True) follows torch.optim.Adam(decoupled_weight_decay=True),
+    and fastgd.AdamW with the same options."""
+    torch = pytest.importorskip("torch")
+    shapes = [(4, 3), (), (17,)]
+    kwargs = dict(lr=0.02, weight_decay=0.2, amsgrad=amsgrad)
+    groups = [(random_arrays(rng, shapes, dtype), {})]
+    fopt, fparams = build(fastgd.Adam, groups, {**kwargs, "decoupled_weight_decay": True})
+    wopt, wparams = build(fastgd.AdamW, groups, kwargs)
+    topt, tparams = build_torch(torch, "Adam", groups, {**kwargs, "decoupled_weight_decay": True})
+    plain, plain_params = build(fastgd.Adam, groups, kwargs)
+    for grads in grad_sequence(rng, shapes, dtype, 20):
+        fopt.step(grads)
+        wopt.step(grads)
+        plain.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    assert_all_close(fparams, wparams)
+    compare_state_with_torch(fopt, topt, tparams)
+    # L2 weight decay (Adam's own) gives other parameters: the option is not ignored
+    assert not all(np.array_equal(p, q) for p, q in zip(fparams, plain_params))
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW"])
+def test_decoupled_weight_decay_switched_through_param_groups(name, rng):
+    """Setting param_groups[0]["decoupled_weight_decay"] mid-run changes the following steps, as in torch."""
+    torch = pytest.importorskip("torch")
+    shapes = [(5,), (2, 3)]
+    kwargs = dict(lr=0.01, weight_decay=0.3)
+    groups = [(random_arrays(rng, shapes, np.float64), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, "Adam", groups,
+                                {**kwargs, "decoupled_weight_decay": name == "AdamW"})
+    for k, grads in enumerate(grad_sequence(rng, shapes, np.float64, 16)):
+        if k == 8:
+            for opt in (fopt, topt):
+                opt.param_groups[0]["decoupled_weight_decay"] = name == "Adam"
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)
+
+
+# -- step counts ---------------------------------------------------------------------------------
+
+COUNTING = [name for name in NAMES if fast_cls(name).counts_steps]  # SGD keeps no step count
+
+#: the largest step count a state dict may hold: every count up to it is exact in a double
+MAX_STEP = 2**53
+
+STEP = 7
+ACCEPTED_STEPS = [
+    pytest.param(STEP, id="int"),
+    pytest.param(np.int64(STEP), id="numpy-int64"),
+    pytest.param(np.int32(STEP), id="numpy-int32"),
+    pytest.param(np.uint8(STEP), id="numpy-uint8"),
+    pytest.param(float(STEP), id="float"),
+    pytest.param(np.float64(STEP), id="numpy-float64"),
+    pytest.param(np.float32(STEP), id="numpy-float32"),
+    pytest.param(np.array(STEP, dtype=np.float32), id="0d-float32"),  # torch's
+    pytest.param(np.array(STEP, dtype=np.float64), id="0d-float64"),
+    pytest.param(np.array(STEP, dtype=np.int64), id="0d-int64"),
+]
+
+REFUSED_STEPS = [
+    pytest.param(2**63 - 1, id="int64-max"),
+    pytest.param(2**62, id="2**62"),
+    pytest.param(MAX_STEP + 1, id="2**53+1"),
+    pytest.param(2**64, id="2**64"),
+    pytest.param(np.int64(2**62), id="numpy-int64-2**62"),
+    pytest.param(np.uint64(2**63), id="numpy-uint64-2**63"),
+    pytest.param(float(MAX_STEP + 2), id="float-2**53+2"),
+    pytest.param(2.0**62, id="float-2**62"),
+    pytest.param(np.array(2.0**62), id="0d-float64-2**62"),
+    pytest.param(np.array(2.0**62, dtype=np.float32), id="0d-float32-2**62"),
+    pytest.param(-1, id="negative"),
+    pytest.param(np.int64(-1), id="numpy-negative"),
+    pytest.param(-1.0, id="negative-float"),
+    pytest.param(np.array(-1.0, dtype=np.float32), id="0d-negative"),
+    pytest.param(2.5, id="fractional"),
+    pytest.param(np.array(2.5, dtype=np.float32), id="0d-fractional"),
+    pytest.param(math.nan, id="nan"),
+    pytest.param(np.array(math.nan, dtype=np.float32), id="0d-nan"),
+    pytest.param(math.inf, id="inf"),
+    pytest.param(True, id="bool"),
+    pytest.param(np.bool_(True), id="numpy-bool"),
+    pytest.param(np.array(True), id="0d-bool"),
+]
+
+
+def counted(name, steps=3, seed=0):
+    """An optimizer (every option on) over three float64 parameters after a few steps."""
+    rng = np.random.default_rng(seed)
+    shapes = [(4,), (), (2, 3)]
+    opt, params = build(fast_cls(name), [(random_arrays(rng, shapes, np.float64), {})], OPTIONS[name][-1])
+    for grads in grad_sequence(rng, shapes, np.float64, steps):
+        opt.step(grads)
+    return opt, params
+
+
+def with_steps(state_dict, value):
+    """A copy of `state_dict` whose every parameter has the step count `value`."""
+    out = copy.deepcopy(state_dict)
+    for entry in out["state"].values():
+        entry["step"] = copy.deepcopy(value)
+    return out
+
+
+@pytest.mark.parametrize("value", ACCEPTED_STEPS)
+@pytest.mark.parametrize("name", COUNTING)
+def test_step_count_forms_accepted(name, value):
+    """A step count given as an int, a NumPy integer, an integral float or a 0-d array loads as
+    that whole number: saved back as an int, and the optimizer goes on as with the int."""
+    source, params = counted(name, seed=1)
+    saved = source.state_dict()
+    opt, opt_params = counted(name, seed=2)
+    twin, twin_params = counted(name, seed=2)
+    opt.load_state_dict(with_steps(saved, value))
+    twin.load_state_dict(with_steps(saved, STEP))
+    for i, entry in opt.state_dict()["state"].items():
+        assert type(entry["step"]) is int and entry["step"] == STEP, i
+    grads = [np.full(p.shape, 0.5) for p in opt_params]
+    for _ in range(2):
+        opt.step(grads)
+        twin.step(grads)
+    for p, q in zip(opt_params, twin_params):
+        assert np.array_equal(p, q)
+    assert_state_dicts_equal(opt.state_dict(), twin.state_dict())
+
+
+@pytest.mark.parametrize("value", [pytest.param(MAX_STEP, id="int"), pytest.param(float(MAX_STEP), id="float"),
+                                   pytest.param(np.array(float(MAX_STEP)), id="0d-float64"),
+                                   pytest.param(np.array(MAX_STEP, dtype=np.float32), id="0d-float32")])
+@pytest.mark.parametrize("name", COUNTING)
+def test_largest_step_count_loads(name, value):
+    """2**53, the largest whole number below which every count is exact in a double, loads."""
+    opt, _ = counted(name)
+    opt.load_state_dict(with_steps(opt.state_dict(), value))
+    assert all(entry["step"] == MAX_STEP for entry in opt.state_dict()["state"].values())
+
+
+@pytest.mark.parametrize("value", REFUSED_STEPS)
+@pytest.mark.parametrize("name", COUNTING)
+def test_bad_step_count_refused_and_changes_nothing(name, value):
+    """A step count that is not a whole number in [0, 2**53] is refused with ValueError naming
+    the step, even when only the last parameter's is bad; nothing changes, and the optimizer
+    goes on as one that never saw the call."""
+    opt, params = counted(name)
+    twin, twin_params = counted(name)
+    bad = counted(name, steps=5, seed=9)[0].state_dict()  # a state dict unlike the optimizer's own
+    bad["state"][2]["step"] = value
+    snap = snapshot(opt, params)
+    with pytest.raises(ValueError, match="step"):
+        opt.load_state_dict(bad)
+    assert_unchanged(opt, params, snap)
+    grads = [np.full(p.shape, 0.25) for p in params]
+    opt.step(grads)
+    twin.step(grads)
+    for p, q in zip(params, twin_params):
+        assert np.array_equal(p, q)
+    assert_state_dicts_equal(opt.state_dict(), twin.state_dict())
