@@ -259,7 +259,7 @@ def test_decoupled_weight_decay_switched_through_param_groups(name, rng):
 
 # -- step counts ---------------------------------------------------------------------------------
 
-COUNTING = [name for name in NAMES if fast_cls(name).counts_steps]  # SGD keeps no step count
+COUNTING = [name for name in NAMES if fast_cls(name).algorithm.counts_steps]  # SGD keeps no step count
 
 #: the largest step count a state dict may hold: every count up to it is exact in a double
 MAX_STEP = 2**53
