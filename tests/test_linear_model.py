@@ -145,6 +145,33 @@ def test_matches_reference_other_schedules(schedule, fit_intercept):
     _assert_same_model(fastgd.LogisticRegression(**kw).fit(X, y), reference.LogisticRegression(**kw).fit(X, y))
 
 
+@pytest.mark.parametrize("schedule", ["constant", "invscaling"])
+@pytest.mark.parametrize("optimizer", OPTIMIZERS)
+def test_fit_leaves_the_optimizer_as_its_steps_do(optimizer, schedule):
+    """The compiled epoch steps the optimizer as Optimizer.step does: after a fit its step counts
+    and state are those of the reference (whose epochs call step()), and its learning rate is the
+    schedule's last, eta0 / t ** power_t at the fit's last step t under invscaling."""
+    rng = np.random.default_rng(11)
+    X, y = _data(rng, n=37, task="linear")
+    kw = dict(_opt_kwargs(optimizer), batch_size=8, lr_schedule=schedule, max_iter=3, tol=None, random_state=0)
+    fast = fastgd.LinearRegression(**kw).fit(X, y)
+    ref = reference.LinearRegression(**kw).fit(X, y)
+    steps = 3 * -(-37 // 8)
+    expected_lr = kw.get("learning_rate", 0.01) / steps ** 0.25 if schedule == "invscaling" else kw.get("learning_rate", 0.01)
+    for model in (fast, ref):
+        group = model._optimizer.param_groups[0]
+        assert group["lr"] == pytest.approx(expected_lr, rel=1e-15)
+    saved, ref_saved = fast._optimizer.state_dict(), ref._optimizer.state_dict()
+    assert saved["param_groups"] == ref_saved["param_groups"]
+    assert saved["state"].keys() == ref_saved["state"].keys()
+    for key, value in saved["state"].get(0, {}).items():
+        if key == "step":
+            assert value == ref_saved["state"][0]["step"] == steps
+        else:
+            np.testing.assert_allclose(value, ref_saved["state"][0][key], rtol=1e-10, atol=1e-12)
+    assert optimizer == "sgd" or saved["state"]  # state to compare
+
+
 # -- 3. real data: the objective reached against a direct solver ----------------------------
 
 

@@ -743,3 +743,39 @@ def test_state_dict_restores_float32_state_from_float64_dict(rng):
     fresh = fastgd.Adam([p.copy()])
     fresh.load_state_dict(wide)
     assert_state_dicts_equal(fresh.state_dict(), sd)
+
+
+# -- the description of an algorithm and the compiled engine ---------------------------------------
+
+
+def _described(algorithm_changes):
+    """A subclass of Adam whose description differs from Adam's by algorithm_changes."""
+    return type("Described", (fastgd.Adam,), {"algorithm": fastgd.Adam.algorithm._replace(**algorithm_changes)})
+
+
+@pytest.mark.parametrize(("changes", "pattern"), [
+    (dict(kernel="nadam"), "no kernel named 'nadam'"),
+    (dict(options=tuple(o for o in fastgd.Adam.algorithm.options if o.name != "eps")), "reads option 'eps'"),
+    (dict(options=fastgd.Adam.algorithm.options + (fastgd.optim.Option("momentum", "number"),)),
+     "does not read the described 'momentum'"),
+    (dict(state=fastgd.Adam.algorithm.state[:2]), "keeps the state"),
+])
+def test_engine_refuses_a_description_that_does_not_fit_its_kernel(changes, pattern):
+    """Dispatch is by name and checked: an unknown kernel, or a description whose options or
+    state are not those the kernel reads, is an error when the optimizer is made, never
+    another algorithm's update."""
+    cls = _described(changes)
+    adam_defaults = fastgd.Adam([np.zeros(1)]).defaults
+    options = {o.name: adam_defaults.get(o.name, 0.5) for o in cls.algorithm.options}  # all it describes
+    with pytest.raises(ValueError, match=pattern):
+        fastgd.Optimizer.__init__(cls.__new__(cls), [np.zeros(3)], options)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_kernel_reads_what_its_optimizer_describes(name):
+    """The kernel's option fields and state names are the description's, by name."""
+    algorithm = fast_cls(name).algorithm
+    fields, state = fastgd.optim.engine.kernel_interface(algorithm.kernel)
+    described = [field for option in algorithm.options for field in (option.fields or (option.name,))]
+    assert sorted(fields) == sorted(field for field in described if field is not None)
+    assert sorted(state) == sorted(s.name for s in algorithm.state)
