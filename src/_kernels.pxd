@@ -166,7 +166,7 @@ cdef inline void adam_kernel(
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
     cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
-    cdef floating eps = o.eps, step = s.neg_step_size, inverse_correction = 1 / s.bias_correction2_sqrt
+    cdef floating eps = o.eps, neg_step_size = s.neg_step_size, inverse_correction = 1 / s.bias_correction2_sqrt
     cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
     cdef bint coupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay == 0
     cdef bint decoupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay != 0
@@ -190,7 +190,7 @@ cdef inline void adam_kernel(
         # torch's order: eps is added after the root is divided by sqrt(bias_correction2).
         # That division is a multiplication here (within an ulp): one division per element
         # fewer, in a loop whose speed is set by its divisions and square root.
-        param[i] = p + step * (m / (root(v) * inverse_correction + eps))
+        param[i] = p + neg_step_size * (m / (root(v) * inverse_correction + eps))
 
 
 cdef inline void adam_update(const Task* t, const double* options) noexcept nogil:
@@ -311,7 +311,7 @@ cdef inline void adagrad_kernel(
     floating* param, const floating* grad, floating* state_sum, Py_ssize_t n,
     const AdagradOptions* o, const AdagradStep* s,
 ) noexcept nogil:
-    cdef floating weight_decay = o.weight_decay, eps = o.eps, step = s.neg_clr
+    cdef floating weight_decay = o.weight_decay, eps = o.eps, neg_clr = s.neg_clr
     cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
     cdef Py_ssize_t i
     cdef floating g, p, total, decayed
@@ -323,7 +323,7 @@ cdef inline void adagrad_kernel(
         g = decayed if decay else g
         total = state_sum[i] + g * g
         state_sum[i] = total
-        param[i] = p + step * (g / (root(total) + eps))
+        param[i] = p + neg_clr * (g / (root(total) + eps))
 
 
 cdef inline void adagrad_update(const Task* t, const double* options) noexcept nogil:
