@@ -126,6 +126,15 @@ def check_step_count(value, name, most):
     return int(value)
 
 
+def check_scalar_state(value, name):
+    """A saved per-parameter number (torch saves it as a 0-d tensor): finite; returns a float."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
 def check_real(value, name, *, below_one=False):
     """A hyperparameter: a finite real number >= 0 (and < 1 when below_one), as KINDS says."""
     # float and int first: isinstance against the numbers ABC is slow, and this runs every step

@@ -35,6 +35,7 @@ class Plan:
         state_lists: dict[str, list[npt.NDArray[Any] | None]],
         steps: npt.NDArray[np.int64],
         fresh: npt.NDArray[np.uint8],
+        scalars: npt.NDArray[np.float64],
         slices: list[tuple[int, int]],
         auto_threads: list[int],
     ) -> None: ...

@@ -47,7 +47,7 @@ def _run(cls, param, grad, states, options, step=1, arguments=None):
         state_lists[state.name][i] = array
         fresh[i] = state.from_gradient
     plan = engine.Plan(algorithm.kernel, algorithm.engine_options(), algorithm.engine_state(), algorithm.counts_steps,
-                       [param], [param], state_lists, steps, fresh, [(0, 1)], [1])
+                       [param], [param], state_lists, steps, fresh, algorithm.new_scalars(1), [(0, 1)], [1])
     outcome = plan.step([group], [grad], 1, True)  # everything is checked
     if outcome != optim._DONE:
         raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")

@@ -26,6 +26,7 @@ from . import _checks
 from ._backend import engine
 
 __all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "MAX_THREADS"]
+# The description of an algorithm (Optimizer.algorithm): Algorithm, Option, State, ScalarState, Rule.
 
 #: the most threads a step may run on (n_threads)
 MAX_THREADS = engine.MAX_THREADS
@@ -59,6 +60,13 @@ class State(NamedTuple):
     from_gradient: bool = False
 
 
+class ScalarState(NamedTuple):
+    """A number kept per parameter (NAdam's mu_product), saved by state_dict as torch saves it;
+    the kernel's step scalars read and update it."""
+    name: str
+    initial: float
+
+
 class Rule(NamedTuple):
     """A check between options: check(options, where) raises ValueError.  A change of any option
     it reads is checked in Python (the compiled step's fast checks are per option)."""
@@ -68,14 +76,19 @@ class Rule(NamedTuple):
 
 class Algorithm(NamedTuple):
     """All that fastgd needs to know of an algorithm, but its update equations (the kernel).
-    state_at_start: a parameter's state is created when it is added (torch's Adagrad does), not
-    before its first step."""
+    scalar_state: ScalarStates kept per parameter; state_at_start: a parameter's state is
+    created when it is added (torch's Adagrad does), not before its first step."""
     kernel: str
     options: tuple
     state: tuple
     counts_steps: bool = True
     rules: tuple = ()
     state_at_start: bool = False
+    scalar_state: tuple = ()
+
+    def new_scalars(self, count):
+        """The scalar state of `count` new parameters: one row each, at the initial values."""
+        return np.tile(np.array([s.initial for s in self.scalar_state], dtype=np.float64), (count, 1))
 
     def engine_options(self):
         """The options as the compiled Plan takes them: (name, kind, low, high, fields, ruled)."""
@@ -146,6 +159,7 @@ class Optimizer:
         self._state = {state.name: [] for state in self._described_state()}
         self._steps = np.zeros(0, dtype=np.int64)
         self._fresh = np.zeros(0, dtype=np.uint8)
+        self._scalars = self._new_scalars(0)
         groups = _as_groups(params)
         for group in groups:
             self._add_group(group, len(groups) > 1)
@@ -166,6 +180,10 @@ class Optimizer:
     @classmethod
     def _described_state(cls):
         return () if cls.algorithm is None else cls.algorithm.state
+
+    @classmethod
+    def _new_scalars(cls, count):
+        return np.zeros((count, 0)) if cls.algorithm is None else cls.algorithm.new_scalars(count)
 
     def add_param_group(self, param_group):
         """Add a group of parameters with options of its own (defaults fill the rest)."""
@@ -199,6 +217,7 @@ class Optimizer:
             entries=self._entries + entries, params=self._params + arrays, state=states,
             steps=np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)]),
             fresh=np.concatenate([self._fresh, np.zeros(len(arrays), dtype=np.uint8)]),
+            scalars=np.concatenate([self._scalars, self._new_scalars(len(arrays))]),
             slices=self._slices + [(start, start + len(arrays))],
             auto_threads=self._auto_threads + [_threads_for(sum(array.size for array in arrays))])
         self.param_groups.append({"params": entries, **options})
@@ -240,6 +259,7 @@ class Optimizer:
             state={name: [None if i is None else states[i] for i in old] for name, states in self._state.items()},
             steps=np.array([0 if i is None else self._steps[i] for i in old], dtype=np.int64),
             fresh=np.array([0 if i is None else self._fresh[i] for i in old], dtype=np.uint8),
+            scalars=np.concatenate([self._new_scalars(1) if i is None else self._scalars[i:i + 1] for i in old]),
             auto_threads=[_threads_for(sum(a.size for a in arrays[start:stop])) for start, stop in slices])
         for group, group_entries, missing in zip(groups, listed, merged):
             group.update(missing)
@@ -380,15 +400,16 @@ class Optimizer:
         # read-only memory map, say)
         writable = ["C", "W", "A"]
         self._install(steps=np.require(self._steps, np.int64, writable), fresh=np.require(self._fresh, np.uint8, writable),
+                      scalars=np.require(self._scalars, np.float64, writable),
                       state={name: [None if a is None else np.require(a, None, writable) for a in states]
                              for name, states in self._state.items()})
 
-    _ARRAYS = ("entries", "params", "state", "steps", "fresh", "slices", "auto_threads")
+    _ARRAYS = ("entries", "params", "state", "steps", "fresh", "scalars", "slices", "auto_threads")
 
     def _install(self, groups=None, **replaced):
         """Replace some of the arrays and lists a step reads (entries, params, state (new lists),
-        steps, fresh, slices, auto_threads) and the compiled plan made of them, all at once: if
-        the plan cannot be made, nothing is replaced.  groups: the options of the groups then."""
+        steps, fresh, scalars, slices, auto_threads) and the compiled plan made of them, all at
+        once: if the plan cannot be made, nothing is replaced.  groups: the options of the groups then."""
         new = {name: replaced.get(name, getattr(self, "_" + name, None)) for name in self._ARRAYS}
         if self.algorithm is not None and self.algorithm.state_at_start:
             for state, i, array in _missing_state(self.algorithm, groups or self.param_groups, new["slices"],
@@ -400,7 +421,7 @@ class Optimizer:
             plan = engine.Plan(
                 self.algorithm.kernel, self.algorithm.engine_options(), self.algorithm.engine_state(),
                 self.algorithm.counts_steps, list(new["params"]), list(new["entries"]), new["state"], new["steps"],
-                new["fresh"], list(new["slices"]), list(new["auto_threads"]))
+                new["fresh"], new["scalars"], list(new["slices"]), list(new["auto_threads"]))
         for name, value in new.items():
             setattr(self, "_" + name, value)
         self._plan = plan
@@ -457,12 +478,19 @@ class Optimizer:
         with parameters numbered in order across groups, and an entry for each
         parameter that has state; converted to tensors, it loads into torch.optim.
         """
+        with self._exclusive("state_dict()"):
+            self._follow_param_groups()
+            return self._state_dict()
+
+    def _state_dict(self):
         state = {}
         for i in range(len(self._params)):
             entry = {s.name: _shaped_as(self._state[s.name][i], self._params[i]) for s in self._described_state()
                      if self._state[s.name][i] is not None and not (s.from_gradient and self._fresh[i])}
-            if self.algorithm is not None and self.algorithm.counts_steps and (entry or self._steps[i]):
-                entry["step"] = int(self._steps[i])
+            if self.algorithm is not None and (entry or self._steps[i]):  # it has stepped
+                if self.algorithm.counts_steps:
+                    entry["step"] = int(self._steps[i])
+                entry.update({s.name: float(value) for s, value in zip(self.algorithm.scalar_state, self._scalars[i])})
             if entry:
                 state[i] = entry
         groups = []
@@ -480,6 +508,7 @@ class Optimizer:
         checked before anything is changed.
         """
         with self._exclusive("load_state_dict()"):
+            self._follow_param_groups()
             self._load_state_dict(state_dict)
 
     def _load_state_dict(self, state_dict):
@@ -504,7 +533,9 @@ class Optimizer:
         new_state = {name: [None] * len(self._params) for name in self._state}
         new_steps = np.zeros(len(self._params), dtype=np.int64)
         counts_steps = self.algorithm is not None and self.algorithm.counts_steps
-        allowed = set(self._state) | ({"step"} if counts_steps else set())
+        scalar_state = () if self.algorithm is None else self.algorithm.scalar_state
+        new_scalars = self._new_scalars(len(self._params))
+        allowed = set(self._state) | ({"step"} if counts_steps else set()) | {s.name for s in scalar_state}
         for key, entry in saved_state.items():
             if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < len(self._params):
                 raise ValueError(f"state_dict['state'] has key {key!r}; expected parameter indices 0..{len(self._params) - 1}")
@@ -526,7 +557,10 @@ class Optimizer:
                 new_state[name][key] = np.array(value, dtype=param.dtype, order="C", copy=True)
             if "step" in entry:
                 new_steps[key] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
-        self._install(groups=options, state=new_state, steps=new_steps,
+            for j, scalar in enumerate(scalar_state):
+                if scalar.name in entry:
+                    new_scalars[key, j] = _checks.check_scalar_state(entry[scalar.name], f"{where}: {scalar.name}")
+        self._install(groups=options, state=new_state, steps=new_steps, scalars=new_scalars,
                       fresh=np.zeros(len(self._params), dtype=np.uint8))
         for group, saved in zip(self.param_groups, options):
             params = group["params"]

@@ -33,6 +33,10 @@ class State(NamedTuple):
     initial: float | str = 0.0
     from_gradient: bool = False
 
+class ScalarState(NamedTuple):
+    name: str
+    initial: float
+
 class Rule(NamedTuple):
     reads: tuple[str, ...]
     check: Callable[[Mapping[str, Any], str], None]
@@ -43,6 +47,9 @@ class Algorithm(NamedTuple):
     state: tuple[State, ...]
     counts_steps: bool = True
     rules: tuple[Rule, ...] = ()
+    state_at_start: bool = False
+    scalar_state: tuple[ScalarState, ...] = ()
+    def new_scalars(self, count: int) -> npt.NDArray[np.float64]: ...
     def engine_options(self) -> tuple[tuple[str, str, float, float, tuple[str | None, ...], bool], ...]: ...
     def engine_state(self) -> tuple[tuple[str, str | None], ...]: ...
 

@@ -214,6 +214,8 @@ cdef struct Engine:
     int* threads          # one a group
     cnp.int64_t* counts   # one a parameter: its step count
     cnp.uint8_t* fresh    # one a parameter: whether its from-gradient state is new
+    double* scalars       # n_params x n_scalars: each parameter's scalar state
+    Py_ssize_t n_scalars
 
 
 cdef enum:
@@ -242,10 +244,10 @@ cdef void advance(Engine* e) noexcept nogil:
                 t.step = e.counts[i]
             t.fresh = e.fresh[i]
             if e.kernel.step_scalars != NULL:
-                if previous >= 0 and e.tasks[previous].step == t.step:
+                if previous >= 0 and e.tasks[previous].step == t.step and e.n_scalars == 0:
                     t.step_scalars = e.tasks[previous].step_scalars
                 else:
-                    e.kernel.step_scalars(options, t.step, t.step_scalars)
+                    e.kernel.step_scalars(options, t.step, e.scalars + i * e.n_scalars, t.step_scalars)
             previous = i
         run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g])
         for i in range(start, stop):
@@ -278,7 +280,7 @@ cdef class Plan:
     # per state slot of the kernel: the value whose being nonzero makes it needed (-1: always)
     cdef Py_ssize_t state_needs[MAX_STATES]
     cdef list params, entries, auto_threads, states, remembered
-    cdef cnp.ndarray steps, fresh
+    cdef cnp.ndarray steps, fresh, scalars
     cdef bint* holders     # one a parameter: whether its entry is a fastgd.Parameter
     # per parameter and state slot: the state array last found to match the parameter, and the
     # parameter's size and dtype then.  Within a plan a state list's entry only goes from None to
@@ -290,7 +292,7 @@ cdef class Plan:
 
     def __cinit__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
                   list entries, dict state_lists, cnp.ndarray steps not None, cnp.ndarray fresh not None,
-                  list slices, list auto_threads):
+                  cnp.ndarray scalars not None, list slices, list auto_threads):
         cdef Py_ssize_t n_params = max(len(params), 1), n_groups = max(len(slices), 1)
         self.engine.tasks = <Task*>calloc(n_params, sizeof(Task))
         self.holders = <bint*>calloc(n_params, sizeof(bint))
@@ -308,7 +310,7 @@ cdef class Plan:
 
     def __init__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
                  list entries, dict state_lists, cnp.ndarray steps not None, cnp.ndarray fresh not None,
-                 list slices, list auto_threads):
+                 cnp.ndarray scalars not None, list slices, list auto_threads):
         """kernel: the algorithm's name in kernel_named; options: (name, kind, low, high, fields,
         ruled) per option of the description (kind one of KINDS; fields: the names of its values
         in the kernel's options, None for a value the kernel does not read); state: (name, needed
@@ -316,7 +318,8 @@ cdef class Plan:
         array, group after group (slices[g] = (start, stop) of group g), and entries: what each
         group's "params" list holds for it (the array, or a fastgd.Parameter holding it);
         state_lists: per state name, one array or None per parameter; steps (int64) and fresh
-        (uint8): per parameter, its step count and whether its from-gradient state is new."""
+        (uint8): per parameter, its step count and whether its from-gradient state is new;
+        scalars (float64, one row a parameter): the numbers each keeps across steps."""
         cdef Py_ssize_t k, c, f, v = 0
         fields, state_order = kernel_named(kernel, &self.engine.kernel)
         if len(options) > MAX_OPTION_FIELDS or len(fields) > MAX_OPTION_FIELDS or len(state_order) > MAX_STATES:
@@ -357,6 +360,9 @@ cdef class Plan:
                 or not (cnp.PyArray_ISCARRAY(steps) and cnp.PyArray_ISCARRAY(fresh)) \
                 or cnp.PyArray_SIZE(steps) != self.n_params or cnp.PyArray_SIZE(fresh) != self.n_params:
             raise ValueError("entries, steps (int64) and fresh (uint8) must have one entry a parameter")
+        if cnp.PyArray_TYPE(scalars) != cnp.NPY_DOUBLE or cnp.PyArray_NDIM(scalars) != 2 \
+                or cnp.PyArray_DIM(scalars, 0) != self.n_params or not cnp.PyArray_ISCARRAY(scalars):
+            raise ValueError("scalars must be a writable contiguous float64 array with one row a parameter")
         self.states = [state_lists[name] for name in state_order]
         self.params, self.entries, self.auto_threads = params, entries, auto_threads
         for k in range(self.n_params):
@@ -366,6 +372,9 @@ cdef class Plan:
         self.steps, self.fresh = steps, fresh
         self.engine.counts = <cnp.int64_t*>cnp.PyArray_DATA(steps)
         self.engine.fresh = <cnp.uint8_t*>cnp.PyArray_DATA(fresh)
+        self.scalars = scalars
+        self.engine.scalars = <double*>cnp.PyArray_DATA(scalars)
+        self.engine.n_scalars = cnp.PyArray_DIM(scalars, 1)
         self.remembered = [[NOT_READ] * self.n_options for _ in range(self.engine.n_groups)]
 
     def __dealloc__(self):

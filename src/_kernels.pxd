@@ -20,8 +20,9 @@
 #                  fills it from a param group by these names
 #   <name>_interface()  those names, and the names of the state arrays in the order
 #                  its update reads them from Task.state
-#   <name>_step_scalars  (if any) the scalars of a step that depend on the step count,
-#                  into Task.step_scalars (a struct of its own, <Name>Step)
+#   <name>_step_scalars  (if any) the scalars of a step that depend on the step count (and
+#                  the parameter's scalar state, which it may update), into
+#                  Task.step_scalars (a struct of its own, <Name>Step)
 #   <name>_update  one parameter's update: dtype and option-selected copy of the kernel
 # and src/_engine.pxi lists it in kernel_named.
 from cython cimport floating
@@ -43,11 +44,15 @@ cdef struct Task:
     bint is_float32
     bint fresh                # its from-gradient state was created since its last update
     long long step            # its step count, this step included (algorithms that count steps)
+    double* scalar_state      # its numbers kept across steps (the algorithm's ScalarStates), if any
     double step_scalars[MAX_STEP_SCALARS]
 
 
 ctypedef void (*update_fn)(const Task* task, const double* options) noexcept nogil
-ctypedef void (*step_scalars_fn)(const double* options, long long step, double* scalars) noexcept nogil
+# the scalars of a parameter's step (into scalars) from the options, its step count and its scalar
+# state, which it may update
+ctypedef void (*step_scalars_fn)(const double* options, long long step, double* scalar_state,
+                                 double* scalars) noexcept nogil
 
 
 cdef struct Kernel:
@@ -152,7 +157,8 @@ cdef inline tuple adam_interface():
     return tuple(<dict>fields), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
 
 
-cdef inline void adam_step_scalars(const double* options, long long step, double* scalars) noexcept nogil:
+cdef inline void adam_step_scalars(const double* options, long long step, double* scalar_state,
+                                   double* scalars) noexcept nogil:
     # as torch derives them from the step count (counted from 1)
     cdef const AdamOptions* o = <const AdamOptions*>options
     cdef AdamStep* s = <AdamStep*>scalars
@@ -302,7 +308,8 @@ cdef inline tuple adagrad_interface():
     return tuple(<dict>fields), ("sum",)
 
 
-cdef inline void adagrad_step_scalars(const double* options, long long step, double* scalars) noexcept nogil:
+cdef inline void adagrad_step_scalars(const double* options, long long step, double* scalar_state,
+                                      double* scalars) noexcept nogil:
     cdef const AdagradOptions* o = <const AdagradOptions*>options
     (<AdagradStep*>scalars).neg_clr = -(o.lr / (1 + (step - 1) * o.lr_decay))
 

@@ -6,6 +6,7 @@ step()/zero_grad(), add_param_group, accepted gradient conversions and
 state-dict round trips (bit-identical continuation, pickling).
 """
 import copy
+import math
 import pickle
 
 import numpy as np
@@ -779,3 +780,59 @@ def test_every_kernel_reads_what_its_optimizer_describes(name):
     described = [field for option in algorithm.options for field in (option.fields or (option.name,))]
     assert sorted(fields) == sorted(field for field in described if field is not None)
     assert sorted(state) == sorted(s.name for s in algorithm.state)
+
+
+class _Halving(fastgd.Optimizer):
+    """p -= lr * factor * g, the factor halving at each of the parameter's steps: a number kept
+    per parameter (a ScalarState, as NAdam's mu_product), here updated in Python."""
+
+    algorithm = fastgd.optim.Algorithm(
+        kernel=None, options=(fastgd.optim.Option("lr", "number"), fastgd.optim.Option("maximize", "flag")),
+        state=(), scalar_state=(fastgd.optim.ScalarState("factor", 1.0),))
+
+    def __init__(self, params, lr=0.1):
+        super().__init__(params, {"lr": lr, "maximize": False})
+
+    def _update_all(self, grads):
+        for group, (start, stop) in zip(self.param_groups, self._slices):
+            for i in range(start, stop):
+                if grads[i] is not None:
+                    self._steps[i] += 1
+                    self._params[i] -= group["lr"] * self._scalars[i, 0] * grads[i]
+                    self._scalars[i, 0] *= 0.5
+
+
+def test_scalar_state_is_kept_saved_and_loaded():
+    """A ScalarState is kept per parameter: saved by state_dict once the parameter has stepped
+    (as a float, as torch saves mu_product), loaded back (also as torch's 0-d tensor converted
+    to an array), carried with its parameter when param_groups are edited, and checked on load."""
+    params = [np.ones(3), np.ones(2)]
+    opt = _Halving(params)
+    opt.step([np.ones(3), None])
+    opt.step([np.ones(3), None])
+    saved = opt.state_dict()["state"]
+    assert saved == {0: {"step": 2, "factor": 0.25}}
+    np.testing.assert_allclose(params[0], 1 - 0.1 * (1 + 0.5))
+
+    twin_params = [p.copy() for p in params]
+    twin = _Halving(twin_params)
+    torch_like = {"state": {0: {"step": np.array(2.0, np.float32), "factor": np.array(0.25)}},
+                  "param_groups": opt.state_dict()["param_groups"]}
+    twin.load_state_dict(torch_like)
+    for o, ps in ((opt, params), (twin, twin_params)):
+        o.step([np.ones(3), np.ones(2)])
+    assert all(np.array_equal(p, q) for p, q in zip(params, twin_params))
+    assert twin.state_dict() == opt.state_dict() == {
+        "state": {0: {"step": 3, "factor": 0.125}, 1: {"step": 1, "factor": 0.5}},
+        "param_groups": opt.state_dict()["param_groups"]}
+
+    opt.param_groups[0]["params"] = [params[1], params[0]]  # reordered: each keeps its own
+    assert opt.state_dict()["state"] == {0: {"step": 1, "factor": 0.5}, 1: {"step": 3, "factor": 0.125}}
+
+    before = opt.state_dict()
+    for bad in (math.nan, "0.5", True, np.array([0.5])):
+        broken = copy.deepcopy(before)
+        broken["state"][0]["factor"] = bad
+        with pytest.raises(ValueError, match="factor must be a finite number"):
+            opt.load_state_dict(broken)
+        assert opt.state_dict() == before
