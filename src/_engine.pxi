@@ -20,7 +20,6 @@
 cimport cython
 cimport numpy as cnp
 import numpy as np
-from libc.math cimport INFINITY
 from libc.stdlib cimport calloc, free
 
 from cpython.dict cimport PyDict_GetItem
