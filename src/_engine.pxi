@@ -23,6 +23,7 @@ import numpy as np
 from libc.stdlib cimport calloc, free
 
 from cpython.dict cimport PyDict_GetItem
+from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject
 
 from _kernels cimport (
@@ -129,19 +130,14 @@ cdef inline Py_ssize_t size_of(cnp.ndarray array) noexcept:
     return size
 
 
-cdef inline bint float_array(cnp.ndarray array) noexcept:
-    cdef int kind = cnp.PyArray_TYPE(array)
-    return kind == cnp.NPY_FLOAT or kind == cnp.NPY_DOUBLE
-
-
-cdef inline bint kernel_ready(object grad, cnp.ndarray param):
+cdef inline bint kernel_ready(object grad, cnp.ndarray param, int dtype):
     """True when grad can be read as it is: an ndarray (not a subclass) of param's dtype and
     shape, aligned, C-contiguous, in native byte order."""
     if type(grad) is not cnp.ndarray:
         return False
     cdef cnp.ndarray g = <cnp.ndarray>grad
     cdef int axis, ndim = cnp.PyArray_NDIM(param)
-    if not (cnp.PyArray_TYPE(g) == cnp.PyArray_TYPE(param) and cnp.PyArray_ISCARRAY_RO(g)
+    if not (cnp.PyArray_TYPE(g) == dtype and cnp.PyArray_ISCARRAY_RO(g)
             and cnp.PyArray_ISNOTSWAPPED(g) and cnp.PyArray_NDIM(g) == ndim):
         return False
     for axis in range(ndim):  # a loop, not memcmp: a call per parameter per step costs more than it compares
@@ -242,6 +238,7 @@ cdef void advance(Engine* e) noexcept nogil:
                 e.counts[i] += 1
                 t.step = e.counts[i]
             t.fresh = e.fresh[i]
+            e.fresh[i] = 0  # read: nothing from here on fails
             if e.kernel.step_scalars != NULL:
                 if previous >= 0 and e.tasks[previous].step == t.step and e.n_scalars == 0:
                     t.step_scalars = e.tasks[previous].step_scalars
@@ -249,9 +246,6 @@ cdef void advance(Engine* e) noexcept nogil:
                     e.kernel.step_scalars(options, t.step, e.scalars + i * e.n_scalars, t.step_scalars)
             previous = i
         run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g])
-        for i in range(start, stop):
-            if e.tasks[i].size >= 0:
-                e.fresh[i] = 0
 
 
 cdef inline void set_lr(Engine* e, Py_ssize_t g, double lr) noexcept nogil:
@@ -436,7 +430,10 @@ cdef class Plan:
         the kernels (size -1 for a None gradient) and apart from them."""
         cdef Py_ssize_t i, start = self.engine.bounds[2 * g], stop = self.engine.bounds[2 * g + 1]
         cdef PyObject* found = PyDict_GetItem(group, "params")
-        cdef object listed, entry, param, grad
+        cdef object listed, grad
+        cdef PyObject* entry
+        cdef cnp.ndarray param
+        cdef int dtype
         cdef Task* t
         if found == NULL:
             return PARAMS_CHANGED
@@ -444,24 +441,26 @@ cdef class Plan:
         if type(listed) is not list or len(<list>listed) != stop - start:
             return PARAMS_CHANGED
         for i in range(start, stop):
-            entry = (<list>listed)[i - start]
-            param = self.params[i]
-            if entry is not self.entries[i] or (self.holders[i] and getattr(entry, "data") is not param):
+            entry = PyList_GET_ITEM(listed, i - start)
+            param = <cnp.ndarray>self.params[i]
+            if entry != <PyObject*>self.entries[i] or (
+                    self.holders[i] and getattr(<object>entry, "data") is not param):
                 return PARAMS_CHANGED
-            if not (cnp.PyArray_ISCARRAY(<cnp.ndarray>param) and float_array(<cnp.ndarray>param)):
+            dtype = cnp.PyArray_TYPE(param)
+            if not (cnp.PyArray_ISCARRAY(param) and (dtype == cnp.NPY_FLOAT or dtype == cnp.NPY_DOUBLE)):
                 return ARRAYS_UNREADY
             grad = grads[i]
             t = &self.engine.tasks[i]
             if grad is None:
                 t.size = -1  # skipped
                 continue
-            if not kernel_ready(grad, <cnp.ndarray>param):
+            if not kernel_ready(grad, param, dtype):
                 return ARRAYS_UNREADY
-            t.param = cnp.PyArray_DATA(<cnp.ndarray>param)
+            t.param = cnp.PyArray_DATA(param)
             t.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
-            t.size = size_of(<cnp.ndarray>param)
-            t.is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>param) == cnp.NPY_FLOAT
-            if overlap(t.param, t.grad, cnp.PyArray_NBYTES(<cnp.ndarray>param)):
+            t.size = size_of(param)
+            t.is_float32 = dtype == cnp.NPY_FLOAT
+            if overlap(t.param, t.grad, t.size * (4 if t.is_float32 else 8)):
                 return ARRAYS_UNREADY
         return DONE
 
@@ -513,23 +512,23 @@ cdef class Plan:
         cdef int dtype = cnp.PyArray_TYPE(<cnp.ndarray>self.params[i])
         cdef const double* values = self.engine.values + g * VALUES
         cdef Py_ssize_t k, slot
-        cdef object state
+        cdef PyObject* state  # borrowed from the state list, which the plan holds
         cdef bint missing = False
         for k in range(self.n_states):
             t.state[k] = NULL
             if self.state_needs[k] >= 0 and values[self.state_needs[k]] == 0:
                 continue
-            state = (<list>self.states[k])[i]
-            if state is None:
+            state = PyList_GET_ITEM(self.states[k], i)
+            if <object>state is None:
                 missing = True
                 continue
             slot = i * MAX_STATES + k
-            if not (<PyObject*>state == self.matched[slot] and self.matched_size[slot] == t.size
+            if not (state == self.matched[slot] and self.matched_size[slot] == t.size
                     and self.matched_type[slot] == dtype):
-                if type(state) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>state) != dtype \
+                if type(<object>state) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>state) != dtype \
                         or size_of(<cnp.ndarray>state) != t.size or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state):
                     return STATE_MISMATCH
-                self.matched[slot], self.matched_size[slot], self.matched_type[slot] = <PyObject*>state, t.size, dtype
+                self.matched[slot], self.matched_size[slot], self.matched_type[slot] = state, t.size, dtype
             t.state[k] = cnp.PyArray_DATA(<cnp.ndarray>state)
             if overlap(t.state[k], t.grad, t.size * (4 if t.is_float32 else 8)):
                 return ARRAYS_UNREADY
