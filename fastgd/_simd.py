@@ -1,6 +1,7 @@
 """The SIMD levels fastgd compiles its kernels for, and the flags of each.
 
-setup.py reads this file to build one extension module per level;
+setup.py reads this file to build one extension module per level, and the
+compiled _cpu module its list of levels;
 fastgd.show_config() reads it to report what was built.  Never
 ``-ffast-math`` (it changes NaN semantics and can flush denormals for the
 whole process) and never ``-march=native`` (the wheel would crash on older
