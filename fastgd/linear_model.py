@@ -8,10 +8,12 @@ the same flat parameter vector (weights row by row, then intercepts) with a
 fastgd optimizer's state, so they give the same model for the same seed.
 """
 import math
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -152,7 +154,7 @@ class _BaseGD(BaseEstimator):
 
     def _objective(self, loss_sum, weight_sum):
         k, d = self._n_outputs, self._theta.size // self._n_outputs - 1
-        coef = self._theta[: k * d]
+        coef = self._theta[: k * d].astype(np.float64)  # the penalty of float32 weights does not overflow
         return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
 
     def _in_order(self, n_samples, batch_size):
@@ -194,24 +196,21 @@ class _BaseGD(BaseEstimator):
                 group["lr"] = lr
             if not in_order:
                 optim.engine.shuffle(order, self._shuffle_bits)
-            snapshot = self._theta.copy()
             rates = self._batch_rates(-(-n // batch_size))
             loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
             self._t[0] += batches
             if rates is not None and batches:
                 group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
-            if not math.isfinite(loss_sum) or not np.isfinite(self._theta).all():
+            objective = self._objective(loss_sum, weight_sum)
+            if not math.isfinite(objective) or not np.isfinite(self._theta).all():
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
                 check_array(X, dtype=None, input_name="X", estimator=self)
-                self._theta[...] = snapshot
-                self._publish()
                 raise _Diverged(
-                    f"the loss became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} and "
-                    f"learning rate {group['lr']:g}; the model keeps the weights it had before that epoch. "
-                    "Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
+                    f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
+                    f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
+                    "before this call. Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
                 )
-            objective = self._objective(loss_sum, weight_sum)
             self.loss_curve_.append(objective)
             if self.early_stopping and X_val is not None:
                 self._publish()
@@ -234,10 +233,29 @@ class _BaseGD(BaseEstimator):
                     group["lr"] /= 5
                     no_improvement = 0
                 else:
+                    self._warn_if_rising()
                     if self.verbose:
                         print(f"Convergence after {self.n_iter_} epochs")
                     break
+        else:
+            if check and n_epochs == self.max_iter:  # fit (partial_fit runs one epoch a call)
+                warnings.warn(
+                    f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
+                    f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
+                    ConvergenceWarning)
         self._publish()
+
+    #: how many times its best the objective may end, when the fit stops for want of improvement,
+    #: before that is taken for divergence
+    RISE = 10.0
+
+    def _warn_if_rising(self):
+        best, last = min(self.loss_curve_), self.loss_curve_[-1]
+        if last > self.RISE * best:
+            warnings.warn(
+                f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
+                f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
+                "(e.g. StandardScaler).", ConvergenceWarning)
 
     def _prepare(self, X, y, sample_weight, reset):
         # X's finite check costs a pass over X; without early stopping the first epoch makes it
@@ -251,13 +269,10 @@ class _BaseGD(BaseEstimator):
         return X, y, sample_weight
 
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None):
-        """Train; a call that fails (but for divergence, which keeps the last finite weights)
-        leaves the estimator as it was."""
+        """Train; a call that fails (divergence included) leaves the estimator as it was."""
         before = _Snapshot(self)
         try:
             return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes)
-        except _Diverged:
-            raise
         except BaseException:
             before.restore()
             raise
@@ -316,7 +331,7 @@ class _BaseGD(BaseEstimator):
 
 
 class _Diverged(ValueError):
-    """The loss became non-finite: fitting stops, keeping the weights of the last finite epoch."""
+    """The objective became non-finite: the call fails (and changes nothing)."""
 
 
 class _Snapshot:

@@ -8,7 +8,7 @@
 # The parameters are one flat vector: the (n_outputs, n_features) weights row
 # by row, then the intercepts.
 from cython cimport floating
-from libc.math cimport exp, isfinite, log
+from libc.math cimport NAN, exp, isfinite, log
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -154,8 +154,8 @@ cdef double run_epoch(
             for c in range(k):
                 scores[r * k + c] += intercept[c]
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, loss, scratch)
-        if not isfinite(batch_loss):
-            return batch_loss
+        if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
+            return NAN
         total += batch_loss
         # gradient of mean loss + alpha/2 ||coef||^2 over the batch
         scale = 1.0 / m

@@ -9,6 +9,7 @@ import functools
 import os
 import subprocess
 import sys
+import warnings
 import zlib
 
 import numpy as np
@@ -18,6 +19,7 @@ from scipy.special import logsumexp
 sklearn = pytest.importorskip("sklearn")
 
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -602,4 +604,70 @@ def test_divergence(optimizer):
     with pytest.raises(ValueError, match=r"epoch \d+.*learning_rate") as info:
         m.fit(X, y)
     assert "scale" in str(info.value)
-    assert np.all(np.isfinite(m.coef_)) and np.all(np.isfinite(m.intercept_))
+    assert not hasattr(m, "coef_")  # left as it was before the call
+
+
+@pytest.mark.parametrize("cls", [fastgd.LinearRegression, reference.LinearRegression])
+def test_float32_overflow_is_divergence(cls):
+    """Targets of 1e30 in float32: the squared error overflows float32 in the first epoch, which
+    is a divergence (the NumPy loop's float32 arithmetic overflows there too)."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3)).astype(np.float32)
+    y = ((X @ np.array([1, 2, 3], np.float32) + 1) * 1e30).astype(np.float32)
+    with np.errstate(over="ignore"), pytest.raises(ValueError, match=r"non-finite in epoch 1 .*float32"):
+        cls().fit(X, y)
+
+
+def test_finite_divergence_warns():
+    """A learning rate far too large: the objective grows by orders of magnitude each epoch and the
+    fit stops for want of improvement; that is reported as divergence, not convergence."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((200, 3))
+    y = X @ [1.0, 2.0, 3.0] + 1
+    with pytest.warns(ConvergenceWarning, match=r"far above its best .*diverged"):
+        m = fastgd.LinearRegression(learning_rate=1e3).fit(X, y)
+    assert m.loss_curve_[-1] > 1e10 * min(m.loss_curve_)
+
+
+def test_max_iter_reached_warns():
+    X, y = _data(np.random.default_rng(2))
+    with pytest.warns(ConvergenceWarning, match=r"Maximum number of epochs \(max_iter=2\)"):
+        fastgd.LinearRegression(max_iter=2, tol=1e-12).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        fastgd.LinearRegression(max_iter=2, tol=None).fit(X, y)  # no convergence test asked for
+        fastgd.LinearRegression(max_iter=2, tol=1e-12).partial_fit(X, y)  # one epoch a call, as scikit-learn
+
+
+def _model_state(model):
+    """Everything a call may change: weights, optimizer state, counters, curves, generator."""
+    return (model._theta.copy(), model._optimizer.state_dict(), model._t.copy(), model.n_iter_,
+            list(model.loss_curve_), model._shuffle_bits.state)
+
+
+@pytest.mark.parametrize("optimizer", ["momentum", "adam"])
+def test_diverging_partial_fit_changes_nothing(optimizer):
+    """Only the last rows are huge: the optimizer has stepped on the first batches of the epoch when
+    the loss overflows. The call fails and everything is as before it; the next clean partial_fit
+    gives exactly what a model that never saw the failed call gives."""
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((60, 3)), rng.standard_normal(60)
+    bad_X, bad_y = X.copy(), y.copy()
+    bad_X[-5:] *= 1e200
+    kw = dict(optimizer=optimizer, shuffle=False, batch_size=10, learning_rate=0.01, lr_schedule="invscaling")
+    model, twin = fastgd.LinearRegression(**kw), fastgd.LinearRegression(**kw)
+    for m in (model, twin):
+        m.partial_fit(X, y)
+    before = _model_state(model)
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match="non-finite in epoch 2"):
+        model.partial_fit(bad_X, bad_y)
+    after = _model_state(model)
+    assert np.array_equal(after[0], before[0]) and np.array_equal(after[2], before[2])
+    assert after[3:] == before[3:]
+    for key, value in before[1]["state"][0].items():
+        assert np.array_equal(after[1]["state"][0][key], value), key
+    assert after[1]["param_groups"] == before[1]["param_groups"]
+    for m in (model, twin):
+        m.partial_fit(X, y)
+    assert np.array_equal(model.coef_, twin.coef_) and np.array_equal(model.intercept_, twin.intercept_)
+    assert model.n_iter_ == twin.n_iter_ == 2 == len(model.loss_curve_)
