@@ -185,7 +185,10 @@ class _BaseGD(BaseEstimator):
         n = X.shape[0]
         batch_size = n if self.batch_size is None else min(self.batch_size, n)
         group = self._optimizer.param_groups[0]
-        weight_sum = float(sample_weight.sum()) if sample_weight is not None else float(n)
+        weight_sum = float(sample_weight.sum(dtype=np.float64)) if sample_weight is not None else float(n)
+        if not weight_sum > 0:
+            raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if X_val is not None else ''}; "
+                             "the objective is the weighted mean loss, which needs weights with a positive sum")
         best, no_improvement = math.inf, 0
         in_order = self._in_order(n, batch_size)
         order = np.arange(n, dtype=np.intp)  # shuffled anew each epoch unless taken in order

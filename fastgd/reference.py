@@ -159,8 +159,11 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         if not np.isfinite(batch_loss):
             return batch_loss, batch
         total += batch_loss
-        grad_coef = residuals.T @ X_batch / len(rows) + model.alpha * coef
-        grad_intercept = residuals.mean(axis=0) if model.fit_intercept else np.zeros(k, dtype=X.dtype)
+        # the gradient of the weighted mean loss over the batch, and the penalty's
+        batch_weight = len(rows) if sample_weight is None else float(np.sum(sample_weight[rows], dtype=np.float64))
+        scale = 1 / batch_weight if batch_weight != 0 else 0.0
+        grad_coef = residuals.T @ X_batch * scale + model.alpha * coef
+        grad_intercept = residuals.sum(axis=0) * scale if model.fit_intercept else np.zeros(k, dtype=X.dtype)
         if rates is not None:
             model._optimizer.param_groups[0]["lr"] = float(rates[batch])
         model._optimizer.step([np.concatenate([grad_coef.ravel(), grad_intercept]).astype(X.dtype)])

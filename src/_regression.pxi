@@ -127,7 +127,7 @@ cdef double run_epoch(
     cdef floating* intercept = theta + k * d
     cdef floating* coef_grad = grad
     cdef floating* intercept_grad = grad + k * d
-    cdef double total = 0, batch_loss
+    cdef double total = 0, batch_loss, batch_weight
     cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
     for batch in range(n_batches):
@@ -157,8 +157,14 @@ cdef double run_epoch(
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
         total += batch_loss
-        # gradient of mean loss + alpha/2 ||coef||^2 over the batch
-        scale = 1.0 / m
+        # gradient of the weighted mean loss + alpha/2 ||coef||^2 over the batch (a batch of
+        # weights summing to 0 contributes the penalty's alone)
+        batch_weight = m
+        if sample_weight != NULL:
+            batch_weight = 0
+            for r in range(m):
+                batch_weight += sample_weight[order[start + r]]
+        scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         if k == 1:
             gemv("N", <int>d, <int>m, scale, batch_x, <int>d, scores, 0, coef_grad)
         else:
