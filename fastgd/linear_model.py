@@ -128,13 +128,33 @@ class _BaseGD(BaseEstimator):
 
     # -- training driver --------------------------------------------------------
 
-    def _new_optimizer(self):
+    def _optimizer_options(self):
+        """The options the estimator's parameters give its optimizer."""
         cls, names, fixed = OPTIMIZERS[self.optimizer]
-        cls = getattr(self._optimizer_module(), cls.__name__)
         options = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
-        if cls.__name__ == "RMSprop":
+        if cls is optim.RMSprop:
             options["alpha"] = self.rho
-        return cls([self._theta], lr=float(self.learning_rate), **options, **fixed)
+        return {"lr": float(self.learning_rate), **options, **fixed}
+
+    def _new_optimizer(self):
+        cls = getattr(self._optimizer_module(), OPTIMIZERS[self.optimizer][0].__name__)
+        self._optimizer_made = (self.optimizer, self._optimizer_options())
+        return cls([self._theta], **self._optimizer_made[1])
+
+    def _follow_parameters(self):
+        """What partial_fit changes when parameters were set since the last call: another
+        optimizer starts with a new state (the weights and the schedule's step count go on);
+        changed options (the learning rate included) are set in the optimizer's param group."""
+        made_for, options_then = self._optimizer_made
+        if self.optimizer != made_for:
+            self._optimizer = self._new_optimizer()
+            return
+        options = self._optimizer_options()
+        group = self._optimizer.param_groups[0]
+        for name, value in options.items():
+            if options_then.get(name) != value:
+                group[name] = value
+        self._optimizer_made = (made_for, options)
 
     def _initialize(self, n_features, n_outputs, dtype):
         self._theta = np.zeros(n_outputs * (n_features + 1), dtype=dtype)
@@ -286,7 +306,9 @@ class _BaseGD(BaseEstimator):
             X = X.astype(self._theta.dtype, copy=False)
             sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
         targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
-        if reset:
+        if not reset:
+            self._follow_parameters()
+        else:
             self._rng = check_random_state(self.random_state)
             # the epochs' shuffles come from a generator of their own, seeded from random_state
             self._shuffle_bits = np.random.PCG64(self._rng.randint(np.iinfo(np.int32).max))
@@ -326,6 +348,14 @@ class _BaseGD(BaseEstimator):
         coef = self.coef_.reshape(k, -1)
         scores = X @ coef.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
         return scores[:, 0] if (self._coef_1d or k == 1) else scores
+
+    def __setstate__(self, state):
+        # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
+        # pickle (or deepcopy) stores apart: make them views again, so that the copy trains from the
+        # coef_ it shows, as the original does
+        super().__setstate__(state)
+        if hasattr(self, "_theta") and hasattr(self, "coef_"):
+            self._publish()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -386,11 +416,10 @@ class LinearRegression(RegressorMixin, _BaseGD):
         return y
 
     def partial_fit(self, X, y, sample_weight=None):
-        """One epoch over (X, y), keeping the weights and optimizer state of earlier calls."""
-        first = not hasattr(self, "coef_")
-        if first:
-            self._validate_params()
-        return self._fit(X, y, sample_weight, 1, reset=first)
+        """One epoch over (X, y), keeping the weights and optimizer state of earlier calls; the
+        current parameters apply (another optimizer starts with a new state)."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"))
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -410,6 +439,10 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
         if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
             check_classification_targets(y)
         new_classes = reset or not hasattr(self, "classes_")
+        if not new_classes and classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                                          self.classes_):
+            raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the first "
+                             f"call to partial_fit, {self.classes_.tolist()}")
         if new_classes:
             self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
             if self.classes_.size < 2:
@@ -427,14 +460,15 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
         return index
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
-        """One epoch over (X, y), keeping the weights and optimizer state of earlier calls.
+        """One epoch over (X, y), keeping the weights and optimizer state of earlier calls; the
+        current parameters apply (another optimizer starts with a new state).
 
-        The first call needs ``classes``, every label that will ever be seen."""
+        The first call needs ``classes``, every label that will ever be seen; later calls may
+        pass the same classes again."""
+        self._validate_params()
         first = not hasattr(self, "coef_")
-        if first:
-            self._validate_params()
-            if classes is None:
-                raise ValueError("classes must be passed on the first call to partial_fit")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
         return self._fit(X, y, sample_weight, 1, reset=first, classes=classes)
 
     def decision_function(self, X):

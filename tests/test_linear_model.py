@@ -5,8 +5,10 @@ estimators with each epoch run by a plain NumPy loop), direct solvers of the
 same objective (sklearn's Ridge and lbfgs LogisticRegression) and closed-form
 properties.  No number produced by fastgd itself is hard-coded.
 """
+import copy
 import functools
 import os
+import pickle
 import subprocess
 import sys
 import warnings
@@ -641,6 +643,48 @@ def test_weights_without_a_positive_sum_are_refused(weights):
     with pytest.raises(ValueError, match="sample_weight sums to .*positive sum|at least one non-zero"):
         model.fit(X, y, sample_weight=weights)
     assert not hasattr(model, "coef_")
+
+
+def test_partial_fit_follows_the_current_parameters():
+    """set_params between partial_fit calls takes effect: a learning rate (the weights barely move
+    at 1e-9), an optimizer option, and another optimizer (a new state, the weights kept)."""
+    X, y = _data(np.random.default_rng(5), n=40)
+    model = fastgd.LinearRegression(optimizer="momentum", learning_rate=0.05, random_state=0).partial_fit(X, y)
+    before = model.coef_.copy()
+    model.set_params(learning_rate=1e-9).partial_fit(X, y)
+    assert model._optimizer.param_groups[0]["lr"] == 1e-9
+    np.testing.assert_allclose(model.coef_, before, atol=1e-7)
+    model.set_params(momentum=0.5, learning_rate=0.05).partial_fit(X, y)
+    assert model._optimizer.param_groups[0]["momentum"] == 0.5
+    weights = model.coef_.copy()
+    model.set_params(optimizer="adam").partial_fit(X, y)
+    assert type(model._optimizer) is fastgd.Adam
+    assert model._optimizer.state_dict()["state"][0]["step"] == -(-40 // 32)  # a new state
+    assert not np.array_equal(model.coef_, weights)
+    with pytest.raises(ValueError, match="learning_rate"):
+        model.set_params(learning_rate=-1.0).partial_fit(X, y)  # checked on every call
+
+
+def test_partial_fit_refuses_other_classes():
+    X, y = _data(np.random.default_rng(6), n=30, task="multiclass")
+    model = fastgd.LogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
+    model.partial_fit(X, y, classes=[2, 1, 0])  # the same classes
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2, 3\] is not the same as on the first call"):
+        model.partial_fit(X, y, classes=[0, 1, 2, 3])
+    assert np.array_equal(model.coef_, coef)
+
+
+@pytest.mark.parametrize("copier", ["pickle", "deepcopy"])
+def test_copies_train_from_the_coef_they_show(copier):
+    """An unpickled or deep-copied estimator trains from the coef_ it exposes, edits included."""
+    X, y = _data(np.random.default_rng(7), n=40)
+    model = fastgd.LinearRegression(optimizer="adam", max_iter=3, tol=None, random_state=0).fit(X, y)
+    copy_ = pickle.loads(pickle.dumps(model)) if copier == "pickle" else copy.deepcopy(model)
+    for m in (model, copy_):
+        m.coef_[...] = 0
+        m.partial_fit(X, y)
+    assert np.array_equal(copy_.coef_, model.coef_) and np.array_equal(copy_.intercept_, model.intercept_)
 
 
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, reference.LinearRegression])
