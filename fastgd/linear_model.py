@@ -8,6 +8,7 @@ the same flat parameter vector (weights row by row, then intercepts) with a
 fastgd optimizer's state, so they give the same model for the same seed.
 """
 import math
+import types
 import warnings
 from numbers import Integral, Real
 
@@ -39,6 +40,19 @@ SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptiv
 class _BaseGD(BaseEstimator):
     """What the two estimators share: parameters, the training driver, the linear scores."""
 
+    def __init_subclass__(cls, **kwargs):
+        # each estimator's __init__ under its own name, so that a wrong keyword's TypeError names it
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in vars(cls):
+            shared, qualname = _BaseGD.__init__, f"{cls.__qualname__}.__init__"
+            code = shared.__code__
+            if hasattr(code, "co_qualname"):  # Python 3.11 on: the name a TypeError gives
+                code = code.replace(co_qualname=qualname)
+            init = types.FunctionType(code, shared.__globals__, "__init__", shared.__defaults__, shared.__closure__)
+            init.__kwdefaults__, init.__doc__ = shared.__kwdefaults__, shared.__doc__
+            init.__qualname__ = qualname
+            cls.__init__ = init
+
     _parameter_constraints = {
         "optimizer": [StrOptions(set(OPTIMIZERS))],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -61,7 +75,7 @@ class _BaseGD(BaseEstimator):
         "verbose": ["verbose"],
         "momentum": [Interval(Real, 0, None, closed="left")],
         "dampening": [Interval(Real, 0, None, closed="left")],
-        "betas": [tuple],
+        "betas": [tuple, list],
         "eps": [Interval(Real, 0, None, closed="left"), None],
         "amsgrad": ["boolean"],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -132,6 +146,8 @@ class _BaseGD(BaseEstimator):
         """The options the estimator's parameters give its optimizer."""
         cls, names, fixed = OPTIMIZERS[self.optimizer]
         options = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if "betas" in options:
+            options["betas"] = tuple(options["betas"])  # a list from a config file, say
         if cls is optim.RMSprop:
             options["alpha"] = self.rho
         return {"lr": float(self.learning_rate), **options, **fixed}
@@ -269,12 +285,12 @@ class _BaseGD(BaseEstimator):
         self._publish()
 
     #: how many times its best the objective may end, when the fit stops for want of improvement,
-    #: before that is taken for divergence
+    #: before that is taken for divergence (if it also ends above its first epoch's)
     RISE = 10.0
 
     def _warn_if_rising(self):
         best, last = min(self.loss_curve_), self.loss_curve_[-1]
-        if last > self.RISE * best:
+        if last > max(self.RISE * best, self.loss_curve_[0]):
             warnings.warn(
                 f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
                 f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
@@ -363,6 +379,18 @@ class _BaseGD(BaseEstimator):
         return tags
 
 
+def _check_one_label_type(labels, name):
+    """Labels must be all strings or all numbers (np.unique cannot order a mix)."""
+    if labels is None:
+        return
+    labels = np.asarray(labels)
+    if labels.dtype == object:
+        kinds = {"string" if isinstance(label, str) else "number" for label in labels.ravel()}
+        if len(kinds) > 1:
+            raise ValueError(f"{name} mixes string and number labels; use labels of one type "
+                             "(e.g. all strings: y.astype(str))")
+
+
 class _Diverged(ValueError):
     """The objective became non-finite: the call fails (and changes nothing)."""
 
@@ -436,6 +464,8 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
     _coef_1d = False
 
     def _targets(self, y, classes, reset):
+        for labels, name in ((y, "y"), (classes, "classes")):
+            _check_one_label_type(labels, name)
         if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
             check_classification_targets(y)
         new_classes = reset or not hasattr(self, "classes_")
@@ -477,13 +507,16 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
 
     def predict_proba(self, X):
         """Class probabilities; each row sums to 1."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict_log_proba(self, X):
+        """The logarithms of the class probabilities, computed without overflow for any score."""
         scores = self.decision_function(X)
-        if scores.ndim == 1:
-            positive = 1 / (1 + np.exp(-scores))
-            return np.column_stack([1 - positive, positive])
-        scores = scores - scores.max(axis=1, keepdims=True)
-        np.exp(scores, out=scores)
-        return scores / scores.sum(axis=1, keepdims=True)
+        if scores.ndim == 1:  # log sigmoid(-z), log sigmoid(z): -log(1 + exp(-+z)), stably
+            scores = np.column_stack([-scores, scores])
+            return -np.logaddexp(0, -scores)
+        shifted = scores - scores.max(axis=1, keepdims=True)
+        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         scores = self.decision_function(X)

@@ -42,7 +42,7 @@ class _BaseGD:
     verbose: int
     momentum: float
     dampening: float
-    betas: tuple[float, float]
+    betas: tuple[float, float] | list[float]
     eps: float | None
     amsgrad: bool
     weight_decay: float
@@ -81,7 +81,7 @@ class _BaseGD:
         verbose: int = 0,
         momentum: float = 0.9,
         dampening: float = 0.0,
-        betas: tuple[float, float] = (0.9, 0.999),
+        betas: tuple[float, float] | list[float] = (0.9, 0.999),
         eps: float | None = None,
         amsgrad: bool = False,
         weight_decay: float = 1e-2,
@@ -119,5 +119,6 @@ class LogisticRegression(_BaseGD):
     ) -> Self: ...
     def decision_function(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
     def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def predict_log_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
     def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]: ...
     def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # accuracy

@@ -171,17 +171,17 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
 
 
 def _make_estimator(base):
-    class Estimator(base):
-        __doc__ = f"{base.__name__} with each epoch run by the textbook NumPy loop (the reference)."
+    def _optimizer_module(self):
+        return sys.modules[__name__]
 
-        def _optimizer_module(self):
-            return sys.modules[__name__]
+    def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
+        return _numpy_epoch(self, X, targets, sample_weight, order, batch_size, rates)
 
-        def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
-            return _numpy_epoch(self, X, targets, sample_weight, order, batch_size, rates)
-
-    Estimator.__name__ = Estimator.__qualname__ = base.__name__
-    return Estimator
+    return type(base.__name__, (base,), {
+        "__doc__": f"{base.__name__} with each epoch run by the textbook NumPy loop (the reference).",
+        "__module__": __name__, "__qualname__": base.__name__,
+        "_optimizer_module": _optimizer_module, "_epoch": _epoch,
+    })
 
 
 def __getattr__(name):

@@ -687,6 +687,51 @@ def test_copies_train_from_the_coef_they_show(copier):
     assert np.array_equal(copy_.coef_, model.coef_) and np.array_equal(copy_.intercept_, model.intercept_)
 
 
+@pytest.mark.parametrize("multiclass", [False, True])
+def test_probabilities_without_overflow(multiclass):
+    """Unscaled data gives scores of 1e4 and more: the probabilities are exact (scipy's expit and
+    softmax the oracles), without a warning, and predict_log_proba keeps the tiny ones."""
+    from scipy.special import expit, log_softmax, softmax
+
+    rng = np.random.default_rng(12)
+    X, y = _data(rng, n=60, task="multiclass" if multiclass else "binary")
+    model = fastgd.LogisticRegression(max_iter=5, tol=None, random_state=0).fit(X, y)
+    X_far = X * 1e5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        proba, log_proba = model.predict_proba(X_far), model.predict_log_proba(X_far)
+    scores = model.decision_function(X_far)
+    if multiclass:
+        np.testing.assert_allclose(proba, softmax(scores, axis=1), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(log_proba, log_softmax(scores, axis=1), rtol=1e-12)
+    else:
+        np.testing.assert_allclose(proba[:, 1], expit(scores), rtol=1e-12, atol=1e-300)
+        np.testing.assert_allclose(log_proba[:, 0], -np.logaddexp(0, scores), rtol=1e-12)
+    assert np.isfinite(log_proba).all() and log_proba.min() < -1e3
+
+
+def test_smaller_items_of_the_estimators(capsys):
+    """Mixed string and number labels, a wrong keyword, betas from a config file (a list), and
+    verbose output under invscaling (it prints the rate in use)."""
+    X, y = _data(np.random.default_rng(13), n=30, task="binary")
+    with pytest.raises(ValueError, match="mixes string and number labels"):
+        fastgd.LogisticRegression().fit(X, np.array([1, "a"] * 15, dtype=object))
+    with pytest.raises(ValueError, match="mixes string and number labels"):
+        fastgd.LogisticRegression().partial_fit(X, np.array(["a", "b"] * 15), classes=np.array([1, "a"], dtype=object))
+    for cls in (fastgd.LinearRegression, fastgd.LogisticRegression, reference.LogisticRegression):
+        with pytest.raises(TypeError, match=rf"^{cls.__name__}\.__init__\(\) got an unexpected keyword"):
+            cls(learning_rat=0.1)
+    kw = dict(optimizer="adam", max_iter=3, tol=None, random_state=0)
+    listed = fastgd.LogisticRegression(betas=[0.8, 0.99], **kw).fit(X, y)
+    paired = fastgd.LogisticRegression(betas=(0.8, 0.99), **kw).fit(X, y)
+    assert np.array_equal(listed.coef_, paired.coef_)
+    capsys.readouterr()
+    model = fastgd.LinearRegression(lr_schedule="invscaling", learning_rate=0.1, batch_size=10, max_iter=2,
+                                    tol=None, verbose=1).fit(X, y.astype(float))
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("-- Epoch")]
+    assert printed[-1].endswith(f"lr {0.1 / 6 ** 0.25:.3g}")  # after 6 steps of 10 rows
+
+
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, reference.LinearRegression])
 def test_float32_overflow_is_divergence(cls):
     """Targets of 1e30 in float32: the squared error overflows float32 in the first epoch, which
