@@ -15,6 +15,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
+from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
@@ -130,7 +131,7 @@ class _BaseGD(BaseEstimator):
         """One epoch in the compiled loop, stepping the optimizer through its engine; returns the
         weighted loss sum (NaN if it diverged) and the number of batches stepped."""
         result = np.zeros(2)
-        in_order = self._in_order(X.shape[0], batch_size)
+        in_order = order.size == X.shape[0] and self._in_order(order.size, batch_size)
 
         def epoch(plan, groups, grads, n_threads, checked):
             return optim.engine.epoch(
@@ -217,23 +218,33 @@ class _BaseGD(BaseEstimator):
             return None
         return float(self.learning_rate) / (self._t[0] + np.arange(1, n_batches + 1)) ** float(self.power_t)
 
-    def _run_epochs(self, X, targets, sample_weight, n_epochs, X_val=None, y_val=None, sw_val=None):
-        n = X.shape[0]
+    def _run_epochs(self, X, targets, sample_weight, n_epochs, rows=None, validation=None):
+        """Train for up to n_epochs on the rows of X (all of them, or those listed in `rows`: X is
+        never copied); validation: (rows, targets, sample_weight) held out for early stopping."""
+        n = X.shape[0] if rows is None else rows.size
         batch_size = n if self.batch_size is None else min(self.batch_size, n)
         group = self._optimizer.param_groups[0]
-        weight_sum = float(sample_weight.sum(dtype=np.float64)) if sample_weight is not None else float(n)
+        if sample_weight is None:
+            weight_sum = float(n)
+        else:
+            weight_sum = float((sample_weight if rows is None else sample_weight[rows]).sum(dtype=np.float64))
         if not weight_sum > 0:
-            raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if X_val is not None else ''}; "
+            raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
         best, no_improvement = math.inf, 0
-        in_order = self._in_order(n, batch_size)
-        order = np.arange(n, dtype=np.intp)  # shuffled anew each epoch unless taken in order
+        in_order = rows is None and self._in_order(n, batch_size)
+        # the rows of each epoch, shuffled anew each epoch unless taken in order
+        order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
+        shuffled = None if rows is None else np.arange(n, dtype=np.intp)  # a permutation of the listed rows
         check = self.tol is not None
         for epoch in range(n_epochs):
             lr = self._learning_rate(self.n_iter_)
             if lr is not None:
                 group["lr"] = lr
-            if not in_order:
+            if self.shuffle and rows is not None:
+                optim.engine.shuffle(shuffled, self._shuffle_bits)
+                np.take(rows, shuffled, out=order)
+            elif not in_order:
                 optim.engine.shuffle(order, self._shuffle_bits)
             rates = self._batch_rates(-(-n // batch_size))
             loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
@@ -251,9 +262,9 @@ class _BaseGD(BaseEstimator):
                     "before this call. Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
                 )
             self.loss_curve_.append(objective)
-            if self.early_stopping and X_val is not None:
+            if validation is not None:
                 self._publish()
-                score = self.score(X_val, y_val, sw_val)
+                score = self._validation_score(X, *validation)
                 self.validation_scores_.append(score)
                 current = -score
             else:
@@ -295,6 +306,16 @@ class _BaseGD(BaseEstimator):
                 f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
                 f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
                 "(e.g. StandardScaler).", ConvergenceWarning)
+
+    #: rows predicted at a time when scoring held-out rows of X
+    SCORE_CHUNK = 1 << 14
+
+    def _validation_score(self, X, rows, y, sample_weight):
+        """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole)."""
+        predicted = np.concatenate([self.predict(X[rows[start:start + self.SCORE_CHUNK]])
+                                    for start in range(0, rows.size, self.SCORE_CHUNK)])
+        metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
+        return float(metric(y, predicted, sample_weight=sample_weight))
 
     def _prepare(self, X, y, sample_weight, reset):
         # X's finite check costs a pass over X; without early stopping the first epoch makes it
@@ -338,17 +359,13 @@ class _BaseGD(BaseEstimator):
             else:
                 self._initialize(X.shape[1], self._n_outputs, X.dtype)
         self.validation_scores_ = [] if self.early_stopping else None
-        X_val = y_val = sw_val = None
-        if self.early_stopping and reset:
+        train = validation = None
+        if self.early_stopping and reset:  # rows held out by index: X is not copied
             stratify = targets if isinstance(self, ClassifierMixin) else None
-            split = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
-                                     random_state=self._rng, stratify=stratify)
-            train, val = split
-            X_val, y_val = X[val], y[val]
-            sw_val = None if sample_weight is None else sample_weight[val]
-            X, targets = X[train], targets[train]
-            sample_weight = None if sample_weight is None else sample_weight[train]
-        self._run_epochs(X, targets, sample_weight, n_epochs, X_val, y_val, sw_val)
+            train, val = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
+                                          random_state=self._rng, stratify=stratify)
+            validation = (val, y[val], None if sample_weight is None else sample_weight[val])
+        self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
         return self
 
     def fit(self, X, y, sample_weight=None):

@@ -140,7 +140,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
     theta = model._theta
     coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
     total = 0.0
-    for batch, start in enumerate(range(0, X.shape[0], batch_size)):
+    for batch, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start:start + batch_size]
         X_batch, y_batch = X[rows], targets[rows]
         weight = 1 if sample_weight is None else sample_weight[rows][:, None]
@@ -167,7 +167,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         if rates is not None:
             model._optimizer.param_groups[0]["lr"] = float(rates[batch])
         model._optimizer.step([np.concatenate([grad_coef.ravel(), grad_intercept]).astype(X.dtype)])
-    return total, -(-X.shape[0] // batch_size)
+    return total, -(-len(order) // batch_size)
 
 
 def _make_estimator(base):

@@ -200,7 +200,8 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     X is C-contiguous (n, d); y, sample_weight and theta/grad share its dtype; theta holds
     k * d weights then k intercepts."""
     cdef int outcome
-    cdef Py_ssize_t n = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1), done = 0
+    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1), done = 0
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(order), i  # the rows of this epoch
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     if optimizer.n_params != 1 or grads[0] is None:
         raise ValueError("the regression epoch steps an optimizer of one parameter, the flat vector theta")
@@ -208,15 +209,19 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
                               or cnp.PyArray_SIZE(<cnp.ndarray>rates) < n_batches):
         raise ValueError("rates must hold a float64 learning rate for each batch")
     cdef int dtype = cnp.PyArray_TYPE(X)
-    if not (cnp.PyArray_SIZE(y) == n and cnp.PyArray_TYPE(y) == dtype and cnp.PyArray_ISCARRAY_RO(y)
-            and cnp.PyArray_SIZE(order) == n and cnp.PyArray_TYPE(order) == cnp.NPY_INTP
-            and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(X)
-            and (sample_weight is None or (cnp.PyArray_SIZE(<cnp.ndarray?>sample_weight) == n
+    if not (cnp.PyArray_SIZE(y) == n_rows and cnp.PyArray_TYPE(y) == dtype and cnp.PyArray_ISCARRAY_RO(y)
+            and cnp.PyArray_TYPE(order) == cnp.NPY_INTP and n > 0
+            and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(X) and (not in_order or n == n_rows)
+            and (sample_weight is None or (cnp.PyArray_SIZE(<cnp.ndarray?>sample_weight) == n_rows
                                            and cnp.PyArray_TYPE(<cnp.ndarray>sample_weight) == dtype
                                            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sample_weight)))
             and cnp.PyArray_TYPE(result) == cnp.NPY_DOUBLE and cnp.PyArray_SIZE(result) >= 2):
-        raise ValueError("X (C-contiguous), y, sample_weight and order (intp) must have one entry a row, "
-                         "in X's dtype; result two float64 values")
+        raise ValueError("X (C-contiguous), y and sample_weight must have one entry a row, in X's dtype, "
+                         "order (intp) some rows (all of them in order if in_order); result two float64 values")
+    cdef const cnp.npy_intp* listed = <const cnp.npy_intp*>cnp.PyArray_DATA(order)
+    for i in range(n):
+        if not 0 <= listed[i] < n_rows:
+            raise ValueError(f"order lists row {listed[i]}; X has {n_rows} rows")
     if cnp.PyArray_TYPE(<cnp.ndarray>optimizer.params[0]) != dtype \
             or cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) % (d + 1) != 0:
         raise ValueError("theta must hold k * (n_features + 1) values in X's dtype")

@@ -732,6 +732,41 @@ def test_smaller_items_of_the_estimators(capsys):
     assert printed[-1].endswith(f"lr {0.1 / 6 ** 0.25:.3g}")  # after 6 steps of 10 rows
 
 
+@pytest.mark.parametrize("shuffle", [True, False])
+@pytest.mark.parametrize("task", ["linear", "binary"])
+def test_early_stopping_holds_rows_out_by_index(task, shuffle, tmp_path):
+    """Early stopping trains on the rows it keeps without copying X: a read-only memory map
+    stays on disk (fancy indexing it would make a copy in memory), and the fit is the one made
+    from the kept rows copied out, as before (the NumPy loop's the oracle)."""
+    rng = np.random.default_rng(14)
+    X, y = _data(rng, n=400, task=task)
+    path = tmp_path / "X.npy"
+    np.save(path, X)
+    X_map = np.load(path, mmap_mode="r")
+    cls = "LinearRegression" if task == "linear" else "LogisticRegression"
+    kw = dict(early_stopping=True, validation_fraction=0.2, n_iter_no_change=3, max_iter=30, batch_size=16,
+              shuffle=shuffle, learning_rate=0.02, random_state=0)
+    copies = []
+    real_getitem = np.memmap.__getitem__
+
+    def getitem(self, key):
+        result = real_getitem(self, key)
+        if isinstance(result, np.ndarray) and not np.shares_memory(result, self) and result.size > 0.5 * self.size:
+            copies.append(result.shape)
+        return result
+
+    with warnings.catch_warnings(), pytest.MonkeyPatch.context() as patch:
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        patch.setattr(np.memmap, "__getitem__", getitem)
+        fast = getattr(fastgd, cls)(**kw).fit(X_map, y)
+    assert copies == [], "X was copied"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ref = getattr(reference, cls)(**kw).fit(X, y)
+    _assert_same_model(fast, ref)
+    assert fast.validation_scores_ == pytest.approx(ref.validation_scores_, rel=1e-9)
+
+
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, reference.LinearRegression])
 def test_float32_overflow_is_divergence(cls):
     """Targets of 1e30 in float32: the squared error overflows float32 in the first epoch, which
