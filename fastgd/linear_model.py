@@ -322,6 +322,7 @@ class _BaseGD(BaseEstimator):
         # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset,
                              y_numeric=not isinstance(self, ClassifierMixin),
+                             multi_output=not isinstance(self, ClassifierMixin),
                              ensure_all_finite=self.early_stopping)
         if X.shape[0] == 0:
             raise ValueError("X has no samples; fitting needs at least one")
@@ -380,7 +381,7 @@ class _BaseGD(BaseEstimator):
         k = self._n_outputs
         coef = self.coef_.reshape(k, -1)
         scores = X @ coef.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
-        return scores[:, 0] if (self._coef_1d or k == 1) else scores
+        return scores[:, 0] if (self._coef_1d or self._loss == "log") else scores
 
     def __setstate__(self, state):
         # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
@@ -393,6 +394,7 @@ class _BaseGD(BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = False
+        tags.target_tags.multi_output = not isinstance(self, ClassifierMixin)
         return tags
 
 
@@ -454,10 +456,15 @@ class LinearRegression(RegressorMixin, _BaseGD):
     """
 
     _loss = "squared"
-    _coef_1d = True
 
     def _targets(self, y, classes, reset):
-        self._n_outputs = 1
+        if y.ndim > 2:
+            raise ValueError(f"y has {y.ndim} dimensions; expected one target a row (1-D) or several (2-D)")
+        outputs = 1 if y.ndim == 1 else y.shape[1]
+        if not reset and (outputs, y.ndim == 1) != (self._n_outputs, self._coef_1d):
+            raise ValueError(f"y has shape {y.shape}; the model was fitted to "
+                             f"{'one target a row' if self._coef_1d else f'{self._n_outputs} targets a row'}")
+        self._n_outputs, self._coef_1d = outputs, y.ndim == 1  # coef_ of shape (n_targets, n_features) for 2-D y
         return y
 
     def partial_fit(self, X, y, sample_weight=None):

@@ -145,9 +145,9 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         X_batch, y_batch = X[rows], targets[rows]
         weight = 1 if sample_weight is None else sample_weight[rows][:, None]
         scores = X_batch @ coef.T + intercept
-        if model._loss == "squared":
-            residuals = scores - y_batch[:, None]
-            losses = 0.5 * residuals[:, 0] ** 2
+        if model._loss == "squared":  # one target a row (y 1-D) or k
+            residuals = scores - y_batch.reshape(len(rows), k)
+            losses = 0.5 * (residuals ** 2).sum(axis=1)
         elif model._loss == "log":
             z = scores[:, 0]
             losses = np.logaddexp(0, z) - y_batch * z

@@ -82,13 +82,22 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
     cdef double total = 0, z, w, top, norm
     cdef floating* s
     cdef floating probability
-    if loss == SQUARED:  # a loop of its own keeps the running total in a register
+    if loss == SQUARED and k == 1:  # a loop of its own keeps the running total in a register
         for r in range(m):
             row = rows[r]
             w = 1 if sample_weight == NULL else sample_weight[row]
             z = scores[r] - y[row]
             total += w * 0.5 * z * z
             scores[r] = w * z
+        return total
+    if loss == SQUARED:  # k targets a row: y is (n, k), row by row
+        for r in range(m):
+            row = rows[r]
+            w = 1 if sample_weight == NULL else sample_weight[row]
+            for c in range(k):
+                z = scores[r * k + c] - y[row * k + c]
+                total += w * 0.5 * z * z
+                scores[r * k + c] = w * z
         return total
     if loss == LOG:
         exp_log1p(scores, scratch, scratch + m, m)
@@ -130,6 +139,7 @@ cdef double run_epoch(
     cdef double total = 0, batch_loss, batch_weight
     cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
+    cdef Py_ssize_t y_per_row = k if loss == SQUARED else 1  # targets of a row
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -141,7 +151,7 @@ cdef double run_epoch(
                     prefetch(X + order[start + r + ROWS_AHEAD] * d, d * sizeof(floating))
                 if start + r + TARGETS_AHEAD < n:
                     ahead = order[start + r + TARGETS_AHEAD]
-                    prefetch(y + ahead, sizeof(floating))
+                    prefetch(y + ahead * y_per_row, y_per_row * sizeof(floating))
                     if sample_weight != NULL:
                         prefetch(sample_weight + ahead, sizeof(floating))
                 memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
@@ -209,14 +219,17 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
                               or cnp.PyArray_SIZE(<cnp.ndarray>rates) < n_batches):
         raise ValueError("rates must hold a float64 learning rate for each batch")
     cdef int dtype = cnp.PyArray_TYPE(X)
-    if not (cnp.PyArray_SIZE(y) == n_rows and cnp.PyArray_TYPE(y) == dtype and cnp.PyArray_ISCARRAY_RO(y)
+    cdef Py_ssize_t k = cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) // (d + 1)
+    cdef Loss loss_code = LOSSES[loss]
+    if not (cnp.PyArray_SIZE(y) == n_rows * (k if loss_code == SQUARED else 1) and cnp.PyArray_TYPE(y) == dtype
+            and cnp.PyArray_ISCARRAY_RO(y)
             and cnp.PyArray_TYPE(order) == cnp.NPY_INTP and n > 0
             and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(X) and (not in_order or n == n_rows)
             and (sample_weight is None or (cnp.PyArray_SIZE(<cnp.ndarray?>sample_weight) == n_rows
                                            and cnp.PyArray_TYPE(<cnp.ndarray>sample_weight) == dtype
                                            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sample_weight)))
             and cnp.PyArray_TYPE(result) == cnp.NPY_DOUBLE and cnp.PyArray_SIZE(result) >= 2):
-        raise ValueError("X (C-contiguous), y and sample_weight must have one entry a row, in X's dtype, "
+        raise ValueError("X (C-contiguous), y (a row per row of X) and sample_weight must have one entry a row, in X's dtype, "
                          "order (intp) some rows (all of them in order if in_order); result two float64 values")
     cdef const cnp.npy_intp* listed = <const cnp.npy_intp*>cnp.PyArray_DATA(order)
     for i in range(n):
@@ -230,8 +243,6 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     if outcome != DONE:
         return outcome
     cdef cnp.ndarray theta = <cnp.ndarray>optimizer.params[0], grad = <cnp.ndarray>grads[0]
-    cdef Py_ssize_t k = cnp.PyArray_SIZE(theta) // (d + 1)
-    cdef Loss loss_code = LOSSES[loss]
     cdef bint is_float32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT
     cdef Py_ssize_t rows = 0 if in_order else min(batch_size, n)
     cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=X.dtype)

@@ -767,6 +767,34 @@ def test_early_stopping_holds_rows_out_by_index(task, shuffle, tmp_path):
     assert fast.validation_scores_ == pytest.approx(ref.validation_scores_, rel=1e-9)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_multi_output_regression(optimizer):
+    """A 2-D y fits one weight vector per target (coef_ of shape (n_targets, n_features), as
+    Ridge's): the same as one fit per target (the objective is their sum; the updates are
+    element-wise), the NumPy loop's, and Ridge's solution when trained to convergence."""
+    rng = np.random.default_rng(15)
+    X = rng.standard_normal((120, 4))
+    Y = X @ rng.standard_normal((4, 3)) + rng.standard_normal(3) + 0.1 * rng.standard_normal((120, 3))
+    kw = dict(optimizer=optimizer, learning_rate=0.05, batch_size=16, max_iter=40, tol=None, alpha=0.01,
+              random_state=0)
+    model = fastgd.LinearRegression(**kw).fit(X, Y)
+    assert model.coef_.shape == (3, 4) and model.intercept_.shape == (3,) and model.predict(X).shape == (120, 3)
+    for j in range(3):
+        single = fastgd.LinearRegression(**kw).fit(X, Y[:, j])
+        np.testing.assert_allclose(model.coef_[j], single.coef_, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(model.intercept_[j], single.intercept_, rtol=1e-9, atol=1e-12)
+    _assert_same_model(model, reference.LinearRegression(**kw).fit(X, Y))
+    full = fastgd.LinearRegression(optimizer="adam", learning_rate=0.05, batch_size=None, max_iter=3000, tol=None,
+                                   alpha=0.01).fit(X, Y)
+    ridge = Ridge(alpha=0.01 * len(X)).fit(X, Y)
+    np.testing.assert_allclose(full.coef_, ridge.coef_, atol=1e-5)
+    np.testing.assert_allclose(full.intercept_, ridge.intercept_, atol=1e-5)
+    one_column = fastgd.LinearRegression(**kw).fit(X, Y[:, :1])
+    assert one_column.coef_.shape == (1, 4) and one_column.predict(X).shape == (120, 1)
+    with pytest.raises(ValueError, match=r"y has shape \(120,\); the model was fitted to 3 targets a row"):
+        model.partial_fit(X, Y[:, 0])
+
+
 @pytest.mark.parametrize("cls", [fastgd.LinearRegression, reference.LinearRegression])
 def test_float32_overflow_is_divergence(cls):
     """Targets of 1e30 in float32: the squared error overflows float32 in the first epoch, which
