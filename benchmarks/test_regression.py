@@ -1,53 +1,52 @@
-"""Benchmarks of the regression loop: a 5-epoch fit of plain mini-batch SGD
-(batch 32) on 100,000 x 100 data, one thread, against the NumPy reference loop
-and scikit-learn's SGDRegressor / SGDClassifier(loss="log_loss").
+"""Benchmarks of the regression loop: 5-epoch fits of plain SGD on 100,000 x 100 data,
+one thread, with the models of ``fastgd.bench._regression_contenders`` (those
+``python -m fastgd bench --regression`` times).
 
     python -m pytest benchmarks/test_regression.py --benchmark-group-by=group
 
-Per-epoch time is the reported time / 5.
+The groups, per model (both dtypes in each):
+
+  ...-100000x100-batch1-5epochs    fastgd at batch_size=1 against scikit-learn's
+                                   SGDRegressor / SGDClassifier: the same algorithm
+                                   (per-sample SGD), like for like
+  ...-100000x100-batch32-5epochs   fastgd's mini-batch SGD against the NumPy loop at batch 32
+  ...-10000x100-batch1-5epochs     fastgd against the NumPy loop at batch 1, on the first
+                                   10,000 rows (all of them would take the NumPy loop ~20 s a fit)
+
+Per-epoch time is the reported time / 5.  With --benchmark-disable (the smoke run)
+each fit runs once, on the first SMOKE_ROWS rows.
 """
-import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from sklearn.linear_model import SGDClassifier, SGDRegressor  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
-import fastgd  # noqa: E402
-from fastgd import reference  # noqa: E402
+from fastgd import bench  # noqa: E402
 
-N_SAMPLES, N_FEATURES, EPOCHS = 100_000, 100, 5
-OPTIONS = dict(optimizer="sgd", batch_size=32, max_iter=EPOCHS, tol=None, learning_rate=1e-3, random_state=0)
+N_SAMPLES, N_FEATURES = bench.REGRESSION_SHAPE
+SMOKE_ROWS = 1_000
+CASES = [  # (contender, batch size, rows)
+    ("fastgd", 1, N_SAMPLES), ("scikit-learn", 1, N_SAMPLES),
+    ("fastgd", 32, N_SAMPLES), ("reference", 32, N_SAMPLES),
+    ("fastgd", 1, bench.REFERENCE_ROWS_AT_BATCH_1), ("reference", 1, bench.REFERENCE_ROWS_AT_BATCH_1),
+]
 
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((N_SAMPLES, N_FEATURES))
-    y = X @ rng.standard_normal(N_FEATURES) + 0.1 * rng.standard_normal(N_SAMPLES)
-    return X, y
+    return bench._regression_data()
 
 
-def estimator(task, contender):
-    if contender == "scikit-learn":
-        if task == "linear":
-            return SGDRegressor(max_iter=EPOCHS, tol=None, learning_rate="constant", eta0=1e-3, random_state=0)
-        return SGDClassifier(loss="log_loss", max_iter=EPOCHS, tol=None, learning_rate="constant", eta0=1e-3,
-                             random_state=0)
-    module = fastgd if contender == "fastgd" else reference
-    return getattr(module, "LinearRegression" if task == "linear" else "LogisticRegression")(**OPTIONS)
-
-
-@pytest.mark.parametrize("contender", ["fastgd", "reference", "scikit-learn"])
+@pytest.mark.parametrize("contender, batch_size, rows", CASES, ids=[f"{c}-batch{b}-{n}rows" for c, b, n in CASES])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("task", ["linear", "logistic"])
-def test_fit_5_epochs(benchmark, data, task, dtype, contender):
-    if contender != "fastgd" and dtype == "float32":
-        pytest.skip("float32 is timed for fastgd only (against its own float64)")
-    X, y = data
-    X = X.astype(dtype)
-    y = y if task == "linear" else (y > 0).astype(np.int64)
-    benchmark.group = f"{task}-regression-100000x100-batch32-5epochs"
+def test_fit_5_epochs(benchmark, data, task, dtype, contender, batch_size, rows):
+    X, targets = data
+    n = rows if benchmark.enabled else min(rows, SMOKE_ROWS)
+    X, y = X[:n].astype(dtype), targets[task][:n]
+    make = bench._regression_contenders(task)[contender, batch_size]
+    benchmark.group = f"{task}-regression-{rows}x{N_FEATURES}-batch{batch_size}-{bench.REGRESSION_EPOCHS}epochs"
     with threadpool_limits(1):
-        model = benchmark.pedantic(lambda: estimator(task, contender).fit(X, y), rounds=3 if benchmark.enabled else 1)
-    assert model.coef_.size >= N_FEATURES  # it did train
+        model = benchmark.pedantic(lambda: make().fit(X, y), rounds=3 if benchmark.enabled else 1)
+    assert model.coef_.size >= N_FEATURES and model.coef_.dtype == X.dtype  # it trained, in X's dtype
+    assert (model.coef_ != 0).any()

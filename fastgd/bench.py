@@ -12,8 +12,14 @@ The contenders:
   roofline       an in-place np.add moving as many bytes as the step must
                  read and write: a practical lower bound for the step time
 
+``--regression`` adds 5-epoch fits of linear and logistic regression by plain
+SGD at batch sizes 1 and 32: batch 1 against scikit-learn's SGDRegressor and
+SGDClassifier, the same per-sample algorithm with the same settings (like for
+like), and batch 32 against the NumPy loop at batch 32 (see run_regression).
+
 The pytest benchmarks in ``benchmarks/`` build their contenders with
-``make_step`` from this module, so both time the same code.
+``make_step`` and ``_regression_contenders`` from this module, so both time the
+same code.
 """
 import argparse
 import gc
@@ -226,50 +232,92 @@ def format_table(rows, contenders):
 
 REGRESSION_SHAPE = (100_000, 100)
 REGRESSION_EPOCHS = 5
+REGRESSION_LEARNING_RATE = 1e-3
+#: batch 1 is per-sample SGD, scikit-learn's algorithm; 32 is mini-batch SGD, fastgd's default
+REGRESSION_BATCH_SIZES = (1, 32)
+#: rows the NumPy loop is fitted on at batch size 1: its step costs about 35 us of NumPy
+#: calls, so a 5-epoch fit of all 100,000 rows would take about 20 s
+REFERENCE_ROWS_AT_BATCH_1 = 10_000
 
 
-def _regression_contenders(task, dtype):
-    """name -> a function that fits one model of `task` ('linear' or 'logistic') for 5 epochs."""
+def _regression_contenders(task):
+    """(contender, batch size) -> a function returning an unfitted model of `task` ('linear' or 'logistic').
+
+    Every model runs plain SGD for REGRESSION_EPOCHS epochs (tol=None: no convergence test)
+    at a constant learning rate, without a penalty, with an intercept, on rows shuffled
+    every epoch.  scikit-learn's SGDRegressor and SGDClassifier(loss="log_loss") are
+    per-sample SGD with the same loss (squared error / 2, log loss) and these options,
+    so they are listed at batch size 1 only: there they are fastgd's algorithm (without
+    shuffling, both give the same weights to rounding; tests/test_bench.py checks it).
+    At batch size 32 the like-for-like contender is the NumPy reference loop.
+    """
     from sklearn.linear_model import SGDClassifier, SGDRegressor
 
-    options = dict(optimizer="sgd", batch_size=32, max_iter=REGRESSION_EPOCHS, tol=None, learning_rate=1e-3,
-                   random_state=0)
     name = "LinearRegression" if task == "linear" else "LogisticRegression"
-    contenders = {"fastgd": lambda: getattr(fastgd, name)(**options),
-                  "reference": lambda: getattr(reference, name)(**options)}
-    if dtype == "float64":  # scikit-learn's SGD works in float64 whatever it is given
-        sk = dict(max_iter=REGRESSION_EPOCHS, tol=None, learning_rate="constant", eta0=1e-3, random_state=0)
-        contenders["scikit-learn"] = (lambda: SGDRegressor(**sk)) if task == "linear" else \
-            (lambda: SGDClassifier(loss="log_loss", **sk))
+    contenders = {}
+    for batch_size in REGRESSION_BATCH_SIZES:
+        options = dict(optimizer="sgd", batch_size=batch_size, max_iter=REGRESSION_EPOCHS, tol=None,
+                       learning_rate=REGRESSION_LEARNING_RATE, alpha=0.0, fit_intercept=True, shuffle=True,
+                       random_state=0)
+        for contender, module in (("fastgd", fastgd), ("reference", reference)):
+            contenders[contender, batch_size] = lambda cls=getattr(module, name), options=options: cls(**options)
+    sk = dict(penalty=None, learning_rate="constant", eta0=REGRESSION_LEARNING_RATE, fit_intercept=True,
+              shuffle=True, tol=None, max_iter=REGRESSION_EPOCHS, average=False, random_state=0)
+    contenders["scikit-learn", 1] = (lambda: SGDRegressor(loss="squared_error", **sk)) if task == "linear" else \
+        (lambda: SGDClassifier(loss="log_loss", **sk))
     return contenders
 
 
-def run_regression(repeat=5, progress=sys.stderr):
-    """Time 5-epoch fits of plain mini-batch SGD (batch 32) on 100,000 x 100 data, one BLAS thread.
+def _regression_rows(contender, batch_size):
+    """How many of the data's rows `contender` is fitted on at `batch_size` in run_regression."""
+    if contender == "reference" and batch_size == 1:
+        return REFERENCE_ROWS_AT_BATCH_1
+    return REGRESSION_SHAPE[0]
 
-    The contenders take turns, one fit each per round, and each keeps its fastest
-    fit, so that a burst of load on a shared machine slows all of them rather than
-    one (the NumPy loop, which takes seconds, fits once).
-    Returns rows of (task, dtype, {contender: seconds per epoch})."""
+
+def _regression_data():
+    """X (float64, REGRESSION_SHAPE) and the targets of each task: a noisy linear function, and its sign."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal(REGRESSION_SHAPE)
+    y = X @ rng.standard_normal(REGRESSION_SHAPE[1]) + 0.1 * rng.standard_normal(REGRESSION_SHAPE[0])
+    return X, {"linear": y, "logistic": (y > 0).astype(np.int64)}
+
+
+def run_regression(repeat=5, progress=sys.stderr):
+    """Time 5-epoch fits of plain SGD on 100,000 x 100 data, one BLAS thread, at batch sizes 1 and 32.
+
+    Per model and dtype, every contender of _regression_contenders fits in turn, one fit
+    each per round, and keeps its fastest fit, so that a burst of load on a shared
+    machine slows all of them rather than one.  The NumPy loop, which takes seconds,
+    fits once; at batch size 1 on the first REFERENCE_ROWS_AT_BATCH_1 rows only, its
+    time scaled to all rows (its per-step cost does not grow with the rows; with fewer
+    rows more of X stays in cache, which if anything favours it).  scikit-learn, which
+    has no batch size, fits once per round and its time is reported at both batch sizes.
+    Returns rows of (task, dtype, batch size, {contender: seconds per epoch over all rows}).
+    """
     from threadpoolctl import threadpool_limits
 
-    rng = np.random.default_rng(0)
-    X64 = rng.standard_normal(REGRESSION_SHAPE)
-    y = X64 @ rng.standard_normal(REGRESSION_SHAPE[1]) + 0.1 * rng.standard_normal(REGRESSION_SHAPE[0])
-    targets = {"linear": y, "logistic": (y > 0).astype(np.int64)}
+    X64, targets = _regression_data()
     rows = []
     with threadpool_limits(1):
         for task in ("linear", "logistic"):
+            contenders = _regression_contenders(task)
             for dtype in ("float64", "float32"):
                 print(f"[regression] {task} {dtype}", file=progress, flush=True)
                 X = X64.astype(dtype)
-                contenders = _regression_contenders(task, dtype)
-                fits = {contender: [] for contender in contenders}
+                fits = {key: [] for key in contenders}
                 for round_ in range(repeat):
-                    for contender, make in contenders.items():
+                    for (contender, batch_size), make in contenders.items():
                         if round_ == 0 or contender != "reference":
-                            fits[contender].append(_time_fit(make, X, targets[task]))
-                rows.append((task, dtype, {c: min(seconds) / REGRESSION_EPOCHS for c, seconds in fits.items()}))
+                            n = _regression_rows(contender, batch_size)
+                            seconds = _time_fit(make, X[:n], targets[task][:n])
+                            fits[contender, batch_size].append(seconds * X.shape[0] / n)
+                best = {key: min(seconds) / REGRESSION_EPOCHS for key, seconds in fits.items()}
+                for batch_size in REGRESSION_BATCH_SIZES:
+                    times = {contender: seconds for (contender, b), seconds in best.items() if b == batch_size}
+                    times.setdefault("scikit-learn", best["scikit-learn", 1])  # per-sample: no batch size
+                    rows.append((task, dtype, batch_size, times))
+    rows.sort(key=lambda row: (row[0], row[2], row[1] != "float64"))  # a model's batch-1 rows first, float64 first
     return rows
 
 
@@ -280,21 +328,51 @@ def _time_fit(make, X, y):
     return time.perf_counter() - start
 
 
+def _format_speedup(ratio):
+    """2.04 -> '2.04x', 21.63 -> '21.6x', 40.0 -> '40x'."""
+    return f"{ratio:.2f}x" if ratio < 10 else f"{ratio:.3g}x"
+
+
 def format_regression(rows):
-    """The regression timings as text, with fastgd's speedups and float32 against float64."""
-    fastgd64 = {task: times["fastgd"] for task, dtype, times in rows if dtype == "float64"}
-    lines = [["model", "dtype", "fastgd", "reference", "speedup", "scikit-learn", "speedup", "vs float64"]]
-    for task, dtype, times in rows:
-        line = [task, dtype, format_time(times["fastgd"])]
-        for contender in ("reference", "scikit-learn"):
+    """The regression timings as text, with fastgd's speedups, float32 against float64 and a legend.
+
+    scikit-learn's per-sample SGD is a different algorithm from mini-batch SGD, so at
+    batch sizes above 1 its time and fastgd's speedup over it are shown in parentheses,
+    as context (the time scikit-learn takes for the same epochs) rather than as a
+    like-for-like speedup; the NumPy loop is the like-for-like contender there.
+    """
+    fastgd64 = {(task, batch_size): times["fastgd"] for task, dtype, batch_size, times in rows if dtype == "float64"}
+    header = ["model", "batch", "dtype", "fastgd", "scikit-learn", "speedup", "NumPy loop", "speedup", "vs float64"]
+    lines = [header]
+    for task, dtype, batch_size, times in rows:
+        line = [task, str(batch_size), dtype, format_time(times["fastgd"])]
+        for contender in ("scikit-learn", "reference"):
             seconds = times.get(contender)
-            line += ["-", "-"] if seconds is None else [format_time(seconds), f"{seconds / times['fastgd']:.2f}x"]
-        line.append(f"{times['fastgd'] / fastgd64[task]:.2f}x")
+            if seconds is None:
+                line += ["-", "-"]
+                continue
+            cells = [format_time(seconds), _format_speedup(seconds / times["fastgd"])]
+            if contender == "scikit-learn" and batch_size != 1:
+                cells = [f"({cell})" for cell in cells]
+            elif _regression_rows(contender, batch_size) < REGRESSION_SHAPE[0]:
+                cells[0] = "~" + cells[0]
+            line += cells
+        line.append(f"{times['fastgd'] / fastgd64[task, batch_size]:.2f}x")
         lines.append(line)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    text = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = ["  ".join(cell.ljust(w) if i != 1 and i < 3 else cell.rjust(w)
+                      for i, (cell, w) in enumerate(zip(line, widths)))
             for line in lines]
     text.insert(1, "-" * len(text[0]))
+    text += [
+        "",
+        "like for like: batch 1 against scikit-learn (the headline: per-sample SGD in both, same loss, learning "
+        "rate, epochs, shuffling and dtype, no penalty) and the NumPy loop; batch 32 against the NumPy loop.",
+        "(in parentheses) scikit-learn's per-sample SGD beside mini-batch SGD, a different algorithm "
+        "(a step per 32 rows): context only.",
+        f"~ the NumPy loop at batch 1 is fitted once on the first {REFERENCE_ROWS_AT_BATCH_1:,} rows, "
+        f"its time scaled to {REGRESSION_SHAPE[0]:,}.",
+    ]
     return "\n".join(text)
 
 
@@ -365,8 +443,9 @@ def add_arguments(parser):
                         help=f"timed batches of about {TARGET_SECONDS * 1000:.0f} ms per contender; "
                              f"the median is shown (default: {DEFAULT_REPEAT})")
     parser.add_argument("--regression", action="store_true",
-                        help="also time the regression loop: 5-epoch fits of mini-batch SGD on 100,000 x 100 "
-                             "data against the NumPy loop and scikit-learn (about 30 s more)")
+                        help="also time the regression loop: 5-epoch fits of plain SGD on 100,000 x 100 data at "
+                             "batch sizes 1 and 32 against scikit-learn's per-sample SGD and the NumPy loop "
+                             "(about 20 s more)")
     parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
                         help="threads for torch, and for fastgd if it takes n_threads (default: 1; "
                              "NumPy uses one)")
@@ -401,8 +480,10 @@ def run(args):
               "its speedup near 1x means fastgd runs at memory speed")
     if args.regression:
         print()
-        print("regression: time per epoch of a 5-epoch fit, plain SGD, batch 32, 100,000 x 100, one thread; "
-              "speedup = contender's time / fastgd's time")
+        print(f"regression: time per epoch of a {REGRESSION_EPOCHS}-epoch fit on {REGRESSION_SHAPE[0]:,} x "
+              f"{REGRESSION_SHAPE[1]} data, one thread, fastest of 5 fits; plain SGD, constant learning rate "
+              f"{REGRESSION_LEARNING_RATE:g}, no penalty,")
+        print("rows shuffled every epoch; speedup = contender's time / fastgd's time")
         print()
         print(format_regression(run_regression(progress=sys.stderr)))
         print()

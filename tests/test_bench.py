@@ -1,0 +1,70 @@
+"""Tests of fastgd.bench's regression benchmark: the rows it calls like for like are the
+same algorithm, and its table says which rows are which.
+
+Oracle: scikit-learn's SGDRegressor / SGDClassifier, whose per-sample SGD without
+shuffling visits the rows in the same order as fastgd's batch_size=1.
+"""
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from fastgd import bench  # noqa: E402
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("task", ["linear", "logistic"])
+def test_batch_1_is_scikit_learns_algorithm(task, dtype):
+    # Shuffling aside (the two draw different permutations), the batch-1 contenders
+    # must be the same computation: the same weights after two epochs in order.
+    contenders = bench._regression_contenders(task)
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((300, 7)).astype(dtype)
+    y = X @ rng.standard_normal(7) + 0.5
+    y = y if task == "linear" else (y > 0.5).astype(np.int64)
+    models = {}
+    for contender in ("fastgd", "scikit-learn"):
+        model = contenders[contender, 1]().set_params(shuffle=False, max_iter=2)
+        models[contender] = model.fit(X, y)
+    tolerance = 1e-12 if dtype == np.float64 else 1e-5
+    assert models["fastgd"].coef_.dtype == models["scikit-learn"].coef_.dtype == dtype  # both fit in X's dtype
+    for attribute in ("coef_", "intercept_"):  # (scikit-learn keeps a float32 model's intercept in float64)
+        ours, theirs = (np.ravel(getattr(models[c], attribute)) for c in ("fastgd", "scikit-learn"))
+        np.testing.assert_allclose(ours, theirs, rtol=tolerance, atol=tolerance)
+
+
+def test_every_contender_runs_the_same_options():
+    for task in ("linear", "logistic"):
+        contenders = bench._regression_contenders(task)
+        assert set(contenders) == {("fastgd", 1), ("reference", 1), ("scikit-learn", 1),
+                                   ("fastgd", 32), ("reference", 32)}
+        for (contender, batch_size), make in contenders.items():
+            params = make().get_params()
+            assert params["max_iter"] == bench.REGRESSION_EPOCHS and params["tol"] is None
+            assert params["shuffle"] and params["fit_intercept"]
+            if contender == "scikit-learn":
+                assert params["penalty"] is None and params["learning_rate"] == "constant"
+                assert params["eta0"] == bench.REGRESSION_LEARNING_RATE and not params["average"]
+            else:
+                assert params["optimizer"] == "sgd" and params["batch_size"] == batch_size
+                assert params["alpha"] == 0 and params["lr_schedule"] == "constant"
+                assert params["learning_rate"] == bench.REGRESSION_LEARNING_RATE
+
+
+def test_format_regression_marks_what_is_not_like_for_like():
+    rows = []
+    for task in ("linear", "logistic"):
+        for batch_size in bench.REGRESSION_BATCH_SIZES:
+            for dtype, scale in (("float64", 1.0), ("float32", 0.5)):
+                reference = 2.0 if batch_size == 1 else 0.2
+                times = {"fastgd": 0.01 * scale, "scikit-learn": 0.04, "reference": reference}
+                rows.append((task, dtype, batch_size, times))
+    text = bench.format_regression(rows)
+    lines = text.splitlines()
+    table = [line.split() for line in lines[2:10]]
+    assert [line[:3] for line in table[:4]] == [["linear", "1", "float64"], ["linear", "1", "float32"],
+                                                ["linear", "32", "float64"], ["linear", "32", "float32"]]
+    assert table[0][3:] == ["10", "ms", "40", "ms", "4.00x", "~2", "s", "200x", "1.00x"]
+    assert table[3][3:] == ["5", "ms", "(40", "ms)", "(8.00x)", "200", "ms", "40x", "0.50x"]
+    assert "like for like" in text and "context only" in text
+    assert f"first {bench.REFERENCE_ROWS_AT_BATCH_1:,} rows" in text
