@@ -297,23 +297,23 @@ class _BaseGD(BaseEstimator):
 
     #: how many times its best the objective may end, when the fit stops for want of improvement,
     #: before that is taken for divergence (if it also ends above its first epoch's)
-    RISE = 10.0
+    _RISE = 10.0
 
     def _warn_if_rising(self):
         best, last = min(self.loss_curve_), self.loss_curve_[-1]
-        if last > max(self.RISE * best, self.loss_curve_[0]):
+        if last > max(self._RISE * best, self.loss_curve_[0]):
             warnings.warn(
                 f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
                 f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
                 "(e.g. StandardScaler).", ConvergenceWarning)
 
     #: rows predicted at a time when scoring held-out rows of X
-    SCORE_CHUNK = 1 << 14
+    _SCORE_CHUNK = 1 << 14
 
     def _validation_score(self, X, rows, y, sample_weight):
         """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole)."""
-        predicted = np.concatenate([self.predict(X[rows[start:start + self.SCORE_CHUNK]])
-                                    for start in range(0, rows.size, self.SCORE_CHUNK)])
+        predicted = np.concatenate([self.predict(X[rows[start:start + self._SCORE_CHUNK]])
+                                    for start in range(0, rows.size, self._SCORE_CHUNK)])
         metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
         return float(metric(y, predicted, sample_weight=sample_weight))
 

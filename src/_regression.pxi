@@ -57,6 +57,21 @@ cdef inline void gemm(char* transa, char* transb, int m, int n, int k, floating 
         dgemm(transa, transb, &m, &n, &k, &alpha, a, &lda, b, &ldb, &beta, c, &ldc)
 
 
+cdef inline floating dot(const floating* a, const floating* b, Py_ssize_t n) noexcept nogil:
+    """a . b in eight running sums, added in a fixed order: the compiler vectorizes the eight
+    (no reassociation), so every SIMD level gives the same bits."""
+    cdef floating part[8]
+    cdef Py_ssize_t i, q, whole = n - n % 8
+    for q in range(8):
+        part[q] = 0
+    for i in range(0, whole, 8):
+        for q in range(8):
+            part[q] = part[q] + a[i + q] * b[i + q]
+    for i in range(whole, n):
+        part[0] = part[0] + a[i] * b[i]
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]))
+
+
 cdef inline void exp_log1p(const floating* z, floating* e, floating* softplus, Py_ssize_t n) noexcept nogil:
     """exp(-|z|) and log1p of it for each score of a batch, in vectorized loops (_logloss.h)."""
     if floating is float:
@@ -154,9 +169,16 @@ cdef double run_epoch(
                     prefetch(y + ahead * y_per_row, y_per_row * sizeof(floating))
                     if sample_weight != NULL:
                         prefetch(sample_weight + ahead, sizeof(floating))
-                memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
-        # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed)
-        if k == 1:
+                if m > 1:
+                    memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
+            if m == 1:  # one row (stochastic gradient descent) is read where it is
+                batch_x = <floating*>X + order[start] * d
+        # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed); for
+        # one row, loops of their own: a BLAS call costs more than the arithmetic then
+        if m == 1:
+            for c in range(k):
+                scores[c] = dot(coef + c * d, batch_x, d)
+        elif k == 1:
             gemv("T", <int>d, <int>m, 1, batch_x, <int>d, coef, 0, scores)
         else:
             gemm("T", "N", <int>k, <int>m, <int>d, 1, coef, <int>d, batch_x, <int>d, 0, scores, <int>k)
@@ -175,7 +197,12 @@ cdef double run_epoch(
             for r in range(m):
                 batch_weight += sample_weight[order[start + r]]
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
-        if k == 1:
+        if m == 1:
+            for c in range(k):
+                residual_sum = scale * scores[c]
+                for j in range(d):
+                    coef_grad[c * d + j] = residual_sum * batch_x[j]
+        elif k == 1:
             gemv("N", <int>d, <int>m, scale, batch_x, <int>d, scores, 0, coef_grad)
         else:
             gemm("N", "T", <int>d, <int>k, <int>m, scale, batch_x, <int>d, scores, <int>k, 0, coef_grad, <int>d)
