@@ -726,8 +726,8 @@ def test_smaller_items_of_the_estimators(capsys):
     paired = fastgd.LogisticRegression(betas=(0.8, 0.99), **kw).fit(X, y)
     assert np.array_equal(listed.coef_, paired.coef_)
     capsys.readouterr()
-    model = fastgd.LinearRegression(lr_schedule="invscaling", learning_rate=0.1, batch_size=10, max_iter=2,
-                                    tol=None, verbose=1).fit(X, y.astype(float))
+    fastgd.LinearRegression(lr_schedule="invscaling", learning_rate=0.1, batch_size=10, max_iter=2,
+                            tol=None, verbose=1).fit(X, y.astype(float))
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("-- Epoch")]
     assert printed[-1].endswith(f"lr {0.1 / 6 ** 0.25:.3g}")  # after 6 steps of 10 rows
 
