@@ -131,7 +131,7 @@ class _BaseGD(BaseEstimator):
         """One epoch in the compiled loop, stepping the optimizer through its engine; returns the
         weighted loss sum (NaN if it diverged) and the number of batches stepped."""
         result = np.zeros(2)
-        in_order = order.size == X.shape[0] and self._in_order(order.size, batch_size)
+        in_order = self._in_order(X, order, batch_size)
 
         def epoch(plan, groups, grads, n_threads, checked):
             return optim.engine.epoch(
@@ -194,10 +194,10 @@ class _BaseGD(BaseEstimator):
         coef = self._theta[: k * d].astype(np.float64)  # the penalty of float32 weights does not overflow
         return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
 
-    def _in_order(self, n_samples, batch_size):
-        """Whether an epoch takes the samples in order: without shuffling, or in one full batch
-        (whose gradient the order does not change)."""
-        return not self.shuffle or batch_size >= n_samples
+    def _in_order(self, X, order, batch_size):
+        """Whether an epoch over the rows `order` of X takes all of X in order: every row, and
+        without shuffling or in one full batch (whose gradient the order does not change)."""
+        return order.size == X.shape[0] and (not self.shuffle or batch_size >= order.size)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
     # (_learning_rate), or per batch (_batch_rates); "adaptive" is the driver's.
@@ -232,9 +232,9 @@ class _BaseGD(BaseEstimator):
             raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
         best, no_improvement = math.inf, 0
-        in_order = rows is None and self._in_order(n, batch_size)
         # the rows of each epoch, shuffled anew each epoch unless taken in order
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
+        in_order = self._in_order(X, order, batch_size)
         shuffled = None if rows is None else np.arange(n, dtype=np.intp)  # a permutation of the listed rows
         check = self.tol is not None
         for epoch in range(n_epochs):

@@ -442,14 +442,13 @@ class Optimizer:
         if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
             self._follow_param_groups()
         if grads is None:
-            holders = [entry for entry in self._entries]
-            plain = [i for i, entry in enumerate(holders) if not isinstance(entry, Parameter)]
+            plain = [i for i, entry in enumerate(self._entries) if not isinstance(entry, Parameter)]
             if plain:
                 raise TypeError(
                     f"step() without gradients reads fastgd.Parameter.grad, but parameter {plain[0]} "
                     "is a plain array; pass step(grads) with one gradient per parameter"
                 )
-            grads = [entry.grad for entry in holders]
+            grads = [entry.grad for entry in self._entries]
         elif type(grads) is not list:
             if not isinstance(grads, (list, tuple)):
                 raise TypeError(
