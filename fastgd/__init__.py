@@ -11,13 +11,14 @@ from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.
 __version__ = "0.1.0"
 
 __all__ = optim.__all__ + [
-    "LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__",
+    "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "reference",
+    "show_config", "__version__",
 ]
 
 
 def __getattr__(name):
     # the estimators need scikit-learn and SciPy: import them only when asked for
-    if name in ("LinearRegression", "LogisticRegression"):
+    if name in ("LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor"):
         from . import linear_model
 
         return getattr(linear_model, name)

@@ -3,12 +3,14 @@ from . import functional as functional
 from . import reference as reference
 from .linear_model import LinearRegression as LinearRegression
 from .linear_model import LogisticRegression as LogisticRegression
+from .linear_model import SGDClassifier as SGDClassifier
+from .linear_model import SGDRegressor as SGDRegressor
 from fastgd import optim as optim
 from fastgd.optim import *
 
 __version__: str
 
-__all__ = ["LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__"]
+__all__ = ["LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "reference", "show_config", "__version__"]
 __all__ += optim.__all__
 
 def show_config() -> None: ...

@@ -253,6 +253,11 @@ cdef inline void set_lr(Engine* e, Py_ssize_t g, double lr) noexcept nogil:
     e.values[g * VALUES + e.lr_value] = lr
 
 
+cdef inline double lr_of(const Engine* e, Py_ssize_t g) noexcept nogil:
+    """Group g's learning rate."""
+    return e.values[g * VALUES + e.lr_value]
+
+
 @cython.final
 @cython.auto_pickle(False)
 cdef class Plan:
