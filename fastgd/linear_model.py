@@ -23,7 +23,7 @@ from sklearn.utils.validation import (
     _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
 )
 
-from . import optim
+from . import lr_scheduler, optim
 
 # optimizer name -> (optimizer class, the estimator parameters it takes, fixed options)
 OPTIMIZERS = {
@@ -200,15 +200,17 @@ class _BaseGD(BaseEstimator):
         return order.size == X.shape[0] and (not self.shuffle or batch_size >= order.size)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
-    # (_learning_rate), or per batch (_batch_rates); "adaptive" is the driver's.
+    # (_learning_rate: the closed forms of lr_scheduler's ExponentialLR, StepLR and
+    # CosineAnnealingLR with T_max=max_iter), or per batch (_batch_rates: scikit-learn's
+    # invscaling, written beside them); "adaptive" (scikit-learn's) is the driver's.
     def _learning_rate(self, epoch):
         eta0, schedule = float(self.learning_rate), self.lr_schedule
         if schedule == "exponential":
-            return eta0 * self.gamma ** epoch
+            return lr_scheduler._exponential_lr(eta0, self.gamma, epoch)
         if schedule == "step":
-            return eta0 * self.gamma ** (epoch // self.step_size)
+            return lr_scheduler._step_lr(eta0, self.gamma, self.step_size, epoch)
         if schedule == "cosine":
-            return self.eta_min + (eta0 - self.eta_min) * (1 + math.cos(math.pi * epoch / self.max_iter)) / 2
+            return lr_scheduler._cosine_lr(eta0, self.eta_min, self.max_iter, epoch)
         return None  # constant, adaptive (set by the driver) and invscaling (per batch)
 
     def _batch_rates(self, n_batches):
@@ -216,7 +218,8 @@ class _BaseGD(BaseEstimator):
         invscaling: eta0 / t ** power_t, t counting the steps of the whole fit from 1."""
         if self.lr_schedule != "invscaling":
             return None
-        return float(self.learning_rate) / (self._t[0] + np.arange(1, n_batches + 1)) ** float(self.power_t)
+        steps = self._t[0] + np.arange(1, n_batches + 1)
+        return lr_scheduler._inverse_scaling_lr(float(self.learning_rate), float(self.power_t), steps)
 
     def _run_epochs(self, X, targets, sample_weight, n_epochs, rows=None, validation=None):
         """Train for up to n_epochs on the rows of X (all of them, or those listed in `rows`: X is
