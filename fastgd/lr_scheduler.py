@@ -12,6 +12,7 @@ over); ``step(epoch)`` (deprecated there too) sets ``last_epoch`` and uses the
 closed form where the schedule has one.  Each schedule's closed form is
 written once, below; the estimators' ``lr_schedule`` options use them.
 """
+import contextlib
 import copy
 import math
 import numbers
@@ -94,6 +95,28 @@ def _set_momentum(group, use_beta1, value):
         group["momentum"] = float(value)
 
 
+@contextlib.contextmanager
+def _undone_on_failure(optimizer):
+    """Put the options of the optimizer's groups (and its step) back as they were if the block
+    raises: a scheduler that fails to start (a function of the user's raising) changes nothing."""
+    saved = [(group, {key: value for key, value in group.items() if key != "params"})
+             for group in optimizer.param_groups]
+    step = vars(optimizer).get("step")
+    try:
+        yield
+    except BaseException:
+        for group, options in saved:
+            params = group.get("params")
+            group.clear()
+            group["params"] = params
+            group.update(options)
+        if step is None:
+            vars(optimizer).pop("step", None)
+        else:
+            vars(optimizer)["step"] = step
+        raise
+
+
 class _FirstStep:
     """Stands in for an optimizer's step until its first call, which it notes (in the optimizer's
     _opt_called, as torch does) before putting the step back: so that a scheduler stepped first
@@ -117,20 +140,21 @@ class LRScheduler:
         _check_optimizer(optimizer)
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
             raise ValueError(f"last_epoch must be an integer >= -1 (-1: start the schedule), got {last_epoch!r}")
-        if last_epoch == -1:
-            for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
-        else:
+        if last_epoch != -1:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
                     raise KeyError(f"param_groups[{i}] has no 'initial_lr': resuming a schedule (last_epoch="
                                    f"{last_epoch}) needs the optimizer state of the run it resumes, loaded first")
-        self.optimizer = optimizer
-        self.base_lrs = _group_values(optimizer, "initial_lr")
-        self.last_epoch = int(last_epoch)
-        if not getattr(optimizer, "_opt_called", False) and not isinstance(vars(optimizer).get("step"), _FirstStep):
-            optimizer.step = _FirstStep(optimizer)
-        self._initial_step()
+        with _undone_on_failure(optimizer):
+            if last_epoch == -1:
+                for group in optimizer.param_groups:
+                    group.setdefault("initial_lr", group["lr"])
+            self.optimizer = optimizer
+            self.base_lrs = _group_values(optimizer, "initial_lr")
+            self.last_epoch = int(last_epoch)
+            if not getattr(optimizer, "_opt_called", False) and not isinstance(vars(optimizer).get("step"), _FirstStep):
+                optimizer.step = _FirstStep(optimizer)
+            self._initial_step()
 
     def _initial_step(self):
         self._step_count = 0
@@ -405,7 +429,8 @@ class PolynomialLR(LRScheduler):
         self._warn_outside_step()
         if self._is_initial or self.last_epoch > self.total_iters:
             return _group_values(self.optimizer, "lr")
-        ratio = ((1.0 - self.last_epoch / self.total_iters) / (1.0 - (self.last_epoch - 1) / self.total_iters)) ** self.power
+        epoch, total = self.last_epoch, self.total_iters
+        ratio = ((1.0 - epoch / total) / (1.0 - (epoch - 1) / total)) ** self.power
         return [group["lr"] * ratio for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self):
@@ -504,7 +529,8 @@ class CyclicLR(LRScheduler):
         down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0,
                                                                      low_open=True))
         if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
-            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give a scale_fn), got {mode!r}")
+            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give a scale_fn), "
+                             f"got {mode!r}")
         if scale_fn is not None and not callable(scale_fn):
             raise TypeError(f"scale_fn must be a function of the cycle or iteration, got {type(scale_fn).__name__}")
         if scale_mode not in ("cycle", "iterations"):
@@ -513,28 +539,28 @@ class CyclicLR(LRScheduler):
             _check_cycles_momentum(optimizer)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
             max_momentums = _per_group("max_momentum", optimizer, max_momentum)
-        # checked: now the groups change
-        self.optimizer = optimizer
-        if last_epoch == -1:
-            for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = float(lr)
-        self.max_lrs = max_lrs
-        self.total_size = up + down
-        self.step_ratio = up / self.total_size
-        self.mode = mode
-        self.gamma = gamma
-        self._scale_fn_custom = scale_fn
-        self.scale_mode = scale_mode
-        self._init_scale_fn()
-        self.cycle_momentum = bool(cycle_momentum)
-        if cycle_momentum:
-            self.use_beta1 = "betas" in optimizer.defaults
-            self.base_momentums, self.max_momentums = base_momentums, max_momentums
+        with _undone_on_failure(optimizer):  # checked: now the groups change
+            self.optimizer = optimizer
             if last_epoch == -1:
-                for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
-                    _set_momentum(group, self.use_beta1, high)
-                    group["max_momentum"], group["base_momentum"] = high, low
-        super().__init__(optimizer, last_epoch)
+                for lr, group in zip(base_lrs, optimizer.param_groups):
+                    group["lr"] = float(lr)
+            self.max_lrs = max_lrs
+            self.total_size = up + down
+            self.step_ratio = up / self.total_size
+            self.mode = mode
+            self.gamma = gamma
+            self._scale_fn_custom = scale_fn
+            self.scale_mode = scale_mode
+            self._init_scale_fn()
+            self.cycle_momentum = bool(cycle_momentum)
+            if cycle_momentum:
+                self.use_beta1 = "betas" in optimizer.defaults
+                self.base_momentums, self.max_momentums = base_momentums, max_momentums
+                if last_epoch == -1:
+                    for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
+                        _set_momentum(group, self.use_beta1, high)
+                        group["max_momentum"], group["base_momentum"] = high, low
+            super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
     def _init_scale_fn(self):
@@ -560,7 +586,8 @@ class CyclicLR(LRScheduler):
         else:
             scale_factor = (x - 1) / (self.step_ratio - 1)
         scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
-        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
         if self.cycle_momentum:
             momentums = [high - (high - low) * scale_factor * scale
                          for low, high in zip(self.base_momentums, self.max_momentums)]
@@ -572,7 +599,8 @@ class CyclicLR(LRScheduler):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "_scale_fn_custom")}
         saved = copy.deepcopy(saved)
         fn = self._scale_fn_custom
-        saved["_scale_fn_custom"] = None if fn is None or isinstance(fn, types.FunctionType) else copy.deepcopy(vars(fn))
+        saved["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
+                                     else copy.deepcopy(vars(fn)))
         return saved
 
     def load_state_dict(self, state_dict):
@@ -617,35 +645,36 @@ class OneCycleLR(LRScheduler):
             _check_cycles_momentum(optimizer)
             max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
-        # checked: now the groups change
-        self.optimizer = optimizer
-        self.total_steps = total_steps
-        up_end = float(pct_start * total_steps) - 1
-        if three_phase:
-            self._schedule_phases = [
-                _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                _phase(float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
-                _phase(total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
-            ]
-        else:
-            self._schedule_phases = [
-                _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                _phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
-            ]
-        self._anneal_func_type = anneal_strategy
-        if last_epoch == -1:
-            for high, group in zip(max_lrs, optimizer.param_groups):
-                group["initial_lr"] = float(high / div_factor)
-                group["max_lr"] = high
-                group["min_lr"] = group["initial_lr"] / final_div_factor
-        self.cycle_momentum = bool(cycle_momentum)
-        if cycle_momentum:
-            self.use_beta1 = "betas" in optimizer.defaults
+        with _undone_on_failure(optimizer):  # checked: now the groups change
+            self.optimizer = optimizer
+            self.total_steps = total_steps
+            up_end = float(pct_start * total_steps) - 1
+            if three_phase:
+                self._schedule_phases = [
+                    _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    _phase(float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                           "max_momentum"),
+                    _phase(total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+                ]
+            else:
+                self._schedule_phases = [
+                    _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    _phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+                ]
+            self._anneal_func_type = anneal_strategy
             if last_epoch == -1:
-                for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
-                    _set_momentum(group, self.use_beta1, high)
-                    group["max_momentum"], group["base_momentum"] = high, low
-        super().__init__(optimizer, last_epoch)
+                for high, group in zip(max_lrs, optimizer.param_groups):
+                    group["initial_lr"] = float(high / div_factor)
+                    group["max_lr"] = high
+                    group["min_lr"] = group["initial_lr"] / final_div_factor
+            self.cycle_momentum = bool(cycle_momentum)
+            if cycle_momentum:
+                self.use_beta1 = "betas" in optimizer.defaults
+                if last_epoch == -1:
+                    for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
+                        _set_momentum(group, self.use_beta1, high)
+                        group["max_momentum"], group["base_momentum"] = high, low
+            super().__init__(optimizer, last_epoch)
 
     def _anneal(self, start, end, pct):
         if self._anneal_func_type == "cos":
@@ -666,7 +695,8 @@ class OneCycleLR(LRScheduler):
                     pct = (step - start) / (end - start)
                     lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
                     if self.cycle_momentum:
-                        momentums.append(self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct))
+                        momentums.append(
+                            self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct))
                     break
                 start = end
         for group, momentum in zip(self.optimizer.param_groups, momentums):
@@ -696,7 +726,8 @@ class _OfSchedulers(LRScheduler):
     """A scheduler made of others, whose state it saves with its own."""
 
     def state_dict(self):
-        saved = copy.deepcopy({key: value for key, value in vars(self).items() if key not in ("optimizer", "_schedulers")})
+        saved = copy.deepcopy({key: value for key, value in vars(self).items()
+                               if key not in ("optimizer", "_schedulers")})
         saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return saved
 
@@ -859,7 +890,8 @@ class ReduceLROnPlateau(LRScheduler):
         if len(groups) != len(self.min_lrs):
             if self.default_min_lr is None:
                 raise RuntimeError(f"the optimizer has {len(groups)} param groups, {len(self.min_lrs)} when this "
-                                   "ReduceLROnPlateau was made with a min_lr per group; set its min_lrs to one per group")
+                                   "ReduceLROnPlateau was made with a min_lr per group; set its min_lrs to one "
+                                   "per group")
             self.min_lrs = [self.default_min_lr] * len(groups)
         for group, min_lr in zip(groups, self.min_lrs):
             old_lr = float(group["lr"])

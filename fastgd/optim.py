@@ -167,8 +167,10 @@ class Parameter(NDArrayOperatorsMixin):
         result = getattr(ufunc, method)(*(_unwrapped(x) for x in inputs), **kwargs)
         if out is None:
             return result
-        # what was written into (a Parameter stays itself: p -= g keeps p a Parameter)
-        return out[0] if len(out) == 1 else tuple(out)
+        # a Parameter written into is returned as itself: p -= g keeps p a Parameter
+        results = result if isinstance(result, tuple) else (result,)
+        results = tuple(given if isinstance(given, Parameter) else got for given, got in zip(out, results))
+        return results[0] if len(results) == 1 else results
 
     def __array_function__(self, func, types, args, kwargs):
         return func(*_unwrapped(args), **_unwrapped(kwargs))

@@ -99,7 +99,8 @@ CASES = {
     "ConstantLR-closed-form": ("SGD", lambda m, o: [m.ConstantLR(o, factor=0.5, total_iters=40)], lambda i: i),
     "LinearLR": ("SGD", lambda m, o: [m.LinearLR(o)], None),
     "LinearLR-down": ("Adam", lambda m, o: [m.LinearLR(o, start_factor=1.0, end_factor=0.05, total_iters=700)], None),
-    "LinearLR-to-zero": ("SGD", lambda m, o: [m.LinearLR(o, start_factor=0.5, end_factor=0.0, total_iters=STEPS)], None),
+    "LinearLR-to-zero": ("SGD", lambda m, o: [m.LinearLR(o, start_factor=0.5, end_factor=0.0, total_iters=STEPS)],
+                         None),
     "LinearLR-closed-form": ("SGD", lambda m, o: [m.LinearLR(o, start_factor=0.1, total_iters=90)], lambda i: i),
     "ExponentialLR": ("SGD", lambda m, o: [m.ExponentialLR(o, gamma=0.99)], None),
     "ExponentialLR-closed-form": ("RMSprop", lambda m, o: [m.ExponentialLR(o, gamma=0.995)], lambda i: i),
@@ -453,3 +454,17 @@ def test_import_and_attribute():
 
     assert imported is fastgd.lr_scheduler is lr_scheduler
     assert set(lr_scheduler.__all__) == set(torch_scheduler.__all__)
+
+
+def test_a_scheduler_that_fails_to_start_changes_nothing():
+    def failing(x):
+        raise ArithmeticError("the user's function failed")
+
+    for make in (lambda o: lr_scheduler.LambdaLR(o, failing),
+                 lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, scale_fn=failing)):
+        fast, _ = make_pair("SGD")
+        before = groups_of(fast)
+        with pytest.raises(ArithmeticError, match="user's function"):
+            make(fast)
+        assert groups_of(fast) == before and "step" not in vars(fast)
+        step_optimizer(fast)

@@ -126,6 +126,16 @@ def test_numpy_functions_and_ufuncs(pair):
     assert np.multiply(p, 2.0, out=p) is p and p.data is buffer  # a Parameter written into stays itself
     np.testing.assert_array_equal(p.data, data * 2)
     assert np.allclose(p, p) and np.array_equal(p, p.data)
+    quotient, remainder = np.divmod(p, 0.7, out=(None, Parameter(np.empty_like(data))))
+    expected = np.divmod(data * 2, 0.7)
+    assert type(quotient) is np.ndarray and type(remainder) is Parameter
+    np.testing.assert_array_equal(quotient, expected[0])
+    np.testing.assert_array_equal(remainder.data, expected[1])
+    bare = p.data.copy()
+    np.add.at(p, [0, 0], 1.0)  # unbuffered, in place
+    np.add.at(bare, [0, 0], 1.0)
+    np.testing.assert_array_equal(p.data, bare)
+    assert p.data is buffer
 
 
 def test_hashable_by_identity():
