@@ -243,22 +243,23 @@ class LRScheduler:
         if len(values) != len(groups):
             raise ValueError(f"the optimizer has {len(groups)} param groups; this scheduler was made for "
                              f"{len(values)} (a group added since needs a new scheduler)")
+        values = [float(lr) for lr in values]
         for group, lr in zip(groups, values):
-            group["lr"] = float(lr)
+            group["lr"] = lr
         self._last_lr = _group_values(self.optimizer, "lr")
 
 
 class _WithFunctions(LRScheduler):
     """A scheduler holding a function per group: only callable objects' attributes are saved."""
 
-    _functions = "lr_lambdas"
-
-    def _functions_for(self, optimizer, functions):
-        functions = _per_group(self._functions.rstrip("s"), optimizer, functions)
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
+        functions = _per_group("lr_lambda", optimizer, lr_lambda)
         for function in functions:
             if not callable(function):
                 raise TypeError(f"lr_lambda must be a function of the epoch, got {type(function).__name__}")
-        return functions
+        self.lr_lambdas = functions
+        super().__init__(optimizer, last_epoch)
 
     def state_dict(self):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "lr_lambdas")}
@@ -281,12 +282,6 @@ class _WithFunctions(LRScheduler):
 class LambdaLR(_WithFunctions):
     """lr = initial_lr * lr_lambda(epoch); lr_lambda: one function, or a list with one per group."""
 
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer(optimizer)
-        self.optimizer = optimizer
-        self.lr_lambdas = self._functions_for(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
-
     def get_lr(self):
         self._warn_outside_step()
         return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
@@ -294,12 +289,6 @@ class LambdaLR(_WithFunctions):
 
 class MultiplicativeLR(_WithFunctions):
     """lr *= lr_lambda(epoch) at every step after the first."""
-
-    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
-        _check_optimizer(optimizer)
-        self.optimizer = optimizer
-        self.lr_lambdas = self._functions_for(optimizer, lr_lambda)
-        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         self._warn_outside_step()

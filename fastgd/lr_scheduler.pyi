@@ -30,6 +30,9 @@ class LRScheduler:
 
 class _WithFunctions(LRScheduler):
     lr_lambdas: list[_EpochFunction]
+    def __init__(
+        self, optimizer: Optimizer, lr_lambda: _EpochFunction | Sequence[_EpochFunction], last_epoch: int = -1
+    ) -> None: ...
 
 class LambdaLR(_WithFunctions):
     def __init__(
