@@ -468,3 +468,40 @@ def test_a_scheduler_that_fails_to_start_changes_nothing():
             make(fast)
         assert groups_of(fast) == before and "step" not in vars(fast)
         step_optimizer(fast)
+
+
+RESUMABLE = {
+    "LambdaLR": lambda m, o, e: m.LambdaLR(o, lambda epoch: 0.99 ** epoch, last_epoch=e),
+    "MultiplicativeLR": lambda m, o, e: m.MultiplicativeLR(o, lambda epoch: 0.99, last_epoch=e),
+    "StepLR": lambda m, o, e: m.StepLR(o, step_size=7, gamma=0.5, last_epoch=e),
+    "MultiStepLR": lambda m, o, e: m.MultiStepLR(o, milestones=[20, 60, 90], last_epoch=e),
+    "ConstantLR": lambda m, o, e: m.ConstantLR(o, factor=0.5, total_iters=60, last_epoch=e),
+    "LinearLR": lambda m, o, e: m.LinearLR(o, start_factor=0.2, total_iters=80, last_epoch=e),
+    "ExponentialLR": lambda m, o, e: m.ExponentialLR(o, gamma=0.98, last_epoch=e),
+    "PolynomialLR": lambda m, o, e: m.PolynomialLR(o, total_iters=120, power=1.5, last_epoch=e),
+    "CosineAnnealingLR": lambda m, o, e: m.CosineAnnealingLR(o, T_max=60, eta_min=1e-4, last_epoch=e),
+    "CosineAnnealingWarmRestarts": lambda m, o, e: m.CosineAnnealingWarmRestarts(o, T_0=9, T_mult=2, last_epoch=e),
+    "CyclicLR": lambda m, o, e: m.CyclicLR(o, 0.001, 0.1, step_size_up=13, last_epoch=e),
+    "OneCycleLR": lambda m, o, e: m.OneCycleLR(o, max_lr=0.1, total_steps=300, last_epoch=e),
+}
+
+
+@pytest.mark.parametrize("case", RESUMABLE)
+def test_resumed_with_last_epoch(case):
+    """A scheduler made with last_epoch=40 on groups that carry a run's keys (initial_lr and the
+    like, from a scheduler made before) goes on as torch's."""
+    make = RESUMABLE[case]
+    fast, theirs = make_pair("SGD")
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module, opt in ((lr_scheduler, fast), (torch_scheduler, theirs)):
+            make(module, opt, -1)  # the keys a run leaves in the groups
+            scheduler = make(module, opt, 40)
+            values = [scheduled(opt)]
+            for _ in range(200):
+                step_optimizer(opt)
+                scheduler.step()
+                values.append(scheduled(opt))
+            rows[module] = np.array(values)
+    assert_same(rows[lr_scheduler], rows[torch_scheduler])
