@@ -3,7 +3,7 @@
 The optimizers have torch.optim's names, defaults and update equations; each
 step is one compiled pass over memory per parameter.
 """
-from . import functional, optim, reference
+from . import functional, lr_scheduler, optim, reference
 from ._backend import level as _level
 from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.__all__)
 
@@ -11,8 +11,8 @@ from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.
 __version__ = "0.1.0"
 
 __all__ = optim.__all__ + [
-    "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "reference",
-    "show_config", "__version__",
+    "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "lr_scheduler",
+    "reference", "show_config", "__version__",
 ]
 
 

@@ -1,5 +1,6 @@
 # Types of the fastgd package (the modules' own stubs hold the details).
 from . import functional as functional
+from . import lr_scheduler as lr_scheduler
 from . import reference as reference
 from .linear_model import LinearRegression as LinearRegression
 from .linear_model import LogisticRegression as LogisticRegression
@@ -10,7 +11,10 @@ from fastgd.optim import *
 
 __version__: str
 
-__all__ = ["LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "reference", "show_config", "__version__"]
+__all__ = [
+    "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "lr_scheduler",
+    "reference", "show_config", "__version__",
+]
 __all__ += optim.__all__
 
 def show_config() -> None: ...

@@ -26,7 +26,7 @@ from sklearn.utils.validation import (
     _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
 )
 
-from . import optim
+from . import lr_scheduler, optim
 
 # optimizer name -> (optimizer class, the estimator parameters it takes, fixed options)
 OPTIMIZERS = {
@@ -418,15 +418,17 @@ class _BaseGD(_Driver):
         return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
-    # (_learning_rate), or per batch (_batch_rates); "adaptive" is the driver's.
+    # (_learning_rate: the closed forms of lr_scheduler's ExponentialLR, StepLR and
+    # CosineAnnealingLR with T_max=max_iter), or per batch (_batch_rates: scikit-learn's
+    # invscaling, written beside them); "adaptive" (scikit-learn's) is the driver's.
     def _learning_rate(self, epoch):
         eta0, schedule = float(self.learning_rate), self.lr_schedule
         if schedule == "exponential":
-            return eta0 * self.gamma ** epoch
+            return lr_scheduler._exponential_lr(eta0, self.gamma, epoch)
         if schedule == "step":
-            return eta0 * self.gamma ** (epoch // self.step_size)
+            return lr_scheduler._step_lr(eta0, self.gamma, self.step_size, epoch)
         if schedule == "cosine":
-            return self.eta_min + (eta0 - self.eta_min) * (1 + math.cos(math.pi * epoch / self.max_iter)) / 2
+            return lr_scheduler._cosine_lr(eta0, self.eta_min, self.max_iter, epoch)
         return None  # constant, adaptive (set by the driver) and invscaling (per batch)
 
     def _batch_rates(self, n_batches):
@@ -434,7 +436,8 @@ class _BaseGD(_Driver):
         invscaling: eta0 / t ** power_t, t counting the steps of the whole fit from 1."""
         if self.lr_schedule != "invscaling":
             return None
-        return float(self.learning_rate) / (self._t[0] + np.arange(1, n_batches + 1)) ** float(self.power_t)
+        steps = self._t[0] + np.arange(1, n_batches + 1)
+        return lr_scheduler._inverse_scaling_lr(float(self.learning_rate), float(self.power_t), steps)
 
     def _initial_lr(self):
         return float(self.learning_rate)
@@ -675,14 +678,9 @@ class _SGDDropIn(_Driver):
         the whole fit from 1 (scikit-learn counts samples: the same at batch_size=1)."""
         t = self._t[0] + np.arange(1, n_batches + 1, dtype=np.float64)
         if self.learning_rate == "invscaling":
-            return float(self.eta0) / t ** float(self.power_t)
+            return lr_scheduler._inverse_scaling_lr(float(self.eta0), float(self.power_t), t)
         if self.learning_rate == "optimal":
-            # Bottou's heuristic, as scikit-learn's: the first rate is typw / max(1, dloss(1, -typw)),
-            # and every loss here slopes down there (dloss <= 0), so the first rate is typw
-            alpha = float(self.alpha)
-            typw = math.sqrt(1.0 / math.sqrt(alpha))
-            t0 = 1.0 / (typw * alpha)
-            return 1.0 / (alpha * (t0 + t - 1))
+            return lr_scheduler._optimal_lr(float(self.alpha), t)
         return None
 
     def _penalties(self):
