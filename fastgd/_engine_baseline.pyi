@@ -73,7 +73,7 @@ def epoch(
     grads: list[npt.NDArray[Any] | None],
     n_threads: int,
     checked: bool,
-    X: npt.NDArray[Any],
+    X: npt.NDArray[Any] | Any,  # a 2-D array, or a scipy.sparse CSR matrix
     y: npt.NDArray[Any],
     sample_weight: npt.NDArray[Any] | None,
     order: npt.NDArray[np.intp],

@@ -57,7 +57,8 @@ class _Driver(BaseEstimator):
         weighted loss sum (NaN if it diverged) and the number of batches stepped."""
         result = np.zeros(2)
         in_order = self._in_order(X, order, batch_size)
-        objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept, **self._objective_options())
+        objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept,
+                                           intercept_decay=self._intercept_decay(X), **self._objective_options())
 
         def epoch(plan, groups, grads, n_threads, checked):
             return optim.engine.epoch(plan, groups, grads, n_threads, checked, X, targets, sample_weight, order,
@@ -67,6 +68,10 @@ class _Driver(BaseEstimator):
         return float(result[0]), int(result[1])
 
     # -- training driver --------------------------------------------------------
+
+    def _intercept_decay(self, X):
+        """The factor of the intercept's step (the gradient's, for these estimators)."""
+        return 1.0
 
     def _optimizer_options(self):
         """The options the estimator's parameters give its optimizer."""
@@ -243,7 +248,7 @@ class _Driver(BaseEstimator):
     def _prepare(self, X, y, sample_weight, reset):
         # X's finite check costs a pass over X; without early stopping the first epoch makes it
         # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset,
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset, accept_sparse="csr",
                              y_numeric=not isinstance(self, ClassifierMixin),
                              multi_output=self._multi_output,
                              ensure_all_finite=self.early_stopping)
@@ -299,7 +304,7 @@ class _Driver(BaseEstimator):
     def _scores(self, X):
         """The linear scores X @ coef_.T + intercept_."""
         check_is_fitted(self, "coef_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
         scores = X @ coef.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
@@ -316,7 +321,7 @@ class _Driver(BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         tags.target_tags.multi_output = self._multi_output
         return tags
 
@@ -618,6 +623,7 @@ SGD_LOSSES = {
     "squared_epsilon_insensitive": ("squared_epsilon_insensitive", None),
 }
 SGD_SCHEDULES = ("constant", "optimal", "invscaling", "adaptive")
+SPARSE_INTERCEPT_DECAY = 0.01
 
 
 class _SGDDropIn(_Driver):
@@ -706,6 +712,10 @@ class _SGDDropIn(_Driver):
 
     def _class_weights(self):
         return {}
+
+    def _intercept_decay(self, X):
+        # scikit-learn's SGD steps the intercept by a hundredth of its gradient on sparse data
+        return SPARSE_INTERCEPT_DECAY if sparse.issparse(X) else 1.0
 
     def _objective(self, loss_sum, weight_sum):
         l2, l1 = self._penalties()

@@ -133,6 +133,7 @@ _Penalty: TypeAlias = Literal["l2", "l1", "elasticnet"] | None
 
 SGD_LOSSES: dict[str, tuple[str, float | None]]
 SGD_SCHEDULES: tuple[str, ...]
+SPARSE_INTERCEPT_DECAY: float
 
 class _SGDDropIn:
     loss: str

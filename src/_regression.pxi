@@ -403,6 +403,172 @@ cdef double run_epoch(
     return total
 
 
+ctypedef fused sparse_index:
+    cnp.int32_t
+    cnp.int64_t
+
+
+cdef struct Scaled:
+    # sparse rows stepped by plain SGD, as scikit-learn's weight vector keeps its weights: the
+    # weights are scale * coef, so that the L2 penalty's shrinking of every weight is one
+    # product; the average (when kept) is (average + a * coef) / b over the weights, so that a
+    # step only touches the rows' nonzeros.  Folded back into coef and average (fold) when the
+    # scale gets small and at the end of the epoch.
+    double scale, a, b
+    # the intercepts, kept in double through the epoch (scikit-learn keeps its intercept in double
+    # through a call): its steps on sparse data are a hundredth of the gradient's
+    double* intercept
+    Py_ssize_t k
+
+
+cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexcept nogil:
+    """Write the scaled weights (and intercepts) back into coef (and average)."""
+    cdef Py_ssize_t j
+    for j in range(w.k):
+        coef[n + j] = <floating>w.intercept[j]  # the intercepts follow the k * d weights
+    if average != NULL:
+        for j in range(n):
+            average[j] = <floating>((average[j] + w.a * coef[j]) / w.b)
+        w.a, w.b = 0.0, 1.0
+    if w.scale != 1.0:
+        for j in range(n):
+            coef[j] = <floating>(coef[j] * w.scale)
+        w.scale = 1.0
+
+
+cdef double run_sparse_epoch(
+    const floating* data, const sparse_index* indices, const sparse_index* indptr, Py_ssize_t nnz,
+    const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
+    Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings,
+    floating* theta, floating* grad, floating* scores, floating* scratch,
+    Engine* optimizer, const double* rates, double* intercepts, Py_ssize_t* batches_done,
+) noexcept nogil:
+    """run_epoch on CSR rows (data, indices, indptr): a batch's scores and gradient cost its
+    nonzeros.  Plain SGD updates only the batch's nonzeros (the weights scaled, see Scaled);
+    another optimizer takes its step on the whole gradient, dense (zero off the nonzeros).
+    The L1 penalty is applied to the nonzeros' weights only, each catching up with the
+    total penalty when its feature is met (scikit-learn's lazy truncated gradient).  A row
+    whose indptr or indices are out of range ends the epoch before its batch is stepped:
+    *batches_done is then -1 - the batches stepped."""
+    cdef Loss loss = settings.loss
+    cdef double alpha = settings.alpha
+    cdef bint scaled = plain_sgd(optimizer)
+    cdef floating* coef = theta
+    cdef floating* intercept = theta + k * d
+    cdef floating* coef_grad = grad
+    cdef floating* intercept_grad = grad + k * d
+    cdef floating* average = <floating*>settings.average
+    cdef double* penalty = settings.l1_penalty
+    cdef Scaled w = Scaled(scale=1.0, a=0.0, b=1.0, intercept=intercepts, k=0)
+    cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before, mu
+    cdef double residual_sum
+    cdef Py_ssize_t batch, start, m, r, c, p, j, row, n_batches = (n + batch_size - 1) // batch_size
+    cdef long long step, count
+    if scaled:
+        w.k = k
+        for c in range(k):
+            intercepts[c] = intercept[c]
+    for batch in range(n_batches):
+        start = batch * batch_size
+        m = min(batch_size, n - start)
+        for r in range(m):
+            row = order[start + r]
+            if not (0 <= indptr[row] <= indptr[row + 1] <= nnz):
+                fold(coef, average, k * d, &w)
+                batches_done[0] = -1 - batch
+                return NAN
+            for p in range(indptr[row], indptr[row + 1]):
+                if <size_t>indices[p] >= <size_t>d:
+                    fold(coef, average, k * d, &w)
+                    batches_done[0] = -1 - batch
+                    return NAN
+            for c in range(k):
+                score = 0
+                for p in range(indptr[row], indptr[row + 1]):
+                    score += data[p] * coef[c * d + indices[p]]
+                scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
+        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
+        if not isfinite(<floating>batch_loss):
+            fold(coef, average, k * d, &w)
+            return NAN
+        total += batch_loss
+        batch_weight = m
+        if sample_weight != NULL and not settings.weights_scale_steps:
+            batch_weight = 0
+            for r in range(m):
+                batch_weight += sample_weight[order[start + r]]
+        scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
+        eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
+        step = settings.steps_before + batch + 1
+        count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
+        if scaled:
+            if alpha != 0:  # scikit-learn sets the weights to zero rather than flip them
+                w.scale *= max(0.0, 1.0 - eta * alpha)
+                if w.scale < 1e-9:
+                    fold(coef, average, k * d, &w)
+            for c in range(k):
+                residual_sum = 0
+                for r in range(m):
+                    update = -eta * (scale * scores[r * k + c])
+                    residual_sum += scores[r * k + c]
+                    if update == 0:
+                        continue
+                    row = order[start + r]
+                    for p in range(indptr[row], indptr[row + 1]):
+                        j = c * d + indices[p]
+                        coef[j] += <floating>(data[p] * (update / w.scale))
+                        if average != NULL:  # the average is not moved by the step itself
+                            average[j] -= <floating>(w.a * data[p] * (update / w.scale))
+                if settings.fit_intercept:
+                    intercepts[c] += -eta * (residual_sum * scale) * settings.intercept_decay
+        else:
+            memset(coef_grad, 0, k * d * sizeof(floating))
+            for c in range(k):
+                residual_sum = 0
+                for r in range(m):
+                    residual_sum += scores[r * k + c]
+                    row = order[start + r]
+                    for p in range(indptr[row], indptr[row + 1]):
+                        coef_grad[c * d + indices[p]] += <floating>(scale * scores[r * k + c]) * data[p]
+                intercept_grad[c] = <floating>(residual_sum * scale * settings.intercept_decay) \
+                    if settings.fit_intercept else 0
+            if alpha != 0:
+                for j in range(k * d):
+                    coef_grad[j] += <floating>alpha * coef[j]
+            if rates != NULL:
+                set_lr(optimizer, 0, rates[batch])
+            advance(optimizer)
+        if penalty != NULL:  # lazily, on the batch's nonzeros
+            penalty[k * d] += settings.l1 * eta
+            total_penalty = penalty[k * d]
+            for c in range(k):
+                for r in range(m):
+                    row = order[start + r]
+                    for p in range(indptr[row], indptr[row + 1]):
+                        j = c * d + indices[p]
+                        before = coef[j]
+                        if w.scale * before > 0:
+                            coef[j] = <floating>max(0.0, before - (total_penalty + penalty[j]) / w.scale)
+                        elif w.scale * before < 0:
+                            coef[j] = <floating>min(0.0, before + (total_penalty - penalty[j]) / w.scale)
+                        penalty[j] += w.scale * (coef[j] - before)
+                        if average != NULL and scaled:
+                            average[j] -= <floating>(w.a * (coef[j] - before))
+        if count > 0:
+            if scaled:  # the running mean of the weights, in Scaled's terms
+                mu = 1.0 / count
+                if count > 1:
+                    w.b /= 1.0 - mu
+                w.a += mu * w.b * w.scale
+                for c in range(k):
+                    average[k * d + c] += <floating>((intercepts[c] - average[k * d + c]) * mu)
+            else:
+                average_step(average, theta, k * (d + 1), count)
+        batches_done[0] = batch + 1
+    fold(coef, average, k * d, &w)
+    return total
+
+
 cdef void average_step(floating* average, const floating* theta, Py_ssize_t n, long long count) noexcept nogil:
     """The running mean of the parameters after `count` steps (averaged SGD)."""
     cdef Py_ssize_t j
@@ -428,7 +594,7 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
         penalty[j] += coef[j] - before
 
 
-def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, cnp.ndarray X, cnp.ndarray y,
+def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, object X, cnp.ndarray y,
           object sample_weight, cnp.ndarray order, Py_ssize_t batch_size, Objective objective, object rates,
           bint in_order, cnp.ndarray result):
     """One epoch over X[order] in batches, each batch's gradient (of the objective's loss and
@@ -440,11 +606,28 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     rate (float64).  in_order says that order is 0..n-1, so that batches are read from X
     without a copy.
 
-    X is C-contiguous (n, d); y, sample_weight and theta/grad share its dtype; theta holds
-    k * d weights then k intercepts; y a class index a row for the log losses, else k targets
-    a row."""
+    X is C-contiguous (n, d), or a CSR matrix (its data, indices and indptr C-contiguous,
+    indices and indptr both int32 or both int64: checked as they are read); y, sample_weight
+    and theta/grad share its dtype; theta holds k * d weights then k intercepts; y a class
+    index a row for the log losses, else k targets a row."""
     cdef int outcome
-    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1), done = 0
+    cdef bint dense = isinstance(X, cnp.ndarray)
+    cdef cnp.ndarray values = X if dense else X.data  # the entries: all of X, or its nonzeros
+    cdef cnp.ndarray indices = None, indptr = None
+    cdef Py_ssize_t n_rows, d, done = 0
+    if dense:
+        if cnp.PyArray_NDIM(values) != 2:
+            raise ValueError("X must be 2-D")
+        n_rows, d = cnp.PyArray_DIM(values, 0), cnp.PyArray_DIM(values, 1)
+    else:
+        n_rows, d = X.shape
+        indices, indptr = X.indices, X.indptr
+        if not (cnp.PyArray_TYPE(indices) == cnp.PyArray_TYPE(indptr)
+                and cnp.PyArray_TYPE(indices) in (cnp.NPY_INT32, cnp.NPY_INT64)
+                and cnp.PyArray_ISCARRAY_RO(indices) and cnp.PyArray_ISCARRAY_RO(indptr)
+                and cnp.PyArray_SIZE(indptr) == n_rows + 1 and cnp.PyArray_SIZE(indices) == cnp.PyArray_SIZE(values)):
+            raise ValueError("a sparse X must be CSR with C-contiguous indices and indptr, both int32 or both int64, "
+                             "indptr of n_rows + 1 entries and an index per entry")
     cdef Py_ssize_t n = cnp.PyArray_SIZE(order), i  # the rows of this epoch
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     if optimizer.n_params != 1 or grads[0] is None:
@@ -452,13 +635,13 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     if rates is not None and (cnp.PyArray_TYPE(<cnp.ndarray?>rates) != cnp.NPY_DOUBLE
                               or cnp.PyArray_SIZE(<cnp.ndarray>rates) < n_batches):
         raise ValueError("rates must hold a float64 learning rate for each batch")
-    cdef int dtype = cnp.PyArray_TYPE(X)
+    cdef int dtype = cnp.PyArray_TYPE(values)
     cdef Py_ssize_t k = cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) // (d + 1)
     cdef Loss loss_code = objective.loss
     if not (cnp.PyArray_SIZE(y) == n_rows * targets_per_row(loss_code, k) and cnp.PyArray_TYPE(y) == dtype
             and cnp.PyArray_ISCARRAY_RO(y)
             and cnp.PyArray_TYPE(order) == cnp.NPY_INTP and n > 0
-            and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(X) and (not in_order or n == n_rows)
+            and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(values) and (not in_order or n == n_rows)
             and (sample_weight is None or (cnp.PyArray_SIZE(<cnp.ndarray?>sample_weight) == n_rows
                                            and cnp.PyArray_TYPE(<cnp.ndarray>sample_weight) == dtype
                                            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sample_weight)))
@@ -478,15 +661,21 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     if outcome != DONE:
         return outcome
     cdef cnp.ndarray theta = <cnp.ndarray>optimizer.params[0], grad = <cnp.ndarray>grads[0]
-    cdef bint is_float32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT
-    cdef Py_ssize_t rows = 0 if in_order else min(batch_size, n)
-    cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=X.dtype)
-    cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=X.dtype)
-    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=X.dtype)
+    cdef bint is_float32 = dtype == cnp.NPY_FLOAT
+    cdef Py_ssize_t rows = 0 if in_order or not dense else min(batch_size, n)
+    cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=values.dtype)
+    cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=values.dtype)
+    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=values.dtype)
     cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
     cdef void* scores_data = cnp.PyArray_DATA(scores)
     cdef void* scratch_data = cnp.PyArray_DATA(scratch)
-    cdef const void* x_data = cnp.PyArray_DATA(X)
+    cdef const void* x_data = cnp.PyArray_DATA(values)
+    cdef const void* index_data = NULL if dense else cnp.PyArray_DATA(indices)
+    cdef const void* indptr_data = NULL if dense else cnp.PyArray_DATA(indptr)
+    cdef bint int32_index = not dense and cnp.PyArray_TYPE(indices) == cnp.NPY_INT32
+    cdef Py_ssize_t nnz = cnp.PyArray_SIZE(values)
+    cdef cnp.ndarray intercepts = np.empty(0 if dense else k)
+    cdef double* intercepts_data = <double*>cnp.PyArray_DATA(intercepts)
     cdef const void* y_data = cnp.PyArray_DATA(y)
     cdef void* theta_data = cnp.PyArray_DATA(theta)
     cdef void* grad_data = cnp.PyArray_DATA(grad)
@@ -498,7 +687,11 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef Engine* engine = &optimizer.engine
     cdef double total
     with nogil:
-        if is_float32:
+        if not dense:
+            total = sparse_epoch(x_data, index_data, indptr_data, nnz, is_float32, int32_index, y_data, weights,
+                                 rows_order, n, d, k, batch_size, &settings, theta_data, grad_data, scores_data,
+                                 scratch_data, engine, batch_rates, intercepts_data, &done)
+        elif is_float32:
             total = run_epoch(<const float*>x_data, <const float*>y_data,
                               <const float*>weights, rows_order, in_order, n, d, k, batch_size, &settings,
                               <float*>theta_data, <float*>grad_data,
@@ -512,8 +705,34 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
                               engine, batch_rates, &done)
     if rates is not None:
         optimizer.forget_lr(0)
+    if done < 0:
+        raise ValueError(f"X's indptr or indices are out of range in batch {-done}: a CSR matrix's indptr must "
+                         f"rise from 0 to at most its {nnz} entries, and its indices lie in [0, {d})")
     result[0], result[1] = total, done
     return outcome
+
+
+cdef double sparse_epoch(const void* data, const void* indices, const void* indptr, Py_ssize_t nnz, bint is_float32,
+                         bint int32_index, const void* y, const void* weights, const cnp.npy_intp* order, Py_ssize_t n,
+                         Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings, void* theta,
+                         void* grad, void* scores, void* scratch, Engine* engine, const double* rates,
+                         double* intercepts, Py_ssize_t* done) noexcept nogil:
+    """run_sparse_epoch for the dtype and index type at hand."""
+    if is_float32 and int32_index:
+        return run_sparse_epoch(<const float*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
+                                <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, done)
+    if is_float32:
+        return run_sparse_epoch(<const float*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
+                                <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, done)
+    if int32_index:
+        return run_sparse_epoch(<const double*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
+                                <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
+                                <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, done)
+    return run_sparse_epoch(<const double*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
+                            <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
+                            <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, done)
 
 
 def log_loss_terms(z):

@@ -33,8 +33,9 @@ TOLERANCE = {np.float64: 1e-6, np.float32: 1e-3}
 def _expected_failures(estimator):
     # as scikit-learn lists for its SGD: a weight of 2 is not a row seen twice once rows are shuffled
     # and stepped one (or a batch) at a time, and the drop-ins weigh steps as scikit-learn does
-    return {"check_sample_weight_equivalence_on_dense_data":
-            "per-sample steps on shuffled rows: a weight of 2 is not a repeated row (as scikit-learn's SGD)"}
+    reason = "per-sample steps on shuffled rows: a weight of 2 is not a repeated row (as scikit-learn's SGD)"
+    return {"check_sample_weight_equivalence_on_dense_data": reason,
+            "check_sample_weight_equivalence_on_sparse_data": reason}
 
 
 @parametrize_with_checks([fastgd.SGDClassifier(max_iter=20), fastgd.SGDRegressor(max_iter=20),
@@ -45,14 +46,27 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-def _classification(n_classes, dtype):
+def _sparse(X, kind):
+    """X as it is ("dense"), or with about 60% of its entries zeroed and stored as CSR: int32
+    indices ("csr"), or int64 ("csr64"); scikit-learn fits both kinds as fastgd does."""
+    if kind == "dense":
+        return X
+    X = X.copy()
+    X[np.random.default_rng(1).random(X.shape) < 0.6] = 0
+    X = sparse.csr_matrix(X)
+    if kind == "csr64":
+        X.indices, X.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    return X
+
+
+def _classification(n_classes, dtype, kind="dense"):
     X, y = make_classification(200, 6, n_informative=4, n_classes=n_classes, random_state=n_classes)
-    return (X / 2).astype(dtype), y
+    return _sparse((X / 2).astype(dtype), kind), y
 
 
-def _regression(dtype):
+def _regression(dtype, kind="dense"):
     X, y = make_regression(200, 6, noise=1.0, random_state=0)
-    return (X / 2).astype(dtype), (y / y.std()).astype(dtype)
+    return _sparse((X / 2).astype(dtype), kind), (y / y.std()).astype(dtype)
 
 
 def _assert_same_fit(ours, theirs, dtype):
@@ -66,57 +80,73 @@ def _assert_same_fit(ours, theirs, dtype):
 
 
 def _both(ours, theirs, X, y, **fit):
+    if sparse.issparse(X) and X.indices.dtype == np.int64:  # scikit-learn's SGD takes int32 indices only
+        X32 = X.copy()
+        X32.indices, X32.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)
+    else:
+        X32 = X
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return ours.fit(X, y, **fit), theirs.fit(X, y, **fit)
+        return ours.fit(X, y, **fit), theirs.fit(X32, y, **fit)
 
 
 SAME = dict(max_iter=5, tol=None, shuffle=False, random_state=0)
 
 
+KINDS = ("dense", "csr", "csr64")
+
+
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("loss", CLASSIFIER_LOSSES)
-def test_classifier_losses_match_scikit_learn(loss, n_classes, dtype):
-    X, y = _classification(n_classes, dtype)
+def test_classifier_losses_match_scikit_learn(loss, n_classes, dtype, kind):
+    X, y = _classification(n_classes, dtype, kind)
     options = dict(SAME, loss=loss, alpha=1e-2, learning_rate="constant", eta0=0.01)
     _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), dtype)
 
 
+@pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("loss", REGRESSOR_LOSSES)
-def test_regressor_losses_match_scikit_learn(loss, dtype):
-    X, y = _regression(dtype)
+def test_regressor_losses_match_scikit_learn(loss, dtype, kind):
+    X, y = _regression(dtype, kind)
     options = dict(SAME, loss=loss, epsilon=0.3)
     _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("schedule", SCHEDULES)
 @pytest.mark.parametrize("penalty", PENALTIES)
-def test_penalties_and_schedules_match_scikit_learn(penalty, schedule):
-    X, y = _classification(3, np.float64)
+def test_penalties_and_schedules_match_scikit_learn(penalty, schedule, kind):
+    # on sparse data scikit-learn applies L1 to a row's nonzeros only, and steps the intercept by
+    # a hundredth of its gradient: fastgd's drop-ins too
+    X, y = _classification(3, np.float64, kind)
     options = dict(SAME, penalty=penalty, learning_rate=schedule, alpha=1e-2, l1_ratio=0.3, eta0=0.05,
                    power_t=0.3)
     _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), np.float64)
-    X, y = _regression(np.float64)
+    X, y = _regression(np.float64, kind)
     options["alpha"] = 1.0 if schedule == "optimal" else 1e-2  # a first rate of 1 with alpha = 1
     _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), np.float64)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("average", [True, 150, 10_000])
-def test_averaging_matches_scikit_learn(average):
+def test_averaging_matches_scikit_learn(average, dtype, kind):
     # from the first step, from a later one, and not yet started after 5 epochs (coef_ unaveraged)
-    X, y = _regression(np.float64)
+    X, y = _regression(dtype, kind)
     options = dict(SAME, average=average, learning_rate="constant", eta0=0.02)
-    _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), np.float64)
-    X, y = _classification(3, np.float64)
-    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), np.float64)
+    _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
+    X, y = _classification(3, dtype, kind)
+    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), dtype)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 1: 0.5, 2: 1.5}])
 @pytest.mark.parametrize("n_classes", [2, 3])
-def test_class_and_sample_weights_match_scikit_learn(class_weight, n_classes):
-    X, y = _classification(n_classes, np.float64)
+def test_class_and_sample_weights_match_scikit_learn(class_weight, n_classes, kind):
+    X, y = _classification(n_classes, np.float64, kind)
     if n_classes == 2 and isinstance(class_weight, dict):
         class_weight = {0: 3.0, 1: 0.5}
     weights = np.random.default_rng(0).uniform(0.2, 3.0, size=y.size)
@@ -205,3 +235,53 @@ def test_bad_parameters_are_refused_and_change_nothing():
     with pytest.raises(ValueError, match="balanced"):
         model.partial_fit(X, y)
     assert pickle.dumps(model) == before
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adagrad"])
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_sparse_and_dense_data_give_the_same_fit(optimizer, batch_size):
+    # fastgd's own estimators (intercept stepped as on dense data, L1 on every weight aside):
+    # plain SGD keeps its weights scaled and touches a row's nonzeros only, another optimizer
+    # steps on the whole (mostly zero) gradient; both are the dense fit to rounding
+    X, y = _regression(np.float64, "csr")
+    options = dict(optimizer=optimizer, batch_size=batch_size, max_iter=5, tol=None, random_state=0, alpha=0.01)
+    on_sparse = fastgd.LinearRegression(**options).fit(X, y)
+    on_dense = fastgd.LinearRegression(**options).fit(X.toarray(), y)
+    np.testing.assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(on_sparse.intercept_, on_dense.intercept_, rtol=1e-10, atol=1e-12)
+    X, y = _classification(3, np.float64, "csr")
+    on_sparse = fastgd.LogisticRegression(**options).fit(X, y)
+    on_dense = fastgd.LogisticRegression(**options).fit(X.toarray(), y)
+    np.testing.assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(on_sparse.predict_proba(X), on_dense.predict_proba(X.toarray()), rtol=1e-10)
+
+
+@pytest.mark.parametrize("fmt", ["csc", "coo"])
+def test_other_sparse_formats_are_converted(fmt):
+    X, y = _classification(2, np.float64, "csr")
+    options = dict(SAME, learning_rate="constant", eta0=0.05)
+    model = fastgd.SGDClassifier(**options).fit(X.asformat(fmt), y)
+    _assert_same_fit(model, sk.SGDClassifier(**options).fit(X, y), np.float64)
+    np.testing.assert_array_equal(model.predict(X.asformat(fmt)), model.predict(X.toarray()))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_bad_sparse_indices_are_refused_and_change_nothing(optimizer):
+    X, y = _regression(np.float64, "csr")
+    model = fastgd.SGDRegressor(max_iter=2, tol=None, random_state=0, optimizer=optimizer, average=5,
+                                penalty="elasticnet").fit(X, y)
+    untouched = pickle.loads(pickle.dumps(model))
+    for position, index in ((-1, X.shape[1] + 5), (3, -1)):  # past the last feature, negative
+        broken = X.copy()
+        broken.indices[position] = index
+        with pytest.raises(ValueError, match="out of range"):
+            model.partial_fit(broken, y)
+    broken = X.copy()
+    broken.indptr[5] = broken.indptr[4] - 1  # falling
+    with pytest.raises(ValueError, match="out of range"):
+        model.partial_fit(broken, y)
+    for name in ("coef_", "intercept_", "t_", "n_iter_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(untouched, name))
+    model.partial_fit(X, y)
+    untouched.partial_fit(X, y)
+    np.testing.assert_array_equal(model.coef_, untouched.coef_)
