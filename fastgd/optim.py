@@ -323,15 +323,21 @@ class Optimizer:
 
     # -- stepping ------------------------------------------------------------
 
-    def step(self, grads=None):
-        """Update every parameter in place from its gradient.
+    def step(self, grads=None, closure=None):
+        """Update every parameter in place from its gradient; returns the closure's value, if given.
 
         ``grads`` holds one array (or None, to skip that parameter) per
         parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
-        read.  Nothing is changed if any gradient or option is invalid.  One
-        step of an optimizer runs at a time: a step while another thread's step
-        of the same optimizer runs raises RuntimeError.
+        read.  ``closure`` (torch's argument, also taken as the only positional
+        one) is a function that computes the loss and sets each Parameter's
+        ``.grad``: it is called once, before the update and outside the
+        optimizer's lock, and step returns what it returns.  Nothing is changed
+        if any gradient or option is invalid.  One step of an optimizer runs at a
+        time: a step while another thread's step of the same optimizer runs
+        raises RuntimeError.
         """
+        if closure is not None or (grads is not None and type(grads) is not list and callable(grads)):
+            return self._step_after(grads, closure)
         lock = self._lock
         if not lock.acquire(False):
             raise _busy("step()")
@@ -344,6 +350,19 @@ class Optimizer:
                 self._drive(grads, engine.Plan.step)
         finally:
             lock.release()
+
+    def _step_after(self, grads, closure):
+        """step(closure) or step(closure=closure): call the closure, then step from the .grads."""
+        if closure is None:
+            grads, closure = None, grads
+        elif grads is not None:
+            raise ValueError("step() takes gradients or a closure that sets each Parameter.grad, not both")
+        if not callable(closure):
+            raise TypeError(f"closure must be a function that computes the loss and sets each Parameter.grad, "
+                            f"got {type(closure).__name__}")
+        loss = closure()
+        self.step()
+        return loss
 
     def _exclusive(self, what):
         """A context in which nothing else changes the optimizer: raises RuntimeError if a step

@@ -50,6 +50,7 @@ OPTIONS = {
         dict(lr=0.01, betas=(0.5, 0.9)),
         dict(lr=0.01, betas=(0.0, 0.3)),
         dict(lr=0.01, maximize=True),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
         dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True, maximize=True),
     ],
     "AdamW": [

@@ -479,6 +479,68 @@ def test_step_with_unusual_options_and_gradients_to_convert(name, rng):
     assert_state_dicts_equal(opt.state_dict(), ref.state_dict())
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_step_with_a_closure_as_torch(name, rng):
+    """step(closure), positionally or by keyword: the closure is called once per step, before
+    the update (it computes a loss and sets each .grad), and step returns its value, as in
+    torch; the parameters follow torch's."""
+    torch = pytest.importorskip("torch")
+    kwargs = OPTIONS[name][-1]
+    targets = random_arrays(rng, [(4,), (2, 3)], np.float64)
+    starts = random_arrays(rng, [(4,), (2, 3)], np.float64)
+    holders = [fastgd.Parameter(s.copy()) for s in starts]
+    opt = fast_cls(name)(holders, **kwargs)
+    topt, tparams = build_torch(torch, name, [(starts, {})], kwargs)
+    calls = []
+
+    def closure():  # loss sum((p - target)^2) / 2, gradient p - target
+        calls.append([h.data.copy() for h in holders])
+        for h, t in zip(holders, targets):
+            h.grad = h.data - t
+        return sum(float(np.sum((h.data - t) ** 2)) / 2 for h, t in zip(holders, targets))
+
+    def torch_closure():
+        topt.zero_grad()
+        loss = sum(((p - torch.from_numpy(t)) ** 2).sum() / 2 for p, t in zip(tparams, targets))
+        loss.backward()
+        return loss
+
+    for k in range(12):
+        before = [h.data.copy() for h in holders]
+        loss = opt.step(closure) if k % 2 else opt.step(closure=closure)
+        tloss = topt.step(torch_closure)
+        assert len(calls) == k + 1 and all(np.array_equal(c, b) for c, b in zip(calls[-1], before))
+        assert loss == pytest.approx(float(tloss), rel=1e-9)
+        assert_all_close([h.data for h in holders], torch_numpy(tparams))
+    assert opt.step([np.zeros(4), np.zeros((2, 3))]) is None  # step(grads) returns nothing, as before
+
+
+def test_step_closure_misuse_changes_nothing(rng):
+    """A closure that raises, a closure with gradients, or a closure that is not a function:
+    a clear error, and nothing changed (an optimizer of plain arrays needs step(grads))."""
+    holder = fastgd.Parameter(rng.standard_normal(3))
+    opt = fastgd.Adam([holder], lr=0.1)
+    holder.grad = rng.standard_normal(3)
+    opt.step()
+    snap = copy.deepcopy(opt.state_dict()), holder.data.copy()
+
+    def failing():
+        holder.grad = np.ones(3)
+        raise KeyError("in the closure")
+
+    with pytest.raises(KeyError, match="in the closure"):
+        opt.step(failing)
+    with pytest.raises(ValueError, match="gradients or a closure"):
+        opt.step([np.ones(3)], closure=lambda: 0.0)
+    with pytest.raises(TypeError, match="closure must be a function"):
+        opt.step(closure=[np.ones(3)])
+    assert_state_dicts_equal(opt.state_dict(), snap[0])
+    assert np.array_equal(holder.data, snap[1])
+    plain = fastgd.SGD([rng.standard_normal(2)], lr=0.1)
+    with pytest.raises(TypeError, match="plain array; pass step"):
+        plain.step(lambda: 1.0)
+
+
 def test_grads_may_be_a_tuple(rng):
     a, b = random_arrays(rng, [(3,), (2,)], np.float64)
     ga, gb = random_arrays(rng, [(3,), (2,)], np.float64)
