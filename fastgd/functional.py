@@ -111,3 +111,12 @@ def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0
                    eps=eps, maximize=maximize)
     _require(state_sum, "state_sum", "by Adagrad")
     _run(optim.Adagrad, param, grad, {"sum": state_sum}, options, step, arguments={"sum": "state_sum"})
+
+
+def adamax(param, grad, exp_avg, exp_inf, *, step, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+           maximize=False):
+    """One Adamax step in place."""
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by Adamax")
+    _require(exp_inf, "exp_inf", "by Adamax")
+    _run(optim.Adamax, param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf}, options, step)

@@ -76,3 +76,16 @@ def adagrad(
     eps: float = 1e-10,
     maximize: bool = False,
 ) -> None: ...
+def adamax(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    exp_avg: _FloatArray,
+    exp_inf: _FloatArray,
+    *,
+    step: int,
+    lr: float = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    maximize: bool = False,
+) -> None: ...

@@ -34,6 +34,7 @@ OPTIMIZERS = {
     "adam": (optim.Adam, ("betas", "eps", "amsgrad"), {}),
     "adamw": (optim.AdamW, ("betas", "eps", "amsgrad", "weight_decay"), {}),
     "adagrad": (optim.Adagrad, ("eps", "lr_decay", "initial_accumulator_value"), {}),
+    "adamax": (optim.Adamax, ("betas", "eps"), {}),
 }
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 

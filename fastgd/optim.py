@@ -25,7 +25,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "MAX_THREADS"]
 # The description of an algorithm (Optimizer.algorithm): Algorithm, Option, State, ScalarState, Rule.
 
 #: the most threads a step may run on (n_threads)
@@ -753,3 +753,20 @@ class Adagrad(Optimizer):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize), n_threads)
+
+
+class Adamax(Optimizer):
+    """Adamax: Adam with the infinity norm (a decayed running maximum of |g|) in place of the
+    root of the second moment, as torch.optim.Adamax."""
+
+    algorithm = Algorithm(
+        kernel="adamax",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("eps", "number"), Option("weight_decay", "number"), Option("maximize", "flag")),
+        state=(State("exp_avg"), State("exp_inf")),
+    )
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False,
+                 n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize),
+                         n_threads)

@@ -12,7 +12,7 @@ import numpy as np
 from . import optim
 from .optim import Parameter
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Parameter"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Parameter"]
 
 
 def _present(params, grads, start, stop):
@@ -119,6 +119,18 @@ class Adagrad(_GroupByGroup, optim.Adagrad):
             state_sum = self._state["sum"][i]
             state_sum += grad * grad
             param -= clr * (grad / (np.sqrt(state_sum) + group["eps"]))
+
+
+class Adamax(_GroupByGroup, optim.Adamax):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+            self._steps[i] += 1
+            exp_avg, exp_inf = self._state["exp_avg"][i], self._state["exp_inf"][i]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            np.maximum(exp_inf * beta2, np.abs(grad) + eps, out=exp_inf)
+            param -= lr / (1 - beta1 ** int(self._steps[i])) * (exp_avg / exp_inf)
 
 
 def _softmax_residuals(scores, classes):

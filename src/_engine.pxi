@@ -29,6 +29,7 @@ from cpython.ref cimport PyObject
 from _kernels cimport (
     MAX_OPTION_FIELDS, MAX_STATES, Kernel, Task, update_fn,
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
+    adamax_interface, adamax_step_scalars, adamax_update,
     rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
 )
 
@@ -51,6 +52,9 @@ cdef tuple kernel_named(str name, Kernel* kernel):
     if name == "adagrad":
         kernel[0] = Kernel(update=adagrad_update, step_scalars=adagrad_step_scalars)
         return adagrad_interface()
+    if name == "adamax":
+        kernel[0] = Kernel(update=adamax_update, step_scalars=adamax_step_scalars)
+        return adamax_interface()
     raise ValueError(f"the compiled engine has no kernel named {name!r}")
 
 

@@ -26,7 +26,7 @@
 #   <name>_update  one parameter's update: dtype and option-selected copy of the kernel
 # and src/_engine.pxi lists it in kernel_named.
 from cython cimport floating
-from libc.math cimport pow, sqrt, sqrtf
+from libc.math cimport fabs, fabsf, pow, sqrt, sqrtf
 from libc.string cimport memset
 
 cdef enum:
@@ -65,6 +65,13 @@ cdef inline floating root(floating x) noexcept nogil:
         return sqrtf(x)
     else:
         return sqrt(x)
+
+
+cdef inline floating magnitude(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
 
 
 cdef inline floating lerp(floating start, floating end, floating weight, bint low_weight) noexcept nogil:
@@ -340,3 +347,62 @@ cdef inline void adagrad_update(const Task* t, const double* options) noexcept n
         adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s)
     else:
         adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s)
+
+
+# -- Adamax ---------------------------------------------------------------------
+
+cdef struct AdamaxOptions:
+    double lr
+    double beta1
+    double beta2
+    double eps
+    double weight_decay
+    double maximize
+
+
+cdef struct AdamaxStep:
+    double neg_clr  # -lr / bias_correction1
+
+
+cdef inline tuple adamax_interface():
+    cdef AdamaxOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg", "exp_inf")
+
+
+cdef inline void adamax_step_scalars(const double* options, long long step, double* scalar_state,
+                                     double* scalars) noexcept nogil:
+    cdef const AdamaxOptions* o = <const AdamaxOptions*>options
+    (<AdamaxStep*>scalars).neg_clr = -(o.lr / (1 - pow(o.beta1, <double>step)))
+
+
+cdef inline void adamax_kernel(
+    floating* param, const floating* grad, floating* exp_avg, floating* exp_inf, Py_ssize_t n,
+    const AdamaxOptions* o, const AdamaxStep* s,
+) noexcept nogil:
+    cdef floating weight_decay = o.weight_decay, one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2
+    cdef floating eps = o.eps, neg_clr = s.neg_clr
+    cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0, decay = o.weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, u, decayed
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if decay else g
+        m = lerp(exp_avg[i], g, one_minus_beta1, low_weight)
+        # torch: the infinity norm is the NaN-propagating maximum of the decayed norm and |g| + eps
+        u = nan_max(exp_inf[i] * beta2, magnitude(g) + eps)
+        exp_avg[i] = m
+        exp_inf[i] = u
+        param[i] = p + neg_clr * (m / u)
+
+
+cdef inline void adamax_update(const Task* t, const double* options) noexcept nogil:
+    cdef const AdamaxOptions* o = <const AdamaxOptions*>options
+    cdef const AdamaxStep* s = <const AdamaxStep*>t.step_scalars
+    if t.is_float32:
+        adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s)
+    else:
+        adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s)

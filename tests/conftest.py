@@ -13,7 +13,7 @@ import pytest
 import fastgd
 from fastgd import reference
 
-NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
+NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax")
 DTYPES = (np.float32, np.float64)
 
 #: norm-wise relative tolerance against torch / the reference, per dtype
@@ -29,6 +29,7 @@ STATE_NAMES = {
     "AdamW": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
     "RMSprop": ("square_avg", "grad_avg", "momentum_buffer"),
     "Adagrad": ("sum",),
+    "Adamax": ("exp_avg", "exp_inf"),
 }
 
 #: option sets covering every option of every algorithm, alone and combined
@@ -80,6 +81,15 @@ OPTIONS = {
         dict(lr=0.05, maximize=True),
         dict(lr=0.05, eps=1e-3),
         dict(lr=0.05, lr_decay=0.05, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-6, maximize=True),
+    ],
+    "Adamax": [
+        dict(),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.0)),
+        dict(lr=0.01, eps=0.1),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, maximize=True),
     ],
 }
 

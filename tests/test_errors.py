@@ -19,6 +19,7 @@ REAL_OPTIONS = {
     "AdamW": ("lr", "eps", "weight_decay"),
     "RMSprop": ("lr", "eps", "weight_decay", "momentum"),
     "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+    "Adamax": ("lr", "eps", "weight_decay"),
 }
 FLAG_OPTIONS = {
     "SGD": ("nesterov", "maximize"),
@@ -26,6 +27,7 @@ FLAG_OPTIONS = {
     "AdamW": ("amsgrad", "maximize"),
     "RMSprop": ("centered", "maximize"),
     "Adagrad": ("maximize",),
+    "Adamax": ("maximize",),
 }
 
 #: options that make every state array of the algorithm exist
@@ -35,6 +37,7 @@ FULL_OPTIONS = {
     "AdamW": {"lr": 0.1, "amsgrad": True},
     "RMSprop": {"lr": 0.01, "momentum": 0.5, "centered": True},
     "Adagrad": {"lr": 0.1},
+    "Adamax": {"lr": 0.1},
 }
 
 SHAPES = [(3,), (2, 2), (4,), (2, 3)]  # group 0: parameters 0, 1 (float64); group 1: 2, 3 (float32)

@@ -42,7 +42,9 @@ class FunctionalDriver:
         self.name, self.params, self.kwargs = name, params, dict(kwargs)
         self.steps = [0] * len(params)
         zeros = [np.zeros_like(p) for p in params]
-        if name == "SGD":
+        if name not in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):  # every state array always needed
+            self.arrays = {s.name: [np.zeros_like(p) for p in params] for s in fast_cls(name).algorithm.state}
+        elif name == "SGD":
             self.buffers = [None] * len(params)
         elif name in ("Adam", "AdamW"):
             self.exp_avg = [np.zeros_like(p) for p in params]
@@ -62,7 +64,10 @@ class FunctionalDriver:
             if g is None:
                 continue
             self.steps[i] += 1
-            if self.name == "SGD":
+            if hasattr(self, "arrays"):
+                step = {"step": self.steps[i]} if fast_cls(self.name).algorithm.counts_steps else {}
+                getattr(F, self.name.lower())(p, g, *[arrays[i] for arrays in self.arrays.values()], **step, **kw)
+            elif self.name == "SGD":
                 self.buffers[i] = F.sgd(p, g, self.buffers[i], **kw)
             elif self.name == "Adam":
                 F.adam(p, g, self.exp_avg[i], self.exp_avg_sq[i], self.max_exp_avg_sq[i], step=self.steps[i], **kw)
@@ -75,6 +80,9 @@ class FunctionalDriver:
 
     def state(self, i):
         """The state of parameter i, named as the classes' state_dict() names it."""
+        if hasattr(self, "arrays"):
+            step = {"step": self.steps[i]} if fast_cls(self.name).algorithm.counts_steps else {}
+            return {**{name: arrays[i] for name, arrays in self.arrays.items()}, **step}
         if self.name == "SGD":
             return {} if self.buffers[i] is None else {"momentum_buffer": self.buffers[i]}
         if self.name in ("Adam", "AdamW"):

@@ -116,6 +116,7 @@ GROUP_OPTIONS = {
     "AdamW": ({"lr": 0.02, "weight_decay": 0.2}, {"amsgrad": True, "maximize": True, "eps": 1e-5}),
     "RMSprop": ({"centered": True, "alpha": 0.8}, {"momentum": 0.5, "weight_decay": 0.1, "lr": 0.003}),
     "Adagrad": ({"lr_decay": 0.1, "maximize": True}, {"lr": 0.2, "weight_decay": 0.1, "eps": 1e-4}),
+    "Adamax": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
 }
 
 # torch.optim.Adagrad fills its "sum" state from the constructor's initial_accumulator_value
@@ -203,6 +204,7 @@ CHANGES = {
     "AdamW": ({"lr": 0.01}, {"lr": 0.001}, {"weight_decay": 0.5, "eps": 1e-4}),
     "RMSprop": ({"centered": True}, {"lr": 0.001}, {"alpha": 0.5, "maximize": True}),
     "Adagrad": ({"lr": 0.1}, {"lr": 0.02}, {"lr_decay": 0.1, "weight_decay": 0.05}),
+    "Adamax": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "maximize": True}),
 }
 
 
@@ -733,7 +735,7 @@ def test_state_dict_layout(name, rng):
                 assert key in STATE_NAMES[name]
                 assert isinstance(value, np.ndarray)
                 assert value.shape == params[i].shape and value.dtype == params[i].dtype
-    assert ("step" in sd["state"][0]) == (name != "SGD")
+    assert ("step" in sd["state"][0]) == fast_cls(name).algorithm.counts_steps
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -60,8 +60,15 @@ def adagrad_options(draw):
                 eps=draw(unit(1e-10, 1e-2)), maximize=draw(st.booleans()))
 
 
+@st.composite
+def adamax_options(draw):
+    return dict(lr=draw(unit(0, 0.3)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                eps=draw(unit(1e-8, 1e-2)), weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))),
+                maximize=draw(st.booleans()))
+
+
 STRATEGIES = {"SGD": sgd_options(), "Adam": adam_options(), "AdamW": adam_options(),
-              "RMSprop": rmsprop_options(), "Adagrad": adagrad_options()}
+              "RMSprop": rmsprop_options(), "Adagrad": adagrad_options(), "Adamax": adamax_options()}
 
 
 @st.composite
@@ -287,6 +294,10 @@ def test_functional_matches_class(name, data):
     elif name == "RMSprop":
         F.rmsprop(q, g, state("square_avg"), state("grad_avg") if kw["centered"] else None,
                   state("momentum_buffer") if kw["momentum"] > 0 else None, **kw)
-    else:
+    elif name == "Adagrad":
         F.adagrad(q, g, state("sum", kw.pop("initial_accumulator_value")), step=steps + 1, **kw)
+    else:
+        algorithm = fast_cls(name).algorithm
+        step = {"step": steps + 1} if algorithm.counts_steps else {}
+        getattr(F, name.lower())(q, g, *[state(s.name) for s in algorithm.state], **step, **kw)
     assert np.array_equal(p, q)
