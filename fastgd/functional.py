@@ -120,3 +120,11 @@ def adamax(param, grad, exp_avg, exp_inf, *, step, lr=2e-3, betas=(0.9, 0.999), 
     _require(exp_avg, "exp_avg", "by Adamax")
     _require(exp_inf, "exp_inf", "by Adamax")
     _run(optim.Adamax, param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf}, options, step)
+
+
+def adadelta(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False):
+    """One Adadelta step in place."""
+    options = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+    _require(square_avg, "square_avg", "by Adadelta")
+    _require(acc_delta, "acc_delta", "by Adadelta")
+    _run(optim.Adadelta, param, grad, {"square_avg": square_avg, "acc_delta": acc_delta}, options)

@@ -89,3 +89,15 @@ def adamax(
     weight_decay: float = 0,
     maximize: bool = False,
 ) -> None: ...
+def adadelta(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    square_avg: _FloatArray,
+    acc_delta: _FloatArray,
+    *,
+    lr: float = 1.0,
+    rho: float = 0.9,
+    eps: float = 1e-6,
+    weight_decay: float = 0,
+    maximize: bool = False,
+) -> None: ...

@@ -35,6 +35,7 @@ OPTIMIZERS = {
     "adamw": (optim.AdamW, ("betas", "eps", "amsgrad", "weight_decay"), {}),
     "adagrad": (optim.Adagrad, ("eps", "lr_decay", "initial_accumulator_value"), {}),
     "adamax": (optim.Adamax, ("betas", "eps"), {}),
+    "adadelta": (optim.Adadelta, ("eps",), {}),
 }
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 

@@ -25,7 +25,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "MAX_THREADS"]
 # The description of an algorithm (Optimizer.algorithm): Algorithm, Option, State, ScalarState, Rule.
 
 #: the most threads a step may run on (n_threads)
@@ -670,6 +670,11 @@ def _nesterov_rule(options, where):
         raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
 
+def _rho_rule(options, where):
+    if options["rho"] > 1:
+        raise ValueError(f"{where}Invalid rho: {options['rho']!r}; expected a number in [0, 1]")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum, dampening, Nesterov momentum and weight decay.
 
@@ -769,4 +774,21 @@ class Adamax(Optimizer):
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False,
                  n_threads=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize),
+                         n_threads)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012): steps of sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g, scaled
+    by lr, with running averages of the squared gradients and steps, as torch.optim.Adadelta."""
+
+    algorithm = Algorithm(
+        kernel="adadelta",
+        options=(Option("lr", "number"), Option("rho", "number"), Option("eps", "number"),
+                 Option("weight_decay", "number"), Option("maximize", "flag")),
+        state=(State("square_avg"), State("acc_delta")),
+        rules=(Rule(reads=("rho",), check=_rho_rule),),  # torch takes rho = 1 too
+    )
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize),
                          n_threads)

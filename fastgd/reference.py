@@ -12,7 +12,7 @@ import numpy as np
 from . import optim
 from .optim import Parameter
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Parameter"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Parameter"]
 
 
 def _present(params, grads, start, stop):
@@ -131,6 +131,21 @@ class Adamax(_GroupByGroup, optim.Adamax):
             exp_avg += (1 - beta1) * (grad - exp_avg)
             np.maximum(exp_inf * beta2, np.abs(grad) + eps, out=exp_inf)
             param -= lr / (1 - beta1 ** int(self._steps[i])) * (exp_avg / exp_inf)
+
+
+class Adadelta(_GroupByGroup, optim.Adadelta):
+    def _update(self, group, grads, start, stop):
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+            self._steps[i] += 1
+            square_avg, acc_delta = self._state["square_avg"][i], self._state["acc_delta"][i]
+            square_avg *= rho
+            square_avg += (1 - rho) * grad * grad
+            delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * grad
+            acc_delta *= rho
+            acc_delta += (1 - rho) * delta * delta
+            param -= lr * delta
 
 
 def _softmax_residuals(scores, classes):

@@ -29,7 +29,7 @@ from cpython.ref cimport PyObject
 from _kernels cimport (
     MAX_OPTION_FIELDS, MAX_STATES, Kernel, Task, update_fn,
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
-    adamax_interface, adamax_step_scalars, adamax_update,
+    adamax_interface, adamax_step_scalars, adamax_update, adadelta_interface, adadelta_update,
     rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
 )
 
@@ -55,6 +55,9 @@ cdef tuple kernel_named(str name, Kernel* kernel):
     if name == "adamax":
         kernel[0] = Kernel(update=adamax_update, step_scalars=adamax_step_scalars)
         return adamax_interface()
+    if name == "adadelta":
+        kernel[0] = Kernel(update=adadelta_update, step_scalars=NULL)
+        return adadelta_interface()
     raise ValueError(f"the compiled engine has no kernel named {name!r}")
 
 

@@ -406,3 +406,52 @@ cdef inline void adamax_update(const Task* t, const double* options) noexcept no
         adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s)
     else:
         adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s)
+
+
+# -- Adadelta -------------------------------------------------------------------
+
+cdef struct AdadeltaOptions:
+    double lr
+    double rho
+    double eps
+    double weight_decay
+    double maximize
+
+
+cdef inline tuple adadelta_interface():
+    cdef AdadeltaOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("square_avg", "acc_delta")
+
+
+cdef inline void adadelta_kernel(
+    floating* param, const floating* grad, floating* square_avg, floating* acc_delta, Py_ssize_t n,
+    const AdadeltaOptions* o,
+) noexcept nogil:
+    cdef floating neg_lr = -o.lr, weight_decay = o.weight_decay, rho = o.rho, one_minus_rho = 1 - o.rho
+    cdef floating eps = o.eps
+    cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, s, a, delta, decayed
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if decay else g
+        s = square_avg[i] * rho + one_minus_rho * g * g
+        square_avg[i] = s
+        # torch's order: sqrt(acc_delta + eps) / sqrt(square_avg + eps), then times the gradient
+        a = acc_delta[i]
+        delta = root(a + eps) / root(s + eps) * g
+        acc_delta[i] = a * rho + one_minus_rho * delta * delta
+        param[i] = p + neg_lr * delta
+
+
+cdef inline void adadelta_update(const Task* t, const double* options) noexcept nogil:
+    cdef const AdadeltaOptions* o = <const AdadeltaOptions*>options
+    if t.is_float32:
+        adadelta_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o)
+    else:
+        adadelta_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+                        t.size, o)

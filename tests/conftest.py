@@ -13,7 +13,7 @@ import pytest
 import fastgd
 from fastgd import reference
 
-NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax")
+NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta")
 DTYPES = (np.float32, np.float64)
 
 #: norm-wise relative tolerance against torch / the reference, per dtype
@@ -30,6 +30,7 @@ STATE_NAMES = {
     "RMSprop": ("square_avg", "grad_avg", "momentum_buffer"),
     "Adagrad": ("sum",),
     "Adamax": ("exp_avg", "exp_inf"),
+    "Adadelta": ("square_avg", "acc_delta"),
 }
 
 #: option sets covering every option of every algorithm, alone and combined
@@ -90,6 +91,16 @@ OPTIONS = {
         dict(lr=0.01, eps=0.1),
         dict(lr=0.01, maximize=True),
         dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, maximize=True),
+    ],
+    "Adadelta": [
+        dict(),
+        dict(lr=0.5, rho=0.5),
+        dict(rho=0.0),
+        dict(rho=1.0),
+        dict(eps=1e-3),
+        dict(weight_decay=0.1),
+        dict(maximize=True),
+        dict(lr=0.3, rho=0.7, eps=1e-4, weight_decay=0.05, maximize=True),
     ],
 }
 

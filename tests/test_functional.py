@@ -4,6 +4,7 @@ Driving it step by step gives exactly the class's result (and torch's, to roundi
 first steps match the closed-form update; bad input raises, naming the argument,
 and changes nothing.
 """
+import inspect
 import math
 import os
 import re
@@ -65,8 +66,9 @@ class FunctionalDriver:
                 continue
             self.steps[i] += 1
             if hasattr(self, "arrays"):
-                step = {"step": self.steps[i]} if fast_cls(self.name).algorithm.counts_steps else {}
-                getattr(F, self.name.lower())(p, g, *[arrays[i] for arrays in self.arrays.values()], **step, **kw)
+                function = getattr(F, self.name.lower())
+                step = {"step": self.steps[i]} if "step" in inspect.signature(function).parameters else {}
+                function(p, g, *[arrays[i] for arrays in self.arrays.values()], **step, **kw)
             elif self.name == "SGD":
                 self.buffers[i] = F.sgd(p, g, self.buffers[i], **kw)
             elif self.name == "Adam":

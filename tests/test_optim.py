@@ -117,6 +117,7 @@ GROUP_OPTIONS = {
     "RMSprop": ({"centered": True, "alpha": 0.8}, {"momentum": 0.5, "weight_decay": 0.1, "lr": 0.003}),
     "Adagrad": ({"lr_decay": 0.1, "maximize": True}, {"lr": 0.2, "weight_decay": 0.1, "eps": 1e-4}),
     "Adamax": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
+    "Adadelta": ({"lr": 0.5, "rho": 0.6}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
 }
 
 # torch.optim.Adagrad fills its "sum" state from the constructor's initial_accumulator_value
@@ -205,6 +206,7 @@ CHANGES = {
     "RMSprop": ({"centered": True}, {"lr": 0.001}, {"alpha": 0.5, "maximize": True}),
     "Adagrad": ({"lr": 0.1}, {"lr": 0.02}, {"lr_decay": 0.1, "weight_decay": 0.05}),
     "Adamax": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "maximize": True}),
+    "Adadelta": ({"lr": 1.0}, {"lr": 0.3}, {"rho": 0.5, "eps": 1e-3, "weight_decay": 0.1}),
 }
 
 
