@@ -128,3 +128,10 @@ def adadelta(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, w
     _require(square_avg, "square_avg", "by Adadelta")
     _require(acc_delta, "acc_delta", "by Adadelta")
     _run(optim.Adadelta, param, grad, {"square_avg": square_avg, "acc_delta": acc_delta}, options)
+
+
+def lion(param, grad, exp_avg, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, maximize=False):
+    """One Lion step in place."""
+    options = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by Lion")
+    _run(optim.Lion, param, grad, {"exp_avg": exp_avg}, options)

@@ -101,3 +101,13 @@ def adadelta(
     weight_decay: float = 0,
     maximize: bool = False,
 ) -> None: ...
+def lion(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    exp_avg: _FloatArray,
+    *,
+    lr: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.99),
+    weight_decay: float = 0,
+    maximize: bool = False,
+) -> None: ...

@@ -36,6 +36,7 @@ OPTIMIZERS = {
     "adagrad": (optim.Adagrad, ("eps", "lr_decay", "initial_accumulator_value"), {}),
     "adamax": (optim.Adamax, ("betas", "eps"), {}),
     "adadelta": (optim.Adadelta, ("eps",), {}),
+    "lion": (optim.Lion, ("betas",), {}),
 }
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 
@@ -78,7 +79,7 @@ class _BaseGD(BaseEstimator):
         "verbose": ["verbose"],
         "momentum": [Interval(Real, 0, None, closed="left")],
         "dampening": [Interval(Real, 0, None, closed="left")],
-        "betas": [tuple, list],
+        "betas": [tuple, list, None],
         "eps": [Interval(Real, 0, None, closed="left"), None],
         "amsgrad": ["boolean"],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -92,7 +93,7 @@ class _BaseGD(BaseEstimator):
                  n_iter_no_change=5, alpha=0.0, fit_intercept=True, shuffle=True, lr_schedule="constant",
                  power_t=0.25, gamma=0.9, step_size=10, eta_min=0.0, early_stopping=False,
                  validation_fraction=0.1, random_state=None, warm_start=False, verbose=0,
-                 momentum=0.9, dampening=0.0, betas=(0.9, 0.999), eps=None, amsgrad=False,
+                 momentum=0.9, dampening=0.0, betas=None, eps=None, amsgrad=False,
                  weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0):
         self.optimizer = optimizer
         self.learning_rate = learning_rate

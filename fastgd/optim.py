@@ -25,7 +25,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "MAX_THREADS"]
 # The description of an algorithm (Optimizer.algorithm): Algorithm, Option, State, ScalarState, Rule.
 
 #: the most threads a step may run on (n_threads)
@@ -792,3 +792,20 @@ class Adadelta(Optimizer):
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize),
                          n_threads)
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2):
+    p -= lr * (sign(beta1 * m + (1 - beta1) * g) + weight_decay * p), then
+    m = beta2 * m + (1 - beta2) * g.  Not in torch.optim; sign(0) is 0."""
+
+    algorithm = Algorithm(
+        kernel="lion",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("weight_decay", "number"), Option("maximize", "flag")),
+        state=(State("exp_avg"),),
+        counts_steps=False,
+    )
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, *, maximize=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize), n_threads)

@@ -15,7 +15,7 @@ _Params: TypeAlias = Iterable[_Param] | Iterable[_ParamGroup]
 # one gradient (or None, to skip that parameter) per parameter, in order
 _Grads: TypeAlias = Sequence[npt.NDArray[np.floating[Any]] | None]
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "MAX_THREADS"]
 
 PARALLEL_MIN_SIZE: int
 MAX_THREADS: int
@@ -166,6 +166,18 @@ class Adadelta(Optimizer):
         lr: float = 1.0,
         rho: float = 0.9,
         eps: float = 1e-6,
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class Lion(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
         weight_decay: float = 0,
         *,
         maximize: bool = False,

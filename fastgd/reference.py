@@ -12,7 +12,7 @@ import numpy as np
 from . import optim
 from .optim import Parameter
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Parameter"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "Parameter"]
 
 
 def _present(params, grads, start, stop):
@@ -146,6 +146,20 @@ class Adadelta(_GroupByGroup, optim.Adadelta):
             acc_delta *= rho
             acc_delta += (1 - rho) * delta * delta
             param -= lr * delta
+
+
+class Lion(_GroupByGroup, optim.Lion):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = -grad if group["maximize"] else grad
+            exp_avg = self._state["exp_avg"][i]
+            direction = np.sign(exp_avg * beta1 + (1 - beta1) * grad)
+            if weight_decay != 0:
+                param *= 1 - lr * weight_decay
+            param -= lr * direction
+            exp_avg *= beta2
+            exp_avg += (1 - beta2) * grad
 
 
 def _softmax_residuals(scores, classes):

@@ -455,3 +455,51 @@ cdef inline void adadelta_update(const Task* t, const double* options) noexcept 
     else:
         adadelta_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
                         t.size, o)
+
+
+# -- Lion -----------------------------------------------------------------------
+
+cdef struct LionOptions:
+    double lr
+    double beta1
+    double beta2
+    double weight_decay
+    double maximize
+
+
+cdef inline tuple lion_interface():
+    cdef LionOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg",)
+
+
+cdef inline void lion_kernel(
+    floating* param, const floating* grad, floating* exp_avg, Py_ssize_t n, const LionOptions* o,
+) noexcept nogil:
+    # Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2
+    cdef floating neg_lr = -o.lr, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating beta1 = o.beta1, one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
+    cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, c, direction, shrunk
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        m = exp_avg[i]
+        c = m * beta1 + one_minus_beta1 * g
+        # sign(c), with sign(0) = 0 and NaN kept, as torch.sign and numpy.sign
+        direction = 1 if c > 0 else (-1 if c < 0 else c)
+        # decoupled weight decay: p - lr * (sign(c) + weight_decay * p), the shrinking first
+        shrunk = p * decay_factor
+        p = shrunk if decay else p
+        param[i] = p + neg_lr * direction
+        exp_avg[i] = m * beta2 + one_minus_beta2 * g
+
+
+cdef inline void lion_update(const Task* t, const double* options) noexcept nogil:
+    cdef const LionOptions* o = <const LionOptions*>options
+    if t.is_float32:
+        lion_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o)
+    else:
+        lion_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o)

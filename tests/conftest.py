@@ -1,7 +1,9 @@
 """Shared helpers for fastgd's tests.
 
 The oracles are torch.optim (for-loop implementation, ``foreach=False``) when
-torch is importable, ``fastgd.reference`` (plain NumPy) and closed-form math.
+torch is importable (for Lion, which torch lacks, Chen et al.'s Algorithm 2 written
+here in torch's tensor operations), ``fastgd.reference`` (plain NumPy) and
+closed-form math.
 Nothing here hard-codes numbers produced by fastgd itself.
 """
 import copy
@@ -13,7 +15,7 @@ import pytest
 import fastgd
 from fastgd import reference
 
-NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta")
+NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion")
 DTYPES = (np.float32, np.float64)
 
 #: norm-wise relative tolerance against torch / the reference, per dtype
@@ -31,6 +33,7 @@ STATE_NAMES = {
     "Adagrad": ("sum",),
     "Adamax": ("exp_avg", "exp_inf"),
     "Adadelta": ("square_avg", "acc_delta"),
+    "Lion": ("exp_avg",),
 }
 
 #: option sets covering every option of every algorithm, alone and combined
@@ -101,6 +104,15 @@ OPTIONS = {
         dict(weight_decay=0.1),
         dict(maximize=True),
         dict(lr=0.3, rho=0.7, eps=1e-4, weight_decay=0.05, maximize=True),
+    ],
+    "Lion": [
+        dict(weight_decay=0.01),  # the default lr; without decay a 0-d parameter may walk back to its start
+        dict(lr=0.01),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.0)),
+        dict(lr=0.01, weight_decay=0.5),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.003, betas=(0.95, 0.98), weight_decay=0.2, maximize=True),
     ],
 }
 
@@ -204,9 +216,50 @@ def build(cls, groups, kwargs):
     return opt, [p for ps in params for p in ps]
 
 
+def torch_class(torch, name):
+    """torch.optim's class of that name; for Lion, which torch lacks, TorchLion."""
+    return getattr(torch.optim, name) if name != "Lion" else torch_lion(torch)
+
+
+def torch_lion(torch):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2,
+    decoupled weight decay) as a torch.optim.Optimizer in torch's tensor operations: the torch
+    oracle of fastgd.Lion, with torch's param groups, state and state dicts."""
+
+    class TorchLion(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, foreach=None, *, maximize=False):
+            super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize,
+                                          foreach=foreach, differentiable=False))
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                beta1, beta2 = group["betas"]
+                lr, weight_decay = group["lr"], group["weight_decay"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = -p.grad if group["maximize"] else p.grad
+                    state = self.state[p]
+                    if not state:
+                        state["exp_avg"] = torch.zeros_like(p)
+                    exp_avg = state["exp_avg"]
+                    interpolated = exp_avg * beta1 + (1 - beta1) * grad
+                    p.mul_(1 - lr * weight_decay)
+                    p.sub_(lr * torch.sign(interpolated))
+                    exp_avg.mul_(beta2).add_((1 - beta2) * grad)
+            return loss
+
+    return TorchLion
+
+
 def build_torch(torch, name, groups, kwargs):
     params = [[torch.tensor(np.array(a, copy=True), requires_grad=True) for a in arrays] for arrays, _ in groups]
-    cls = getattr(torch.optim, name)
+    cls = torch_class(torch, name)
     if len(groups) == 1 and not groups[0][1]:
         opt = cls(params[0], foreach=False, **kwargs)
     else:

@@ -21,6 +21,7 @@ REAL_OPTIONS = {
     "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
     "Adamax": ("lr", "eps", "weight_decay"),
     "Adadelta": ("lr", "rho", "eps", "weight_decay"),
+    "Lion": ("lr", "weight_decay"),
 }
 FLAG_OPTIONS = {
     "SGD": ("nesterov", "maximize"),
@@ -30,6 +31,7 @@ FLAG_OPTIONS = {
     "Adagrad": ("maximize",),
     "Adamax": ("maximize",),
     "Adadelta": ("maximize",),
+    "Lion": ("maximize",),
 }
 
 #: options that make every state array of the algorithm exist
@@ -41,6 +43,7 @@ FULL_OPTIONS = {
     "Adagrad": {"lr": 0.1},
     "Adamax": {"lr": 0.1},
     "Adadelta": {"lr": 0.1},
+    "Lion": {"lr": 0.1},
 }
 
 SHAPES = [(3,), (2, 2), (4,), (2, 3)]  # group 0: parameters 0, 1 (float64); group 1: 2, 3 (float32)

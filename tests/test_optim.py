@@ -34,6 +34,7 @@ from conftest import (
     ref_cls,
     state_by_name,
     torch_numpy,
+    torch_class,
     torch_step,
 )
 
@@ -101,7 +102,7 @@ def test_matches_torch(name, kwargs, dtype, rng):
 def test_defaults_are_torchs(name):
     torch = pytest.importorskip("torch")
     fopt = fast_cls(name)([np.zeros(2)])
-    topt = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)])
+    topt = torch_class(torch, name)([torch.zeros(2, requires_grad=True)])
     options = {key: value for key, value in fopt.param_groups[0].items() if key != "params"}
     assert options == fopt.defaults
     for key, value in options.items():
@@ -118,6 +119,7 @@ GROUP_OPTIONS = {
     "Adagrad": ({"lr_decay": 0.1, "maximize": True}, {"lr": 0.2, "weight_decay": 0.1, "eps": 1e-4}),
     "Adamax": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
     "Adadelta": ({"lr": 0.5, "rho": 0.6}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
+    "Lion": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True}),
 }
 
 # torch.optim.Adagrad fills its "sum" state from the constructor's initial_accumulator_value
@@ -199,6 +201,51 @@ def test_adagrad_group_initial_accumulator_value(dtype, rng):
     assert_all_close([p, q], rparams)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_lion_two_steps_computed_by_hand(dtype):
+    """Lion's Algorithm 2 worked by hand for two steps (lr 0.1, betas (0.9, 0.99), weight decay
+    0.5): the third element's first interpolation is 0, so it only decays (sign(0) = 0); with
+    maximize=True and the gradients negated the steps are the same, bit for bit."""
+    start = np.array([1.0, -2.0, 0.5, 3.0], dtype=dtype)
+    grads = [np.array([0.5, -0.25, 0.0, 2.0], dtype=dtype), np.array([-1.0, 1.0, 0.25, 0.0], dtype=dtype)]
+    # step 1: c = 0.1 g1 = (0.05, -0.025, 0, 0.2); p = 0.95 p - 0.1 sign(c); m = 0.01 g1
+    # step 2: c = 0.9 m + 0.1 g2 = (-0.0955, 0.09775, 0.025, 0.018); p = 0.95 p - 0.1 sign(c); m = 0.99 m + 0.01 g2
+    expected = [([0.85, -1.8, 0.475, 2.75], [0.005, -0.0025, 0.0, 0.02]),
+                ([0.9075, -1.81, 0.35125, 2.5125], [-0.00505, 0.007525, 0.0025, 0.0198])]
+    runs = []
+    for maximize in (False, True):
+        p = start.copy()
+        opt = fastgd.Lion([p], lr=0.1, betas=(0.9, 0.99), weight_decay=0.5, maximize=maximize)
+        for g, (p_expected, m_expected) in zip(grads, expected):
+            opt.step([-g if maximize else g])
+            tolerance = 8 * np.finfo(dtype).eps
+            np.testing.assert_allclose(p, p_expected, rtol=tolerance, atol=tolerance)
+            np.testing.assert_allclose(opt.state_dict()["state"][0]["exp_avg"], m_expected, rtol=tolerance,
+                                       atol=tolerance)
+        assert opt.state_dict()["state"][0].keys() == {"exp_avg"}  # no step count: Lion has no bias correction
+        runs.append(p)
+    assert np.array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.3])
+def test_lion_is_optax_formula(weight_decay, rng):
+    """optax's lion, as its documentation writes it: u = sign((1 - b1) g + b1 mu),
+    mu = (1 - b2) g + b2 mu, p = p - lr (u + weight_decay p); fastgd shrinks p first (the same
+    step, rounded otherwise), so after 60 steps they agree to rounding."""
+    lr, b1, b2 = 0.01, 0.9, 0.99
+    p = rng.standard_normal(50)
+    expected, mu = p.copy(), np.zeros(50)
+    opt = fastgd.Lion([p], lr=lr, betas=(b1, b2), weight_decay=weight_decay)
+    for _ in range(60):
+        g = rng.standard_normal(50)
+        opt.step([g])
+        update = np.sign((1 - b1) * g + b1 * mu)
+        mu = (1 - b2) * g + b2 * mu
+        expected = expected - lr * (update + weight_decay * expected)
+    assert_close(p, expected, 1e-12)
+    assert_close(opt.state_dict()["state"][0]["exp_avg"], mu, 1e-12)
+
+
 CHANGES = {
     "SGD": ({"lr": 0.01, "momentum": 0.9}, {"lr": 0.1}, {"momentum": 0.5, "weight_decay": 0.1}),
     "Adam": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1}),
@@ -207,6 +254,7 @@ CHANGES = {
     "Adagrad": ({"lr": 0.1}, {"lr": 0.02}, {"lr_decay": 0.1, "weight_decay": 0.05}),
     "Adamax": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "maximize": True}),
     "Adadelta": ({"lr": 1.0}, {"lr": 0.3}, {"rho": 0.5, "eps": 1e-3, "weight_decay": 0.1}),
+    "Lion": ({"lr": 0.01}, {"lr": 0.002}, {"betas": (0.7, 0.9), "weight_decay": 0.3, "maximize": True}),
 }
 
 

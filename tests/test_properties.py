@@ -74,9 +74,15 @@ def adadelta_options(draw):
                 weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))), maximize=draw(st.booleans()))
 
 
+@st.composite
+def lion_options(draw):
+    return dict(lr=draw(unit(0, 0.1)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))), maximize=draw(st.booleans()))
+
+
 STRATEGIES = {"SGD": sgd_options(), "Adam": adam_options(), "AdamW": adam_options(),
               "RMSprop": rmsprop_options(), "Adagrad": adagrad_options(), "Adamax": adamax_options(),
-              "Adadelta": adadelta_options()}
+              "Adadelta": adadelta_options(), "Lion": lion_options()}
 
 
 @st.composite

@@ -24,6 +24,7 @@ SETTINGS = [
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
     ("Adamax", dict(lr=0.01, weight_decay=0.1, maximize=True)),
     ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1)),
+    ("Lion", dict(lr=0.01, weight_decay=0.1, maximize=True)),
 ]
 
 
