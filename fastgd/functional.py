@@ -135,3 +135,13 @@ def lion(param, grad, exp_avg, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, ma
     options = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
     _require(exp_avg, "exp_avg", "by Lion")
     _run(optim.Lion, param, grad, {"exp_avg": exp_avg}, options)
+
+
+def radam(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+          decoupled_weight_decay=False, maximize=False):
+    """One RAdam step in place."""
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                   decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by RAdam")
+    _require(exp_avg_sq, "exp_avg_sq", "by RAdam")
+    _run(optim.RAdam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, options, step)

@@ -111,3 +111,17 @@ def lion(
     weight_decay: float = 0,
     maximize: bool = False,
 ) -> None: ...
+def radam(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    exp_avg: _FloatArray,
+    exp_avg_sq: _FloatArray,
+    *,
+    step: int,
+    lr: float = 1e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+) -> None: ...

@@ -37,6 +37,7 @@ OPTIMIZERS = {
     "adamax": (optim.Adamax, ("betas", "eps"), {}),
     "adadelta": (optim.Adadelta, ("eps",), {}),
     "lion": (optim.Lion, ("betas",), {}),
+    "radam": (optim.RAdam, ("betas", "eps"), {}),
 }
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 

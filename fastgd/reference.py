@@ -12,7 +12,7 @@ import numpy as np
 from . import optim
 from .optim import Parameter
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "Parameter"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "Parameter"]
 
 
 def _present(params, grads, start, stop):
@@ -160,6 +160,32 @@ class Lion(_GroupByGroup, optim.Lion):
             param -= lr * direction
             exp_avg *= beta2
             exp_avg += (1 - beta2) * grad
+
+
+class RAdam(_GroupByGroup, optim.RAdam):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = -grad if group["maximize"] else grad
+            if weight_decay != 0:
+                if group["decoupled_weight_decay"]:
+                    param *= 1 - lr * weight_decay
+                else:
+                    grad = grad + weight_decay * param
+            self._steps[i] += 1
+            step = int(self._steps[i])
+            exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (1 - beta2) * grad * grad
+            bias_correction1, bias_correction2 = 1 - beta1 ** step, 1 - beta2 ** step
+            rho_inf = 2 / (1 - beta2) - 1
+            rho_t = rho_inf - 2 * step * beta2 ** step / bias_correction2
+            if rho_t > 5:
+                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                param -= exp_avg / bias_correction1 * lr * (bias_correction2 ** 0.5 / (np.sqrt(exp_avg_sq) + eps)) * rect
+            else:
+                param -= exp_avg / bias_correction1 * lr
 
 
 def _softmax_residuals(scores, classes):

@@ -30,7 +30,7 @@ from _kernels cimport (
     MAX_OPTION_FIELDS, MAX_STATES, Kernel, Task, update_fn,
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
     adamax_interface, adamax_step_scalars, adamax_update, adadelta_interface, adadelta_update,
-    lion_interface, lion_update,
+    lion_interface, lion_update, radam_interface, radam_step_scalars, radam_update,
     rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
 )
 
@@ -62,6 +62,9 @@ cdef tuple kernel_named(str name, Kernel* kernel):
     if name == "lion":
         kernel[0] = Kernel(update=lion_update, step_scalars=NULL)
         return lion_interface()
+    if name == "radam":
+        kernel[0] = Kernel(update=radam_update, step_scalars=radam_step_scalars)
+        return radam_interface()
     raise ValueError(f"the compiled engine has no kernel named {name!r}")
 
 

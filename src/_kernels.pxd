@@ -503,3 +503,96 @@ cdef inline void lion_update(const Task* t, const double* options) noexcept nogi
         lion_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o)
     else:
         lion_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o)
+
+
+# -- RAdam ----------------------------------------------------------------------
+
+cdef struct RadamOptions:
+    double lr
+    double beta1
+    double beta2
+    double eps
+    double weight_decay
+    double maximize
+    double decoupled_weight_decay
+
+
+cdef struct RadamStep:
+    double neg_step_size  # rectified: -lr * rect * sqrt(bias_correction2) / bias_correction1; else -lr / bias_correction1
+    double rectified      # 1 when the variance is tractable (rho_t > 5), else 0
+
+
+cdef inline tuple radam_interface():
+    cdef RadamOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq")
+
+
+cdef inline void radam_step_scalars(const double* options, long long step, double* scalar_state,
+                                    double* scalars) noexcept nogil:
+    # torch's formulas, in its order, so that the choice rho_t > 5 is torch's
+    cdef const RadamOptions* o = <const RadamOptions*>options
+    cdef RadamStep* s = <RadamStep*>scalars
+    cdef double t = <double>step
+    cdef double bias_correction1 = 1 - pow(o.beta1, t), bias_correction2 = 1 - pow(o.beta2, t)
+    cdef double rho_inf = 2 / (1 - o.beta2) - 1
+    cdef double rho_t = rho_inf - 2 * t * pow(o.beta2, t) / bias_correction2
+    cdef double rect
+    if rho_t > 5.0:
+        rect = pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5)
+        s.neg_step_size = -(o.lr * rect * pow(bias_correction2, 0.5) / bias_correction1)
+        s.rectified = 1
+    else:
+        s.neg_step_size = -(o.lr / bias_correction1)
+        s.rectified = 0
+
+
+cdef inline void radam_kernel(
+    floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
+    const RadamOptions* o, const RadamStep* s, bint rectified,
+) noexcept nogil:
+    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
+    cdef floating eps = o.eps, neg_step_size = s.neg_step_size
+    cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
+    cdef bint coupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay == 0
+    cdef bint decoupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, v, decayed, shrunk
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if coupled_decay else g
+        shrunk = p * decay_factor
+        p = shrunk if decoupled_decay else p
+        m = lerp(exp_avg[i], g, one_minus_beta1, low_weight)
+        v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        # torch: m / bias_correction1 * lr * (sqrt(bias_correction2) / (sqrt(v) + eps)) * rect when
+        # rectified, else m / bias_correction1 * lr; the scalar factors are folded into one
+        if rectified:
+            param[i] = p + neg_step_size * (m / (root(v) + eps))
+        else:
+            param[i] = p + neg_step_size * m
+
+
+cdef inline void radam_update(const Task* t, const double* options) noexcept nogil:
+    cdef const RadamOptions* o = <const RadamOptions*>options
+    cdef const RadamStep* s = <const RadamStep*>t.step_scalars
+    if t.is_float32:
+        if s.rectified != 0:
+            radam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size,
+                         o, s, True)
+        else:
+            radam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size,
+                         o, s, False)
+    else:
+        if s.rectified != 0:
+            radam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+                         o, s, True)
+        else:
+            radam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+                         o, s, False)

@@ -15,7 +15,7 @@ import pytest
 import fastgd
 from fastgd import reference
 
-NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion")
+NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam")
 DTYPES = (np.float32, np.float64)
 
 #: norm-wise relative tolerance against torch / the reference, per dtype
@@ -34,6 +34,7 @@ STATE_NAMES = {
     "Adamax": ("exp_avg", "exp_inf"),
     "Adadelta": ("square_avg", "acc_delta"),
     "Lion": ("exp_avg",),
+    "RAdam": ("exp_avg", "exp_avg_sq"),
 }
 
 #: option sets covering every option of every algorithm, alone and combined
@@ -113,6 +114,16 @@ OPTIONS = {
         dict(lr=0.01, weight_decay=0.5),
         dict(lr=0.01, maximize=True),
         dict(lr=0.003, betas=(0.95, 0.98), weight_decay=0.2, maximize=True),
+    ],
+    "RAdam": [  # rho_t > 5 from step 6 with beta2 = 0.999, from step 3 with 0.9; never with 0.3
+        dict(lr=0.01),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.3)),
+        dict(lr=0.01, eps=1e-3),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
     ],
 }
 

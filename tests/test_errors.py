@@ -22,6 +22,7 @@ REAL_OPTIONS = {
     "Adamax": ("lr", "eps", "weight_decay"),
     "Adadelta": ("lr", "rho", "eps", "weight_decay"),
     "Lion": ("lr", "weight_decay"),
+    "RAdam": ("lr", "eps", "weight_decay"),
 }
 FLAG_OPTIONS = {
     "SGD": ("nesterov", "maximize"),
@@ -32,6 +33,7 @@ FLAG_OPTIONS = {
     "Adamax": ("maximize",),
     "Adadelta": ("maximize",),
     "Lion": ("maximize",),
+    "RAdam": ("decoupled_weight_decay", "maximize"),
 }
 
 #: options that make every state array of the algorithm exist
@@ -44,6 +46,7 @@ FULL_OPTIONS = {
     "Adamax": {"lr": 0.1},
     "Adadelta": {"lr": 0.1},
     "Lion": {"lr": 0.1},
+    "RAdam": {"lr": 0.1},
 }
 
 SHAPES = [(3,), (2, 2), (4,), (2, 3)]  # group 0: parameters 0, 1 (float64); group 1: 2, 3 (float32)

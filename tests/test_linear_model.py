@@ -30,7 +30,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import fastgd  # noqa: E402
 from fastgd import reference  # noqa: E402
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw", "adamax", "adadelta", "lion")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw", "adamax", "adadelta", "lion", "radam")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # -- 1. scikit-learn's estimator checks --------------------------------------------
@@ -87,7 +87,7 @@ def _data(rng, n=23, d=4, task="linear"):
 
 def _opt_kwargs(optimizer):
     lr = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "rmsprop": 0.01, "adam": 0.02,
-          "adamw": 0.02, "adagrad": 0.1, "adamax": 0.02, "adadelta": 1.0, "lion": 0.002}[optimizer]
+          "adamw": 0.02, "adagrad": 0.1, "adamax": 0.02, "adadelta": 1.0, "lion": 0.002, "radam": 0.02}[optimizer]
     kw = dict(optimizer=optimizer, learning_rate=lr)
     if optimizer == "momentum":
         kw["dampening"] = 0.1

@@ -120,6 +120,7 @@ GROUP_OPTIONS = {
     "Adamax": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
     "Adadelta": ({"lr": 0.5, "rho": 0.6}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
     "Lion": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True}),
+    "RAdam": ({"lr": 0.02, "betas": (0.5, 0.9)}, {"weight_decay": 0.1, "decoupled_weight_decay": True, "eps": 1e-5}),
 }
 
 # torch.optim.Adagrad fills its "sum" state from the constructor's initial_accumulator_value
@@ -255,6 +256,7 @@ CHANGES = {
     "Adamax": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "maximize": True}),
     "Adadelta": ({"lr": 1.0}, {"lr": 0.3}, {"rho": 0.5, "eps": 1e-3, "weight_decay": 0.1}),
     "Lion": ({"lr": 0.01}, {"lr": 0.002}, {"betas": (0.7, 0.9), "weight_decay": 0.3, "maximize": True}),
+    "RAdam": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "decoupled_weight_decay": True}),
 }
 
 

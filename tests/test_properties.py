@@ -80,9 +80,17 @@ def lion_options(draw):
                 weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))), maximize=draw(st.booleans()))
 
 
+@st.composite
+def radam_options(draw):
+    return dict(lr=draw(unit(0, 0.3)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                eps=draw(unit(1e-8, 1e-2)), weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))),
+                decoupled_weight_decay=draw(st.booleans()), maximize=draw(st.booleans()))
+
+
 STRATEGIES = {"SGD": sgd_options(), "Adam": adam_options(), "AdamW": adam_options(),
               "RMSprop": rmsprop_options(), "Adagrad": adagrad_options(), "Adamax": adamax_options(),
-              "Adadelta": adadelta_options(), "Lion": lion_options()}
+              "Adadelta": adadelta_options(), "Lion": lion_options(),
+              "RAdam": radam_options()}
 
 
 @st.composite
