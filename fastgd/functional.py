@@ -3,7 +3,8 @@
 Each function checks its arrays and options as the optimizer classes do, then
 runs the same compiled step on one parameter.  State arrays must have the
 parameter's shape and dtype; ``step`` is the number of this step, counting
-from 1.
+from 1.  A number the algorithm keeps across steps (NAdam's ``mu_product``)
+is passed in and its new value returned.
 """
 import numpy as np
 
@@ -31,13 +32,17 @@ def _step_count(step):
     return step - 1
 
 
-def _run(cls, param, grad, states, options, step=1, arguments=None):
+def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None):
     """One step of optimizer class cls's algorithm on one parameter, with its state arrays by
-    name (as the State names them; None where not given); returns them, with any the step
-    created (SGD's first momentum buffer).  arguments: the argument's name for a state's, where
-    they differ, for messages."""
+    name (as the State names them; None where not given) and its scalar state by name (as the
+    ScalarStates name them); returns them all by name, the arrays with any the step created
+    (SGD's first momentum buffer), the numbers as the step left them.  arguments: the
+    argument's name for a state's, where they differ, for messages."""
     algorithm = cls.algorithm
     cls._check_options(options, "")
+    numbers = algorithm.new_scalars(1)
+    for j, scalar in enumerate(algorithm.scalar_state):
+        numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name)
     param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})
     group = {"params": [param], **options}
     state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
@@ -47,11 +52,12 @@ def _run(cls, param, grad, states, options, step=1, arguments=None):
         state_lists[state.name][i] = array
         fresh[i] = state.from_gradient
     plan = engine.Plan(algorithm.kernel, algorithm.engine_options(), algorithm.engine_state(), algorithm.counts_steps,
-                       [param], [param], state_lists, steps, fresh, algorithm.new_scalars(1), [(0, 1)], [1])
+                       [param], [param], state_lists, steps, fresh, numbers, [(0, 1)], [1])
     outcome = plan.step([group], [grad], 1, True)  # everything is checked
     if outcome != optim._DONE:
         raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
-    return {name: arrays[0] for name, arrays in state_lists.items()}
+    return {**{name: arrays[0] for name, arrays in state_lists.items()},
+            **{scalar.name: float(value) for scalar, value in zip(algorithm.scalar_state, numbers[0])}}
 
 
 def _require(array, name, reason):
