@@ -151,3 +151,14 @@ def radam(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999)
     _require(exp_avg, "exp_avg", "by RAdam")
     _require(exp_avg_sq, "exp_avg_sq", "by RAdam")
     _run(optim.RAdam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, options, step)
+
+
+def nadam(param, grad, exp_avg, exp_avg_sq, *, step, mu_product, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
+          weight_decay=0, momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
+    """One NAdam step in place; returns the new mu_product, to pass to the next step (1.0 on the first)."""
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                   decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by NAdam")
+    _require(exp_avg_sq, "exp_avg_sq", "by NAdam")
+    return _run(optim.NAdam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, options, step,
+                scalars={"mu_product": mu_product})["mu_product"]

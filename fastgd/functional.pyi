@@ -125,3 +125,19 @@ def radam(
     decoupled_weight_decay: bool = False,
     maximize: bool = False,
 ) -> None: ...
+def nadam(
+    param: _FloatArray,
+    grad: npt.NDArray[np.floating[Any]],
+    exp_avg: _FloatArray,
+    exp_avg_sq: _FloatArray,
+    *,
+    step: int,
+    mu_product: float,
+    lr: float = 2e-3,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    weight_decay: float = 0,
+    momentum_decay: float = 4e-3,
+    decoupled_weight_decay: bool = False,
+    maximize: bool = False,
+) -> float: ...

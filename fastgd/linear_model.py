@@ -38,6 +38,7 @@ OPTIMIZERS = {
     "adadelta": (optim.Adadelta, ("eps",), {}),
     "lion": (optim.Lion, ("betas",), {}),
     "radam": (optim.RAdam, ("betas", "eps"), {}),
+    "nadam": (optim.NAdam, ("betas", "eps"), {}),
 }
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 

@@ -13,7 +13,7 @@ from typing_extensions import Self, TypeAlias
 
 from .optim import Optimizer
 
-_OptimizerName: TypeAlias = Literal["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam"]
+_OptimizerName: TypeAlias = Literal["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam", "nadam"]
 _Schedule: TypeAlias = Literal["constant", "invscaling", "exponential", "step", "cosine", "adaptive"]
 _RandomState: TypeAlias = int | np.random.RandomState | None
 

@@ -25,7 +25,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "MAX_THREADS"]
 # The description of an algorithm (Optimizer.algorithm): Algorithm, Option, State, ScalarState, Rule.
 
 #: the most threads a step may run on (n_threads)
@@ -828,3 +828,25 @@ class RAdam(Optimizer):
                  *, maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize), n_threads)
+
+
+class NAdam(Optimizer):
+    """NAdam (Dozat, 2016): Adam with Nesterov momentum, its momentum coefficient warming up with
+    momentum_decay, with weight decay added to the gradient or decoupled from it, as
+    torch.optim.NAdam.  The product of the coefficients so far is kept per parameter
+    (mu_product, in float32 as torch keeps it) and saved by state_dict."""
+
+    algorithm = Algorithm(
+        kernel="nadam",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("eps", "number"), Option("weight_decay", "number"), Option("momentum_decay", "number"),
+                 Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
+        state=(State("exp_avg"), State("exp_avg_sq")),
+        scalar_state=(ScalarState("mu_product", 1.0),),
+    )
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, maximize=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
+                                      maximize=maximize), n_threads)

@@ -15,7 +15,7 @@ _Params: TypeAlias = Iterable[_Param] | Iterable[_ParamGroup]
 # one gradient (or None, to skip that parameter) per parameter, in order
 _Grads: TypeAlias = Sequence[npt.NDArray[np.floating[Any]] | None]
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "MAX_THREADS"]
 
 PARALLEL_MIN_SIZE: int
 MAX_THREADS: int
@@ -192,6 +192,21 @@ class RAdam(Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class NAdam(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
         decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,

@@ -12,7 +12,7 @@ import numpy as np
 from . import optim
 from .optim import Parameter
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "Parameter"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "Parameter"]
 
 
 def _present(params, grads, start, stop):
@@ -186,6 +186,33 @@ class RAdam(_GroupByGroup, optim.RAdam):
                 param -= exp_avg / bias_correction1 * lr * (bias_correction2 ** 0.5 / (np.sqrt(exp_avg_sq) + eps)) * rect
             else:
                 param -= exp_avg / bias_correction1 * lr
+
+
+class NAdam(_GroupByGroup, optim.NAdam):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        momentum_decay = group["momentum_decay"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = -grad if group["maximize"] else grad
+            if weight_decay != 0:
+                if group["decoupled_weight_decay"]:
+                    param *= 1 - lr * weight_decay
+                else:
+                    grad = grad + weight_decay * param
+            self._steps[i] += 1
+            step = int(self._steps[i])
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+            # torch keeps mu_product as a float32 number
+            mu_product = float(np.float32(self._scalars[i, 0]) * np.float32(mu))
+            self._scalars[i, 0] = mu_product
+            exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (1 - beta2) * grad * grad
+            denom = np.sqrt(exp_avg_sq / (1 - beta2 ** step)) + eps
+            param += -lr * (1.0 - mu) / (1.0 - mu_product) * (grad / denom)
+            param += -lr * mu_next / (1.0 - mu_product * mu_next) * (exp_avg / denom)
 
 
 def _softmax_residuals(scores, classes):

@@ -31,6 +31,7 @@ from _kernels cimport (
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
     adamax_interface, adamax_step_scalars, adamax_update, adadelta_interface, adadelta_update,
     lion_interface, lion_update, radam_interface, radam_step_scalars, radam_update,
+    nadam_interface, nadam_step_scalars, nadam_update,
     rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
 )
 
@@ -65,6 +66,9 @@ cdef tuple kernel_named(str name, Kernel* kernel):
     if name == "radam":
         kernel[0] = Kernel(update=radam_update, step_scalars=radam_step_scalars)
         return radam_interface()
+    if name == "nadam":
+        kernel[0] = Kernel(update=nadam_update, step_scalars=nadam_step_scalars)
+        return nadam_interface()
     raise ValueError(f"the compiled engine has no kernel named {name!r}")
 
 

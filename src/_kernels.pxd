@@ -596,3 +596,85 @@ cdef inline void radam_update(const Task* t, const double* options) noexcept nog
         else:
             radam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
                          o, s, False)
+
+
+# -- NAdam ----------------------------------------------------------------------
+
+cdef struct NadamOptions:
+    double lr
+    double beta1
+    double beta2
+    double eps
+    double weight_decay
+    double momentum_decay
+    double maximize
+    double decoupled_weight_decay
+
+
+cdef struct NadamStep:
+    double grad_coefficient     # -lr * (1 - mu) / (1 - mu_product)
+    double exp_avg_coefficient  # -lr * mu_next / (1 - mu_product * mu_next)
+    double bias_correction2
+
+
+cdef inline tuple nadam_interface():
+    cdef NadamOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq")
+
+
+cdef inline void nadam_step_scalars(const double* options, long long step, double* scalar_state,
+                                    double* scalars) noexcept nogil:
+    # scalar_state[0]: the parameter's mu_product, the product of the momentum coefficients so far
+    cdef const NadamOptions* o = <const NadamOptions*>options
+    cdef NadamStep* s = <NadamStep*>scalars
+    cdef double t = <double>step
+    cdef double mu = o.beta1 * (1.0 - 0.5 * pow(0.96, t * o.momentum_decay))
+    cdef double mu_next = o.beta1 * (1.0 - 0.5 * pow(0.96, (t + 1) * o.momentum_decay))
+    # torch keeps mu_product in its default scalar dtype, float32, and multiplies it there
+    cdef double mu_product = <float>(<float>scalar_state[0] * <float>mu)
+    scalar_state[0] = mu_product
+    s.grad_coefficient = -o.lr * (1.0 - mu) / (1.0 - mu_product)
+    s.exp_avg_coefficient = (-o.lr * mu_next) / (1.0 - mu_product * mu_next)
+    s.bias_correction2 = 1 - pow(o.beta2, t)
+
+
+cdef inline void nadam_kernel(
+    floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
+    const NadamOptions* o, const NadamStep* s,
+) noexcept nogil:
+    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
+    cdef floating eps = o.eps, bias_correction2 = s.bias_correction2
+    cdef floating grad_coefficient = s.grad_coefficient, exp_avg_coefficient = s.exp_avg_coefficient
+    cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
+    cdef bint coupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay == 0
+    cdef bint decoupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, v, denom, decayed, shrunk
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if coupled_decay else g
+        shrunk = p * decay_factor
+        p = shrunk if decoupled_decay else p
+        m = lerp(exp_avg[i], g, one_minus_beta1, low_weight)
+        v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        # torch's order: sqrt(v / bias_correction2) + eps, then the gradient's term, then exp_avg's
+        denom = root(v / bias_correction2) + eps
+        p = p + grad_coefficient * (g / denom)
+        param[i] = p + exp_avg_coefficient * (m / denom)
+
+
+cdef inline void nadam_update(const Task* t, const double* options) noexcept nogil:
+    cdef const NadamOptions* o = <const NadamOptions*>options
+    cdef const NadamStep* s = <const NadamStep*>t.step_scalars
+    if t.is_float32:
+        nadam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s)
+    else:
+        nadam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+                     o, s)

@@ -15,7 +15,7 @@ import pytest
 import fastgd
 from fastgd import reference
 
-NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam")
+NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam")
 DTYPES = (np.float32, np.float64)
 
 #: norm-wise relative tolerance against torch / the reference, per dtype
@@ -35,6 +35,7 @@ STATE_NAMES = {
     "Adadelta": ("square_avg", "acc_delta"),
     "Lion": ("exp_avg",),
     "RAdam": ("exp_avg", "exp_avg_sq"),
+    "NAdam": ("exp_avg", "exp_avg_sq"),  # and its number mu_product (a ScalarState)
 }
 
 #: option sets covering every option of every algorithm, alone and combined
@@ -124,6 +125,19 @@ OPTIONS = {
         dict(lr=0.01, eps=1e-3),
         dict(lr=0.01, maximize=True),
         dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+    ],
+    "NAdam": [
+        dict(lr=0.01),
+        dict(lr=0.01, momentum_decay=0.1),
+        dict(lr=0.01, momentum_decay=0.0),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.3)),
+        dict(lr=0.01, eps=1e-3),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, momentum_decay=0.01,
+             decoupled_weight_decay=True, maximize=True),
     ],
 }
 
@@ -310,7 +324,8 @@ def assert_state_close(actual, expected, what="state"):
 
 
 def state_by_name(state_dict):
-    """{name: [array per parameter with that state]} and {index: step} from a state dict."""
+    """{name: [array (or number, a ScalarState's) per parameter with that state]} and
+    {index: step} from a state dict."""
     arrays, steps = {}, {}
     for i in sorted(state_dict["state"]):
         for key, value in state_dict["state"][i].items():
@@ -323,7 +338,8 @@ def state_by_name(state_dict):
 
 def compare_state_with_torch(fopt, topt, tparams):
     """fastgd's state (from state_dict) against torch's opt.state: the same entries for
-    every parameter torch has state for, the same step counts, and close values.
+    every parameter torch has state for, the same step counts and numbers (NAdam's
+    mu_product, which both keep in float32: equal), and close arrays.
     Returns the number of state arrays compared."""
     state = fopt.state_dict()["state"]
     actual, expected = {}, {}
@@ -336,6 +352,9 @@ def compare_state_with_torch(fopt, topt, tparams):
         for key, value in tstate.items():
             if key == "step":
                 assert state[i]["step"] == int(value.item()), f"parameter {i}: step"
+            elif key in [scalar.name for scalar in fopt.algorithm.scalar_state]:
+                assert type(state[i][key]) is float and state[i][key] == value.item(), (
+                    f"parameter {i}: {key} {state[i][key]!r}, torch {value.item()!r}")
             else:
                 actual.setdefault(key, []).append(state[i][key])
                 expected.setdefault(key, []).append(value.detach().numpy())

@@ -23,6 +23,7 @@ REAL_OPTIONS = {
     "Adadelta": ("lr", "rho", "eps", "weight_decay"),
     "Lion": ("lr", "weight_decay"),
     "RAdam": ("lr", "eps", "weight_decay"),
+    "NAdam": ("lr", "eps", "weight_decay", "momentum_decay"),
 }
 FLAG_OPTIONS = {
     "SGD": ("nesterov", "maximize"),
@@ -34,6 +35,7 @@ FLAG_OPTIONS = {
     "Adadelta": ("maximize",),
     "Lion": ("maximize",),
     "RAdam": ("decoupled_weight_decay", "maximize"),
+    "NAdam": ("decoupled_weight_decay", "maximize"),
 }
 
 #: options that make every state array of the algorithm exist
@@ -47,6 +49,7 @@ FULL_OPTIONS = {
     "Adadelta": {"lr": 0.1},
     "Lion": {"lr": 0.1},
     "RAdam": {"lr": 0.1},
+    "NAdam": {"lr": 0.1},
 }
 
 SHAPES = [(3,), (2, 2), (4,), (2, 3)]  # group 0: parameters 0, 1 (float64); group 1: 2, 3 (float32)

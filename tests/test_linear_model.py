@@ -30,7 +30,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import fastgd  # noqa: E402
 from fastgd import reference  # noqa: E402
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw", "adamax", "adadelta", "lion", "radam")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw", "adamax", "adadelta", "lion", "radam", "nadam")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # -- 1. scikit-learn's estimator checks --------------------------------------------
@@ -87,7 +87,7 @@ def _data(rng, n=23, d=4, task="linear"):
 
 def _opt_kwargs(optimizer):
     lr = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "rmsprop": 0.01, "adam": 0.02,
-          "adamw": 0.02, "adagrad": 0.1, "adamax": 0.02, "adadelta": 1.0, "lion": 0.002, "radam": 0.02}[optimizer]
+          "adamw": 0.02, "adagrad": 0.1, "adamax": 0.02, "adadelta": 1.0, "lion": 0.002, "radam": 0.02, "nadam": 0.02}[optimizer]
     kw = dict(optimizer=optimizer, learning_rate=lr)
     if optimizer == "momentum":
         kw["dampening"] = 0.1
@@ -732,7 +732,7 @@ def test_smaller_items_of_the_estimators(capsys):
     assert printed[-1].endswith(f"lr {0.1 / 6 ** 0.25:.3g}")  # after 6 steps of 10 rows
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "adamax", "lion"])
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "adamax", "lion", "radam", "nadam"])
 def test_betas_none_is_each_optimizers_default(optimizer):
     """betas=None (the default) gives each optimizer its own default betas (Lion's are (0.9, 0.99));
     a pair given is used."""

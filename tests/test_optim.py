@@ -121,6 +121,8 @@ GROUP_OPTIONS = {
     "Adadelta": ({"lr": 0.5, "rho": 0.6}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
     "Lion": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True}),
     "RAdam": ({"lr": 0.02, "betas": (0.5, 0.9)}, {"weight_decay": 0.1, "decoupled_weight_decay": True, "eps": 1e-5}),
+    "NAdam": ({"lr": 0.02, "momentum_decay": 0.05}, {"weight_decay": 0.1, "decoupled_weight_decay": True,
+                                                     "betas": (0.6, 0.9)}),
 }
 
 # torch.optim.Adagrad fills its "sum" state from the constructor's initial_accumulator_value
@@ -247,6 +249,79 @@ def test_lion_is_optax_formula(weight_decay, rng):
     assert_close(opt.state_dict()["state"][0]["exp_avg"], mu, 1e-12)
 
 
+def test_nadam_mu_product_is_a_float32_product_per_parameter(rng):
+    """mu_product, NAdam's ScalarState: per parameter, the product of mu_t = beta1 (1 - 0.5 *
+    0.96 ** (t momentum_decay)) over that parameter's own steps, each product rounded to float32
+    (torch keeps it as a float32 tensor), saved as a float; a parameter skipped has its own."""
+    beta1, momentum_decay = 0.8, 0.3
+    params = random_arrays(rng, [(3,), (2,)], np.float64)
+    opt = fastgd.NAdam(params, lr=0.01, betas=(beta1, 0.99), momentum_decay=momentum_decay)
+    expected, counts = [np.float32(1.0), np.float32(1.0)], [0, 0]
+    for k in range(12):
+        grads = [rng.standard_normal(3), None if k % 3 == 0 else rng.standard_normal(2)]
+        opt.step(grads)
+        for i, g in enumerate(grads):
+            if g is not None:
+                counts[i] += 1
+                mu = beta1 * (1 - 0.5 * 0.96 ** (counts[i] * momentum_decay))
+                expected[i] = np.float32(expected[i] * np.float32(mu))
+        state = opt.state_dict()["state"]
+        for i in range(2):
+            if counts[i]:
+                assert type(state[i]["mu_product"]) is float and state[i]["mu_product"] == float(expected[i])
+                assert state[i]["step"] == counts[i]
+    assert counts == [12, 8] and expected[0] != expected[1]
+
+
+def test_nadam_mu_product_follows_its_parameter_as_torch(rng):
+    """Parameters reordered in param_groups and a group added mid-run: each keeps its own
+    mu_product (a new one starts at 1), as torch keys its state by the tensor."""
+    torch = pytest.importorskip("torch")
+    shapes = [(4,), (3,), ()]
+    groups = [(random_arrays(rng, shapes, np.float64), {})]
+    kwargs = dict(lr=0.02, momentum_decay=0.2)
+    fopt, fparams = build(fastgd.NAdam, groups, kwargs)
+    topt, tparams = build_torch(torch, "NAdam", groups, kwargs)
+    for k in range(5):
+        grads = [None if (k < 3 and i == 2) else g for i, g in enumerate(random_arrays(rng, shapes, np.float64))]
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    order = [2, 0, 1]
+    for opt, ps in ((fopt, fparams), (topt, tparams)):
+        opt.param_groups[0]["params"] = [ps[i] for i in order]
+    fparams, tparams = [fparams[i] for i in order], [tparams[i] for i in order]
+    extra = random_arrays(rng, [(2,)], np.float64)
+    fopt.add_param_group({"params": [extra[0].copy()], "momentum_decay": 0.05})
+    topt.add_param_group({"params": [torch.tensor(extra[0].copy(), requires_grad=True)], "momentum_decay": 0.05})
+    fparams.append(fopt.param_groups[1]["params"][0])
+    tparams.append(topt.param_groups[1]["params"][0])
+    for _ in range(6):
+        grads = random_arrays(rng, [p.shape for p in fparams], np.float64)
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)  # mu_product compared for equality
+    # the first two stepped alike; the third missed three steps; the added one has its own group
+    assert len({entry["mu_product"] for entry in fopt.state_dict()["state"].values()}) == 3
+
+
+def test_nadam_bad_mu_product_in_a_state_dict_changes_nothing(rng):
+    params = random_arrays(rng, [(3,)], np.float32)
+    opt = fastgd.NAdam(params, lr=0.01)
+    opt.step(random_arrays(rng, [(3,)], np.float32))
+    before = copy.deepcopy(opt.state_dict())
+    for bad in (math.nan, math.inf, "0.9", None, np.array([0.9])):
+        broken = copy.deepcopy(before)
+        broken["state"][0]["mu_product"] = bad
+        with pytest.raises(ValueError, match=r"state of parameter 0 .*: mu_product must be a finite number"):
+            opt.load_state_dict(broken)
+        assert_state_dicts_equal(opt.state_dict(), before)
+    loaded = copy.deepcopy(before)
+    loaded["state"][0]["mu_product"] = np.array(0.5, dtype=np.float32)  # as torch's, converted to NumPy
+    opt.load_state_dict(loaded)
+    assert opt.state_dict()["state"][0]["mu_product"] == 0.5
+
+
 CHANGES = {
     "SGD": ({"lr": 0.01, "momentum": 0.9}, {"lr": 0.1}, {"momentum": 0.5, "weight_decay": 0.1}),
     "Adam": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1}),
@@ -257,6 +332,7 @@ CHANGES = {
     "Adadelta": ({"lr": 1.0}, {"lr": 0.3}, {"rho": 0.5, "eps": 1e-3, "weight_decay": 0.1}),
     "Lion": ({"lr": 0.01}, {"lr": 0.002}, {"betas": (0.7, 0.9), "weight_decay": 0.3, "maximize": True}),
     "RAdam": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    "NAdam": ({"lr": 0.01}, {"lr": 0.05}, {"momentum_decay": 0.1, "betas": (0.7, 0.9), "weight_decay": 0.1}),
 }
 
 
@@ -783,6 +859,8 @@ def test_state_dict_layout(name, rng):
             if key == "step":
                 assert type(value) is int
                 assert value == (3 if i == 1 else 4)
+            elif key in [s.name for s in fast_cls(name).algorithm.scalar_state]:
+                assert type(value) is float  # as torch's 0-d tensor, in Python
             else:
                 assert key in STATE_NAMES[name]
                 assert isinstance(value, np.ndarray)
@@ -844,6 +922,8 @@ def test_state_dict_matches_torch_layout(name, rng):
         for key, value in tentry.items():
             if key == "step":
                 assert fsd["state"][i][key] == int(value.item())
+            elif key in [s.name for s in fast_cls(name).algorithm.scalar_state]:
+                assert type(fsd["state"][i][key]) is float and fsd["state"][i][key] == value.item()
             else:
                 assert_state_close({key: [fsd["state"][i][key]]}, {key: [value.numpy()]})
 
@@ -871,7 +951,7 @@ def _described(algorithm_changes):
 
 
 @pytest.mark.parametrize(("changes", "pattern"), [
-    (dict(kernel="nadam"), "no kernel named 'nadam'"),
+    (dict(kernel="lamb"), "no kernel named 'lamb'"),
     (dict(options=tuple(o for o in fastgd.Adam.algorithm.options if o.name != "eps")), "reads option 'eps'"),
     (dict(options=fastgd.Adam.algorithm.options + (fastgd.optim.Option("momentum", "number"),)),
      "does not read the described 'momentum'"),

@@ -87,10 +87,18 @@ def radam_options(draw):
                 decoupled_weight_decay=draw(st.booleans()), maximize=draw(st.booleans()))
 
 
+@st.composite
+def nadam_options(draw):
+    return dict(lr=draw(unit(0, 0.3)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                eps=draw(unit(1e-8, 1e-2)), weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))),
+                momentum_decay=draw(unit(0, 0.5)), decoupled_weight_decay=draw(st.booleans()),
+                maximize=draw(st.booleans()))
+
+
 STRATEGIES = {"SGD": sgd_options(), "Adam": adam_options(), "AdamW": adam_options(),
               "RMSprop": rmsprop_options(), "Adagrad": adagrad_options(), "Adamax": adamax_options(),
               "Adadelta": adadelta_options(), "Lion": lion_options(),
-              "RAdam": radam_options()}
+              "RAdam": radam_options(), "NAdam": nadam_options()}
 
 
 @st.composite
@@ -320,6 +328,8 @@ def test_functional_matches_class(name, data):
         F.adagrad(q, g, state("sum", kw.pop("initial_accumulator_value")), step=steps + 1, **kw)
     else:
         function = getattr(F, name.lower())
+        algorithm = fast_cls(name).algorithm
         step = {"step": steps + 1} if "step" in inspect.signature(function).parameters else {}
-        function(q, g, *[state(s.name) for s in fast_cls(name).algorithm.state], **step, **kw)
+        numbers = {s.name: saved.get(s.name, s.initial) for s in algorithm.scalar_state}  # NAdam's mu_product
+        function(q, g, *[state(s.name) for s in algorithm.state], **step, **numbers, **kw)
     assert np.array_equal(p, q)
