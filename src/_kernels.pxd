@@ -80,8 +80,10 @@ cdef inline floating lerp(floating start, floating end, floating weight, bint lo
 
 
 cdef inline floating nan_max(floating a, floating b) noexcept nogil:
-    # torch.maximum propagates NaN from either side.
-    return b if (b > a or b != b) else a
+    # torch.maximum propagates NaN from either side.  Two selects, not `b > a or b != b`, whose
+    # short-circuit `or` is control flow that keeps GCC from vectorizing the loop.
+    cdef floating larger = b if b > a else a
+    return b if b != b else larger
 
 
 # -- SGD ----------------------------------------------------------------------

@@ -17,6 +17,7 @@ from conftest import (
     DTYPES,
     NAMES,
     OPTIONS,
+    RTOL,
     SHAPES,
     STATE_NAMES,
     assert_all_close,
@@ -320,6 +321,26 @@ def test_nadam_bad_mu_product_in_a_state_dict_changes_nothing(rng):
     loaded["state"][0]["mu_product"] = np.array(0.5, dtype=np.float32)  # as torch's, converted to NumPy
     opt.load_state_dict(loaded)
     assert opt.state_dict()["state"][0]["mu_product"] == 0.5
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("Adamax", {"lr": 0.01}), ("Adam", {"lr": 0.01, "amsgrad": True})])
+@dtypes
+def test_nan_in_the_running_maximum_propagates_as_torch(name, kwargs, dtype, rng):
+    """Adamax's exp_inf and AMSGrad's max_exp_avg_sq are torch.maximum's, which keeps a NaN
+    from either side: a NaN gradient element stays NaN in that element only, as in torch."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, [(37,)], dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for k, grads in enumerate(grad_sequence(rng, [(37,)], dtype, 4)):
+        if k == 1:
+            grads[0][[3, 20]] = np.nan
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    expected = torch_numpy(tparams)[0]
+    assert np.array_equal(np.isnan(fparams[0]), np.isnan(expected)) and np.isnan(expected).sum() == 2
+    finite = ~np.isnan(expected)
+    assert_close(fparams[0][finite], expected[finite], RTOL[np.dtype(dtype)])
 
 
 CHANGES = {
