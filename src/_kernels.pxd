@@ -443,9 +443,10 @@ cdef inline void adadelta_kernel(
         g = decayed if decay else g
         s = square_avg[i] * rho + one_minus_rho * g * g
         square_avg[i] = s
-        # torch's order: sqrt(acc_delta + eps) / sqrt(square_avg + eps), then times the gradient
+        # torch: sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g; here the root of the quotient,
+        # within ulps: one square root fewer in a loop set by its square roots and division
         a = acc_delta[i]
-        delta = root(a + eps) / root(s + eps) * g
+        delta = root((a + eps) / (s + eps)) * g
         acc_delta[i] = a * rho + one_minus_rho * delta * delta
         param[i] = p + neg_lr * delta
 
