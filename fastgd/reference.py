@@ -25,6 +25,15 @@ def _decayed_grad(param, grad, weight_decay, maximize):
     return grad + weight_decay * param if weight_decay != 0 else grad
 
 
+def _adam_decayed_grad(param, grad, group):
+    """The gradient after maximize and weight decay as torch's Adam, RAdam and NAdam take it:
+    added to the gradient, or with decoupled_weight_decay applied to the parameter (in place) first."""
+    if group["weight_decay"] != 0 and group["decoupled_weight_decay"]:
+        param *= 1 - group["lr"] * group["weight_decay"]
+        return -grad if group["maximize"] else grad
+    return _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+
+
 class _GroupByGroup:
     """A step of the reference: each group's parameters updated by its own NumPy loop (``_update``),
     with the state the options need created first, as the compiled step has it created."""
@@ -56,15 +65,9 @@ class SGD(_GroupByGroup, optim.SGD):
 class Adam(_GroupByGroup, optim.Adam):
     def _update(self, group, grads, start, stop):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay = group["weight_decay"]
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):
-            grad = -grad if group["maximize"] else grad
-            if weight_decay != 0:
-                if group["decoupled_weight_decay"]:
-                    param *= 1 - lr * weight_decay
-                else:
-                    grad = grad + weight_decay * param
+            grad = _adam_decayed_grad(param, grad, group)
             self._steps[i] += 1
             step = int(self._steps[i])
             exp_avg, exp_avg_sq = state["exp_avg"][i], state["exp_avg_sq"][i]
@@ -164,14 +167,9 @@ class Lion(_GroupByGroup, optim.Lion):
 
 class RAdam(_GroupByGroup, optim.RAdam):
     def _update(self, group, grads, start, stop):
-        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         for i, param, grad in _present(self._params, grads, start, stop):
-            grad = -grad if group["maximize"] else grad
-            if weight_decay != 0:
-                if group["decoupled_weight_decay"]:
-                    param *= 1 - lr * weight_decay
-                else:
-                    grad = grad + weight_decay * param
+            grad = _adam_decayed_grad(param, grad, group)
             self._steps[i] += 1
             step = int(self._steps[i])
             exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
@@ -190,15 +188,10 @@ class RAdam(_GroupByGroup, optim.RAdam):
 
 class NAdam(_GroupByGroup, optim.NAdam):
     def _update(self, group, grads, start, stop):
-        lr, (beta1, beta2), eps, weight_decay = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         momentum_decay = group["momentum_decay"]
         for i, param, grad in _present(self._params, grads, start, stop):
-            grad = -grad if group["maximize"] else grad
-            if weight_decay != 0:
-                if group["decoupled_weight_decay"]:
-                    param *= 1 - lr * weight_decay
-                else:
-                    grad = grad + weight_decay * param
+            grad = _adam_decayed_grad(param, grad, group)
             self._steps[i] += 1
             step = int(self._steps[i])
             mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
