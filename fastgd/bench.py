@@ -6,8 +6,9 @@ The contenders:
 
   fastgd         fastgd's optimizer (compiled, fused kernels)
   reference      fastgd.reference: the same optimizer written in plain NumPy
-  torch-fused    torch.optim with fused=True (not for RMSprop)
-  torch-foreach  torch.optim with foreach=True
+  torch-fused    torch.optim with fused=True (where torch has it)
+  torch-foreach  torch.optim with foreach=True (for Lion, which torch.optim lacks,
+                 the same written with torch's _foreach operations)
   torch-forloop  torch.optim with foreach=False (one tensor at a time)
   roofline       an in-place np.add moving as many bytes as the step must
                  read and write: a practical lower bound for the step time
@@ -64,7 +65,7 @@ TARGET_SECONDS = 0.02  # length of one timed batch of steps
 
 
 class Unavailable(Exception):
-    """A contender cannot run a case: torch is missing, or torch has no such variant."""
+    """A contender cannot run a case: torch is missing, or has no such optimizer (Lion) or variant."""
 
 
 def torch_available():
@@ -127,11 +128,39 @@ def make_step(contender, optimizer, dtype, sizes, threads=1):
         tensor = torch.from_numpy(param).requires_grad_()
         tensor.grad = torch.from_numpy(grad)  # set once: no allocation per step
         tensors.append(tensor)
+    if not hasattr(torch.optim, class_name):
+        if class_name == "Lion" and contender == "torch-foreach":
+            return _torch_foreach_lion(torch, tensors, **{**fastgd.Lion([np.zeros(1)]).defaults, **options})
+        raise Unavailable(f"torch.optim has no {class_name}")
     try:
         opt = getattr(torch.optim, class_name)(tensors, **options, **TORCH_MODES[contender])
     except (TypeError, ValueError, RuntimeError) as error:
         raise Unavailable(f"torch.optim.{class_name} has no {contender} variant ({error})") from None
     return opt.step
+
+
+def _torch_foreach_lion(torch, tensors, lr, betas, weight_decay, maximize):
+    """A step of Lion (not in torch.optim) as torch.optim's foreach implementations are written:
+    one torch._foreach_ call per operation over all tensors, in place where it can be (the
+    contender of fastgd.Lion for torch-foreach; tests/test_bench.py checks it is Lion)."""
+    beta1, beta2 = betas
+    exp_avgs = [torch.zeros_like(tensor) for tensor in tensors]
+
+    @torch.no_grad()
+    def step():
+        grads = [tensor.grad for tensor in tensors]
+        if maximize:
+            grads = torch._foreach_neg(grads)
+        directions = torch._foreach_mul(exp_avgs, beta1)
+        torch._foreach_add_(directions, torch._foreach_mul(grads, 1 - beta1))
+        torch._foreach_sign_(directions)
+        if weight_decay != 0:
+            torch._foreach_mul_(tensors, 1 - lr * weight_decay)
+        torch._foreach_add_(tensors, directions, alpha=-lr)
+        torch._foreach_mul_(exp_avgs, beta2)
+        torch._foreach_add_(exp_avgs, grads, alpha=1 - beta2)
+
+    return step
 
 
 def time_steps(step, count):

@@ -3,7 +3,8 @@
 Each function checks its arrays and options as the optimizer classes do, then
 runs the same compiled step on one parameter.  State arrays must have the
 parameter's shape and dtype; ``step`` is the number of this step, counting
-from 1.
+from 1.  A number the algorithm keeps across steps (NAdam's ``mu_product``)
+is passed in and its new value returned.
 """
 import numpy as np
 
@@ -31,13 +32,17 @@ def _step_count(step):
     return step - 1
 
 
-def _run(cls, param, grad, states, options, step=1, arguments=None):
+def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None):
     """One step of optimizer class cls's algorithm on one parameter, with its state arrays by
-    name (as the State names them; None where not given); returns them, with any the step
-    created (SGD's first momentum buffer).  arguments: the argument's name for a state's, where
-    they differ, for messages."""
+    name (as the State names them; None where not given) and its scalar state by name (as the
+    ScalarStates name them); returns them all by name, the arrays with any the step created
+    (SGD's first momentum buffer), the numbers as the step left them.  arguments: the
+    argument's name for a state's, where they differ, for messages."""
     algorithm = cls.algorithm
     cls._check_options(options, "")
+    numbers = algorithm.new_scalars(1)
+    for j, scalar in enumerate(algorithm.scalar_state):
+        numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name)
     param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})
     group = {"params": [param], **options}
     state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
@@ -47,11 +52,12 @@ def _run(cls, param, grad, states, options, step=1, arguments=None):
         state_lists[state.name][i] = array
         fresh[i] = state.from_gradient
     plan = engine.Plan(algorithm.kernel, algorithm.engine_options(), algorithm.engine_state(), algorithm.counts_steps,
-                       [param], [param], state_lists, steps, fresh, algorithm.new_scalars(1), [(0, 1)], [1])
+                       [param], [param], state_lists, steps, fresh, numbers, [(0, 1)], [1])
     outcome = plan.step([group], [grad], 1, True)  # everything is checked
     if outcome != optim._DONE:
         raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
-    return {name: arrays[0] for name, arrays in state_lists.items()}
+    return {**{name: arrays[0] for name, arrays in state_lists.items()},
+            **{scalar.name: float(value) for scalar, value in zip(algorithm.scalar_state, numbers[0])}}
 
 
 def _require(array, name, reason):
@@ -111,3 +117,48 @@ def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0
                    eps=eps, maximize=maximize)
     _require(state_sum, "state_sum", "by Adagrad")
     _run(optim.Adagrad, param, grad, {"sum": state_sum}, options, step, arguments={"sum": "state_sum"})
+
+
+def adamax(param, grad, exp_avg, exp_inf, *, step, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+           maximize=False):
+    """One Adamax step in place."""
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by Adamax")
+    _require(exp_inf, "exp_inf", "by Adamax")
+    _run(optim.Adamax, param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf}, options, step)
+
+
+def adadelta(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False):
+    """One Adadelta step in place."""
+    options = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+    _require(square_avg, "square_avg", "by Adadelta")
+    _require(acc_delta, "acc_delta", "by Adadelta")
+    _run(optim.Adadelta, param, grad, {"square_avg": square_avg, "acc_delta": acc_delta}, options)
+
+
+def lion(param, grad, exp_avg, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, maximize=False):
+    """One Lion step in place."""
+    options = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by Lion")
+    _run(optim.Lion, param, grad, {"exp_avg": exp_avg}, options)
+
+
+def radam(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0,
+          decoupled_weight_decay=False, maximize=False):
+    """One RAdam step in place."""
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                   decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by RAdam")
+    _require(exp_avg_sq, "exp_avg_sq", "by RAdam")
+    _run(optim.RAdam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, options, step)
+
+
+def nadam(param, grad, exp_avg, exp_avg_sq, *, step, mu_product, lr=2e-3, betas=(0.9, 0.999), eps=1e-8,
+          weight_decay=0, momentum_decay=4e-3, decoupled_weight_decay=False, maximize=False):
+    """One NAdam step in place; returns the new mu_product, to pass to the next step (1.0 on the first)."""
+    options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
+                   decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
+    _require(exp_avg, "exp_avg", "by NAdam")
+    _require(exp_avg_sq, "exp_avg_sq", "by NAdam")
+    return _run(optim.NAdam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, options, step,
+                scalars={"mu_product": mu_product})["mu_product"]

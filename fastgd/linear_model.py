@@ -37,6 +37,11 @@ OPTIMIZERS = {
     "adam": (optim.Adam, ("betas", "eps", "amsgrad"), {}),
     "adamw": (optim.AdamW, ("betas", "eps", "amsgrad", "weight_decay"), {}),
     "adagrad": (optim.Adagrad, ("eps", "lr_decay", "initial_accumulator_value"), {}),
+    "adamax": (optim.Adamax, ("betas", "eps"), {}),
+    "adadelta": (optim.Adadelta, ("eps",), {}),
+    "lion": (optim.Lion, ("betas",), {}),
+    "radam": (optim.RAdam, ("betas", "eps"), {}),
+    "nadam": (optim.NAdam, ("betas", "eps"), {}),
 }
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 
@@ -364,7 +369,7 @@ class _BaseGD(_Driver):
         "verbose": ["verbose"],
         "momentum": [Interval(Real, 0, None, closed="left")],
         "dampening": [Interval(Real, 0, None, closed="left")],
-        "betas": [tuple, list],
+        "betas": [tuple, list, None],
         "eps": [Interval(Real, 0, None, closed="left"), None],
         "amsgrad": ["boolean"],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -378,7 +383,7 @@ class _BaseGD(_Driver):
                  n_iter_no_change=5, alpha=0.0, fit_intercept=True, shuffle=True, lr_schedule="constant",
                  power_t=0.25, gamma=0.9, step_size=10, eta_min=0.0, early_stopping=False,
                  validation_fraction=0.1, random_state=None, warm_start=False, verbose=0,
-                 momentum=0.9, dampening=0.0, betas=(0.9, 0.999), eps=None, amsgrad=False,
+                 momentum=0.9, dampening=0.0, betas=None, eps=None, amsgrad=False,
                  weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -787,7 +792,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
                  max_iter=1000, tol=1e-3, shuffle=True, verbose=0, epsilon=0.1, random_state=None,
                  learning_rate="invscaling", eta0=0.01, power_t=0.25, early_stopping=False,
                  validation_fraction=0.1, n_iter_no_change=5, warm_start=False, average=False,
-                 batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=(0.9, 0.999), eps=None,
+                 batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=None, eps=None,
                  amsgrad=False, weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0,
                  initial_accumulator_value=0.0):
         _set_parameters(self, locals())
@@ -822,7 +827,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
                  max_iter=1000, tol=1e-3, shuffle=True, verbose=0, epsilon=0.1, n_jobs=None, random_state=None,
                  learning_rate="optimal", eta0=0.01, power_t=0.5, early_stopping=False, validation_fraction=0.1,
                  n_iter_no_change=5, class_weight=None, warm_start=False, average=False,
-                 batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=(0.9, 0.999), eps=None,
+                 batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=None, eps=None,
                  amsgrad=False, weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0,
                  initial_accumulator_value=0.0):
         _set_parameters(self, locals())

@@ -13,7 +13,7 @@ from typing_extensions import Self, TypeAlias
 
 from .optim import Optimizer
 
-_OptimizerName: TypeAlias = Literal["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad"]
+_OptimizerName: TypeAlias = Literal["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam", "nadam"]
 _Schedule: TypeAlias = Literal["constant", "invscaling", "exponential", "step", "cosine", "adaptive"]
 _RandomState: TypeAlias = int | np.random.RandomState | None
 
@@ -42,7 +42,7 @@ class _BaseGD:
     verbose: int
     momentum: float
     dampening: float
-    betas: tuple[float, float] | list[float]
+    betas: tuple[float, float] | list[float] | None
     eps: float | None
     amsgrad: bool
     weight_decay: float
@@ -81,7 +81,7 @@ class _BaseGD:
         verbose: int = 0,
         momentum: float = 0.9,
         dampening: float = 0.0,
-        betas: tuple[float, float] | list[float] = (0.9, 0.999),
+        betas: tuple[float, float] | list[float] | None = None,
         eps: float | None = None,
         amsgrad: bool = False,
         weight_decay: float = 1e-2,
@@ -159,7 +159,7 @@ class _SGDDropIn:
     optimizer: _OptimizerName
     momentum: float
     dampening: float
-    betas: tuple[float, float] | list[float]
+    betas: tuple[float, float] | list[float] | None
     eps: float | None
     amsgrad: bool
     weight_decay: float
@@ -225,7 +225,7 @@ class SGDRegressor(_SGDDropIn):
         optimizer: _OptimizerName = "sgd",
         momentum: float = 0.9,
         dampening: float = 0.0,
-        betas: tuple[float, float] | list[float] = (0.9, 0.999),
+        betas: tuple[float, float] | list[float] | None = None,
         eps: float | None = None,
         amsgrad: bool = False,
         weight_decay: float = 1e-2,
@@ -273,7 +273,7 @@ class SGDClassifier(_SGDDropIn):
         optimizer: _OptimizerName = "sgd",
         momentum: float = 0.9,
         dampening: float = 0.0,
-        betas: tuple[float, float] | list[float] = (0.9, 0.999),
+        betas: tuple[float, float] | list[float] | None = None,
         eps: float | None = None,
         amsgrad: bool = False,
         weight_decay: float = 1e-2,

@@ -26,7 +26,7 @@ from numpy.lib.mixins import NDArrayOperatorsMixin
 from . import _checks
 from ._backend import engine
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "MAX_THREADS"]
 # The description of an algorithm (Optimizer.algorithm): Algorithm, Option, State, ScalarState, Rule.
 
 #: the most threads a step may run on (n_threads)
@@ -409,15 +409,21 @@ class Optimizer:
 
     # -- stepping ------------------------------------------------------------
 
-    def step(self, grads=None):
-        """Update every parameter in place from its gradient.
+    def step(self, grads=None, closure=None):
+        """Update every parameter in place from its gradient; returns the closure's value, if given.
 
         ``grads`` holds one array (or None, to skip that parameter) per
         parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
-        read.  Nothing is changed if any gradient or option is invalid.  One
-        step of an optimizer runs at a time: a step while another thread's step
-        of the same optimizer runs raises RuntimeError.
+        read.  ``closure`` (torch's argument, also taken as the only positional
+        one) is a function that computes the loss and sets each Parameter's
+        ``.grad``: it is called once, before the update and outside the
+        optimizer's lock, and step returns what it returns.  Nothing is changed
+        if any gradient or option is invalid.  One step of an optimizer runs at a
+        time: a step while another thread's step of the same optimizer runs
+        raises RuntimeError.
         """
+        if closure is not None or (grads is not None and type(grads) is not list and callable(grads)):
+            return self._step_after(grads, closure)
         lock = self._lock
         if not lock.acquire(False):
             raise _busy("step()")
@@ -430,6 +436,19 @@ class Optimizer:
                 self._drive(grads, engine.Plan.step)
         finally:
             lock.release()
+
+    def _step_after(self, grads, closure):
+        """step(closure) or step(closure=closure): call the closure, then step from the .grads."""
+        if closure is None:
+            grads, closure = None, grads
+        elif grads is not None:
+            raise ValueError("step() takes gradients or a closure that sets each Parameter.grad, not both")
+        if not callable(closure):
+            raise TypeError(f"closure must be a function that computes the loss and sets each Parameter.grad, "
+                            f"got {type(closure).__name__}")
+        loss = closure()
+        self.step()
+        return loss
 
     def _exclusive(self, what):
         """A context in which nothing else changes the optimizer: raises RuntimeError if a step
@@ -737,6 +756,11 @@ def _nesterov_rule(options, where):
         raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
 
+def _rho_rule(options, where):
+    if options["rho"] > 1:
+        raise ValueError(f"{where}Invalid rho: {options['rho']!r}; expected a number in [0, 1]")
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum, dampening, Nesterov momentum and weight decay.
 
@@ -819,4 +843,96 @@ class Adagrad(Optimizer):
                  maximize=False, n_threads=None):
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
+                                      maximize=maximize), n_threads)
+
+
+class Adamax(Optimizer):
+    """Adamax: Adam with the infinity norm (a decayed running maximum of |g|) in place of the
+    root of the second moment, as torch.optim.Adamax."""
+
+    algorithm = Algorithm(
+        kernel="adamax",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("eps", "number"), Option("weight_decay", "number"), Option("maximize", "flag")),
+        state=(State("exp_avg"), State("exp_inf")),
+    )
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False,
+                 n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize),
+                         n_threads)
+
+
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012): steps of sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g, scaled
+    by lr, with running averages of the squared gradients and steps, as torch.optim.Adadelta."""
+
+    algorithm = Algorithm(
+        kernel="adadelta",
+        options=(Option("lr", "number"), Option("rho", "number"), Option("eps", "number"),
+                 Option("weight_decay", "number"), Option("maximize", "flag")),
+        state=(State("square_avg"), State("acc_delta")),
+        rules=(Rule(reads=("rho",), check=_rho_rule),),  # torch takes rho = 1 too
+    )
+
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize),
+                         n_threads)
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2):
+    p -= lr * (sign(beta1 * m + (1 - beta1) * g) + weight_decay * p), then
+    m = beta2 * m + (1 - beta2) * g.  Not in torch.optim; sign(0) is 0."""
+
+    algorithm = Algorithm(
+        kernel="lion",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("weight_decay", "number"), Option("maximize", "flag")),
+        state=(State("exp_avg"),),
+        counts_steps=False,
+    )
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, *, maximize=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize), n_threads)
+
+
+class RAdam(Optimizer):
+    """RAdam (Liu et al., 2020): Adam whose adaptive step is rectified by the variance of its
+    length, and taken as momentum SGD while that variance is intractable (rho_t <= 5), with
+    weight decay added to the gradient or decoupled from it, as torch.optim.RAdam."""
+
+    algorithm = Algorithm(
+        kernel="radam",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("eps", "number"), Option("weight_decay", "number"),
+                 Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
+        state=(State("exp_avg"), State("exp_avg_sq")),
+    )
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
+                 *, maximize=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      decoupled_weight_decay=decoupled_weight_decay, maximize=maximize), n_threads)
+
+
+class NAdam(Optimizer):
+    """NAdam (Dozat, 2016): Adam with Nesterov momentum, its momentum coefficient warming up with
+    momentum_decay, with weight decay added to the gradient or decoupled from it, as
+    torch.optim.NAdam.  The product of the coefficients so far is kept per parameter
+    (mu_product, in float32 as torch keeps it) and saved by state_dict."""
+
+    algorithm = Algorithm(
+        kernel="nadam",
+        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+                 Option("eps", "number"), Option("weight_decay", "number"), Option("momentum_decay", "number"),
+                 Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
+        state=(State("exp_avg"), State("exp_avg_sq")),
+        scalar_state=(ScalarState("mu_product", 1.0),),
+    )
+
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
+                 decoupled_weight_decay=False, *, maximize=False, n_threads=None):
+        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
+                                      momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize), n_threads)

@@ -16,7 +16,7 @@ _Params: TypeAlias = Iterable[_Param] | Iterable[_ParamGroup]
 # one gradient (or None, to skip that parameter) per parameter, in order
 _Grads: TypeAlias = Sequence[npt.NDArray[np.floating[Any]] | None]
 
-__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "MAX_THREADS"]
+__all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "MAX_THREADS"]
 
 PARALLEL_MIN_SIZE: int
 MAX_THREADS: int
@@ -87,7 +87,8 @@ class Optimizer:
     @n_threads.setter
     def n_threads(self, value: int | None) -> None: ...
     def add_param_group(self, param_group: _ParamGroup) -> None: ...
-    def step(self, grads: _Grads | None = None) -> None: ...
+    # step(grads) returns None; step(closure) returns what the closure returns
+    def step(self, grads: _Grads | Callable[[], Any] | None = None, closure: Callable[[], Any] | None = None) -> Any: ...
     def zero_grad(self, set_to_none: bool = True) -> None: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None: ...
@@ -159,6 +160,73 @@ class Adagrad(Optimizer):
         weight_decay: float = 0,
         initial_accumulator_value: float = 0,
         eps: float = 1e-10,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class Adamax(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class Adadelta(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class Lion(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-4,
+        betas: tuple[float, float] = (0.9, 0.99),
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class RAdam(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        decoupled_weight_decay: bool = False,
+        *,
+        maximize: bool = False,
+        n_threads: int | None = None,
+    ) -> None: ...
+
+class NAdam(Optimizer):
+    def __init__(
+        self,
+        params: _Params,
+        lr: float = 2e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        momentum_decay: float = 4e-3,
+        decoupled_weight_decay: bool = False,
         *,
         maximize: bool = False,
         n_threads: int | None = None,

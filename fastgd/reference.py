@@ -12,7 +12,7 @@ import numpy as np
 from . import optim
 from .optim import Parameter
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Parameter"]
+__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "Parameter"]
 
 
 def _present(params, grads, start, stop):
@@ -23,6 +23,15 @@ def _present(params, grads, start, stop):
 def _decayed_grad(param, grad, weight_decay, maximize):
     grad = -grad if maximize else grad
     return grad + weight_decay * param if weight_decay != 0 else grad
+
+
+def _adam_decayed_grad(param, grad, group):
+    """The gradient after maximize and weight decay as torch's Adam, RAdam and NAdam take it:
+    added to the gradient, or with decoupled_weight_decay applied to the parameter (in place) first."""
+    if group["weight_decay"] != 0 and group["decoupled_weight_decay"]:
+        param *= 1 - group["lr"] * group["weight_decay"]
+        return -grad if group["maximize"] else grad
+    return _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
 
 
 class _GroupByGroup:
@@ -56,15 +65,9 @@ class SGD(_GroupByGroup, optim.SGD):
 class Adam(_GroupByGroup, optim.Adam):
     def _update(self, group, grads, start, stop):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
-        weight_decay = group["weight_decay"]
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):
-            grad = -grad if group["maximize"] else grad
-            if weight_decay != 0:
-                if group["decoupled_weight_decay"]:
-                    param *= 1 - lr * weight_decay
-                else:
-                    grad = grad + weight_decay * param
+            grad = _adam_decayed_grad(param, grad, group)
             self._steps[i] += 1
             step = int(self._steps[i])
             exp_avg, exp_avg_sq = state["exp_avg"][i], state["exp_avg_sq"][i]
@@ -119,6 +122,90 @@ class Adagrad(_GroupByGroup, optim.Adagrad):
             state_sum = self._state["sum"][i]
             state_sum += grad * grad
             param -= clr * (grad / (np.sqrt(state_sum) + group["eps"]))
+
+
+class Adamax(_GroupByGroup, optim.Adamax):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+            self._steps[i] += 1
+            exp_avg, exp_inf = self._state["exp_avg"][i], self._state["exp_inf"][i]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            np.maximum(exp_inf * beta2, np.abs(grad) + eps, out=exp_inf)
+            param -= lr / (1 - beta1 ** int(self._steps[i])) * (exp_avg / exp_inf)
+
+
+class Adadelta(_GroupByGroup, optim.Adadelta):
+    def _update(self, group, grads, start, stop):
+        lr, rho, eps = group["lr"], group["rho"], group["eps"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
+            self._steps[i] += 1
+            square_avg, acc_delta = self._state["square_avg"][i], self._state["acc_delta"][i]
+            square_avg *= rho
+            square_avg += (1 - rho) * grad * grad
+            delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * grad
+            acc_delta *= rho
+            acc_delta += (1 - rho) * delta * delta
+            param -= lr * delta
+
+
+class Lion(_GroupByGroup, optim.Lion):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), weight_decay = group["lr"], group["betas"], group["weight_decay"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = -grad if group["maximize"] else grad
+            exp_avg = self._state["exp_avg"][i]
+            direction = np.sign(exp_avg * beta1 + (1 - beta1) * grad)
+            if weight_decay != 0:
+                param *= 1 - lr * weight_decay
+            param -= lr * direction
+            exp_avg *= beta2
+            exp_avg += (1 - beta2) * grad
+
+
+class RAdam(_GroupByGroup, optim.RAdam):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _adam_decayed_grad(param, grad, group)
+            self._steps[i] += 1
+            step = int(self._steps[i])
+            exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (1 - beta2) * grad * grad
+            bias_correction1, bias_correction2 = 1 - beta1 ** step, 1 - beta2 ** step
+            rho_inf = 2 / (1 - beta2) - 1
+            rho_t = rho_inf - 2 * step * beta2 ** step / bias_correction2
+            if rho_t > 5:
+                rect = ((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t)) ** 0.5
+                param -= exp_avg / bias_correction1 * lr * (bias_correction2 ** 0.5 / (np.sqrt(exp_avg_sq) + eps)) * rect
+            else:
+                param -= exp_avg / bias_correction1 * lr
+
+
+class NAdam(_GroupByGroup, optim.NAdam):
+    def _update(self, group, grads, start, stop):
+        lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
+        momentum_decay = group["momentum_decay"]
+        for i, param, grad in _present(self._params, grads, start, stop):
+            grad = _adam_decayed_grad(param, grad, group)
+            self._steps[i] += 1
+            step = int(self._steps[i])
+            mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
+            mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
+            # torch keeps mu_product as a float32 number
+            mu_product = float(np.float32(self._scalars[i, 0]) * np.float32(mu))
+            self._scalars[i, 0] = mu_product
+            exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
+            exp_avg += (1 - beta1) * (grad - exp_avg)
+            exp_avg_sq *= beta2
+            exp_avg_sq += (1 - beta2) * grad * grad
+            denom = np.sqrt(exp_avg_sq / (1 - beta2 ** step)) + eps
+            param += -lr * (1.0 - mu) / (1.0 - mu_product) * (grad / denom)
+            param += -lr * mu_next / (1.0 - mu_product * mu_next) * (exp_avg / denom)
 
 
 def _softmax_residuals(scores, classes):

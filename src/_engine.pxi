@@ -29,6 +29,9 @@ from cpython.ref cimport PyObject
 from _kernels cimport (
     MAX_OPTION_FIELDS, MAX_STATES, Kernel, Task, update_fn,
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
+    adamax_interface, adamax_step_scalars, adamax_update, adadelta_interface, adadelta_update,
+    lion_interface, lion_update, radam_interface, radam_step_scalars, radam_update,
+    nadam_interface, nadam_step_scalars, nadam_update,
     rmsprop_interface, rmsprop_update, SgdOptions, sgd_interface, sgd_update,
 )
 
@@ -51,6 +54,21 @@ cdef tuple kernel_named(str name, Kernel* kernel):
     if name == "adagrad":
         kernel[0] = Kernel(update=adagrad_update, step_scalars=adagrad_step_scalars)
         return adagrad_interface()
+    if name == "adamax":
+        kernel[0] = Kernel(update=adamax_update, step_scalars=adamax_step_scalars)
+        return adamax_interface()
+    if name == "adadelta":
+        kernel[0] = Kernel(update=adadelta_update, step_scalars=NULL)
+        return adadelta_interface()
+    if name == "lion":
+        kernel[0] = Kernel(update=lion_update, step_scalars=NULL)
+        return lion_interface()
+    if name == "radam":
+        kernel[0] = Kernel(update=radam_update, step_scalars=radam_step_scalars)
+        return radam_interface()
+    if name == "nadam":
+        kernel[0] = Kernel(update=nadam_update, step_scalars=nadam_step_scalars)
+        return nadam_interface()
     raise ValueError(f"the compiled engine has no kernel named {name!r}")
 
 

@@ -26,7 +26,7 @@
 #   <name>_update  one parameter's update: dtype and option-selected copy of the kernel
 # and src/_engine.pxi lists it in kernel_named.
 from cython cimport floating
-from libc.math cimport pow, sqrt, sqrtf
+from libc.math cimport fabs, fabsf, pow, sqrt, sqrtf
 from libc.string cimport memset
 
 cdef enum:
@@ -67,14 +67,23 @@ cdef inline floating root(floating x) noexcept nogil:
         return sqrt(x)
 
 
+cdef inline floating magnitude(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+
 cdef inline floating lerp(floating start, floating end, floating weight, bint low_weight) noexcept nogil:
     # ATen's lerp: two formulas, chosen by the weight, for accuracy near 1.
     return start + weight * (end - start) if low_weight else end - (end - start) * (1 - weight)
 
 
 cdef inline floating nan_max(floating a, floating b) noexcept nogil:
-    # torch.maximum propagates NaN from either side.
-    return b if (b > a or b != b) else a
+    # torch.maximum propagates NaN from either side.  Two selects, not `b > a or b != b`, whose
+    # short-circuit `or` is control flow that keeps GCC from vectorizing the loop.
+    cdef floating larger = b if b > a else a
+    return b if b != b else larger
 
 
 # -- SGD ----------------------------------------------------------------------
@@ -340,3 +349,336 @@ cdef inline void adagrad_update(const Task* t, const double* options) noexcept n
         adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s)
     else:
         adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s)
+
+
+# -- Adamax ---------------------------------------------------------------------
+
+cdef struct AdamaxOptions:
+    double lr
+    double beta1
+    double beta2
+    double eps
+    double weight_decay
+    double maximize
+
+
+cdef struct AdamaxStep:
+    double neg_clr  # -lr / bias_correction1
+
+
+cdef inline tuple adamax_interface():
+    cdef AdamaxOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg", "exp_inf")
+
+
+cdef inline void adamax_step_scalars(const double* options, long long step, double* scalar_state,
+                                     double* scalars) noexcept nogil:
+    cdef const AdamaxOptions* o = <const AdamaxOptions*>options
+    (<AdamaxStep*>scalars).neg_clr = -(o.lr / (1 - pow(o.beta1, <double>step)))
+
+
+cdef inline void adamax_kernel(
+    floating* param, const floating* grad, floating* exp_avg, floating* exp_inf, Py_ssize_t n,
+    const AdamaxOptions* o, const AdamaxStep* s,
+) noexcept nogil:
+    cdef floating weight_decay = o.weight_decay, one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2
+    cdef floating eps = o.eps, neg_clr = s.neg_clr
+    cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0, decay = o.weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, u, decayed
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if decay else g
+        m = lerp(exp_avg[i], g, one_minus_beta1, low_weight)
+        # torch: the infinity norm is the NaN-propagating maximum of the decayed norm and |g| + eps
+        u = nan_max(exp_inf[i] * beta2, magnitude(g) + eps)
+        exp_avg[i] = m
+        exp_inf[i] = u
+        param[i] = p + neg_clr * (m / u)
+
+
+cdef inline void adamax_update(const Task* t, const double* options) noexcept nogil:
+    cdef const AdamaxOptions* o = <const AdamaxOptions*>options
+    cdef const AdamaxStep* s = <const AdamaxStep*>t.step_scalars
+    if t.is_float32:
+        adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s)
+    else:
+        adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s)
+
+
+# -- Adadelta -------------------------------------------------------------------
+
+cdef struct AdadeltaOptions:
+    double lr
+    double rho
+    double eps
+    double weight_decay
+    double maximize
+
+
+cdef inline tuple adadelta_interface():
+    cdef AdadeltaOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("square_avg", "acc_delta")
+
+
+cdef inline void adadelta_kernel(
+    floating* param, const floating* grad, floating* square_avg, floating* acc_delta, Py_ssize_t n,
+    const AdadeltaOptions* o,
+) noexcept nogil:
+    cdef floating neg_lr = -o.lr, weight_decay = o.weight_decay, rho = o.rho, one_minus_rho = 1 - o.rho
+    cdef floating eps = o.eps
+    cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, s, a, delta, decayed
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if decay else g
+        s = square_avg[i] * rho + one_minus_rho * g * g
+        square_avg[i] = s
+        # torch: sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g; here the root of the quotient,
+        # within ulps: one square root fewer in a loop set by its square roots and division
+        a = acc_delta[i]
+        delta = root((a + eps) / (s + eps)) * g
+        acc_delta[i] = a * rho + one_minus_rho * delta * delta
+        param[i] = p + neg_lr * delta
+
+
+cdef inline void adadelta_update(const Task* t, const double* options) noexcept nogil:
+    cdef const AdadeltaOptions* o = <const AdadeltaOptions*>options
+    if t.is_float32:
+        adadelta_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o)
+    else:
+        adadelta_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+                        t.size, o)
+
+
+# -- Lion -----------------------------------------------------------------------
+
+cdef struct LionOptions:
+    double lr
+    double beta1
+    double beta2
+    double weight_decay
+    double maximize
+
+
+cdef inline tuple lion_interface():
+    cdef LionOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg",)
+
+
+cdef inline void lion_kernel(
+    floating* param, const floating* grad, floating* exp_avg, Py_ssize_t n, const LionOptions* o,
+) noexcept nogil:
+    # Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2
+    cdef floating neg_lr = -o.lr, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating beta1 = o.beta1, one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
+    cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, c, direction, shrunk
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        m = exp_avg[i]
+        c = m * beta1 + one_minus_beta1 * g
+        # sign(c), with sign(0) = 0 and NaN kept, as torch.sign and numpy.sign
+        direction = 1 if c > 0 else (-1 if c < 0 else c)
+        # decoupled weight decay: p - lr * (sign(c) + weight_decay * p), the shrinking first
+        shrunk = p * decay_factor
+        p = shrunk if decay else p
+        param[i] = p + neg_lr * direction
+        exp_avg[i] = m * beta2 + one_minus_beta2 * g
+
+
+cdef inline void lion_update(const Task* t, const double* options) noexcept nogil:
+    cdef const LionOptions* o = <const LionOptions*>options
+    if t.is_float32:
+        lion_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o)
+    else:
+        lion_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o)
+
+
+# -- RAdam ----------------------------------------------------------------------
+
+cdef struct RadamOptions:
+    double lr
+    double beta1
+    double beta2
+    double eps
+    double weight_decay
+    double maximize
+    double decoupled_weight_decay
+
+
+cdef struct RadamStep:
+    double neg_step_size  # rectified: -lr * rect * sqrt(bias_correction2) / bias_correction1; else -lr / bias_correction1
+    double rectified      # 1 when the variance is tractable (rho_t > 5), else 0
+
+
+cdef inline tuple radam_interface():
+    cdef RadamOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq")
+
+
+cdef inline void radam_step_scalars(const double* options, long long step, double* scalar_state,
+                                    double* scalars) noexcept nogil:
+    # torch's formulas, in its order, so that the choice rho_t > 5 is torch's
+    cdef const RadamOptions* o = <const RadamOptions*>options
+    cdef RadamStep* s = <RadamStep*>scalars
+    cdef double t = <double>step
+    cdef double bias_correction1 = 1 - pow(o.beta1, t), bias_correction2 = 1 - pow(o.beta2, t)
+    cdef double rho_inf = 2 / (1 - o.beta2) - 1
+    cdef double rho_t = rho_inf - 2 * t * pow(o.beta2, t) / bias_correction2
+    cdef double rect
+    if rho_t > 5.0:
+        rect = pow((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t), 0.5)
+        s.neg_step_size = -(o.lr * rect * pow(bias_correction2, 0.5) / bias_correction1)
+        s.rectified = 1
+    else:
+        s.neg_step_size = -(o.lr / bias_correction1)
+        s.rectified = 0
+
+
+cdef inline void radam_kernel(
+    floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
+    const RadamOptions* o, const RadamStep* s, bint rectified,
+) noexcept nogil:
+    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
+    cdef floating eps = o.eps, neg_step_size = s.neg_step_size
+    cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
+    cdef bint coupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay == 0
+    cdef bint decoupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, v, decayed, shrunk
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if coupled_decay else g
+        shrunk = p * decay_factor
+        p = shrunk if decoupled_decay else p
+        m = lerp(exp_avg[i], g, one_minus_beta1, low_weight)
+        v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        # torch: m / bias_correction1 * lr * (sqrt(bias_correction2) / (sqrt(v) + eps)) * rect when
+        # rectified, else m / bias_correction1 * lr; the scalar factors are folded into one
+        if rectified:
+            param[i] = p + neg_step_size * (m / (root(v) + eps))
+        else:
+            param[i] = p + neg_step_size * m
+
+
+cdef inline void radam_update(const Task* t, const double* options) noexcept nogil:
+    cdef const RadamOptions* o = <const RadamOptions*>options
+    cdef const RadamStep* s = <const RadamStep*>t.step_scalars
+    if t.is_float32:
+        if s.rectified != 0:
+            radam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size,
+                         o, s, True)
+        else:
+            radam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size,
+                         o, s, False)
+    else:
+        if s.rectified != 0:
+            radam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+                         o, s, True)
+        else:
+            radam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+                         o, s, False)
+
+
+# -- NAdam ----------------------------------------------------------------------
+
+cdef struct NadamOptions:
+    double lr
+    double beta1
+    double beta2
+    double eps
+    double weight_decay
+    double momentum_decay
+    double maximize
+    double decoupled_weight_decay
+
+
+cdef struct NadamStep:
+    double grad_coefficient     # -lr * (1 - mu) / (1 - mu_product)
+    double exp_avg_coefficient  # -lr * mu_next / (1 - mu_product * mu_next)
+    double bias_correction2_sqrt
+
+
+cdef inline tuple nadam_interface():
+    cdef NadamOptions fields
+    memset(&fields, 0, sizeof(fields))
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq")
+
+
+cdef inline void nadam_step_scalars(const double* options, long long step, double* scalar_state,
+                                    double* scalars) noexcept nogil:
+    # scalar_state[0]: the parameter's mu_product, the product of the momentum coefficients so far
+    cdef const NadamOptions* o = <const NadamOptions*>options
+    cdef NadamStep* s = <NadamStep*>scalars
+    cdef double t = <double>step
+    cdef double mu = o.beta1 * (1.0 - 0.5 * pow(0.96, t * o.momentum_decay))
+    cdef double mu_next = o.beta1 * (1.0 - 0.5 * pow(0.96, (t + 1) * o.momentum_decay))
+    # torch keeps mu_product in its default scalar dtype, float32, and multiplies it there
+    cdef double mu_product = <float>(<float>scalar_state[0] * <float>mu)
+    scalar_state[0] = mu_product
+    s.grad_coefficient = -o.lr * (1.0 - mu) / (1.0 - mu_product)
+    s.exp_avg_coefficient = (-o.lr * mu_next) / (1.0 - mu_product * mu_next)
+    s.bias_correction2_sqrt = pow(1 - pow(o.beta2, t), 0.5)
+
+
+cdef inline void nadam_kernel(
+    floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
+    const NadamOptions* o, const NadamStep* s,
+) noexcept nogil:
+    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
+    cdef floating eps = o.eps, inverse_correction = 1 / s.bias_correction2_sqrt
+    cdef floating grad_coefficient = s.grad_coefficient, exp_avg_coefficient = s.exp_avg_coefficient
+    cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
+    cdef bint coupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay == 0
+    cdef bint decoupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay != 0
+    cdef Py_ssize_t i
+    cdef floating g, p, m, v, denom, decayed, shrunk
+    for i in range(n):
+        p = param[i]
+        g = grad[i]
+        g = -g if maximize else g
+        decayed = g + weight_decay * p
+        g = decayed if coupled_decay else g
+        shrunk = p * decay_factor
+        p = shrunk if decoupled_decay else p
+        m = lerp(exp_avg[i], g, one_minus_beta1, low_weight)
+        v = exp_avg_sq[i] * beta2 + one_minus_beta2 * g * g
+        exp_avg[i] = m
+        exp_avg_sq[i] = v
+        # torch: p + c1 * (g / denom) + c2 * (m / denom), denom = sqrt(v / bias_correction2) + eps;
+        # here one division, and sqrt(v) times 1 / sqrt(bias_correction2), as Adam's: the loop is
+        # set by its divisions and square root (two fewer: about 1.6x faster in cache), within ulps
+        denom = root(v) * inverse_correction + eps
+        param[i] = p + (grad_coefficient * g + exp_avg_coefficient * m) / denom
+
+
+cdef inline void nadam_update(const Task* t, const double* options) noexcept nogil:
+    cdef const NadamOptions* o = <const NadamOptions*>options
+    cdef const NadamStep* s = <const NadamStep*>t.step_scalars
+    if t.is_float32:
+        nadam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s)
+    else:
+        nadam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+                     o, s)

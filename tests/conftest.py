@@ -1,7 +1,9 @@
 """Shared helpers for fastgd's tests.
 
 The oracles are torch.optim (for-loop implementation, ``foreach=False``) when
-torch is importable, ``fastgd.reference`` (plain NumPy) and closed-form math.
+torch is importable (for Lion, which torch lacks, Chen et al.'s Algorithm 2 written
+here in torch's tensor operations), ``fastgd.reference`` (plain NumPy) and
+closed-form math.
 Nothing here hard-codes numbers produced by fastgd itself.
 """
 import copy
@@ -13,7 +15,7 @@ import pytest
 import fastgd
 from fastgd import reference
 
-NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
+NAMES = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam")
 DTYPES = (np.float32, np.float64)
 
 #: norm-wise relative tolerance against torch / the reference, per dtype
@@ -29,6 +31,11 @@ STATE_NAMES = {
     "AdamW": ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"),
     "RMSprop": ("square_avg", "grad_avg", "momentum_buffer"),
     "Adagrad": ("sum",),
+    "Adamax": ("exp_avg", "exp_inf"),
+    "Adadelta": ("square_avg", "acc_delta"),
+    "Lion": ("exp_avg",),
+    "RAdam": ("exp_avg", "exp_avg_sq"),
+    "NAdam": ("exp_avg", "exp_avg_sq"),  # and its number mu_product (a ScalarState)
 }
 
 #: option sets covering every option of every algorithm, alone and combined
@@ -50,6 +57,7 @@ OPTIONS = {
         dict(lr=0.01, betas=(0.5, 0.9)),
         dict(lr=0.01, betas=(0.0, 0.3)),
         dict(lr=0.01, maximize=True),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
         dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, amsgrad=True, maximize=True),
     ],
     "AdamW": [
@@ -79,6 +87,57 @@ OPTIONS = {
         dict(lr=0.05, maximize=True),
         dict(lr=0.05, eps=1e-3),
         dict(lr=0.05, lr_decay=0.05, weight_decay=0.05, initial_accumulator_value=0.1, eps=1e-6, maximize=True),
+    ],
+    "Adamax": [
+        dict(),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.0)),
+        dict(lr=0.01, eps=0.1),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, maximize=True),
+    ],
+    "Adadelta": [
+        dict(),
+        dict(lr=0.5, rho=0.5),
+        dict(rho=0.0),
+        dict(rho=1.0),
+        dict(eps=1e-3),
+        dict(weight_decay=0.1),
+        dict(maximize=True),
+        dict(lr=0.3, rho=0.7, eps=1e-4, weight_decay=0.05, maximize=True),
+    ],
+    "Lion": [
+        dict(weight_decay=0.01),  # the default lr; without decay a 0-d parameter may walk back to its start
+        dict(lr=0.01),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.0)),
+        dict(lr=0.01, weight_decay=0.5),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.003, betas=(0.95, 0.98), weight_decay=0.2, maximize=True),
+    ],
+    "RAdam": [  # rho_t > 5 from step 6 with beta2 = 0.999, from step 3 with 0.9; never with 0.3
+        dict(lr=0.01),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.3)),
+        dict(lr=0.01, eps=1e-3),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, decoupled_weight_decay=True, maximize=True),
+    ],
+    "NAdam": [
+        dict(lr=0.01),
+        dict(lr=0.01, momentum_decay=0.1),
+        dict(lr=0.01, momentum_decay=0.0),
+        dict(lr=0.01, weight_decay=0.1),
+        dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True),
+        dict(lr=0.01, betas=(0.5, 0.9)),
+        dict(lr=0.01, betas=(0.0, 0.3)),
+        dict(lr=0.01, eps=1e-3),
+        dict(lr=0.01, maximize=True),
+        dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05, momentum_decay=0.01,
+             decoupled_weight_decay=True, maximize=True),
     ],
 }
 
@@ -182,9 +241,50 @@ def build(cls, groups, kwargs):
     return opt, [p for ps in params for p in ps]
 
 
+def torch_class(torch, name):
+    """torch.optim's class of that name; for Lion, which torch lacks, TorchLion."""
+    return getattr(torch.optim, name) if name != "Lion" else torch_lion(torch)
+
+
+def torch_lion(torch):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2,
+    decoupled weight decay) as a torch.optim.Optimizer in torch's tensor operations: the torch
+    oracle of fastgd.Lion, with torch's param groups, state and state dicts."""
+
+    class TorchLion(torch.optim.Optimizer):
+        def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, foreach=None, *, maximize=False):
+            super().__init__(params, dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize,
+                                          foreach=foreach, differentiable=False))
+
+        @torch.no_grad()
+        def step(self, closure=None):
+            loss = None
+            if closure is not None:
+                with torch.enable_grad():
+                    loss = closure()
+            for group in self.param_groups:
+                beta1, beta2 = group["betas"]
+                lr, weight_decay = group["lr"], group["weight_decay"]
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    grad = -p.grad if group["maximize"] else p.grad
+                    state = self.state[p]
+                    if not state:
+                        state["exp_avg"] = torch.zeros_like(p)
+                    exp_avg = state["exp_avg"]
+                    interpolated = exp_avg * beta1 + (1 - beta1) * grad
+                    p.mul_(1 - lr * weight_decay)
+                    p.sub_(lr * torch.sign(interpolated))
+                    exp_avg.mul_(beta2).add_((1 - beta2) * grad)
+            return loss
+
+    return TorchLion
+
+
 def build_torch(torch, name, groups, kwargs):
     params = [[torch.tensor(np.array(a, copy=True), requires_grad=True) for a in arrays] for arrays, _ in groups]
-    cls = getattr(torch.optim, name)
+    cls = torch_class(torch, name)
     if len(groups) == 1 and not groups[0][1]:
         opt = cls(params[0], foreach=False, **kwargs)
     else:
@@ -224,7 +324,8 @@ def assert_state_close(actual, expected, what="state"):
 
 
 def state_by_name(state_dict):
-    """{name: [array per parameter with that state]} and {index: step} from a state dict."""
+    """{name: [array (or number, a ScalarState's) per parameter with that state]} and
+    {index: step} from a state dict."""
     arrays, steps = {}, {}
     for i in sorted(state_dict["state"]):
         for key, value in state_dict["state"][i].items():
@@ -237,7 +338,8 @@ def state_by_name(state_dict):
 
 def compare_state_with_torch(fopt, topt, tparams):
     """fastgd's state (from state_dict) against torch's opt.state: the same entries for
-    every parameter torch has state for, the same step counts, and close values.
+    every parameter torch has state for, the same step counts and numbers (NAdam's
+    mu_product, which both keep in float32: equal), and close arrays.
     Returns the number of state arrays compared."""
     state = fopt.state_dict()["state"]
     actual, expected = {}, {}
@@ -250,6 +352,9 @@ def compare_state_with_torch(fopt, topt, tparams):
         for key, value in tstate.items():
             if key == "step":
                 assert state[i]["step"] == int(value.item()), f"parameter {i}: step"
+            elif key in [scalar.name for scalar in fopt.algorithm.scalar_state]:
+                assert type(state[i][key]) is float and state[i][key] == value.item(), (
+                    f"parameter {i}: {key} {state[i][key]!r}, torch {value.item()!r}")
             else:
                 actual.setdefault(key, []).append(state[i][key])
                 expected.setdefault(key, []).append(value.detach().numpy())

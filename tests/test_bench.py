@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
+import fastgd  # noqa: E402
 from fastgd import bench  # noqa: E402
 
 
@@ -68,3 +69,28 @@ def test_format_regression_marks_what_is_not_like_for_like():
     assert table[3][3:] == ["5", "ms", "(40", "ms)", "(8.00x)", "200", "ms", "40x", "0.50x"]
     assert "like for like" in text and "context only" in text
     assert f"first {bench.REFERENCE_ROWS_AT_BATCH_1:,} rows" in text
+
+
+
+@pytest.mark.parametrize("maximize", [False, True])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_torch_foreach_lion_is_lion(dtype, maximize):
+    """The torch-foreach contender of Lion (torch.optim has none) steps as fastgd.Lion does."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    options = dict(lr=0.01, betas=(0.8, 0.95), weight_decay=0.1, maximize=maximize)
+    params = [rng.standard_normal(n).astype(dtype) for n in (100, 7)]
+    starts = [p.copy() for p in params]
+    tensors = [torch.tensor(p.copy(), requires_grad=True) for p in params]
+    step = bench._torch_foreach_lion(torch, tensors, **options)
+    opt = fastgd.Lion(params, **options)
+    for _ in range(6):
+        grads = [rng.standard_normal(p.shape).astype(dtype) for p in params]
+        for tensor, grad in zip(tensors, grads):
+            tensor.grad = torch.from_numpy(grad.copy())
+        step()
+        opt.step(grads)
+    tolerance = 1e-5 if dtype == np.float32 else 1e-12
+    for p, t in zip(params, tensors):
+        np.testing.assert_allclose(t.detach().numpy(), p, rtol=tolerance, atol=tolerance)
+    assert all(not np.array_equal(p, start) for p, start in zip(params, starts))  # they moved

@@ -11,7 +11,7 @@ import fastgd
 from fastgd import functional, lr_scheduler, optim
 
 README = Path(__file__).resolve().parent.parent / "README.md"
-OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
+OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam")
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +70,7 @@ def test_class_signatures_match(reference_text, name):
     assert signature_of(documented_signature(reference_text, name)) == code_signature(cls.__init__)
 
 
-@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad"])
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax", "adadelta", "lion", "radam", "nadam"])
 def test_functional_signatures_match(reference_text, name):
     documented = documented_signature(reference_text, f"functional.{name}")
     assert signature_of(documented) == code_signature(getattr(functional, name))

@@ -19,6 +19,11 @@ REAL_OPTIONS = {
     "AdamW": ("lr", "eps", "weight_decay"),
     "RMSprop": ("lr", "eps", "weight_decay", "momentum"),
     "Adagrad": ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+    "Adamax": ("lr", "eps", "weight_decay"),
+    "Adadelta": ("lr", "rho", "eps", "weight_decay"),
+    "Lion": ("lr", "weight_decay"),
+    "RAdam": ("lr", "eps", "weight_decay"),
+    "NAdam": ("lr", "eps", "weight_decay", "momentum_decay"),
 }
 FLAG_OPTIONS = {
     "SGD": ("nesterov", "maximize"),
@@ -26,6 +31,11 @@ FLAG_OPTIONS = {
     "AdamW": ("amsgrad", "maximize"),
     "RMSprop": ("centered", "maximize"),
     "Adagrad": ("maximize",),
+    "Adamax": ("maximize",),
+    "Adadelta": ("maximize",),
+    "Lion": ("maximize",),
+    "RAdam": ("decoupled_weight_decay", "maximize"),
+    "NAdam": ("decoupled_weight_decay", "maximize"),
 }
 
 #: options that make every state array of the algorithm exist
@@ -35,6 +45,11 @@ FULL_OPTIONS = {
     "AdamW": {"lr": 0.1, "amsgrad": True},
     "RMSprop": {"lr": 0.01, "momentum": 0.5, "centered": True},
     "Adagrad": {"lr": 0.1},
+    "Adamax": {"lr": 0.1},
+    "Adadelta": {"lr": 0.1},
+    "Lion": {"lr": 0.1},
+    "RAdam": {"lr": 0.1},
+    "NAdam": {"lr": 0.1},
 }
 
 SHAPES = [(3,), (2, 2), (4,), (2, 3)]  # group 0: parameters 0, 1 (float64); group 1: 2, 3 (float32)
@@ -677,3 +692,19 @@ def test_state_dict_of_other_algorithm_is_refused():
     with pytest.raises(ValueError, match=r"unknown entries \['exp_avg'"):
         sgd.load_state_dict(adam.state_dict())
     assert_unchanged(sgd, _, snap)
+
+
+def test_adadelta_rho_up_to_one_as_torch(rng):
+    """torch.optim.Adadelta takes rho in [0, 1] (rho = 1 included, unlike the betas): a larger
+    rho is refused when the optimizer is made, in a group, or when set between steps, naming
+    the group, and the refused step changes nothing."""
+    with pytest.raises(ValueError, match=r"^Invalid rho: 1.5; expected a number in \[0, 1\]$"):
+        fastgd.Adadelta([np.zeros(2)], rho=1.5)
+    with pytest.raises(ValueError, match=r"^param group 1: Invalid rho: 1.0000001"):
+        fastgd.Adadelta([{"params": [np.zeros(2)]}, {"params": [np.zeros(1)], "rho": 1.0000001}])
+    opt, params = stepped("Adadelta", options={"rho": 1.0})
+    snap = snapshot(opt, params)
+    opt.param_groups[1]["rho"] = 2.0
+    with pytest.raises(ValueError, match=r"^param group 1: Invalid rho: 2.0; expected a number in \[0, 1\]$"):
+        opt.step(good_grads(params))
+    assert_unchanged(opt, params, snap, compare_groups=False)

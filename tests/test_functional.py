@@ -4,6 +4,7 @@ Driving it step by step gives exactly the class's result (and torch's, to roundi
 first steps match the closed-form update; bad input raises, naming the argument,
 and changes nothing.
 """
+import inspect
 import math
 import os
 import re
@@ -42,7 +43,10 @@ class FunctionalDriver:
         self.name, self.params, self.kwargs = name, params, dict(kwargs)
         self.steps = [0] * len(params)
         zeros = [np.zeros_like(p) for p in params]
-        if name == "SGD":
+        if name not in ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad"):  # every state array always needed
+            self.arrays = {s.name: [np.zeros_like(p) for p in params] for s in fast_cls(name).algorithm.state}
+            self.numbers = {s.name: [s.initial] * len(params) for s in fast_cls(name).algorithm.scalar_state}
+        elif name == "SGD":
             self.buffers = [None] * len(params)
         elif name in ("Adam", "AdamW"):
             self.exp_avg = [np.zeros_like(p) for p in params]
@@ -62,7 +66,14 @@ class FunctionalDriver:
             if g is None:
                 continue
             self.steps[i] += 1
-            if self.name == "SGD":
+            if hasattr(self, "arrays"):
+                function = getattr(F, self.name.lower())
+                step = {"step": self.steps[i]} if "step" in inspect.signature(function).parameters else {}
+                numbers = {name: values[i] for name, values in self.numbers.items()}  # NAdam's mu_product
+                new = function(p, g, *[arrays[i] for arrays in self.arrays.values()], **step, **numbers, **kw)
+                for values in self.numbers.values():  # the function returns its one number's new value
+                    values[i] = new
+            elif self.name == "SGD":
                 self.buffers[i] = F.sgd(p, g, self.buffers[i], **kw)
             elif self.name == "Adam":
                 F.adam(p, g, self.exp_avg[i], self.exp_avg_sq[i], self.max_exp_avg_sq[i], step=self.steps[i], **kw)
@@ -75,6 +86,10 @@ class FunctionalDriver:
 
     def state(self, i):
         """The state of parameter i, named as the classes' state_dict() names it."""
+        if hasattr(self, "arrays"):
+            step = {"step": self.steps[i]} if fast_cls(self.name).algorithm.counts_steps else {}
+            return {**{name: arrays[i] for name, arrays in self.arrays.items()}, **step,
+                    **{name: values[i] for name, values in self.numbers.items()}}
         if self.name == "SGD":
             return {} if self.buffers[i] is None else {"momentum_buffer": self.buffers[i]}
         if self.name in ("Adam", "AdamW"):
@@ -491,3 +506,26 @@ def test_step_none_is_refused(call):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 0, f"the call crashed the process (exit code {result.returncode}): {result.stderr[-500:]}"
     assert result.stdout.strip() == "refused", result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_nadam_takes_and_returns_mu_product(dtype, rng):
+    """functional.nadam: mu_product in, its new value out (a float32 product, as torch keeps it);
+    the steps are the class's, bit for bit; a bad mu_product raises, naming it, and changes nothing."""
+    p0 = rng.standard_normal(6).astype(dtype)
+    p, m, v = p0.copy(), np.zeros(6, dtype), np.zeros(6, dtype)
+    opt, (q,) = build(fastgd.NAdam, [([p0], {})], dict(lr=0.01, momentum_decay=0.1))
+    mu_product = 1.0
+    for step in range(1, 8):
+        g = rng.standard_normal(6).astype(dtype)
+        new = F.nadam(p, g, m, v, step=step, mu_product=mu_product, lr=0.01, momentum_decay=0.1)
+        mu = 0.9 * (1 - 0.5 * 0.96 ** (step * 0.1))
+        assert type(new) is float and new == float(np.float32(np.float32(mu_product) * np.float32(mu)))
+        mu_product = new
+        opt.step([g])
+        assert np.array_equal(p, q) and opt.state_dict()["state"][0]["mu_product"] == mu_product
+    before = [p.copy(), m.copy(), v.copy()]
+    for bad in (math.nan, "1.0", None):
+        with pytest.raises(ValueError, match="mu_product must be a finite number"):
+            F.nadam(p, g, m, v, step=8, mu_product=bad)
+    assert all(np.array_equal(a, b) for a, b in zip((p, m, v), before))

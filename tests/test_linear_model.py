@@ -30,7 +30,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 import fastgd  # noqa: E402
 from fastgd import reference  # noqa: E402
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "rmsprop", "adam", "adagrad", "adamw", "adamax", "adadelta", "lion", "radam", "nadam")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # -- 1. scikit-learn's estimator checks --------------------------------------------
@@ -87,7 +87,7 @@ def _data(rng, n=23, d=4, task="linear"):
 
 def _opt_kwargs(optimizer):
     lr = {"sgd": 0.05, "momentum": 0.02, "nesterov": 0.02, "rmsprop": 0.01, "adam": 0.02,
-          "adamw": 0.02, "adagrad": 0.1}[optimizer]
+          "adamw": 0.02, "adagrad": 0.1, "adamax": 0.02, "adadelta": 1.0, "lion": 0.002, "radam": 0.02, "nadam": 0.02}[optimizer]
     kw = dict(optimizer=optimizer, learning_rate=lr)
     if optimizer == "momentum":
         kw["dampening"] = 0.1
@@ -730,6 +730,19 @@ def test_smaller_items_of_the_estimators(capsys):
                             tol=None, verbose=1).fit(X, y.astype(float))
     printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("-- Epoch")]
     assert printed[-1].endswith(f"lr {0.1 / 6 ** 0.25:.3g}")  # after 6 steps of 10 rows
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "adamax", "lion", "radam", "nadam"])
+def test_betas_none_is_each_optimizers_default(optimizer):
+    """betas=None (the default) gives each optimizer its own default betas (Lion's are (0.9, 0.99));
+    a pair given is used."""
+    X, y = _data(np.random.default_rng(3), n=40, task="binary")
+    model = fastgd.LogisticRegression(optimizer=optimizer, max_iter=2, tol=None, random_state=0).fit(X, y)
+    default = getattr(fastgd, model._optimizer.__class__.__name__)([np.zeros(1)]).defaults["betas"]
+    assert model.betas is None and model._optimizer.param_groups[0]["betas"] == default
+    assert default == ((0.9, 0.99) if optimizer == "lion" else (0.9, 0.999))
+    given = fastgd.LogisticRegression(optimizer=optimizer, betas=(0.5, 0.6), max_iter=2, tol=None).fit(X, y)
+    assert given._optimizer.param_groups[0]["betas"] == (0.5, 0.6)
 
 
 @pytest.mark.parametrize("shuffle", [True, False])

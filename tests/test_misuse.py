@@ -50,7 +50,7 @@ def assert_same_parameters(params, twin_params):
 
 
 def existing_state_names(opt, index):
-    return [key for key in opt.state_dict()["state"].get(index, {}) if key != "step"]
+    return [key for key, value in opt.state_dict()["state"].get(index, {}).items() if isinstance(value, np.ndarray)]
 
 
 # -- threads ------------------------------------------------------------------------------------

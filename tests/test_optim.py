@@ -17,6 +17,7 @@ from conftest import (
     DTYPES,
     NAMES,
     OPTIONS,
+    RTOL,
     SHAPES,
     STATE_NAMES,
     assert_all_close,
@@ -34,6 +35,7 @@ from conftest import (
     ref_cls,
     state_by_name,
     torch_numpy,
+    torch_class,
     torch_step,
 )
 
@@ -101,7 +103,7 @@ def test_matches_torch(name, kwargs, dtype, rng):
 def test_defaults_are_torchs(name):
     torch = pytest.importorskip("torch")
     fopt = fast_cls(name)([np.zeros(2)])
-    topt = getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)])
+    topt = torch_class(torch, name)([torch.zeros(2, requires_grad=True)])
     options = {key: value for key, value in fopt.param_groups[0].items() if key != "params"}
     assert options == fopt.defaults
     for key, value in options.items():
@@ -116,6 +118,12 @@ GROUP_OPTIONS = {
     "AdamW": ({"lr": 0.02, "weight_decay": 0.2}, {"amsgrad": True, "maximize": True, "eps": 1e-5}),
     "RMSprop": ({"centered": True, "alpha": 0.8}, {"momentum": 0.5, "weight_decay": 0.1, "lr": 0.003}),
     "Adagrad": ({"lr_decay": 0.1, "maximize": True}, {"lr": 0.2, "weight_decay": 0.1, "eps": 1e-4}),
+    "Adamax": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
+    "Adadelta": ({"lr": 0.5, "rho": 0.6}, {"weight_decay": 0.1, "maximize": True, "eps": 1e-3}),
+    "Lion": ({"lr": 0.02, "betas": (0.5, 0.8)}, {"weight_decay": 0.1, "maximize": True}),
+    "RAdam": ({"lr": 0.02, "betas": (0.5, 0.9)}, {"weight_decay": 0.1, "decoupled_weight_decay": True, "eps": 1e-5}),
+    "NAdam": ({"lr": 0.02, "momentum_decay": 0.05}, {"weight_decay": 0.1, "decoupled_weight_decay": True,
+                                                     "betas": (0.6, 0.9)}),
 }
 
 # torch.optim.Adagrad fills its "sum" state from the constructor's initial_accumulator_value
@@ -197,12 +205,155 @@ def test_adagrad_group_initial_accumulator_value(dtype, rng):
     assert_all_close([p, q], rparams)
 
 
+@pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
+def test_lion_two_steps_computed_by_hand(dtype):
+    """Lion's Algorithm 2 worked by hand for two steps (lr 0.1, betas (0.9, 0.99), weight decay
+    0.5): the third element's first interpolation is 0, so it only decays (sign(0) = 0); with
+    maximize=True and the gradients negated the steps are the same, bit for bit."""
+    start = np.array([1.0, -2.0, 0.5, 3.0], dtype=dtype)
+    grads = [np.array([0.5, -0.25, 0.0, 2.0], dtype=dtype), np.array([-1.0, 1.0, 0.25, 0.0], dtype=dtype)]
+    # step 1: c = 0.1 g1 = (0.05, -0.025, 0, 0.2); p = 0.95 p - 0.1 sign(c); m = 0.01 g1
+    # step 2: c = 0.9 m + 0.1 g2 = (-0.0955, 0.09775, 0.025, 0.018); p = 0.95 p - 0.1 sign(c); m = 0.99 m + 0.01 g2
+    expected = [([0.85, -1.8, 0.475, 2.75], [0.005, -0.0025, 0.0, 0.02]),
+                ([0.9075, -1.81, 0.35125, 2.5125], [-0.00505, 0.007525, 0.0025, 0.0198])]
+    runs = []
+    for maximize in (False, True):
+        p = start.copy()
+        opt = fastgd.Lion([p], lr=0.1, betas=(0.9, 0.99), weight_decay=0.5, maximize=maximize)
+        for g, (p_expected, m_expected) in zip(grads, expected):
+            opt.step([-g if maximize else g])
+            tolerance = 8 * np.finfo(dtype).eps
+            np.testing.assert_allclose(p, p_expected, rtol=tolerance, atol=tolerance)
+            np.testing.assert_allclose(opt.state_dict()["state"][0]["exp_avg"], m_expected, rtol=tolerance,
+                                       atol=tolerance)
+        assert opt.state_dict()["state"][0].keys() == {"exp_avg"}  # no step count: Lion has no bias correction
+        runs.append(p)
+    assert np.array_equal(runs[0], runs[1])
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.3])
+def test_lion_is_optax_formula(weight_decay, rng):
+    """optax's lion, as its documentation writes it: u = sign((1 - b1) g + b1 mu),
+    mu = (1 - b2) g + b2 mu, p = p - lr (u + weight_decay p); fastgd shrinks p first (the same
+    step, rounded otherwise), so after 60 steps they agree to rounding."""
+    lr, b1, b2 = 0.01, 0.9, 0.99
+    p = rng.standard_normal(50)
+    expected, mu = p.copy(), np.zeros(50)
+    opt = fastgd.Lion([p], lr=lr, betas=(b1, b2), weight_decay=weight_decay)
+    for _ in range(60):
+        g = rng.standard_normal(50)
+        opt.step([g])
+        update = np.sign((1 - b1) * g + b1 * mu)
+        mu = (1 - b2) * g + b2 * mu
+        expected = expected - lr * (update + weight_decay * expected)
+    assert_close(p, expected, 1e-12)
+    assert_close(opt.state_dict()["state"][0]["exp_avg"], mu, 1e-12)
+
+
+def test_nadam_mu_product_is_a_float32_product_per_parameter(rng):
+    """mu_product, NAdam's ScalarState: per parameter, the product of mu_t = beta1 (1 - 0.5 *
+    0.96 ** (t momentum_decay)) over that parameter's own steps, each product rounded to float32
+    (torch keeps it as a float32 tensor), saved as a float; a parameter skipped has its own."""
+    beta1, momentum_decay = 0.8, 0.3
+    params = random_arrays(rng, [(3,), (2,)], np.float64)
+    opt = fastgd.NAdam(params, lr=0.01, betas=(beta1, 0.99), momentum_decay=momentum_decay)
+    expected, counts = [np.float32(1.0), np.float32(1.0)], [0, 0]
+    for k in range(12):
+        grads = [rng.standard_normal(3), None if k % 3 == 0 else rng.standard_normal(2)]
+        opt.step(grads)
+        for i, g in enumerate(grads):
+            if g is not None:
+                counts[i] += 1
+                mu = beta1 * (1 - 0.5 * 0.96 ** (counts[i] * momentum_decay))
+                expected[i] = np.float32(expected[i] * np.float32(mu))
+        state = opt.state_dict()["state"]
+        for i in range(2):
+            if counts[i]:
+                assert type(state[i]["mu_product"]) is float and state[i]["mu_product"] == float(expected[i])
+                assert state[i]["step"] == counts[i]
+    assert counts == [12, 8] and expected[0] != expected[1]
+
+
+def test_nadam_mu_product_follows_its_parameter_as_torch(rng):
+    """Parameters reordered in param_groups and a group added mid-run: each keeps its own
+    mu_product (a new one starts at 1), as torch keys its state by the tensor."""
+    torch = pytest.importorskip("torch")
+    shapes = [(4,), (3,), ()]
+    groups = [(random_arrays(rng, shapes, np.float64), {})]
+    kwargs = dict(lr=0.02, momentum_decay=0.2)
+    fopt, fparams = build(fastgd.NAdam, groups, kwargs)
+    topt, tparams = build_torch(torch, "NAdam", groups, kwargs)
+    for k in range(5):
+        grads = [None if (k < 3 and i == 2) else g for i, g in enumerate(random_arrays(rng, shapes, np.float64))]
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    order = [2, 0, 1]
+    for opt, ps in ((fopt, fparams), (topt, tparams)):
+        opt.param_groups[0]["params"] = [ps[i] for i in order]
+    fparams, tparams = [fparams[i] for i in order], [tparams[i] for i in order]
+    extra = random_arrays(rng, [(2,)], np.float64)
+    fopt.add_param_group({"params": [extra[0].copy()], "momentum_decay": 0.05})
+    topt.add_param_group({"params": [torch.tensor(extra[0].copy(), requires_grad=True)], "momentum_decay": 0.05})
+    fparams.append(fopt.param_groups[1]["params"][0])
+    tparams.append(topt.param_groups[1]["params"][0])
+    for _ in range(6):
+        grads = random_arrays(rng, [p.shape for p in fparams], np.float64)
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)  # mu_product compared for equality
+    # the first two stepped alike; the third missed three steps; the added one has its own group
+    assert len({entry["mu_product"] for entry in fopt.state_dict()["state"].values()}) == 3
+
+
+def test_nadam_bad_mu_product_in_a_state_dict_changes_nothing(rng):
+    params = random_arrays(rng, [(3,)], np.float32)
+    opt = fastgd.NAdam(params, lr=0.01)
+    opt.step(random_arrays(rng, [(3,)], np.float32))
+    before = copy.deepcopy(opt.state_dict())
+    for bad in (math.nan, math.inf, "0.9", None, np.array([0.9])):
+        broken = copy.deepcopy(before)
+        broken["state"][0]["mu_product"] = bad
+        with pytest.raises(ValueError, match=r"state of parameter 0 .*: mu_product must be a finite number"):
+            opt.load_state_dict(broken)
+        assert_state_dicts_equal(opt.state_dict(), before)
+    loaded = copy.deepcopy(before)
+    loaded["state"][0]["mu_product"] = np.array(0.5, dtype=np.float32)  # as torch's, converted to NumPy
+    opt.load_state_dict(loaded)
+    assert opt.state_dict()["state"][0]["mu_product"] == 0.5
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [("Adamax", {"lr": 0.01}), ("Adam", {"lr": 0.01, "amsgrad": True})])
+@dtypes
+def test_nan_in_the_running_maximum_propagates_as_torch(name, kwargs, dtype, rng):
+    """Adamax's exp_inf and AMSGrad's max_exp_avg_sq are torch.maximum's, which keeps a NaN
+    from either side: a NaN gradient element stays NaN in that element only, as in torch."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, [(37,)], dtype), {})]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for k, grads in enumerate(grad_sequence(rng, [(37,)], dtype, 4)):
+        if k == 1:
+            grads[0][[3, 20]] = np.nan
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    expected = torch_numpy(tparams)[0]
+    assert np.array_equal(np.isnan(fparams[0]), np.isnan(expected)) and np.isnan(expected).sum() == 2
+    finite = ~np.isnan(expected)
+    assert_close(fparams[0][finite], expected[finite], RTOL[np.dtype(dtype)])
+
+
 CHANGES = {
     "SGD": ({"lr": 0.01, "momentum": 0.9}, {"lr": 0.1}, {"momentum": 0.5, "weight_decay": 0.1}),
     "Adam": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1}),
     "AdamW": ({"lr": 0.01}, {"lr": 0.001}, {"weight_decay": 0.5, "eps": 1e-4}),
     "RMSprop": ({"centered": True}, {"lr": 0.001}, {"alpha": 0.5, "maximize": True}),
     "Adagrad": ({"lr": 0.1}, {"lr": 0.02}, {"lr_decay": 0.1, "weight_decay": 0.05}),
+    "Adamax": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "maximize": True}),
+    "Adadelta": ({"lr": 1.0}, {"lr": 0.3}, {"rho": 0.5, "eps": 1e-3, "weight_decay": 0.1}),
+    "Lion": ({"lr": 0.01}, {"lr": 0.002}, {"betas": (0.7, 0.9), "weight_decay": 0.3, "maximize": True}),
+    "RAdam": ({"lr": 0.01}, {"lr": 0.05}, {"betas": (0.7, 0.9), "weight_decay": 0.1, "decoupled_weight_decay": True}),
+    "NAdam": ({"lr": 0.01}, {"lr": 0.05}, {"momentum_decay": 0.1, "betas": (0.7, 0.9), "weight_decay": 0.1}),
 }
 
 
@@ -479,6 +630,68 @@ def test_step_with_unusual_options_and_gradients_to_convert(name, rng):
     assert_state_dicts_equal(opt.state_dict(), ref.state_dict())
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_step_with_a_closure_as_torch(name, rng):
+    """step(closure), positionally or by keyword: the closure is called once per step, before
+    the update (it computes a loss and sets each .grad), and step returns its value, as in
+    torch; the parameters follow torch's."""
+    torch = pytest.importorskip("torch")
+    kwargs = OPTIONS[name][-1]
+    targets = random_arrays(rng, [(4,), (2, 3)], np.float64)
+    starts = random_arrays(rng, [(4,), (2, 3)], np.float64)
+    holders = [fastgd.Parameter(s.copy()) for s in starts]
+    opt = fast_cls(name)(holders, **kwargs)
+    topt, tparams = build_torch(torch, name, [(starts, {})], kwargs)
+    calls = []
+
+    def closure():  # loss sum((p - target)^2) / 2, gradient p - target
+        calls.append([h.data.copy() for h in holders])
+        for h, t in zip(holders, targets):
+            h.grad = h.data - t
+        return sum(float(np.sum((h.data - t) ** 2)) / 2 for h, t in zip(holders, targets))
+
+    def torch_closure():
+        topt.zero_grad()
+        loss = sum(((p - torch.from_numpy(t)) ** 2).sum() / 2 for p, t in zip(tparams, targets))
+        loss.backward()
+        return loss
+
+    for k in range(12):
+        before = [h.data.copy() for h in holders]
+        loss = opt.step(closure) if k % 2 else opt.step(closure=closure)
+        tloss = topt.step(torch_closure)
+        assert len(calls) == k + 1 and all(np.array_equal(c, b) for c, b in zip(calls[-1], before))
+        assert loss == pytest.approx(float(tloss), rel=1e-9)
+        assert_all_close([h.data for h in holders], torch_numpy(tparams))
+    assert opt.step([np.zeros(4), np.zeros((2, 3))]) is None  # step(grads) returns nothing, as before
+
+
+def test_step_closure_misuse_changes_nothing(rng):
+    """A closure that raises, a closure with gradients, or a closure that is not a function:
+    a clear error, and nothing changed (an optimizer of plain arrays needs step(grads))."""
+    holder = fastgd.Parameter(rng.standard_normal(3))
+    opt = fastgd.Adam([holder], lr=0.1)
+    holder.grad = rng.standard_normal(3)
+    opt.step()
+    snap = copy.deepcopy(opt.state_dict()), holder.data.copy()
+
+    def failing():
+        holder.grad = np.ones(3)
+        raise KeyError("in the closure")
+
+    with pytest.raises(KeyError, match="in the closure"):
+        opt.step(failing)
+    with pytest.raises(ValueError, match="gradients or a closure"):
+        opt.step([np.ones(3)], closure=lambda: 0.0)
+    with pytest.raises(TypeError, match="closure must be a function"):
+        opt.step(closure=[np.ones(3)])
+    assert_state_dicts_equal(opt.state_dict(), snap[0])
+    assert np.array_equal(holder.data, snap[1])
+    plain = fastgd.SGD([rng.standard_normal(2)], lr=0.1)
+    with pytest.raises(TypeError, match="plain array; pass step"):
+        plain.step(lambda: 1.0)
+
+
 def test_grads_may_be_a_tuple(rng):
     a, b = random_arrays(rng, [(3,), (2,)], np.float64)
     ga, gb = random_arrays(rng, [(3,), (2,)], np.float64)
@@ -667,11 +880,13 @@ def test_state_dict_layout(name, rng):
             if key == "step":
                 assert type(value) is int
                 assert value == (3 if i == 1 else 4)
+            elif key in [s.name for s in fast_cls(name).algorithm.scalar_state]:
+                assert type(value) is float  # as torch's 0-d tensor, in Python
             else:
                 assert key in STATE_NAMES[name]
                 assert isinstance(value, np.ndarray)
                 assert value.shape == params[i].shape and value.dtype == params[i].dtype
-    assert ("step" in sd["state"][0]) == (name != "SGD")
+    assert ("step" in sd["state"][0]) == fast_cls(name).algorithm.counts_steps
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -728,6 +943,8 @@ def test_state_dict_matches_torch_layout(name, rng):
         for key, value in tentry.items():
             if key == "step":
                 assert fsd["state"][i][key] == int(value.item())
+            elif key in [s.name for s in fast_cls(name).algorithm.scalar_state]:
+                assert type(fsd["state"][i][key]) is float and fsd["state"][i][key] == value.item()
             else:
                 assert_state_close({key: [fsd["state"][i][key]]}, {key: [value.numpy()]})
 
@@ -755,7 +972,7 @@ def _described(algorithm_changes):
 
 
 @pytest.mark.parametrize(("changes", "pattern"), [
-    (dict(kernel="nadam"), "no kernel named 'nadam'"),
+    (dict(kernel="lamb"), "no kernel named 'lamb'"),
     (dict(options=tuple(o for o in fastgd.Adam.algorithm.options if o.name != "eps")), "reads option 'eps'"),
     (dict(options=fastgd.Adam.algorithm.options + (fastgd.optim.Option("momentum", "number"),)),
      "does not read the described 'momentum'"),

@@ -1,5 +1,6 @@
 """Property tests (hypothesis) over small random shapes, both dtypes and valid hyperparameters."""
 import copy
+import inspect
 import pickle
 
 import numpy as np
@@ -60,8 +61,44 @@ def adagrad_options(draw):
                 eps=draw(unit(1e-10, 1e-2)), maximize=draw(st.booleans()))
 
 
+@st.composite
+def adamax_options(draw):
+    return dict(lr=draw(unit(0, 0.3)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                eps=draw(unit(1e-8, 1e-2)), weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))),
+                maximize=draw(st.booleans()))
+
+
+@st.composite
+def adadelta_options(draw):
+    return dict(lr=draw(unit(0, 1)), rho=draw(unit(0, 1)), eps=draw(unit(1e-8, 1e-2)),
+                weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))), maximize=draw(st.booleans()))
+
+
+@st.composite
+def lion_options(draw):
+    return dict(lr=draw(unit(0, 0.1)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))), maximize=draw(st.booleans()))
+
+
+@st.composite
+def radam_options(draw):
+    return dict(lr=draw(unit(0, 0.3)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                eps=draw(unit(1e-8, 1e-2)), weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))),
+                decoupled_weight_decay=draw(st.booleans()), maximize=draw(st.booleans()))
+
+
+@st.composite
+def nadam_options(draw):
+    return dict(lr=draw(unit(0, 0.3)), betas=(draw(unit(0, 0.99)), draw(unit(0, 0.9999))),
+                eps=draw(unit(1e-8, 1e-2)), weight_decay=draw(st.one_of(st.just(0.0), unit(0, 0.5))),
+                momentum_decay=draw(unit(0, 0.5)), decoupled_weight_decay=draw(st.booleans()),
+                maximize=draw(st.booleans()))
+
+
 STRATEGIES = {"SGD": sgd_options(), "Adam": adam_options(), "AdamW": adam_options(),
-              "RMSprop": rmsprop_options(), "Adagrad": adagrad_options()}
+              "RMSprop": rmsprop_options(), "Adagrad": adagrad_options(), "Adamax": adamax_options(),
+              "Adadelta": adadelta_options(), "Lion": lion_options(),
+              "RAdam": radam_options(), "NAdam": nadam_options()}
 
 
 @st.composite
@@ -287,6 +324,12 @@ def test_functional_matches_class(name, data):
     elif name == "RMSprop":
         F.rmsprop(q, g, state("square_avg"), state("grad_avg") if kw["centered"] else None,
                   state("momentum_buffer") if kw["momentum"] > 0 else None, **kw)
-    else:
+    elif name == "Adagrad":
         F.adagrad(q, g, state("sum", kw.pop("initial_accumulator_value")), step=steps + 1, **kw)
+    else:
+        function = getattr(F, name.lower())
+        algorithm = fast_cls(name).algorithm
+        step = {"step": steps + 1} if "step" in inspect.signature(function).parameters else {}
+        numbers = {s.name: saved.get(s.name, s.initial) for s in algorithm.scalar_state}  # NAdam's mu_product
+        function(q, g, *[state(s.name) for s in algorithm.state], **step, **numbers, **kw)
     assert np.array_equal(p, q)

@@ -22,6 +22,11 @@ SETTINGS = [
     ("RMSprop", dict(lr=0.01, centered=True, momentum=0.5, weight_decay=0.1)),
     ("RMSprop", dict(lr=0.01)),
     ("Adagrad", dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1)),
+    ("Adamax", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+    ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1)),
+    ("Lion", dict(lr=0.01, weight_decay=0.1, maximize=True)),
+    ("RAdam", dict(lr=0.01, betas=(0.9, 0.9), weight_decay=0.1)),  # rectified from step 3 of 4
+    ("NAdam", dict(lr=0.01, momentum_decay=0.1, weight_decay=0.1, decoupled_weight_decay=True)),
 ]
 
 
