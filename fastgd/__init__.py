@@ -3,14 +3,15 @@
 The optimizers have torch.optim's names, defaults and update equations; each
 step is one compiled pass over memory per parameter.
 """
-from . import functional, optim, reference
+from . import clip, functional, optim, reference
 from ._backend import level as _level
 from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.__all__)
+from .clip import *  # noqa: F403 (gradient clipping: clip.__all__)
 
 # the one place the version is written: pyproject.toml reads this line (without importing fastgd)
 __version__ = "0.1.0"
 
-__all__ = optim.__all__ + [
+__all__ = optim.__all__ + clip.__all__ + [
     "LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__",
 ]
 

@@ -16,6 +16,8 @@ in full (and raises), converts, creates state or rebuilds the plan, before
 the call is made again.  ``fastgd.reference`` overrides ``_update_all`` with
 plain NumPy.
 """
+import functools
+import math
 import os
 import threading
 from typing import NamedTuple
@@ -323,15 +325,21 @@ class Optimizer:
 
     # -- stepping ------------------------------------------------------------
 
-    def step(self, grads=None):
+    def step(self, grads=None, *, grad_scale=1.0):
         """Update every parameter in place from its gradient.
 
         ``grads`` holds one array (or None, to skip that parameter) per
         parameter, in order; without it, each fastgd.Parameter's ``.grad`` is
-        read.  Nothing is changed if any gradient or option is invalid.  One
-        step of an optimizer runs at a time: a step while another thread's step
-        of the same optimizer runs raises RuntimeError.
+        read.  ``grad_scale``: a finite number every gradient is multiplied by
+        as the step reads it (rounded to the gradient's dtype, as torch's
+        ``grad.mul_(scale)``), the gradients left unchanged: clipping by norm
+        (``fastgd.clip_coef``) or averaging accumulated gradients without a pass
+        that writes them.  Nothing is changed if any gradient or option is
+        invalid.  One step of an optimizer runs at a time: a step while another
+        thread's step of the same optimizer runs raises RuntimeError.
         """
+        if type(grad_scale) is not float or not -math.inf < grad_scale < math.inf:
+            grad_scale = _checks.check_grad_scale(grad_scale)
         lock = self._lock
         if not lock.acquire(False):
             raise _busy("step()")
@@ -339,9 +347,14 @@ class Optimizer:
             if type(grads) is not list or len(grads) != len(self._params):
                 grads = self._gradients(grads)
             if self._plan is None:
-                self._update_all(self._converted(grads) if self._own_update else grads)
-            elif self._plan.step(self.param_groups, grads, self._n_threads or 0) != _DONE:
-                self._drive(grads, engine.Plan.step)
+                converted = self._converted(grads) if self._own_update else grads
+                if grad_scale != 1.0:  # the reference: the scaled gradients as torch's mul_ makes them
+                    converted = [None if g is None else np.multiply(g, g.dtype.type(grad_scale), out=np.empty_like(g))
+                                 for g in converted]
+                self._update_all(converted)
+            elif self._plan.step(self.param_groups, grads, self._n_threads or 0, False, grad_scale) != _DONE:
+                self._drive(grads, engine.Plan.step if grad_scale == 1.0
+                            else functools.partial(engine.Plan.step, grad_scale=grad_scale))
         finally:
             lock.release()
 
