@@ -1,5 +1,10 @@
 # Types of the fastgd package (the modules' own stubs hold the details).
+from . import accumulation as accumulation
 from . import clip as clip
+from . import swa_utils as swa_utils
+from .accumulation import MultiSteps as MultiSteps
+from .swa_utils import EMA as EMA
+from .swa_utils import SWA as SWA
 from . import functional as functional
 from . import reference as reference
 from .linear_model import LinearRegression as LinearRegression
@@ -13,5 +18,6 @@ __version__: str
 __all__ = ["LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__"]
 __all__ += optim.__all__
 __all__ += clip.__all__
+__all__ += ["EMA", "SWA", "MultiSteps"]
 
 def show_config() -> None: ...

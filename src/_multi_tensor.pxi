@@ -418,22 +418,26 @@ cdef enum PairPass:
     PAIR_ADD     # a = a + b
 
 
-cdef bint pair_pass(list targets, list sources, PairPass what, double weight) except -1:
-    """One pass of `what` over each pair (targets[k], sources[k]); False, changing nothing, if an
-    array is not ready or a pair does not match (size, dtype)."""
+cdef bint pair_pass(list targets, list sources, PairPass what, double weight, list copied=None) except -1:
+    """One pass of `what` over each pair (targets[k], sources[k]) (PAIR_ADD: a copy for the pairs
+    whose copied[k] is true); False, changing nothing, if an array is not ready or a pair does
+    not match (size, dtype)."""
     cdef _Pieces a = gathered(targets, False, True)
     cdef _Pieces b = gathered(sources, False, what == PAIR_SWAP)
     cdef Py_ssize_t k, n
     cdef Piece* x
     cdef Piece* y
-    if a is None or b is None or not matching(a, b):
+    if a is None or b is None or not matching(a, b) or (copied is not None and len(copied) != a.count):
         return False
+    for k in range(a.count):  # a copy is marked by a negative size, read under the GIL
+        if copied is not None and copied[k]:
+            a.pieces[k].size = -1 - a.pieces[k].size
     with nogil:
         for k in range(a.count):
             x = &a.pieces[k]
             y = &b.pieces[k]
-            n = x.size
-            if what == PAIR_COPY:
+            n = y.size
+            if what == PAIR_COPY or x.size < 0:
                 memcpy(x.data, y.data, n * (4 if x.is_float32 else 8))
             elif x.is_float32:
                 if what == PAIR_LERP:
@@ -468,9 +472,9 @@ def swap_all(list a, list b):
     return pair_pass(a, b, PAIR_SWAP, 0.0)
 
 
-def add_all(list totals, list arrays):
-    """totals[k] += arrays[k]; False if not ready."""
-    return pair_pass(totals, arrays, PAIR_ADD, 0.0)
+def add_all(list totals, list arrays, list copied):
+    """totals[k] += arrays[k], or totals[k][...] = arrays[k] where copied[k] is true; False if not ready."""
+    return pair_pass(totals, arrays, PAIR_ADD, 0.0, copied)
 
 
 def clip_coef(double max_norm, double total_norm, bint is_float32):
