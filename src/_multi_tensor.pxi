@@ -149,7 +149,7 @@ cdef enum NormKind:
     NORM_POWER    # any other p: (sum |x|^p)^(1/p)
 
 cdef enum:
-    LANES = 8     # partial sums kept side by side: they vectorize, and each sums 1/8 of the elements
+    LANES = 32    # partial sums kept side by side: they vectorize, in several registers (latency), each summing 1/32 of a block
     BLOCK = 1024  # elements summed per block before the block's sum joins the total
 
 

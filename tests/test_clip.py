@@ -289,3 +289,29 @@ def test_bad_grad_scale_changes_nothing(rng):
             opt.step([rng.standard_normal(6)], grad_scale=value)
         assert_unchanged(opt, params, snap)
     opt.step([np.ones(6)], grad_scale=np.float32(0.5))  # a NumPy scalar is a real number
+
+
+def test_threads_clipping_while_gradients_are_replaced_do_not_crash(rng):
+    import threading
+
+    params = [Parameter(rng.standard_normal(2000), rng.standard_normal(2000)) for _ in range(4)]
+    stop = threading.Event()
+
+    def replace():
+        while not stop.is_set():
+            for p in params:
+                p.grad = None if rng.random() < 0.3 else np.ones(2000)
+
+    def clip():
+        for _ in range(300):
+            norm = fastgd.clip_grad_norm_(params, 1.0)
+            assert np.isfinite(norm)
+            fastgd.clip_grad_value_(params, 0.5)
+
+    threads = [threading.Thread(target=replace)] + [threading.Thread(target=clip) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    stop.set()
+    threads[0].join()
