@@ -83,7 +83,7 @@ def _norm_type(norm_type):
 
 
 def _total_norm(items, name, norm_type, error_if_nonfinite):
-    p = _norm_type(norm_type)
+    p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
     found = engine.total_norm(items, True, p)
     if found is None:  # an array the compiled pass does not read as it is: check in full, copy
         found = engine.total_norm(_readable(_gradients(items, name, False)), False, p)
@@ -92,7 +92,7 @@ def _total_norm(items, name, norm_type, error_if_nonfinite):
         raise ValueError(f"the norm of order {p} of an empty gradient has no value (the largest or smallest "
                          "magnitude of no elements); torch refuses it too")
     total = np.float64(norm) if any_float64 else np.float32(norm)
-    if error_if_nonfinite and not np.isfinite(total):
+    if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"the total norm of order {p} of the gradients is {total}, not finite, so they cannot be "
             "clipped; pass error_if_nonfinite=False to scale them by it anyway (or skip the step: "
@@ -176,7 +176,7 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     elif type(grads) is not list:
         grads = _listed(grads, "grads")
     total = _total_norm(grads, "grads", norm_type, False)
-    if not np.isfinite(total):
+    if not math.isfinite(total):
         return total, False
     optimizer.step(grads, grad_scale=engine.clip_coef(float(max_norm), float(total), type(total) is np.float32))
     return total, True
