@@ -4,11 +4,11 @@ The optimizers have torch.optim's names, defaults and update equations; each
 step is one compiled pass over memory per parameter.
 """
 from . import accumulation, clip, functional, optim, reference, swa_utils
-from .accumulation import MultiSteps
+from .accumulation import *  # noqa: F403 (gradient accumulation: accumulation.__all__)
 from ._backend import level as _level
 from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.__all__)
 from .clip import *  # noqa: F403 (gradient clipping: clip.__all__)
-from .swa_utils import EMA, SWA
+from .swa_utils import *  # noqa: F403 (weight averages: swa_utils.__all__)
 
 # the one place the version is written: pyproject.toml reads this line (without importing fastgd)
 __version__ = "0.1.0"

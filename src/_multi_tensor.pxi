@@ -8,6 +8,7 @@
 # array is not ready to be read as it is (an ndarray of float32/float64, aligned, C-contiguous,
 # in native byte order; writable where it is written): the Python layer (fastgd/clip.py,
 # fastgd/swa_utils.py, fastgd/accumulation.py) then checks in full, raises or converts.
+cimport cython
 cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, NAN, fabs, fabsf, frexp, isfinite, ldexp, pow, sqrt
@@ -89,6 +90,8 @@ cdef inline bint readable(object array, bint writable) noexcept:
             and cnp.PyArray_ISNOTSWAPPED(a) and (not writable or cnp.PyArray_ISWRITEABLE(a)))
 
 
+@cython.final
+@cython.auto_pickle(False)
 cdef class _Pieces:
     """A list's arrays gathered, and held while their memory is read without the GIL."""
     cdef Piece* pieces
