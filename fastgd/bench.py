@@ -226,8 +226,14 @@ def format_table(rows, contenders):
             else:
                 line += [format_time(seconds), f"{seconds / times['fastgd']:.2f}x"]
         lines.append(line)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+    return _columns(lines, 3)
+
+
+def _columns(lines, left):
+    """Rows of cells as text: columns as wide as their widest cell, the first `left` columns
+    aligned left and the others right, a rule under the header row."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = ["  ".join(cell.ljust(w) if i < left else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
             for line in lines]
     text.insert(1, "-" * len(text[0]))
     return "\n".join(text)
@@ -301,11 +307,7 @@ def format_clip(rows):
                      f"{times['torch-fused-clip'] / times['torch-fused']:.2f}x",
                      f"{times['torch-fused-clip'] / times['fastgd-clip']:.2f}x"]
         lines.append(line)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
-            for line in lines]
-    text.insert(1, "-" * len(text[0]))
-    return "\n".join(text)
+    return _columns(lines, 2)
 
 
 # -- the regression loop ---------------------------------------------------------
