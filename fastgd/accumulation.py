@@ -38,13 +38,22 @@ class MultiSteps:
     def step(self, grads=None):
         """Add this call's gradients (as optimizer.step takes them; None: each
         fastgd.Parameter's .grad); at the every_k-th call, step on their mean and start a new
-        cycle.  Returns whether the optimizer stepped.  Bad gradients raise and change nothing."""
+        cycle.  Returns whether the optimizer stepped.  Bad gradients (and at the every_k-th
+        call, the optimizer's bad options or its step running in another thread) raise and
+        change nothing."""
         opt = self.optimizer
         if type(grads) is not list or len(grads) != len(self._sums):
             grads = opt._gradients(grads)
         if len(grads) != len(self._sums):
             raise ValueError(f"the optimizer has {len(grads)} parameters now; MultiSteps was made for "
                              f"{len(self._sums)}: make a new MultiSteps")
+        if self.mini_step + 1 == self.every_k:
+            # what would make this call's step raise, checked before the sums change (only a
+            # step started by another thread in between can still raise it)
+            if opt._lock.locked():
+                raise RuntimeError("step(): a step of the wrapped optimizer is already running (in another "
+                                   "thread, or re-entered); an optimizer takes one step at a time")
+            opt._check_all_groups()
         present = [i for i, g in enumerate(grads) if g is not None]
         given = [grads[i] for i in present]
         sums = [self._sums[i] for i in present]
@@ -61,7 +70,7 @@ class MultiSteps:
         try:
             opt.step([s if has else None for s, has in zip(self._sums, self._has)],
                      grad_scale=1.0 / self.every_k)
-        finally:  # a step that raises changes nothing in the optimizer; the cycle restarts
+        finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
             self.mini_step = 0
             self._has = [False] * len(self._sums)
         return True

@@ -71,3 +71,18 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
         assert_unchanged(opt, params, snap)
     assert multi.step([np.ones(4)])  # float64 gradient of a float32 parameter: converted
     np.testing.assert_allclose(params[0], arrays[0] - np.float32(0.1), rtol=1e-6)
+
+
+def test_a_step_that_would_fail_is_refused_before_the_sums_change(rng):
+    arrays = [rng.standard_normal(4)]
+    opt, params = build(fastgd.SGD, [(arrays, {})], dict(lr=0.1))
+    multi = fastgd.MultiSteps(opt, 2)
+    multi.step([np.ones(4)])
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr"):
+        multi.step([np.ones(4)])
+    assert multi.mini_step == 1
+    np.testing.assert_array_equal(multi.state_dict()["sums"][0], np.ones(4))
+    opt.param_groups[0]["lr"] = 0.1
+    assert multi.step([np.ones(4)])
+    np.testing.assert_allclose(params[0], arrays[0] - 0.1)
