@@ -84,9 +84,9 @@ def _norm_type(norm_type):
 
 def _total_norm(items, name, norm_type, error_if_nonfinite):
     p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
-    found = engine.total_norm(items, True, p)
+    found = engine.total_norm(items, Parameter, p)
     if found is None:  # an array the compiled pass does not read as it is: check in full, copy
-        found = engine.total_norm(_readable(_gradients(items, name, False)), False, p)
+        found = engine.total_norm(_readable(_gradients(items, name, False)), None, p)
     norm, any_float64, any_empty = found
     if any_empty and math.isinf(p):
         raise ValueError(f"the norm of order {p} of an empty gradient has no value (the largest or smallest "
@@ -130,7 +130,7 @@ def clip_grads_with_norm_(parameters, max_norm, total_norm):
 
 
 def _scale(items, coef):
-    if not engine.scale_all(items, True, float(coef)):
+    if not engine.scale_all(items, Parameter, float(coef)):
         grads = _gradients(items, "parameters", True)  # raises, or the arrays are unusual but valid
         for grad in grads:
             np.multiply(grad, grad.dtype.type(coef), out=grad)
@@ -154,7 +154,7 @@ def clip_grad_value_(parameters, clip_value):
         raise TypeError(f"clip_value must be a real number, got {clip_value!r}")
     value = float(clip_value)
     items = _listed(parameters, "parameters")
-    if not engine.clamp_all(items, True, -value, value):
+    if not engine.clamp_all(items, Parameter, -value, value):
         for grad in _gradients(items, "parameters", True):
             low, high = grad.dtype.type(-value), grad.dtype.type(value)
             np.minimum(np.maximum(grad, low, out=grad), high, out=grad)

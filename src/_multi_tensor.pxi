@@ -4,7 +4,7 @@
 # scale (Plan.step's grad_scale), which every kernel gets without reading a scale itself.
 #
 # Included by the engine modules (_engine_<level>.pyx) before _engine.pxi.  Each def takes
-# lists of arrays (or of objects whose .grad is one) and returns None, changing nothing, when an
+# lists of arrays (or of fastgd.Parameters, whose .grad is read) and returns None, changing nothing, when an
 # array is not ready to be read as it is (an ndarray of float32/float64, aligned, C-contiguous,
 # in native byte order; writable where it is written): the Python layer (fastgd/clip.py,
 # fastgd/swa_utils.py, fastgd/accumulation.py) then checks in full, raises or converts.
@@ -102,9 +102,9 @@ cdef class _Pieces:
         free(self.pieces)
 
 
-cdef _Pieces gathered(list items, bint take_grad, bint writable):
-    """The arrays of items (or the .grad of each, None skipped), or None if one is not readable
-    as it is."""
+cdef _Pieces gathered(list items, object holder, bint writable):
+    """The arrays of items, each an array, None (skipped) or an instance of the class `holder`
+    (fastgd.Parameter: its .grad is read, None skipped); None if one is not readable as it is."""
     cdef _Pieces result = _Pieces.__new__(_Pieces)
     cdef Py_ssize_t k, n
     cdef object array
@@ -116,10 +116,10 @@ cdef _Pieces gathered(list items, bint take_grad, bint writable):
         raise MemoryError()
     for k in range(n):
         array = items[k]
-        if take_grad and type(array) is not cnp.ndarray:
-            array = getattr(array, "grad", array)
-            if array is None:
-                continue
+        if type(array) is holder:
+            array = array.grad
+        if array is None:
+            continue
         if not readable(array, writable):
             return None
         result.held.append(array)
@@ -321,10 +321,10 @@ cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcep
     return finish(total, kind, p)
 
 
-def total_norm(list items, bint take_grad, double norm_type):
+def total_norm(list items, object holder, double norm_type):
     """(norm, any_float64, any_empty): the norm_type-norm of the arrays of items (or of the .grad
     of each, None skipped) as one vector, in double; None if an array is not readable as it is."""
-    cdef _Pieces pieces = gathered(items, take_grad, False)
+    cdef _Pieces pieces = gathered(items, holder, False)
     cdef double norm
     cdef bint any_float64 = False, any_empty = False
     cdef Py_ssize_t k
@@ -356,10 +356,10 @@ cdef inline void clamp_in_place(floating* x, Py_ssize_t n, floating low, floatin
         x[i] = high if v > high else v
 
 
-def scale_all(list items, bint take_grad, double factor):
+def scale_all(list items, object holder, double factor):
     """Multiply every array of items (or .grad, None skipped) by factor rounded to its dtype, in
     place; False (changing nothing) if one is not ready."""
-    cdef _Pieces pieces = gathered(items, take_grad, True)
+    cdef _Pieces pieces = gathered(items, holder, True)
     cdef Py_ssize_t k
     if pieces is None:
         return False
@@ -372,10 +372,10 @@ def scale_all(list items, bint take_grad, double factor):
     return True
 
 
-def clamp_all(list items, bint take_grad, double low, double high):
+def clamp_all(list items, object holder, double low, double high):
     """Clamp every array of items (or .grad, None skipped) to [low, high] (rounded to its dtype)
     in place; False (changing nothing) if one is not ready."""
-    cdef _Pieces pieces = gathered(items, take_grad, True)
+    cdef _Pieces pieces = gathered(items, holder, True)
     cdef Py_ssize_t k
     if pieces is None:
         return False
@@ -425,8 +425,8 @@ cdef bint pair_pass(list targets, list sources, PairPass what, double weight, li
     """One pass of `what` over each pair (targets[k], sources[k]) (PAIR_ADD: a copy for the pairs
     whose copied[k] is true); False, changing nothing, if an array is not ready or a pair does
     not match (size, dtype)."""
-    cdef _Pieces a = gathered(targets, False, True)
-    cdef _Pieces b = gathered(sources, False, what == PAIR_SWAP)
+    cdef _Pieces a = gathered(targets, None, True)
+    cdef _Pieces b = gathered(sources, None, what == PAIR_SWAP)
     cdef Py_ssize_t k, n
     cdef Piece* x
     cdef Piece* y

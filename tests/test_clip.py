@@ -1,5 +1,7 @@
 """fastgd.clip: the norms and clipped gradients against torch.nn.utils and closed forms; the
 step's grad_scale against the reference on scaled gradients; skipping non-finite steps."""
+import types
+
 import numpy as np
 import pytest
 
@@ -195,6 +197,9 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
         (TypeError, "max_norm", lambda: fastgd.clip_grad_norm_([good], None)),
         (TypeError, "clip_value", lambda: fastgd.clip_grad_value_([good], "1")),
         (TypeError, "parameters must be", lambda: fastgd.clip_grad_norm_(3.0, 1.0)),
+        # only a fastgd.Parameter is read for its .grad (a torch tensor's None .grad is no gradient to skip)
+        (TypeError, r"parameters\[0\] is a SimpleNamespace",
+         lambda: fastgd.clip_grad_norm_([types.SimpleNamespace(grad=good)], 0.1)),
     ]
     for error, match, call in cases:
         with pytest.raises(error, match=match):

@@ -151,7 +151,7 @@ def test_levels_give_the_same_bits_for_multi_tensor_passes_and_scaled_steps(dtyp
     def passes(engine):
         rng = np.random.default_rng(3)
         grads = [rng.standard_normal(size).astype(dtype) for size in (100_003, 37, 1)]
-        norms = [engine.total_norm(grads, False, p)[0] for p in (2.0, 1.0, np.inf, 0.5, 3.0)]
+        norms = [engine.total_norm(grads, None, p)[0] for p in (2.0, 1.0, np.inf, 0.5, 3.0)]
         averages = [g.copy() for g in grads]
         engine.lerp_all(averages, [g[::-1].copy() for g in grads], 0.3)
         saved, fastgd.optim.engine = fastgd.optim.engine, engine
