@@ -8,8 +8,6 @@ import pytest
 
 from fastgd import bench
 
-from conftest import THREADS
-
 
 @pytest.fixture(params=bench.CLIP_CONTENDERS)
 def clip_contender(request):
@@ -20,8 +18,8 @@ def clip_contender(request):
 
 @pytest.mark.parametrize("n", bench.CLIP_SIZES, ids=bench.format_size)
 @pytest.mark.parametrize("dtype", bench.DTYPES)
-def test_clip_and_step(benchmark, clip_contender, dtype, n):
-    step = bench.make_clip_step(clip_contender, dtype, n, THREADS)
+def test_clip_and_step(benchmark, clip_contender, threads, dtype, n):
+    step = bench.make_clip_step(clip_contender, dtype, n, threads)
     benchmark.group = f"clip-adam-{dtype}-n={bench.format_size(n)}"
     if benchmark.enabled:
         step()
