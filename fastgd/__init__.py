@@ -3,7 +3,7 @@
 The optimizers have torch.optim's names, defaults and update equations; each
 step is one compiled pass over memory per parameter.
 """
-from . import accumulation, clip, functional, optim, reference, swa_utils
+from . import accumulation, clip, functional, lr_scheduler, optim, reference, swa_utils
 from .accumulation import *  # noqa: F403 (gradient accumulation: accumulation.__all__)
 from ._backend import level as _level
 from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.__all__)
@@ -14,13 +14,14 @@ from .swa_utils import *  # noqa: F403 (weight averages: swa_utils.__all__)
 __version__ = "0.1.0"
 
 __all__ = optim.__all__ + clip.__all__ + swa_utils.__all__ + accumulation.__all__ + [
-    "LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__",
+    "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "lr_scheduler",
+    "reference", "show_config", "__version__",
 ]
 
 
 def __getattr__(name):
     # the estimators need scikit-learn and SciPy: import them only when asked for
-    if name in ("LinearRegression", "LogisticRegression"):
+    if name in ("LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor"):
         from . import linear_model
 
         return getattr(linear_model, name)

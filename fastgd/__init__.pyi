@@ -6,16 +6,22 @@ from .accumulation import MultiSteps as MultiSteps
 from .swa_utils import EMA as EMA
 from .swa_utils import SWA as SWA
 from . import functional as functional
+from . import lr_scheduler as lr_scheduler
 from . import reference as reference
 from .linear_model import LinearRegression as LinearRegression
 from .linear_model import LogisticRegression as LogisticRegression
+from .linear_model import SGDClassifier as SGDClassifier
+from .linear_model import SGDRegressor as SGDRegressor
 from fastgd import optim as optim
 from fastgd.optim import *
 from fastgd.clip import *
 
 __version__: str
 
-__all__ = ["LinearRegression", "LogisticRegression", "functional", "reference", "show_config", "__version__"]
+__all__ = [
+    "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "lr_scheduler",
+    "reference", "show_config", "__version__",
+]
 __all__ += optim.__all__
 __all__ += clip.__all__
 __all__ += ["EMA", "SWA", "MultiSteps"]

@@ -48,20 +48,38 @@ class Plan:
         grad_scale: float = 1.0,
     ) -> int: ...
 
+@final
+class Objective:
+    def __init__(
+        self,
+        loss: str,
+        *,
+        epsilon: float = 0,
+        alpha: float = 0,
+        l1: float = 0,
+        fit_intercept: bool = True,
+        intercept_decay: float = 1,
+        weights_scale_steps: bool = False,
+        weight_pos: npt.NDArray[np.float64] | None = None,
+        weight_neg: npt.NDArray[np.float64] | None = None,
+        l1_state: npt.NDArray[np.float64] | None = None,
+        average: npt.NDArray[Any] | None = None,
+        average_start: int = 1,
+        steps_before: int = 0,
+    ) -> None: ...
+
 def epoch(
     optimizer: Plan,
     groups: list[dict[str, Any]],
     grads: list[npt.NDArray[Any] | None],
     n_threads: int,
     checked: bool,
-    X: npt.NDArray[Any],
+    X: npt.NDArray[Any] | Any,  # a 2-D array, or a scipy.sparse CSR matrix
     y: npt.NDArray[Any],
     sample_weight: npt.NDArray[Any] | None,
     order: npt.NDArray[np.intp],
     batch_size: int,
-    loss: str,
-    alpha: float,
-    fit_intercept: bool,
+    objective: Objective,
     rates: npt.NDArray[np.float64] | None,
     in_order: bool,
     result: npt.NDArray[np.float64],

@@ -13,17 +13,20 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import train_test_split
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._available_if import available_if
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
 )
 
-from . import optim
+from . import lr_scheduler, optim
 
 # optimizer name -> (optimizer class, the estimator parameters it takes, fixed options)
 OPTIMIZERS = {
@@ -38,8 +41,293 @@ OPTIMIZERS = {
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 
 
-class _BaseGD(BaseEstimator):
-    """What the two estimators share: parameters, the training driver, the linear scores."""
+class _Driver(BaseEstimator):
+    """What every estimator here shares: the training driver, the linear scores."""
+
+    #: whether y may hold several targets a row (2-D)
+    _multi_output = False
+
+    # -- what the reference overrides -------------------------------------
+
+    def _optimizer_module(self):
+        return optim
+
+    def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
+        """One epoch in the compiled loop, stepping the optimizer through its engine; returns the
+        weighted loss sum (NaN if it diverged) and the number of batches stepped."""
+        result = np.zeros(2)
+        in_order = self._in_order(X, order, batch_size)
+        objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept,
+                                           intercept_decay=self._intercept_decay(X), **self._objective_options())
+
+        def epoch(plan, groups, grads, n_threads, checked):
+            return optim.engine.epoch(plan, groups, grads, n_threads, checked, X, targets, sample_weight, order,
+                                      batch_size, objective, rates, in_order, result)
+
+        self._optimizer._step_with(epoch, [self._grad])
+        return float(result[0]), int(result[1])
+
+    # -- training driver --------------------------------------------------------
+
+    def _intercept_decay(self, X):
+        """The factor of the intercept's step (the gradient's, for these estimators)."""
+        return 1.0
+
+    def _optimizer_options(self):
+        """The options the estimator's parameters give its optimizer."""
+        cls, names, fixed = OPTIMIZERS[self.optimizer]
+        options = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        if "betas" in options:
+            options["betas"] = tuple(options["betas"])  # a list from a config file, say
+        if cls is optim.RMSprop:
+            options["alpha"] = self.rho
+        return {"lr": self._initial_lr(), **options, **fixed}
+
+    def _new_optimizer(self):
+        cls = getattr(self._optimizer_module(), OPTIMIZERS[self.optimizer][0].__name__)
+        self._optimizer_made = (self.optimizer, self._optimizer_options())
+        return cls([self._theta], **self._optimizer_made[1])
+
+    def _follow_parameters(self):
+        """What partial_fit changes when parameters were set since the last call: another
+        optimizer starts with a new state (the weights and the schedule's step count go on);
+        changed options (the learning rate included) are set in the optimizer's param group."""
+        made_for, options_then = self._optimizer_made
+        if self.optimizer != made_for:
+            self._optimizer = self._new_optimizer()
+            return
+        options = self._optimizer_options()
+        group = self._optimizer.param_groups[0]
+        for name, value in options.items():
+            if options_then.get(name) != value:
+                group[name] = value
+        self._optimizer_made = (made_for, options)
+
+    def _initialize(self, n_features, n_outputs, dtype):
+        self._theta = np.zeros(n_outputs * (n_features + 1), dtype=dtype)
+        self._grad = np.zeros_like(self._theta)
+        self._t = np.zeros(1, dtype=np.int64)
+        self._optimizer = self._new_optimizer()
+        self.n_iter_ = 0
+        self.loss_curve_ = []
+
+    def _start_call(self, reset):
+        """What each fit or partial_fit call starts anew (the drop-in estimators' L1 penalty)."""
+
+    def _start_from(self, coef, intercept):
+        k = self._n_outputs
+        d = self._theta.size // k - 1
+        if coef is not None:
+            coef = np.asarray(coef, dtype=self._theta.dtype)
+            if coef.size != k * d:
+                raise ValueError(f"coef_init has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
+            self._theta[: k * d] = coef.ravel()
+        if intercept is not None:
+            intercept = np.asarray(intercept, dtype=self._theta.dtype)
+            if intercept.size != k:
+                raise ValueError(f"intercept_init has shape {intercept.shape}; expected ({k},)")
+            self._theta[k * d:] = intercept.ravel()
+
+    def _shown(self):
+        """The flat vector that coef_ and intercept_ show (the averaged one, once averaging started)."""
+        return self._theta
+
+    def _publish(self):
+        """coef_ and intercept_ as views of the flat parameter vector."""
+        k = self._n_outputs
+        theta = self._shown()
+        d = theta.size // k - 1
+        coef = theta[: k * d].reshape(k, d)
+        self.coef_ = coef[0] if self._coef_1d else coef
+        self.intercept_ = theta[k * d:]
+
+    def _in_order(self, X, order, batch_size):
+        """Whether an epoch over the rows `order` of X takes all of X in order: every row, and
+        without shuffling or in one full batch (whose gradient the order does not change)."""
+        return order.size == X.shape[0] and (not self.shuffle or batch_size >= order.size)
+
+    def _run_epochs(self, X, targets, sample_weight, n_epochs, rows=None, validation=None):
+        """Train for up to n_epochs on the rows of X (all of them, or those listed in `rows`: X is
+        never copied); validation: (rows, targets, sample_weight) held out for early stopping."""
+        n = X.shape[0] if rows is None else rows.size
+        batch_size = n if self.batch_size is None else min(self.batch_size, n)
+        group = self._optimizer.param_groups[0]
+        if sample_weight is None:
+            weight_sum = float(n)
+        else:
+            weight_sum = float((sample_weight if rows is None else sample_weight[rows]).sum(dtype=np.float64))
+        if not weight_sum > 0:
+            raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
+                             "the objective is the weighted mean loss, which needs weights with a positive sum")
+        best, no_improvement = math.inf, 0
+        # the rows of each epoch, shuffled anew each epoch unless taken in order
+        order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
+        in_order = self._in_order(X, order, batch_size)
+        shuffled = None if rows is None else np.arange(n, dtype=np.intp)  # a permutation of the listed rows
+        check = self.tol is not None
+        for epoch in range(n_epochs):
+            lr = self._learning_rate(self.n_iter_)
+            if lr is not None:
+                group["lr"] = lr
+            if self.shuffle and rows is not None:
+                optim.engine.shuffle(shuffled, self._shuffle_bits)
+                np.take(rows, shuffled, out=order)
+            elif not in_order:
+                optim.engine.shuffle(order, self._shuffle_bits)
+            rates = self._batch_rates(-(-n // batch_size))
+            loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
+            self._t[0] += batches
+            if rates is not None and batches:
+                group["lr"] = float(rates[batches - 1])
+            self.n_iter_ += 1
+            objective = self._objective(loss_sum, weight_sum)
+            if not math.isfinite(objective) or not np.isfinite(self._theta).all():
+                # X was not checked up front: a non-finite entry makes its row's loss non-finite
+                check_array(X, dtype=None, input_name="X", estimator=self)
+                raise _Diverged(
+                    f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
+                    f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
+                    "before this call. Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
+                )
+            self.loss_curve_.append(objective)
+            if validation is not None:
+                self._publish()
+                score = self._validation_score(X, *validation)
+                self.validation_scores_.append(score)
+                current = -score
+            else:
+                current = objective
+            if self.verbose:
+                print(f"-- Epoch {self.n_iter_}: objective {objective:.6g}, lr {group['lr']:.3g}")
+            if not check:
+                continue
+            if current > best - self.tol:
+                no_improvement += 1
+            else:
+                no_improvement = 0
+            best = min(best, current)
+            if no_improvement >= self.n_iter_no_change:
+                if self._schedule() == "adaptive" and group["lr"] > 1e-6:
+                    group["lr"] /= 5
+                    no_improvement = 0
+                else:
+                    self._warn_if_rising()
+                    if self.verbose:
+                        print(f"Convergence after {self.n_iter_} epochs")
+                    break
+        else:
+            if check and n_epochs == self.max_iter:  # fit (partial_fit runs one epoch a call)
+                warnings.warn(
+                    f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
+                    f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
+                    ConvergenceWarning)
+        self._publish()
+
+    #: how many times its best the objective may end, when the fit stops for want of improvement,
+    #: before that is taken for divergence (if it also ends above its first epoch's)
+    _RISE = 10.0
+
+    def _warn_if_rising(self):
+        best, last = min(self.loss_curve_), self.loss_curve_[-1]
+        if last > max(self._RISE * best, self.loss_curve_[0]):
+            warnings.warn(
+                f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
+                f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
+                "(e.g. StandardScaler).", ConvergenceWarning)
+
+    #: rows predicted at a time when scoring held-out rows of X
+    _SCORE_CHUNK = 1 << 14
+
+    def _validation_score(self, X, rows, y, sample_weight):
+        """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole)."""
+        predicted = np.concatenate([self.predict(X[rows[start:start + self._SCORE_CHUNK]])
+                                    for start in range(0, rows.size, self._SCORE_CHUNK)])
+        metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
+        return float(metric(y, predicted, sample_weight=sample_weight))
+
+    def _prepare(self, X, y, sample_weight, reset):
+        # X's finite check costs a pass over X; without early stopping the first epoch makes it
+        # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset, accept_sparse="csr",
+                             y_numeric=not isinstance(self, ClassifierMixin),
+                             multi_output=self._multi_output,
+                             ensure_all_finite=self.early_stopping)
+        if X.shape[0] == 0:
+            raise ValueError("X has no samples; fitting needs at least one")
+        sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        return X, y, sample_weight
+
+    def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None):
+        """Train; a call that fails (divergence included) leaves the estimator as it was.
+        init: the (coef, intercept) a fit starts from, or None."""
+        before = _Snapshot(self)
+        try:
+            return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init)
+        except BaseException:
+            before.restore()
+            raise
+
+    def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes, init=None):
+        X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
+        if not reset:  # partial_fit goes on in the model's dtype
+            X = X.astype(self._theta.dtype, copy=False)
+            sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
+        targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
+        if not reset:
+            self._follow_parameters()
+        else:
+            self._rng = check_random_state(self.random_state)
+            # the epochs' shuffles come from a generator of their own, seeded from random_state
+            self._shuffle_bits = np.random.PCG64(self._rng.randint(np.iinfo(np.int32).max))
+            size = self._n_outputs * (X.shape[1] + 1)
+            warm = (self.warm_start and hasattr(self, "_theta") and self._theta.size == size
+                    and self._theta.dtype == X.dtype)
+            if warm:  # keep the weights, start a new optimizer
+                self._optimizer = self._new_optimizer()
+                self._t[...] = 0
+                self.n_iter_, self.loss_curve_ = 0, []
+            else:
+                self._initialize(X.shape[1], self._n_outputs, X.dtype)
+            if init is not None:
+                self._start_from(*init)
+        self._start_call(reset)
+        self.validation_scores_ = [] if self.early_stopping else None
+        train = validation = None
+        if self.early_stopping and reset:  # rows held out by index: X is not copied
+            stratify = y if isinstance(self, ClassifierMixin) else None
+            train, val = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
+                                          random_state=self._rng, stratify=stratify)
+            validation = (val, y[val], None if sample_weight is None else sample_weight[val])
+        self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
+        return self
+
+    def _scores(self, X):
+        """The linear scores X @ coef_.T + intercept_."""
+        check_is_fitted(self, "coef_")
+        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
+        k = self._n_outputs
+        coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
+        scores = X @ coef.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
+        binary = isinstance(self, ClassifierMixin) and self._n_outputs == 1
+        return scores[:, 0] if (self._coef_1d or binary) else scores
+
+    def __setstate__(self, state):
+        # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
+        # pickle (or deepcopy) stores apart: make them views again, so that the copy trains from the
+        # coef_ it shows, as the original does
+        super().__setstate__(state)
+        if hasattr(self, "_theta") and isinstance(getattr(self, "coef_", None), np.ndarray):  # not sparsified
+            self._publish()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.multi_output = self._multi_output
+        return tags
+
+
+class _BaseGD(_Driver):
+    """LinearRegression's and LogisticRegression's parameters, and their schedules."""
 
     def __init_subclass__(cls, **kwargs):
         # each estimator's __init__ under its own name, so that a wrong keyword's TypeError names it
@@ -122,93 +410,30 @@ class _BaseGD(BaseEstimator):
         self.lr_decay = lr_decay
         self.initial_accumulator_value = initial_accumulator_value
 
-    # -- what the reference overrides -------------------------------------
+    # -- the driver's hooks, as these estimators define them (the drop-in SGD ones have theirs) --
 
-    def _optimizer_module(self):
-        return optim
-
-    def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
-        """One epoch in the compiled loop, stepping the optimizer through its engine; returns the
-        weighted loss sum (NaN if it diverged) and the number of batches stepped."""
-        result = np.zeros(2)
-        in_order = self._in_order(X, order, batch_size)
-
-        def epoch(plan, groups, grads, n_threads, checked):
-            return optim.engine.epoch(
-                plan, groups, grads, n_threads, checked, X, targets, sample_weight, order, batch_size, self._loss,
-                float(self.alpha), self.fit_intercept, rates, in_order, result)
-
-        self._optimizer._step_with(epoch, [self._grad])
-        return float(result[0]), int(result[1])
-
-    # -- training driver --------------------------------------------------------
-
-    def _optimizer_options(self):
-        """The options the estimator's parameters give its optimizer."""
-        cls, names, fixed = OPTIMIZERS[self.optimizer]
-        options = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
-        if "betas" in options:
-            options["betas"] = tuple(options["betas"])  # a list from a config file, say
-        if cls is optim.RMSprop:
-            options["alpha"] = self.rho
-        return {"lr": float(self.learning_rate), **options, **fixed}
-
-    def _new_optimizer(self):
-        cls = getattr(self._optimizer_module(), OPTIMIZERS[self.optimizer][0].__name__)
-        self._optimizer_made = (self.optimizer, self._optimizer_options())
-        return cls([self._theta], **self._optimizer_made[1])
-
-    def _follow_parameters(self):
-        """What partial_fit changes when parameters were set since the last call: another
-        optimizer starts with a new state (the weights and the schedule's step count go on);
-        changed options (the learning rate included) are set in the optimizer's param group."""
-        made_for, options_then = self._optimizer_made
-        if self.optimizer != made_for:
-            self._optimizer = self._new_optimizer()
-            return
-        options = self._optimizer_options()
-        group = self._optimizer.param_groups[0]
-        for name, value in options.items():
-            if options_then.get(name) != value:
-                group[name] = value
-        self._optimizer_made = (made_for, options)
-
-    def _initialize(self, n_features, n_outputs, dtype):
-        self._theta = np.zeros(n_outputs * (n_features + 1), dtype=dtype)
-        self._grad = np.zeros_like(self._theta)
-        self._t = np.zeros(1, dtype=np.int64)
-        self._optimizer = self._new_optimizer()
-        self.n_iter_ = 0
-        self.loss_curve_ = []
-
-    def _publish(self):
-        """coef_ and intercept_ as views of the flat parameter vector."""
-        k = self._n_outputs
-        d = self._theta.size // k - 1
-        coef = self._theta[: k * d].reshape(k, d)
-        self.coef_ = coef[0] if self._coef_1d else coef
-        self.intercept_ = self._theta[k * d:]
+    def fit(self, X, y, sample_weight=None):
+        """Train for up to max_iter epochs (fewer if it converges), from zero weights unless warm_start."""
+        self._validate_params()
+        return self._fit(X, y, sample_weight, self.max_iter, reset=True)
 
     def _objective(self, loss_sum, weight_sum):
         k, d = self._n_outputs, self._theta.size // self._n_outputs - 1
         coef = self._theta[: k * d].astype(np.float64)  # the penalty of float32 weights does not overflow
         return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
 
-    def _in_order(self, X, order, batch_size):
-        """Whether an epoch over the rows `order` of X takes all of X in order: every row, and
-        without shuffling or in one full batch (whose gradient the order does not change)."""
-        return order.size == X.shape[0] and (not self.shuffle or batch_size >= order.size)
-
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
-    # (_learning_rate), or per batch (_batch_rates); "adaptive" is the driver's.
+    # (_learning_rate: the closed forms of lr_scheduler's ExponentialLR, StepLR and
+    # CosineAnnealingLR with T_max=max_iter), or per batch (_batch_rates: scikit-learn's
+    # invscaling, written beside them); "adaptive" (scikit-learn's) is the driver's.
     def _learning_rate(self, epoch):
         eta0, schedule = float(self.learning_rate), self.lr_schedule
         if schedule == "exponential":
-            return eta0 * self.gamma ** epoch
+            return lr_scheduler._exponential_lr(eta0, self.gamma, epoch)
         if schedule == "step":
-            return eta0 * self.gamma ** (epoch // self.step_size)
+            return lr_scheduler._step_lr(eta0, self.gamma, self.step_size, epoch)
         if schedule == "cosine":
-            return self.eta_min + (eta0 - self.eta_min) * (1 + math.cos(math.pi * epoch / self.max_iter)) / 2
+            return lr_scheduler._cosine_lr(eta0, self.eta_min, self.max_iter, epoch)
         return None  # constant, adaptive (set by the driver) and invscaling (per batch)
 
     def _batch_rates(self, n_batches):
@@ -216,186 +441,18 @@ class _BaseGD(BaseEstimator):
         invscaling: eta0 / t ** power_t, t counting the steps of the whole fit from 1."""
         if self.lr_schedule != "invscaling":
             return None
-        return float(self.learning_rate) / (self._t[0] + np.arange(1, n_batches + 1)) ** float(self.power_t)
+        steps = self._t[0] + np.arange(1, n_batches + 1)
+        return lr_scheduler._inverse_scaling_lr(float(self.learning_rate), float(self.power_t), steps)
 
-    def _run_epochs(self, X, targets, sample_weight, n_epochs, rows=None, validation=None):
-        """Train for up to n_epochs on the rows of X (all of them, or those listed in `rows`: X is
-        never copied); validation: (rows, targets, sample_weight) held out for early stopping."""
-        n = X.shape[0] if rows is None else rows.size
-        batch_size = n if self.batch_size is None else min(self.batch_size, n)
-        group = self._optimizer.param_groups[0]
-        if sample_weight is None:
-            weight_sum = float(n)
-        else:
-            weight_sum = float((sample_weight if rows is None else sample_weight[rows]).sum(dtype=np.float64))
-        if not weight_sum > 0:
-            raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
-                             "the objective is the weighted mean loss, which needs weights with a positive sum")
-        best, no_improvement = math.inf, 0
-        # the rows of each epoch, shuffled anew each epoch unless taken in order
-        order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
-        in_order = self._in_order(X, order, batch_size)
-        shuffled = None if rows is None else np.arange(n, dtype=np.intp)  # a permutation of the listed rows
-        check = self.tol is not None
-        for epoch in range(n_epochs):
-            lr = self._learning_rate(self.n_iter_)
-            if lr is not None:
-                group["lr"] = lr
-            if self.shuffle and rows is not None:
-                optim.engine.shuffle(shuffled, self._shuffle_bits)
-                np.take(rows, shuffled, out=order)
-            elif not in_order:
-                optim.engine.shuffle(order, self._shuffle_bits)
-            rates = self._batch_rates(-(-n // batch_size))
-            loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
-            self._t[0] += batches
-            if rates is not None and batches:
-                group["lr"] = float(rates[batches - 1])
-            self.n_iter_ += 1
-            objective = self._objective(loss_sum, weight_sum)
-            if not math.isfinite(objective) or not np.isfinite(self._theta).all():
-                # X was not checked up front: a non-finite entry makes its row's loss non-finite
-                check_array(X, dtype=None, input_name="X", estimator=self)
-                raise _Diverged(
-                    f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
-                    f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
-                    "before this call. Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
-                )
-            self.loss_curve_.append(objective)
-            if validation is not None:
-                self._publish()
-                score = self._validation_score(X, *validation)
-                self.validation_scores_.append(score)
-                current = -score
-            else:
-                current = objective
-            if self.verbose:
-                print(f"-- Epoch {self.n_iter_}: objective {objective:.6g}, lr {group['lr']:.3g}")
-            if not check:
-                continue
-            if current > best - self.tol:
-                no_improvement += 1
-            else:
-                no_improvement = 0
-            best = min(best, current)
-            if no_improvement >= self.n_iter_no_change:
-                if self.lr_schedule == "adaptive" and group["lr"] > 1e-6:
-                    group["lr"] /= 5
-                    no_improvement = 0
-                else:
-                    self._warn_if_rising()
-                    if self.verbose:
-                        print(f"Convergence after {self.n_iter_} epochs")
-                    break
-        else:
-            if check and n_epochs == self.max_iter:  # fit (partial_fit runs one epoch a call)
-                warnings.warn(
-                    f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
-                    f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
-                    ConvergenceWarning)
-        self._publish()
+    def _initial_lr(self):
+        return float(self.learning_rate)
 
-    #: how many times its best the objective may end, when the fit stops for want of improvement,
-    #: before that is taken for divergence (if it also ends above its first epoch's)
-    _RISE = 10.0
+    def _schedule(self):
+        return self.lr_schedule
 
-    def _warn_if_rising(self):
-        best, last = min(self.loss_curve_), self.loss_curve_[-1]
-        if last > max(self._RISE * best, self.loss_curve_[0]):
-            warnings.warn(
-                f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
-                f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
-                "(e.g. StandardScaler).", ConvergenceWarning)
-
-    #: rows predicted at a time when scoring held-out rows of X
-    _SCORE_CHUNK = 1 << 14
-
-    def _validation_score(self, X, rows, y, sample_weight):
-        """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole)."""
-        predicted = np.concatenate([self.predict(X[rows[start:start + self._SCORE_CHUNK]])
-                                    for start in range(0, rows.size, self._SCORE_CHUNK)])
-        metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
-        return float(metric(y, predicted, sample_weight=sample_weight))
-
-    def _prepare(self, X, y, sample_weight, reset):
-        # X's finite check costs a pass over X; without early stopping the first epoch makes it
-        # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset,
-                             y_numeric=not isinstance(self, ClassifierMixin),
-                             multi_output=not isinstance(self, ClassifierMixin),
-                             ensure_all_finite=self.early_stopping)
-        if X.shape[0] == 0:
-            raise ValueError("X has no samples; fitting needs at least one")
-        sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
-        return X, y, sample_weight
-
-    def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None):
-        """Train; a call that fails (divergence included) leaves the estimator as it was."""
-        before = _Snapshot(self)
-        try:
-            return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes)
-        except BaseException:
-            before.restore()
-            raise
-
-    def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes):
-        X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
-        if not reset:  # partial_fit goes on in the model's dtype
-            X = X.astype(self._theta.dtype, copy=False)
-            sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
-        targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
-        if not reset:
-            self._follow_parameters()
-        else:
-            self._rng = check_random_state(self.random_state)
-            # the epochs' shuffles come from a generator of their own, seeded from random_state
-            self._shuffle_bits = np.random.PCG64(self._rng.randint(np.iinfo(np.int32).max))
-            size = self._n_outputs * (X.shape[1] + 1)
-            warm = (self.warm_start and hasattr(self, "_theta") and self._theta.size == size
-                    and self._theta.dtype == X.dtype)
-            if warm:  # keep the weights, start a new optimizer
-                self._optimizer = self._new_optimizer()
-                self._t[...] = 0
-                self.n_iter_, self.loss_curve_ = 0, []
-            else:
-                self._initialize(X.shape[1], self._n_outputs, X.dtype)
-        self.validation_scores_ = [] if self.early_stopping else None
-        train = validation = None
-        if self.early_stopping and reset:  # rows held out by index: X is not copied
-            stratify = targets if isinstance(self, ClassifierMixin) else None
-            train, val = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
-                                          random_state=self._rng, stratify=stratify)
-            validation = (val, y[val], None if sample_weight is None else sample_weight[val])
-        self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
-        return self
-
-    def fit(self, X, y, sample_weight=None):
-        """Train for up to max_iter epochs (fewer if it converges), from zero weights unless warm_start."""
-        self._validate_params()
-        return self._fit(X, y, sample_weight, self.max_iter, reset=True)
-
-    def _scores(self, X):
-        """The linear scores X @ coef_.T + intercept_."""
-        check_is_fitted(self, "coef_")
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        k = self._n_outputs
-        coef = self.coef_.reshape(k, -1)
-        scores = X @ coef.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
-        return scores[:, 0] if (self._coef_1d or self._loss == "log") else scores
-
-    def __setstate__(self, state):
-        # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
-        # pickle (or deepcopy) stores apart: make them views again, so that the copy trains from the
-        # coef_ it shows, as the original does
-        super().__setstate__(state)
-        if hasattr(self, "_theta") and hasattr(self, "coef_"):
-            self._publish()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        tags.target_tags.multi_output = not isinstance(self, ClassifierMixin)
-        return tags
+    def _objective_options(self):
+        """The epoch's Objective, but for its loss and intercept (see _regression.pxi)."""
+        return {"alpha": float(self.alpha)}
 
 
 def _check_one_label_type(labels, name):
@@ -408,6 +465,33 @@ def _check_one_label_type(labels, name):
         if len(kinds) > 1:
             raise ValueError(f"{name} mixes string and number labels; use labels of one type "
                              "(e.g. all strings: y.astype(str))")
+
+
+def _class_index(model, y, classes, reset):
+    """Each label's index in model.classes_, which the first call sets (from `classes`, or
+    the labels of y), with model._n_outputs (one output for two classes, else one a class)."""
+    for labels, name in ((y, "y"), (classes, "classes")):
+        _check_one_label_type(labels, name)
+    if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
+        check_classification_targets(y)
+    new_classes = reset or not hasattr(model, "classes_")
+    if not new_classes and classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
+                                                                      model.classes_):
+        raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the first "
+                         f"call to partial_fit, {model.classes_.tolist()}")
+    if new_classes:
+        model.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        if model.classes_.size < 2:
+            raise ValueError(f"{type(model).__name__} needs samples of at least 2 classes; got 1 class: "
+                             f"{model.classes_.tolist()}")
+        model._n_outputs = 1 if model.classes_.size == 2 else model.classes_.size
+    index = np.searchsorted(model.classes_, y)
+    if not (new_classes and classes is None):  # classes taken from y know every label
+        known = model.classes_[np.minimum(index, model.classes_.size - 1)] == y
+        if not known.all():
+            unknown = np.unique(y[~known])
+            raise ValueError(f"y has labels {unknown.tolist()} not in classes {model.classes_.tolist()}")
+    return index
 
 
 class _Diverged(ValueError):
@@ -456,6 +540,7 @@ class LinearRegression(RegressorMixin, _BaseGD):
     """
 
     _loss = "squared"
+    _multi_output = True
 
     def _targets(self, y, classes, reset):
         if y.ndim > 2:
@@ -488,29 +573,8 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
     _coef_1d = False
 
     def _targets(self, y, classes, reset):
-        for labels, name in ((y, "y"), (classes, "classes")):
-            _check_one_label_type(labels, name)
-        if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
-            check_classification_targets(y)
-        new_classes = reset or not hasattr(self, "classes_")
-        if not new_classes and classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
-                                                                          self.classes_):
-            raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the first "
-                             f"call to partial_fit, {self.classes_.tolist()}")
-        if new_classes:
-            self.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            if self.classes_.size < 2:
-                raise ValueError(
-                    f"LogisticRegression needs samples of at least 2 classes; got 1 class: {self.classes_.tolist()}"
-                )
-            self._n_outputs = 1 if self.classes_.size == 2 else self.classes_.size
-            self._loss = "log" if self.classes_.size == 2 else "multinomial"
-        index = np.searchsorted(self.classes_, y)
-        if not (new_classes and classes is None):  # classes taken from y know every label
-            known = self.classes_[np.minimum(index, self.classes_.size - 1)] == y
-            if not known.all():
-                unknown = np.unique(y[~known])
-                raise ValueError(f"y has labels {unknown.tolist()} not in classes {self.classes_.tolist()}")
+        index = _class_index(self, y, classes, reset)
+        self._loss = "log" if self.classes_.size == 2 else "multinomial"
         return index
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -546,3 +610,289 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         return self.classes_[index]
+
+
+# -- scikit-learn's SGDClassifier and SGDRegressor, as drop-in replacements -------------------
+
+# scikit-learn's loss name -> (the epoch's loss, its epsilon: a fixed threshold, or None for the
+# estimator's epsilon parameter)
+SGD_LOSSES = {
+    "hinge": ("hinge", 1.0), "perceptron": ("hinge", 0.0), "squared_hinge": ("squared_hinge", 1.0),
+    "modified_huber": ("modified_huber", 0.0), "log_loss": ("margin_log", 0.0),
+    "squared_error": ("squared_error", 0.0), "huber": ("huber", None), "epsilon_insensitive": ("epsilon_insensitive", None),
+    "squared_epsilon_insensitive": ("squared_epsilon_insensitive", None),
+}
+SGD_SCHEDULES = ("constant", "optimal", "invscaling", "adaptive")
+SPARSE_INTERCEPT_DECAY = 0.01
+
+
+class _SGDDropIn(_Driver):
+    """scikit-learn's SGD parameters (names, defaults and meanings) over fastgd's training
+    driver: per-sample SGD at batch_size=1 with optimizer="sgd", scikit-learn's algorithm;
+    mini-batches and the other optimizers beside it.
+
+    Sample and class weights scale each row's step, as in scikit-learn (not the weighted
+    mean of LinearRegression).  The L1 penalty (l1, elasticnet) is scikit-learn's cumulative
+    truncated gradient, applied after each step: it sets weights exactly to zero, as a
+    proximal step would, and keeps scikit-learn's results.  The convergence test compares
+    each epoch's objective (the weighted mean loss plus the penalty at the epoch's end) with
+    the best one; scikit-learn's averages the penalty over the epoch's steps instead, and does
+    not weigh the loss.
+    """
+
+    _parameter_constraints = {
+        **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()
+           if name not in ("learning_rate", "lr_schedule", "gamma", "step_size", "eta_min", "alpha", "power_t")},
+        "loss": [StrOptions(set(SGD_LOSSES))],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
+        "epsilon": [Interval(Real, 0, None, closed="left")],
+        "learning_rate": [StrOptions(set(SGD_SCHEDULES))],
+        "eta0": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, None, None, closed="neither")],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
+        "n_jobs": [Integral, None],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
+    }
+
+    def _more_checks(self, for_partial_fit):
+        if self.early_stopping and for_partial_fit:
+            raise ValueError("early_stopping should be False with partial_fit")
+        if for_partial_fit and getattr(self, "class_weight", None) == "balanced":
+            raise ValueError("class_weight='balanced' is not supported for partial_fit: compute the weights with "
+                             "sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
+        if self.learning_rate == "optimal" and self.alpha == 0:
+            raise ValueError("alpha must be > 0 since learning_rate is 'optimal': alpha is used to compute "
+                             "the optimal learning rate")
+        if self.penalty == "elasticnet" and self.l1_ratio is None:
+            raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+        if self.loss not in self._allowed_losses:
+            raise ValueError(f"loss={self.loss!r} is not one of {type(self).__name__}'s: {sorted(self._allowed_losses)}")
+
+    def _initial_lr(self):
+        return 1.0 if self.learning_rate == "optimal" else float(self.eta0)  # "optimal": per batch
+
+    def _schedule(self):
+        return self.learning_rate
+
+    def _learning_rate(self, epoch):
+        return None  # scikit-learn's schedules are per step (_batch_rates) or the driver's (adaptive)
+
+    def _batch_rates(self, n_batches):
+        """invscaling: eta0 / t ** power_t; optimal: 1 / (alpha (t0 + t - 1)), t counting the steps of
+        the whole fit from 1 (scikit-learn counts samples: the same at batch_size=1)."""
+        t = self._t[0] + np.arange(1, n_batches + 1, dtype=np.float64)
+        if self.learning_rate == "invscaling":
+            return lr_scheduler._inverse_scaling_lr(float(self.eta0), float(self.power_t), t)
+        if self.learning_rate == "optimal":
+            return lr_scheduler._optimal_lr(float(self.alpha), t)
+        return None
+
+    def _penalties(self):
+        """(L2 strength, L1 strength) of the penalty."""
+        alpha = float(self.alpha)
+        if self.penalty == "l2":
+            return alpha, 0.0
+        if self.penalty == "l1":
+            return 0.0, alpha
+        if self.penalty == "elasticnet":
+            return alpha * (1 - self.l1_ratio), alpha * self.l1_ratio
+        return 0.0, 0.0
+
+    def _objective_options(self):
+        l2, l1 = self._penalties()
+        loss, epsilon = SGD_LOSSES[self.loss]
+        options = dict(alpha=l2, l1=l1, epsilon=self.epsilon if epsilon is None else epsilon,
+                       weights_scale_steps=True, l1_state=getattr(self, "_l1_state", None),
+                       steps_before=int(self._t[0]), **self._class_weights())
+        if self.average:
+            options.update(average=self._average_theta, average_start=int(self.average))
+        return options
+
+    def _class_weights(self):
+        return {}
+
+    def _intercept_decay(self, X):
+        # scikit-learn's SGD steps the intercept by a hundredth of its gradient on sparse data
+        return SPARSE_INTERCEPT_DECAY if sparse.issparse(X) else 1.0
+
+    def _objective(self, loss_sum, weight_sum):
+        l2, l1 = self._penalties()
+        k = self._n_outputs
+        coef = self._theta[: self._theta.size - k].astype(np.float64)
+        return loss_sum / weight_sum + 0.5 * l2 * float(coef @ coef) + l1 * float(np.abs(coef).sum())
+
+    @property
+    def _loss(self):
+        return SGD_LOSSES[self.loss][0]
+
+    def _start_call(self, reset):
+        _, l1 = self._penalties()
+        k = self._n_outputs
+        # scikit-learn's truncated gradient starts anew each call, its average with each fit
+        self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
+        if reset or getattr(self, "_average_theta", None) is None:
+            self._average_theta = np.zeros_like(self._theta) if self.average else None
+
+    def _shown(self):
+        if self.average and self._average_theta is not None and self._t[0] >= int(self.average):
+            return self._average_theta
+        return self._theta
+
+    def _one_epoch_done(self):
+        self.n_iter_ = 1  # as scikit-learn's partial_fit: the epochs of the last call
+        return self
+
+    @property
+    def t_(self):
+        """1 + the number of steps taken (scikit-learn's t_; it counts samples, the same at batch_size=1)."""
+        check_is_fitted(self, "coef_")
+        return float(self._t[0] + 1)
+
+    def densify(self):
+        """coef_ as a dense array again (after sparsify); returns the estimator."""
+        if sparse.issparse(self.coef_):
+            self._publish()
+        return self
+
+    def sparsify(self):
+        """coef_ as a scipy.sparse matrix (CSR), for models with mostly zero weights (L1); predictions
+        are the same.  Training goes on from the dense weights; fit and partial_fit make coef_ dense."""
+        check_is_fitted(self, "coef_")
+        self.coef_ = sparse.csr_matrix(np.atleast_2d(self.coef_))
+        return self
+
+    def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
+        """Train for up to max_iter epochs (fewer if it converges), from coef_init and intercept_init
+        (default: zero, or the current weights with warm_start)."""
+        self._validate_params()
+        self._more_checks(for_partial_fit=False)
+        if self.warm_start and coef_init is None and intercept_init is None and hasattr(self, "coef_"):
+            init = (np.asarray(self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).copy(),
+                    np.asarray(self.intercept_).copy())
+        else:
+            init = (coef_init, intercept_init)
+        return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
+
+
+class SGDRegressor(RegressorMixin, _SGDDropIn):
+    """scikit-learn's SGDRegressor (same parameters, defaults and results at batch_size=1), with
+    mini-batches (batch_size) and fastgd's optimizers (optimizer and its options)."""
+
+    _allowed_losses = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+    _coef_1d = True
+
+    def __init__(self, loss="squared_error", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
+                 max_iter=1000, tol=1e-3, shuffle=True, verbose=0, epsilon=0.1, random_state=None,
+                 learning_rate="invscaling", eta0=0.01, power_t=0.25, early_stopping=False,
+                 validation_fraction=0.1, n_iter_no_change=5, warm_start=False, average=False,
+                 batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=(0.9, 0.999), eps=None,
+                 amsgrad=False, weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0,
+                 initial_accumulator_value=0.0):
+        _set_parameters(self, locals())
+
+    _multi_output = False
+
+    def _targets(self, y, classes, reset):
+        self._n_outputs = 1
+        return y
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch over (X, y), going on from the weights and optimizer state of earlier calls."""
+        self._validate_params()
+        self._more_checks(for_partial_fit=True)
+        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"))._one_epoch_done()
+
+    def predict(self, X):
+        """The fitted linear function at X."""
+        return self._scores(X)
+
+
+class SGDClassifier(ClassifierMixin, _SGDDropIn):
+    """scikit-learn's SGDClassifier (same parameters, defaults and results at batch_size=1; more
+    than two classes one vs all), with mini-batches (batch_size) and fastgd's optimizers
+    (optimizer and its options).  n_jobs is accepted and unused: the classes of one vs all
+    are trained together, in one pass over the data an epoch."""
+
+    _allowed_losses = tuple(SGD_LOSSES)
+    _coef_1d = False
+
+    def __init__(self, loss="hinge", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
+                 max_iter=1000, tol=1e-3, shuffle=True, verbose=0, epsilon=0.1, n_jobs=None, random_state=None,
+                 learning_rate="optimal", eta0=0.01, power_t=0.5, early_stopping=False, validation_fraction=0.1,
+                 n_iter_no_change=5, class_weight=None, warm_start=False, average=False,
+                 batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=(0.9, 0.999), eps=None,
+                 amsgrad=False, weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0,
+                 initial_accumulator_value=0.0):
+        _set_parameters(self, locals())
+
+    def _targets(self, y, classes, reset):
+        if y.ndim != 1:
+            raise ValueError(f"y has shape {y.shape}; SGDClassifier takes one label a row (1-D y)")
+        index = _class_index(self, y, classes, reset)
+        if reset or not hasattr(self, "_expanded_class_weight"):
+            self._expanded_class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
+        k = self._n_outputs
+        # +1 for the row's class, -1 for the others (one vs all; class 1 of two)
+        columns = np.array([1]) if k == 1 else np.arange(k)
+        return np.where(index[:, None] == columns, 1.0, -1.0).reshape(-1) if k > 1 else np.where(index == 1, 1.0, -1.0)
+
+    def _class_weights(self):
+        weights = np.asarray(self._expanded_class_weight, dtype=np.float64)
+        if np.all(weights == 1):
+            return {}
+        if self._n_outputs == 1:  # binary: class 1 is +1, class 0 is -1
+            return {"weight_pos": weights[1:].copy(), "weight_neg": weights[:1].copy()}
+        return {"weight_pos": weights.copy(), "weight_neg": np.ones_like(weights)}
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over (X, y), going on from the weights and optimizer state of earlier calls.
+        The first call needs ``classes``, every label that will ever be seen."""
+        self._validate_params()
+        self._more_checks(for_partial_fit=True)
+        first = not hasattr(self, "coef_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes)._one_epoch_done()
+
+    def decision_function(self, X):
+        """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""
+        return self._scores(X)
+
+    def predict(self, X):
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[index]
+
+    def _has_probabilities(self):
+        if self.loss not in ("log_loss", "modified_huber"):
+            raise AttributeError(f"probability estimates are not available for loss={self.loss!r}")
+        return True
+
+    @available_if(_has_probabilities)
+    def predict_proba(self, X):
+        """Class probabilities (log_loss: the logistic model's, normalized one vs all; modified_huber:
+        (clip(score, -1, 1) + 1) / 2, normalized), as scikit-learn's."""
+        scores = self.decision_function(X).astype(np.float64)  # float32 scores would tie sooner
+        if self.loss == "log_loss":
+            positive = np.exp(-np.logaddexp(0, -scores))  # sigmoid, without overflow
+        else:
+            positive = (np.clip(scores, -1, 1) + 1) / 2
+        if scores.ndim == 1:
+            return np.column_stack([1 - positive, positive])
+        total = positive.sum(axis=1, keepdims=True)
+        uniform = total == 0  # modified_huber: every class below -1
+        return np.where(uniform, 1 / positive.shape[1], positive / np.where(uniform, 1, total))
+
+    @available_if(_has_probabilities)
+    def predict_log_proba(self, X):
+        """The logarithms of predict_proba."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+
+def _set_parameters(model, values):
+    for name, value in values.items():
+        if name not in ("self", "__class__"):
+            setattr(model, name, value)

@@ -122,3 +122,179 @@ class LogisticRegression(_BaseGD):
     def predict_log_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
     def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]: ...
     def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # accuracy
+
+_SGDLoss: TypeAlias = Literal[
+    "hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron", "squared_error", "huber",
+    "epsilon_insensitive", "squared_epsilon_insensitive",
+]
+_SGDRegressionLoss: TypeAlias = Literal["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
+_SGDSchedule: TypeAlias = Literal["constant", "optimal", "invscaling", "adaptive"]
+_Penalty: TypeAlias = Literal["l2", "l1", "elasticnet"] | None
+
+SGD_LOSSES: dict[str, tuple[str, float | None]]
+SGD_SCHEDULES: tuple[str, ...]
+SPARSE_INTERCEPT_DECAY: float
+
+class _SGDDropIn:
+    loss: str
+    penalty: _Penalty
+    alpha: float
+    l1_ratio: float | None
+    fit_intercept: bool
+    max_iter: int
+    tol: float | None
+    shuffle: bool
+    verbose: int
+    epsilon: float
+    random_state: _RandomState
+    learning_rate: _SGDSchedule
+    eta0: float
+    power_t: float
+    early_stopping: bool
+    validation_fraction: float
+    n_iter_no_change: int
+    warm_start: bool
+    average: bool | int
+    batch_size: int | None
+    optimizer: _OptimizerName
+    momentum: float
+    dampening: float
+    betas: tuple[float, float] | list[float]
+    eps: float | None
+    amsgrad: bool
+    weight_decay: float
+    rho: float
+    centered: bool
+    lr_decay: float
+    initial_accumulator_value: float
+    # fitted attributes
+    coef_: Any  # an array, or a scipy.sparse matrix after sparsify()
+    intercept_: npt.NDArray[np.floating[Any]]
+    n_iter_: int
+    loss_curve_: list[float]
+    validation_scores_: list[float] | None
+    n_features_in_: int
+    @property
+    def t_(self) -> float: ...
+    def fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        coef_init: npt.ArrayLike | None = None,
+        intercept_init: npt.ArrayLike | None = None,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> Self: ...
+    def densify(self) -> Self: ...
+    def sparsify(self) -> Self: ...
+    def get_params(self, deep: bool = True) -> dict[str, Any]: ...
+    def set_params(self, **params: Any) -> Self: ...
+    def set_fit_request(
+        self,
+        *,
+        coef_init: bool | str | None = ...,
+        intercept_init: bool | str | None = ...,
+        sample_weight: bool | str | None = ...,
+    ) -> Self: ...
+    def __sklearn_tags__(self) -> Any: ...
+
+class SGDRegressor(_SGDDropIn):
+    loss: _SGDRegressionLoss
+    def __init__(
+        self,
+        loss: _SGDRegressionLoss = "squared_error",
+        *,
+        penalty: _Penalty = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float | None = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        random_state: _RandomState = None,
+        learning_rate: _SGDSchedule = "invscaling",
+        eta0: float = 0.01,
+        power_t: float = 0.25,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: int | None = 1,
+        optimizer: _OptimizerName = "sgd",
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        betas: tuple[float, float] | list[float] = (0.9, 0.999),
+        eps: float | None = None,
+        amsgrad: bool = False,
+        weight_decay: float = 1e-2,
+        rho: float = 0.99,
+        centered: bool = False,
+        lr_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+    ) -> None: ...
+    def set_partial_fit_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
+    def set_score_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
+    def partial_fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self: ...
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # R^2
+
+class SGDClassifier(_SGDDropIn):
+    loss: _SGDLoss
+    n_jobs: int | None
+    class_weight: dict[Any, float] | Literal["balanced"] | None
+    classes_: npt.NDArray[Any]
+    def __init__(
+        self,
+        loss: _SGDLoss = "hinge",
+        *,
+        penalty: _Penalty = "l2",
+        alpha: float = 0.0001,
+        l1_ratio: float | None = 0.15,
+        fit_intercept: bool = True,
+        max_iter: int = 1000,
+        tol: float | None = 1e-3,
+        shuffle: bool = True,
+        verbose: int = 0,
+        epsilon: float = 0.1,
+        n_jobs: int | None = None,
+        random_state: _RandomState = None,
+        learning_rate: _SGDSchedule = "optimal",
+        eta0: float = 0.01,
+        power_t: float = 0.5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 5,
+        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        warm_start: bool = False,
+        average: bool | int = False,
+        batch_size: int | None = 1,
+        optimizer: _OptimizerName = "sgd",
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        betas: tuple[float, float] | list[float] = (0.9, 0.999),
+        eps: float | None = None,
+        amsgrad: bool = False,
+        weight_decay: float = 1e-2,
+        rho: float = 0.99,
+        centered: bool = False,
+        lr_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+    ) -> None: ...
+    def set_partial_fit_request(
+        self, *, classes: bool | str | None = ..., sample_weight: bool | str | None = ...
+    ) -> Self: ...
+    def set_score_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
+    def partial_fit(
+        self,
+        X: npt.ArrayLike,
+        y: npt.ArrayLike,
+        classes: npt.ArrayLike | None = None,
+        sample_weight: npt.ArrayLike | None = None,
+    ) -> Self: ...
+    def decision_function(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def predict_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def predict_log_proba(self, X: npt.ArrayLike) -> npt.NDArray[np.floating[Any]]: ...
+    def predict(self, X: npt.ArrayLike) -> npt.NDArray[Any]: ...
+    def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # accuracy

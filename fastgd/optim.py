@@ -23,6 +23,7 @@ import threading
 from typing import NamedTuple
 
 import numpy as np
+from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from . import _checks
 from ._backend import engine
@@ -120,14 +121,22 @@ def _missing_state(algorithm, groups, slices, params, grads, state_lists):
     return made
 
 
-class Parameter:
+class Parameter(NDArrayOperatorsMixin):
     """An array updated in place, with the gradient that the next step reads.
 
     ``opt.step()`` without arguments reads every ``.grad`` (a parameter whose
     ``.grad`` is None is skipped, as in torch); ``opt.zero_grad()`` clears them.
+
+    It behaves as its array ``.data``: ``np.asarray(p)`` is ``p.data`` itself
+    (no copy), NumPy functions, ufuncs, operators (``@`` on either side),
+    comparisons, indexing and iteration act on the data, in-place operators
+    (``p -= ...``) and item assignment change it in place, and the array's
+    attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's.
+    It stays hashable by identity (as a torch tensor), so it can key a dict.
     """
 
     __slots__ = ("data", "grad")
+    __hash__ = object.__hash__  # the mixin's element-wise == would make it unhashable
 
     def __init__(self, data, grad=None):
         self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
@@ -135,6 +144,83 @@ class Parameter:
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, has_grad={self.grad is not None})"
+
+    def __reduce__(self):
+        # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves)
+        return (Parameter, (self.data, self.grad))
+
+    # -- as its array ------------------------------------------------------------
+
+    def __array__(self, dtype=None, copy=None):
+        # NumPy 2's protocol: copy=None copies only if dtype needs it, False never, True always
+        data = self.data
+        if copy:
+            return np.array(data, dtype=dtype, copy=True)
+        if dtype is None or np.dtype(dtype) == data.dtype:
+            return data
+        if copy is False:
+            raise ValueError(f"Parameter of dtype {data.dtype} cannot be viewed as {np.dtype(dtype)} without a copy")
+        return data.astype(dtype)
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        out = kwargs.get("out")
+        if out is not None:
+            kwargs["out"] = tuple(_unwrapped(array) for array in out)
+        result = getattr(ufunc, method)(*(_unwrapped(x) for x in inputs), **kwargs)
+        if out is None:
+            return result
+        # a Parameter written into is returned as itself: p -= g keeps p a Parameter
+        results = result if isinstance(result, tuple) else (result,)
+        results = tuple(given if isinstance(given, Parameter) else got for given, got in zip(out, results))
+        return results[0] if len(results) == 1 else results
+
+    def __array_function__(self, func, types, args, kwargs):
+        return func(*_unwrapped(args), **_unwrapped(kwargs))
+
+    def __getattr__(self, name):
+        # only reached for what Parameter lacks: the array's public attributes and methods
+        if name.startswith("_") or name in Parameter.__slots__:  # a slot not set yet (while unpickling)
+            raise AttributeError(f"'Parameter' object has no attribute {name!r}")
+        return getattr(self.data, name)
+
+    def __getitem__(self, key):
+        return self.data[_unwrapped(key)]
+
+    def __setitem__(self, key, value):
+        self.data[_unwrapped(key)] = _unwrapped(value)
+
+    def __len__(self):
+        return len(self.data)
+
+    def __iter__(self):
+        return iter(self.data)
+
+    def __bool__(self):
+        return bool(self.data)
+
+    def __float__(self):
+        return float(self.data)
+
+    def __int__(self):
+        return int(self.data)
+
+    def __index__(self):
+        return self.data.__index__()
+
+    def __complex__(self):
+        return complex(self.data)
+
+
+def _unwrapped(value):
+    """value with every Parameter in it (in lists, tuples and dicts too) replaced by its data."""
+    if isinstance(value, Parameter):
+        return value.data
+    if isinstance(value, (list, tuple)):
+        items = [_unwrapped(item) for item in value]
+        return type(value)(items) if type(value) in (list, tuple) else value
+    if type(value) is dict:
+        return {key: _unwrapped(item) for key, item in value.items()}
+    return value
 
 
 class Optimizer:

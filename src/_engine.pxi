@@ -29,7 +29,7 @@ from cpython.ref cimport PyObject
 from _kernels cimport (
     MAX_OPTION_FIELDS, MAX_STATES, Kernel, Task, update_fn,
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
-    rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
+    rmsprop_interface, rmsprop_update, SgdOptions, sgd_interface, sgd_update,
 )
 
 cnp.import_array()
@@ -250,6 +250,25 @@ cdef void advance(Engine* e) noexcept nogil:
 cdef inline void set_lr(Engine* e, Py_ssize_t g, double lr) noexcept nogil:
     """Group g's learning rate for the next advance (the regression epoch's schedule)."""
     e.values[g * VALUES + e.lr_value] = lr
+
+
+cdef inline double lr_of(const Engine* e, Py_ssize_t g) noexcept nogil:
+    """Group g's learning rate."""
+    return e.values[g * VALUES + e.lr_value]
+
+
+cdef inline bint plain_sgd(const Engine* e) noexcept nogil:
+    """Whether a prepared engine of one group steps by plain SGD, p += -lr * g (no momentum,
+    weight decay or maximize): then the regression epoch on sparse rows may keep the weights
+    scaled and update only a row's nonzeros (scikit-learn's weight vector), without the step."""
+    cdef SgdOptions o
+    cdef double* fields = <double*>&o
+    cdef Py_ssize_t f
+    if e.kernel.update != sgd_update or e.n_groups != 1 or e.n_fields * sizeof(double) != sizeof(SgdOptions):
+        return False
+    for f in range(e.n_fields):
+        fields[f] = e.values[e.field_value[f]]
+    return o.momentum == 0 and o.weight_decay == 0 and o.maximize == 0
 
 
 @cython.final

@@ -8,7 +8,7 @@
 # The parameters are one flat vector: the (n_outputs, n_features) weights row
 # by row, then the intercepts.
 from cython cimport floating
-from libc.math cimport NAN, exp, isfinite, log
+from libc.math cimport NAN, exp, fabs, isfinite, log, log1p
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -38,8 +38,81 @@ cdef enum Loss:
     SQUARED       # (score - y)^2 / 2
     LOG           # binary log loss, y in {0, 1}
     MULTINOMIAL   # softmax cross-entropy, y the class index
+    # scikit-learn's SGD losses, as its _sgd_fast defines them (y = +-1 for the margin losses;
+    # epsilon: Objective.epsilon)
+    HINGE         # max(0, epsilon - y z), epsilon 1 (0: the perceptron's)
+    SQUARED_HINGE # max(0, epsilon - y z)^2
+    MODIFIED_HUBER
+    MARGIN_LOG    # log(1 + exp(-y z)), as scikit-learn evaluates it
+    SQUARED_ERROR # (z - y)^2 / 2, its slope clipped as scikit-learn clips it
+    HUBER         # (z - y)^2 / 2 within epsilon of y, linear beyond
+    EPSILON_INSENSITIVE          # max(0, |z - y| - epsilon)
+    SQUARED_EPSILON_INSENSITIVE  # max(0, |z - y| - epsilon)^2
 
-LOSSES = {"squared": SQUARED, "log": LOG, "multinomial": MULTINOMIAL}
+LOSSES = {"squared": SQUARED, "log": LOG, "multinomial": MULTINOMIAL, "hinge": HINGE,
+          "squared_hinge": SQUARED_HINGE, "modified_huber": MODIFIED_HUBER, "margin_log": MARGIN_LOG,
+          "squared_error": SQUARED_ERROR, "huber": HUBER, "epsilon_insensitive": EPSILON_INSENSITIVE,
+          "squared_epsilon_insensitive": SQUARED_EPSILON_INSENSITIVE}
+
+#: scikit-learn clips each row's d(loss)/d(score) of its SGD losses to +-this
+cdef double MAX_DLOSS = 1e12
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class Objective:
+    """What an epoch minimizes, and how it weighs rows: the loss (and its epsilon), the L2
+    (alpha) and L1 (l1) penalties, the factor of the intercept's step, and whether sample weights scale each
+    row's step (scikit-learn's SGD) or give the weighted mean loss (the batch's gradient
+    divided by its weight sum).  weight_pos, weight_neg: for scikit-learn's losses, each output's
+    class weights of its +1 (> 0) and other targets (float64), or None.  l1_state: the cumulative L1
+    penalty of the truncated gradient (Tsuruoka et al. 2009, as scikit-learn applies it):
+    float64, each weight's applied penalty then the total; kept across the epochs of one
+    call.  average: the averaged parameters (ASGD), updated after each step from step
+    average_start on (steps counted from 1 over the whole fit, starting at steps_before),
+    or None."""
+    cdef Loss loss
+    cdef double epsilon, alpha, l1, intercept_decay
+    cdef bint fit_intercept, weights_scale_steps
+    cdef object weight_pos, weight_neg, l1_state, average
+    cdef long long average_start, steps_before
+
+    def __init__(self, str loss, *, double epsilon=0, double alpha=0, double l1=0, bint fit_intercept=True,
+                 double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
+                 l1_state=None, average=None, long long average_start=1, long long steps_before=0):
+        self.loss = LOSSES[loss]
+        self.epsilon, self.alpha, self.l1, self.intercept_decay = epsilon, alpha, l1, intercept_decay
+        self.fit_intercept, self.weights_scale_steps = fit_intercept, weights_scale_steps
+        self.weight_pos, self.weight_neg, self.l1_state, self.average = weight_pos, weight_neg, l1_state, average
+        self.average_start, self.steps_before = average_start, steps_before
+
+    cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
+        """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
+        cdef Settings s
+        s.loss, s.epsilon, s.alpha, s.l1 = self.loss, self.epsilon, self.alpha, self.l1
+        s.intercept_decay, s.fit_intercept = self.intercept_decay, self.fit_intercept
+        s.weights_scale_steps = self.weights_scale_steps
+        s.average_start, s.steps_before = self.average_start, self.steps_before
+        s.weight_pos = s.weight_neg = s.l1_penalty = NULL
+        s.average = NULL
+        if self.weight_pos is not None:
+            s.weight_pos = <const double*>float64_data(self.weight_pos, k, "weight_pos")
+            s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
+        if self.l1_state is not None:
+            s.l1_penalty = <double*>float64_data(self.l1_state, k * d + 1, "l1_state")
+        if self.average is not None:
+            if not (isinstance(self.average, cnp.ndarray) and cnp.PyArray_TYPE(self.average) == dtype
+                    and cnp.PyArray_ISCARRAY(self.average) and cnp.PyArray_SIZE(self.average) == k * (d + 1)):
+                raise ValueError("average must be a writable C-contiguous array of theta's size and dtype")
+            s.average = cnp.PyArray_DATA(self.average)
+        return s
+
+
+cdef void* float64_data(object array, Py_ssize_t size, str name) except NULL:
+    if not (isinstance(array, cnp.ndarray) and cnp.PyArray_TYPE(array) == cnp.NPY_DOUBLE
+            and cnp.PyArray_ISCARRAY(array) and cnp.PyArray_SIZE(array) == size):
+        raise ValueError(f"{name} must be a writable C-contiguous float64 array of {size} values")
+    return cnp.PyArray_DATA(array)
 cdef inline void gemv(char* trans, int m, int n, floating alpha, floating* a, int lda,
                       floating* x, floating beta, floating* y) noexcept nogil:
     cdef int one = 1
@@ -88,15 +161,109 @@ cdef inline floating log_loss_and_sigmoid(floating z, floating e, floating softp
     return max(z, <floating>0) + softplus - target * z
 
 
+cdef inline double log1p_exp(double x) noexcept nogil:
+    """log(1 + exp(x)), in the ranges scikit-learn's log loss takes."""
+    if x <= -37:
+        return exp(x)
+    if x <= -2:
+        return log1p(exp(x))
+    if x <= 18:
+        return log(1. + exp(x))
+    if x <= 33.3:
+        return x + exp(-x)
+    return x
+
+
+cdef inline double sgd_loss(Loss loss, double y, double p, double epsilon, double* dloss) noexcept nogil:
+    """scikit-learn's SGD losses at score p: the loss, and d(loss)/d(p) into *dloss."""
+    cdef double z, r
+    if loss == HINGE:
+        z = p * y
+        dloss[0] = -y if z <= epsilon else 0.0
+        return epsilon - z if z <= epsilon else 0.0
+    if loss == SQUARED_HINGE:
+        z = epsilon - p * y
+        dloss[0] = -2 * y * z if z > 0 else 0.0
+        return z * z if z > 0 else 0.0
+    if loss == MODIFIED_HUBER:
+        z = p * y
+        if z >= 1.0:
+            dloss[0] = 0.0
+            return 0.0
+        if z >= -1.0:
+            dloss[0] = 2.0 * (1.0 - z) * -y
+            return (1.0 - z) * (1.0 - z)
+        dloss[0] = -4.0 * y
+        return -4.0 * z
+    if loss == MARGIN_LOG:  # in scikit-learn's terms: y in {0, 1}, sigmoid(p) - y as it evaluates it
+        y = 1.0 if y > 0 else 0.0
+        if p > -37:
+            z = exp(-p)
+            dloss[0] = ((1 - y) - y * z) / (1 + z)
+        else:
+            dloss[0] = exp(p) - y
+        return log1p_exp(p) - y * p
+    if loss == SQUARED_ERROR:
+        dloss[0] = p - y
+        return 0.5 * (p - y) * (p - y)
+    if loss == HUBER:
+        r = p - y
+        if fabs(r) <= epsilon:
+            dloss[0] = r
+            return 0.5 * fabs(r) ** 2
+        dloss[0] = epsilon if r >= 0 else -epsilon
+        return epsilon * (fabs(r) - 0.5 * epsilon)
+    if loss == EPSILON_INSENSITIVE:
+        dloss[0] = -1.0 if y - p > epsilon else (1.0 if p - y > epsilon else 0.0)
+        r = fabs(y - p) - epsilon
+        return r if r > 0 else 0.0
+    # SQUARED_EPSILON_INSENSITIVE
+    z = y - p
+    dloss[0] = -2 * (z - epsilon) if z > epsilon else (2 * (-z - epsilon) if z < -epsilon else 0.0)
+    r = fabs(y - p) - epsilon
+    return r * r if r > 0 else 0.0
+
+
+cdef struct Settings:  # an Objective's, for the loop without the GIL
+    Loss loss
+    double epsilon, alpha, l1, intercept_decay
+    bint fit_intercept, weights_scale_steps
+    const double* weight_pos    # class weights per output of its +1 and -1 targets, or NULL
+    const double* weight_neg
+    double* l1_penalty          # k * d applied penalties, then their total; NULL without L1
+    void* average               # the averaged parameters (X's dtype), or NULL
+    long long average_start, steps_before
+
+
+cdef inline Py_ssize_t targets_per_row(Loss loss, Py_ssize_t k) noexcept nogil:
+    """The squared loss and scikit-learn's have a target per output (+-1 for the margin losses:
+    one vs all); the log losses one class index a row."""
+    return k if loss == SQUARED or loss >= HINGE else 1
+
+
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
-                            const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, Loss loss,
+                            const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
                             floating* scratch) noexcept nogil:
     """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss sum.
     scratch holds 2 * m values."""
+    cdef Loss loss = settings.loss
     cdef Py_ssize_t r, c, row
-    cdef double total = 0, z, w, top, norm
+    cdef double total = 0, z, w, top, norm, target, dloss, class_weight
     cdef floating* s
     cdef floating probability
+    if loss >= HINGE:
+        for r in range(m):
+            row = rows[r]
+            w = 1 if sample_weight == NULL else sample_weight[row]
+            for c in range(k):
+                target = y[row * k + c]
+                class_weight = 1
+                if settings.weight_pos != NULL:  # as scikit-learn: by the target's sign
+                    class_weight = settings.weight_pos[c] if target > 0 else settings.weight_neg[c]
+                total += w * class_weight * sgd_loss(loss, target, scores[r * k + c], settings.epsilon, &dloss)
+                dloss = min(max(dloss, -MAX_DLOSS), MAX_DLOSS)
+                scores[r * k + c] = w * class_weight * dloss
+        return total
     if loss == SQUARED and k == 1:  # a loop of its own keeps the running total in a register
         for r in range(m):
             row = rows[r]
@@ -139,13 +306,18 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
 
 cdef double run_epoch(
     const floating* X, const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
-    bint in_order, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, Loss loss, double alpha,
-    bint fit_intercept, floating* theta, floating* grad, floating* batch_x, floating* scores,
+    bint in_order, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings,
+    floating* theta, floating* grad, floating* batch_x, floating* scores,
     floating* scratch, Engine* optimizer, const double* rates, Py_ssize_t* batches_done,
 ) noexcept nogil:
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
     (the parameters are then as they were before that batch); counts the batches whose
     step was taken in *batches_done.  rates: each batch's learning rate, or NULL."""
+    cdef Loss loss = settings.loss
+    cdef double alpha = settings.alpha
+    cdef bint fit_intercept = settings.fit_intercept
+    cdef floating* average = <floating*>settings.average
+    cdef long long step
     cdef Py_ssize_t start, m, r, j, c, ahead
     cdef floating* coef = theta
     cdef floating* intercept = theta + k * d
@@ -154,7 +326,7 @@ cdef double run_epoch(
     cdef double total = 0, batch_loss, batch_weight
     cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
-    cdef Py_ssize_t y_per_row = k if loss == SQUARED else 1  # targets of a row
+    cdef Py_ssize_t y_per_row = targets_per_row(loss, k)
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -185,14 +357,14 @@ cdef double run_epoch(
         for r in range(m):
             for c in range(k):
                 scores[r * k + c] += intercept[c]
-        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, loss, scratch)
+        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
         total += batch_loss
         # gradient of the weighted mean loss + alpha/2 ||coef||^2 over the batch (a batch of
         # weights summing to 0 contributes the penalty's alone)
         batch_weight = m
-        if sample_weight != NULL:
+        if sample_weight != NULL and not settings.weights_scale_steps:
             batch_weight = 0
             for r in range(m):
                 batch_weight += sample_weight[order[start + r]]
@@ -214,30 +386,248 @@ cdef double run_epoch(
                 residual_sum = 0
                 for r in range(m):
                     residual_sum += scores[r * k + c]
-                intercept_grad[c] = residual_sum * scale
+                intercept_grad[c] = residual_sum * scale * <floating>settings.intercept_decay
         else:
             memset(intercept_grad, 0, k * sizeof(floating))
         if rates != NULL:
             set_lr(optimizer, 0, rates[batch])
         advance(optimizer)
+        if settings.l1_penalty != NULL:
+            truncate(coef, settings.l1_penalty, k * d,
+                     settings.l1 * (rates[batch] if rates != NULL else lr_of(optimizer, 0)))
+        # the mean of the iterates (scikit-learn's lazy average, with L1, also takes in later truncations)
+        step = settings.steps_before + batch + 1
+        if average != NULL and step >= settings.average_start:
+            average_step(average, theta, k * (d + 1), step - settings.average_start + 1)
         batches_done[0] = batch + 1
     return total
 
 
-def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, cnp.ndarray X, cnp.ndarray y,
-          object sample_weight, cnp.ndarray order, Py_ssize_t batch_size, str loss, double alpha,
-          bint fit_intercept, object rates, bint in_order, cnp.ndarray result):
-    """One epoch over X[order] in batches, each batch's gradient written into grads[0] and
-    stepped by the optimizer's plan, whose one parameter is the flat vector theta; returns
-    the plan's Outcome (having changed nothing unless DONE, as Plan.step).  When DONE,
-    result (float64) holds the epoch's weighted loss sum (NaN if it diverged) and the number
-    of batches stepped.  rates: None, or each batch's learning rate (float64).
-    in_order says that order is 0..n-1, so that batches are read from X without a copy.
+ctypedef fused sparse_index:
+    cnp.int32_t
+    cnp.int64_t
 
-    X is C-contiguous (n, d); y, sample_weight and theta/grad share its dtype; theta holds
-    k * d weights then k intercepts."""
+
+cdef struct Scaled:
+    # sparse rows stepped by plain SGD, as scikit-learn's weight vector keeps its weights: the
+    # weights are scale * coef, so that the L2 penalty's shrinking of every weight is one
+    # product; the average (when kept) is (average + a * coef) / b over the weights, so that a
+    # step only touches the rows' nonzeros.  Folded back into coef and average (fold) when the
+    # scale gets small and at the end of the epoch.
+    double scale, a, b
+    # the intercepts, kept in double through the epoch (scikit-learn keeps its intercept in double
+    # through a call): its steps on sparse data are a hundredth of the gradient's
+    double* intercept
+    Py_ssize_t k
+
+
+cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexcept nogil:
+    """Write the scaled weights (and intercepts) back into coef (and average)."""
+    cdef Py_ssize_t j
+    for j in range(w.k):
+        coef[n + j] = <floating>w.intercept[j]  # the intercepts follow the k * d weights
+    if average != NULL:
+        for j in range(n):
+            average[j] = <floating>((average[j] + w.a * coef[j]) / w.b)
+        w.a, w.b = 0.0, 1.0
+    if w.scale != 1.0:
+        for j in range(n):
+            coef[j] = <floating>(coef[j] * w.scale)
+        w.scale = 1.0
+
+
+cdef double run_sparse_epoch(
+    const floating* data, const sparse_index* indices, const sparse_index* indptr, Py_ssize_t nnz,
+    const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
+    Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings,
+    floating* theta, floating* grad, floating* scores, floating* scratch,
+    Engine* optimizer, const double* rates, double* intercepts, Py_ssize_t* batches_done,
+) noexcept nogil:
+    """run_epoch on CSR rows (data, indices, indptr): a batch's scores and gradient cost its
+    nonzeros.  Plain SGD updates only the batch's nonzeros (the weights scaled, see Scaled);
+    another optimizer takes its step on the whole gradient, dense (zero off the nonzeros).
+    The L1 penalty is applied to the nonzeros' weights only, each catching up with the
+    total penalty when its feature is met (scikit-learn's lazy truncated gradient).  A row
+    whose indptr or indices are out of range ends the epoch before its batch is stepped:
+    *batches_done is then -1 - the batches stepped."""
+    cdef Loss loss = settings.loss
+    cdef double alpha = settings.alpha
+    cdef bint scaled = plain_sgd(optimizer)
+    cdef floating* coef = theta
+    cdef floating* intercept = theta + k * d
+    cdef floating* coef_grad = grad
+    cdef floating* intercept_grad = grad + k * d
+    cdef floating* average = <floating*>settings.average
+    cdef double* penalty = settings.l1_penalty
+    cdef Scaled w = Scaled(scale=1.0, a=0.0, b=1.0, intercept=intercepts, k=0)
+    cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before, mu
+    cdef double residual_sum
+    cdef Py_ssize_t batch, start, m, r, c, p, j, row, n_batches = (n + batch_size - 1) // batch_size
+    cdef long long step, count
+    if scaled:
+        w.k = k
+        for c in range(k):
+            intercepts[c] = intercept[c]
+    for batch in range(n_batches):
+        start = batch * batch_size
+        m = min(batch_size, n - start)
+        for r in range(m):
+            row = order[start + r]
+            if not (0 <= indptr[row] <= indptr[row + 1] <= nnz):
+                fold(coef, average, k * d, &w)
+                batches_done[0] = -1 - batch
+                return NAN
+            for p in range(indptr[row], indptr[row + 1]):
+                if <size_t>indices[p] >= <size_t>d:
+                    fold(coef, average, k * d, &w)
+                    batches_done[0] = -1 - batch
+                    return NAN
+            for c in range(k):
+                score = 0
+                for p in range(indptr[row], indptr[row + 1]):
+                    score += data[p] * coef[c * d + indices[p]]
+                scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
+        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
+        if not isfinite(<floating>batch_loss):
+            fold(coef, average, k * d, &w)
+            return NAN
+        total += batch_loss
+        batch_weight = m
+        if sample_weight != NULL and not settings.weights_scale_steps:
+            batch_weight = 0
+            for r in range(m):
+                batch_weight += sample_weight[order[start + r]]
+        scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
+        eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
+        step = settings.steps_before + batch + 1
+        count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
+        if scaled:
+            if alpha != 0:  # scikit-learn sets the weights to zero rather than flip them
+                w.scale *= max(0.0, 1.0 - eta * alpha)
+                if w.scale < 1e-9:
+                    fold(coef, average, k * d, &w)
+            for c in range(k):
+                residual_sum = 0
+                for r in range(m):
+                    update = -eta * (scale * scores[r * k + c])
+                    residual_sum += scores[r * k + c]
+                    if update == 0:
+                        continue
+                    row = order[start + r]
+                    for p in range(indptr[row], indptr[row + 1]):
+                        j = c * d + indices[p]
+                        coef[j] += <floating>(data[p] * (update / w.scale))
+                        if average != NULL:  # the average is not moved by the step itself
+                            average[j] -= <floating>(w.a * data[p] * (update / w.scale))
+                if settings.fit_intercept:
+                    intercepts[c] += -eta * (residual_sum * scale) * settings.intercept_decay
+        else:
+            memset(coef_grad, 0, k * d * sizeof(floating))
+            for c in range(k):
+                residual_sum = 0
+                for r in range(m):
+                    residual_sum += scores[r * k + c]
+                    row = order[start + r]
+                    for p in range(indptr[row], indptr[row + 1]):
+                        coef_grad[c * d + indices[p]] += <floating>(scale * scores[r * k + c]) * data[p]
+                intercept_grad[c] = <floating>(residual_sum * scale * settings.intercept_decay) \
+                    if settings.fit_intercept else 0
+            if alpha != 0:
+                for j in range(k * d):
+                    coef_grad[j] += <floating>alpha * coef[j]
+            if rates != NULL:
+                set_lr(optimizer, 0, rates[batch])
+            advance(optimizer)
+        if penalty != NULL:  # lazily, on the batch's nonzeros
+            penalty[k * d] += settings.l1 * eta
+            total_penalty = penalty[k * d]
+            for c in range(k):
+                for r in range(m):
+                    row = order[start + r]
+                    for p in range(indptr[row], indptr[row + 1]):
+                        j = c * d + indices[p]
+                        before = coef[j]
+                        if w.scale * before > 0:
+                            coef[j] = <floating>max(0.0, before - (total_penalty + penalty[j]) / w.scale)
+                        elif w.scale * before < 0:
+                            coef[j] = <floating>min(0.0, before + (total_penalty - penalty[j]) / w.scale)
+                        penalty[j] += w.scale * (coef[j] - before)
+                        if average != NULL and scaled:
+                            average[j] -= <floating>(w.a * (coef[j] - before))
+        if count > 0:
+            if scaled:  # the running mean of the weights, in Scaled's terms
+                mu = 1.0 / count
+                if count > 1:
+                    w.b /= 1.0 - mu
+                w.a += mu * w.b * w.scale
+                for c in range(k):
+                    average[k * d + c] += <floating>((intercepts[c] - average[k * d + c]) * mu)
+            else:
+                average_step(average, theta, k * (d + 1), count)
+        batches_done[0] = batch + 1
+    fold(coef, average, k * d, &w)
+    return total
+
+
+cdef void average_step(floating* average, const floating* theta, Py_ssize_t n, long long count) noexcept nogil:
+    """The running mean of the parameters after `count` steps (averaged SGD)."""
+    cdef Py_ssize_t j
+    cdef double mu = 1.0 / count
+    for j in range(n):
+        average[j] = average[j] + <floating>((theta[j] - average[j]) * mu)
+
+
+cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increment) noexcept nogil:
+    """The L1 penalty by the cumulative truncated gradient (Tsuruoka, Tsujii and Ananiadou 2009,
+    as scikit-learn's SGD applies it): the total penalty grows by increment (l1 * lr) a step;
+    each weight is moved towards zero, without crossing it, by what it has not yet received.
+    penalty: each weight's received penalty (signed), then the total."""
+    cdef Py_ssize_t j
+    cdef double before, total = penalty[n] + increment
+    penalty[n] = total
+    for j in range(n):
+        before = coef[j]
+        if before > 0:
+            coef[j] = <floating>max(0.0, before - (total + penalty[j]))
+        elif before < 0:
+            coef[j] = <floating>min(0.0, before + (total - penalty[j]))
+        penalty[j] += coef[j] - before
+
+
+def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, object X, cnp.ndarray y,
+          object sample_weight, cnp.ndarray order, Py_ssize_t batch_size, Objective objective, object rates,
+          bint in_order, cnp.ndarray result):
+    """One epoch over X[order] in batches, each batch's gradient (of the objective's loss and
+    L2 penalty) written into grads[0] and stepped by the optimizer's plan, whose one
+    parameter is the flat vector theta, then the objective's L1 penalty applied and its
+    average updated; returns the plan's Outcome (having changed nothing unless DONE, as
+    Plan.step).  When DONE, result (float64) holds the epoch's weighted loss sum (NaN if it
+    diverged) and the number of batches stepped.  rates: None, or each batch's learning
+    rate (float64).  in_order says that order is 0..n-1, so that batches are read from X
+    without a copy.
+
+    X is C-contiguous (n, d), or a CSR matrix (its data, indices and indptr C-contiguous,
+    indices and indptr both int32 or both int64: checked as they are read); y, sample_weight
+    and theta/grad share its dtype; theta holds k * d weights then k intercepts; y a class
+    index a row for the log losses, else k targets a row."""
     cdef int outcome
-    cdef Py_ssize_t n_rows = cnp.PyArray_DIM(X, 0), d = cnp.PyArray_DIM(X, 1), done = 0
+    cdef bint dense = isinstance(X, cnp.ndarray)
+    cdef cnp.ndarray values = X if dense else X.data  # the entries: all of X, or its nonzeros
+    cdef cnp.ndarray indices = None, indptr = None
+    cdef Py_ssize_t n_rows, d, done = 0
+    if dense:
+        if cnp.PyArray_NDIM(values) != 2:
+            raise ValueError("X must be 2-D")
+        n_rows, d = cnp.PyArray_DIM(values, 0), cnp.PyArray_DIM(values, 1)
+    else:
+        n_rows, d = X.shape
+        indices, indptr = X.indices, X.indptr
+        if not (cnp.PyArray_TYPE(indices) == cnp.PyArray_TYPE(indptr)
+                and cnp.PyArray_TYPE(indices) in (cnp.NPY_INT32, cnp.NPY_INT64)
+                and cnp.PyArray_ISCARRAY_RO(indices) and cnp.PyArray_ISCARRAY_RO(indptr)
+                and cnp.PyArray_SIZE(indptr) == n_rows + 1 and cnp.PyArray_SIZE(indices) == cnp.PyArray_SIZE(values)):
+            raise ValueError("a sparse X must be CSR with C-contiguous indices and indptr, both int32 or both int64, "
+                             "indptr of n_rows + 1 entries and an index per entry")
     cdef Py_ssize_t n = cnp.PyArray_SIZE(order), i  # the rows of this epoch
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     if optimizer.n_params != 1 or grads[0] is None:
@@ -245,13 +635,13 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     if rates is not None and (cnp.PyArray_TYPE(<cnp.ndarray?>rates) != cnp.NPY_DOUBLE
                               or cnp.PyArray_SIZE(<cnp.ndarray>rates) < n_batches):
         raise ValueError("rates must hold a float64 learning rate for each batch")
-    cdef int dtype = cnp.PyArray_TYPE(X)
+    cdef int dtype = cnp.PyArray_TYPE(values)
     cdef Py_ssize_t k = cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) // (d + 1)
-    cdef Loss loss_code = LOSSES[loss]
-    if not (cnp.PyArray_SIZE(y) == n_rows * (k if loss_code == SQUARED else 1) and cnp.PyArray_TYPE(y) == dtype
+    cdef Loss loss_code = objective.loss
+    if not (cnp.PyArray_SIZE(y) == n_rows * targets_per_row(loss_code, k) and cnp.PyArray_TYPE(y) == dtype
             and cnp.PyArray_ISCARRAY_RO(y)
             and cnp.PyArray_TYPE(order) == cnp.NPY_INTP and n > 0
-            and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(X) and (not in_order or n == n_rows)
+            and cnp.PyArray_ISCARRAY_RO(order) and cnp.PyArray_ISCARRAY_RO(values) and (not in_order or n == n_rows)
             and (sample_weight is None or (cnp.PyArray_SIZE(<cnp.ndarray?>sample_weight) == n_rows
                                            and cnp.PyArray_TYPE(<cnp.ndarray>sample_weight) == dtype
                                            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sample_weight)))
@@ -265,20 +655,27 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     if cnp.PyArray_TYPE(<cnp.ndarray>optimizer.params[0]) != dtype \
             or cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) % (d + 1) != 0:
         raise ValueError("theta must hold k * (n_features + 1) values in X's dtype")
+    cdef Settings settings = objective.settings(k, d, dtype)
     grads = list(grads)
     outcome = optimizer.prepare(groups, grads, n_threads, checked)
     if outcome != DONE:
         return outcome
     cdef cnp.ndarray theta = <cnp.ndarray>optimizer.params[0], grad = <cnp.ndarray>grads[0]
-    cdef bint is_float32 = cnp.PyArray_TYPE(X) == cnp.NPY_FLOAT
-    cdef Py_ssize_t rows = 0 if in_order else min(batch_size, n)
-    cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=X.dtype)
-    cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=X.dtype)
-    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=X.dtype)
+    cdef bint is_float32 = dtype == cnp.NPY_FLOAT
+    cdef Py_ssize_t rows = 0 if in_order or not dense else min(batch_size, n)
+    cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=values.dtype)
+    cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=values.dtype)
+    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=values.dtype)
     cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
     cdef void* scores_data = cnp.PyArray_DATA(scores)
     cdef void* scratch_data = cnp.PyArray_DATA(scratch)
-    cdef const void* x_data = cnp.PyArray_DATA(X)
+    cdef const void* x_data = cnp.PyArray_DATA(values)
+    cdef const void* index_data = NULL if dense else cnp.PyArray_DATA(indices)
+    cdef const void* indptr_data = NULL if dense else cnp.PyArray_DATA(indptr)
+    cdef bint int32_index = not dense and cnp.PyArray_TYPE(indices) == cnp.NPY_INT32
+    cdef Py_ssize_t nnz = cnp.PyArray_SIZE(values)
+    cdef cnp.ndarray intercepts = np.empty(0 if dense else k)
+    cdef double* intercepts_data = <double*>cnp.PyArray_DATA(intercepts)
     cdef const void* y_data = cnp.PyArray_DATA(y)
     cdef void* theta_data = cnp.PyArray_DATA(theta)
     cdef void* grad_data = cnp.PyArray_DATA(grad)
@@ -290,22 +687,52 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef Engine* engine = &optimizer.engine
     cdef double total
     with nogil:
-        if is_float32:
+        if not dense:
+            total = sparse_epoch(x_data, index_data, indptr_data, nnz, is_float32, int32_index, y_data, weights,
+                                 rows_order, n, d, k, batch_size, &settings, theta_data, grad_data, scores_data,
+                                 scratch_data, engine, batch_rates, intercepts_data, &done)
+        elif is_float32:
             total = run_epoch(<const float*>x_data, <const float*>y_data,
-                              <const float*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
-                              fit_intercept, <float*>theta_data, <float*>grad_data,
+                              <const float*>weights, rows_order, in_order, n, d, k, batch_size, &settings,
+                              <float*>theta_data, <float*>grad_data,
                               <float*>batch_x_data, <float*>scores_data, <float*>scratch_data,
                               engine, batch_rates, &done)
         else:
             total = run_epoch(<const double*>x_data, <const double*>y_data,
-                              <const double*>weights, rows_order, in_order, n, d, k, batch_size, loss_code, alpha,
-                              fit_intercept, <double*>theta_data, <double*>grad_data,
+                              <const double*>weights, rows_order, in_order, n, d, k, batch_size, &settings,
+                              <double*>theta_data, <double*>grad_data,
                               <double*>batch_x_data, <double*>scores_data, <double*>scratch_data,
                               engine, batch_rates, &done)
     if rates is not None:
         optimizer.forget_lr(0)
+    if done < 0:
+        raise ValueError(f"X's indptr or indices are out of range in batch {-done}: a CSR matrix's indptr must "
+                         f"rise from 0 to at most its {nnz} entries, and its indices lie in [0, {d})")
     result[0], result[1] = total, done
     return outcome
+
+
+cdef double sparse_epoch(const void* data, const void* indices, const void* indptr, Py_ssize_t nnz, bint is_float32,
+                         bint int32_index, const void* y, const void* weights, const cnp.npy_intp* order, Py_ssize_t n,
+                         Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings, void* theta,
+                         void* grad, void* scores, void* scratch, Engine* engine, const double* rates,
+                         double* intercepts, Py_ssize_t* done) noexcept nogil:
+    """run_sparse_epoch for the dtype and index type at hand."""
+    if is_float32 and int32_index:
+        return run_sparse_epoch(<const float*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
+                                <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, done)
+    if is_float32:
+        return run_sparse_epoch(<const float*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
+                                <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, done)
+    if int32_index:
+        return run_sparse_epoch(<const double*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
+                                <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
+                                <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, done)
+    return run_sparse_epoch(<const double*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
+                            <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
+                            <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, done)
 
 
 def log_loss_terms(z):

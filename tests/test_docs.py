@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import fastgd
-from fastgd import functional, optim
+from fastgd import functional, lr_scheduler, optim
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 OPTIMIZERS = ("SGD", "Adam", "AdamW", "RMSprop", "Adagrad")
@@ -130,3 +130,17 @@ def test_reference_module_is_documented(reference_text):
     for name in reference.__all__:
         if name != "Parameter":
             assert re.search(rf"reference\.[\w /]*\b{name}\b", joined), f"reference.{name} is not documented"
+
+
+@pytest.mark.parametrize("name", lr_scheduler.__all__)
+def test_scheduler_signatures_match(reference_text, name):
+    """The README writes 1.0 / 3 for ConstantLR's and LinearLR's default, as torch does: the
+    defaults are evaluated as expressions of numbers."""
+    arguments = documented_signature(reference_text, f"lr_scheduler.{name}")
+    positional = arguments.posonlyargs + arguments.args
+    defaults = [inspect.Parameter.empty] * (len(positional) - len(arguments.defaults)) + [
+        eval(compile(ast.Expression(node), "README", "eval"), {"__builtins__": {}}) for node in arguments.defaults
+    ]
+    documented = [(arg.arg, "positional", default) for arg, default in zip(positional, defaults)]
+    assert not arguments.kwonlyargs
+    assert documented == code_signature(getattr(lr_scheduler, name).__init__)

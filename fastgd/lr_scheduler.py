@@ -1,0 +1,902 @@
+"""Learning-rate schedulers with torch.optim.lr_scheduler's names, arguments, defaults and behaviour.
+
+A scheduler changes the options in its optimizer's ``param_groups`` between
+steps (``"lr"``, and ``"momentum"`` or ``"betas"`` for the cycling ones), as
+torch's do, so it works with every fastgd optimizer: it reads nothing but
+``param_groups`` and ``defaults``.  The values it writes are Python floats
+(the compiled step reads those without a second look).
+
+As in torch (2.13), ``step()`` moves a schedule on by one from the values in
+the param groups (the chainable form: another scheduler's changes carry
+over); ``step(epoch)`` (deprecated there too) sets ``last_epoch`` and uses the
+closed form where the schedule has one.  Each schedule's closed form is
+written once, below; the estimators' ``lr_schedule`` options use them.
+"""
+import contextlib
+import copy
+import math
+import numbers
+import types
+import warnings
+from bisect import bisect_right
+from collections import Counter
+
+from .optim import Optimizer
+
+__all__ = [
+    "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
+    "ExponentialLR", "PolynomialLR", "CosineAnnealingLR", "CosineAnnealingWarmRestarts", "CyclicLR",
+    "OneCycleLR", "SequentialLR", "ChainedScheduler", "ReduceLROnPlateau",
+]
+
+
+# -- closed forms: the learning rate `epoch` steps after the start, from the base rate ------------------
+
+def _exponential_lr(base_lr, gamma, epoch):
+    return base_lr * gamma ** epoch
+
+
+def _step_lr(base_lr, gamma, step_size, epoch):
+    return base_lr * gamma ** (epoch // step_size)
+
+
+def _cosine_lr(base_lr, eta_min, T_max, epoch):
+    return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * epoch / T_max)) / 2
+
+
+def _inverse_scaling_lr(base_lr, power_t, t):
+    """scikit-learn's "invscaling": eta0 / t ** power_t at step t (from 1); t may be an array."""
+    return base_lr / t ** power_t
+
+
+def _optimal_lr(alpha, t):
+    """scikit-learn's SGD "optimal": 1 / (alpha (t0 + t - 1)) at step t (from 1), Bottou's heuristic,
+    t0 making the first rate 1 / sqrt(sqrt(alpha)) (scikit-learn's typw / max(1, dloss(1, -typw)),
+    and the slope of each of its losses there is <= 0); t may be an array."""
+    typw = math.sqrt(1.0 / math.sqrt(alpha))
+    return 1.0 / (alpha * (1.0 / (typw * alpha) + t - 1))
+
+
+_EPOCH_WARNING = ("scheduler.step(epoch) is deprecated, as in torch: call scheduler.step() once per step. "
+                  "Until it goes, step(epoch) sets last_epoch and uses the schedule's closed form where it has one.")
+_GET_LR_WARNING = "get_lr() computes the next rates of a step; to read the rates set last, call get_last_lr()"
+
+
+def _check_optimizer(optimizer):
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer; a scheduler needs a fastgd.optim.Optimizer")
+
+
+def _check_int(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_number(value, name, low=-math.inf, high=math.inf, low_open=False, high_open=False):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or not (
+            (low < value if low_open else low <= value) and (value < high if high_open else value <= high)):
+        interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return value
+
+
+def _per_group(name, optimizer, value):
+    """One value per param group: a list or tuple of that length, or one value for all."""
+    if isinstance(value, (list, tuple)):
+        if len(value) != len(optimizer.param_groups):
+            raise ValueError(f"{name} has {len(value)} values; the optimizer has {len(optimizer.param_groups)} "
+                             "param groups (give one value for all, or one per group)")
+        return list(value)
+    return [value] * len(optimizer.param_groups)
+
+
+def _group_values(optimizer, key):
+    return [group[key] for group in optimizer.param_groups]
+
+
+def _set_momentum(group, use_beta1, value):
+    """Write a cycled momentum: beta1 of "betas", or "momentum"."""
+    if use_beta1:
+        group["betas"] = (float(value), *group["betas"][1:])
+    else:
+        group["momentum"] = float(value)
+
+
+@contextlib.contextmanager
+def _undone_on_failure(optimizer):
+    """Put the options of the optimizer's groups (and its step) back as they were if the block
+    raises: a scheduler that fails to start (a function of the user's raising) changes nothing."""
+    saved = [(group, {key: value for key, value in group.items() if key != "params"})
+             for group in optimizer.param_groups]
+    step = vars(optimizer).get("step")
+    try:
+        yield
+    except BaseException:
+        for group, options in saved:
+            params = group.get("params")
+            group.clear()
+            group["params"] = params
+            group.update(options)
+        if step is None:
+            vars(optimizer).pop("step", None)
+        else:
+            vars(optimizer)["step"] = step
+        raise
+
+
+class _FirstStep:
+    """Stands in for an optimizer's step until its first call, which it notes (in the optimizer's
+    _opt_called, as torch does) before putting the step back: so that a scheduler stepped first
+    can warn, without a wrapper left on every later step.  Picklable, with the optimizer."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    def __call__(self, *args, **kwargs):
+        optimizer = self.optimizer
+        vars(optimizer).pop("step", None)
+        optimizer._opt_called = True
+        return optimizer.step(*args, **kwargs)
+
+
+class LRScheduler:
+    """Base class of the schedulers: sets each group's ``initial_lr`` (if it has none) when
+    ``last_epoch`` is -1, keeps ``base_lrs`` and ``last_epoch``, and makes the first step."""
+
+    def __init__(self, optimizer, last_epoch=-1):
+        _check_optimizer(optimizer)
+        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
+            raise ValueError(f"last_epoch must be an integer >= -1 (-1: start the schedule), got {last_epoch!r}")
+        if last_epoch != -1:
+            for i, group in enumerate(optimizer.param_groups):
+                if "initial_lr" not in group:
+                    raise KeyError(f"param_groups[{i}] has no 'initial_lr': resuming a schedule (last_epoch="
+                                   f"{last_epoch}) needs the optimizer state of the run it resumes, loaded first")
+        with _undone_on_failure(optimizer):
+            if last_epoch == -1:
+                for group in optimizer.param_groups:
+                    group.setdefault("initial_lr", group["lr"])
+            self.optimizer = optimizer
+            self.base_lrs = _group_values(optimizer, "initial_lr")
+            self.last_epoch = int(last_epoch)
+            if not getattr(optimizer, "_opt_called", False) and not isinstance(vars(optimizer).get("step"), _FirstStep):
+                optimizer.step = _FirstStep(optimizer)
+            self._initial_step()
+
+    def _initial_step(self):
+        self._step_count = 0
+        self._is_initial = True
+        try:
+            self.step()
+        finally:
+            self._is_initial = False
+
+    def state_dict(self):
+        """The scheduler's state: its attributes but the optimizer (copies; torch's keys)."""
+        return copy.deepcopy({key: value for key, value in vars(self).items() if key != "optimizer"})
+
+    def load_state_dict(self, state_dict):
+        """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's)."""
+        self._check_state_dict(state_dict)
+        vars(self).update(copy.deepcopy(state_dict))
+
+    def _check_state_dict(self, state_dict):
+        if not isinstance(state_dict, dict):
+            raise TypeError(f"state_dict must be a dict, as state_dict() returns; got {type(state_dict).__name__}")
+        known = set(vars(self))
+        unknown = sorted(map(str, set(state_dict) - known))
+        if unknown:
+            raise ValueError(f"state_dict has entries {unknown} that a {type(self).__name__} does not have; "
+                             f"expected some of {sorted(known - {'optimizer'})}")
+
+    def get_last_lr(self):
+        """The learning rates of the param groups as this scheduler set them last."""
+        return list(self._last_lr)
+
+    def get_lr(self):
+        """The learning rates of the next step (a step calls it; get_last_lr() reads the last)."""
+        raise NotImplementedError
+
+    def _warn_outside_step(self):
+        if not getattr(self, "_get_lr_called_within_step", False):
+            warnings.warn(_GET_LR_WARNING, UserWarning, stacklevel=3)
+
+    def step(self, epoch=None):
+        """Move the schedule on by one step (call it after the optimizer's step)."""
+        if self._step_count == 1:
+            self._warn_if_stepped_first()
+        if epoch is not None:
+            warnings.warn(_EPOCH_WARNING, UserWarning, stacklevel=2)
+        self._step_count += 1
+        try:
+            self._update_lr(epoch)
+        except BaseException:
+            self._step_count -= 1
+            raise
+
+    def _warn_if_stepped_first(self):
+        optimizer = self.optimizer
+        if getattr(optimizer, "_opt_called", False):
+            return
+        if isinstance(vars(optimizer).get("step"), _FirstStep):
+            warnings.warn("lr_scheduler.step() was called before optimizer.step(): the first learning rate of the "
+                          "schedule is skipped. Call optimizer.step() first, then lr_scheduler.step().",
+                          UserWarning, stacklevel=3)
+        else:
+            warnings.warn("optimizer.step() was replaced after the learning-rate scheduler was made; call "
+                          "optimizer.step() before lr_scheduler.step().", UserWarning, stacklevel=3)
+
+    def _update_lr(self, epoch=None):
+        """Set the groups' learning rates for the next step: last_epoch + 1 (or epoch, in closed form)."""
+        last_epoch = self.last_epoch
+        self._get_lr_called_within_step = True
+        try:
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                closed_form = getattr(self, "_get_closed_form_lr", None)
+                values = closed_form() if closed_form is not None else self.get_lr()
+            self._set_lrs(values)
+        except BaseException:
+            self.last_epoch = last_epoch
+            raise
+        finally:
+            self._get_lr_called_within_step = False
+
+    def _set_lrs(self, values):
+        groups = self.optimizer.param_groups
+        if len(values) != len(groups):
+            raise ValueError(f"the optimizer has {len(groups)} param groups; this scheduler was made for "
+                             f"{len(values)} (a group added since needs a new scheduler)")
+        values = [float(lr) for lr in values]
+        for group, lr in zip(groups, values):
+            group["lr"] = lr
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+
+class _WithFunctions(LRScheduler):
+    """A scheduler holding a function per group: only callable objects' attributes are saved."""
+
+    def __init__(self, optimizer, lr_lambda, last_epoch=-1):
+        _check_optimizer(optimizer)
+        functions = _per_group("lr_lambda", optimizer, lr_lambda)
+        for function in functions:
+            if not callable(function):
+                raise TypeError(f"lr_lambda must be a function of the epoch, got {type(function).__name__}")
+        self.lr_lambdas = functions
+        super().__init__(optimizer, last_epoch)
+
+    def state_dict(self):
+        saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "lr_lambdas")}
+        saved = copy.deepcopy(saved)
+        saved["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else copy.deepcopy(vars(fn))
+                               for fn in self.lr_lambdas]
+        return saved
+
+    def load_state_dict(self, state_dict):
+        self._check_state_dict(state_dict)
+        saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.lr_lambdas):
+            raise ValueError(f"state_dict['lr_lambdas'] must list {len(self.lr_lambdas)} entries, one per lr_lambda")
+        vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "lr_lambdas"}))
+        for fn, attributes in zip(self.lr_lambdas, saved):
+            if attributes is not None:
+                vars(fn).update(copy.deepcopy(attributes))
+
+
+class LambdaLR(_WithFunctions):
+    """lr = initial_lr * lr_lambda(epoch); lr_lambda: one function, or a list with one per group."""
+
+    def get_lr(self):
+        self._warn_outside_step()
+        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+
+
+class MultiplicativeLR(_WithFunctions):
+    """lr *= lr_lambda(epoch) at every step after the first."""
+
+    def get_lr(self):
+        self._warn_outside_step()
+        if self._is_initial:
+            return _group_values(self.optimizer, "lr")
+        return [group["lr"] * fn(self.last_epoch) for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
+
+
+class StepLR(LRScheduler):
+    """lr *= gamma every step_size epochs."""
+
+    def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
+        self.step_size = _check_int(step_size, "step_size", 1)
+        self.gamma = _check_number(gamma, "gamma")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
+            return _group_values(self.optimizer, "lr")
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [_step_lr(base_lr, self.gamma, self.step_size, self.last_epoch) for base_lr in self.base_lrs]
+
+
+class MultiStepLR(LRScheduler):
+    """lr *= gamma at each milestone epoch (gamma ** n at a milestone listed n times)."""
+
+    def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        try:
+            milestones = Counter(milestones)
+        except TypeError:
+            raise TypeError(f"milestones must be a list of epochs, got {type(milestones).__name__}") from None
+        for milestone in milestones:
+            _check_int(milestone, "each milestone", 0)
+        self.milestones = milestones
+        self.gamma = _check_number(gamma, "gamma")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        if self.last_epoch not in self.milestones:
+            return _group_values(self.optimizer, "lr")
+        return [group["lr"] * self.gamma ** self.milestones[self.last_epoch] for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        passed = bisect_right(sorted(self.milestones.elements()), self.last_epoch)
+        return [base_lr * self.gamma ** passed for base_lr in self.base_lrs]
+
+
+class ConstantLR(LRScheduler):
+    """lr = initial_lr * factor for the first total_iters epochs, then initial_lr."""
+
+    def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
+        self.factor = _check_number(factor, "factor", 0, 1)
+        self.total_iters = _check_int(total_iters, "total_iters", 0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        if self.last_epoch == 0:
+            return [group["lr"] * self.factor for group in self.optimizer.param_groups]
+        if self.last_epoch != self.total_iters:
+            return _group_values(self.optimizer, "lr")
+        if self.factor == 0:  # nothing to divide back (torch divides by zero): the closed form
+            return self._get_closed_form_lr()
+        return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        scale = self.factor + (self.last_epoch >= self.total_iters) * (1 - self.factor)
+        return [base_lr * scale for base_lr in self.base_lrs]
+
+
+class LinearLR(LRScheduler):
+    """lr = initial_lr * a factor going linearly from start_factor to end_factor over total_iters epochs."""
+
+    def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
+        self.start_factor = _check_number(start_factor, "start_factor", 0, 1, low_open=True)
+        self.end_factor = _check_number(end_factor, "end_factor", 0, 1)
+        self.total_iters = _check_int(total_iters, "total_iters", 1)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        if self.last_epoch == 0:
+            return [group["lr"] * self.start_factor for group in self.optimizer.param_groups]
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _group_values(self.optimizer, "lr")
+        change = self.end_factor - self.start_factor
+        # the ratio of this epoch's factor to the last's
+        ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        change = self.end_factor - self.start_factor
+        scale = self.start_factor + change * min(self.total_iters, self.last_epoch) / self.total_iters
+        return [base_lr * scale for base_lr in self.base_lrs]
+
+
+class ExponentialLR(LRScheduler):
+    """lr *= gamma every epoch."""
+
+    def __init__(self, optimizer, gamma, last_epoch=-1):
+        self.gamma = _check_number(gamma, "gamma")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        if self._is_initial:  # resuming: the rate in the group is this epoch's already
+            return _group_values(self.optimizer, "lr")
+        return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        return [_exponential_lr(base_lr, self.gamma, self.last_epoch) for base_lr in self.base_lrs]
+
+
+class PolynomialLR(LRScheduler):
+    """lr = initial_lr * (1 - epoch / total_iters) ** power, 0 from total_iters on."""
+
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = _check_int(total_iters, "total_iters", 1)
+        self.power = _check_number(power, "power")
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        if self._is_initial or self.last_epoch > self.total_iters:
+            return _group_values(self.optimizer, "lr")
+        epoch, total = self.last_epoch, self.total_iters
+        ratio = ((1.0 - epoch / total) / (1.0 - (epoch - 1) / total)) ** self.power
+        return [group["lr"] * ratio for group in self.optimizer.param_groups]
+
+    def _get_closed_form_lr(self):
+        scale = (1.0 - min(self.total_iters, self.last_epoch) / self.total_iters) ** self.power
+        return [base_lr * scale for base_lr in self.base_lrs]
+
+
+class CosineAnnealingLR(LRScheduler):
+    """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2, taken step by step
+    from the rate in the group (so that changes made by others carry over), as torch does."""
+
+    def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
+        self.T_max = _check_int(T_max, "T_max", 1)
+        self.eta_min = _check_number(eta_min, "eta_min", 0)
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        groups, epoch, T_max, eta_min = self.optimizer.param_groups, self.last_epoch, self.T_max, self.eta_min
+        if self._is_initial:
+            return _group_values(self.optimizer, "lr")
+        if self._step_count == 1 and epoch > 0:  # resumed by SequentialLR
+            return self._get_closed_form_lr()
+        if (epoch - 1 - T_max) % (2 * T_max) == 0:  # from the minimum, where the ratio below is 0 / 0
+            return [group["lr"] + (base_lr - eta_min) * (1 - math.cos(math.pi / T_max)) / 2
+                    for base_lr, group in zip(self.base_lrs, groups)]
+        ratio = (1 + math.cos(math.pi * epoch / T_max)) / (1 + math.cos(math.pi * (epoch - 1) / T_max))
+        return [ratio * (group["lr"] - eta_min) + eta_min for group in groups]
+
+    def _get_closed_form_lr(self):
+        return [_cosine_lr(base_lr, self.eta_min, self.T_max, self.last_epoch) for base_lr in self.base_lrs]
+
+
+class CosineAnnealingWarmRestarts(LRScheduler):
+    """Cosine annealing from initial_lr to eta_min over T_i epochs, restarting at initial_lr with
+    T_i *= T_mult; step(epoch) takes a fractional epoch (steps within an epoch)."""
+
+    def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
+        self.T_0 = _check_int(T_0, "T_0", 1)
+        self.T_i = self.T_0
+        self.T_mult = _check_int(T_mult, "T_mult", 1)
+        self.eta_min = _check_number(eta_min, "eta_min", 0)
+        self.T_cur = last_epoch
+        super().__init__(optimizer, last_epoch)
+
+    def get_lr(self):
+        self._warn_outside_step()
+        return [_cosine_lr(base_lr, self.eta_min, self.T_i, self.T_cur) for base_lr in self.base_lrs]
+
+    def step(self, epoch=None):
+        """One step on, or to `epoch` (a float counts steps within an epoch)."""
+        if epoch is None and self.last_epoch < 0:
+            epoch = 0
+        if epoch is None:
+            epoch = self.last_epoch + 1
+            T_cur, T_i = self.T_cur + 1, self.T_i
+            if T_cur >= T_i:
+                T_cur, T_i = T_cur % T_i, T_i * self.T_mult
+        else:
+            if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real) or not epoch >= 0:
+                raise ValueError(f"epoch must be a number >= 0, got {epoch!r}")
+            if epoch < self.T_0:
+                T_cur, T_i = epoch, self.T_0
+            elif self.T_mult == 1:
+                T_cur, T_i = epoch % self.T_0, self.T_i
+            else:  # epoch lies in restart n, which started at T_0 * (T_mult ** n - 1) / (T_mult - 1)
+                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
+                T_i = self.T_0 * self.T_mult ** n
+        before = (self.T_cur, self.T_i, self.last_epoch)
+        self.T_cur, self.T_i, self.last_epoch = T_cur, T_i, math.floor(epoch)
+        self._get_lr_called_within_step = True
+        try:
+            self._set_lrs(self.get_lr())
+        except BaseException:
+            self.T_cur, self.T_i, self.last_epoch = before
+            raise
+        finally:
+            self._get_lr_called_within_step = False
+
+
+class CyclicLR(LRScheduler):
+    """The learning rate cycles between base_lr and max_lr (step_size_up steps up, step_size_down
+    down), the momentum (or beta1) inversely between max_momentum and base_momentum; a step per batch."""
+
+    def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
+                 gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
+                 max_momentum=0.9, last_epoch=-1):
+        _check_optimizer(optimizer)
+        base_lrs = _per_group("base_lr", optimizer, base_lr)
+        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        for name, values in (("base_lr", base_lrs), ("max_lr", max_lrs)):
+            for value in values:
+                _check_number(value, name, 0)
+        up = float(_check_number(step_size_up, "step_size_up", 0, low_open=True))
+        down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0,
+                                                                     low_open=True))
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give a scale_fn), "
+                             f"got {mode!r}")
+        if scale_fn is not None and not callable(scale_fn):
+            raise TypeError(f"scale_fn must be a function of the cycle or iteration, got {type(scale_fn).__name__}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        if cycle_momentum:
+            _check_cycles_momentum(optimizer)
+            base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+        with _undone_on_failure(optimizer):  # checked: now the groups change
+            self.optimizer = optimizer
+            if last_epoch == -1:
+                for lr, group in zip(base_lrs, optimizer.param_groups):
+                    group["lr"] = float(lr)
+            self.max_lrs = max_lrs
+            self.total_size = up + down
+            self.step_ratio = up / self.total_size
+            self.mode = mode
+            self.gamma = gamma
+            self._scale_fn_custom = scale_fn
+            self.scale_mode = scale_mode
+            self._init_scale_fn()
+            self.cycle_momentum = bool(cycle_momentum)
+            if cycle_momentum:
+                self.use_beta1 = "betas" in optimizer.defaults
+                self.base_momentums, self.max_momentums = base_momentums, max_momentums
+                if last_epoch == -1:
+                    for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
+                        _set_momentum(group, self.use_beta1, high)
+                        group["max_momentum"], group["base_momentum"] = high, low
+            super().__init__(optimizer, last_epoch)
+        self.base_lrs = base_lrs
+
+    def _init_scale_fn(self):
+        if self._scale_fn_custom is None:  # the built-in modes scale by cycle, but exp_range
+            self.scale_mode = "iterations" if self.mode == "exp_range" else "cycle"
+
+    def scale_fn(self, x):
+        """The amplitude's scale at cycle (or iteration) x: the mode's, or the scale_fn given."""
+        if self._scale_fn_custom is not None:
+            return self._scale_fn_custom(x)
+        if self.mode == "triangular":
+            return 1.0
+        if self.mode == "triangular2":
+            return 1 / (2.0 ** (x - 1))
+        return self.gamma ** x
+
+    def get_lr(self):
+        self._warn_outside_step()
+        cycle = math.floor(1 + self.last_epoch / self.total_size)
+        x = 1.0 + self.last_epoch / self.total_size - cycle  # where in the cycle, from 0 to 1
+        if x <= self.step_ratio:
+            scale_factor = x / self.step_ratio
+        else:
+            scale_factor = (x - 1) / (self.step_ratio - 1)
+        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+               for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
+        if self.cycle_momentum:
+            momentums = [high - (high - low) * scale_factor * scale
+                         for low, high in zip(self.base_momentums, self.max_momentums)]
+            for group, momentum in zip(self.optimizer.param_groups, momentums):
+                _set_momentum(group, self.use_beta1, momentum)
+        return lrs
+
+    def state_dict(self):
+        saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "_scale_fn_custom")}
+        saved = copy.deepcopy(saved)
+        fn = self._scale_fn_custom
+        saved["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
+                                     else copy.deepcopy(vars(fn)))
+        return saved
+
+    def load_state_dict(self, state_dict):
+        self._check_state_dict(state_dict)
+        attributes = state_dict.get("_scale_fn_custom")
+        vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"}))
+        if attributes is not None and self._scale_fn_custom is not None:
+            vars(self._scale_fn_custom).update(copy.deepcopy(attributes))
+        self._init_scale_fn()
+
+
+def _check_cycles_momentum(optimizer):
+    if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
+        raise ValueError(f"cycle_momentum=True needs an optimizer with a 'momentum' or 'betas' option; "
+                         f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)")
+
+
+class OneCycleLR(LRScheduler):
+    """The 1cycle policy: the learning rate anneals from max_lr / div_factor up to max_lr over
+    pct_start of total_steps, then down to initial_lr / final_div_factor (three_phase: back to the
+    start first), the momentum (or beta1) inversely; a step per batch."""
+
+    def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
+                 anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
+                 div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
+        _check_optimizer(optimizer)
+        if total_steps is not None:
+            total_steps = _check_int(total_steps, "total_steps", 1)
+        elif epochs is not None and steps_per_epoch is not None:
+            total_steps = _check_int(epochs, "epochs", 1) * _check_int(steps_per_epoch, "steps_per_epoch", 1)
+        else:
+            raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
+        _check_number(pct_start, "pct_start", 0, 1)
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        max_lrs = _per_group("max_lr", optimizer, max_lr)
+        for value in max_lrs:
+            _check_number(value, "max_lr", 0)
+        _check_number(div_factor, "div_factor", 0, low_open=True)
+        _check_number(final_div_factor, "final_div_factor", 0, low_open=True)
+        if cycle_momentum:
+            _check_cycles_momentum(optimizer)
+            max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+        with _undone_on_failure(optimizer):  # checked: now the groups change
+            self.optimizer = optimizer
+            self.total_steps = total_steps
+            up_end = float(pct_start * total_steps) - 1
+            if three_phase:
+                self._schedule_phases = [
+                    _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    _phase(float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                           "max_momentum"),
+                    _phase(total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+                ]
+            else:
+                self._schedule_phases = [
+                    _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    _phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+                ]
+            self._anneal_func_type = anneal_strategy
+            if last_epoch == -1:
+                for high, group in zip(max_lrs, optimizer.param_groups):
+                    group["initial_lr"] = float(high / div_factor)
+                    group["max_lr"] = high
+                    group["min_lr"] = group["initial_lr"] / final_div_factor
+            self.cycle_momentum = bool(cycle_momentum)
+            if cycle_momentum:
+                self.use_beta1 = "betas" in optimizer.defaults
+                if last_epoch == -1:
+                    for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
+                        _set_momentum(group, self.use_beta1, high)
+                        group["max_momentum"], group["base_momentum"] = high, low
+            super().__init__(optimizer, last_epoch)
+
+    def _anneal(self, start, end, pct):
+        if self._anneal_func_type == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self):
+        self._warn_outside_step()
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR stepped {step} times; its schedule has total_steps={self.total_steps}")
+        lrs, momentums = [], []
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, phase in enumerate(self._schedule_phases):
+                end = phase["end_step"]
+                if step <= end or i == len(self._schedule_phases) - 1:
+                    pct = (step - start) / (end - start)
+                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                    if self.cycle_momentum:
+                        momentums.append(
+                            self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct))
+                    break
+                start = end
+        for group, momentum in zip(self.optimizer.param_groups, momentums):
+            _set_momentum(group, self.use_beta1, momentum)
+        return lrs
+
+
+def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum):
+    """A phase of OneCycleLR: up to end_step, from and to the group values of those keys."""
+    return {"end_step": end_step, "start_lr": start_lr, "end_lr": end_lr,
+            "start_momentum": start_momentum, "end_momentum": end_momentum}
+
+
+def _check_schedulers(owner, schedulers, optimizer):
+    for i, scheduler in enumerate(schedulers):
+        if not isinstance(scheduler, LRScheduler):
+            raise TypeError(f"{owner}: schedulers[{i}] is a {type(scheduler).__name__}, not a scheduler")
+        if isinstance(scheduler, ReduceLROnPlateau):
+            raise ValueError(f"{owner}: schedulers[{i}] is a ReduceLROnPlateau, whose step needs a metric; "
+                             "it cannot be chained")
+        if scheduler.optimizer is not optimizer:
+            raise ValueError(f"{owner}: schedulers[{i}] ({type(scheduler).__name__}) steps another optimizer; "
+                             "all must step the same one")
+
+
+class _OfSchedulers(LRScheduler):
+    """A scheduler made of others, whose state it saves with its own."""
+
+    def state_dict(self):
+        saved = copy.deepcopy({key: value for key, value in vars(self).items()
+                               if key not in ("optimizer", "_schedulers")})
+        saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
+        return saved
+
+    def load_state_dict(self, state_dict):
+        self._check_state_dict(state_dict)
+        saved = state_dict.get("_schedulers")
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self._schedulers):
+            raise ValueError(f"state_dict['_schedulers'] must hold the states of {len(self._schedulers)} schedulers")
+        for scheduler, state in zip(self._schedulers, saved):
+            scheduler._check_state_dict(state)
+        vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_schedulers"}))
+        for scheduler, state in zip(self._schedulers, saved):
+            scheduler.load_state_dict(state)
+
+
+class SequentialLR(_OfSchedulers):
+    """schedulers[i] runs from milestones[i - 1] (0 for the first) until milestones[i]."""
+
+    def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
+        _check_optimizer(optimizer)
+        schedulers, milestones = list(schedulers), list(milestones)
+        if not schedulers:
+            raise ValueError("SequentialLR needs at least one scheduler")
+        _check_schedulers("SequentialLR", schedulers, optimizer)
+        if len(milestones) != len(schedulers) - 1:
+            raise ValueError(f"SequentialLR needs one milestone fewer than schedulers: got {len(schedulers)} "
+                             f"schedulers and {len(milestones)} milestones")
+        for group in optimizer.param_groups:
+            if "initial_lr" not in group:
+                raise KeyError("a param group has no 'initial_lr': the schedulers given have not been made on it")
+        self._schedulers = schedulers
+        self._milestones = milestones
+        self.last_epoch = last_epoch + 1
+        self.optimizer = optimizer
+        for group in optimizer.param_groups:  # back to the start, before the schedulers' first steps
+            group["lr"] = float(group["initial_lr"])
+        self.recursive_undo()
+        first = self._schedulers[bisect_right(self._milestones, 0)]
+        first._initial_step()
+        self._last_lr = first.get_last_lr()
+
+    def recursive_undo(self, sched=None):
+        """Take back the first step of each scheduler (of the schedulers in it, for a combined one)."""
+        scheduler = self if sched is None else sched
+        if hasattr(scheduler, "_schedulers"):
+            for inner in scheduler._schedulers:
+                self.recursive_undo(inner)
+        elif hasattr(scheduler, "last_epoch"):
+            scheduler.last_epoch -= 1
+
+    def step(self):
+        """Step the scheduler of this epoch (the next one starts from its closed form at 0)."""
+        self.last_epoch += 1
+        index = bisect_right(self._milestones, self.last_epoch)
+        scheduler = self._schedulers[index]
+        if index > 0 and self._milestones[index - 1] == self.last_epoch:
+            scheduler._update_lr(0)
+        else:
+            scheduler.step()
+        self._last_lr = scheduler.get_last_lr()
+
+
+class ChainedScheduler(_OfSchedulers):
+    """Steps every scheduler given, in order, at each step: their changes compound."""
+
+    def __init__(self, schedulers, optimizer=None):
+        schedulers = list(schedulers)
+        if not schedulers:
+            raise ValueError("ChainedScheduler needs at least one scheduler")
+        if optimizer is None:
+            optimizer = getattr(schedulers[0], "optimizer", None)
+        _check_optimizer(optimizer)
+        _check_schedulers("ChainedScheduler", schedulers, optimizer)
+        self._schedulers = schedulers
+        self.optimizer = optimizer
+        self._last_lr = _group_values(optimizer, "lr")
+
+    def step(self):
+        """Step each scheduler, in order."""
+        for scheduler in self._schedulers:
+            scheduler.step()
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+
+class ReduceLROnPlateau(LRScheduler):
+    """lr *= factor (down to min_lr) when a metric has not improved (by threshold) for more than
+    patience steps; then cooldown steps before counting again.  step(metric) once per epoch."""
+
+    def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
+                 cooldown=0, min_lr=0, eps=1e-8):
+        _check_optimizer(optimizer)
+        self._check_modes(mode, threshold_mode)
+        _check_number(factor, "factor", 0, 1, high_open=True)
+        min_lrs = _per_group("min_lr", optimizer, min_lr)
+        for value in min_lrs:
+            _check_number(value, "min_lr", 0)
+        self.factor = factor
+        self.optimizer = optimizer
+        self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
+        self.min_lrs = min_lrs
+        self.patience = _check_int(patience, "patience", 0)
+        self.cooldown = _check_int(cooldown, "cooldown", 0)
+        self.eps = _check_number(eps, "eps", 0)
+        self.last_epoch = 0
+        self._last_lr = _group_values(optimizer, "lr")
+        self.mode, self.threshold, self.threshold_mode = mode, _check_number(threshold, "threshold", 0), threshold_mode
+        self.mode_worse = math.inf if mode == "min" else -math.inf
+        self._reset()
+
+    @staticmethod
+    def _check_modes(mode, threshold_mode):
+        if mode not in ("min", "max"):
+            raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+        if threshold_mode not in ("rel", "abs"):
+            raise ValueError(f"threshold_mode must be 'rel' or 'abs', got {threshold_mode!r}")
+
+    def _reset(self):
+        self.best = self.mode_worse
+        self.cooldown_counter = 0
+        self.num_bad_epochs = 0
+
+    @property
+    def in_cooldown(self):
+        """Whether the steps after a reduction that do not count are running."""
+        return self.cooldown_counter > 0
+
+    def _is_better(self, a, best):
+        """Whether the metric a improves on best by more than the threshold."""
+        if self.threshold_mode == "rel":
+            return a < best * (1.0 - self.threshold) if self.mode == "min" else a > best * (self.threshold + 1.0)
+        return a < best - self.threshold if self.mode == "min" else a > best + self.threshold
+
+    def step(self, metrics, epoch=None):
+        """One epoch's metric (a number; lower is better in mode 'min')."""
+        try:
+            current = float(metrics)
+        except (TypeError, ValueError):
+            raise TypeError(f"metrics must be a number (the monitored value), got {type(metrics).__name__}") from None
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(_EPOCH_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
+        if self._is_better(current, self.best):
+            self.best = current
+            self.num_bad_epochs = 0
+        else:
+            self.num_bad_epochs += 1
+        if self.in_cooldown:
+            self.cooldown_counter -= 1
+            self.num_bad_epochs = 0  # bad epochs in cooldown do not count
+        if self.num_bad_epochs > self.patience:
+            self._reduce_lr(epoch)
+            self.cooldown_counter = self.cooldown
+            self.num_bad_epochs = 0
+        self._last_lr = _group_values(self.optimizer, "lr")
+
+    def _reduce_lr(self, epoch):
+        groups = self.optimizer.param_groups
+        if len(groups) != len(self.min_lrs):
+            if self.default_min_lr is None:
+                raise RuntimeError(f"the optimizer has {len(groups)} param groups, {len(self.min_lrs)} when this "
+                                   "ReduceLROnPlateau was made with a min_lr per group; set its min_lrs to one "
+                                   "per group")
+            self.min_lrs = [self.default_min_lr] * len(groups)
+        for group, min_lr in zip(groups, self.min_lrs):
+            old_lr = float(group["lr"])
+            new_lr = max(old_lr * self.factor, min_lr)
+            if old_lr - new_lr > self.eps:
+                group["lr"] = float(new_lr)
+
+    def load_state_dict(self, state_dict):
+        self._check_state_dict(state_dict)
+        self._check_modes(state_dict.get("mode", self.mode), state_dict.get("threshold_mode", self.threshold_mode))
+        vars(self).update(copy.deepcopy(state_dict))

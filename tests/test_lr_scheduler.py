@@ -1,0 +1,507 @@
+"""fastgd.lr_scheduler against torch.optim.lr_scheduler (2.13): the same schedulers, made with
+the same arguments on a fastgd optimizer and on torch's of the same name with the same param
+groups, set the same learning rates (and momentum or beta1) at every one of 1000 steps, to
+1e-12 relative; their state dicts round-trip mid-run and load from torch's."""
+import functools
+import math
+import pickle
+import warnings
+import zlib
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import lr_scheduler, optim
+
+torch = pytest.importorskip("torch")
+import torch.optim.lr_scheduler as torch_scheduler  # noqa: E402
+
+STEPS = 1000
+GROUP_LRS = (0.1, 0.03, 0.007)
+SIZES = (3, 2, 4)
+#: the group keys a scheduler writes, compared with torch's at every step
+SCHEDULED = ("lr", "momentum", "betas", "initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum")
+#: every optimizer fastgd exports (one added later included) that torch has too
+OPTIMIZERS = [name for name in optim.__all__ if isinstance(getattr(optim, name), type)
+              and issubclass(getattr(optim, name), optim.Optimizer) and getattr(optim, name) is not optim.Optimizer
+              and hasattr(torch.optim, name)]
+MOMENTUM_OPTIONS = {"SGD": dict(momentum=0.9), "RMSprop": dict(momentum=0.5)}
+
+
+def make_pair(name, options=None):
+    """A fastgd optimizer and torch's of the same name, with the same three param groups."""
+    options = dict(options or MOMENTUM_OPTIONS.get(name, {}))
+    fast = getattr(fastgd, name)([{"params": [np.zeros(n)], "lr": lr} for n, lr in zip(SIZES, GROUP_LRS)], **options)
+    tparams = [torch.zeros(n, dtype=torch.float64, requires_grad=True) for n in SIZES]
+    theirs = getattr(torch.optim, name)([{"params": [t], "lr": lr} for t, lr in zip(tparams, GROUP_LRS)], **options)
+    return fast, theirs
+
+
+def step_optimizer(opt):
+    if isinstance(opt, optim.Optimizer):
+        opt.step([np.full(n, 0.1) for n in SIZES])
+    else:
+        for group in opt.param_groups:
+            for t in group["params"]:
+                t.grad = torch.full(t.shape, 0.1, dtype=torch.float64)
+        opt.step()
+
+
+def scheduled(opt):
+    """The values schedulers write, per group, as plain floats."""
+    rows = []
+    for group in opt.param_groups:
+        row = []
+        for key in SCHEDULED:
+            value = group.get(key)
+            if key == "betas" and value is not None:
+                value = value[0]
+            row.append(math.nan if value is None else float(value))
+        rows.append(row)
+    return rows
+
+
+class Warmup:
+    """A callable object: LambdaLR saves its attributes in its state dict."""
+
+    def __init__(self, epochs):
+        self.epochs = epochs
+
+    def __call__(self, epoch):
+        return min(1.0, (epoch + 1) / self.epochs)
+
+
+def metric(i):
+    """A loss that improves, then stalls and wanders (ReduceLROnPlateau's input)."""
+    return 1.0 / (1 + i) ** 0.5 + 0.02 * math.sin(i / 3.0) + (0.3 if 300 < i < 340 else 0.0)
+
+
+def fractional_epoch(i):
+    return i / 7
+
+
+# (optimizer, make(module, optimizer) -> schedulers stepped in order each step, epoch(i) or None)
+CASES = {
+    "LambdaLR": ("SGD", lambda m, o: [m.LambdaLR(o, lambda e: 0.995 ** e)], None),
+    "LambdaLR-per-group": ("Adam", lambda m, o: [m.LambdaLR(o, [lambda e: 1 / (1 + e), Warmup(50),
+                                                               lambda e: (e % 7 + 1) / 7])], None),
+    "MultiplicativeLR": ("SGD", lambda m, o: [m.MultiplicativeLR(o, lambda e: 0.999)], None),
+    "MultiplicativeLR-per-group": ("RMSprop", lambda m, o: [m.MultiplicativeLR(
+        o, [lambda e: 0.998, lambda e: 1.001 if e % 2 else 0.997, Warmup(3)])], None),
+    "StepLR": ("SGD", lambda m, o: [m.StepLR(o, step_size=30)], None),
+    "StepLR-gamma": ("Adagrad", lambda m, o: [m.StepLR(o, step_size=7, gamma=0.9)], None),
+    "StepLR-closed-form": ("SGD", lambda m, o: [m.StepLR(o, step_size=7, gamma=0.9)], lambda i: i),
+    "MultiStepLR": ("SGD", lambda m, o: [m.MultiStepLR(o, milestones=[10, 200, 200, 650], gamma=0.5)], None),
+    "MultiStepLR-closed-form": ("AdamW", lambda m, o: [m.MultiStepLR(o, milestones=[3, 500, 500])], lambda i: i),
+    "ConstantLR": ("SGD", lambda m, o: [m.ConstantLR(o)], None),
+    "ConstantLR-long": ("Adam", lambda m, o: [m.ConstantLR(o, factor=0.3, total_iters=300)], None),
+    "ConstantLR-closed-form": ("SGD", lambda m, o: [m.ConstantLR(o, factor=0.5, total_iters=40)], lambda i: i),
+    "LinearLR": ("SGD", lambda m, o: [m.LinearLR(o)], None),
+    "LinearLR-down": ("Adam", lambda m, o: [m.LinearLR(o, start_factor=1.0, end_factor=0.05, total_iters=700)], None),
+    "LinearLR-to-zero": ("SGD", lambda m, o: [m.LinearLR(o, start_factor=0.5, end_factor=0.0, total_iters=STEPS)],
+                         None),
+    "LinearLR-closed-form": ("SGD", lambda m, o: [m.LinearLR(o, start_factor=0.1, total_iters=90)], lambda i: i),
+    "ExponentialLR": ("SGD", lambda m, o: [m.ExponentialLR(o, gamma=0.99)], None),
+    "ExponentialLR-closed-form": ("RMSprop", lambda m, o: [m.ExponentialLR(o, gamma=0.995)], lambda i: i),
+    "PolynomialLR": ("SGD", lambda m, o: [m.PolynomialLR(o)], None),
+    "PolynomialLR-square": ("Adam", lambda m, o: [m.PolynomialLR(o, total_iters=800, power=2.0)], None),
+    "PolynomialLR-closed-form": ("SGD", lambda m, o: [m.PolynomialLR(o, total_iters=900, power=0.5)], lambda i: i),
+    "CosineAnnealingLR": ("SGD", lambda m, o: [m.CosineAnnealingLR(o, T_max=STEPS)], None),
+    "CosineAnnealingLR-periods": ("Adam", lambda m, o: [m.CosineAnnealingLR(o, T_max=37, eta_min=1e-4)], None),
+    "CosineAnnealingLR-closed-form": ("SGD", lambda m, o: [m.CosineAnnealingLR(o, T_max=100, eta_min=1e-3)],
+                                      lambda i: i),
+    "CosineAnnealingWarmRestarts": ("SGD", lambda m, o: [m.CosineAnnealingWarmRestarts(o, T_0=10)], None),
+    "CosineAnnealingWarmRestarts-mult": ("Adagrad", lambda m, o: [m.CosineAnnealingWarmRestarts(
+        o, T_0=7, T_mult=2, eta_min=1e-5)], None),
+    "CosineAnnealingWarmRestarts-fractional": ("SGD", lambda m, o: [m.CosineAnnealingWarmRestarts(
+        o, T_0=5, T_mult=3, eta_min=1e-4)], fractional_epoch),
+    "CyclicLR": ("SGD", lambda m, o: [m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=50)], None),
+    "CyclicLR-triangular2": ("Adam", lambda m, o: [m.CyclicLR(o, base_lr=[0.001, 0.002, 0.0005], max_lr=0.05,
+                                                              step_size_up=20, step_size_down=70,
+                                                              mode="triangular2", base_momentum=0.7)], None),
+    "CyclicLR-exp_range": ("RMSprop", lambda m, o: [m.CyclicLR(o, base_lr=0.001, max_lr=[0.1, 0.2, 0.3],
+                                                               step_size_up=33, mode="exp_range", gamma=0.999,
+                                                               max_momentum=[0.9, 0.8, 0.7])], None),
+    "CyclicLR-scale_fn": ("AdamW", lambda m, o: [m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=40,
+                                                            scale_fn=lambda x: 0.5 * (1 + math.sin(x * math.pi / 2)),
+                                                            scale_mode="iterations")], None),
+    "CyclicLR-no-momentum": ("Adagrad", lambda m, o: [m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=25,
+                                                                 cycle_momentum=False)], None),
+    "OneCycleLR": ("SGD", lambda m, o: [m.OneCycleLR(o, max_lr=0.1, total_steps=STEPS)], None),
+    "OneCycleLR-linear-three-phase": ("Adam", lambda m, o: [m.OneCycleLR(
+        o, max_lr=[0.1, 0.05, 0.01], epochs=10, steps_per_epoch=100, anneal_strategy="linear",
+        three_phase=True)], None),
+    "OneCycleLR-options": ("RMSprop", lambda m, o: [m.OneCycleLR(
+        o, max_lr=0.2, total_steps=STEPS + 10, pct_start=0.25, div_factor=10.0, final_div_factor=100.0,
+        base_momentum=[0.8, 0.7, 0.6], max_momentum=0.9)], None),
+    "OneCycleLR-no-momentum": ("Adagrad", lambda m, o: [m.OneCycleLR(o, max_lr=0.1, total_steps=STEPS,
+                                                                     cycle_momentum=False)], None),
+    "SequentialLR": ("SGD", lambda m, o: [m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=50),
+                                                             m.CosineAnnealingLR(o, T_max=950)], milestones=[50])],
+                     None),
+    "SequentialLR-three": ("Adam", lambda m, o: [m.SequentialLR(o, [m.ConstantLR(o, factor=0.2, total_iters=10),
+                                                                    m.ExponentialLR(o, gamma=0.99),
+                                                                    m.StepLR(o, step_size=100, gamma=0.5)],
+                                                                milestones=[10, 400])], None),
+    "ChainedScheduler": ("SGD", lambda m, o: [m.ChainedScheduler([m.ConstantLR(o, factor=0.5, total_iters=20),
+                                                                  m.ExponentialLR(o, gamma=0.999)])], None),
+    "ChainedScheduler-optimizer": ("AdamW", lambda m, o: [m.ChainedScheduler(
+        [m.LinearLR(o, start_factor=0.2, total_iters=100), m.MultiStepLR(o, milestones=[300, 600]),
+         m.CosineAnnealingLR(o, T_max=250)], optimizer=o)], None),
+    "two-schedulers": ("SGD", lambda m, o: [m.StepLR(o, step_size=50, gamma=0.5), m.ExponentialLR(o, gamma=0.999)],
+                       None),
+    "ReduceLROnPlateau": ("SGD", lambda m, o: [m.ReduceLROnPlateau(o)], None),
+    "ReduceLROnPlateau-options": ("Adam", lambda m, o: [m.ReduceLROnPlateau(
+        o, mode="max", factor=0.5, patience=3, threshold=0.01, threshold_mode="abs", cooldown=5,
+        min_lr=[1e-4, 1e-3, 1e-5], eps=1e-6)], None),
+    "ReduceLROnPlateau-rel-max": ("RMSprop", lambda m, o: [m.ReduceLROnPlateau(
+        o, mode="max", patience=0, threshold=0.001, min_lr=1e-3)], None),
+}
+
+
+def step_all(schedulers, i, epoch):
+    for scheduler in schedulers:
+        if isinstance(scheduler, (lr_scheduler.ReduceLROnPlateau, torch_scheduler.ReduceLROnPlateau)):
+            scheduler.step(metric(i))
+        elif epoch is None:
+            scheduler.step()
+        else:
+            scheduler.step(epoch(i))
+
+
+def run(case, side, reload_at=None, from_torch=None):
+    """The values the schedulers of `case` set over STEPS steps, on one side ("fastgd" or "torch"),
+    and the UserWarnings they gave.  reload_at: at that step, save the optimizer and schedulers,
+    and go on with new ones loaded from the saves (pickled); from_torch: at that step, the fastgd
+    schedulers load the states of the torch ones that run beside them."""
+    name, make, epoch = CASES[case]
+    fast, theirs = make_pair(name)
+    module = lr_scheduler if side == "fastgd" else torch_scheduler
+    opt = fast if side == "fastgd" else theirs
+    twin = make(torch_scheduler, theirs) if from_torch else None
+    rows, last = [], []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        schedulers = make(module, opt)
+        rows.append(scheduled(opt))
+        for i in range(1, STEPS + 1):
+            step_optimizer(opt)
+            step_all(schedulers, i, epoch)
+            if twin:
+                step_optimizer(theirs)
+                step_all(twin, i, epoch)
+                if i == from_torch:
+                    for ours, torch_one in zip(schedulers, twin):
+                        ours.load_state_dict(torch_one.state_dict())
+            if i == reload_at:
+                saved = pickle.loads(pickle.dumps((opt.state_dict(), [s.state_dict() for s in schedulers])))
+                opt = make_pair(name)[0]
+                schedulers = make(module, opt)
+                opt.load_state_dict(saved[0])
+                for scheduler, state in zip(schedulers, saved[1]):
+                    scheduler.load_state_dict(state)
+            rows.append(scheduled(opt))
+            last.append([s.get_last_lr() for s in schedulers])
+    return np.array(rows), np.array(last, dtype=float), [w for w in caught if issubclass(w.category, UserWarning)]
+
+
+@functools.lru_cache(maxsize=None)
+def torch_run(case):
+    """torch's run of a case, once for the tests that compare with it."""
+    return run(case, "torch")
+
+
+def assert_same(ours, theirs):
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=0, equal_nan=True)
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_same_schedule_as_torch(case):
+    ours, ours_last, ours_warnings = run(case, "fastgd")
+    theirs, theirs_last, theirs_warnings = torch_run(case)
+    assert_same(ours, theirs)
+    assert_same(ours_last, theirs_last)
+    assert len(ours_warnings) == len(theirs_warnings), ([str(w.message) for w in ours_warnings],
+                                                        [str(w.message) for w in theirs_warnings])
+    assert not np.isnan(ours[:, :, 0]).any() and ours[1:, :, 0].std() > 0  # the lr moves
+    for group in optim_groups_after(case):
+        assert type(group["lr"]) is float
+
+
+def optim_groups_after(case):
+    name, make, epoch = CASES[case]
+    fast = make_pair(name)[0]
+    schedulers = make(lr_scheduler, fast)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for i in range(1, 30):
+            step_optimizer(fast)
+            step_all(schedulers, i, epoch)
+    return fast.param_groups
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_state_dict_round_trip_mid_run(case):
+    ours = run(case, "fastgd", reload_at=STEPS // 3)
+    theirs = torch_run(case)
+    assert_same(ours[0], theirs[0])
+    assert_same(ours[1], theirs[1])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_loads_torch_state_dict_mid_run(case):
+    ours = run(case, "fastgd", from_torch=STEPS // 2)
+    theirs = torch_run(case)
+    assert_same(ours[0], theirs[0])
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_state_dict_keys_are_torchs(case):
+    name, make, _ = CASES[case]
+    fast, theirs = make_pair(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, torchs = make(lr_scheduler, fast), make(torch_scheduler, theirs)
+        for i in range(1, 4):
+            step_all(ours, i, None)
+            step_all(torchs, i, None)
+    for mine, other in zip(ours, torchs):
+        assert set(mine.state_dict()) == set(other.state_dict())
+        assert isinstance(mine, lr_scheduler.LRScheduler)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+@pytest.mark.parametrize("scheduler", ["OneCycleLR", "CyclicLR"])
+def test_every_optimizer_trains_the_same(name, scheduler):
+    """End to end, with gradients: the fastgd step reads the scheduled lr (and momentum or beta1,
+    when the optimizer has one) and gives torch's parameters."""
+    rng = np.random.default_rng(zlib.crc32(repr((name, scheduler)).encode()))
+    fast, theirs = make_pair(name)
+    cycles = "momentum" in fast.defaults or "betas" in fast.defaults
+    make = {"OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=0.05, total_steps=200, cycle_momentum=cycles),
+            "CyclicLR": lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=0.05, step_size_up=15,
+                                                cycle_momentum=cycles)}[scheduler]
+    ours, torchs = make(lr_scheduler, fast), make(torch_scheduler, theirs)
+    for _ in range(200):
+        grads = [rng.standard_normal(n) for n in SIZES]
+        fast.step(grads)
+        for group, grad in zip(theirs.param_groups, grads):
+            group["params"][0].grad = torch.tensor(grad)
+        theirs.step()
+        ours.step()
+        torchs.step()
+    for group, tgroup in zip(fast.param_groups, theirs.param_groups):
+        np.testing.assert_allclose(group["params"][0], tgroup["params"][0].detach().numpy(), rtol=1e-10, atol=1e-13)
+        assert group["lr"] == pytest.approx(tgroup["lr"], rel=1e-12)
+
+
+def test_estimator_schedules_are_the_closed_forms():
+    """ExponentialLR, StepLR and CosineAnnealingLR stepped to an epoch give the estimators' rates."""
+    pytest.importorskip("sklearn")
+    for schedule, make in (("exponential", lambda o: lr_scheduler.ExponentialLR(o, gamma=0.7)),
+                           ("step", lambda o: lr_scheduler.StepLR(o, step_size=3, gamma=0.7)),
+                           ("cosine", lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=20, eta_min=1e-3))):
+        model = fastgd.LinearRegression(learning_rate=0.05, lr_schedule=schedule, gamma=0.7, step_size=3,
+                                        eta_min=1e-3, max_iter=20)
+        opt = fastgd.SGD([np.zeros(1)], lr=0.05)
+        scheduler = make(opt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for epoch in range(20):
+                scheduler.step(epoch)
+                assert model._learning_rate(epoch) == opt.param_groups[0]["lr"]
+
+
+# -- the order of steps, and get_lr outside a step: the same warnings as torch ---------------------------
+
+@pytest.mark.parametrize("module", ["fastgd", "torch"])
+def test_warns_when_stepped_before_the_optimizer(module):
+    fast, theirs = make_pair("SGD")
+    opt, schedulers = (fast, lr_scheduler) if module == "fastgd" else (theirs, torch_scheduler)
+    scheduler = schedulers.StepLR(opt, step_size=2)
+    with pytest.warns(UserWarning, match="before `?optimizer.step"):
+        scheduler.step()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        step_optimizer(opt)
+        scheduler.step()  # warns once only
+        second = schedulers.ExponentialLR(opt, gamma=0.9)  # made after the optimizer stepped
+        step_optimizer(opt)
+        second.step()
+    with pytest.warns(UserWarning, match="get_last_lr"):
+        scheduler.get_lr()
+
+
+def test_no_warning_in_order_and_the_step_is_put_back():
+    fast, _ = make_pair("Adam")
+    scheduler = lr_scheduler.OneCycleLR(fast, max_lr=0.1, total_steps=10)
+    assert "step" in vars(fast)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(10):
+            step_optimizer(fast)
+            scheduler.step()
+    assert "step" not in vars(fast)  # the optimizer's own step again, without a wrapper
+    assert pickle.loads(pickle.dumps(fast)).param_groups[0]["max_lr"] == 0.1
+
+
+def test_optimizer_pickles_before_its_first_step():
+    fast, _ = make_pair("SGD")
+    lr_scheduler.StepLR(fast, step_size=3)
+    copy = pickle.loads(pickle.dumps(fast))
+    step_optimizer(copy)
+    assert copy._opt_called and "step" not in vars(copy)
+
+
+# -- bad input: a clear error, and nothing changed -----------------------------------------------------
+
+def groups_of(opt):
+    return pickle.dumps([{k: v for k, v in group.items() if k != "params"} for group in opt.param_groups])
+
+
+@pytest.mark.parametrize("make, error, match", [
+    (lambda o: lr_scheduler.StepLR([], step_size=3), TypeError, "not an Optimizer"),
+    (lambda o: lr_scheduler.StepLR(o, step_size=0), ValueError, "step_size"),
+    (lambda o: lr_scheduler.StepLR(o, step_size=2, last_epoch=4), KeyError, "initial_lr"),
+    (lambda o: lr_scheduler.ConstantLR(o, factor=1.5), ValueError, "factor"),
+    (lambda o: lr_scheduler.LinearLR(o, start_factor=0), ValueError, "start_factor"),
+    (lambda o: lr_scheduler.LambdaLR(o, [lambda e: 1.0]), ValueError, "3 param groups"),
+    (lambda o: lr_scheduler.MultiplicativeLR(o, 0.9), TypeError, "function"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones=5), TypeError, "milestones"),
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=0), ValueError, "T_0"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, mode="square"), ValueError, "mode"),
+    (lambda o: lr_scheduler.CyclicLR(o, [0.01, 0.02], 0.1), ValueError, "base_lr has 2 values"),
+    (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1), ValueError, "total_steps"),
+    (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=1.5), ValueError, "pct_start"),
+    (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=10, anneal_strategy="cosine"), ValueError,
+     "anneal_strategy"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, mode="least"), ValueError, "mode"),
+    (lambda o: lr_scheduler.ChainedScheduler([]), ValueError, "at least one"),
+])
+def test_bad_arguments(make, error, match):
+    fast, _ = make_pair("SGD")
+    before = groups_of(fast)
+    with pytest.raises(error, match=match):
+        make(fast)
+    assert groups_of(fast) == before
+
+
+@pytest.mark.parametrize("name", ["CyclicLR", "OneCycleLR"])
+def test_cycle_momentum_needs_momentum_or_betas(name):
+    fast, _ = make_pair("Adagrad")
+    before = groups_of(fast)
+    with pytest.raises(ValueError, match="'momentum' or 'betas'"):
+        getattr(lr_scheduler, name)(fast, 0.1, 0.2) if name == "CyclicLR" else lr_scheduler.OneCycleLR(
+            fast, 0.1, total_steps=5)
+    assert groups_of(fast) == before
+
+
+def test_chaining_checks_the_schedulers():
+    fast, _ = make_pair("SGD")
+    other, _ = make_pair("SGD")
+    plateau = lr_scheduler.ReduceLROnPlateau(fast)
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        lr_scheduler.ChainedScheduler([plateau])
+    with pytest.raises(ValueError, match="another optimizer"):
+        lr_scheduler.SequentialLR(fast, [lr_scheduler.StepLR(fast, 2), lr_scheduler.StepLR(other, 2)], [3])
+    with pytest.raises(ValueError, match="one milestone fewer"):
+        lr_scheduler.SequentialLR(fast, [lr_scheduler.StepLR(fast, 2)], milestones=[3])
+    with pytest.raises(TypeError, match="not a scheduler"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.StepLR(fast, 2), "StepLR"])
+
+
+def test_a_failed_step_changes_nothing():
+    fast, _ = make_pair("SGD")
+    scheduler = lr_scheduler.OneCycleLR(fast, max_lr=0.1, total_steps=3)
+    for _ in range(3):
+        step_optimizer(fast)
+        scheduler.step()
+    state, before = scheduler.state_dict(), groups_of(fast)
+    with pytest.raises(ValueError, match="total_steps=3"):
+        scheduler.step()
+    assert scheduler.state_dict() == state and groups_of(fast) == before
+    step = lr_scheduler.StepLR(make_pair("SGD")[0], step_size=2)
+    step.optimizer.add_param_group({"params": [np.zeros(2)], "lr": 0.5})
+    with pytest.raises(ValueError, match="4 param groups"), pytest.warns(UserWarning):
+        step.step(7)
+    assert step.last_epoch == 0 and step.state_dict()["_step_count"] == 1
+
+
+def test_load_state_dict_checks_first():
+    fast, _ = make_pair("SGD")
+    scheduler = lr_scheduler.StepLR(fast, step_size=3)
+    state = scheduler.state_dict()
+    with pytest.raises(TypeError, match="must be a dict"):
+        scheduler.load_state_dict([("last_epoch", 3)])
+    with pytest.raises(ValueError, match="'T_max'"):
+        scheduler.load_state_dict({"last_epoch": 5, "T_max": 3})
+    assert scheduler.state_dict() == state
+    chained = lr_scheduler.ChainedScheduler([scheduler, lr_scheduler.ExponentialLR(fast, 0.9)])
+    saved = chained.state_dict()
+    with pytest.raises(ValueError, match="2 schedulers"):
+        chained.load_state_dict({**saved, "_schedulers": saved["_schedulers"][:1]})
+    with pytest.raises(ValueError, match="ExponentialLR does not have"):
+        chained.load_state_dict({**saved, "_schedulers": [saved["_schedulers"][0], {"step_size": 1}]})
+    assert chained.state_dict() == saved
+    with pytest.raises(TypeError, match="metrics must be a number"):
+        lr_scheduler.ReduceLROnPlateau(fast).step("low")
+
+
+def test_import_and_attribute():
+    import fastgd.lr_scheduler as imported
+
+    assert imported is fastgd.lr_scheduler is lr_scheduler
+    assert set(lr_scheduler.__all__) == set(torch_scheduler.__all__)
+
+
+def test_a_scheduler_that_fails_to_start_changes_nothing():
+    def failing(x):
+        raise ArithmeticError("the user's function failed")
+
+    for make in (lambda o: lr_scheduler.LambdaLR(o, failing),
+                 lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, scale_fn=failing)):
+        fast, _ = make_pair("SGD")
+        before = groups_of(fast)
+        with pytest.raises(ArithmeticError, match="user's function"):
+            make(fast)
+        assert groups_of(fast) == before and "step" not in vars(fast)
+        step_optimizer(fast)
+
+
+RESUMABLE = {
+    "LambdaLR": lambda m, o, e: m.LambdaLR(o, lambda epoch: 0.99 ** epoch, last_epoch=e),
+    "MultiplicativeLR": lambda m, o, e: m.MultiplicativeLR(o, lambda epoch: 0.99, last_epoch=e),
+    "StepLR": lambda m, o, e: m.StepLR(o, step_size=7, gamma=0.5, last_epoch=e),
+    "MultiStepLR": lambda m, o, e: m.MultiStepLR(o, milestones=[20, 60, 90], last_epoch=e),
+    "ConstantLR": lambda m, o, e: m.ConstantLR(o, factor=0.5, total_iters=60, last_epoch=e),
+    "LinearLR": lambda m, o, e: m.LinearLR(o, start_factor=0.2, total_iters=80, last_epoch=e),
+    "ExponentialLR": lambda m, o, e: m.ExponentialLR(o, gamma=0.98, last_epoch=e),
+    "PolynomialLR": lambda m, o, e: m.PolynomialLR(o, total_iters=120, power=1.5, last_epoch=e),
+    "CosineAnnealingLR": lambda m, o, e: m.CosineAnnealingLR(o, T_max=60, eta_min=1e-4, last_epoch=e),
+    "CosineAnnealingWarmRestarts": lambda m, o, e: m.CosineAnnealingWarmRestarts(o, T_0=9, T_mult=2, last_epoch=e),
+    "CyclicLR": lambda m, o, e: m.CyclicLR(o, 0.001, 0.1, step_size_up=13, last_epoch=e),
+    "OneCycleLR": lambda m, o, e: m.OneCycleLR(o, max_lr=0.1, total_steps=300, last_epoch=e),
+}
+
+
+@pytest.mark.parametrize("case", RESUMABLE)
+def test_resumed_with_last_epoch(case):
+    """A scheduler made with last_epoch=40 on groups that carry a run's keys (initial_lr and the
+    like, from a scheduler made before) goes on as torch's."""
+    make = RESUMABLE[case]
+    fast, theirs = make_pair("SGD")
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module, opt in ((lr_scheduler, fast), (torch_scheduler, theirs)):
+            make(module, opt, -1)  # the keys a run leaves in the groups
+            scheduler = make(module, opt, 40)
+            values = [scheduled(opt)]
+            for _ in range(200):
+                step_optimizer(opt)
+                scheduler.step()
+                values.append(scheduled(opt))
+            rows[module] = np.array(values)
+    assert_same(rows[lr_scheduler], rows[torch_scheduler])

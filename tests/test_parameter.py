@@ -1,0 +1,185 @@
+"""fastgd.Parameter behaves as its array: NumPy is the oracle (the same expression on the bare
+array), and the array is the Parameter's own data, never a copy."""
+import copy
+import operator
+import pickle
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import Parameter
+
+
+@pytest.fixture
+def pair():
+    """A Parameter and an independent copy of its array, to run the same operations on."""
+    rng = np.random.default_rng(0)
+    data = rng.uniform(-2.0, 2.0, (3, 4))
+    return Parameter(data), data.copy()
+
+
+def test_asarray_is_the_data_itself():
+    data = np.arange(6.0).reshape(2, 3)
+    p = Parameter(data)
+    for converted in (np.asarray(p), np.array(p, copy=False), np.asarray(p, dtype=np.float64),
+                      np.array(p, copy=None)):
+        assert converted is data
+    copied = np.array(p)  # np.array copies by default, as for an array
+    assert copied is not data and not np.shares_memory(copied, data)
+    np.testing.assert_array_equal(copied, data)
+    as32 = np.asarray(p, dtype=np.float32)
+    assert as32.dtype == np.float32 and not np.shares_memory(as32, data)
+    with pytest.raises(ValueError, match="without a copy"):
+        np.array(p, dtype=np.float32, copy=False)
+    with pytest.raises(ValueError):  # NumPy refuses the same for the bare array
+        np.array(data, dtype=np.float32, copy=False)
+    assert Parameter(p).data is data
+
+
+@pytest.mark.parametrize("op", [operator.add, operator.sub, operator.mul, operator.truediv, operator.pow, operator.mod,
+                                operator.lt, operator.le, operator.eq, operator.ne, operator.gt, operator.ge])
+def test_binary_operators(pair, op):
+    p, data = pair
+    other = np.linspace(0.5, 2.0, 4)
+    with np.errstate(invalid="ignore"):  # a negative number to a fractional power: NaN, on both sides
+        for left, right, bare_left, bare_right in ((p, other, data, other), (other, p, other, data),
+                                                   (p, 2.0, data, 2.0), (2.0, p, 2.0, data), (p, p, data, data)):
+            got, expected = op(left, right), op(bare_left, bare_right)
+            assert type(got) is np.ndarray
+            np.testing.assert_array_equal(got, expected)
+
+
+def test_matmul_both_sides(pair):
+    p, data = pair
+    vector, matrix = np.arange(4.0), np.arange(6.0).reshape(2, 3)
+    np.testing.assert_array_equal(p @ vector, data @ vector)
+    np.testing.assert_array_equal(matrix @ p, matrix @ data)
+    np.testing.assert_array_equal(p.T @ p, data.T @ data)
+    np.testing.assert_array_equal(p @ Parameter(data.T.copy()), data @ data.T)
+
+
+def test_unary_operators_and_attributes(pair):
+    p, data = pair
+    for op in (operator.neg, operator.pos, abs):
+        np.testing.assert_array_equal(op(p), op(data))
+    assert p.shape == data.shape and p.dtype == data.dtype and p.ndim == 2 and p.size == 12
+    np.testing.assert_array_equal(p.T, data.T)
+    assert np.shares_memory(p.T, p.data)
+    assert p.sum() == data.sum() and p.reshape(-1).shape == (12,)
+    assert len(p) == 3
+    for row, expected in zip(p, data):
+        np.testing.assert_array_equal(row, expected)
+    assert float(Parameter(np.array(2.5))) == 2.5 and int(Parameter(np.array(3))) == 3
+    assert bool(Parameter(np.array([1.0]))) and not bool(Parameter(np.array([0.0])))
+    with pytest.raises(ValueError):  # as for the array: the truth of several elements is ambiguous
+        bool(p)
+    with pytest.raises(AttributeError):
+        p.no_such_attribute
+
+
+def test_indexing_reads_and_writes_the_data(pair):
+    p, data = pair
+    np.testing.assert_array_equal(p[1], data[1])
+    np.testing.assert_array_equal(p[:, 1:3], data[:, 1:3])
+    np.testing.assert_array_equal(p[p > 0], data[data > 0])
+    view = p[0]
+    assert np.shares_memory(view, p.data)
+    buffer = p.data
+    p[0, 0] = 7.0
+    data[0, 0] = 7.0
+    p[p < 0] = 0.0
+    data[data < 0] = 0.0
+    p[1] = Parameter(np.ones(4))
+    data[1] = 1.0
+    assert p.data is buffer
+    np.testing.assert_array_equal(p.data, data)
+
+
+@pytest.mark.parametrize("op", [operator.iadd, operator.isub, operator.imul, operator.itruediv])
+def test_in_place_operators_update_the_data(pair, op):
+    p, data = pair
+    buffer = p.data
+    other = np.linspace(0.5, 2.0, 4)
+    result = op(p, other)
+    assert result is p and p.data is buffer
+    np.testing.assert_array_equal(p.data, op(data, other))
+    result = op(p, Parameter(other.copy()))
+    assert result is p and p.data is buffer
+    np.testing.assert_array_equal(p.data, op(data, other))
+
+
+def test_numpy_functions_and_ufuncs(pair):
+    p, data = pair
+    np.testing.assert_array_equal(np.sin(p), np.sin(data))
+    assert np.sum(p) == np.sum(data) and np.mean(p, axis=0).tolist() == np.mean(data, axis=0).tolist()
+    np.testing.assert_array_equal(np.concatenate([p, p]), np.concatenate([data, data]))
+    np.testing.assert_array_equal(np.where(p > 0, p, 0.0), np.where(data > 0, data, 0.0))
+    np.testing.assert_array_equal(np.linalg.norm(p), np.linalg.norm(data))
+    assert np.shares_memory(np.reshape(p, -1), p.data)
+    assert np.add.reduce(p, axis=1).tolist() == np.add.reduce(data, axis=1).tolist()
+    np.testing.assert_array_equal(np.maximum.accumulate(p, axis=0), np.maximum.accumulate(data, axis=0))
+    out = np.empty_like(data)
+    assert np.multiply(p, 2.0, out=out) is out
+    np.testing.assert_array_equal(out, data * 2)
+    buffer = p.data
+    assert np.multiply(p, 2.0, out=p) is p and p.data is buffer  # a Parameter written into stays itself
+    np.testing.assert_array_equal(p.data, data * 2)
+    assert np.allclose(p, p) and np.array_equal(p, p.data)
+    quotient, remainder = np.divmod(p, 0.7, out=(None, Parameter(np.empty_like(data))))
+    expected = np.divmod(data * 2, 0.7)
+    assert type(quotient) is np.ndarray and type(remainder) is Parameter
+    np.testing.assert_array_equal(quotient, expected[0])
+    np.testing.assert_array_equal(remainder.data, expected[1])
+    bare = p.data.copy()
+    np.add.at(p, [0, 0], 1.0)  # unbuffered, in place
+    np.add.at(bare, [0, 0], 1.0)
+    np.testing.assert_array_equal(p.data, bare)
+    assert p.data is buffer
+
+
+def test_hashable_by_identity():
+    p, q = Parameter(np.zeros(3)), Parameter(np.zeros(3))
+    assert len({p: 1, q: 2}) == 2 and hash(p) == object.__hash__(p)
+    assert p in {p} and q not in {p}
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_pickles_with_every_protocol(protocol):
+    p = Parameter(np.arange(4.0, dtype=np.float32), grad=np.ones(4, dtype=np.float32))
+    q = pickle.loads(pickle.dumps(p, protocol))
+    assert type(q) is Parameter and q.data.dtype == np.float32
+    np.testing.assert_array_equal(q.data, p.data)
+    np.testing.assert_array_equal(q.grad, p.grad)
+    r = pickle.loads(pickle.dumps(Parameter(np.zeros(2)), protocol))
+    assert r.grad is None
+
+
+def test_copies():
+    p = Parameter(np.arange(3.0), grad=np.ones(3))
+    shallow, deep = copy.copy(p), copy.deepcopy(p)
+    assert shallow.data is p.data and shallow.grad is p.grad
+    assert not np.shares_memory(deep.data, p.data) and not np.shares_memory(deep.grad, p.grad)
+    np.testing.assert_array_equal(deep.data, p.data)
+    assert not hasattr(Parameter.__new__(Parameter), "shape")  # no data yet: no endless lookup
+
+
+def test_optimizers_still_step_it():
+    """The step reads .data and .grad; arithmetic on a Parameter between steps changes its data
+    in place, which the optimizer follows (the same array), as its torch counterpart does."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    start = rng.standard_normal(5)
+    p = Parameter(start.copy())
+    t = torch.nn.Parameter(torch.tensor(start.copy()))
+    opt, topt = fastgd.Adam([p], lr=0.1), torch.optim.Adam([t], lr=0.1)
+    for _ in range(3):
+        grad = rng.standard_normal(5)
+        p.grad, t.grad = grad, torch.tensor(grad)
+        opt.step()
+        topt.step()
+        p *= 0.5
+        with torch.no_grad():
+            t *= 0.5
+    np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12)
+    assert isinstance(p, Parameter) and p.shape == (5,)

@@ -1,0 +1,287 @@
+"""fastgd.SGDClassifier and SGDRegressor against scikit-learn's, their oracle.
+
+With batch_size=1, optimizer="sgd" and shuffle=False they run scikit-learn's algorithm, so
+their coef_ and intercept_ must be scikit-learn's to 1e-6 relative after 5 epochs: for every
+loss, penalty, learning-rate schedule, averaging and class weights.  The settings keep each
+problem well conditioned (scikit-learn's "optimal" rate starts near 1/sqrt(sqrt(alpha)), which
+makes the default alpha chaotic on unscaled data: there rounding alone moves the weights).
+"""
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+from scipy import sparse
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn import linear_model as sk  # noqa: E402
+from sklearn.datasets import make_classification, make_regression  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import fastgd  # noqa: E402
+
+CLASSIFIER_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron", "squared_error",
+                     "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+REGRESSOR_LOSSES = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+PENALTIES = ("l2", "l1", "elasticnet", None)
+SCHEDULES = ("constant", "optimal", "invscaling", "adaptive")
+TOLERANCE = {np.float64: 1e-6, np.float32: 1e-3}
+
+
+def _expected_failures(estimator):
+    # as scikit-learn lists for its SGD: a weight of 2 is not a row seen twice once rows are shuffled
+    # and stepped one (or a batch) at a time, and the drop-ins weigh steps as scikit-learn does
+    reason = "per-sample steps on shuffled rows: a weight of 2 is not a repeated row (as scikit-learn's SGD)"
+    return {"check_sample_weight_equivalence_on_dense_data": reason,
+            "check_sample_weight_equivalence_on_sparse_data": reason}
+
+
+@parametrize_with_checks([fastgd.SGDClassifier(max_iter=20), fastgd.SGDRegressor(max_iter=20),
+                          fastgd.SGDClassifier(loss="log_loss", batch_size=8, optimizer="adam", max_iter=20),
+                          fastgd.SGDRegressor(penalty="elasticnet", average=True, max_iter=20)],
+                         expected_failed_checks=_expected_failures)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def _sparse(X, kind):
+    """X as it is ("dense"), or with about 60% of its entries zeroed and stored as CSR: int32
+    indices ("csr"), or int64 ("csr64"); scikit-learn fits both kinds as fastgd does."""
+    if kind == "dense":
+        return X
+    X = X.copy()
+    X[np.random.default_rng(1).random(X.shape) < 0.6] = 0
+    X = sparse.csr_matrix(X)
+    if kind == "csr64":
+        X.indices, X.indptr = X.indices.astype(np.int64), X.indptr.astype(np.int64)
+    return X
+
+
+def _classification(n_classes, dtype, kind="dense"):
+    X, y = make_classification(200, 6, n_informative=4, n_classes=n_classes, random_state=n_classes)
+    return _sparse((X / 2).astype(dtype), kind), y
+
+
+def _regression(dtype, kind="dense"):
+    X, y = make_regression(200, 6, noise=1.0, random_state=0)
+    return _sparse((X / 2).astype(dtype), kind), (y / y.std()).astype(dtype)
+
+
+def _assert_same_fit(ours, theirs, dtype):
+    tolerance = TOLERANCE[dtype]
+    for name in ("coef_", "intercept_"):
+        a, b = getattr(ours, name), getattr(theirs, name)
+        assert a.shape == b.shape, name
+        scale = max(np.abs(b).max(), 1e-3)
+        np.testing.assert_allclose(a, b, rtol=0, atol=tolerance * scale, err_msg=name)
+    assert ours.n_iter_ == theirs.n_iter_
+
+
+def _both(ours, theirs, X, y, **fit):
+    if sparse.issparse(X) and X.indices.dtype == np.int64:  # scikit-learn's SGD takes int32 indices only
+        X32 = X.copy()
+        X32.indices, X32.indptr = X.indices.astype(np.int32), X.indptr.astype(np.int32)
+    else:
+        X32 = X
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return ours.fit(X, y, **fit), theirs.fit(X32, y, **fit)
+
+
+SAME = dict(max_iter=5, tol=None, shuffle=False, random_state=0)
+
+
+KINDS = ("dense", "csr", "csr64")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("loss", CLASSIFIER_LOSSES)
+def test_classifier_losses_match_scikit_learn(loss, n_classes, dtype, kind):
+    X, y = _classification(n_classes, dtype, kind)
+    options = dict(SAME, loss=loss, alpha=1e-2, learning_rate="constant", eta0=0.01)
+    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), dtype)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("loss", REGRESSOR_LOSSES)
+def test_regressor_losses_match_scikit_learn(loss, dtype, kind):
+    X, y = _regression(dtype, kind)
+    options = dict(SAME, loss=loss, epsilon=0.3)
+    _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("penalty", PENALTIES)
+def test_penalties_and_schedules_match_scikit_learn(penalty, schedule, kind):
+    # on sparse data scikit-learn applies L1 to a row's nonzeros only, and steps the intercept by
+    # a hundredth of its gradient: fastgd's drop-ins too
+    X, y = _classification(3, np.float64, kind)
+    options = dict(SAME, penalty=penalty, learning_rate=schedule, alpha=1e-2, l1_ratio=0.3, eta0=0.05,
+                   power_t=0.3)
+    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), np.float64)
+    X, y = _regression(np.float64, kind)
+    options["alpha"] = 1.0 if schedule == "optimal" else 1e-2  # a first rate of 1 with alpha = 1
+    _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), np.float64)
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("average", [True, 150, 10_000])
+def test_averaging_matches_scikit_learn(average, dtype, kind):
+    # from the first step, from a later one, and not yet started after 5 epochs (coef_ unaveraged)
+    X, y = _regression(dtype, kind)
+    options = dict(SAME, average=average, learning_rate="constant", eta0=0.02)
+    _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
+    X, y = _classification(3, dtype, kind)
+    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), dtype)
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("class_weight", ["balanced", {0: 3.0, 1: 0.5, 2: 1.5}])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_class_and_sample_weights_match_scikit_learn(class_weight, n_classes, kind):
+    X, y = _classification(n_classes, np.float64, kind)
+    if n_classes == 2 and isinstance(class_weight, dict):
+        class_weight = {0: 3.0, 1: 0.5}
+    weights = np.random.default_rng(0).uniform(0.2, 3.0, size=y.size)
+    options = dict(SAME, class_weight=class_weight, learning_rate="constant", eta0=0.02, alpha=1e-3)
+    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y,
+                            sample_weight=weights), np.float64)
+
+
+@pytest.mark.parametrize("average", [False, 50])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_partial_fit_matches_scikit_learn(average, n_classes):
+    # Without an intercept when averaging: scikit-learn's partial_fit, once averaging has started,
+    # goes on from the intercept it kept when it started (its _standard_intercept is not updated
+    # after that), where fastgd goes on from the intercept it trained.  And with L2 then: with an
+    # L1 penalty scikit-learn's lazy average also takes in the truncations of later steps, where
+    # fastgd's is the mean of the iterates.
+    X, y = _classification(n_classes, np.float64)
+    options = dict(shuffle=False, random_state=0, learning_rate="invscaling", eta0=0.05, alpha=1e-3,
+                   penalty="l2" if average else "elasticnet", average=average, fit_intercept=not average)
+    ours, theirs = fastgd.SGDClassifier(**options), sk.SGDClassifier(**options)
+    for start in range(0, 200, 50):
+        ours.partial_fit(X[start:start + 50], y[start:start + 50], classes=np.arange(n_classes))
+        theirs.partial_fit(X[start:start + 50], y[start:start + 50], classes=np.arange(n_classes))
+    _assert_same_fit(ours, theirs, np.float64)
+    assert ours.t_ == theirs.t_
+
+
+def test_warm_start_and_initial_weights_match_scikit_learn():
+    X, y = _regression(np.float64)
+    options = dict(SAME, learning_rate="constant", eta0=0.02, warm_start=True)
+    coef, intercept = np.linspace(-1, 1, X.shape[1]), np.array([0.3])
+    ours, theirs = _both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y,
+                         coef_init=coef, intercept_init=intercept)
+    _assert_same_fit(ours, theirs, np.float64)
+    _assert_same_fit(*_both(ours, theirs, X, y), np.float64)  # warm: from the fitted weights
+
+
+@pytest.mark.parametrize("loss", ["log_loss", "modified_huber"])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_probabilities_match_scikit_learn(loss, n_classes):
+    X, y = _classification(n_classes, np.float64)
+    options = dict(SAME, loss=loss, learning_rate="constant", eta0=0.05, alpha=1e-3)
+    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=1e-6, atol=1e-9)
+    with np.errstate(divide="ignore"):
+        np.testing.assert_allclose(ours.predict_log_proba(X), theirs.predict_log_proba(X), rtol=1e-6)
+    np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
+
+
+def test_no_probabilities_for_other_losses():
+    model = fastgd.SGDClassifier(max_iter=5, tol=None).fit(*_classification(2, np.float64))
+    assert not hasattr(model, "predict_proba")
+    with pytest.raises(AttributeError, match="predict_proba"):
+        model.predict_proba
+
+
+def test_sparsify_keeps_predictions():
+    X, y = _classification(3, np.float64)
+    model = fastgd.SGDClassifier(penalty="l1", alpha=0.05, max_iter=5, tol=None, random_state=0).fit(X, y)
+    dense = model.decision_function(X)
+    model.sparsify()
+    assert sparse.issparse(model.coef_)
+    np.testing.assert_allclose(model.decision_function(X), dense)
+    np.testing.assert_allclose(model.densify().coef_, np.asarray(model.coef_))
+
+
+def test_mini_batches_and_adaptive_optimizers_fit():
+    # beyond scikit-learn: a mini-batch Adam fit reaches about per-sample SGD's accuracy
+    X, y = _classification(3, np.float64)
+    sgd = fastgd.SGDClassifier(loss="log_loss", alpha=1e-3, random_state=0).fit(X, y)
+    adam = fastgd.SGDClassifier(loss="log_loss", alpha=1e-3, batch_size=16, optimizer="adam",
+                                learning_rate="constant", eta0=0.01, random_state=0).fit(X, y)
+    assert adam.score(X, y) >= sgd.score(X, y) - 0.05
+
+
+def test_bad_parameters_are_refused_and_change_nothing():
+    X, y = _classification(2, np.float64)
+    with pytest.raises(ValueError, match="alpha must be > 0"):
+        fastgd.SGDClassifier(learning_rate="optimal", alpha=0).fit(X, y)
+    with pytest.raises(ValueError, match="loss='hinge' is not one of SGDRegressor"):
+        fastgd.SGDRegressor(loss="hinge").fit(X, y)
+    with pytest.raises(ValueError, match="learning_rate"):
+        fastgd.SGDClassifier(learning_rate="pa1").fit(X, y)
+    model = fastgd.SGDClassifier(class_weight="balanced", max_iter=5, tol=None).fit(X, y)
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="balanced"):
+        model.partial_fit(X, y)
+    assert pickle.dumps(model) == before
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adagrad"])
+@pytest.mark.parametrize("batch_size", [1, 16])
+def test_sparse_and_dense_data_give_the_same_fit(optimizer, batch_size):
+    # fastgd's own estimators (intercept stepped as on dense data, L1 on every weight aside):
+    # plain SGD keeps its weights scaled and touches a row's nonzeros only, another optimizer
+    # steps on the whole (mostly zero) gradient; both are the dense fit to rounding
+    X, y = _regression(np.float64, "csr")
+    options = dict(optimizer=optimizer, batch_size=batch_size, max_iter=5, tol=None, random_state=0, alpha=0.01)
+    on_sparse = fastgd.LinearRegression(**options).fit(X, y)
+    on_dense = fastgd.LinearRegression(**options).fit(X.toarray(), y)
+    np.testing.assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(on_sparse.intercept_, on_dense.intercept_, rtol=1e-10, atol=1e-12)
+    X, y = _classification(3, np.float64, "csr")
+    on_sparse = fastgd.LogisticRegression(**options).fit(X, y)
+    on_dense = fastgd.LogisticRegression(**options).fit(X.toarray(), y)
+    np.testing.assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(on_sparse.predict_proba(X), on_dense.predict_proba(X.toarray()), rtol=1e-10)
+
+
+@pytest.mark.parametrize("fmt", ["csc", "coo"])
+def test_other_sparse_formats_are_converted(fmt):
+    X, y = _classification(2, np.float64, "csr")
+    options = dict(SAME, learning_rate="constant", eta0=0.05)
+    model = fastgd.SGDClassifier(**options).fit(X.asformat(fmt), y)
+    _assert_same_fit(model, sk.SGDClassifier(**options).fit(X, y), np.float64)
+    np.testing.assert_array_equal(model.predict(X.asformat(fmt)), model.predict(X.toarray()))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_bad_sparse_indices_are_refused_and_change_nothing(optimizer):
+    X, y = _regression(np.float64, "csr")
+    model = fastgd.SGDRegressor(max_iter=2, tol=None, random_state=0, optimizer=optimizer, average=5,
+                                penalty="elasticnet").fit(X, y)
+    untouched = pickle.loads(pickle.dumps(model))
+    for position, index in ((-1, X.shape[1] + 5), (3, -1)):  # past the last feature, negative
+        broken = X.copy()
+        broken.indices[position] = index
+        with pytest.raises(ValueError, match="out of range"):
+            model.partial_fit(broken, y)
+    broken = X.copy()
+    broken.indptr[5] = broken.indptr[4] - 1  # falling
+    with pytest.raises(ValueError, match="out of range"):
+        model.partial_fit(broken, y)
+    for name in ("coef_", "intercept_", "t_", "n_iter_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(untouched, name))
+    model.partial_fit(X, y)
+    untouched.partial_fit(X, y)
+    np.testing.assert_array_equal(model.coef_, untouched.coef_)
