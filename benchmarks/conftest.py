@@ -53,3 +53,9 @@ def measure(benchmark, contender):
         benchmark(step)
 
     return run
+
+
+@pytest.fixture
+def threads():
+    """The threads torch and fastgd run on (FASTGD_BENCH_THREADS, default 1)."""
+    return THREADS

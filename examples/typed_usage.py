@@ -117,6 +117,32 @@ def estimators() -> None:
     assert coef.shape == (3,)
 
 
+def clipping_averaging_accumulation() -> None:
+    rng = np.random.default_rng(2)
+    params = [fastgd.Parameter(np.zeros(4, dtype=np.float32)), fastgd.Parameter(np.zeros(3, dtype=np.float32))]
+    opt = fastgd.Adam(params, lr=1e-2)
+    ema = fastgd.EMA(params, 0.9, warmup=True)
+    swa = fastgd.SWA(params)
+    multi = fastgd.MultiSteps(fastgd.SGD([np.zeros(2)], lr=0.1), every_k=2)
+    for _ in range(4):
+        for p in params:
+            p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
+        norm, stepped = fastgd.clipped_step(opt, max_norm=1.0)
+        assert stepped and np.isfinite(norm)
+        ema.update()
+        swa.update()
+        multi.step([np.ones(2)])
+    grads: list[npt.NDArray[np.float32]] = [rng.standard_normal(5).astype(np.float32)]
+    total = fastgd.clip_grad_norm_(grads, 0.5, norm_type="inf")
+    fastgd.clip_grad_value_(grads, 0.1)
+    scale = fastgd.clip_coef(0.5, fastgd.get_total_norm(grads))
+    opt.step([np.ones(4, dtype=np.float32), None], grad_scale=float(scale))
+    ema.swap()
+    ema.swap()
+    swa.copy_to()
+    assert float(total) >= 0 and swa.n_averaged == 4 and multi.mini_step == 0
+
+
 def main() -> None:
     print(f"fastgd {fastgd.__version__}")
     fastgd.show_config()
@@ -125,6 +151,7 @@ def main() -> None:
     functional_steps()
     reference_matches()
     estimators()
+    clipping_averaging_accumulation()
     print("typed usage example: ok")
 
 

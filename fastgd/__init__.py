@@ -3,14 +3,17 @@
 The optimizers have torch.optim's names, defaults and update equations; each
 step is one compiled pass over memory per parameter.
 """
-from . import functional, lr_scheduler, optim, reference
+from . import accumulation, clip, functional, lr_scheduler, optim, reference, swa_utils
+from .accumulation import *  # noqa: F403 (gradient accumulation: accumulation.__all__)
 from ._backend import level as _level
 from .optim import *  # noqa: F403 (the optimizers, Optimizer, Parameter: optim.__all__)
+from .clip import *  # noqa: F403 (gradient clipping: clip.__all__)
+from .swa_utils import *  # noqa: F403 (weight averages: swa_utils.__all__)
 
 # the one place the version is written: pyproject.toml reads this line (without importing fastgd)
 __version__ = "0.1.0"
 
-__all__ = optim.__all__ + [
+__all__ = optim.__all__ + clip.__all__ + swa_utils.__all__ + accumulation.__all__ + [
     "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "lr_scheduler",
     "reference", "show_config", "__version__",
 ]

@@ -1,4 +1,10 @@
 # Types of the fastgd package (the modules' own stubs hold the details).
+from . import accumulation as accumulation
+from . import clip as clip
+from . import swa_utils as swa_utils
+from .accumulation import MultiSteps as MultiSteps
+from .swa_utils import EMA as EMA
+from .swa_utils import SWA as SWA
 from . import functional as functional
 from . import lr_scheduler as lr_scheduler
 from . import reference as reference
@@ -8,6 +14,7 @@ from .linear_model import SGDClassifier as SGDClassifier
 from .linear_model import SGDRegressor as SGDRegressor
 from fastgd import optim as optim
 from fastgd.optim import *
+from fastgd.clip import *
 
 __version__: str
 
@@ -16,5 +23,7 @@ __all__ = [
     "reference", "show_config", "__version__",
 ]
 __all__ += optim.__all__
+__all__ += clip.__all__
+__all__ += ["EMA", "SWA", "MultiSteps"]
 
 def show_config() -> None: ...

@@ -158,3 +158,12 @@ def check_betas(betas, name="betas"):
         raise TypeError(f"{name} must be a pair (beta1, beta2), got {betas!r}")
     check_real(betas[0], f"{name}[0]", below_one=True)
     check_real(betas[1], f"{name}[1]", below_one=True)
+
+
+def check_grad_scale(value, name="grad_scale"):
+    """A factor the gradients are multiplied by: a finite real number; returns it as a float."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return float(value)

@@ -18,6 +18,11 @@ SGD at batch sizes 1 and 32: batch 1 against scikit-learn's SGDRegressor and
 SGDClassifier, the same per-sample algorithm with the same settings (like for
 like), and batch 32 against the NumPy loop at batch 32 (see run_regression).
 
+``--clip`` times gradient clipping with an Adam step instead (see run_clip):
+fastgd's step alone and ``fastgd.clipped_step`` (norm pass, then the step
+reading the gradients times the clipping factor), against torch's fused Adam
+step alone and ``clip_grad_norm_`` followed by it, over 10 parameters.
+
 The pytest benchmarks in ``benchmarks/`` build their contenders with
 ``make_step`` and ``_regression_contenders`` from this module, so both time the
 same code.
@@ -250,11 +255,88 @@ def format_table(rows, contenders):
             else:
                 line += [format_time(seconds), f"{seconds / times['fastgd']:.2f}x"]
         lines.append(line)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(w) if i < 3 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+    return _columns(lines, 3)
+
+
+def _columns(lines, left):
+    """Rows of cells as text: columns as wide as their widest cell, the first `left` columns
+    aligned left and the others right, a rule under the header row."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = ["  ".join(cell.ljust(w) if i < left else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
             for line in lines]
     text.insert(1, "-" * len(text[0]))
     return "\n".join(text)
+
+
+# -- clipping and a step ----------------------------------------------------------
+
+#: what --clip times: a step of Adam alone, and gradients clipped to a total norm then a step
+CLIP_CONTENDERS = ("fastgd", "fastgd-clip", "torch-fused", "torch-fused-clip")
+CLIP_SIZES = (1_000, 100_000, 10_000_000)
+CLIP_PARAMETERS = 10   # the elements of a case are split over this many parameters
+CLIP_MAX_NORM = 1.0    # below the gradients' norm: every step clips
+
+
+def make_clip_step(contender, dtype, n, threads=1):
+    """A function that runs one Adam step over CLIP_PARAMETERS parameters of n elements in all,
+    with its gradients clipped to the total norm CLIP_MAX_NORM first for the "-clip" contenders.
+    fastgd clips with clipped_step (the gradients read twice, never written); torch with
+    clip_grad_norm_ (read twice, written once) before its fused step.  Raises Unavailable
+    without torch."""
+    sizes = [n // CLIP_PARAMETERS + (i < n % CLIP_PARAMETERS) for i in range(CLIP_PARAMETERS)]
+    optimizer = "adam"
+    if contender in ("fastgd", "torch-fused"):
+        return make_step(contender, optimizer, dtype, sizes, threads)
+    if contender == "fastgd-clip":
+        params, grads = _arrays(sizes, np.dtype(dtype), seed=1), _arrays(sizes, np.dtype(dtype), seed=2)
+        opt = fastgd.Adam(params, n_threads=threads)
+        return lambda: fastgd.clipped_step(opt, CLIP_MAX_NORM, grads)
+    if contender != "torch-fused-clip":
+        raise ValueError(f"unknown contender {contender!r}; expected one of {', '.join(CLIP_CONTENDERS)}")
+    step = make_step("torch-fused", optimizer, dtype, sizes, threads)
+    import torch
+
+    tensors = step.__self__.param_groups[0]["params"]
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def clipped():
+        clip(tensors, CLIP_MAX_NORM)
+        step()
+
+    return clipped
+
+
+def run_clip(dtypes, sizes, repeat=DEFAULT_REPEAT, threads=1, progress=sys.stderr):
+    """Rows of (dtype, n, {contender: seconds or None}), the contenders measured side by side."""
+    contenders = [c for c in CLIP_CONTENDERS if torch_available() or not c.startswith("torch")]
+    rows = []
+    for dtype in dtypes:
+        for n in sizes:
+            print(f"[clip] {dtype} n={format_size(n)}", file=progress, flush=True)
+            steps = {c: make_clip_step(c, dtype, n, threads) for c in contenders}
+            times = measure(steps, repeat)
+            rows.append((dtype, n, {c: times.get(c) for c in CLIP_CONTENDERS}))
+            del steps, times
+    return rows
+
+
+def format_clip(rows):
+    """The --clip table: each contender's time, what clipping adds to each step, and fastgd's
+    speedup over torch with clipping."""
+    header = ["dtype", "n", "fastgd step", "fastgd clip+step", "clip cost", "torch step", "torch clip+step",
+              "clip cost", "speedup"]
+    lines = [header]
+    for dtype, n, times in rows:
+        line = [dtype, f"{format_size(n)} in {CLIP_PARAMETERS}", format_time(times["fastgd"]),
+                format_time(times["fastgd-clip"]), f"{times['fastgd-clip'] / times['fastgd']:.2f}x"]
+        if times["torch-fused"] is None:
+            line += ["-", "-", "-", "-"]
+        else:
+            line += [format_time(times["torch-fused"]), format_time(times["torch-fused-clip"]),
+                     f"{times['torch-fused-clip'] / times['torch-fused']:.2f}x",
+                     f"{times['torch-fused-clip'] / times['fastgd-clip']:.2f}x"]
+        lines.append(line)
+    return _columns(lines, 2)
 
 
 # -- the regression loop ---------------------------------------------------------
@@ -462,7 +544,7 @@ def add_arguments(parser):
                         metavar="LIST", help=f"comma-separated, from {','.join(OPTIMIZERS)} (default: all)")
     parser.add_argument("--dtypes", type=_name_list("dtype", DTYPES), default=list(DEFAULT_DTYPES),
                         metavar="LIST", help=f"comma-separated, from {','.join(DTYPES)} (default: float32)")
-    parser.add_argument("--sizes", type=_sizes, default=list(DEFAULT_SIZES), metavar="LIST",
+    parser.add_argument("--sizes", type=_sizes, default=None, metavar="LIST",
                         help="elements in the one parameter, comma-separated "
                              f"(default: {','.join(map(format_size, DEFAULT_SIZES))})")
     parser.add_argument("--contenders", type=_contenders, default=None, metavar="LIST",
@@ -475,6 +557,10 @@ def add_arguments(parser):
                         help="also time the regression loop: 5-epoch fits of plain SGD on 100,000 x 100 data at "
                              "batch sizes 1 and 32 against scikit-learn's per-sample SGD and the NumPy loop "
                              "(about 20 s more)")
+    parser.add_argument("--clip", action="store_true",
+                        help="time gradient clipping with an Adam step instead, over 10 parameters: fastgd's "
+                             "step alone and clipped_step against torch's fused step alone and clip_grad_norm_ "
+                             f"before it (sizes default to {','.join(map(format_size, CLIP_SIZES))})")
     parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
                         help="threads for torch, and for fastgd if it takes n_threads (default: 1; "
                              "NumPy uses one)")
@@ -483,11 +569,14 @@ def add_arguments(parser):
 def run(args):
     """Run the benchmark described by parsed arguments and print the table; returns the exit status."""
     has_torch = torch_available()
+    args.sizes_given = args.sizes is not None
+    if args.sizes is None:
+        args.sizes = list(DEFAULT_SIZES)
     if args.contenders is None:
         contenders = [c for c in CONTENDERS if has_torch or c not in TORCH_MODES]
     else:
         contenders = ["fastgd"] + [c for c in args.contenders if c != "fastgd"]
-    uses_torch = any(c in TORCH_MODES for c in contenders)
+    uses_torch = any(c in TORCH_MODES for c in contenders) or (args.clip and has_torch)
     versions = f"fastgd {fastgd.__version__} (SIMD: {fastgd._level}), numpy {np.__version__}"
     if uses_torch:
         import torch
@@ -498,6 +587,8 @@ def run(args):
 
     settle_allocator()
     start = time.perf_counter()
+    if args.clip:
+        return _run_clip(args, versions, start)
     rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat, args.threads)
     print(versions)
     print(f"median time per step over {args.repeat} batches; speedup = contender's time / fastgd's time")
@@ -522,4 +613,18 @@ def run(args):
         print("the regression loop against NumPy and scikit-learn:  python -m fastgd bench --regression")
     print("and, from a source checkout, the pytest-benchmark suite (with a many-small-parameters case):")
     print("  python -m pytest benchmarks --benchmark-group-by=group")
+    return 0
+
+
+def _run_clip(args, versions, start):
+    sizes = args.sizes if args.sizes_given else list(CLIP_SIZES)
+    rows = run_clip(args.dtypes, sizes, args.repeat, args.threads)
+    print(versions)
+    print(f"Adam, {CLIP_PARAMETERS} parameters of n/{CLIP_PARAMETERS} elements, gradients clipped to the total "
+          f"norm {CLIP_MAX_NORM:g}; median time per step over {args.repeat} batches")
+    print("clip cost = clip+step / step alone; speedup = torch clip+step / fastgd clip+step")
+    print()
+    print(format_clip(rows))
+    print()
+    print(f"took {time.perf_counter() - start:.0f} s")
     return 0

@@ -16,6 +16,8 @@ in full (and raises), converts, creates state or rebuilds the plan, before
 the call is made again.  ``fastgd.reference`` overrides ``_update_all`` with
 plain NumPy.
 """
+import functools
+import math
 import os
 import threading
 from typing import NamedTuple
@@ -409,7 +411,7 @@ class Optimizer:
 
     # -- stepping ------------------------------------------------------------
 
-    def step(self, grads=None, closure=None):
+    def step(self, grads=None, closure=None, *, grad_scale=1.0):
         """Update every parameter in place from its gradient; returns the closure's value, if given.
 
         ``grads`` holds one array (or None, to skip that parameter) per
@@ -417,13 +419,19 @@ class Optimizer:
         read.  ``closure`` (torch's argument, also taken as the only positional
         one) is a function that computes the loss and sets each Parameter's
         ``.grad``: it is called once, before the update and outside the
-        optimizer's lock, and step returns what it returns.  Nothing is changed
-        if any gradient or option is invalid.  One step of an optimizer runs at a
-        time: a step while another thread's step of the same optimizer runs
-        raises RuntimeError.
+        optimizer's lock, and step returns what it returns.  ``grad_scale``: a
+        finite number every gradient is multiplied by as the step reads it
+        (rounded to the gradient's dtype, as torch's ``grad.mul_(scale)``), the
+        gradients left unchanged: clipping by norm (``fastgd.clip_coef``) or
+        averaging accumulated gradients without a pass that writes them.
+        Nothing is changed if any gradient or option is invalid.  One step of an
+        optimizer runs at a time: a step while another thread's step of the same
+        optimizer runs raises RuntimeError.
         """
+        if type(grad_scale) is not float or not -math.inf < grad_scale < math.inf:
+            grad_scale = _checks.check_grad_scale(grad_scale)
         if closure is not None or (grads is not None and type(grads) is not list and callable(grads)):
-            return self._step_after(grads, closure)
+            return self._step_after(grads, closure, grad_scale)
         lock = self._lock
         if not lock.acquire(False):
             raise _busy("step()")
@@ -431,13 +439,18 @@ class Optimizer:
             if type(grads) is not list or len(grads) != len(self._params):
                 grads = self._gradients(grads)
             if self._plan is None:
-                self._update_all(self._converted(grads) if self._own_update else grads)
-            elif self._plan.step(self.param_groups, grads, self._n_threads or 0) != _DONE:
-                self._drive(grads, engine.Plan.step)
+                converted = self._converted(grads) if self._own_update else grads
+                if grad_scale != 1.0:  # the reference: the scaled gradients as torch's mul_ makes them
+                    converted = [None if g is None else np.multiply(g, g.dtype.type(grad_scale), out=np.empty_like(g))
+                                 for g in converted]
+                self._update_all(converted)
+            elif self._plan.step(self.param_groups, grads, self._n_threads or 0, False, grad_scale) != _DONE:
+                self._drive(grads, engine.Plan.step if grad_scale == 1.0
+                            else functools.partial(engine.Plan.step, grad_scale=grad_scale))
         finally:
             lock.release()
 
-    def _step_after(self, grads, closure):
+    def _step_after(self, grads, closure, grad_scale):
         """step(closure) or step(closure=closure): call the closure, then step from the .grads."""
         if closure is None:
             grads, closure = None, grads
@@ -447,7 +460,7 @@ class Optimizer:
             raise TypeError(f"closure must be a function that computes the loss and sets each Parameter.grad, "
                             f"got {type(closure).__name__}")
         loss = closure()
-        self.step()
+        self.step(grad_scale=grad_scale)
         return loss
 
     def _exclusive(self, what):

@@ -174,6 +174,8 @@ cdef struct Work:
     Py_ssize_t count
     update_fn update
     const double* options
+    bint scaled          # the kernels read every gradient times grad_scale (_multi_tensor.pxi)
+    double grad_scale
 
 
 cdef void run_part(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept nogil:
@@ -181,36 +183,31 @@ cdef void run_part(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept no
     (tasks of size -1, parameters without a gradient, are skipped)."""
     cdef Work* work = <Work*>context
     cdef Task piece
-    cdef Py_ssize_t k, s, start, stop, itemsize
+    cdef Py_ssize_t k, size, start, stop
     cdef Py_ssize_t align = 16  # elements: keep slices on cache-line boundaries
     for k in range(work.count):
-        piece = work.tasks[k]
-        if piece.size < 0:
+        size = work.tasks[k].size
+        if size < 0:
             continue
-        start = (piece.size * part // parts) // align * align
-        stop = piece.size if part == parts - 1 else (piece.size * (part + 1) // parts) // align * align
+        start = (size * part // parts) // align * align
+        stop = size if part == parts - 1 else (size * (part + 1) // parts) // align * align
         if stop <= start:
             continue
-        itemsize = 4 if piece.is_float32 else 8
-        piece.param = <char*>piece.param + start * itemsize
-        piece.grad = <const char*>piece.grad + start * itemsize
-        for s in range(MAX_STATES):
-            if piece.state[s] != NULL:
-                piece.state[s] = <char*>piece.state[s] + start * itemsize
-        piece.size = stop - start
-        work.update(&piece, work.options)
+        piece = task_slice(&work.tasks[k], start, stop)
+        run_update(work.update, &piece, work.options, work.scaled, work.grad_scale)
 
 
 cdef void run_tasks(const Task* tasks, Py_ssize_t count, update_fn update, const double* options,
-                    int n_threads) noexcept nogil:
-    cdef Work work = Work(tasks=tasks, count=count, update=update, options=options)
+                    int n_threads, bint scaled, double grad_scale) noexcept nogil:
+    cdef Work work = Work(tasks=tasks, count=count, update=update, options=options, scaled=scaled,
+                          grad_scale=grad_scale)
     cdef Py_ssize_t k
     if n_threads > 1:
         run_parallel(run_part, &work, n_threads)
     else:
         for k in range(count):
             if tasks[k].size >= 0:
-                update(&tasks[k], options)
+                run_update(update, &tasks[k], options, scaled, grad_scale)
 
 
 cdef struct Engine:
@@ -229,6 +226,8 @@ cdef struct Engine:
     cnp.uint8_t* fresh    # one a parameter: whether its from-gradient state is new
     double* scalars       # n_params x n_scalars: each parameter's scalar state
     Py_ssize_t n_scalars
+    bint scaled           # this step's kernels read every gradient times grad_scale (Plan.step)
+    double grad_scale
 
 
 cdef enum:
@@ -263,7 +262,7 @@ cdef void advance(Engine* e) noexcept nogil:
                 else:
                     e.kernel.step_scalars(options, t.step, e.scalars + i * e.n_scalars, t.step_scalars)
             previous = i
-        run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g])
+        run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g], e.scaled, e.grad_scale)
 
 
 cdef inline void set_lr(Engine* e, Py_ssize_t g, double lr) noexcept nogil:
@@ -418,17 +417,20 @@ cdef class Plan:
         free(self.engine.options)
         free(self.engine.values)
 
-    def step(self, list groups, list grads, int n_threads, bint checked=False):
+    def step(self, list groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
         """Update every group's parameters (group g: params[start:stop] with the options
         groups[g], for (start, stop) = slices[g]) on n_threads threads (0: auto_threads[g]);
         parameters whose gradient is None are skipped.  Returns DONE, or an Outcome saying what
         the caller must do before calling again, having changed nothing.  `checked`: the caller
-        has checked every option in full."""
+        has checked every option in full.  grad_scale: the kernels read every gradient times it
+        (rounded to the gradient's dtype), the gradients unchanged."""
         grads = list(grads)  # ours: the list the caller gave may change while the kernels run
         cdef int outcome = self.prepare(groups, grads, n_threads, checked)
         if outcome == DONE:
+            self.engine.scaled, self.engine.grad_scale = grad_scale != 1.0, grad_scale
             with nogil:
                 advance(&self.engine)
+            self.engine.scaled = False  # the regression epoch advances unscaled
         return outcome
 
     cdef void forget_lr(self, Py_ssize_t g):

@@ -94,3 +94,20 @@ def test_torch_foreach_lion_is_lion(dtype, maximize):
     for p, t in zip(params, tensors):
         np.testing.assert_allclose(t.detach().numpy(), p, rtol=tolerance, atol=tolerance)
     assert all(not np.array_equal(p, start) for p, start in zip(params, starts))  # they moved
+
+
+def test_format_clip_reports_costs_and_speedups():
+    rows = [("float32", 1000, {"fastgd": 1e-6, "fastgd-clip": 2.5e-6, "torch-fused": 60e-6, "torch-fused-clip": 150e-6}),
+            ("float64", 10_000_000, {"fastgd": 0.01, "fastgd-clip": 0.0125, "torch-fused": None,
+                                     "torch-fused-clip": None})]
+    lines = bench.format_clip(rows).splitlines()
+    assert lines[2].split() == ["float32", "1e3", "in", "10", "1", "us", "2.5", "us", "2.50x", "60", "us", "150", "us",
+                                "2.50x", "60.00x"]
+    assert lines[3].split() == ["float64", "1e7", "in", "10", "10", "ms", "12.5", "ms", "1.25x", "-", "-", "-", "-"]
+
+
+def test_every_clip_contender_runs():
+    for contender in bench.CLIP_CONTENDERS:
+        if contender.startswith("torch") and not bench.torch_available():
+            continue
+        bench.make_clip_step(contender, "float32", 1003)()

@@ -19,7 +19,7 @@ COMPILED = sorted(
     {path.name.split(".")[0] for suffix in importlib.machinery.EXTENSION_SUFFIXES for path in PACKAGE.glob(f"*{suffix}")}
 )
 PUBLIC_MODULES = ("fastgd", "fastgd.optim", "fastgd.functional", "fastgd.linear_model", "fastgd.reference",
-                  "fastgd.lr_scheduler")
+                  "fastgd.lr_scheduler", "fastgd.clip", "fastgd.swa_utils", "fastgd.accumulation")
 
 
 def test_version_is_the_installed_distributions():

@@ -148,3 +148,28 @@ def test_show_config(capsys):
 def test_bad_n_threads(bad):
     with pytest.raises(ValueError, match="n_threads must be None"):
         fastgd.Adam([np.zeros(3)], n_threads=bad)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_levels_give_the_same_bits_for_multi_tensor_passes_and_scaled_steps(dtype):
+    """The norms, the averages and a step reading scaled gradients, at every level."""
+    def passes(engine):
+        rng = np.random.default_rng(3)
+        grads = [rng.standard_normal(size).astype(dtype) for size in (100_003, 37, 1)]
+        norms = [engine.total_norm(grads, None, p)[0] for p in (2.0, 1.0, np.inf, 0.5, 3.0)]
+        averages = [g.copy() for g in grads]
+        engine.lerp_all(averages, [g[::-1].copy() for g in grads], 0.3)
+        saved, fastgd.optim.engine = fastgd.optim.engine, engine
+        try:
+            params = [rng.standard_normal(g.shape).astype(dtype) for g in grads]
+            opt = fastgd.Adam(params, lr=0.01, weight_decay=0.1, n_threads=2)
+            for _ in range(3):
+                opt.step(grads, grad_scale=0.37)
+        finally:
+            fastgd.optim.engine = saved
+        return norms, np.concatenate(averages + params)
+
+    expected_norms, expected_arrays = passes(_backend.load("baseline"))
+    for level in RUNNABLE:
+        norms, arrays = passes(_backend.load(level))
+        assert norms == expected_norms and np.array_equal(arrays, expected_arrays), level

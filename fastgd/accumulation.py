@@ -1,0 +1,105 @@
+"""Gradient accumulation: an optimizer that steps every k-th call on the mean of the k gradients
+(optax's MultiSteps), in place, with buffers allocated once."""
+import numbers
+
+import numpy as np
+
+from . import _checks
+from ._backend import engine
+from .optim import Optimizer
+
+__all__ = ["MultiSteps"]
+
+
+class MultiSteps:
+    """Accumulate the gradients of ``every_k`` calls of ``step`` and take one step of
+    ``optimizer`` on their mean at the k-th (which returns True; the others return False).
+
+    The sums are kept in one buffer per parameter, allocated here; each call adds into them
+    in one compiled pass (the first of a cycle copies), and the k-th step reads them times
+    1/k (``optimizer.step(..., grad_scale=1/k)``), so no call allocates.  A parameter whose
+    gradient is None in a call gets nothing from that call (a zero, for the mean); one
+    without a gradient in the whole cycle is skipped by the step.
+    """
+
+    def __init__(self, optimizer, every_k):
+        if not isinstance(optimizer, Optimizer):
+            raise TypeError(f"optimizer must be a fastgd optimizer, got {type(optimizer).__name__}")
+        if isinstance(every_k, (bool, np.bool_)) or not isinstance(every_k, numbers.Integral) or every_k < 1:
+            raise ValueError(f"every_k must be a whole number >= 1, got {every_k!r}")
+        self.optimizer = optimizer
+        self.every_k = int(every_k)
+        params = optimizer._params
+        self._sums = [np.zeros_like(param, order="C") for param in params]
+        self._has = [False] * len(params)
+        #: the calls accumulated in this cycle (0 to every_k - 1)
+        self.mini_step = 0
+
+    def step(self, grads=None):
+        """Add this call's gradients (as optimizer.step takes them; None: each
+        fastgd.Parameter's .grad); at the every_k-th call, step on their mean and start a new
+        cycle.  Returns whether the optimizer stepped.  Bad gradients (and at the every_k-th
+        call, the optimizer's bad options or its step running in another thread) raise and
+        change nothing."""
+        opt = self.optimizer
+        if type(grads) is not list or len(grads) != len(self._sums):
+            grads = opt._gradients(grads)
+        if len(grads) != len(self._sums):
+            raise ValueError(f"the optimizer has {len(grads)} parameters now; MultiSteps was made for "
+                             f"{len(self._sums)}: make a new MultiSteps")
+        if self.mini_step + 1 == self.every_k:
+            # what would make this call's step raise, checked before the sums change (only a
+            # step started by another thread in between can still raise it)
+            if opt._lock.locked():
+                raise RuntimeError("step(): a step of the wrapped optimizer is already running (in another "
+                                   "thread, or re-entered); an optimizer takes one step at a time")
+            opt._check_all_groups()
+        present = [i for i, g in enumerate(grads) if g is not None]
+        given = [grads[i] for i in present]
+        sums = [self._sums[i] for i in present]
+        first = [not self._has[i] for i in present]
+        if not engine.add_all(sums, given, first):  # the sums that start this cycle are copied into
+            given = [_checks.convert_grad(g, s, f"gradient {i}") for i, g, s in zip(present, given, sums)]
+            if not engine.add_all(sums, given, first):
+                raise RuntimeError("fastgd: the compiled pass refused checked gradients; please report")
+        for i in present:
+            self._has[i] = True
+        self.mini_step += 1
+        if self.mini_step < self.every_k:
+            return False
+        try:
+            opt.step([s if has else None for s, has in zip(self._sums, self._has)],
+                     grad_scale=1.0 / self.every_k)
+        finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
+            self.mini_step = 0
+            self._has = [False] * len(self._sums)
+        return True
+
+    def reset(self):
+        """Drop the gradients accumulated in this cycle."""
+        self.mini_step = 0
+        self._has = [False] * len(self._sums)
+
+    def state_dict(self):
+        """The optimizer's state_dict, and this cycle's sums (copies) and count."""
+        return {"optimizer": self.optimizer.state_dict(), "mini_step": self.mini_step,
+                "sums": [s.copy() if has else None for s, has in zip(self._sums, self._has)]}
+
+    def load_state_dict(self, state_dict):
+        """Restore a state_dict() (checked before anything is changed)."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"optimizer", "mini_step", "sums"}:
+            raise TypeError("state_dict must be a dict with the keys 'optimizer', 'mini_step' and 'sums'")
+        mini_step = _checks.check_step_count(state_dict["mini_step"], "state_dict['mini_step']", self.every_k - 1)
+        sums = state_dict["sums"]
+        if not isinstance(sums, (list, tuple)) or len(sums) != len(self._sums):
+            raise ValueError(f"state_dict['sums'] must be a list of {len(self._sums)} arrays or None")
+        for i, (saved, mine) in enumerate(zip(sums, self._sums)):
+            if saved is not None and (not isinstance(saved, np.ndarray) or saved.dtype.kind != "f"
+                                      or saved.shape != mine.shape):
+                raise ValueError(f"state_dict['sums'][{i}] must be None or a float array of shape {mine.shape}")
+        self.optimizer.load_state_dict(state_dict["optimizer"])
+        for saved, mine in zip(sums, self._sums):
+            if saved is not None:
+                mine[...] = saved
+        self.mini_step = mini_step
+        self._has = [saved is not None for saved in sums]

@@ -1,0 +1,182 @@
+"""Gradient clipping with torch.nn.utils' names, semantics and return values, on NumPy arrays.
+
+Gradients are given as a list of arrays, or of ``fastgd.Parameter``\\ s (their
+``.grad`` is read; a None gradient is skipped, as torch skips it), or as one
+of those.  Each function is one compiled pass over all the arrays
+(``src/_multi_tensor.pxi``); the norm is summed in double, in blocks, so that
+float32 gradients of 1e8 elements still get their norm to float32 rounding.
+
+torch returns the total norm as a 0-d tensor of the gradients' dtype; here it
+is the NumPy scalar of that dtype (``np.float32``/``np.float64``; float64 if
+the gradients mix the two, as torch promotes; ``np.float32(0.0)`` for no
+gradients, as torch returns ``tensor(0.)``).
+
+To clip and step reading the gradients twice rather than three times, the
+step applies the clipping factor as it reads them (the gradients are not
+written)::
+
+    total_norm = fastgd.get_total_norm(grads)
+    if np.isfinite(total_norm):  # else skip the step: nothing changes
+        opt.step(grads, grad_scale=fastgd.clip_coef(max_norm, total_norm))
+
+which ``fastgd.clipped_step(opt, max_norm, grads)`` does.
+"""
+import math
+import numbers
+
+import numpy as np
+
+from ._backend import engine
+from .optim import Parameter
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "clip_coef",
+           "clipped_step"]
+
+
+def _listed(items, name):
+    """items as a list: one array or Parameter becomes a list of it."""
+    if type(items) is list:
+        return items
+    if isinstance(items, (np.ndarray, Parameter)):
+        return [items]
+    if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
+        raise TypeError(f"{name} must be an array, a fastgd.Parameter or a list of them, got {type(items).__name__}")
+    return list(items)
+
+
+def _gradients(items, name, writable):
+    """The gradients of items, checked in full: raises, naming the first that cannot be used."""
+    grads = []
+    for i, item in enumerate(items):
+        grad = item.grad if isinstance(item, Parameter) else item
+        where = f"{name}[{i}].grad" if isinstance(item, Parameter) else f"{name}[{i}]"
+        if grad is None:
+            continue
+        if not isinstance(grad, np.ndarray):
+            raise TypeError(f"{where} is a {type(grad).__name__}; expected a NumPy array of float32 or float64 "
+                            "(a gradient), a fastgd.Parameter (its .grad is read) or None (skipped)")
+        if grad.dtype.kind != "f" or grad.dtype.itemsize not in (4, 8):
+            raise TypeError(f"{where} (shape {grad.shape}, dtype {grad.dtype}) has an unsupported dtype; "
+                            "expected float32 or float64")
+        if writable and not grad.flags.writeable:
+            raise ValueError(f"{where} (shape {grad.shape}, dtype {grad.dtype}) is read-only; "
+                             "clipping changes the gradients in place")
+        grads.append(grad)
+    return grads
+
+
+def _readable(grads):
+    """Copies the compiled passes can read, of the gradients that are not contiguous, aligned and native."""
+    return [np.require(g, g.dtype.newbyteorder("="), ["C", "A"]) for g in grads]
+
+
+def _norm_type(norm_type):
+    if isinstance(norm_type, (bool, np.bool_)):
+        raise TypeError(f"norm_type must be a real number or 'inf', got {norm_type!r}")
+    try:
+        value = float(norm_type)
+    except (TypeError, ValueError):
+        raise TypeError(f"norm_type must be a real number or 'inf', got {norm_type!r}") from None
+    if math.isnan(value):
+        raise ValueError("norm_type must not be NaN")
+    return value
+
+
+def _total_norm(items, name, norm_type, error_if_nonfinite):
+    p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
+    found = engine.total_norm(items, Parameter, p)
+    if found is None:  # an array the compiled pass does not read as it is: check in full, copy
+        found = engine.total_norm(_readable(_gradients(items, name, False)), None, p)
+    norm, any_float64, any_empty = found
+    if any_empty and math.isinf(p):
+        raise ValueError(f"the norm of order {p} of an empty gradient has no value (the largest or smallest "
+                         "magnitude of no elements); torch refuses it too")
+    total = np.float64(norm) if any_float64 else np.float32(norm)
+    if error_if_nonfinite and not math.isfinite(total):
+        raise RuntimeError(
+            f"the total norm of order {p} of the gradients is {total}, not finite, so they cannot be "
+            "clipped; pass error_if_nonfinite=False to scale them by it anyway (or skip the step: "
+            "fastgd.clipped_step skips it)")
+    return total
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
+    """The ``norm_type``-norm of all the gradients as one vector (torch.nn.utils.get_total_norm):
+    a NumPy scalar of their dtype.  ``norm_type``: a real number, ``inf`` (the largest
+    magnitude), ``-inf`` or 0 (the number of nonzero elements).  error_if_nonfinite: raise
+    RuntimeError if the norm is NaN or infinite (an element is)."""
+    return _total_norm(_listed(tensors, "tensors"), "tensors", norm_type, error_if_nonfinite)
+
+
+def clip_coef(max_norm, total_norm):
+    """The factor clipping multiplies the gradients by, torch's ``min(max_norm / (total_norm + 1e-6), 1)``
+    computed as torch computes it, in total_norm's dtype (a Python float counts as float64);
+    NaN for a NaN norm.  Pass it to ``opt.step(grad_scale=...)``."""
+    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    if isinstance(total_norm, np.ndarray) and total_norm.ndim == 0:
+        total_norm = total_norm[()]
+    if isinstance(total_norm, (bool, np.bool_)) or not isinstance(total_norm, numbers.Real):
+        raise TypeError(f"total_norm must be a real number, as get_total_norm returns it, got {total_norm!r}")
+    if isinstance(total_norm, np.float32):
+        return np.float32(engine.clip_coef(float(max_norm), float(total_norm), True))
+    return np.float64(engine.clip_coef(float(max_norm), float(total_norm), False))
+
+
+def clip_grads_with_norm_(parameters, max_norm, total_norm):
+    """Scale the gradients in place by clip_coef(max_norm, total_norm) (torch.nn.utils.clip_grads_with_norm_)."""
+    items = _listed(parameters, "parameters")
+    _scale(items, clip_coef(max_norm, total_norm))
+
+
+def _scale(items, coef):
+    if not engine.scale_all(items, Parameter, float(coef)):
+        grads = _gradients(items, "parameters", True)  # raises, or the arrays are unusual but valid
+        for grad in grads:
+            np.multiply(grad, grad.dtype.type(coef), out=grad)
+
+
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+    """Scale the gradients in place so that their total norm is at most max_norm, as
+    torch.nn.utils.clip_grad_norm_ (get_total_norm, then clip_grads_with_norm_); returns the
+    total norm before clipping, a NumPy scalar of the gradients' dtype.  A non-finite norm
+    scales them by NaN (or 0), as torch does, unless error_if_nonfinite raises first."""
+    items = _listed(parameters, "parameters")
+    total = _total_norm(items, "parameters", norm_type, error_if_nonfinite)
+    _scale(items, clip_coef(max_norm, total))
+    return total
+
+
+def clip_grad_value_(parameters, clip_value):
+    """Clamp every gradient element to [-clip_value, clip_value] in place (torch.nn.utils.clip_grad_value_;
+    NaN stays NaN).  Returns None."""
+    if isinstance(clip_value, (bool, np.bool_)) or not isinstance(clip_value, numbers.Real):
+        raise TypeError(f"clip_value must be a real number, got {clip_value!r}")
+    value = float(clip_value)
+    items = _listed(parameters, "parameters")
+    if not engine.clamp_all(items, Parameter, -value, value):
+        for grad in _gradients(items, "parameters", True):
+            low, high = grad.dtype.type(-value), grad.dtype.type(value)
+            np.minimum(np.maximum(grad, low, out=grad), high, out=grad)
+
+
+def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
+    """One step of optimizer with its gradients clipped to the total norm max_norm, reading them
+    twice (the norm, then the step, which scales them as it reads them) and writing them never;
+    skipped, changing nothing, if the norm is not finite (a gradient holds NaN or inf).
+    grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns
+    (total_norm, stepped)."""
+    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    if grads is None:
+        entries = optimizer._entries
+        if not all(type(entry) is Parameter for entry in entries):
+            optimizer.step()  # raises the TypeError that names the plain array
+        grads = [entry.grad for entry in entries]
+    elif type(grads) is not list:
+        grads = _listed(grads, "grads")
+    total = _total_norm(grads, "grads", norm_type, False)
+    if not math.isfinite(total):
+        return total, False
+    optimizer.step(grads, grad_scale=engine.clip_coef(float(max_norm), float(total), type(total) is np.float32))
+    return total, True

@@ -1,0 +1,30 @@
+# Types of fastgd.clip: gradient clipping with torch.nn.utils' names and semantics.
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from fastgd.optim import Optimizer, Parameter
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "clip_coef",
+           "clipped_step"]
+
+# gradients: arrays, or fastgd.Parameters whose .grad is read (None skipped); or one of those
+_Gradients = npt.NDArray[np.floating[Any]] | Parameter | Iterable[npt.NDArray[np.floating[Any]] | Parameter | None]
+_Norm = np.float32 | np.float64
+
+def get_total_norm(tensors: _Gradients, norm_type: float | str = 2.0, error_if_nonfinite: bool = False) -> _Norm: ...
+def clip_coef(max_norm: float, total_norm: float | np.floating[Any]) -> _Norm: ...
+def clip_grads_with_norm_(parameters: _Gradients, max_norm: float, total_norm: float | np.floating[Any]) -> None: ...
+def clip_grad_norm_(
+    parameters: _Gradients, max_norm: float, norm_type: float | str = 2.0, error_if_nonfinite: bool = False
+) -> _Norm: ...
+def clip_grad_value_(parameters: _Gradients, clip_value: float) -> None: ...
+def clipped_step(
+    optimizer: Optimizer,
+    max_norm: float,
+    grads: list[npt.NDArray[np.floating[Any]] | None] | tuple[npt.NDArray[np.floating[Any]] | None, ...] | None = None,
+    *,
+    norm_type: float | str = 2.0,
+) -> tuple[_Norm, bool]: ...

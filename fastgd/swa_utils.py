@@ -1,0 +1,142 @@
+"""Running averages of parameters, as torch.optim.swa_utils.AveragedModel keeps them: an
+exponential moving average (EMA) and the equal-weight average of stochastic weight averaging
+(SWA).
+
+Each update is one compiled, fused pass over all the parameters (torch's
+``_foreach_lerp_``, src/_multi_tensor.pxi): ``average += w * (param - average)``
+with w = 1 - decay (EMA) or 1 / (n + 1) (SWA, n the number of updates
+averaged so far).  As in torch, the first update copies the parameters.
+"""
+import numbers
+
+import numpy as np
+
+from . import _checks
+from ._backend import engine
+from .optim import Parameter
+
+__all__ = ["EMA", "SWA"]
+
+
+def _data(entry):
+    return entry.data if isinstance(entry, Parameter) else entry
+
+
+class _Average:
+    """The average of a list of parameters (arrays or fastgd.Parameters, whose .data is read)."""
+
+    def __init__(self, params):
+        if isinstance(params, (np.ndarray, Parameter)):
+            raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got a single "
+                            f"{type(params).__name__}; wrap it in a list: [params]")
+        try:
+            entries = list(params)
+        except TypeError:
+            raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got {type(params).__name__}") from None
+        if not entries:
+            raise ValueError("params is an empty list; expected the parameters to average")
+        arrays = [_checks.check_param(_data(entry), f"parameter {i}") for i, entry in enumerate(entries)]
+        self._entries = entries
+        #: the averages, one array per parameter (a copy of it until the first update)
+        self.averages = [np.array(array, order="C", copy=True) for array in arrays]
+        #: the number of updates averaged
+        self.n_averaged = 0
+
+    def _params(self):
+        """The parameters' arrays as they are now, checked in full where the compiled pass refused them."""
+        return [_data(entry) for entry in self._entries]
+
+    def _check(self, arrays, others, what):
+        for i, (array, other) in enumerate(zip(arrays, others)):
+            _checks.check_param(array, f"parameter {i}")
+            if array.shape != other.shape or array.dtype != other.dtype:
+                raise ValueError(f"parameter {i} ({_checks.describe(array)}) no longer matches its {what} "
+                                 f"({_checks.describe(other)}); keep each parameter's shape and dtype")
+
+    def _weight(self):
+        raise NotImplementedError
+
+    def _run(self, operation, params, *weight):
+        """operation(averages, params, *weight), a compiled pass; if it refuses the arrays, check
+        them in full (raises, naming the parameter) and pass plain views of subclasses."""
+        if not operation(self.averages, params, *weight):
+            self._check(params, self.averages, "average")
+            if not operation(self.averages, [np.asarray(p) for p in params], *weight):
+                raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
+
+    def update(self):
+        """Average the parameters' current values in (the first update copies them)."""
+        if self.n_averaged == 0:
+            self._run(engine.copy_all, self._params())
+        else:
+            self._run(engine.lerp_all, self._params(), self._weight())
+        self.n_averaged += 1
+
+    def copy_to(self, params=None):
+        """Write the averages into the parameters (or into `params`, arrays or fastgd.Parameters of
+        the same shapes and dtypes)."""
+        targets = self._params() if params is None else [_data(entry) for entry in params]
+        if len(targets) != len(self.averages):
+            raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
+        if not engine.copy_all(targets, self.averages):
+            self._check(targets, self.averages, "average")
+            engine.copy_all([np.asarray(t) for t in targets], self.averages)
+
+    def swap(self):
+        """Exchange the parameters' values and the averages in place (evaluate with the averages,
+        then swap back)."""
+        self._run(engine.swap_all, self._params())
+
+    def state_dict(self):
+        """The averages (copies) and the number of updates averaged."""
+        return {"n_averaged": self.n_averaged, "averages": [a.copy() for a in self.averages]}
+
+    def load_state_dict(self, state_dict):
+        """Restore a state_dict() of an average over parameters of the same shapes (checked before
+        anything is changed; converted to the parameters' dtypes)."""
+        if not isinstance(state_dict, dict) or set(state_dict) != {"n_averaged", "averages"}:
+            raise TypeError("state_dict must be a dict with the keys 'n_averaged' and 'averages', as state_dict() returns")
+        n_averaged = _checks.check_step_count(state_dict["n_averaged"], "state_dict['n_averaged']", 2**53)
+        saved = state_dict["averages"]
+        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.averages):
+            raise ValueError(f"state_dict['averages'] must be a list of {len(self.averages)} arrays, one per parameter")
+        for i, (array, average) in enumerate(zip(saved, self.averages)):
+            if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.shape != average.shape:
+                raise ValueError(f"state_dict['averages'][{i}] must be a float array of shape {average.shape}")
+        for array, average in zip(saved, self.averages):
+            average[...] = array
+        self.n_averaged = n_averaged
+
+
+class EMA(_Average):
+    """An exponential moving average of parameters: ``average = decay * average + (1 - decay) * param``
+    at each update after the first (which copies), as torch's AveragedModel with
+    ``get_ema_multi_avg_fn(decay)``.  warmup: the n-th update (n counted from 1) uses
+    ``min(decay, (1 + n) / (10 + n))`` instead (timm's and optax's warm-up), so that early
+    parameters fade quickly."""
+
+    def __init__(self, params, decay=0.999, *, warmup=False):
+        if isinstance(decay, (bool, np.bool_)) or not isinstance(decay, numbers.Real):
+            raise TypeError(f"decay must be a real number, got {decay!r}")
+        if not 0.0 <= decay <= 1.0:
+            raise ValueError(f"Invalid decay: {decay!r}; expected a number in [0, 1]")
+        _checks.check_flag(warmup, "warmup")
+        super().__init__(params)
+        self.decay = float(decay)
+        self.warmup = bool(warmup)
+
+    def _weight(self):
+        n = self.n_averaged
+        decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
+        return 1 - decay
+
+
+class SWA(_Average):
+    """The equal-weight average of the parameters at each update (stochastic weight averaging),
+    as torch's AveragedModel keeps it by default: ``average += (param - average) / (n + 1)``."""
+
+    def __init__(self, params):
+        super().__init__(params)
+
+    def _weight(self):
+        return 1 / (self.n_averaged + 1)

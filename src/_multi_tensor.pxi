@@ -1,0 +1,492 @@
+# Multi-tensor passes over lists of arrays: the total norm of gradients (clipping, the check for
+# non-finite gradients), scaling and clamping in place, the running averages of parameters
+# (EMA, SWA) and the accumulation of gradients; and the engine's reading of gradients times a
+# scale (Plan.step's grad_scale), which every kernel gets without reading a scale itself.
+#
+# Included by the engine modules (_engine_<level>.pyx) before _engine.pxi.  Each def takes
+# lists of arrays (or of fastgd.Parameters, whose .grad is read) and returns None, changing nothing, when an
+# array is not ready to be read as it is (an ndarray of float32/float64, aligned, C-contiguous,
+# in native byte order; writable where it is written): the Python layer (fastgd/clip.py,
+# fastgd/swa_utils.py, fastgd/accumulation.py) then checks in full, raises or converts.
+cimport cython
+cimport numpy as cnp
+from cython cimport floating
+from libc.math cimport INFINITY, NAN, fabs, fabsf, frexp, isfinite, ldexp, pow, sqrt
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from _kernels cimport MAX_STATES, Task, lerp, update_fn
+
+
+# -- the engine's scaled reading of gradients --------------------------------------
+
+cdef inline Task task_slice(const Task* t, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """Elements [start, stop) of a task: its arrays offset, the rest (step scalars, flags) as they are."""
+    cdef Task piece = t[0]
+    cdef Py_ssize_t s, offset = start * (4 if t.is_float32 else 8)
+    piece.param = <char*>piece.param + offset
+    piece.grad = <const char*>piece.grad + offset
+    for s in range(MAX_STATES):
+        if piece.state[s] != NULL:
+            piece.state[s] = <char*>piece.state[s] + offset
+    piece.size = stop - start
+    return piece
+
+
+cdef enum:
+    SCALED_CHUNK = 256  # doubles of the buffer a scaled gradient is read into: 2 KiB (larger chunks measured slower)
+
+
+cdef inline void scale_into(floating* out, const floating* grad, Py_ssize_t n, floating scale) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        out[i] = grad[i] * scale
+
+
+cdef void update_scaled(update_fn update, const Task* t, const double* options, double scale) noexcept nogil:
+    """update(t) with every gradient element read as grad * scale (rounded to the gradient's dtype,
+    as grad.mul_(scale) rounds it in torch), without writing the gradient: chunk by chunk, the
+    scaled chunk is written to a buffer on the stack that the kernel then reads from L1.  Every
+    kernel is element-wise (the threads already split arrays anywhere), so chunks change nothing."""
+    cdef double buffer[SCALED_CHUNK]
+    cdef Py_ssize_t start, stop, chunk = 2 * SCALED_CHUNK if t.is_float32 else SCALED_CHUNK
+    cdef Task piece
+    start = 0
+    while start < t.size:
+        stop = start + chunk if t.size - start > chunk else t.size
+        piece = task_slice(t, start, stop)
+        if t.is_float32:
+            scale_into(<float*>buffer, <const float*>piece.grad, piece.size, <float>scale)
+        else:
+            scale_into(<double*>buffer, <const double*>piece.grad, piece.size, scale)
+        piece.grad = buffer
+        update(&piece, options)
+        start = stop
+
+
+cdef inline void run_update(update_fn update, const Task* t, const double* options, bint scaled,
+                            double scale) noexcept nogil:
+    if scaled:
+        update_scaled(update, t, options, scale)
+    else:
+        update(t, options)
+
+
+# -- gathering a list of arrays -----------------------------------------------------
+
+cdef struct Piece:
+    void* data
+    Py_ssize_t size
+    bint is_float32
+
+
+cdef inline bint readable(object array, bint writable) noexcept:
+    """An ndarray (not a subclass) of float32/float64, aligned, C-contiguous, native (and writable)."""
+    if type(array) is not cnp.ndarray:
+        return False
+    cdef cnp.ndarray a = <cnp.ndarray>array
+    cdef int dtype = cnp.PyArray_TYPE(a)
+    return ((dtype == cnp.NPY_FLOAT or dtype == cnp.NPY_DOUBLE) and cnp.PyArray_ISCARRAY_RO(a)
+            and cnp.PyArray_ISNOTSWAPPED(a) and (not writable or cnp.PyArray_ISWRITEABLE(a)))
+
+
+@cython.final
+@cython.auto_pickle(False)
+cdef class _Pieces:
+    """A list's arrays gathered, and held while their memory is read without the GIL."""
+    cdef Piece* pieces
+    cdef Py_ssize_t count
+    cdef list held
+
+    def __dealloc__(self):
+        free(self.pieces)
+
+
+cdef _Pieces gathered(list items, object holder, bint writable):
+    """The arrays of items, each an array, None (skipped) or an instance of the class `holder`
+    (fastgd.Parameter: its .grad is read, None skipped); None if one is not readable as it is."""
+    cdef _Pieces result = _Pieces.__new__(_Pieces)
+    cdef Py_ssize_t k, n
+    cdef object array
+    items = list(items)  # ours: the caller's list may change while a .grad is read
+    n = len(items)
+    result.held = []
+    result.pieces = <Piece*>malloc((n + 1) * sizeof(Piece))
+    if result.pieces == NULL:
+        raise MemoryError()
+    for k in range(n):
+        array = items[k]
+        if type(array) is holder:
+            array = array.grad
+        if array is None:
+            continue
+        if not readable(array, writable):
+            return None
+        result.held.append(array)
+        result.pieces[result.count].data = cnp.PyArray_DATA(<cnp.ndarray>array)
+        result.pieces[result.count].size = cnp.PyArray_SIZE(<cnp.ndarray>array)
+        result.pieces[result.count].is_float32 = cnp.PyArray_TYPE(<cnp.ndarray>array) == cnp.NPY_FLOAT
+        result.count += 1
+    return result
+
+
+cdef bint matching(_Pieces a, _Pieces b) noexcept:
+    """Two gathered lists of arrays pair up: same count, sizes and dtypes."""
+    cdef Py_ssize_t k
+    if a.count != b.count:
+        return False
+    for k in range(a.count):
+        if a.pieces[k].size != b.pieces[k].size or a.pieces[k].is_float32 != b.pieces[k].is_float32:
+            return False
+    return True
+
+
+# -- norms --------------------------------------------------------------------------
+
+cdef enum NormKind:
+    NORM_TWO
+    NORM_ONE
+    NORM_MAX      # p = inf: the largest |x|
+    NORM_MIN      # p = -inf: the smallest |x|
+    NORM_NONZERO  # p = 0: the number of nonzero elements
+    NORM_POWER    # any other p: (sum |x|^p)^(1/p)
+
+cdef enum:
+    LANES = 32    # partial sums kept side by side: they vectorize, in several registers (latency), each summing 1/32 of a block
+    BLOCK = 1024  # elements summed per block before the block's sum joins the total
+
+
+cdef inline double pick_max(double m, double a) noexcept nogil:
+    return a if (a > m or a != a) else m  # NaN wins, as torch's max norm propagates it
+
+
+cdef inline double pick_min(double m, double a) noexcept nogil:
+    return a if (a < m or a != a) else m
+
+
+cdef inline double block_squares(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef double acc[LANES]
+    cdef double a, total = 0.0
+    cdef Py_ssize_t i = 0, j
+    for j in range(LANES):
+        acc[j] = 0.0
+    while i + LANES <= n:
+        for j in range(LANES):
+            acc[j] += <double>x[i + j] * <double>x[i + j]
+        i += LANES
+    while i < n:
+        a = <double>x[i]
+        acc[0] += a * a
+        i += 1
+    for j in range(LANES):
+        total += acc[j]
+    return total
+
+
+cdef inline double block_abs(const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef double acc[LANES]
+    cdef double total = 0.0
+    cdef Py_ssize_t i = 0, j
+    for j in range(LANES):
+        acc[j] = 0.0
+    while i + LANES <= n:
+        for j in range(LANES):
+            acc[j] += fabs(<double>x[i + j])
+        i += LANES
+    while i < n:
+        acc[0] += fabs(<double>x[i])
+        i += 1
+    for j in range(LANES):
+        total += acc[j]
+    return total
+
+
+cdef inline floating magnitude(floating x) noexcept nogil:
+    if floating is float:
+        return fabsf(x)
+    else:
+        return fabs(x)
+
+
+cdef inline double block_max_abs(const floating* x, Py_ssize_t n) noexcept nogil:
+    # in the array's dtype (exact); a NaN counted apart, so that the selects vectorize
+    cdef floating acc[LANES]
+    cdef floating a, largest = 0
+    cdef Py_ssize_t i = 0, j, nans = 0
+    for j in range(LANES):
+        acc[j] = 0
+    while i + LANES <= n:
+        for j in range(LANES):
+            a = magnitude(x[i + j])
+            acc[j] = a if a > acc[j] else acc[j]
+            nans += a != a
+        i += LANES
+    while i < n:
+        a = magnitude(x[i])
+        acc[0] = a if a > acc[0] else acc[0]
+        nans += a != a
+        i += 1
+    for j in range(LANES):
+        largest = acc[j] if acc[j] > largest else largest
+    return NAN if nans else <double>largest
+
+
+cdef double power_sum(const floating* x, Py_ssize_t n, NormKind kind, double p, double scale) noexcept nogil:
+    """Sum over x of |x * scale|^p (the max/min |x| for NORM_MAX/NORM_MIN), in double: LANES
+    partial sums per BLOCK, the blocks added to the total one by one (rounding error grows with
+    BLOCK / LANES + n / BLOCK, not n)."""
+    cdef double total = INFINITY if kind == NORM_MIN else 0.0, a
+    cdef Py_ssize_t i, start, stop
+    start = 0
+    while start < n:
+        stop = start + BLOCK if n - start > BLOCK else n
+        if kind == NORM_TWO and scale == 1.0:
+            total += block_squares(x + start, stop - start)
+        elif kind == NORM_ONE and scale == 1.0:
+            total += block_abs(x + start, stop - start)
+        elif kind == NORM_MAX:
+            total = pick_max(total, block_max_abs(x + start, stop - start))
+        else:
+            for i in range(start, stop):  # the kinds that are rare enough to run unvectorized
+                a = fabs(<double>x[i]) * scale
+                if kind == NORM_TWO:
+                    total += a * a
+                elif kind == NORM_ONE:
+                    total += a
+                elif kind == NORM_MIN:
+                    total = pick_min(total, a)
+                elif kind == NORM_NONZERO:
+                    total += a != 0
+                else:
+                    total += pow(a, p)
+        start = stop
+    return total
+
+
+cdef double pieces_power_sum(const Piece* pieces, Py_ssize_t count, NormKind kind, double p,
+                             double scale) noexcept nogil:
+    cdef double total = INFINITY if kind == NORM_MIN else 0.0, part
+    cdef Py_ssize_t k
+    for k in range(count):
+        if pieces[k].is_float32:
+            part = power_sum(<const float*>pieces[k].data, pieces[k].size, kind, p, scale)
+        else:
+            part = power_sum(<const double*>pieces[k].data, pieces[k].size, kind, p, scale)
+        if kind == NORM_MAX:
+            total = pick_max(total, part)
+        elif kind == NORM_MIN:
+            total = pick_min(total, part)
+        elif kind == NORM_NONZERO:
+            total += part != 0  # torch: the 0-"norm" of the arrays' norms, the number of nonzero arrays
+        else:
+            total += part
+    return total
+
+
+cdef double finish(double total, NormKind kind, double p) noexcept nogil:
+    if kind == NORM_TWO:
+        return sqrt(total)
+    if kind == NORM_POWER:
+        return pow(total, 1.0 / p)
+    return total
+
+
+cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcept nogil:
+    """The p-norm of all the arrays' elements as one vector."""
+    cdef NormKind kind
+    cdef double total, largest, scale
+    cdef int exponent
+    if p == 2:
+        kind = NORM_TWO
+    elif p == 1:
+        kind = NORM_ONE
+    elif p == INFINITY:
+        kind = NORM_MAX
+    elif p == -INFINITY:
+        kind = NORM_MIN
+    elif p == 0:
+        kind = NORM_NONZERO
+    else:
+        kind = NORM_POWER
+    total = pieces_power_sum(pieces, count, kind, p, 1.0)
+    if (kind == NORM_TWO or kind == NORM_ONE or (kind == NORM_POWER and p > 0)) and not 1e-280 < total < INFINITY:
+        # the sum of powers overflowed or underflowed (float64 elements beyond about 1e154 or
+        # below 1e-154, for p = 2), or an element is not finite: if every element is finite,
+        # sum again with the elements scaled by a power of two (exact) that brings the largest to 1
+        largest = pieces_power_sum(pieces, count, NORM_MAX, p, 1.0)
+        if largest > 0 and isfinite(largest):
+            frexp(largest, &exponent)
+            scale = ldexp(1.0, -exponent)
+            return finish(pieces_power_sum(pieces, count, kind, p, scale), kind, p) / scale
+    return finish(total, kind, p)
+
+
+def total_norm(list items, object holder, double norm_type):
+    """(norm, any_float64, any_empty): the norm_type-norm of the arrays of items (or of the .grad
+    of each, None skipped) as one vector, in double; None if an array is not readable as it is."""
+    cdef _Pieces pieces = gathered(items, holder, False)
+    cdef double norm
+    cdef bint any_float64 = False, any_empty = False
+    cdef Py_ssize_t k
+    if pieces is None:
+        return None
+    for k in range(pieces.count):
+        any_float64 |= not pieces.pieces[k].is_float32
+        any_empty |= pieces.pieces[k].size == 0
+    with nogil:
+        norm = pieces_norm(pieces.pieces, pieces.count, norm_type)
+    return norm, any_float64, any_empty
+
+
+# -- element-wise passes in place ---------------------------------------------------
+
+cdef inline void scale_in_place(floating* x, Py_ssize_t n, floating factor) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        x[i] = x[i] * factor
+
+
+cdef inline void clamp_in_place(floating* x, Py_ssize_t n, floating low, floating high) noexcept nogil:
+    # torch's clamp_min_ then clamp_max_: NaN stays NaN
+    cdef Py_ssize_t i
+    cdef floating v
+    for i in range(n):
+        v = x[i]
+        v = low if v < low else v
+        x[i] = high if v > high else v
+
+
+def scale_all(list items, object holder, double factor):
+    """Multiply every array of items (or .grad, None skipped) by factor rounded to its dtype, in
+    place; False (changing nothing) if one is not ready."""
+    cdef _Pieces pieces = gathered(items, holder, True)
+    cdef Py_ssize_t k
+    if pieces is None:
+        return False
+    with nogil:
+        for k in range(pieces.count):
+            if pieces.pieces[k].is_float32:
+                scale_in_place(<float*>pieces.pieces[k].data, pieces.pieces[k].size, <float>factor)
+            else:
+                scale_in_place(<double*>pieces.pieces[k].data, pieces.pieces[k].size, factor)
+    return True
+
+
+def clamp_all(list items, object holder, double low, double high):
+    """Clamp every array of items (or .grad, None skipped) to [low, high] (rounded to its dtype)
+    in place; False (changing nothing) if one is not ready."""
+    cdef _Pieces pieces = gathered(items, holder, True)
+    cdef Py_ssize_t k
+    if pieces is None:
+        return False
+    with nogil:
+        for k in range(pieces.count):
+            if pieces.pieces[k].is_float32:
+                clamp_in_place(<float*>pieces.pieces[k].data, pieces.pieces[k].size, <float>low, <float>high)
+            else:
+                clamp_in_place(<double*>pieces.pieces[k].data, pieces.pieces[k].size, low, high)
+    return True
+
+
+# -- running averages and accumulation ----------------------------------------------
+
+cdef inline void lerp_in_place(floating* average, const floating* current, Py_ssize_t n,
+                               floating weight) noexcept nogil:
+    # torch._foreach_lerp_(averages, currents, weight), ATen's two formulas
+    cdef bint low_weight = weight < 0.5
+    cdef Py_ssize_t i
+    for i in range(n):
+        average[i] = lerp(average[i], current[i], weight, low_weight)
+
+
+cdef inline void swap_in_place(floating* a, floating* b, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef floating t
+    for i in range(n):
+        t = a[i]
+        a[i] = b[i]
+        b[i] = t
+
+
+cdef inline void add_in_place(floating* total, const floating* x, Py_ssize_t n) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(n):
+        total[i] = total[i] + x[i]
+
+
+cdef enum PairPass:
+    PAIR_LERP    # a = lerp(a, b, weight)
+    PAIR_COPY    # a = b
+    PAIR_SWAP    # a, b = b, a
+    PAIR_ADD     # a = a + b
+
+
+cdef bint pair_pass(list targets, list sources, PairPass what, double weight, list copied=None) except -1:
+    """One pass of `what` over each pair (targets[k], sources[k]) (PAIR_ADD: a copy for the pairs
+    whose copied[k] is true); False, changing nothing, if an array is not ready or a pair does
+    not match (size, dtype)."""
+    cdef _Pieces a = gathered(targets, None, True)
+    cdef _Pieces b = gathered(sources, None, what == PAIR_SWAP)
+    cdef Py_ssize_t k, n
+    cdef Piece* x
+    cdef Piece* y
+    if a is None or b is None or not matching(a, b) or (copied is not None and len(copied) != a.count):
+        return False
+    for k in range(a.count):  # a copy is marked by a negative size, read under the GIL
+        if copied is not None and copied[k]:
+            a.pieces[k].size = -1 - a.pieces[k].size
+    with nogil:
+        for k in range(a.count):
+            x = &a.pieces[k]
+            y = &b.pieces[k]
+            n = y.size
+            if what == PAIR_COPY or x.size < 0:
+                memcpy(x.data, y.data, n * (4 if x.is_float32 else 8))
+            elif x.is_float32:
+                if what == PAIR_LERP:
+                    lerp_in_place(<float*>x.data, <const float*>y.data, n, <float>weight)
+                elif what == PAIR_SWAP:
+                    swap_in_place(<float*>x.data, <float*>y.data, n)
+                else:
+                    add_in_place(<float*>x.data, <const float*>y.data, n)
+            else:
+                if what == PAIR_LERP:
+                    lerp_in_place(<double*>x.data, <const double*>y.data, n, weight)
+                elif what == PAIR_SWAP:
+                    swap_in_place(<double*>x.data, <double*>y.data, n)
+                else:
+                    add_in_place(<double*>x.data, <const double*>y.data, n)
+    return True
+
+
+def lerp_all(list averages, list currents, double weight):
+    """averages[k] += weight * (currents[k] - averages[k]) (torch's lerp, weight rounded to the
+    dtype), in place; False if not ready."""
+    return pair_pass(averages, currents, PAIR_LERP, weight)
+
+
+def copy_all(list targets, list sources):
+    """targets[k][...] = sources[k]; False if not ready."""
+    return pair_pass(targets, sources, PAIR_COPY, 0.0)
+
+
+def swap_all(list a, list b):
+    """Exchange the contents of a[k] and b[k]; False if not ready."""
+    return pair_pass(a, b, PAIR_SWAP, 0.0)
+
+
+def add_all(list totals, list arrays, list copied):
+    """totals[k] += arrays[k], or totals[k][...] = arrays[k] where copied[k] is true; False if not ready."""
+    return pair_pass(totals, arrays, PAIR_ADD, 0.0, copied)
+
+
+def clip_coef(double max_norm, double total_norm, bint is_float32):
+    """torch's clipping factor min(max_norm / (total_norm + 1e-6), 1), as torch computes it in the
+    norm's dtype: (total_norm + 1e-6).reciprocal() * max_norm, clamped at 1 (NaN stays NaN)."""
+    cdef float single
+    cdef double double_
+    if is_float32:
+        single = (<float>1.0 / (<float>total_norm + <float>1e-6)) * <float>max_norm
+        return 1.0 if single > 1 else <double>single
+    double_ = (1.0 / (total_norm + 1e-6)) * max_norm
+    return 1.0 if double_ > 1 else double_

@@ -1,0 +1,88 @@
+"""fastgd.MultiSteps: k accumulated calls are one step on the mean gradient, for every optimizer."""
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import Parameter
+
+from conftest import DTYPES, NAMES, OPTIONS, assert_all_close, assert_unchanged, build, fast_cls, ref_cls, snapshot
+
+SHAPES = ((3, 4), (), (517,), (1,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("every_k", [1, 3, 4])
+def test_k_calls_are_one_step_on_the_mean(rng, dtype, name, every_k):
+    arrays = [np.asarray(rng.standard_normal(s), dtype) for s in SHAPES]
+    kwargs = OPTIONS[name][-1]
+    fast, params = build(fast_cls(name), [(arrays, {})], kwargs)
+    ref, ref_params = build(ref_cls(name), [(arrays, {})], kwargs)
+    multi = fastgd.MultiSteps(fast, every_k)
+    for cycle in range(3):
+        grads = [[np.asarray(rng.standard_normal(s), dtype) for s in SHAPES] for _ in range(every_k)]
+        grads[0][1] = None  # a parameter without a gradient in one call: zero, for the mean
+        for k, call in enumerate(grads):
+            assert multi.step(call) == (k == every_k - 1)
+            if k < every_k - 1:
+                assert multi.mini_step == k + 1
+        mean = [np.asarray(np.mean([call[i].astype(np.float64) if call[i] is not None else np.zeros(SHAPES[i])
+                                    for call in grads], axis=0), dtype)
+                if any(call[i] is not None for call in grads) else None for i in range(len(SHAPES))]
+        ref.step(mean)
+        assert_all_close(params, ref_params)
+
+
+def test_parameters_grads_none_throughout_and_state_dicts(rng):
+    data = [rng.standard_normal(4), rng.standard_normal(3)]
+    params = [Parameter(d.copy()) for d in data]
+    multi = fastgd.MultiSteps(fastgd.Adam(params, lr=0.1), 2)
+    params[0].grad = rng.standard_normal(4)
+    assert not multi.step()
+    saved = multi.state_dict()
+    params[0].grad = rng.standard_normal(4)
+    assert multi.step()
+    np.testing.assert_array_equal(params[1].data, data[1])  # never had a gradient: skipped
+    assert not np.array_equal(params[0].data, data[0])
+    other_params = [Parameter(d.copy()) for d in data]
+    other = fastgd.MultiSteps(fastgd.Adam(other_params, lr=0.1), 2)
+    other.load_state_dict(saved)
+    other_params[0].grad = params[0].grad
+    assert other.step()
+    np.testing.assert_array_equal(other_params[0].data, params[0].data)
+
+
+def test_bad_input_is_refused_and_changes_nothing(rng):
+    arrays = [rng.standard_normal(4).astype(np.float32)]
+    opt, params = build(fastgd.SGD, [(arrays, {})], dict(lr=0.1))
+    with pytest.raises(ValueError, match="every_k"):
+        fastgd.MultiSteps(opt, 0)
+    with pytest.raises(TypeError, match="optimizer"):
+        fastgd.MultiSteps(object(), 2)
+    multi = fastgd.MultiSteps(opt, 2)
+    multi.step([np.ones(4, np.float32)])
+    snap = snapshot(opt, params)
+    sums = multi.state_dict()["sums"]
+    for grads, error in (([np.ones(5)], ValueError), (["x"], TypeError), ([np.ones(4), np.ones(4)], ValueError)):
+        with pytest.raises(error):
+            multi.step(grads)
+        assert multi.mini_step == 1
+        np.testing.assert_array_equal(multi.state_dict()["sums"][0], sums[0])
+        assert_unchanged(opt, params, snap)
+    assert multi.step([np.ones(4)])  # float64 gradient of a float32 parameter: converted
+    np.testing.assert_allclose(params[0], arrays[0] - np.float32(0.1), rtol=1e-6)
+
+
+def test_a_step_that_would_fail_is_refused_before_the_sums_change(rng):
+    arrays = [rng.standard_normal(4)]
+    opt, params = build(fastgd.SGD, [(arrays, {})], dict(lr=0.1))
+    multi = fastgd.MultiSteps(opt, 2)
+    multi.step([np.ones(4)])
+    opt.param_groups[0]["lr"] = -1.0
+    with pytest.raises(ValueError, match="lr"):
+        multi.step([np.ones(4)])
+    assert multi.mini_step == 1
+    np.testing.assert_array_equal(multi.state_dict()["sums"][0], np.ones(4))
+    opt.param_groups[0]["lr"] = 0.1
+    assert multi.step([np.ones(4)])
+    np.testing.assert_allclose(params[0], arrays[0] - 0.1)

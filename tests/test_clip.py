@@ -1,0 +1,322 @@
+"""fastgd.clip: the norms and clipped gradients against torch.nn.utils and closed forms; the
+step's grad_scale against the reference on scaled gradients; skipping non-finite steps."""
+import types
+
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import Parameter
+
+from conftest import DTYPES, NAMES, OPTIONS, RTOL, assert_all_close, build, fast_cls, ref_cls, snapshot, \
+    assert_unchanged
+
+NORM_TYPES = (2.0, 1.0, np.inf, 0.5, 3.0, 0.0, -np.inf)
+SIZES = (7, 0, 300, 4099, 1)
+#: from the exact norm: float32's rounding; float64's summation error over a few thousand terms
+TIGHT = {np.dtype(np.float32): float(np.finfo(np.float32).eps), np.dtype(np.float64): 1e-14}
+
+
+def gradients(rng, dtype, poison=None, norm_type=2.0):
+    """Gradients of several sizes (SIMD tails, an empty one but for the infinity norms, which
+    torch refuses for it); poison: a NaN or inf put in one."""
+    grads = [(rng.standard_normal(n) * 3).astype(dtype) for n in SIZES if n or not np.isinf(norm_type)]
+    if poison is not None:
+        grads[2][17] = poison
+    return grads
+
+
+def torch_parameters(torch, grads):
+    params = []
+    for g in grads:
+        p = torch.nn.Parameter(torch.zeros(g.shape, dtype=torch.from_numpy(g).dtype))
+        p.grad = torch.from_numpy(g.copy())
+        params.append(p)
+    return params
+
+
+def exact_norm(grads, p):
+    """The norm of the concatenated elements, in float64 (p = 0: torch's count of nonzero arrays)."""
+    flat = np.concatenate([g.astype(np.float64).ravel() for g in grads])
+    if p == 0:
+        return float(sum(np.count_nonzero(g) > 0 for g in grads))
+    if np.isinf(p):
+        return float(np.max(np.abs(flat)) if p > 0 else np.min(np.abs(flat)))
+    return float(np.sum(np.abs(flat) ** p) ** (1 / p))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_type", NORM_TYPES)
+@pytest.mark.parametrize("max_norm", [1.0, 1e6])
+def test_clip_grad_norm_matches_torch(rng, dtype, norm_type, max_norm):
+    torch = pytest.importorskip("torch")
+    grads = gradients(rng, dtype, norm_type=norm_type)
+    tparams = torch_parameters(torch, grads)
+    exact = exact_norm(grads, norm_type)
+    expected_norm = torch.nn.utils.clip_grad_norm_(tparams, max_norm, norm_type)
+    norm = fastgd.clip_grad_norm_(grads, max_norm, norm_type)
+    assert type(norm) is np.dtype(dtype).type
+    # torch sums float32 in float32 blocks: a few ulps from the exact norm, which fastgd rounds once
+    rtol = 4e-6 if dtype == np.float32 else 1e-13
+    assert norm == pytest.approx(expected_norm.item(), rel=rtol)
+    assert norm == pytest.approx(exact, rel=TIGHT[np.dtype(dtype)])
+    for g, t in zip(grads, tparams):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=rtol, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_type", NORM_TYPES)
+def test_total_norm_is_the_exact_norm_rounded(rng, dtype, norm_type):
+    grads = gradients(rng, dtype, norm_type=norm_type)
+    assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(exact_norm(grads, norm_type),
+                                                                    rel=TIGHT[np.dtype(dtype)])
+
+
+def test_norm_of_many_float32_elements_to_float32_rounding():
+    # 2**22 equal elements: the norm is |x| * 2**11 exactly, which a float32 running sum misses
+    x = np.float32(0.1)
+    grads = [np.full(2**21, x, dtype=np.float32), np.full(2**21, -x, dtype=np.float32)]
+    assert fastgd.get_total_norm(grads) == np.float32(np.float64(x) * 2**11)
+    assert fastgd.get_total_norm(grads, 1) == np.float32(np.float64(x) * 2**22)
+
+
+def test_float64_norm_does_not_overflow_or_underflow():
+    for value in (1e200, 1e-200):
+        grads = [np.array([3 * value, 4 * value])]
+        assert fastgd.get_total_norm(grads) == pytest.approx(5 * value, rel=1e-15)
+        assert fastgd.get_total_norm(grads, 3.0) == pytest.approx(value * 91 ** (1 / 3), rel=1e-14)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_type", NORM_TYPES)
+@pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
+def test_non_finite_gradients_as_torch(rng, dtype, norm_type, poison):
+    torch = pytest.importorskip("torch")
+    grads = gradients(rng, dtype, poison, norm_type)
+    tparams = torch_parameters(torch, grads)
+    expected = torch.nn.utils.clip_grad_norm_(tparams, 1.0, norm_type).item()
+    norm = fastgd.clip_grad_norm_(grads, 1.0, norm_type)
+    if np.isnan(expected):
+        assert np.isnan(norm)
+    else:
+        assert norm == pytest.approx(expected, rel=4e-6)
+    for g, t in zip(grads, tparams):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=4e-6, atol=0)
+    # error_if_nonfinite: raises when torch raises, and then changes nothing
+    grads = gradients(rng, dtype, poison, norm_type)
+    before = [g.copy() for g in grads]
+    tparams = torch_parameters(torch, grads)
+    try:
+        torch.nn.utils.clip_grad_norm_(tparams, 1.0, norm_type, error_if_nonfinite=True)
+        torch_raised = False
+    except RuntimeError:
+        torch_raised = True
+    if torch_raised:
+        with pytest.raises(RuntimeError, match="not finite"):
+            fastgd.clip_grad_norm_(grads, 1.0, norm_type, error_if_nonfinite=True)
+        for g, b in zip(grads, before):
+            np.testing.assert_array_equal(g, b)
+    else:
+        fastgd.clip_grad_norm_(grads, 1.0, norm_type, error_if_nonfinite=True)
+
+
+def test_parameters_none_grads_and_single_arrays(rng):
+    torch = pytest.importorskip("torch")
+    grads = gradients(rng, np.float32)
+    params = [Parameter(np.zeros_like(g), g) for g in grads] + [Parameter(np.zeros(3, np.float32))]
+    tparams = torch_parameters(torch, grads) + [torch.nn.Parameter(torch.zeros(3))]
+    assert fastgd.clip_grad_norm_(params, 0.5) == pytest.approx(
+        torch.nn.utils.clip_grad_norm_(tparams, 0.5).item(), rel=4e-6)
+    for p, t in zip(params, tparams):
+        if p.grad is not None:
+            np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=4e-6)
+    single = grads[3].copy()
+    assert fastgd.clip_grad_norm_(single, 1.0) == fastgd.get_total_norm([grads[3]])
+    assert fastgd.get_total_norm(Parameter(np.zeros(2))) == np.float32(0.0)  # no gradient: torch's tensor(0.)
+    empty = fastgd.get_total_norm([])
+    assert type(empty) is np.float32 and empty == 0
+
+
+def test_mixed_dtypes_promote_as_torch(rng):
+    torch = pytest.importorskip("torch")
+    grads = [gradients(rng, np.float32)[2], gradients(rng, np.float64)[3]]
+    tparams = torch_parameters(torch, grads)
+    expected = torch.nn.utils.clip_grad_norm_(tparams, 0.5)
+    norm = fastgd.clip_grad_norm_(grads, 0.5)
+    assert type(norm) is np.float64 and norm == pytest.approx(expected.item(), rel=1e-7)
+    for g, t in zip(grads, tparams):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("clip_value", [0.5, 0.0, -1.0, np.inf])
+def test_clip_grad_value_matches_torch(rng, dtype, clip_value):
+    torch = pytest.importorskip("torch")
+    grads = gradients(rng, dtype, np.nan)
+    grads[0][0] = np.inf
+    tparams = torch_parameters(torch, grads)
+    torch.nn.utils.clip_grad_value_(tparams, clip_value)
+    assert fastgd.clip_grad_value_(grads, clip_value) is None
+    for g, t in zip(grads, tparams):
+        np.testing.assert_array_equal(g, t.grad.numpy())
+
+
+def test_unusual_arrays_are_read_and_written_in_place(rng):
+    torch = pytest.importorskip("torch")
+    base = rng.standard_normal((40, 6)).astype(np.float32)
+    strided = base[::2, ::3]  # not contiguous: clipped in place through the view
+    swapped = rng.standard_normal(9).astype(">f8")
+    tparams = torch_parameters(torch, [np.ascontiguousarray(strided), swapped.astype(np.float64)])
+    expected = torch.nn.utils.clip_grad_norm_(tparams, 0.1)
+    assert fastgd.clip_grad_norm_([strided, swapped], 0.1) == pytest.approx(expected.item(), rel=1e-6)
+    np.testing.assert_allclose(base[::2, ::3], tparams[0].grad.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(swapped, tparams[1].grad.numpy(), rtol=1e-6)
+    fastgd.clip_grad_value_([strided], 0.01)
+    assert np.abs(base[::2, ::3]).max() <= np.float32(0.01)
+
+
+@pytest.mark.parametrize("norm_type", [np.inf, -np.inf])
+def test_infinity_norms_of_an_empty_gradient_are_refused_as_torch(norm_type):
+    with pytest.raises(ValueError, match="empty"):
+        fastgd.get_total_norm([np.ones(2), np.zeros(0)], norm_type)
+
+
+def test_bad_input_is_refused_and_changes_nothing(rng):
+    good = rng.standard_normal(5).astype(np.float32)
+    before = good.copy()
+    readonly = rng.standard_normal(3)
+    readonly.flags.writeable = False
+    cases = [
+        (TypeError, "int64", lambda: fastgd.clip_grad_norm_([good, np.arange(3)], 0.1)),
+        (TypeError, r"parameters\[1\] is a str", lambda: fastgd.clip_grad_norm_([good, "x"], 0.1)),
+        (TypeError, r"parameters\[0\].grad is a list", lambda: fastgd.clip_grad_norm_([Parameter(good, [1.0])], 0.1)),
+        (ValueError, "read-only", lambda: fastgd.clip_grad_norm_([good, readonly], 0.1)),
+        (ValueError, "read-only", lambda: fastgd.clip_grad_value_([good, readonly], 0.1)),
+        (TypeError, "norm_type", lambda: fastgd.clip_grad_norm_([good], 0.1, "two")),
+        (ValueError, "norm_type", lambda: fastgd.clip_grad_norm_([good], 0.1, float("nan"))),
+        (TypeError, "max_norm", lambda: fastgd.clip_grad_norm_([good], None)),
+        (TypeError, "clip_value", lambda: fastgd.clip_grad_value_([good], "1")),
+        (TypeError, "parameters must be", lambda: fastgd.clip_grad_norm_(3.0, 1.0)),
+        # only a fastgd.Parameter is read for its .grad (a torch tensor's None .grad is no gradient to skip)
+        (TypeError, r"parameters\[0\] is a SimpleNamespace",
+         lambda: fastgd.clip_grad_norm_([types.SimpleNamespace(grad=good)], 0.1)),
+    ]
+    for error, match, call in cases:
+        with pytest.raises(error, match=match):
+            call()
+        np.testing.assert_array_equal(good, before)
+    assert fastgd.get_total_norm([readonly]) == pytest.approx(np.linalg.norm(readonly))  # reading is fine
+
+
+# -- the step's grad_scale -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_grad_scale_is_a_step_on_scaled_gradients(rng, dtype, name, n_threads):
+    shapes = [(3, 4), (5000,), (), (1,)]
+    groups = [([np.asarray(rng.standard_normal(s), dtype) for s in shapes], {})]
+    for kwargs in OPTIONS[name]:
+        fast, params = build(fast_cls(name), groups, dict(kwargs, n_threads=n_threads))
+        ref, ref_params = build(ref_cls(name), groups, kwargs)
+        for scale in (0.37, 1.0, 0.0, 2.5):
+            grads = [np.asarray(rng.standard_normal(s), dtype) for s in shapes]
+            kept = [g.copy() for g in grads]
+            fast.step(grads, grad_scale=scale)
+            ref.step([np.multiply(g, g.dtype.type(scale), out=np.empty_like(g)) for g in grads])
+            for g, k in zip(grads, kept):
+                np.testing.assert_array_equal(g, k)  # the gradients are only read
+            assert_all_close(params, ref_params)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_clipped_step_matches_torch_clip_then_step(rng, dtype, name):
+    torch = pytest.importorskip("torch")
+    shapes = [(3, 4), (700,), (1,)]
+    arrays = [np.asarray(rng.standard_normal(s), dtype) for s in shapes]
+    kwargs = dict(OPTIONS[name][-1])
+    fast, params = build(fast_cls(name), [(arrays, {})], kwargs)
+    tparams = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    topt = getattr(torch.optim, name)(tparams, foreach=False, **kwargs)
+    for step in range(4):
+        grads = [np.asarray(rng.standard_normal(s) * 4, dtype) for s in shapes]
+        for t, g in zip(tparams, grads):
+            t.grad = torch.from_numpy(g.copy())
+        expected = torch.nn.utils.clip_grad_norm_(tparams, 0.5 + step)
+        topt.step()
+        norm, stepped = fastgd.clipped_step(fast, 0.5 + step, grads)
+        assert stepped and norm == pytest.approx(expected.item(), rel=RTOL[np.dtype(dtype)])
+        assert_all_close(params, [t.detach().numpy() for t in tparams])
+        # the same with fastgd's two calls
+    norm = fastgd.get_total_norm(grads)
+    coef = fastgd.clip_coef(1.0, norm)
+    expected_coef = torch.clamp(1.0 / (torch.tensor(norm) + 1e-6), max=1.0).item()
+    assert type(coef) is type(norm) and coef == pytest.approx(expected_coef, rel=2 * float(np.finfo(dtype).eps))
+
+
+def test_clipped_step_reads_parameters_grads(rng):
+    data = [rng.standard_normal(4), rng.standard_normal(3)]
+    params = [Parameter(d.copy(), rng.standard_normal(d.shape) * 10) for d in data]
+    opt = fastgd.SGD(params, lr=0.1)
+    ref = fastgd.reference.SGD([d.copy() for d in data], lr=0.1)
+    grads = [p.grad.copy() for p in params]
+    norm, stepped = fastgd.clipped_step(opt, 1.0)
+    fastgd.clip_grad_norm_(grads, 1.0)
+    ref.step(grads)
+    assert stepped and norm == fastgd.get_total_norm([p.grad for p in params])
+    assert_all_close([p.data for p in params], ref._params)
+    with pytest.raises(TypeError, match="plain array"):
+        fastgd.clipped_step(fastgd.SGD([np.zeros(2)]), 1.0)
+
+
+@pytest.mark.parametrize("poison", [np.nan, np.inf])
+def test_clipped_step_skips_non_finite_gradients(rng, poison):
+    arrays = [rng.standard_normal(6), rng.standard_normal(50)]
+    opt, params = build(fastgd.Adam, [(arrays, {})], {})
+    opt.step([rng.standard_normal(6), rng.standard_normal(50)])
+    snap = snapshot(opt, params)
+    grads = [rng.standard_normal(6), rng.standard_normal(50)]
+    grads[1][3] = poison
+    norm, stepped = fastgd.clipped_step(opt, 1.0, grads)
+    assert not stepped and not np.isfinite(norm)
+    assert_unchanged(opt, params, snap)
+
+
+def test_bad_grad_scale_changes_nothing(rng):
+    arrays = [rng.standard_normal(6)]
+    opt, params = build(fastgd.Adam, [(arrays, {})], {})
+    snap = snapshot(opt, params)
+    for value, error in ((float("nan"), ValueError), (np.inf, ValueError), ("1", TypeError), (True, TypeError),
+                         (None, TypeError)):
+        with pytest.raises(error, match="grad_scale"):
+            opt.step([rng.standard_normal(6)], grad_scale=value)
+        assert_unchanged(opt, params, snap)
+    opt.step([np.ones(6)], grad_scale=np.float32(0.5))  # a NumPy scalar is a real number
+
+
+def test_threads_clipping_while_gradients_are_replaced_do_not_crash(rng):
+    import threading
+
+    params = [Parameter(rng.standard_normal(2000), rng.standard_normal(2000)) for _ in range(4)]
+    stop = threading.Event()
+
+    def replace():
+        while not stop.is_set():
+            for p in params:
+                p.grad = None if rng.random() < 0.3 else np.ones(2000)
+
+    def clip():
+        for _ in range(300):
+            norm = fastgd.clip_grad_norm_(params, 1.0)
+            assert np.isfinite(norm)
+            fastgd.clip_grad_value_(params, 0.5)
+
+    threads = [threading.Thread(target=replace)] + [threading.Thread(target=clip) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads[1:]:
+        t.join()
+    stop.set()
+    threads[0].join()

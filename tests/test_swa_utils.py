@@ -1,0 +1,155 @@
+"""fastgd.swa_utils: EMA and SWA against torch.optim.swa_utils.AveragedModel and a NumPy oracle."""
+import numpy as np
+import pytest
+
+import fastgd
+from fastgd import Parameter
+
+from conftest import DTYPES, RTOL, assert_all_close
+
+SHAPES = ((3, 4), (), (0, 2), (1037,), (1,))
+
+
+def sequence(rng, dtype, count):
+    return [[np.asarray(rng.standard_normal(s), dtype) for s in SHAPES] for _ in range(count)]
+
+
+def torch_average(torch, values, multi_avg_fn):
+    """torch's AveragedModel over a module holding the parameters, updated with each list of values."""
+    module = torch.nn.ParameterList([torch.nn.Parameter(torch.from_numpy(v.copy())) for v in values[0]])
+    averaged = torch.optim.swa_utils.AveragedModel(module, multi_avg_fn=multi_avg_fn)
+    for current in values:
+        with torch.no_grad():
+            for p, v in zip(module, current):
+                p.copy_(torch.from_numpy(v))
+        averaged.update_parameters(module)
+    return [p.detach().numpy() for p in averaged.module]
+
+
+def run(average, params, values):
+    for current in values:
+        for p, v in zip(params, current):
+            p[...] = v
+        average.update()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("decay", [0.9, 0.3, 0.0, 1.0])
+def test_ema_matches_torch_and_the_recursion(rng, dtype, decay):
+    torch = pytest.importorskip("torch")
+    values = sequence(rng, dtype, 6)
+    params = [v.copy() for v in values[0]]
+    ema = fastgd.EMA(params, decay)
+    run(ema, params, values)
+    assert ema.n_averaged == 6
+    expected = torch_average(torch, values, torch.optim.swa_utils.get_ema_multi_avg_fn(decay))
+    assert_all_close(ema.averages, expected, "average")
+    oracle = [v.astype(np.float64) for v in values[0]]
+    for current in values[1:]:
+        oracle = [decay * o + (1 - decay) * c for o, c in zip(oracle, current)]
+    assert_all_close(ema.averages, [o.astype(dtype) for o in oracle], "average")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_swa_matches_torch_and_the_mean(rng, dtype):
+    torch = pytest.importorskip("torch")
+    values = sequence(rng, dtype, 7)
+    params = [Parameter(v.copy()) for v in values[0]]
+    swa = fastgd.SWA(params)
+    for current in values:
+        for p, v in zip(params, current):
+            p.data = v.copy()  # a Parameter's .data replaced is followed
+        swa.update()
+    expected = torch_average(torch, values, None)
+    # torch rounds its weight 1 / (n + 1) to float32 even for float64 parameters
+    for a, e in zip(swa.averages, expected):
+        np.testing.assert_allclose(a, e, rtol=1e-5 if dtype == np.float32 else 1e-7, atol=1e-6)
+    mean = [np.mean([current[i].astype(np.float64) for current in values], axis=0) for i in range(len(SHAPES))]
+    assert_all_close(swa.averages, [m.astype(dtype) for m in mean], "average")
+
+
+def test_ema_warmup_follows_its_decay_schedule(rng):
+    values = sequence(rng, np.float64, 5)
+    params = [v.copy() for v in values[0]]
+    ema = fastgd.EMA(params, 0.99, warmup=True)
+    run(ema, params, values)
+    oracle = [v.copy() for v in values[0]]
+    for n, current in enumerate(values[1:], start=1):
+        decay = min(0.99, (1 + n) / (10 + n))
+        oracle = [decay * o + (1 - decay) * c for o, c in zip(oracle, current)]
+    assert_all_close(ema.averages, oracle, "average")
+
+
+def test_copy_to_swap_and_state_dicts(rng):
+    values = sequence(rng, np.float32, 3)
+    params = [v.copy() for v in values[0]]
+    ema = fastgd.EMA(params, 0.5)
+    run(ema, params, values)
+    averages = [a.copy() for a in ema.averages]
+    current = [p.copy() for p in params]
+    ema.swap()
+    for p, a in zip(params, averages):
+        np.testing.assert_array_equal(p, a)
+    for a, c in zip(ema.averages, current):
+        np.testing.assert_array_equal(a, c)
+    ema.swap()
+    for p, c in zip(params, current):
+        np.testing.assert_array_equal(p, c)
+    targets = [np.zeros_like(p) for p in params]
+    ema.copy_to(targets)
+    for t, a in zip(targets, averages):
+        np.testing.assert_array_equal(t, a)
+    saved = ema.state_dict()
+    ema.update()
+    other = fastgd.EMA([p.copy() for p in params], 0.5)
+    other.load_state_dict(saved)
+    assert other.n_averaged == 3
+    for a, b in zip(other.averages, averages):
+        np.testing.assert_array_equal(a, b)
+    ema.copy_to()
+    for p, a in zip(params, ema.averages):
+        np.testing.assert_array_equal(p, a)
+
+
+def test_bad_input_is_refused_and_changes_nothing(rng):
+    params = [rng.standard_normal(4), rng.standard_normal(3)]
+    with pytest.raises(ValueError, match="decay"):
+        fastgd.EMA(params, 1.5)
+    with pytest.raises(TypeError, match="decay"):
+        fastgd.EMA(params, "0.9")
+    with pytest.raises(TypeError, match="warmup"):
+        fastgd.EMA(params, 0.9, warmup=1)
+    with pytest.raises(TypeError, match="single"):
+        fastgd.SWA(params[0])
+    with pytest.raises(ValueError, match="empty"):
+        fastgd.SWA([])
+    with pytest.raises(TypeError, match="parameter 1"):
+        fastgd.SWA([params[0], [1.0]])
+    swa = fastgd.SWA(params)
+    swa.update()
+    before = [a.copy() for a in swa.averages]
+    params[1].resize(5, refcheck=False)
+    with pytest.raises(ValueError, match="parameter 1"):
+        swa.update()
+    with pytest.raises(ValueError, match="parameter 1"):
+        swa.swap()
+    with pytest.raises(ValueError, match="2 averages"):
+        swa.copy_to([np.zeros(4)])
+    for bad in ({"n_averaged": -1, "averages": before}, {"n_averaged": 1, "averages": before[:1]},
+                {"n_averaged": 1, "averages": [before[0], np.zeros(4)]}, {"averages": before}):
+        with pytest.raises((TypeError, ValueError)):
+            swa.load_state_dict(bad)
+    assert swa.n_averaged == 1
+    for a, b in zip(swa.averages, before):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_subclass_arrays_are_averaged(rng, tmp_path):
+    mapped = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.float64, shape=(5,))
+    mapped[...] = rng.standard_normal(5)
+    swa = fastgd.SWA([mapped])
+    first = np.array(mapped)
+    swa.update()
+    mapped[...] = rng.standard_normal(5)
+    swa.update()
+    np.testing.assert_allclose(swa.averages[0], (first + mapped) / 2, rtol=RTOL[np.dtype(np.float64)])
