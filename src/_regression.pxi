@@ -327,6 +327,8 @@ cdef double run_epoch(
     cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
     cdef Py_ssize_t y_per_row = targets_per_row(loss, k)
+    cdef bint one_pass = plain_sgd(optimizer)
+    cdef floating neg_lr, g
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -369,7 +371,18 @@ cdef double run_epoch(
             for r in range(m):
                 batch_weight += sample_weight[order[start + r]]
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
-        if m == 1:
+        if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
+            neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
+            for c in range(k):
+                residual_sum = scale * scores[c]
+                for j in range(d):  # the same numbers, in the same order, as coef_grad then sgd_update
+                    g = residual_sum * batch_x[j]
+                    if alpha != 0:
+                        g = g + <floating>alpha * coef[c * d + j]
+                    coef[c * d + j] = coef[c * d + j] + neg_lr * g
+                if fit_intercept:
+                    intercept[c] = intercept[c] + neg_lr * (scores[c] * scale * <floating>settings.intercept_decay)
+        elif m == 1:
             for c in range(k):
                 residual_sum = scale * scores[c]
                 for j in range(d):
@@ -378,20 +391,21 @@ cdef double run_epoch(
             gemv("N", <int>d, <int>m, scale, batch_x, <int>d, scores, 0, coef_grad)
         else:
             gemm("N", "T", <int>d, <int>k, <int>m, scale, batch_x, <int>d, scores, <int>k, 0, coef_grad, <int>d)
-        if alpha != 0:
-            for j in range(k * d):
-                coef_grad[j] += <floating>alpha * coef[j]
-        if fit_intercept:
-            for c in range(k):  # a running sum per class, in a register rather than through memory
-                residual_sum = 0
-                for r in range(m):
-                    residual_sum += scores[r * k + c]
-                intercept_grad[c] = residual_sum * scale * <floating>settings.intercept_decay
-        else:
-            memset(intercept_grad, 0, k * sizeof(floating))
-        if rates != NULL:
-            set_lr(optimizer, 0, rates[batch])
-        advance(optimizer)
+        if not (m == 1 and one_pass):
+            if alpha != 0:
+                for j in range(k * d):
+                    coef_grad[j] += <floating>alpha * coef[j]
+            if fit_intercept:
+                for c in range(k):  # a running sum per class, in a register rather than through memory
+                    residual_sum = 0
+                    for r in range(m):
+                        residual_sum += scores[r * k + c]
+                    intercept_grad[c] = residual_sum * scale * <floating>settings.intercept_decay
+            else:
+                memset(intercept_grad, 0, k * sizeof(floating))
+            if rates != NULL:
+                set_lr(optimizer, 0, rates[batch])
+            advance(optimizer)
         if settings.l1_penalty != NULL:
             truncate(coef, settings.l1_penalty, k * d,
                      settings.l1 * (rates[batch] if rates != NULL else lr_of(optimizer, 0)))
