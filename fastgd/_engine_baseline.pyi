@@ -66,6 +66,7 @@ class Objective:
         average: npt.NDArray[Any] | None = None,
         average_start: int = 1,
         steps_before: int = 0,
+        lazy: bool = False,
     ) -> None: ...
 
 def epoch(

@@ -63,7 +63,8 @@ class _Driver(BaseEstimator):
         result = np.zeros(2)
         in_order = self._in_order(X, order, batch_size)
         objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept,
-                                           intercept_decay=self._intercept_decay(X), **self._objective_options())
+                                           intercept_decay=self._intercept_decay(X), lazy=self.lazy_updates,
+                                           **self._objective_options())
 
         def epoch(plan, groups, grads, n_threads, checked):
             return optim.engine.epoch(plan, groups, grads, n_threads, checked, X, targets, sample_weight, order,
@@ -377,6 +378,7 @@ class _BaseGD(_Driver):
         "centered": ["boolean"],
         "lr_decay": [Interval(Real, 0, None, closed="left")],
         "initial_accumulator_value": [Interval(Real, 0, None, closed="left")],
+        "lazy_updates": ["boolean"],
     }
 
     def __init__(self, *, optimizer="sgd", learning_rate=0.01, batch_size=32, max_iter=100, tol=1e-4,
@@ -384,7 +386,8 @@ class _BaseGD(_Driver):
                  power_t=0.25, gamma=0.9, step_size=10, eta_min=0.0, early_stopping=False,
                  validation_fraction=0.1, random_state=None, warm_start=False, verbose=0,
                  momentum=0.9, dampening=0.0, betas=None, eps=None, amsgrad=False,
-                 weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0):
+                 weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0,
+                 lazy_updates=False):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -414,6 +417,7 @@ class _BaseGD(_Driver):
         self.centered = centered
         self.lr_decay = lr_decay
         self.initial_accumulator_value = initial_accumulator_value
+        self.lazy_updates = lazy_updates
 
     # -- the driver's hooks, as these estimators define them (the drop-in SGD ones have theirs) --
 
@@ -794,7 +798,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
                  validation_fraction=0.1, n_iter_no_change=5, warm_start=False, average=False,
                  batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=None, eps=None,
                  amsgrad=False, weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0,
-                 initial_accumulator_value=0.0):
+                 initial_accumulator_value=0.0, lazy_updates=False):
         _set_parameters(self, locals())
 
     _multi_output = False
@@ -829,7 +833,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
                  n_iter_no_change=5, class_weight=None, warm_start=False, average=False,
                  batch_size=1, optimizer="sgd", momentum=0.9, dampening=0.0, betas=None, eps=None,
                  amsgrad=False, weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0,
-                 initial_accumulator_value=0.0):
+                 initial_accumulator_value=0.0, lazy_updates=False):
         _set_parameters(self, locals())
 
     def _targets(self, y, classes, reset):

@@ -50,6 +50,7 @@ class _BaseGD:
     centered: bool
     lr_decay: float
     initial_accumulator_value: float
+    lazy_updates: bool
     # fitted attributes
     coef_: npt.NDArray[np.floating[Any]]
     intercept_: npt.NDArray[np.floating[Any]]
@@ -89,6 +90,7 @@ class _BaseGD:
         centered: bool = False,
         lr_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
+        lazy_updates: bool = False,
     ) -> None: ...
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self: ...
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
@@ -167,6 +169,7 @@ class _SGDDropIn:
     centered: bool
     lr_decay: float
     initial_accumulator_value: float
+    lazy_updates: bool
     # fitted attributes
     coef_: Any  # an array, or a scipy.sparse matrix after sparsify()
     intercept_: npt.NDArray[np.floating[Any]]
@@ -233,6 +236,7 @@ class SGDRegressor(_SGDDropIn):
         centered: bool = False,
         lr_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
+        lazy_updates: bool = False,
     ) -> None: ...
     def set_partial_fit_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
     def set_score_request(self, *, sample_weight: bool | str | None = ...) -> Self: ...
@@ -281,6 +285,7 @@ class SGDClassifier(_SGDDropIn):
         centered: bool = False,
         lr_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
+        lazy_updates: bool = False,
     ) -> None: ...
     def set_partial_fit_request(
         self, *, classes: bool | str | None = ..., sample_weight: bool | str | None = ...

@@ -19,6 +19,7 @@
 # without a grad.  The Python layer lets one step of an optimizer run at a time.
 cimport cython
 cimport numpy as cnp
+from cython cimport floating
 import numpy as np
 from libc.stdlib cimport calloc, free
 
@@ -263,6 +264,73 @@ cdef void advance(Engine* e) noexcept nogil:
                     e.kernel.step_scalars(options, t.step, e.scalars + i * e.n_scalars, t.step_scalars)
             previous = i
         run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g], e.scaled, e.grad_scale)
+
+
+cdef inline void gather(floating* into, const floating* source, const Py_ssize_t* entries,
+                        Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(count):
+        into[i] = source[entries[i]]
+
+
+cdef inline void scatter(floating* into, const floating* source, const Py_ssize_t* entries,
+                         Py_ssize_t count) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(count):
+        into[entries[i]] = source[i]
+
+
+cdef void advance_entries(Engine* e, const Py_ssize_t* entries, Py_ssize_t count, char* buffer) noexcept nogil:
+    """advance() for an engine of one parameter, on the listed entries only (lazy updates, as
+    torch's SparseAdam): the step is counted and its scalars set as advance() does, then the
+    entries of the parameter, its gradient and its state arrays are gathered into buffer
+    ((2 + MAX_STATES) * count values of the parameter's dtype), the kernel runs on them as on a
+    parameter of their own (a kernel is element-wise), and the parameter's and the states'
+    entries are scattered back.  The other entries, and their state, are left as they are."""
+    cdef Task* t = &e.tasks[0]
+    cdef Task gathered
+    cdef double* options = e.options
+    cdef Py_ssize_t f, s, width = sizeof(float) if t.is_float32 else sizeof(double)
+    for f in range(e.n_fields):
+        options[f] = e.values[e.field_value[f]]
+    if t.size < 0:
+        return
+    if e.counts_steps:
+        e.counts[0] += 1
+        t.step = e.counts[0]
+    t.fresh = e.fresh[0]
+    e.fresh[0] = 0
+    if e.kernel.step_scalars != NULL:
+        e.kernel.step_scalars(options, t.step, e.scalars, t.step_scalars)
+    gathered = t[0]
+    gathered.size = count
+    gathered.param = buffer
+    gathered.grad = buffer + count * width
+    for s in range(MAX_STATES):
+        gathered.state[s] = NULL if t.state[s] == NULL else buffer + (2 + s) * count * width
+    if t.is_float32:
+        gather(<float*>gathered.param, <const float*>t.param, entries, count)
+        gather(<float*>gathered.grad, <const float*>t.grad, entries, count)
+        for s in range(MAX_STATES):
+            if t.state[s] != NULL:
+                gather(<float*>gathered.state[s], <const float*>t.state[s], entries, count)
+    else:
+        gather(<double*>gathered.param, <const double*>t.param, entries, count)
+        gather(<double*>gathered.grad, <const double*>t.grad, entries, count)
+        for s in range(MAX_STATES):
+            if t.state[s] != NULL:
+                gather(<double*>gathered.state[s], <const double*>t.state[s], entries, count)
+    run_update(e.kernel.update, &gathered, options, e.scaled, e.grad_scale)
+    if t.is_float32:
+        scatter(<float*>t.param, <const float*>gathered.param, entries, count)
+        for s in range(MAX_STATES):
+            if t.state[s] != NULL:
+                scatter(<float*>t.state[s], <const float*>gathered.state[s], entries, count)
+    else:
+        scatter(<double*>t.param, <const double*>gathered.param, entries, count)
+        for s in range(MAX_STATES):
+            if t.state[s] != NULL:
+                scatter(<double*>t.state[s], <const double*>gathered.state[s], entries, count)
 
 
 cdef inline void set_lr(Engine* e, Py_ssize_t g, double lr) noexcept nogil:

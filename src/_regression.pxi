@@ -70,21 +70,25 @@ cdef class Objective:
     float64, each weight's applied penalty then the total; kept across the epochs of one
     call.  average: the averaged parameters (ASGD), updated after each step from step
     average_start on (steps counted from 1 over the whole fit, starting at steps_before),
-    or None."""
+    or None.  lazy: on sparse rows, an optimizer other than plain SGD steps only the weights
+    the batch's nonzeros touch (and the intercepts), their state alone updated (torch's
+    SparseAdam); by default it takes the exact dense step on the whole gradient."""
     cdef Loss loss
     cdef double epsilon, alpha, l1, intercept_decay
     cdef bint fit_intercept, weights_scale_steps
     cdef object weight_pos, weight_neg, l1_state, average
     cdef long long average_start, steps_before
+    cdef bint lazy
 
     def __init__(self, str loss, *, double epsilon=0, double alpha=0, double l1=0, bint fit_intercept=True,
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
-                 l1_state=None, average=None, long long average_start=1, long long steps_before=0):
+                 l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False):
         self.loss = LOSSES[loss]
         self.epsilon, self.alpha, self.l1, self.intercept_decay = epsilon, alpha, l1, intercept_decay
         self.fit_intercept, self.weights_scale_steps = fit_intercept, weights_scale_steps
         self.weight_pos, self.weight_neg, self.l1_state, self.average = weight_pos, weight_neg, l1_state, average
         self.average_start, self.steps_before = average_start, steps_before
+        self.lazy = lazy
 
     cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
         """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
@@ -95,6 +99,7 @@ cdef class Objective:
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
         s.average = NULL
+        s.touched, s.marked, s.gathered = NULL, NULL, NULL
         if self.weight_pos is not None:
             s.weight_pos = <const double*>float64_data(self.weight_pos, k, "weight_pos")
             s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
@@ -233,6 +238,11 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double* l1_penalty          # k * d applied penalties, then their total; NULL without L1
     void* average               # the averaged parameters (X's dtype), or NULL
     long long average_start, steps_before
+    # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
+    # of theta, and room for the gathered arrays (see advance_entries); NULL otherwise
+    Py_ssize_t* touched
+    cnp.uint8_t* marked
+    char* gathered
 
 
 cdef inline Py_ssize_t targets_per_row(Loss loss, Py_ssize_t k) noexcept nogil:
@@ -502,7 +512,7 @@ cdef double run_sparse_epoch(
     cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before, mu
     cdef double residual_sum, step_size
     cdef bint outside
-    cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, n_batches = (n + batch_size - 1) // batch_size
+    cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
     cdef long long step, count
     if scaled:
         w.k = k
@@ -578,6 +588,33 @@ cdef double run_sparse_epoch(
                             average[c * d + indices[p]] -= <floating>(data[p] * step_size)
                 if settings.fit_intercept:
                     intercepts[c] += -eta * (residual_sum * scale) * settings.intercept_decay
+        elif settings.touched != NULL:  # lazy: the touched entries' gradient, step and state only
+            touched = 0
+            for c in range(k):
+                residual_sum = 0
+                for r in range(m):
+                    residual_sum += scores[r * k + c]
+                    row = order[start + r]
+                    for p in range(indptr[row], indptr[row + 1]):
+                        j = c * d + indices[p]
+                        if not settings.marked[j]:
+                            settings.marked[j] = 1
+                            settings.touched[touched] = j
+                            touched += 1
+                            coef_grad[j] = 0
+                        coef_grad[j] += <floating>(scale * scores[r * k + c]) * data[p]
+                intercept_grad[c] = <floating>(residual_sum * scale * settings.intercept_decay) \
+                    if settings.fit_intercept else 0
+            if alpha != 0:
+                for p in range(touched):
+                    coef_grad[settings.touched[p]] += <floating>alpha * coef[settings.touched[p]]
+            for p in range(touched):
+                settings.marked[settings.touched[p]] = 0
+            for c in range(k):
+                settings.touched[touched + c] = k * d + c
+            if rates != NULL:
+                set_lr(optimizer, 0, rates[batch])
+            advance_entries(optimizer, settings.touched, touched + k, settings.gathered)
         else:
             memset(coef_grad, 0, k * d * sizeof(floating))
             for c in range(k):
@@ -733,6 +770,18 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef Py_ssize_t nnz = cnp.PyArray_SIZE(values)
     cdef cnp.ndarray intercepts = np.empty(0 if dense else k)
     cdef double* intercepts_data = <double*>cnp.PyArray_DATA(intercepts)
+    # lazy updates: room for the entries a batch can touch, its nonzeros (at most d) for each output
+    cdef Py_ssize_t most = 0
+    cdef cnp.ndarray touched_entries, marks, gathered
+    if objective.lazy and not dense:
+        row_sizes = np.diff(indptr)
+        most = k * min(d, int(row_sizes.max(initial=0)) * min(batch_size, n)) + k
+        touched_entries = np.empty(most, dtype=np.intp)
+        marks = np.zeros(k * d, dtype=np.uint8)
+        gathered = np.empty((2 + MAX_STATES) * most, dtype=values.dtype)
+        settings.touched = <Py_ssize_t*>cnp.PyArray_DATA(touched_entries)
+        settings.marked = <cnp.uint8_t*>cnp.PyArray_DATA(marks)
+        settings.gathered = <char*>cnp.PyArray_DATA(gathered)
     cdef const void* y_data = cnp.PyArray_DATA(y)
     cdef void* theta_data = cnp.PyArray_DATA(theta)
     cdef void* grad_data = cnp.PyArray_DATA(grad)
