@@ -111,3 +111,20 @@ def test_every_clip_contender_runs():
         if contender.startswith("torch") and not bench.torch_available():
             continue
         bench.make_clip_step(contender, "float32", 1003)()
+
+
+def test_format_sparse_compares_like_with_like():
+    rows = [("scikit-learn hinge", 1, 0.12, 0.66), ("fastgd hinge", 1, 0.04, 0.66),
+            ("scikit-learn log_loss", 1, 0.14, 0.66), ("fastgd log_loss", 1, 0.07, 0.65),
+            ("fastgd log_loss, Adam, lazy", 32, 0.06, 0.66)]
+    lines = bench.format_sparse(rows).splitlines()
+    assert lines[3].split()[-1] == "3.00x"  # hinge against scikit-learn's hinge
+    assert lines[5].split()[-1] == "2.00x"  # log_loss against scikit-learn's log_loss
+    assert lines[6].split()[-1] == "2.00x"  # Adam against the faster scikit-learn row
+
+
+def test_sparse_data_is_text_like():
+    X, y, X_test, y_test = bench.sparse_data(rows=500, features=2**10, nonzeros=10)
+    assert X.format == "csr" and X.shape == (500, 2**10) and X_test.shape[0] == bench.SPARSE_TEST_ROWS
+    assert X.indices.dtype == np.int32 and (X.data > 0).all() and X.getnnz(axis=1).max() <= 10
+    assert 0.3 < y.mean() < 0.7
