@@ -460,13 +460,14 @@ cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexc
         w.scale = 1.0
 
 
-# How far ahead a sparse epoch asks for what shuffled rows will read: their places in indptr, their
-# nonzeros (indices and values), and the weights these index; each is a DRAM access that the
-# hardware prefetcher cannot foresee, and each needs the one before it.
+# How far ahead a sparse epoch asks for what shuffled rows will read: their places in indptr (and
+# their targets), then their nonzeros (indices and values); each is a DRAM access that the
+# hardware prefetcher cannot foresee, and the second needs the first.  (Asking for the weights
+# the nonzeros index, a prefetch each, cost more than it saved: 84-90 ms an epoch without against
+# 105-113 with, on bench --sparse's rows.)
 cdef enum:
     SPARSE_AHEAD = 12     # indptr
     NONZEROS_AHEAD = 6    # indices and values
-    WEIGHTS_AHEAD = 2     # the weights of the row's indices
 
 
 cdef inline double sparse_dot(const floating* values, const sparse_index* indices, Py_ssize_t n,
@@ -533,12 +534,6 @@ cdef double run_sparse_epoch(
                 if 0 <= indptr[ahead] <= indptr[ahead + 1] <= nnz:
                     prefetch(indices + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(sparse_index))
                     prefetch(data + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(floating))
-                ahead = order[start + r + WEIGHTS_AHEAD]
-                if 0 <= indptr[ahead] <= indptr[ahead + 1] <= nnz:
-                    for p in range(indptr[ahead], indptr[ahead + 1]):
-                        if <size_t>indices[p] < <size_t>d:
-                            for c in range(k):
-                                prefetch(coef + c * d + indices[p], sizeof(floating))
             row = order[start + r]
             outside = not (0 <= indptr[row] <= indptr[row + 1] <= nnz)
             if not outside:
