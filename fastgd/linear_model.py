@@ -428,7 +428,7 @@ class _BaseGD(_Driver):
 
     def _objective(self, loss_sum, weight_sum):
         k, d = self._n_outputs, self._theta.size // self._n_outputs - 1
-        coef = self._theta[: k * d].astype(np.float64)  # the penalty of float32 weights does not overflow
+        coef = self._theta[: k * d].astype(np.float64, copy=False)  # float32 weights' penalty does not overflow
         return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
@@ -509,12 +509,14 @@ class _Diverged(ValueError):
 
 class _Snapshot:
     """An estimator's attributes, with copies of the contents of its arrays, lists, optimizer
-    and random generators: what a failed call puts back."""
+    and random generators: what a failed call puts back.  Views (coef_ and intercept_ of the
+    flat parameter vector) come back with the arrays they view; the gradient is scratch."""
 
     def __init__(self, model):
         self.model = model
         self.attributes = dict(vars(model))
-        self.arrays = {k: v.copy() for k, v in self.attributes.items() if isinstance(v, np.ndarray)}
+        self.arrays = {k: v.copy() for k, v in self.attributes.items()
+                       if isinstance(v, np.ndarray) and v.base is None and k != "_grad"}
         self.lists = {k: list(v) for k, v in self.attributes.items() if isinstance(v, list)}
         optimizer = self.attributes.get("_optimizer")
         self.optimizer_state = None if optimizer is None else optimizer.state_dict()
@@ -729,8 +731,13 @@ class _SGDDropIn(_Driver):
     def _objective(self, loss_sum, weight_sum):
         l2, l1 = self._penalties()
         k = self._n_outputs
-        coef = self._theta[: self._theta.size - k].astype(np.float64)
-        return loss_sum / weight_sum + 0.5 * l2 * float(coef @ coef) + l1 * float(np.abs(coef).sum())
+        coef = self._theta[: self._theta.size - k].astype(np.float64, copy=False)
+        objective = loss_sum / weight_sum
+        if l2:
+            objective += 0.5 * l2 * float(coef @ coef)
+        if l1:
+            objective += l1 * float(np.abs(coef).sum())
+        return objective
 
     @property
     def _loss(self):

@@ -39,3 +39,12 @@ def test_mlp_digits():
     else:
         assert rows == ["fastgd", "torch"], output
         assert "final weights" in output and "EMA weights" in output
+
+
+def test_out_of_core_text():
+    # 10,000 documents (the README's command streams 100,000)
+    output = run_example("out_of_core_text.py", "--documents", "10000", "--batch", "2000")
+    accuracy = {line.split()[0]: float(line.split()[1]) for line in output.splitlines()
+                if line.startswith(("fastgd ", "scikit-learn "))}
+    assert set(accuracy) == {"fastgd", "scikit-learn"}, output
+    assert accuracy["fastgd"] > 0.6, output  # three topics: chance is a third
