@@ -117,8 +117,6 @@ class _Driver(BaseEstimator):
         self.n_iter_ = 0
         self.loss_curve_ = []
 
-    def _start_call(self, reset):
-        """What each fit or partial_fit call starts anew (the drop-in estimators' L1 penalty)."""
 
     def _start_from(self, coef, intercept):
         k = self._n_outputs
@@ -134,8 +132,51 @@ class _Driver(BaseEstimator):
                 raise ValueError(f"intercept_init has shape {intercept.shape}; expected ({k},)")
             self._theta[k * d:] = intercept.ravel()
 
+    def _penalties(self):
+        """(L2 strength, L1 strength) of the penalty ("l2", "l1", "elasticnet" or None, of strength alpha)."""
+        alpha = float(self.alpha)
+        if self.penalty == "l2":
+            return alpha, 0.0
+        if self.penalty == "l1":
+            return 0.0, alpha
+        if self.penalty == "elasticnet":
+            return alpha * (1 - self.l1_ratio), alpha * self.l1_ratio
+        return 0.0, 0.0
+
+    def _objective(self, loss_sum, weight_sum):
+        """The objective after an epoch: the weighted mean loss plus the penalty (in float64)."""
+        l2, l1 = self._penalties()
+        k = self._n_outputs
+        coef = self._theta[: self._theta.size - k].astype(np.float64, copy=False)
+        objective = loss_sum / weight_sum
+        if l2:
+            objective += 0.5 * l2 * float(coef @ coef)
+        if l1:
+            objective += l1 * float(np.abs(coef).sum())
+        return objective
+
+    def _objective_options(self):
+        """The epoch's Objective, but for its loss and intercept (see _regression.pxi): the penalties,
+        the L1 penalty's state and the average."""
+        l2, l1 = self._penalties()
+        options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), steps_before=int(self._t[0]))
+        if self.average:
+            options.update(average=self._average_theta, average_start=int(self.average))
+        return options
+
+    def _start_call(self, reset):
+        """What each fit or partial_fit call starts anew: the truncated gradient's L1 penalty
+        (as scikit-learn's), and with each fit the average."""
+        _, l1 = self._penalties()
+        k = self._n_outputs
+        self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
+        if reset or getattr(self, "_average_theta", None) is None:
+            self._average_theta = np.zeros_like(self._theta) if self.average else None
+
     def _shown(self):
-        """The flat vector that coef_ and intercept_ show (the averaged one, once averaging started)."""
+        """The flat vector that coef_ and intercept_ show: the averaged one, once averaging started."""
+        if self.average and self._average_theta is not None and self._t[0] >= int(self.average):
+            return self._average_theta
         return self._theta
 
     def _publish(self):
@@ -379,6 +420,9 @@ class _BaseGD(_Driver):
         "lr_decay": [Interval(Real, 0, None, closed="left")],
         "initial_accumulator_value": [Interval(Real, 0, None, closed="left")],
         "lazy_updates": ["boolean"],
+        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
+        "l1_ratio": [Interval(Real, 0, 1, closed="both")],
+        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
     }
 
     def __init__(self, *, optimizer="sgd", learning_rate=0.01, batch_size=32, max_iter=100, tol=1e-4,
@@ -387,7 +431,7 @@ class _BaseGD(_Driver):
                  validation_fraction=0.1, random_state=None, warm_start=False, verbose=0,
                  momentum=0.9, dampening=0.0, betas=None, eps=None, amsgrad=False,
                  weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0,
-                 lazy_updates=False):
+                 lazy_updates=False, penalty="l2", l1_ratio=0.15, average=False):
         self.optimizer = optimizer
         self.learning_rate = learning_rate
         self.batch_size = batch_size
@@ -418,6 +462,9 @@ class _BaseGD(_Driver):
         self.lr_decay = lr_decay
         self.initial_accumulator_value = initial_accumulator_value
         self.lazy_updates = lazy_updates
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.average = average
 
     # -- the driver's hooks, as these estimators define them (the drop-in SGD ones have theirs) --
 
@@ -425,11 +472,6 @@ class _BaseGD(_Driver):
         """Train for up to max_iter epochs (fewer if it converges), from zero weights unless warm_start."""
         self._validate_params()
         return self._fit(X, y, sample_weight, self.max_iter, reset=True)
-
-    def _objective(self, loss_sum, weight_sum):
-        k, d = self._n_outputs, self._theta.size // self._n_outputs - 1
-        coef = self._theta[: k * d].astype(np.float64, copy=False)  # float32 weights' penalty does not overflow
-        return loss_sum / weight_sum + 0.5 * self.alpha * float(coef @ coef)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
     # (_learning_rate: the closed forms of lr_scheduler's ExponentialLR, StepLR and
@@ -459,9 +501,6 @@ class _BaseGD(_Driver):
     def _schedule(self):
         return self.lr_schedule
 
-    def _objective_options(self):
-        """The epoch's Objective, but for its loss and intercept (see _regression.pxi)."""
-        return {"alpha": float(self.alpha)}
 
 
 def _check_one_label_type(labels, name):
@@ -700,26 +739,10 @@ class _SGDDropIn(_Driver):
             return lr_scheduler._optimal_lr(float(self.alpha), t)
         return None
 
-    def _penalties(self):
-        """(L2 strength, L1 strength) of the penalty."""
-        alpha = float(self.alpha)
-        if self.penalty == "l2":
-            return alpha, 0.0
-        if self.penalty == "l1":
-            return 0.0, alpha
-        if self.penalty == "elasticnet":
-            return alpha * (1 - self.l1_ratio), alpha * self.l1_ratio
-        return 0.0, 0.0
-
     def _objective_options(self):
-        l2, l1 = self._penalties()
-        loss, epsilon = SGD_LOSSES[self.loss]
-        options = dict(alpha=l2, l1=l1, epsilon=self.epsilon if epsilon is None else epsilon,
-                       weights_scale_steps=True, l1_state=getattr(self, "_l1_state", None),
-                       steps_before=int(self._t[0]), **self._class_weights())
-        if self.average:
-            options.update(average=self._average_theta, average_start=int(self.average))
-        return options
+        epsilon = SGD_LOSSES[self.loss][1]
+        return dict(super()._objective_options(), epsilon=self.epsilon if epsilon is None else epsilon,
+                    weights_scale_steps=True, **self._class_weights())
 
     def _class_weights(self):
         return {}
@@ -728,33 +751,9 @@ class _SGDDropIn(_Driver):
         # scikit-learn's SGD steps the intercept by a hundredth of its gradient on sparse data
         return SPARSE_INTERCEPT_DECAY if sparse.issparse(X) else 1.0
 
-    def _objective(self, loss_sum, weight_sum):
-        l2, l1 = self._penalties()
-        k = self._n_outputs
-        coef = self._theta[: self._theta.size - k].astype(np.float64, copy=False)
-        objective = loss_sum / weight_sum
-        if l2:
-            objective += 0.5 * l2 * float(coef @ coef)
-        if l1:
-            objective += l1 * float(np.abs(coef).sum())
-        return objective
-
     @property
     def _loss(self):
         return SGD_LOSSES[self.loss][0]
-
-    def _start_call(self, reset):
-        _, l1 = self._penalties()
-        k = self._n_outputs
-        # scikit-learn's truncated gradient starts anew each call, its average with each fit
-        self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
-        if reset or getattr(self, "_average_theta", None) is None:
-            self._average_theta = np.zeros_like(self._theta) if self.average else None
-
-    def _shown(self):
-        if self.average and self._average_theta is not None and self._t[0] >= int(self.average):
-            return self._average_theta
-        return self._theta
 
     def _one_epoch_done(self):
         self.n_iter_ = 1  # as scikit-learn's partial_fit: the epochs of the last call

@@ -16,6 +16,7 @@ from .optim import Optimizer
 _OptimizerName: TypeAlias = Literal["sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam", "nadam"]
 _Schedule: TypeAlias = Literal["constant", "invscaling", "exponential", "step", "cosine", "adaptive"]
 _RandomState: TypeAlias = int | np.random.RandomState | None
+_Penalty: TypeAlias = Literal["l2", "l1", "elasticnet"] | None
 
 OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...], dict[str, Any]]]
 SCHEDULES: tuple[str, ...]
@@ -51,6 +52,9 @@ class _BaseGD:
     lr_decay: float
     initial_accumulator_value: float
     lazy_updates: bool
+    penalty: _Penalty
+    l1_ratio: float
+    average: bool | int
     # fitted attributes
     coef_: npt.NDArray[np.floating[Any]]
     intercept_: npt.NDArray[np.floating[Any]]
@@ -91,6 +95,9 @@ class _BaseGD:
         lr_decay: float = 0.0,
         initial_accumulator_value: float = 0.0,
         lazy_updates: bool = False,
+        penalty: _Penalty = "l2",
+        l1_ratio: float = 0.15,
+        average: bool | int = False,
     ) -> None: ...
     def fit(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> Self: ...
     def get_params(self, deep: bool = True) -> dict[str, Any]: ...
@@ -131,7 +138,6 @@ _SGDLoss: TypeAlias = Literal[
 ]
 _SGDRegressionLoss: TypeAlias = Literal["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
 _SGDSchedule: TypeAlias = Literal["constant", "optimal", "invscaling", "adaptive"]
-_Penalty: TypeAlias = Literal["l2", "l1", "elasticnet"] | None
 
 SGD_LOSSES: dict[str, tuple[str, float | None]]
 SGD_SCHEDULES: tuple[str, ...]

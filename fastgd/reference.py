@@ -249,11 +249,25 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         # the gradient of the weighted mean loss over the batch, and the penalty's
         batch_weight = len(rows) if sample_weight is None else float(np.sum(sample_weight[rows], dtype=np.float64))
         scale = 1 / batch_weight if batch_weight != 0 else 0.0
-        grad_coef = residuals.T @ X_batch * scale + model.alpha * coef
+        l2, l1 = model._penalties()
+        grad_coef = residuals.T @ X_batch * scale + l2 * coef
         grad_intercept = residuals.sum(axis=0) * scale if model.fit_intercept else np.zeros(k, dtype=X.dtype)
         if rates is not None:
             model._optimizer.param_groups[0]["lr"] = float(rates[batch])
         model._optimizer.step([np.concatenate([grad_coef.ravel(), grad_intercept]).astype(X.dtype)])
+        lr = model._optimizer.param_groups[0]["lr"]
+        if l1:  # the cumulative truncated gradient (Tsuruoka et al. 2009): each weight towards zero
+            penalty = model._l1_state  # by what it has not yet received, never across zero
+            penalty[-1] += l1 * lr
+            flat, before = coef.reshape(-1), coef.reshape(-1).astype(np.float64)
+            shrunk = np.where(before > 0, np.maximum(0, before - (penalty[-1] + penalty[:-1])),
+                              np.where(before < 0, np.minimum(0, before + (penalty[-1] - penalty[:-1])), before))
+            flat[...] = shrunk
+            penalty[:-1] += flat - before
+        step = model._t[0] + batch + 1
+        if model.average and step >= int(model.average):  # the running mean of the iterates
+            average = model._average_theta
+            average += ((theta - average) / (step - int(model.average) + 1)).astype(average.dtype)
     return total, -(-len(order) // batch_size)
 
 
