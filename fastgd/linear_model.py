@@ -79,6 +79,10 @@ class _Driver(BaseEstimator):
         """The factor of the intercept's step (the gradient's, for these estimators)."""
         return 1.0
 
+    def _class_weighted(self, sample_weight, targets, dtype):
+        """The rows' weights, their class's weight folded in (LogisticRegression's class_weight)."""
+        return sample_weight
+
     def _optimizer_options(self):
         """The options the estimator's parameters give its optimizer."""
         cls, names, fixed = OPTIMIZERS[self.optimizer]
@@ -320,6 +324,7 @@ class _Driver(BaseEstimator):
             X = X.astype(self._theta.dtype, copy=False)
             sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
         targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
+        sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
         if not reset:
             self._follow_parameters()
         else:
@@ -379,7 +384,7 @@ class _BaseGD(_Driver):
     def __init_subclass__(cls, **kwargs):
         # each estimator's __init__ under its own name, so that a wrong keyword's TypeError names it
         super().__init_subclass__(**kwargs)
-        if "__init__" not in vars(cls):
+        if "__init__" not in vars(cls) and cls.__init__ is _BaseGD.__init__:
             shared, qualname = _BaseGD.__init__, f"{cls.__qualname__}.__init__"
             code = shared.__code__
             if hasattr(code, "co_qualname"):  # Python 3.11 on: the name a TypeError gives
@@ -621,11 +626,38 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
     """
 
     _coef_1d = False
+    _parameter_constraints = {**_BaseGD._parameter_constraints,
+                              "class_weight": [StrOptions({"balanced"}), dict, None]}
+
+    def __init__(self, *, optimizer="sgd", learning_rate=0.01, batch_size=32, max_iter=100, tol=1e-4,
+                 n_iter_no_change=5, alpha=0.0, fit_intercept=True, shuffle=True, lr_schedule="constant",
+                 power_t=0.25, gamma=0.9, step_size=10, eta_min=0.0, early_stopping=False,
+                 validation_fraction=0.1, random_state=None, warm_start=False, verbose=0,
+                 momentum=0.9, dampening=0.0, betas=None, eps=None, amsgrad=False,
+                 weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0,
+                 lazy_updates=False, penalty="l2", l1_ratio=0.15, average=False, class_weight=None):
+        # the shared parameters (their defaults are _BaseGD's: tests/test_linear_model.py checks it),
+        # and the classifier's own
+        shared = dict(locals())
+        del shared["self"], shared["class_weight"], shared["__class__"]
+        super().__init__(**shared)
+        self.class_weight = class_weight
 
     def _targets(self, y, classes, reset):
         index = _class_index(self, y, classes, reset)
         self._loss = "log" if self.classes_.size == 2 else "multinomial"
+        # each call's (partial_fit follows set_params); "balanced" is fit's alone (see partial_fit)
+        self._expanded_class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
         return index
+
+    def _class_weighted(self, sample_weight, targets, dtype):
+        """sample_weight times each row's class weight, as scikit-learn's LogisticRegression weighs
+        rows (the objective is then their weighted mean loss)."""
+        weights = np.asarray(self._expanded_class_weight, dtype=np.float64)
+        if np.all(weights == 1):
+            return sample_weight
+        per_row = weights[targets.astype(np.intp)].astype(dtype)
+        return per_row if sample_weight is None else sample_weight * per_row
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), keeping the weights and optimizer state of earlier calls; the
@@ -634,6 +666,9 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
         The first call needs ``classes``, every label that will ever be seen; later calls may
         pass the same classes again."""
         self._validate_params()
+        if self.class_weight == "balanced":  # as scikit-learn: the weights of one batch's classes only
+            raise ValueError("class_weight='balanced' is not supported for partial_fit: compute the weights "
+                             "with sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
         first = not hasattr(self, "coef_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")

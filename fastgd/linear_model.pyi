@@ -114,7 +114,46 @@ class LinearRegression(_BaseGD):
     def score(self, X: npt.ArrayLike, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # R^2
 
 class LogisticRegression(_BaseGD):
+    class_weight: dict[Any, float] | Literal["balanced"] | None
     classes_: npt.NDArray[Any]
+    def __init__(
+        self,
+        *,
+        optimizer: _OptimizerName = "sgd",
+        learning_rate: float = 0.01,
+        batch_size: int | None = 32,
+        max_iter: int = 100,
+        tol: float | None = 1e-4,
+        n_iter_no_change: int = 5,
+        alpha: float = 0.0,
+        fit_intercept: bool = True,
+        shuffle: bool = True,
+        lr_schedule: _Schedule = "constant",
+        power_t: float = 0.25,
+        gamma: float = 0.9,
+        step_size: int = 10,
+        eta_min: float = 0.0,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        random_state: _RandomState = None,
+        warm_start: bool = False,
+        verbose: int = 0,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        betas: tuple[float, float] | list[float] | None = None,
+        eps: float | None = None,
+        amsgrad: bool = False,
+        weight_decay: float = 1e-2,
+        rho: float = 0.99,
+        centered: bool = False,
+        lr_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        lazy_updates: bool = False,
+        penalty: _Penalty = "l2",
+        l1_ratio: float = 0.15,
+        average: bool | int = False,
+        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+    ) -> None: ...
     def set_partial_fit_request(
         self, *, classes: bool | str | None = ..., sample_weight: bool | str | None = ...
     ) -> Self: ...

@@ -938,3 +938,27 @@ def test_averaged_coef_is_the_mean_of_the_iterates():
     averaged = fastgd.LinearRegression(max_iter=3, average=True, **options).fit(X, y)
     np.testing.assert_allclose(np.append(averaged.coef_, averaged.intercept_), np.mean(iterates, axis=0),
                                rtol=1e-10, atol=1e-12)
+
+
+def test_class_weight_is_sample_weight_per_class():
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((90, 4))
+    y = np.repeat([0, 1, 2], [50, 25, 15])
+    options = dict(max_iter=5, tol=None, random_state=0, optimizer="adam", batch_size=16)
+    for class_weight in ({0: 0.5, 1: 2.0, 2: 3.0}, "balanced"):
+        weighted = fastgd.LogisticRegression(class_weight=class_weight, **options).fit(X, y)
+        expected = fastgd.LogisticRegression(**options).fit(X, y, sample_weight=compute_sample_weight(class_weight, y))
+        np.testing.assert_allclose(weighted.coef_, expected.coef_, rtol=1e-12, atol=1e-15)
+    model = fastgd.LogisticRegression(class_weight="balanced")
+    with pytest.raises(ValueError, match="balanced"):
+        model.partial_fit(X, y, classes=[0, 1, 2])
+    assert not hasattr(model, "coef_")
+
+
+def test_logistic_regression_shares_the_other_parameters_defaults():
+    shared = fastgd.LinearRegression().get_params()
+    own = fastgd.LogisticRegression().get_params()
+    assert own.pop("class_weight") is None
+    assert own == shared
