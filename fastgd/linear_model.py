@@ -526,7 +526,8 @@ def _check_one_label_type(labels, name):
 
 def _class_index(model, y, classes, reset):
     """Each label's index in model.classes_, which the first call sets (from `classes`, or
-    the labels of y), with model._n_outputs (one output for two classes, else one a class)."""
+    the labels of y), with model._n_outputs (one output for two classes, else one a class), and
+    model._expanded_class_weight (a weight a class, from model.class_weight)."""
     for labels, name in ((y, "y"), (classes, "classes")):
         _check_one_label_type(labels, name)
     if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
@@ -548,7 +549,16 @@ def _class_index(model, y, classes, reset):
         if not known.all():
             unknown = np.unique(y[~known])
             raise ValueError(f"y has labels {unknown.tolist()} not in classes {model.classes_.tolist()}")
+    # each call's (partial_fit follows set_params); "balanced" is fit's alone
+    model._expanded_class_weight = compute_class_weight(model.class_weight, classes=model.classes_, y=y)
     return index
+
+
+def _refuse_balanced_in_partial_fit(model):
+    """As scikit-learn: "balanced" weights would be those of one batch's classes only."""
+    if getattr(model, "class_weight", None) == "balanced":  # a regressor has none
+        raise ValueError("class_weight='balanced' is not supported for partial_fit: compute the weights with "
+                         "sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
 
 
 class _Diverged(ValueError):
@@ -650,8 +660,6 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
     def _targets(self, y, classes, reset):
         index = _class_index(self, y, classes, reset)
         self._loss = "log" if self.classes_.size == 2 else "multinomial"
-        # each call's (partial_fit follows set_params); "balanced" is fit's alone (see partial_fit)
-        self._expanded_class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
         return index
 
     def _class_weighted(self, sample_weight, targets, dtype):
@@ -670,9 +678,7 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
         The first call needs ``classes``, every label that will ever be seen; later calls may
         pass the same classes again."""
         self._validate_params()
-        if self.class_weight == "balanced":  # as scikit-learn: the weights of one batch's classes only
-            raise ValueError("class_weight='balanced' is not supported for partial_fit: compute the weights "
-                             "with sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
+        _refuse_balanced_in_partial_fit(self)
         first = not hasattr(self, "coef_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
@@ -748,9 +754,8 @@ class _SGDDropIn(_Driver):
     def _more_checks(self, for_partial_fit):
         if self.early_stopping and for_partial_fit:
             raise ValueError("early_stopping should be False with partial_fit")
-        if for_partial_fit and getattr(self, "class_weight", None) == "balanced":
-            raise ValueError("class_weight='balanced' is not supported for partial_fit: compute the weights with "
-                             "sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
+        if for_partial_fit:
+            _refuse_balanced_in_partial_fit(self)
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError("alpha must be > 0 since learning_rate is 'optimal': alpha is used to compute "
                              "the optimal learning rate")
@@ -885,8 +890,6 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         if y.ndim != 1:
             raise ValueError(f"y has shape {y.shape}; SGDClassifier takes one label a row (1-D y)")
         index = _class_index(self, y, classes, reset)
-        if reset or not hasattr(self, "_expanded_class_weight"):
-            self._expanded_class_weight = compute_class_weight(self.class_weight, classes=self.classes_, y=y)
         k = self._n_outputs
         # +1 for the row's class, -1 for the others (one vs all; class 1 of two)
         columns = np.array([1]) if k == 1 else np.arange(k)
