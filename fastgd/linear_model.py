@@ -302,6 +302,10 @@ class _Driver(BaseEstimator):
         if X.shape[0] == 0:
             raise ValueError("X has no samples; fitting needs at least one")
         sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        # the compiled loop reads aligned memory; a buffer at an odd address (np.frombuffer, a
+        # network frame, a memmap at an odd offset) is copied once here
+        X, y, sample_weight = (a if a is None or sparse.issparse(a) or a.flags.aligned else a.copy()
+                               for a in (X, y, sample_weight))
         return X, y, sample_weight
 
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None):
