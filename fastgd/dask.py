@@ -126,7 +126,7 @@ class DataParallel(BaseEstimator):
         X, y = client.persist([X.map_blocks(_aligned, dtype=X.dtype), y.map_blocks(_aligned, dtype=y.dtype)])
         x_futures = _block_futures(X)
         y_futures = _block_futures(y)
-        wait(x_futures + y_futures, timeout=self.timeout)
+        self._wait(client, x_futures + y_futures, "persisting X and y")
         holders = client.who_has(x_futures)
         groups = {}
         for index, future in enumerate(x_futures):
@@ -181,8 +181,20 @@ class DataParallel(BaseEstimator):
         if not is_classifier(self.estimator):
             return None
         if classes is None:
-            classes = client.compute(da.unique(y)).result(timeout=self.timeout)
+            found = client.compute(da.unique(y))
+            self._wait(client, [found], "finding the classes of y")
+            classes = found.result()
         return np.unique(np.asarray(classes))
+
+    def _wait(self, client, futures, what):
+        """Wait for futures (a failed one raises at gather/result); past timeout, cancel them and
+        raise TimeoutError."""
+        try:
+            wait(futures, timeout=self.timeout)
+        except _DaskTimeout:
+            client.cancel(futures)
+            raise TimeoutError(f"{what} did not finish within timeout={self.timeout} s on the cluster; "
+                               "the model is left as it was before this call") from None
 
     def _train(self, client, state, x_futures, y_futures, groups, classes, n_epochs):
         """Run n_epochs epochs in rounds of sync_every, averaging after each round; state
@@ -200,13 +212,7 @@ class DataParallel(BaseEstimator):
                     _local_epochs, replica, [x_futures[i] for i in group], [y_futures[i] for i in group],
                     classes, epochs + done, count, key=f"fastgd-epochs-{token}-{epochs + done}-{r}",
                     workers=list(holders) or None, allow_other_workers=True, pure=False))
-            try:
-                wait(futures, timeout=self.timeout)
-            except _DaskTimeout:
-                client.cancel(futures)
-                raise TimeoutError(
-                    f"epochs {epochs + done + 1}-{epochs + done + count} did not finish within timeout="
-                    f"{self.timeout} s on the cluster; the model is left as it was before this call") from None
+            self._wait(client, futures, f"epochs {epochs + done + 1}-{epochs + done + count}")
             results = client.gather(futures)
             replicas = [replica for replica, _, _ in results]
             weights = np.array([n for _, n, _ in results], dtype=np.float64)
