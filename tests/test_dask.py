@@ -190,8 +190,10 @@ def test_a_worker_lost_mid_fit_ends_in_a_fit_or_a_clear_error(dask_client):
     victim = sorted(dask_client.scheduler_info()["workers"])[0]
     while thread.is_alive() and not dask_client.run_on_scheduler(_training):
         thread.join(0.02)
+    killed_during_fit = thread.is_alive()
     dask_client.run(_exit_at_once, workers=[victim], wait=False)
     thread.join(180)
+    assert killed_during_fit, "the fit ended before a worker could be lost"
     assert not thread.is_alive(), "the fit hung after a worker was lost"
     if "error" in outcome:
         error = outcome["error"]
@@ -204,6 +206,7 @@ def test_a_worker_lost_mid_fit_ends_in_a_fit_or_a_clear_error(dask_client):
         Xc, yc = da.compute(X[:2000], y[:2000])
         assert model.score(Xc, yc) > 0.99
     dask_client.wait_for_workers(2, timeout=60)
+    assert victim not in dask_client.scheduler_info()["workers"]  # it was lost (its nanny started another)
 
 
 def _training(dask_scheduler):
