@@ -487,6 +487,28 @@ def test_import_fastgd_does_not_import_sklearn():
     subprocess.run([sys.executable, "-c", code], check=True, env=env, cwd=ROOT)
 
 
+def _unaligned(array):
+    """A copy of `array` at an odd address (as a block arriving in a network frame may be)."""
+    raw = np.zeros(array.nbytes + 1, dtype=np.uint8)
+    copy = np.frombuffer(raw.data, dtype=array.dtype, count=array.size, offset=1).reshape(array.shape)
+    copy[...] = array
+    return copy
+
+
+@pytest.mark.parametrize("make", [fastgd.LinearRegression, fastgd.LogisticRegression, fastgd.SGDRegressor,
+                                  fastgd.SGDClassifier])
+def test_unaligned_input_trains_as_aligned_input(make):
+    X, y = load_breast_cancer(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    weights = np.linspace(0.5, 2, y.size)
+    X_odd, y_odd, weights_odd = _unaligned(X), _unaligned(y.astype(np.float64)), _unaligned(weights)
+    assert not (X_odd.flags.aligned or y_odd.flags.aligned or weights_odd.flags.aligned)
+    odd = make(max_iter=3, tol=None, random_state=0).fit(X_odd, y_odd, sample_weight=weights_odd)
+    aligned = make(max_iter=3, tol=None, random_state=0).fit(X, y.astype(np.float64), sample_weight=weights)
+    np.testing.assert_array_equal(odd.coef_, aligned.coef_)
+    np.testing.assert_array_equal(odd.intercept_, aligned.intercept_)
+
+
 # -- 5. errors --------------------------------------------------------------------------
 
 
