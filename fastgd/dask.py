@@ -22,6 +22,7 @@ This module needs ``dask[distributed]`` (``pip install "fastgd[dask]"``);
 """
 import copy
 import math
+import time
 import uuid
 from numbers import Integral, Real
 
@@ -169,6 +170,9 @@ class DataParallel(BaseEstimator):
             replicas = [clone(self.estimator).set_params(random_state=int(seed)) for seed in seeds]
             state = _State(replicas, epochs=0, loss_curve=[])
         else:
+            if classes is not None and hasattr(self, "classes_") and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+                raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the "
+                                 f"first call to partial_fit, {self.classes_.tolist()}")
             classes = getattr(self, "classes_", None)
             replicas = list(self._replicas)
             replicas += [copy.deepcopy(replicas[0]) for _ in range(len(groups) - len(replicas))]
@@ -204,14 +208,16 @@ class DataParallel(BaseEstimator):
         step = n_epochs if self.sync_every is None else int(self.sync_every)
         done = 0
         while done < n_epochs:
-            count = min(step, n_epochs - done)
+            count, started = min(step, n_epochs - done), time.perf_counter()
+            # each replica's task goes where its first block is now (elsewhere if that worker is gone)
+            holders = client.who_has([x_futures[group[0]] for group in groups])
             futures = []
             for r, (replica, group) in enumerate(zip(replicas, groups)):
-                holders = client.who_has([x_futures[group[0]]]).get(x_futures[group[0]].key, ())
                 futures.append(client.submit(
                     _local_epochs, replica, [x_futures[i] for i in group], [y_futures[i] for i in group],
                     classes, epochs + done, count, key=f"fastgd-epochs-{token}-{epochs + done}-{r}",
-                    workers=list(holders) or None, allow_other_workers=True, pure=False))
+                    workers=list(holders.get(x_futures[group[0]].key, ())) or None, allow_other_workers=True,
+                    pure=False))
             self._wait(client, futures, f"epochs {epochs + done + 1}-{epochs + done + count}")
             results = client.gather(futures)
             replicas = [replica for replica, _, _ in results]
@@ -222,7 +228,7 @@ class DataParallel(BaseEstimator):
             done += count
             if self.verbose:
                 print(f"-- Epochs {epochs + done - count + 1}-{epochs + done} on {len(replicas)} replicas: "
-                      f"objective {curve[-1]:.6g}")
+                      f"objective {curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
         state.replicas, state.epochs, state.loss_curve = replicas, epochs + done, curve
 
     def _finish(self, state, classes):

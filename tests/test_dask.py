@@ -163,6 +163,10 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         DataParallel(object(), client=dask_client).fit(Xd, yd)
     with pytest.raises(ValueError, match="classes must be passed"):
         DataParallel(fastgd.LogisticRegression(), client=dask_client).partial_fit(Xd, yd)
+    grown = DataParallel(fastgd.LogisticRegression(max_iter=2, tol=None), client=dask_client)
+    grown.partial_fit(Xd, yd, classes=[0, 1])
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2\] is not the same"):
+        grown.partial_fit(Xd, yd, classes=[0, 1, 2])
     with pytest.raises(TimeoutError, match="timeout"):
         model.set_params(timeout=1e-6).fit(Xd, yd)
     np.testing.assert_array_equal(model.coef_, coef)
