@@ -58,7 +58,8 @@ class DataParallel(BaseEstimator):
 
     Attributes
     ----------
-    estimator_ : the averaged model, an estimator of the wrapped class.
+    estimator_ : the averaged model, an estimator of the wrapped class (its own ``loss_curve_``
+        holds the last round's objectives, a block at a time; this one's is per epoch).
     coef_, intercept_, classes_ : the averaged model's.
     n_replicas_ : the number of replicas (workers holding blocks when the fit started).
     loss_curve_ : per epoch, the replicas' objectives on their own rows (before the
@@ -317,6 +318,8 @@ def _local_epochs(model, X_blocks, y_blocks, classes, first_epoch, n_epochs):
     returns the model, its number of rows and, per epoch, its row-weighted mean objective."""
     options = {} if classes is None else {"classes": classes}
     rows = np.array([X.shape[0] for X in X_blocks], dtype=np.float64)
+    if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
+        model.loss_curve_.clear()
     curve = []
     for epoch in range(first_epoch, first_epoch + n_epochs):
         objectives = []
