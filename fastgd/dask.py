@@ -31,9 +31,13 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
-import dask.array as da
-from distributed import TimeoutError as _DaskTimeout
-from distributed import futures_of, get_client, wait
+try:
+    import dask.array as da
+    from distributed import TimeoutError as _DaskTimeout
+    from distributed import futures_of, get_client, wait
+except ImportError as error:
+    raise ImportError(f"fastgd.dask needs dask[distributed] ({error}); install it with "
+                      "pip install \"fastgd[dask]\"") from error
 
 from .linear_model import _Driver
 

@@ -7,6 +7,8 @@ for any optimizer linear in the gradient), objectives computed here in NumPy and
 scikit-learn's metrics.  No number produced by fastgd itself is hard-coded.
 """
 import os
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -19,6 +21,17 @@ from sklearn.metrics import log_loss  # noqa: E402
 
 import fastgd  # noqa: E402
 from fastgd.dask import DataParallel  # noqa: E402
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_without_dask_the_import_error_says_what_to_install():
+    code = "import sys; sys.modules['distributed'] = None; import fastgd.dask"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode != 0
+    assert 'pip install "fastgd[dask]"' in result.stderr
 
 
 def _data(rows, features, classifier, seed=0):
