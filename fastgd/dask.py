@@ -148,9 +148,7 @@ class DataParallel(BaseEstimator):
         client = self.client if self.client is not None else get_client()
         x_futures, y_futures, groups = self._blocks(client, X, y)
         classes = self._classes(client, y, classes)
-        seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max, size=len(groups))
-        replicas = [clone(self.estimator).set_params(random_state=int(seed)) for seed in seeds]
-        state = _State(replicas, epochs=0, loss_curve=[])
+        state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
         self._train(client, state, x_futures, y_futures, groups, classes, int(self.estimator.max_iter))
         self._finish(state, classes)
         return self
@@ -170,21 +168,25 @@ class DataParallel(BaseEstimator):
         x_futures, y_futures, groups = self._blocks(client, X, y)
         if first:
             classes = None if classes is None else np.unique(np.asarray(classes))
-            seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max,
-                                                                              size=len(groups))
-            replicas = [clone(self.estimator).set_params(random_state=int(seed)) for seed in seeds]
-            state = _State(replicas, epochs=0, loss_curve=[])
+            state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
         else:
-            if classes is not None and hasattr(self, "classes_") and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
+            known = getattr(self, "classes_", None)
+            if classes is not None and known is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
                 raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the "
-                                 f"first call to partial_fit, {self.classes_.tolist()}")
-            classes = getattr(self, "classes_", None)
+                                 f"first call to partial_fit, {known.tolist()}")
+            classes = known
             replicas = list(self._replicas)
             replicas += [copy.deepcopy(replicas[0]) for _ in range(len(groups) - len(replicas))]
             state = _State(replicas[:len(groups)], epochs=self.n_iter_, loss_curve=list(self.loss_curve_))
         self._train(client, state, x_futures, y_futures, groups, classes, 1)
         self._finish(state, classes)
         return self
+
+    def _new_replicas(self, count):
+        """Unfitted copies of the estimator, each shuffling with a seed of its own (drawn from
+        the estimator's random_state)."""
+        seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max, size=count)
+        return [clone(self.estimator).set_params(random_state=int(seed)) for seed in seeds]
 
     def _classes(self, client, y, classes):
         if not is_classifier(self.estimator):
@@ -219,7 +221,8 @@ class DataParallel(BaseEstimator):
             futures = []
             for r, (replica, group) in enumerate(zip(replicas, groups)):
                 futures.append(client.submit(
-                    _local_epochs, replica, [x_futures[i] for i in group], [y_futures[i] for i in group],
+                    # a copy: an in-process worker must not change the replica a failed call keeps
+                    _local_epochs, copy.deepcopy(replica), [x_futures[i] for i in group], [y_futures[i] for i in group],
                     classes, epochs + done, count, key=f"fastgd-epochs-{token}-{epochs + done}-{r}",
                     workers=list(holders.get(x_futures[group[0]].key, ())) or None, allow_other_workers=True,
                     pure=False))

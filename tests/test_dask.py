@@ -38,8 +38,9 @@ def _data(rows, features, classifier, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(rows, features))
     score = X @ rng.normal(size=features) + 0.3
-    y = (score + 0.5 * rng.normal(size=rows) > 0).astype(np.int64) if classifier else score + 0.1 * rng.normal(size=rows)
-    return X, y
+    if classifier:
+        return X, (score + 0.5 * rng.normal(size=rows) > 0).astype(np.int64)
+    return X, score + 0.1 * rng.normal(size=rows)
 
 
 def _placed(client, X, y, blocks_per_worker):
