@@ -377,3 +377,14 @@ def grad_sequence(rng, shapes, dtype, steps, skip=None):
 def rng(request):
     """A generator seeded from the test's id (a stable digest), so every test is reproducible."""
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    """A client of a two-worker LocalCluster (processes, one thread each), closed after the module.
+    dask.distributed is imported here, so that modules not asking for it never import Dask."""
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster:
+        with distributed.Client(cluster) as client:
+            yield client

@@ -19,7 +19,7 @@ COMPILED = sorted(
     {path.name.split(".")[0] for suffix in importlib.machinery.EXTENSION_SUFFIXES for path in PACKAGE.glob(f"*{suffix}")}
 )
 PUBLIC_MODULES = ("fastgd", "fastgd.optim", "fastgd.functional", "fastgd.linear_model", "fastgd.reference",
-                  "fastgd.lr_scheduler", "fastgd.clip", "fastgd.swa_utils", "fastgd.accumulation")
+                  "fastgd.lr_scheduler", "fastgd.clip", "fastgd.swa_utils", "fastgd.accumulation", "fastgd.dask")
 
 
 def test_version_is_the_installed_distributions():
@@ -147,6 +147,8 @@ def test_compiled_module_stubs_match(module_name):
 def test_public_module_stubs_match(module_name):
     if module_name in ("fastgd.linear_model", "fastgd.reference"):
         pytest.importorskip("sklearn")
+    if module_name == "fastgd.dask":
+        pytest.importorskip("distributed")
     module = importlib.import_module(module_name)
     members = stub_members(stub_tree(module_name).body)
     missing = public_runtime_names(module) - set(members)

@@ -1,0 +1,354 @@
+"""Data-parallel training of fastgd's estimators on a Dask cluster, by local SGD.
+
+``DataParallel(estimator)`` trains a copy of the estimator (a *replica*) on each
+worker that holds blocks of a dask array (X, y): each replica runs the
+estimator's compiled epoch loop (its ``partial_fit``, one call a block) over the
+blocks its worker holds, and every ``sync_every`` epochs the replicas' weights
+are replaced by their average, weighted by each replica's number of rows: local
+SGD, or parameter averaging (Zinkevich et al. 2010, "Parallelized Stochastic
+Gradient Descent"; Stich 2019, "Local SGD Converges Fast and Communicates
+Little").  ``sync_every=None`` averages once, at the end (Zinkevich's one-shot
+average).
+
+What travels: the blocks stay on the workers that hold them (a block of y moves
+to the worker holding the block of X of the same rows if it is elsewhere); the
+replicas (weights, optimizer state, a few scalars) go to the client and back
+once a round.  The optimizer state is kept per replica and never averaged; a
+replica is bound to a fixed group of blocks, not to a worker, so a block
+recomputed on another worker after a worker is lost takes its replica with it.
+
+This module needs ``dask[distributed]`` (``pip install "fastgd[dask]"``);
+``import fastgd`` does not import it.
+"""
+import copy
+import math
+import time
+import uuid
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.validation import check_is_fitted, check_random_state
+
+try:
+    import dask.array as da
+    from distributed import TimeoutError as _DaskTimeout
+    from distributed import futures_of, get_client, wait
+except ImportError as error:
+    raise ImportError(f"fastgd.dask needs dask[distributed] ({error}); install it with "
+                      "pip install \"fastgd[dask]\"") from error
+
+from .linear_model import _Driver
+
+__all__ = ["DataParallel"]
+
+
+class DataParallel(BaseEstimator):
+    """Train a fastgd estimator (LinearRegression, LogisticRegression, SGDClassifier,
+    SGDRegressor, or any using fastgd.linear_model's driver) on a dask array spread over a
+    Dask cluster's workers, averaging the replicas' weights every ``sync_every`` epochs.
+
+    Parameters
+    ----------
+    estimator : a fastgd estimator, unfitted; its parameters (optimizer, learning rate,
+        batch size, ...) apply to each replica.  Its ``max_iter`` is the number of epochs
+        ``fit`` runs: every epoch is run (no convergence test, no early stopping).
+    client : distributed.Client or None (the default client, ``distributed.get_client()``).
+    sync_every : int or None; epochs between averages (None: average once, after the last).
+    timeout : seconds a round (``sync_every`` epochs on every worker) may take before
+        ``fit`` raises TimeoutError; None waits without limit.
+    verbose : int; print each round's epoch count and mean objective when > 0.
+
+    Attributes
+    ----------
+    estimator_ : the averaged model, an estimator of the wrapped class (its own ``loss_curve_``
+        holds the last round's objectives, a block at a time; this one's is per epoch).
+    coef_, intercept_, classes_ : the averaged model's.
+    n_replicas_ : the number of replicas (workers holding blocks when the fit started).
+    loss_curve_ : per epoch, the replicas' objectives on their own rows (before the
+        average), averaged with the replicas' rows as weights.
+    n_iter_ : epochs run.
+
+    Notes
+    -----
+    A replica's epoch is one ``partial_fit`` call per block it holds, in a fixed order, each
+    shuffling within its block; per-epoch learning-rate schedules count epochs (not calls).
+    The estimator's ``lr_schedule="adaptive"``/``learning_rate="adaptive"`` acts as
+    constant here (it needs the convergence test).  ``sample_weight`` is not supported yet.
+    """
+
+    def __init__(self, estimator, *, client=None, sync_every=1, timeout=600.0, verbose=0):
+        self.estimator = estimator
+        self.client = client
+        self.sync_every = sync_every
+        self.timeout = timeout
+        self.verbose = verbose
+
+    # -- checks -------------------------------------------------------------------
+
+    def _check_parameters(self):
+        if not isinstance(self.estimator, _Driver):
+            raise TypeError(f"estimator is a {type(self.estimator).__name__}; expected a fastgd estimator "
+                            "(LinearRegression, LogisticRegression, SGDClassifier, SGDRegressor)")
+        self.estimator._validate_params()
+        if getattr(self.estimator, "early_stopping", False):
+            raise ValueError("the estimator has early_stopping=True; DataParallel runs every epoch "
+                             "(set early_stopping=False)")
+        if self.sync_every is not None and not (isinstance(self.sync_every, Integral)
+                                                and not isinstance(self.sync_every, bool) and self.sync_every >= 1):
+            raise ValueError(f"sync_every={self.sync_every!r}; expected an integer >= 1 or None")
+        if self.timeout is not None and not (isinstance(self.timeout, Real) and self.timeout > 0):
+            raise ValueError(f"timeout={self.timeout!r}; expected a positive number of seconds or None")
+
+    @staticmethod
+    def _check_data(X, y):
+        for value, name in ((X, "X"), (y, "y")):
+            if not isinstance(value, da.Array):
+                raise TypeError(f"{name} is a {type(value).__name__}; expected a dask array "
+                                "(dask.array.from_array(...), or made on the workers)")
+        if X.ndim != 2:
+            raise ValueError(f"X has {X.ndim} dimensions; expected 2 (rows, features)")
+        if y.ndim not in (1, 2):
+            raise ValueError(f"y has {y.ndim} dimensions; expected 1 or 2")
+        if X.numblocks[1] != 1:
+            raise ValueError(f"X is split into {X.numblocks[1]} blocks along its columns; expected one "
+                             "(X.rechunk({1: -1}))")
+        if y.ndim == 2 and y.numblocks[1] != 1:
+            raise ValueError(f"y is split into {y.numblocks[1]} blocks along its columns; expected one")
+        if any(math.isnan(c) for c in X.chunks[0] + y.chunks[0]):
+            raise ValueError("X or y has blocks of unknown size; compute them first (X.compute_chunk_sizes())")
+        if X.chunks[0] != y.chunks[0]:
+            raise ValueError(f"X's row blocks {X.chunks[0]} and y's {y.chunks[0]} differ; expected the same "
+                             "(y.rechunk({0: X.chunks[0]}))")
+
+    # -- where the blocks are ---------------------------------------------------------
+
+    def _blocks(self, client, X, y):
+        """Persist X and y; return the futures of their blocks (in row order) and, grouped by
+        the worker holding each block of X, the block indices."""
+        # a block sent from elsewhere may sit at an odd address in its network frame: align it
+        # once on its worker (the estimators would copy it on every call)
+        X, y = client.persist([X.map_blocks(_aligned, dtype=X.dtype), y.map_blocks(_aligned, dtype=y.dtype)])
+        x_futures = _block_futures(X)
+        y_futures = _block_futures(y)
+        self._wait(client, x_futures + y_futures, "persisting X and y")
+        holders = client.who_has(x_futures)
+        groups = {}
+        for index, future in enumerate(x_futures):
+            groups.setdefault(sorted(holders[future.key])[0], []).append(index)
+        return x_futures, y_futures, [groups[worker] for worker in sorted(groups)]
+
+    # -- training -----------------------------------------------------------------------
+
+    def fit(self, X, y, classes=None):
+        """Train for the estimator's max_iter epochs from zero weights on the blocks of X, y."""
+        self._check_parameters()
+        self._check_data(X, y)
+        client = self.client if self.client is not None else get_client()
+        x_futures, y_futures, groups = self._blocks(client, X, y)
+        classes = self._classes(client, y, classes)
+        state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+        self._train(client, state, x_futures, y_futures, groups, classes, int(self.estimator.max_iter))
+        self._finish(state, classes)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over the new blocks of X, y, going on from the replicas of earlier calls
+        (weights and per-replica optimizer state), then one average.  Classifiers need
+        ``classes`` on the first call.  If the blocks are spread over more workers than there
+        are replicas, the new replicas are copies of the first (its optimizer state included);
+        if over fewer, the extra replicas are dropped."""
+        self._check_parameters()
+        self._check_data(X, y)
+        client = self.client if self.client is not None else get_client()
+        first = not hasattr(self, "estimator_")
+        if first and classes is None and is_classifier(self.estimator):
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        x_futures, y_futures, groups = self._blocks(client, X, y)
+        if first:
+            classes = None if classes is None else np.unique(np.asarray(classes))
+            state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+        else:
+            known = getattr(self, "classes_", None)
+            if classes is not None and known is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
+                raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the "
+                                 f"first call to partial_fit, {known.tolist()}")
+            classes = known
+            replicas = list(self._replicas)
+            replicas += [copy.deepcopy(replicas[0]) for _ in range(len(groups) - len(replicas))]
+            state = _State(replicas[:len(groups)], epochs=self.n_iter_, loss_curve=list(self.loss_curve_))
+        self._train(client, state, x_futures, y_futures, groups, classes, 1)
+        self._finish(state, classes)
+        return self
+
+    def _new_replicas(self, count):
+        """Unfitted copies of the estimator, each shuffling with a seed of its own (drawn from
+        the estimator's random_state)."""
+        seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max, size=count)
+        return [clone(self.estimator).set_params(random_state=int(seed)) for seed in seeds]
+
+    def _classes(self, client, y, classes):
+        if not is_classifier(self.estimator):
+            return None
+        if classes is None:
+            found = client.compute(da.unique(y))
+            self._wait(client, [found], "finding the classes of y")
+            classes = found.result()
+        return np.unique(np.asarray(classes))
+
+    def _wait(self, client, futures, what):
+        """Wait for futures (a failed one raises at gather/result); past timeout, cancel them and
+        raise TimeoutError."""
+        try:
+            wait(futures, timeout=self.timeout)
+        except _DaskTimeout:
+            client.cancel(futures)
+            raise TimeoutError(f"{what} did not finish within timeout={self.timeout} s on the cluster; "
+                               "the model is left as it was before this call") from None
+
+    def _train(self, client, state, x_futures, y_futures, groups, classes, n_epochs):
+        """Run n_epochs epochs in rounds of sync_every, averaging after each round; state
+        changes only when every round succeeded (a failed call leaves the model as it was)."""
+        token = uuid.uuid4().hex[:8]
+        replicas, epochs, curve = state.replicas, state.epochs, list(state.loss_curve)
+        step = n_epochs if self.sync_every is None else int(self.sync_every)
+        done = 0
+        while done < n_epochs:
+            count, started = min(step, n_epochs - done), time.perf_counter()
+            # each replica's task goes where its first block is now (elsewhere if that worker is gone)
+            holders = client.who_has([x_futures[group[0]] for group in groups])
+            futures = []
+            for r, (replica, group) in enumerate(zip(replicas, groups)):
+                futures.append(client.submit(
+                    # a copy: an in-process worker must not change the replica a failed call keeps
+                    _local_epochs, copy.deepcopy(replica), [x_futures[i] for i in group], [y_futures[i] for i in group],
+                    classes, epochs + done, count, key=f"fastgd-epochs-{token}-{epochs + done}-{r}",
+                    workers=list(holders.get(x_futures[group[0]].key, ())) or None, allow_other_workers=True,
+                    pure=False))
+            self._wait(client, futures, f"epochs {epochs + done + 1}-{epochs + done + count}")
+            results = client.gather(futures)
+            replicas = [replica for replica, _, _ in results]
+            weights = np.array([n for _, n, _ in results], dtype=np.float64)
+            _average(replicas, weights)
+            curves = np.array([c for _, _, c in results])  # (replica, epoch)
+            curve += list(weights @ curves / weights.sum())
+            done += count
+            if self.verbose:
+                print(f"-- Epochs {epochs + done - count + 1}-{epochs + done} on {len(replicas)} replicas: "
+                      f"objective {curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
+        state.replicas, state.epochs, state.loss_curve = replicas, epochs + done, curve
+
+    def _finish(self, state, classes):
+        self._replicas = state.replicas
+        self.estimator_ = copy.deepcopy(state.replicas[0])
+        self.estimator_.set_params(random_state=self.estimator.random_state)
+        self.n_replicas_ = len(state.replicas)
+        self.n_iter_ = state.epochs
+        self.loss_curve_ = state.loss_curve
+        self.n_features_in_ = self.estimator_.n_features_in_
+        if classes is not None:
+            self.classes_ = classes
+
+    # -- the averaged model ----------------------------------------------------------------
+
+    @property
+    def coef_(self):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.coef_
+
+    @property
+    def intercept_(self):
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.intercept_
+
+    def _apply(self, method, X):
+        check_is_fitted(self, "estimator_")
+        function = getattr(self.estimator_, method)
+        if not isinstance(X, da.Array):
+            return function(X)
+        if X.ndim != 2 or X.numblocks[1] != 1:
+            raise ValueError(f"X has shape {X.shape} in {X.numblocks} blocks; expected 2-D with one block "
+                             "along the columns")
+        probe = function(np.zeros((1, X.shape[1]), dtype=X.dtype))
+        if probe.ndim == 1:
+            return X.map_blocks(function, drop_axis=1, dtype=probe.dtype, meta=probe[:0])
+        return X.map_blocks(function, chunks=(X.chunks[0], (probe.shape[1],)), dtype=probe.dtype, meta=probe[:0])
+
+    def predict(self, X):
+        """The averaged model's predictions: a NumPy array for a NumPy X, a dask array (lazy)
+        for a dask array X."""
+        return self._apply("predict", X)
+
+    def decision_function(self, X):
+        """The averaged model's decision function (classifiers), NumPy or dask as X."""
+        return self._apply("decision_function", X)
+
+    def predict_proba(self, X):
+        """The averaged model's class probabilities (where the estimator has them), NumPy or dask as X."""
+        return self._apply("predict_proba", X)
+
+    def score(self, X, y):
+        """Accuracy (classifiers) or R^2 (regressors) of the averaged model on X, y (NumPy
+        or dask; a dask X's predictions are computed on the cluster, then compared here)."""
+        predicted = self.predict(X)
+        if isinstance(predicted, da.Array):
+            predicted, y = da.compute(predicted, y)
+        metric = accuracy_score if is_classifier(self.estimator) else r2_score
+        return float(metric(np.asarray(y), predicted))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.estimator_type = "classifier" if is_classifier(self.estimator) else "regressor"
+        return tags
+
+
+class _State:
+    """The replicas, epochs run and objective curve a call works on (committed at its end)."""
+
+    def __init__(self, replicas, epochs, loss_curve):
+        self.replicas, self.epochs, self.loss_curve = replicas, epochs, loss_curve
+
+
+def _block_futures(array):
+    """The futures of a persisted dask array's blocks, in row order."""
+    by_key = {future.key: future for future in futures_of(array)}
+    return [by_key[block.key] for block in array.to_delayed().ravel()]
+
+
+def _aligned(block):
+    return block if block.flags.aligned else block.copy()
+
+
+def _local_epochs(model, X_blocks, y_blocks, classes, first_epoch, n_epochs):
+    """On a worker: n_epochs epochs of `model` over its blocks (one partial_fit call a block);
+    returns the model, its number of rows and, per epoch, its row-weighted mean objective."""
+    options = {} if classes is None else {"classes": classes}
+    rows = np.array([X.shape[0] for X in X_blocks], dtype=np.float64)
+    if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
+        model.loss_curve_.clear()
+    curve = []
+    for epoch in range(first_epoch, first_epoch + n_epochs):
+        objectives = []
+        for X, y in zip(X_blocks, y_blocks):
+            model.n_iter_ = epoch  # per-epoch schedules read the epoch count (partial_fit adds one a call)
+            model.partial_fit(X, y, **options)
+            objectives.append(model.loss_curve_[-1])
+        model.n_iter_ = epoch + 1
+        curve.append(float(rows @ np.array(objectives) / rows.sum()))
+    return model, float(rows.sum()), curve
+
+
+def _average(replicas, weights):
+    """Write the weighted average of the replicas' weights (and of their running averages, with
+    average=True) into every replica; the optimizer states stay each replica's own."""
+    shares = weights / weights.sum()
+    for name in ("_theta", "_average_theta"):
+        arrays = [getattr(replica, name, None) for replica in replicas]
+        if any(array is None for array in arrays):
+            continue
+        mean = sum(share * array.astype(np.float64) for share, array in zip(shares, arrays))
+        for array in arrays:
+            array[...] = mean
+    for replica in replicas:
+        replica._publish()
