@@ -46,6 +46,13 @@ OPTIMIZERS = {
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 
 
+def _aligned(a):
+    """The array (or CSR matrix) a, copied if its memory is at an odd address (np.frombuffer, a
+    network frame, a memmap at an odd offset): the compiled loop reads aligned memory."""
+    parts = (a.data, a.indices, a.indptr) if sparse.issparse(a) else (a,)
+    return a if all(part.flags.aligned for part in parts) else a.copy()
+
+
 class _Driver(BaseEstimator):
     """What every estimator here shares: the training driver, the linear scores."""
 
@@ -306,10 +313,7 @@ class _Driver(BaseEstimator):
         if X.shape[0] == 0:
             raise ValueError("X has no samples; fitting needs at least one")
         sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
-        # the compiled loop reads aligned memory; a buffer at an odd address (np.frombuffer, a
-        # network frame, a memmap at an odd offset) is copied once here
-        X, y, sample_weight = (a if a is None or sparse.issparse(a) or a.flags.aligned else a.copy()
-                               for a in (X, y, sample_weight))
+        X, y, sample_weight = (None if a is None else _aligned(a) for a in (X, y, sample_weight))
         return X, y, sample_weight
 
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None):

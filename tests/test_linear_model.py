@@ -509,6 +509,23 @@ def test_unaligned_input_trains_as_aligned_input(make):
     np.testing.assert_array_equal(odd.intercept_, aligned.intercept_)
 
 
+@pytest.mark.parametrize("part", ["data", "indices", "indptr"])
+@pytest.mark.parametrize("make", [fastgd.LogisticRegression, fastgd.SGDClassifier])
+def test_unaligned_csr_trains_as_aligned_csr(make, part):
+    """A CSR matrix one of whose arrays sits at an odd address trains as the aligned one."""
+    from scipy import sparse
+    X, y = load_breast_cancer(return_X_y=True)
+    X = sparse.csr_matrix(StandardScaler().fit_transform(X) * (np.arange(X.shape[1]) % 3 == 0))
+    parts = {"data": X.data, "indices": X.indices, "indptr": X.indptr}
+    parts[part] = _unaligned(parts[part])
+    X_odd = sparse.csr_matrix((parts["data"], parts["indices"], parts["indptr"]), shape=X.shape, copy=False)
+    assert not getattr(X_odd, part).flags.aligned
+    odd = make(max_iter=3, tol=None, random_state=0).fit(X_odd, y)
+    aligned = make(max_iter=3, tol=None, random_state=0).fit(X, y)
+    np.testing.assert_array_equal(odd.coef_, aligned.coef_)
+    np.testing.assert_array_equal(odd.intercept_, aligned.intercept_)
+
+
 # -- 5. errors --------------------------------------------------------------------------
 
 
