@@ -4,7 +4,7 @@
 worker that holds blocks of a dask array (X, y): each replica runs the
 estimator's compiled epoch loop (its ``partial_fit``, one call a block) over the
 blocks its worker holds, and every ``sync_every`` epochs the replicas' weights
-are replaced by their average, weighted by each replica's number of rows: local
+are replaced by their average, weighted by each replica's rows (their sample weights' sum): local
 SGD, or parameter averaging (Zinkevich et al. 2010, "Parallelized Stochastic
 Gradient Descent"; Stich 2019, "Local SGD Converges Fast and Communicates
 Little").  ``sync_every=None`` averages once, at the end (Zinkevich's one-shot
@@ -39,15 +39,16 @@ except ImportError as error:
     raise ImportError(f"fastgd.dask needs dask[distributed] ({error}); install it with "
                       "pip install \"fastgd[dask]\"") from error
 
-from .linear_model import _Driver
+from .linear_model import _aligned, _Driver
 
 __all__ = ["DataParallel"]
 
 
 class DataParallel(BaseEstimator):
     """Train a fastgd estimator (LinearRegression, LogisticRegression, SGDClassifier,
-    SGDRegressor, or any using fastgd.linear_model's driver) on a dask array spread over a
-    Dask cluster's workers, averaging the replicas' weights every ``sync_every`` epochs.
+    SGDRegressor, or any using fastgd.linear_model's driver) on a dask array (dense or of
+    scipy.sparse CSR blocks) or a dask DataFrame spread over a Dask cluster's workers,
+    averaging the replicas' weights every ``sync_every`` epochs.
 
     Parameters
     ----------
@@ -67,7 +68,7 @@ class DataParallel(BaseEstimator):
     coef_, intercept_, classes_ : the averaged model's.
     n_replicas_ : the number of replicas (workers holding blocks when the fit started).
     loss_curve_ : per epoch, the replicas' objectives on their own rows (before the
-        average), averaged with the replicas' rows as weights.
+        average), averaged with the replicas' rows (weight sums) as weights.
     n_iter_ : epochs run.
 
     Notes
@@ -75,7 +76,10 @@ class DataParallel(BaseEstimator):
     A replica's epoch is one ``partial_fit`` call per block it holds, in a fixed order, each
     shuffling within its block; per-epoch learning-rate schedules count epochs (not calls).
     The estimator's ``lr_schedule="adaptive"``/``learning_rate="adaptive"`` acts as
-    constant here (it needs the convergence test).  ``sample_weight`` is not supported yet.
+    constant here (it needs the convergence test).  With ``sample_weight`` (a dask array with
+    X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
+    weights sum to 0 are skipped, and every worker holding blocks needs a positive sum.  A
+    DataFrame's partitions are the blocks; its column names are not kept.
     """
 
     def __init__(self, estimator, *, client=None, sync_every=1, timeout=600.0, verbose=0):
@@ -102,11 +106,10 @@ class DataParallel(BaseEstimator):
             raise ValueError(f"timeout={self.timeout!r}; expected a positive number of seconds or None")
 
     @staticmethod
-    def _check_data(X, y):
-        for value, name in ((X, "X"), (y, "y")):
-            if not isinstance(value, da.Array):
-                raise TypeError(f"{name} is a {type(value).__name__}; expected a dask array "
-                                "(dask.array.from_array(...), or made on the workers)")
+    def _check_data(client, X, y, sample_weight):
+        """X, y and sample_weight (or None) as dask arrays with the same row blocks (a dask
+        DataFrame or Series becomes one, a block a partition, its rows counted on the workers)."""
+        X, y = _dask_array(client, X, "X"), _dask_array(client, y, "y")
         if X.ndim != 2:
             raise ValueError(f"X has {X.ndim} dimensions; expected 2 (rows, features)")
         if y.ndim not in (1, 2):
@@ -116,56 +119,67 @@ class DataParallel(BaseEstimator):
                              "(X.rechunk({1: -1}))")
         if y.ndim == 2 and y.numblocks[1] != 1:
             raise ValueError(f"y is split into {y.numblocks[1]} blocks along its columns; expected one")
-        if any(math.isnan(c) for c in X.chunks[0] + y.chunks[0]):
-            raise ValueError("X or y has blocks of unknown size; compute them first (X.compute_chunk_sizes())")
-        if X.chunks[0] != y.chunks[0]:
-            raise ValueError(f"X's row blocks {X.chunks[0]} and y's {y.chunks[0]} differ; expected the same "
-                             "(y.rechunk({0: X.chunks[0]}))")
+        arrays = {"y": y}
+        if sample_weight is not None:
+            arrays["sample_weight"] = sample_weight = _dask_array(client, sample_weight, "sample_weight")
+            if sample_weight.ndim != 1:
+                raise ValueError(f"sample_weight has {sample_weight.ndim} dimensions; expected 1 (a weight a row)")
+        if any(math.isnan(c) for c in X.chunks[0]):
+            raise ValueError("X has blocks of unknown size; compute them first (X.compute_chunk_sizes())")
+        for name, array in arrays.items():
+            if array.chunks[0] != X.chunks[0]:
+                raise ValueError(f"X's row blocks {X.chunks[0]} and {name}'s {array.chunks[0]} differ; expected "
+                                 f"the same ({name}.rechunk({{0: X.chunks[0]}}))")
+        return X, y, sample_weight
 
     # -- where the blocks are ---------------------------------------------------------
 
-    def _blocks(self, client, X, y):
-        """Persist X and y; return the futures of their blocks (in row order) and, grouped by
-        the worker holding each block of X, the block indices."""
+    def _blocks(self, client, X, y, sample_weight):
+        """Persist X, y and sample_weight; return the futures of their blocks (in row order;
+        Nones without sample_weight) and, grouped by the worker holding each block of X, the
+        block indices."""
         # a block sent from elsewhere may sit at an odd address in its network frame: align it
         # once on its worker (the estimators would copy it on every call)
-        X, y = client.persist([X.map_blocks(_aligned, dtype=X.dtype), y.map_blocks(_aligned, dtype=y.dtype)])
-        x_futures = _block_futures(X)
-        y_futures = _block_futures(y)
-        self._wait(client, x_futures + y_futures, "persisting X and y")
+        arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
+        arrays = client.persist([a.map_blocks(_aligned, dtype=a.dtype, meta=a._meta) for a in arrays])
+        futures = [_block_futures(a) for a in arrays]
+        self._wait(client, sum(futures, []), "persisting X and y")
+        x_futures, y_futures = futures[:2]
+        w_futures = futures[2] if sample_weight is not None else [None] * len(x_futures)
         holders = client.who_has(x_futures)
         groups = {}
         for index, future in enumerate(x_futures):
             groups.setdefault(sorted(holders[future.key])[0], []).append(index)
-        return x_futures, y_futures, [groups[worker] for worker in sorted(groups)]
+        return (x_futures, y_futures, w_futures), [groups[worker] for worker in sorted(groups)]
 
     # -- training -----------------------------------------------------------------------
 
-    def fit(self, X, y, classes=None):
-        """Train for the estimator's max_iter epochs from zero weights on the blocks of X, y."""
+    def fit(self, X, y, sample_weight=None, *, classes=None):
+        """Train for the estimator's max_iter epochs from zero weights on the blocks of X, y
+        (and sample_weight): dask arrays, or a dask DataFrame and Series."""
         self._check_parameters()
-        self._check_data(X, y)
         client = self.client if self.client is not None else get_client()
-        x_futures, y_futures, groups = self._blocks(client, X, y)
+        X, y, sample_weight = self._check_data(client, X, y, sample_weight)
+        blocks, groups = self._blocks(client, X, y, sample_weight)
         classes = self._classes(client, y, classes)
         state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
-        self._train(client, state, x_futures, y_futures, groups, classes, int(self.estimator.max_iter))
+        self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter))
         self._finish(state, classes)
         return self
 
-    def partial_fit(self, X, y, classes=None):
-        """One epoch over the new blocks of X, y, going on from the replicas of earlier calls
-        (weights and per-replica optimizer state), then one average.  Classifiers need
-        ``classes`` on the first call.  If the blocks are spread over more workers than there
-        are replicas, the new replicas are copies of the first (its optimizer state included);
-        if over fewer, the extra replicas are dropped."""
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch over the new blocks of X, y (and sample_weight), going on from the
+        replicas of earlier calls (weights and per-replica optimizer state), then one average.
+        Classifiers need ``classes`` on the first call.  If the blocks are spread over more
+        workers than there are replicas, the new replicas are copies of the first (its
+        optimizer state included); if over fewer, the extra replicas are dropped."""
         self._check_parameters()
-        self._check_data(X, y)
         client = self.client if self.client is not None else get_client()
+        X, y, sample_weight = self._check_data(client, X, y, sample_weight)
         first = not hasattr(self, "estimator_")
         if first and classes is None and is_classifier(self.estimator):
             raise ValueError("classes must be passed on the first call to partial_fit")
-        x_futures, y_futures, groups = self._blocks(client, X, y)
+        blocks, groups = self._blocks(client, X, y, sample_weight)
         if first:
             classes = None if classes is None else np.unique(np.asarray(classes))
             state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
@@ -178,7 +192,7 @@ class DataParallel(BaseEstimator):
             replicas = list(self._replicas)
             replicas += [copy.deepcopy(replicas[0]) for _ in range(len(groups) - len(replicas))]
             state = _State(replicas[:len(groups)], epochs=self.n_iter_, loss_curve=list(self.loss_curve_))
-        self._train(client, state, x_futures, y_futures, groups, classes, 1)
+        self._train(client, state, blocks, groups, classes, 1)
         self._finish(state, classes)
         return self
 
@@ -207,10 +221,11 @@ class DataParallel(BaseEstimator):
             raise TimeoutError(f"{what} did not finish within timeout={self.timeout} s on the cluster; "
                                "the model is left as it was before this call") from None
 
-    def _train(self, client, state, x_futures, y_futures, groups, classes, n_epochs):
+    def _train(self, client, state, blocks, groups, classes, n_epochs):
         """Run n_epochs epochs in rounds of sync_every, averaging after each round; state
         changes only when every round succeeded (a failed call leaves the model as it was)."""
         token = uuid.uuid4().hex[:8]
+        x_futures, y_futures, w_futures = blocks
         replicas, epochs, curve = state.replicas, state.epochs, list(state.loss_curve)
         step = n_epochs if self.sync_every is None else int(self.sync_every)
         done = 0
@@ -223,13 +238,16 @@ class DataParallel(BaseEstimator):
                 futures.append(client.submit(
                     # a copy: an in-process worker must not change the replica a failed call keeps
                     _local_epochs, copy.deepcopy(replica), [x_futures[i] for i in group], [y_futures[i] for i in group],
-                    classes, epochs + done, count, key=f"fastgd-epochs-{token}-{epochs + done}-{r}",
+                    [w_futures[i] for i in group], classes, epochs + done, count, key=f"fastgd-epochs-{token}-{epochs + done}-{r}",
                     workers=list(holders.get(x_futures[group[0]].key, ())) or None, allow_other_workers=True,
                     pure=False))
             self._wait(client, futures, f"epochs {epochs + done + 1}-{epochs + done + count}")
             results = client.gather(futures)
             replicas = [replica for replica, _, _ in results]
             weights = np.array([n for _, n, _ in results], dtype=np.float64)
+            if not (weights > 0).all():
+                raise ValueError("sample_weight sums to 0 over the blocks one worker holds; expected a positive sum "
+                                 "on every worker holding blocks (rechunk or rebalance the data)")
             _average(replicas, weights)
             curves = np.array([c for _, _, c in results])  # (replica, epoch)
             curve += list(weights @ curves / weights.sum())
@@ -265,6 +283,7 @@ class DataParallel(BaseEstimator):
     def _apply(self, method, X):
         check_is_fitted(self, "estimator_")
         function = getattr(self.estimator_, method)
+        X = _unframed(X)
         if not isinstance(X, da.Array):
             return function(X)
         if X.ndim != 2 or X.numblocks[1] != 1:
@@ -288,14 +307,14 @@ class DataParallel(BaseEstimator):
         """The averaged model's class probabilities (where the estimator has them), NumPy or dask as X."""
         return self._apply("predict_proba", X)
 
-    def score(self, X, y):
+    def score(self, X, y, sample_weight=None):
         """Accuracy (classifiers) or R^2 (regressors) of the averaged model on X, y (NumPy
         or dask; a dask X's predictions are computed on the cluster, then compared here)."""
         predicted = self.predict(X)
         if isinstance(predicted, da.Array):
-            predicted, y = da.compute(predicted, y)
+            predicted, y, sample_weight = da.compute(predicted, _unframed(y), _unframed(sample_weight))
         metric = accuracy_score if is_classifier(self.estimator) else r2_score
-        return float(metric(np.asarray(y), predicted))
+        return float(metric(np.asarray(y), predicted, sample_weight=sample_weight))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -316,27 +335,47 @@ def _block_futures(array):
     return [by_key[block.key] for block in array.to_delayed().ravel()]
 
 
-def _aligned(block):
-    return block if block.flags.aligned else block.copy()
+def _is_frame(value):
+    """Whether value is a dask DataFrame or Series (told without importing dask.dataframe)."""
+    return hasattr(value, "to_dask_array") and not isinstance(value, da.Array)
 
 
-def _local_epochs(model, X_blocks, y_blocks, classes, first_epoch, n_epochs):
-    """On a worker: n_epochs epochs of `model` over its blocks (one partial_fit call a block);
-    returns the model, its number of rows and, per epoch, its row-weighted mean objective."""
+def _unframed(value):
+    """A dask DataFrame or Series as a dask array (a block a partition, of unknown size)."""
+    return value.to_dask_array() if _is_frame(value) else value
+
+
+def _dask_array(client, value, name):
+    """value as a dask array: a dask DataFrame or Series (persisted, its partitions' rows counted
+    on the workers) becomes one; anything else but a dask array is refused."""
+    if _is_frame(value):
+        return client.persist(value).to_dask_array(lengths=True)
+    if not isinstance(value, da.Array):
+        raise TypeError(f"{name} is a {type(value).__name__}; expected a dask array (dask.array.from_array(...), "
+                        "or made on the workers) or a dask DataFrame or Series")
+    return value
+
+
+def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs):
+    """On a worker: n_epochs epochs of `model` over its blocks (one partial_fit call a block;
+    blocks whose weights sum to 0 skipped); returns the model, its weight sum (its number of
+    rows without sample_weight) and, per epoch, its objective (the mean over its blocks,
+    weighted by their weight sums)."""
     options = {} if classes is None else {"classes": classes}
-    rows = np.array([X.shape[0] for X in X_blocks], dtype=np.float64)
+    sums = np.array([X.shape[0] if w is None else w.sum(dtype=np.float64) for X, w in zip(X_blocks, w_blocks)])
     if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
         model.loss_curve_.clear()
     curve = []
     for epoch in range(first_epoch, first_epoch + n_epochs):
-        objectives = []
-        for X, y in zip(X_blocks, y_blocks):
-            model.n_iter_ = epoch  # per-epoch schedules read the epoch count (partial_fit adds one a call)
-            model.partial_fit(X, y, **options)
-            objectives.append(model.loss_curve_[-1])
+        objectives = np.zeros(len(X_blocks))
+        for index, (X, y, w) in enumerate(zip(X_blocks, y_blocks, w_blocks)):
+            if sums[index] > 0:
+                model.n_iter_ = epoch  # per-epoch schedules read the epoch count (partial_fit adds one a call)
+                model.partial_fit(X, y, sample_weight=w, **options)
+                objectives[index] = model.loss_curve_[-1]
         model.n_iter_ = epoch + 1
-        curve.append(float(rows @ np.array(objectives) / rows.sum()))
-    return model, float(rows.sum()), curve
+        curve.append(float(sums @ objectives / sums.sum()) if sums.sum() > 0 else 0.0)
+    return model, float(sums.sum()), curve
 
 
 def _average(replicas, weights):

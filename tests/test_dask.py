@@ -17,6 +17,7 @@ import pytest
 distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
+from scipy import sparse  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 
 import fastgd  # noqa: E402
@@ -43,20 +44,23 @@ def _data(rows, features, classifier, seed=0):
     return X, score + 0.1 * rng.normal(size=rows)
 
 
-def _placed(client, X, y, blocks_per_worker):
-    """X, y as dask arrays whose blocks are sent to the workers in turn (block i to worker i % 2,
-    blocks of each worker adjacent), so that each worker holds blocks_per_worker blocks."""
+def _placed(client, X, y, blocks_per_worker, *more):
+    """X, y (and any more arrays of a value a row) as dask arrays whose blocks are sent to the
+    workers in turn (the blocks of each worker adjacent), each worker holding blocks_per_worker
+    blocks; then the futures, which keep the blocks alive.  A sparse X is sent as CSR blocks."""
     workers = sorted(client.scheduler_info()["workers"])
     parts = np.array_split(np.arange(X.shape[0]), len(workers) * blocks_per_worker)
-    x_blocks, y_blocks, futures = [], [], []
+    arrays = [X, y, *more]
+    blocks, futures = [[] for _ in arrays], []
     for index, rows in enumerate(parts):
         worker = workers[index // blocks_per_worker]
-        x_future = client.scatter(X[rows], workers=[worker], hash=False)
-        y_future = client.scatter(y[rows], workers=[worker], hash=False)
-        futures += [x_future, y_future]
-        x_blocks.append(da.from_delayed(x_future, shape=(rows.size, X.shape[1]), dtype=X.dtype))
-        y_blocks.append(da.from_delayed(y_future, shape=(rows.size,), dtype=y.dtype))
-    return da.concatenate(x_blocks), da.concatenate(y_blocks), futures  # the futures keep the blocks alive
+        for array, pieces in zip(arrays, blocks):
+            piece = array[rows]
+            future = client.scatter(piece, workers=[worker], hash=False)
+            futures.append(future)
+            meta = piece[:0] if sparse.issparse(piece) else None
+            pieces.append(da.from_delayed(future, shape=piece.shape, dtype=array.dtype, meta=meta))
+    return (*[da.concatenate(pieces) for pieces in blocks], futures)
 
 
 def _objective(model, X, y):
@@ -111,6 +115,65 @@ def test_full_batch_steps_average_to_the_single_machine_steps(dask_client, make,
     assert parallel.n_iter_ == epochs
     np.testing.assert_allclose(parallel.coef_, single.coef_, rtol=1e-10, atol=1e-14)
     np.testing.assert_allclose(parallel.intercept_, single.intercept_, rtol=1e-10, atol=1e-14)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: fastgd.LinearRegression(optimizer="momentum", learning_rate=0.1, alpha=0.01),
+    lambda: fastgd.LogisticRegression(optimizer="sgd", learning_rate=0.5, alpha=0.01),
+], ids=["LinearRegression", "LogisticRegression"])
+def test_sample_weights_average_by_their_sums(dask_client, make):
+    # with sample_weight the objective is the weighted mean loss: the replicas' full-batch steps
+    # average to the single-machine one when weighted by their blocks' weight sums
+    classifier = isinstance(make(), fastgd.LogisticRegression)
+    X, y = _data(1001, 6, classifier, seed=4)
+    weights = np.random.default_rng(5).uniform(0.1, 3.0, size=y.size) * (np.arange(y.size) < 700)
+    Xd, yd, wd, _held = _placed(dask_client, X, y, 1, weights)
+    options = dict(batch_size=None, max_iter=4, tol=None)
+    parallel = DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
+    single = make().set_params(**options).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(parallel.coef_, single.coef_, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(parallel.intercept_, single.intercept_, rtol=1e-10, atol=1e-14)
+    unweighted = make().set_params(**options).fit(X, y)
+    assert not np.allclose(parallel.coef_, unweighted.coef_, rtol=1e-3)  # the weights mattered
+    assert parallel.score(Xd, yd, sample_weight=wd) == pytest.approx(single.score(X, y, sample_weight=weights),
+                                                                     rel=1e-9)
+    # the second worker's rows all weigh 0: nothing to train its replica on
+    idle = np.where(np.arange(y.size) < 501, weights, 0.0)
+    Xd, yd, wd, _held = _placed(dask_client, X, y, 1, idle)
+    with pytest.raises(ValueError, match="sample_weight sums to 0 over the blocks one worker holds"):
+        DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
+
+
+def test_sparse_blocks_train_as_dense_blocks(dask_client):
+    X, y = _data(1001, 8, classifier=True, seed=6)
+    X[:, ::2] = 0
+    # (not an SGD drop-in: on sparse rows their intercept steps are scaled, as scikit-learn's)
+    make = lambda: fastgd.LogisticRegression(optimizer="adam", batch_size=64, max_iter=3, tol=None,  # noqa: E731
+                                             random_state=0)
+    Xs, ys, _held = _placed(dask_client, sparse.csr_matrix(X), y, 2)
+    Xd, yd, _held_dense = _placed(dask_client, X, y, 2)
+    on_sparse = DataParallel(make(), client=dask_client).fit(Xs, ys)
+    on_dense = DataParallel(make(), client=dask_client).fit(Xd, yd)
+    assert on_sparse.n_replicas_ == 2
+    np.testing.assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(on_sparse.intercept_, on_dense.intercept_, rtol=1e-9, atol=1e-12)
+    np.testing.assert_array_equal(on_sparse.predict(Xs).compute(), on_dense.predict(X))
+
+
+def test_dask_dataframes_train_as_their_arrays(dask_client):
+    dd = pytest.importorskip("dask.dataframe")
+    pandas = pytest.importorskip("pandas")
+    X, y = _data(1000, 4, classifier=False, seed=7)
+    # persisted first, so that both fits find the partitions on the same workers
+    frame, target = dask_client.persist([dd.from_pandas(pandas.DataFrame(X, columns=list("abcd")), npartitions=4),
+                                         dd.from_pandas(pandas.Series(y), npartitions=4)])
+    make = lambda: fastgd.LinearRegression(max_iter=3, tol=None, random_state=0)  # noqa: E731
+    from_frames = DataParallel(make(), client=dask_client).fit(frame, target)
+    from_arrays = DataParallel(make(), client=dask_client).fit(frame.to_dask_array(lengths=True),
+                                                              target.to_dask_array(lengths=True))
+    np.testing.assert_array_equal(from_frames.coef_, from_arrays.coef_)
+    np.testing.assert_array_equal(from_frames.predict(frame).compute(), from_arrays.predict(X))
+    assert from_frames.score(frame, target) == pytest.approx(from_arrays.score(X, y), rel=1e-12)
 
 
 def test_partial_fit_goes_on_with_each_replicas_optimizer_state(dask_client):
@@ -171,6 +234,10 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         model.fit(da.from_array(X, chunks=(100, 2)), yd)
     with pytest.raises(ValueError, match="row blocks"):
         model.fit(Xd, da.from_array(y, chunks=50))
+    with pytest.raises(ValueError, match="sample_weight's"):
+        model.fit(Xd, yd, sample_weight=da.ones(200, chunks=40))
+    with pytest.raises(TypeError, match="sample_weight is a ndarray"):
+        model.fit(Xd, yd, sample_weight=np.ones(200))
     with pytest.raises(ValueError, match="sync_every=0"):
         DataParallel(fastgd.LogisticRegression(), client=dask_client, sync_every=0).fit(Xd, yd)
     with pytest.raises(TypeError, match="expected a fastgd estimator"):
