@@ -11,6 +11,7 @@ import os
 import pickle
 import subprocess
 import sys
+import tracemalloc
 import warnings
 import zlib
 
@@ -817,6 +818,68 @@ def test_early_stopping_holds_rows_out_by_index(task, shuffle, tmp_path):
         ref = getattr(reference, cls)(**kw).fit(X, y)
     _assert_same_model(fast, ref)
     assert fast.validation_scores_ == pytest.approx(ref.validation_scores_, rel=1e-9)
+
+
+@pytest.fixture(scope="module")
+def x_on_disk(tmp_path_factory):
+    """X, 50,000 x 80 standard normal (32 MB in float64, 16 in float32), and the .npy files it is
+    saved to, by (dtype, "C" or "F" order)."""
+    X = np.random.default_rng(16).standard_normal((50_000, 80))
+    folder = tmp_path_factory.mktemp("memmap")
+    paths = {}
+    for dtype in (np.float64, np.float32):
+        for order in "CF":
+            paths[dtype, order] = folder / f"X-{np.dtype(dtype).name}-{order}.npy"
+            np.save(paths[dtype, order], np.asarray(X, dtype=dtype, order=order))
+    return X, paths
+
+
+def _peak_allocated(call):
+    """The peak of the memory allocated while call() runs (NumPy's arrays included; the pages of a
+    memory map are not allocations), in bytes."""
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        before = tracemalloc.get_traced_memory()[0]
+        call()
+        return tracemalloc.get_traced_memory()[1] - before
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit", "fit with early stopping"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression", "SGDRegressor", "SGDClassifier"])
+def test_memory_map_trains_without_a_copy(name, dtype, method, x_on_disk):
+    """fit and partial_fit read a memory-mapped X where it lies: the memory allocated during the
+    call stays below half of X's size (early stopping copies the held-out rows a chunk at a time
+    to score them: 10% of X here), where a Fortran-ordered map (copied to C order) allocates all
+    of it; and the model is the one trained on X in memory."""
+    X, paths = x_on_disk
+    classifier = name in ("LogisticRegression", "SGDClassifier")
+    score = X @ np.linspace(-1, 1, X.shape[1])
+    y = (score > 0).astype(np.int64) if classifier else score
+    classes = {"classes": np.array([0, 1])} if classifier else {}
+
+    def train(X):
+        model = getattr(fastgd, name)(max_iter=2, tol=None, random_state=0,
+                                      early_stopping=method == "fit with early stopping")
+        if method != "partial_fit":
+            return model.fit(X, y)
+        return model.partial_fit(X, y, **classes).partial_fit(X, y, **classes)  # a second call goes on
+
+    X_memory = X.astype(dtype)
+    trained = []
+    peak = _peak_allocated(lambda: trained.append(train(np.load(paths[dtype, "C"], mmap_mode="r"))))
+    assert peak < X_memory.nbytes / 2, f"{peak / 1e6:.1f} MB allocated for X of {X_memory.nbytes / 1e6:.0f} MB"
+    assert _peak_allocated(lambda: train(np.load(paths[dtype, "F"], mmap_mode="r"))) >= X_memory.nbytes
+    expected = train(X_memory)
+    assert trained[0].coef_.dtype == dtype
+    np.testing.assert_array_equal(trained[0].coef_, expected.coef_)
+    np.testing.assert_array_equal(trained[0].intercept_, expected.intercept_)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
