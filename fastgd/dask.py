@@ -11,11 +11,14 @@ Little").  ``sync_every=None`` averages once, at the end (Zinkevich's one-shot
 average).
 
 What travels: the blocks stay on the workers that hold them (a block of y moves
-to the worker holding the block of X of the same rows if it is elsewhere); the
-replicas (weights, optimizer state, a few scalars) go to the client and back
-once a round.  The optimizer state is kept per replica and never averaged; a
-replica is bound to a fixed group of blocks, not to a worker, so a block
-recomputed on another worker after a worker is lost takes its replica with it.
+to the worker holding the block of X of the same rows if it is elsewhere).  The
+rounds are chained tasks on the cluster: each round, the replicas (weights,
+optimizer state, a few scalars) go to one worker, which averages them, and the
+average goes back to each replica's worker; the client only reads each round's
+objective, and the replicas at the end of a call.  The optimizer state is kept
+per replica and never averaged; a replica is bound to a fixed group of blocks,
+not to a worker, so a block recomputed on another worker after a worker is lost
+takes its replica with it.
 
 This module needs ``dask[distributed]`` (``pip install "fastgd[dask]"``);
 ``import fastgd`` does not import it.
@@ -211,51 +214,56 @@ class DataParallel(BaseEstimator):
             classes = found.result()
         return np.unique(np.asarray(classes))
 
-    def _wait(self, client, futures, what):
-        """Wait for futures (a failed one raises at gather/result); past timeout, cancel them and
-        raise TimeoutError."""
+    def _wait(self, client, futures, what, pending=None):
+        """Wait for futures (a failed one raises at gather/result); past timeout, cancel them
+        (and those pending) and raise TimeoutError."""
         try:
             wait(futures, timeout=self.timeout)
         except _DaskTimeout:
-            client.cancel(futures)
+            client.cancel(pending or futures)
             raise TimeoutError(f"{what} did not finish within timeout={self.timeout} s on the cluster; "
                                "the model is left as it was before this call") from None
 
     def _train(self, client, state, blocks, groups, classes, n_epochs):
-        """Run n_epochs epochs in rounds of sync_every, averaging after each round; state
-        changes only when every round succeeded (a failed call leaves the model as it was)."""
+        """Run n_epochs epochs in rounds of sync_every epochs.  Every round is submitted at
+        once, as a chain of tasks on the cluster (each replica's round starts from its own
+        last round and the average of that round's replicas), so that no round waits for the
+        client; the client reads each round's objective as it ends.  state changes only when
+        every round succeeded (a failed call leaves the model as it was)."""
         token = uuid.uuid4().hex[:8]
         x_futures, y_futures, w_futures = blocks
-        replicas, epochs, curve = state.replicas, state.epochs, list(state.loss_curve)
         step = n_epochs if self.sync_every is None else int(self.sync_every)
-        done = 0
-        while done < n_epochs:
-            count, started = min(step, n_epochs - done), time.perf_counter()
-            # each replica's task goes where its first block is now (elsewhere if that worker is gone)
-            holders = client.who_has([x_futures[group[0]] for group in groups])
-            futures = []
-            for r, (replica, group) in enumerate(zip(replicas, groups)):
-                futures.append(client.submit(
-                    # a copy: an in-process worker must not change the replica a failed call keeps
-                    _local_epochs, copy.deepcopy(replica), [x_futures[i] for i in group], [y_futures[i] for i in group],
-                    [w_futures[i] for i in group], classes, epochs + done, count, key=f"fastgd-epochs-{token}-{epochs + done}-{r}",
-                    workers=list(holders.get(x_futures[group[0]].key, ())) or None, allow_other_workers=True,
-                    pure=False))
-            self._wait(client, futures, f"epochs {epochs + done + 1}-{epochs + done + count}")
-            results = client.gather(futures)
-            replicas = [replica for replica, _, _ in results]
-            weights = np.array([n for _, n, _ in results], dtype=np.float64)
-            if not (weights > 0).all():
-                raise ValueError("sample_weight sums to 0 over the blocks one worker holds; expected a positive sum "
-                                 "on every worker holding blocks (rechunk or rebalance the data)")
-            _average(replicas, weights)
-            curves = np.array([c for _, _, c in results])  # (replica, epoch)
-            curve += list(weights @ curves / weights.sum())
-            done += count
-            if self.verbose:
-                print(f"-- Epochs {epochs + done - count + 1}-{epochs + done} on {len(replicas)} replicas: "
-                      f"objective {curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
-        state.replicas, state.epochs, state.loss_curve = replicas, epochs + done, curve
+        # each replica's tasks go where its first block is (elsewhere if that worker is lost)
+        holders = client.who_has([x_futures[group[0]] for group in groups])
+        previous = [(replica, 0.0, []) for replica in state.replicas]  # then the futures of the last round
+        average, rounds, submitted = None, [], []
+        for first in range(state.epochs, state.epochs + n_epochs, step):
+            count = min(step, state.epochs + n_epochs - first)
+            previous = [client.submit(
+                _round, last, average, [x_futures[i] for i in group], [y_futures[i] for i in group],
+                [w_futures[i] for i in group], classes, first, count, key=f"fastgd-epochs-{token}-{first}-{r}",
+                workers=list(holders.get(x_futures[group[0]].key, ())) or None, allow_other_workers=True, pure=False)
+                for r, (last, group) in enumerate(zip(previous, groups))]
+            average = client.submit(_mean, *previous, key=f"fastgd-average-{token}-{first}", pure=False)
+            submitted += previous + [average]
+            rounds.append((first, count, average))
+        curve, started = list(state.loss_curve), time.perf_counter()
+        try:
+            for first, count, average in rounds:
+                self._wait(client, [average], f"epochs {first + 1}-{first + count}", pending=submitted)
+                curve += average.result()[1]
+                if self.verbose:
+                    print(f"-- Epochs {first + 1}-{first + count} on {len(groups)} replicas: objective "
+                          f"{curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
+                started = time.perf_counter()
+            replicas = [model for model, _, _ in client.gather(previous)]
+            mean = average.result()[0]
+        except BaseException:
+            client.cancel(submitted)
+            raise
+        for replica in replicas:
+            _set_mean(replica, mean)
+        state.replicas, state.epochs, state.loss_curve = replicas, state.epochs + n_epochs, curve
 
     def _finish(self, state, classes):
         self._replicas = state.replicas
@@ -378,16 +386,36 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
     return model, float(sums.sum()), curve
 
 
-def _average(replicas, weights):
-    """Write the weighted average of the replicas' weights (and of their running averages, with
-    average=True) into every replica; the optimizer states stay each replica's own."""
+def _round(last, mean, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs):
+    """On a worker: a replica's round, from its last round's result (model, weight sum, curve)
+    and that round's average (None in the first round of a call)."""
+    # a copy: a task's input may be another task's result in this worker's memory, which a
+    # retried task would start from again
+    model = copy.deepcopy(last[0])
+    if mean is not None:
+        _set_mean(model, mean[0])
+    return _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs)
+
+
+def _mean(*results):
+    """On a worker: the average of a round's replicas, weighted by their weight sums: of their
+    weights (and running averages, with average=True), in float64, and of their objectives
+    per epoch.  The optimizer states stay each replica's own."""
+    weights = np.array([weight for _, weight, _ in results])
+    if not (weights > 0).all():
+        raise ValueError("sample_weight sums to 0 over the blocks one worker holds; expected a positive sum "
+                         "on every worker holding blocks (rechunk or rebalance the data)")
     shares = weights / weights.sum()
+    mean = {}
     for name in ("_theta", "_average_theta"):
-        arrays = [getattr(replica, name, None) for replica in replicas]
-        if any(array is None for array in arrays):
-            continue
-        mean = sum(share * array.astype(np.float64) for share, array in zip(shares, arrays))
-        for array in arrays:
-            array[...] = mean
-    for replica in replicas:
-        replica._publish()
+        arrays = [getattr(model, name, None) for model, _, _ in results]
+        if all(array is not None for array in arrays):
+            mean[name] = sum(share * array.astype(np.float64) for share, array in zip(shares, arrays))
+    return mean, [float(value) for value in shares @ np.array([curve for _, _, curve in results])]
+
+
+def _set_mean(model, mean):
+    """Write a round's average into a replica."""
+    for name, array in mean.items():
+        getattr(model, name)[...] = array
+    model._publish()
