@@ -27,6 +27,7 @@ import copy
 import math
 import time
 import uuid
+import weakref
 from numbers import Integral, Real
 
 import numpy as np
@@ -139,12 +140,11 @@ class DataParallel(BaseEstimator):
 
     def _blocks(self, client, X, y, sample_weight):
         """Persist X, y and sample_weight; return the futures of their blocks (in row order;
-        Nones without sample_weight) and, grouped by the worker holding each block of X, the
-        block indices."""
-        # a block sent from elsewhere may sit at an odd address in its network frame: align it
-        # once on its worker (the estimators would copy it on every call)
-        arrays = [X, y] + ([] if sample_weight is None else [sample_weight])
-        arrays = client.persist([a.map_blocks(_aligned, dtype=a.dtype, meta=a._meta) for a in arrays])
+        Nones without sample_weight) and the groups of blocks, (worker, block indices), by the
+        worker holding each block of X (the first, by address, of those holding a copy)."""
+        # no task of its own touches a block: a new task may run on another worker than the
+        # block's, which then moves (Dask prices an unknown task at half a second)
+        arrays = client.persist([X, y] + ([] if sample_weight is None else [sample_weight]))
         futures = [_block_futures(a) for a in arrays]
         self._wait(client, sum(futures, []), "persisting X and y")
         x_futures, y_futures = futures[:2]
@@ -153,7 +153,7 @@ class DataParallel(BaseEstimator):
         groups = {}
         for index, future in enumerate(x_futures):
             groups.setdefault(sorted(holders[future.key])[0], []).append(index)
-        return (x_futures, y_futures, w_futures), [groups[worker] for worker in sorted(groups)]
+        return (x_futures, y_futures, w_futures), sorted(groups.items())
 
     # -- training -----------------------------------------------------------------------
 
@@ -233,8 +233,7 @@ class DataParallel(BaseEstimator):
         token = uuid.uuid4().hex[:8]
         x_futures, y_futures, w_futures = blocks
         step = n_epochs if self.sync_every is None else int(self.sync_every)
-        # each replica's tasks go where its first block is (elsewhere if that worker is lost)
-        holders = client.who_has([x_futures[group[0]] for group in groups])
+        # each replica's tasks go to the worker holding its blocks (elsewhere if that worker is lost)
         previous = [(replica, 0.0, []) for replica in state.replicas]  # then the futures of the last round
         average, rounds, submitted = None, [], []
         for first in range(state.epochs, state.epochs + n_epochs, step):
@@ -242,8 +241,8 @@ class DataParallel(BaseEstimator):
             previous = [client.submit(
                 _round, last, average, [x_futures[i] for i in group], [y_futures[i] for i in group],
                 [w_futures[i] for i in group], classes, first, count, key=f"fastgd-epochs-{token}-{first}-{r}",
-                workers=list(holders.get(x_futures[group[0]].key, ())) or None, allow_other_workers=True, pure=False)
-                for r, (last, group) in enumerate(zip(previous, groups))]
+                workers=[worker], allow_other_workers=True, pure=False)
+                for r, (last, (worker, group)) in enumerate(zip(previous, groups))]
             average = client.submit(_mean, *previous, key=f"fastgd-average-{token}-{first}", pure=False)
             submitted += previous + [average]
             rounds.append((first, count, average))
@@ -370,6 +369,8 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
     rows without sample_weight) and, per epoch, its objective (the mean over its blocks,
     weighted by their weight sums)."""
     options = {} if classes is None else {"classes": classes}
+    X_blocks, y_blocks = [_aligned_once(X) for X in X_blocks], [_aligned_once(y) for y in y_blocks]
+    w_blocks = [None if w is None else _aligned_once(w) for w in w_blocks]
     sums = np.array([X.shape[0] if w is None else w.sum(dtype=np.float64) for X, w in zip(X_blocks, w_blocks)])
     if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
         model.loss_curve_.clear()
@@ -384,6 +385,24 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
         model.n_iter_ = epoch + 1
         curve.append(float(sums @ objectives / sums.sum()) if sums.sum() > 0 else 0.0)
     return model, float(sums.sum()), curve
+
+
+#: on a worker: id of a block at an odd address -> (a weak reference to it, its aligned copy)
+_ALIGNED = {}
+
+
+def _aligned_once(block):
+    """The block, or its aligned copy, made once a block on this worker and kept while the
+    block lives: a block from a network frame may sit at an odd address, which the estimators
+    would copy on every call."""
+    aligned = _aligned(block)
+    if aligned is block:
+        return block
+    key = id(block)
+    entry = _ALIGNED.get(key)
+    if entry is None or entry[0]() is not block:
+        entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)), aligned)
+    return entry[1]
 
 
 def _round(last, mean, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs):
