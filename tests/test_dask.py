@@ -302,3 +302,22 @@ def _training(dask_scheduler):
 async def _exit_at_once():
     """On a worker: end its process at once, as a crash would (run(wait=False) takes a coroutine)."""
     os._exit(1)
+
+
+def test_a_block_at_an_odd_address_is_aligned_once_while_it_lives():
+    import gc
+
+    from fastgd import dask as fastgd_dask
+    raw = np.zeros(8 * 300 + 1, dtype=np.uint8)
+    block = np.frombuffer(raw.data, dtype=np.float64, count=300, offset=1).reshape(100, 3)
+    block[...] = np.arange(300).reshape(100, 3)
+    assert not block.flags.aligned
+    first, again = fastgd_dask._aligned_once(block), fastgd_dask._aligned_once(block)
+    assert first is again and first.flags.aligned  # one copy, made once
+    np.testing.assert_array_equal(first, block)
+    aligned = np.ones(4)
+    assert fastgd_dask._aligned_once(aligned) is aligned  # an aligned block is not copied
+    key = id(block)
+    del block, first, again
+    gc.collect()
+    assert key not in fastgd_dask._ALIGNED  # the copy goes with its block
