@@ -23,6 +23,7 @@ takes its replica with it.
 This module needs ``dask[distributed]`` (``pip install "fastgd[dask]"``);
 ``import fastgd`` does not import it.
 """
+import contextlib
 import copy
 import math
 import time
@@ -33,6 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state
 
 try:
@@ -43,7 +45,7 @@ except ImportError as error:
     raise ImportError(f"fastgd.dask needs dask[distributed] ({error}); install it with "
                       "pip install \"fastgd[dask]\"") from error
 
-from .linear_model import _aligned, _Driver
+from .linear_model import _Driver, _is_aligned
 
 __all__ = ["DataParallel"]
 
@@ -83,7 +85,12 @@ class DataParallel(BaseEstimator):
     constant here (it needs the convergence test).  With ``sample_weight`` (a dask array with
     X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
     weights sum to 0 are skipped, and every worker holding blocks needs a positive sum.  A
-    DataFrame's partitions are the blocks; its column names are not kept.
+    DataFrame's partitions are the blocks; its column names are not kept.  The replicas run
+    without convergence test (``tol=None``) and take the estimator's current parameters at
+    each call (``set_params(estimator__...)`` between ``partial_fit`` calls applies); an
+    ``average`` other than True/False (a step to start from) is refused, as the replicas
+    would reach it at different steps.  A pickled DataParallel drops its client (it then
+    uses the default one); ``clone`` keeps it.
     """
 
     def __init__(self, estimator, *, client=None, sync_every=1, timeout=600.0, verbose=0):
@@ -100,6 +107,10 @@ class DataParallel(BaseEstimator):
             raise TypeError(f"estimator is a {type(self.estimator).__name__}; expected a fastgd estimator "
                             "(LinearRegression, LogisticRegression, SGDClassifier, SGDRegressor)")
         self.estimator._validate_params()
+        average = getattr(self.estimator, "average", False)
+        if not isinstance(average, (bool, np.bool_)) and average > 1:
+            raise ValueError(f"the estimator has average={average!r}; DataParallel averages from the first step "
+                             "(average=True) or not at all (its replicas would start at different steps)")
         if getattr(self.estimator, "early_stopping", False):
             raise ValueError("the estimator has early_stopping=True; DataParallel runs every epoch "
                              "(set early_stopping=False)")
@@ -109,11 +120,10 @@ class DataParallel(BaseEstimator):
         if self.timeout is not None and not (isinstance(self.timeout, Real) and self.timeout > 0):
             raise ValueError(f"timeout={self.timeout!r}; expected a positive number of seconds or None")
 
-    @staticmethod
-    def _check_data(client, X, y, sample_weight):
+    def _check_data(self, client, X, y, sample_weight):
         """X, y and sample_weight (or None) as dask arrays with the same row blocks (a dask
         DataFrame or Series becomes one, a block a partition, its rows counted on the workers)."""
-        X, y = _dask_array(client, X, "X"), _dask_array(client, y, "y")
+        X, y = self._dask_array(client, X, "X"), self._dask_array(client, y, "y")
         if X.ndim != 2:
             raise ValueError(f"X has {X.ndim} dimensions; expected 2 (rows, features)")
         if y.ndim not in (1, 2):
@@ -125,7 +135,7 @@ class DataParallel(BaseEstimator):
             raise ValueError(f"y is split into {y.numblocks[1]} blocks along its columns; expected one")
         arrays = {"y": y}
         if sample_weight is not None:
-            arrays["sample_weight"] = sample_weight = _dask_array(client, sample_weight, "sample_weight")
+            arrays["sample_weight"] = sample_weight = self._dask_array(client, sample_weight, "sample_weight")
             if sample_weight.ndim != 1:
                 raise ValueError(f"sample_weight has {sample_weight.ndim} dimensions; expected 1 (a weight a row)")
         if any(math.isnan(c) for c in X.chunks[0]):
@@ -135,6 +145,18 @@ class DataParallel(BaseEstimator):
                 raise ValueError(f"X's row blocks {X.chunks[0]} and {name}'s {array.chunks[0]} differ; expected "
                                  f"the same ({name}.rechunk({{0: X.chunks[0]}}))")
         return X, y, sample_weight
+
+    def _dask_array(self, client, value, name):
+        """value as a dask array: a dask DataFrame or Series (its partitions' rows counted on the
+        workers, within timeout) becomes one; anything else but a dask array is refused."""
+        if _is_frame(value):
+            lengths = client.compute(value.map_partitions(len))
+            self._wait(client, [lengths], f"counting the rows of {name}'s partitions", ours=[lengths])
+            return value.to_dask_array(lengths=list(lengths.result()))
+        if not isinstance(value, da.Array):
+            raise TypeError(f"{name} is a {type(value).__name__}; expected a dask array (dask.array.from_array(...), "
+                            "or made on the workers) or a dask DataFrame or Series")
+        return value
 
     # -- where the blocks are ---------------------------------------------------------
 
@@ -165,8 +187,9 @@ class DataParallel(BaseEstimator):
         X, y, sample_weight = self._check_data(client, X, y, sample_weight)
         blocks, groups = self._blocks(client, X, y, sample_weight)
         classes = self._classes(client, y, classes)
-        state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
-        self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter))
+        with _restoring(self.estimator.random_state):
+            state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+            self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter))
         self._finish(state, classes)
         return self
 
@@ -185,17 +208,22 @@ class DataParallel(BaseEstimator):
         blocks, groups = self._blocks(client, X, y, sample_weight)
         if first:
             classes = None if classes is None else np.unique(np.asarray(classes))
-            state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+            with _restoring(self.estimator.random_state):
+                state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+                self._train(client, state, blocks, groups, classes, 1)
         else:
             known = getattr(self, "classes_", None)
             if classes is not None and known is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
                 raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the "
                                  f"first call to partial_fit, {known.tolist()}")
             classes = known
-            replicas = list(self._replicas)
+            # copies, with the estimator's current parameters (set_params(estimator__...) applies)
+            current = {**self.estimator.get_params(deep=False), "tol": None}
+            del current["random_state"]
+            replicas = [copy.deepcopy(replica).set_params(**current) for replica in self._replicas]
             replicas += [copy.deepcopy(replicas[0]) for _ in range(len(groups) - len(replicas))]
             state = _State(replicas[:len(groups)], epochs=self.n_iter_, loss_curve=list(self.loss_curve_))
-        self._train(client, state, blocks, groups, classes, 1)
+            self._train(client, state, blocks, groups, classes, 1)
         self._finish(state, classes)
         return self
 
@@ -203,24 +231,26 @@ class DataParallel(BaseEstimator):
         """Unfitted copies of the estimator, each shuffling with a seed of its own (drawn from
         the estimator's random_state)."""
         seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max, size=count)
-        return [clone(self.estimator).set_params(random_state=int(seed)) for seed in seeds]
+        # tol=None: every epoch runs (no convergence test, nor its warning for each block)
+        return [clone(self.estimator).set_params(random_state=int(seed), tol=None) for seed in seeds]
 
     def _classes(self, client, y, classes):
         if not is_classifier(self.estimator):
             return None
         if classes is None:
             found = client.compute(da.unique(y))
-            self._wait(client, [found], "finding the classes of y")
+            self._wait(client, [found], "finding the classes of y", ours=[found])
             classes = found.result()
         return np.unique(np.asarray(classes))
 
-    def _wait(self, client, futures, what, pending=None):
-        """Wait for futures (a failed one raises at gather/result); past timeout, cancel them
-        (and those pending) and raise TimeoutError."""
+    def _wait(self, client, futures, what, ours=()):
+        """Wait for futures (a failed one raises at gather/result); past timeout, cancel `ours`
+        (the tasks this call submitted: never the user's data) and raise TimeoutError."""
         try:
             wait(futures, timeout=self.timeout)
         except _DaskTimeout:
-            client.cancel(pending or futures)
+            if ours:
+                client.cancel(list(ours))
             raise TimeoutError(f"{what} did not finish within timeout={self.timeout} s on the cluster; "
                                "the model is left as it was before this call") from None
 
@@ -235,7 +265,9 @@ class DataParallel(BaseEstimator):
         step = n_epochs if self.sync_every is None else int(self.sync_every)
         # each replica's tasks go to the worker holding its blocks (elsewhere if that worker is lost)
         previous = [(replica, 0.0, []) for replica in state.replicas]  # then the futures of the last round
-        average, rounds, submitted = None, [], []
+        # (first epoch, epochs, the replicas' futures, the average's) of each round not yet read:
+        # a round read is let go, so that the cluster frees its results once the next has run
+        average, rounds = None, []
         for first in range(state.epochs, state.epochs + n_epochs, step):
             count = min(step, state.epochs + n_epochs - first)
             previous = [client.submit(
@@ -244,21 +276,24 @@ class DataParallel(BaseEstimator):
                 workers=[worker], allow_other_workers=True, pure=False)
                 for r, (last, (worker, group)) in enumerate(zip(previous, groups))]
             average = client.submit(_mean, *previous, key=f"fastgd-average-{token}-{first}", pure=False)
-            submitted += previous + [average]
-            rounds.append((first, count, average))
+            rounds.append((first, count, previous, average))
+        del previous, average
         curve, started = list(state.loss_curve), time.perf_counter()
         try:
-            for first, count, average in rounds:
-                self._wait(client, [average], f"epochs {first + 1}-{first + count}", pending=submitted)
+            while rounds:
+                first, count, _, average = rounds[0]
+                self._wait(client, [average], f"epochs {first + 1}-{first + count}",
+                           ours=[future for *_, replicas, average in rounds for future in (*replicas, average)])
                 curve += average.result()[1]
                 if self.verbose:
                     print(f"-- Epochs {first + 1}-{first + count} on {len(groups)} replicas: objective "
                           f"{curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
                 started = time.perf_counter()
-            replicas = [model for model, _, _ in client.gather(previous)]
-            mean = average.result()[0]
+                last = rounds.pop(0)
+            replicas = [model for model, _, _ in client.gather(last[2])]
+            mean = last[3].result()[0]
         except BaseException:
-            client.cancel(submitted)
+            client.cancel([future for *_, replicas, average in rounds for future in (*replicas, average)])
             raise
         for replica in replicas:
             _set_mean(replica, mean)
@@ -306,10 +341,12 @@ class DataParallel(BaseEstimator):
         for a dask array X."""
         return self._apply("predict", X)
 
+    @available_if(lambda self: hasattr(self.estimator, "decision_function"))
     def decision_function(self, X):
         """The averaged model's decision function (classifiers), NumPy or dask as X."""
         return self._apply("decision_function", X)
 
+    @available_if(lambda self: hasattr(self.estimator, "predict_proba"))
     def predict_proba(self, X):
         """The averaged model's class probabilities (where the estimator has them), NumPy or dask as X."""
         return self._apply("predict_proba", X)
@@ -322,6 +359,15 @@ class DataParallel(BaseEstimator):
             predicted, y, sample_weight = da.compute(predicted, _unframed(y), _unframed(sample_weight))
         metric = accuracy_score if is_classifier(self.estimator) else r2_score
         return float(metric(np.asarray(y), predicted, sample_weight=sample_weight))
+
+    def __sklearn_clone__(self):
+        """An unfitted copy on the same client (a Client cannot be copied)."""
+        return type(self)(**{**self.get_params(deep=False), "estimator": clone(self.estimator)})
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["client"] = None  # a Client cannot be pickled: the copy uses the default client
+        return state
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -342,6 +388,19 @@ def _block_futures(array):
     return [by_key[block.key] for block in array.to_delayed().ravel()]
 
 
+@contextlib.contextmanager
+def _restoring(random_state):
+    """Restore a RandomState given as random_state if the block fails (a failed call changes
+    nothing); seeds and None need nothing."""
+    saved = random_state.get_state() if isinstance(random_state, np.random.RandomState) else None
+    try:
+        yield
+    except BaseException:
+        if saved is not None:
+            random_state.set_state(saved)
+        raise
+
+
 def _is_frame(value):
     """Whether value is a dask DataFrame or Series (told without importing dask.dataframe)."""
     return hasattr(value, "to_dask_array") and not isinstance(value, da.Array)
@@ -350,17 +409,6 @@ def _is_frame(value):
 def _unframed(value):
     """A dask DataFrame or Series as a dask array (a block a partition, of unknown size)."""
     return value.to_dask_array() if _is_frame(value) else value
-
-
-def _dask_array(client, value, name):
-    """value as a dask array: a dask DataFrame or Series (persisted, its partitions' rows counted
-    on the workers) becomes one; anything else but a dask array is refused."""
-    if _is_frame(value):
-        return client.persist(value).to_dask_array(lengths=True)
-    if not isinstance(value, da.Array):
-        raise TypeError(f"{name} is a {type(value).__name__}; expected a dask array (dask.array.from_array(...), "
-                        "or made on the workers) or a dask DataFrame or Series")
-    return value
 
 
 def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs):
@@ -395,13 +443,12 @@ def _aligned_once(block):
     """The block, or its aligned copy, made once a block on this worker and kept while the
     block lives: a block from a network frame may sit at an odd address, which the estimators
     would copy on every call."""
-    aligned = _aligned(block)
-    if aligned is block:
+    if _is_aligned(block):
         return block
     key = id(block)
     entry = _ALIGNED.get(key)
     if entry is None or entry[0]() is not block:
-        entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)), aligned)
+        entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)), block.copy())
     return entry[1]
 
 

@@ -46,11 +46,16 @@ OPTIMIZERS = {
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 
 
-def _aligned(a):
-    """The array (or CSR matrix) a, copied if its memory is at an odd address (np.frombuffer, a
-    network frame, a memmap at an odd offset): the compiled loop reads aligned memory."""
+def _is_aligned(a):
+    """Whether the array (or CSR matrix) a lies at aligned addresses, as the compiled loop reads
+    it (np.frombuffer, a network frame or a memmap at an odd offset may not)."""
     parts = (a.data, a.indices, a.indptr) if sparse.issparse(a) else (a,)
-    return a if all(part.flags.aligned for part in parts) else a.copy()
+    return all(part.flags.aligned for part in parts)
+
+
+def _aligned(a):
+    """a, or an aligned copy of it if it is not aligned."""
+    return a if _is_aligned(a) else a.copy()
 
 
 class _Driver(BaseEstimator):

@@ -238,6 +238,8 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         model.fit(Xd, yd, sample_weight=da.ones(200, chunks=40))
     with pytest.raises(TypeError, match="sample_weight is a ndarray"):
         model.fit(Xd, yd, sample_weight=np.ones(200))
+    with pytest.raises(ValueError, match="average=10; DataParallel averages from the first step"):
+        DataParallel(fastgd.SGDClassifier(average=10), client=dask_client).fit(Xd, yd)
     with pytest.raises(ValueError, match="sync_every=0"):
         DataParallel(fastgd.LogisticRegression(), client=dask_client, sync_every=0).fit(Xd, yd)
     with pytest.raises(TypeError, match="expected a fastgd estimator"):
@@ -312,8 +314,13 @@ def test_a_block_at_an_odd_address_is_aligned_once_while_it_lives():
     block = np.frombuffer(raw.data, dtype=np.float64, count=300, offset=1).reshape(100, 3)
     block[...] = np.arange(300).reshape(100, 3)
     assert not block.flags.aligned
-    first, again = fastgd_dask._aligned_once(block), fastgd_dask._aligned_once(block)
-    assert first is again and first.flags.aligned  # one copy, made once
+    import tracemalloc
+    first = fastgd_dask._aligned_once(block)
+    tracemalloc.start()
+    again = fastgd_dask._aligned_once(block)
+    copied = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert first is again and first.flags.aligned and copied < block.nbytes  # one copy, made once
     np.testing.assert_array_equal(first, block)
     aligned = np.ones(4)
     assert fastgd_dask._aligned_once(aligned) is aligned  # an aligned block is not copied
@@ -321,3 +328,74 @@ def test_a_block_at_an_odd_address_is_aligned_once_while_it_lives():
     del block, first, again
     gc.collect()
     assert key not in fastgd_dask._ALIGNED  # the copy goes with its block
+
+
+def _slow(block):
+    import time
+    time.sleep(1.5)
+    return block
+
+
+def test_a_timeout_leaves_the_users_data_alone(dask_client):
+    X, y = _data(400, 3, classifier=False)
+    Xs = dask_client.persist(da.from_array(X, chunks=(100, 3)).map_blocks(_slow))
+    ys = dask_client.persist(da.from_array(y, chunks=100))
+    with pytest.raises(TimeoutError, match="persisting X and y did not finish"):
+        DataParallel(fastgd.LinearRegression(max_iter=2, tol=None), client=dask_client, timeout=0.2).fit(Xs, ys)
+    np.testing.assert_allclose(Xs.compute(), X)  # not cancelled
+    model = DataParallel(fastgd.LinearRegression(max_iter=50, tol=None), client=dask_client, timeout=1e-3)
+    with pytest.raises(TimeoutError, match="epochs"):
+        model.fit(Xs, ys)
+    np.testing.assert_allclose(Xs.compute(), X)
+    assert not any(str(key).startswith("fastgd-") for key in dask_client.run_on_scheduler(_task_keys))
+
+
+def _task_keys(dask_scheduler):
+    return [key for key, task in dask_scheduler.tasks.items() if task.state != "released"]
+
+
+def test_clones_and_copies_with_a_client(dask_client):
+    import pickle
+
+    from sklearn.base import clone
+    X, y = _data(400, 3, classifier=True)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    model = DataParallel(fastgd.LogisticRegression(max_iter=2, tol=None), client=dask_client)
+    copy_ = clone(model)
+    assert copy_.client is dask_client and copy_.estimator is not model.estimator
+    model.fit(Xd, yd)
+    restored = pickle.loads(pickle.dumps(model))
+    assert restored.client is None  # a Client is not pickled: the copy uses the default client
+    np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    assert hasattr(model, "predict_proba")
+    assert not hasattr(DataParallel(fastgd.LinearRegression()), "predict_proba")
+    assert not hasattr(DataParallel(fastgd.SGDClassifier(loss="hinge")), "predict_proba")
+    assert not hasattr(DataParallel(fastgd.LinearRegression()), "decision_function")
+
+
+def test_partial_fit_follows_the_estimators_current_parameters(dask_client):
+    X, y = _data(800, 5, classifier=False, seed=8)
+    Xd, yd, _held = _placed(dask_client, X, y, blocks_per_worker=1)
+    make = lambda: fastgd.LinearRegression(optimizer="momentum", batch_size=None, learning_rate=0.05)  # noqa: E731
+    parallel, single = DataParallel(make(), client=dask_client), make()
+    parallel.partial_fit(Xd, yd)
+    single.partial_fit(X, y)
+    parallel.set_params(estimator__learning_rate=0.2)
+    single.set_params(learning_rate=0.2)
+    for _ in range(2):
+        parallel.partial_fit(Xd, yd)
+        single.partial_fit(X, y)
+    np.testing.assert_allclose(parallel.coef_, single.coef_, rtol=1e-10)
+
+
+def test_a_failed_fit_leaves_a_random_state_where_it_was(dask_client):
+    X, y = _data(400, 3, classifier=False)
+    y[5] = np.nan
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    generator = np.random.RandomState(0)
+    before = generator.get_state()[1].copy(), generator.get_state()[2]
+    with pytest.raises(ValueError, match="NaN"):
+        DataParallel(fastgd.LinearRegression(max_iter=2, tol=None, random_state=generator),
+                     client=dask_client).fit(Xd, yd)
+    np.testing.assert_array_equal(generator.get_state()[1], before[0])
+    assert generator.get_state()[2] == before[1]
