@@ -282,8 +282,8 @@ class DataParallel(BaseEstimator):
         try:
             while rounds:
                 first, count, _, average = rounds[0]
-                self._wait(client, [average], f"epochs {first + 1}-{first + count}",
-                           ours=[future for *_, replicas, average in rounds for future in (*replicas, average)])
+                # past the timeout, the handler below cancels the rounds left
+                self._wait(client, [average], f"epochs {first + 1}-{first + count}")
                 curve += average.result()[1]
                 if self.verbose:
                     print(f"-- Epochs {first + 1}-{first + count} on {len(groups)} replicas: objective "
