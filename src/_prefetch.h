@@ -8,11 +8,14 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define FASTGD_PREFETCH_LINE(address) __builtin_prefetch((address), 0, 3)
+#define FASTGD_PREFETCH_LINE_L2(address) __builtin_prefetch((address), 0, 2)
 #elif defined(_MSC_VER) && (defined(_M_X64) || defined(_M_IX86))
 #include <xmmintrin.h>
 #define FASTGD_PREFETCH_LINE(address) _mm_prefetch((const char *)(address), _MM_HINT_T0)
+#define FASTGD_PREFETCH_LINE_L2(address) _mm_prefetch((const char *)(address), _MM_HINT_T1)
 #else
 #define FASTGD_PREFETCH_LINE(address) ((void)(address))
+#define FASTGD_PREFETCH_LINE_L2(address) ((void)(address))
 #endif
 
 /* every 64-byte cache line that holds a byte of [start, start + bytes) */
@@ -20,6 +23,14 @@ static inline void fastgd_prefetch(const void *start, size_t bytes) {
     const char *line = (const char *)((uintptr_t)start & ~(uintptr_t)63);
     const char *end = (const char *)start + bytes;
     for (; line < end; line += 64) FASTGD_PREFETCH_LINE(line);
+}
+
+/* the same, into the outer caches (L2) only: for memory wanted further ahead, which then
+ * does not crowd out of L1 what is in use, nor hold up L1's few outstanding misses */
+static inline void fastgd_prefetch_far(const void *start, size_t bytes) {
+    const char *line = (const char *)((uintptr_t)start & ~(uintptr_t)63);
+    const char *end = (const char *)start + bytes;
+    for (; line < end; line += 64) FASTGD_PREFETCH_LINE_L2(line);
 }
 
 #endif
