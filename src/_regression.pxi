@@ -475,14 +475,13 @@ cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexc
         w.scale = 1.0
 
 
-# How far ahead a sparse epoch asks for what shuffled rows will read: their places in indptr (and
-# their targets), then their nonzeros (indices and values); each is a DRAM access that the
-# hardware prefetcher cannot foresee, and the second needs the first.  (Asking for the weights
-# the nonzeros index, a prefetch each, cost more than it saved: 84-90 ms an epoch without against
+# A sparse epoch asks for a shuffled row's nonzeros (indices and values) as a dense one asks
+# for its rows (FAR_BYTES, NEAR_BYTES), and INDPTR_LEAD rows before that for its place in
+# indptr (and its target), which the first request needs.  (Asking for the weights the
+# nonzeros index, a prefetch each, cost more than it saved: 84-90 ms an epoch without against
 # 105-113 with, on bench --sparse's rows.)
 cdef enum:
-    SPARSE_AHEAD = 12     # indptr
-    NONZEROS_AHEAD = 6    # indices and values
+    INDPTR_LEAD = 16
 
 
 cdef inline double sparse_dot(const floating* values, const sparse_index* indices, Py_ssize_t n,
@@ -530,6 +529,10 @@ cdef double run_sparse_epoch(
     cdef bint outside
     cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
     cdef long long step, count
+    # the prefetch distances (see FAR_BYTES), from the mean row's nonzeros
+    cdef Py_ssize_t row_bytes = nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n)
+    cdef Py_ssize_t near = rows_within(row_bytes, NEAR_BYTES)
+    cdef Py_ssize_t far = near + rows_within(row_bytes, FAR_BYTES)
     if scaled:
         w.k = k
         for c in range(k):
@@ -540,12 +543,19 @@ cdef double run_sparse_epoch(
         for r in range(m):
             # written here, not in a function of its own: GCC takes a function of prefetches alone
             # for one without effects, and drops its calls
-            if start + r + SPARSE_AHEAD < n:
-                prefetch(indptr + order[start + r + SPARSE_AHEAD], 2 * sizeof(sparse_index))
-                prefetch(y + order[start + r + SPARSE_AHEAD] * k, k * sizeof(floating))
+            if start + r + far + INDPTR_LEAD < n:
+                ahead = order[start + r + far + INDPTR_LEAD]
+                prefetch(indptr + ahead, 2 * sizeof(sparse_index))
+                prefetch(y + ahead * k, k * sizeof(floating))
                 if sample_weight != NULL:
-                    prefetch(sample_weight + order[start + r + SPARSE_AHEAD], sizeof(floating))
-                ahead = order[start + r + NONZEROS_AHEAD]
+                    prefetch(sample_weight + ahead, sizeof(floating))
+            if start + r + far < n:
+                ahead = order[start + r + far]
+                if 0 <= indptr[ahead] <= indptr[ahead + 1] <= nnz:
+                    prefetch_far(indices + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(sparse_index))
+                    prefetch_far(data + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(floating))
+            if start + r + near < n:
+                ahead = order[start + r + near]
                 if 0 <= indptr[ahead] <= indptr[ahead + 1] <= nnz:
                     prefetch(indices + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(sparse_index))
                     prefetch(data + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(floating))
