@@ -110,7 +110,7 @@ cdef class Objective:
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
         s.average = NULL
-        s.touched, s.marked, s.gathered = NULL, NULL, NULL
+        s.touched, s.marked, s.gathered, s.touched_room = NULL, NULL, NULL, 0
         if self.weight_pos is not None:
             s.weight_pos = <const double*>float64_data(self.weight_pos, k, "weight_pos")
             s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
@@ -252,6 +252,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
     # of theta, and room for the gathered arrays (see advance_entries); NULL otherwise
     Py_ssize_t* touched
+    Py_ssize_t touched_room     # the entries touched may list (then the k intercepts)
     cnp.uint8_t* marked
     char* gathered
 
@@ -484,19 +485,31 @@ cdef enum:
     INDPTR_LEAD = 16
 
 
+cdef inline Py_ssize_t feature(const sparse_index* indices, Py_ssize_t p, Py_ssize_t d, bint* raced) noexcept nogil:
+    """indices[p], read once and checked where it is used: X's indices are checked before a row
+    is used, but another thread may write them while the epoch runs without the GIL.  An index
+    out of [0, d) then reads and writes entry 0 rather than memory out of bounds, and sets
+    *raced, which fails the epoch."""
+    cdef size_t j = <size_t>indices[p]
+    if j < <size_t>d:
+        return <Py_ssize_t>j
+    raced[0] = True
+    return 0
+
+
 cdef inline double sparse_dot(const floating* values, const sparse_index* indices, Py_ssize_t n,
-                              const floating* dense) noexcept nogil:
-    """A sparse row's dot product with a dense vector, in four running sums: the additions of one
-    sum wait on each other, four sums keep four in flight."""
+                              const floating* dense, Py_ssize_t d, bint* raced) noexcept nogil:
+    """A sparse row's dot product with a dense vector of d entries, in four running sums: the
+    additions of one sum wait on each other, four sums keep four in flight."""
     cdef double part0 = 0, part1 = 0, part2 = 0, part3 = 0
     cdef Py_ssize_t p, whole = n - n % 4
     for p in range(0, whole, 4):
-        part0 += values[p] * dense[indices[p]]
-        part1 += values[p + 1] * dense[indices[p + 1]]
-        part2 += values[p + 2] * dense[indices[p + 2]]
-        part3 += values[p + 3] * dense[indices[p + 3]]
+        part0 += values[p] * dense[feature(indices, p, d, raced)]
+        part1 += values[p + 1] * dense[feature(indices, p + 1, d, raced)]
+        part2 += values[p + 2] * dense[feature(indices, p + 2, d, raced)]
+        part3 += values[p + 3] * dense[feature(indices, p + 3, d, raced)]
     for p in range(whole, n):
-        part0 += values[p] * dense[indices[p]]
+        part0 += values[p] * dense[feature(indices, p, d, raced)]
     return (part0 + part1) + (part2 + part3)
 
 
@@ -505,7 +518,7 @@ cdef double run_sparse_epoch(
     const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
     Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings,
     floating* theta, floating* grad, floating* scores, floating* scratch,
-    Engine* optimizer, const double* rates, double* intercepts, Py_ssize_t* batches_done,
+    Engine* optimizer, const double* rates, double* intercepts, Py_ssize_t* spans, Py_ssize_t* batches_done,
 ) noexcept nogil:
     """run_epoch on CSR rows (data, indices, indptr): a batch's scores and gradient cost its
     nonzeros.  Plain SGD updates only the batch's nonzeros (the weights scaled, see Scaled);
@@ -513,7 +526,11 @@ cdef double run_sparse_epoch(
     The L1 penalty is applied to the nonzeros' weights only, each catching up with the
     total penalty when its feature is met (scikit-learn's lazy truncated gradient).  A row
     whose indptr or indices are out of range ends the epoch before its batch is stepped:
-    *batches_done is then -1 - the batches stepped."""
+    *batches_done is then -1 - the batch's index (the batches stepped before it).  Each row's
+    nonzeros are read where its indptr said when it was checked (spans: room for 2 *
+    batch_size), and each index is checked again where it is used (feature): indices that
+    another thread writes meanwhile end the epoch as out-of-range ones do, after their batch
+    (whose step then used entry 0 for them), never reaching outside the arrays."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
     cdef bint scaled = plain_sgd(optimizer)
@@ -526,7 +543,8 @@ cdef double run_sparse_epoch(
     cdef Scaled w = Scaled(scale=1.0, a=0.0, b=1.0, intercept=intercepts, k=0)
     cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before, mu
     cdef double residual_sum, step_size
-    cdef bint outside
+    cdef bint outside, raced = False
+    cdef Py_ssize_t* span
     cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
     cdef long long step, count
     # the prefetch distances (see FAR_BYTES), from the mean row's nonzeros
@@ -560,17 +578,19 @@ cdef double run_sparse_epoch(
                     prefetch(indices + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(sparse_index))
                     prefetch(data + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(floating))
             row = order[start + r]
-            outside = not (0 <= indptr[row] <= indptr[row + 1] <= nnz)
+            span = spans + 2 * r  # the row's nonzeros, indptr read once
+            span[0] = indptr[row]
+            span[1] = indptr[row + 1]
+            outside = not (0 <= span[0] <= span[1] <= nnz)
             if not outside:
-                for p in range(indptr[row], indptr[row + 1]):  # no early exit: the loop vectorizes
+                for p in range(span[0], span[1]):  # no early exit: the loop vectorizes
                     outside |= <size_t>indices[p] >= <size_t>d
             if outside:
                 fold(coef, average, k * d, &w)
                 batches_done[0] = -1 - batch
                 return NAN
             for c in range(k):
-                score = sparse_dot(data + indptr[row], indices + indptr[row], indptr[row + 1] - indptr[row],
-                                   coef + c * d)
+                score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
                 scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):
@@ -598,14 +618,14 @@ cdef double run_sparse_epoch(
                     residual_sum += scores[r * k + c]
                     if update == 0:
                         continue
-                    row = order[start + r]
+                    span = spans + 2 * r
                     step_size = update / w.scale
-                    for p in range(indptr[row], indptr[row + 1]):
-                        coef[c * d + indices[p]] += <floating>(data[p] * step_size)
+                    for p in range(span[0], span[1]):
+                        coef[c * d + feature(indices, p, d, &raced)] += <floating>(data[p] * step_size)
                     if average != NULL:  # the average is not moved by the step itself
                         step_size = w.a * step_size
-                        for p in range(indptr[row], indptr[row + 1]):
-                            average[c * d + indices[p]] -= <floating>(data[p] * step_size)
+                        for p in range(span[0], span[1]):
+                            average[c * d + feature(indices, p, d, &raced)] -= <floating>(data[p] * step_size)
                 if settings.fit_intercept:
                     intercepts[c] += -eta * (residual_sum * scale) * settings.intercept_decay
         elif settings.touched != NULL:  # lazy: the touched entries' gradient, step and state only
@@ -614,10 +634,13 @@ cdef double run_sparse_epoch(
                 residual_sum = 0
                 for r in range(m):
                     residual_sum += scores[r * k + c]
-                    row = order[start + r]
-                    for p in range(indptr[row], indptr[row + 1]):
-                        j = c * d + indices[p]
+                    span = spans + 2 * r
+                    for p in range(span[0], span[1]):
+                        j = c * d + feature(indices, p, d, &raced)
                         if not settings.marked[j]:
+                            if touched == settings.touched_room:  # rows longer than when counted
+                                raced = True
+                                continue
                             settings.marked[j] = 1
                             settings.touched[touched] = j
                             touched += 1
@@ -641,9 +664,9 @@ cdef double run_sparse_epoch(
                 residual_sum = 0
                 for r in range(m):
                     residual_sum += scores[r * k + c]
-                    row = order[start + r]
-                    for p in range(indptr[row], indptr[row + 1]):
-                        coef_grad[c * d + indices[p]] += <floating>(scale * scores[r * k + c]) * data[p]
+                    span = spans + 2 * r
+                    for p in range(span[0], span[1]):
+                        coef_grad[c * d + feature(indices, p, d, &raced)] += <floating>(scale * scores[r * k + c]) * data[p]
                 intercept_grad[c] = <floating>(residual_sum * scale * settings.intercept_decay) \
                     if settings.fit_intercept else 0
             if alpha != 0:
@@ -657,9 +680,9 @@ cdef double run_sparse_epoch(
             total_penalty = penalty[k * d]
             for c in range(k):
                 for r in range(m):
-                    row = order[start + r]
-                    for p in range(indptr[row], indptr[row + 1]):
-                        j = c * d + indices[p]
+                    span = spans + 2 * r
+                    for p in range(span[0], span[1]):
+                        j = c * d + feature(indices, p, d, &raced)
                         before = coef[j]
                         if w.scale * before > 0:
                             coef[j] = <floating>max(0.0, before - (total_penalty + penalty[j]) / w.scale)
@@ -678,6 +701,10 @@ cdef double run_sparse_epoch(
                     average[k * d + c] += <floating>((intercepts[c] - average[k * d + c]) * mu)
             else:
                 average_step(average, theta, k * (d + 1), count)
+        if raced:
+            fold(coef, average, k * d, &w)
+            batches_done[0] = -1 - batch
+            return NAN
         batches_done[0] = batch + 1
     fold(coef, average, k * d, &w)
     return total
@@ -790,6 +817,8 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef Py_ssize_t nnz = cnp.PyArray_SIZE(values)
     cdef cnp.ndarray intercepts = np.empty(0 if dense else k)
     cdef double* intercepts_data = <double*>cnp.PyArray_DATA(intercepts)
+    cdef cnp.ndarray spans = np.empty(0 if dense else 2 * min(batch_size, n), dtype=np.intp)  # see run_sparse_epoch
+    cdef Py_ssize_t* spans_data = <Py_ssize_t*>cnp.PyArray_DATA(spans)
     # lazy updates: room for the entries a batch can touch, its nonzeros (at most d) for each output
     cdef Py_ssize_t most = 0
     cdef cnp.ndarray touched_entries, marks, gathered
@@ -800,6 +829,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
         marks = np.zeros(k * d, dtype=np.uint8)
         gathered = np.empty((2 + MAX_STATES) * most, dtype=values.dtype)
         settings.touched = <Py_ssize_t*>cnp.PyArray_DATA(touched_entries)
+        settings.touched_room = most - k
         settings.marked = <cnp.uint8_t*>cnp.PyArray_DATA(marks)
         settings.gathered = <char*>cnp.PyArray_DATA(gathered)
     cdef const void* y_data = cnp.PyArray_DATA(y)
@@ -816,7 +846,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
         if not dense:
             total = sparse_epoch(x_data, index_data, indptr_data, nnz, is_float32, int32_index, y_data, weights,
                                  rows_order, n, d, k, batch_size, &settings, theta_data, grad_data, scores_data,
-                                 scratch_data, engine, batch_rates, intercepts_data, &done)
+                                 scratch_data, engine, batch_rates, intercepts_data, spans_data, &done)
         elif is_float32:
             total = run_epoch(<const float*>x_data, <const float*>y_data,
                               <const float*>weights, rows_order, in_order, n, d, k, batch_size, &settings,
@@ -842,23 +872,23 @@ cdef double sparse_epoch(const void* data, const void* indices, const void* indp
                          bint int32_index, const void* y, const void* weights, const cnp.npy_intp* order, Py_ssize_t n,
                          Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings, void* theta,
                          void* grad, void* scores, void* scratch, Engine* engine, const double* rates,
-                         double* intercepts, Py_ssize_t* done) noexcept nogil:
+                         double* intercepts, Py_ssize_t* spans, Py_ssize_t* done) noexcept nogil:
     """run_sparse_epoch for the dtype and index type at hand."""
     if is_float32 and int32_index:
         return run_sparse_epoch(<const float*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
                                 <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
-                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, done)
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, spans, done)
     if is_float32:
         return run_sparse_epoch(<const float*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
                                 <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
-                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, done)
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, spans, done)
     if int32_index:
         return run_sparse_epoch(<const double*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
                                 <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
-                                <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, done)
+                                <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, spans, done)
     return run_sparse_epoch(<const double*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
                             <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
-                            <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, done)
+                            <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, spans, done)
 
 
 def log_loss_terms(z):

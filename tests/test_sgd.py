@@ -7,6 +7,7 @@ problem well conditioned (scikit-learn's "optimal" rate starts near 1/sqrt(sqrt(
 makes the default alpha chaotic on unscaled data: there rounding alone moves the weights).
 """
 import pickle
+import threading
 import warnings
 
 import numpy as np
@@ -285,6 +286,76 @@ def test_bad_sparse_indices_are_refused_and_change_nothing(optimizer):
     model.partial_fit(X, y)
     untouched.partial_fit(X, y)
     np.testing.assert_array_equal(model.coef_, untouched.coef_)
+
+
+def _partial_fits_while_flipping(model, X, y, array, values, calls=150):
+    """model.partial_fit(X, y) `calls` times while another thread writes `values` into `array`
+    in place and then its own values back, over and over; returns how many calls completed.
+    The others must raise the out-of-range ValueError."""
+    original, stop = array.copy(), threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            array[...] = values
+            array[...] = original
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    completed = 0
+    try:
+        for _ in range(calls):
+            try:
+                model.partial_fit(X, y)
+            except ValueError as error:
+                assert "out of range" in str(error)
+            else:
+                completed += 1
+    finally:
+        stop.set()
+        flipper.join()
+    return completed
+
+
+@pytest.mark.parametrize("optimizer, lazy", [("sgd", False), ("adam", True), ("adam", False)])
+def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy):
+    """While partial_fit runs without the GIL, another thread flips X.indices between their values
+    and ones past the last feature.  Each call completes or raises the out-of-range ValueError: a
+    row's indices are checked before it is used and again where each is used, so a value that
+    changes in between fails the call (which changes nothing) rather than reaching outside the
+    weights (.ci/run's sanitizer build would report that).  A call that completes saw only the
+    true indices, so the model equals a twin trained by as many calls on an untouched X."""
+    rng = np.random.default_rng(0)
+    X = sparse.random(4000, 300, density=0.05, format="csr", random_state=rng)
+    y = X @ rng.standard_normal(300) + 0.1
+    clean = X.copy()
+    options = dict(optimizer=optimizer, lazy_updates=lazy, batch_size=1 if optimizer == "sgd" else 16,
+                   learning_rate="constant", eta0=0.01, random_state=0, average=10, penalty="elasticnet")
+    model, twin = fastgd.SGDRegressor(**options), fastgd.SGDRegressor(**options)
+    model.partial_fit(clean, y)
+    twin.partial_fit(clean, y)
+    calls = 150
+    completed = _partial_fits_while_flipping(model, X, y, X.indices, X.indices + 1000 * X.shape[1], calls)
+    assert completed < calls  # the flips were seen
+    for _ in range(completed):
+        twin.partial_fit(clean, y)
+    np.testing.assert_array_equal(model.coef_, twin.coef_)
+    np.testing.assert_array_equal(model.intercept_, twin.intercept_)
+
+
+@pytest.mark.parametrize("optimizer, lazy", [("sgd", False), ("adam", True)])
+def test_indptr_rewritten_by_another_thread_never_reaches_outside(optimizer, lazy):
+    """Another thread flips entries of X.indptr so that a row runs to the last nonzero (longer
+    than any row was when the call began) and back: each call completes or raises the
+    out-of-range ValueError, reading each row where indptr said when the row was checked."""
+    rng = np.random.default_rng(1)
+    X = sparse.random(4000, 300, density=0.05, format="csr", random_state=rng)
+    y = X @ rng.standard_normal(300)
+    model = fastgd.SGDRegressor(optimizer=optimizer, lazy_updates=lazy, batch_size=1 if optimizer == "sgd" else 16,
+                                learning_rate="constant", eta0=0.01, random_state=0).fit(X, y)
+    flipped = np.array(X.indptr)
+    flipped[1:-1:97] = X.nnz  # every 97th row runs to the end; the next one then falls
+    _partial_fits_while_flipping(model, X, y, X.indptr, flipped)
+    assert np.isfinite(model.coef_).all()
 
 
 def _lazy_adam_oracle(X, y, batch_size, lr, betas, eps, alpha, epochs):
