@@ -1,7 +1,8 @@
 """One in-place step of each algorithm on raw arrays, for users who keep their own state.
 
 Each function checks its arrays and options as the optimizer classes do, then
-runs the same compiled step on one parameter.  State arrays must have the
+runs the same compiled step on one parameter (an array, or a fastgd.Parameter,
+whose array is updated).  State arrays must have the
 parameter's shape and dtype; ``step`` is the number of this step, counting
 from 1.  A number the algorithm keeps across steps (NAdam's ``mu_product``)
 is passed in and its new value returned.
@@ -13,6 +14,8 @@ from ._backend import engine
 
 
 def _prepare(param, grad, states):
+    if isinstance(param, optim.Parameter):  # its array, updated in place (torch's take nn.Parameter too)
+        param = param.data
     param = _checks.check_param(param, "param")
     if grad is None:
         raise TypeError(f"grad is None; expected a NumPy array of shape {param.shape}")

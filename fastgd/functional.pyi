@@ -4,10 +4,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .optim import _FloatArray
+from .optim import _FloatArray, _Param
 
 def sgd(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     momentum_buffer: _FloatArray | None = None,
     *,
@@ -19,7 +19,7 @@ def sgd(
     maximize: bool = False,
 ) -> _FloatArray | None: ...
 def adam(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,
@@ -35,7 +35,7 @@ def adam(
     decoupled_weight_decay: bool = False,
 ) -> None: ...
 def adamw(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,
@@ -50,7 +50,7 @@ def adamw(
     maximize: bool = False,
 ) -> None: ...
 def rmsprop(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     square_avg: _FloatArray,
     grad_avg: _FloatArray | None = None,
@@ -65,7 +65,7 @@ def rmsprop(
     maximize: bool = False,
 ) -> None: ...
 def adagrad(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     state_sum: _FloatArray,
     *,
@@ -77,7 +77,7 @@ def adagrad(
     maximize: bool = False,
 ) -> None: ...
 def adamax(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     exp_avg: _FloatArray,
     exp_inf: _FloatArray,
@@ -90,7 +90,7 @@ def adamax(
     maximize: bool = False,
 ) -> None: ...
 def adadelta(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     square_avg: _FloatArray,
     acc_delta: _FloatArray,
@@ -102,7 +102,7 @@ def adadelta(
     maximize: bool = False,
 ) -> None: ...
 def lion(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     exp_avg: _FloatArray,
     *,
@@ -112,7 +112,7 @@ def lion(
     maximize: bool = False,
 ) -> None: ...
 def radam(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,
@@ -126,7 +126,7 @@ def radam(
     maximize: bool = False,
 ) -> None: ...
 def nadam(
-    param: _FloatArray,
+    param: _Param,
     grad: npt.NDArray[np.floating[Any]],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,

@@ -155,6 +155,24 @@ def test_functional_matches_torch(name, dtype, rng):
     assert_all_close(params, torch_numpy(tparams))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_parameter_steps_as_its_array(name, rng):
+    """A fastgd.Parameter given as param: its array is stepped in place, bit for bit as the bare
+    array is (torch's functional steps take an nn.Parameter as a tensor)."""
+    kwargs = OPTIONS[name][-1]
+    array = random_arrays(rng, [(9,)], np.float64)[0]
+    bare, parameter = array.copy(), fastgd.Parameter(array.copy())
+    data = parameter.data
+    bare_driver = FunctionalDriver(name, [bare], kwargs)
+    parameter_driver = FunctionalDriver(name, [parameter], kwargs)
+    for grads in grad_sequence(rng, [(9,)], np.float64, 3, lambda k, i: False):
+        bare_driver.step(grads)
+        parameter_driver.step(grads)
+    assert parameter.data is data
+    assert np.array_equal(parameter.data, bare)
+    assert not np.array_equal(bare, array)
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_adamw_is_adam_with_decoupled_weight_decay(dtype, rng):
     p, q = random_arrays(rng, [(7,), (7,)], dtype)
