@@ -26,8 +26,9 @@ cdef extern from "_logloss.h":
         const float* z, float* e, float* softplus, Py_ssize_t n) noexcept nogil
 
 # How far ahead of the row in use a shuffled epoch asks for rows: a shuffled row is a
-# DRAM access the hardware prefetcher cannot foresee.  Two distances, in bytes of rows:
-# far ahead into L2 (many misses in flight), and near ahead from there into L1.  On this
+# DRAM access the hardware prefetcher cannot foresee.  Two requests, their distances in
+# bytes of rows: NEAR_BYTES + FAR_BYTES ahead into L2 (many misses in flight), and NEAR_BYTES
+# ahead from there into L1.  On this
 # project's Zen 4 machine, a C loop of a shuffled 1e7-value epoch (dot product and update
 # per row) took 10-11 ms with the near request alone (8 rows of 100 doubles), 5.6-6.2 ms
 # with both, from rows of 30 to 1,000 doubles; the far request into L1 (prefetcht0) gave
@@ -477,8 +478,8 @@ cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexc
 
 
 # A sparse epoch asks for a shuffled row's nonzeros (indices and values) as a dense one asks
-# for its rows (FAR_BYTES, NEAR_BYTES), and INDPTR_LEAD rows before that for its place in
-# indptr (and its target), which the first request needs.  (Asking for the weights the
+# for its rows (far into L2, then near into L1); for its place in indptr, which the far request
+# reads, INDPTR_LEAD rows before that; for its target and weight with the near request.  (Asking for the weights the
 # nonzeros index, a prefetch each, cost more than it saved: 84-90 ms an epoch without against
 # 105-113 with, on bench --sparse's rows.)
 cdef enum:
@@ -526,11 +527,12 @@ cdef double run_sparse_epoch(
     The L1 penalty is applied to the nonzeros' weights only, each catching up with the
     total penalty when its feature is met (scikit-learn's lazy truncated gradient).  A row
     whose indptr or indices are out of range ends the epoch before its batch is stepped:
-    *batches_done is then -1 - the batch's index (the batches stepped before it).  Each row's
-    nonzeros are read where its indptr said when it was checked (spans: room for 2 *
-    batch_size), and each index is checked again where it is used (feature): indices that
-    another thread writes meanwhile end the epoch as out-of-range ones do, after their batch
-    (whose step then used entry 0 for them), never reaching outside the arrays."""
+    *batches_done is then -1 - the batch's index.  Each row's nonzeros are read where its indptr
+    said when it was checked (spans: room for 2 * min(batch_size, n)), and each index is
+    checked again where it is used (feature): indices that another thread writes meanwhile end
+    the epoch as out-of-range ones do (*batches_done as above), before the batch's step if the
+    batch's scores met them, else after it (the step then used entry 0 for them), never
+    reaching outside the arrays; the caller restores what the failed epoch changed."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
     cdef bint scaled = plain_sgd(optimizer)
@@ -545,6 +547,7 @@ cdef double run_sparse_epoch(
     cdef double residual_sum, step_size
     cdef bint outside, raced = False
     cdef Py_ssize_t* span
+    cdef Py_ssize_t begin, end, y_per_row = targets_per_row(loss, k)
     cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
     cdef long long step, count
     # the prefetch distances (see FAR_BYTES), from the mean row's nonzeros
@@ -560,23 +563,25 @@ cdef double run_sparse_epoch(
         m = min(batch_size, n - start)
         for r in range(m):
             # written here, not in a function of its own: GCC takes a function of prefetches alone
-            # for one without effects, and drops its calls
+            # for one without effects, and drops its calls.  indptr is read once into locals, as
+            # another thread may write it (see below)
             if start + r + far + INDPTR_LEAD < n:
-                ahead = order[start + r + far + INDPTR_LEAD]
-                prefetch(indptr + ahead, 2 * sizeof(sparse_index))
-                prefetch(y + ahead * k, k * sizeof(floating))
-                if sample_weight != NULL:
-                    prefetch(sample_weight + ahead, sizeof(floating))
+                prefetch_far(indptr + order[start + r + far + INDPTR_LEAD], 2 * sizeof(sparse_index))
             if start + r + far < n:
                 ahead = order[start + r + far]
-                if 0 <= indptr[ahead] <= indptr[ahead + 1] <= nnz:
-                    prefetch_far(indices + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(sparse_index))
-                    prefetch_far(data + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(floating))
+                begin, end = indptr[ahead], indptr[ahead + 1]
+                if 0 <= begin <= end <= nnz:
+                    prefetch_far(indices + begin, (end - begin) * sizeof(sparse_index))
+                    prefetch_far(data + begin, (end - begin) * sizeof(floating))
             if start + r + near < n:
                 ahead = order[start + r + near]
-                if 0 <= indptr[ahead] <= indptr[ahead + 1] <= nnz:
-                    prefetch(indices + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(sparse_index))
-                    prefetch(data + indptr[ahead], (indptr[ahead + 1] - indptr[ahead]) * sizeof(floating))
+                begin, end = indptr[ahead], indptr[ahead + 1]
+                if 0 <= begin <= end <= nnz:
+                    prefetch(indices + begin, (end - begin) * sizeof(sparse_index))
+                    prefetch(data + begin, (end - begin) * sizeof(floating))
+                prefetch(y + ahead * y_per_row, y_per_row * sizeof(floating))
+                if sample_weight != NULL:
+                    prefetch(sample_weight + ahead, sizeof(floating))
             row = order[start + r]
             span = spans + 2 * r  # the row's nonzeros, indptr read once
             span[0] = indptr[row]
@@ -592,6 +597,10 @@ cdef double run_sparse_epoch(
             for c in range(k):
                 score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
                 scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
+        if raced:  # an index changed since its row was checked: fail before the step
+            fold(coef, average, k * d, &w)
+            batches_done[0] = -1 - batch
+            return NAN
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):
             fold(coef, average, k * d, &w)
@@ -745,7 +754,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     Plan.step).  When DONE, result (float64) holds the epoch's weighted loss sum (NaN if it
     diverged) and the number of batches stepped.  rates: None, or each batch's learning
     rate (float64).  in_order says that order is 0..n-1, so that batches are read from X
-    without a copy.
+    without a copy.  A CSR X whose indptr or indices are out of range (or are written out of
+    range by another thread meanwhile) raises ValueError, after the batches before it were
+    stepped: the caller restores what they changed.
 
     X is C-contiguous (n, d), or a CSR matrix (its data, indices and indptr C-contiguous,
     indices and indptr both int32 or both int64: checked as they are read); y, sample_weight

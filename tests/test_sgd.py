@@ -342,19 +342,29 @@ def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy
     np.testing.assert_array_equal(model.intercept_, twin.intercept_)
 
 
-@pytest.mark.parametrize("optimizer, lazy", [("sgd", False), ("adam", True)])
-def test_indptr_rewritten_by_another_thread_never_reaches_outside(optimizer, lazy):
-    """Another thread flips entries of X.indptr so that a row runs to the last nonzero (longer
-    than any row was when the call began) and back: each call completes or raises the
-    out-of-range ValueError, reading each row where indptr said when the row was checked."""
+@pytest.mark.parametrize("shape, density, batch_size, optimizer, lazy, past", [
+    ((4000, 300), 0.05, 1, "sgd", False, 100_000),
+    ((4000, 300), 0.05, 16, "adam", True, 100_000),
+    # many more features than a batch's nonzeros: a row that grows after the call counted the
+    # longest row could touch more entries than the lazy step has room for
+    ((2000, 20_000), 3e-4, 4, "adam", True, 0),
+])
+def test_indptr_rewritten_by_another_thread_never_reaches_outside(shape, density, batch_size, optimizer, lazy, past):
+    """Another thread flips entries of X.indptr to nnz + past and back, so that a row runs to
+    or past the last nonzero (and the next one falls): each call completes or raises the
+    out-of-range ValueError.  A row is read where indptr said when it was checked (a read of
+    indptr after that could reach outside the arrays, which .ci/run's sanitizer build reports),
+    and a lazy batch never lists more entries than it has room for."""
     rng = np.random.default_rng(1)
-    X = sparse.random(4000, 300, density=0.05, format="csr", random_state=rng)
-    y = X @ rng.standard_normal(300)
-    model = fastgd.SGDRegressor(optimizer=optimizer, lazy_updates=lazy, batch_size=1 if optimizer == "sgd" else 16,
+    X = sparse.random(*shape, density=density, format="csr", random_state=rng)
+    y = X @ rng.standard_normal(shape[1])
+    model = fastgd.SGDRegressor(optimizer=optimizer, lazy_updates=lazy, batch_size=batch_size,
                                 learning_rate="constant", eta0=0.01, random_state=0).fit(X, y)
     flipped = np.array(X.indptr)
-    flipped[1:-1:97] = X.nnz  # every 97th row runs to the end; the next one then falls
-    _partial_fits_while_flipping(model, X, y, X.indptr, flipped)
+    flipped[1:-1:7] = X.nnz + past
+    calls = 150
+    completed = _partial_fits_while_flipping(model, X, y, X.indptr, flipped, calls)
+    assert completed < calls  # the flips were seen
     assert np.isfinite(model.coef_).all()
 
 
