@@ -48,6 +48,9 @@ def _placed(client, X, y, blocks_per_worker, *more):
     """X, y (and any more arrays of a value a row) as dask arrays whose blocks are sent to the
     workers in turn (the blocks of each worker adjacent), each worker holding blocks_per_worker
     blocks; then the futures, which keep the blocks alive.  A sparse X is sent as CSR blocks."""
+    # the fixture's two workers: once in one CI run none were listed for a moment (both gone
+    # between two tests, for a reason no log showed), so wait until the cluster is whole
+    client.wait_for_workers(2, timeout=120)
     workers = sorted(client.scheduler_info()["workers"])
     parts = np.array_split(np.arange(X.shape[0]), len(workers) * blocks_per_worker)
     arrays = [X, y, *more]
