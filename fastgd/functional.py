@@ -14,9 +14,7 @@ from ._backend import engine
 
 
 def _prepare(param, grad, states):
-    if isinstance(param, optim.Parameter):  # its array, updated in place (torch's take nn.Parameter too)
-        param = param.data
-    param = _checks.check_param(param, "param")
+    param = _checks.check_param(optim._data(param), "param")  # a Parameter's array (torch's take nn.Parameter)
     if grad is None:
         raise TypeError(f"grad is None; expected a NumPy array of shape {param.shape}")
     grad = _checks.convert_grad(grad, param, "grad")

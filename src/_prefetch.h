@@ -18,19 +18,20 @@
 #define FASTGD_PREFETCH_LINE_L2(address) ((void)(address))
 #endif
 
-/* every 64-byte cache line that holds a byte of [start, start + bytes) */
-static inline void fastgd_prefetch(const void *start, size_t bytes) {
+/* every 64-byte cache line that holds a byte of [start, start + bytes): into L1, or with
+ * outer set into the outer caches (L2) only, for memory wanted further ahead, which then does
+ * not crowd out of L1 what is in use, nor hold up L1's few outstanding misses (outer is a
+ * constant at every call: the test leaves the loop once the call is inlined) */
+static inline void fastgd_prefetch_lines(const void *start, size_t bytes, int outer) {
     const char *line = (const char *)((uintptr_t)start & ~(uintptr_t)63);
     const char *end = (const char *)start + bytes;
-    for (; line < end; line += 64) FASTGD_PREFETCH_LINE(line);
+    for (; line < end; line += 64) {
+        if (outer) FASTGD_PREFETCH_LINE_L2(line);
+        else FASTGD_PREFETCH_LINE(line);
+    }
 }
 
-/* the same, into the outer caches (L2) only: for memory wanted further ahead, which then
- * does not crowd out of L1 what is in use, nor hold up L1's few outstanding misses */
-static inline void fastgd_prefetch_far(const void *start, size_t bytes) {
-    const char *line = (const char *)((uintptr_t)start & ~(uintptr_t)63);
-    const char *end = (const char *)start + bytes;
-    for (; line < end; line += 64) FASTGD_PREFETCH_LINE_L2(line);
-}
+static inline void fastgd_prefetch(const void *start, size_t bytes) { fastgd_prefetch_lines(start, bytes, 0); }
+static inline void fastgd_prefetch_far(const void *start, size_t bytes) { fastgd_prefetch_lines(start, bytes, 1); }
 
 #endif

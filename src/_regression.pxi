@@ -27,12 +27,11 @@ cdef extern from "_logloss.h":
 
 # How far ahead of the row in use a shuffled epoch asks for rows: a shuffled row is a
 # DRAM access the hardware prefetcher cannot foresee.  Two requests, their distances in
-# bytes of rows: NEAR_BYTES + FAR_BYTES ahead into L2 (many misses in flight), and NEAR_BYTES
-# ahead from there into L1.  On this
-# project's Zen 4 machine, a C loop of a shuffled 1e7-value epoch (dot product and update
-# per row) took 10-11 ms with the near request alone (8 rows of 100 doubles), 5.6-6.2 ms
-# with both, from rows of 30 to 1,000 doubles; the far request into L1 (prefetcht0) gave
-# no gain.
+# bytes of rows: NEAR_BYTES + FAR_BYTES ahead into L2 (many misses in flight), and
+# NEAR_BYTES ahead from there into L1.  On this project's Zen 4 machine, a C loop of a
+# shuffled 1e7-value epoch (dot product and update per row) took 10-11 ms with the near
+# request alone (8 rows of 100 doubles), 5.6-6.2 ms with both, from rows of 30 to 1,000
+# doubles; the far request into L1 (prefetcht0) gave no gain.
 cdef enum:
     FAR_BYTES = 96 * 1024
     NEAR_BYTES = 12 * 1024
@@ -41,9 +40,10 @@ cdef enum:
     TARGETS_AHEAD = 32
 
 
-cdef inline Py_ssize_t rows_within(Py_ssize_t row_bytes, Py_ssize_t distance) noexcept nogil:
-    """How many rows of row_bytes a prefetch distance of `distance` bytes spans (at least 1)."""
-    return max(1, distance // max(1, row_bytes))
+cdef inline void prefetch_rows(Py_ssize_t row_bytes, Py_ssize_t* near, Py_ssize_t* far) noexcept nogil:
+    """The two prefetch distances in rows of row_bytes (at least 1 and 2)."""
+    near[0] = max(1, NEAR_BYTES // max(1, row_bytes))
+    far[0] = near[0] + max(1, FAR_BYTES // max(1, row_bytes))
 
 
 cdef enum Loss:
@@ -352,8 +352,8 @@ cdef double run_epoch(
     cdef Py_ssize_t y_per_row = targets_per_row(loss, k)
     cdef bint one_pass = plain_sgd(optimizer)
     cdef floating neg_lr, g
-    cdef Py_ssize_t near = rows_within(d * sizeof(floating), NEAR_BYTES)
-    cdef Py_ssize_t far = near + rows_within(d * sizeof(floating), FAR_BYTES)
+    cdef Py_ssize_t near, far
+    prefetch_rows(d * sizeof(floating), &near, &far)
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -478,12 +478,21 @@ cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexc
 
 
 # A sparse epoch asks for a shuffled row's nonzeros (indices and values) as a dense one asks
-# for its rows (far into L2, then near into L1); for its place in indptr, which the far request
-# reads, INDPTR_LEAD rows before that; for its target and weight with the near request.  (Asking for the weights the
-# nonzeros index, a prefetch each, cost more than it saved: 84-90 ms an epoch without against
-# 105-113 with, on bench --sparse's rows.)
+# for its rows (far into L2, then near into L1); for its place in indptr, which the far
+# request reads, INDPTR_LEAD rows before that; for its target and weight with the near
+# request.  (Asking for the weights the nonzeros index, a prefetch each, cost more than it
+# saved: 84-90 ms an epoch without against 105-113 with, on bench --sparse's rows.)
 cdef enum:
     INDPTR_LEAD = 16
+
+
+cdef inline double out_of_range(floating* coef, floating* average, Py_ssize_t n, Scaled* w, Py_ssize_t batch,
+                                Py_ssize_t* batches_done) noexcept nogil:
+    """End a sparse epoch at batch `batch`, whose rows reach out of range: the weights folded
+    (see Scaled), *batches_done = -1 - batch; returns NaN."""
+    fold(coef, average, n, w)
+    batches_done[0] = -1 - batch
+    return NAN
 
 
 cdef inline Py_ssize_t feature(const sparse_index* indices, Py_ssize_t p, Py_ssize_t d, bint* raced) noexcept nogil:
@@ -550,10 +559,8 @@ cdef double run_sparse_epoch(
     cdef Py_ssize_t begin, end, y_per_row = targets_per_row(loss, k)
     cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
     cdef long long step, count
-    # the prefetch distances (see FAR_BYTES), from the mean row's nonzeros
-    cdef Py_ssize_t row_bytes = nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n)
-    cdef Py_ssize_t near = rows_within(row_bytes, NEAR_BYTES)
-    cdef Py_ssize_t far = near + rows_within(row_bytes, FAR_BYTES)
+    cdef Py_ssize_t near, far
+    prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
     if scaled:
         w.k = k
         for c in range(k):
@@ -591,16 +598,12 @@ cdef double run_sparse_epoch(
                 for p in range(span[0], span[1]):  # no early exit: the loop vectorizes
                     outside |= <size_t>indices[p] >= <size_t>d
             if outside:
-                fold(coef, average, k * d, &w)
-                batches_done[0] = -1 - batch
-                return NAN
+                return out_of_range(coef, average, k * d, &w, batch, batches_done)
             for c in range(k):
                 score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
                 scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
         if raced:  # an index changed since its row was checked: fail before the step
-            fold(coef, average, k * d, &w)
-            batches_done[0] = -1 - batch
-            return NAN
+            return out_of_range(coef, average, k * d, &w, batch, batches_done)
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):
             fold(coef, average, k * d, &w)
@@ -711,9 +714,7 @@ cdef double run_sparse_epoch(
             else:
                 average_step(average, theta, k * (d + 1), count)
         if raced:
-            fold(coef, average, k * d, &w)
-            batches_done[0] = -1 - batch
-            return NAN
+            return out_of_range(coef, average, k * d, &w, batch, batches_done)
         batches_done[0] = batch + 1
     fold(coef, average, k * d, &w)
     return total
