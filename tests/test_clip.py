@@ -12,7 +12,7 @@ from conftest import DTYPES, NAMES, OPTIONS, RTOL, assert_all_close, build, fast
     assert_unchanged
 
 NORM_TYPES = (2.0, 1.0, np.inf, 0.5, 3.0, 0.0, -np.inf)
-SIZES = (7, 0, 300, 4099, 1)
+SIZES = (7, 0, 300, 4099, 1, 2048, 1025)  # blocks of 1024 read from two halves: odd and even counts
 #: from the exact norm: float32's rounding; float64's summation error over a few thousand terms
 TIGHT = {np.dtype(np.float32): float(np.finfo(np.float32).eps), np.dtype(np.float64): 1e-14}
 
