@@ -246,7 +246,7 @@ class _Driver(BaseEstimator):
             objective = self._objective(loss_sum, weight_sum)
             if not math.isfinite(objective) or not np.isfinite(self._theta).all():
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
-                check_array(X, dtype=None, input_name="X", estimator=self)
+                check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
                 raise _Diverged(
                     f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
                     f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
@@ -558,14 +558,15 @@ def _class_index(model, y, classes, reset):
         if not known.all():
             unknown = np.unique(y[~known])
             raise ValueError(f"y has labels {unknown.tolist()} not in classes {model.classes_.tolist()}")
-    # each call's (partial_fit follows set_params); "balanced" is fit's alone
+    # each call's (partial_fit follows set_params); "balanced" from the call's own labels
     model._expanded_class_weight = compute_class_weight(model.class_weight, classes=model.classes_, y=y)
     return index
 
 
 def _refuse_balanced_in_partial_fit(model):
-    """As scikit-learn: "balanced" weights would be those of one batch's classes only."""
-    if getattr(model, "class_weight", None) == "balanced":  # a regressor has none
+    """As scikit-learn, on a first call only: "balanced" weights would be those of one batch's
+    classes.  After a fit, a call weighs its rows by its own batch's balance, as scikit-learn's."""
+    if getattr(model, "class_weight", None) == "balanced" and not hasattr(model, "classes_"):  # a regressor has none
         raise ValueError("class_weight='balanced' is not supported for partial_fit: compute the weights with "
                          "sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
 

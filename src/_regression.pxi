@@ -267,8 +267,21 @@ cdef inline Py_ssize_t targets_per_row(Loss loss, Py_ssize_t k) noexcept nogil:
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
                             const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
                             floating* scratch) noexcept nogil:
-    """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss sum.
-    scratch holds 2 * m values."""
+    """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss
+    sum, NaN if a score is not finite (a NaN or inf in X's rows, which X is not checked for up
+    front, or weights that overflowed): several losses would take such a score for a zero loss
+    and step on nothing.  scratch holds 2 * m values."""
+    cdef bint finite = True
+    cdef Py_ssize_t i
+    for i in range(m * k):
+        finite &= isfinite(scores[i])
+    cdef double total = residuals(scores, y, sample_weight, rows, m, k, settings, scratch)
+    return total if finite else NAN
+
+
+cdef double residuals(floating* scores, const floating* y, const floating* sample_weight,
+                      const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
+                      floating* scratch) noexcept nogil:
     cdef Loss loss = settings.loss
     cdef Py_ssize_t r, c, row
     cdef double total = 0, z, w, top, norm, target, dloss, class_weight

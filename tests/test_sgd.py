@@ -231,11 +231,21 @@ def test_bad_parameters_are_refused_and_change_nothing():
         fastgd.SGDRegressor(loss="hinge").fit(X, y)
     with pytest.raises(ValueError, match="learning_rate"):
         fastgd.SGDClassifier(learning_rate="pa1").fit(X, y)
-    model = fastgd.SGDClassifier(class_weight="balanced", max_iter=5, tol=None).fit(X, y)
+    model = fastgd.SGDClassifier(class_weight="balanced")
     before = pickle.dumps(model)
     with pytest.raises(ValueError, match="balanced"):
-        model.partial_fit(X, y)
+        model.partial_fit(X, y, classes=[0, 1])
     assert pickle.dumps(model) == before
+
+
+def test_balanced_weights_in_partial_fit_after_fit_as_scikit_learn():
+    # refused on a first call (above); after a fit, the call's own labels set the balance
+    X, y = _classification(3, np.float64)
+    options = dict(SAME, class_weight="balanced", learning_rate="constant", eta0=0.05)
+    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+    ours.partial_fit(X[:50], y[:50])
+    theirs.partial_fit(X[:50], y[:50])
+    _assert_same_fit(ours, theirs, np.float64)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam", "adagrad"])
@@ -420,3 +430,32 @@ def test_lazy_updates_work_with_every_optimizer(optimizer):
     dense = fastgd.SGDClassifier(**options).fit(X, y)
     per_sample = sk.SGDClassifier(loss="log_loss", random_state=0).fit(X, y)
     assert lazy.score(X, y) >= max(dense.score(X, y), per_sample.score(X, y)) - 0.05
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("loss", CLASSIFIER_LOSSES)
+def test_non_finite_x_is_refused_and_changes_nothing(loss, bad, kind):
+    # X is not checked up front: the epoch meets the bad value, whose row's score is then not
+    # finite; several losses would read such a score as a zero loss and step on nothing
+    X, y = _classification(2, np.float64, kind)
+    model = fastgd.SGDClassifier(loss=loss, **SAME).fit(X, y)
+    untouched = pickle.loads(pickle.dumps(model))
+    broken = X.copy()
+    if kind == "dense":
+        broken[7, 2] = bad
+    else:
+        broken.data[11] = bad
+    for call in (model.fit, model.partial_fit):
+        with pytest.raises(ValueError, match="Input X contains (NaN|infinity)"):
+            call(broken, y)
+        for name in ("coef_", "intercept_", "t_", "n_iter_"):
+            np.testing.assert_array_equal(getattr(model, name), getattr(untouched, name))
+        assert model._optimizer.state_dict()["param_groups"] == untouched._optimizer.state_dict()["param_groups"]
+
+
+def test_divergence_on_sparse_data_is_reported_as_on_dense():
+    X, y = make_regression(200, 6, random_state=0)
+    for data in (X * 1e3, sparse.csr_matrix(X * 1e3)):
+        with np.errstate(all="ignore"), pytest.raises(ValueError, match="objective became non-finite in epoch"):
+            fastgd.LinearRegression(learning_rate=100.0, max_iter=5, tol=None).fit(data, y)
