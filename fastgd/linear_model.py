@@ -134,19 +134,31 @@ class _Driver(BaseEstimator):
         self.loss_curve_ = []
 
 
-    def _start_from(self, coef, intercept):
+    def _start_from(self, coef, intercept, names=("coef_init", "intercept_init")):
+        """Set the weights to coef and intercept (either None: left as they are).  As scikit-learn,
+        one output's coef may have any shape of its d values, several outputs' must be (k, d)."""
         k = self._n_outputs
         d = self._theta.size // k - 1
         if coef is not None:
-            coef = np.asarray(coef, dtype=self._theta.dtype)
-            if coef.size != k * d:
-                raise ValueError(f"coef_init has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
+            coef = np.asarray(coef.toarray() if sparse.issparse(coef) else coef, dtype=self._theta.dtype)
+            if (coef.size != d) if k == 1 else (coef.shape != (k, d)):
+                raise ValueError(f"{names[0]} has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
             self._theta[: k * d] = coef.ravel()
         if intercept is not None:
             intercept = np.asarray(intercept, dtype=self._theta.dtype)
             if intercept.size != k:
-                raise ValueError(f"intercept_init has shape {intercept.shape}; expected ({k},)")
+                raise ValueError(f"{names[1]} has shape {intercept.shape}; expected ({k},)")
             self._theta[k * d:] = intercept.ravel()
+
+    def _follow_weights(self):
+        """As scikit-learn, partial_fit goes on from coef_ and intercept_ as they stand, arrays of
+        the user's own included (unless averaging shows the average: then, as there, from the
+        weights averaged)."""
+        if self._shown() is not self._theta:
+            return
+        own = [None if isinstance(a, np.ndarray) and np.may_share_memory(a, self._theta) else a
+               for a in (self.coef_, self.intercept_)]  # a sparsified coef_ is read back too
+        self._start_from(*own, names=("coef_", "intercept_"))
 
     def _penalties(self):
         """(L2 strength, L1 strength) of the penalty ("l2", "l1", "elasticnet" or None, of strength alpha)."""
@@ -340,6 +352,7 @@ class _Driver(BaseEstimator):
         sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
         if not reset:
             self._follow_parameters()
+            self._follow_weights()
         else:
             self._rng = check_random_state(self.random_state)
             # the epochs' shuffles come from a generator of their own, seeded from random_state
@@ -372,7 +385,7 @@ class _Driver(BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
-        scores = X @ coef.T.astype(X.dtype, copy=False) + self.intercept_.astype(X.dtype, copy=False)
+        scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
         binary = isinstance(self, ClassifierMixin) and self._n_outputs == 1
         return scores[:, 0] if (self._coef_1d or binary) else scores
 

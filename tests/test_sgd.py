@@ -459,3 +459,39 @@ def test_divergence_on_sparse_data_is_reported_as_on_dense():
     for data in (X * 1e3, sparse.csr_matrix(X * 1e3)):
         with np.errstate(all="ignore"), pytest.raises(ValueError, match="objective became non-finite in epoch"):
             fastgd.LinearRegression(learning_rate=100.0, max_iter=5, tol=None).fit(data, y)
+
+
+@pytest.mark.parametrize("average", [False, 10])
+def test_partial_fit_goes_on_from_assigned_weights_as_scikit_learn(average):
+    # scikit-learn goes on from coef_ and intercept_ as they stand (with averaging, from the
+    # weights averaged over, which coef_ does not show)
+    X, y = _regression(np.float64)
+    options = dict(SAME, average=average)
+    ours, theirs = _both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y)
+    for model in (ours, theirs):
+        model.coef_, model.intercept_ = np.linspace(-1, 1, X.shape[1]), np.array([0.5])
+        model.partial_fit(X[:20], y[:20])
+    _assert_same_fit(ours, theirs, np.float64)
+    if not average:
+        ours.coef_ = np.zeros(3)
+        with pytest.raises(ValueError, match=r"coef_ has shape \(3,\)"):
+            ours.partial_fit(X, y)
+
+
+def test_initial_weights_of_the_wrong_shape_are_refused_as_scikit_learn():
+    X, y = _classification(3, np.float64)
+    for model in (fastgd.SGDClassifier(), sk.SGDClassifier()):
+        with pytest.raises(ValueError):
+            model.fit(X, y, coef_init=np.zeros((X.shape[1], 3)))  # transposed
+    binary, y2 = _classification(2, np.float64)
+    ours, theirs = _both(fastgd.SGDClassifier(**SAME), sk.SGDClassifier(**SAME), binary, y2,
+                         coef_init=np.ones((1, binary.shape[1])))  # one output: any shape of its d values
+    _assert_same_fit(ours, theirs, np.float64)
+
+
+def test_scores_of_float32_rows_in_the_dtype_of_both_as_scikit_learn():
+    X, y = _classification(3, np.float64)
+    ours, theirs = _both(fastgd.SGDClassifier(**SAME), sk.SGDClassifier(**SAME), X, y)
+    rows = X.astype(np.float32)
+    assert ours.decision_function(rows).dtype == theirs.decision_function(rows).dtype == np.float64
+    np.testing.assert_allclose(ours.decision_function(rows), theirs.decision_function(rows), rtol=1e-6)
