@@ -17,7 +17,7 @@ from scipy import sparse
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._available_if import available_if
 from sklearn.utils.class_weight import compute_class_weight
@@ -247,7 +247,7 @@ class _Driver(BaseEstimator):
             if self.shuffle and rows is not None:
                 optim.engine.shuffle(shuffled, self._shuffle_bits)
                 np.take(rows, shuffled, out=order)
-            elif not in_order:
+            elif self.shuffle and not in_order:
                 optim.engine.shuffle(order, self._shuffle_bits)
             rates = self._batch_rates(-(-n // batch_size))
             loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
@@ -372,9 +372,12 @@ class _Driver(BaseEstimator):
         self.validation_scores_ = [] if self.early_stopping else None
         train = validation = None
         if self.early_stopping and reset:  # rows held out by index: X is not copied
-            stratify = y if isinstance(self, ClassifierMixin) else None
-            train, val = train_test_split(np.arange(X.shape[0]), test_size=self.validation_fraction,
-                                          random_state=self._rng, stratify=stratify)
+            # scikit-learn's SGD split (stratified by class, from random_state itself), the rows
+            # trained on in their order (an epoch shuffles them if shuffle is set)
+            splitter = StratifiedShuffleSplit if isinstance(self, ClassifierMixin) else ShuffleSplit
+            train, val = next(splitter(test_size=self.validation_fraction, random_state=self.random_state)
+                              .split(np.zeros((X.shape[0], 1)), y))
+            train = np.sort(train)
             validation = (val, y[val], None if sample_weight is None else sample_weight[val])
         self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
         return self

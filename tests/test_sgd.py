@@ -495,3 +495,18 @@ def test_scores_of_float32_rows_in_the_dtype_of_both_as_scikit_learn():
     rows = X.astype(np.float32)
     assert ours.decision_function(rows).dtype == theirs.decision_function(rows).dtype == np.float64
     np.testing.assert_allclose(ours.decision_function(rows), theirs.decision_function(rows), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("task", ["regression", "binary"])
+def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task, kind):
+    # the same held-out rows (a stratified split for a classifier, from random_state), and with
+    # shuffle=False the rows left trained on in their order: scikit-learn's weights
+    if task == "regression":
+        X, y = _regression(np.float64, kind)
+        ours, theirs = fastgd.SGDRegressor, sk.SGDRegressor
+    else:
+        X, y = _classification(2, np.float64, kind)
+        ours, theirs = fastgd.SGDClassifier, sk.SGDClassifier
+    options = dict(SAME, early_stopping=True, validation_fraction=0.2, random_state=3)
+    _assert_same_fit(*_both(ours(**options), theirs(**options), X, y), np.float64)
