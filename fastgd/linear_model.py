@@ -63,6 +63,9 @@ class _Driver(BaseEstimator):
 
     #: whether y may hold several targets a row (2-D)
     _multi_output = False
+    #: whether a partial_fit holds out rows as fit does under early_stopping (scikit-learn's SGD
+    #: does, after a fit; the estimators of their own, as MLPClassifier, train on every row)
+    _partial_fit_holds_out = False
 
     # -- what the reference overrides -------------------------------------
 
@@ -371,7 +374,7 @@ class _Driver(BaseEstimator):
         self._start_call(reset)
         self.validation_scores_ = [] if self.early_stopping else None
         train = validation = None
-        if self.early_stopping and reset:  # rows held out by index: X is not copied
+        if self.early_stopping and (reset or self._partial_fit_holds_out):  # by index: X is not copied
             # scikit-learn's SGD split (stratified by class, from random_state itself), the rows
             # trained on in their order (an epoch shuffles them if shuffle is set)
             splitter = StratifiedShuffleSplit if isinstance(self, ClassifierMixin) else ShuffleSplit
@@ -761,6 +764,8 @@ class _SGDDropIn(_Driver):
     not weigh the loss.
     """
 
+    _partial_fit_holds_out = True
+
     _parameter_constraints = {
         **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()
            if name not in ("learning_rate", "lr_schedule", "gamma", "step_size", "eta_min", "alpha", "power_t")},
@@ -778,7 +783,9 @@ class _SGDDropIn(_Driver):
     }
 
     def _more_checks(self, for_partial_fit):
-        if self.early_stopping and for_partial_fit:
+        # as scikit-learn, on a first partial_fit only (after a fit, a partial_fit holds out
+        # rows as fit does, and runs its one epoch on the others)
+        if self.early_stopping and for_partial_fit and not hasattr(self, "coef_"):
             raise ValueError("early_stopping should be False with partial_fit")
         if for_partial_fit:
             _refuse_balanced_in_partial_fit(self)
