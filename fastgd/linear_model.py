@@ -63,9 +63,10 @@ class _Driver(BaseEstimator):
 
     #: whether y may hold several targets a row (2-D)
     _multi_output = False
-    #: whether a partial_fit holds out rows as fit does under early_stopping (scikit-learn's SGD
-    #: does, after a fit; the estimators of their own, as MLPClassifier, train on every row)
-    _partial_fit_holds_out = False
+    #: scikit-learn's SGD bookkeeping of the rows early_stopping holds out: a partial_fit after
+    #: a fit holds out rows too, and t_ counts each epoch's held-out rows as if trained on (the
+    #: estimators of their own, as MLPClassifier, train a partial_fit on every row, and count steps)
+    _sgd_holding_out = False
 
     # -- what the reference overrides -------------------------------------
 
@@ -237,7 +238,7 @@ class _Driver(BaseEstimator):
         if not weight_sum > 0:
             raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
-        best, no_improvement = math.inf, 0
+        best, no_improvement, epochs_before = math.inf, 0, self.n_iter_
         # the rows of each epoch, shuffled anew each epoch unless taken in order
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
         in_order = self._in_order(X, order, batch_size)
@@ -299,6 +300,8 @@ class _Driver(BaseEstimator):
                     f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
                     f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
                     ConvergenceWarning)
+        if validation is not None and self._sgd_holding_out:
+            self._t[0] += (self.n_iter_ - epochs_before) * validation[0].size
         self._publish()
 
     #: how many times its best the objective may end, when the fit stops for want of improvement,
@@ -374,7 +377,7 @@ class _Driver(BaseEstimator):
         self._start_call(reset)
         self.validation_scores_ = [] if self.early_stopping else None
         train = validation = None
-        if self.early_stopping and (reset or self._partial_fit_holds_out):  # by index: X is not copied
+        if self.early_stopping and (reset or self._sgd_holding_out):  # by index: X is not copied
             # scikit-learn's SGD split (stratified by class, from random_state itself), the rows
             # trained on in their order (an epoch shuffles them if shuffle is set)
             splitter = StratifiedShuffleSplit if isinstance(self, ClassifierMixin) else ShuffleSplit
@@ -764,7 +767,7 @@ class _SGDDropIn(_Driver):
     not weigh the loss.
     """
 
-    _partial_fit_holds_out = True
+    _sgd_holding_out = True
 
     _parameter_constraints = {
         **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()

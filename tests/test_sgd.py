@@ -509,17 +509,20 @@ def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task,
         X, y = _classification(2, np.float64, kind)
         ours, theirs = fastgd.SGDClassifier, sk.SGDClassifier
     options = dict(SAME, early_stopping=True, validation_fraction=0.2, random_state=3)
-    _assert_same_fit(*_both(ours(**options), theirs(**options), X, y), np.float64)
+    ours, theirs = _both(ours(**options), theirs(**options), X, y)
+    _assert_same_fit(ours, theirs, np.float64)
+    assert ours.t_ == theirs.t_  # the held-out rows counted, as if trained on
 
 
 def test_partial_fit_after_an_early_stopping_fit_as_scikit_learn():
-    # refused on a first call; after a fit, one epoch on the call's rows but those held out
-    # (a constant rate: scikit-learn's t_ also counts the held-out rows, which moves its schedules)
+    # refused on a first call; after a fit, one epoch on the call's rows but those held out,
+    # the schedule going on from a t_ that counted the fit's held-out rows
     X, y = _regression(np.float64)
-    options = dict(SAME, early_stopping=True, learning_rate="constant")
+    options = dict(SAME, early_stopping=True, average=300)
     with pytest.raises(ValueError, match="early_stopping should be False"):
         fastgd.SGDRegressor(**options).partial_fit(X, y)
     ours, theirs = _both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y)
     ours.partial_fit(X[:30], y[:30])
     theirs.partial_fit(X[:30], y[:30])
-    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=1e-6)
+    _assert_same_fit(ours, theirs, np.float64)
+    assert ours.t_ == theirs.t_
