@@ -67,6 +67,8 @@ class Objective:
         average_start: int = 1,
         steps_before: int = 0,
         lazy: bool = False,
+        passive_aggressive: int = 0,
+        aggressiveness: float = 1,
     ) -> None: ...
 
 def epoch(

@@ -749,7 +749,9 @@ SGD_LOSSES = {
     "squared_error": ("squared_error", 0.0), "huber": ("huber", None), "epsilon_insensitive": ("epsilon_insensitive", None),
     "squared_epsilon_insensitive": ("squared_epsilon_insensitive", None),
 }
-SGD_SCHEDULES = ("constant", "optimal", "invscaling", "adaptive")
+SGD_SCHEDULES = ("constant", "optimal", "invscaling", "adaptive", "pa1", "pa2")
+#: scikit-learn's passive-aggressive steps (its learning_rate) -> the epoch's passive_aggressive
+PASSIVE_AGGRESSIVE = {"pa1": 1, "pa2": 2}
 SPARSE_INTERCEPT_DECAY = 0.01
 
 
@@ -797,6 +799,14 @@ class _SGDDropIn(_Driver):
                              "the optimal learning rate")
         if self.penalty == "elasticnet" and self.l1_ratio is None:
             raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
+        if self.learning_rate in PASSIVE_AGGRESSIVE:
+            needed = "hinge" if isinstance(self, ClassifierMixin) else "epsilon_insensitive"
+            if self.loss != needed:
+                raise ValueError(f"Learning rate {self.learning_rate!r} only works with loss {needed!r}")
+            if self.optimizer != "sgd" or self.batch_size != 1:
+                raise ValueError(f"learning_rate={self.learning_rate!r} is an online step of its own, a row at a time "
+                                 f"(eta0 its aggressiveness); it needs optimizer='sgd' and batch_size=1, got "
+                                 f"optimizer={self.optimizer!r}, batch_size={self.batch_size!r}")
         if self.loss not in self._allowed_losses:
             raise ValueError(f"loss={self.loss!r} is not one of {type(self).__name__}'s: {sorted(self._allowed_losses)}")
 
@@ -822,7 +832,8 @@ class _SGDDropIn(_Driver):
     def _objective_options(self):
         epsilon = SGD_LOSSES[self.loss][1]
         return dict(super()._objective_options(), epsilon=self.epsilon if epsilon is None else epsilon,
-                    weights_scale_steps=True, **self._class_weights())
+                    weights_scale_steps=True, passive_aggressive=PASSIVE_AGGRESSIVE.get(self.learning_rate, 0),
+                    aggressiveness=float(self.eta0), **self._class_weights())
 
     def _class_weights(self):
         return {}

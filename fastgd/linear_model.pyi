@@ -176,10 +176,11 @@ _SGDLoss: TypeAlias = Literal[
     "epsilon_insensitive", "squared_epsilon_insensitive",
 ]
 _SGDRegressionLoss: TypeAlias = Literal["squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive"]
-_SGDSchedule: TypeAlias = Literal["constant", "optimal", "invscaling", "adaptive"]
+_SGDSchedule: TypeAlias = Literal["constant", "optimal", "invscaling", "adaptive", "pa1", "pa2"]
 
 SGD_LOSSES: dict[str, tuple[str, float | None]]
 SGD_SCHEDULES: tuple[str, ...]
+PASSIVE_AGGRESSIVE: dict[str, int]
 SPARSE_INTERCEPT_DECAY: float
 
 class _SGDDropIn:

@@ -84,23 +84,33 @@ cdef class Objective:
     average_start on (steps counted from 1 over the whole fit, starting at steps_before),
     or None.  lazy: on sparse rows, an optimizer other than plain SGD steps only the weights
     the batch's nonzeros touch (and the intercepts), their state alone updated (torch's
-    SparseAdam); by default it takes the exact dense step on the whole gradient."""
+    SparseAdam); by default it takes the exact dense step on the whole gradient.
+    passive_aggressive: 1 or 2 for scikit-learn's PA-I and PA-II steps with a margin loss
+    (hinge, epsilon-insensitive): a row's step is min(aggressiveness, loss / ||x||^2), or
+    loss / (||x||^2 + 1 / (2 aggressiveness)), in place of the learning rate times its
+    gradient; 0 (the default) for gradient steps.  It applies to plain SGD's step, whose
+    learning rate must then be the aggressiveness (the L1 and L2 penalties step with it)."""
     cdef Loss loss
-    cdef double epsilon, alpha, l1, intercept_decay
+    cdef double epsilon, alpha, l1, intercept_decay, aggressiveness
     cdef bint fit_intercept, weights_scale_steps
     cdef object weight_pos, weight_neg, l1_state, average
     cdef long long average_start, steps_before
     cdef bint lazy
+    cdef int passive_aggressive
 
     def __init__(self, str loss, *, double epsilon=0, double alpha=0, double l1=0, bint fit_intercept=True,
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
-                 l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False):
+                 l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
+                 int passive_aggressive=0, double aggressiveness=1):
+        if passive_aggressive not in (0, 1, 2):
+            raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         self.loss = LOSSES[loss]
         self.epsilon, self.alpha, self.l1, self.intercept_decay = epsilon, alpha, l1, intercept_decay
         self.fit_intercept, self.weights_scale_steps = fit_intercept, weights_scale_steps
         self.weight_pos, self.weight_neg, self.l1_state, self.average = weight_pos, weight_neg, l1_state, average
         self.average_start, self.steps_before = average_start, steps_before
         self.lazy = lazy
+        self.passive_aggressive, self.aggressiveness = passive_aggressive, aggressiveness
 
     cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
         """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
@@ -108,6 +118,7 @@ cdef class Objective:
         s.loss, s.epsilon, s.alpha, s.l1 = self.loss, self.epsilon, self.alpha, self.l1
         s.intercept_decay, s.fit_intercept = self.intercept_decay, self.fit_intercept
         s.weights_scale_steps = self.weights_scale_steps
+        s.passive_aggressive, s.aggressiveness = self.passive_aggressive, self.aggressiveness
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
         s.average = NULL
@@ -243,7 +254,8 @@ cdef inline double sgd_loss(Loss loss, double y, double p, double epsilon, doubl
 
 cdef struct Settings:  # an Objective's, for the loop without the GIL
     Loss loss
-    double epsilon, alpha, l1, intercept_decay
+    double epsilon, alpha, l1, intercept_decay, aggressiveness
+    int passive_aggressive
     bint fit_intercept, weights_scale_steps
     const double* weight_pos    # class weights per output of its +1 and -1 targets, or NULL
     const double* weight_neg
@@ -264,13 +276,24 @@ cdef inline Py_ssize_t targets_per_row(Loss loss, Py_ssize_t k) noexcept nogil:
     return k if loss == SQUARED or loss >= HINGE else 1
 
 
+cdef inline double passive_aggressive(const Settings* settings, double loss, double squared_norm) noexcept nogil:
+    """The factor of a margin loss's slope (+-1 where the loss is not 0) that makes the
+    learning rate's step (the aggressiveness C) the passive-aggressive one: min(C, loss / ||x||^2)
+    (PA-I; none for a zero row) or loss / (||x||^2 + 1 / (2 C)) (PA-II), as scikit-learn's."""
+    cdef double c = settings.aggressiveness
+    if settings.passive_aggressive == 1:
+        return min(c, loss / squared_norm) / c if squared_norm != 0 else 0.0
+    return loss / (squared_norm + 0.5 / c) / c
+
+
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
                             const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
                             floating* scratch) noexcept nogil:
     """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss
     sum, NaN if a score is not finite (a NaN or inf in X's rows, which X is not checked for up
     front, or weights that overflowed): several losses would take such a score for a zero loss
-    and step on nothing.  scratch holds 2 * m values."""
+    and step on nothing.  scratch holds 2 * m values; with passive-aggressive steps, the rows'
+    squared norms first (see passive_aggressive)."""
     cdef bint finite = True
     cdef Py_ssize_t i
     for i in range(m * k):
@@ -284,7 +307,7 @@ cdef double residuals(floating* scores, const floating* y, const floating* sampl
                       floating* scratch) noexcept nogil:
     cdef Loss loss = settings.loss
     cdef Py_ssize_t r, c, row
-    cdef double total = 0, z, w, top, norm, target, dloss, class_weight
+    cdef double total = 0, z, w, top, norm, target, dloss, class_weight, value
     cdef floating* s
     cdef floating probability
     if loss >= HINGE:
@@ -296,8 +319,11 @@ cdef double residuals(floating* scores, const floating* y, const floating* sampl
                 class_weight = 1
                 if settings.weight_pos != NULL:  # as scikit-learn: by the target's sign
                     class_weight = settings.weight_pos[c] if target > 0 else settings.weight_neg[c]
-                total += w * class_weight * sgd_loss(loss, target, scores[r * k + c], settings.epsilon, &dloss)
+                value = sgd_loss(loss, target, scores[r * k + c], settings.epsilon, &dloss)
+                total += w * class_weight * value
                 dloss = min(max(dloss, -MAX_DLOSS), MAX_DLOSS)
+                if settings.passive_aggressive:
+                    dloss *= passive_aggressive(settings, value, scratch[r])
                 scores[r * k + c] = w * class_weight * dloss
         return total
     if loss == SQUARED and k == 1:  # a loop of its own keeps the running total in a register
@@ -399,6 +425,8 @@ cdef double run_epoch(
         for r in range(m):
             for c in range(k):
                 scores[r * k + c] += intercept[c]
+            if settings.passive_aggressive:
+                scratch[r] = dot(batch_x + r * d, batch_x + r * d, d)
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
@@ -615,6 +643,11 @@ cdef double run_sparse_epoch(
             for c in range(k):
                 score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
                 scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
+            if settings.passive_aggressive:
+                score = 0
+                for p in range(span[0], span[1]):
+                    score += data[p] * data[p]
+                scratch[r] = <floating>score
         if raced:  # an index changed since its row was checked: fail before the step
             return out_of_range(coef, average, k * d, &w, batch, batches_done)
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
@@ -831,7 +864,8 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef Py_ssize_t rows = 0 if in_order or not dense else min(batch_size, n)
     cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=values.dtype)
     cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=values.dtype)
-    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=values.dtype)
+    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG or objective.passive_aggressive else 0,
+                                        dtype=values.dtype)
     cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
     cdef void* scores_data = cnp.PyArray_DATA(scores)
     cdef void* scratch_data = cnp.PyArray_DATA(scratch)

@@ -230,7 +230,7 @@ def test_bad_parameters_are_refused_and_change_nothing():
     with pytest.raises(ValueError, match="loss='hinge' is not one of SGDRegressor"):
         fastgd.SGDRegressor(loss="hinge").fit(X, y)
     with pytest.raises(ValueError, match="learning_rate"):
-        fastgd.SGDClassifier(learning_rate="pa1").fit(X, y)
+        fastgd.SGDClassifier(learning_rate="pa3").fit(X, y)
     model = fastgd.SGDClassifier(class_weight="balanced")
     before = pickle.dumps(model)
     with pytest.raises(ValueError, match="balanced"):
@@ -526,3 +526,38 @@ def test_partial_fit_after_an_early_stopping_fit_as_scikit_learn():
     theirs.partial_fit(X[:30], y[:30])
     _assert_same_fit(ours, theirs, np.float64)
     assert ours.t_ == theirs.t_
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("penalty", ["l2", None, "elasticnet"])
+@pytest.mark.parametrize("learning_rate", ["pa1", "pa2"])
+def test_passive_aggressive_steps_match_scikit_learn(learning_rate, penalty, dtype, kind):
+    # averaging but with L1 (whose average differs, see the README); no all-zero rows, which
+    # PA-I skips there (see the README)
+    options = dict(SAME, learning_rate=learning_rate, eta0=0.5, penalty=penalty,
+                   average=150 if penalty != "elasticnet" else False)
+
+    def nonzero_rows(X, y):
+        keep = np.flatnonzero(abs(X).sum(axis=1))
+        return X[keep], y[keep]
+
+    for n_classes in (2, 3):
+        X, y = nonzero_rows(*_classification(n_classes, dtype, kind))
+        _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y,
+                                sample_weight=np.linspace(0.5, 2, X.shape[0])), dtype)
+    X, y = nonzero_rows(*_regression(dtype, kind))
+    y += 1  # an intercept of about 1: float32's tolerance is relative to it
+    options.update(loss="epsilon_insensitive", eta0=0.1)
+    _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
+
+
+def test_passive_aggressive_steps_need_their_loss_and_plain_per_sample_sgd():
+    X, y = _classification(2, np.float64)
+    with pytest.raises(ValueError, match="'pa1' only works with loss 'hinge'"):
+        fastgd.SGDClassifier(loss="perceptron", learning_rate="pa1").fit(X, y)
+    with pytest.raises(ValueError, match="'pa2' only works with loss 'epsilon_insensitive'"):
+        fastgd.SGDRegressor(learning_rate="pa2").fit(X, y)
+    for options in (dict(optimizer="adam"), dict(batch_size=8)):
+        with pytest.raises(ValueError, match="optimizer='sgd' and batch_size=1"):
+            fastgd.SGDClassifier(learning_rate="pa1", **options).fit(X, y)
