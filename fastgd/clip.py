@@ -82,12 +82,17 @@ def _norm_type(norm_type):
     return value
 
 
-def _total_norm(items, name, norm_type, error_if_nonfinite):
-    p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
+def _norm_pass(items, name, p):
+    """One compiled pass: (the p-norm, whether a gradient is float64, whether one is empty)."""
     found = engine.total_norm(items, Parameter, p)
     if found is None:  # an array the compiled pass does not read as it is: check in full, copy
         found = engine.total_norm(_readable(_gradients(items, name, False)), None, p)
-    norm, any_float64, any_empty = found
+    return found
+
+
+def _total_norm(items, name, norm_type, error_if_nonfinite):
+    p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
+    norm, any_float64, any_empty = _norm_pass(items, name, p)
     if any_empty and math.isinf(p):
         raise ValueError(f"the norm of order {p} of an empty gradient has no value (the largest or smallest "
                          "magnitude of no elements); torch refuses it too")
@@ -163,7 +168,9 @@ def clip_grad_value_(parameters, clip_value):
 def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     """One step of optimizer with its gradients clipped to the total norm max_norm, reading them
     twice (the norm, then the step, which scales them as it reads them) and writing them never;
-    skipped, changing nothing, if the norm is not finite (a gradient holds NaN or inf).
+    skipped, changing nothing, if a gradient holds NaN or inf: the norm is then not finite, but
+    for norm_type <= 0 (0, -inf, negative orders), whose norm can stay finite, and for which a
+    third read (the largest magnitude) tells.
     grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns
     (total_norm, stepped)."""
     if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
@@ -177,6 +184,10 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
         grads = _listed(grads, "grads")
     total = _total_norm(grads, "grads", norm_type, False)
     if not math.isfinite(total):
+        return total, False
+    if _norm_type(norm_type) <= 0 and not math.isfinite(_norm_pass(grads, "grads", math.inf)[0]):
+        # an order <= 0 lets an inf (0: a NaN too) through to a finite norm: the largest
+        # magnitude, a second read, tells
         return total, False
     optimizer.step(grads, grad_scale=engine.clip_coef(float(max_norm), float(total), type(total) is np.float32))
     return total, True
