@@ -67,17 +67,43 @@ def _check_optimizer(optimizer):
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer; a scheduler needs a fastgd.optim.Optimizer")
 
 
+# What the arguments may be: what torch 2.13 takes, but what would crash later or give a schedule that
+# makes no sense (a NaN, a fractional count of epochs, which step() and step(epoch) would read apart).
+
+def _check_real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+
+
 def _check_int(value, name, low):
+    """An int (a float refused, as torch refuses it for this argument)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
 
+def _check_whole(value, name, low):
+    """A count of epochs: an int or a float of a whole value (torch takes 30.0 as 30), >= low; as an int.
+    A fractional one is refused: the schedule step by step and step(epoch)'s closed form would part."""
+    _check_real(value, name)
+    if not (math.isfinite(value) and value == int(value) and value >= low):
+        raise ValueError(f"{name} must be a whole number >= {low} (an int, or a float such as 30.0), got {value!r}")
+    return int(value)
+
+
 def _check_number(value, name, low=-math.inf, high=math.inf, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or not (
+    _check_real(value, name)
+    if math.isnan(value) or not (
             (low < value if low_open else low <= value) and (value < high if high_open else value <= high)):
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return value
+
+
+def _check_finite(value, name):
+    _check_real(value, name)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     return value
 
 
@@ -309,7 +335,7 @@ class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = _check_int(step_size, "step_size", 1)
+        self.step_size = _check_whole(step_size, "step_size", 1)
         self.gamma = _check_number(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
@@ -328,12 +354,10 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         try:
-            milestones = Counter(milestones)
+            milestones = list(milestones)
         except TypeError:
             raise TypeError(f"milestones must be a list of epochs, got {type(milestones).__name__}") from None
-        for milestone in milestones:
-            _check_int(milestone, "each milestone", 0)
-        self.milestones = milestones
+        self.milestones = Counter(_check_whole(milestone, "each milestone", 0) for milestone in milestones)
         self.gamma = _check_number(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
@@ -353,7 +377,7 @@ class ConstantLR(LRScheduler):
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         self.factor = _check_number(factor, "factor", 0, 1)
-        self.total_iters = _check_int(total_iters, "total_iters", 0)
+        self.total_iters = _check_whole(total_iters, "total_iters", 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -377,7 +401,7 @@ class LinearLR(LRScheduler):
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         self.start_factor = _check_number(start_factor, "start_factor", 0, 1, low_open=True)
         self.end_factor = _check_number(end_factor, "end_factor", 0, 1)
-        self.total_iters = _check_int(total_iters, "total_iters", 1)
+        self.total_iters = _check_whole(total_iters, "total_iters", 1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -418,7 +442,7 @@ class PolynomialLR(LRScheduler):
     """lr = initial_lr * (1 - epoch / total_iters) ** power, 0 from total_iters on."""
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
-        self.total_iters = _check_int(total_iters, "total_iters", 1)
+        self.total_iters = _check_whole(total_iters, "total_iters", 1)
         self.power = _check_number(power, "power")
         super().__init__(optimizer, last_epoch)
 
@@ -440,8 +464,8 @@ class CosineAnnealingLR(LRScheduler):
     from the rate in the group (so that changes made by others carry over), as torch does."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = _check_int(T_max, "T_max", 1)
-        self.eta_min = _check_number(eta_min, "eta_min", 0)
+        self.T_max = _check_number(T_max, "T_max", 0, low_open=True, high_open=True)  # 37.5 too, as torch
+        self.eta_min = _check_finite(eta_min, "eta_min")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -469,7 +493,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_0 = _check_int(T_0, "T_0", 1)
         self.T_i = self.T_0
         self.T_mult = _check_int(T_mult, "T_mult", 1)
-        self.eta_min = _check_number(eta_min, "eta_min", 0)
+        self.eta_min = _check_finite(eta_min, "eta_min")
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
@@ -745,7 +769,8 @@ class SequentialLR(_OfSchedulers):
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
         _check_optimizer(optimizer)
-        schedulers, milestones = list(schedulers), list(milestones)
+        schedulers = list(schedulers)
+        milestones = [_check_whole(milestone, "each milestone", 0) for milestone in milestones]
         if not schedulers:
             raise ValueError("SequentialLR needs at least one scheduler")
         _check_schedulers("SequentialLR", schedulers, optimizer)
@@ -820,17 +845,17 @@ class ReduceLROnPlateau(LRScheduler):
         _check_number(factor, "factor", 0, 1, high_open=True)
         min_lrs = _per_group("min_lr", optimizer, min_lr)
         for value in min_lrs:
-            _check_number(value, "min_lr", 0)
+            _check_number(value, "min_lr")
         self.factor = factor
         self.optimizer = optimizer
         self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
         self.min_lrs = min_lrs
-        self.patience = _check_int(patience, "patience", 0)
-        self.cooldown = _check_int(cooldown, "cooldown", 0)
-        self.eps = _check_number(eps, "eps", 0)
+        self.patience = _check_number(patience, "patience", 0)  # 2.5 waits as 2 does: torch compares
+        self.cooldown = _check_number(cooldown, "cooldown", 0)
+        self.eps = _check_number(eps, "eps")
         self.last_epoch = 0
         self._last_lr = _group_values(optimizer, "lr")
-        self.mode, self.threshold, self.threshold_mode = mode, _check_number(threshold, "threshold", 0), threshold_mode
+        self.mode, self.threshold, self.threshold_mode = mode, _check_number(threshold, "threshold"), threshold_mode
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self._reset()
 

@@ -157,6 +157,31 @@ CASES = {
         min_lr=[1e-4, 1e-3, 1e-5], eps=1e-6)], None),
     "ReduceLROnPlateau-rel-max": ("RMSprop", lambda m, o: [m.ReduceLROnPlateau(
         o, mode="max", patience=0, threshold=0.001, min_lr=1e-3)], None),
+    # floats where torch takes them: counts of epochs of whole values, a fractional T_max, negative
+    # eta_min (the rates stay >= 0 here: fastgd's optimizers refuse a negative one), fractional
+    # patience and cooldown, negative threshold, min_lr and eps
+    "StepLR-float": ("SGD", lambda m, o: [m.StepLR(o, step_size=30.0, gamma=0.5)], None),
+    "StepLR-float-closed-form": ("SGD", lambda m, o: [m.StepLR(o, step_size=7.0, gamma=0.9)], lambda i: i),
+    "MultiStepLR-float": ("Adam", lambda m, o: [m.MultiStepLR(o, milestones=[10.0, 200, 200.0, 650.0])], None),
+    "MultiStepLR-float-closed-form": ("SGD", lambda m, o: [m.MultiStepLR(o, milestones=(3.0, 500.0))],
+                                      lambda i: i),
+    "ConstantLR-float": ("SGD", lambda m, o: [m.ConstantLR(o, factor=0.5, total_iters=40.0)], None),
+    "LinearLR-float": ("SGD", lambda m, o: [m.LinearLR(o, start_factor=0.1, total_iters=90.0)], lambda i: i),
+    "PolynomialLR-float": ("Adam", lambda m, o: [m.PolynomialLR(o, total_iters=800.0, power=2.0)], None),
+    "CosineAnnealingLR-float": ("SGD", lambda m, o: [m.CosineAnnealingLR(o, T_max=37.5, eta_min=1e-4)], None),
+    "CosineAnnealingLR-float-closed-form": ("Adam", lambda m, o: [m.CosineAnnealingLR(o, T_max=100.0)],
+                                            lambda i: i),
+    "CosineAnnealingLR-negative-eta_min": ("SGD", lambda m, o: [m.CosineAnnealingLR(o, T_max=1500.0,
+                                                                                    eta_min=-1e-3)], None),
+    "CosineAnnealingWarmRestarts-negative-eta_min": ("SGD", lambda m, o: [m.CosineAnnealingWarmRestarts(
+        o, T_0=10, eta_min=-1e-4)], None),
+    "SequentialLR-float": ("SGD", lambda m, o: [m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=50),
+                                                                   m.CosineAnnealingLR(o, T_max=950.0)],
+                                                               milestones=[50.0])], None),
+    "ReduceLROnPlateau-floats": ("SGD", lambda m, o: [m.ReduceLROnPlateau(
+        o, factor=0.5, patience=2.5, threshold=-1e-3, cooldown=3.0, min_lr=-1.0, eps=-1e-9)], None),
+    "ReduceLROnPlateau-abs-negative": ("Adam", lambda m, o: [m.ReduceLROnPlateau(
+        o, mode="max", patience=1.0, threshold=-0.01, threshold_mode="abs")], None),
 }
 
 
@@ -379,12 +404,39 @@ def groups_of(opt):
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, mode="least"), ValueError, "mode"),
     (lambda o: lr_scheduler.ChainedScheduler([]), ValueError, "at least one"),
+    # what torch takes but would crash later or schedule nonsense (step by step and step(epoch) apart)
+    (lambda o: lr_scheduler.StepLR(o, step_size=2.5), ValueError, "step_size must be a whole number"),
+    (lambda o: lr_scheduler.StepLR(o, step_size="3"), TypeError, "step_size must be a real number"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 7.5]), ValueError, "milestone"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones=[-1]), ValueError, "milestone"),
+    (lambda o: lr_scheduler.ConstantLR(o, total_iters=4.5), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.LinearLR(o, total_iters=0.0), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.PolynomialLR(o, total_iters=float("inf")), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=0.0), ValueError, "T_max"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=float("nan")), ValueError, "T_max"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=float("nan")), ValueError, "eta_min"),
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10.0), ValueError, "T_0"),  # torch refuses it
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10, eta_min=None), TypeError, "eta_min"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=-1), ValueError, "patience"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=float("nan")), ValueError, "patience"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold=float("nan")), ValueError, "threshold"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, cooldown=-2), ValueError, "cooldown"),
 ])
 def test_bad_arguments(make, error, match):
     fast, _ = make_pair("SGD")
     before = groups_of(fast)
     with pytest.raises(error, match=match):
         make(fast)
+    assert groups_of(fast) == before
+
+
+@pytest.mark.parametrize("milestone", [2.5, -1, "3"])
+def test_sequential_lr_refuses_fractional_milestones(milestone):
+    fast, _ = make_pair("SGD")
+    schedulers = [lr_scheduler.ConstantLR(fast), lr_scheduler.ExponentialLR(fast, 0.9)]
+    before = groups_of(fast)
+    with pytest.raises(TypeError if isinstance(milestone, str) else ValueError, match="milestone"):
+        lr_scheduler.SequentialLR(fast, schedulers, milestones=[milestone])
     assert groups_of(fast) == before
 
 
