@@ -35,6 +35,9 @@ __all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad
 MAX_THREADS = engine.MAX_THREADS
 #: the largest step count a state dict may hold: exact in a double, and far from overflowing
 MAX_STEP = 2**53
+#: the keys learning-rate schedulers keep in a param group beside the options (fastgd.lr_scheduler
+#: writes these, as torch's do): a new group may carry them; any other key not an option is refused
+SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
 
 # what a compiled step returns (src/_engine.pxi)
 _DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _STATE_MISSING = (
@@ -274,7 +277,11 @@ class Optimizer:
         return np.zeros((count, 0)) if cls.algorithm is None else cls.algorithm.new_scalars(count)
 
     def add_param_group(self, param_group):
-        """Add a group of parameters with options of its own (defaults fill the rest)."""
+        """Add a group of parameters with options of its own (defaults fill the rest).
+
+        A key that is neither an option nor one that schedulers keep in groups (SCHEDULER_KEYS,
+        such as ``initial_lr``, so that a group copied from another takes) is refused, where torch
+        keeps it: a misspelt option would otherwise be ignored without a word."""
         if not isinstance(param_group, dict):
             raise TypeError(f"a param group must be a dict with a 'params' entry, got {type(param_group).__name__}")
         with self._exclusive("add_param_group()"):
@@ -285,11 +292,12 @@ class Optimizer:
         where = f"param group {index}: " if numbered else ""
         if "params" not in group:
             raise ValueError(f"{where}a param group needs a 'params' entry")
-        unknown = sorted(set(group) - set(self.defaults) - {"params"})
+        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
-                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))}"
+                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and the keys schedulers "
+                f"keep: {', '.join(sorted(SCHEDULER_KEYS))})"
             )
         entries = _as_entries(group["params"])
         if not entries:

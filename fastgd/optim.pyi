@@ -21,6 +21,7 @@ __all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad
 PARALLEL_MIN_SIZE: int
 MAX_THREADS: int
 MAX_STEP: int
+SCHEDULER_KEYS: frozenset[str]
 
 # The description of an algorithm (Optimizer.algorithm): see fastgd/optim.py.
 class Option(NamedTuple):

@@ -557,3 +557,65 @@ def test_resumed_with_last_epoch(case):
                 values.append(scheduled(opt))
             rows[module] = np.array(values)
     assert_same(rows[lr_scheduler], rows[torch_scheduler])
+
+
+def step_any(opt):
+    """An optimizer step with a gradient of 0.1 for every parameter of every group."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    if isinstance(opt, optim.Optimizer):
+        opt.step([np.full(np.shape(p), 0.1) for p in params])
+    else:
+        for t in params:
+            t.grad = torch.full(t.shape, 0.1, dtype=torch.float64)
+        opt.step()
+
+
+@pytest.mark.parametrize("case", RESUMABLE)
+def test_a_group_added_with_a_schedulers_keys_as_torch(case):
+    """add_param_group takes a group copied from another after a scheduler ran (its initial_lr,
+    max_lr, ...), as torch does; a scheduler resumed on the groups then goes on as torch's."""
+    make = RESUMABLE[case]
+    fast, theirs = make_pair("SGD")
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module, opt, new in ((lr_scheduler, fast, np.zeros(2)),
+                                 (torch_scheduler, theirs, torch.zeros(2, dtype=torch.float64, requires_grad=True))):
+            scheduler = make(module, opt, -1)
+            for _ in range(5):
+                step_any(opt)
+                scheduler.step()
+            copied = {key: value for key, value in opt.param_groups[1].items() if key != "params"}
+            opt.add_param_group({**copied, "params": [new], "initial_lr": 0.02})
+            scheduler = make(module, opt, 40)
+            values = [scheduled(opt)]
+            for _ in range(100):
+                step_any(opt)
+                scheduler.step()
+                values.append(scheduled(opt))
+            rows[module] = np.array(values)
+    assert rows[lr_scheduler].shape[1] == 4
+    assert_same(rows[lr_scheduler], rows[torch_scheduler])
+
+
+def test_scheduler_keys_are_the_keys_schedulers_keep():
+    """optim.SCHEDULER_KEYS, which add_param_group takes beside the options, are the keys the
+    schedulers write into groups: no more, no fewer."""
+    written = set()
+    for case, (name, make, epoch) in CASES.items():
+        fast = make_pair(name)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            schedulers = make(lr_scheduler, fast)
+            for i in range(1, 5):
+                step_optimizer(fast)
+                step_all(schedulers, i, epoch)
+        for group in fast.param_groups:
+            written |= set(group) - set(fast.defaults) - {"params"}
+    assert written == optim.SCHEDULER_KEYS
+    opt = fastgd.SGD([np.zeros(1)], lr=0.1)
+    with pytest.raises(ValueError, match="unknown option 'initial_lrr'.*keys schedulers keep: base_momentum"):
+        opt.add_param_group({"params": [np.zeros(2)], "initial_lrr": 0.1})
+    assert len(opt.param_groups) == 1
+    opt.add_param_group({"params": [np.zeros(2)], "lr": 0.01, "initial_lr": 0.01})
+    assert opt.param_groups[1]["initial_lr"] == 0.01
