@@ -170,6 +170,10 @@ class LRScheduler:
     """Base class of the schedulers: sets each group's ``initial_lr`` (if it has none) when
     ``last_epoch`` is -1, keeps ``base_lrs`` and ``last_epoch``, and makes the first step."""
 
+    #: whether get_lr writes into the groups (the momentum), besides returning the rates: a step
+    #: that raises then puts the groups' options back (the others write the rates last, checked)
+    _get_lr_writes = False
+
     def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(optimizer)
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
@@ -203,11 +207,17 @@ class LRScheduler:
         return copy.deepcopy({key: value for key, value in vars(self).items() if key != "optimizer"})
 
     def load_state_dict(self, state_dict):
-        """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's)."""
+        """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's); checked
+        in full (the schedulers in it too) before anything changes."""
         self._check_state_dict(state_dict)
+        self._load(state_dict)
+
+    def _load(self, state_dict):
+        """Take a state that _check_state_dict passed."""
         vars(self).update(copy.deepcopy(state_dict))
 
     def _check_state_dict(self, state_dict):
+        """Raise, changing nothing, unless state_dict can be loaded (each subclass checks its own)."""
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, as state_dict() returns; got {type(state_dict).__name__}")
         known = set(vars(self))
@@ -258,14 +268,15 @@ class LRScheduler:
         last_epoch = self.last_epoch
         self._get_lr_called_within_step = True
         try:
-            if epoch is None:
-                self.last_epoch += 1
-                values = self.get_lr()
-            else:
-                self.last_epoch = epoch
-                closed_form = getattr(self, "_get_closed_form_lr", None)
-                values = closed_form() if closed_form is not None else self.get_lr()
-            self._set_lrs(values)
+            with _undone_on_failure(self.optimizer) if self._get_lr_writes else contextlib.nullcontext():
+                if epoch is None:
+                    self.last_epoch += 1
+                    values = self.get_lr()
+                else:
+                    self.last_epoch = epoch
+                    closed_form = getattr(self, "_get_closed_form_lr", None)
+                    values = closed_form() if closed_form is not None else self.get_lr()
+                self._set_lrs(values)
         except BaseException:
             self.last_epoch = last_epoch
             raise
@@ -302,11 +313,18 @@ class _WithFunctions(LRScheduler):
                                for fn in self.lr_lambdas]
         return saved
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
         saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self.lr_lambdas):
             raise ValueError(f"state_dict['lr_lambdas'] must list {len(self.lr_lambdas)} entries, one per lr_lambda")
+        for fn, attributes in zip(self.lr_lambdas, saved):
+            if attributes is not None and (not isinstance(attributes, dict) or not hasattr(fn, "__dict__")):
+                raise TypeError("state_dict['lr_lambdas'] must hold None (a function) or a dict of the "
+                                "attributes of a callable object, for each lr_lambda")
+
+    def _load(self, state_dict):
+        saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
         vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "lr_lambdas"}))
         for fn, attributes in zip(self.lr_lambdas, saved):
             if attributes is not None:
@@ -537,6 +555,8 @@ class CyclicLR(LRScheduler):
     """The learning rate cycles between base_lr and max_lr (step_size_up steps up, step_size_down
     down), the momentum (or beta1) inversely between max_momentum and base_momentum; a step per batch."""
 
+    _get_lr_writes = True
+
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
                  gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
                  max_momentum=0.9, last_epoch=-1):
@@ -624,8 +644,13 @@ class CyclicLR(LRScheduler):
                                      else copy.deepcopy(vars(fn)))
         return saved
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
+        attributes = state_dict.get("_scale_fn_custom")
+        if attributes is not None and not isinstance(attributes, dict):
+            raise TypeError("state_dict['_scale_fn_custom'] must be None or a dict of the scale_fn's attributes")
+
+    def _load(self, state_dict):
         attributes = state_dict.get("_scale_fn_custom")
         vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"}))
         if attributes is not None and self._scale_fn_custom is not None:
@@ -643,6 +668,8 @@ class OneCycleLR(LRScheduler):
     """The 1cycle policy: the learning rate anneals from max_lr / div_factor up to max_lr over
     pct_start of total_steps, then down to initial_lr / final_div_factor (three_phase: back to the
     start first), the momentum (or beta1) inversely; a step per batch."""
+
+    _get_lr_writes = True
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
@@ -746,22 +773,46 @@ def _check_schedulers(owner, schedulers, optimizer):
 class _OfSchedulers(LRScheduler):
     """A scheduler made of others, whose state it saves with its own."""
 
+    def _everyone(self):
+        """This scheduler and all in it (in the schedulers in it too)."""
+        found = [self]
+        for scheduler in self._schedulers:
+            found += scheduler._everyone() if isinstance(scheduler, _OfSchedulers) else [scheduler]
+        return found
+
+    @contextlib.contextmanager
+    def _undone_on_failure(self):
+        """A step that raises in a later scheduler changes nothing: the attributes of this scheduler
+        and of those in it (a step replaces them, never changes them in place) are put back, with
+        the groups' options."""
+        saved = [(scheduler, dict(vars(scheduler))) for scheduler in self._everyone()]
+        with _undone_on_failure(self.optimizer):
+            try:
+                yield
+            except BaseException:
+                for scheduler, attributes in saved:
+                    vars(scheduler).clear()
+                    vars(scheduler).update(attributes)
+                raise
+
     def state_dict(self):
         saved = copy.deepcopy({key: value for key, value in vars(self).items()
                                if key not in ("optimizer", "_schedulers")})
         saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return saved
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
         saved = state_dict.get("_schedulers")
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self._schedulers):
             raise ValueError(f"state_dict['_schedulers'] must hold the states of {len(self._schedulers)} schedulers")
         for scheduler, state in zip(self._schedulers, saved):
-            scheduler._check_state_dict(state)
+            scheduler._check_state_dict(state)  # in full: nothing is loaded unless all can be
+
+    def _load(self, state_dict):
         vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_schedulers"}))
-        for scheduler, state in zip(self._schedulers, saved):
-            scheduler.load_state_dict(state)
+        for scheduler, state in zip(self._schedulers, state_dict["_schedulers"]):
+            scheduler._load(state)
 
 
 class SequentialLR(_OfSchedulers):
@@ -802,14 +853,15 @@ class SequentialLR(_OfSchedulers):
 
     def step(self):
         """Step the scheduler of this epoch (the next one starts from its closed form at 0)."""
-        self.last_epoch += 1
-        index = bisect_right(self._milestones, self.last_epoch)
-        scheduler = self._schedulers[index]
-        if index > 0 and self._milestones[index - 1] == self.last_epoch:
-            scheduler._update_lr(0)
-        else:
-            scheduler.step()
-        self._last_lr = scheduler.get_last_lr()
+        with self._undone_on_failure():
+            self.last_epoch += 1
+            index = bisect_right(self._milestones, self.last_epoch)
+            scheduler = self._schedulers[index]
+            if index > 0 and self._milestones[index - 1] == self.last_epoch:
+                scheduler._update_lr(0)
+            else:
+                scheduler.step()
+            self._last_lr = scheduler.get_last_lr()
 
 
 class ChainedScheduler(_OfSchedulers):
@@ -829,9 +881,10 @@ class ChainedScheduler(_OfSchedulers):
 
     def step(self):
         """Step each scheduler, in order."""
-        for scheduler in self._schedulers:
-            scheduler.step()
-        self._last_lr = _group_values(self.optimizer, "lr")
+        with self._undone_on_failure():
+            for scheduler in self._schedulers:
+                scheduler.step()
+            self._last_lr = _group_values(self.optimizer, "lr")
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -921,7 +974,6 @@ class ReduceLROnPlateau(LRScheduler):
             if old_lr - new_lr > self.eps:
                 group["lr"] = float(new_lr)
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
         self._check_modes(state_dict.get("mode", self.mode), state_dict.get("threshold_mode", self.threshold_mode))
-        vars(self).update(copy.deepcopy(state_dict))

@@ -2,6 +2,7 @@
 the same arguments on a fastgd optimizer and on torch's of the same name with the same param
 groups, set the same learning rates (and momentum or beta1) at every one of 1000 steps, to
 1e-12 relative; their state dicts round-trip mid-run and load from torch's."""
+import copy
 import functools
 import math
 import pickle
@@ -619,3 +620,59 @@ def test_scheduler_keys_are_the_keys_schedulers_keep():
     assert len(opt.param_groups) == 1
     opt.add_param_group({"params": [np.zeros(2)], "lr": 0.01, "initial_lr": 0.01})
     assert opt.param_groups[1]["initial_lr"] == 0.01
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_failed_cycling_step_leaves_the_momentum(name):
+    """CyclicLR and OneCycleLR set the momentum (or beta1) before the rates: a step that then
+    raises (a group added since) puts it back."""
+    for make in (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=4),
+                 lambda o: lr_scheduler.OneCycleLR(o, 0.1, total_steps=20)):
+        fast, _ = make_pair(name)
+        scheduler = make(fast)
+        for _ in range(2):
+            step_optimizer(fast)
+            scheduler.step()
+        fast.add_param_group({"params": [np.zeros(2)]})
+        state, before = scheduler.state_dict(), groups_of(fast)
+        with pytest.raises((ValueError, KeyError), match="4 param groups|initial_lr"):  # OneCycleLR: as torch
+            scheduler.step()
+        assert scheduler.state_dict() == state and groups_of(fast) == before
+
+
+def combined(kind, fast):
+    first = lr_scheduler.LambdaLR(fast, lambda e: 0.9 ** e)
+    second = lr_scheduler.OneCycleLR(fast, 0.1, total_steps=3)
+    if kind == "SequentialLR":
+        return lr_scheduler.SequentialLR(fast, [first, second], milestones=[2])
+    return lr_scheduler.ChainedScheduler([first, second])
+
+
+@pytest.mark.parametrize("kind", ["SequentialLR", "ChainedScheduler"])
+def test_a_combined_scheduler_that_fails_changes_nothing(kind):
+    """A later scheduler raising, in load_state_dict or in step, leaves the combined one, the
+    schedulers before it and the groups as they were."""
+    fast, _ = make_pair("SGD")
+    scheduler = combined(kind, fast)
+    step_optimizer(fast)
+    scheduler.step()
+    saved = scheduler.state_dict()
+    bad = copy.deepcopy(saved)
+    bad["_last_lr"] = [9.0] * 3
+    bad["_schedulers"][0]["last_epoch"] = 777
+    bad["_schedulers"][1]["lr_lambdas"] = [None]  # OneCycleLR has none: refused
+    before = groups_of(fast)
+    with pytest.raises(ValueError, match="lr_lambdas"):
+        scheduler.load_state_dict(bad)
+    assert scheduler.state_dict() == saved and groups_of(fast) == before
+    bad = copy.deepcopy(saved)
+    bad["_schedulers"][0]["lr_lambdas"] = [None, None]
+    with pytest.raises(ValueError, match="lr_lambdas"):
+        scheduler.load_state_dict(bad)
+    assert scheduler.state_dict() == saved
+    with pytest.raises(ValueError, match="total_steps=3"):  # OneCycleLR stepped past its end
+        for _ in range(10):
+            saved, before = scheduler.state_dict(), groups_of(fast)
+            step_optimizer(fast)
+            scheduler.step()
+    assert scheduler.state_dict() == saved and groups_of(fast) == before
