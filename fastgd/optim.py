@@ -16,6 +16,7 @@ in full (and raises), converts, creates state or rebuilds the plan, before
 the call is made again.  ``fastgd.reference`` overrides ``_update_all`` with
 plain NumPy.
 """
+import copy
 import functools
 import math
 import os
@@ -135,7 +136,16 @@ class Parameter(NDArrayOperatorsMixin):
     comparisons, indexing and iteration act on the data, in-place operators
     (``p -= ...``) and item assignment change it in place, and the array's
     attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's.
-    It stays hashable by identity (as a torch tensor), so it can key a dict.
+    ``format(p, spec)`` and ``round(p)`` are the array's: a 0-d one formats
+    as its number (``f"{p:.2f}"``), a larger one only with an empty spec, and
+    NumPy's arrays have no ``round()`` (``np.round(p)`` rounds); ``format(p,
+    "")`` is ``str(p)``, as for any object.  ``copy.copy(p)`` copies the data,
+    as ``copy.copy`` of an array does, and is ``copy.deepcopy(p)``: the
+    gradient is copied too, so that neither copy's arrays are the other's
+    (torch's copies of an ``nn.Parameter`` drop it).  It stays hashable by
+    identity (as a torch tensor), so it can key a dict.  Not the array's: the
+    buffer protocol (``memoryview(p)``; ``memoryview(p.data)`` works) and
+    ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
     """
 
     __slots__ = ("data", "grad")
@@ -151,6 +161,10 @@ class Parameter(NDArrayOperatorsMixin):
     def __reduce__(self):
         # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves)
         return (Parameter, (self.data, self.grad))
+
+    def __copy__(self):
+        # an array's copy.copy copies its data: so does this, and its gradient's
+        return copy.deepcopy(self)
 
     # -- as its array ------------------------------------------------------------
 
@@ -212,6 +226,12 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __complex__(self):
         return complex(self.data)
+
+    def __round__(self, ndigits=None):
+        return round(self.data) if ndigits is None else round(self.data, ndigits)
+
+    def __format__(self, spec):
+        return format(self.data, spec) if spec else str(self)
 
 
 def _unwrapped(value):
