@@ -105,11 +105,20 @@ def _total_norm(items, name, norm_type, error_if_nonfinite):
     return total
 
 
-def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
+def _check_foreach(foreach):
+    """torch's foreach picks an implementation: taken (None or a bool) and ignored; one pass here."""
+    if foreach is not None and foreach is not True and foreach is not False:
+        raise TypeError(f"foreach must be None, True or False (torch's choice of implementation, ignored "
+                        f"here), got {foreach!r}")
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The ``norm_type``-norm of all the gradients as one vector (torch.nn.utils.get_total_norm):
     a NumPy scalar of their dtype.  ``norm_type``: a real number, ``inf`` (the largest
     magnitude), ``-inf`` or 0 (the number of nonzero elements).  error_if_nonfinite: raise
-    RuntimeError if the norm is NaN or infinite (an element is)."""
+    RuntimeError if the norm is NaN or infinite (an element is).  foreach: as torch takes it
+    (None, True or False), ignored: there is one implementation, a compiled pass."""
+    _check_foreach(foreach)
     return _total_norm(_listed(tensors, "tensors"), "tensors", norm_type, error_if_nonfinite)
 
 
@@ -128,8 +137,10 @@ def clip_coef(max_norm, total_norm):
     return np.float64(engine.clip_coef(float(max_norm), float(total_norm), False))
 
 
-def clip_grads_with_norm_(parameters, max_norm, total_norm):
-    """Scale the gradients in place by clip_coef(max_norm, total_norm) (torch.nn.utils.clip_grads_with_norm_)."""
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale the gradients in place by clip_coef(max_norm, total_norm) (torch.nn.utils.clip_grads_with_norm_;
+    foreach ignored, as get_total_norm)."""
+    _check_foreach(foreach)
     items = _listed(parameters, "parameters")
     _scale(items, clip_coef(max_norm, total_norm))
 
@@ -141,24 +152,31 @@ def _scale(items, coef):
             np.multiply(grad, grad.dtype.type(coef), out=grad)
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale the gradients in place so that their total norm is at most max_norm, as
     torch.nn.utils.clip_grad_norm_ (get_total_norm, then clip_grads_with_norm_); returns the
     total norm before clipping, a NumPy scalar of the gradients' dtype.  A non-finite norm
-    scales them by NaN (or 0), as torch does, unless error_if_nonfinite raises first."""
+    scales them by NaN (or 0), as torch does, unless error_if_nonfinite raises first.
+    foreach ignored, as get_total_norm."""
+    _check_foreach(foreach)
     items = _listed(parameters, "parameters")
     total = _total_norm(items, "parameters", norm_type, error_if_nonfinite)
     _scale(items, clip_coef(max_norm, total))
     return total
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element to [-clip_value, clip_value] in place (torch.nn.utils.clip_grad_value_;
-    NaN stays NaN).  Returns None."""
+    NaN stays NaN; a NaN clip_value makes every element NaN, as torch's clamp does).  foreach
+    ignored, as get_total_norm.  Returns None."""
     if isinstance(clip_value, (bool, np.bool_)) or not isinstance(clip_value, numbers.Real):
         raise TypeError(f"clip_value must be a real number, got {clip_value!r}")
+    _check_foreach(foreach)
     value = float(clip_value)
     items = _listed(parameters, "parameters")
+    if value != value:
+        _scale(items, value)  # x * NaN is NaN for every x
+        return
     if not engine.clamp_all(items, Parameter, -value, value):
         for grad in _gradients(items, "parameters", True):
             low, high = grad.dtype.type(-value), grad.dtype.type(value)

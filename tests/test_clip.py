@@ -149,7 +149,7 @@ def test_mixed_dtypes_promote_as_torch(rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("clip_value", [0.5, 0.0, -1.0, np.inf])
+@pytest.mark.parametrize("clip_value", [0.5, 0.0, -1.0, np.inf, np.nan])
 def test_clip_grad_value_matches_torch(rng, dtype, clip_value):
     torch = pytest.importorskip("torch")
     grads = gradients(rng, dtype, np.nan)
@@ -159,6 +159,27 @@ def test_clip_grad_value_matches_torch(rng, dtype, clip_value):
     assert fastgd.clip_grad_value_(grads, clip_value) is None
     for g, t in zip(grads, tparams):
         np.testing.assert_array_equal(g, t.grad.numpy())
+
+
+@pytest.mark.parametrize("foreach", [None, True, False])
+def test_foreach_is_taken_and_ignored_as_torch(rng, foreach):
+    """torch's foreach picks an implementation: the same results whatever it says."""
+    torch = pytest.importorskip("torch")
+    grads = gradients(rng, np.float32)
+    clipped, tparams = [g.copy() for g in grads], torch_parameters(torch, grads)
+    expected = torch.nn.utils.clip_grad_norm_(tparams, 1.0, foreach=foreach)
+    assert fastgd.clip_grad_norm_(clipped, 1.0, foreach=foreach) == pytest.approx(expected.item(), rel=4e-6)
+    assert fastgd.get_total_norm(grads, foreach=foreach) == fastgd.get_total_norm(grads)
+    fastgd.clip_grad_value_(clipped, 0.01, foreach=foreach)
+    torch.nn.utils.clip_grad_value_(tparams, 0.01, foreach=foreach)
+    for g, t in zip(clipped, tparams):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=4e-6)
+    fastgd.clip_grads_with_norm_(clipped, 0.001, fastgd.get_total_norm(clipped), foreach=foreach)
+    assert fastgd.get_total_norm(clipped) == pytest.approx(0.001, rel=1e-4)
+    for call in (lambda: fastgd.clip_grad_norm_(clipped, 1.0, foreach="yes"),
+                 lambda: fastgd.clip_grad_value_(clipped, 1.0, foreach=1)):
+        with pytest.raises(TypeError, match="foreach"):
+            call()
 
 
 def test_unusual_arrays_are_read_and_written_in_place(rng):
