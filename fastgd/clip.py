@@ -90,12 +90,16 @@ def _norm_pass(items, name, p):
     return found
 
 
-def _total_norm(items, name, norm_type, error_if_nonfinite):
+def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
+    """The total norm, as torch returns it; mean_of: that of the items divided by it (MultiSteps' mean
+    of its sums), divided in double before rounding to the gradients' dtype."""
     p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
     norm, any_float64, any_empty = _norm_pass(items, name, p)
     if any_empty and math.isinf(p):
         raise ValueError(f"the norm of order {p} of an empty gradient has no value (the largest or smallest "
                          "magnitude of no elements); torch refuses it too")
+    if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones
+        norm /= mean_of
     total = np.float64(norm) if any_float64 else np.float32(norm)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
@@ -191,8 +195,7 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     third read (the largest magnitude) tells.
     grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns
     (total_norm, stepped)."""
-    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    _check_max_norm(max_norm)
     if grads is None:
         entries = optimizer._entries
         if not all(type(entry) is Parameter for entry in entries):
@@ -200,12 +203,27 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
         grads = [entry.grad for entry in entries]
     elif type(grads) is not list:
         grads = _listed(grads, "grads")
-    total = _total_norm(grads, "grads", norm_type, False)
-    if not math.isfinite(total):
+    total, coef = _clipping(grads, max_norm, norm_type)
+    if coef is None:
         return total, False
+    optimizer.step(grads, grad_scale=coef)
+    return total, True
+
+
+def _check_max_norm(max_norm):
+    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+
+
+def _clipping(grads, max_norm, norm_type, mean_of=1):
+    """The total norm of grads (divided by mean_of: that of their mean) and the factor, a float,
+    that clips them to max_norm; the factor is None if a gradient holds NaN or inf (skip the step).
+    One pass over the gradients (two for norm_type <= 0: see clipped_step)."""
+    total = _total_norm(grads, "grads", norm_type, False, mean_of)
+    if not math.isfinite(total):
+        return total, None
     if _norm_type(norm_type) <= 0 and not math.isfinite(_norm_pass(grads, "grads", math.inf)[0]):
         # an order <= 0 lets an inf (0: a NaN too) through to a finite norm: the largest
         # magnitude, a second read, tells
-        return total, False
-    optimizer.step(grads, grad_scale=engine.clip_coef(float(max_norm), float(total), type(total) is np.float32))
-    return total, True
+        return total, None
+    return total, engine.clip_coef(float(max_norm), float(total), type(total) is np.float32)
