@@ -466,7 +466,9 @@ class Optimizer:
         try:  # the compiled step first, as it is: everything else when it asks
             if type(grads) is not list or len(grads) != len(self._params):
                 grads = self._gradients(grads)
-            if self._plan is None:
+            if self._plan is None:  # (a compiled step notices groups edited by hand itself)
+                self._follow_param_groups()
+                self._check_count(grads)
                 converted = self._converted(grads) if self._own_update else grads
                 if grad_scale != 1.0:  # the reference: the scaled gradients as torch's mul_ makes them
                     converted = [None if g is None else np.multiply(g, g.dtype.type(grad_scale), out=np.empty_like(g))
@@ -524,6 +526,7 @@ class Optimizer:
                 return
             if outcome == _PARAMS_CHANGED:
                 self._sync()
+                self._check_count(grads)  # given for the parameters before a group was added by hand
             elif outcome == _ARRAYS_UNREADY:
                 grads = self._converted(grads)  # raises, naming the array, unless it converts
             elif outcome == _OPTIONS_UNCHECKED:
@@ -601,9 +604,12 @@ class Optimizer:
                     f"grads must be a list or tuple with one array per parameter, got {type(grads).__name__}"
                 )
             grads = list(grads)
+        self._check_count(grads)
+        return grads
+
+    def _check_count(self, grads):
         if len(grads) != len(self._params):
             raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters")
-        return grads
 
     def zero_grad(self, set_to_none=True):
         """Clear every fastgd.Parameter's gradient: set it to None (torch's default) or fill it with zeros."""
