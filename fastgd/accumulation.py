@@ -1,11 +1,14 @@
 """Gradient accumulation: an optimizer that steps every k-th call on the mean of the k gradients
-(optax's MultiSteps), in place, with buffers allocated once."""
+(optax's MultiSteps), in place, with buffers allocated once; optionally clipped, and skipped when
+not finite (optax's MultiSteps(chain(clip_by_global_norm, ...)) with a non-finite guard)."""
+import math
 import numbers
 
 import numpy as np
 
 from . import _checks
 from ._backend import engine
+from .clip import _check_max_norm, _clipping, _norm_type
 from .optim import Optimizer
 
 __all__ = ["MultiSteps"]
@@ -20,16 +23,32 @@ class MultiSteps:
     1/k (``optimizer.step(..., grad_scale=1/k)``), so no call allocates.  A parameter whose
     gradient is None in a call gets nothing from that call (a zero, for the mean); one
     without a gradient in the whole cycle is skipped by the step.
+
+    max_norm (None: no clipping): the mean gradient is clipped to this total norm (of order
+    norm_type), as ``clip_grad_norm_`` would clip it, and the step is skipped if it holds NaN
+    or inf, as ``clipped_step`` does: one norm pass over the sums at the k-th call, whose
+    factor the step applies as it reads them (``grad_scale``); a skipped step changes neither
+    the parameters nor the optimizer's state, and starts a new cycle.  ``max_norm=inf`` only
+    skips.  With max_norm, ``step`` returns ``(total_norm, stepped)`` as clipped_step does:
+    the norm of the mean gradient at the k-th call (None at the others).
     """
 
-    def __init__(self, optimizer, every_k):
+    def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
         if not isinstance(optimizer, Optimizer):
             raise TypeError(f"optimizer must be a fastgd optimizer, got {type(optimizer).__name__}")
         if isinstance(every_k, (bool, np.bool_)) or not isinstance(every_k, numbers.Integral) or every_k < 1:
             raise ValueError(f"every_k must be a whole number >= 1, got {every_k!r}")
+        if max_norm is not None:
+            _check_max_norm(max_norm)
+        order = _norm_type(norm_type)
+        params = optimizer._params
+        if max_norm is not None and math.isinf(order) and any(param.size == 0 for param in params):
+            raise ValueError(f"norm_type={order} has no value over an empty parameter (the largest or smallest "
+                             "magnitude of no elements), as torch refuses it: choose a finite norm_type")
         self.optimizer = optimizer
         self.every_k = int(every_k)
-        params = optimizer._params
+        #: the total norm the mean gradient is clipped to (None: not clipped), and its order
+        self.max_norm, self.norm_type = max_norm, order
         self._sums = [np.zeros_like(param, order="C") for param in params]
         self._has = [False] * len(params)
         #: the calls accumulated in this cycle (0 to every_k - 1)
@@ -37,10 +56,11 @@ class MultiSteps:
 
     def step(self, grads=None):
         """Add this call's gradients (as optimizer.step takes them; None: each
-        fastgd.Parameter's .grad); at the every_k-th call, step on their mean and start a new
-        cycle.  Returns whether the optimizer stepped.  Bad gradients (and at the every_k-th
-        call, the optimizer's bad options or its step running in another thread) raise and
-        change nothing."""
+        fastgd.Parameter's .grad); at the every_k-th call, step on their mean (clipped, with
+        max_norm) and start a new cycle.  Returns whether the optimizer stepped (with max_norm:
+        (total_norm, stepped), total_norm None but at the every_k-th call).  Bad gradients (and
+        at the every_k-th call, the optimizer's bad options or its step running in another
+        thread) raise and change nothing."""
         opt = self.optimizer
         if type(grads) is not list or len(grads) != len(self._sums):
             grads = opt._gradients(grads)
@@ -66,14 +86,19 @@ class MultiSteps:
             self._has[i] = True
         self.mini_step += 1
         if self.mini_step < self.every_k:
-            return False
+            return False if self.max_norm is None else (None, False)
         try:
-            opt.step([s if has else None for s, has in zip(self._sums, self._has)],
-                     grad_scale=1.0 / self.every_k)
+            sums = [s if has else None for s, has in zip(self._sums, self._has)]
+            if self.max_norm is None:
+                opt.step(sums, grad_scale=1.0 / self.every_k)
+                return True
+            total, coef = _clipping(sums, self.max_norm, self.norm_type, self.every_k)
+            if coef is not None:  # else a NaN or inf: skipped
+                opt.step(sums, grad_scale=coef / self.every_k)
+            return total, coef is not None
         finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
             self.mini_step = 0
             self._has = [False] * len(self._sums)
-        return True
 
     def reset(self):
         """Drop the gradients accumulated in this cycle."""

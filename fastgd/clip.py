@@ -82,15 +82,24 @@ def _norm_type(norm_type):
     return value
 
 
-def _total_norm(items, name, norm_type, error_if_nonfinite):
-    p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
+def _norm_pass(items, name, p):
+    """One compiled pass: (the p-norm, whether a gradient is float64, whether one is empty)."""
     found = engine.total_norm(items, Parameter, p)
     if found is None:  # an array the compiled pass does not read as it is: check in full, copy
         found = engine.total_norm(_readable(_gradients(items, name, False)), None, p)
-    norm, any_float64, any_empty = found
+    return found
+
+
+def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
+    """The total norm, as torch returns it; mean_of: that of the items divided by it (MultiSteps' mean
+    of its sums), divided in double before rounding to the gradients' dtype."""
+    p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
+    norm, any_float64, any_empty = _norm_pass(items, name, p)
     if any_empty and math.isinf(p):
         raise ValueError(f"the norm of order {p} of an empty gradient has no value (the largest or smallest "
                          "magnitude of no elements); torch refuses it too")
+    if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones
+        norm /= mean_of
     total = np.float64(norm) if any_float64 else np.float32(norm)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
@@ -100,11 +109,20 @@ def _total_norm(items, name, norm_type, error_if_nonfinite):
     return total
 
 
-def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False):
+def _check_foreach(foreach):
+    """torch's foreach picks an implementation: taken (None or a bool) and ignored; one pass here."""
+    if foreach is not None and foreach is not True and foreach is not False:
+        raise TypeError(f"foreach must be None, True or False (torch's choice of implementation, ignored "
+                        f"here), got {foreach!r}")
+
+
+def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The ``norm_type``-norm of all the gradients as one vector (torch.nn.utils.get_total_norm):
     a NumPy scalar of their dtype.  ``norm_type``: a real number, ``inf`` (the largest
     magnitude), ``-inf`` or 0 (the number of nonzero elements).  error_if_nonfinite: raise
-    RuntimeError if the norm is NaN or infinite (an element is)."""
+    RuntimeError if the norm is NaN or infinite (an element is).  foreach: as torch takes it
+    (None, True or False), ignored: there is one implementation, a compiled pass."""
+    _check_foreach(foreach)
     return _total_norm(_listed(tensors, "tensors"), "tensors", norm_type, error_if_nonfinite)
 
 
@@ -123,8 +141,10 @@ def clip_coef(max_norm, total_norm):
     return np.float64(engine.clip_coef(float(max_norm), float(total_norm), False))
 
 
-def clip_grads_with_norm_(parameters, max_norm, total_norm):
-    """Scale the gradients in place by clip_coef(max_norm, total_norm) (torch.nn.utils.clip_grads_with_norm_)."""
+def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
+    """Scale the gradients in place by clip_coef(max_norm, total_norm) (torch.nn.utils.clip_grads_with_norm_;
+    foreach ignored, as get_total_norm)."""
+    _check_foreach(foreach)
     items = _listed(parameters, "parameters")
     _scale(items, clip_coef(max_norm, total_norm))
 
@@ -136,24 +156,31 @@ def _scale(items, coef):
             np.multiply(grad, grad.dtype.type(coef), out=grad)
 
 
-def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False):
+def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """Scale the gradients in place so that their total norm is at most max_norm, as
     torch.nn.utils.clip_grad_norm_ (get_total_norm, then clip_grads_with_norm_); returns the
     total norm before clipping, a NumPy scalar of the gradients' dtype.  A non-finite norm
-    scales them by NaN (or 0), as torch does, unless error_if_nonfinite raises first."""
+    scales them by NaN (or 0), as torch does, unless error_if_nonfinite raises first.
+    foreach ignored, as get_total_norm."""
+    _check_foreach(foreach)
     items = _listed(parameters, "parameters")
     total = _total_norm(items, "parameters", norm_type, error_if_nonfinite)
     _scale(items, clip_coef(max_norm, total))
     return total
 
 
-def clip_grad_value_(parameters, clip_value):
+def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element to [-clip_value, clip_value] in place (torch.nn.utils.clip_grad_value_;
-    NaN stays NaN).  Returns None."""
+    NaN stays NaN; a NaN clip_value makes every element NaN, as torch's clamp does).  foreach
+    ignored, as get_total_norm.  Returns None."""
     if isinstance(clip_value, (bool, np.bool_)) or not isinstance(clip_value, numbers.Real):
         raise TypeError(f"clip_value must be a real number, got {clip_value!r}")
+    _check_foreach(foreach)
     value = float(clip_value)
     items = _listed(parameters, "parameters")
+    if value != value:
+        _scale(items, value)  # x * NaN is NaN for every x
+        return
     if not engine.clamp_all(items, Parameter, -value, value):
         for grad in _gradients(items, "parameters", True):
             low, high = grad.dtype.type(-value), grad.dtype.type(value)
@@ -163,11 +190,12 @@ def clip_grad_value_(parameters, clip_value):
 def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     """One step of optimizer with its gradients clipped to the total norm max_norm, reading them
     twice (the norm, then the step, which scales them as it reads them) and writing them never;
-    skipped, changing nothing, if the norm is not finite (a gradient holds NaN or inf).
+    skipped, changing nothing, if a gradient holds NaN or inf: the norm is then not finite, but
+    for norm_type <= 0 (0, -inf, negative orders), whose norm can stay finite, and for which a
+    third read (the largest magnitude) tells.
     grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns
     (total_norm, stepped)."""
-    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    _check_max_norm(max_norm)
     if grads is None:
         entries = optimizer._entries
         if not all(type(entry) is Parameter for entry in entries):
@@ -175,8 +203,27 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
         grads = [entry.grad for entry in entries]
     elif type(grads) is not list:
         grads = _listed(grads, "grads")
-    total = _total_norm(grads, "grads", norm_type, False)
-    if not math.isfinite(total):
+    total, coef = _clipping(grads, max_norm, norm_type)
+    if coef is None:
         return total, False
-    optimizer.step(grads, grad_scale=engine.clip_coef(float(max_norm), float(total), type(total) is np.float32))
+    optimizer.step(grads, grad_scale=coef)
     return total, True
+
+
+def _check_max_norm(max_norm):
+    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
+        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+
+
+def _clipping(grads, max_norm, norm_type, mean_of=1):
+    """The total norm of grads (divided by mean_of: that of their mean) and the factor, a float,
+    that clips them to max_norm; the factor is None if a gradient holds NaN or inf (skip the step).
+    One pass over the gradients (two for norm_type <= 0: see clipped_step)."""
+    total = _total_norm(grads, "grads", norm_type, False, mean_of)
+    if not math.isfinite(total):
+        return total, None
+    if _norm_type(norm_type) <= 0 and not math.isfinite(_norm_pass(grads, "grads", math.inf)[0]):
+        # an order <= 0 lets an inf (0: a NaN too) through to a finite norm: the largest
+        # magnitude, a second read, tells
+        return total, None
+    return total, engine.clip_coef(float(max_norm), float(total), type(total) is np.float32)

@@ -67,17 +67,43 @@ def _check_optimizer(optimizer):
         raise TypeError(f"{type(optimizer).__name__} is not an Optimizer; a scheduler needs a fastgd.optim.Optimizer")
 
 
+# What the arguments may be: what torch 2.13 takes, but what would crash later or give a schedule that
+# makes no sense (a NaN, a fractional count of epochs, which step() and step(epoch) would read apart).
+
+def _check_real(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+
+
 def _check_int(value, name, low):
+    """An int (a float refused, as torch refuses it for this argument)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     return int(value)
 
 
+def _check_whole(value, name, low):
+    """A count of epochs: an int or a float of a whole value (torch takes 30.0 as 30), >= low; as an int.
+    A fractional one is refused: the schedule step by step and step(epoch)'s closed form would part."""
+    _check_real(value, name)
+    if not (math.isfinite(value) and value == int(value) and value >= low):
+        raise ValueError(f"{name} must be a whole number >= {low} (an int, or a float such as 30.0), got {value!r}")
+    return int(value)
+
+
 def _check_number(value, name, low=-math.inf, high=math.inf, low_open=False, high_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or math.isnan(value) or not (
+    _check_real(value, name)
+    if math.isnan(value) or not (
             (low < value if low_open else low <= value) and (value < high if high_open else value <= high)):
         interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
         raise ValueError(f"{name} must be a number in {interval}, got {value!r}")
+    return value
+
+
+def _check_finite(value, name):
+    _check_real(value, name)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
     return value
 
 
@@ -144,6 +170,10 @@ class LRScheduler:
     """Base class of the schedulers: sets each group's ``initial_lr`` (if it has none) when
     ``last_epoch`` is -1, keeps ``base_lrs`` and ``last_epoch``, and makes the first step."""
 
+    #: whether get_lr writes into the groups (the momentum), besides returning the rates: a step
+    #: that raises then puts the groups' options back (the others write the rates last, checked)
+    _get_lr_writes = False
+
     def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(optimizer)
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
@@ -177,11 +207,17 @@ class LRScheduler:
         return copy.deepcopy({key: value for key, value in vars(self).items() if key != "optimizer"})
 
     def load_state_dict(self, state_dict):
-        """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's)."""
+        """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's); checked
+        in full (the schedulers in it too) before anything changes."""
         self._check_state_dict(state_dict)
+        self._load(state_dict)
+
+    def _load(self, state_dict):
+        """Take a state that _check_state_dict passed."""
         vars(self).update(copy.deepcopy(state_dict))
 
     def _check_state_dict(self, state_dict):
+        """Raise, changing nothing, unless state_dict can be loaded (each subclass checks its own)."""
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, as state_dict() returns; got {type(state_dict).__name__}")
         known = set(vars(self))
@@ -232,14 +268,15 @@ class LRScheduler:
         last_epoch = self.last_epoch
         self._get_lr_called_within_step = True
         try:
-            if epoch is None:
-                self.last_epoch += 1
-                values = self.get_lr()
-            else:
-                self.last_epoch = epoch
-                closed_form = getattr(self, "_get_closed_form_lr", None)
-                values = closed_form() if closed_form is not None else self.get_lr()
-            self._set_lrs(values)
+            with _undone_on_failure(self.optimizer) if self._get_lr_writes else contextlib.nullcontext():
+                if epoch is None:
+                    self.last_epoch += 1
+                    values = self.get_lr()
+                else:
+                    self.last_epoch = epoch
+                    closed_form = getattr(self, "_get_closed_form_lr", None)
+                    values = closed_form() if closed_form is not None else self.get_lr()
+                self._set_lrs(values)
         except BaseException:
             self.last_epoch = last_epoch
             raise
@@ -276,11 +313,18 @@ class _WithFunctions(LRScheduler):
                                for fn in self.lr_lambdas]
         return saved
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
         saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self.lr_lambdas):
             raise ValueError(f"state_dict['lr_lambdas'] must list {len(self.lr_lambdas)} entries, one per lr_lambda")
+        for fn, attributes in zip(self.lr_lambdas, saved):
+            if attributes is not None and (not isinstance(attributes, dict) or not hasattr(fn, "__dict__")):
+                raise TypeError("state_dict['lr_lambdas'] must hold None (a function) or a dict of the "
+                                "attributes of a callable object, for each lr_lambda")
+
+    def _load(self, state_dict):
+        saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
         vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "lr_lambdas"}))
         for fn, attributes in zip(self.lr_lambdas, saved):
             if attributes is not None:
@@ -309,7 +353,7 @@ class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs."""
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = _check_int(step_size, "step_size", 1)
+        self.step_size = _check_whole(step_size, "step_size", 1)
         self.gamma = _check_number(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
@@ -328,12 +372,10 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         try:
-            milestones = Counter(milestones)
+            milestones = list(milestones)
         except TypeError:
             raise TypeError(f"milestones must be a list of epochs, got {type(milestones).__name__}") from None
-        for milestone in milestones:
-            _check_int(milestone, "each milestone", 0)
-        self.milestones = milestones
+        self.milestones = Counter(_check_whole(milestone, "each milestone", 0) for milestone in milestones)
         self.gamma = _check_number(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
@@ -353,7 +395,7 @@ class ConstantLR(LRScheduler):
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         self.factor = _check_number(factor, "factor", 0, 1)
-        self.total_iters = _check_int(total_iters, "total_iters", 0)
+        self.total_iters = _check_whole(total_iters, "total_iters", 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -377,7 +419,7 @@ class LinearLR(LRScheduler):
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         self.start_factor = _check_number(start_factor, "start_factor", 0, 1, low_open=True)
         self.end_factor = _check_number(end_factor, "end_factor", 0, 1)
-        self.total_iters = _check_int(total_iters, "total_iters", 1)
+        self.total_iters = _check_whole(total_iters, "total_iters", 1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -418,7 +460,7 @@ class PolynomialLR(LRScheduler):
     """lr = initial_lr * (1 - epoch / total_iters) ** power, 0 from total_iters on."""
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
-        self.total_iters = _check_int(total_iters, "total_iters", 1)
+        self.total_iters = _check_whole(total_iters, "total_iters", 1)
         self.power = _check_number(power, "power")
         super().__init__(optimizer, last_epoch)
 
@@ -440,8 +482,8 @@ class CosineAnnealingLR(LRScheduler):
     from the rate in the group (so that changes made by others carry over), as torch does."""
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = _check_int(T_max, "T_max", 1)
-        self.eta_min = _check_number(eta_min, "eta_min", 0)
+        self.T_max = _check_number(T_max, "T_max", 0, low_open=True, high_open=True)  # 37.5 too, as torch
+        self.eta_min = _check_finite(eta_min, "eta_min")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -469,7 +511,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         self.T_0 = _check_int(T_0, "T_0", 1)
         self.T_i = self.T_0
         self.T_mult = _check_int(T_mult, "T_mult", 1)
-        self.eta_min = _check_number(eta_min, "eta_min", 0)
+        self.eta_min = _check_finite(eta_min, "eta_min")
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
@@ -512,6 +554,8 @@ class CosineAnnealingWarmRestarts(LRScheduler):
 class CyclicLR(LRScheduler):
     """The learning rate cycles between base_lr and max_lr (step_size_up steps up, step_size_down
     down), the momentum (or beta1) inversely between max_momentum and base_momentum; a step per batch."""
+
+    _get_lr_writes = True
 
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
                  gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
@@ -600,8 +644,13 @@ class CyclicLR(LRScheduler):
                                      else copy.deepcopy(vars(fn)))
         return saved
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
+        attributes = state_dict.get("_scale_fn_custom")
+        if attributes is not None and not isinstance(attributes, dict):
+            raise TypeError("state_dict['_scale_fn_custom'] must be None or a dict of the scale_fn's attributes")
+
+    def _load(self, state_dict):
         attributes = state_dict.get("_scale_fn_custom")
         vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"}))
         if attributes is not None and self._scale_fn_custom is not None:
@@ -619,6 +668,8 @@ class OneCycleLR(LRScheduler):
     """The 1cycle policy: the learning rate anneals from max_lr / div_factor up to max_lr over
     pct_start of total_steps, then down to initial_lr / final_div_factor (three_phase: back to the
     start first), the momentum (or beta1) inversely; a step per batch."""
+
+    _get_lr_writes = True
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
@@ -722,22 +773,46 @@ def _check_schedulers(owner, schedulers, optimizer):
 class _OfSchedulers(LRScheduler):
     """A scheduler made of others, whose state it saves with its own."""
 
+    def _everyone(self):
+        """This scheduler and all in it (in the schedulers in it too)."""
+        found = [self]
+        for scheduler in self._schedulers:
+            found += scheduler._everyone() if isinstance(scheduler, _OfSchedulers) else [scheduler]
+        return found
+
+    @contextlib.contextmanager
+    def _undone_on_failure(self):
+        """A step that raises in a later scheduler changes nothing: the attributes of this scheduler
+        and of those in it (a step replaces them, never changes them in place) are put back, with
+        the groups' options."""
+        saved = [(scheduler, dict(vars(scheduler))) for scheduler in self._everyone()]
+        with _undone_on_failure(self.optimizer):
+            try:
+                yield
+            except BaseException:
+                for scheduler, attributes in saved:
+                    vars(scheduler).clear()
+                    vars(scheduler).update(attributes)
+                raise
+
     def state_dict(self):
         saved = copy.deepcopy({key: value for key, value in vars(self).items()
                                if key not in ("optimizer", "_schedulers")})
         saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return saved
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
         saved = state_dict.get("_schedulers")
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self._schedulers):
             raise ValueError(f"state_dict['_schedulers'] must hold the states of {len(self._schedulers)} schedulers")
         for scheduler, state in zip(self._schedulers, saved):
-            scheduler._check_state_dict(state)
+            scheduler._check_state_dict(state)  # in full: nothing is loaded unless all can be
+
+    def _load(self, state_dict):
         vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_schedulers"}))
-        for scheduler, state in zip(self._schedulers, saved):
-            scheduler.load_state_dict(state)
+        for scheduler, state in zip(self._schedulers, state_dict["_schedulers"]):
+            scheduler._load(state)
 
 
 class SequentialLR(_OfSchedulers):
@@ -745,7 +820,8 @@ class SequentialLR(_OfSchedulers):
 
     def __init__(self, optimizer, schedulers, milestones, last_epoch=-1):
         _check_optimizer(optimizer)
-        schedulers, milestones = list(schedulers), list(milestones)
+        schedulers = list(schedulers)
+        milestones = [_check_whole(milestone, "each milestone", 0) for milestone in milestones]
         if not schedulers:
             raise ValueError("SequentialLR needs at least one scheduler")
         _check_schedulers("SequentialLR", schedulers, optimizer)
@@ -777,14 +853,15 @@ class SequentialLR(_OfSchedulers):
 
     def step(self):
         """Step the scheduler of this epoch (the next one starts from its closed form at 0)."""
-        self.last_epoch += 1
-        index = bisect_right(self._milestones, self.last_epoch)
-        scheduler = self._schedulers[index]
-        if index > 0 and self._milestones[index - 1] == self.last_epoch:
-            scheduler._update_lr(0)
-        else:
-            scheduler.step()
-        self._last_lr = scheduler.get_last_lr()
+        with self._undone_on_failure():
+            self.last_epoch += 1
+            index = bisect_right(self._milestones, self.last_epoch)
+            scheduler = self._schedulers[index]
+            if index > 0 and self._milestones[index - 1] == self.last_epoch:
+                scheduler._update_lr(0)
+            else:
+                scheduler.step()
+            self._last_lr = scheduler.get_last_lr()
 
 
 class ChainedScheduler(_OfSchedulers):
@@ -804,9 +881,10 @@ class ChainedScheduler(_OfSchedulers):
 
     def step(self):
         """Step each scheduler, in order."""
-        for scheduler in self._schedulers:
-            scheduler.step()
-        self._last_lr = _group_values(self.optimizer, "lr")
+        with self._undone_on_failure():
+            for scheduler in self._schedulers:
+                scheduler.step()
+            self._last_lr = _group_values(self.optimizer, "lr")
 
 
 class ReduceLROnPlateau(LRScheduler):
@@ -820,17 +898,17 @@ class ReduceLROnPlateau(LRScheduler):
         _check_number(factor, "factor", 0, 1, high_open=True)
         min_lrs = _per_group("min_lr", optimizer, min_lr)
         for value in min_lrs:
-            _check_number(value, "min_lr", 0)
+            _check_number(value, "min_lr")
         self.factor = factor
         self.optimizer = optimizer
         self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
         self.min_lrs = min_lrs
-        self.patience = _check_int(patience, "patience", 0)
-        self.cooldown = _check_int(cooldown, "cooldown", 0)
-        self.eps = _check_number(eps, "eps", 0)
+        self.patience = _check_number(patience, "patience", 0)  # 2.5 waits as 2 does: torch compares
+        self.cooldown = _check_number(cooldown, "cooldown", 0)
+        self.eps = _check_number(eps, "eps")
         self.last_epoch = 0
         self._last_lr = _group_values(optimizer, "lr")
-        self.mode, self.threshold, self.threshold_mode = mode, _check_number(threshold, "threshold", 0), threshold_mode
+        self.mode, self.threshold, self.threshold_mode = mode, _check_number(threshold, "threshold"), threshold_mode
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self._reset()
 
@@ -896,7 +974,6 @@ class ReduceLROnPlateau(LRScheduler):
             if old_lr - new_lr > self.eps:
                 group["lr"] = float(new_lr)
 
-    def load_state_dict(self, state_dict):
-        self._check_state_dict(state_dict)
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
         self._check_modes(state_dict.get("mode", self.mode), state_dict.get("threshold_mode", self.threshold_mode))
-        vars(self).update(copy.deepcopy(state_dict))

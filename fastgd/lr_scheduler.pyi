@@ -47,20 +47,20 @@ class MultiplicativeLR(_WithFunctions):
 class StepLR(LRScheduler):
     step_size: int
     gamma: float
-    def __init__(self, optimizer: Optimizer, step_size: int, gamma: float = 0.1, last_epoch: int = -1) -> None: ...
+    def __init__(self, optimizer: Optimizer, step_size: float, gamma: float = 0.1, last_epoch: int = -1) -> None: ...
 
 class MultiStepLR(LRScheduler):
     milestones: Counter[int]
     gamma: float
     def __init__(
-        self, optimizer: Optimizer, milestones: Iterable[int], gamma: float = 0.1, last_epoch: int = -1
+        self, optimizer: Optimizer, milestones: Iterable[float], gamma: float = 0.1, last_epoch: int = -1
     ) -> None: ...
 
 class ConstantLR(LRScheduler):
     factor: float
     total_iters: int
     def __init__(
-        self, optimizer: Optimizer, factor: float = ..., total_iters: int = 5, last_epoch: int = -1
+        self, optimizer: Optimizer, factor: float = ..., total_iters: float = 5, last_epoch: int = -1
     ) -> None: ...
 
 class LinearLR(LRScheduler):
@@ -72,7 +72,7 @@ class LinearLR(LRScheduler):
         optimizer: Optimizer,
         start_factor: float = ...,
         end_factor: float = 1.0,
-        total_iters: int = 5,
+        total_iters: float = 5,
         last_epoch: int = -1,
     ) -> None: ...
 
@@ -83,12 +83,12 @@ class ExponentialLR(LRScheduler):
 class PolynomialLR(LRScheduler):
     total_iters: int
     power: float
-    def __init__(self, optimizer: Optimizer, total_iters: int = 5, power: float = 1.0, last_epoch: int = -1) -> None: ...
+    def __init__(self, optimizer: Optimizer, total_iters: float = 5, power: float = 1.0, last_epoch: int = -1) -> None: ...
 
 class CosineAnnealingLR(LRScheduler):
-    T_max: int
+    T_max: float
     eta_min: float
-    def __init__(self, optimizer: Optimizer, T_max: int, eta_min: float = 0.0, last_epoch: int = -1) -> None: ...
+    def __init__(self, optimizer: Optimizer, T_max: float, eta_min: float = 0.0, last_epoch: int = -1) -> None: ...
 
 class CosineAnnealingWarmRestarts(LRScheduler):
     T_0: int
@@ -156,7 +156,7 @@ class _OfSchedulers(LRScheduler): ...
 
 class SequentialLR(_OfSchedulers):
     def __init__(
-        self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[int], last_epoch: int = -1
+        self, optimizer: Optimizer, schedulers: Sequence[LRScheduler], milestones: Sequence[float], last_epoch: int = -1
     ) -> None: ...
     def recursive_undo(self, sched: LRScheduler | None = None) -> None: ...
     def step(self) -> None: ...  # type: ignore[override]
@@ -169,25 +169,25 @@ class ReduceLROnPlateau(LRScheduler):
     factor: float
     default_min_lr: float | None
     min_lrs: list[float]
-    patience: int
-    cooldown: int
+    patience: float
+    cooldown: float
     eps: float
     mode: Literal["min", "max"]
     threshold: float
     threshold_mode: Literal["rel", "abs"]
     mode_worse: float
     best: float
-    cooldown_counter: int
+    cooldown_counter: float
     num_bad_epochs: int
     def __init__(
         self,
         optimizer: Optimizer,
         mode: Literal["min", "max"] = "min",
         factor: float = 0.1,
-        patience: int = 10,
+        patience: float = 10,
         threshold: float = 1e-4,
         threshold_mode: Literal["rel", "abs"] = "rel",
-        cooldown: int = 0,
+        cooldown: float = 0,
         min_lr: _PerGroup = 0,
         eps: float = 1e-8,
     ) -> None: ...

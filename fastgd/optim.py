@@ -16,6 +16,7 @@ in full (and raises), converts, creates state or rebuilds the plan, before
 the call is made again.  ``fastgd.reference`` overrides ``_update_all`` with
 plain NumPy.
 """
+import copy
 import functools
 import math
 import os
@@ -35,6 +36,9 @@ __all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad
 MAX_THREADS = engine.MAX_THREADS
 #: the largest step count a state dict may hold: exact in a double, and far from overflowing
 MAX_STEP = 2**53
+#: the keys learning-rate schedulers keep in a param group beside the options (fastgd.lr_scheduler
+#: writes these, as torch's do): a new group may carry them; any other key not an option is refused
+SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
 
 # what a compiled step returns (src/_engine.pxi)
 _DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _STATE_MISSING = (
@@ -132,7 +136,16 @@ class Parameter(NDArrayOperatorsMixin):
     comparisons, indexing and iteration act on the data, in-place operators
     (``p -= ...``) and item assignment change it in place, and the array's
     attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's.
-    It stays hashable by identity (as a torch tensor), so it can key a dict.
+    ``format(p, spec)`` and ``round(p)`` are the array's: a 0-d one formats
+    as its number (``f"{p:.2f}"``), a larger one only with an empty spec, and
+    NumPy's arrays have no ``round()`` (``np.round(p)`` rounds); ``format(p,
+    "")`` is ``str(p)``, as for any object.  ``copy.copy(p)`` copies the data,
+    as ``copy.copy`` of an array does, and is ``copy.deepcopy(p)``: the
+    gradient is copied too, so that neither copy's arrays are the other's
+    (torch's copies of an ``nn.Parameter`` drop it).  It stays hashable by
+    identity (as a torch tensor), so it can key a dict.  Not the array's: the
+    buffer protocol (``memoryview(p)``; ``memoryview(p.data)`` works) and
+    ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
     """
 
     __slots__ = ("data", "grad")
@@ -148,6 +161,10 @@ class Parameter(NDArrayOperatorsMixin):
     def __reduce__(self):
         # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves)
         return (Parameter, (self.data, self.grad))
+
+    def __copy__(self):
+        # an array's copy.copy copies its data: so does this, and its gradient's
+        return copy.deepcopy(self)
 
     # -- as its array ------------------------------------------------------------
 
@@ -209,6 +226,12 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __complex__(self):
         return complex(self.data)
+
+    def __round__(self, ndigits=None):
+        return round(self.data) if ndigits is None else round(self.data, ndigits)
+
+    def __format__(self, spec):
+        return format(self.data, spec) if spec else str(self)
 
 
 def _unwrapped(value):
@@ -274,7 +297,11 @@ class Optimizer:
         return np.zeros((count, 0)) if cls.algorithm is None else cls.algorithm.new_scalars(count)
 
     def add_param_group(self, param_group):
-        """Add a group of parameters with options of its own (defaults fill the rest)."""
+        """Add a group of parameters with options of its own (defaults fill the rest).
+
+        A key that is neither an option nor one that schedulers keep in groups (SCHEDULER_KEYS,
+        such as ``initial_lr``, so that a group copied from another takes) is refused, where torch
+        keeps it: a misspelt option would otherwise be ignored without a word."""
         if not isinstance(param_group, dict):
             raise TypeError(f"a param group must be a dict with a 'params' entry, got {type(param_group).__name__}")
         with self._exclusive("add_param_group()"):
@@ -285,11 +312,12 @@ class Optimizer:
         where = f"param group {index}: " if numbered else ""
         if "params" not in group:
             raise ValueError(f"{where}a param group needs a 'params' entry")
-        unknown = sorted(set(group) - set(self.defaults) - {"params"})
+        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
-                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))}"
+                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and the keys schedulers "
+                f"keep: {', '.join(sorted(SCHEDULER_KEYS))})"
             )
         entries = _as_entries(group["params"])
         if not entries:
@@ -438,7 +466,9 @@ class Optimizer:
         try:  # the compiled step first, as it is: everything else when it asks
             if type(grads) is not list or len(grads) != len(self._params):
                 grads = self._gradients(grads)
-            if self._plan is None:
+            if self._plan is None:  # (a compiled step notices groups edited by hand itself)
+                self._follow_param_groups()
+                self._check_count(grads)
                 converted = self._converted(grads) if self._own_update else grads
                 if grad_scale != 1.0:  # the reference: the scaled gradients as torch's mul_ makes them
                     converted = [None if g is None else np.multiply(g, g.dtype.type(grad_scale), out=np.empty_like(g))
@@ -496,6 +526,7 @@ class Optimizer:
                 return
             if outcome == _PARAMS_CHANGED:
                 self._sync()
+                self._check_count(grads)  # given for the parameters before a group was added by hand
             elif outcome == _ARRAYS_UNREADY:
                 grads = self._converted(grads)  # raises, naming the array, unless it converts
             elif outcome == _OPTIONS_UNCHECKED:
@@ -573,9 +604,12 @@ class Optimizer:
                     f"grads must be a list or tuple with one array per parameter, got {type(grads).__name__}"
                 )
             grads = list(grads)
+        self._check_count(grads)
+        return grads
+
+    def _check_count(self, grads):
         if len(grads) != len(self._params):
             raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters")
-        return grads
 
     def zero_grad(self, set_to_none=True):
         """Clear every fastgd.Parameter's gradient: set it to None (torch's default) or fill it with zeros."""

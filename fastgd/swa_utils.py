@@ -111,9 +111,10 @@ class _Average:
 class EMA(_Average):
     """An exponential moving average of parameters: ``average = decay * average + (1 - decay) * param``
     at each update after the first (which copies), as torch's AveragedModel with
-    ``get_ema_multi_avg_fn(decay)``.  warmup: the n-th update (n counted from 1) uses
-    ``min(decay, (1 + n) / (10 + n))`` instead (timm's and optax's warm-up), so that early
-    parameters fade quickly."""
+    ``get_ema_multi_avg_fn(decay)``.  warmup: the n-th update (n counted from 1, the first,
+    which copies, included) uses ``min(decay, (1 + n) / (10 + n))`` instead, so that early
+    parameters fade quickly: TensorFlow's ExponentialMovingAverage with ``num_updates`` the
+    step count, the average updated after each step (update 2 uses 3/12)."""
 
     def __init__(self, params, decay=0.999, *, warmup=False):
         if isinstance(decay, (bool, np.bool_)) or not isinstance(decay, numbers.Real):
@@ -126,7 +127,7 @@ class EMA(_Average):
         self.warmup = bool(warmup)
 
     def _weight(self):
-        n = self.n_averaged
+        n = self.n_averaged + 1  # this update's number
         decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
         return 1 - decay
 

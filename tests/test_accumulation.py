@@ -5,7 +5,7 @@ import pytest
 import fastgd
 from fastgd import Parameter
 
-from conftest import DTYPES, NAMES, OPTIONS, assert_all_close, assert_unchanged, build, fast_cls, ref_cls, snapshot
+from conftest import DTYPES, NAMES, OPTIONS, RTOL, assert_all_close, assert_unchanged, build, fast_cls, ref_cls, snapshot
 
 SHAPES = ((3, 4), (), (517,), (1,))
 
@@ -86,3 +86,59 @@ def test_a_step_that_would_fail_is_refused_before_the_sums_change(rng):
     opt.param_groups[0]["lr"] = 0.1
     assert multi.step([np.ones(4)])
     np.testing.assert_allclose(params[0], arrays[0] - 0.1)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, np.inf, 0.0, -np.inf])
+def test_clipped_accumulation_matches_torch(rng, dtype, norm_type):
+    """MultiSteps(max_norm=...): torch's loop, k backward passes adding into .grad, the mean,
+    clip_grad_norm_, Adam's step; a cycle with a NaN or inf in a micro-batch is skipped (torch's
+    GradScaler way), changing nothing, and the next cycle goes on."""
+    torch = pytest.importorskip("torch")
+    shapes, k, max_norm = ((3, 4), (517,), (1,)), 3, 0.5
+    # parameters away from 0: steps of lr's size leave float32 a relative error of its rounding
+    arrays = [np.asarray(rng.uniform(1.0, 2.0, s) * rng.choice([-1, 1], s), dtype) for s in shapes]
+    fast, params = build(fastgd.Adam, [(arrays, {})], {"lr": 0.01})
+    multi = fastgd.MultiSteps(fast, k, max_norm=max_norm, norm_type=norm_type)
+    tparams = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    topt = torch.optim.Adam(tparams, lr=0.01, foreach=False)
+    for cycle in range(6):
+        micro = [[np.asarray(rng.standard_normal(s) * 2, dtype) for s in shapes] for _ in range(k)]
+        poison = {2: np.nan, 4: np.inf}.get(cycle)
+        if poison is not None:
+            micro[1][1][7] = poison
+        snap = snapshot(fast, params)
+        for t in tparams:
+            t.grad = None
+        for i, call in enumerate(micro):
+            result = multi.step(call)
+            for t, g in zip(tparams, call):
+                t.grad = torch.from_numpy(g.copy()) if t.grad is None else t.grad + torch.from_numpy(g)
+            if i < k - 1:
+                assert result == (None, False)
+        for t in tparams:
+            t.grad /= k
+        total, stepped = result
+        if poison is not None:
+            assert not stepped and multi.mini_step == 0
+            assert_unchanged(fast, params, snap)
+            continue
+        expected = torch.nn.utils.clip_grad_norm_(tparams, max_norm, norm_type)
+        topt.step()
+        assert stepped and type(total) is np.dtype(dtype).type
+        assert total == pytest.approx(expected.item(), rel=RTOL[np.dtype(dtype)])
+        assert_all_close(params, [t.detach().numpy() for t in tparams])
+
+
+def test_clipping_options_are_checked():
+    opt = fastgd.SGD([np.zeros(3), np.zeros(0)], lr=0.1)
+    with pytest.raises(TypeError, match="max_norm"):
+        fastgd.MultiSteps(opt, 2, max_norm="1")
+    with pytest.raises(TypeError, match="norm_type"):
+        fastgd.MultiSteps(opt, 2, max_norm=1.0, norm_type=None)
+    with pytest.raises(ValueError, match="empty parameter"):
+        fastgd.MultiSteps(opt, 2, max_norm=1.0, norm_type="inf")
+    multi = fastgd.MultiSteps(opt, 1, max_norm=np.inf)  # only skips
+    total, stepped = multi.step([np.full(3, 3.0), np.zeros(0)])
+    assert stepped and total == np.float64(np.sqrt(27.0))
+    np.testing.assert_allclose(opt.param_groups[0]["params"][0], -0.3)

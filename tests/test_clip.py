@@ -149,7 +149,7 @@ def test_mixed_dtypes_promote_as_torch(rng):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("clip_value", [0.5, 0.0, -1.0, np.inf])
+@pytest.mark.parametrize("clip_value", [0.5, 0.0, -1.0, np.inf, np.nan])
 def test_clip_grad_value_matches_torch(rng, dtype, clip_value):
     torch = pytest.importorskip("torch")
     grads = gradients(rng, dtype, np.nan)
@@ -159,6 +159,27 @@ def test_clip_grad_value_matches_torch(rng, dtype, clip_value):
     assert fastgd.clip_grad_value_(grads, clip_value) is None
     for g, t in zip(grads, tparams):
         np.testing.assert_array_equal(g, t.grad.numpy())
+
+
+@pytest.mark.parametrize("foreach", [None, True, False])
+def test_foreach_is_taken_and_ignored_as_torch(rng, foreach):
+    """torch's foreach picks an implementation: the same results whatever it says."""
+    torch = pytest.importorskip("torch")
+    grads = gradients(rng, np.float32)
+    clipped, tparams = [g.copy() for g in grads], torch_parameters(torch, grads)
+    expected = torch.nn.utils.clip_grad_norm_(tparams, 1.0, foreach=foreach)
+    assert fastgd.clip_grad_norm_(clipped, 1.0, foreach=foreach) == pytest.approx(expected.item(), rel=4e-6)
+    assert fastgd.get_total_norm(grads, foreach=foreach) == fastgd.get_total_norm(grads)
+    fastgd.clip_grad_value_(clipped, 0.01, foreach=foreach)
+    torch.nn.utils.clip_grad_value_(tparams, 0.01, foreach=foreach)
+    for g, t in zip(clipped, tparams):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=4e-6)
+    fastgd.clip_grads_with_norm_(clipped, 0.001, fastgd.get_total_norm(clipped), foreach=foreach)
+    assert fastgd.get_total_norm(clipped) == pytest.approx(0.001, rel=1e-4)
+    for call in (lambda: fastgd.clip_grad_norm_(clipped, 1.0, foreach="yes"),
+                 lambda: fastgd.clip_grad_value_(clipped, 1.0, foreach=1)):
+        with pytest.raises(TypeError, match="foreach"):
+            call()
 
 
 def test_unusual_arrays_are_read_and_written_in_place(rng):
@@ -271,17 +292,36 @@ def test_clipped_step_reads_parameters_grads(rng):
         fastgd.clipped_step(fastgd.SGD([np.zeros(2)]), 1.0)
 
 
-@pytest.mark.parametrize("poison", [np.nan, np.inf])
-def test_clipped_step_skips_non_finite_gradients(rng, poison):
-    arrays = [rng.standard_normal(6), rng.standard_normal(50)]
+@pytest.mark.parametrize("norm_type", NORM_TYPES + (-2.0, "inf"))
+@pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
+def test_clipped_step_skips_non_finite_gradients(rng, poison, norm_type):
+    # orders <= 0 can give a finite norm of gradients holding inf (0: NaN too): skipped all the same
+    sizes = (6, 50) if np.isinf(float(norm_type)) else (6, 0, 50)  # inf norms refuse an empty gradient
+    arrays = [rng.standard_normal(n) for n in sizes]
     opt, params = build(fastgd.Adam, [(arrays, {})], {})
-    opt.step([rng.standard_normal(6), rng.standard_normal(50)])
+    opt.step([rng.standard_normal(n) for n in sizes])
     snap = snapshot(opt, params)
-    grads = [rng.standard_normal(6), rng.standard_normal(50)]
-    grads[1][3] = poison
-    norm, stepped = fastgd.clipped_step(opt, 1.0, grads)
-    assert not stepped and not np.isfinite(norm)
+    grads = [rng.standard_normal(n) for n in sizes]
+    grads[-1][3] = poison
+    norm, stepped = fastgd.clipped_step(opt, 1.0, grads, norm_type=norm_type)
+    assert not stepped
+    assert norm == fastgd.get_total_norm(grads, norm_type) or np.isnan(norm)  # the norm of order norm_type
     assert_unchanged(opt, params, snap)
+
+
+@pytest.mark.parametrize("norm_type", [0.0, -np.inf, -2.0, 1.0])
+def test_clipped_step_of_other_orders_is_clip_then_step(rng, norm_type):
+    sizes = (6, 50)
+    arrays = [rng.standard_normal(n) for n in sizes]
+    opt, params = build(fastgd.Adam, [(arrays, {})], {})
+    ref = fastgd.reference.Adam([a.copy() for a in arrays])
+    for _ in range(3):
+        grads = [rng.standard_normal(n) * 3 for n in sizes]
+        norm, stepped = fastgd.clipped_step(opt, 0.7, grads, norm_type=norm_type)
+        clipped = [g.copy() for g in grads]
+        assert stepped and norm == fastgd.clip_grad_norm_(clipped, 0.7, norm_type)
+        ref.step(clipped)
+        assert_all_close(params, ref._params)
 
 
 def test_bad_grad_scale_changes_nothing(rng):

@@ -2,6 +2,7 @@
 the same arguments on a fastgd optimizer and on torch's of the same name with the same param
 groups, set the same learning rates (and momentum or beta1) at every one of 1000 steps, to
 1e-12 relative; their state dicts round-trip mid-run and load from torch's."""
+import copy
 import functools
 import math
 import pickle
@@ -157,6 +158,31 @@ CASES = {
         min_lr=[1e-4, 1e-3, 1e-5], eps=1e-6)], None),
     "ReduceLROnPlateau-rel-max": ("RMSprop", lambda m, o: [m.ReduceLROnPlateau(
         o, mode="max", patience=0, threshold=0.001, min_lr=1e-3)], None),
+    # floats where torch takes them: counts of epochs of whole values, a fractional T_max, negative
+    # eta_min (the rates stay >= 0 here: fastgd's optimizers refuse a negative one), fractional
+    # patience and cooldown, negative threshold, min_lr and eps
+    "StepLR-float": ("SGD", lambda m, o: [m.StepLR(o, step_size=30.0, gamma=0.5)], None),
+    "StepLR-float-closed-form": ("SGD", lambda m, o: [m.StepLR(o, step_size=7.0, gamma=0.9)], lambda i: i),
+    "MultiStepLR-float": ("Adam", lambda m, o: [m.MultiStepLR(o, milestones=[10.0, 200, 200.0, 650.0])], None),
+    "MultiStepLR-float-closed-form": ("SGD", lambda m, o: [m.MultiStepLR(o, milestones=(3.0, 500.0))],
+                                      lambda i: i),
+    "ConstantLR-float": ("SGD", lambda m, o: [m.ConstantLR(o, factor=0.5, total_iters=40.0)], None),
+    "LinearLR-float": ("SGD", lambda m, o: [m.LinearLR(o, start_factor=0.1, total_iters=90.0)], lambda i: i),
+    "PolynomialLR-float": ("Adam", lambda m, o: [m.PolynomialLR(o, total_iters=800.0, power=2.0)], None),
+    "CosineAnnealingLR-float": ("SGD", lambda m, o: [m.CosineAnnealingLR(o, T_max=37.5, eta_min=1e-4)], None),
+    "CosineAnnealingLR-float-closed-form": ("Adam", lambda m, o: [m.CosineAnnealingLR(o, T_max=100.0)],
+                                            lambda i: i),
+    "CosineAnnealingLR-negative-eta_min": ("SGD", lambda m, o: [m.CosineAnnealingLR(o, T_max=1500.0,
+                                                                                    eta_min=-1e-3)], None),
+    "CosineAnnealingWarmRestarts-negative-eta_min": ("SGD", lambda m, o: [m.CosineAnnealingWarmRestarts(
+        o, T_0=10, eta_min=-1e-4)], None),
+    "SequentialLR-float": ("SGD", lambda m, o: [m.SequentialLR(o, [m.LinearLR(o, start_factor=0.1, total_iters=50),
+                                                                   m.CosineAnnealingLR(o, T_max=950.0)],
+                                                               milestones=[50.0])], None),
+    "ReduceLROnPlateau-floats": ("SGD", lambda m, o: [m.ReduceLROnPlateau(
+        o, factor=0.5, patience=2.5, threshold=-1e-3, cooldown=3.0, min_lr=-1.0, eps=-1e-9)], None),
+    "ReduceLROnPlateau-abs-negative": ("Adam", lambda m, o: [m.ReduceLROnPlateau(
+        o, mode="max", patience=1.0, threshold=-0.01, threshold_mode="abs")], None),
 }
 
 
@@ -379,12 +405,39 @@ def groups_of(opt):
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, factor=1.0), ValueError, "factor"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, mode="least"), ValueError, "mode"),
     (lambda o: lr_scheduler.ChainedScheduler([]), ValueError, "at least one"),
+    # what torch takes but would crash later or schedule nonsense (step by step and step(epoch) apart)
+    (lambda o: lr_scheduler.StepLR(o, step_size=2.5), ValueError, "step_size must be a whole number"),
+    (lambda o: lr_scheduler.StepLR(o, step_size="3"), TypeError, "step_size must be a real number"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 7.5]), ValueError, "milestone"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones=[-1]), ValueError, "milestone"),
+    (lambda o: lr_scheduler.ConstantLR(o, total_iters=4.5), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.LinearLR(o, total_iters=0.0), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.PolynomialLR(o, total_iters=float("inf")), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=0.0), ValueError, "T_max"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=float("nan")), ValueError, "T_max"),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=float("nan")), ValueError, "eta_min"),
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10.0), ValueError, "T_0"),  # torch refuses it
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10, eta_min=None), TypeError, "eta_min"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=-1), ValueError, "patience"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=float("nan")), ValueError, "patience"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold=float("nan")), ValueError, "threshold"),
+    (lambda o: lr_scheduler.ReduceLROnPlateau(o, cooldown=-2), ValueError, "cooldown"),
 ])
 def test_bad_arguments(make, error, match):
     fast, _ = make_pair("SGD")
     before = groups_of(fast)
     with pytest.raises(error, match=match):
         make(fast)
+    assert groups_of(fast) == before
+
+
+@pytest.mark.parametrize("milestone", [2.5, -1, "3"])
+def test_sequential_lr_refuses_fractional_milestones(milestone):
+    fast, _ = make_pair("SGD")
+    schedulers = [lr_scheduler.ConstantLR(fast), lr_scheduler.ExponentialLR(fast, 0.9)]
+    before = groups_of(fast)
+    with pytest.raises(TypeError if isinstance(milestone, str) else ValueError, match="milestone"):
+        lr_scheduler.SequentialLR(fast, schedulers, milestones=[milestone])
     assert groups_of(fast) == before
 
 
@@ -505,3 +558,121 @@ def test_resumed_with_last_epoch(case):
                 values.append(scheduled(opt))
             rows[module] = np.array(values)
     assert_same(rows[lr_scheduler], rows[torch_scheduler])
+
+
+def step_any(opt):
+    """An optimizer step with a gradient of 0.1 for every parameter of every group."""
+    params = [p for group in opt.param_groups for p in group["params"]]
+    if isinstance(opt, optim.Optimizer):
+        opt.step([np.full(np.shape(p), 0.1) for p in params])
+    else:
+        for t in params:
+            t.grad = torch.full(t.shape, 0.1, dtype=torch.float64)
+        opt.step()
+
+
+@pytest.mark.parametrize("case", RESUMABLE)
+def test_a_group_added_with_a_schedulers_keys_as_torch(case):
+    """add_param_group takes a group copied from another after a scheduler ran (its initial_lr,
+    max_lr, ...), as torch does; a scheduler resumed on the groups then goes on as torch's."""
+    make = RESUMABLE[case]
+    fast, theirs = make_pair("SGD")
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module, opt, new in ((lr_scheduler, fast, np.zeros(2)),
+                                 (torch_scheduler, theirs, torch.zeros(2, dtype=torch.float64, requires_grad=True))):
+            scheduler = make(module, opt, -1)
+            for _ in range(5):
+                step_any(opt)
+                scheduler.step()
+            copied = {key: value for key, value in opt.param_groups[1].items() if key != "params"}
+            opt.add_param_group({**copied, "params": [new], "initial_lr": 0.02})
+            scheduler = make(module, opt, 40)
+            values = [scheduled(opt)]
+            for _ in range(100):
+                step_any(opt)
+                scheduler.step()
+                values.append(scheduled(opt))
+            rows[module] = np.array(values)
+    assert rows[lr_scheduler].shape[1] == 4
+    assert_same(rows[lr_scheduler], rows[torch_scheduler])
+
+
+def test_scheduler_keys_are_the_keys_schedulers_keep():
+    """optim.SCHEDULER_KEYS, which add_param_group takes beside the options, are the keys the
+    schedulers write into groups: no more, no fewer."""
+    written = set()
+    for case, (name, make, epoch) in CASES.items():
+        fast = make_pair(name)[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            schedulers = make(lr_scheduler, fast)
+            for i in range(1, 5):
+                step_optimizer(fast)
+                step_all(schedulers, i, epoch)
+        for group in fast.param_groups:
+            written |= set(group) - set(fast.defaults) - {"params"}
+    assert written == optim.SCHEDULER_KEYS
+    opt = fastgd.SGD([np.zeros(1)], lr=0.1)
+    with pytest.raises(ValueError, match="unknown option 'initial_lrr'.*keys schedulers keep: base_momentum"):
+        opt.add_param_group({"params": [np.zeros(2)], "initial_lrr": 0.1})
+    assert len(opt.param_groups) == 1
+    opt.add_param_group({"params": [np.zeros(2)], "lr": 0.01, "initial_lr": 0.01})
+    assert opt.param_groups[1]["initial_lr"] == 0.01
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_failed_cycling_step_leaves_the_momentum(name):
+    """CyclicLR and OneCycleLR set the momentum (or beta1) before the rates: a step that then
+    raises (a group added since) puts it back."""
+    for make in (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=4),
+                 lambda o: lr_scheduler.OneCycleLR(o, 0.1, total_steps=20)):
+        fast, _ = make_pair(name)
+        scheduler = make(fast)
+        for _ in range(2):
+            step_optimizer(fast)
+            scheduler.step()
+        fast.add_param_group({"params": [np.zeros(2)]})
+        state, before = scheduler.state_dict(), groups_of(fast)
+        with pytest.raises((ValueError, KeyError), match="4 param groups|initial_lr"):  # OneCycleLR: as torch
+            scheduler.step()
+        assert scheduler.state_dict() == state and groups_of(fast) == before
+
+
+def combined(kind, fast):
+    first = lr_scheduler.LambdaLR(fast, lambda e: 0.9 ** e)
+    second = lr_scheduler.OneCycleLR(fast, 0.1, total_steps=3)
+    if kind == "SequentialLR":
+        return lr_scheduler.SequentialLR(fast, [first, second], milestones=[2])
+    return lr_scheduler.ChainedScheduler([first, second])
+
+
+@pytest.mark.parametrize("kind", ["SequentialLR", "ChainedScheduler"])
+def test_a_combined_scheduler_that_fails_changes_nothing(kind):
+    """A later scheduler raising, in load_state_dict or in step, leaves the combined one, the
+    schedulers before it and the groups as they were."""
+    fast, _ = make_pair("SGD")
+    scheduler = combined(kind, fast)
+    step_optimizer(fast)
+    scheduler.step()
+    saved = scheduler.state_dict()
+    bad = copy.deepcopy(saved)
+    bad["_last_lr"] = [9.0] * 3
+    bad["_schedulers"][0]["last_epoch"] = 777
+    bad["_schedulers"][1]["lr_lambdas"] = [None]  # OneCycleLR has none: refused
+    before = groups_of(fast)
+    with pytest.raises(ValueError, match="lr_lambdas"):
+        scheduler.load_state_dict(bad)
+    assert scheduler.state_dict() == saved and groups_of(fast) == before
+    bad = copy.deepcopy(saved)
+    bad["_schedulers"][0]["lr_lambdas"] = [None, None]
+    with pytest.raises(ValueError, match="lr_lambdas"):
+        scheduler.load_state_dict(bad)
+    assert scheduler.state_dict() == saved
+    with pytest.raises(ValueError, match="total_steps=3"):  # OneCycleLR stepped past its end
+        for _ in range(10):
+            saved, before = scheduler.state_dict(), groups_of(fast)
+            step_optimizer(fast)
+            scheduler.step()
+    assert scheduler.state_dict() == saved and groups_of(fast) == before

@@ -815,6 +815,16 @@ def test_param_groups_replaced_or_grown_by_hand(name, rng):
     with pytest.raises(ValueError, match=r"parameter \d shares memory with parameter \d .* given once"):
         fast.step(grads)
     assert all(np.array_equal(p, q) for p, q in zip(fast._params, before))
+    added, grads3 = rng.standard_normal(4), grads + [rng.standard_normal(4)]
+    for opt in (fast, ref):  # the gradients of the parameters before the group was added: refused
+        opt.param_groups[1:] = [dict(opt.param_groups[0], params=[added.copy()])]
+        kept = [p.copy() for p in opt._params]
+        with pytest.raises(ValueError, match="got 2 gradients for 3 parameters"):
+            opt.step(grads)
+        assert all(np.array_equal(p, q) for p, q in zip(opt._params, kept))
+        opt.step(grads3)
+    for p, q in zip(fast._params, ref._params):
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -156,12 +156,36 @@ def test_pickles_with_every_protocol(protocol):
 
 
 def test_copies():
-    p = Parameter(np.arange(3.0), grad=np.ones(3))
-    shallow, deep = copy.copy(p), copy.deepcopy(p)
-    assert shallow.data is p.data and shallow.grad is p.grad
-    assert not np.shares_memory(deep.data, p.data) and not np.shares_memory(deep.grad, p.grad)
-    np.testing.assert_array_equal(deep.data, p.data)
+    data = np.arange(3.0)
+    assert not np.shares_memory(copy.copy(data), data)  # the oracle: an array's copy.copy copies
+    p = Parameter(data, grad=np.ones(3))
+    for copied in (copy.copy(p), copy.deepcopy(p)):  # the gradient copied too: nothing shared
+        assert type(copied) is Parameter
+        assert not np.shares_memory(copied.data, p.data) and not np.shares_memory(copied.grad, p.grad)
+        np.testing.assert_array_equal(copied.data, p.data)
+        np.testing.assert_array_equal(copied.grad, p.grad)
+    assert copy.copy(Parameter(data)).grad is None
     assert not hasattr(Parameter.__new__(Parameter), "shape")  # no data yet: no endless lookup
+
+
+def outcome(function, *args):
+    """What function(*args) gives, or the type of what it raises."""
+    try:
+        return function(*args)
+    except Exception as error:  # noqa: BLE001 (compared with the array's)
+        return type(error)
+
+
+@pytest.mark.parametrize("data", [np.array(2.567), np.array(-0.5, dtype=np.float32), np.array([1.234, 2.345]),
+                                  np.arange(6.0).reshape(2, 3)])
+def test_round_and_format_as_the_array(data):
+    p = Parameter(data)
+    for function, args in ((round, ()), (round, (1,)), (format, (".2f",)), (format, (">12",)),
+                           (lambda x: f"{x:.3e}", ())):
+        assert outcome(function, p, *args) == outcome(function, data, *args)
+    assert format(p, "") == str(p) and f"{p}" == str(p)
+    if data.ndim == 0:  # a 0-d array formats as its number
+        assert f"{p:.2f}" == f"{float(data):.2f}"
 
 
 def test_optimizers_still_step_it():

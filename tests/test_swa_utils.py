@@ -68,16 +68,24 @@ def test_swa_matches_torch_and_the_mean(rng, dtype):
     assert_all_close(swa.averages, [m.astype(dtype) for m in mean], "average")
 
 
-def test_ema_warmup_follows_its_decay_schedule(rng):
-    values = sequence(rng, np.float64, 5)
+@pytest.mark.parametrize("decay", [0.99, 0.2])
+def test_ema_warmup_follows_its_decay_schedule(rng, decay):
+    """The n-th update (n from 1; the first copies) uses min(decay, (1 + n) / (10 + n)): n is
+    TensorFlow's num_updates, the step count, with the average updated after each step."""
+    values = sequence(rng, np.float64, 30)
     params = [v.copy() for v in values[0]]
-    ema = fastgd.EMA(params, 0.99, warmup=True)
+    ema = fastgd.EMA(params, decay, warmup=True)
     run(ema, params, values)
-    oracle = [v.copy() for v in values[0]]
-    for n, current in enumerate(values[1:], start=1):
-        decay = min(0.99, (1 + n) / (10 + n))
-        oracle = [decay * o + (1 - decay) * c for o, c in zip(oracle, current)]
+    oracle = [v.copy() for v in values[0]]  # update 1
+    for n, current in enumerate(values[1:], start=2):
+        used = min(decay, (1 + n) / (10 + n))
+        oracle = [used * o + (1 - used) * c for o, c in zip(oracle, current)]
     assert_all_close(ema.averages, oracle, "average")
+    two = fastgd.EMA([np.zeros(1)], 0.999, warmup=True)  # the audit's case: update 2 uses 3/12
+    two.update()
+    two._entries[0][:] = 1.0
+    two.update()
+    np.testing.assert_allclose(two.averages[0], [1 - 3 / 12], rtol=1e-15)
 
 
 def test_copy_to_swap_and_state_dicts(rng):
