@@ -528,6 +528,12 @@ def test_partial_fit_after_an_early_stopping_fit_as_scikit_learn():
     assert ours.t_ == theirs.t_
 
 
+#: scikit-learn's SGD estimators document learning_rate="pa1"/"pa2" from 1.8 on (1.6, the oldest
+#: scikit-learn fastgd supports, gives other weights for them)
+PASSIVE_AGGRESSIVE_IN_SGD = tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 8)
+
+
+@pytest.mark.skipif(not PASSIVE_AGGRESSIVE_IN_SGD, reason="scikit-learn < 1.8 has no learning_rate='pa1' of its own")
 @pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("penalty", ["l2", None, "elasticnet"])
