@@ -290,26 +290,17 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
                             const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
                             floating* scratch) noexcept nogil:
     """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss
-    sum, NaN if a score is not finite (a NaN or inf in X's rows, which X is not checked for up
-    front, or weights that overflowed): several losses would take such a score for a zero loss
-    and step on nothing.  scratch holds 2 * m values; with passive-aggressive steps, the rows'
-    squared norms first (see passive_aggressive)."""
-    cdef bint finite = True
-    cdef Py_ssize_t i
-    for i in range(m * k):
-        finite &= isfinite(scores[i])
-    cdef double total = residuals(scores, y, sample_weight, rows, m, k, settings, scratch)
-    return total if finite else NAN
-
-
-cdef double residuals(floating* scores, const floating* y, const floating* sample_weight,
-                      const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
-                      floating* scratch) noexcept nogil:
+    sum, non-finite if a score is (a NaN or inf in X's rows, which X is not checked for up front,
+    or weights that overflowed): the squared and log losses carry it into the sum, scikit-learn's
+    (some of which would take it for a zero loss, and step on nothing) are checked for it.
+    scratch holds 2 * m values; with passive-aggressive steps, the rows' squared norms first (see
+    passive_aggressive)."""
     cdef Loss loss = settings.loss
     cdef Py_ssize_t r, c, row
     cdef double total = 0, z, w, top, norm, target, dloss, class_weight, value
     cdef floating* s
     cdef floating probability
+    cdef bint finite = True
     if loss >= HINGE:
         for r in range(m):
             row = rows[r]
@@ -319,13 +310,14 @@ cdef double residuals(floating* scores, const floating* y, const floating* sampl
                 class_weight = 1
                 if settings.weight_pos != NULL:  # as scikit-learn: by the target's sign
                     class_weight = settings.weight_pos[c] if target > 0 else settings.weight_neg[c]
+                finite &= isfinite(scores[r * k + c])
                 value = sgd_loss(loss, target, scores[r * k + c], settings.epsilon, &dloss)
                 total += w * class_weight * value
                 dloss = min(max(dloss, -MAX_DLOSS), MAX_DLOSS)
                 if settings.passive_aggressive:
                     dloss *= passive_aggressive(settings, value, scratch[r])
                 scores[r * k + c] = w * class_weight * dloss
-        return total
+        return total if finite else NAN
     if loss == SQUARED and k == 1:  # a loop of its own keeps the running total in a register
         for r in range(m):
             row = rows[r]
@@ -425,7 +417,8 @@ cdef double run_epoch(
         for r in range(m):
             for c in range(k):
                 scores[r * k + c] += intercept[c]
-            if settings.passive_aggressive:
+        if settings.passive_aggressive:
+            for r in range(m):
                 scratch[r] = dot(batch_x + r * d, batch_x + r * d, d)
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
