@@ -69,6 +69,7 @@ class Objective:
         lazy: bool = False,
         passive_aggressive: int = 0,
         aggressiveness: float = 1,
+        lazy_average: npt.NDArray[np.float64] | None = None,
     ) -> None: ...
 
 def epoch(

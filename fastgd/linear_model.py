@@ -63,10 +63,12 @@ class _Driver(BaseEstimator):
 
     #: whether y may hold several targets a row (2-D)
     _multi_output = False
-    #: scikit-learn's SGD bookkeeping of the rows early_stopping holds out: a partial_fit after
-    #: a fit holds out rows too, and t_ counts each epoch's held-out rows as if trained on (the
-    #: estimators of their own, as MLPClassifier, train a partial_fit on every row, and count steps)
-    _sgd_holding_out = False
+    #: scikit-learn's SGD bookkeeping: early_stopping's held-out rows (a partial_fit after a fit
+    #: holds out rows too, and t_ counts each epoch's held-out rows as if trained on), and under
+    #: plain SGD with an L1 penalty the lazy average of its weight vector (see Objective's
+    #: lazy_average).  The estimators of their own, as MLPClassifier, train a partial_fit on
+    #: every row, count steps, and average the iterates.
+    _sgd_bookkeeping = False
 
     # -- what the reference overrides -------------------------------------
 
@@ -191,7 +193,8 @@ class _Driver(BaseEstimator):
         """The epoch's Objective, but for its loss and intercept (see _regression.pxi): the penalties,
         the L1 penalty's state and the average."""
         l2, l1 = self._penalties()
-        options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), steps_before=int(self._t[0]))
+        options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), steps_before=int(self._t[0]),
+                       lazy_average=getattr(self, "_lazy_average", None))
         if self.average:
             options.update(average=self._average_theta, average_start=int(self.average))
         return options
@@ -202,6 +205,8 @@ class _Driver(BaseEstimator):
         _, l1 = self._penalties()
         k = self._n_outputs
         self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
+        lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self.optimizer == "sgd"
+        self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
         if reset or getattr(self, "_average_theta", None) is None:
             self._average_theta = np.zeros_like(self._theta) if self.average else None
 
@@ -300,7 +305,7 @@ class _Driver(BaseEstimator):
                     f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
                     f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
                     ConvergenceWarning)
-        if validation is not None and self._sgd_holding_out:
+        if validation is not None and self._sgd_bookkeeping:
             self._t[0] += (self.n_iter_ - epochs_before) * validation[0].size
         self._publish()
 
@@ -377,7 +382,7 @@ class _Driver(BaseEstimator):
         self._start_call(reset)
         self.validation_scores_ = [] if self.early_stopping else None
         train = validation = None
-        if self.early_stopping and (reset or self._sgd_holding_out):  # by index: X is not copied
+        if self.early_stopping and (reset or self._sgd_bookkeeping):  # by index: X is not copied
             # scikit-learn's SGD split (stratified by class, from random_state itself), the rows
             # trained on in their order (an epoch shuffles them if shuffle is set)
             splitter = StratifiedShuffleSplit if isinstance(self, ClassifierMixin) else ShuffleSplit
@@ -769,7 +774,7 @@ class _SGDDropIn(_Driver):
     not weigh the loss.
     """
 
-    _sgd_holding_out = True
+    _sgd_bookkeeping = True
 
     _parameter_constraints = {
         **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()

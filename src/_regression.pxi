@@ -89,11 +89,17 @@ cdef class Objective:
     (hinge, epsilon-insensitive): a row's step is min(aggressiveness, loss / ||x||^2), or
     loss / (||x||^2 + 1 / (2 aggressiveness)), in place of the learning rate times its
     gradient; 0 (the default) for gradient steps.  It applies to plain SGD's step, whose
-    learning rate must then be the aggressiveness (the L1 and L2 penalties step with it)."""
+    learning rate must then be the aggressiveness (the L1 and L2 penalties step with it).
+    lazy_average: with an average and an L1 penalty under plain SGD, the average as
+    scikit-learn's weight vector keeps it, lazily: a float64 array [S, ratio] kept across the
+    epochs of one call, starting [1, 0] (see lazy_average_advance), in which a weight's later
+    L1 truncation also enters the average (by the ratio), and each step's average takes the
+    weights before their truncation; None (the default): the mean of the iterates, each after
+    its truncation."""
     cdef Loss loss
     cdef double epsilon, alpha, l1, intercept_decay, aggressiveness
     cdef bint fit_intercept, weights_scale_steps
-    cdef object weight_pos, weight_neg, l1_state, average
+    cdef object weight_pos, weight_neg, l1_state, average, lazy_average
     cdef long long average_start, steps_before
     cdef bint lazy
     cdef int passive_aggressive
@@ -101,7 +107,7 @@ cdef class Objective:
     def __init__(self, str loss, *, double epsilon=0, double alpha=0, double l1=0, bint fit_intercept=True,
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
                  l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
-                 int passive_aggressive=0, double aggressiveness=1):
+                 int passive_aggressive=0, double aggressiveness=1, lazy_average=None):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         self.loss = LOSSES[loss]
@@ -111,6 +117,7 @@ cdef class Objective:
         self.average_start, self.steps_before = average_start, steps_before
         self.lazy = lazy
         self.passive_aggressive, self.aggressiveness = passive_aggressive, aggressiveness
+        self.lazy_average = lazy_average
 
     cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
         """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
@@ -128,6 +135,9 @@ cdef class Objective:
             s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
         if self.l1_state is not None:
             s.l1_penalty = <double*>float64_data(self.l1_state, k * d + 1, "l1_state")
+        s.lazy_average = NULL
+        if self.lazy_average is not None and self.l1_state is not None and self.average is not None:
+            s.lazy_average = <double*>float64_data(self.lazy_average, 2, "lazy_average")
         if self.average is not None:
             if not (isinstance(self.average, cnp.ndarray) and cnp.PyArray_TYPE(self.average) == dtype
                     and cnp.PyArray_ISCARRAY(self.average) and cnp.PyArray_SIZE(self.average) == k * (d + 1)):
@@ -260,6 +270,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     const double* weight_pos    # class weights per output of its +1 and -1 targets, or NULL
     const double* weight_neg
     double* l1_penalty          # k * d applied penalties, then their total; NULL without L1
+    double* lazy_average        # [S, ratio] of Objective.lazy_average, or NULL (also without L1 or average)
     void* average               # the averaged parameters (X's dtype), or NULL
     long long average_start, steps_before
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
@@ -371,7 +382,8 @@ cdef double run_epoch(
     cdef double alpha = settings.alpha
     cdef bint fit_intercept = settings.fit_intercept
     cdef floating* average = <floating*>settings.average
-    cdef long long step
+    cdef long long step, count
+    cdef double eta, ratio
     cdef Py_ssize_t start, m, r, j, c, ahead
     cdef floating* coef = theta
     cdef floating* intercept = theta + k * d
@@ -467,13 +479,20 @@ cdef double run_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
-        if settings.l1_penalty != NULL:
-            truncate(coef, settings.l1_penalty, k * d,
-                     settings.l1 * (rates[batch] if rates != NULL else lr_of(optimizer, 0)))
-        # the mean of the iterates (scikit-learn's lazy average, with L1, also takes in later truncations)
+        eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
         step = settings.steps_before + batch + 1
-        if average != NULL and step >= settings.average_start:
-            average_step(average, theta, k * (d + 1), step - settings.average_start + 1)
+        count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
+        if settings.lazy_average != NULL:  # scikit-learn's: the average, then a truncation that enters it
+            ratio = lazy_average_advance(settings.lazy_average, max(0.0, 1.0 - eta * alpha) if alpha != 0 else 1.0,
+                                         count)
+            if count:
+                average_step(average, theta, k * (d + 1), count)
+            truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, average, ratio)
+        else:  # the mean of the iterates, each after its truncation
+            if settings.l1_penalty != NULL:
+                truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, <floating*>NULL, 0.0)
+            if count:
+                average_step(average, theta, k * (d + 1), count)
         batches_done[0] = batch + 1
     return total
 
@@ -594,7 +613,14 @@ cdef double run_sparse_epoch(
     cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
     cdef long long step, count
     cdef Py_ssize_t near, far
+    cdef double* lazy = settings.lazy_average
+    cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
+    if scaled and lazy != NULL:  # the average in Scaled's terms (u + a w) / b, a the ratio kept
+        carried, w.a = lazy[0], lazy[1]
+        if w.a != 0:
+            for j in range(k * d):
+                average[j] = <floating>(average[j] - w.a * coef[j])
     if scaled:
         w.k = k
         for c in range(k):
@@ -660,8 +686,9 @@ cdef double run_sparse_epoch(
         if scaled:
             if alpha != 0:  # scikit-learn sets the weights to zero rather than flip them
                 w.scale *= max(0.0, 1.0 - eta * alpha)
-                if w.scale < 1e-9:
+                if carried * w.scale < 1e-9:
                     fold(coef, average, k * d, &w)
+                    carried = 1.0
             for c in range(k):
                 residual_sum = 0
                 for r in range(m):
@@ -726,6 +753,13 @@ cdef double run_sparse_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
+        if count > 0 and scaled:  # the running mean of the weights, in Scaled's terms
+            mu = 1.0 / count
+            if count > 1:
+                w.b /= 1.0 - mu
+            w.a += mu * w.b * w.scale
+            for c in range(k):
+                average[k * d + c] += <floating>((intercepts[c] - average[k * d + c]) * mu)
         if penalty != NULL:  # lazily, on the batch's nonzeros
             penalty[k * d] += settings.l1 * eta
             total_penalty = penalty[k * d]
@@ -740,21 +774,15 @@ cdef double run_sparse_epoch(
                         elif w.scale * before < 0:
                             coef[j] = <floating>min(0.0, before + (total_penalty - penalty[j]) / w.scale)
                         penalty[j] += w.scale * (coef[j] - before)
-                        if average != NULL and scaled:
+                        if average != NULL and scaled and lazy == NULL:  # the mean of truncated iterates
                             average[j] -= <floating>(w.a * (coef[j] - before))
-        if count > 0:
-            if scaled:  # the running mean of the weights, in Scaled's terms
-                mu = 1.0 / count
-                if count > 1:
-                    w.b /= 1.0 - mu
-                w.a += mu * w.b * w.scale
-                for c in range(k):
-                    average[k * d + c] += <floating>((intercepts[c] - average[k * d + c]) * mu)
-            else:
-                average_step(average, theta, k * (d + 1), count)
+        if count > 0 and not scaled:
+            average_step(average, theta, k * (d + 1), count)
         if raced:
             return out_of_range(coef, average, k * d, &w, batch, batches_done)
         batches_done[0] = batch + 1
+    if scaled and lazy != NULL:
+        lazy[0], lazy[1] = carried * w.scale, w.a / (w.b * w.scale)
     fold(coef, average, k * d, &w)
     return total
 
@@ -767,11 +795,13 @@ cdef void average_step(floating* average, const floating* theta, Py_ssize_t n, l
         average[j] = average[j] + <floating>((theta[j] - average[j]) * mu)
 
 
-cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increment) noexcept nogil:
+cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increment, floating* average,
+                   double ratio) noexcept nogil:
     """The L1 penalty by the cumulative truncated gradient (Tsuruoka, Tsujii and Ananiadou 2009,
     as scikit-learn's SGD applies it): the total penalty grows by increment (l1 * lr) a step;
     each weight is moved towards zero, without crossing it, by what it has not yet received.
-    penalty: each weight's received penalty (signed), then the total."""
+    penalty: each weight's received penalty (signed), then the total.  average (or NULL): gets
+    ratio times each weight's change (scikit-learn's lazy average, see lazy_average_advance)."""
     cdef Py_ssize_t j
     cdef double before, total = penalty[n] + increment
     penalty[n] = total
@@ -782,6 +812,30 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
         elif before < 0:
             coef[j] = <floating>min(0.0, before + (total - penalty[j]))
         penalty[j] += coef[j] - before
+        if average != NULL:
+            average[j] = average[j] + <floating>(ratio * (coef[j] - before))
+
+
+cdef inline double lazy_average_advance(double* state, double decay, long long count) noexcept nogil:
+    """A step of scikit-learn's lazy average (Objective.lazy_average), in explicit terms.  Its
+    weight vector keeps the weights as S * w and the average as (u + a w) / b, so that a change
+    of w that it does not account in u, as the L1 truncation's, enters the average multiplied
+    by ratio = a / (b S).  The step decays S (the L2 penalty's factor) and, once S is below 1e-9,
+    resets it with the average's bookkeeping (ratio 0); from the average's start (count: the
+    step's number in it) it then grows a and b, as its weight vector does.  state: [S, ratio];
+    returns the new ratio."""
+    cdef double mu
+    state[0] *= decay
+    if state[0] < 1e-9:
+        state[0], state[1] = 1.0, 0.0
+    elif decay != 1.0:
+        state[1] /= decay
+    if count == 1:
+        state[1] += 1.0
+    elif count > 1:
+        mu = 1.0 / count
+        state[1] = state[1] * (1.0 - mu) + mu
+    return state[1]
 
 
 def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, object X, cnp.ndarray y,

@@ -134,11 +134,16 @@ def test_penalties_and_schedules_match_scikit_learn(penalty, schedule, kind):
 @pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("average", [True, 150, 10_000])
-def test_averaging_matches_scikit_learn(average, dtype, kind):
-    # from the first step, from a later one, and not yet started after 5 epochs (coef_ unaveraged)
+@pytest.mark.parametrize("penalty, schedule", [("l2", "constant"), ("l1", "constant"), ("elasticnet", "optimal"),
+                                               ("elasticnet", "invscaling")])
+def test_averaging_matches_scikit_learn(penalty, schedule, average, dtype, kind):
+    # from the first step, from a later one, and not yet started after 5 epochs (coef_ unaveraged);
+    # with an L1 penalty, scikit-learn's lazy average takes in later truncations too (and fastgd's)
     X, y = _regression(dtype, kind)
-    options = dict(SAME, average=average, learning_rate="constant", eta0=0.02)
+    options = dict(SAME, average=average, learning_rate=schedule, eta0=0.02, penalty=penalty,
+                   alpha=1.0 if schedule == "optimal" else 1e-3)  # a first rate of 1 with alpha = 1
     _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
+    options["alpha"] = 1e-3
     X, y = _classification(3, dtype, kind)
     _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y), dtype)
 
@@ -161,12 +166,10 @@ def test_class_and_sample_weights_match_scikit_learn(class_weight, n_classes, ki
 def test_partial_fit_matches_scikit_learn(average, n_classes):
     # Without an intercept when averaging: scikit-learn's partial_fit, once averaging has started,
     # goes on from the intercept it kept when it started (its _standard_intercept is not updated
-    # after that), where fastgd goes on from the intercept it trained.  And with L2 then: with an
-    # L1 penalty scikit-learn's lazy average also takes in the truncations of later steps, where
-    # fastgd's is the mean of the iterates.
+    # after that), where fastgd goes on from the intercept it trained.
     X, y = _classification(n_classes, np.float64)
     options = dict(shuffle=False, random_state=0, learning_rate="invscaling", eta0=0.05, alpha=1e-3,
-                   penalty="l2" if average else "elasticnet", average=average, fit_intercept=not average)
+                   penalty="elasticnet", average=average, fit_intercept=not average)
     ours, theirs = fastgd.SGDClassifier(**options), sk.SGDClassifier(**options)
     for start in range(0, 200, 50):
         ours.partial_fit(X[start:start + 50], y[start:start + 50], classes=np.arange(n_classes))
