@@ -243,7 +243,7 @@ class _Driver(BaseEstimator):
         if not weight_sum > 0:
             raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
-        best, no_improvement, epochs_before = math.inf, 0, self.n_iter_
+        best, no_improvement, epochs_before, passed_over = math.inf, 0, self.n_iter_, 0
         # the rows of each epoch, shuffled anew each epoch unless taken in order
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
         in_order = self._in_order(X, order, batch_size)
@@ -261,6 +261,7 @@ class _Driver(BaseEstimator):
             rates = self._batch_rates(-(-n // batch_size))
             loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
             self._t[0] += batches
+            passed_over += -(-n // batch_size) - batches  # PA-I's rows of zeros
             if rates is not None and batches:
                 group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
@@ -305,8 +306,8 @@ class _Driver(BaseEstimator):
                     f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
                     f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
                     ConvergenceWarning)
-        if validation is not None and self._sgd_bookkeeping:
-            self._t[0] += (self.n_iter_ - epochs_before) * validation[0].size
+        if self._sgd_bookkeeping and batch_size == 1:  # scikit-learn's t_ counts every row of every epoch
+            self._t[0] += passed_over + (self.n_iter_ - epochs_before) * (0 if validation is None else validation[0].size)
         self._publish()
 
     #: how many times its best the objective may end, when the fit stops for want of improvement,

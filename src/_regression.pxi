@@ -377,13 +377,14 @@ cdef double run_epoch(
 ) noexcept nogil:
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
     (the parameters are then as they were before that batch); counts the batches whose
-    step was taken in *batches_done.  rates: each batch's learning rate, or NULL."""
+    step was taken in *batches_done (all but PA-I's rows of zeros, passed over).  rates: each batch's learning rate, or NULL."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
     cdef bint fit_intercept = settings.fit_intercept
     cdef floating* average = <floating*>settings.average
     cdef long long step, count
     cdef double eta, ratio
+    cdef Py_ssize_t skipped = 0  # batches passed over (PA-I's rows of zeros)
     cdef Py_ssize_t start, m, r, j, c, ahead
     cdef floating* coef = theta
     cdef floating* intercept = theta + k * d
@@ -436,6 +437,11 @@ cdef double run_epoch(
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
         total += batch_loss
+        if m == 1 and settings.passive_aggressive == 1 and scratch[0] == 0:
+            # PA-I passes over a row of zeros altogether, as scikit-learn's: no step, not counted
+            skipped += 1
+            batches_done[0] = batch + 1 - skipped
+            continue
         # gradient of the weighted mean loss + alpha/2 ||coef||^2 over the batch (a batch of
         # weights summing to 0 contributes the penalty's alone)
         batch_weight = m
@@ -480,7 +486,7 @@ cdef double run_epoch(
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
         eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
-        step = settings.steps_before + batch + 1
+        step = settings.steps_before + batch + 1 - skipped
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if settings.lazy_average != NULL:  # scikit-learn's: the average, then a truncation that enters it
             ratio = lazy_average_advance(settings.lazy_average, max(0.0, 1.0 - eta * alpha) if alpha != 0 else 1.0,
@@ -493,7 +499,7 @@ cdef double run_epoch(
                 truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, <floating*>NULL, 0.0)
             if count:
                 average_step(average, theta, k * (d + 1), count)
-        batches_done[0] = batch + 1
+        batches_done[0] = batch + 1 - skipped
     return total
 
 
@@ -612,7 +618,7 @@ cdef double run_sparse_epoch(
     cdef Py_ssize_t begin, end, y_per_row = targets_per_row(loss, k)
     cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
     cdef long long step, count
-    cdef Py_ssize_t near, far
+    cdef Py_ssize_t near, far, skipped = 0  # batches passed over (PA-I's rows of zeros)
     cdef double* lazy = settings.lazy_average
     cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
@@ -674,6 +680,11 @@ cdef double run_sparse_epoch(
             fold(coef, average, k * d, &w)
             return NAN
         total += batch_loss
+        if m == 1 and settings.passive_aggressive == 1 and scratch[0] == 0:
+            # PA-I passes over a row of zeros altogether, as scikit-learn's: no step, not counted
+            skipped += 1
+            batches_done[0] = batch + 1 - skipped
+            continue
         batch_weight = m
         if sample_weight != NULL and not settings.weights_scale_steps:
             batch_weight = 0
@@ -681,7 +692,7 @@ cdef double run_sparse_epoch(
                 batch_weight += sample_weight[order[start + r]]
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
-        step = settings.steps_before + batch + 1
+        step = settings.steps_before + batch + 1 - skipped
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if scaled:
             if alpha != 0:  # scikit-learn sets the weights to zero rather than flip them
@@ -780,7 +791,7 @@ cdef double run_sparse_epoch(
             average_step(average, theta, k * (d + 1), count)
         if raced:
             return out_of_range(coef, average, k * d, &w, batch, batches_done)
-        batches_done[0] = batch + 1
+        batches_done[0] = batch + 1 - skipped
     if scaled and lazy != NULL:
         lazy[0], lazy[1] = carried * w.scale, w.a / (w.b * w.scale)
     fold(coef, average, k * d, &w)
