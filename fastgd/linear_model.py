@@ -158,13 +158,16 @@ class _Driver(BaseEstimator):
 
     def _follow_weights(self):
         """As scikit-learn, partial_fit goes on from coef_ and intercept_ as they stand, arrays of
-        the user's own included (unless averaging shows the average: then, as there, from the
-        weights averaged)."""
-        if self._shown() is not self._theta:
-            return
-        own = [None if isinstance(a, np.ndarray) and np.may_share_memory(a, self._theta) else a
-               for a in (self.coef_, self.intercept_)]  # a sparsified coef_ is read back too
-        self._start_from(*own, names=("coef_", "intercept_"))
+        the user's own included (with average set, as there, from the weights trained: coef_
+        shows, or will show, their average)."""
+        if not self._shows_weights():
+            self._start_from(self.coef_, self.intercept_, names=("coef_", "intercept_"))
+
+    def _shows_weights(self):
+        """Whether coef_ and intercept_ are what the estimator trains on: views of its vector
+        (their assignment by the user is not followed with average set, see _follow_weights)."""
+        return bool(self.average) or all(isinstance(a, np.ndarray) and np.may_share_memory(a, self._theta)
+                                         for a in (self.coef_, self.intercept_))
 
     def _penalties(self):
         """(L2 strength, L1 strength) of the penalty ("l2", "l1", "elasticnet" or None, of strength alpha)."""
@@ -404,12 +407,20 @@ class _Driver(BaseEstimator):
         binary = isinstance(self, ClassifierMixin) and self._n_outputs == 1
         return scores[:, 0] if (self._coef_1d or binary) else scores
 
+    def __getstate__(self):
+        state = super().__getstate__()
+        if hasattr(self, "_theta") and hasattr(self, "coef_"):
+            state["_views"] = self._shows_weights()
+        return state
+
     def __setstate__(self, state):
         # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
         # pickle (or deepcopy) stores apart: make them views again, so that the copy trains from the
-        # coef_ it shows, as the original does
+        # coef_ it shows, as the original does (unless they were not views: a sparsified coef_, or
+        # arrays the user assigned, which the next partial_fit goes on from)
+        views = state.pop("_views", True)
         super().__setstate__(state)
-        if hasattr(self, "_theta") and isinstance(getattr(self, "coef_", None), np.ndarray):  # not sparsified
+        if views and hasattr(self, "_theta") and isinstance(getattr(self, "coef_", None), np.ndarray):
             self._publish()
 
     def __sklearn_tags__(self):

@@ -130,6 +130,7 @@ cdef class Objective:
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
         s.average = NULL
         s.touched, s.marked, s.gathered, s.touched_room = NULL, NULL, NULL, 0
+        s.row_norms = NULL  # the epoch's (passive-aggressive steps)
         if self.weight_pos is not None:
             s.weight_pos = <const double*>float64_data(self.weight_pos, k, "weight_pos")
             s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
@@ -271,6 +272,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     const double* weight_neg
     double* l1_penalty          # k * d applied penalties, then their total; NULL without L1
     double* lazy_average        # [S, ratio] of Objective.lazy_average, or NULL (also without L1 or average)
+    double* row_norms           # with passive-aggressive steps, the batch's rows' squared norms (in double)
     void* average               # the averaged parameters (X's dtype), or NULL
     long long average_start, steps_before
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
@@ -285,6 +287,15 @@ cdef inline Py_ssize_t targets_per_row(Loss loss, Py_ssize_t k) noexcept nogil:
     """The squared loss and scikit-learn's have a target per output (+-1 for the margin losses:
     one vs all); the log losses one class index a row."""
     return k if loss == SQUARED or loss >= HINGE else 1
+
+
+cdef inline double squared_norm(const floating* x, Py_ssize_t n) noexcept nogil:
+    """The sum of x's squares in double, one by one, as scikit-learn sums them."""
+    cdef double total = 0
+    cdef Py_ssize_t i
+    for i in range(n):
+        total += <double>x[i] * <double>x[i]
+    return total
 
 
 cdef inline double passive_aggressive(const Settings* settings, double loss, double squared_norm) noexcept nogil:
@@ -304,8 +315,8 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
     sum, non-finite if a score is (a NaN or inf in X's rows, which X is not checked for up front,
     or weights that overflowed): the squared and log losses carry it into the sum, scikit-learn's
     (some of which would take it for a zero loss, and step on nothing) are checked for it.
-    scratch holds 2 * m values; with passive-aggressive steps, the rows' squared norms first (see
-    passive_aggressive)."""
+    scratch holds 2 * m values (with passive-aggressive steps, settings' row_norms the rows'
+    squared norms)."""
     cdef Loss loss = settings.loss
     cdef Py_ssize_t r, c, row
     cdef double total = 0, z, w, top, norm, target, dloss, class_weight, value
@@ -326,7 +337,7 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
                 total += w * class_weight * value
                 dloss = min(max(dloss, -MAX_DLOSS), MAX_DLOSS)
                 if settings.passive_aggressive:
-                    dloss *= passive_aggressive(settings, value, scratch[r])
+                    dloss *= passive_aggressive(settings, value, settings.row_norms[r])
                 scores[r * k + c] = w * class_weight * dloss
         return total if finite else NAN
     if loss == SQUARED and k == 1:  # a loop of its own keeps the running total in a register
@@ -432,12 +443,12 @@ cdef double run_epoch(
                 scores[r * k + c] += intercept[c]
         if settings.passive_aggressive:
             for r in range(m):
-                scratch[r] = dot(batch_x + r * d, batch_x + r * d, d)
+                settings.row_norms[r] = squared_norm(batch_x + r * d, d)
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
         total += batch_loss
-        if m == 1 and settings.passive_aggressive == 1 and scratch[0] == 0:
+        if m == 1 and settings.passive_aggressive == 1 and settings.row_norms[0] == 0:
             # PA-I passes over a row of zeros altogether, as scikit-learn's: no step, not counted
             skipped += 1
             batches_done[0] = batch + 1 - skipped
@@ -454,11 +465,15 @@ cdef double run_epoch(
             neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
             for c in range(k):
                 residual_sum = scale * scores[c]
-                for j in range(d):  # the same numbers, in the same order, as coef_grad then sgd_update
-                    g = residual_sum * batch_x[j]
-                    if alpha != 0:
-                        g = g + <floating>alpha * coef[c * d + j]
-                    coef[c * d + j] = coef[c * d + j] + neg_lr * g
+                if alpha != 0 and -neg_lr * alpha > 1:  # the L2 decay past zero: scikit-learn zeroes the
+                    for j in range(d):                  # weights rather than flip them (as the sparse epoch)
+                        coef[c * d + j] = neg_lr * (residual_sum * batch_x[j])
+                else:
+                    for j in range(d):  # the same numbers, in the same order, as coef_grad then sgd_update
+                        g = residual_sum * batch_x[j]
+                        if alpha != 0:
+                            g = g + <floating>alpha * coef[c * d + j]
+                        coef[c * d + j] = coef[c * d + j] + neg_lr * g
                 if fit_intercept:
                     intercept[c] = intercept[c] + neg_lr * (scores[c] * scale * <floating>settings.intercept_decay)
         elif m == 1:
@@ -519,6 +534,18 @@ cdef struct Scaled:
     # through a call): its steps on sparse data are a hundredth of the gradient's
     double* intercept
     Py_ssize_t k
+
+
+cdef inline void average_scaled(Scaled* w, floating* intercept_average, long long count) noexcept nogil:
+    """The running mean of the weights after `count` steps, in Scaled's terms (as scikit-learn's
+    weight vector's add_average ends), and of the intercepts."""
+    cdef Py_ssize_t c
+    cdef double mu = 1.0 / count
+    if count > 1:
+        w.b /= 1.0 - mu
+    w.a += mu * w.b * w.scale
+    for c in range(w.k):
+        intercept_average[c] += <floating>((w.intercept[c] - intercept_average[c]) * mu)
 
 
 cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexcept nogil:
@@ -669,10 +696,7 @@ cdef double run_sparse_epoch(
                 score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
                 scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
             if settings.passive_aggressive:
-                score = 0
-                for p in range(span[0], span[1]):
-                    score += data[p] * data[p]
-                scratch[r] = <floating>score
+                settings.row_norms[r] = squared_norm(data + span[0], span[1] - span[0])
         if raced:  # an index changed since its row was checked: fail before the step
             return out_of_range(coef, average, k * d, &w, batch, batches_done)
         batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
@@ -680,7 +704,7 @@ cdef double run_sparse_epoch(
             fold(coef, average, k * d, &w)
             return NAN
         total += batch_loss
-        if m == 1 and settings.passive_aggressive == 1 and scratch[0] == 0:
+        if m == 1 and settings.passive_aggressive == 1 and settings.row_norms[0] == 0:
             # PA-I passes over a row of zeros altogether, as scikit-learn's: no step, not counted
             skipped += 1
             batches_done[0] = batch + 1 - skipped
@@ -764,13 +788,8 @@ cdef double run_sparse_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
-        if count > 0 and scaled:  # the running mean of the weights, in Scaled's terms
-            mu = 1.0 / count
-            if count > 1:
-                w.b /= 1.0 - mu
-            w.a += mu * w.b * w.scale
-            for c in range(k):
-                average[k * d + c] += <floating>((intercepts[c] - average[k * d + c]) * mu)
+        if count > 0 and scaled and lazy != NULL:  # scikit-learn's order: the average, then the truncation
+            average_scaled(&w, average + k * d, count)
         if penalty != NULL:  # lazily, on the batch's nonzeros
             penalty[k * d] += settings.l1 * eta
             total_penalty = penalty[k * d]
@@ -789,6 +808,8 @@ cdef double run_sparse_epoch(
                             average[j] -= <floating>(w.a * (coef[j] - before))
         if count > 0 and not scaled:
             average_step(average, theta, k * (d + 1), count)
+        elif count > 0 and lazy == NULL:  # the mean of the iterates, each after its truncation
+            average_scaled(&w, average + k * d, count)
         if raced:
             return out_of_range(coef, average, k * d, &w, batch, batches_done)
         batches_done[0] = batch + 1 - skipped
@@ -922,8 +943,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef Py_ssize_t rows = 0 if in_order or not dense else min(batch_size, n)
     cdef cnp.ndarray batch_x = np.empty((rows, d), dtype=values.dtype)
     cdef cnp.ndarray scores = np.empty((min(batch_size, n), k), dtype=values.dtype)
-    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG or objective.passive_aggressive else 0,
-                                        dtype=values.dtype)
+    cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=values.dtype)
+    cdef cnp.ndarray row_norms = np.empty(min(batch_size, n) if objective.passive_aggressive else 0)
+    settings.row_norms = <double*>cnp.PyArray_DATA(row_norms)
     cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
     cdef void* scores_data = cnp.PyArray_DATA(scores)
     cdef void* scratch_data = cnp.PyArray_DATA(scratch)

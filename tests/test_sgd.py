@@ -270,6 +270,30 @@ def test_sparse_and_dense_data_give_the_same_fit(optimizer, batch_size):
     np.testing.assert_allclose(on_sparse.predict_proba(X), on_dense.predict_proba(X.toarray()), rtol=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_an_l2_decay_past_zero_zeroes_the_weights_as_scikit_learn(kind):
+    # eta0 * alpha = 2: the weights are set to zero before each row's step, not flipped
+    X, y = _regression(np.float64, kind)
+    options = dict(SAME, learning_rate="constant", eta0=2.0, alpha=1.0)
+    _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), np.float64)
+
+
+@pytest.mark.parametrize("penalty", ["l1", "elasticnet"])
+def test_own_estimators_average_truncated_iterates_on_sparse_data_too(penalty):
+    # LinearRegression and LogisticRegression average the iterates after their truncation; on
+    # rows without zeros the L1 penalty's lazy catching up is the dense one's
+    rng = np.random.default_rng(0)
+    X = rng.uniform(0.5, 1.5, (40, 5))
+    options = dict(penalty=penalty, alpha=0.05, average=True, batch_size=1, shuffle=False, max_iter=3, tol=None,
+                   learning_rate=0.05)
+    y = X @ rng.normal(size=5)
+    for model in (fastgd.LinearRegression, fastgd.LogisticRegression):
+        target = y if model is fastgd.LinearRegression else (y > np.median(y)).astype(int)
+        on_dense, on_sparse = model(**options).fit(X, target), model(**options).fit(sparse.csr_matrix(X), target)
+        np.testing.assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(on_sparse.intercept_, on_dense.intercept_, rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("fmt", ["csc", "coo"])
 def test_other_sparse_formats_are_converted(fmt):
     X, y = _classification(2, np.float64, "csr")
@@ -464,10 +488,10 @@ def test_divergence_on_sparse_data_is_reported_as_on_dense():
             fastgd.LinearRegression(learning_rate=100.0, max_iter=5, tol=None).fit(data, y)
 
 
-@pytest.mark.parametrize("average", [False, 10])
+@pytest.mark.parametrize("average", [False, 10, 10_000])
 def test_partial_fit_goes_on_from_assigned_weights_as_scikit_learn(average):
-    # scikit-learn goes on from coef_ and intercept_ as they stand (with averaging, from the
-    # weights averaged over, which coef_ does not show)
+    # scikit-learn goes on from coef_ and intercept_ as they stand (with averaging, shown yet or
+    # not, from the weights trained, which coef_ does not show)
     X, y = _regression(np.float64)
     options = dict(SAME, average=average)
     ours, theirs = _both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y)
@@ -476,6 +500,11 @@ def test_partial_fit_goes_on_from_assigned_weights_as_scikit_learn(average):
         model.partial_fit(X[:20], y[:20])
     _assert_same_fit(ours, theirs, np.float64)
     if not average:
+        ours.coef_ = np.linspace(1, 2, X.shape[1])
+        copy = pickle.loads(pickle.dumps(ours))  # keeps the assigned coef_, which partial_fit goes on from
+        ours.partial_fit(X[:20], y[:20])
+        copy.partial_fit(X[:20], y[:20])
+        np.testing.assert_array_equal(copy.coef_, ours.coef_)
         ours.coef_ = np.zeros(3)
         with pytest.raises(ValueError, match=r"coef_ has shape \(3,\)"):
             ours.partial_fit(X, y)
@@ -555,6 +584,17 @@ def test_passive_aggressive_steps_match_scikit_learn(learning_rate, penalty, dty
     y += 1  # an intercept of about 1: float32's tolerance is relative to it
     options.update(loss="epsilon_insensitive", eta0=0.1)
     _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
+
+
+@pytest.mark.skipif(not PASSIVE_AGGRESSIVE_IN_SGD, reason="scikit-learn < 1.8 has no learning_rate='pa1' of its own")
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_passive_aggressive_squared_norms_in_double(kind):
+    # a float32 row whose squared norm is below float32's range is not a row of zeros
+    X = np.array([[1.0, 2.0], [1e-23, 0.0], [-1.0, 0.5], [2.0, -1.0]], dtype=np.float32)
+    X = sparse.csr_matrix(X) if kind == "csr" else X
+    options = dict(SAME, learning_rate="pa1", eta0=1.0, penalty=None)
+    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, np.array([1, 0, 0, 1])),
+                     np.float32)
 
 
 def test_passive_aggressive_steps_need_their_loss_and_plain_per_sample_sgd():
