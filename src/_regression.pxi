@@ -500,9 +500,9 @@ cdef double run_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
-        eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
         step = settings.steps_before + batch + 1 - skipped
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
+        eta = (rates[batch] if rates != NULL else lr_of(optimizer, 0)) if settings.l1_penalty != NULL else 0.0
         if settings.lazy_average != NULL:  # scikit-learn's: the average, then a truncation that enters it
             ratio = lazy_average_advance(settings.lazy_average, max(0.0, 1.0 - eta * alpha) if alpha != 0 else 1.0,
                                          count)
