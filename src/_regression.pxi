@@ -298,6 +298,12 @@ cdef inline double squared_norm(const floating* x, Py_ssize_t n) noexcept nogil:
     return total
 
 
+cdef inline bint passes_over(const Settings* settings, Py_ssize_t m) noexcept nogil:
+    """Whether the epoch passes over this batch altogether (no step, not counted): PA-I's lone
+    row of zeros, as scikit-learn's."""
+    return m == 1 and settings.passive_aggressive == 1 and settings.row_norms[0] == 0
+
+
 cdef inline double passive_aggressive(const Settings* settings, double loss, double squared_norm) noexcept nogil:
     """The factor of a margin loss's slope (+-1 where the loss is not 0) that makes the
     learning rate's step (the aggressiveness C) the passive-aggressive one: min(C, loss / ||x||^2)
@@ -448,8 +454,7 @@ cdef double run_epoch(
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
         total += batch_loss
-        if m == 1 and settings.passive_aggressive == 1 and settings.row_norms[0] == 0:
-            # PA-I passes over a row of zeros altogether, as scikit-learn's: no step, not counted
+        if passes_over(settings, m):
             skipped += 1
             batches_done[0] = batch + 1 - skipped
             continue
@@ -704,8 +709,7 @@ cdef double run_sparse_epoch(
             fold(coef, average, k * d, &w)
             return NAN
         total += batch_loss
-        if m == 1 and settings.passive_aggressive == 1 and settings.row_norms[0] == 0:
-            # PA-I passes over a row of zeros altogether, as scikit-learn's: no step, not counted
+        if passes_over(settings, m):
             skipped += 1
             batches_done[0] = batch + 1 - skipped
             continue

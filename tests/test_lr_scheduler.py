@@ -550,14 +550,18 @@ def test_resumed_with_last_epoch(case):
         warnings.simplefilter("ignore")
         for module, opt in ((lr_scheduler, fast), (torch_scheduler, theirs)):
             make(module, opt, -1)  # the keys a run leaves in the groups
-            scheduler = make(module, opt, 40)
-            values = [scheduled(opt)]
-            for _ in range(200):
-                step_optimizer(opt)
-                scheduler.step()
-                values.append(scheduled(opt))
-            rows[module] = np.array(values)
+            rows[module] = resumed(make(module, opt, 40), opt, 200, step_optimizer)
     assert_same(rows[lr_scheduler], rows[torch_scheduler])
+
+
+def resumed(scheduler, opt, steps, step):
+    """The scheduled values of a resumed scheduler's run, before it and after each of `steps` steps."""
+    values = [scheduled(opt)]
+    for _ in range(steps):
+        step(opt)
+        scheduler.step()
+        values.append(scheduled(opt))
+    return np.array(values)
 
 
 def step_any(opt):
@@ -588,13 +592,7 @@ def test_a_group_added_with_a_schedulers_keys_as_torch(case):
                 scheduler.step()
             copied = {key: value for key, value in opt.param_groups[1].items() if key != "params"}
             opt.add_param_group({**copied, "params": [new], "initial_lr": 0.02})
-            scheduler = make(module, opt, 40)
-            values = [scheduled(opt)]
-            for _ in range(100):
-                step_any(opt)
-                scheduler.step()
-                values.append(scheduled(opt))
-            rows[module] = np.array(values)
+            rows[module] = resumed(make(module, opt, 40), opt, 100, step_any)
     assert rows[lr_scheduler].shape[1] == 4
     assert_same(rows[lr_scheduler], rows[torch_scheduler])
 

@@ -353,8 +353,11 @@ def _partial_fits_while_flipping(model, X, y, array, values, calls=150):
     return completed
 
 
-@pytest.mark.parametrize("optimizer, lazy", [("sgd", False), ("adam", True), ("adam", False)])
-def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy):
+@pytest.mark.parametrize("optimizer, lazy, steps", [
+    ("sgd", False, dict(learning_rate="constant")),  # with elasticnet and average: the lazy average
+    ("sgd", False, dict(learning_rate="pa1", loss="epsilon_insensitive")),  # the rows' norms
+    ("adam", True, dict(learning_rate="constant")), ("adam", False, dict(learning_rate="constant"))])
+def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy, steps):
     """While partial_fit runs without the GIL, another thread flips X.indices between their values
     and ones past the last feature.  Each call completes or raises the out-of-range ValueError: a
     row's indices are checked before it is used and again where each is used, so a value that
@@ -366,7 +369,7 @@ def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy
     y = X @ rng.standard_normal(300) + 0.1
     clean = X.copy()
     options = dict(optimizer=optimizer, lazy_updates=lazy, batch_size=1 if optimizer == "sgd" else 16,
-                   learning_rate="constant", eta0=0.01, random_state=0, average=10, penalty="elasticnet")
+                   eta0=0.01, random_state=0, average=10, penalty="elasticnet", **steps)
     model, twin = fastgd.SGDRegressor(**options), fastgd.SGDRegressor(**options)
     model.partial_fit(clean, y)
     twin.partial_fit(clean, y)
