@@ -14,7 +14,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
@@ -235,7 +235,8 @@ class _Driver(BaseEstimator):
 
     def _run_epochs(self, X, targets, sample_weight, n_epochs, rows=None, validation=None):
         """Train for up to n_epochs on the rows of X (all of them, or those listed in `rows`: X is
-        never copied); validation: (rows, targets, sample_weight) held out for early stopping."""
+        never copied); validation: (rows, targets, sample_weight) held out for early stopping.
+        Returns whether a fit ran all max_iter epochs without meeting its stopping rule."""
         n = X.shape[0] if rows is None else rows.size
         batch_size = n if self.batch_size is None else min(self.batch_size, n)
         group = self._optimizer.param_groups[0]
@@ -251,7 +252,7 @@ class _Driver(BaseEstimator):
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
         in_order = self._in_order(X, order, batch_size)
         shuffled = None if rows is None else np.arange(n, dtype=np.intp)  # a permutation of the listed rows
-        check = self.tol is not None
+        check, ran_out = self.tol is not None, False
         for epoch in range(n_epochs):
             lr = self._learning_rate(self.n_iter_)
             if lr is not None:
@@ -304,14 +305,15 @@ class _Driver(BaseEstimator):
                         print(f"Convergence after {self.n_iter_} epochs")
                     break
         else:
-            if check and n_epochs == self.max_iter:  # fit (partial_fit runs one epoch a call)
-                warnings.warn(
-                    f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
-                    f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
-                    ConvergenceWarning)
+            ran_out = check and n_epochs == self.max_iter  # fit (partial_fit runs one epoch a call)
         if self._sgd_bookkeeping and batch_size == 1:  # scikit-learn's t_ counts every row of every epoch
             self._t[0] += passed_over + (self.n_iter_ - epochs_before) * (0 if validation is None else validation[0].size)
         self._publish()
+        return ran_out
+
+    def _classes_apart(self):
+        """Whether fit trains each output apart (see SGDClassifier._fit_classes_apart)."""
+        return False
 
     #: how many times its best the objective may end, when the fit stops for want of improvement,
     #: before that is taken for divergence (if it also ends above its first epoch's)
@@ -394,7 +396,15 @@ class _Driver(BaseEstimator):
                               .split(np.zeros((X.shape[0], 1)), y))
             train = np.sort(train)
             validation = (val, y[val], None if sample_weight is None else sample_weight[val])
-        self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
+        if reset and self._classes_apart():
+            ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
+        else:
+            ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
+        if ran_out:
+            warnings.warn(
+                f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
+                f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
+                ConvergenceWarning)
         return self
 
     def _scores(self, X):
@@ -408,7 +418,7 @@ class _Driver(BaseEstimator):
         return scores[:, 0] if (self._coef_1d or binary) else scores
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
         if hasattr(self, "_theta") and hasattr(self, "coef_"):
             state["_views"] = self._shows_weights()
         return state
@@ -935,8 +945,9 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 class SGDClassifier(ClassifierMixin, _SGDDropIn):
     """scikit-learn's SGDClassifier (same parameters, defaults and results at batch_size=1; more
     than two classes one vs all), with mini-batches (batch_size) and fastgd's optimizers
-    (optimizer and its options).  n_jobs is accepted and unused: the classes of one vs all
-    are trained together, in one pass over the data an epoch."""
+    (optimizer and its options).  The classes of one vs all are trained together, in one pass
+    over the data an epoch, but in a fit with tol set: there, as in scikit-learn, each class is
+    trained apart and stops on its own (see _fit_classes_apart).  n_jobs is accepted and unused."""
 
     _allowed_losses = tuple(SGD_LOSSES)
     _coef_1d = False
@@ -958,6 +969,56 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         # +1 for the row's class, -1 for the others (one vs all; class 1 of two)
         columns = np.array([1]) if k == 1 else np.arange(k)
         return np.where(index[:, None] == columns, 1.0, -1.0).reshape(-1) if k > 1 else np.where(index == 1, 1.0, -1.0)
+
+    def _classes_apart(self):
+        return self._n_outputs > 1 and self.tol is not None
+
+    def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation):
+        """fit's epochs as scikit-learn's one vs all with tol set: each class trained apart, a
+        binary model of its own (class weight and shuffling seed its own, on the held-out rows all
+        share), so that it stops, and with "adaptive" lowers its rate, on its own.  Afterwards
+        n_iter_ is the most epochs a class ran and t_ counts that many; per epoch, loss_curve_
+        holds the classes' objectives summed and validation_scores_ their one-vs-all scores
+        averaged, a stopped class's last value kept; the optimizer starts anew (plain SGD has no
+        state).  Returns whether a class ran all max_iter epochs without meeting the stopping rule."""
+        k, d = self._n_outputs, X.shape[1]
+        targets = targets.reshape(-1, k)
+        weights = np.asarray(self._expanded_class_weight, dtype=np.float64)
+        seeds = self._rng.randint(np.iinfo(np.int32).max, size=k)
+        both = [self._theta] + ([self._average_theta] if self.average else [])
+        ran_out, curves, scores, steps = False, [], [], []
+        for c in range(k):
+            one = clone(self)
+            one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
+            one._expanded_class_weight = np.array([1.0, weights[c]])  # binary: the rest, then the class
+            one._theta = np.concatenate([self._theta[c * d:(c + 1) * d], self._theta[k * d + c:k * d + c + 1]])
+            one._grad, one._t = np.zeros_like(one._theta), self._t.copy()
+            one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seeds[c])
+            one.n_iter_, one.loss_curve_ = 0, []
+            one._start_call(reset=True)
+            one.validation_scores_, one_validation = None, None
+            if validation is not None:
+                rows, labels, weight = validation
+                one.validation_scores_ = []
+                one_validation = (rows, np.where(labels == self.classes_[c], 1, -1), weight)
+            ran_out |= one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
+                                       one_validation)
+            for mine, its in zip(both, [one._theta] + ([one._average_theta] if self.average else [])):
+                mine[c * d:(c + 1) * d], mine[k * d + c] = its[:d], its[d]
+            curves.append(one.loss_curve_)
+            scores.append(one.validation_scores_)
+            steps.append(one._t[0])
+        self.n_iter_ = max(len(curve) for curve in curves)
+        self._t[0] = max(steps)
+
+        def held(lists):  # each class's values, its last one kept to the end
+            return np.array([values + values[-1:] * (self.n_iter_ - len(values)) for values in lists])
+
+        self.loss_curve_ = held(curves).sum(axis=0).tolist()
+        if validation is not None:
+            self.validation_scores_ = held(scores).mean(axis=0).tolist()
+        self._publish()
+        return ran_out
 
     def _class_weights(self):
         weights = np.asarray(self._expanded_class_weight, dtype=np.float64)
