@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._available_if import available_if
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
 )
@@ -186,10 +187,11 @@ class _Driver(BaseEstimator):
         k = self._n_outputs
         coef = self._theta[: self._theta.size - k].astype(np.float64, copy=False)
         objective = loss_sum / weight_sum
-        if l2:
-            objective += 0.5 * l2 * float(coef @ coef)
-        if l1:
-            objective += l1 * float(np.abs(coef).sum())
+        with np.errstate(over="ignore", invalid="ignore"):  # weights that overflow: the divergence error tells
+            if l2:
+                objective += 0.5 * l2 * float(coef @ coef)
+            if l1:
+                objective += l1 * float(np.abs(coef).sum())
         return objective
 
     def _objective_options(self):
@@ -947,7 +949,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
     than two classes one vs all), with mini-batches (batch_size) and fastgd's optimizers
     (optimizer and its options).  The classes of one vs all are trained together, in one pass
     over the data an epoch, but in a fit with tol set: there, as in scikit-learn, each class is
-    trained apart and stops on its own (see _fit_classes_apart).  n_jobs is accepted and unused."""
+    trained apart and stops on its own, n_jobs classes at a time (see _fit_classes_apart)."""
 
     _allowed_losses = tuple(SGD_LOSSES)
     _coef_1d = False
@@ -976,49 +978,57 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
     def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation):
         """fit's epochs as scikit-learn's one vs all with tol set: each class trained apart, a
         binary model of its own (class weight and shuffling seed its own, on the held-out rows all
-        share), so that it stops, and with "adaptive" lowers its rate, on its own.  Afterwards
-        n_iter_ is the most epochs a class ran and t_ counts that many; per epoch, loss_curve_
-        holds the classes' objectives summed and validation_scores_ their one-vs-all scores
-        averaged, a stopped class's last value kept; the optimizer starts anew (plain SGD has no
-        state).  Returns whether a class ran all max_iter epochs without meeting the stopping rule."""
+        share), so that it stops, and with "adaptive" lowers its rate, on its own; n_jobs classes
+        at a time, on threads (scikit-learn's joblib Parallel, as its own).  Afterwards n_iter_ is the most epochs
+        a class ran and t_ counts that many; per epoch, loss_curve_ holds the classes' objectives
+        summed and validation_scores_ their one-vs-all scores averaged, a stopped class's last
+        value kept; the optimizer starts anew (plain SGD has no state).  Returns whether a class
+        ran all max_iter epochs without meeting the stopping rule."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
-        weights = np.asarray(self._expanded_class_weight, dtype=np.float64)
         seeds = self._rng.randint(np.iinfo(np.int32).max, size=k)
-        both = [self._theta] + ([self._average_theta] if self.average else [])
-        ran_out, curves, scores, steps = False, [], [], []
-        for c in range(k):
-            one = clone(self)
-            one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
-            one._expanded_class_weight = np.array([1.0, weights[c]])  # binary: the rest, then the class
-            one._theta = np.concatenate([self._theta[c * d:(c + 1) * d], self._theta[k * d + c:k * d + c + 1]])
-            one._grad, one._t = np.zeros_like(one._theta), self._t.copy()
-            one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seeds[c])
-            one.n_iter_, one.loss_curve_ = 0, []
-            one._start_call(reset=True)
-            one.validation_scores_, one_validation = None, None
+        classes = [self._one_class(c, d, seeds[c]) for c in range(k)]  # made here: clone reads self
+
+        def fit(c, one):
+            one_validation = None
             if validation is not None:
                 rows, labels, weight = validation
-                one.validation_scores_ = []
                 one_validation = (rows, np.where(labels == self.classes_[c], 1, -1), weight)
-            ran_out |= one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
-                                       one_validation)
+            return one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
+                                   one_validation)
+
+        ran_out = any(Parallel(n_jobs=self.n_jobs, require="sharedmem")(
+            delayed(fit)(c, one) for c, one in enumerate(classes)))
+        both = [self._theta] + ([self._average_theta] if self.average else [])  # joined once all trained
+        for c, one in enumerate(classes):
             for mine, its in zip(both, [one._theta] + ([one._average_theta] if self.average else [])):
                 mine[c * d:(c + 1) * d], mine[k * d + c] = its[:d], its[d]
-            curves.append(one.loss_curve_)
-            scores.append(one.validation_scores_)
-            steps.append(one._t[0])
-        self.n_iter_ = max(len(curve) for curve in curves)
-        self._t[0] = max(steps)
+        self.n_iter_ = max(one.n_iter_ for one in classes)
+        self._t[0] = max(one._t[0] for one in classes)
 
         def held(lists):  # each class's values, its last one kept to the end
             return np.array([values + values[-1:] * (self.n_iter_ - len(values)) for values in lists])
 
-        self.loss_curve_ = held(curves).sum(axis=0).tolist()
+        self.loss_curve_ = held([one.loss_curve_ for one in classes]).sum(axis=0).tolist()
         if validation is not None:
-            self.validation_scores_ = held(scores).mean(axis=0).tolist()
+            self.validation_scores_ = held([one.validation_scores_ for one in classes]).mean(axis=0).tolist()
         self._publish()
         return ran_out
+
+    def _one_class(self, c, d, seed):
+        """Class c of one vs all as a binary model of its own, at the start of a fit: its weights
+        and intercept copied, its class weight (the rest's is 1), a shuffling seed of its own."""
+        k = self._n_outputs
+        one = clone(self)
+        one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
+        one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
+        one._theta = np.concatenate([self._theta[c * d:(c + 1) * d], self._theta[k * d + c:k * d + c + 1]])
+        one._grad, one._t = np.zeros_like(one._theta), self._t.copy()
+        one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seed)
+        one.n_iter_, one.loss_curve_ = 0, []
+        one.validation_scores_ = [] if self.early_stopping else None
+        one._start_call(reset=True)
+        return one
 
     def _class_weights(self):
         weights = np.asarray(self._expanded_class_weight, dtype=np.float64)

@@ -221,6 +221,23 @@ def test_classes_apart_warn_once_and_a_failed_fit_changes_nothing():
         assert np.array_equal(was, now) if isinstance(was, np.ndarray) else was == now
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_classes_apart_on_threads_give_the_same_fit(kind):
+    # n_jobs classes at a time, each on a thread of its own: the same bits as one at a time; a
+    # class that diverges on its thread fails the fit, which changes nothing
+    X, y = _four_classes(kind)
+    options = dict(loss="log_loss", penalty="elasticnet", average=10, early_stopping=True, random_state=0)
+    alone, threaded = fastgd.SGDClassifier(**options), fastgd.SGDClassifier(n_jobs=2, **options)
+    alone.fit(X, y)
+    threaded.fit(X, y)
+    for name in ("coef_", "intercept_", "n_iter_", "t_", "loss_curve_", "validation_scores_"):
+        assert np.array_equal(getattr(alone, name), getattr(threaded, name)), name
+    before = (threaded.coef_.copy(), threaded.t_)
+    with pytest.raises(ValueError, match="non-finite"):
+        threaded.set_params(class_weight={0: 1e300}, early_stopping=False).fit(X, y)
+    assert np.array_equal(threaded.coef_, before[0]) and threaded.t_ == before[1]
+
+
 def test_pickling_leaves_the_model_as_it_was():
     model = fastgd.SGDClassifier(max_iter=2, tol=None).fit(*_classification(2, np.float64))
     names = set(vars(model))
