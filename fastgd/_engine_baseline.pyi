@@ -70,6 +70,8 @@ class Objective:
         passive_aggressive: int = 0,
         aggressiveness: float = 1,
         lazy_average: npt.NDArray[np.float64] | None = None,
+        sgd_objective: bool = False,
+        row_squares: npt.NDArray[np.float64] | None = None,
     ) -> None: ...
 
 def epoch(

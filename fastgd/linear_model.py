@@ -78,8 +78,9 @@ class _Driver(BaseEstimator):
 
     def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
         """One epoch in the compiled loop, stepping the optimizer through its engine; returns the
-        weighted loss sum (NaN if it diverged) and the number of batches stepped."""
-        result = np.zeros(2)
+        weighted loss sum (NaN if it diverged), the number of batches stepped and, for the drop-ins,
+        the sum of scikit-learn's objective over the rows (see Objective's sgd_objective)."""
+        result = np.zeros(3)
         in_order = self._in_order(X, order, batch_size)
         objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept,
                                            intercept_decay=self._intercept_decay(X), lazy=self.lazy_updates,
@@ -90,7 +91,7 @@ class _Driver(BaseEstimator):
                                       batch_size, objective, rates, in_order, result)
 
         self._optimizer._step_with(epoch, [self._grad])
-        return float(result[0]), int(result[1])
+        return float(result[0]), int(result[1]), float(result[2])
 
     # -- training driver --------------------------------------------------------
 
@@ -181,8 +182,9 @@ class _Driver(BaseEstimator):
             return alpha * (1 - self.l1_ratio), alpha * self.l1_ratio
         return 0.0, 0.0
 
-    def _objective(self, loss_sum, weight_sum):
-        """The objective after an epoch: the weighted mean loss plus the penalty (in float64)."""
+    def _objective(self, loss_sum, weight_sum, sgd_sum, n):
+        """The objective after an epoch of n rows: the weighted mean loss plus the penalty (in
+        float64).  sgd_sum: the sum of scikit-learn's objective over the rows (the drop-ins')."""
         l2, l1 = self._penalties()
         k = self._n_outputs
         coef = self._theta[: self._theta.size - k].astype(np.float64, copy=False)
@@ -204,12 +206,14 @@ class _Driver(BaseEstimator):
             options.update(average=self._average_theta, average_start=int(self.average))
         return options
 
-    def _start_call(self, reset):
-        """What each fit or partial_fit call starts anew: the truncated gradient's L1 penalty
-        (as scikit-learn's), and with each fit the average."""
+    def _start_call(self, reset, n_rows):
+        """What each fit or partial_fit call (on n_rows rows of X) starts anew: the truncated
+        gradient's L1 penalty (as scikit-learn's), the drop-ins' cache of the rows' x . x (see
+        Objective's row_squares), and with each fit the average."""
         _, l1 = self._penalties()
         k = self._n_outputs
         self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
+        self._row_squares = np.full(n_rows, np.nan) if self._sgd_bookkeeping else None
         lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self.optimizer == "sgd"
         self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
         if reset or getattr(self, "_average_theta", None) is None:
@@ -265,14 +269,14 @@ class _Driver(BaseEstimator):
             elif self.shuffle and not in_order:
                 optim.engine.shuffle(order, self._shuffle_bits)
             rates = self._batch_rates(-(-n // batch_size))
-            loss_sum, batches = self._epoch(X, targets, sample_weight, order, batch_size, rates)
+            loss_sum, batches, sgd_sum = self._epoch(X, targets, sample_weight, order, batch_size, rates)
             self._t[0] += batches
             passed_over += -(-n // batch_size) - batches  # PA-I's rows of zeros
             if rates is not None and batches:
                 group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
-            objective = self._objective(loss_sum, weight_sum)
-            if not math.isfinite(objective) or not np.isfinite(self._theta).all():
+            objective = self._objective(loss_sum, weight_sum, sgd_sum, n)
+            if not math.isfinite(loss_sum) or not math.isfinite(objective) or not np.isfinite(self._theta).all():
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
                 check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
                 raise _Diverged(
@@ -387,7 +391,7 @@ class _Driver(BaseEstimator):
                 self._initialize(X.shape[1], self._n_outputs, X.dtype)
             if init is not None:
                 self._start_from(*init)
-        self._start_call(reset)
+        self._start_call(reset, X.shape[0])
         self.validation_scores_ = [] if self.early_stopping else None
         train = validation = None
         if self.early_stopping and (reset or self._sgd_bookkeeping):  # by index: X is not copied
@@ -792,10 +796,8 @@ class _SGDDropIn(_Driver):
     Sample and class weights scale each row's step, as in scikit-learn (not the weighted
     mean of LinearRegression).  The L1 penalty (l1, elasticnet) is scikit-learn's cumulative
     truncated gradient, applied after each step: it sets weights exactly to zero, as a
-    proximal step would, and keeps scikit-learn's results.  The convergence test compares
-    each epoch's objective (the weighted mean loss plus the penalty at the epoch's end) with
-    the best one; scikit-learn's averages the penalty over the epoch's steps instead, and does
-    not weigh the loss.
+    proximal step would, and keeps scikit-learn's results.  The convergence test is
+    scikit-learn's (see _objective).
     """
 
     _sgd_bookkeeping = True
@@ -858,10 +860,15 @@ class _SGDDropIn(_Driver):
             return lr_scheduler._optimal_lr(float(self.alpha), t)
         return None
 
+    def _objective(self, loss_sum, weight_sum, sgd_sum, n):
+        """scikit-learn's (>= 1.8): the mean over the epoch's rows of each row's loss (unweighted)
+        plus the penalty of the weights before its step (passive-aggressive steps: the loss alone)."""
+        return sgd_sum / n
+
     def _objective_options(self):
         epsilon = SGD_LOSSES[self.loss][1]
         return dict(super()._objective_options(), epsilon=self.epsilon if epsilon is None else epsilon,
-                    weights_scale_steps=True, passive_aggressive=PASSIVE_AGGRESSIVE.get(self.learning_rate, 0),
+                    weights_scale_steps=True, sgd_objective=True, row_squares=self._row_squares, passive_aggressive=PASSIVE_AGGRESSIVE.get(self.learning_rate, 0),
                     aggressiveness=float(self.eta0), **self._class_weights())
 
     def _class_weights(self):
@@ -987,7 +994,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
         seeds = self._rng.randint(np.iinfo(np.int32).max, size=k)
-        classes = [self._one_class(c, d, seeds[c]) for c in range(k)]  # made here: clone reads self
+        classes = [self._one_class(c, X.shape, seeds[c]) for c in range(k)]  # made here: clone reads self
 
         def fit(c, one):
             one_validation = None
@@ -1015,10 +1022,10 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         self._publish()
         return ran_out
 
-    def _one_class(self, c, d, seed):
+    def _one_class(self, c, shape, seed):
         """Class c of one vs all as a binary model of its own, at the start of a fit: its weights
         and intercept copied, its class weight (the rest's is 1), a shuffling seed of its own."""
-        k = self._n_outputs
+        (n_rows, d), k = shape, self._n_outputs
         one = clone(self)
         one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
@@ -1027,7 +1034,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seed)
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
-        one._start_call(reset=True)
+        one._start_call(True, n_rows)
         return one
 
     def _class_weights(self):

@@ -5,6 +5,7 @@ the same classes, options, checks and state as ``fastgd``'s optimizers, with
 the update done by NumPy array operations (in place where NumPy allows it)
 in torch.optim's order of operations.
 """
+import math
 import sys
 
 import numpy as np
@@ -221,7 +222,8 @@ def _softmax_residuals(scores, classes):
 
 def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
     """The textbook loop: shuffle, slice the batch, forward pass, gradient, optimizer step.
-    Returns the weighted loss sum (NaN if it diverged) and the number of batches stepped."""
+    Returns the weighted loss sum (NaN if it diverged), the number of batches stepped, and NaN for
+    the drop-ins' objective sum (the reference has no drop-ins)."""
     k = model._n_outputs
     d = X.shape[1]
     theta = model._theta
@@ -244,7 +246,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         residuals = weight * residuals
         batch_loss = float(np.sum(losses * (weight if np.ndim(weight) == 0 else weight[:, 0])))
         if not np.isfinite(batch_loss):
-            return batch_loss, batch
+            return batch_loss, batch, math.nan
         total += batch_loss
         # the gradient of the weighted mean loss over the batch, and the penalty's
         batch_weight = len(rows) if sample_weight is None else float(np.sum(sample_weight[rows], dtype=np.float64))
@@ -268,7 +270,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         if model.average and step >= int(model.average):  # the running mean of the iterates
             average = model._average_theta
             average += ((theta - average) / (step - int(model.average) + 1)).astype(average.dtype)
-    return total, -(-len(order) // batch_size)
+    return total, -(-len(order) // batch_size), math.nan
 
 
 def _make_estimator(base):

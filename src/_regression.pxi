@@ -90,7 +90,11 @@ cdef class Objective:
     loss / (||x||^2 + 1 / (2 aggressiveness)), in place of the learning rate times its
     gradient; 0 (the default) for gradient steps.  It applies to plain SGD's step, whose
     learning rate must then be the aggressiveness (the L1 and L2 penalties step with it).
-    lazy_average: with an average and an L1 penalty under plain SGD, the average as
+    sgd_objective: keep scikit-learn's (>= 1.8) convergence objective, summed over the epoch's
+    rows into epoch()'s result[2]: each row's loss, unweighted, plus the penalty of the weights
+    before its step, 0.5 alpha ||coef||^2 + l1 ||coef||_1 (with passive-aggressive steps the
+    loss alone).  row_squares: with sgd_objective, float64, an entry for each row of X, NaN until
+    the epoch computes the row's x . x there (kept across the epochs of one call), or None.  lazy_average: with an average and an L1 penalty under plain SGD, the average as
     scikit-learn's weight vector keeps it, lazily: a float64 array [S, ratio] kept across the
     epochs of one call, starting [1, 0] (see lazy_average_advance), in which a weight's later
     L1 truncation also enters the average (by the ratio), and each step's average takes the
@@ -99,15 +103,16 @@ cdef class Objective:
     cdef Loss loss
     cdef double epsilon, alpha, l1, intercept_decay, aggressiveness
     cdef bint fit_intercept, weights_scale_steps
-    cdef object weight_pos, weight_neg, l1_state, average, lazy_average
+    cdef object weight_pos, weight_neg, l1_state, average, lazy_average, row_squares
     cdef long long average_start, steps_before
-    cdef bint lazy
+    cdef bint lazy, sgd_objective
     cdef int passive_aggressive
 
     def __init__(self, str loss, *, double epsilon=0, double alpha=0, double l1=0, bint fit_intercept=True,
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
                  l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
-                 int passive_aggressive=0, double aggressiveness=1, lazy_average=None):
+                 int passive_aggressive=0, double aggressiveness=1, lazy_average=None, bint sgd_objective=False,
+                 row_squares=None):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         self.loss = LOSSES[loss]
@@ -118,6 +123,7 @@ cdef class Objective:
         self.lazy = lazy
         self.passive_aggressive, self.aggressiveness = passive_aggressive, aggressiveness
         self.lazy_average = lazy_average
+        self.sgd_objective, self.row_squares = sgd_objective, row_squares
 
     cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
         """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
@@ -131,6 +137,8 @@ cdef class Objective:
         s.average = NULL
         s.touched, s.marked, s.gathered, s.touched_room = NULL, NULL, NULL, 0
         s.row_norms = NULL  # the epoch's (passive-aggressive steps)
+        s.sgd_objective = NULL  # epoch()'s result[2], if kept
+        s.row_squares = NULL  # epoch()'s, which knows X's rows
         if self.weight_pos is not None:
             s.weight_pos = <const double*>float64_data(self.weight_pos, k, "weight_pos")
             s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
@@ -274,6 +282,8 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double* lazy_average        # [S, ratio] of Objective.lazy_average, or NULL (also without L1 or average)
     double* row_norms           # with passive-aggressive steps, the batch's rows' squared norms (in double)
     void* average               # the averaged parameters (X's dtype), or NULL
+    double* sgd_objective       # Objective.sgd_objective's sum, or NULL when not kept
+    double* row_squares         # Objective.row_squares, or NULL
     long long average_start, steps_before
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
     # of theta, and room for the gathered arrays (see advance_entries); NULL otherwise
@@ -314,6 +324,36 @@ cdef inline double passive_aggressive(const Settings* settings, double loss, dou
     return loss / (squared_norm + 0.5 / c) / c
 
 
+cdef struct Norms:
+    # the weights' sum of squares and of magnitudes, for sgd_objective's penalty: computed, or kept
+    # up to date through the changes of the weights a step touches (in Scaled's storage units)
+    double squares, magnitudes
+
+
+cdef inline void norms_of(const floating* coef, Py_ssize_t n, Norms* norms) noexcept nogil:
+    norms.squares = block_squares(coef, n)  # the clipping's vectorized sums (_multi_tensor.pxi)
+    norms.magnitudes = block_abs(coef, n)
+
+
+cdef inline double row_squares_of(const Settings* settings, Py_ssize_t row, const floating* values,
+                                  Py_ssize_t count) noexcept nogil:
+    """x . x of a row (its count values), from Objective.row_squares once computed."""
+    cdef double squares = settings.row_squares[row] if settings.row_squares != NULL else NAN
+    if squares != squares:
+        squares = dot(values, values, count)
+        if settings.row_squares != NULL:
+            settings.row_squares[row] = squares
+    return squares
+
+
+cdef inline void add_penalty(const Settings* settings, const Norms* norms, double scale, Py_ssize_t m) noexcept nogil:
+    """sgd_objective's penalty of the weights (Norms of storage times scale), once for each of the
+    batch's m rows; none with passive-aggressive steps."""
+    if not settings.passive_aggressive:
+        settings.sgd_objective[0] += m * (0.5 * settings.alpha * scale * scale * max(0.0, norms.squares)
+                                          + settings.l1 * scale * max(0.0, norms.magnitudes))
+
+
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
                             const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
                             floating* scratch) noexcept nogil:
@@ -325,7 +365,7 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
     squared norms)."""
     cdef Loss loss = settings.loss
     cdef Py_ssize_t r, c, row
-    cdef double total = 0, z, w, top, norm, target, dloss, class_weight, value
+    cdef double total = 0, plain = 0, z, w, top, norm, target, dloss, class_weight, value
     cdef floating* s
     cdef floating probability
     cdef bint finite = True
@@ -341,10 +381,13 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
                 finite &= isfinite(scores[r * k + c])
                 value = sgd_loss(loss, target, scores[r * k + c], settings.epsilon, &dloss)
                 total += w * class_weight * value
+                plain += value
                 dloss = min(max(dloss, -MAX_DLOSS), MAX_DLOSS)
                 if settings.passive_aggressive:
                     dloss *= passive_aggressive(settings, value, settings.row_norms[r])
                 scores[r * k + c] = w * class_weight * dloss
+        if settings.sgd_objective != NULL:
+            settings.sgd_objective[0] += plain
         return total if finite else NAN
     if loss == SQUARED and k == 1:  # a loop of its own keeps the running total in a register
         for r in range(m):
@@ -414,7 +457,17 @@ cdef double run_epoch(
     cdef bint one_pass = plain_sgd(optimizer)
     cdef floating neg_lr, g
     cdef Py_ssize_t near, far
+    cdef Norms norms = Norms(squares=0, magnitudes=0)  # sgd_objective's (see kept)
+    cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)
+    # per-sample plain SGD keeps the norms through each step: a row's step a coef + b x changes
+    # the squares by (a^2 - 1) coef . coef + 2 a b coef . x + b^2 x . x, from the forward pass's
+    # coef . x (stashed in intercept_grad, which that step does not use) and the row's x . x;
+    # an L1 truncation sums them anew.  Other steps compute them before each step.
+    cdef bint kept = penalized and batch_size == 1 and one_pass
+    cdef double row_squares = 0, decay
     prefetch_rows(d * sizeof(floating), &near, &far)
+    if kept:
+        norms_of(coef, k * d, &norms)
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -431,13 +484,20 @@ cdef double run_epoch(
                     prefetch(y + ahead * y_per_row, y_per_row * sizeof(floating))
                     if sample_weight != NULL:
                         prefetch(sample_weight + ahead, sizeof(floating))
+                    if kept and settings.row_squares != NULL:
+                        prefetch(settings.row_squares + ahead, sizeof(double))
                 if m > 1:
                     memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
             if m == 1:  # one row (stochastic gradient descent) is read where it is
                 batch_x = <floating*>X + order[start] * d
         # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed); for
         # one row, loops of their own: a BLAS call costs more than the arithmetic then
-        if m == 1:
+        if m == 1 and kept:
+            for c in range(k):
+                scores[c] = dot(coef + c * d, batch_x, d)
+                intercept_grad[c] = scores[c]
+            row_squares = row_squares_of(settings, order[start], batch_x, d)
+        elif m == 1:
             for c in range(k):
                 scores[c] = dot(coef + c * d, batch_x, d)
         elif k == 1:
@@ -454,6 +514,10 @@ cdef double run_epoch(
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
         total += batch_loss
+        if penalized:
+            if not kept:
+                norms_of(coef, k * d, &norms)
+            add_penalty(settings, &norms, 1.0, m)
         if passes_over(settings, m):
             skipped += 1
             batches_done[0] = batch + 1 - skipped
@@ -468,8 +532,14 @@ cdef double run_epoch(
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
             neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
+            decay = 0.0 if alpha != 0 and -neg_lr * alpha > 1 else 1.0 + neg_lr * <floating>alpha
+            if kept:
+                norms.squares *= decay * decay
             for c in range(k):
                 residual_sum = scale * scores[c]
+                if kept:
+                    norms.squares += neg_lr * residual_sum * (2 * decay * intercept_grad[c]
+                                                              + neg_lr * residual_sum * row_squares)
                 if alpha != 0 and -neg_lr * alpha > 1:  # the L2 decay past zero: scikit-learn zeroes the
                     for j in range(d):                  # weights rather than flip them (as the sparse epoch)
                         coef[c * d + j] = neg_lr * (residual_sum * batch_x[j])
@@ -513,10 +583,11 @@ cdef double run_epoch(
                                          count)
             if count:
                 average_step(average, theta, k * (d + 1), count)
-            truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, average, ratio)
+            truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, average, ratio, &norms if kept else NULL)
         else:  # the mean of the iterates, each after its truncation
             if settings.l1_penalty != NULL:
-                truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, <floating*>NULL, 0.0)
+                truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, <floating*>NULL, 0.0,
+                         &norms if kept else NULL)
             if count:
                 average_step(average, theta, k * (d + 1), count)
         batches_done[0] = batch + 1 - skipped
@@ -653,6 +724,16 @@ cdef double run_sparse_epoch(
     cdef Py_ssize_t near, far, skipped = 0  # batches passed over (PA-I's rows of zeros)
     cdef double* lazy = settings.lazy_average
     cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
+    # sgd_objective's norms: computed before each step, or (tracked) kept up to date through the
+    # weights a step changes; a lone row's plain SGD step (without L1, whose truncation sums its
+    # changes) changes the stored squares by b (2 coef . x + b x . x), coef . x the forward
+    # pass's (stashed in intercept_grad, unused by plain SGD) and x . x the row's (exact but for
+    # a row that lists a feature twice)
+    cdef Norms norms = Norms(squares=0, magnitudes=0)
+    cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)
+    cdef bint tracked = penalized and (scaled or settings.touched != NULL)
+    cdef bint by_dots = tracked and scaled and batch_size == 1 and settings.l1 == 0
+    cdef double squares, magnitudes, row_squares = 0
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
     if scaled and lazy != NULL:  # the average in Scaled's terms (u + a w) / b, a the ratio kept
         carried, w.a = lazy[0], lazy[1]
@@ -663,6 +744,8 @@ cdef double run_sparse_epoch(
         w.k = k
         for c in range(k):
             intercepts[c] = intercept[c]
+    if tracked:
+        norms_of(coef, k * d, &norms)
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -687,6 +770,8 @@ cdef double run_sparse_epoch(
                 prefetch(y + ahead * y_per_row, y_per_row * sizeof(floating))
                 if sample_weight != NULL:
                     prefetch(sample_weight + ahead, sizeof(floating))
+                if by_dots and settings.row_squares != NULL:
+                    prefetch(settings.row_squares + ahead, sizeof(double))
             row = order[start + r]
             span = spans + 2 * r  # the row's nonzeros, indptr read once
             span[0] = indptr[row]
@@ -700,6 +785,10 @@ cdef double run_sparse_epoch(
             for c in range(k):
                 score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
                 scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
+                if by_dots:
+                    intercept_grad[c] = <floating>score
+            if by_dots:
+                row_squares = row_squares_of(settings, row, data + span[0], span[1] - span[0])
             if settings.passive_aggressive:
                 settings.row_norms[r] = squared_norm(data + span[0], span[1] - span[0])
         if raced:  # an index changed since its row was checked: fail before the step
@@ -709,6 +798,10 @@ cdef double run_sparse_epoch(
             fold(coef, average, k * d, &w)
             return NAN
         total += batch_loss
+        if penalized:
+            if not tracked:
+                norms_of(coef, k * d, &norms)
+            add_penalty(settings, &norms, w.scale, m)
         if passes_over(settings, m):
             skipped += 1
             batches_done[0] = batch + 1 - skipped
@@ -728,6 +821,8 @@ cdef double run_sparse_epoch(
                 if carried * w.scale < 1e-9:
                     fold(coef, average, k * d, &w)
                     carried = 1.0
+                    if tracked:
+                        norms_of(coef, k * d, &norms)
             for c in range(k):
                 residual_sum = 0
                 for r in range(m):
@@ -737,8 +832,21 @@ cdef double run_sparse_epoch(
                         continue
                     span = spans + 2 * r
                     step_size = update / w.scale
-                    for p in range(span[0], span[1]):
-                        coef[c * d + feature(indices, p, d, &raced)] += <floating>(data[p] * step_size)
+                    if by_dots:
+                        norms.squares += step_size * (2 * intercept_grad[c] + step_size * row_squares)
+                    if tracked and not by_dots:
+                        squares = magnitudes = 0
+                        for p in range(span[0], span[1]):
+                            j = c * d + feature(indices, p, d, &raced)
+                            before = coef[j]
+                            coef[j] += <floating>(data[p] * step_size)
+                            squares += <double>coef[j] * coef[j] - before * before
+                            magnitudes += fabs(<double>coef[j]) - fabs(before)
+                        norms.squares += squares
+                        norms.magnitudes += magnitudes
+                    else:
+                        for p in range(span[0], span[1]):
+                            coef[c * d + feature(indices, p, d, &raced)] += <floating>(data[p] * step_size)
                     if average != NULL:  # the average is not moved by the step itself
                         step_size = w.a * step_size
                         for p in range(span[0], span[1]):
@@ -774,7 +882,20 @@ cdef double run_sparse_epoch(
                 settings.touched[touched + c] = k * d + c
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
+            squares = magnitudes = 0
+            if tracked:  # the touched weights' old values out of the norms, their new ones in
+                for p in range(touched):
+                    before = coef[settings.touched[p]]
+                    squares -= before * before
+                    magnitudes -= fabs(before)
             advance_entries(optimizer, settings.touched, touched + k, settings.gathered)
+            if tracked:
+                for p in range(touched):
+                    before = coef[settings.touched[p]]
+                    squares += before * before
+                    magnitudes += fabs(before)
+                norms.squares += squares
+                norms.magnitudes += magnitudes
         else:
             memset(coef_grad, 0, k * d * sizeof(floating))
             for c in range(k):
@@ -797,6 +918,7 @@ cdef double run_sparse_epoch(
         if penalty != NULL:  # lazily, on the batch's nonzeros
             penalty[k * d] += settings.l1 * eta
             total_penalty = penalty[k * d]
+            squares = magnitudes = 0
             for c in range(k):
                 for r in range(m):
                     span = spans + 2 * r
@@ -808,8 +930,13 @@ cdef double run_sparse_epoch(
                         elif w.scale * before < 0:
                             coef[j] = <floating>min(0.0, before + (total_penalty - penalty[j]) / w.scale)
                         penalty[j] += w.scale * (coef[j] - before)
+                        squares += <double>coef[j] * coef[j] - before * before
+                        magnitudes += fabs(<double>coef[j]) - fabs(before)
                         if average != NULL and scaled and lazy == NULL:  # the mean of truncated iterates
                             average[j] -= <floating>(w.a * (coef[j] - before))
+            if tracked:
+                norms.squares += squares
+                norms.magnitudes += magnitudes
         if count > 0 and not scaled:
             average_step(average, theta, k * (d + 1), count)
         elif count > 0 and lazy == NULL:  # the mean of the iterates, each after its truncation
@@ -832,12 +959,13 @@ cdef void average_step(floating* average, const floating* theta, Py_ssize_t n, l
 
 
 cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increment, floating* average,
-                   double ratio) noexcept nogil:
+                   double ratio, Norms* norms) noexcept nogil:
     """The L1 penalty by the cumulative truncated gradient (Tsuruoka, Tsujii and Ananiadou 2009,
     as scikit-learn's SGD applies it): the total penalty grows by increment (l1 * lr) a step;
     each weight is moved towards zero, without crossing it, by what it has not yet received.
     penalty: each weight's received penalty (signed), then the total.  average (or NULL): gets
-    ratio times each weight's change (scikit-learn's lazy average, see lazy_average_advance)."""
+    ratio times each weight's change (scikit-learn's lazy average, see lazy_average_advance).
+    norms (or NULL): set to the truncated weights' (see Norms)."""
     cdef Py_ssize_t j
     cdef double before, total = penalty[n] + increment
     penalty[n] = total
@@ -850,6 +978,8 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
         penalty[j] += coef[j] - before
         if average != NULL:
             average[j] = average[j] + <floating>(ratio * (coef[j] - before))
+    if norms != NULL:
+        norms_of(coef, n, norms)
 
 
 cdef inline double lazy_average_advance(double* state, double decay, long long count) noexcept nogil:
@@ -882,7 +1012,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     parameter is the flat vector theta, then the objective's L1 penalty applied and its
     average updated; returns the plan's Outcome (having changed nothing unless DONE, as
     Plan.step).  When DONE, result (float64) holds the epoch's weighted loss sum (NaN if it
-    diverged) and the number of batches stepped.  rates: None, or each batch's learning
+    diverged) and the number of batches stepped (then, with the objective's sgd_objective, its sum).  rates: None, or each batch's learning
     rate (float64).  in_order says that order is 0..n-1, so that batches are read from X
     without a copy.  A CSR X whose indptr or indices are out of range (or are written out of
     range by another thread meanwhile) raises ValueError, after the batches before it were
@@ -927,9 +1057,11 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
             and (sample_weight is None or (cnp.PyArray_SIZE(<cnp.ndarray?>sample_weight) == n_rows
                                            and cnp.PyArray_TYPE(<cnp.ndarray>sample_weight) == dtype
                                            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sample_weight)))
-            and cnp.PyArray_TYPE(result) == cnp.NPY_DOUBLE and cnp.PyArray_SIZE(result) >= 2):
+            and cnp.PyArray_TYPE(result) == cnp.NPY_DOUBLE and cnp.PyArray_ISCARRAY(result)
+            and cnp.PyArray_SIZE(result) >= (3 if objective.sgd_objective else 2)):
         raise ValueError("X (C-contiguous), y (a row per row of X) and sample_weight must have one entry a row, in X's dtype, "
-                         "order (intp) some rows (all of them in order if in_order); result two float64 values")
+                         "order (intp) some rows (all of them in order if in_order); result two float64 values "
+                         "(three with the objective's sgd_objective)")
     cdef const cnp.npy_intp* listed = <const cnp.npy_intp*>cnp.PyArray_DATA(order)
     for i in range(n):
         if not 0 <= listed[i] < n_rows:
@@ -938,6 +1070,11 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
             or cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) % (d + 1) != 0:
         raise ValueError("theta must hold k * (n_features + 1) values in X's dtype")
     cdef Settings settings = objective.settings(k, d, dtype)
+    if objective.sgd_objective:
+        result[2] = 0
+        settings.sgd_objective = <double*>cnp.PyArray_DATA(result) + 2
+    if objective.row_squares is not None:
+        settings.row_squares = <double*>float64_data(objective.row_squares, n_rows, "row_squares")
     grads = list(grads)
     outcome = optimizer.prepare(groups, grads, n_threads, checked)
     if outcome != DONE:

@@ -492,18 +492,22 @@ def test_indptr_rewritten_by_another_thread_never_reaches_outside(shape, density
     assert np.isfinite(model.coef_).all()
 
 
-def _lazy_adam_oracle(X, y, batch_size, lr, betas, eps, alpha, epochs):
+def _lazy_adam_oracle(X, y, batch_size, lr, betas, eps, alpha, epochs, fit_intercept=True, objectives=None):
     """Least squares by mini-batch Adam, each step on the weights that the batch's nonzeros touch
-    (and the intercept) only, their state alone updated, written out in NumPy (rows in order)."""
+    (and the intercept) only, their state alone updated, written out in NumPy (rows in order).
+    objectives: a list that gets each epoch's scikit-learn objective (the mean over rows of the
+    loss plus the penalty of the weights before the row's step)."""
     n, d = X.shape
     theta = np.zeros(d + 1)
     exp_avg, exp_avg_sq = np.zeros(d + 1), np.zeros(d + 1)
     step = 0
     for _ in range(epochs):
+        objective = 0.0
         for start in range(0, n, batch_size):
             rows = X[start:start + batch_size]
             residual = rows @ theta[:d] + theta[d] - y[start:start + batch_size]
-            grad = np.append(rows.T @ residual / rows.shape[0] + alpha * theta[:d], residual.mean())
+            objective += 0.5 * residual @ residual + rows.shape[0] * 0.5 * alpha * theta[:d] @ theta[:d]
+            grad = np.append(rows.T @ residual / rows.shape[0] + alpha * theta[:d], residual.mean() * fit_intercept)
             entries = np.append(np.unique(rows.indices), d)
             step += 1
             g = grad[entries]
@@ -511,7 +515,111 @@ def _lazy_adam_oracle(X, y, batch_size, lr, betas, eps, alpha, epochs):
             exp_avg_sq[entries] = betas[1] * exp_avg_sq[entries] + (1 - betas[1]) * g * g
             denominator = np.sqrt(exp_avg_sq[entries]) / np.sqrt(1 - betas[1] ** step) + eps
             theta[entries] -= lr / (1 - betas[0] ** step) * exp_avg[entries] / denominator
+        if objectives is not None:
+            objectives.append(objective / n)
     return theta
+
+
+#: scikit-learn's SGD stops on its objective (penalty included) from 1.8 on; before, on the loss
+OBJECTIVE_IN_SGD = tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 8)
+
+
+@pytest.mark.skipif(not OBJECTIVE_IN_SGD, reason="scikit-learn < 1.8 stops on the loss alone")
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("schedule", SCHEDULES)
+@pytest.mark.parametrize("penalty", ["l2", "elasticnet", "l1"])
+@pytest.mark.parametrize("loss, n_classes", [("hinge", 2), ("log_loss", 2), ("hinge", 3), ("log_loss", 3),
+                                             ("squared_error", 0), ("huber", 0)])
+def test_convergence_test_is_scikit_learns(loss, n_classes, penalty, schedule, weighted):
+    # with tol set (the default), scikit-learn stops on its objective: the mean over the epoch's
+    # rows of each row's loss, unweighted, plus the penalty of the weights before its step
+    if n_classes:
+        X, y = make_classification(300, 8, n_informative=5, n_classes=n_classes, n_clusters_per_class=1,
+                                   random_state=4)
+        ours, theirs, eta0 = fastgd.SGDClassifier, sk.SGDClassifier, 0.05
+    else:
+        X, y = make_regression(300, 8, noise=1.0, random_state=0)
+        y = y / y.std()
+        ours, theirs, eta0 = fastgd.SGDRegressor, sk.SGDRegressor, 0.01
+    if schedule == "optimal" and not n_classes:
+        pytest.skip("'optimal' diverges on this regression")
+    weights = np.random.default_rng(0).uniform(0.2, 3.0, size=y.size) if weighted else None
+    options = dict(loss=loss, penalty=penalty, learning_rate=schedule, eta0=eta0, alpha=1e-3, shuffle=False,
+                   random_state=0, max_iter=300)
+    ours, theirs = _both(ours(**options), theirs(**options), X / 2, y, sample_weight=weights)
+    _assert_same_fit(ours, theirs, np.float64)
+    assert ours.t_ == theirs.t_
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("average, batch_size", [(False, 1), (10, 1), (False, 8)])
+def test_sparse_objective_keeps_the_norms_as_dense_computes_them(average, batch_size, dtype):
+    # on sparse rows plain SGD keeps the weights' norms up to date through the entries a step
+    # changes (a lone row's from its dot products); without an intercept (whose sparse step is
+    # scikit-learn's hundredth) and without L1 (applied to a row's nonzeros only), the sparse
+    # fit is the dense one, objective and all
+    X, y = _classification(3, dtype, "csr")
+    options = dict(alpha=1e-3, learning_rate="invscaling", eta0=0.1, fit_intercept=False, average=average,
+                   shuffle=False, random_state=0, max_iter=300, batch_size=batch_size)
+    on_sparse = fastgd.SGDClassifier(**options).fit(X, y)
+    on_dense = fastgd.SGDClassifier(**options).fit(X.toarray(), y)
+    assert on_sparse.n_iter_ == on_dense.n_iter_ > 5
+    np.testing.assert_allclose(on_sparse.loss_curve_, on_dense.loss_curve_, rtol=TOLERANCE[dtype] * 1e-3)
+    _assert_same_fit(on_sparse, on_dense, dtype)
+
+
+def _sparse_hinge_oracle(X, y, eta, alpha, l1_ratio, epochs):
+    """Per-sample SGD with the hinge loss and an elastic-net penalty on CSR rows, as scikit-learn's
+    sparse path takes it (the L1 truncation lazy, on a row's nonzeros; a hundredth of the
+    intercept's step), written out in NumPy (rows in order); returns the weights, the intercept
+    and each epoch's objective (the loss plus the true penalty before each row's step)."""
+    n, d = X.shape
+    w, b, received, total = np.zeros(d), 0.0, np.zeros(d), 0.0
+    objectives = []
+    for _ in range(epochs):
+        objective = 0.0
+        for i in range(n):
+            row = X[i]
+            target = 1.0 if y[i] == 1 else -1.0
+            margin = target * ((row @ w).item() + b)
+            objective += max(0.0, 1 - margin) + alpha * (0.5 * (1 - l1_ratio) * w @ w + l1_ratio * np.abs(w).sum())
+            w *= max(0.0, 1 - eta * alpha * (1 - l1_ratio))
+            if margin <= 1:
+                w[row.indices] += eta * target * row.data
+                b += 0.01 * eta * target
+            total += eta * alpha * l1_ratio
+            for j in row.indices:
+                before = w[j]
+                if before > 0:
+                    w[j] = max(0.0, before - (total + received[j]))
+                elif before < 0:
+                    w[j] = min(0.0, before + (total - received[j]))
+                received[j] += w[j] - before
+        objectives.append(objective / n)
+    return w, b, objectives
+
+
+def test_sparse_objective_keeps_the_norms_through_the_l1_truncation():
+    X, y = _classification(2, np.float64, "csr")
+    model = fastgd.SGDClassifier(penalty="elasticnet", l1_ratio=0.3, alpha=0.01, learning_rate="constant",
+                                 eta0=0.05, max_iter=4, tol=None, shuffle=False).fit(X, y)
+    coef, intercept, objectives = _sparse_hinge_oracle(X, y, 0.05, 0.01, 0.3, 4)
+    np.testing.assert_allclose(model.coef_[0], coef, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.intercept_[0], intercept, rtol=1e-9)
+    np.testing.assert_allclose(model.loss_curve_, objectives, rtol=1e-9)
+
+
+def test_lazy_objective_keeps_the_norms_of_the_touched_weights():
+    # lazy steps change the weights a batch touches: their norms follow, as the NumPy oracle computes them
+    X, y = _regression(np.float64, "csr")
+    options = dict(optimizer="adam", batch_size=8, max_iter=3, tol=None, shuffle=False, learning_rate="constant",
+                   eta0=0.01, alpha=0.01, fit_intercept=False, lazy_updates=True)
+    model = fastgd.SGDRegressor(**options).fit(X, y)
+    objectives = []
+    expected = _lazy_adam_oracle(X, y, 8, 0.01, (0.9, 0.999), 1e-8, 0.01, 3, fit_intercept=False,
+                                 objectives=objectives)
+    np.testing.assert_allclose(model.coef_, expected[:-1], rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(model.loss_curve_, objectives, rtol=1e-9)
 
 
 @pytest.mark.parametrize("index_dtype", [np.int32, np.int64])
