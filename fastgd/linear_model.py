@@ -406,6 +406,7 @@ class _Driver(BaseEstimator):
             ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
+        self._row_squares = None  # the call's cache, which a pickle need not carry
         if ran_out:
             warnings.warn(
                 f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "

@@ -94,7 +94,8 @@ cdef class Objective:
     rows into epoch()'s result[2]: each row's loss, unweighted, plus the penalty of the weights
     before its step, 0.5 alpha ||coef||^2 + l1 ||coef||_1 (with passive-aggressive steps the
     loss alone).  row_squares: with sgd_objective, float64, an entry for each row of X, NaN until
-    the epoch computes the row's x . x there (kept across the epochs of one call), or None.  lazy_average: with an average and an L1 penalty under plain SGD, the average as
+    the epoch computes the row's x . x there (kept across the epochs of one call), or None.
+    lazy_average: with an average and an L1 penalty under plain SGD, the average as
     scikit-learn's weight vector keeps it, lazily: a float64 array [S, ratio] kept across the
     epochs of one call, starting [1, 0] (see lazy_average_advance), in which a weight's later
     L1 truncation also enters the average (by the ratio), and each step's average takes the
@@ -1012,9 +1013,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     parameter is the flat vector theta, then the objective's L1 penalty applied and its
     average updated; returns the plan's Outcome (having changed nothing unless DONE, as
     Plan.step).  When DONE, result (float64) holds the epoch's weighted loss sum (NaN if it
-    diverged) and the number of batches stepped (then, with the objective's sgd_objective, its sum).  rates: None, or each batch's learning
-    rate (float64).  in_order says that order is 0..n-1, so that batches are read from X
-    without a copy.  A CSR X whose indptr or indices are out of range (or are written out of
+    diverged), the number of batches stepped and, with the objective's sgd_objective, its sum.
+    rates: None, or each batch's learning rate (float64).  in_order says that order is 0..n-1,
+    so that batches are read from X without a copy.  A CSR X whose indptr or indices are out of range (or are written out of
     range by another thread meanwhile) raises ValueError, after the batches before it were
     stepped: the caller restores what they changed.
 
