@@ -71,7 +71,7 @@ class Objective:
         aggressiveness: float = 1,
         lazy_average: npt.NDArray[np.float64] | None = None,
         sgd_objective: bool = False,
-        row_squares: npt.NDArray[np.float64] | None = None,
+        sgd_norms: npt.NDArray[np.float64] | None = None,
     ) -> None: ...
 
 def epoch(

@@ -206,14 +206,14 @@ class _Driver(BaseEstimator):
             options.update(average=self._average_theta, average_start=int(self.average))
         return options
 
-    def _start_call(self, reset, n_rows):
-        """What each fit or partial_fit call (on n_rows rows of X) starts anew: the truncated
-        gradient's L1 penalty (as scikit-learn's), the drop-ins' cache of the rows' x . x (see
-        Objective's row_squares), and with each fit the average."""
+    def _start_call(self, reset):
+        """What each fit or partial_fit call starts anew: the truncated gradient's L1 penalty and
+        the drop-ins' kept norms of the weights (as scikit-learn's weight vector keeps them for a
+        call, see Objective's sgd_norms), and with each fit the average."""
         _, l1 = self._penalties()
         k = self._n_outputs
         self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
-        self._row_squares = np.full(n_rows, np.nan) if self._sgd_bookkeeping else None
+        self._sgd_norms = np.full(2 * k, np.nan) if self._sgd_bookkeeping else None
         lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self.optimizer == "sgd"
         self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
         if reset or getattr(self, "_average_theta", None) is None:
@@ -391,7 +391,7 @@ class _Driver(BaseEstimator):
                 self._initialize(X.shape[1], self._n_outputs, X.dtype)
             if init is not None:
                 self._start_from(*init)
-        self._start_call(reset, X.shape[0])
+        self._start_call(reset)
         self.validation_scores_ = [] if self.early_stopping else None
         train = validation = None
         if self.early_stopping and (reset or self._sgd_bookkeeping):  # by index: X is not copied
@@ -406,7 +406,6 @@ class _Driver(BaseEstimator):
             ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
-        self._row_squares = None  # the call's cache, which a pickle need not carry
         if ran_out:
             warnings.warn(
                 f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
@@ -863,13 +862,15 @@ class _SGDDropIn(_Driver):
 
     def _objective(self, loss_sum, weight_sum, sgd_sum, n):
         """scikit-learn's (>= 1.8): the mean over the epoch's rows of each row's loss (unweighted)
-        plus the penalty of the weights before its step (passive-aggressive steps: the loss alone)."""
+        plus the penalty of the weights' norms as its weight vector keeps them before the row's
+        step (see Objective's sgd_objective; passive-aggressive steps: the loss alone)."""
         return sgd_sum / n
 
     def _objective_options(self):
         epsilon = SGD_LOSSES[self.loss][1]
         return dict(super()._objective_options(), epsilon=self.epsilon if epsilon is None else epsilon,
-                    weights_scale_steps=True, sgd_objective=True, row_squares=self._row_squares, passive_aggressive=PASSIVE_AGGRESSIVE.get(self.learning_rate, 0),
+                    weights_scale_steps=True, sgd_objective=True, sgd_norms=self._sgd_norms,
+                    passive_aggressive=PASSIVE_AGGRESSIVE.get(self.learning_rate, 0),
                     aggressiveness=float(self.eta0), **self._class_weights())
 
     def _class_weights(self):
@@ -995,7 +996,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
         seeds = self._rng.randint(np.iinfo(np.int32).max, size=k)
-        classes = [self._one_class(c, X.shape, seeds[c]) for c in range(k)]  # made here: clone reads self
+        classes = [self._one_class(c, d, seeds[c]) for c in range(k)]  # made here: clone reads self
 
         def fit(c, one):
             one_validation = None
@@ -1023,10 +1024,10 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         self._publish()
         return ran_out
 
-    def _one_class(self, c, shape, seed):
+    def _one_class(self, c, d, seed):
         """Class c of one vs all as a binary model of its own, at the start of a fit: its weights
         and intercept copied, its class weight (the rest's is 1), a shuffling seed of its own."""
-        (n_rows, d), k = shape, self._n_outputs
+        k = self._n_outputs
         one = clone(self)
         one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
@@ -1035,7 +1036,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seed)
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
-        one._start_call(True, n_rows)
+        one._start_call(reset=True)
         return one
 
     def _class_weights(self):

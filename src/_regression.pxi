@@ -8,7 +8,7 @@
 # The parameters are one flat vector: the (n_outputs, n_features) weights row
 # by row, then the intercepts.
 from cython cimport floating
-from libc.math cimport NAN, exp, fabs, isfinite, log, log1p
+from libc.math cimport NAN, exp, fabs, isfinite, isnan, log, log1p
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -91,20 +91,20 @@ cdef class Objective:
     gradient; 0 (the default) for gradient steps.  It applies to plain SGD's step, whose
     learning rate must then be the aggressiveness (the L1 and L2 penalties step with it).
     sgd_objective: keep scikit-learn's (>= 1.8) convergence objective, summed over the epoch's
-    rows into epoch()'s result[2]: each row's loss, unweighted, plus the penalty of the weights
-    before its step, 0.5 alpha ||coef||^2 + l1 ||coef||_1 (with passive-aggressive steps the
-    loss alone).  row_squares: with sgd_objective, float64, an entry for each row of X, NaN until
-    the epoch computes the row's x . x there (kept across the epochs of one call), or None.
-    lazy_average: with an average and an L1 penalty under plain SGD, the average as
-    scikit-learn's weight vector keeps it, lazily: a float64 array [S, ratio] kept across the
-    epochs of one call, starting [1, 0] (see lazy_average_advance), in which a weight's later
-    L1 truncation also enters the average (by the ratio), and each step's average takes the
-    weights before their truncation; None (the default): the mean of the iterates, each after
-    its truncation."""
+    rows into epoch()'s result[2]: each row's loss, unweighted, plus the penalty 0.5 alpha
+    ||coef||^2 + l1 ||coef||_1 (with passive-aggressive steps the loss alone) of the norms as
+    scikit-learn's weight vector keeps them (see fill_norms), in sgd_norms: float64, each
+    output's squares then each one's magnitudes, NaN at the start of a call (the epoch then
+    computes them), kept across its epochs.  lazy_average: with an average and an L1 penalty
+    under plain SGD, the average as scikit-learn's weight vector keeps it, lazily: a float64
+    array [S, ratio] kept across the epochs of one call, starting [1, 0] (see
+    lazy_average_advance), in which a weight's later L1 truncation also enters the average (by
+    the ratio), and each step's average takes the weights before their truncation; None (the
+    default): the mean of the iterates, each after its truncation."""
     cdef Loss loss
     cdef double epsilon, alpha, l1, intercept_decay, aggressiveness
     cdef bint fit_intercept, weights_scale_steps
-    cdef object weight_pos, weight_neg, l1_state, average, lazy_average, row_squares
+    cdef object weight_pos, weight_neg, l1_state, average, lazy_average, sgd_norms
     cdef long long average_start, steps_before
     cdef bint lazy, sgd_objective
     cdef int passive_aggressive
@@ -113,7 +113,7 @@ cdef class Objective:
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
                  l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
                  int passive_aggressive=0, double aggressiveness=1, lazy_average=None, bint sgd_objective=False,
-                 row_squares=None):
+                 sgd_norms=None):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         self.loss = LOSSES[loss]
@@ -124,7 +124,9 @@ cdef class Objective:
         self.lazy = lazy
         self.passive_aggressive, self.aggressiveness = passive_aggressive, aggressiveness
         self.lazy_average = lazy_average
-        self.sgd_objective, self.row_squares = sgd_objective, row_squares
+        if sgd_objective and (sgd_norms is None or LOSSES[loss] < HINGE):
+            raise ValueError("sgd_objective needs one of scikit-learn's SGD losses and sgd_norms")
+        self.sgd_objective, self.sgd_norms = sgd_objective, sgd_norms
 
     cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
         """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
@@ -138,8 +140,9 @@ cdef class Objective:
         s.average = NULL
         s.touched, s.marked, s.gathered, s.touched_room = NULL, NULL, NULL, 0
         s.row_norms = NULL  # the epoch's (passive-aggressive steps)
-        s.sgd_objective = NULL  # epoch()'s result[2], if kept
-        s.row_squares = NULL  # epoch()'s, which knows X's rows
+        s.sgd_objective = s.sgd_norms = NULL  # the objective's sum: epoch()'s result[2]
+        if self.sgd_objective:
+            s.sgd_norms = <double*>float64_data(self.sgd_norms, 2 * k, "sgd_norms")
         if self.weight_pos is not None:
             s.weight_pos = <const double*>float64_data(self.weight_pos, k, "weight_pos")
             s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
@@ -284,7 +287,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double* row_norms           # with passive-aggressive steps, the batch's rows' squared norms (in double)
     void* average               # the averaged parameters (X's dtype), or NULL
     double* sgd_objective       # Objective.sgd_objective's sum, or NULL when not kept
-    double* row_squares         # Objective.row_squares, or NULL
+    double* sgd_norms           # Objective.sgd_norms (2 k), or NULL
     long long average_start, steps_before
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
     # of theta, and room for the gathered arrays (see advance_entries); NULL otherwise
@@ -325,34 +328,38 @@ cdef inline double passive_aggressive(const Settings* settings, double loss, dou
     return loss / (squared_norm + 0.5 / c) / c
 
 
-cdef struct Norms:
-    # the weights' sum of squares and of magnitudes, for sgd_objective's penalty: computed, or kept
-    # up to date through the changes of the weights a step touches (in Scaled's storage units)
-    double squares, magnitudes
+# sgd_objective's norms, kept as scikit-learn's weight vector keeps them (its add, scale and
+# reset): after a row's step moves an output's weights, the squares and magnitudes of the
+# weights the row lists (all of them for a dense row; on sparse rows those of its nonzeros
+# alone), each L2 decay multiplying them; an L1 truncation leaves them as they are.  Steps
+# other than plain SGD's take the same rule: after a step, the weights it moved (all, or a
+# lazy step's touched ones).  sgd_norms holds each output's squares, then its magnitudes.
+
+cdef inline void fill_norms(const Settings* settings, const floating* coef, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
+    """Each output's norms of all its weights (at a call's start, and after a step that moved them all)."""
+    cdef Py_ssize_t c
+    for c in range(k):
+        settings.sgd_norms[c] = block_squares(coef + c * d, d)  # vectorized sums (_multi_tensor.pxi)
+        settings.sgd_norms[k + c] = block_abs(coef + c * d, d)
 
 
-cdef inline void norms_of(const floating* coef, Py_ssize_t n, Norms* norms) noexcept nogil:
-    norms.squares = block_squares(coef, n)  # the clipping's vectorized sums (_multi_tensor.pxi)
-    norms.magnitudes = block_abs(coef, n)
+cdef inline void decay_norms(const Settings* settings, Py_ssize_t k, double decay) noexcept nogil:
+    cdef Py_ssize_t c
+    for c in range(k):
+        settings.sgd_norms[c] *= decay * decay
+        settings.sgd_norms[k + c] *= fabs(decay)
 
 
-cdef inline double row_squares_of(const Settings* settings, Py_ssize_t row, const floating* values,
-                                  Py_ssize_t count) noexcept nogil:
-    """x . x of a row (its count values), from Objective.row_squares once computed."""
-    cdef double squares = settings.row_squares[row] if settings.row_squares != NULL else NAN
-    if squares != squares:
-        squares = dot(values, values, count)
-        if settings.row_squares != NULL:
-            settings.row_squares[row] = squares
-    return squares
-
-
-cdef inline void add_penalty(const Settings* settings, const Norms* norms, double scale, Py_ssize_t m) noexcept nogil:
-    """sgd_objective's penalty of the weights (Norms of storage times scale), once for each of the
-    batch's m rows; none with passive-aggressive steps."""
-    if not settings.passive_aggressive:
-        settings.sgd_objective[0] += m * (0.5 * settings.alpha * scale * scale * max(0.0, norms.squares)
-                                          + settings.l1 * scale * max(0.0, norms.magnitudes))
+cdef inline void add_penalty(const Settings* settings, Py_ssize_t k, Py_ssize_t m) noexcept nogil:
+    """sgd_objective's penalty of the kept norms, once for each of the batch's m rows; none with
+    passive-aggressive steps."""
+    cdef Py_ssize_t c
+    cdef double penalty = 0
+    if settings.passive_aggressive:
+        return
+    for c in range(k):
+        penalty += 0.5 * settings.alpha * max(0.0, settings.sgd_norms[c]) + settings.l1 * settings.sgd_norms[k + c]
+    settings.sgd_objective[0] += m * penalty
 
 
 cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
@@ -458,17 +465,16 @@ cdef double run_epoch(
     cdef bint one_pass = plain_sgd(optimizer)
     cdef floating neg_lr, g
     cdef Py_ssize_t near, far
-    cdef Norms norms = Norms(squares=0, magnitudes=0)  # sgd_objective's (see kept)
     cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)
-    # per-sample plain SGD keeps the norms through each step: a row's step a coef + b x changes
-    # the squares by (a^2 - 1) coef . coef + 2 a b coef . x + b^2 x . x, from the forward pass's
-    # coef . x (stashed in intercept_grad, which that step does not use) and the row's x . x;
-    # an L1 truncation sums them anew.  Other steps compute them before each step.
-    cdef bint kept = penalized and batch_size == 1 and one_pass
-    cdef double row_squares = 0, decay
+    # sgd_objective's norms (see fill_norms): without L1, per-sample plain SGD's step a coef + b x
+    # makes an output's squares a^2 squares + b (2 a coef . x + b x . x), from the forward pass's
+    # dot products (coef . x stashed in intercept_grad, which that step does not use): a pass
+    # over the weights a row would cost more than the step
+    cdef bint by_dots = penalized and batch_size == 1 and one_pass and settings.l1 == 0
+    cdef double row_squares = 0, decay = 1, b
     prefetch_rows(d * sizeof(floating), &near, &far)
-    if kept:
-        norms_of(coef, k * d, &norms)
+    if penalized and isnan(settings.sgd_norms[0]):
+        fill_norms(settings, coef, k, d)
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -485,22 +491,18 @@ cdef double run_epoch(
                     prefetch(y + ahead * y_per_row, y_per_row * sizeof(floating))
                     if sample_weight != NULL:
                         prefetch(sample_weight + ahead, sizeof(floating))
-                    if kept and settings.row_squares != NULL:
-                        prefetch(settings.row_squares + ahead, sizeof(double))
                 if m > 1:
                     memcpy(batch_x + r * d, X + order[start + r] * d, d * sizeof(floating))
             if m == 1:  # one row (stochastic gradient descent) is read where it is
                 batch_x = <floating*>X + order[start] * d
         # scores = batch_x @ coef.T + intercept  (BLAS sees the row-major arrays transposed); for
         # one row, loops of their own: a BLAS call costs more than the arithmetic then
-        if m == 1 and kept:
+        if m == 1:
             for c in range(k):
                 scores[c] = dot(coef + c * d, batch_x, d)
-                intercept_grad[c] = scores[c]
-            row_squares = row_squares_of(settings, order[start], batch_x, d)
-        elif m == 1:
-            for c in range(k):
-                scores[c] = dot(coef + c * d, batch_x, d)
+                if by_dots:
+                    intercept_grad[c] = scores[c]
+            row_squares = -1  # x . x, once a step needs it
         elif k == 1:
             gemv("T", <int>d, <int>m, 1, batch_x, <int>d, coef, 0, scores)
         else:
@@ -516,9 +518,7 @@ cdef double run_epoch(
             return NAN
         total += batch_loss
         if penalized:
-            if not kept:
-                norms_of(coef, k * d, &norms)
-            add_penalty(settings, &norms, 1.0, m)
+            add_penalty(settings, k, m)
         if passes_over(settings, m):
             skipped += 1
             batches_done[0] = batch + 1 - skipped
@@ -533,14 +533,16 @@ cdef double run_epoch(
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
             neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
-            decay = 0.0 if alpha != 0 and -neg_lr * alpha > 1 else 1.0 + neg_lr * <floating>alpha
-            if kept:
-                norms.squares *= decay * decay
+            if penalized:
+                decay = 0.0 if alpha != 0 and -neg_lr * alpha > 1 else 1.0 + neg_lr * <floating>alpha
+                decay_norms(settings, k, decay)
             for c in range(k):
                 residual_sum = scale * scores[c]
-                if kept:
-                    norms.squares += neg_lr * residual_sum * (2 * decay * intercept_grad[c]
-                                                              + neg_lr * residual_sum * row_squares)
+                if by_dots and residual_sum != 0:
+                    if row_squares < 0:
+                        row_squares = dot(batch_x, batch_x, d)
+                    b = neg_lr * residual_sum
+                    settings.sgd_norms[c] += b * (2 * decay * intercept_grad[c] + b * row_squares)
                 if alpha != 0 and -neg_lr * alpha > 1:  # the L2 decay past zero: scikit-learn zeroes the
                     for j in range(d):                  # weights rather than flip them (as the sparse epoch)
                         coef[c * d + j] = neg_lr * (residual_sum * batch_x[j])
@@ -550,6 +552,9 @@ cdef double run_epoch(
                         if alpha != 0:
                             g = g + <floating>alpha * coef[c * d + j]
                         coef[c * d + j] = coef[c * d + j] + neg_lr * g
+                if penalized and not by_dots and residual_sum != 0:  # L1: summed anew, before the truncation
+                    settings.sgd_norms[c] = block_squares(coef + c * d, d)
+                    settings.sgd_norms[k + c] = block_abs(coef + c * d, d)
                 if fit_intercept:
                     intercept[c] = intercept[c] + neg_lr * (scores[c] * scale * <floating>settings.intercept_decay)
         elif m == 1:
@@ -576,6 +581,8 @@ cdef double run_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
+            if penalized:  # the step moved every weight
+                fill_norms(settings, coef, k, d)
         step = settings.steps_before + batch + 1 - skipped
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         eta = (rates[batch] if rates != NULL else lr_of(optimizer, 0)) if settings.l1_penalty != NULL else 0.0
@@ -584,11 +591,10 @@ cdef double run_epoch(
                                          count)
             if count:
                 average_step(average, theta, k * (d + 1), count)
-            truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, average, ratio, &norms if kept else NULL)
+            truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, average, ratio)
         else:  # the mean of the iterates, each after its truncation
             if settings.l1_penalty != NULL:
-                truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, <floating*>NULL, 0.0,
-                         &norms if kept else NULL)
+                truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, <floating*>NULL, 0.0)
             if count:
                 average_step(average, theta, k * (d + 1), count)
         batches_done[0] = batch + 1 - skipped
@@ -725,16 +731,8 @@ cdef double run_sparse_epoch(
     cdef Py_ssize_t near, far, skipped = 0  # batches passed over (PA-I's rows of zeros)
     cdef double* lazy = settings.lazy_average
     cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
-    # sgd_objective's norms: computed before each step, or (tracked) kept up to date through the
-    # weights a step changes; a lone row's plain SGD step (without L1, whose truncation sums its
-    # changes) changes the stored squares by b (2 coef . x + b x . x), coef . x the forward
-    # pass's (stashed in intercept_grad, unused by plain SGD) and x . x the row's (exact but for
-    # a row that lists a feature twice)
-    cdef Norms norms = Norms(squares=0, magnitudes=0)
-    cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)
-    cdef bint tracked = penalized and (scaled or settings.touched != NULL)
-    cdef bint by_dots = tracked and scaled and batch_size == 1 and settings.l1 == 0
-    cdef double squares, magnitudes, row_squares = 0
+    cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)  # see fill_norms
+    cdef double squares, magnitudes
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
     if scaled and lazy != NULL:  # the average in Scaled's terms (u + a w) / b, a the ratio kept
         carried, w.a = lazy[0], lazy[1]
@@ -745,8 +743,8 @@ cdef double run_sparse_epoch(
         w.k = k
         for c in range(k):
             intercepts[c] = intercept[c]
-    if tracked:
-        norms_of(coef, k * d, &norms)
+    if penalized and isnan(settings.sgd_norms[0]):
+        fill_norms(settings, coef, k, d)
     for batch in range(n_batches):
         start = batch * batch_size
         m = min(batch_size, n - start)
@@ -771,8 +769,6 @@ cdef double run_sparse_epoch(
                 prefetch(y + ahead * y_per_row, y_per_row * sizeof(floating))
                 if sample_weight != NULL:
                     prefetch(sample_weight + ahead, sizeof(floating))
-                if by_dots and settings.row_squares != NULL:
-                    prefetch(settings.row_squares + ahead, sizeof(double))
             row = order[start + r]
             span = spans + 2 * r  # the row's nonzeros, indptr read once
             span[0] = indptr[row]
@@ -786,10 +782,6 @@ cdef double run_sparse_epoch(
             for c in range(k):
                 score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
                 scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
-                if by_dots:
-                    intercept_grad[c] = <floating>score
-            if by_dots:
-                row_squares = row_squares_of(settings, row, data + span[0], span[1] - span[0])
             if settings.passive_aggressive:
                 settings.row_norms[r] = squared_norm(data + span[0], span[1] - span[0])
         if raced:  # an index changed since its row was checked: fail before the step
@@ -800,9 +792,7 @@ cdef double run_sparse_epoch(
             return NAN
         total += batch_loss
         if penalized:
-            if not tracked:
-                norms_of(coef, k * d, &norms)
-            add_penalty(settings, &norms, w.scale, m)
+            add_penalty(settings, k, m)
         if passes_over(settings, m):
             skipped += 1
             batches_done[0] = batch + 1 - skipped
@@ -819,11 +809,11 @@ cdef double run_sparse_epoch(
         if scaled:
             if alpha != 0:  # scikit-learn sets the weights to zero rather than flip them
                 w.scale *= max(0.0, 1.0 - eta * alpha)
+                if penalized:
+                    decay_norms(settings, k, max(0.0, 1.0 - eta * alpha))
                 if carried * w.scale < 1e-9:
                     fold(coef, average, k * d, &w)
                     carried = 1.0
-                    if tracked:
-                        norms_of(coef, k * d, &norms)
             for c in range(k):
                 residual_sum = 0
                 for r in range(m):
@@ -833,18 +823,15 @@ cdef double run_sparse_epoch(
                         continue
                     span = spans + 2 * r
                     step_size = update / w.scale
-                    if by_dots:
-                        norms.squares += step_size * (2 * intercept_grad[c] + step_size * row_squares)
-                    if tracked and not by_dots:
+                    if penalized:  # the row's weights after its step (see fill_norms)
                         squares = magnitudes = 0
                         for p in range(span[0], span[1]):
                             j = c * d + feature(indices, p, d, &raced)
-                            before = coef[j]
                             coef[j] += <floating>(data[p] * step_size)
-                            squares += <double>coef[j] * coef[j] - before * before
-                            magnitudes += fabs(<double>coef[j]) - fabs(before)
-                        norms.squares += squares
-                        norms.magnitudes += magnitudes
+                            squares += <double>coef[j] * coef[j]
+                            magnitudes += fabs(<double>coef[j])
+                        settings.sgd_norms[c] = squares * w.scale * w.scale
+                        settings.sgd_norms[k + c] = magnitudes * w.scale
                     else:
                         for p in range(span[0], span[1]):
                             coef[c * d + feature(indices, p, d, &raced)] += <floating>(data[p] * step_size)
@@ -883,20 +870,18 @@ cdef double run_sparse_epoch(
                 settings.touched[touched + c] = k * d + c
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
-            squares = magnitudes = 0
-            if tracked:  # the touched weights' old values out of the norms, their new ones in
-                for p in range(touched):
-                    before = coef[settings.touched[p]]
-                    squares -= before * before
-                    magnitudes -= fabs(before)
             advance_entries(optimizer, settings.touched, touched + k, settings.gathered)
-            if tracked:
-                for p in range(touched):
-                    before = coef[settings.touched[p]]
-                    squares += before * before
-                    magnitudes += fabs(before)
-                norms.squares += squares
-                norms.magnitudes += magnitudes
+            if penalized:  # the weights the step moved, listed output by output (see fill_norms)
+                p = 0
+                while p < touched:
+                    c = settings.touched[p] // d
+                    squares = magnitudes = 0
+                    while p < touched and settings.touched[p] // d == c:
+                        before = coef[settings.touched[p]]
+                        squares += before * before
+                        magnitudes += fabs(before)
+                        p += 1
+                    settings.sgd_norms[c], settings.sgd_norms[k + c] = squares, magnitudes
         else:
             memset(coef_grad, 0, k * d * sizeof(floating))
             for c in range(k):
@@ -914,12 +899,13 @@ cdef double run_sparse_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
+            if penalized:  # the step moved every weight
+                fill_norms(settings, coef, k, d)
         if count > 0 and scaled and lazy != NULL:  # scikit-learn's order: the average, then the truncation
             average_scaled(&w, average + k * d, count)
         if penalty != NULL:  # lazily, on the batch's nonzeros
             penalty[k * d] += settings.l1 * eta
             total_penalty = penalty[k * d]
-            squares = magnitudes = 0
             for c in range(k):
                 for r in range(m):
                     span = spans + 2 * r
@@ -931,13 +917,8 @@ cdef double run_sparse_epoch(
                         elif w.scale * before < 0:
                             coef[j] = <floating>min(0.0, before + (total_penalty - penalty[j]) / w.scale)
                         penalty[j] += w.scale * (coef[j] - before)
-                        squares += <double>coef[j] * coef[j] - before * before
-                        magnitudes += fabs(<double>coef[j]) - fabs(before)
                         if average != NULL and scaled and lazy == NULL:  # the mean of truncated iterates
                             average[j] -= <floating>(w.a * (coef[j] - before))
-            if tracked:
-                norms.squares += squares
-                norms.magnitudes += magnitudes
         if count > 0 and not scaled:
             average_step(average, theta, k * (d + 1), count)
         elif count > 0 and lazy == NULL:  # the mean of the iterates, each after its truncation
@@ -960,13 +941,12 @@ cdef void average_step(floating* average, const floating* theta, Py_ssize_t n, l
 
 
 cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increment, floating* average,
-                   double ratio, Norms* norms) noexcept nogil:
+                   double ratio) noexcept nogil:
     """The L1 penalty by the cumulative truncated gradient (Tsuruoka, Tsujii and Ananiadou 2009,
     as scikit-learn's SGD applies it): the total penalty grows by increment (l1 * lr) a step;
     each weight is moved towards zero, without crossing it, by what it has not yet received.
     penalty: each weight's received penalty (signed), then the total.  average (or NULL): gets
-    ratio times each weight's change (scikit-learn's lazy average, see lazy_average_advance).
-    norms (or NULL): set to the truncated weights' (see Norms)."""
+    ratio times each weight's change (scikit-learn's lazy average, see lazy_average_advance)."""
     cdef Py_ssize_t j
     cdef double before, total = penalty[n] + increment
     penalty[n] = total
@@ -979,8 +959,6 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
         penalty[j] += coef[j] - before
         if average != NULL:
             average[j] = average[j] + <floating>(ratio * (coef[j] - before))
-    if norms != NULL:
-        norms_of(coef, n, norms)
 
 
 cdef inline double lazy_average_advance(double* state, double decay, long long count) noexcept nogil:
@@ -1071,15 +1049,13 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
             or cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) % (d + 1) != 0:
         raise ValueError("theta must hold k * (n_features + 1) values in X's dtype")
     cdef Settings settings = objective.settings(k, d, dtype)
-    if objective.sgd_objective:
-        result[2] = 0
-        settings.sgd_objective = <double*>cnp.PyArray_DATA(result) + 2
-    if objective.row_squares is not None:
-        settings.row_squares = <double*>float64_data(objective.row_squares, n_rows, "row_squares")
     grads = list(grads)
     outcome = optimizer.prepare(groups, grads, n_threads, checked)
     if outcome != DONE:
         return outcome
+    if objective.sgd_objective:
+        result[2] = 0
+        settings.sgd_objective = <double*>cnp.PyArray_DATA(result) + 2
     cdef cnp.ndarray theta = <cnp.ndarray>optimizer.params[0], grad = <cnp.ndarray>grads[0]
     cdef bint is_float32 = dtype == cnp.NPY_FLOAT
     cdef Py_ssize_t rows = 0 if in_order or not dense else min(batch_size, n)
