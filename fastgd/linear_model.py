@@ -8,6 +8,7 @@ the same flat parameter vector (weights row by row, then intercepts) with a
 fastgd optimizer's state, so they give the same model for the same seed.
 """
 import math
+import threading
 import types
 import warnings
 from numbers import Integral, Real
@@ -239,10 +240,11 @@ class _Driver(BaseEstimator):
         without shuffling or in one full batch (whose gradient the order does not change)."""
         return order.size == X.shape[0] and (not self.shuffle or batch_size >= order.size)
 
-    def _run_epochs(self, X, targets, sample_weight, n_epochs, rows=None, validation=None):
+    def _run_epochs(self, X, targets, sample_weight, n_epochs, rows=None, validation=None, stop=None):
         """Train for up to n_epochs on the rows of X (all of them, or those listed in `rows`: X is
-        never copied); validation: (rows, targets, sample_weight) held out for early stopping.
-        Returns whether a fit ran all max_iter epochs without meeting its stopping rule."""
+        never copied); validation: (rows, targets, sample_weight) held out for early stopping;
+        stop: a threading.Event that ends the epochs early once set (another class's fit failed).
+        Returns whether a fit with tol set ran all max_iter epochs (ConvergenceWarning)."""
         n = X.shape[0] if rows is None else rows.size
         batch_size = n if self.batch_size is None else min(self.batch_size, n)
         group = self._optimizer.param_groups[0]
@@ -258,8 +260,10 @@ class _Driver(BaseEstimator):
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
         in_order = self._in_order(X, order, batch_size)
         shuffled = None if rows is None else np.arange(n, dtype=np.intp)  # a permutation of the listed rows
-        check, ran_out = self.tol is not None, False
+        check = self.tol is not None
         for epoch in range(n_epochs):
+            if stop is not None and stop.is_set():
+                break
             lr = self._learning_rate(self.n_iter_)
             if lr is not None:
                 group["lr"] = lr
@@ -310,8 +314,9 @@ class _Driver(BaseEstimator):
                     if self.verbose:
                         print(f"Convergence after {self.n_iter_} epochs")
                     break
-        else:
-            ran_out = check and n_epochs == self.max_iter  # fit (partial_fit runs one epoch a call)
+        # as scikit-learn, a fit (partial_fit runs one epoch a call) that ran every epoch, even if
+        # it met the stopping rule in the last one
+        ran_out = check and n_epochs == self.max_iter and self.n_iter_ - epochs_before == n_epochs
         if self._sgd_bookkeeping and batch_size == 1:  # scikit-learn's t_ counts every row of every epoch
             self._t[0] += passed_over + (self.n_iter_ - epochs_before) * (0 if validation is None else validation[0].size)
         self._publish()
@@ -992,22 +997,33 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         a class ran and t_ counts that many; per epoch, loss_curve_ holds the classes' objectives
         summed and validation_scores_ their one-vs-all scores averaged, a stopped class's last
         value kept; the optimizer starts anew (plain SGD has no state).  Returns whether a class
-        ran all max_iter epochs without meeting the stopping rule."""
+        ran all max_iter epochs."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
         seeds = self._rng.randint(np.iinfo(np.int32).max, size=k)
         classes = [self._one_class(c, d, seeds[c]) for c in range(k)]  # made here: clone reads self
+        stop = threading.Event()
 
         def fit(c, one):
+            # a class that fails stops the others, and the fit fails once every thread has returned
+            # (joblib would raise at once, and leave the other classes training)
             one_validation = None
             if validation is not None:
                 rows, labels, weight = validation
                 one_validation = (rows, np.where(labels == self.classes_[c], 1, -1), weight)
-            return one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
-                                   one_validation)
+            try:
+                return one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
+                                       one_validation, stop), None
+            except BaseException as error:
+                stop.set()
+                return False, error
 
-        ran_out = any(Parallel(n_jobs=self.n_jobs, require="sharedmem")(
-            delayed(fit)(c, one) for c, one in enumerate(classes)))
+        outcomes = Parallel(n_jobs=self.n_jobs, require="sharedmem")(
+            delayed(fit)(c, one) for c, one in enumerate(classes))
+        for _, error in outcomes:
+            if error is not None:
+                raise error
+        ran_out = any(ran for ran, _ in outcomes)
         both = [self._theta] + ([self._average_theta] if self.average else [])  # joined once all trained
         for c, one in enumerate(classes):
             for mine, its in zip(both, [one._theta] + ([one._average_theta] if self.average else [])):

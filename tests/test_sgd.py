@@ -238,6 +238,56 @@ def test_classes_apart_on_threads_give_the_same_fit(kind):
     assert np.array_equal(threaded.coef_, before[0]) and threaded.t_ == before[1]
 
 
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_convergence_warning_whenever_every_epoch_ran_as_scikit_learn(n_classes):
+    # scikit-learn warns when n_iter_ reaches max_iter, even if that epoch met the stopping rule
+    X, y = _four_classes("dense") if n_classes == 4 else _classification(2, np.float64)
+    for max_iter in range(1, 40):
+        options = dict(max_iter=max_iter, shuffle=False, random_state=0, learning_rate="constant", eta0=0.01)
+        with warnings.catch_warnings(record=True) as theirs:
+            warnings.simplefilter("always")
+            fitted = sk.SGDClassifier(**options).fit(X, y)
+        with warnings.catch_warnings(record=True) as ours:
+            warnings.simplefilter("always")
+            fastgd.SGDClassifier(**options).fit(X, y)
+        count = [len([w for w in caught if issubclass(w.category, ConvergenceWarning)]) for caught in (ours, theirs)]
+        assert count[0] == count[1], max_iter
+        if fitted.n_iter_ < max_iter:
+            break
+    assert fitted.n_iter_ < max_iter  # the loop reached a fit that stopped before max_iter
+
+
+def test_a_class_that_fails_on_its_thread_stops_the_others(monkeypatch):
+    # the fit fails once every class's thread has returned, the others stopped early: none goes
+    # on training (and warning) after the call
+    X, y = _four_classes("dense")
+    running, epochs = [0], []
+    lock = threading.Lock()
+    run_epochs, epoch = fastgd.SGDClassifier._run_epochs, fastgd.SGDClassifier._epoch
+
+    def counted_run(self, *args, **kwargs):
+        with lock:
+            running[0] += 1
+        try:
+            return run_epochs(self, *args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def counted_epoch(self, *args, **kwargs):
+        epochs.append(self._expanded_class_weight[1])
+        return epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastgd.SGDClassifier, "_run_epochs", counted_run)
+    monkeypatch.setattr(fastgd.SGDClassifier, "_epoch", counted_epoch)
+    model = fastgd.SGDClassifier(class_weight={0: 1e300}, max_iter=10_000, tol=1e-300, n_iter_no_change=10_000,
+                                 n_jobs=2)
+    with pytest.raises(ValueError, match="non-finite"):
+        model.fit(X, y)
+    assert running[0] == 0
+    assert len(epochs) < 1000  # the other classes stopped long before their 10,000 epochs
+
+
 def test_pickling_leaves_the_model_as_it_was():
     model = fastgd.SGDClassifier(max_iter=2, tol=None).fit(*_classification(2, np.float64))
     names = set(vars(model))
