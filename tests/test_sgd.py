@@ -241,9 +241,11 @@ def test_classes_apart_on_threads_give_the_same_fit(kind):
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_convergence_warning_whenever_every_epoch_ran_as_scikit_learn(n_classes):
     # scikit-learn warns when n_iter_ reaches max_iter, even if that epoch met the stopping rule
+    # (without a penalty, which the stopping rule of scikit-learn < 1.8 leaves out)
     X, y = _four_classes("dense") if n_classes == 4 else _classification(2, np.float64)
     for max_iter in range(1, 40):
-        options = dict(max_iter=max_iter, shuffle=False, random_state=0, learning_rate="constant", eta0=0.01)
+        options = dict(max_iter=max_iter, shuffle=False, random_state=0, learning_rate="constant", eta0=0.01,
+                       penalty=None)
         with warnings.catch_warnings(record=True) as theirs:
             warnings.simplefilter("always")
             fitted = sk.SGDClassifier(**options).fit(X, y)
