@@ -69,7 +69,8 @@ class _Driver(BaseEstimator):
     #: holds out rows too, and t_ counts each epoch's held-out rows as if trained on), and under
     #: plain SGD with an L1 penalty the lazy average of its weight vector (see Objective's
     #: lazy_average).  The estimators of their own, as MLPClassifier, train a partial_fit on
-    #: every row, count steps, and average the iterates.
+    #: every row, count steps, and average the iterates.  (The drop-ins' convergence test, with
+    #: the norms a call keeps for it, is scikit-learn's too: see _SGDDropIn._objective.)
     _sgd_bookkeeping = False
 
     # -- what the reference overrides -------------------------------------
@@ -993,15 +994,16 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         """fit's epochs as scikit-learn's one vs all with tol set: each class trained apart, a
         binary model of its own (class weight and shuffling seed its own, on the held-out rows all
         share), so that it stops, and with "adaptive" lowers its rate, on its own; n_jobs classes
-        at a time, on threads (scikit-learn's joblib Parallel, as its own).  Afterwards n_iter_ is the most epochs
-        a class ran and t_ counts that many; per epoch, loss_curve_ holds the classes' objectives
-        summed and validation_scores_ their one-vs-all scores averaged, a stopped class's last
-        value kept; the optimizer starts anew (plain SGD has no state).  Returns whether a class
-        ran all max_iter epochs."""
+        at a time, on threads (scikit-learn's joblib Parallel, as its own).  Afterwards n_iter_ is
+        the most epochs a class ran and t_ counts that many; per epoch, loss_curve_ holds the
+        classes' objectives summed and validation_scores_ their one-vs-all scores averaged, a
+        stopped class's last value kept; the optimizer starts anew (plain SGD has no state).
+        Returns whether a class ran all max_iter epochs."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
         seeds = self._rng.randint(np.iinfo(np.int32).max, size=k)
-        classes = [self._one_class(c, d, seeds[c]) for c in range(k)]  # made here: clone reads self
+        entries = [np.r_[c * d:(c + 1) * d, k * d + c] for c in range(k)]  # class c's: its weights, its intercept
+        classes = [self._one_class(c, entries[c], seeds[c]) for c in range(k)]  # made here: clone reads self
         stop = threading.Event()
 
         def fit(c, one):
@@ -1024,10 +1026,10 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
             if error is not None:
                 raise error
         ran_out = any(ran for ran, _ in outcomes)
-        both = [self._theta] + ([self._average_theta] if self.average else [])  # joined once all trained
-        for c, one in enumerate(classes):
-            for mine, its in zip(both, [one._theta] + ([one._average_theta] if self.average else [])):
-                mine[c * d:(c + 1) * d], mine[k * d + c] = its[:d], its[d]
+        for c, one in enumerate(classes):  # joined once all trained
+            self._theta[entries[c]] = one._theta
+            if self.average:
+                self._average_theta[entries[c]] = one._average_theta
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 
@@ -1040,14 +1042,14 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         self._publish()
         return ran_out
 
-    def _one_class(self, c, d, seed):
+    def _one_class(self, c, entries, seed):
         """Class c of one vs all as a binary model of its own, at the start of a fit: its weights
-        and intercept copied, its class weight (the rest's is 1), a shuffling seed of its own."""
-        k = self._n_outputs
+        and intercept copied (entries: their places in the flat vector), its class weight (the
+        rest's is 1), a shuffling seed of its own."""
         one = clone(self)
         one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
-        one._theta = np.concatenate([self._theta[c * d:(c + 1) * d], self._theta[k * d + c:k * d + c + 1]])
+        one._theta = self._theta[entries]  # a copy
         one._grad, one._t = np.zeros_like(one._theta), self._t.copy()
         one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seed)
         one.n_iter_, one.loss_curve_ = 0, []

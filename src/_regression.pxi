@@ -335,12 +335,23 @@ cdef inline double passive_aggressive(const Settings* settings, double loss, dou
 # other than plain SGD's take the same rule: after a step, the weights it moved (all, or a
 # lazy step's touched ones).  sgd_norms holds each output's squares, then its magnitudes.
 
+cdef inline void set_norms(const Settings* settings, Py_ssize_t k, Py_ssize_t c, double squares,
+                           double magnitudes) noexcept nogil:
+    settings.sgd_norms[c] = squares
+    settings.sgd_norms[k + c] = magnitudes
+
+
+cdef inline void output_norms(const Settings* settings, const floating* coef, Py_ssize_t k, Py_ssize_t d,
+                              Py_ssize_t c) noexcept nogil:
+    """Output c's norms of all its weights (coef: all outputs' weights)."""
+    set_norms(settings, k, c, block_squares(coef + c * d, d), block_abs(coef + c * d, d))  # _multi_tensor.pxi's
+
+
 cdef inline void fill_norms(const Settings* settings, const floating* coef, Py_ssize_t k, Py_ssize_t d) noexcept nogil:
     """Each output's norms of all its weights (at a call's start, and after a step that moved them all)."""
     cdef Py_ssize_t c
     for c in range(k):
-        settings.sgd_norms[c] = block_squares(coef + c * d, d)  # vectorized sums (_multi_tensor.pxi)
-        settings.sgd_norms[k + c] = block_abs(coef + c * d, d)
+        output_norms(settings, coef, k, d, c)
 
 
 cdef inline void decay_norms(const Settings* settings, Py_ssize_t k, double decay) noexcept nogil:
@@ -445,7 +456,8 @@ cdef double run_epoch(
 ) noexcept nogil:
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
     (the parameters are then as they were before that batch); counts the batches whose
-    step was taken in *batches_done (all but PA-I's rows of zeros, passed over).  rates: each batch's learning rate, or NULL."""
+    step was taken in *batches_done (all but PA-I's rows of zeros, passed over).  rates: each
+    batch's learning rate, or NULL."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
     cdef bint fit_intercept = settings.fit_intercept
@@ -472,6 +484,7 @@ cdef double run_epoch(
     # over the weights a row would cost more than the step
     cdef bint by_dots = penalized and batch_size == 1 and one_pass and settings.l1 == 0
     cdef double row_squares = 0, decay = 1, b
+    cdef bint past_zero
     prefetch_rows(d * sizeof(floating), &near, &far)
     if penalized and isnan(settings.sgd_norms[0]):
         fill_norms(settings, coef, k, d)
@@ -533,8 +546,9 @@ cdef double run_epoch(
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
             neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
-            if penalized:
-                decay = 0.0 if alpha != 0 and -neg_lr * alpha > 1 else 1.0 + neg_lr * <floating>alpha
+            past_zero = alpha != 0 and -neg_lr * alpha > 1  # the L2 decay past zero: scikit-learn zeroes
+            if penalized:                                      # the weights rather than flip them
+                decay = 0.0 if past_zero else 1.0 + neg_lr * <floating>alpha
                 decay_norms(settings, k, decay)
             for c in range(k):
                 residual_sum = scale * scores[c]
@@ -543,8 +557,8 @@ cdef double run_epoch(
                         row_squares = dot(batch_x, batch_x, d)
                     b = neg_lr * residual_sum
                     settings.sgd_norms[c] += b * (2 * decay * intercept_grad[c] + b * row_squares)
-                if alpha != 0 and -neg_lr * alpha > 1:  # the L2 decay past zero: scikit-learn zeroes the
-                    for j in range(d):                  # weights rather than flip them (as the sparse epoch)
+                if past_zero:  # as the sparse epoch
+                    for j in range(d):
                         coef[c * d + j] = neg_lr * (residual_sum * batch_x[j])
                 else:
                     for j in range(d):  # the same numbers, in the same order, as coef_grad then sgd_update
@@ -553,8 +567,7 @@ cdef double run_epoch(
                             g = g + <floating>alpha * coef[c * d + j]
                         coef[c * d + j] = coef[c * d + j] + neg_lr * g
                 if penalized and not by_dots and residual_sum != 0:  # L1: summed anew, before the truncation
-                    settings.sgd_norms[c] = block_squares(coef + c * d, d)
-                    settings.sgd_norms[k + c] = block_abs(coef + c * d, d)
+                    output_norms(settings, coef, k, d, c)
                 if fit_intercept:
                     intercept[c] = intercept[c] + neg_lr * (scores[c] * scale * <floating>settings.intercept_decay)
         elif m == 1:
@@ -721,7 +734,7 @@ cdef double run_sparse_epoch(
     cdef floating* average = <floating*>settings.average
     cdef double* penalty = settings.l1_penalty
     cdef Scaled w = Scaled(scale=1.0, a=0.0, b=1.0, intercept=intercepts, k=0)
-    cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before, mu
+    cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before
     cdef double residual_sum, step_size
     cdef bint outside, raced = False
     cdef Py_ssize_t* span
@@ -732,7 +745,7 @@ cdef double run_sparse_epoch(
     cdef double* lazy = settings.lazy_average
     cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
     cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)  # see fill_norms
-    cdef double squares, magnitudes
+    cdef double squares, magnitudes, decay
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
     if scaled and lazy != NULL:  # the average in Scaled's terms (u + a w) / b, a the ratio kept
         carried, w.a = lazy[0], lazy[1]
@@ -808,9 +821,10 @@ cdef double run_sparse_epoch(
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if scaled:
             if alpha != 0:  # scikit-learn sets the weights to zero rather than flip them
-                w.scale *= max(0.0, 1.0 - eta * alpha)
+                decay = max(0.0, 1.0 - eta * alpha)
+                w.scale *= decay
                 if penalized:
-                    decay_norms(settings, k, max(0.0, 1.0 - eta * alpha))
+                    decay_norms(settings, k, decay)
                 if carried * w.scale < 1e-9:
                     fold(coef, average, k * d, &w)
                     carried = 1.0
@@ -830,8 +844,7 @@ cdef double run_sparse_epoch(
                             coef[j] += <floating>(data[p] * step_size)
                             squares += <double>coef[j] * coef[j]
                             magnitudes += fabs(<double>coef[j])
-                        settings.sgd_norms[c] = squares * w.scale * w.scale
-                        settings.sgd_norms[k + c] = magnitudes * w.scale
+                        set_norms(settings, k, c, squares * w.scale * w.scale, magnitudes * w.scale)
                     else:
                         for p in range(span[0], span[1]):
                             coef[c * d + feature(indices, p, d, &raced)] += <floating>(data[p] * step_size)
@@ -881,7 +894,7 @@ cdef double run_sparse_epoch(
                         squares += before * before
                         magnitudes += fabs(before)
                         p += 1
-                    settings.sgd_norms[c], settings.sgd_norms[k + c] = squares, magnitudes
+                    set_norms(settings, k, c, squares, magnitudes)
         else:
             memset(coef_grad, 0, k * d * sizeof(floating))
             for c in range(k):
