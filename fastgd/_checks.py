@@ -28,12 +28,25 @@ def check_param(param, name):
         raise ValueError(f"{name} ({describe(param)}) is not in native byte order; expected a native float array")
     if not param.flags.writeable:
         raise ValueError(f"{name} ({describe(param)}) is read-only; the optimizer updates parameters in place")
-    if not (param.flags.c_contiguous and param.flags.aligned):
+    if not param.flags.c_contiguous:
         raise ValueError(
             f"{name} ({describe(param)}) is not C-contiguous; keep the parameter in a contiguous "
             "array (np.ascontiguousarray) so that it can be updated in place"
         )
+    if not param.flags.aligned:
+        raise ValueError(
+            f"{name} ({describe(param)}) is not aligned to its dtype (its memory starts at an odd byte "
+            "offset); keep the parameter in an array NumPy allocated (np.array(param) copies it)"
+        )
     return param
+
+
+def check_ordered(params):
+    """Parameters come in a list or another ordered collection, as torch requires: a state dict
+    numbers them in order, and a set's order changes from run to run."""
+    if isinstance(params, (set, frozenset)):
+        raise TypeError("parameters must be given in an ordered collection (a list), not a set: the order of a "
+                        "set changes from run to run, and a state dict numbers the parameters in order")
 
 
 def check_no_overlap(params, names):
@@ -143,9 +156,18 @@ def check_real(value, name, *, below_one=False):
     ):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     _, low, high = KINDS["fraction" if below_one else "number"]
-    if not low <= value < high:
+    if not low <= _as_double(value) < high:
         expected = f"a number in [{low:g}, {high:g})" if below_one else f"a finite number >= {low:g}"
         raise ValueError(f"Invalid {name}: {value!r}; expected {expected}")
+
+
+def _as_double(value):
+    """value as the double a kernel reads; inf for a whole number too large for one (the
+    compiled step would raise OverflowError)."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
 
 
 def check_flag(value, name):

@@ -1,20 +1,20 @@
 """Gradient accumulation: an optimizer that steps every k-th call on the mean of the k gradients
 (optax's MultiSteps), in place, with buffers allocated once; optionally clipped, and skipped when
 not finite (optax's MultiSteps(chain(clip_by_global_norm, ...)) with a non-finite guard)."""
-import math
 import numbers
+import threading
 
 import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .clip import _check_max_norm, _clipping, _norm_type
-from .optim import Optimizer
+from .clip import _check_max_norm, _clipping, _no_norm_of_nothing, _norm_type
+from .optim import Optimizer, _OneAtATime
 
 __all__ = ["MultiSteps"]
 
 
-class MultiSteps:
+class MultiSteps(_OneAtATime):
     """Accumulate the gradients of ``every_k`` calls of ``step`` and take one step of
     ``optimizer`` on their mean at the k-th (which returns True; the others return False).
 
@@ -31,6 +31,8 @@ class MultiSteps:
     the parameters nor the optimizer's state, and starts a new cycle.  ``max_norm=inf`` only
     skips.  With max_norm, ``step`` returns ``(total_norm, stepped)`` as clipped_step does:
     the norm of the mean gradient at the k-th call (None at the others).
+
+    One call at a time: a call while another thread's call runs raises RuntimeError.
     """
 
     def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
@@ -41,10 +43,14 @@ class MultiSteps:
         if max_norm is not None:
             _check_max_norm(max_norm)
         order = _norm_type(norm_type)
-        params = optimizer._params
-        if max_norm is not None and math.isinf(order) and any(param.size == 0 for param in params):
-            raise ValueError(f"norm_type={order} has no value over an empty parameter (the largest or smallest "
-                             "magnitude of no elements), as torch refuses it: choose a finite norm_type")
+        with optimizer._exclusive("MultiSteps()"):
+            optimizer._follow_param_groups()  # the parameters param_groups list now
+            params = list(optimizer._params)
+        if max_norm is not None and _no_norm_of_nothing(order) and any(param.size == 0 for param in params):
+            raise ValueError(f"norm_type={order} has no value over an empty parameter (a negative order's sum, or "
+                             "the largest or smallest magnitude of no elements), as torch refuses it: choose a "
+                             "norm_type >= 0 and finite")
+        self._lock = threading.Lock()
         self.optimizer = optimizer
         self.every_k = int(every_k)
         #: the total norm the mean gradient is clipped to (None: not clipped), and its order
@@ -61,6 +67,10 @@ class MultiSteps:
         (total_norm, stepped), total_norm None but at the every_k-th call).  Bad gradients (and
         at the every_k-th call, the optimizer's bad options or its step running in another
         thread) raise and change nothing."""
+        with self._exclusive("step()"):
+            return self._step(grads)
+
+    def _step(self, grads):
         opt = self.optimizer
         if type(grads) is not list or len(grads) != len(self._sums):
             grads = opt._gradients(grads)
@@ -102,13 +112,15 @@ class MultiSteps:
 
     def reset(self):
         """Drop the gradients accumulated in this cycle."""
-        self.mini_step = 0
-        self._has = [False] * len(self._sums)
+        with self._exclusive("reset()"):
+            self.mini_step = 0
+            self._has = [False] * len(self._sums)
 
     def state_dict(self):
         """The optimizer's state_dict, and this cycle's sums (copies) and count."""
-        return {"optimizer": self.optimizer.state_dict(), "mini_step": self.mini_step,
-                "sums": [s.copy() if has else None for s, has in zip(self._sums, self._has)]}
+        with self._exclusive("state_dict()"):
+            return {"optimizer": self.optimizer.state_dict(), "mini_step": self.mini_step,
+                    "sums": [s.copy() if has else None for s, has in zip(self._sums, self._has)]}
 
     def load_state_dict(self, state_dict):
         """Restore a state_dict() (checked before anything is changed)."""
@@ -122,9 +134,10 @@ class MultiSteps:
             if saved is not None and (not isinstance(saved, np.ndarray) or saved.dtype.kind != "f"
                                       or saved.shape != mine.shape):
                 raise ValueError(f"state_dict['sums'][{i}] must be None or a float array of shape {mine.shape}")
-        self.optimizer.load_state_dict(state_dict["optimizer"])
-        for saved, mine in zip(sums, self._sums):
-            if saved is not None:
-                mine[...] = saved
-        self.mini_step = mini_step
-        self._has = [saved is not None for saved in sums]
+        with self._exclusive("load_state_dict()"):
+            self.optimizer.load_state_dict(state_dict["optimizer"])
+            for saved, mine in zip(sums, self._sums):
+                if saved is not None:
+                    mine[...] = saved
+            self.mini_step = mini_step
+            self._has = [saved is not None for saved in sums]

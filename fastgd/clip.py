@@ -90,14 +90,19 @@ def _norm_pass(items, name, p):
     return found
 
 
+def _no_norm_of_nothing(p):
+    """Whether the norm of order p of no elements has no value (torch refuses it)."""
+    return p < 0 or math.isinf(p)
+
+
 def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
     """The total norm, as torch returns it; mean_of: that of the items divided by it (MultiSteps' mean
     of its sums), divided in double before rounding to the gradients' dtype."""
     p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
     norm, any_float64, any_empty = _norm_pass(items, name, p)
-    if any_empty and math.isinf(p):
-        raise ValueError(f"the norm of order {p} of an empty gradient has no value (the largest or smallest "
-                         "magnitude of no elements); torch refuses it too")
+    if any_empty and _no_norm_of_nothing(p):
+        raise ValueError(f"the norm of order {p} of an empty gradient has no value (a negative order's sum "
+                         "or the largest or smallest magnitude of no elements); torch refuses it too")
     if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones
         norm /= mean_of
     total = np.float64(norm) if any_float64 else np.float32(norm)
@@ -130,15 +135,14 @@ def clip_coef(max_norm, total_norm):
     """The factor clipping multiplies the gradients by, torch's ``min(max_norm / (total_norm + 1e-6), 1)``
     computed as torch computes it, in total_norm's dtype (a Python float counts as float64);
     NaN for a NaN norm.  Pass it to ``opt.step(grad_scale=...)``."""
-    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    max_norm = _check_max_norm(max_norm, nan_ok=True)
     if isinstance(total_norm, np.ndarray) and total_norm.ndim == 0:
         total_norm = total_norm[()]
     if isinstance(total_norm, (bool, np.bool_)) or not isinstance(total_norm, numbers.Real):
         raise TypeError(f"total_norm must be a real number, as get_total_norm returns it, got {total_norm!r}")
     if isinstance(total_norm, np.float32):
-        return np.float32(engine.clip_coef(float(max_norm), float(total_norm), True))
-    return np.float64(engine.clip_coef(float(max_norm), float(total_norm), False))
+        return np.float32(engine.clip_coef(max_norm, float(total_norm), True))
+    return np.float64(engine.clip_coef(max_norm, float(total_norm), False))
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):
@@ -197,10 +201,7 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     (total_norm, stepped)."""
     _check_max_norm(max_norm)
     if grads is None:
-        entries = optimizer._entries
-        if not all(type(entry) is Parameter for entry in entries):
-            optimizer.step()  # raises the TypeError that names the plain array
-        grads = [entry.grad for entry in entries]
+        grads = optimizer._gradients(None)  # each .grad of the parameters param_groups list now
     elif type(grads) is not list:
         grads = _listed(grads, "grads")
     total, coef = _clipping(grads, max_norm, norm_type)
@@ -210,9 +211,18 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     return total, True
 
 
-def _check_max_norm(max_norm):
+def _check_max_norm(max_norm, nan_ok=False):
+    """max_norm as a float: a real number a double holds; NaN only where nan_ok (torch's
+    clip_coef then scales by NaN; a step refuses it)."""
     if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
         raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    try:
+        value = float(max_norm)
+    except OverflowError:
+        raise ValueError(f"max_norm must be a number a double holds, got {max_norm!r}") from None
+    if value != value and not nan_ok:
+        raise ValueError("max_norm must not be NaN: the step would scale the gradients by NaN")
+    return value
 
 
 def _clipping(grads, max_norm, norm_type, mean_of=1):

@@ -44,6 +44,11 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
     numbers = algorithm.new_scalars(1)
     for j, scalar in enumerate(algorithm.scalar_state):
         numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name)
+    for state in algorithm.state:  # what the step would make and drop, but for a buffer it returns
+        if states.get(state.name) is None and not state.from_gradient and (
+                state.needed_when is None or options[state.needed_when]):
+            raise ValueError(f"{(arguments or {}).get(state.name, state.name)} is required by {cls.__name__}"
+                             + (f" with {state.needed_when}={options[state.needed_when]!r}" if state.needed_when else ""))
     param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})
     group = {"params": [param], **options}
     state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
@@ -59,11 +64,6 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
         raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
     return {**{name: arrays[0] for name, arrays in state_lists.items()},
             **{scalar.name: float(value) for scalar, value in zip(algorithm.scalar_state, numbers[0])}}
-
-
-def _require(array, name, reason):
-    if array is None:
-        raise ValueError(f"{name} is required {reason}")
 
 
 def sgd(param, grad, momentum_buffer=None, *, lr=1e-3, momentum=0, dampening=0, weight_decay=0,
@@ -83,10 +83,6 @@ def adam(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq=None, *, step, lr=1e-3
     """One Adam step in place (AdamW's with ``decoupled_weight_decay=True``)."""
     options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize,
                    decoupled_weight_decay=decoupled_weight_decay)
-    _require(exp_avg, "exp_avg", "by Adam")
-    _require(exp_avg_sq, "exp_avg_sq", "by Adam")
-    if amsgrad is True:
-        _require(max_exp_avg_sq, "max_exp_avg_sq", "with amsgrad=True")
     _run(optim.Adam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq,
                                    "max_exp_avg_sq": max_exp_avg_sq}, options, step)
 
@@ -103,11 +99,6 @@ def rmsprop(param, grad, square_avg, grad_avg=None, momentum_buffer=None, *, lr=
     """One RMSprop step in place; ``grad_avg`` is needed when centered, ``momentum_buffer`` with momentum."""
     options = dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay, momentum=momentum,
                    centered=centered, maximize=maximize)
-    _require(square_avg, "square_avg", "by RMSprop")
-    if centered is True:
-        _require(grad_avg, "grad_avg", "with centered=True")
-    if isinstance(momentum, (int, float)) and momentum > 0:
-        _require(momentum_buffer, "momentum_buffer", "with momentum > 0")
     _run(optim.RMSprop, param, grad, {"square_avg": square_avg, "grad_avg": grad_avg,
                                       "momentum_buffer": momentum_buffer}, options)
 
@@ -116,7 +107,6 @@ def adagrad(param, grad, state_sum, *, step, lr=1e-2, lr_decay=0, weight_decay=0
     """One Adagrad step in place; ``state_sum`` starts at initial_accumulator_value."""
     options = dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay, initial_accumulator_value=0,
                    eps=eps, maximize=maximize)
-    _require(state_sum, "state_sum", "by Adagrad")
     _run(optim.Adagrad, param, grad, {"sum": state_sum}, options, step, arguments={"sum": "state_sum"})
 
 
@@ -124,23 +114,18 @@ def adamax(param, grad, exp_avg, exp_inf, *, step, lr=2e-3, betas=(0.9, 0.999), 
            maximize=False):
     """One Adamax step in place."""
     options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize)
-    _require(exp_avg, "exp_avg", "by Adamax")
-    _require(exp_inf, "exp_inf", "by Adamax")
     _run(optim.Adamax, param, grad, {"exp_avg": exp_avg, "exp_inf": exp_inf}, options, step)
 
 
 def adadelta(param, grad, square_avg, acc_delta, *, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, maximize=False):
     """One Adadelta step in place."""
     options = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
-    _require(square_avg, "square_avg", "by Adadelta")
-    _require(acc_delta, "acc_delta", "by Adadelta")
     _run(optim.Adadelta, param, grad, {"square_avg": square_avg, "acc_delta": acc_delta}, options)
 
 
 def lion(param, grad, exp_avg, *, lr=1e-4, betas=(0.9, 0.99), weight_decay=0, maximize=False):
     """One Lion step in place."""
     options = dict(lr=lr, betas=betas, weight_decay=weight_decay, maximize=maximize)
-    _require(exp_avg, "exp_avg", "by Lion")
     _run(optim.Lion, param, grad, {"exp_avg": exp_avg}, options)
 
 
@@ -149,8 +134,6 @@ def radam(param, grad, exp_avg, exp_avg_sq, *, step, lr=1e-3, betas=(0.9, 0.999)
     """One RAdam step in place."""
     options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                    decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
-    _require(exp_avg, "exp_avg", "by RAdam")
-    _require(exp_avg_sq, "exp_avg_sq", "by RAdam")
     _run(optim.RAdam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, options, step)
 
 
@@ -159,7 +142,5 @@ def nadam(param, grad, exp_avg, exp_avg_sq, *, step, mu_product, lr=2e-3, betas=
     """One NAdam step in place; returns the new mu_product, to pass to the next step (1.0 on the first)."""
     options = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, momentum_decay=momentum_decay,
                    decoupled_weight_decay=decoupled_weight_decay, maximize=maximize)
-    _require(exp_avg, "exp_avg", "by NAdam")
-    _require(exp_avg_sq, "exp_avg_sq", "by NAdam")
     return _run(optim.NAdam, param, grad, {"exp_avg": exp_avg, "exp_avg_sq": exp_avg_sq}, options, step,
                 scalars={"mu_product": mu_product})["mu_product"]

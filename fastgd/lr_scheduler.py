@@ -16,6 +16,7 @@ import contextlib
 import copy
 import math
 import numbers
+import reprlib
 import types
 import warnings
 from bisect import bisect_right
@@ -73,6 +74,10 @@ def _check_optimizer(optimizer):
 def _check_real(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        float(value)
+    except OverflowError:
+        raise ValueError(f"{name} must be a number a double holds, got {value!r}") from None
 
 
 def _check_int(value, name, low):
@@ -151,6 +156,22 @@ def _undone_on_failure(optimizer):
         raise
 
 
+def _same_kind(held, loaded):
+    """Whether a loaded state entry is of the kind the scheduler holds: a number for a number (a
+    bool for a bool), a string for a string, a list as long for a list, a dict for a dict; None
+    and other kinds take anything (a function's attributes, say)."""
+    if isinstance(held, (bool, str)):
+        return type(loaded) is type(held)
+    if isinstance(held, numbers.Real):
+        return isinstance(loaded, numbers.Real) and not isinstance(loaded, bool)
+    if isinstance(held, (list, tuple)):
+        return isinstance(loaded, (list, tuple)) and len(loaded) == len(held) and all(
+            _same_kind(a, b) for a, b in zip(held, loaded))
+    if isinstance(held, dict):
+        return isinstance(loaded, dict)
+    return True
+
+
 class _FirstStep:
     """Stands in for an optimizer's step until its first call, which it notes (in the optimizer's
     _opt_called, as torch does) before putting the step back: so that a scheduler stepped first
@@ -208,9 +229,29 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict):
         """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's); checked
-        in full (the schedulers in it too) before anything changes."""
+        in full (the schedulers in it too) before anything changes: each entry must be of the kind
+        this scheduler holds there, and a copy with the state loaded must take its next step (over
+        copies of the groups' options; a function of yours is called as in a step)."""
         self._check_state_dict(state_dict)
+        self._try_loaded(state_dict)
         self._load(state_dict)
+
+    def _try_loaded(self, state_dict):
+        """Raise ValueError unless a copy of this scheduler, state_dict loaded, steps without error."""
+        stand_in = types.SimpleNamespace(defaults=self.optimizer.defaults, param_groups=[
+            {key: value for key, value in group.items() if key != "params"} for group in self.optimizer.param_groups])
+        trial = copy.deepcopy(self, {id(self.optimizer): stand_in})
+        trial._load(state_dict)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                trial._trial_step()
+        except Exception as error:
+            raise ValueError(f"state_dict holds values this {type(self).__name__} cannot step with "
+                             f"({type(error).__name__}: {error})") from error
+
+    def _trial_step(self):
+        self.step()
 
     def _load(self, state_dict):
         """Take a state that _check_state_dict passed."""
@@ -225,6 +266,13 @@ class LRScheduler:
         if unknown:
             raise ValueError(f"state_dict has entries {unknown} that a {type(self).__name__} does not have; "
                              f"expected some of {sorted(known - {'optimizer'})}")
+        for key, value in state_dict.items():
+            if key not in self._state_of_its_own and not _same_kind(vars(self)[key], value):
+                raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(value)}; this {type(self).__name__} holds "
+                                 f"{reprlib.repr(vars(self)[key])} there, and a value of that kind is expected")
+
+    #: entries whose kind a subclass checks itself
+    _state_of_its_own = frozenset({"optimizer"})
 
     def get_last_lr(self):
         """The learning rates of the param groups as this scheduler set them last."""
@@ -283,11 +331,15 @@ class LRScheduler:
         finally:
             self._get_lr_called_within_step = False
 
+    def _check_group_count(self, count):
+        groups = self.optimizer.param_groups
+        if count != len(groups):
+            raise ValueError(f"the optimizer has {len(groups)} param groups; this scheduler was made for "
+                             f"{count} (a group added since needs a new scheduler)")
+
     def _set_lrs(self, values):
         groups = self.optimizer.param_groups
-        if len(values) != len(groups):
-            raise ValueError(f"the optimizer has {len(groups)} param groups; this scheduler was made for "
-                             f"{len(values)} (a group added since needs a new scheduler)")
+        self._check_group_count(len(values))
         values = [float(lr) for lr in values]
         for group, lr in zip(groups, values):
             group["lr"] = lr
@@ -569,13 +621,9 @@ class CyclicLR(LRScheduler):
         up = float(_check_number(step_size_up, "step_size_up", 0, low_open=True))
         down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0,
                                                                      low_open=True))
-        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
-            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give a scale_fn), "
-                             f"got {mode!r}")
         if scale_fn is not None and not callable(scale_fn):
             raise TypeError(f"scale_fn must be a function of the cycle or iteration, got {type(scale_fn).__name__}")
-        if scale_mode not in ("cycle", "iterations"):
-            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
+        self._check_modes(mode, scale_fn, scale_mode)
         if cycle_momentum:
             _check_cycles_momentum(optimizer)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
@@ -603,6 +651,14 @@ class CyclicLR(LRScheduler):
                         group["max_momentum"], group["base_momentum"] = high, low
             super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
+
+    @staticmethod
+    def _check_modes(mode, scale_fn, scale_mode):
+        if scale_fn is None and mode not in ("triangular", "triangular2", "exp_range"):
+            raise ValueError(f"mode must be 'triangular', 'triangular2' or 'exp_range' (or give a scale_fn), "
+                             f"got {mode!r}")
+        if scale_mode not in ("cycle", "iterations"):
+            raise ValueError(f"scale_mode must be 'cycle' or 'iterations', got {scale_mode!r}")
 
     def _init_scale_fn(self):
         if self._scale_fn_custom is None:  # the built-in modes scale by cycle, but exp_range
@@ -649,6 +705,8 @@ class CyclicLR(LRScheduler):
         attributes = state_dict.get("_scale_fn_custom")
         if attributes is not None and not isinstance(attributes, dict):
             raise TypeError("state_dict['_scale_fn_custom'] must be None or a dict of the scale_fn's attributes")
+        self._check_modes(state_dict.get("mode", self.mode), self._scale_fn_custom,
+                          state_dict.get("scale_mode", self.scale_mode))
 
     def _load(self, state_dict):
         attributes = state_dict.get("_scale_fn_custom")
@@ -682,8 +740,7 @@ class OneCycleLR(LRScheduler):
         else:
             raise ValueError("OneCycleLR needs total_steps, or epochs and steps_per_epoch")
         _check_number(pct_start, "pct_start", 0, 1)
-        if anneal_strategy not in ("cos", "linear"):
-            raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        _check_anneal_strategy(anneal_strategy)
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         for value in max_lrs:
             _check_number(value, "max_lr", 0)
@@ -724,6 +781,10 @@ class OneCycleLR(LRScheduler):
                         group["max_momentum"], group["base_momentum"] = high, low
             super().__init__(optimizer, last_epoch)
 
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
+        _check_anneal_strategy(state_dict.get("_anneal_func_type", self._anneal_func_type))
+
     def _anneal(self, start, end, pct):
         if self._anneal_func_type == "cos":
             return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
@@ -731,6 +792,7 @@ class OneCycleLR(LRScheduler):
 
     def get_lr(self):
         self._warn_outside_step()
+        self._check_group_count(len(self.base_lrs))  # before the groups' keys are read
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {step} times; its schedule has total_steps={self.total_steps}")
@@ -750,6 +812,11 @@ class OneCycleLR(LRScheduler):
         for group, momentum in zip(self.optimizer.param_groups, momentums):
             _set_momentum(group, self.use_beta1, momentum)
         return lrs
+
+
+def _check_anneal_strategy(anneal_strategy):
+    if anneal_strategy not in ("cos", "linear"):
+        raise ValueError(f"anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
 
 
 def _phase(end_step, start_lr, end_lr, start_momentum, end_momentum):
@@ -801,6 +868,8 @@ class _OfSchedulers(LRScheduler):
         saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return saved
 
+    _state_of_its_own = LRScheduler._state_of_its_own | {"_schedulers"}
+
     def _check_state_dict(self, state_dict):
         super()._check_state_dict(state_dict)
         saved = state_dict.get("_schedulers")
@@ -828,6 +897,11 @@ class SequentialLR(_OfSchedulers):
         if len(milestones) != len(schedulers) - 1:
             raise ValueError(f"SequentialLR needs one milestone fewer than schedulers: got {len(schedulers)} "
                              f"schedulers and {len(milestones)} milestones")
+        for i, scheduler in enumerate(schedulers[1:], 1):
+            if isinstance(scheduler, _OfSchedulers):  # torch fails at the milestone (NotImplementedError)
+                raise ValueError(f"SequentialLR: schedulers[{i}] is a {type(scheduler).__name__}; a scheduler "
+                                 "after the first restarts at its milestone from its closed form, which one "
+                                 "made of schedulers has not (it can come first)")
         for group in optimizer.param_groups:
             if "initial_lr" not in group:
                 raise KeyError("a param group has no 'initial_lr': the schedulers given have not been made on it")
@@ -936,7 +1010,8 @@ class ReduceLROnPlateau(LRScheduler):
         return a < best - self.threshold if self.mode == "min" else a > best + self.threshold
 
     def step(self, metrics, epoch=None):
-        """One epoch's metric (a number; lower is better in mode 'min')."""
+        """One epoch's metric (a number; lower is better in mode 'min').  A step that raises
+        changes nothing."""
         try:
             current = float(metrics)
         except (TypeError, ValueError):
@@ -945,6 +1020,18 @@ class ReduceLROnPlateau(LRScheduler):
             epoch = self.last_epoch + 1
         else:
             warnings.warn(_EPOCH_WARNING, UserWarning, stacklevel=2)
+        saved = dict(vars(self))  # the step replaces attributes, never changes them in place
+        try:
+            self._step(current, epoch)
+        except BaseException:
+            vars(self).clear()
+            vars(self).update(saved)
+            raise
+
+    def _trial_step(self):
+        self.step(0.0)
+
+    def _step(self, current, epoch):
         self.last_epoch = epoch
         if self._is_better(current, self.best):
             self.best = current

@@ -246,7 +246,31 @@ def _unwrapped(value):
     return value
 
 
-class Optimizer:
+class _OneAtATime:
+    """What one call at a time may change: a call that finds another running (in another
+    thread, or re-entered) raises RuntimeError rather than wait, or race it.  __init__ makes
+    the lock (self._lock = threading.Lock()); it is not pickled: an unpickled object has a new one."""
+
+    def _exclusive(self, what):
+        """A context in which nothing else changes the object; raises RuntimeError if a call
+        holds it already."""
+        if not self._lock.acquire(False):
+            raise self._busy(what)
+        return _Release(self._lock)
+
+    def _busy(self, what):
+        return RuntimeError(f"{what}: another call is changing this {type(self).__name__} (in another thread, "
+                            "or re-entered); it takes one call at a time")
+
+    def __getstate__(self):
+        return {key: value for key, value in vars(self).items() if key != "_lock"}
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        self._lock = threading.Lock()
+
+
+class Optimizer(_OneAtATime):
     """Base class: param groups, checks, state and state dicts, and the step, all read from
     the subclass's ``algorithm``.  A subclass without one implements ``_update_all(grads)``."""
 
@@ -305,6 +329,7 @@ class Optimizer:
         if not isinstance(param_group, dict):
             raise TypeError(f"a param group must be a dict with a 'params' entry, got {type(param_group).__name__}")
         with self._exclusive("add_param_group()"):
+            self._follow_param_groups()  # the group joins the parameters param_groups list now
             self._add_group(param_group, True)
 
     def _add_group(self, group, numbered):
@@ -336,7 +361,10 @@ class Optimizer:
             scalars=np.concatenate([self._scalars, self._new_scalars(len(arrays))]),
             slices=self._slices + [(start, start + len(arrays))],
             auto_threads=self._auto_threads + [_threads_for(sum(array.size for array in arrays))])
-        self.param_groups.append({"params": entries, **options})
+        # the caller's dict itself, as torch keeps it: edits made through it reach the steps
+        group["params"] = entries
+        group.update({key: value for key, value in options.items() if key not in group})
+        self.param_groups.append(group)
 
     def _sync(self):
         """Follow what was done to param_groups by hand, as torch does: a group's "params"
@@ -462,7 +490,7 @@ class Optimizer:
             return self._step_after(grads, closure, grad_scale)
         lock = self._lock
         if not lock.acquire(False):
-            raise _busy("step()")
+            raise self._busy("step()")
         try:  # the compiled step first, as it is: everything else when it asks
             if type(grads) is not list or len(grads) != len(self._params):
                 grads = self._gradients(grads)
@@ -493,12 +521,9 @@ class Optimizer:
         self.step(grad_scale=grad_scale)
         return loss
 
-    def _exclusive(self, what):
-        """A context in which nothing else changes the optimizer: raises RuntimeError if a step
-        (or a change of the optimizer) is running already, in another thread or re-entered."""
-        if not self._lock.acquire(False):
-            raise _busy(what)
-        return _Release(self._lock)
+    def _busy(self, what):
+        return RuntimeError(f"{what}: a step of this optimizer is already running (in another thread, or "
+                            "re-entered); an optimizer takes one step at a time")
 
     def _update_all(self, grads):
         """What a subclass without a compiled algorithm implements: update every parameter in
@@ -540,11 +565,10 @@ class Optimizer:
 
     def __getstate__(self):
         # the compiled plan is rebuilt from the lists it refers to; a lock is not pickled
-        return {key: value for key, value in vars(self).items() if key not in ("_plan", "_lock")}
+        return {key: value for key, value in super().__getstate__().items() if key != "_plan"}
 
     def __setstate__(self, state):
-        vars(self).update(state)
-        self._lock = threading.Lock()
+        super().__setstate__(state)
         # the optimizer's own arrays are writable and contiguous, whatever unpickled them (a
         # read-only memory map, say)
         writable = ["C", "W", "A"]
@@ -612,13 +636,26 @@ class Optimizer:
             raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters")
 
     def zero_grad(self, set_to_none=True):
-        """Clear every fastgd.Parameter's gradient: set it to None (torch's default) or fill it with zeros."""
-        for entry in self._entries:
-            if isinstance(entry, Parameter) and entry.grad is not None:
-                if set_to_none:
+        """Clear the gradient of every fastgd.Parameter that param_groups list: set it to None
+        (torch's default) or fill it with zeros (each must then be a writable array)."""
+        with self._exclusive("zero_grad()"):
+            self._follow_param_groups()
+            cleared = [(i, entry) for i, entry in enumerate(self._entries)
+                       if isinstance(entry, Parameter) and entry.grad is not None]
+            if set_to_none:
+                for _, entry in cleared:
                     entry.grad = None
-                else:
-                    entry.grad[...] = 0
+                return
+            for i, entry in cleared:  # all checked before any is changed
+                where = f"zero_grad(set_to_none=False) fills each .grad with zeros in place, but parameter {i}'s .grad"
+                if not isinstance(entry.grad, np.ndarray):
+                    raise TypeError(f"{where} is a {type(entry.grad).__name__}; expected a NumPy array "
+                                    "(zero_grad() sets it to None instead)")
+                if not entry.grad.flags.writeable:
+                    raise ValueError(f"{where} is read-only; expected a writable array "
+                                     "(zero_grad() sets it to None instead)")
+            for _, entry in cleared:
+                entry.grad[...] = 0
 
     # -- state dicts -----------------------------------------------------------
 
@@ -697,6 +734,14 @@ class Optimizer:
             unknown = sorted(set(entry) - allowed)
             if unknown:
                 raise ValueError(f"{where} has unknown entries {unknown}; expected some of {sorted(allowed)}")
+            group = options[next(g for g, (start, stop) in enumerate(self._slices) if start <= key < stop)]
+            needed = ({"step"} if counts_steps else set()) | {s.name for s in scalar_state} | {
+                s.name for s in self._described_state() if s.needed_when is None or group[s.needed_when]}
+            lacking = [] if not entry else sorted(
+                needed - {name for name, value in entry.items() if value is not None or name not in self._state})
+            if lacking:  # a step made them all: the rest of a state cut short would be made up anew
+                raise ValueError(f"{where} lacks {lacking}, which a state saved after a step has with "
+                                 "these options; give all of them, or no state for the parameter")
             for name in self._state:
                 value = entry.get(name)
                 if value is None:
@@ -725,11 +770,6 @@ class Optimizer:
             lines.append(f"Parameter Group {index}")
             lines += [f"    {key}: {value}" for key, value in sorted(group.items()) if key != "params"]
         return "\n".join(lines + [")"])
-
-
-def _busy(what):
-    return RuntimeError(f"{what}: a step of this optimizer is already running (in another thread, or "
-                        "re-entered); an optimizer takes one step at a time")
 
 
 class _Release:
@@ -772,6 +812,7 @@ def _as_entries(params):
     """A group's "params" as a list of entries (arrays or fastgd.Parameters)."""
     if isinstance(params, (np.ndarray, Parameter)):
         return [params]
+    _checks.check_ordered(params)
     return list(params)
 
 
@@ -783,6 +824,7 @@ def _as_groups(params):
         )
     if isinstance(params, dict):
         raise TypeError("params must be a list of arrays or a list of param-group dicts, got a dict; wrap it in a list")
+    _checks.check_ordered(params)
     try:
         params = list(params)
     except TypeError:

@@ -8,12 +8,13 @@ with w = 1 - decay (EMA) or 1 / (n + 1) (SWA, n the number of updates
 averaged so far).  As in torch, the first update copies the parameters.
 """
 import numbers
+import threading
 
 import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .optim import Parameter
+from .optim import Parameter, _OneAtATime
 
 __all__ = ["EMA", "SWA"]
 
@@ -22,20 +23,25 @@ def _data(entry):
     return entry.data if isinstance(entry, Parameter) else entry
 
 
-class _Average:
-    """The average of a list of parameters (arrays or fastgd.Parameters, whose .data is read)."""
+class _Average(_OneAtATime):
+    """The average of a list of parameters (arrays or fastgd.Parameters, whose .data is read).
+    One call at a time changes it: a call while another thread's runs raises RuntimeError."""
 
     def __init__(self, params):
         if isinstance(params, (np.ndarray, Parameter)):
             raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got a single "
                             f"{type(params).__name__}; wrap it in a list: [params]")
+        _checks.check_ordered(params)
         try:
             entries = list(params)
         except TypeError:
             raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got {type(params).__name__}") from None
         if not entries:
             raise ValueError("params is an empty list; expected the parameters to average")
-        arrays = [_checks.check_param(_data(entry), f"parameter {i}") for i, entry in enumerate(entries)]
+        names = [f"parameter {i}" for i in range(len(entries))]
+        arrays = [_checks.check_param(_data(entry), name) for entry, name in zip(entries, names)]
+        _checks.check_no_overlap(arrays, names)  # else a swap would exchange shared elements twice
+        self._lock = threading.Lock()
         self._entries = entries
         #: the averages, one array per parameter (a copy of it until the first update)
         self.averages = [np.array(array, order="C", copy=True) for array in arrays]
@@ -66,30 +72,34 @@ class _Average:
 
     def update(self):
         """Average the parameters' current values in (the first update copies them)."""
-        if self.n_averaged == 0:
-            self._run(engine.copy_all, self._params())
-        else:
-            self._run(engine.lerp_all, self._params(), self._weight())
-        self.n_averaged += 1
+        with self._exclusive("update()"):
+            if self.n_averaged == 0:
+                self._run(engine.copy_all, self._params())
+            else:
+                self._run(engine.lerp_all, self._params(), self._weight())
+            self.n_averaged += 1
 
     def copy_to(self, params=None):
         """Write the averages into the parameters (or into `params`, arrays or fastgd.Parameters of
         the same shapes and dtypes)."""
-        targets = self._params() if params is None else [_data(entry) for entry in params]
-        if len(targets) != len(self.averages):
-            raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
-        if not engine.copy_all(targets, self.averages):
-            self._check(targets, self.averages, "average")
-            engine.copy_all([np.asarray(t) for t in targets], self.averages)
+        with self._exclusive("copy_to()"):
+            targets = self._params() if params is None else [_data(entry) for entry in params]
+            if len(targets) != len(self.averages):
+                raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
+            if not engine.copy_all(targets, self.averages):
+                self._check(targets, self.averages, "average")
+                engine.copy_all([np.asarray(t) for t in targets], self.averages)
 
     def swap(self):
         """Exchange the parameters' values and the averages in place (evaluate with the averages,
         then swap back)."""
-        self._run(engine.swap_all, self._params())
+        with self._exclusive("swap()"):
+            self._run(engine.swap_all, self._params())
 
     def state_dict(self):
         """The averages (copies) and the number of updates averaged."""
-        return {"n_averaged": self.n_averaged, "averages": [a.copy() for a in self.averages]}
+        with self._exclusive("state_dict()"):
+            return {"n_averaged": self.n_averaged, "averages": [a.copy() for a in self.averages]}
 
     def load_state_dict(self, state_dict):
         """Restore a state_dict() of an average over parameters of the same shapes (checked before
@@ -103,9 +113,10 @@ class _Average:
         for i, (array, average) in enumerate(zip(saved, self.averages)):
             if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.shape != average.shape:
                 raise ValueError(f"state_dict['averages'][{i}] must be a float array of shape {average.shape}")
-        for array, average in zip(saved, self.averages):
-            average[...] = array
-        self.n_averaged = n_averaged
+        with self._exclusive("load_state_dict()"):
+            for array, average in zip(saved, self.averages):
+                average[...] = array
+            self.n_averaged = n_averaged
 
 
 class EMA(_Average):

@@ -329,7 +329,9 @@ cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcep
         largest = pieces_power_sum(pieces, count, NORM_MAX, p, 1.0)
         if largest > 0 and isfinite(largest):
             frexp(largest, &exponent)
-            scale = ldexp(1.0, -exponent)
+            # a subnormal largest (exponent below -1021) is brought to 2^-54 or above, not to 1:
+            # 2^1074 would overflow the scale
+            scale = ldexp(1.0, -max(exponent, -1020))
             return finish(pieces_power_sum(pieces, count, kind, p, scale), kind, p) / scale
     return finish(total, kind, p)
 

@@ -196,6 +196,29 @@ def assert_all_close(actuals, expecteds, what="parameter"):
 # -- snapshots: "nothing changed" ------------------------------------------------
 
 
+class ReentrantParameter(fastgd.Parameter):
+    """A Parameter whose .data or .grad, once armed (arm(name, call)), calls call() the next time
+    it is read: a second call arriving while the first runs, as another thread's would."""
+
+    __slots__ = ("_armed", "_values")
+
+    def __init__(self, data, grad=None):
+        self._armed, self._values = None, {}
+        super().__init__(data, grad)
+
+    def arm(self, name, call):
+        self._armed = (name, call)
+
+    def _read(self, name):
+        if self._armed is not None and self._armed[0] == name:
+            call, self._armed = self._armed[1], None
+            call()
+        return self._values[name]
+
+    data = property(lambda self: self._read("data"), lambda self, value: self._values.__setitem__("data", value))
+    grad = property(lambda self: self._read("grad"), lambda self, value: self._values.__setitem__("grad", value))
+
+
 def snapshot(opt, params):
     """Deep copies of every parameter and of the optimizer's state dict."""
     return [np.array(p, copy=True) for p in params], copy.deepcopy(opt.state_dict())

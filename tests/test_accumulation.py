@@ -5,7 +5,8 @@ import pytest
 import fastgd
 from fastgd import Parameter
 
-from conftest import DTYPES, NAMES, OPTIONS, RTOL, assert_all_close, assert_unchanged, build, fast_cls, ref_cls, snapshot
+from conftest import DTYPES, NAMES, OPTIONS, RTOL, ReentrantParameter, assert_all_close, assert_unchanged, build, fast_cls, \
+    ref_cls, snapshot
 
 SHAPES = ((3, 4), (), (517,), (1,))
 
@@ -142,3 +143,32 @@ def test_clipping_options_are_checked():
     total, stepped = multi.step([np.full(3, 3.0), np.zeros(0)])
     assert stepped and total == np.float64(np.sqrt(27.0))
     np.testing.assert_allclose(opt.param_groups[0]["params"][0], -0.3)
+
+
+def test_made_after_groups_edited_by_hand_it_follows_them():
+    opt = fastgd.SGD([np.zeros(2)], lr=1.0)
+    b = np.zeros(3)
+    opt.param_groups[0]["params"] = [b]
+    multi = fastgd.MultiSteps(opt, 1)
+    assert multi.step([np.ones(3)])
+    np.testing.assert_array_equal(b, -1.0)
+
+
+@pytest.mark.parametrize("norm_type", [-1.0, -0.5, np.inf, -np.inf])
+def test_orders_without_a_norm_of_nothing_refuse_an_empty_parameter(norm_type):
+    opt = fastgd.SGD([np.zeros(0), np.zeros(2)], lr=1.0)
+    with pytest.raises(ValueError, match="empty parameter"):
+        fastgd.MultiSteps(opt, 1, max_norm=1.0, norm_type=norm_type)
+    fastgd.MultiSteps(opt, 1, max_norm=1.0, norm_type=0.5)  # a sum of no powers is 0
+
+
+def test_a_call_while_another_runs_raises_and_changes_nothing():
+    p = ReentrantParameter(np.zeros(3), np.ones(3))
+    multi = fastgd.MultiSteps(fastgd.SGD([p], lr=1.0), 2)
+    multi.step()
+    p.arm("grad", multi.step)
+    with pytest.raises(RuntimeError, match=r"step\(\): another call is changing this MultiSteps"):
+        multi.step()
+    assert multi.mini_step == 1 and p.data.tolist() == [0.0] * 3
+    assert multi.step()  # the second call of the cycle: one step on the mean
+    np.testing.assert_array_equal(p.data, -1.0)

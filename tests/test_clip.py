@@ -18,9 +18,9 @@ TIGHT = {np.dtype(np.float32): float(np.finfo(np.float32).eps), np.dtype(np.floa
 
 
 def gradients(rng, dtype, poison=None, norm_type=2.0):
-    """Gradients of several sizes (SIMD tails, an empty one but for the infinity norms, which
-    torch refuses for it); poison: a NaN or inf put in one."""
-    grads = [(rng.standard_normal(n) * 3).astype(dtype) for n in SIZES if n or not np.isinf(norm_type)]
+    """Gradients of several sizes (SIMD tails, an empty one but for the infinity and negative
+    norms, which torch refuses for it); poison: a NaN or inf put in one."""
+    grads = [(rng.standard_normal(n) * 3).astype(dtype) for n in SIZES if n or 0 <= norm_type < np.inf]
     if poison is not None:
         grads[2][17] = poison
     return grads
@@ -196,10 +196,21 @@ def test_unusual_arrays_are_read_and_written_in_place(rng):
     assert np.abs(base[::2, ::3]).max() <= np.float32(0.01)
 
 
-@pytest.mark.parametrize("norm_type", [np.inf, -np.inf])
-def test_infinity_norms_of_an_empty_gradient_are_refused_as_torch(norm_type):
-    with pytest.raises(ValueError, match="empty"):
-        fastgd.get_total_norm([np.ones(2), np.zeros(0)], norm_type)
+@pytest.mark.parametrize("norm_type", [np.inf, -np.inf, -1.0, -0.5, 0.0, 0.5, 2.0])
+def test_norms_of_an_empty_gradient_as_torch(norm_type):
+    # torch refuses the orders whose norm of no elements has no value: inf and the negative ones
+    torch = pytest.importorskip("torch")
+    grads = [np.array([3.0, 4.0]), np.zeros(0)]
+    try:
+        expected = torch.nn.utils.get_total_norm([torch.from_numpy(g) for g in grads], norm_type).item()
+    except RuntimeError:
+        with pytest.raises(ValueError, match="empty"):
+            fastgd.get_total_norm(grads, norm_type)
+        with pytest.raises(ValueError, match="empty"):
+            fastgd.clip_grad_norm_(grads, 1.0, norm_type)
+        assert grads[0].tolist() == [3.0, 4.0]
+    else:
+        assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(expected, rel=1e-15)
 
 
 def test_bad_input_is_refused_and_changes_nothing(rng):
@@ -296,7 +307,7 @@ def test_clipped_step_reads_parameters_grads(rng):
 @pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
 def test_clipped_step_skips_non_finite_gradients(rng, poison, norm_type):
     # orders <= 0 can give a finite norm of gradients holding inf (0: NaN too): skipped all the same
-    sizes = (6, 50) if np.isinf(float(norm_type)) else (6, 0, 50)  # inf norms refuse an empty gradient
+    sizes = (6, 0, 50) if 0 <= float(norm_type) < np.inf else (6, 50)  # others refuse an empty gradient
     arrays = [rng.standard_normal(n) for n in sizes]
     opt, params = build(fastgd.Adam, [(arrays, {})], {})
     opt.step([rng.standard_normal(n) for n in sizes])
@@ -360,3 +371,41 @@ def test_threads_clipping_while_gradients_are_replaced_do_not_crash(rng):
         t.join()
     stop.set()
     threads[0].join()
+
+
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, 3.0, 0.5])
+def test_subnormal_gradients_have_their_norm(norm_type):
+    # float64 gradients whose largest element is subnormal: their norm (subnormal too), not NaN;
+    # oracle: the sum in long double
+    for grads in ([np.full(4, 1e-310)], [np.array([1e-310, 0.0, 0.0]), np.array([-3e-311])], [np.array([5e-324])]):
+        flat = np.concatenate(grads).astype(np.longdouble)
+        exact = float(np.sum(np.abs(flat) ** norm_type) ** (1 / np.longdouble(norm_type)))
+        assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(exact, rel=1e-9, abs=5e-324)
+        before = [g.copy() for g in grads]
+        fastgd.clip_grad_norm_(grads, 1.0, norm_type)  # far below max_norm: unchanged, as torch leaves them
+        for g, b in zip(grads, before):
+            np.testing.assert_array_equal(g, b)
+
+
+def test_clipped_step_reads_the_parameters_param_groups_list_now(rng):
+    # groups edited by hand: the step and the norm are those of the parameters listed now
+    a = Parameter(np.zeros(2), np.full(2, 1.0))
+    b = Parameter(np.zeros(2), np.full(2, 2.0))
+    opt = fastgd.SGD([a], lr=1.0)
+    opt.param_groups[0]["params"] = [b]
+    norm, stepped = fastgd.clipped_step(opt, 100.0)
+    assert stepped and norm == fastgd.get_total_norm([b.grad])
+    assert a.data.tolist() == [0.0, 0.0] and b.data.tolist() == [-2.0, -2.0]
+    plain = np.zeros(2)
+    opt.param_groups[0]["params"] = [plain]
+    with pytest.raises(TypeError, match="plain array"):
+        fastgd.clipped_step(opt, 0.1)
+    assert plain.tolist() == [0.0, 0.0]
+
+
+def test_clipped_step_refuses_a_nan_max_norm():
+    opt = fastgd.SGD([np.zeros(2)], lr=1.0)
+    with pytest.raises(ValueError, match="max_norm must not be NaN"):
+        fastgd.clipped_step(opt, float("nan"), [np.ones(2)])
+    with pytest.raises(ValueError, match="max_norm must be a number a double holds"):
+        fastgd.clip_grad_norm_([np.ones(2)], 10**400)

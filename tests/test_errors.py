@@ -218,6 +218,8 @@ def bad_param_cases():
         ("fortran", lambda: [np.asfortranarray(np.zeros((2, 3)))], ValueError,
          r"parameter 0 \(shape \(2, 3\), dtype float64\) is not C-contiguous"),
         ("reversed", lambda: [np.zeros(4)[::-1]], ValueError, r"parameter 0 \(shape \(4,\), dtype float64\) is not C-contiguous"),
+        ("misaligned", lambda: [np.ndarray((3,), np.float64, buffer=bytearray(25), offset=1)], ValueError,
+         r"parameter 0 \(shape \(3,\), dtype float64\) is not aligned to its dtype"),
         ("byte-swapped", lambda: [np.zeros(3, dtype=">f8")], ValueError,
          r"parameter 0 \(shape \(3,\), dtype >f8\) is not in native byte order"),
         ("parameter-holding-ints", lambda: [fastgd.Parameter(np.arange(3))], TypeError,

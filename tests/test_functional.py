@@ -423,13 +423,20 @@ def bad_call_cases():
     add("missing-exp-avg-sq", three, lambda a: F.adamw(a[0], a[1], a[2], None, step=1), ValueError,
         r"exp_avg_sq is required by Adam")
     add("missing-max", three, lambda a: F.adam(a[0], a[1], a[2], a[3], step=1, amsgrad=True), ValueError,
-        r"max_exp_avg_sq is required with amsgrad=True")
+        r"max_exp_avg_sq is required by Adam with amsgrad=True")
     add("missing-square-avg", three, lambda a: F.rmsprop(a[0], a[1], None), ValueError,
         r"square_avg is required by RMSprop")
     add("missing-grad-avg", three, lambda a: F.rmsprop(a[0], a[1], a[2], centered=True), ValueError,
-        r"grad_avg is required with centered=True")
+        r"grad_avg is required by RMSprop with centered=True")
     add("missing-rmsprop-buffer", three, lambda a: F.rmsprop(a[0], a[1], a[2], momentum=0.5), ValueError,
-        r"momentum_buffer is required with momentum > 0")
+        r"momentum_buffer is required by RMSprop with momentum=0.5")
+    # NumPy's bools and numbers count as Python's do: the state is needed all the same
+    add("missing-max-np-bool", three, lambda a: F.adam(a[0], a[1], a[2], a[3], step=1, amsgrad=np.True_), ValueError,
+        r"max_exp_avg_sq is required by Adam with amsgrad=np.True_")
+    add("missing-grad-avg-np-bool", three, lambda a: F.rmsprop(a[0], a[1], a[2], centered=np.True_), ValueError,
+        r"grad_avg is required by RMSprop with centered=np.True_")
+    add("missing-rmsprop-buffer-np", three, lambda a: F.rmsprop(a[0], a[1], a[2], momentum=np.float32(0.5)),
+        ValueError, r"momentum_buffer is required by RMSprop with momentum=np.float32\(0.5\)")
     add("missing-sum", three, lambda a: F.adagrad(a[0], a[1], None, step=1), ValueError,
         r"state_sum is required by Adagrad")
     for value in (0, -1, 1.5, 2.0, True, "1", np.int64(0)):  # step=None: see test_step_none_is_refused

@@ -674,3 +674,62 @@ def test_a_combined_scheduler_that_fails_changes_nothing(kind):
             step_optimizer(fast)
             scheduler.step()
     assert scheduler.state_dict() == saved and groups_of(fast) == before
+
+
+def _sgd():
+    return fastgd.SGD([np.zeros(2)], lr=1.0, momentum=0.9)
+
+
+@pytest.mark.parametrize(("make", "bad"), [
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"step_size": 0}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"last_epoch": "abc"}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"base_lrs": [0.1, 0.2, 0.3]}),
+    (lambda: lr_scheduler.CosineAnnealingLR(_sgd(), T_max=10), {"T_max": 0}),
+    (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"best": "x"}),
+    (lambda: lr_scheduler.CyclicLR(_sgd(), base_lr=0.1, max_lr=1.0), {"mode": "bogus"}),
+    (lambda: lr_scheduler.OneCycleLR(_sgd(), max_lr=1.0, total_steps=10), {"_anneal_func_type": "bogus"}),
+    (lambda: lr_scheduler.SequentialLR(*(lambda o: (o, [lr_scheduler.ConstantLR(o), lr_scheduler.ExponentialLR(o, 0.9)]))(_sgd()),
+                                       milestones=[3]), {"_milestones": "3"}),
+])
+def test_load_state_dict_checks_the_values(make, bad):
+    """torch loads any values (and fails at a later step, or never); fastgd refuses what it cannot
+    step with at the load, changing nothing."""
+    scheduler = make()
+    before = scheduler.state_dict()
+    with pytest.raises(ValueError, match="state_dict|mode|anneal"):
+        scheduler.load_state_dict(bad)
+    assert scheduler.state_dict() == before
+    scheduler.load_state_dict(before)  # a state it saved loads
+
+
+def test_sequential_lr_takes_schedulers_of_schedulers_first_only():
+    opt = _sgd()
+    chained = lr_scheduler.ChainedScheduler([lr_scheduler.ExponentialLR(opt, 0.9)])
+    with pytest.raises(ValueError, match=r"schedulers\[1\] is a ChainedScheduler"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.LinearLR(opt, 0.5, total_iters=3), chained], milestones=[2])
+
+
+def test_a_failed_reduce_lr_on_plateau_step_changes_nothing():
+    opt = fastgd.SGD([np.zeros(2)], lr=1.0)
+    scheduler = lr_scheduler.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0])
+    scheduler.step(1.0)
+    opt.add_param_group({"params": [np.zeros(3)], "lr": 0.5})
+    before = scheduler.state_dict()
+    with pytest.raises(RuntimeError, match="min_lr per group"):
+        scheduler.step(2.0)
+    assert scheduler.state_dict() == before
+    assert [g["lr"] for g in opt.param_groups] == [1.0, 0.5]
+
+
+def test_one_cycle_lr_after_a_group_was_added_says_so():
+    opt = _sgd()
+    scheduler = lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)
+    opt.step([np.zeros(2)])
+    opt.add_param_group({"params": [np.zeros(3)]})
+    with pytest.raises(ValueError, match="2 param groups; this scheduler was made for 1"):
+        scheduler.step()
+
+
+def test_arguments_too_large_for_a_double_are_refused():
+    with pytest.raises(ValueError, match="gamma must be a number a double holds"):
+        lr_scheduler.StepLR(_sgd(), 3, gamma=10**400)

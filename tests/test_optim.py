@@ -1063,3 +1063,84 @@ def test_scalar_state_is_kept_saved_and_loaded():
         with pytest.raises(ValueError, match="factor must be a finite number"):
             opt.load_state_dict(broken)
         assert opt.state_dict() == before
+
+
+# -- param_groups edited by hand, sets, the caller's group dicts (audit of session 7) ----------------
+
+
+def test_zero_grad_and_add_param_group_follow_groups_edited_by_hand():
+    torch = pytest.importorskip("torch")
+    a, b = fastgd.Parameter(np.ones(2), np.ones(2)), fastgd.Parameter(np.ones(2), np.ones(2))
+    opt = fastgd.SGD([a], lr=0.1)
+    ta, tb = (torch.ones(2, dtype=torch.float64, requires_grad=True) for _ in range(2))
+    ta.grad, tb.grad = torch.ones(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)
+    topt = torch.optim.SGD([ta], lr=0.1)
+    opt.param_groups[0]["params"] = [b]
+    topt.param_groups[0]["params"] = [tb]
+    opt.zero_grad()
+    topt.zero_grad()
+    assert (a.grad is None, b.grad is None) == (ta.grad is None, tb.grad is None) == (False, True)
+    opt.add_param_group({"params": [a]})  # a left the optimizer with the edit: it may join again
+    topt.add_param_group({"params": [ta]})
+    with pytest.raises(ValueError, match="shares memory"):
+        opt.add_param_group({"params": [b]})  # b is listed already
+    assert [len(g["params"]) for g in opt.param_groups] == [1, 1]
+    b.grad = np.full(2, 2.0)
+    tb.grad = torch.full((2,), 2.0, dtype=torch.float64)
+    opt.step()
+    topt.step()
+    np.testing.assert_allclose([a.data, b.data], [ta.detach().numpy(), tb.detach().numpy()], rtol=1e-15)
+
+
+def test_zero_grad_without_none_checks_every_grad_first():
+    p = fastgd.Parameter(np.ones(4), np.ones(4))
+    read_only = np.ones(3)
+    read_only.flags.writeable = False
+    q = fastgd.Parameter(np.ones(3), read_only)
+    opt = fastgd.SGD([p, q], lr=0.1)
+    with pytest.raises(ValueError, match=r"parameter 1's \.grad is read-only"):
+        opt.zero_grad(set_to_none=False)
+    q.grad = [1.0, 2.0, 3.0]
+    with pytest.raises(TypeError, match=r"parameter 1's \.grad is a list; expected a NumPy array"):
+        opt.zero_grad(set_to_none=False)
+    assert p.grad.tolist() == [1.0] * 4  # nothing changed by the failed calls
+    opt.zero_grad()  # to None: any .grad goes
+    assert p.grad is None and q.grad is None
+
+
+def test_sets_of_parameters_are_refused_as_torch():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError, match="ordered collections"):
+        torch.optim.SGD([{"params": {torch.zeros(2, requires_grad=True)}}], lr=0.1)
+    a, b = fastgd.Parameter(np.ones(2)), fastgd.Parameter(np.ones(2))
+    for params in ([{"params": {a, b}}], {a, b}, [{"params": frozenset({a})}]):
+        with pytest.raises(TypeError, match="ordered collection"):
+            fastgd.SGD(params, lr=0.1)
+    opt = fastgd.SGD([a], lr=0.1)
+    with pytest.raises(TypeError, match="ordered collection"):
+        opt.add_param_group({"params": {b}})
+    assert len(opt.param_groups) == 1
+
+
+def test_the_callers_group_dicts_are_the_groups_as_torch():
+    torch = pytest.importorskip("torch")
+    group, tgroup = {"params": [np.zeros(2)], "lr": 0.1}, {"params": [torch.zeros(2, requires_grad=True)], "lr": 0.1}
+    opt, topt = fastgd.SGD([group], momentum=0.9), torch.optim.SGD([tgroup], momentum=0.9)
+    assert (opt.param_groups[0] is group) == (topt.param_groups[0] is tgroup) == True  # noqa: E712
+    assert group["momentum"] == tgroup["momentum"] == 0.9  # the defaults filled in
+    group["lr"] = 0.5  # a manual schedule through the caller's dict reaches the step
+    opt.step([np.ones(2)])
+    np.testing.assert_allclose(group["params"][0], -0.5)
+    added = {"params": [np.zeros(3)]}
+    opt.add_param_group(added)
+    assert opt.param_groups[1] is added and added["lr"] == opt.defaults["lr"]
+
+
+@pytest.mark.parametrize("option", ["lr", "weight_decay", "eps"])
+def test_an_option_too_large_for_a_double_is_refused(option):
+    with pytest.raises(ValueError, match=f"Invalid {option}"):
+        fastgd.Adam([np.zeros(2)], **{option: 10**400})
+    opt = fastgd.Adam([np.zeros(2)])
+    opt.param_groups[0][option] = 10**400
+    with pytest.raises(ValueError, match=f"Invalid {option}"):
+        opt.step([np.ones(2)])

@@ -375,3 +375,39 @@ def test_bad_step_count_refused_and_changes_nothing(name, value):
     for p, q in zip(params, twin_params):
         assert np.array_equal(p, q)
     assert_state_dicts_equal(opt.state_dict(), twin.state_dict())
+
+
+@pytest.mark.parametrize(("name", "kwargs", "dropped"), [
+    ("Adam", {}, "step"), ("Adam", {}, "exp_avg_sq"), ("Adam", {"amsgrad": True}, "max_exp_avg_sq"),
+    ("RMSprop", {"momentum": 0.9, "centered": True}, "grad_avg"), ("NAdam", {}, "mu_product"),
+    ("Adagrad", {}, "sum"), ("SGD", {"momentum": 0.9}, None)])
+def test_a_state_cut_short_is_refused_as_torch(name, kwargs, dropped, rng):
+    """A parameter's state lacking a part its options need: torch fails (at load or at the next
+    step, with KeyError); fastgd refuses it at load, changing nothing.  A whole state loads."""
+    torch = pytest.importorskip("torch")
+    opt = getattr(fastgd, name)([rng.standard_normal(3)], **kwargs)
+    for _ in range(3):
+        opt.step([rng.standard_normal(3)])
+    saved = opt.state_dict()
+    if dropped is not None:
+        del saved["state"][0][dropped]
+    tparam = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    topt = getattr(torch.optim, name)([tparam], **kwargs)
+    tsaved = {"state": {0: {k: torch.tensor(v) for k, v in saved["state"][0].items()}},
+              "param_groups": saved["param_groups"]}
+    try:
+        topt.load_state_dict(tsaved)
+        tparam.grad = torch.ones(3, dtype=torch.float64)
+        topt.step()
+        torch_refused = False
+    except KeyError:
+        torch_refused = True
+    assert torch_refused == (dropped is not None)
+    fresh = getattr(fastgd, name)([np.zeros(3)], **kwargs)
+    before = fresh.state_dict()
+    if dropped is None:
+        fresh.load_state_dict(saved)
+        return
+    with pytest.raises(ValueError, match=rf"state of parameter 0 .* lacks \['{dropped}'\]"):
+        fresh.load_state_dict(saved)
+    assert_state_dicts_equal(fresh.state_dict(), before)

@@ -5,7 +5,7 @@ import pytest
 import fastgd
 from fastgd import Parameter
 
-from conftest import DTYPES, RTOL, assert_all_close
+from conftest import DTYPES, RTOL, ReentrantParameter, assert_all_close
 
 SHAPES = ((3, 4), (), (0, 2), (1037,), (1,))
 
@@ -161,3 +161,75 @@ def test_subclass_arrays_are_averaged(rng, tmp_path):
     mapped[...] = rng.standard_normal(5)
     swa.update()
     np.testing.assert_allclose(swa.averages[0], (first + mapped) / 2, rtol=RTOL[np.dtype(np.float64)])
+
+
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_parameters_given_twice_or_overlapping_are_refused(cls):
+    # a swap would exchange the shared elements twice, losing the weights
+    base = np.arange(6.0)
+    for params in ([base, base], [base[:4], base[3:]], {Parameter(base)}):
+        with pytest.raises((TypeError, ValueError), match="shares memory|ordered collection"):
+            cls(params)
+
+
+def test_a_call_while_another_runs_raises_and_changes_nothing():
+    p = ReentrantParameter(np.ones(3))
+    ema = fastgd.EMA([p], 0.5)
+    ema.update()
+    p.data[...] = 3.0
+    for method in ("update", "swap", "copy_to"):
+        p.arm("data", ema.update)
+        with pytest.raises(RuntimeError, match=r"update\(\): another call is changing this EMA"):
+            getattr(ema, method)()
+        assert ema.n_averaged == 1 and ema.averages[0].tolist() == [1.0] * 3  # the inner call changed nothing
+    assert p.data.tolist() == [3.0] * 3
+
+
+def test_updates_from_two_threads_lose_nothing():
+    import threading
+
+    p = np.zeros(1 << 16)
+    swa = fastgd.SWA([p])
+    swa.update()
+    p[...] = 1.0
+    done = []
+
+    def work():
+        ran = 0
+        for _ in range(200):
+            try:
+                swa.update()
+                ran += 1
+            except RuntimeError:  # the other thread's update was running
+                pass
+        done.append(ran)
+
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert swa.n_averaged == 1 + sum(done)
+    twin = fastgd.SWA([np.zeros_like(p)])
+    twin.update()
+    twin._entries[0][...] = 1.0
+    for _ in range(sum(done)):
+        twin.update()
+    np.testing.assert_array_equal(swa.averages[0], twin.averages[0])  # every element, every update
+
+
+def test_pickled_averages_and_accumulators_work_on(rng):
+    import pickle
+
+    p = rng.standard_normal(5)
+    ema = fastgd.EMA([p], 0.5)
+    ema.update()
+    multi = fastgd.MultiSteps(fastgd.SGD([rng.standard_normal(5)], lr=0.1), 2)
+    multi.step([np.ones(5)])
+    for obj in (ema, multi):
+        twin = pickle.loads(pickle.dumps(obj))
+        assert twin._lock is not obj._lock and not twin._lock.locked()
+    twin = pickle.loads(pickle.dumps(ema))
+    twin.update()
+    ema.update()
+    np.testing.assert_array_equal(twin.averages[0], ema.averages[0])
