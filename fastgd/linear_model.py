@@ -227,10 +227,10 @@ class _Driver(BaseEstimator):
             return self._average_theta
         return self._theta
 
-    def _publish(self):
-        """coef_ and intercept_ as views of the flat parameter vector."""
+    def _publish(self, theta=None):
+        """coef_ and intercept_ as views of the flat parameter vector (theta: of that one)."""
         k = self._n_outputs
-        theta = self._shown()
+        theta = self._shown() if theta is None else theta
         d = theta.size // k - 1
         coef = theta[: k * d].reshape(k, d)
         self.coef_ = coef[0] if self._coef_1d else coef
@@ -253,7 +253,7 @@ class _Driver(BaseEstimator):
             weight_sum = float(n)
         else:
             weight_sum = float((sample_weight if rows is None else sample_weight[rows]).sum(dtype=np.float64))
-        if not weight_sum > 0:
+        if not weight_sum > 0 and not self._sgd_bookkeeping:  # the drop-ins' objective is unweighted
             raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
         best, no_improvement, epochs_before, passed_over = math.inf, 0, self.n_iter_, 0
@@ -291,7 +291,7 @@ class _Driver(BaseEstimator):
                 )
             self.loss_curve_.append(objective)
             if validation is not None:
-                self._publish()
+                self._publish(self._theta)  # as scikit-learn, the weights trained, not their average
                 score = self._validation_score(X, *validation)
                 self.validation_scores_.append(score)
                 current = -score
@@ -364,13 +364,21 @@ class _Driver(BaseEstimator):
 
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None):
         """Train; a call that fails (divergence included) leaves the estimator as it was.
-        init: the (coef, intercept) a fit starts from, or None."""
-        before = _Snapshot(self)
+        init: the (coef, intercept) a fit starts from (and their names, for messages), or None."""
+        with _CALL_LOCKS:
+            lock = vars(self).setdefault("_call_lock", threading.Lock())
+        if not lock.acquire(False):
+            raise RuntimeError(f"a fit or partial_fit of this {type(self).__name__} is running already (in another "
+                               "thread): an estimator trains one call at a time")
         try:
-            return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init)
-        except BaseException:
-            before.restore()
-            raise
+            before = _Snapshot(self)
+            try:
+                return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init)
+            except BaseException:
+                before.restore()
+                raise
+        finally:
+            lock.release()
 
     def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes, init=None):
         X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
@@ -408,6 +416,9 @@ class _Driver(BaseEstimator):
                               .split(np.zeros((X.shape[0], 1)), y))
             train = np.sort(train)
             validation = (val, y[val], None if sample_weight is None else sample_weight[val])
+            if validation[2] is not None and not validation[2].any():
+                raise ValueError("the sample weights of the held-out rows (validation_fraction, for early "
+                                 "stopping) are all zero; give some of them weight, or another random_state")
         if reset and self._classes_apart():
             ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
         else:
@@ -431,6 +442,7 @@ class _Driver(BaseEstimator):
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
+        state.pop("_call_lock", None)  # a copy has its own
         if hasattr(self, "_theta") and hasattr(self, "coef_"):
             state["_views"] = self._shows_weights()
         return state
@@ -636,6 +648,10 @@ class _Diverged(ValueError):
     """The objective became non-finite: the call fails (and changes nothing)."""
 
 
+#: held while an estimator's call lock (its attribute _call_lock) is made, once
+_CALL_LOCKS = threading.Lock()
+
+
 class _Snapshot:
     """An estimator's attributes, with copies of the contents of its arrays, lists, optimizer
     and random generators: what a failed call puts back.  Views (coef_ and intercept_ of the
@@ -766,11 +782,12 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
     def predict_log_proba(self, X):
         """The logarithms of the class probabilities, computed without overflow for any score."""
         scores = self.decision_function(X)
-        if scores.ndim == 1:  # log sigmoid(-z), log sigmoid(z): -log(1 + exp(-+z)), stably
-            scores = np.column_stack([-scores, scores])
-            return -np.logaddexp(0, -scores)
-        shifted = scores - scores.max(axis=1, keepdims=True)
-        return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        with np.errstate(under="ignore"):  # a confident row's probability rounds to 0 or 1
+            if scores.ndim == 1:  # log sigmoid(-z), log sigmoid(z): -log(1 + exp(-+z)), stably
+                scores = np.column_stack([-scores, scores])
+                return -np.logaddexp(0, -scores)
+            shifted = scores - scores.max(axis=1, keepdims=True)
+            return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
     def predict(self, X):
         scores = self.decision_function(X)
@@ -850,6 +867,11 @@ class _SGDDropIn(_Driver):
     def _initial_lr(self):
         return 1.0 if self.learning_rate == "optimal" else float(self.eta0)  # "optimal": per batch
 
+    def _start_call(self, reset):
+        super()._start_call(reset)
+        if self.learning_rate == "adaptive":  # scikit-learn's rate is a call's: each starts at eta0
+            self._optimizer.param_groups[0]["lr"] = self._initial_lr()
+
     def _schedule(self):
         return self.learning_rate
 
@@ -920,7 +942,7 @@ class _SGDDropIn(_Driver):
         self._more_checks(for_partial_fit=False)
         if self.warm_start and coef_init is None and intercept_init is None and hasattr(self, "coef_"):
             init = (np.asarray(self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).copy(),
-                    np.asarray(self.intercept_).copy())
+                    np.asarray(self.intercept_).copy(), ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)"))
         else:
             init = (coef_init, intercept_init)
         return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
@@ -1020,8 +1042,12 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
                 stop.set()
                 return False, error
 
-        outcomes = Parallel(n_jobs=self.n_jobs, require="sharedmem")(
-            delayed(fit)(c, one) for c, one in enumerate(classes))
+        try:
+            outcomes = Parallel(n_jobs=self.n_jobs, require="sharedmem")(
+                delayed(fit)(c, one) for c, one in enumerate(classes))
+        except BaseException:  # this thread's (Ctrl-C, say): the classes still training end too
+            stop.set()
+            raise
         for _, error in outcomes:
             if error is not None:
                 raise error
@@ -1095,7 +1121,8 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         (clip(score, -1, 1) + 1) / 2, normalized), as scikit-learn's."""
         scores = self.decision_function(X).astype(np.float64)  # float32 scores would tie sooner
         if self.loss == "log_loss":
-            positive = np.exp(-np.logaddexp(0, -scores))  # sigmoid, without overflow
+            with np.errstate(under="ignore"):  # a confident row's probability rounds to 0 or 1
+                positive = np.exp(-np.logaddexp(0, -scores))  # sigmoid, without overflow
         else:
             positive = (np.clip(scores, -1, 1) + 1) / 2
         if scores.ndim == 1:

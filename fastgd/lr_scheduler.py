@@ -22,6 +22,8 @@ import warnings
 from bisect import bisect_right
 from collections import Counter
 
+import numpy as np
+
 from .optim import Optimizer
 
 __all__ = [
@@ -47,7 +49,8 @@ def _cosine_lr(base_lr, eta_min, T_max, epoch):
 
 def _inverse_scaling_lr(base_lr, power_t, t):
     """scikit-learn's "invscaling": eta0 / t ** power_t at step t (from 1); t may be an array."""
-    return base_lr / t ** power_t
+    with np.errstate(over="ignore"):  # a large power_t: t ** power_t is inf, the rate 0
+        return base_lr / t ** power_t
 
 
 def _optimal_lr(alpha, t):

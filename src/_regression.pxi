@@ -196,6 +196,21 @@ cdef inline floating dot(const floating* a, const floating* b, Py_ssize_t n) noe
     return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]))
 
 
+cdef inline double sum_of_squares(const floating* x, Py_ssize_t n) noexcept nogil:
+    """x . x summed in double as dot sums (for float64 the same bits): float32 rows whose squares
+    overflow float32 keep a finite sum."""
+    cdef double part[8]
+    cdef Py_ssize_t i, q, whole = n - n % 8
+    for q in range(8):
+        part[q] = 0
+    for i in range(0, whole, 8):
+        for q in range(8):
+            part[q] = part[q] + <double>x[i + q] * <double>x[i + q]
+    for i in range(whole, n):
+        part[0] = part[0] + <double>x[i] * <double>x[i]
+    return ((part[0] + part[1]) + (part[2] + part[3])) + ((part[4] + part[5]) + (part[6] + part[7]))
+
+
 cdef inline void exp_log1p(const floating* z, floating* e, floating* softplus, Py_ssize_t n) noexcept nogil:
     """exp(-|z|) and log1p of it for each score of a batch, in vectorized loops (_logloss.h)."""
     if floating is float:
@@ -554,7 +569,7 @@ cdef double run_epoch(
                 residual_sum = scale * scores[c]
                 if by_dots and residual_sum != 0:
                     if row_squares < 0:
-                        row_squares = dot(batch_x, batch_x, d)
+                        row_squares = sum_of_squares(batch_x, d)
                     b = neg_lr * residual_sum
                     settings.sgd_norms[c] += b * (2 * decay * intercept_grad[c] + b * row_squares)
                 if past_zero:  # as the sparse epoch

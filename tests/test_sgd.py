@@ -858,3 +858,116 @@ def test_passive_aggressive_steps_need_their_loss_and_plain_per_sample_sgd():
     for options in (dict(optimizer="adam"), dict(batch_size=8)):
         with pytest.raises(ValueError, match="optimizer='sgd' and batch_size=1"):
             fastgd.SGDClassifier(learning_rate="pa1", **options).fit(X, y)
+
+
+# -- from the review of session 7 ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("task", ["binary", "regression", "multiclass"])
+def test_each_call_starts_the_adaptive_rate_at_eta0_as_scikit_learn(task):
+    if task == "regression":
+        X, y = _regression(np.float64)
+        ours, theirs = fastgd.SGDRegressor, sk.SGDRegressor
+    else:
+        X, y = _classification(2 if task == "binary" else 3, np.float64)
+        ours, theirs = fastgd.SGDClassifier, sk.SGDClassifier
+    options = dict(learning_rate="adaptive", eta0=0.05, shuffle=False, random_state=0, n_iter_no_change=2, penalty=None)
+    a, b = _both(ours(**options), theirs(**options), X, y)
+    assert a._optimizer.param_groups[0]["lr"] < 0.05 or task == "multiclass"  # the fit lowered it
+    for _ in range(2):
+        a.partial_fit(X, y)
+        b.partial_fit(X, y)
+    _assert_same_fit(a, b, np.float64)
+
+
+@pytest.mark.parametrize("task", ["regression", "multiclass"])
+@pytest.mark.parametrize("average", [True, 50])
+def test_early_stopping_scores_the_weights_trained_not_their_average_as_scikit_learn(task, average):
+    if task == "regression":
+        X, y = _regression(np.float64)
+        ours, theirs = fastgd.SGDRegressor, sk.SGDRegressor
+        options = dict(loss="squared_epsilon_insensitive", learning_rate="constant", eta0=0.002)
+    else:
+        X, y = _classification(3, np.float64)
+        ours, theirs = fastgd.SGDClassifier, sk.SGDClassifier
+        options = dict(learning_rate="constant", eta0=0.001)
+    options.update(penalty=None, average=average, shuffle=False, random_state=0, early_stopping=True)
+    a, b = _both(ours(**options), theirs(**options), X, y)
+    _assert_same_fit(a, b, np.float64)
+
+
+def test_weights_with_a_sum_below_zero_fit_as_scikit_learn():
+    # the drop-ins' objective is the unweighted mean loss: no positive sum is needed
+    X, y = _classification(2, np.float64)
+    weights = np.ones(len(y))
+    weights[:150] = -1.0
+    options = dict(SAME, max_iter=3, learning_rate="constant", eta0=1e-3)
+    _assert_same_fit(*_both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y,
+                            sample_weight=weights), np.float64)
+    with pytest.raises(ValueError, match="positive sum"):  # the own estimators' objective divides by it
+        fastgd.LogisticRegression(max_iter=3).fit(X, y, sample_weight=weights)
+
+
+def test_held_out_weights_all_zero_are_refused_up_front():
+    X, y = _classification(3, np.float64)
+    from sklearn.model_selection import StratifiedShuffleSplit
+    _, held_out = next(StratifiedShuffleSplit(test_size=0.1, random_state=0).split(np.zeros((len(y), 1)), y))
+    weights = np.ones(len(y))
+    weights[held_out] = 0
+    for model in (sk.SGDClassifier(early_stopping=True, random_state=0),
+                  fastgd.SGDClassifier(early_stopping=True, random_state=0)):
+        with pytest.raises(ValueError, match="validation set are all zero|held-out rows .* are all zero"):
+            model.fit(X, y, sample_weight=weights)
+    assert not hasattr(model, "coef_")  # fastgd's, unchanged (scikit-learn's is left half fitted)
+
+
+def test_float32_rows_whose_squares_overflow_float32_fit_as_sparse_ones():
+    # the kept norms sum x . x in double, as scikit-learn (and the sparse epoch) do
+    X, y = _classification(2, np.float32)
+    X = X * np.float32(1e19)  # x . x beyond float32's largest
+    options = dict(SAME, learning_rate="constant", eta0=1e-30)
+    dense = fastgd.SGDClassifier(**options).fit(X, y)
+    csr = fastgd.SGDClassifier(**options).fit(sparse.csr_matrix(X), y)
+    theirs = sk.SGDClassifier(**options).fit(X, y)
+    np.testing.assert_allclose(dense.coef_, csr.coef_, rtol=1e-5)
+    _assert_same_fit(dense, theirs, np.float32)
+
+
+def test_a_large_power_t_and_confident_probabilities_raise_no_floating_point_error():
+    X, y = _classification(2, np.float64)
+    options = dict(SAME, learning_rate="invscaling", eta0=0.1, power_t=200.0, loss="log_loss")
+    with np.errstate(all="raise"):
+        ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+        np.testing.assert_allclose(ours.predict_proba(X * 1e3), theirs.predict_proba(X * 1e3), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(ours.predict_log_proba(X), theirs.predict_log_proba(X), rtol=1e-12)
+    _assert_same_fit(ours, theirs, np.float64)
+
+
+def test_warm_start_with_other_classes_names_the_kept_weights():
+    X, y3 = _classification(3, np.float64)
+    _, y4 = _classification(4, np.float64)
+    model = fastgd.SGDClassifier(warm_start=True, max_iter=3, tol=None).fit(X, y3)
+    before = model.coef_.copy()
+    with pytest.raises(ValueError, match=r"coef_ \(kept by warm_start\) has shape \(3, 6\); expected \(4, 6\)"):
+        model.fit(X, y4)
+    np.testing.assert_array_equal(model.coef_, before)
+
+
+def test_a_second_call_while_one_runs_is_refused_and_changes_nothing():
+    X, y = _classification(3, np.float64)
+    model = fastgd.SGDClassifier(max_iter=3, tol=None, random_state=0)
+
+    class Rows:
+        """X as an array-like whose conversion, inside the fit, starts another call (as another
+        thread would)."""
+
+        def __array__(self, dtype=None, copy=None):
+            model.partial_fit(X, y, classes=[0, 1, 2])
+            return X if dtype is None else X.astype(dtype)
+
+    with pytest.raises(RuntimeError, match="a fit or partial_fit of this SGDClassifier is running already"):
+        model.fit(Rows(), y)
+    assert not hasattr(model, "coef_")
+    twin = fastgd.SGDClassifier(max_iter=3, tol=None, random_state=0)
+    np.testing.assert_array_equal(model.fit(X, y).coef_, twin.fit(X, y).coef_)
+    pickle.loads(pickle.dumps(model)).partial_fit(X, y)  # a copy has a lock of its own
