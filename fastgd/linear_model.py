@@ -153,11 +153,13 @@ class _Driver(BaseEstimator):
             coef = np.asarray(coef.toarray() if sparse.issparse(coef) else coef, dtype=self._theta.dtype)
             if (coef.size != d) if k == 1 else (coef.shape != (k, d)):
                 raise ValueError(f"{names[0]} has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
+            _check_finite(coef, names[0])
             self._theta[: k * d] = coef.ravel()
         if intercept is not None:
             intercept = np.asarray(intercept, dtype=self._theta.dtype)
             if intercept.size != k:
                 raise ValueError(f"{names[1]} has shape {intercept.shape}; expected ({k},)")
+            _check_finite(intercept, names[1])
             self._theta[k * d:] = intercept.ravel()
 
     def _follow_weights(self):
@@ -592,6 +594,11 @@ class _BaseGD(_Driver):
     def _schedule(self):
         return self.lr_schedule
 
+
+
+def _check_finite(weights, name):
+    if not np.isfinite(weights).all():
+        raise ValueError(f"{name} holds NaN or inf; expected finite weights to start from")
 
 
 def _check_one_label_type(labels, name):

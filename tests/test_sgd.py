@@ -971,3 +971,14 @@ def test_a_second_call_while_one_runs_is_refused_and_changes_nothing():
     twin = fastgd.SGDClassifier(max_iter=3, tol=None, random_state=0)
     np.testing.assert_array_equal(model.fit(X, y).coef_, twin.fit(X, y).coef_)
     pickle.loads(pickle.dumps(model)).partial_fit(X, y)  # a copy has a lock of its own
+
+
+@pytest.mark.parametrize("bad", ["coef_init", "intercept_init"])
+def test_non_finite_initial_weights_are_refused_as_such(bad):
+    X, y = _classification(2, np.float64)
+    init = {"coef_init": np.zeros(6), "intercept_init": np.zeros(1)}
+    init[bad][0] = np.nan
+    model = fastgd.SGDClassifier(max_iter=2, tol=None)
+    with pytest.raises(ValueError, match=f"{bad} holds NaN or inf"):
+        model.fit(X, y, **init)
+    assert not hasattr(model, "coef_")
