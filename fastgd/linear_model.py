@@ -313,7 +313,9 @@ class _Driver(BaseEstimator):
                     group["lr"] /= 5
                     no_improvement = 0
                 else:
-                    self._warn_if_rising()
+                    rising = self._rising()
+                    if rising and self._warns_of_divergence:
+                        warnings.warn(rising, ConvergenceWarning)
                     if self.verbose:
                         print(f"Convergence after {self.n_iter_} epochs")
                     break
@@ -333,13 +335,18 @@ class _Driver(BaseEstimator):
     #: before that is taken for divergence (if it also ends above its first epoch's)
     _RISE = 10.0
 
-    def _warn_if_rising(self):
+    #: whether a fit that stopped far above its best objective warns (a class trained apart does not:
+    #: the fit of all warns once, see _fit_classes_apart)
+    _warns_of_divergence = True
+
+    def _rising(self):
+        """What a fit that stopped with its objective far above its best says (else None)."""
         best, last = min(self.loss_curve_), self.loss_curve_[-1]
         if last > max(self._RISE * best, self.loss_curve_[0]):
-            warnings.warn(
-                f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
-                f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
-                "(e.g. StandardScaler).", ConvergenceWarning)
+            return (f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
+                    f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
+                    "(e.g. StandardScaler).")
+        return None
 
     #: rows predicted at a time when scoring held-out rows of X
     _SCORE_CHUNK = 1 << 14
@@ -1059,6 +1066,11 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
             if error is not None:
                 raise error
         ran_out = any(ran for ran, _ in outcomes)
+        rising = [(label, said) for label, one in zip(self.classes_, classes)  # those that stopped for
+                  if one.n_iter_ < n_epochs and (said := one._rising())]      # want of improvement
+        if rising:
+            warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {rising[0][0]!r}: "
+                          f"{rising[0][1]}", ConvergenceWarning)
         for c, one in enumerate(classes):  # joined once all trained
             self._theta[entries[c]] = one._theta
             if self.average:
@@ -1087,6 +1099,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seed)
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
+        one._warns_of_divergence = False
         one._start_call(reset=True)
         return one
 

@@ -982,3 +982,22 @@ def test_non_finite_initial_weights_are_refused_as_such(bad):
     with pytest.raises(ValueError, match=f"{bad} holds NaN or inf"):
         model.fit(X, y, **init)
     assert not hasattr(model, "coef_")
+
+
+def test_classes_apart_that_diverge_warn_once():
+    X, y = _classification(3, np.float64)
+    options = dict(learning_rate="invscaling", eta0=0.1, power_t=-1, shuffle=False, random_state=0)
+
+    def convergence_warnings(model, labels):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model.fit(X, labels)
+        return [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+    said = convergence_warnings(fastgd.SGDClassifier(**options), y)
+    # oracle: each class's own fit, one vs all, warns alone (the same epochs, apart)
+    alone = [convergence_warnings(fastgd.SGDClassifier(**options), (y == label).astype(int)) for label in range(3)]
+    diverged = [label for label, warned in enumerate(alone) if warned]
+    assert diverged and len(said) == 1
+    assert said[0].startswith(f"{len(diverged)} of the 3 classes (one vs all) diverged; class "
+                              f"{np.int64(diverged[0])!r}: {alone[diverged[0]][0]}")
