@@ -692,8 +692,9 @@ class Optimizer(_OneAtATime):
         """Restore a snapshot from state_dict(), of this optimizer or of the torch.optim optimizer
         of the same name (its tensors converted to arrays), over parameters of the same shapes.
 
-        Param-group keys that are not options are kept, as torch keeps them.  Everything is
-        checked before anything is changed.
+        Param-group keys that are not options are kept, as torch keeps them.  A parameter's
+        state is all or nothing: one lacking a part its options need (its step, a moment) is
+        refused, as torch refuses it.  Everything is checked before anything is changed.
         """
         with self._exclusive("load_state_dict()"):
             self._follow_param_groups()
