@@ -135,7 +135,8 @@ class Parameter(NDArrayOperatorsMixin):
     (no copy), NumPy functions, ufuncs, operators (``@`` on either side),
     comparisons, indexing and iteration act on the data, in-place operators
     (``p -= ...``) and item assignment change it in place, and the array's
-    attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's.
+    attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's,
+    setting them too (``p.shape = (2, 3)`` reshapes the data in place).
     ``format(p, spec)`` and ``round(p)`` are the array's: a 0-d one formats
     as its number (``f"{p:.2f}"``), a larger one only with an empty spec, and
     NumPy's arrays have no ``round()`` (``np.round(p)`` rounds); ``format(p,
@@ -199,6 +200,12 @@ class Parameter(NDArrayOperatorsMixin):
         if name.startswith("_") or name in Parameter.__slots__:  # a slot not set yet (while unpickling)
             raise AttributeError(f"'Parameter' object has no attribute {name!r}")
         return getattr(self.data, name)
+
+    def __setattr__(self, name, value):
+        if name.startswith("_") or hasattr(type(self), name):  # its own: data, grad, a subclass's
+            object.__setattr__(self, name, value)
+        else:  # the array's, as reading them is: p.shape = (2, 3) reshapes the data in place
+            setattr(self.data, name, value)
 
     def __getitem__(self, key):
         return self.data[_unwrapped(key)]

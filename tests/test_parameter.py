@@ -207,3 +207,15 @@ def test_optimizers_still_step_it():
             t *= 0.5
     np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12)
     assert isinstance(p, Parameter) and p.shape == (5,)
+
+
+def test_setting_an_array_attribute_sets_the_datas():
+    # as reading it: p.shape = ... reshapes the data in place (the optimizer follows a reshape)
+    data = np.arange(6.0)
+    p = Parameter(data, np.ones(6))
+    p.shape = (2, 3)
+    assert p.data is data and data.shape == (2, 3) and p.shape == (2, 3)
+    with pytest.raises(ValueError, match="cannot reshape"):
+        p.shape = (4, 2)  # NumPy's own refusal: 6 elements are not 8
+    p.grad = None  # its own attributes stay its own
+    assert p.grad is None and not hasattr(data, "grad")
