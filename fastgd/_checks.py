@@ -156,18 +156,18 @@ def check_real(value, name, *, below_one=False):
     ):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     _, low, high = KINDS["fraction" if below_one else "number"]
-    if not low <= _as_double(value) < high:
+    if not low <= as_double(value, name) < high:
         expected = f"a number in [{low:g}, {high:g})" if below_one else f"a finite number >= {low:g}"
         raise ValueError(f"Invalid {name}: {value!r}; expected {expected}")
 
 
-def _as_double(value):
-    """value as the double a kernel reads; inf for a whole number too large for one (the
-    compiled step would raise OverflowError)."""
+def as_double(value, name):
+    """A real number as the double a kernel reads; ValueError for one too large for a double
+    (a whole number: float() would raise OverflowError)."""
     try:
         return float(value)
     except OverflowError:
-        return math.inf
+        raise ValueError(f"{name} must be a number a double holds, got {value!r}") from None
 
 
 def check_flag(value, name):

@@ -81,8 +81,7 @@ class MultiSteps(_OneAtATime):
             # what would make this call's step raise, checked before the sums change (only a
             # step started by another thread in between can still raise it)
             if opt._lock.locked():
-                raise RuntimeError("step(): a step of the wrapped optimizer is already running (in another "
-                                   "thread, or re-entered); an optimizer takes one step at a time")
+                raise opt._busy("step()")
             opt._check_all_groups()
         present = [i for i, g in enumerate(grads) if g is not None]
         given = [grads[i] for i in present]

@@ -26,6 +26,7 @@ import numbers
 
 import numpy as np
 
+from . import _checks
 from ._backend import engine
 from .optim import Parameter
 
@@ -216,10 +217,7 @@ def _check_max_norm(max_norm, nan_ok=False):
     clip_coef then scales by NaN; a step refuses it)."""
     if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
         raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
-    try:
-        value = float(max_norm)
-    except OverflowError:
-        raise ValueError(f"max_norm must be a number a double holds, got {max_norm!r}") from None
+    value = _checks.as_double(max_norm, "max_norm")
     if value != value and not nan_ok:
         raise ValueError("max_norm must not be NaN: the step would scale the gradients by NaN")
     return value

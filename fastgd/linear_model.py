@@ -293,7 +293,8 @@ class _Driver(BaseEstimator):
                 )
             self.loss_curve_.append(objective)
             if validation is not None:
-                self._publish(self._theta)  # as scikit-learn, the weights trained, not their average
+                # the drop-ins score the weights trained, as scikit-learn, the own estimators the model
+                self._publish(self._theta if self._sgd_bookkeeping else None)
                 score = self._validation_score(X, *validation)
                 self.validation_scores_.append(score)
                 current = -score
@@ -1069,7 +1070,8 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         rising = [(label, said) for label, one in zip(self.classes_, classes)  # those that stopped for
                   if one.n_iter_ < n_epochs and (said := one._rising())]      # want of improvement
         if rising:
-            warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {rising[0][0]!r}: "
+            label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
+            warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
         for c, one in enumerate(classes):  # joined once all trained
             self._theta[entries[c]] = one._theta

@@ -24,6 +24,7 @@ from collections import Counter
 
 import numpy as np
 
+from . import _checks
 from .optim import Optimizer
 
 __all__ = [
@@ -77,10 +78,7 @@ def _check_optimizer(optimizer):
 def _check_real(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    try:
-        float(value)
-    except OverflowError:
-        raise ValueError(f"{name} must be a number a double holds, got {value!r}") from None
+    _checks.as_double(value, name)
 
 
 def _check_int(value, name, low):
@@ -159,6 +157,31 @@ def _undone_on_failure(optimizer):
         raise
 
 
+#: the entries of a saved state that count steps (whole numbers), and those that a step divides by
+#: (above 0): torch's names, which fastgd's schedulers keep
+_WHOLE_ENTRIES = frozenset({"last_epoch", "_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters",
+                            "total_steps"})
+_POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
+                               "total_size"})
+
+
+def _check_entry(key, held, loaded, owner):
+    """Raise ValueError unless a loaded entry can stand where the scheduler holds `held`: of its
+    kind (_same_kind), no NaN, a whole number for a count of steps, above 0 for what a step
+    divides by (torch loads anything, and fails later or never)."""
+    if not _same_kind(held, loaded):
+        raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(loaded)}; this {owner} holds "
+                         f"{reprlib.repr(held)} there, and a value of that kind is expected")
+    numbers_in = [v for v in (loaded if isinstance(loaded, (list, tuple)) else [loaded])
+                  if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+    if any(v != v for v in numbers_in):
+        raise ValueError(f"state_dict[{key!r}] holds NaN")
+    if key in _WHOLE_ENTRIES and any(v != int(v) for v in numbers_in if math.isfinite(v)):
+        raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a whole number (a count of steps)")
+    if key in _POSITIVE_ENTRIES and any(not v > 0 for v in numbers_in):
+        raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a number above 0")
+
+
 def _same_kind(held, loaded):
     """Whether a loaded state entry is of the kind the scheduler holds: a number for a number (a
     bool for a bool), a string for a string, a list as long for a list, a dict for a dict; None
@@ -232,29 +255,10 @@ class LRScheduler:
 
     def load_state_dict(self, state_dict):
         """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's); checked
-        in full (the schedulers in it too) before anything changes: each entry must be of the kind
-        this scheduler holds there, and a copy with the state loaded must take its next step (over
-        copies of the groups' options; a function of yours is called as in a step)."""
+        before anything changes (the schedulers in it too): each entry must be of the kind this
+        scheduler holds there (see _check_entry), and the modes known ones."""
         self._check_state_dict(state_dict)
-        self._try_loaded(state_dict)
         self._load(state_dict)
-
-    def _try_loaded(self, state_dict):
-        """Raise ValueError unless a copy of this scheduler, state_dict loaded, steps without error."""
-        stand_in = types.SimpleNamespace(defaults=self.optimizer.defaults, param_groups=[
-            {key: value for key, value in group.items() if key != "params"} for group in self.optimizer.param_groups])
-        trial = copy.deepcopy(self, {id(self.optimizer): stand_in})
-        trial._load(state_dict)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                trial._trial_step()
-        except Exception as error:
-            raise ValueError(f"state_dict holds values this {type(self).__name__} cannot step with "
-                             f"({type(error).__name__}: {error})") from error
-
-    def _trial_step(self):
-        self.step()
 
     def _load(self, state_dict):
         """Take a state that _check_state_dict passed."""
@@ -270,9 +274,8 @@ class LRScheduler:
             raise ValueError(f"state_dict has entries {unknown} that a {type(self).__name__} does not have; "
                              f"expected some of {sorted(known - {'optimizer'})}")
         for key, value in state_dict.items():
-            if key not in self._state_of_its_own and not _same_kind(vars(self)[key], value):
-                raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(value)}; this {type(self).__name__} holds "
-                                 f"{reprlib.repr(vars(self)[key])} there, and a value of that kind is expected")
+            if key not in self._state_of_its_own:
+                _check_entry(key, vars(self)[key], value, type(self).__name__)
 
     #: entries whose kind a subclass checks itself
     _state_of_its_own = frozenset({"optimizer"})
@@ -1030,9 +1033,6 @@ class ReduceLROnPlateau(LRScheduler):
             vars(self).clear()
             vars(self).update(saved)
             raise
-
-    def _trial_step(self):
-        self.step(0.0)
 
     def _step(self, current, epoch):
         self.last_epoch = epoch

@@ -303,8 +303,15 @@ class Optimizer(_OneAtATime):
         self._fresh = np.zeros(0, dtype=np.uint8)
         self._scalars = self._new_scalars(0)
         groups = _as_groups(params)
-        for group in groups:
-            self._add_group(group, len(groups) > 1)
+        given = [dict(group) for group in groups]
+        try:
+            for group in groups:
+                self._add_group(group, len(groups) > 1)
+        except BaseException:  # the caller's dicts as they were (an earlier group took the defaults)
+            for group, was in zip(groups, given):
+                group.clear()
+                group.update(was)
+            raise
 
     @property
     def n_threads(self):
@@ -646,8 +653,8 @@ class Optimizer(_OneAtATime):
         """Clear the gradient of every fastgd.Parameter that param_groups list: set it to None
         (torch's default) or fill it with zeros (each must then be a writable array)."""
         with self._exclusive("zero_grad()"):
-            self._follow_param_groups()
-            cleared = [(i, entry) for i, entry in enumerate(self._entries)
+            listed = [entry for group in self.param_groups for entry in _as_entries(group["params"])]
+            cleared = [(i, entry) for i, entry in enumerate(listed)  # as torch: whatever the groups list
                        if isinstance(entry, Parameter) and entry.grad is not None]
             if set_to_none:
                 for _, entry in cleared:
@@ -700,7 +707,7 @@ class Optimizer(_OneAtATime):
         of the same name (its tensors converted to arrays), over parameters of the same shapes.
 
         Param-group keys that are not options are kept, as torch keeps them.  A parameter's
-        state is all or nothing: one lacking a part its options need (its step, a moment) is
+        state is all or nothing: one lacking a part every step makes (its step, a moment) is
         refused, as torch refuses it.  Everything is checked before anything is changed.
         """
         with self._exclusive("load_state_dict()"):
@@ -742,14 +749,15 @@ class Optimizer(_OneAtATime):
             unknown = sorted(set(entry) - allowed)
             if unknown:
                 raise ValueError(f"{where} has unknown entries {unknown}; expected some of {sorted(allowed)}")
-            group = options[next(g for g, (start, stop) in enumerate(self._slices) if start <= key < stop)]
+            # what every step makes (not what an option needs: one turned on later makes its state
+            # at the next step, as torch's): the rest of a state cut short would be made up anew
             needed = ({"step"} if counts_steps else set()) | {s.name for s in scalar_state} | {
-                s.name for s in self._described_state() if s.needed_when is None or group[s.needed_when]}
+                s.name for s in self._described_state() if s.needed_when is None}
             lacking = [] if not entry else sorted(
                 needed - {name for name, value in entry.items() if value is not None or name not in self._state})
-            if lacking:  # a step made them all: the rest of a state cut short would be made up anew
-                raise ValueError(f"{where} lacks {lacking}, which a state saved after a step has with "
-                                 "these options; give all of them, or no state for the parameter")
+            if lacking:
+                raise ValueError(f"{where} lacks {lacking}, which a state saved after a step has; give all "
+                                 "of them, or no state for the parameter")
             for name in self._state:
                 value = entry.get(name)
                 if value is None:

@@ -1064,3 +1064,15 @@ def test_logistic_regression_shares_the_other_parameters_defaults():
     own = fastgd.LogisticRegression().get_params()
     assert own.pop("class_weight") is None
     assert own == shared
+
+
+def test_early_stopping_with_average_scores_the_model_returned():
+    # the own estimators score the model they return (the average), the drop-ins the weights trained
+    from sklearn.datasets import make_regression
+    from sklearn.model_selection import ShuffleSplit
+    X, y = make_regression(400, 8, noise=20.0, random_state=0)
+    y = y / y.std()
+    model = fastgd.LinearRegression(average=True, early_stopping=True, learning_rate=0.05, batch_size=1,
+                                    random_state=0, tol=1e-3, shuffle=False).fit(X, y)
+    _, held_out = next(ShuffleSplit(test_size=0.1, random_state=0).split(X))  # the estimators' split
+    assert model.validation_scores_[-1] == pytest.approx(model.score(X[held_out], y[held_out]), rel=1e-12)

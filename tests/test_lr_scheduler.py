@@ -690,6 +690,11 @@ def _sgd():
     (lambda: lr_scheduler.OneCycleLR(_sgd(), max_lr=1.0, total_steps=10), {"_anneal_func_type": "bogus"}),
     (lambda: lr_scheduler.SequentialLR(*(lambda o: (o, [lr_scheduler.ConstantLR(o), lr_scheduler.ExponentialLR(o, 0.9)]))(_sgd()),
                                        milestones=[3]), {"_milestones": "3"}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"gamma": float("nan")}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"step_size": 2.5}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"last_epoch": 1.5}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"base_lrs": [float("nan")]}),
+    (lambda: lr_scheduler.LinearLR(_sgd()), {"total_iters": 0}),
 ])
 def test_load_state_dict_checks_the_values(make, bad):
     """torch loads any values (and fails at a later step, or never); fastgd refuses what it cannot
@@ -733,3 +738,34 @@ def test_one_cycle_lr_after_a_group_was_added_says_so():
 def test_arguments_too_large_for_a_double_are_refused():
     with pytest.raises(ValueError, match="gamma must be a number a double holds"):
         lr_scheduler.StepLR(_sgd(), 3, gamma=10**400)
+
+
+def test_states_at_the_end_of_a_schedule_and_of_any_function_load_as_torch():
+    """A finished OneCycleLR (its next step would raise) and a LambdaLR whose function is a bound
+    method of an object that cannot be copied: torch loads both; so does fastgd."""
+    import threading
+
+    class Trainer:
+        def __init__(self):
+            self.lock, self.warm = threading.Lock(), 5
+
+        def lr_at(self, epoch):
+            return min(1.0, (epoch + 1) / self.warm)
+
+    trainer = Trainer()
+    for make in (lambda o: lr_scheduler.OneCycleLR(o, max_lr=1.0, total_steps=10),
+                 lambda o: lr_scheduler.LambdaLR(o, trainer.lr_at)):
+        opt = _sgd()
+        scheduler = make(opt)
+        for _ in range(10):
+            opt.step([np.ones(2)])
+            scheduler.step()
+        twin = make(_sgd())
+        twin.load_state_dict(scheduler.state_dict())
+        assert twin.state_dict() == scheduler.state_dict() and twin.last_epoch == 10
+    topt = torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1, momentum=0.9)
+    tsched = torch_scheduler.OneCycleLR(topt, max_lr=1.0, total_steps=10)
+    for _ in range(10):
+        topt.step()
+        tsched.step()
+    lr_scheduler.OneCycleLR(_sgd(), max_lr=1.0, total_steps=10).load_state_dict(tsched.state_dict())

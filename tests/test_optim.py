@@ -1138,9 +1138,30 @@ def test_the_callers_group_dicts_are_the_groups_as_torch():
 
 @pytest.mark.parametrize("option", ["lr", "weight_decay", "eps"])
 def test_an_option_too_large_for_a_double_is_refused(option):
-    with pytest.raises(ValueError, match=f"Invalid {option}"):
+    with pytest.raises(ValueError, match=f"{option} must be a number a double holds"):
         fastgd.Adam([np.zeros(2)], **{option: 10**400})
     opt = fastgd.Adam([np.zeros(2)])
     opt.param_groups[0][option] = 10**400
-    with pytest.raises(ValueError, match=f"Invalid {option}"):
+    with pytest.raises(ValueError, match=f"{option} must be a number a double holds"):
         opt.step([np.ones(2)])
+
+
+def test_a_constructor_that_fails_leaves_the_callers_dicts_as_they_were():
+    first, second = {"params": (np.zeros(2),)}, {"params": [np.zeros(3)], "lr": -1.0}
+    before = [dict(first), dict(second)]
+    with pytest.raises(ValueError, match="lr"):
+        fastgd.SGD([first, second], lr=0.1)
+    assert [first, second] == before
+
+
+def test_zero_grad_clears_whatever_the_groups_list_as_torch():
+    torch = pytest.importorskip("torch")
+    a = fastgd.Parameter(np.ones(2), np.ones(2))
+    ta = torch.ones(2, requires_grad=True)
+    ta.grad = torch.ones(2)
+    opt, topt = fastgd.SGD([a], lr=0.1), torch.optim.SGD([ta], lr=0.1)
+    opt.param_groups[0]["params"] = [a, a]  # listed twice by hand: a step would refuse it, zero_grad clears
+    topt.param_groups[0]["params"] = [ta, ta]
+    opt.zero_grad()
+    topt.zero_grad()
+    assert a.grad is None and ta.grad is None

@@ -1000,4 +1000,35 @@ def test_classes_apart_that_diverge_warn_once():
     diverged = [label for label, warned in enumerate(alone) if warned]
     assert diverged and len(said) == 1
     assert said[0].startswith(f"{len(diverged)} of the 3 classes (one vs all) diverged; class "
-                              f"{np.int64(diverged[0])!r}: {alone[diverged[0]][0]}")
+                              f"{diverged[0]!r}: {alone[diverged[0]][0]}")
+
+
+def test_an_interrupted_classes_apart_fit_ends_its_threads(monkeypatch):
+    """Ctrl-C (here: KeyboardInterrupt from joblib's Parallel, as the calling thread gets it) while
+    the classes train on threads: the classes end at their next epoch, and the model is unchanged."""
+    import time
+
+    from fastgd import linear_model
+
+    started = []
+
+    class Interrupted:
+        def __init__(self, **options):
+            pass
+
+        def __call__(self, tasks):
+            for function, args, kwargs in tasks:  # (the function as delayed() wrapped it, unwrapped)
+                started.append(threading.Thread(target=function.function, args=args, kwargs=kwargs, daemon=True))
+                started[-1].start()
+            time.sleep(0.2)  # the classes are training
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(linear_model, "Parallel", Interrupted)
+    X, y = _classification(3, np.float64)
+    model = fastgd.SGDClassifier(tol=0.0, n_iter_no_change=10**9, max_iter=10**6, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    for thread in started:  # without the stop, each would train a million epochs
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+    assert len(started) == 3 and not hasattr(model, "coef_")
