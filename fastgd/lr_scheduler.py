@@ -158,9 +158,9 @@ def _undone_on_failure(optimizer):
 
 
 #: the entries of a saved state that count steps (whole numbers), and those that a step divides by
-#: (above 0): torch's names, which fastgd's schedulers keep
-_WHOLE_ENTRIES = frozenset({"last_epoch", "_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters",
-                            "total_steps"})
+#: (above 0): torch's names, which fastgd's schedulers keep (not last_epoch: step(epoch) may set a
+#: fractional one, as torch's)
+_WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps"})
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                                "total_size"})
 

@@ -692,7 +692,7 @@ def _sgd():
                                        milestones=[3]), {"_milestones": "3"}),
     (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"gamma": float("nan")}),
     (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"step_size": 2.5}),
-    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"last_epoch": 1.5}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"_step_count": 1.5}),
     (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"base_lrs": [float("nan")]}),
     (lambda: lr_scheduler.LinearLR(_sgd()), {"total_iters": 0}),
 ])
@@ -769,3 +769,17 @@ def test_states_at_the_end_of_a_schedule_and_of_any_function_load_as_torch():
         topt.step()
         tsched.step()
     lr_scheduler.OneCycleLR(_sgd(), max_lr=1.0, total_steps=10).load_state_dict(tsched.state_dict())
+
+
+@pytest.mark.filterwarnings("ignore:scheduler.step\\(epoch\\) is deprecated")
+def test_a_state_after_a_fractional_epoch_loads():
+    # step(epoch) takes a fractional epoch, as torch's: the state it leaves loads
+    for make, step in ((lambda o: lr_scheduler.StepLR(o, 2), lambda s: s.step(2.5)),
+                       (lambda o: lr_scheduler.ReduceLROnPlateau(o), lambda s: s.step(1.0, epoch=2.5))):
+        opt = _sgd()
+        scheduler = make(opt)
+        opt.step([np.ones(2)])
+        step(scheduler)
+        twin = make(_sgd())
+        twin.load_state_dict(scheduler.state_dict())
+        assert twin.last_epoch == scheduler.last_epoch == 2.5
