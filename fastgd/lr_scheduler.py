@@ -198,6 +198,20 @@ def _same_kind(held, loaded):
     return True
 
 
+@contextlib.contextmanager
+def _attributes_undone_on_failure(schedulers):
+    """Put the attributes of the schedulers back as they were if the block raises (a step
+    replaces them, never changes them in place)."""
+    saved = [(scheduler, dict(vars(scheduler))) for scheduler in schedulers]
+    try:
+        yield
+    except BaseException:
+        for scheduler, attributes in saved:
+            vars(scheduler).clear()
+            vars(scheduler).update(attributes)
+        raise
+
+
 class _FirstStep:
     """Stands in for an optimizer's step until its first call, which it notes (in the optimizer's
     _opt_called, as torch does) before putting the step back: so that a scheduler stepped first
@@ -858,15 +872,8 @@ class _OfSchedulers(LRScheduler):
         """A step that raises in a later scheduler changes nothing: the attributes of this scheduler
         and of those in it (a step replaces them, never changes them in place) are put back, with
         the groups' options."""
-        saved = [(scheduler, dict(vars(scheduler))) for scheduler in self._everyone()]
-        with _undone_on_failure(self.optimizer):
-            try:
-                yield
-            except BaseException:
-                for scheduler, attributes in saved:
-                    vars(scheduler).clear()
-                    vars(scheduler).update(attributes)
-                raise
+        with _attributes_undone_on_failure(self._everyone()), _undone_on_failure(self.optimizer):
+            yield
 
     def state_dict(self):
         saved = copy.deepcopy({key: value for key, value in vars(self).items()
@@ -1026,13 +1033,8 @@ class ReduceLROnPlateau(LRScheduler):
             epoch = self.last_epoch + 1
         else:
             warnings.warn(_EPOCH_WARNING, UserWarning, stacklevel=2)
-        saved = dict(vars(self))  # the step replaces attributes, never changes them in place
-        try:
+        with _attributes_undone_on_failure([self]):
             self._step(current, epoch)
-        except BaseException:
-            vars(self).clear()
-            vars(self).update(saved)
-            raise
 
     def _step(self, current, epoch):
         self.last_epoch = epoch

@@ -618,12 +618,16 @@ class Optimizer(_OneAtATime):
         without gradients reads the .grad of each, and counts the gradients given, before the
         compiled step could notice)."""
         try:
-            listed = [entry for group in self.param_groups for entry in _as_entries(group["params"])]
+            listed = self._listed()
         except (TypeError, KeyError):
             listed = None
         if listed is None or len(listed) != len(self._entries) or any(
                 entry is not known for entry, known in zip(listed, self._entries)):
             self._sync()
+
+    def _listed(self):
+        """The entries param_groups list now, in order (as the user may have edited them)."""
+        return [entry for group in self.param_groups for entry in _as_entries(group["params"])]
 
     def _gradients(self, grads):
         if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
@@ -653,8 +657,7 @@ class Optimizer(_OneAtATime):
         """Clear the gradient of every fastgd.Parameter that param_groups list: set it to None
         (torch's default) or fill it with zeros (each must then be a writable array)."""
         with self._exclusive("zero_grad()"):
-            listed = [entry for group in self.param_groups for entry in _as_entries(group["params"])]
-            cleared = [(i, entry) for i, entry in enumerate(listed)  # as torch: whatever the groups list
+            cleared = [(i, entry) for i, entry in enumerate(self._listed())  # as torch: whatever the groups list
                        if isinstance(entry, Parameter) and entry.grad is not None]
             if set_to_none:
                 for _, entry in cleared:
