@@ -213,11 +213,12 @@ class _Driver(BaseEstimator):
     def _start_call(self, reset):
         """What each fit or partial_fit call starts anew: the truncated gradient's L1 penalty and
         the drop-ins' kept norms of the weights (as scikit-learn's weight vector keeps them for a
-        call, see Objective's sgd_norms), and with each fit the average."""
+        call, see Objective's sgd_norms, and its intercepts in double), and with each fit the average."""
         _, l1 = self._penalties()
         k = self._n_outputs
         self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
         self._sgd_norms = np.full(2 * k, np.nan) if self._sgd_bookkeeping else None
+        self._sgd_intercepts = np.full(2 * k, np.nan) if self._sgd_bookkeeping else None
         lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self.optimizer == "sgd"
         self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
         if reset or getattr(self, "_average_theta", None) is None:
@@ -913,6 +914,7 @@ class _SGDDropIn(_Driver):
         epsilon = SGD_LOSSES[self.loss][1]
         return dict(super()._objective_options(), epsilon=self.epsilon if epsilon is None else epsilon,
                     weights_scale_steps=True, sgd_objective=True, sgd_norms=self._sgd_norms,
+                    sgd_intercepts=self._sgd_intercepts,
                     passive_aggressive=PASSIVE_AGGRESSIVE.get(self.learning_rate, 0),
                     aggressiveness=float(self.eta0), **self._class_weights())
 

@@ -95,7 +95,9 @@ cdef class Objective:
     ||coef||^2 + l1 ||coef||_1 (with passive-aggressive steps the loss alone) of the norms as
     scikit-learn's weight vector keeps them (see fill_norms), in sgd_norms: float64, each
     output's squares then each one's magnitudes, NaN at the start of a call (the epoch then
-    computes them), kept across its epochs.  lazy_average: with an average and an L1 penalty
+    computes them), kept across its epochs; with it, sgd_intercepts: float64, the intercepts
+    then their averages as scikit-learn keeps them, in double through a call (see
+    kept_intercepts), where plain SGD steps rows one at a time (or sparse rows in batches).  lazy_average: with an average and an L1 penalty
     under plain SGD, the average as scikit-learn's weight vector keeps it, lazily: a float64
     array [S, ratio] kept across the epochs of one call, starting [1, 0] (see
     lazy_average_advance), in which a weight's later L1 truncation also enters the average (by
@@ -104,7 +106,7 @@ cdef class Objective:
     cdef Loss loss
     cdef double epsilon, alpha, l1, intercept_decay, aggressiveness
     cdef bint fit_intercept, weights_scale_steps
-    cdef object weight_pos, weight_neg, l1_state, average, lazy_average, sgd_norms
+    cdef object weight_pos, weight_neg, l1_state, average, lazy_average, sgd_norms, sgd_intercepts
     cdef long long average_start, steps_before
     cdef bint lazy, sgd_objective
     cdef int passive_aggressive
@@ -113,7 +115,7 @@ cdef class Objective:
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
                  l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
                  int passive_aggressive=0, double aggressiveness=1, lazy_average=None, bint sgd_objective=False,
-                 sgd_norms=None):
+                 sgd_norms=None, sgd_intercepts=None):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         self.loss = LOSSES[loss]
@@ -124,9 +126,9 @@ cdef class Objective:
         self.lazy = lazy
         self.passive_aggressive, self.aggressiveness = passive_aggressive, aggressiveness
         self.lazy_average = lazy_average
-        if sgd_objective and (sgd_norms is None or LOSSES[loss] < HINGE):
-            raise ValueError("sgd_objective needs one of scikit-learn's SGD losses and sgd_norms")
-        self.sgd_objective, self.sgd_norms = sgd_objective, sgd_norms
+        if sgd_objective and (sgd_norms is None or sgd_intercepts is None or LOSSES[loss] < HINGE):
+            raise ValueError("sgd_objective needs one of scikit-learn's SGD losses, sgd_norms and sgd_intercepts")
+        self.sgd_objective, self.sgd_norms, self.sgd_intercepts = sgd_objective, sgd_norms, sgd_intercepts
 
     cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
         """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
@@ -140,9 +142,10 @@ cdef class Objective:
         s.average = NULL
         s.touched, s.marked, s.gathered, s.touched_room = NULL, NULL, NULL, 0
         s.row_norms = NULL  # the epoch's (passive-aggressive steps)
-        s.sgd_objective = s.sgd_norms = NULL  # the objective's sum: epoch()'s result[2]
+        s.sgd_objective = s.sgd_norms = s.sgd_intercepts = NULL  # the objective's sum: epoch()'s result[2]
         if self.sgd_objective:
             s.sgd_norms = <double*>float64_data(self.sgd_norms, 2 * k, "sgd_norms")
+            s.sgd_intercepts = <double*>float64_data(self.sgd_intercepts, 2 * k, "sgd_intercepts")
         if self.weight_pos is not None:
             s.weight_pos = <const double*>float64_data(self.weight_pos, k, "weight_pos")
             s.weight_neg = <const double*>float64_data(self.weight_neg, k, "weight_neg")
@@ -303,6 +306,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     void* average               # the averaged parameters (X's dtype), or NULL
     double* sgd_objective       # Objective.sgd_objective's sum, or NULL when not kept
     double* sgd_norms           # Objective.sgd_norms (2 k), or NULL
+    double* sgd_intercepts      # Objective.sgd_intercepts (2 k), or NULL
     long long average_start, steps_before
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
     # of theta, and room for the gathered arrays (see advance_entries); NULL otherwise
@@ -467,12 +471,13 @@ cdef double run_epoch(
     const floating* X, const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
     bint in_order, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings,
     floating* theta, floating* grad, floating* batch_x, floating* scores,
-    floating* scratch, Engine* optimizer, const double* rates, Py_ssize_t* batches_done,
+    floating* scratch, Engine* optimizer, const double* rates, double* intercepts, Py_ssize_t* batches_done,
 ) noexcept nogil:
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
     (the parameters are then as they were before that batch); counts the batches whose
     step was taken in *batches_done (all but PA-I's rows of zeros, passed over).  rates: each
-    batch's learning rate, or NULL."""
+    batch's learning rate, or NULL.  intercepts: 2 k, see kept_intercepts (plain SGD a row at
+    a time keeps the intercepts there)."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
     cdef bint fit_intercept = settings.fit_intercept
@@ -490,6 +495,7 @@ cdef double run_epoch(
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
     cdef Py_ssize_t y_per_row = targets_per_row(loss, k)
     cdef bint one_pass = plain_sgd(optimizer)
+    cdef bint kept = one_pass and batch_size == 1  # the intercepts in double (see kept_intercepts)
     cdef floating neg_lr, g
     cdef Py_ssize_t near, far
     cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)
@@ -501,6 +507,8 @@ cdef double run_epoch(
     cdef double row_squares = 0, decay = 1, b
     cdef bint past_zero
     prefetch_rows(d * sizeof(floating), &near, &far)
+    if kept:
+        kept_intercepts(intercepts, intercept, average + k * d if average != NULL else NULL, k)
     if penalized and isnan(settings.sgd_norms[0]):
         fill_norms(settings, coef, k, d)
     for batch in range(n_batches):
@@ -537,7 +545,8 @@ cdef double run_epoch(
             gemm("T", "N", <int>k, <int>m, <int>d, 1, coef, <int>d, batch_x, <int>d, 0, scores, <int>k)
         for r in range(m):
             for c in range(k):
-                scores[r * k + c] += intercept[c]
+                scores[r * k + c] = <floating>(scores[r * k + c] + intercepts[c]) if kept \
+                    else scores[r * k + c] + intercept[c]
         if settings.passive_aggressive:
             for r in range(m):
                 settings.row_norms[r] = squared_norm(batch_x + r * d, d)
@@ -583,7 +592,11 @@ cdef double run_epoch(
                         coef[c * d + j] = coef[c * d + j] + neg_lr * g
                 if penalized and not by_dots and residual_sum != 0:  # L1: summed anew, before the truncation
                     output_norms(settings, coef, k, d, c)
-                if fit_intercept:
+                if fit_intercept and kept:
+                    intercepts[c] += -(rates[batch] if rates != NULL else lr_of(optimizer, 0)) * (
+                        scores[c] * scale * settings.intercept_decay)
+                    intercept[c] = <floating>intercepts[c]
+                elif fit_intercept:
                     intercept[c] = intercept[c] + neg_lr * (scores[c] * scale * <floating>settings.intercept_decay)
         elif m == 1:
             for c in range(k):
@@ -619,12 +632,16 @@ cdef double run_epoch(
                                          count)
             if count:
                 average_step(average, theta, k * (d + 1), count)
+                if kept:
+                    average_intercepts(intercepts, average + k * d, k, count)
             truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, average, ratio)
         else:  # the mean of the iterates, each after its truncation
             if settings.l1_penalty != NULL:
                 truncate(coef, settings.l1_penalty, k * d, settings.l1 * eta, <floating*>NULL, 0.0)
             if count:
                 average_step(average, theta, k * (d + 1), count)
+                if kept:
+                    average_intercepts(intercepts, average + k * d, k, count)
         batches_done[0] = batch + 1 - skipped
     return total
 
@@ -641,22 +658,43 @@ cdef struct Scaled:
     # step only touches the rows' nonzeros.  Folded back into coef and average (fold) when the
     # scale gets small and at the end of the epoch.
     double scale, a, b
-    # the intercepts, kept in double through the epoch (scikit-learn keeps its intercept in double
-    # through a call): its steps on sparse data are a hundredth of the gradient's
+    # the intercepts and their averages, in double (see kept_intercepts): on sparse data the
+    # intercept's steps are a hundredth of the gradient's
     double* intercept
     Py_ssize_t k
+
+
+cdef inline void kept_intercepts(double* kept, const floating* intercept, const floating* intercept_average,
+                                 Py_ssize_t k) noexcept nogil:
+    """Take up the k intercepts (and their averages, or NULL) into kept (2 k), in double, as
+    scikit-learn keeps them through a call: kept's values where the parameters are their
+    rounding (an epoch of the same call left them so), else the parameters' own."""
+    cdef Py_ssize_t c
+    for c in range(k):
+        if not <floating>kept[c] == intercept[c]:
+            kept[c] = intercept[c]
+        if intercept_average != NULL and not <floating>kept[k + c] == intercept_average[c]:
+            kept[k + c] = intercept_average[c]
+
+
+cdef inline void average_intercepts(double* kept, floating* intercept_average, Py_ssize_t k,
+                                    long long count) noexcept nogil:
+    """The running mean of the kept intercepts after `count` steps, in double (scikit-learn's
+    average_intercept), written into intercept_average too."""
+    cdef Py_ssize_t c
+    for c in range(k):
+        kept[k + c] += (kept[c] - kept[k + c]) / count
+        intercept_average[c] = <floating>kept[k + c]
 
 
 cdef inline void average_scaled(Scaled* w, floating* intercept_average, long long count) noexcept nogil:
     """The running mean of the weights after `count` steps, in Scaled's terms (as scikit-learn's
     weight vector's add_average ends), and of the intercepts."""
-    cdef Py_ssize_t c
     cdef double mu = 1.0 / count
     if count > 1:
         w.b /= 1.0 - mu
     w.a += mu * w.b * w.scale
-    for c in range(w.k):
-        intercept_average[c] += <floating>((w.intercept[c] - intercept_average[c]) * mu)
+    average_intercepts(w.intercept, intercept_average, w.k, count)
 
 
 cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexcept nogil:
@@ -769,8 +807,7 @@ cdef double run_sparse_epoch(
                 average[j] = <floating>(average[j] - w.a * coef[j])
     if scaled:
         w.k = k
-        for c in range(k):
-            intercepts[c] = intercept[c]
+        kept_intercepts(intercepts, intercept, average + k * d if average != NULL else NULL, k)
     if penalized and isnan(settings.sgd_norms[0]):
         fill_norms(settings, coef, k, d)
     for batch in range(n_batches):
@@ -1100,8 +1137,10 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef const void* indptr_data = NULL if dense else cnp.PyArray_DATA(indptr)
     cdef bint int32_index = not dense and cnp.PyArray_TYPE(indices) == cnp.NPY_INT32
     cdef Py_ssize_t nnz = cnp.PyArray_SIZE(values)
-    cdef cnp.ndarray intercepts = np.empty(0 if dense else k)
+    cdef cnp.ndarray intercepts = np.full(2 * k, np.nan)  # the epoch's, unless a call keeps them
     cdef double* intercepts_data = <double*>cnp.PyArray_DATA(intercepts)
+    if settings.sgd_intercepts != NULL:
+        intercepts_data = settings.sgd_intercepts
     cdef cnp.ndarray spans = np.empty(0 if dense else 2 * min(batch_size, n), dtype=np.intp)  # see run_sparse_epoch
     cdef Py_ssize_t* spans_data = <Py_ssize_t*>cnp.PyArray_DATA(spans)
     # lazy updates: room for the entries a batch can touch, its nonzeros (at most d) for each output
@@ -1137,13 +1176,13 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
                               <const float*>weights, rows_order, in_order, n, d, k, batch_size, &settings,
                               <float*>theta_data, <float*>grad_data,
                               <float*>batch_x_data, <float*>scores_data, <float*>scratch_data,
-                              engine, batch_rates, &done)
+                              engine, batch_rates, intercepts_data, &done)
         else:
             total = run_epoch(<const double*>x_data, <const double*>y_data,
                               <const double*>weights, rows_order, in_order, n, d, k, batch_size, &settings,
                               <double*>theta_data, <double*>grad_data,
                               <double*>batch_x_data, <double*>scores_data, <double*>scratch_data,
-                              engine, batch_rates, &done)
+                              engine, batch_rates, intercepts_data, &done)
     if rates is not None:
         optimizer.forget_lr(0)
     if done < 0:

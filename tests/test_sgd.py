@@ -782,6 +782,26 @@ def test_scores_of_float32_rows_in_the_dtype_of_both_as_scikit_learn():
 
 
 @pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("penalty", [None, "l1", "elasticnet"])
+def test_float32_intercepts_in_double_through_a_call_as_scikit_learn(penalty, average, kind):
+    # rows of zeros score the intercept alone, and the perceptron steps on a score of 0: an
+    # intercept summed in float32 (a few 1e-11 where scikit-learn's double sum of the same steps
+    # is about 1e-20, of the other sign) sent such fits elsewhere (relative gaps of 0.1 to 3)
+    X, y = make_classification(200, 6, n_informative=4, n_classes=3, random_state=3)
+    X = X / 2
+    X[np.random.default_rng(1).random(X.shape) < 0.6] = 0
+    X = _sparse(X.astype(np.float32), "dense") if kind == "dense" else sparse.csr_matrix(X.astype(np.float32))
+    options = dict(SAME, loss="perceptron", penalty=penalty, learning_rate="constant", eta0=0.02, alpha=1e-2,
+                   average=average)
+    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+    _assert_same_fit(ours, theirs, np.float32)
+    if not average:  # (with it, scikit-learn's partial_fit goes on from a stale intercept: README)
+        ours, theirs = ours.partial_fit(X, y), theirs.partial_fit(X, y)  # each call starts from intercept_
+        _assert_same_fit(ours, theirs, np.float32)
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("task", ["regression", "binary"])
 def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task, kind):
     # the same held-out rows (a stratified split for a classifier, from random_state), and with
