@@ -23,6 +23,13 @@ def _data(entry):
     return entry.data if isinstance(entry, Parameter) else entry
 
 
+def _separate(arrays):
+    """Raise unless the arrays share no memory: a swap would exchange shared elements twice, and
+    copy_to write them twice (checked again by those, as a Parameter's .data may be replaced)."""
+    listed = [(array, f"parameter {i}") for i, array in enumerate(arrays) if isinstance(array, np.ndarray)]
+    _checks.check_no_overlap([array for array, _ in listed], [name for _, name in listed])
+
+
 class _Average(_OneAtATime):
     """The average of a list of parameters (arrays or fastgd.Parameters, whose .data is read).
     One call at a time changes it: a call while another thread's runs raises RuntimeError."""
@@ -40,7 +47,7 @@ class _Average(_OneAtATime):
             raise ValueError("params is an empty list; expected the parameters to average")
         names = [f"parameter {i}" for i in range(len(entries))]
         arrays = [_checks.check_param(_data(entry), name) for entry, name in zip(entries, names)]
-        _checks.check_no_overlap(arrays, names)  # else a swap would exchange shared elements twice
+        _separate(arrays)
         self._lock = threading.Lock()
         self._entries = entries
         #: the averages, one array per parameter (a copy of it until the first update)
@@ -86,6 +93,7 @@ class _Average(_OneAtATime):
             targets = self._params() if params is None else [_data(entry) for entry in params]
             if len(targets) != len(self.averages):
                 raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
+            _separate(targets)
             if not engine.copy_all(targets, self.averages):
                 self._check(targets, self.averages, "average")
                 engine.copy_all([np.asarray(t) for t in targets], self.averages)
@@ -94,7 +102,9 @@ class _Average(_OneAtATime):
         """Exchange the parameters' values and the averages in place (evaluate with the averages,
         then swap back)."""
         with self._exclusive("swap()"):
-            self._run(engine.swap_all, self._params())
+            params = self._params()
+            _separate(params)
+            self._run(engine.swap_all, params)
 
     def state_dict(self):
         """The averages (copies) and the number of updates averaged."""

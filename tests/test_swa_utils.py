@@ -172,6 +172,24 @@ def test_parameters_given_twice_or_overlapping_are_refused(cls):
             cls(params)
 
 
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_parameters_made_to_share_memory_later_are_refused_by_swap_and_copy_to(cls):
+    # a Parameter's .data replaced by a view of another's: swap and copy_to would write the
+    # shared elements twice (swap twice then loses the weights); each raises, changing nothing
+    base, other = np.arange(6.0), np.full(3, 7.0)
+    a, b = Parameter(base), Parameter(other)
+    average = cls([a, b])
+    average.update()
+    b.data = base[3:]
+    before = [base.copy(), [x.copy() for x in average.averages]]
+    for call in (average.swap, average.copy_to, lambda: average.copy_to([base, base[2:5]])):
+        with pytest.raises(ValueError, match="parameter 1 shares memory with parameter 0"):
+            call()
+        np.testing.assert_array_equal(base, before[0])
+        for now, then in zip(average.averages, before[1]):
+            np.testing.assert_array_equal(now, then)
+
+
 def test_a_call_while_another_runs_raises_and_changes_nothing():
     p = ReentrantParameter(np.ones(3))
     ema = fastgd.EMA([p], 0.5)
