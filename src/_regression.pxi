@@ -629,6 +629,7 @@ cdef double run_epoch(
         eta = (rates[batch] if rates != NULL else lr_of(optimizer, 0)) if settings.l1_penalty != NULL else 0.0
         if settings.lazy_average != NULL:  # scikit-learn's: the average, then a truncation that enters it
             ratio = lazy_average_advance(settings.lazy_average, max(0.0, 1.0 - eta * alpha) if alpha != 0 else 1.0,
+                                         scale_floor(coef),
                                          count)
             if count:
                 average_step(average, theta, k * (d + 1), count)
@@ -877,7 +878,7 @@ cdef double run_sparse_epoch(
                 w.scale *= decay
                 if penalized:
                     decay_norms(settings, k, decay)
-                if carried * w.scale < 1e-9:
+                if carried * w.scale < scale_floor(coef):
                     fold(coef, average, k * d, &w)
                     carried = 1.0
             for c in range(k):
@@ -1026,17 +1027,26 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
             average[j] = average[j] + <floating>(ratio * (coef[j] - before))
 
 
-cdef inline double lazy_average_advance(double* state, double decay, long long count) noexcept nogil:
+cdef inline double scale_floor(const floating* weights) noexcept nogil:
+    """The L2 scale below which scaled weights are folded (Scaled, lazy_average_advance), for
+    weights of this dtype: scikit-learn's weight vector resets its scale below 1e-9 in float64 and
+    1e-6 in float32, whose 7 digits the average's terms, growing as 1 / scale, would use up."""
+    if floating is float:
+        return 1e-6
+    return 1e-9
+
+
+cdef inline double lazy_average_advance(double* state, double decay, double floor, long long count) noexcept nogil:
     """A step of scikit-learn's lazy average (Objective.lazy_average), in explicit terms.  Its
     weight vector keeps the weights as S * w and the average as (u + a w) / b, so that a change
     of w that it does not account in u, as the L1 truncation's, enters the average multiplied
-    by ratio = a / (b S).  The step decays S (the L2 penalty's factor) and, once S is below 1e-9,
-    resets it with the average's bookkeeping (ratio 0); from the average's start (count: the
-    step's number in it) it then grows a and b, as its weight vector does.  state: [S, ratio];
-    returns the new ratio."""
+    by ratio = a / (b S).  The step decays S (the L2 penalty's factor) and, once S is below
+    floor (scale_floor), resets it with the average's bookkeeping (ratio 0); from the average's
+    start (count: the step's number in it) it then grows a and b, as its weight vector does.
+    state: [S, ratio]; returns the new ratio."""
     cdef double mu
     state[0] *= decay
-    if state[0] < 1e-9:
+    if state[0] < floor:
         state[0], state[1] = 1.0, 0.0
     elif decay != 1.0:
         state[1] /= decay
