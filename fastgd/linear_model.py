@@ -49,15 +49,41 @@ SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptiv
 
 
 def _is_aligned(a):
-    """Whether the array (or CSR matrix) a lies at aligned addresses, as the compiled loop reads
-    it (np.frombuffer, a network frame or a memmap at an odd offset may not)."""
+    """Whether the array (or CSR matrix) a lies at aligned addresses, in one piece, as the compiled
+    loop reads it (np.frombuffer, a network frame or a memmap at an odd offset may not; a CSR
+    matrix's data may be a strided view)."""
     parts = (a.data, a.indices, a.indptr) if sparse.issparse(a) else (a,)
-    return all(part.flags.aligned for part in parts)
+    return all(part.flags.aligned and part.flags.c_contiguous for part in parts)
 
 
 def _aligned(a):
-    """a, or an aligned copy of it if it is not aligned."""
+    """a, or an aligned, contiguous copy of it if it is not so."""
     return a if _is_aligned(a) else a.copy()
+
+
+def _check_sparse_indices(X):
+    """Raise ValueError unless a sparse X's index arrays lie within its shape, before anything reads
+    through them: SciPy's conversions (CSC or COO to CSR) and products do not check, and read or
+    write out of bounds.  CSR, CSC and BSR: indptr rising from 0 to at most the entries, indices
+    below the minor dimension (of blocks, for BSR); COO: each entry's row and column inside."""
+    if not sparse.issparse(X) or X.format not in ("csr", "csc", "bsr", "coo"):
+        return  # dense, or a format whose entries SciPy keeps in checked structures (LIL, DOK, DIA)
+    if X.format == "coo":
+        coords = [(np.asarray(index), size) for index, size in zip(X.coords, X.shape)]
+        if all(index.size == np.shape(X.data)[0] and (index.size == 0 or 0 <= index.min() <= index.max() < size)
+               for index, size in coords):
+            return
+        raise ValueError(f"X's coordinates are out of range: a COO matrix's rows must lie in [0, {X.shape[0]}) "
+                         f"and its columns in [0, {X.shape[1]}), one each per entry")
+    rows, columns = X.shape if X.format != "bsr" else (X.shape[0] // X.blocksize[0], X.shape[1] // X.blocksize[1])
+    major, minor = (columns, rows) if X.format == "csc" else (rows, columns)
+    indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+    entries = min(indices.size, np.shape(X.data)[0])
+    if not (indptr.ndim == indices.ndim == 1 and indptr.size == major + 1 and indptr[0] == 0
+            and (np.diff(indptr) >= 0).all() and indptr[-1] <= entries
+            and (indptr[-1] == 0 or 0 <= indices[:indptr[-1]].min() <= indices[:indptr[-1]].max() < minor)):
+        raise ValueError(f"X's indptr or indices are out of range: a {X.format.upper()} matrix's indptr must rise "
+                         f"from 0 to at most its {entries} entries, and its indices lie in [0, {minor})")
 
 
 class _Driver(BaseEstimator):
@@ -363,6 +389,7 @@ class _Driver(BaseEstimator):
     def _prepare(self, X, y, sample_weight, reset):
         # X's finite check costs a pass over X; without early stopping the first epoch makes it
         # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
+        _check_sparse_indices(X)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset, accept_sparse="csr",
                              y_numeric=not isinstance(self, ClassifierMixin),
                              multi_output=self._multi_output,
@@ -444,6 +471,7 @@ class _Driver(BaseEstimator):
     def _scores(self, X):
         """The linear scores X @ coef_.T + intercept_."""
         check_is_fitted(self, "coef_")
+        _check_sparse_indices(X)
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)

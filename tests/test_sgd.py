@@ -439,6 +439,43 @@ def test_other_sparse_formats_are_converted(fmt):
     np.testing.assert_array_equal(model.predict(X.asformat(fmt)), model.predict(X.toarray()))
 
 
+@pytest.mark.parametrize("estimator", ["SGDClassifier", "LogisticRegression", "LinearRegression"])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "bsr"])
+def test_out_of_range_sparse_indices_are_refused_before_scipy_reads_them(fmt, estimator):
+    # SciPy's products and its conversions to CSR read (and write) through the indices unchecked:
+    # predict on such a matrix returned garbage or crashed, and fit on a CSC or COO one corrupted
+    # the heap; each raises ValueError now, the model unchanged
+    X, y = _classification(2, np.float64)
+    model = getattr(fastgd, estimator)(max_iter=2, tol=None, random_state=0).fit(X, y)
+    untouched = pickle.loads(pickle.dumps(model))
+    column = 0 if fmt == "csc" else 1  # the index array counts rows in CSC
+    for bad in (X.shape[column] + 3, -1, 2**30):
+        broken = sparse.csr_matrix(X).asformat(fmt)
+        (broken.col if fmt == "coo" else broken.indices)[7] = bad
+        for method in ("predict", "score", "fit", "partial_fit"):
+            if hasattr(model, method):
+                with pytest.raises(ValueError, match="out of range"):
+                    getattr(model, method)(*((broken,) if method == "predict" else (broken, y)))
+    for name in ("coef_", "intercept_", "n_iter_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(untouched, name))
+    if fmt != "coo":
+        broken = sparse.csr_matrix(X).asformat(fmt)
+        broken.indptr[5], broken.indptr[6] = broken.indptr[6], broken.indptr[5]  # falling
+        with pytest.raises(ValueError, match="out of range"):
+            model.predict(broken)
+
+
+def test_csr_data_in_a_strided_view_is_copied_as_dense_rows_are():
+    X, y = _classification(2, np.float64, "csr")
+    strided = X.copy()
+    room = np.zeros(2 * X.nnz)
+    room[::2] = X.data
+    strided.data = room[::2]
+    options = dict(SAME, learning_rate="constant", eta0=0.05)
+    ours = fastgd.SGDClassifier(**options).fit(strided, y)
+    np.testing.assert_array_equal(ours.coef_, fastgd.SGDClassifier(**options).fit(X, y).coef_)
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_bad_sparse_indices_are_refused_and_change_nothing(optimizer):
     X, y = _regression(np.float64, "csr")
