@@ -969,6 +969,7 @@ class _SGDDropIn(_Driver):
 
     def densify(self):
         """coef_ as a dense array again (after sparsify); returns the estimator."""
+        check_is_fitted(self, "coef_")
         if sparse.issparse(self.coef_):
             self._publish()
         return self
@@ -977,7 +978,8 @@ class _SGDDropIn(_Driver):
         """coef_ as a scipy.sparse matrix (CSR), for models with mostly zero weights (L1); predictions
         are the same.  Training goes on from the dense weights; fit and partial_fit make coef_ dense."""
         check_is_fitted(self, "coef_")
-        self.coef_ = sparse.csr_matrix(np.atleast_2d(self.coef_))
+        if not sparse.issparse(self.coef_):  # sparsified already: as it is, as scikit-learn's
+            self.coef_ = sparse.csr_matrix(np.atleast_2d(self.coef_))
         return self
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):

@@ -18,7 +18,7 @@ sklearn = pytest.importorskip("sklearn")
 
 from sklearn import linear_model as sk  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastgd  # noqa: E402
@@ -351,6 +351,15 @@ def test_sparsify_keeps_predictions():
     assert sparse.issparse(model.coef_)
     np.testing.assert_allclose(model.decision_function(X), dense)
     np.testing.assert_allclose(model.densify().coef_, np.asarray(model.coef_))
+
+
+def test_sparsify_twice_and_densify_unfitted_as_scikit_learn():
+    X, y = _classification(3, np.float64)
+    for cls in (fastgd.SGDClassifier, sk.SGDClassifier):  # scikit-learn's sparsify may be called again
+        model = cls(max_iter=5, tol=None, random_state=0).fit(X, y).sparsify()
+        np.testing.assert_array_equal(model.sparsify().coef_.toarray(), model.densify().coef_)
+        with pytest.raises(NotFittedError):
+            cls().densify()
 
 
 def test_mini_batches_and_adaptive_optimizers_fit():
