@@ -868,6 +868,7 @@ class _SGDDropIn(_Driver):
     """
 
     _sgd_bookkeeping = True
+    _refit_from_trained = False  # see SGDRegressor
 
     _parameter_constraints = {
         **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()
@@ -988,8 +989,12 @@ class _SGDDropIn(_Driver):
         self._validate_params()
         self._more_checks(for_partial_fit=False)
         if self.warm_start and coef_init is None and intercept_init is None and hasattr(self, "coef_"):
-            init = (np.asarray(self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).copy(),
-                    np.asarray(self.intercept_).copy(), ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)"))
+            if self.average and self._refit_from_trained:
+                init = None  # the weights trained, kept by _fit
+            else:
+                init = (np.asarray(self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).copy(),
+                        np.asarray(self.intercept_).copy(),
+                        ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)"))
         else:
             init = (coef_init, intercept_init)
         return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
@@ -1001,6 +1006,10 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
     _allowed_losses = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
     _coef_1d = True
+    #: with warm_start and average, fit goes on from the weights trained, as partial_fit does, not
+    #: from their average that coef_ shows (scikit-learn's SGDRegressor; its SGDClassifier starts
+    #: from coef_)
+    _refit_from_trained = True
 
     def __init__(self, loss="squared_error", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
                  max_iter=1000, tol=1e-3, shuffle=True, verbose=0, epsilon=0.1, random_state=None,

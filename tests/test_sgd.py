@@ -314,6 +314,21 @@ def test_partial_fit_matches_scikit_learn(average, n_classes):
     assert ours.t_ == theirs.t_
 
 
+@pytest.mark.parametrize("average", [True, 30])
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_regressor_warm_refit_with_average_goes_on_from_the_weights_trained(average, fit_intercept):
+    # scikit-learn's SGDRegressor (not its classifier) refits from the weights it trained, not
+    # from their average that coef_ shows; the plain iterate is that of a fit without average.
+    # (Its average then also carries the old one, divided by the step count; fastgd's starts anew)
+    X, y = _regression(np.float64)
+    options = dict(SAME, fit_intercept=fit_intercept, learning_rate="constant", eta0=0.01, max_iter=2)
+    ours = fastgd.SGDRegressor(warm_start=True, average=average, **options).fit(X, y).fit(X, y)
+    trained = sk.SGDRegressor(**options).fit(X, y)
+    theirs = sk.SGDRegressor(average=average, **options).fit(X, y, coef_init=trained.coef_,
+                                                             intercept_init=trained.intercept_)
+    _assert_same_fit(ours, theirs, np.float64)
+
+
 def test_warm_start_and_initial_weights_match_scikit_learn():
     X, y = _regression(np.float64)
     options = dict(SAME, learning_rate="constant", eta0=0.02, warm_start=True)
