@@ -229,6 +229,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
     theta = model._theta
     coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
     total = 0.0
+    row_weight = 1.0 if sample_weight is None else float(np.mean(sample_weight[order], dtype=np.float64))
     for batch, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start:start + batch_size]
         X_batch, y_batch = X[rows], targets[rows]
@@ -248,9 +249,9 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         if not np.isfinite(batch_loss):
             return batch_loss, batch, math.nan
         total += batch_loss
-        # the gradient of the weighted mean loss over the batch, and the penalty's
-        batch_weight = len(rows) if sample_weight is None else float(np.sum(sample_weight[rows], dtype=np.float64))
-        scale = 1 / batch_weight if batch_weight != 0 else 0.0
+        # the gradient of the weighted mean loss, estimated from the batch (each row weighing its
+        # weight over the epoch's mean weight), and the penalty's
+        scale = 1 / (len(rows) * row_weight) if row_weight != 0 else 0.0
         l2, l1 = model._penalties()
         grad_coef = residuals.T @ X_batch * scale + l2 * coef
         grad_intercept = residuals.sum(axis=0) * scale if model.fit_intercept else np.zeros(k, dtype=X.dtype)

@@ -491,6 +491,7 @@ cdef double run_epoch(
     cdef floating* coef_grad = grad
     cdef floating* intercept_grad = grad + k * d
     cdef double total = 0, batch_loss, batch_weight
+    cdef double row_weight = mean_row_weight(sample_weight, order, n, settings)
     cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
     cdef Py_ssize_t y_per_row = targets_per_row(loss, k)
@@ -560,13 +561,9 @@ cdef double run_epoch(
             skipped += 1
             batches_done[0] = batch + 1 - skipped
             continue
-        # gradient of the weighted mean loss + alpha/2 ||coef||^2 over the batch (a batch of
-        # weights summing to 0 contributes the penalty's alone)
-        batch_weight = m
-        if sample_weight != NULL and not settings.weights_scale_steps:
-            batch_weight = 0
-            for r in range(m):
-                batch_weight += sample_weight[order[start + r]]
+        # gradient of the weighted mean loss + alpha/2 ||coef||^2, estimated from the batch (see
+        # row_weight; a batch of weights summing to 0 contributes the penalty's alone)
+        batch_weight = m * row_weight
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
             neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
@@ -789,6 +786,7 @@ cdef double run_sparse_epoch(
     cdef double* penalty = settings.l1_penalty
     cdef Scaled w = Scaled(scale=1.0, a=0.0, b=1.0, intercept=intercepts, k=0)
     cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before
+    cdef double row_weight = mean_row_weight(sample_weight, order, n, settings)
     cdef double residual_sum, step_size
     cdef bint outside, raced = False
     cdef Py_ssize_t* span
@@ -863,11 +861,7 @@ cdef double run_sparse_epoch(
             skipped += 1
             batches_done[0] = batch + 1 - skipped
             continue
-        batch_weight = m
-        if sample_weight != NULL and not settings.weights_scale_steps:
-            batch_weight = 0
-            for r in range(m):
-                batch_weight += sample_weight[order[start + r]]
+        batch_weight = m * row_weight
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
         step = settings.steps_before + batch + 1 - skipped
@@ -1025,6 +1019,22 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
         penalty[j] += coef[j] - before
         if average != NULL:
             average[j] = average[j] + <floating>(ratio * (coef[j] - before))
+
+
+cdef double mean_row_weight(const floating* sample_weight, const cnp.npy_intp* order, Py_ssize_t n,
+                            const Settings* settings) noexcept nogil:
+    """What a row weighs in a batch's gradient: the mean weight of the epoch's rows, where the
+    objective is the weighted mean loss; else 1 (no weights, or weights that scale each row's
+    step, scikit-learn's SGD).  A batch's gradient is then its rows' weighted sum over the
+    batch's size times this, whose mean over the batches is the weighted mean loss's gradient
+    (divided by the batch's own weight sum, a lone row's weight cancelled out)."""
+    cdef double total = 0
+    cdef Py_ssize_t i
+    if sample_weight == NULL or settings.weights_scale_steps or n == 0:
+        return 1.0
+    for i in range(n):
+        total += sample_weight[order[i]]
+    return total / n
 
 
 cdef inline double scale_floor(const floating* weights) noexcept nogil:

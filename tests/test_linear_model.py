@@ -23,6 +23,7 @@ sklearn = pytest.importorskip("sklearn")
 
 from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.linear_model import LinearRegression as SkLinearRegression  # noqa: E402
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
@@ -38,9 +39,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # scikit-learn lists check_sample_weight_equivalence_on_dense_data as an expected failure of its
 # SGD: a weight of 2 is not the same as the sample given twice once the samples are shuffled and
-# split into mini-batches.  Here the objective and each batch's gradient are weighted means, and
-# the check's data fit in one batch of the default size, so it passes for every instance below;
-# the full-batch instances are where it must hold whatever the data.
+# split into mini-batches.  Here the objective is the weighted mean loss, a batch's gradient its
+# estimate, and the check's data fit in one batch of the default size, so it passes for every
+# instance below; the full-batch instances are where it must hold whatever the data.
 
 
 @parametrize_with_checks(
@@ -673,6 +674,26 @@ def test_integer_weights_are_repeated_rows_in_full_batches(task):
     repeated = cls(**kw).fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     np.testing.assert_allclose(weighted.coef_, repeated.coef_, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(weighted.loss_curve_, repeated.loss_curve_, rtol=1e-10)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_weights_act_in_small_batches_as_in_the_weighted_objective(batch_size, compiled):
+    # a batch's gradient divided by the batch's own weight sum cancelled a lone row's weight:
+    # per-sample fits ignored sample_weight (and class_weight) and went to the unweighted
+    # least squares (coef_ 0.35 from the weighted one here); the averaged iterates of small
+    # steps go to the weighted least squares now
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 2))
+    y = X @ [1.0, -1.0] + (X[:, 0] > 0) * 3.0
+    weights = np.where(X[:, 0] > 0, 10.0, 1.0)
+    exact = SkLinearRegression().fit(X, y, sample_weight=weights)
+    assert np.abs(SkLinearRegression().fit(X, y).coef_ - exact.coef_).max() > 0.3
+    cls = fastgd.LinearRegression if compiled else reference.LinearRegression
+    ours = cls(batch_size=batch_size, learning_rate=0.005, max_iter=200, tol=None, random_state=0, average=100,
+               penalty=None).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(ours.coef_, exact.coef_, atol=0.05)
+    np.testing.assert_allclose(ours.intercept_, exact.intercept_, atol=0.05)
 
 
 @pytest.mark.parametrize("weights", [np.zeros(40), np.r_[np.ones(20), -np.ones(20)], np.r_[-np.ones(40)]],
