@@ -47,8 +47,9 @@ _DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _S
 
 
 class Option(NamedTuple):
-    """One option of an algorithm.  kind: "number" (finite, >= 0), "fraction" (in [0, 1)),
-    "fractions" (a pair of those) or "flag" (True or False); fields: the names of its values
+    """One option of an algorithm.  kind: "rate" (finite: a learning rate, which a group may
+    set below 0 as torch's may; the constructor's must be >= 0), "number" (finite, >= 0),
+    "fraction" (in [0, 1)), "fractions" (a pair of those) or "flag" (True or False); fields: the names of its values
     in the kernel's options (src/_kernels.pxd), None for a value the kernel does not read
     (default: the option's own name)."""
     name: str
@@ -294,6 +295,8 @@ class Optimizer(_OneAtATime):
     def __init__(self, params, defaults, n_threads=None):
         self.defaults = dict(defaults)
         self._check_options(self.defaults, "")
+        if self.algorithm is not None and any(option.name == "lr" for option in self.algorithm.options):
+            _checks.check_constructor_lr(self.defaults["lr"])
         self.n_threads = n_threads
         self.param_groups = []
         self._lock = threading.Lock()
@@ -877,7 +880,7 @@ class SGD(Optimizer):
 
     algorithm = Algorithm(
         kernel="sgd",
-        options=(Option("lr", "number"), Option("momentum", "number"), Option("dampening", "number"),
+        options=(Option("lr", "rate"), Option("momentum", "number"), Option("dampening", "number"),
                  Option("weight_decay", "number"), Option("nesterov", "flag"), Option("maximize", "flag")),
         state=(State("momentum_buffer", needed_when="momentum", from_gradient=True),),
         counts_steps=False,
@@ -896,7 +899,7 @@ class Adam(Optimizer):
 
     algorithm = Algorithm(
         kernel="adam",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"), Option("amsgrad", "flag"),
                  Option("maximize", "flag"), Option("decoupled_weight_decay", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq"), State("max_exp_avg_sq", needed_when="amsgrad")),
@@ -922,7 +925,7 @@ class RMSprop(Optimizer):
 
     algorithm = Algorithm(
         kernel="rmsprop",
-        options=(Option("lr", "number"), Option("alpha", "fraction"), Option("eps", "number"),
+        options=(Option("lr", "rate"), Option("alpha", "fraction"), Option("eps", "number"),
                  Option("weight_decay", "number"), Option("momentum", "number"), Option("centered", "flag"),
                  Option("maximize", "flag")),
         state=(State("square_avg"), State("grad_avg", needed_when="centered"),
@@ -940,7 +943,7 @@ class Adagrad(Optimizer):
 
     algorithm = Algorithm(
         kernel="adagrad",
-        options=(Option("lr", "number"), Option("lr_decay", "number"), Option("weight_decay", "number"),
+        options=(Option("lr", "rate"), Option("lr_decay", "number"), Option("weight_decay", "number"),
                  Option("initial_accumulator_value", "number", fields=(None,)), Option("eps", "number"),
                  Option("maximize", "flag")),
         state=(State("sum", initial="initial_accumulator_value"),),
@@ -960,7 +963,7 @@ class Adamax(Optimizer):
 
     algorithm = Algorithm(
         kernel="adamax",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"), Option("maximize", "flag")),
         state=(State("exp_avg"), State("exp_inf")),
     )
@@ -977,7 +980,7 @@ class Adadelta(Optimizer):
 
     algorithm = Algorithm(
         kernel="adadelta",
-        options=(Option("lr", "number"), Option("rho", "number"), Option("eps", "number"),
+        options=(Option("lr", "rate"), Option("rho", "number"), Option("eps", "number"),
                  Option("weight_decay", "number"), Option("maximize", "flag")),
         state=(State("square_avg"), State("acc_delta")),
         rules=(Rule(reads=("rho",), check=_rho_rule),),  # torch takes rho = 1 too
@@ -995,7 +998,7 @@ class Lion(Optimizer):
 
     algorithm = Algorithm(
         kernel="lion",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("weight_decay", "number"), Option("maximize", "flag")),
         state=(State("exp_avg"),),
         counts_steps=False,
@@ -1012,7 +1015,7 @@ class RAdam(Optimizer):
 
     algorithm = Algorithm(
         kernel="radam",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"),
                  Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq")),
@@ -1032,7 +1035,7 @@ class NAdam(Optimizer):
 
     algorithm = Algorithm(
         kernel="nadam",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"), Option("momentum_decay", "number"),
                  Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq")),

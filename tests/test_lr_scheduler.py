@@ -158,9 +158,13 @@ CASES = {
         min_lr=[1e-4, 1e-3, 1e-5], eps=1e-6)], None),
     "ReduceLROnPlateau-rel-max": ("RMSprop", lambda m, o: [m.ReduceLROnPlateau(
         o, mode="max", patience=0, threshold=0.001, min_lr=1e-3)], None),
+    # schedules that end a rounding below 0 (the optimizers step with that lr, as torch's)
+    "LinearLR-to-zero-below": ("Adam", lambda m, o: [m.LinearLR(o, start_factor=1 / 3, end_factor=0.0,
+                                                                total_iters=5)], None),
+    "OneCycleLR-linear-to-the-end": ("SGD", lambda m, o: [m.OneCycleLR(o, max_lr=0.1, total_steps=STEPS,
+                                                                       anneal_strategy="linear")], None),
     # floats where torch takes them: counts of epochs of whole values, a fractional T_max, negative
-    # eta_min (the rates stay >= 0 here: fastgd's optimizers refuse a negative one), fractional
-    # patience and cooldown, negative threshold, min_lr and eps
+    # eta_min, fractional patience and cooldown, negative threshold, min_lr and eps
     "StepLR-float": ("SGD", lambda m, o: [m.StepLR(o, step_size=30.0, gamma=0.5)], None),
     "StepLR-float-closed-form": ("SGD", lambda m, o: [m.StepLR(o, step_size=7.0, gamma=0.9)], lambda i: i),
     "MultiStepLR-float": ("Adam", lambda m, o: [m.MultiStepLR(o, milestones=[10.0, 200, 200.0, 650.0])], None),
@@ -295,6 +299,46 @@ def test_state_dict_keys_are_torchs(case):
     for mine, other in zip(ours, torchs):
         assert set(mine.state_dict()) == set(other.state_dict())
         assert isinstance(mine, lr_scheduler.LRScheduler)
+
+
+def as_numpy(state_dict):
+    """torch's optimizer state dict with its tensors as arrays (README: t.numpy())."""
+    state = {index: {key: value.numpy() if isinstance(value, torch.Tensor) else value for key, value in entry.items()}
+             for index, entry in state_dict["state"].items()}
+    return {"state": state, "param_groups": state_dict["param_groups"]}
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+@pytest.mark.parametrize(("make", "steps"), [
+    pytest.param(lambda m, o: m.LinearLR(o, start_factor=1 / 3, end_factor=0.0, total_iters=5), 12, id="LinearLR"),
+    pytest.param(lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=100, anneal_strategy="linear"), 100,
+                 id="OneCycleLR-linear"),
+])
+def test_a_schedule_ending_below_zero_trains_and_reloads_as_torch(name, make, steps):
+    """LinearLR down to 0, past total_iters, and OneCycleLR's linear run to its end leave an lr a
+    rounding below 0 (torch's arithmetic, matched): the optimizers step with it, as torch's, and
+    a checkpoint then taken (fastgd's, or torch's) loads and steps on as torch."""
+    fast, theirs = make_pair(name)
+    ours, torchs = make(lr_scheduler, fast), make(torch_scheduler, theirs)
+    for _ in range(steps):
+        for opt, scheduler in ((fast, ours), (theirs, torchs)):
+            step_optimizer(opt)
+            scheduler.step()
+    assert min(group["lr"] for group in theirs.param_groups) < 0  # the case at hand
+    assert_same(scheduled(fast), scheduled(theirs))
+    loaded = []
+    for saved in (fast.state_dict(), as_numpy(theirs.state_dict())):
+        opt = make_pair(name)[0]
+        opt.load_state_dict(copy.deepcopy(saved))
+        for group, current in zip(opt.param_groups, fast.param_groups):
+            group["params"][0][...] = current["params"][0]
+        loaded.append(opt)
+    for opt in [fast, theirs] + loaded:
+        step_optimizer(opt)
+    expected = [group["params"][0].detach().numpy() for group in theirs.param_groups]
+    for opt in [fast] + loaded:
+        for group, want in zip(opt.param_groups, expected):
+            np.testing.assert_allclose(group["params"][0], want, rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)

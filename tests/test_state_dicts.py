@@ -135,6 +135,35 @@ def test_torch_state_dict_loads_into_fastgd(name, kwargs, dtype, first, rng):
         assert fopt.param_groups[0][key] == topt.param_groups[0][key], key
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_negative_lr_in_a_state_dict_loads_as_torch(name, rng):
+    """A group's lr below 0 (a schedule to 0 may end a rounding below it) is saved, and loaded from
+    fastgd's state dict and from torch's, both then stepping as torch with that lr."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, np.float64), {})]
+    topt, tparams = build_torch(torch, name, groups, OPTIONS[name][-1])
+    seq = grad_sequence(rng, SHAPES, np.float64, 8)
+    for grads in seq[:4]:
+        torch_step(torch, topt, tparams, grads)
+    topt.param_groups[0]["lr"] = -0.01
+    saved = to_numpy(topt.state_dict())
+    fopt, fparams = build(fast_cls(name), groups, OTHER_KWARGS)
+    fopt.load_state_dict(saved)
+    twin, twin_params = build(fast_cls(name), groups, OTHER_KWARGS)
+    twin.load_state_dict(fopt.state_dict())
+    for p, q, value in zip(fparams, twin_params, torch_numpy(tparams)):
+        p[...] = value
+        q[...] = value
+    assert fopt.param_groups[0]["lr"] == twin.param_groups[0]["lr"] == -0.01
+    for grads in seq[4:]:
+        fopt.step(grads)
+        twin.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    for p, q in zip(fparams, twin_params):
+        assert np.array_equal(p, q)
+
+
 # -- fastgd -> torch -------------------------------------------------------------------------
 
 
