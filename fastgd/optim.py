@@ -133,7 +133,8 @@ class Parameter(NDArrayOperatorsMixin):
     ``.grad`` is None is skipped, as in torch); ``opt.zero_grad()`` clears them.
 
     It behaves as its array ``.data``: ``np.asarray(p)`` is ``p.data`` itself
-    (no copy), NumPy functions, ufuncs, operators (``@`` on either side),
+    (no copy), NumPy functions, ufuncs (a Parameter anywhere in their
+    arguments, ``where=`` too, as its data), operators (``@`` on either side),
     comparisons, indexing and iteration act on the data, in-place operators
     (``p -= ...``) and item assignment change it in place, and the array's
     attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's,
@@ -183,9 +184,9 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.get("out")
-        if out is not None:
-            kwargs["out"] = tuple(_unwrapped(array) for array in out)
-        result = getattr(ufunc, method)(*(_unwrapped(x) for x in inputs), **kwargs)
+        # every Parameter unwrapped, in out, where= and any other keyword too: one left would
+        # call this method again, with the same arguments, without end
+        result = getattr(ufunc, method)(*_unwrapped(inputs), **_unwrapped(kwargs))
         if out is None:
             return result
         # a Parameter written into is returned as itself: p -= g keeps p a Parameter
