@@ -463,11 +463,12 @@ class MultiStepLR(LRScheduler):
 
 
 class ConstantLR(LRScheduler):
-    """lr = initial_lr * factor for the first total_iters epochs, then initial_lr."""
+    """lr = initial_lr * factor for the first total_iters epochs (at least 1), then initial_lr."""
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         self.factor = _check_number(factor, "factor", 0, 1)
-        self.total_iters = _check_whole(total_iters, "total_iters", 0)
+        # 0 refused: torch's step() would keep factor forever, its closed form gives initial_lr
+        self.total_iters = _check_whole(total_iters, "total_iters", 1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):

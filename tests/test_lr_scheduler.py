@@ -455,6 +455,8 @@ def groups_of(opt):
     (lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 7.5]), ValueError, "milestone"),
     (lambda o: lr_scheduler.MultiStepLR(o, milestones=[-1]), ValueError, "milestone"),
     (lambda o: lr_scheduler.ConstantLR(o, total_iters=4.5), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.ConstantLR(o, total_iters=0), ValueError, r"total_iters must be a whole number >= 1"),
+    (lambda o: lr_scheduler.ConstantLR(o, total_iters=0.0), ValueError, r"total_iters must be a whole number >= 1"),
     (lambda o: lr_scheduler.LinearLR(o, total_iters=0.0), ValueError, "total_iters"),
     (lambda o: lr_scheduler.PolynomialLR(o, total_iters=float("inf")), ValueError, "total_iters"),
     (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=0.0), ValueError, "T_max"),
@@ -473,6 +475,26 @@ def test_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make(fast)
     assert groups_of(fast) == before
+
+
+def test_constant_lr_refuses_total_iters_0_where_torch_step_and_closed_form_part():
+    """torch takes ConstantLR(total_iters=0), but its step() keeps lr * factor while step(epoch)'s
+    closed form gives the base rate (and its state dict would not load here): refused."""
+    _, theirs = make_pair("SGD")
+    chained = torch_scheduler.ConstantLR(theirs, factor=0.5, total_iters=0)
+    for _ in range(3):
+        step_optimizer(theirs)
+        chained.step()
+    _, other = make_pair("SGD")
+    closed = torch_scheduler.ConstantLR(other, factor=0.5, total_iters=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's: step(epoch) deprecated, stepped before the optimizer
+        closed.step(3)
+    assert chained.get_last_lr() != closed.get_last_lr()  # they part
+    fast, _ = make_pair("SGD")
+    with pytest.raises(ValueError, match=r"^total_iters must be a whole number >= 1"):
+        lr_scheduler.ConstantLR(fast, factor=0.5, total_iters=0)
+    assert "initial_lr" not in fast.param_groups[0]
 
 
 @pytest.mark.parametrize("milestone", [2.5, -1, "3"])
