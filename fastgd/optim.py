@@ -341,9 +341,10 @@ class Optimizer(_OneAtATime):
     def add_param_group(self, param_group):
         """Add a group of parameters with options of its own (defaults fill the rest).
 
-        A key that is neither an option nor one that schedulers keep in groups (SCHEDULER_KEYS,
-        such as ``initial_lr``, so that a group copied from another takes) is refused, where torch
-        keeps it: a misspelt option would otherwise be ignored without a word."""
+        A key that is neither an option, nor one that schedulers keep in groups (SCHEDULER_KEYS,
+        such as ``initial_lr``), nor one a group of this optimizer holds (torch's ``foreach``, kept
+        from its state dict), is refused, where torch keeps it: a misspelt option would otherwise
+        be ignored without a word.  So a group copied from another takes."""
         if not isinstance(param_group, dict):
             raise TypeError(f"a param group must be a dict with a 'params' entry, got {type(param_group).__name__}")
         with self._exclusive("add_param_group()"):
@@ -355,12 +356,14 @@ class Optimizer(_OneAtATime):
         where = f"param group {index}: " if numbered else ""
         if "params" not in group:
             raise ValueError(f"{where}a param group needs a 'params' entry")
-        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
+        # a key one of its groups holds (torch's foreach, kept from a state dict) is no misspelling
+        held = {key for existing in self.param_groups for key in existing}
+        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS - held)
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
                 f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and the keys schedulers "
-                f"keep: {', '.join(sorted(SCHEDULER_KEYS))})"
+                f"keep: {', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
             )
         entries = _as_entries(group["params"])
         if not entries:

@@ -164,6 +164,33 @@ def test_a_negative_lr_in_a_state_dict_loads_as_torch(name, rng):
         assert np.array_equal(p, q)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_group_copied_after_loading_torchs_state_is_added_as_torch(name, rng):
+    """After torch's state dict is loaded, a group copied from the optimizer's own (with torch's
+    foreach, differentiable, ... kept) is added, as torch adds it, and steps as torch's; a key
+    that neither an option nor a group holds is still refused, changing nothing."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, np.float64), {})]
+    topt, tparams = build_torch(torch, name, groups, OPTIONS[name][-1])
+    fopt, fparams = build(fast_cls(name), groups, OTHER_KWARGS)
+    fopt.load_state_dict(to_numpy(topt.state_dict()))
+    copied = {key: value for key, value in fopt.param_groups[0].items() if key != "params"}
+    assert {"foreach", "differentiable"} <= set(copied) - set(fopt.defaults)
+    with pytest.raises(ValueError, match=r"param group 1: unknown option 'foreachh'"):
+        fopt.add_param_group({**copied, "foreachh": None, "params": [np.zeros(3)]})
+    assert len(fopt.param_groups) == 1
+    extra = rng.standard_normal(3)
+    fopt.add_param_group({**copied, "lr": 0.02, "params": [extra.copy()]})
+    tcopied = {key: value for key, value in topt.param_groups[0].items() if key != "params"}
+    textra = torch.tensor(extra.copy(), requires_grad=True)
+    topt.add_param_group({**tcopied, "lr": 0.02, "params": [textra]})
+    fparams, tparams = fparams + fopt.param_groups[1]["params"], tparams + [textra]
+    for grads in grad_sequence(rng, SHAPES + ((3,),), np.float64, 5):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+
+
 # -- fastgd -> torch -------------------------------------------------------------------------
 
 
