@@ -5,6 +5,7 @@ argument (with its index and shape for arrays) and what was expected.
 """
 import math
 import numbers
+import sys
 
 import numpy as np
 
@@ -111,6 +112,7 @@ def check_state_array(array, param, name):
 #: the kinds of option an algorithm describes (fastgd.optim.Option), each with its range:
 #: kind -> (the compiled step's kind, low, high); a value is in range when low <= value < high
 KINDS = {
+    "rate": ("number", -sys.float_info.max, math.inf),  # a finite real number (a learning rate)
     "number": ("number", 0.0, math.inf),  # a finite real number >= 0
     "fraction": ("number", 0.0, 1.0),     # a real number in [0, 1)
     "fractions": ("pair", 0.0, 1.0),      # a pair of those
@@ -125,7 +127,7 @@ def check_option(value, kind, name):
     elif kind == "fractions":
         check_betas(value, name)
     else:
-        check_real(value, name, below_one=kind == "fraction")
+        check_real(value, name, kind)
 
 
 def check_step_count(value, name, most):
@@ -148,17 +150,28 @@ def check_scalar_state(value, name):
     return float(value)
 
 
-def check_real(value, name, *, below_one=False):
-    """A hyperparameter: a finite real number >= 0 (and < 1 when below_one), as KINDS says."""
+def check_real(value, name, kind="number"):
+    """A hyperparameter: a real number in the range of its kind ("rate", "number" or
+    "fraction"), as KINDS says."""
     # float and int first: isinstance against the numbers ABC is slow, and this runs every step
     if type(value) is not float and type(value) is not int and (
         isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
     ):
         raise TypeError(f"{name} must be a real number, got {value!r}")
-    _, low, high = KINDS["fraction" if below_one else "number"]
+    _, low, high = KINDS[kind]
     if not low <= as_double(value, name) < high:
-        expected = f"a number in [{low:g}, {high:g})" if below_one else f"a finite number >= {low:g}"
+        expected = {"rate": "a finite number", "number": f"a finite number >= {low:g}"}.get(
+            kind, f"a number in [{low:g}, {high:g})")
         raise ValueError(f"Invalid {name}: {value!r}; expected {expected}")
+
+
+def check_constructor_lr(value):
+    """The lr given to an optimizer's constructor (its defaults' lr), a real number already: >= 0,
+    as torch's constructors check it.  A group's lr (set by hand or by a scheduler, loaded from
+    a state dict, given in a group) is a "rate": any finite number, as torch's steps take it."""
+    if value < 0:
+        raise ValueError(f"Invalid lr: {value!r}; expected a finite number >= 0 as the optimizer's lr "
+                         "(a group's lr, set later by hand or by a scheduler, may be below 0, as in torch)")
 
 
 def as_double(value, name):
@@ -178,8 +191,8 @@ def check_flag(value, name):
 def check_betas(betas, name="betas"):
     if not isinstance(betas, (tuple, list)) or len(betas) != 2:
         raise TypeError(f"{name} must be a pair (beta1, beta2), got {betas!r}")
-    check_real(betas[0], f"{name}[0]", below_one=True)
-    check_real(betas[1], f"{name}[1]", below_one=True)
+    check_real(betas[0], f"{name}[0]", "fraction")
+    check_real(betas[1], f"{name}[1]", "fraction")
 
 
 def check_grad_scale(value, name="grad_scale"):

@@ -9,7 +9,7 @@ float32 gradients of 1e8 elements still get their norm to float32 rounding.
 torch returns the total norm as a 0-d tensor of the gradients' dtype; here it
 is the NumPy scalar of that dtype (``np.float32``/``np.float64``; float64 if
 the gradients mix the two, as torch promotes; ``np.float32(0.0)`` for no
-gradients, as torch returns ``tensor(0.)``).
+gradients, of any order, as torch returns ``tensor(0.)``).
 
 To clip and step reading the gradients twice rather than three times, the
 step applies the clipping factor as it reads them (the gradients are not
@@ -104,6 +104,8 @@ def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
     if any_empty and _no_norm_of_nothing(p):
         raise ValueError(f"the norm of order {p} of an empty gradient has no value (a negative order's sum "
                          "or the largest or smallest magnitude of no elements); torch refuses it too")
+    if p < 0 and not any((item.grad if isinstance(item, Parameter) else item) is not None for item in items):
+        norm = 0.0  # no gradients at all: 0, as torch's (the pass gives the empty sum's or minimum's inf)
     if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones
         norm /= mean_of
     total = np.float64(norm) if any_float64 else np.float32(norm)

@@ -21,6 +21,7 @@ import types
 import warnings
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -440,14 +441,20 @@ class StepLR(LRScheduler):
 
 
 class MultiStepLR(LRScheduler):
-    """lr *= gamma at each milestone epoch (gamma ** n at a milestone listed n times)."""
+    """lr *= gamma at each milestone epoch (gamma ** n at a milestone listed n times, or mapped
+    to n: milestones is counted as torch counts it, Counter(milestones))."""
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         try:
-            milestones = list(milestones)
+            counted = list(milestones.items() if isinstance(milestones, Mapping) else
+                           ((milestone, 1) for milestone in milestones))
         except TypeError:
-            raise TypeError(f"milestones must be a list of epochs, got {type(milestones).__name__}") from None
-        self.milestones = Counter(_check_whole(milestone, "each milestone", 0) for milestone in milestones)
+            raise TypeError(f"milestones must be a list of epochs (or a mapping from epoch to how many times "
+                            f"it counts), got {type(milestones).__name__}") from None
+        self.milestones = Counter()
+        for milestone, count in counted:  # a count an int: torch's closed form fails on a float
+            self.milestones[_check_whole(milestone, "each milestone", 0)] += _check_int(
+                count, f"the count of milestone {milestone!r}", 0)
         self.gamma = _check_number(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
@@ -463,11 +470,12 @@ class MultiStepLR(LRScheduler):
 
 
 class ConstantLR(LRScheduler):
-    """lr = initial_lr * factor for the first total_iters epochs, then initial_lr."""
+    """lr = initial_lr * factor for the first total_iters epochs (at least 1), then initial_lr."""
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         self.factor = _check_number(factor, "factor", 0, 1)
-        self.total_iters = _check_whole(total_iters, "total_iters", 0)
+        # 0 refused: torch's step() would keep factor forever, its closed form gives initial_lr
+        self.total_iters = _check_whole(total_iters, "total_iters", 1)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -639,8 +647,8 @@ class CyclicLR(LRScheduler):
             for value in values:
                 _check_number(value, name, 0)
         up = float(_check_number(step_size_up, "step_size_up", 0, low_open=True))
-        down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0,
-                                                                     low_open=True))
+        # step_size_down=0 is a sawtooth, as torch's (step_ratio 1: no division by 0)
+        down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0))
         if scale_fn is not None and not callable(scale_fn):
             raise TypeError(f"scale_fn must be a function of the cycle or iteration, got {type(scale_fn).__name__}")
         self._check_modes(mode, scale_fn, scale_mode)

@@ -47,8 +47,9 @@ _DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _S
 
 
 class Option(NamedTuple):
-    """One option of an algorithm.  kind: "number" (finite, >= 0), "fraction" (in [0, 1)),
-    "fractions" (a pair of those) or "flag" (True or False); fields: the names of its values
+    """One option of an algorithm.  kind: "rate" (finite: a learning rate, which a group may
+    set below 0 as torch's may; the constructor's must be >= 0), "number" (finite, >= 0),
+    "fraction" (in [0, 1)), "fractions" (a pair of those) or "flag" (True or False); fields: the names of its values
     in the kernel's options (src/_kernels.pxd), None for a value the kernel does not read
     (default: the option's own name)."""
     name: str
@@ -132,7 +133,8 @@ class Parameter(NDArrayOperatorsMixin):
     ``.grad`` is None is skipped, as in torch); ``opt.zero_grad()`` clears them.
 
     It behaves as its array ``.data``: ``np.asarray(p)`` is ``p.data`` itself
-    (no copy), NumPy functions, ufuncs, operators (``@`` on either side),
+    (no copy), NumPy functions, ufuncs (a Parameter anywhere in their
+    arguments, ``where=`` too, as its data), operators (``@`` on either side),
     comparisons, indexing and iteration act on the data, in-place operators
     (``p -= ...``) and item assignment change it in place, and the array's
     attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's,
@@ -182,9 +184,9 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.get("out")
-        if out is not None:
-            kwargs["out"] = tuple(_unwrapped(array) for array in out)
-        result = getattr(ufunc, method)(*(_unwrapped(x) for x in inputs), **kwargs)
+        # every Parameter unwrapped, in out, where= and any other keyword too: one left would
+        # call this method again, with the same arguments, without end
+        result = getattr(ufunc, method)(*_unwrapped(inputs), **_unwrapped(kwargs))
         if out is None:
             return result
         # a Parameter written into is returned as itself: p -= g keeps p a Parameter
@@ -294,6 +296,8 @@ class Optimizer(_OneAtATime):
     def __init__(self, params, defaults, n_threads=None):
         self.defaults = dict(defaults)
         self._check_options(self.defaults, "")
+        if self.algorithm is not None and any(option.name == "lr" for option in self.algorithm.options):
+            _checks.check_constructor_lr(self.defaults["lr"])
         self.n_threads = n_threads
         self.param_groups = []
         self._lock = threading.Lock()
@@ -337,9 +341,10 @@ class Optimizer(_OneAtATime):
     def add_param_group(self, param_group):
         """Add a group of parameters with options of its own (defaults fill the rest).
 
-        A key that is neither an option nor one that schedulers keep in groups (SCHEDULER_KEYS,
-        such as ``initial_lr``, so that a group copied from another takes) is refused, where torch
-        keeps it: a misspelt option would otherwise be ignored without a word."""
+        A key that is neither an option, nor one that schedulers keep in groups (SCHEDULER_KEYS,
+        such as ``initial_lr``), nor one a group of this optimizer holds (torch's ``foreach``, kept
+        from its state dict), is refused, where torch keeps it: a misspelt option would otherwise
+        be ignored without a word.  So a group copied from another takes."""
         if not isinstance(param_group, dict):
             raise TypeError(f"a param group must be a dict with a 'params' entry, got {type(param_group).__name__}")
         with self._exclusive("add_param_group()"):
@@ -351,12 +356,14 @@ class Optimizer(_OneAtATime):
         where = f"param group {index}: " if numbered else ""
         if "params" not in group:
             raise ValueError(f"{where}a param group needs a 'params' entry")
-        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS)
+        # a key one of its groups holds (torch's foreach, kept from a state dict) is no misspelling
+        held = {key for existing in self.param_groups for key in existing}
+        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS - held)
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
                 f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and the keys schedulers "
-                f"keep: {', '.join(sorted(SCHEDULER_KEYS))})"
+                f"keep: {', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
             )
         entries = _as_entries(group["params"])
         if not entries:
@@ -877,7 +884,7 @@ class SGD(Optimizer):
 
     algorithm = Algorithm(
         kernel="sgd",
-        options=(Option("lr", "number"), Option("momentum", "number"), Option("dampening", "number"),
+        options=(Option("lr", "rate"), Option("momentum", "number"), Option("dampening", "number"),
                  Option("weight_decay", "number"), Option("nesterov", "flag"), Option("maximize", "flag")),
         state=(State("momentum_buffer", needed_when="momentum", from_gradient=True),),
         counts_steps=False,
@@ -896,7 +903,7 @@ class Adam(Optimizer):
 
     algorithm = Algorithm(
         kernel="adam",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"), Option("amsgrad", "flag"),
                  Option("maximize", "flag"), Option("decoupled_weight_decay", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq"), State("max_exp_avg_sq", needed_when="amsgrad")),
@@ -922,7 +929,7 @@ class RMSprop(Optimizer):
 
     algorithm = Algorithm(
         kernel="rmsprop",
-        options=(Option("lr", "number"), Option("alpha", "fraction"), Option("eps", "number"),
+        options=(Option("lr", "rate"), Option("alpha", "fraction"), Option("eps", "number"),
                  Option("weight_decay", "number"), Option("momentum", "number"), Option("centered", "flag"),
                  Option("maximize", "flag")),
         state=(State("square_avg"), State("grad_avg", needed_when="centered"),
@@ -940,7 +947,7 @@ class Adagrad(Optimizer):
 
     algorithm = Algorithm(
         kernel="adagrad",
-        options=(Option("lr", "number"), Option("lr_decay", "number"), Option("weight_decay", "number"),
+        options=(Option("lr", "rate"), Option("lr_decay", "number"), Option("weight_decay", "number"),
                  Option("initial_accumulator_value", "number", fields=(None,)), Option("eps", "number"),
                  Option("maximize", "flag")),
         state=(State("sum", initial="initial_accumulator_value"),),
@@ -960,7 +967,7 @@ class Adamax(Optimizer):
 
     algorithm = Algorithm(
         kernel="adamax",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"), Option("maximize", "flag")),
         state=(State("exp_avg"), State("exp_inf")),
     )
@@ -977,7 +984,7 @@ class Adadelta(Optimizer):
 
     algorithm = Algorithm(
         kernel="adadelta",
-        options=(Option("lr", "number"), Option("rho", "number"), Option("eps", "number"),
+        options=(Option("lr", "rate"), Option("rho", "number"), Option("eps", "number"),
                  Option("weight_decay", "number"), Option("maximize", "flag")),
         state=(State("square_avg"), State("acc_delta")),
         rules=(Rule(reads=("rho",), check=_rho_rule),),  # torch takes rho = 1 too
@@ -995,7 +1002,7 @@ class Lion(Optimizer):
 
     algorithm = Algorithm(
         kernel="lion",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("weight_decay", "number"), Option("maximize", "flag")),
         state=(State("exp_avg"),),
         counts_steps=False,
@@ -1012,7 +1019,7 @@ class RAdam(Optimizer):
 
     algorithm = Algorithm(
         kernel="radam",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"),
                  Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq")),
@@ -1032,7 +1039,7 @@ class NAdam(Optimizer):
 
     algorithm = Algorithm(
         kernel="nadam",
-        options=(Option("lr", "number"), Option("betas", "fractions", fields=("beta1", "beta2")),
+        options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
                  Option("eps", "number"), Option("weight_decay", "number"), Option("momentum_decay", "number"),
                  Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq")),

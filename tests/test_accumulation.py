@@ -79,12 +79,12 @@ def test_a_step_that_would_fail_is_refused_before_the_sums_change(rng):
     opt, params = build(fastgd.SGD, [(arrays, {})], dict(lr=0.1))
     multi = fastgd.MultiSteps(opt, 2)
     multi.step([np.ones(4)])
-    opt.param_groups[0]["lr"] = -1.0
-    with pytest.raises(ValueError, match="lr"):
+    opt.param_groups[0]["momentum"] = -1.0
+    with pytest.raises(ValueError, match="momentum"):
         multi.step([np.ones(4)])
     assert multi.mini_step == 1
     np.testing.assert_array_equal(multi.state_dict()["sums"][0], np.ones(4))
-    opt.param_groups[0]["lr"] = 0.1
+    opt.param_groups[0]["momentum"] = 0.0
     assert multi.step([np.ones(4)])
     np.testing.assert_allclose(params[0], arrays[0] - 0.1)
 

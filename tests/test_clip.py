@@ -213,6 +213,27 @@ def test_norms_of_an_empty_gradient_as_torch(norm_type):
         assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(expected, rel=1e-15)
 
 
+@pytest.mark.parametrize("norm_type", [-np.inf, -1.0, -2.5, np.inf, 0.0, 2.0])
+def test_no_gradients_at_all_have_norm_zero_as_torch(norm_type):
+    """No gradients (an empty list, or every .grad None): torch's norm is tensor(0.) for every
+    order, and error_if_nonfinite does not raise; so are fastgd's norms and clipped steps."""
+    torch = pytest.importorskip("torch")
+    tparams = [torch.nn.Parameter(torch.zeros(2))]
+    for fast_items, torch_items in (([], []), ([Parameter(np.zeros(2)), Parameter(np.zeros(3))], tparams)):
+        expected = torch.nn.utils.get_total_norm(torch_items, norm_type)
+        clipped = torch.nn.utils.clip_grad_norm_(torch_items, 1.0, norm_type, error_if_nonfinite=True)
+        for got in (fastgd.get_total_norm(fast_items, norm_type),
+                    fastgd.get_total_norm(fast_items, norm_type, error_if_nonfinite=True),
+                    fastgd.clip_grad_norm_(fast_items, 1.0, norm_type),
+                    fastgd.clip_grad_norm_(fast_items, 1.0, norm_type, error_if_nonfinite=True)):
+            assert type(got) is np.float32 and got == expected.item() == clipped.item()
+    w = Parameter(np.ones(2))
+    opt = fastgd.SGD([w], lr=0.1)
+    total, stepped = fastgd.clipped_step(opt, 1.0, norm_type=norm_type)
+    assert type(total) is np.float32 and total == expected.item() and stepped
+    assert w.data.tolist() == [1.0, 1.0]
+
+
 def test_bad_input_is_refused_and_changes_nothing(rng):
     good = rng.standard_normal(5).astype(np.float32)
     before = good.copy()

@@ -77,8 +77,11 @@ def real_option_cases(where):
     cases = []
     for name in NAMES:
         for option in REAL_OPTIONS[name]:
-            for value in (-1.0, -1e-12, math.nan, math.inf, -math.inf):
-                pattern = rf"{where}Invalid {option}: {re.escape(repr(value))}; expected a finite number >= 0"
+            # a group's lr may be any finite number, as torch's (test_optim: its constructor's is >= 0)
+            rate = option == "lr"
+            for value in (math.nan, math.inf, -math.inf) + (() if rate else (-1.0, -1e-12)):
+                expected = "a finite number$" if rate else "a finite number >= 0"
+                pattern = rf"{where}Invalid {option}: {re.escape(repr(value))}; expected {expected}"
                 cases.append(pytest.param(name, option, value, ValueError, pattern, id=f"{name}-{option}={value}"))
             for value in ("0.1", None, True, 1j, [0.1]):
                 pattern = rf"{where}{option} must be a real number, got {re.escape(repr(value))}"
@@ -494,8 +497,8 @@ def test_nesterov_set_through_param_groups(options):
 def test_single_group_messages_have_no_group_number():
     params = [np.zeros(3)]
     opt = fastgd.Adam(params)
-    opt.param_groups[0]["lr"] = -0.5
-    with pytest.raises(ValueError, match=r"^Invalid lr: -0.5; expected a finite number >= 0$"):
+    opt.param_groups[0]["eps"] = -0.5
+    with pytest.raises(ValueError, match=r"^Invalid eps: -0.5; expected a finite number >= 0$"):
         opt.step([np.ones(3)])
     assert np.array_equal(params[0], np.zeros(3))
 
@@ -508,7 +511,9 @@ def test_bad_add_param_group_changes_nothing(name):
     opt, params = stepped(name)
     snap = snapshot(opt, params)
     cases = [
-        ({"params": [np.zeros(2)], "lr": -1.0}, ValueError, r"Invalid param group 2: lr: -1.0; expected a finite number >= 0"),
+        ({"params": [np.zeros(2)], "lr": math.nan}, ValueError, r"Invalid param group 2: lr: nan; expected a finite number$"),
+        ({"params": [np.zeros(2)], "weight_decay": -1.0}, ValueError,
+         r"Invalid param group 2: weight_decay: -1.0; expected a finite number >= 0"),
         ({"params": [np.zeros(2)], "lrr": 0.1}, ValueError, r"param group 2: unknown option 'lrr'"),
         ({"params": []}, ValueError, r"param group 2: optimizer got an empty parameter list"),
         ({"lr": 0.1}, ValueError, r"param group 2: a param group needs a 'params' entry"),
@@ -608,7 +613,7 @@ def bad_state_dict_cases():
          r"state_dict param group 1: expected a dict with 2 params, as this optimizer's group has"),
         ("group-not-a-dict", edit(lambda sd, name: sd["param_groups"].__setitem__(0, [0, 1])), ValueError,
          r"state_dict param group 0: expected a dict with 2 params"),
-        ("bad-lr", edit(set_group(1, "lr", -0.1)), ValueError, r"Invalid state_dict param group 1: lr: -0.1"),
+        ("bad-lr", edit(set_group(1, "lr", -math.inf)), ValueError, r"Invalid state_dict param group 1: lr: -inf"),
         ("nan-lr", edit(set_group(0, "lr", math.nan)), ValueError, r"Invalid state_dict param group 0: lr: nan"),
         ("state-not-a-dict", edit(lambda sd, name: sd.update(state=[1, 2])), TypeError,
          r"state_dict\['state'\] must be a dict from parameter index to its state"),

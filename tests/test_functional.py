@@ -156,6 +156,23 @@ def test_functional_matches_torch(name, dtype, rng):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_functional_negative_lr_matches_torch(name, rng):
+    """The functions take an lr below 0, as torch's functional API and its steps do (torch's
+    constructor alone refuses it: its group's lr is set below 0 here)."""
+    torch = pytest.importorskip("torch")
+    kwargs = {**OPTIONS[name][-1], "lr": -0.01}
+    arrays = random_arrays(rng, SHAPES, np.float64)
+    params = [a.copy() for a in arrays]
+    driver = FunctionalDriver(name, params, kwargs)
+    topt, tparams = build_torch(torch, name, [(arrays, {})], {**kwargs, "lr": 0.01})
+    topt.param_groups[0]["lr"] = -0.01
+    for grads in grad_sequence(rng, SHAPES, np.float64, 20):
+        driver.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(params, torch_numpy(tparams))
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_a_parameter_steps_as_its_array(name, rng):
     """A fastgd.Parameter given as param: its array is stepped in place, bit for bit as the bare
     array is (torch's functional steps take an nn.Parameter as a tensor)."""
@@ -446,7 +463,7 @@ def bad_call_cases():
             ValueError, rf"step must be a whole number from 1 to \d+ \(the number of this step\), got {re.escape(repr(value))}")
     add("adam-no-step", three, lambda a: F.adam(a[0], a[1], a[2], a[3]), TypeError, r"step")
     for option, value, error, pattern in [
-        ("lr", -0.1, ValueError, r"Invalid lr: -0.1; expected a finite number >= 0"),
+        ("lr", -math.inf, ValueError, r"Invalid lr: -inf; expected a finite number$"),
         ("lr", math.nan, ValueError, r"Invalid lr: nan"),
         ("lr", math.inf, ValueError, r"Invalid lr: inf"),
         ("lr", "0.1", TypeError, r"lr must be a real number, got '0.1'"),

@@ -95,6 +95,11 @@ CASES = {
     "StepLR-closed-form": ("SGD", lambda m, o: [m.StepLR(o, step_size=7, gamma=0.9)], lambda i: i),
     "MultiStepLR": ("SGD", lambda m, o: [m.MultiStepLR(o, milestones=[10, 200, 200, 650], gamma=0.5)], None),
     "MultiStepLR-closed-form": ("AdamW", lambda m, o: [m.MultiStepLR(o, milestones=[3, 500, 500])], lambda i: i),
+    # a mapping: torch's Counter(milestones), its values how many times each milestone counts
+    "MultiStepLR-mapping": ("SGD", lambda m, o: [m.MultiStepLR(o, milestones={10: 1, 200: 2, 300: 0, 650: 3},
+                                                               gamma=0.5)], None),
+    "MultiStepLR-mapping-closed-form": ("Adam", lambda m, o: [m.MultiStepLR(o, milestones={3: 2, 500: 1})],
+                                        lambda i: i),
     "ConstantLR": ("SGD", lambda m, o: [m.ConstantLR(o)], None),
     "ConstantLR-long": ("Adam", lambda m, o: [m.ConstantLR(o, factor=0.3, total_iters=300)], None),
     "ConstantLR-closed-form": ("SGD", lambda m, o: [m.ConstantLR(o, factor=0.5, total_iters=40)], lambda i: i),
@@ -127,6 +132,11 @@ CASES = {
     "CyclicLR-scale_fn": ("AdamW", lambda m, o: [m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=40,
                                                             scale_fn=lambda x: 0.5 * (1 + math.sin(x * math.pi / 2)),
                                                             scale_mode="iterations")], None),
+    "CyclicLR-sawtooth": ("SGD", lambda m, o: [m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=37,
+                                                          step_size_down=0)], None),
+    "CyclicLR-sawtooth-exp_range": ("Adam", lambda m, o: [m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=20.5,
+                                                                     step_size_down=0.0, mode="exp_range",
+                                                                     gamma=0.999)], None),
     "CyclicLR-no-momentum": ("Adagrad", lambda m, o: [m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=25,
                                                                  cycle_momentum=False)], None),
     "OneCycleLR": ("SGD", lambda m, o: [m.OneCycleLR(o, max_lr=0.1, total_steps=STEPS)], None),
@@ -158,9 +168,13 @@ CASES = {
         min_lr=[1e-4, 1e-3, 1e-5], eps=1e-6)], None),
     "ReduceLROnPlateau-rel-max": ("RMSprop", lambda m, o: [m.ReduceLROnPlateau(
         o, mode="max", patience=0, threshold=0.001, min_lr=1e-3)], None),
+    # schedules that end a rounding below 0 (the optimizers step with that lr, as torch's)
+    "LinearLR-to-zero-below": ("Adam", lambda m, o: [m.LinearLR(o, start_factor=1 / 3, end_factor=0.0,
+                                                                total_iters=5)], None),
+    "OneCycleLR-linear-to-the-end": ("SGD", lambda m, o: [m.OneCycleLR(o, max_lr=0.1, total_steps=STEPS,
+                                                                       anneal_strategy="linear")], None),
     # floats where torch takes them: counts of epochs of whole values, a fractional T_max, negative
-    # eta_min (the rates stay >= 0 here: fastgd's optimizers refuse a negative one), fractional
-    # patience and cooldown, negative threshold, min_lr and eps
+    # eta_min, fractional patience and cooldown, negative threshold, min_lr and eps
     "StepLR-float": ("SGD", lambda m, o: [m.StepLR(o, step_size=30.0, gamma=0.5)], None),
     "StepLR-float-closed-form": ("SGD", lambda m, o: [m.StepLR(o, step_size=7.0, gamma=0.9)], lambda i: i),
     "MultiStepLR-float": ("Adam", lambda m, o: [m.MultiStepLR(o, milestones=[10.0, 200, 200.0, 650.0])], None),
@@ -297,6 +311,46 @@ def test_state_dict_keys_are_torchs(case):
         assert isinstance(mine, lr_scheduler.LRScheduler)
 
 
+def as_numpy(state_dict):
+    """torch's optimizer state dict with its tensors as arrays (README: t.numpy())."""
+    state = {index: {key: value.numpy() if isinstance(value, torch.Tensor) else value for key, value in entry.items()}
+             for index, entry in state_dict["state"].items()}
+    return {"state": state, "param_groups": state_dict["param_groups"]}
+
+
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+@pytest.mark.parametrize(("make", "steps"), [
+    pytest.param(lambda m, o: m.LinearLR(o, start_factor=1 / 3, end_factor=0.0, total_iters=5), 12, id="LinearLR"),
+    pytest.param(lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=100, anneal_strategy="linear"), 100,
+                 id="OneCycleLR-linear"),
+])
+def test_a_schedule_ending_below_zero_trains_and_reloads_as_torch(name, make, steps):
+    """LinearLR down to 0, past total_iters, and OneCycleLR's linear run to its end leave an lr a
+    rounding below 0 (torch's arithmetic, matched): the optimizers step with it, as torch's, and
+    a checkpoint then taken (fastgd's, or torch's) loads and steps on as torch."""
+    fast, theirs = make_pair(name)
+    ours, torchs = make(lr_scheduler, fast), make(torch_scheduler, theirs)
+    for _ in range(steps):
+        for opt, scheduler in ((fast, ours), (theirs, torchs)):
+            step_optimizer(opt)
+            scheduler.step()
+    assert min(group["lr"] for group in theirs.param_groups) < 0  # the case at hand
+    assert_same(scheduled(fast), scheduled(theirs))
+    loaded = []
+    for saved in (fast.state_dict(), as_numpy(theirs.state_dict())):
+        opt = make_pair(name)[0]
+        opt.load_state_dict(copy.deepcopy(saved))
+        for group, current in zip(opt.param_groups, fast.param_groups):
+            group["params"][0][...] = current["params"][0]
+        loaded.append(opt)
+    for opt in [fast, theirs] + loaded:
+        step_optimizer(opt)
+    expected = [group["params"][0].detach().numpy() for group in theirs.param_groups]
+    for opt in [fast] + loaded:
+        for group, want in zip(opt.param_groups, expected):
+            np.testing.assert_allclose(group["params"][0], want, rtol=1e-12, atol=1e-15)
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("scheduler", ["OneCycleLR", "CyclicLR"])
 def test_every_optimizer_trains_the_same(name, scheduler):
@@ -410,7 +464,17 @@ def groups_of(opt):
     (lambda o: lr_scheduler.StepLR(o, step_size="3"), TypeError, "step_size must be a real number"),
     (lambda o: lr_scheduler.MultiStepLR(o, milestones=[3, 7.5]), ValueError, "milestone"),
     (lambda o: lr_scheduler.MultiStepLR(o, milestones=[-1]), ValueError, "milestone"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones={3: -1}), ValueError,
+     r"the count of milestone 3 must be an integer >= 0, got -1"),
+    # torch's step() takes a float count, its closed form (Counter.elements) fails on it
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones={3: 1.0}), ValueError, r"the count of milestone 3"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones={3: "2"}), ValueError, r"the count of milestone 3"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones={2.5: 1}), ValueError, "each milestone"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=0), ValueError, "step_size_up"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_down=-1), ValueError, "step_size_down"),
     (lambda o: lr_scheduler.ConstantLR(o, total_iters=4.5), ValueError, "total_iters"),
+    (lambda o: lr_scheduler.ConstantLR(o, total_iters=0), ValueError, r"total_iters must be a whole number >= 1"),
+    (lambda o: lr_scheduler.ConstantLR(o, total_iters=0.0), ValueError, r"total_iters must be a whole number >= 1"),
     (lambda o: lr_scheduler.LinearLR(o, total_iters=0.0), ValueError, "total_iters"),
     (lambda o: lr_scheduler.PolynomialLR(o, total_iters=float("inf")), ValueError, "total_iters"),
     (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=0.0), ValueError, "T_max"),
@@ -429,6 +493,26 @@ def test_bad_arguments(make, error, match):
     with pytest.raises(error, match=match):
         make(fast)
     assert groups_of(fast) == before
+
+
+def test_constant_lr_refuses_total_iters_0_where_torch_step_and_closed_form_part():
+    """torch takes ConstantLR(total_iters=0), but its step() keeps lr * factor while step(epoch)'s
+    closed form gives the base rate (and its state dict would not load here): refused."""
+    _, theirs = make_pair("SGD")
+    chained = torch_scheduler.ConstantLR(theirs, factor=0.5, total_iters=0)
+    for _ in range(3):
+        step_optimizer(theirs)
+        chained.step()
+    _, other = make_pair("SGD")
+    closed = torch_scheduler.ConstantLR(other, factor=0.5, total_iters=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's: step(epoch) deprecated, stepped before the optimizer
+        closed.step(3)
+    assert chained.get_last_lr() != closed.get_last_lr()  # they part
+    fast, _ = make_pair("SGD")
+    with pytest.raises(ValueError, match=r"^total_iters must be a whole number >= 1"):
+        lr_scheduler.ConstantLR(fast, factor=0.5, total_iters=0)
+    assert "initial_lr" not in fast.param_groups[0]
 
 
 @pytest.mark.parametrize("milestone", [2.5, -1, "3"])

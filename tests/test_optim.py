@@ -400,6 +400,34 @@ def test_lr_change_takes_effect(name, rng):
         assert same == (k < 5), k
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_negative_group_lr_steps_as_torch(name, rng):
+    """torch checks lr >= 0 in the constructor only: a group's lr below 0 (given in a group,
+    set by hand, as a scheduler may leave it) is used by the step, as here; the constructor's
+    lr below 0 is refused by both."""
+    torch = pytest.importorskip("torch")
+    shapes = [(5,), (3, 2), (4,)]
+    arrays = random_arrays(rng, shapes, np.float64)
+    groups = [(arrays[:2], {}), (arrays[2:], {"lr": -0.03})]
+    fopt, fparams = build(fast_cls(name), groups, OPTIONS[name][-1])
+    topt, tparams = build_torch(torch, name, groups, OPTIONS[name][-1])
+    for k, grads in enumerate(grad_sequence(rng, shapes, np.float64, 12)):
+        if k == 4:
+            for opt in (fopt, topt):
+                opt.param_groups[0]["lr"] = -0.02
+        if k == 8:
+            for opt in (fopt, topt):
+                opt.param_groups[0]["lr"] = -1.5e-17
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    if name != "Lion":  # (the Lion written here in torch checks nothing)
+        with pytest.raises(ValueError, match=r"^Invalid learning rate"):
+            torch_class(torch, name)([torch.zeros(2, requires_grad=True)], lr=-0.1)
+    with pytest.raises(ValueError, match=r"^Invalid lr: -0.1; expected a finite number >= 0 as the optimizer's lr"):
+        fast_cls(name)([np.zeros(2)], lr=-0.1)
+
+
 @dtypes
 @pytest.mark.parametrize("name", NAMES)
 def test_none_gradients_skip_parameters(name, dtype, rng):
@@ -1147,9 +1175,9 @@ def test_an_option_too_large_for_a_double_is_refused(option):
 
 
 def test_a_constructor_that_fails_leaves_the_callers_dicts_as_they_were():
-    first, second = {"params": (np.zeros(2),)}, {"params": [np.zeros(3)], "lr": -1.0}
+    first, second = {"params": (np.zeros(2),)}, {"params": [np.zeros(3)], "momentum": -1.0}
     before = [dict(first), dict(second)]
-    with pytest.raises(ValueError, match="lr"):
+    with pytest.raises(ValueError, match="momentum"):
         fastgd.SGD([first, second], lr=0.1)
     assert [first, second] == before
 

@@ -138,6 +138,25 @@ def test_numpy_functions_and_ufuncs(pair):
     assert p.data is buffer
 
 
+def test_a_parameter_as_a_keyword_of_a_ufunc_is_its_data(pair):
+    """A Parameter as where= (or out=) of a ufunc, a reduction or a NumPy function acts as its
+    array there too (it recursed without end as where=)."""
+    param, data = pair
+    mask = data > 0
+    where = Parameter(mask.copy())
+    for x, m in ((param, where), (data, mask)):  # the same calls on the Parameters and on the arrays
+        out = np.zeros((3, 4))
+        np.add(x, 1.0, out=out, where=m)
+        np.testing.assert_array_equal(out, np.add(data, 1.0, out=np.zeros((3, 4)), where=mask))
+        assert np.sum(np.arange(12.0).reshape(3, 4), where=m) == np.sum(np.arange(12.0).reshape(3, 4), where=mask)
+        assert np.add.reduce(x, axis=None, where=m) == np.add.reduce(data, axis=None, where=mask)
+        assert np.max(x, where=m, initial=-5.0) == np.max(data, where=mask, initial=-5.0)
+    target = Parameter(np.zeros((3, 4)))
+    assert np.multiply(param, 2.0, out=target, where=where) is target
+    np.testing.assert_array_equal(target.data, np.multiply(data, 2.0, out=np.zeros((3, 4)), where=mask))
+    np.testing.assert_array_equal(param.data, data)
+
+
 def test_hashable_by_identity():
     p, q = Parameter(np.zeros(3)), Parameter(np.zeros(3))
     assert len({p: 1, q: 2}) == 2 and hash(p) == object.__hash__(p)

@@ -135,6 +135,62 @@ def test_torch_state_dict_loads_into_fastgd(name, kwargs, dtype, first, rng):
         assert fopt.param_groups[0][key] == topt.param_groups[0][key], key
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_a_negative_lr_in_a_state_dict_loads_as_torch(name, rng):
+    """A group's lr below 0 (a schedule to 0 may end a rounding below it) is saved, and loaded from
+    fastgd's state dict and from torch's, both then stepping as torch with that lr."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, np.float64), {})]
+    topt, tparams = build_torch(torch, name, groups, OPTIONS[name][-1])
+    seq = grad_sequence(rng, SHAPES, np.float64, 8)
+    for grads in seq[:4]:
+        torch_step(torch, topt, tparams, grads)
+    topt.param_groups[0]["lr"] = -0.01
+    saved = to_numpy(topt.state_dict())
+    fopt, fparams = build(fast_cls(name), groups, OTHER_KWARGS)
+    fopt.load_state_dict(saved)
+    twin, twin_params = build(fast_cls(name), groups, OTHER_KWARGS)
+    twin.load_state_dict(fopt.state_dict())
+    for p, q, value in zip(fparams, twin_params, torch_numpy(tparams)):
+        p[...] = value
+        q[...] = value
+    assert fopt.param_groups[0]["lr"] == twin.param_groups[0]["lr"] == -0.01
+    for grads in seq[4:]:
+        fopt.step(grads)
+        twin.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    for p, q in zip(fparams, twin_params):
+        assert np.array_equal(p, q)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_group_copied_after_loading_torchs_state_is_added_as_torch(name, rng):
+    """After torch's state dict is loaded, a group copied from the optimizer's own (with torch's
+    foreach, differentiable, ... kept) is added, as torch adds it, and steps as torch's; a key
+    that neither an option nor a group holds is still refused, changing nothing."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, np.float64), {})]
+    topt, tparams = build_torch(torch, name, groups, OPTIONS[name][-1])
+    fopt, fparams = build(fast_cls(name), groups, OTHER_KWARGS)
+    fopt.load_state_dict(to_numpy(topt.state_dict()))
+    copied = {key: value for key, value in fopt.param_groups[0].items() if key != "params"}
+    assert {"foreach", "differentiable"} <= set(copied) - set(fopt.defaults)
+    with pytest.raises(ValueError, match=r"param group 1: unknown option 'foreachh'"):
+        fopt.add_param_group({**copied, "foreachh": None, "params": [np.zeros(3)]})
+    assert len(fopt.param_groups) == 1
+    extra = rng.standard_normal(3)
+    fopt.add_param_group({**copied, "lr": 0.02, "params": [extra.copy()]})
+    tcopied = {key: value for key, value in topt.param_groups[0].items() if key != "params"}
+    textra = torch.tensor(extra.copy(), requires_grad=True)
+    topt.add_param_group({**tcopied, "lr": 0.02, "params": [textra]})
+    fparams, tparams = fparams + fopt.param_groups[1]["params"], tparams + [textra]
+    for grads in grad_sequence(rng, SHAPES + ((3,),), np.float64, 5):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+
+
 # -- fastgd -> torch -------------------------------------------------------------------------
 
 
