@@ -366,8 +366,6 @@ class Optimizer(_OneAtATime):
                 f"keep: {', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
             )
         entries = _as_entries(group["params"])
-        if not entries:
-            raise ValueError(f"{where}optimizer got an empty parameter list")
         options = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         self._check_options(options, where)
         start = len(self._params)
@@ -403,8 +401,6 @@ class Optimizer(_OneAtATime):
             if not isinstance(group, dict) or "params" not in group:
                 raise TypeError(f"{where}a param group must be a dict with a 'params' entry")
             entries = _as_entries(group["params"])
-            if not entries:
-                raise ValueError(f"{where}optimizer got an empty parameter list")
             missing = {k: v for k, v in self.defaults.items() if k not in group}
             self._check_options({**group, **missing}, where)
             start = len(arrays)
@@ -424,7 +420,8 @@ class Optimizer(_OneAtATime):
             state={name: [None if i is None else states[i] for i in old] for name, states in self._state.items()},
             steps=np.array([0 if i is None else self._steps[i] for i in old], dtype=np.int64),
             fresh=np.array([0 if i is None else self._fresh[i] for i in old], dtype=np.uint8),
-            scalars=np.concatenate([self._new_scalars(1) if i is None else self._scalars[i:i + 1] for i in old]),
+            scalars=np.concatenate([self._new_scalars(0)]  # (no parameters left: an empty table)
+                                   + [self._new_scalars(1) if i is None else self._scalars[i:i + 1] for i in old]),
             auto_threads=[_threads_for(sum(a.size for a in arrays[start:stop])) for start, stop in slices])
         for group, group_entries, missing in zip(groups, listed, merged):
             group.update(missing)

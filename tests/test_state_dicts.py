@@ -191,6 +191,45 @@ def test_a_group_copied_after_loading_torchs_state_is_added_as_torch(name, rng):
     assert_all_close(fparams, torch_numpy(tparams))
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_param_groups_step_save_and_load_as_torch(name, rng):
+    """A group with no parameters (given so, or emptied by hand to freeze its parameters) is
+    taken as torch takes it: the other groups step as torch's, the state saves and loads (into
+    torch and back), and a group of none may be added."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, np.float64), {}), (random_arrays(rng, SHAPES[:1], np.float64), {"lr": 0.01}),
+              ([], {"lr": 0.5})]
+    kwargs = OPTIONS[name][-1]
+    fopt, fparams = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    shapes = SHAPES + SHAPES[:1]
+    for grads in grad_sequence(rng, shapes, np.float64, 3):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    # a fresh pair, the empty group saved and loaded, both ways, before any group is emptied
+    twin, _ = build(fast_cls(name), groups, kwargs)
+    twin.load_state_dict(to_numpy(topt.state_dict()))
+    kept = len(SHAPES)
+    assert [group["params"] for group in twin.state_dict()["param_groups"]] == [list(range(kept)), [kept], []]
+    assert set(twin.state_dict()["state"]) == set(fopt.state_dict()["state"])
+    ttwin, _ = build_torch(torch, name, groups, kwargs)
+    ttwin.load_state_dict(to_torch(torch, fopt.state_dict()))
+    fopt.param_groups[1]["params"].clear()  # freeze the second group's parameter
+    del topt.param_groups[1]["params"][0]
+    for grads in grad_sequence(rng, SHAPES, np.float64, 3):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams[:kept], grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    saved = fopt.state_dict()
+    assert [group["params"] for group in saved["param_groups"]] == [list(range(kept)), [], []]
+    again, _ = build(fast_cls(name), [groups[0], ([], {"lr": 0.01}), groups[2]], kwargs)
+    again.load_state_dict(saved)
+    assert_state_dicts_equal(again.state_dict(), saved)
+    fopt.add_param_group({"params": []})
+    topt.add_param_group({"params": []})
+    assert len(fopt.param_groups) == len(topt.param_groups) == 4
+
+
 # -- fastgd -> torch -------------------------------------------------------------------------
 
 
