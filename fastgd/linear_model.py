@@ -989,12 +989,12 @@ class _SGDDropIn(_Driver):
         self._validate_params()
         self._more_checks(for_partial_fit=False)
         if self.warm_start and coef_init is None and intercept_init is None and hasattr(self, "coef_"):
-            if self.average and self._refit_from_trained:
-                init = None  # the weights trained, kept by _fit
+            if self.average and self._refit_from_trained:  # the weights trained
+                k = self._n_outputs
+                coef, intercept = self._theta[:self._theta.size - k].copy(), self._theta[self._theta.size - k:].copy()
             else:
-                init = (np.asarray(self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).copy(),
-                        np.asarray(self.intercept_).copy(),
-                        ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)"))
+                coef, intercept = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_, self.intercept_
+            init = (np.array(coef), np.array(intercept), ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)"))
         else:
             init = (coef_init, intercept_init)
         return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)

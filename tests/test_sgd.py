@@ -327,6 +327,8 @@ def test_regressor_warm_refit_with_average_goes_on_from_the_weights_trained(aver
     theirs = sk.SGDRegressor(average=average, **options).fit(X, y, coef_init=trained.coef_,
                                                              intercept_init=trained.intercept_)
     _assert_same_fit(ours, theirs, np.float64)
+    with pytest.raises(ValueError, match=r"coef_ \(kept by warm_start\) has shape"):  # as scikit-learn refuses it
+        ours.fit(X[:, :3], y)
 
 
 def test_warm_start_and_initial_weights_match_scikit_learn():
