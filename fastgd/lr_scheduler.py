@@ -445,18 +445,37 @@ class MultiStepLR(LRScheduler):
     to n: milestones is counted as torch counts it, Counter(milestones))."""
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
+        self.milestones = self._counted(milestones)
+        self.gamma = _check_number(gamma, "gamma")
+        super().__init__(optimizer, last_epoch)
+
+    @staticmethod
+    def _counted(milestones):
+        """torch's Counter(milestones), checked: each milestone a whole number of epochs >= 0, each
+        count an int >= 0 (torch's closed form fails on a float count)."""
         try:
             counted = list(milestones.items() if isinstance(milestones, Mapping) else
                            ((milestone, 1) for milestone in milestones))
         except TypeError:
             raise TypeError(f"milestones must be a list of epochs (or a mapping from epoch to how many times "
                             f"it counts), got {type(milestones).__name__}") from None
-        self.milestones = Counter()
-        for milestone, count in counted:  # a count an int: torch's closed form fails on a float
-            self.milestones[_check_whole(milestone, "each milestone", 0)] += _check_int(
+        result = Counter()
+        for milestone, count in counted:
+            result[_check_whole(milestone, "each milestone", 0)] += _check_int(
                 count, f"the count of milestone {milestone!r}", 0)
-        self.gamma = _check_number(gamma, "gamma")
-        super().__init__(optimizer, last_epoch)
+        return result
+
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
+        if "milestones" in state_dict:  # by the constructor's rules (_same_kind saw a dict)
+            try:
+                self._counted(state_dict["milestones"])
+            except (TypeError, ValueError) as error:
+                raise ValueError(f"state_dict['milestones']: {error}") from None
+
+    def _load(self, state_dict):
+        super()._load(state_dict)
+        self.milestones = self._counted(self.milestones)  # a Counter, as the steps read it
 
     def get_lr(self):
         self._warn_outside_step()

@@ -779,6 +779,11 @@ def _sgd():
     (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"_step_count": 1.5}),
     (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"base_lrs": [float("nan")]}),
     (lambda: lr_scheduler.LinearLR(_sgd()), {"total_iters": 0}),
+    # the milestones by the constructor's rules (torch's constructor takes these, and its state
+    # then makes step() and step(epoch) part, or each step raise)
+    (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: -1}}),
+    (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: 2.5}}),
+    (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3.5: 1}}),
 ])
 def test_load_state_dict_checks_the_values(make, bad):
     """torch loads any values (and fails at a later step, or never); fastgd refuses what it cannot
