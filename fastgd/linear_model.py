@@ -231,17 +231,27 @@ class _Driver(BaseEstimator):
         the L1 penalty's state and the average."""
         l2, l1 = self._penalties()
         options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), steps_before=int(self._t[0]),
-                       lazy_average=getattr(self, "_lazy_average", None))
+                       lazy_average=getattr(self, "_lazy_average", None), row_weight=self._row_weight())
         if self.average:
             options.update(average=self._average_theta, average_start=int(self.average))
         return options
 
+    def _row_weight(self):
+        """The mean weight of the rows trained on since the fit began, partial_fit calls included:
+        what a row weighs in a batch's gradient of the weighted mean loss (see Objective).  Not the
+        call's own mean: a stream of one-row partial_fit calls would cancel each row's weight."""
+        total, rows = self._weights_seen
+        return total / rows if rows else 1.0
+
     def _start_call(self, reset):
         """What each fit or partial_fit call starts anew: the truncated gradient's L1 penalty and
         the drop-ins' kept norms of the weights (as scikit-learn's weight vector keeps them for a
-        call, see Objective's sgd_norms, and its intercepts in double), and with each fit the average."""
+        call, see Objective's sgd_norms, and its intercepts in double), and with each fit the average
+        and the weights seen (_row_weight)."""
         _, l1 = self._penalties()
         k = self._n_outputs
+        if reset or getattr(self, "_weights_seen", None) is None:
+            self._weights_seen = np.zeros(2)  # the weight sum and count of the rows trained on (_row_weight)
         self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
         self._sgd_norms = np.full(2 * k, np.nan) if self._sgd_bookkeeping else None
         self._sgd_intercepts = np.full(2 * k, np.nan) if self._sgd_bookkeeping else None
@@ -285,6 +295,7 @@ class _Driver(BaseEstimator):
         if not weight_sum > 0 and not self._sgd_bookkeeping:  # the drop-ins' objective is unweighted
             raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
+        self._weights_seen += (weight_sum, n)
         best, no_improvement, epochs_before, passed_over = math.inf, 0, self.n_iter_, 0
         # the rows of each epoch, shuffled anew each epoch unless taken in order
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)

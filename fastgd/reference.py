@@ -229,7 +229,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
     theta = model._theta
     coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
     total = 0.0
-    row_weight = 1.0 if sample_weight is None else float(np.mean(sample_weight[order], dtype=np.float64))
+    row_weight = 1.0 if sample_weight is None else model._row_weight()
     for batch, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start:start + batch_size]
         X_batch, y_batch = X[rows], targets[rows]

@@ -76,7 +76,8 @@ cdef class Objective:
     """What an epoch minimizes, and how it weighs rows: the loss (and its epsilon), the L2
     (alpha) and L1 (l1) penalties, the factor of the intercept's step, and whether sample weights scale each
     row's step (scikit-learn's SGD) or give the weighted mean loss (the batch's gradient
-    divided by its weight sum).  weight_pos, weight_neg: for scikit-learn's losses, each output's
+    divided by its size times row_weight, the mean weight of the rows trained on since the fit
+    began: see row_weight_of).  weight_pos, weight_neg: for scikit-learn's losses, each output's
     class weights of its +1 (> 0) and other targets (float64), or None.  l1_state: the cumulative L1
     penalty of the truncated gradient (Tsuruoka et al. 2009, as scikit-learn applies it):
     float64, each weight's applied penalty then the total; kept across the epochs of one
@@ -104,7 +105,7 @@ cdef class Objective:
     the ratio), and each step's average takes the weights before their truncation; None (the
     default): the mean of the iterates, each after its truncation."""
     cdef Loss loss
-    cdef double epsilon, alpha, l1, intercept_decay, aggressiveness
+    cdef double epsilon, alpha, l1, intercept_decay, aggressiveness, row_weight
     cdef bint fit_intercept, weights_scale_steps
     cdef object weight_pos, weight_neg, l1_state, average, lazy_average, sgd_norms, sgd_intercepts
     cdef long long average_start, steps_before
@@ -115,12 +116,12 @@ cdef class Objective:
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
                  l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
                  int passive_aggressive=0, double aggressiveness=1, lazy_average=None, bint sgd_objective=False,
-                 sgd_norms=None, sgd_intercepts=None):
+                 sgd_norms=None, sgd_intercepts=None, double row_weight=1):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         self.loss = LOSSES[loss]
         self.epsilon, self.alpha, self.l1, self.intercept_decay = epsilon, alpha, l1, intercept_decay
-        self.fit_intercept, self.weights_scale_steps = fit_intercept, weights_scale_steps
+        self.fit_intercept, self.weights_scale_steps, self.row_weight = fit_intercept, weights_scale_steps, row_weight
         self.weight_pos, self.weight_neg, self.l1_state, self.average = weight_pos, weight_neg, l1_state, average
         self.average_start, self.steps_before = average_start, steps_before
         self.lazy = lazy
@@ -135,7 +136,7 @@ cdef class Objective:
         cdef Settings s
         s.loss, s.epsilon, s.alpha, s.l1 = self.loss, self.epsilon, self.alpha, self.l1
         s.intercept_decay, s.fit_intercept = self.intercept_decay, self.fit_intercept
-        s.weights_scale_steps = self.weights_scale_steps
+        s.weights_scale_steps, s.row_weight = self.weights_scale_steps, self.row_weight
         s.passive_aggressive, s.aggressiveness = self.passive_aggressive, self.aggressiveness
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
@@ -296,6 +297,7 @@ cdef inline double sgd_loss(Loss loss, double y, double p, double epsilon, doubl
 cdef struct Settings:  # an Objective's, for the loop without the GIL
     Loss loss
     double epsilon, alpha, l1, intercept_decay, aggressiveness
+    double row_weight           # Objective.row_weight (see row_weight_of)
     int passive_aggressive
     bint fit_intercept, weights_scale_steps
     const double* weight_pos    # class weights per output of its +1 and -1 targets, or NULL
@@ -491,7 +493,7 @@ cdef double run_epoch(
     cdef floating* coef_grad = grad
     cdef floating* intercept_grad = grad + k * d
     cdef double total = 0, batch_loss, batch_weight
-    cdef double row_weight = mean_row_weight(sample_weight, order, n, settings)
+    cdef double row_weight = row_weight_of(sample_weight, settings)
     cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
     cdef Py_ssize_t y_per_row = targets_per_row(loss, k)
@@ -786,7 +788,7 @@ cdef double run_sparse_epoch(
     cdef double* penalty = settings.l1_penalty
     cdef Scaled w = Scaled(scale=1.0, a=0.0, b=1.0, intercept=intercepts, k=0)
     cdef double total = 0, batch_loss, batch_weight, scale, eta, update, total_penalty, score, before
-    cdef double row_weight = mean_row_weight(sample_weight, order, n, settings)
+    cdef double row_weight = row_weight_of(sample_weight, settings)
     cdef double residual_sum, step_size
     cdef bint outside, raced = False
     cdef Py_ssize_t* span
@@ -1021,20 +1023,14 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
             average[j] = average[j] + <floating>(ratio * (coef[j] - before))
 
 
-cdef double mean_row_weight(const floating* sample_weight, const cnp.npy_intp* order, Py_ssize_t n,
-                            const Settings* settings) noexcept nogil:
-    """What a row weighs in a batch's gradient: the mean weight of the epoch's rows, where the
-    objective is the weighted mean loss; else 1 (no weights, or weights that scale each row's
-    step, scikit-learn's SGD).  A batch's gradient is then its rows' weighted sum over the
-    batch's size times this, whose mean over the batches is the weighted mean loss's gradient
-    (divided by the batch's own weight sum, a lone row's weight cancelled out)."""
-    cdef double total = 0
-    cdef Py_ssize_t i
-    if sample_weight == NULL or settings.weights_scale_steps or n == 0:
-        return 1.0
-    for i in range(n):
-        total += sample_weight[order[i]]
-    return total / n
+cdef inline double row_weight_of(const floating* sample_weight, const Settings* settings) noexcept nogil:
+    """What a row weighs in a batch's gradient: where the objective is the weighted mean loss,
+    the mean weight of the rows trained on since the fit began (Objective's row_weight); else 1
+    (no weights, or weights that scale each row's step, scikit-learn's SGD).  A batch's gradient
+    is its rows' weighted sum over the batch's size times this, whose mean over the batches is
+    the weighted mean loss's gradient (divided by the batch's own weight sum, or a partial_fit
+    call's, a lone row's weight cancelled out)."""
+    return settings.row_weight if sample_weight != NULL and not settings.weights_scale_steps else 1.0
 
 
 cdef inline double scale_floor(const floating* weights) noexcept nogil:

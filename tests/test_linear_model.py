@@ -696,6 +696,29 @@ def test_weights_act_in_small_batches_as_in_the_weighted_objective(batch_size, c
     np.testing.assert_allclose(ours.intercept_, exact.intercept_, atol=0.05)
 
 
+def test_weights_act_in_a_stream_of_one_row_partial_fits():
+    # a row weighs its weight over the mean weight of the rows trained on since the fit began, not
+    # over its call's mean: a call of one row cancelled the row's weight, and the stream went to
+    # the unweighted least squares (intercept 1.46 against the weighted 2.16 here)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((150, 2))
+    y = X @ [1.0, -1.0] + (X[:, 0] > 0) * 3.0
+    weights = np.where(X[:, 0] > 0, 10.0, 1.0)
+    exact = SkLinearRegression().fit(X, y, sample_weight=weights)
+    model = fastgd.LinearRegression(batch_size=1, learning_rate=0.01, tol=None, random_state=0, average=300,
+                                    penalty=None, shuffle=False, max_iter=1)
+    twin = reference.LinearRegression(**model.get_params())
+    for i in range(5):  # the NumPy reference weighs the rows the same way
+        model.partial_fit(X[i:i + 1], y[i:i + 1], sample_weight=weights[i:i + 1])
+        twin.partial_fit(X[i:i + 1], y[i:i + 1], sample_weight=weights[i:i + 1])
+    np.testing.assert_allclose(model.coef_, twin.coef_, rtol=1e-12)
+    for _ in range(15):
+        for i in range(len(X)):
+            model.partial_fit(X[i:i + 1], y[i:i + 1], sample_weight=weights[i:i + 1])
+    np.testing.assert_allclose(model.coef_, exact.coef_, atol=0.05)
+    np.testing.assert_allclose(model.intercept_, exact.intercept_, atol=0.05)
+
+
 @pytest.mark.parametrize("weights", [np.zeros(40), np.r_[np.ones(20), -np.ones(20)], np.r_[-np.ones(40)]],
                          ids=["zeros", "cancelling", "negative"])
 def test_weights_without_a_positive_sum_are_refused(weights):
