@@ -254,7 +254,11 @@ class _Driver(BaseEstimator):
             self._weights_seen = np.zeros(2)  # the weight sum and count of the rows trained on (_row_weight)
         self._l1_state = np.zeros((self._theta.size - k) + 1) if l1 > 0 else None
         self._sgd_norms = np.full(2 * k, np.nan) if self._sgd_bookkeeping else None
+        kept = getattr(self, "_sgd_intercepts", None)
         self._sgd_intercepts = np.full(2 * k, np.nan) if self._sgd_bookkeeping else None
+        if self._sgd_intercepts is not None and kept is not None and kept.size == 2 * k:
+            carried = self._intercepts_carried(reset)
+            self._sgd_intercepts[carried] = kept[carried]
         lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self.optimizer == "sgd"
         self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
         if reset or getattr(self, "_average_theta", None) is None:
@@ -881,6 +885,13 @@ class _SGDDropIn(_Driver):
     _sgd_bookkeeping = True
     _refit_from_trained = False  # see SGDRegressor
 
+    def _intercepts_carried(self, reset):
+        """Which of the intercepts kept in double ([k intercepts, k averages], Objective's
+        sgd_intercepts) this call goes on from, as scikit-learn does where its intercept_ (or
+        _standard_intercept, _average_intercept) is a float64 array: a binary classifier's
+        intercept into a partial_fit; the others it rounds to the data's dtype between calls."""
+        return np.array([not reset and self._n_outputs == 1, False])[np.repeat([0, 1], self._n_outputs)]
+
     _parameter_constraints = {
         **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()
            if name not in ("learning_rate", "lr_schedule", "gamma", "step_size", "eta_min", "alpha", "power_t")},
@@ -1021,6 +1032,10 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
     #: from their average that coef_ shows (scikit-learn's SGDRegressor; its SGDClassifier starts
     #: from coef_)
     _refit_from_trained = True
+
+    def _intercepts_carried(self, reset):
+        # scikit-learn's regressor keeps both in float64, into a partial_fit and a warm refit
+        return np.full(2, not reset or self.warm_start)
 
     def __init__(self, loss="squared_error", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
                  max_iter=1000, tol=1e-3, shuffle=True, verbose=0, epsilon=0.1, random_state=None,

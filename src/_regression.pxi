@@ -143,7 +143,7 @@ cdef class Objective:
         s.average = NULL
         s.touched, s.marked, s.gathered, s.touched_room = NULL, NULL, NULL, 0
         s.row_norms = NULL  # the epoch's (passive-aggressive steps)
-        s.sgd_objective = s.sgd_norms = s.sgd_intercepts = NULL  # the objective's sum: epoch()'s result[2]
+        s.sgd_objective = s.sgd_norms = s.sgd_intercepts = s.residuals = NULL  # the objective's sum: epoch()'s result[2]
         if self.sgd_objective:
             s.sgd_norms = <double*>float64_data(self.sgd_norms, 2 * k, "sgd_norms")
             s.sgd_intercepts = <double*>float64_data(self.sgd_intercepts, 2 * k, "sgd_intercepts")
@@ -309,6 +309,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double* sgd_objective       # Objective.sgd_objective's sum, or NULL when not kept
     double* sgd_norms           # Objective.sgd_norms (2 k), or NULL
     double* sgd_intercepts      # Objective.sgd_intercepts (2 k), or NULL
+    double* residuals           # with it, the batch's weighted d(loss)/d(score) in double (step_residual)
     long long average_start, steps_before
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
     # of theta, and room for the gathered arrays (see advance_entries); NULL otherwise
@@ -425,7 +426,11 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
                 dloss = min(max(dloss, -MAX_DLOSS), MAX_DLOSS)
                 if settings.passive_aggressive:
                     dloss *= passive_aggressive(settings, value, settings.row_norms[r])
-                scores[r * k + c] = w * class_weight * dloss
+                # the weights multiplied in the data's dtype, then by d(loss) in double: scikit-learn's
+                value = dloss * <floating>(<floating>class_weight * <floating>w)
+                scores[r * k + c] = value
+                if settings.residuals != NULL:
+                    settings.residuals[r * k + c] = value
         if settings.sgd_objective != NULL:
             settings.sgd_objective[0] += plain
         return total if finite else NAN
@@ -593,7 +598,7 @@ cdef double run_epoch(
                     output_norms(settings, coef, k, d, c)
                 if fit_intercept and kept:
                     intercepts[c] += -(rates[batch] if rates != NULL else lr_of(optimizer, 0)) * (
-                        scores[c] * scale * settings.intercept_decay)
+                        step_residual(settings, scores, c) * scale * settings.intercept_decay)
                     intercept[c] = <floating>intercepts[c]
                 elif fit_intercept:
                     intercept[c] = intercept[c] + neg_lr * (scores[c] * scale * <floating>settings.intercept_decay)
@@ -662,6 +667,13 @@ cdef struct Scaled:
     # intercept's steps are a hundredth of the gradient's
     double* intercept
     Py_ssize_t k
+
+
+cdef inline double step_residual(const Settings* settings, const floating* scores, Py_ssize_t i) noexcept nogil:
+    """A row's weighted d(loss)/d(score) for the step of a kept intercept: in double where the
+    batch's residuals keep it (scikit-learn's update, sample and class weights multiplied in
+    double), else as scores holds it, in the data's dtype."""
+    return settings.residuals[i] if settings.residuals != NULL else scores[i]
 
 
 cdef inline void kept_intercepts(double* kept, const floating* intercept, const floating* intercept_average,
@@ -881,7 +893,7 @@ cdef double run_sparse_epoch(
                 residual_sum = 0
                 for r in range(m):
                     update = -eta * (scale * scores[r * k + c])
-                    residual_sum += scores[r * k + c]
+                    residual_sum += step_residual(settings, scores, r * k + c)
                     if update == 0:
                         continue
                     span = spans + 2 * r
@@ -1145,6 +1157,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef cnp.ndarray scratch = np.empty(2 * min(batch_size, n) if loss_code == LOG else 0, dtype=values.dtype)
     cdef cnp.ndarray row_norms = np.empty(min(batch_size, n) if objective.passive_aggressive else 0)
     settings.row_norms = <double*>cnp.PyArray_DATA(row_norms)
+    cdef cnp.ndarray residuals = np.empty(min(batch_size, n) * k if settings.sgd_intercepts != NULL else 0)
+    if settings.sgd_intercepts != NULL:
+        settings.residuals = <double*>cnp.PyArray_DATA(residuals)
     cdef void* batch_x_data = cnp.PyArray_DATA(batch_x)
     cdef void* scores_data = cnp.PyArray_DATA(scores)
     cdef void* scratch_data = cnp.PyArray_DATA(scratch)

@@ -847,20 +847,39 @@ def test_scores_of_float32_rows_in_the_dtype_of_both_as_scikit_learn():
 @pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("average", [False, True])
 @pytest.mark.parametrize("penalty", [None, "l1", "elasticnet"])
-def test_float32_intercepts_in_double_through_a_call_as_scikit_learn(penalty, average, kind):
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_float32_intercepts_in_double_through_a_call_as_scikit_learn(n_classes, penalty, average, kind):
     # rows of zeros score the intercept alone, and the perceptron steps on a score of 0: an
     # intercept summed in float32 (a few 1e-11 where scikit-learn's double sum of the same steps
-    # is about 1e-20, of the other sign) sent such fits elsewhere (relative gaps of 0.1 to 3)
-    X, y = make_classification(200, 6, n_informative=4, n_classes=3, random_state=3)
+    # is about 1e-20, of the other sign) sent such fits elsewhere (relative gaps of 0.1 to 3).
+    # Into a partial_fit, a binary classifier's goes on in double (scikit-learn's intercept_ is
+    # float64 there), more classes' from their float32 rounding, as there
+    X, y = make_classification(200, 6, n_informative=4, n_classes=n_classes, random_state=3)
     X = X / 2
     X[np.random.default_rng(1).random(X.shape) < 0.6] = 0
     X = _sparse(X.astype(np.float32), "dense") if kind == "dense" else sparse.csr_matrix(X.astype(np.float32))
+    weights = np.tile([0.5, 1.0, 3.0], 70)[:200]  # sample times class weight: not a float32 number
     options = dict(SAME, loss="perceptron", penalty=penalty, learning_rate="constant", eta0=0.02, alpha=1e-2,
-                   average=average)
-    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+                   average=average, class_weight={0: 1.0, 1: 1.1})
+    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y, sample_weight=weights)
     _assert_same_fit(ours, theirs, np.float32)
     if not average:  # (with it, scikit-learn's partial_fit goes on from a stale intercept: README)
-        ours, theirs = ours.partial_fit(X, y), theirs.partial_fit(X, y)  # each call starts from intercept_
+        for _ in range(2):  # each call starts from intercept_
+            ours, theirs = ours.partial_fit(X, y), theirs.partial_fit(X, y)
+            _assert_same_fit(ours, theirs, np.float32)
+
+
+@pytest.mark.parametrize("average", [False, True])
+def test_float32_regressor_intercepts_go_on_in_double_as_scikit_learn(average):
+    # scikit-learn's regressor keeps its intercepts in float64 from call to call (partial_fit, and
+    # a warm refit): fastgd goes on from the double it kept
+    X, y = _regression(np.float32)
+    X = X.copy()
+    X[np.random.default_rng(1).random(X.shape) < 0.6] = 0
+    options = dict(SAME, learning_rate="constant", eta0=0.02, average=average, warm_start=True)
+    ours, theirs = _both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y)
+    for call in ("partial_fit", "partial_fit", "fit"):
+        ours, theirs = getattr(ours, call)(X, y), getattr(theirs, call)(X, y)
         _assert_same_fit(ours, theirs, np.float32)
 
 
