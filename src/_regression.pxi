@@ -553,8 +553,7 @@ cdef double run_epoch(
             gemm("T", "N", <int>k, <int>m, <int>d, 1, coef, <int>d, batch_x, <int>d, 0, scores, <int>k)
         for r in range(m):
             for c in range(k):
-                scores[r * k + c] = <floating>(scores[r * k + c] + intercepts[c]) if kept \
-                    else scores[r * k + c] + intercept[c]
+                scores[r * k + c] += intercept[c]  # (kept intercepts: their rounding, written at each step)
         if settings.passive_aggressive:
             for r in range(m):
                 settings.row_norms[r] = squared_norm(batch_x + r * d, d)
