@@ -97,8 +97,9 @@ cdef class Objective:
     scikit-learn's weight vector keeps them (see fill_norms), in sgd_norms: float64, each
     output's squares then each one's magnitudes, NaN at the start of a call (the epoch then
     computes them), kept across its epochs; with it, sgd_intercepts: float64, the intercepts
-    then their averages as scikit-learn keeps them, in double through a call (see
-    kept_intercepts), where plain SGD steps rows one at a time (or sparse rows in batches).  lazy_average: with an average and an L1 penalty
+    then their averages as scikit-learn keeps them, in double through a call (the estimator
+    may carry them into its next call; see kept_intercepts), where plain SGD steps rows one at
+    a time (or sparse rows in batches).  lazy_average: with an average and an L1 penalty
     under plain SGD, the average as scikit-learn's weight vector keeps it, lazily: a float64
     array [S, ratio] kept across the epochs of one call, starting [1, 0] (see
     lazy_average_advance), in which a weight's later L1 truncation also enters the average (by
@@ -670,8 +671,8 @@ cdef struct Scaled:
 
 cdef inline double step_residual(const Settings* settings, const floating* scores, Py_ssize_t i) noexcept nogil:
     """A row's weighted d(loss)/d(score) for the step of a kept intercept: in double where the
-    batch's residuals keep it (scikit-learn's update, sample and class weights multiplied in
-    double), else as scores holds it, in the data's dtype."""
+    batch's residuals keep it (scikit-learn's update: the sample and class weights multiplied in
+    the data's dtype, then by d(loss) in double), else as scores holds it, in the data's dtype."""
     return settings.residuals[i] if settings.residuals != NULL else scores[i]
 
 
