@@ -280,13 +280,16 @@ cdef inline void scatter(floating* into, const floating* source, const Py_ssize_
         into[entries[i]] = source[i]
 
 
-cdef void advance_entries(Engine* e, const Py_ssize_t* entries, Py_ssize_t count, char* buffer) noexcept nogil:
+cdef void advance_entries(Engine* e, const Py_ssize_t* entries, Py_ssize_t count, char* buffer,
+                          Py_ssize_t room) noexcept nogil:
     """advance() for an engine of one parameter, on the listed entries only (lazy updates, as
     torch's SparseAdam): the step is counted and its scalars set as advance() does, then the
-    entries of the parameter, its gradient and its state arrays are gathered into buffer
-    ((2 + MAX_STATES) * count values of the parameter's dtype), the kernel runs on them as on a
-    parameter of their own (a kernel is element-wise), and the parameter's and the states'
-    entries are scattered back.  The other entries, and their state, are left as they are."""
+    kernel runs on the entries gathered into buffer as on a parameter of their own (a kernel is
+    element-wise), and the parameter's and the states' entries are scattered back.  The other
+    entries, and their state, are left as they are.  buffer holds 2 + MAX_STATES sections of
+    room values of the parameter's dtype: the parameter's entries, then their gradient, which
+    the caller has put there (it sums a sparse gradient there, entry by entry), then each
+    state's entries."""
     cdef Task* t = &e.tasks[0]
     cdef Task gathered
     cdef double* options = e.options
@@ -305,18 +308,16 @@ cdef void advance_entries(Engine* e, const Py_ssize_t* entries, Py_ssize_t count
     gathered = t[0]
     gathered.size = count
     gathered.param = buffer
-    gathered.grad = buffer + count * width
+    gathered.grad = buffer + room * width
     for s in range(MAX_STATES):
-        gathered.state[s] = NULL if t.state[s] == NULL else buffer + (2 + s) * count * width
+        gathered.state[s] = NULL if t.state[s] == NULL else buffer + (2 + s) * room * width
     if t.is_float32:
         gather(<float*>gathered.param, <const float*>t.param, entries, count)
-        gather(<float*>gathered.grad, <const float*>t.grad, entries, count)
         for s in range(MAX_STATES):
             if t.state[s] != NULL:
                 gather(<float*>gathered.state[s], <const float*>t.state[s], entries, count)
     else:
         gather(<double*>gathered.param, <const double*>t.param, entries, count)
-        gather(<double*>gathered.grad, <const double*>t.grad, entries, count)
         for s in range(MAX_STATES):
             if t.state[s] != NULL:
                 gather(<double*>gathered.state[s], <const double*>t.state[s], entries, count)

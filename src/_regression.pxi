@@ -142,7 +142,7 @@ cdef class Objective:
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
         s.average = NULL
-        s.touched, s.marked, s.gathered, s.touched_room = NULL, NULL, NULL, 0
+        s.touched, s.slots, s.gathered, s.touched_room = NULL, NULL, NULL, 0
         s.row_norms = NULL  # the epoch's (passive-aggressive steps)
         s.sgd_objective = s.sgd_norms = s.sgd_intercepts = s.residuals = NULL  # the objective's sum: epoch()'s result[2]
         if self.sgd_objective:
@@ -312,11 +312,12 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double* sgd_intercepts      # Objective.sgd_intercepts (2 k), or NULL
     double* residuals           # with it, the batch's weighted d(loss)/d(score) in double (step_residual)
     long long average_start, steps_before
-    # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, a mark per entry
-    # of theta, and room for the gathered arrays (see advance_entries); NULL otherwise
+    # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, each entry of
+    # theta's place in that list (-1 when not in it), and room for the gathered arrays (see
+    # advance_entries); NULL otherwise
     Py_ssize_t* touched
     Py_ssize_t touched_room     # the entries touched may list (then the k intercepts)
-    cnp.uint8_t* marked
+    cnp.int32_t* slots
     char* gathered
 
 
@@ -805,7 +806,8 @@ cdef double run_sparse_epoch(
     cdef bint outside, raced = False
     cdef Py_ssize_t* span
     cdef Py_ssize_t begin, end, y_per_row = targets_per_row(loss, k)
-    cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, n_batches = (n + batch_size - 1) // batch_size
+    cdef Py_ssize_t batch, start, m, r, c, p, j, row, ahead, touched, slot, room, n_batches = (n + batch_size - 1) // batch_size
+    cdef floating* lazy_grad
     cdef long long step, count
     cdef Py_ssize_t near, far, skipped = 0  # batches passed over (PA-I's rows of zeros)
     cdef double* lazy = settings.lazy_average
@@ -917,6 +919,8 @@ cdef double run_sparse_epoch(
                     intercepts[c] += -eta * (residual_sum * scale) * settings.intercept_decay
         elif settings.touched != NULL:  # lazy: the touched entries' gradient, step and state only
             touched = 0
+            room = settings.touched_room + k
+            lazy_grad = <floating*>settings.gathered + room  # summed in place (see advance_entries)
             for c in range(k):
                 residual_sum = 0
                 for r in range(m):
@@ -924,33 +928,36 @@ cdef double run_sparse_epoch(
                     span = spans + 2 * r
                     for p in range(span[0], span[1]):
                         j = c * d + feature(indices, p, d, &raced)
-                        if not settings.marked[j]:
+                        slot = settings.slots[j]
+                        if slot < 0:
                             if touched == settings.touched_room:  # rows longer than when counted
                                 raced = True
                                 continue
-                            settings.marked[j] = 1
+                            slot = settings.slots[j] = touched
                             settings.touched[touched] = j
+                            lazy_grad[touched] = 0
                             touched += 1
-                            coef_grad[j] = 0
-                        coef_grad[j] += <floating>(scale * scores[r * k + c]) * data[p]
-                intercept_grad[c] = <floating>(residual_sum * scale * settings.intercept_decay) \
+                        lazy_grad[slot] += <floating>(scale * scores[r * k + c]) * data[p]
+                lazy_grad[settings.touched_room + c] = <floating>(residual_sum * scale * settings.intercept_decay) \
                     if settings.fit_intercept else 0
-            if alpha != 0:
-                for p in range(touched):
-                    coef_grad[settings.touched[p]] += <floating>alpha * coef[settings.touched[p]]
-            for p in range(touched):
-                settings.marked[settings.touched[p]] = 0
+            for p in range(touched):  # one pass over the touched entries: their penalty, their slots
+                j = settings.touched[p]
+                if alpha != 0:
+                    lazy_grad[p] += <floating>alpha * coef[j]
+                settings.slots[j] = -1
             for c in range(k):
                 settings.touched[touched + c] = k * d + c
+                lazy_grad[touched + c] = lazy_grad[settings.touched_room + c]
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
-            advance_entries(optimizer, settings.touched, touched + k, settings.gathered)
+            advance_entries(optimizer, settings.touched, touched + k, settings.gathered, room)
             if penalized:  # the weights the step moved, listed output by output (see fill_norms)
                 p = 0
-                while p < touched:
-                    c = settings.touched[p] // d
+                for c in range(k):  # output c's entries are c * d to (c + 1) * d - 1
+                    if p == touched or settings.touched[p] >= (c + 1) * d:
+                        continue
                     squares = magnitudes = 0
-                    while p < touched and settings.touched[p] // d == c:
+                    while p < touched and settings.touched[p] < (c + 1) * d:
                         before = coef[settings.touched[p]]
                         squares += before * before
                         magnitudes += fabs(before)
@@ -1176,16 +1183,18 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     cdef Py_ssize_t* spans_data = <Py_ssize_t*>cnp.PyArray_DATA(spans)
     # lazy updates: room for the entries a batch can touch, its nonzeros (at most d) for each output
     cdef Py_ssize_t most = 0
-    cdef cnp.ndarray touched_entries, marks, gathered
+    cdef cnp.ndarray touched_entries, slots, gathered
     if objective.lazy and not dense:
         row_sizes = np.diff(indptr)
         most = k * min(d, int(row_sizes.max(initial=0)) * min(batch_size, n)) + k
+        if most - k > np.iinfo(np.int32).max:  # a slot is an int32 (the gathered arrays alone would not fit)
+            raise MemoryError(f"lazy updates of batches touching {most - k:,} entries: at most 2**31 - 1 fit")
         touched_entries = np.empty(most, dtype=np.intp)
-        marks = np.zeros(k * d, dtype=np.uint8)
+        slots = np.full(k * d, -1, dtype=np.int32)
         gathered = np.empty((2 + MAX_STATES) * most, dtype=values.dtype)
         settings.touched = <Py_ssize_t*>cnp.PyArray_DATA(touched_entries)
         settings.touched_room = most - k
-        settings.marked = <cnp.uint8_t*>cnp.PyArray_DATA(marks)
+        settings.slots = <cnp.int32_t*>cnp.PyArray_DATA(slots)
         settings.gathered = <char*>cnp.PyArray_DATA(gathered)
     cdef const void* y_data = cnp.PyArray_DATA(y)
     cdef void* theta_data = cnp.PyArray_DATA(theta)
