@@ -951,14 +951,14 @@ cdef double run_sparse_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance_entries(optimizer, settings.touched, touched + k, settings.gathered, room)
-            if penalized:  # the weights the step moved, listed output by output (see fill_norms)
+            if penalized:  # the weights the step moved (still gathered), output by output (see fill_norms)
                 p = 0
                 for c in range(k):  # output c's entries are c * d to (c + 1) * d - 1
                     if p == touched or settings.touched[p] >= (c + 1) * d:
                         continue
                     squares = magnitudes = 0
                     while p < touched and settings.touched[p] < (c + 1) * d:
-                        before = coef[settings.touched[p]]
+                        before = (<floating*>settings.gathered)[p]
                         squares += before * before
                         magnitudes += fabs(before)
                         p += 1
