@@ -15,6 +15,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
+from sklearn import get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -998,11 +999,20 @@ class _SGDDropIn(_Driver):
         return self
 
     def sparsify(self):
-        """coef_ as a scipy.sparse matrix (CSR), for models with mostly zero weights (L1); predictions
-        are the same.  Training goes on from the dense weights; fit and partial_fit make coef_ dense."""
+        """coef_ as a scipy.sparse CSR matrix (or array, as scikit-learn's sparse_interface setting
+        says), for models with mostly zero weights (L1); predictions are the same.  Training goes on
+        from the dense weights; fit and partial_fit make coef_ dense."""
         check_is_fitted(self, "coef_")
-        if not sparse.issparse(self.coef_):  # sparsified already: as it is, as scikit-learn's
+        if sparse.issparse(self.coef_):  # sparsified already: as it is, as scikit-learn's
+            return self
+        # scikit-learn's: where its configuration names a sparse interface (1.9 on), coef_'s shape
+        # in that interface's CSR class; before, a CSR matrix (of a regressor's coef_ as one row)
+        interface = get_config().get("sparse_interface")
+        if interface is None:
             self.coef_ = sparse.csr_matrix(np.atleast_2d(self.coef_))
+        else:
+            coef = sparse.csr_array(self.coef_)
+            self.coef_ = coef if interface == "sparray" else sparse.csr_matrix(coef)
         return self
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):

@@ -217,7 +217,7 @@ class _SGDDropIn:
     initial_accumulator_value: float
     lazy_updates: bool
     # fitted attributes
-    coef_: Any  # an array, or a scipy.sparse matrix after sparsify()
+    coef_: Any  # an array, or a scipy.sparse CSR matrix or array after sparsify()
     intercept_: npt.NDArray[np.floating[Any]]
     n_iter_: int
     loss_curve_: list[float]

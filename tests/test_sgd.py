@@ -379,6 +379,31 @@ def test_sparsify_twice_and_densify_unfitted_as_scikit_learn():
             cls().densify()
 
 
+@pytest.mark.parametrize("interface", ["spmatrix", "sparray"])
+@pytest.mark.parametrize("task", ["binary", "multiclass", "regression"])
+def test_sparsify_gives_scikit_learns_class_and_shape(task, interface):
+    import sklearn
+    if "sparse_interface" not in sklearn.get_config() and interface == "sparray":
+        pytest.skip("this scikit-learn has no sparse_interface setting")
+    if task == "regression":
+        X, y = make_regression(n_samples=60, n_features=5, random_state=0)
+        pair = fastgd.SGDRegressor, sk.SGDRegressor
+    else:
+        X, y = _classification(2 if task == "binary" else 3, np.float64)
+        pair = fastgd.SGDClassifier, sk.SGDClassifier
+    config = {"sparse_interface": interface} if "sparse_interface" in sklearn.get_config() else {}
+    ours, theirs = (cls(max_iter=5, tol=None, random_state=0).fit(X, y) for cls in pair)
+    coef, predictions = ours.coef_.copy(), ours.predict(X)
+    with sklearn.config_context(**config):
+        ours.sparsify()
+        theirs.sparsify()
+    assert type(ours.coef_) is type(theirs.coef_)
+    assert ours.coef_.shape == theirs.coef_.shape
+    np.testing.assert_array_equal(ours.coef_.toarray(), coef)
+    np.testing.assert_array_equal(ours.predict(X), predictions)
+    np.testing.assert_array_equal(ours.densify().coef_, coef)
+
+
 def test_mini_batches_and_adaptive_optimizers_fit():
     # beyond scikit-learn: a mini-batch Adam fit reaches about per-sample SGD's accuracy
     X, y = _classification(3, np.float64)
