@@ -229,7 +229,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
     theta = model._theta
     coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
     total = 0.0
-    row_weight = 1.0 if sample_weight is None else model._row_weight()
+    row_weight = model._row_weight()  # rows given no weights weigh 1
     for batch, start in enumerate(range(0, len(order), batch_size)):
         rows = order[start:start + batch_size]
         X_batch, y_batch = X[rows], targets[rows]

@@ -1044,12 +1044,12 @@ cdef void truncate(floating* coef, double* penalty, Py_ssize_t n, double increme
 
 cdef inline double row_weight_of(const floating* sample_weight, const Settings* settings) noexcept nogil:
     """What a row weighs in a batch's gradient: where the objective is the weighted mean loss,
-    the mean weight of the rows trained on since the fit began (Objective's row_weight); else 1
-    (no weights, or weights that scale each row's step, scikit-learn's SGD).  A batch's gradient
-    is its rows' weighted sum over the batch's size times this, whose mean over the batches is
-    the weighted mean loss's gradient (divided by the batch's own weight sum, or a partial_fit
-    call's, a lone row's weight cancelled out)."""
-    return settings.row_weight if sample_weight != NULL and not settings.weights_scale_steps else 1.0
+    the mean weight of the rows trained on since the fit began (Objective's row_weight), rows
+    given no weights counting 1 there and in the batch; else 1 (weights that scale each row's
+    step, scikit-learn's SGD).  A batch's gradient is its rows' weighted sum over the batch's
+    size times this, whose mean over the batches is the weighted mean loss's gradient (divided
+    by the batch's own weight sum, or a partial_fit call's, a lone row's weight cancelled out)."""
+    return 1.0 if settings.weights_scale_steps else settings.row_weight
 
 
 cdef inline double scale_floor(const floating* weights) noexcept nogil:

@@ -719,6 +719,38 @@ def test_weights_act_in_a_stream_of_one_row_partial_fits():
     np.testing.assert_allclose(model.intercept_, exact.intercept_, atol=0.05)
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+@pytest.mark.parametrize("task", ["linear", "binary"])
+def test_no_weights_after_weighted_calls_are_weights_of_one(task, compiled):
+    # rows given no weights counted 1 in the mean weight seen but were not divided by it, so a
+    # stream of weighted and unweighted calls went to another weighted solution (A's rows 1.8
+    # times B's here rather than 10 times)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 2))
+    y = X @ [1.0, -2.0] + 0.5 + rng.normal(size=40)
+    if task == "binary":
+        y = (y > 0.5).astype(int)
+    modules = (fastgd if compiled else reference)
+    cls = modules.LinearRegression if task == "linear" else modules.LogisticRegression
+    kw = dict(optimizer="sgd", batch_size=None, learning_rate=0.5, shuffle=False, tol=None, penalty=None)
+    models = {}
+    for second in ("none", "ones"):
+        model = models[second] = cls(**kw)
+        for _ in range(300 if task == "linear" else 1000):
+            model.partial_fit(X[:20], y[:20], sample_weight=np.full(20, 10.0), **({} if task == "linear" else
+                                                                                 {"classes": [0, 1]}))
+            model.partial_fit(X[20:], y[20:], sample_weight=None if second == "none" else np.ones(20))
+    np.testing.assert_allclose(models["none"].coef_, models["ones"].coef_, rtol=1e-12)
+    np.testing.assert_allclose(models["none"].intercept_, models["ones"].intercept_, rtol=1e-12)
+    # steps on each half in turn circle near the weighted optimum (the wrong one was 0.26 away)
+    weights = np.r_[np.full(20, 10.0), np.ones(20)]
+    if task == "linear":
+        exact = SkLinearRegression().fit(X, y, sample_weight=weights)
+    else:
+        exact = SkLogisticRegression(C=np.inf, tol=1e-10, max_iter=10_000).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(models["none"].coef_, exact.coef_, atol=0.03)
+
+
 @pytest.mark.parametrize("weights", [np.zeros(40), np.r_[np.ones(20), -np.ones(20)], np.r_[-np.ones(40)]],
                          ids=["zeros", "cancelling", "negative"])
 def test_weights_without_a_positive_sum_are_refused(weights):
