@@ -87,6 +87,9 @@ def _check_sparse_indices(X):
                          f"from 0 to at most its {entries} entries, and its indices lie in [0, {minor})")
 
 
+#: the names a warm refit gives the weights it keeps, in its messages (_start_from)
+_KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
+
 class _Driver(BaseEstimator):
     """What every estimator here shares: the training driver, the linear scores."""
 
@@ -615,9 +618,14 @@ class _BaseGD(_Driver):
     # -- the driver's hooks, as these estimators define them (the drop-in SGD ones have theirs) --
 
     def fit(self, X, y, sample_weight=None):
-        """Train for up to max_iter epochs (fewer if it converges), from zero weights unless warm_start."""
+        """Train for up to max_iter epochs (fewer if it converges), from zero weights, or with
+        warm_start from the weights trained (in X's dtype; X's features and the outputs must match)."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, self.max_iter, reset=True)
+        init = None
+        if self.warm_start and hasattr(self, "_theta"):
+            k, theta = self._n_outputs, self._theta
+            init = (theta[:theta.size - k].reshape(k, -1).copy(), theta[theta.size - k:].copy(), _KEPT)
+        return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
     # (_learning_rate: the closed forms of lr_scheduler's ExponentialLR, StepLR and
@@ -1026,7 +1034,7 @@ class _SGDDropIn(_Driver):
                 coef, intercept = self._theta[:self._theta.size - k].copy(), self._theta[self._theta.size - k:].copy()
             else:
                 coef, intercept = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_, self.intercept_
-            init = (np.array(coef), np.array(intercept), ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)"))
+            init = (np.array(coef), np.array(intercept), _KEPT)
         else:
             init = (coef_init, intercept_init)
         return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)

@@ -719,6 +719,33 @@ def test_weights_act_in_a_stream_of_one_row_partial_fits():
     np.testing.assert_allclose(model.intercept_, exact.intercept_, atol=0.05)
 
 
+@pytest.mark.parametrize("task", ["linear", "binary", "multiclass"])
+def test_warm_start_refuses_other_features_and_goes_on_in_another_dtype(task):
+    # a warm refit on another number of features (or classes) started from zero without a word,
+    # as did one in another dtype; scikit-learn refuses the first and goes on in the second
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.7
+    y = {"linear": y, "binary": (y > 0.7).astype(int), "multiclass": np.digitize(y, [-1, 1])}[task]
+    cls = fastgd.LinearRegression if task == "linear" else fastgd.LogisticRegression
+    kw = dict(optimizer="sgd", learning_rate=0.05, max_iter=1, tol=None, shuffle=False, batch_size=4)
+    model = cls(warm_start=True, **kw).fit(X, y)
+    before = (model.coef_.copy(), model.intercept_.copy(), model.n_iter_)
+    with pytest.raises(ValueError, match=r"coef_ \(kept by warm_start\) has shape"):
+        model.fit(np.hstack([X, X[:, :1]]), y)
+    if task != "linear":  # another number of classes
+        with pytest.raises(ValueError, match=r"coef_ \(kept by warm_start\) has shape"):
+            model.fit(X, (y > 0).astype(int) if task == "multiclass" else np.arange(60) % 3)
+    np.testing.assert_array_equal(model.coef_, before[0])
+    np.testing.assert_array_equal(model.intercept_, before[1])
+    assert model.n_iter_ == before[2]
+    model.fit(X.astype(np.float32), y)  # the second epoch, in float32
+    assert model.coef_.dtype == np.float32
+    two_epochs = cls(**{**kw, "max_iter": 2}).fit(X, y)
+    np.testing.assert_allclose(model.coef_, two_epochs.coef_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(model.intercept_, two_epochs.intercept_, rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
 @pytest.mark.parametrize("task", ["linear", "binary"])
 def test_no_weights_after_weighted_calls_are_weights_of_one(task, compiled):
