@@ -90,6 +90,7 @@ def _check_sparse_indices(X):
 #: the names a warm refit gives the weights it keeps, in its messages (_start_from)
 _KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
 
+
 class _Driver(BaseEstimator):
     """What every estimator here shares: the training driver, the linear scores."""
 

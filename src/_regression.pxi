@@ -927,6 +927,8 @@ cdef double run_sparse_epoch(
                     residual_sum += scores[r * k + c]
                     span = spans + 2 * r
                     for p in range(span[0], span[1]):
+                        if data[p] == 0:  # a stored zero touches nothing: the fit is the matrix's, not its storage's
+                            continue
                         j = c * d + feature(indices, p, d, &raced)
                         slot = settings.slots[j]
                         if slot < 0:
