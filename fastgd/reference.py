@@ -228,6 +228,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
     d = X.shape[1]
     theta = model._theta
     coef, intercept = theta[: k * d].reshape(k, d), theta[k * d:]
+    held = intercept.copy()  # without fit_intercept, put back after each step (AdamW's decay moves it)
     total = 0.0
     row_weight = model._row_weight()  # rows given no weights weigh 1
     for batch, start in enumerate(range(0, len(order), batch_size)):
@@ -258,6 +259,8 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         if rates is not None:
             model._optimizer.param_groups[0]["lr"] = float(rates[batch])
         model._optimizer.step([np.concatenate([grad_coef.ravel(), grad_intercept]).astype(X.dtype)])
+        if not model.fit_intercept:
+            intercept[...] = held
         lr = model._optimizer.param_groups[0]["lr"]
         if l1:  # the cumulative truncated gradient (Tsuruoka et al. 2009): each weight towards zero
             penalty = model._l1_state  # by what it has not yet received, never across zero

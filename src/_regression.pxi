@@ -142,7 +142,7 @@ cdef class Objective:
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
         s.average = NULL
-        s.touched, s.slots, s.gathered, s.touched_room = NULL, NULL, NULL, 0
+        s.touched, s.slots, s.gathered, s.touched_room, s.held_intercepts = NULL, NULL, NULL, 0, NULL
         s.row_norms = NULL  # the epoch's (passive-aggressive steps)
         s.sgd_objective = s.sgd_norms = s.sgd_intercepts = s.residuals = NULL  # the objective's sum: epoch()'s result[2]
         if self.sgd_objective:
@@ -319,6 +319,9 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     Py_ssize_t touched_room     # the entries touched may list (then the k intercepts)
     cnp.int32_t* slots
     char* gathered
+    # without fit_intercept, the k intercepts as the epoch began (theta's dtype), put back after
+    # each optimizer step (see hold_intercepts); NULL otherwise
+    void* held_intercepts
 
 
 cdef inline Py_ssize_t targets_per_row(Loss loss, Py_ssize_t k) noexcept nogil:
@@ -627,6 +630,7 @@ cdef double run_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
+            hold_intercepts(settings, intercept, k)
             if penalized:  # the step moved every weight
                 fill_norms(settings, coef, k, d)
         step = settings.steps_before + batch + 1 - skipped
@@ -953,6 +957,7 @@ cdef double run_sparse_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance_entries(optimizer, settings.touched, touched + k, settings.gathered, room)
+            hold_intercepts(settings, intercept, k)
             if penalized:  # the weights the step moved (still gathered), output by output (see fill_norms)
                 p = 0
                 for c in range(k):  # output c's entries are c * d to (c + 1) * d - 1
@@ -982,6 +987,7 @@ cdef double run_sparse_epoch(
             if rates != NULL:
                 set_lr(optimizer, 0, rates[batch])
             advance(optimizer)
+            hold_intercepts(settings, intercept, k)
             if penalized:  # the step moved every weight
                 fill_norms(settings, coef, k, d)
         if count > 0 and scaled and lazy != NULL:  # scikit-learn's order: the average, then the truncation
@@ -1052,6 +1058,13 @@ cdef inline double row_weight_of(const floating* sample_weight, const Settings* 
     size times this, whose mean over the batches is the weighted mean loss's gradient (divided
     by the batch's own weight sum, or a partial_fit call's, a lone row's weight cancelled out)."""
     return 1.0 if settings.weights_scale_steps else settings.row_weight
+
+
+cdef inline void hold_intercepts(const Settings* settings, floating* intercept, Py_ssize_t k) noexcept nogil:
+    """Without fit_intercept, the intercepts back as the epoch began after an optimizer step: their
+    gradient is zero, but a decay of the optimizer's own (AdamW's) would still move them."""
+    if settings.held_intercepts != NULL:
+        memcpy(intercept, settings.held_intercepts, k * sizeof(floating))
 
 
 cdef inline double scale_floor(const floating* weights) noexcept nogil:
@@ -1183,6 +1196,10 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
         intercepts_data = settings.sgd_intercepts
     cdef cnp.ndarray spans = np.empty(0 if dense else 2 * min(batch_size, n), dtype=np.intp)  # see run_sparse_epoch
     cdef Py_ssize_t* spans_data = <Py_ssize_t*>cnp.PyArray_DATA(spans)
+    cdef cnp.ndarray held = None
+    if not settings.fit_intercept:
+        held = theta[theta.size - k:].copy()
+        settings.held_intercepts = cnp.PyArray_DATA(held)
     # lazy updates: room for the entries a batch can touch, its nonzeros (at most d) for each output
     cdef Py_ssize_t most = 0
     cdef cnp.ndarray touched_entries, slots, gathered

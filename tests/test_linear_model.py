@@ -719,6 +719,24 @@ def test_weights_act_in_a_stream_of_one_row_partial_fits():
     np.testing.assert_allclose(model.intercept_, exact.intercept_, atol=0.05)
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+def test_a_warm_refit_without_intercept_holds_the_one_trained(compiled):
+    # AdamW's decoupled decay moved the intercept its zero gradient leaves alone
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = X @ [1.0, 2.0, 3.0] + 5
+    cls = fastgd.LinearRegression if compiled else reference.LinearRegression
+    model = cls(optimizer="adamw", warm_start=True, learning_rate=0.05, max_iter=20, tol=None, shuffle=False)
+    intercept = model.fit(X, y).intercept_.copy()
+    assert abs(intercept[0]) > 1
+    model.set_params(fit_intercept=False, max_iter=5).fit(X, y)
+    np.testing.assert_array_equal(model.intercept_, intercept)
+    if compiled:
+        twin = reference.LinearRegression(**{**model.get_params(), "fit_intercept": True, "max_iter": 20})
+        twin.fit(X, y).set_params(fit_intercept=False, max_iter=5).fit(X, y)
+        np.testing.assert_allclose(model.coef_, twin.coef_, rtol=1e-9)
+
+
 @pytest.mark.parametrize("task", ["linear", "binary", "multiclass"])
 def test_warm_start_refuses_other_features_and_goes_on_in_another_dtype(task):
     # a warm refit on another number of features (or classes) started from zero without a word,

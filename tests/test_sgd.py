@@ -22,6 +22,7 @@ from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import fastgd  # noqa: E402
+from fastgd.linear_model import OPTIMIZERS  # noqa: E402
 
 CLASSIFIER_LOSSES = ("hinge", "log_loss", "modified_huber", "squared_hinge", "perceptron", "squared_error",
                      "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
@@ -784,6 +785,23 @@ def test_lazy_updates_step_only_the_touched_weights(index_dtype):
     sgd = dict(options, optimizer="sgd")
     np.testing.assert_array_equal(fastgd.LinearRegression(lazy_updates=True, **sgd).fit(X, y).coef_,
                                   fastgd.LinearRegression(**sgd).fit(X, y).coef_)
+
+
+@pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
+@pytest.mark.parametrize("layout", ["dense", "sparse", "lazy"])
+def test_an_intercept_not_fitted_stays_where_it_was_set(optimizer, layout):
+    # its gradient is zero, but AdamW's decoupled decay moved it (5 to 4.968 in 5 epochs); a fixed
+    # intercept of 5 is a fit of y - 5 without one, as scikit-learn's fit_intercept=False keeps it
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = X @ [1.0, 2.0, 3.0] + 5
+    Xs = X if layout == "dense" else sparse.csr_matrix(X)
+    kw = dict(fit_intercept=False, optimizer=optimizer, lazy_updates=layout == "lazy", max_iter=5, tol=None,
+              batch_size=4, learning_rate="constant", eta0=0.01, shuffle=False)
+    held = fastgd.SGDRegressor(**kw).fit(Xs, y, intercept_init=5.0)
+    assert held.intercept_[0] == 5.0
+    shifted = fastgd.SGDRegressor(**kw).fit(Xs, y - 5)
+    np.testing.assert_allclose(held.coef_, shifted.coef_, rtol=1e-9, atol=1e-12)
 
 
 def test_lazy_updates_see_the_matrix_not_its_stored_zeros():
