@@ -72,6 +72,9 @@ class Objective:
         lazy_average: npt.NDArray[np.float64] | None = None,
         sgd_objective: bool = False,
         sgd_norms: npt.NDArray[np.float64] | None = None,
+        sgd_intercepts: npt.NDArray[np.float64] | None = None,
+        row_weight: float = 1,
+        clamp_decay: bool = False,
     ) -> None: ...
 
 def epoch(

@@ -974,7 +974,7 @@ class _SGDDropIn(_Driver):
     def _objective_options(self):
         epsilon = SGD_LOSSES[self.loss][1]
         return dict(super()._objective_options(), epsilon=self.epsilon if epsilon is None else epsilon,
-                    weights_scale_steps=True, sgd_objective=True, sgd_norms=self._sgd_norms,
+                    weights_scale_steps=True, clamp_decay=True, sgd_objective=True, sgd_norms=self._sgd_norms,
                     sgd_intercepts=self._sgd_intercepts,
                     passive_aggressive=PASSIVE_AGGRESSIVE.get(self.learning_rate, 0),
                     aggressiveness=float(self.eta0), **self._class_weights())

@@ -104,10 +104,12 @@ cdef class Objective:
     array [S, ratio] kept across the epochs of one call, starting [1, 0] (see
     lazy_average_advance), in which a weight's later L1 truncation also enters the average (by
     the ratio), and each step's average takes the weights before their truncation; None (the
-    default): the mean of the iterates, each after its truncation."""
+    default): the mean of the iterates, each after its truncation.  clamp_decay: plain SGD's L2
+    decay 1 - lr alpha stops at 0 (scikit-learn's SGD sets the weights to zero rather than flip
+    their sign), dense and sparse; by default the gradient step's, negative past lr alpha = 1."""
     cdef Loss loss
     cdef double epsilon, alpha, l1, intercept_decay, aggressiveness, row_weight
-    cdef bint fit_intercept, weights_scale_steps
+    cdef bint fit_intercept, weights_scale_steps, clamp_decay
     cdef object weight_pos, weight_neg, l1_state, average, lazy_average, sgd_norms, sgd_intercepts
     cdef long long average_start, steps_before
     cdef bint lazy, sgd_objective
@@ -117,12 +119,13 @@ cdef class Objective:
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
                  l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
                  int passive_aggressive=0, double aggressiveness=1, lazy_average=None, bint sgd_objective=False,
-                 sgd_norms=None, sgd_intercepts=None, double row_weight=1):
+                 sgd_norms=None, sgd_intercepts=None, double row_weight=1, bint clamp_decay=False):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         self.loss = LOSSES[loss]
         self.epsilon, self.alpha, self.l1, self.intercept_decay = epsilon, alpha, l1, intercept_decay
         self.fit_intercept, self.weights_scale_steps, self.row_weight = fit_intercept, weights_scale_steps, row_weight
+        self.clamp_decay = clamp_decay
         self.weight_pos, self.weight_neg, self.l1_state, self.average = weight_pos, weight_neg, l1_state, average
         self.average_start, self.steps_before = average_start, steps_before
         self.lazy = lazy
@@ -137,7 +140,7 @@ cdef class Objective:
         cdef Settings s
         s.loss, s.epsilon, s.alpha, s.l1 = self.loss, self.epsilon, self.alpha, self.l1
         s.intercept_decay, s.fit_intercept = self.intercept_decay, self.fit_intercept
-        s.weights_scale_steps, s.row_weight = self.weights_scale_steps, self.row_weight
+        s.weights_scale_steps, s.row_weight, s.clamp_decay = self.weights_scale_steps, self.row_weight, self.clamp_decay
         s.passive_aggressive, s.aggressiveness = self.passive_aggressive, self.aggressiveness
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
@@ -300,7 +303,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double epsilon, alpha, l1, intercept_decay, aggressiveness
     double row_weight           # Objective.row_weight (see row_weight_of)
     int passive_aggressive
-    bint fit_intercept, weights_scale_steps
+    bint fit_intercept, weights_scale_steps, clamp_decay  # (see Objective)
     const double* weight_pos    # class weights per output of its +1 and -1 targets, or NULL
     const double* weight_neg
     double* l1_penalty          # k * d applied penalties, then their total; NULL without L1
@@ -578,8 +581,8 @@ cdef double run_epoch(
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
             neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
-            past_zero = alpha != 0 and -neg_lr * alpha > 1  # the L2 decay past zero: scikit-learn zeroes
-            if penalized:                                      # the weights rather than flip them
+            past_zero = settings.clamp_decay and alpha != 0 and -neg_lr * alpha > 1  # the L2 decay past zero:
+            if penalized:                                      # scikit-learn zeroes the weights rather than flip them
                 decay = 0.0 if past_zero else 1.0 + neg_lr * <floating>alpha
                 decay_norms(settings, k, decay)
             for c in range(k):
@@ -616,7 +619,10 @@ cdef double run_epoch(
         else:
             gemm("N", "T", <int>d, <int>k, <int>m, scale, batch_x, <int>d, scores, <int>k, 0, coef_grad, <int>d)
         if not (m == 1 and one_pass):
-            if alpha != 0:
+            if alpha != 0 and one_pass and settings.clamp_decay \
+                    and (rates[batch] if rates != NULL else lr_of(optimizer, 0)) * alpha > 1:
+                memset(coef, 0, k * d * sizeof(floating))  # the decay past zero, as the one-row step's
+            elif alpha != 0:
                 for j in range(k * d):
                     coef_grad[j] += <floating>alpha * coef[j]
             if fit_intercept:
@@ -887,8 +893,8 @@ cdef double run_sparse_epoch(
         step = settings.steps_before + batch + 1 - skipped
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if scaled:
-            if alpha != 0:  # scikit-learn sets the weights to zero rather than flip them
-                decay = max(0.0, 1.0 - eta * alpha)
+            if alpha != 0:  # (a negative scale is folded at once)
+                decay = max(0.0, 1.0 - eta * alpha) if settings.clamp_decay else 1.0 - eta * alpha
                 w.scale *= decay
                 if penalized:
                     decay_norms(settings, k, decay)

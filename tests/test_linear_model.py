@@ -17,6 +17,7 @@ import zlib
 
 import numpy as np
 import pytest
+from scipy import sparse
 from scipy.special import logsumexp
 
 sklearn = pytest.importorskip("sklearn")
@@ -717,6 +718,29 @@ def test_weights_act_in_a_stream_of_one_row_partial_fits():
             model.partial_fit(X[i:i + 1], y[i:i + 1], sample_weight=weights[i:i + 1])
     np.testing.assert_allclose(model.coef_, exact.coef_, atol=0.05)
     np.testing.assert_allclose(model.intercept_, exact.intercept_, atol=0.05)
+
+
+@pytest.mark.parametrize("batch_size", [1, 2, None])
+@pytest.mark.parametrize("layout", ["dense", "csr"])
+def test_plain_sgd_decays_past_zero_by_the_gradient_step(layout, batch_size):
+    # lr * alpha = 1.5: the L2 decay 1 - lr alpha is negative.  Sparse rows (and one-row steps)
+    # clamped it at 0, scikit-learn's SGD rule, so full-batch descent went to a point 1.5x away
+    # from the ridge solution and dense and sparse fits differed; the gradient step converges
+    rng = np.random.default_rng(0)
+    X = 0.1 * rng.normal(size=(50, 3))
+    y = X @ [10.0, -20.0, 5.0] + 0.3
+    alpha, lr = 10.0, 0.15
+    Xs = X if layout == "dense" else sparse.csr_matrix(X)
+    kw = dict(optimizer="sgd", alpha=alpha, learning_rate=lr, tol=None, shuffle=False, batch_size=batch_size)
+    if batch_size is None:
+        model = fastgd.LinearRegression(max_iter=2000, **kw).fit(Xs, y)
+        exact = Ridge(alpha=alpha * len(y)).fit(X, y)
+        np.testing.assert_allclose(model.coef_, exact.coef_, rtol=1e-9)
+        np.testing.assert_allclose(model.intercept_, exact.intercept_, rtol=1e-9)
+    else:  # the NumPy reference takes the gradient step
+        model = fastgd.LinearRegression(max_iter=2, **kw).fit(Xs, y)
+        twin = reference.LinearRegression(max_iter=2, **kw).fit(X, y)
+        np.testing.assert_allclose(model.coef_, twin.coef_, rtol=1e-9)
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])

@@ -787,6 +787,29 @@ def test_lazy_updates_step_only_the_touched_weights(index_dtype):
                                   fastgd.LinearRegression(**sgd).fit(X, y).coef_)
 
 
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_drop_in_decay_past_zero_zeroes_the_weights_dense_as_sparse(batch_size):
+    # eta0 * alpha = 1.5: scikit-learn's SGD sets the weights to zero rather than flip them; the
+    # sparse rows did, dense mini-batches took the gradient step
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3))
+    y = X @ [1.0, 2.0, 3.0]
+    kw = dict(batch_size=batch_size, learning_rate="constant", eta0=0.05, alpha=30, fit_intercept=False,
+              max_iter=3, shuffle=False, tol=None)
+    dense = fastgd.SGDRegressor(**kw).fit(X, y)
+    np.testing.assert_allclose(fastgd.SGDRegressor(**kw).fit(sparse.csr_matrix(X), y).coef_, dense.coef_, rtol=1e-12)
+    if batch_size == 1:
+        theirs = sk.SGDRegressor(**{k: v for k, v in kw.items() if k != "batch_size"}).fit(X, y)
+        np.testing.assert_allclose(dense.coef_, theirs.coef_, rtol=1e-9)
+    else:  # each batch's step: w = max(0, 1 - eta0 alpha) w - eta0 (its mean squared error's gradient)
+        w = np.zeros(3)
+        for _ in range(3):
+            for start in range(0, 40, 4):
+                rows = slice(start, start + 4)
+                w = max(0.0, 1 - 0.05 * 30) * w - 0.05 * X[rows].T @ (X[rows] @ w - y[rows]) / 4
+        np.testing.assert_allclose(dense.coef_, w, rtol=1e-12)
+
+
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("layout", ["dense", "sparse", "lazy"])
 def test_an_intercept_not_fitted_stays_where_it_was_set(optimizer, layout):
