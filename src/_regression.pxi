@@ -8,7 +8,7 @@
 # The parameters are one flat vector: the (n_outputs, n_features) weights row
 # by row, then the intercepts.
 from cython cimport floating
-from libc.math cimport NAN, exp, fabs, isfinite, isnan, log, log1p
+from libc.math cimport INFINITY, NAN, exp, fabs, isfinite, isnan, log, log1p
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -824,6 +824,7 @@ cdef double run_sparse_epoch(
     cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
     cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)  # see fill_norms
     cdef double squares, magnitudes, decay
+    cdef double least_decay = 0.0 if settings.clamp_decay else -INFINITY  # (see Objective)
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
     if scaled and lazy != NULL:  # the average in Scaled's terms (u + a w) / b, a the ratio kept
         carried, w.a = lazy[0], lazy[1]
@@ -894,7 +895,7 @@ cdef double run_sparse_epoch(
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if scaled:
             if alpha != 0:  # (a negative scale is folded at once)
-                decay = max(0.0, 1.0 - eta * alpha) if settings.clamp_decay else 1.0 - eta * alpha
+                decay = max(least_decay, 1.0 - eta * alpha)
                 w.scale *= decay
                 if penalized:
                     decay_norms(settings, k, decay)
