@@ -625,7 +625,8 @@ class _BaseGD(_Driver):
         init = None
         if self.warm_start and hasattr(self, "_theta"):
             k, theta = self._n_outputs, self._theta
-            init = (theta[:theta.size - k].reshape(k, -1).copy(), theta[theta.size - k:].copy(), _KEPT)
+            coef = theta[:theta.size - k].reshape(k, -1)  # in coef_'s shape (see _publish), for the message
+            init = ((coef[0] if self._coef_1d else coef).copy(), theta[theta.size - k:].copy(), _KEPT)
         return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch

@@ -1006,6 +1006,8 @@ cdef double run_sparse_epoch(
                 for r in range(m):
                     span = spans + 2 * r
                     for p in range(span[0], span[1]):
+                        if data[p] == 0 and not scaled:  # a stored zero touches nothing (as in a lazy
+                            continue                      # batch); scikit-learn's scaled step truncates it
                         j = c * d + feature(indices, p, d, &raced)
                         before = coef[j]
                         if w.scale * before > 0:
