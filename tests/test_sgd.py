@@ -400,7 +400,7 @@ def test_sparsify_gives_scikit_learns_class_and_shape(task, interface):
         theirs.sparsify()
     assert type(ours.coef_) is type(theirs.coef_)
     assert ours.coef_.shape == theirs.coef_.shape
-    np.testing.assert_array_equal(ours.coef_.toarray(), coef)
+    np.testing.assert_array_equal(ours.coef_.toarray().reshape(coef.shape), coef)  # (1, d) before 1.9
     np.testing.assert_array_equal(ours.predict(X), predictions)
     np.testing.assert_array_equal(ours.densify().coef_, coef)
 
