@@ -522,6 +522,7 @@ cdef double run_epoch(
     cdef bint by_dots = penalized and batch_size == 1 and one_pass and settings.l1 == 0
     cdef double row_squares = 0, decay = 1, b
     cdef bint past_zero
+    cdef double least_decay = least_l2_decay(settings)
     prefetch_rows(d * sizeof(floating), &near, &far)
     if kept:
         kept_intercepts(intercepts, intercept, average + k * d if average != NULL else NULL, k)
@@ -581,8 +582,8 @@ cdef double run_epoch(
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
             neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
-            past_zero = settings.clamp_decay and alpha != 0 and -neg_lr * alpha > 1  # the L2 decay past zero:
-            if penalized:                                      # scikit-learn zeroes the weights rather than flip them
+            past_zero = alpha != 0 and 1.0 + neg_lr * alpha < least_decay  # (see least_l2_decay)
+            if penalized:
                 decay = 0.0 if past_zero else 1.0 + neg_lr * <floating>alpha
                 decay_norms(settings, k, decay)
             for c in range(k):
@@ -619,9 +620,9 @@ cdef double run_epoch(
         else:
             gemm("N", "T", <int>d, <int>k, <int>m, scale, batch_x, <int>d, scores, <int>k, 0, coef_grad, <int>d)
         if not (m == 1 and one_pass):
-            if alpha != 0 and one_pass and settings.clamp_decay \
-                    and (rates[batch] if rates != NULL else lr_of(optimizer, 0)) * alpha > 1:
-                memset(coef, 0, k * d * sizeof(floating))  # the decay past zero, as the one-row step's
+            if alpha != 0 and one_pass \
+                    and 1.0 - (rates[batch] if rates != NULL else lr_of(optimizer, 0)) * alpha < least_decay:
+                memset(coef, 0, k * d * sizeof(floating))  # past zero (see least_l2_decay), as the one-row step
             elif alpha != 0:
                 for j in range(k * d):
                     coef_grad[j] += <floating>alpha * coef[j]
@@ -824,7 +825,7 @@ cdef double run_sparse_epoch(
     cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
     cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)  # see fill_norms
     cdef double squares, magnitudes, decay
-    cdef double least_decay = 0.0 if settings.clamp_decay else -INFINITY  # (see Objective)
+    cdef double least_decay = least_l2_decay(settings)
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
     if scaled and lazy != NULL:  # the average in Scaled's terms (u + a w) / b, a the ratio kept
         carried, w.a = lazy[0], lazy[1]
@@ -894,7 +895,7 @@ cdef double run_sparse_epoch(
         step = settings.steps_before + batch + 1 - skipped
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if scaled:
-            if alpha != 0:  # (a negative scale is folded at once)
+            if alpha != 0:  # (a negative scale is folded at once; see least_l2_decay)
                 decay = max(least_decay, 1.0 - eta * alpha)
                 w.scale *= decay
                 if penalized:
@@ -1067,6 +1068,13 @@ cdef inline double row_weight_of(const floating* sample_weight, const Settings* 
     size times this, whose mean over the batches is the weighted mean loss's gradient (divided
     by the batch's own weight sum, or a partial_fit call's, a lone row's weight cancelled out)."""
     return 1.0 if settings.weights_scale_steps else settings.row_weight
+
+
+cdef inline double least_l2_decay(const Settings* settings) noexcept nogil:
+    """The least plain SGD's L2 decay 1 - lr alpha may be: 0 where scikit-learn's rule stops it
+    there, the weights set to zero rather than flipped (Objective.clamp_decay), else no bound
+    (the gradient step's).  A step is past zero when 1 - lr alpha falls below it."""
+    return 0.0 if settings.clamp_decay else -INFINITY
 
 
 cdef inline void hold_intercepts(const Settings* settings, floating* intercept, Py_ssize_t k) noexcept nogil:
