@@ -200,11 +200,29 @@ class _Driver(BaseEstimator):
         if not self._shows_weights():
             self._start_from(self.coef_, self.intercept_, names=("coef_", "intercept_"))
 
+    #: with warm_start and average, fit goes on from the weights trained, as partial_fit does, not
+    #: from their average that coef_ shows (as scikit-learn's SGDRegressor; its SGDClassifier
+    #: starts from coef_)
+    _refit_from_trained = True
+
+    def _kept_weights(self):
+        """What a warm fit starts from (with the names its messages give them, see _start_from):
+        coef_ and intercept_ as they stand, arrays the user assigned included (as partial_fit goes
+        on from them), or, if _refit_from_trained, with average set the weights trained."""
+        if self.average and self._refit_from_trained:
+            k, theta = self._n_outputs, self._theta
+            coef, intercept = theta[:theta.size - k].reshape(k, -1), theta[theta.size - k:]
+            coef = coef[0] if self._coef_1d else coef  # in coef_'s shape (see _publish), for the messages
+        else:
+            coef, intercept = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_, self.intercept_
+        return np.array(coef), np.array(intercept), _KEPT
+
     def _shows_weights(self):
-        """Whether coef_ and intercept_ are what the estimator trains on: views of its vector
-        (their assignment by the user is not followed with average set, see _follow_weights)."""
-        return bool(self.average) or all(isinstance(a, np.ndarray) and np.may_share_memory(a, self._theta)
-                                         for a in (self.coef_, self.intercept_))
+        """Whether coef_ and intercept_ are what the estimator trains on: the very arrays _publish
+        made (a user's own array is not, even a view of them, such as coef_[::-1]; with average
+        set, their assignment is not followed, see _follow_weights)."""
+        published = getattr(self, "_published", (None, None))
+        return bool(self.average) or (self.coef_ is published[0] and self.intercept_ is published[1])
 
     def _penalties(self):
         """(L2 strength, L1 strength) of the penalty ("l2", "l1", "elasticnet" or None, of strength alpha)."""
@@ -283,6 +301,7 @@ class _Driver(BaseEstimator):
         coef = theta[: k * d].reshape(k, d)
         self.coef_ = coef[0] if self._coef_1d else coef
         self.intercept_ = theta[k * d:]
+        self._published = (self.coef_, self.intercept_)  # see _shows_weights
 
     def _in_order(self, X, order, batch_size):
         """Whether an epoch over the rows `order` of X takes all of X in order: every row, and
@@ -502,6 +521,7 @@ class _Driver(BaseEstimator):
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
         state.pop("_call_lock", None)  # a copy has its own
+        state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         if hasattr(self, "_theta") and hasattr(self, "coef_"):
             state["_views"] = self._shows_weights()
         return state
@@ -622,11 +642,7 @@ class _BaseGD(_Driver):
         """Train for up to max_iter epochs (fewer if it converges), from zero weights, or with
         warm_start from the weights trained (in X's dtype; X's features and the outputs must match)."""
         self._validate_params()
-        init = None
-        if self.warm_start and hasattr(self, "_theta"):
-            k, theta = self._n_outputs, self._theta
-            coef = theta[:theta.size - k].reshape(k, -1)  # in coef_'s shape (see _publish), for the message
-            init = ((coef[0] if self._coef_1d else coef).copy(), theta[theta.size - k:].copy(), _KEPT)
+        init = self._kept_weights() if self.warm_start and hasattr(self, "_theta") else None
         return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
@@ -894,7 +910,7 @@ class _SGDDropIn(_Driver):
     """
 
     _sgd_bookkeeping = True
-    _refit_from_trained = False  # see SGDRegressor
+    _refit_from_trained = False  # see _BaseGD: scikit-learn's SGDClassifier starts from coef_
 
     def _intercepts_carried(self, reset):
         """Which of the intercepts kept in double ([k intercepts, k averages], Objective's
@@ -1031,12 +1047,7 @@ class _SGDDropIn(_Driver):
         self._validate_params()
         self._more_checks(for_partial_fit=False)
         if self.warm_start and coef_init is None and intercept_init is None and hasattr(self, "coef_"):
-            if self.average and self._refit_from_trained:  # the weights trained
-                k = self._n_outputs
-                coef, intercept = self._theta[:self._theta.size - k].copy(), self._theta[self._theta.size - k:].copy()
-            else:
-                coef, intercept = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_, self.intercept_
-            init = (np.array(coef), np.array(intercept), _KEPT)
+            init = self._kept_weights()
         else:
             init = (coef_init, intercept_init)
         return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
@@ -1048,10 +1059,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
     _allowed_losses = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
     _coef_1d = True
-    #: with warm_start and average, fit goes on from the weights trained, as partial_fit does, not
-    #: from their average that coef_ shows (scikit-learn's SGDRegressor; its SGDClassifier starts
-    #: from coef_)
-    _refit_from_trained = True
+    _refit_from_trained = True  # see _BaseGD
 
     def _intercepts_carried(self, reset):
         # scikit-learn's regressor keeps both in float64, into a partial_fit and a warm refit

@@ -789,6 +789,31 @@ def test_warm_start_refuses_other_features_and_goes_on_in_another_dtype(task):
 
 
 @pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+@pytest.mark.parametrize("assign", ["new array", "view"])
+def test_a_warm_fit_goes_on_from_assigned_weights(assign, compiled):
+    # a warm fit went on from the weights trained, not from a coef_ the user assigned, where
+    # partial_fit (and the drop-ins' warm fit) go on from it; the closed form: one full-batch
+    # step of gradient descent on the mean squared error / 2 + alpha/2 ||coef||^2
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(50, 3))
+    y = X @ [1.0, -2.0, 0.5] + 0.7
+    cls = fastgd.LinearRegression if compiled else reference.LinearRegression
+    model = cls(optimizer="sgd", learning_rate=0.1, batch_size=None, max_iter=1, tol=None, alpha=0.5,
+                shuffle=False, warm_start=True).fit(X, y)
+    if assign == "view":
+        model.coef_, model.intercept_ = model.coef_[::-1], model.intercept_[::-1]
+    else:
+        model.coef_, model.intercept_ = np.array([3.0, 2.0, 1.0]), np.array([-1.0])
+    w, b = model.coef_.copy(), model.intercept_[0]
+    residual = X @ w + b - y
+    expected_w = w - 0.1 * (X.T @ residual / 50 + 0.5 * w)
+    expected_b = b - 0.1 * residual.mean()
+    model.fit(X, y)
+    np.testing.assert_allclose(model.coef_, expected_w, rtol=1e-12)
+    np.testing.assert_allclose(model.intercept_, [expected_b], rtol=1e-12)
+
+
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
 @pytest.mark.parametrize("task", ["linear", "binary"])
 def test_no_weights_after_weighted_calls_are_weights_of_one(task, compiled):
     # rows given no weights counted 1 in the mean weight seen but were not divided by it, so a

@@ -917,6 +917,23 @@ def test_partial_fit_goes_on_from_assigned_weights_as_scikit_learn(average):
             ours.partial_fit(X, y)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_partial_fit_goes_on_from_an_assigned_view_of_the_weights_as_scikit_learn(kind):
+    # an assigned view of coef_ itself (classes reordered, say) was taken for coef_ as the
+    # estimator made it: the next partial_fit went on from the old weights and wrote over it
+    X, y = _classification(3, np.float64, kind)
+    ours, theirs = _both(fastgd.SGDClassifier(**SAME), sk.SGDClassifier(**SAME), X, y)
+    for model in (ours, theirs):
+        model.coef_, model.intercept_ = model.coef_[::-1], model.intercept_[::-1]
+        model.partial_fit(X[:20], y[:20])
+    _assert_same_fit(ours, theirs, np.float64)
+    before = ours.coef_.copy()
+    ours.coef_ = ours.coef_[:, :-1]  # a view one feature short
+    with pytest.raises(ValueError, match=r"coef_ has shape \(3, 5\)"):
+        ours.partial_fit(X, y)
+    np.testing.assert_array_equal(ours.coef_, before[:, :-1])  # the failed call changed nothing
+
+
 def test_initial_weights_of_the_wrong_shape_are_refused_as_scikit_learn():
     X, y = _classification(3, np.float64)
     for model in (fastgd.SGDClassifier(), sk.SGDClassifier()):
