@@ -735,7 +735,8 @@ class Optimizer(_OneAtATime):
             where = f"state_dict param group {index}: "
             if not isinstance(saved, dict) or len(saved.get("params", ())) != stop - start:
                 raise ValueError(f"{where}expected a dict with {stop - start} params, as this optimizer's group has")
-            group = {**self.defaults, **{k: v for k, v in saved.items() if k != "params"}}
+            # a copy, as torch's: the caller's lists (betas, say) stay theirs to change
+            group = {**self.defaults, **copy.deepcopy({k: v for k, v in saved.items() if k != "params"})}
             self._check_options(group, where)
             options.append(group)
         if not isinstance(saved_state, dict):

@@ -294,6 +294,26 @@ def test_unknown_group_keys_of_its_own_state_dict_are_kept(name, rng):
     assert fresh.param_groups[0]["initial_lr"] == 0.1
 
 
+def test_loaded_options_are_copies_as_torch():
+    # the groups kept the caller's lists: changing betas in a loaded state dict changed the
+    # optimizer's next steps (torch deep-copies the saved groups)
+    saved = fastgd.Adam([fastgd.Parameter(np.ones(3))], lr=0.1).state_dict()
+    saved["param_groups"][0]["betas"] = [0.5, 0.9]
+    saved["param_groups"][0]["note"] = ["mine"]
+    opt = fastgd.Adam([fastgd.Parameter(np.ones(3))])
+    opt.load_state_dict(saved)
+    saved["param_groups"][0]["betas"][0] = 0.0
+    saved["param_groups"][0]["note"].append("changed")
+    assert list(opt.param_groups[0]["betas"]) == [0.5, 0.9]
+    assert opt.param_groups[0]["note"] == ["mine"]
+    torch = pytest.importorskip("torch")
+    twin = torch.optim.Adam([torch.ones(3)])
+    saved["param_groups"][0]["betas"] = [0.5, 0.9]
+    twin.load_state_dict(saved)
+    saved["param_groups"][0]["betas"][0] = 0.0
+    assert list(twin.param_groups[0]["betas"]) == [0.5, 0.9]
+
+
 # -- decoupled_weight_decay --------------------------------------------------------------------
 
 
