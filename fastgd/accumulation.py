@@ -79,10 +79,8 @@ class MultiSteps(_OneAtATime):
                              f"{len(self._sums)}: make a new MultiSteps")
         if self.mini_step + 1 == self.every_k:
             # what would make this call's step raise, checked before the sums change (only a
-            # step started by another thread in between can still raise it)
-            if opt._lock.locked():
-                raise opt._busy("step()")
-            opt._check_all_groups()
+            # change by another thread in between can still make it raise)
+            opt._check_ready(self._sums)
         present = [i for i, g in enumerate(grads) if g is not None]
         given = [grads[i] for i in present]
         sums = [self._sums[i] for i in present]

@@ -450,6 +450,16 @@ class Optimizer(_OneAtATime):
         for index, group in enumerate(self.param_groups):
             self._check_options(group, self._where(index))
 
+    def _check_ready(self, grads):
+        """Raise what a step on grads (one per parameter) would raise, the checks it makes when
+        the compiled step asks (see _drive), for a caller that changes something for that step
+        before taking it (MultiSteps).  Holds the lock: raises if a step is running."""
+        with self._exclusive("step()"):
+            self._sync()  # the parameters as they are now, and every group's options
+            self._check_count(grads)
+            self._converted(grads)
+            self._check_states()
+
     def _converted(self, grads):
         """The gradients as arrays the kernels read as they are (converted once where needed, the
         same array where not); raises, naming the first parameter or gradient that cannot be used."""

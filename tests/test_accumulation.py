@@ -89,6 +89,33 @@ def test_a_step_that_would_fail_is_refused_before_the_sums_change(rng):
     np.testing.assert_allclose(params[0], arrays[0] - 0.1)
 
 
+@pytest.mark.parametrize("spoiled", ["read-only", "retyped"])
+def test_a_parameter_the_step_refuses_is_refused_before_the_sums_change(rng, spoiled):
+    # only the options were checked ahead: a parameter the step refuses (read-only, or retyped
+    # in place away from its momentum buffer) made the k-th call drop the gradients of the whole
+    # cycle, its own added
+    start = rng.standard_normal(4)
+    param = Parameter(start.copy())
+    opt = fastgd.SGD([param], lr=0.1, momentum=0.5)
+    multi = fastgd.MultiSteps(opt, 3)
+    for grad in (1.0, 1.0, 1.0, 1.0, 2.0):  # a step on the mean 1, then two calls of the next cycle
+        multi.step([np.full(4, grad)])
+    data = param.data
+    if spoiled == "read-only":
+        data.flags.writeable = False
+    else:
+        param.data = data.astype(np.float32)
+    with pytest.raises(ValueError, match="parameter 0"):
+        multi.step([np.full(4, 6.0)])
+    assert multi.mini_step == 2
+    np.testing.assert_array_equal(multi.state_dict()["sums"][0], np.full(4, 3.0))
+    data.flags.writeable = True
+    param.data = data
+    assert multi.step([np.full(4, 6.0)])
+    # momentum buffers 1, then 0.5 * 1 + 3 (the second mean)
+    np.testing.assert_allclose(param.data, start - 0.1 * 1.0 - 0.1 * 3.5)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, np.inf, 0.0, -np.inf])
 def test_clipped_accumulation_matches_torch(rng, dtype, norm_type):
