@@ -293,7 +293,11 @@ class DataParallel(BaseEstimator):
             replicas = [model for model, _, _ in client.gather(last[2])]
             mean = last[3].result()[0]
         except BaseException:
-            client.cancel([future for *_, replicas, average in rounds for future in (*replicas, average)])
+            # a round at a time, the last first: the scheduler cancels a task's dependents before
+            # it, recursively, so cancelling the whole chain at once recursed once a round (1,000
+            # rounds overflowed its stack and cut the client off); the last round has none left
+            for *_, replicas, average in reversed(rounds):
+                client.cancel([average, *replicas])
             raise
         for replica in replicas:
             _set_mean(replica, mean)

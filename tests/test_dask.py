@@ -402,3 +402,19 @@ def test_a_failed_fit_leaves_a_random_state_where_it_was(dask_client):
                      client=dask_client).fit(Xd, yd)
     np.testing.assert_array_equal(generator.get_state()[1], before[0])
     assert generator.get_state()[2] == before[1]
+
+
+def test_a_fit_failing_early_in_a_long_chain_of_rounds_leaves_the_client_usable(dask_client):
+    # its rounds (one an epoch) were cancelled first to last, and the scheduler cancels what
+    # depends on a task one call deeper each: 1,000 rounds and more overflowed its stack and cut the
+    # client off, so the next fit failed too
+    X, y = _data(400, 3, classifier=True)
+    spoiled = X.copy()
+    spoiled[350, 1] = np.nan
+    chunks = dict(chunks=(100, 3))
+    with pytest.raises(ValueError, match="NaN"):
+        DataParallel(fastgd.SGDClassifier(max_iter=3000, tol=None, random_state=0), client=dask_client).fit(
+            da.from_array(spoiled, **chunks), da.from_array(y, chunks=100))
+    model = DataParallel(fastgd.SGDClassifier(max_iter=3, tol=None, random_state=0), client=dask_client).fit(
+        da.from_array(X, **chunks), da.from_array(y, chunks=100))
+    assert model.score(X, y) > 0.8
