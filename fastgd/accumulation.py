@@ -73,7 +73,7 @@ class MultiSteps(_OneAtATime):
     def _step(self, grads):
         opt = self.optimizer
         if type(grads) is not list or len(grads) != len(self._sums):
-            grads = opt._gradients(grads)
+            grads = opt._gradients_locked(grads)
         if len(grads) != len(self._sums):
             raise ValueError(f"the optimizer has {len(grads)} parameters now; MultiSteps was made for "
                              f"{len(self._sums)}: make a new MultiSteps")

@@ -204,7 +204,7 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     (total_norm, stepped)."""
     _check_max_norm(max_norm)
     if grads is None:
-        grads = optimizer._gradients(None)  # each .grad of the parameters param_groups list now
+        grads = optimizer._gradients_locked(None)  # each .grad of the parameters param_groups list now
     elif type(grads) is not list:
         grads = _listed(grads, "grads")
     total, coef = _clipping(grads, max_norm, norm_type)

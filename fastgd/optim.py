@@ -643,6 +643,12 @@ class Optimizer(_OneAtATime):
         """The entries param_groups list now, in order (as the user may have edited them)."""
         return [entry for group in self.param_groups for entry in _as_entries(group["params"])]
 
+    def _gradients_locked(self, grads):
+        """_gradients, under the lock: for callers outside a step (it may follow param_groups,
+        replacing the arrays a running step counts in)."""
+        with self._exclusive("step()"):
+            return self._gradients(grads)
+
     def _gradients(self, grads):
         if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
             self._follow_param_groups()

@@ -748,3 +748,27 @@ def test_parameter_retyped_in_place_is_refused(name):
     opt.step(grads)
     twin.step(grads)
     assert_same_parameters(params, twin_params)
+
+
+@pytest.mark.parametrize("caller", ["clipped_step", "MultiSteps"])
+def test_a_call_refused_as_busy_leaves_edited_groups_to_the_running_step(caller):
+    # clipped_step and MultiSteps read each .grad after following param_groups edited by hand,
+    # and did so without the optimizer's lock: the step counts' array was replaced while a step
+    # running in another thread counted into the old one (a step went uncounted while the
+    # moments moved on, about once in 500 steps), and the call refused as busy had changed the
+    # optimizer.  A running step is stood for by holding the lock a step holds.
+    params = [fastgd.Parameter(np.zeros(3)), fastgd.Parameter(np.zeros(2))]
+    for param in params:
+        param.grad = np.ones_like(param.data)
+    opt = fastgd.Adam(params, lr=1e-3)
+    multi = fastgd.MultiSteps(opt, 1)
+    opt.step()
+    group = opt.param_groups[0]
+    group["params"] = group["params"][::-1]  # edited by hand, as torch allows
+    counted_in = opt._steps
+    with opt._lock:
+        with pytest.raises(RuntimeError, match=STEP_BUSY):
+            fastgd.clipped_step(opt, 1e9) if caller == "clipped_step" else multi.step()
+        assert opt._steps is counted_in  # the running step's counts are still the optimizer's
+    opt.step()
+    assert [opt.state_dict()["state"][i]["step"] for i in (0, 1)] == [2, 2]
