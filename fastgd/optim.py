@@ -426,6 +426,8 @@ class Optimizer(_OneAtATime):
         for group, group_entries, missing in zip(groups, listed, merged):
             group.update(missing)
             group["params"] = group_entries
+        if type(groups) is not list:  # a list of the user's own class: the compiled step reads a list
+            self.param_groups = list(groups)
 
     # -- checks ----------------------------------------------------------------
 

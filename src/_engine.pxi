@@ -486,15 +486,18 @@ cdef class Plan:
         free(self.engine.options)
         free(self.engine.values)
 
-    def step(self, list groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
+    def step(self, object groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
         """Update every group's parameters (group g: params[start:stop] with the options
         groups[g], for (start, stop) = slices[g]) on n_threads threads (0: auto_threads[g]);
         parameters whose gradient is None are skipped.  Returns DONE, or an Outcome saying what
         the caller must do before calling again, having changed nothing.  `checked`: the caller
         has checked every option in full.  grad_scale: the kernels read every gradient times it
         (rounded to the gradient's dtype), the gradients unchanged."""
+        cdef int outcome
         grads = list(grads)  # ours: the list the caller gave may change while the kernels run
-        cdef int outcome = self.prepare(groups, grads, n_threads, checked)
+        if type(groups) is not list:  # a list of the user's class, say: the caller makes it one
+            return PARAMS_CHANGED
+        outcome = self.prepare(<list>groups, grads, n_threads, checked)
         if outcome == DONE:
             self.engine.scaled, self.engine.grad_scale = grad_scale != 1.0, grad_scale
             with nogil:
@@ -514,7 +517,7 @@ cdef class Plan:
         if len(groups) != self.engine.n_groups or len(grads) != self.n_params:
             return PARAMS_CHANGED
         for g in range(self.engine.n_groups):
-            if type(groups[g]) is not dict:
+            if not isinstance(groups[g], dict):  # an OrderedDict too, as torch takes
                 return PARAMS_CHANGED
             outcome = self.gather_arrays(g, <dict>groups[g], grads)
             if outcome != DONE:

@@ -1120,6 +1120,34 @@ def test_zero_grad_and_add_param_group_follow_groups_edited_by_hand():
     np.testing.assert_allclose([a.data, b.data], [ta.detach().numpy(), tb.detach().numpy()], rtol=1e-15)
 
 
+def test_param_groups_of_dict_and_list_subclasses_step_as_torch():
+    # an OrderedDict group was accepted, then every step failed ("the compiled step refused
+    # checked input"); a list subclass as param_groups made each step raise Cython's TypeError
+    from collections import OrderedDict
+
+    class Groups(list):
+        pass
+
+    torch = pytest.importorskip("torch")
+    start = np.arange(6.0)
+    grads = [np.full(3, 1.0), np.full(3, -2.0)]
+    params = [fastgd.Parameter(start[:3].copy()), fastgd.Parameter(start[3:].copy())]
+    tparams = [torch.tensor(start[:3], requires_grad=True), torch.tensor(start[3:], requires_grad=True)]
+    opt = fastgd.Adam([OrderedDict(params=[params[0]], lr=0.1)], lr=0.01)
+    topt = torch.optim.Adam([OrderedDict(params=[tparams[0]], lr=0.1)], lr=0.01)
+    opt.add_param_group(OrderedDict(params=[params[1]]))
+    topt.add_param_group(OrderedDict(params=[tparams[1]]))
+    for step in range(3):
+        if step == 1:
+            opt.param_groups = Groups(opt.param_groups)
+            topt.param_groups = Groups(topt.param_groups)
+        for p, t, g in zip(params, tparams, grads):
+            p.grad, t.grad = g, torch.tensor(g)
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose([p.data for p in params], [t.detach().numpy() for t in tparams], rtol=1e-14)
+
+
 def test_zero_grad_without_none_checks_every_grad_first():
     p = fastgd.Parameter(np.ones(4), np.ones(4))
     read_only = np.ones(3)
