@@ -131,13 +131,19 @@ cdef _Pieces gathered(list items, object holder, bint writable):
 
 
 cdef bint matching(_Pieces a, _Pieces b) noexcept:
-    """Two gathered lists of arrays pair up: same count, sizes and dtypes."""
-    cdef Py_ssize_t k
+    """Two gathered lists of arrays pair up: same count, shapes and dtypes (an array of another
+    shape and the same size, a transposed one, say, would pair its elements with others)."""
+    cdef Py_ssize_t k, axis
+    cdef cnp.ndarray x, y
     if a.count != b.count:
         return False
     for k in range(a.count):
-        if a.pieces[k].size != b.pieces[k].size or a.pieces[k].is_float32 != b.pieces[k].is_float32:
+        x, y = <cnp.ndarray>a.held[k], <cnp.ndarray>b.held[k]
+        if a.pieces[k].is_float32 != b.pieces[k].is_float32 or cnp.PyArray_NDIM(x) != cnp.PyArray_NDIM(y):
             return False
+        for axis in range(cnp.PyArray_NDIM(x)):
+            if cnp.PyArray_DIMS(x)[axis] != cnp.PyArray_DIMS(y)[axis]:
+                return False
     return True
 
 

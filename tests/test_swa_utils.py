@@ -152,6 +152,23 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_a_parameter_of_another_shape_and_the_same_size_is_refused(rng, cls):
+    # the compiled passes paired arrays by size: a transposed .data was averaged element by
+    # element in memory order, and swap and copy_to took it too (torch refuses other shapes)
+    start = rng.standard_normal((2, 3))
+    param = fastgd.Parameter(start.copy())
+    average = cls([param])
+    average.update()
+    param.data = np.ascontiguousarray(start.T)
+    for call in (average.update, average.swap, lambda: average.copy_to([np.zeros((3, 2))])):
+        with pytest.raises(ValueError, match=r"parameter 0 \(shape \(3, 2\)"):
+            call()
+    np.testing.assert_array_equal(average.averages[0], start)
+    np.testing.assert_array_equal(param.data, start.T)
+    assert average.n_averaged == 1
+
+
 def test_subclass_arrays_are_averaged(rng, tmp_path):
     mapped = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.float64, shape=(5,))
     mapped[...] = rng.standard_normal(5)
