@@ -7,6 +7,7 @@ epoch here, and the textbook NumPy loop in ``fastgd.reference``.  Both update
 the same flat parameter vector (weights row by row, then intercepts) with a
 fastgd optimizer's state, so they give the same model for the same seed.
 """
+import inspect
 import math
 import threading
 import types
@@ -137,9 +138,12 @@ class _Driver(BaseEstimator):
         return sample_weight
 
     def _optimizer_options(self):
-        """The options the estimator's parameters give its optimizer."""
+        """The options the estimator's parameters give its optimizer (None: the optimizer's default,
+        given too, so that a parameter set to None between partial_fit calls is followed)."""
         cls, names, fixed = OPTIMIZERS[self.optimizer]
-        options = {name: getattr(self, name) for name in names if getattr(self, name) is not None}
+        defaults = inspect.signature(cls).parameters
+        options = {name: defaults[name].default if getattr(self, name) is None else getattr(self, name)
+                   for name in names}
         if "betas" in options:
             options["betas"] = tuple(options["betas"])  # a list from a config file, say
         if cls is optim.RMSprop:
@@ -148,23 +152,24 @@ class _Driver(BaseEstimator):
 
     def _new_optimizer(self):
         cls = getattr(self._optimizer_module(), OPTIMIZERS[self.optimizer][0].__name__)
-        self._optimizer_made = (self.optimizer, self._optimizer_options())
+        self._optimizer_made = (self.optimizer, self._optimizer_options(), self._schedule())
         return cls([self._theta], **self._optimizer_made[1])
 
     def _follow_parameters(self):
         """What partial_fit changes when parameters were set since the last call: another
         optimizer starts with a new state (the weights and the schedule's step count go on);
-        changed options (the learning rate included) are set in the optimizer's param group."""
-        made_for, options_then = self._optimizer_made
+        changed options (the learning rate included) are set in the optimizer's param group,
+        and another schedule starts from the initial learning rate."""
+        made_for, options_then, schedule_then = self._optimizer_made
         if self.optimizer != made_for:
             self._optimizer = self._new_optimizer()
             return
         options = self._optimizer_options()
         group = self._optimizer.param_groups[0]
         for name, value in options.items():
-            if options_then.get(name) != value:
+            if options_then.get(name) != value or (name == "lr" and self._schedule() != schedule_then):
                 group[name] = value
-        self._optimizer_made = (made_for, options)
+        self._optimizer_made = (made_for, options, self._schedule())
 
     def _initialize(self, n_features, n_outputs, dtype):
         self._theta = np.zeros(n_outputs * (n_features + 1), dtype=dtype)

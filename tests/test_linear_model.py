@@ -855,6 +855,41 @@ def test_weights_without_a_positive_sum_are_refused(weights):
     assert not hasattr(model, "coef_")
 
 
+@pytest.mark.parametrize("schedule", ["invscaling", "exponential", "step", "cosine"])
+def test_partial_fit_after_a_switch_to_the_constant_schedule_steps_at_learning_rate(schedule):
+    # the param group kept the last rate of the schedule before: one full-batch step of plain
+    # SGD on the mean squared error / 2 is w - lr * X.T (X w + b - y) / n
+    X, y = _data(np.random.default_rng(3), n=40)
+    model = fastgd.LinearRegression(optimizer="sgd", learning_rate=0.1, batch_size=None, lr_schedule=schedule,
+                                    gamma=0.5, step_size=1, max_iter=3, shuffle=False)
+    for _ in range(3):
+        model.partial_fit(X, y)
+    model.set_params(lr_schedule="constant")
+    w, b = model.coef_.copy(), model.intercept_[0]
+    residual = X @ w + b - y
+    model.partial_fit(X, y)
+    np.testing.assert_allclose(model.coef_, w - 0.1 * X.T @ residual / 40, rtol=1e-12)
+    np.testing.assert_allclose(model.intercept_, [b - 0.1 * residual.mean()], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name, explicit", [("eps", 1e-8), ("betas", (0.9, 0.999))])
+def test_an_option_set_back_to_none_between_partial_fit_calls_is_the_default(name, explicit):
+    # a change to None (the optimizer's default) was not seen: the old value stayed in force;
+    # the default is torch's Adam's, given here explicitly to a twin
+    X, y = _data(np.random.default_rng(4), n=40)
+    models = [fastgd.LinearRegression(optimizer="adam", learning_rate=0.05, random_state=0,
+                                      **{name: 0.5 if name == "eps" else (0.5, 0.6)}) for _ in range(2)]
+    for model, value in zip(models, (None, explicit)):
+        model.partial_fit(X, y)
+        model.set_params(**{name: value})
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
+    reference_model = fastgd.LinearRegression(optimizer="adam", learning_rate=0.05, random_state=0,
+                                              **{name: 0.5 if name == "eps" else (0.5, 0.6)})
+    reference_model.partial_fit(X, y).partial_fit(X, y)
+    assert not np.allclose(models[0].coef_, reference_model.coef_)  # the change was followed
+
+
 def test_partial_fit_follows_the_current_parameters():
     """set_params between partial_fit calls takes effect: a learning rate (the weights barely move
     at 1e-9), an optimizer option, and another optimizer (a new state, the weights kept)."""

@@ -934,6 +934,23 @@ def test_partial_fit_goes_on_from_an_assigned_view_of_the_weights_as_scikit_lear
     np.testing.assert_array_equal(ours.coef_, before[:, :-1])  # the failed call changed nothing
 
 
+@pytest.mark.parametrize("first, then", [("invscaling", "constant"), ("optimal", "constant"),
+                                         ("optimal", "adaptive"), ("invscaling", "adaptive")])
+def test_partial_fit_after_a_schedule_change_as_scikit_learn(first, then):
+    # the param group kept the last rate of the schedule before (eta0 unchanged, so the
+    # learning rate was not seen to change): 0.06 from scikit-learn's weights
+    X, y = _regression(np.float64)
+    options = dict(SAME, learning_rate=first, eta0=0.05, alpha=0.01)
+    ours, theirs = fastgd.SGDRegressor(**options), sk.SGDRegressor(**options)
+    for model in (ours, theirs):
+        for _ in range(3):
+            model.partial_fit(X, y)
+        model.set_params(learning_rate=then)
+        for _ in range(2):
+            model.partial_fit(X, y)
+    _assert_same_fit(ours, theirs, np.float64)
+
+
 def test_initial_weights_of_the_wrong_shape_are_refused_as_scikit_learn():
     X, y = _classification(3, np.float64)
     for model in (fastgd.SGDClassifier(), sk.SGDClassifier()):
