@@ -223,11 +223,15 @@ class _Driver(BaseEstimator):
         return np.array(coef), np.array(intercept), _KEPT
 
     def _shows_weights(self):
-        """Whether coef_ and intercept_ are what the estimator trains on: the very arrays _publish
-        made (a user's own array is not, even a view of them, such as coef_[::-1]; with average
-        set, their assignment is not followed, see _follow_weights)."""
+        """Whether coef_ and intercept_ are what the estimator trains on: those _publish made
+        (with average set, their assignment is not followed, see _follow_weights)."""
+        return bool(self.average) or self._published_shown()
+
+    def _published_shown(self):
+        """Whether coef_ and intercept_ are the very arrays _publish made (a user's own array is
+        not, even a view of them, such as coef_[::-1])."""
         published = getattr(self, "_published", (None, None))
-        return bool(self.average) or (self.coef_ is published[0] and self.intercept_ is published[1])
+        return self.coef_ is published[0] and self.intercept_ is published[1]
 
     def _penalties(self):
         """(L2 strength, L1 strength) of the penalty ("l2", "l1", "elasticnet" or None, of strength alpha)."""
@@ -261,7 +265,7 @@ class _Driver(BaseEstimator):
         options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), steps_before=int(self._t[0]),
                        lazy_average=getattr(self, "_lazy_average", None), row_weight=self._row_weight())
         if self.average:
-            options.update(average=self._average_theta, average_start=int(self.average))
+            options.update(average=self._average_theta, average_start=self._average_start)
         return options
 
     def _row_weight(self):
@@ -289,12 +293,16 @@ class _Driver(BaseEstimator):
             self._sgd_intercepts[carried] = kept[carried]
         lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self.optimizer == "sgd"
         self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
-        if reset or getattr(self, "_average_theta", None) is None:
+        if reset or getattr(self, "_average_theta", None) is None or self._averaged_as != self.average:
+            # a new average: from step `average` of the fit, or, when average was switched on or
+            # changed between partial_fit calls, from the next step (the steps before are not in it)
             self._average_theta = np.zeros_like(self._theta) if self.average else None
+            self._average_start = int(self.average) if reset else max(int(self.average), int(self._t[0]) + 1)
+            self._averaged_as = self.average
 
     def _shown(self):
         """The flat vector that coef_ and intercept_ show: the averaged one, once averaging started."""
-        if self.average and self._average_theta is not None and self._t[0] >= int(self.average):
+        if self.average and self._average_theta is not None and self._t[0] >= self._average_start:
             return self._average_theta
         return self._theta
 
@@ -528,7 +536,7 @@ class _Driver(BaseEstimator):
         state.pop("_call_lock", None)  # a copy has its own
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         if hasattr(self, "_theta") and hasattr(self, "coef_"):
-            state["_views"] = self._shows_weights()
+            state["_views"] = self._published_shown()
         return state
 
     def __setstate__(self, state):
@@ -1023,10 +1031,12 @@ class _SGDDropIn(_Driver):
         return float(self._t[0] + 1)
 
     def densify(self):
-        """coef_ as a dense array again (after sparsify); returns the estimator."""
+        """coef_ as a dense array again (after sparsify), edits made to the sparse one kept (as
+        scikit-learn's: the next partial_fit goes on from it, see _follow_weights); returns the
+        estimator."""
         check_is_fitted(self, "coef_")
         if sparse.issparse(self.coef_):
-            self._publish()
+            self.coef_ = self.coef_.toarray().reshape(-1 if self._coef_1d else (self._n_outputs, -1))
         return self
 
     def sparsify(self):

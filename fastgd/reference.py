@@ -271,9 +271,9 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
             flat[...] = shrunk
             penalty[:-1] += flat - before
         step = model._t[0] + batch + 1
-        if model.average and step >= int(model.average):  # the running mean of the iterates
+        if model.average and step >= model._average_start:  # the running mean of the iterates
             average = model._average_theta
-            average += ((theta - average) / (step - int(model.average) + 1)).astype(average.dtype)
+            average += ((theta - average) / (step - model._average_start + 1)).astype(average.dtype)
     return total, -(-len(order) // batch_size), math.nan
 
 

@@ -890,6 +890,37 @@ def test_an_option_set_back_to_none_between_partial_fit_calls_is_the_default(nam
     assert not np.allclose(models[0].coef_, reference_model.coef_)  # the change was followed
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled", "reference"])
+@pytest.mark.parametrize("name, options", [
+    ("LinearRegression", dict(optimizer="sgd", learning_rate=0.05)),
+    ("SGDRegressor", dict(eta0=0.05, learning_rate="constant")),
+], ids=["LinearRegression", "SGDRegressor"])
+def test_average_switched_on_between_partial_fit_calls_averages_the_steps_after(name, options, compiled):
+    # the average counted every step before the switch as a zero iterate: after 5 steps
+    # unaveraged and 1 averaged, coef_ showed 1/6 of the weights; the oracle: the mean of the
+    # iterates of a twin that never averages (a full batch a call: a step a call)
+    if not compiled and name == "SGDRegressor":
+        pytest.skip("the reference has the estimators of fastgd's own only")
+    X, y = _data(np.random.default_rng(6), n=40)
+    cls = getattr(fastgd if compiled else reference, name)
+    model, twin = (cls(batch_size=None, shuffle=False, **options) for _ in range(2))
+    for _ in range(5):
+        model.partial_fit(X, y)
+        twin.partial_fit(X, y)
+    model.set_params(average=True)
+    iterates = []
+    for _ in range(3):
+        model.partial_fit(X, y)
+        twin.partial_fit(X, y)
+        iterates.append(np.r_[twin.coef_.ravel(), twin.intercept_])
+    np.testing.assert_allclose(np.r_[model.coef_.ravel(), model.intercept_], np.mean(iterates, axis=0), rtol=1e-12)
+    model.set_params(average=2)  # changed again: a new average, from the next step
+    model.partial_fit(X, y)
+    twin.partial_fit(X, y)
+    np.testing.assert_allclose(np.r_[model.coef_.ravel(), model.intercept_], np.r_[twin.coef_.ravel(), twin.intercept_],
+                               rtol=1e-12)
+
+
 def test_partial_fit_follows_the_current_parameters():
     """set_params between partial_fit calls takes effect: a learning rate (the weights barely move
     at 1e-9), an optimizer option, and another optimizer (a new state, the weights kept)."""

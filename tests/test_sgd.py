@@ -6,6 +6,7 @@ loss, penalty, learning-rate schedule, averaging and class weights.  The setting
 problem well conditioned (scikit-learn's "optimal" rate starts near 1/sqrt(sqrt(alpha)), which
 makes the default alpha chaotic on unscaled data: there rounding alone moves the weights).
 """
+import copy
 import pickle
 import threading
 import warnings
@@ -378,6 +379,47 @@ def test_sparsify_twice_and_densify_unfitted_as_scikit_learn():
         np.testing.assert_array_equal(model.sparsify().coef_.toarray(), model.densify().coef_)
         with pytest.raises(NotFittedError):
             cls().densify()
+
+
+@pytest.mark.parametrize("task, edit", [("multiclass", "in place"), ("multiclass", "assigned"),
+                                        ("regression", "in place")])  # (a regressor's 1-D CSR takes no "*")
+def test_densify_keeps_edits_of_the_sparse_coef_as_scikit_learn(task, edit):
+    # densify published the weights trained again, dropping what was done to the sparse coef_
+    if task == "regression":
+        X, y = _regression(np.float64)
+        ours, theirs = _both(fastgd.SGDRegressor(**SAME), sk.SGDRegressor(**SAME), X, y)
+    else:
+        X, y = _classification(3, np.float64)
+        ours, theirs = _both(fastgd.SGDClassifier(**SAME), sk.SGDClassifier(**SAME), X, y)
+    for model in (ours, theirs):
+        model.sparsify()
+        if edit == "in place":
+            model.coef_.data[:] = 0.5
+        else:
+            model.coef_ = model.coef_ * 2
+        model.densify()
+    np.testing.assert_allclose(ours.coef_.reshape(theirs.coef_.shape), theirs.coef_, rtol=1e-12)
+    for model in (ours, theirs):
+        model.partial_fit(X[:20], y[:20])
+    _assert_same_fit(ours, theirs, np.float64)
+
+
+@pytest.mark.parametrize("average", [True, 10])
+def test_a_copy_shows_an_assigned_coef_with_average_set_as_scikit_learn(average):
+    # with average set, a pickle (or deepcopy) published the average again over an assigned coef_
+    X, y = _regression(np.float64)
+    options = dict(SAME, average=average)
+    ours, theirs = _both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y)
+    for model in (ours, theirs):
+        model.coef_, model.intercept_ = np.linspace(-1, 1, X.shape[1]), np.array([0.5])
+    for copied in (pickle.loads(pickle.dumps(ours)), copy.deepcopy(ours)):
+        np.testing.assert_array_equal(copied.coef_, np.linspace(-1, 1, X.shape[1]))
+        np.testing.assert_array_equal(copied.predict(X), ours.predict(X))
+        copied.partial_fit(X[:20], y[:20])  # goes on from the weights trained (coef_ shows their average)
+    theirs_copy = pickle.loads(pickle.dumps(theirs))
+    np.testing.assert_array_equal(theirs_copy.coef_, np.linspace(-1, 1, X.shape[1]))
+    theirs_copy.partial_fit(X[:20], y[:20])
+    _assert_same_fit(copied, theirs_copy, np.float64)
 
 
 @pytest.mark.parametrize("interface", ["spmatrix", "sparray"])
