@@ -71,7 +71,8 @@ class DataParallel(BaseEstimator):
     ----------
     estimator_ : the averaged model, an estimator of the wrapped class (its own ``loss_curve_``
         holds the last round's objectives, a block at a time; this one's is per epoch).
-    coef_, intercept_, classes_ : the averaged model's.
+    coef_, intercept_, classes_ : the averaged model's (coef_ and intercept_ as read-only views:
+        partial_fit goes on from the replicas, not from them).
     n_replicas_ : the number of replicas (workers holding blocks when the fit started).
     loss_curve_ : per epoch, the replicas' objectives on their own rows (before the
         average), averaged with the replicas' rows (weight sums) as weights.
@@ -89,7 +90,9 @@ class DataParallel(BaseEstimator):
     without convergence test (``tol=None``) and take the estimator's current parameters at
     each call (``set_params(estimator__...)`` between ``partial_fit`` calls applies); an
     ``average`` other than True/False (a step to start from) is refused, as the replicas
-    would reach it at different steps.  A pickled DataParallel drops its client (it then
+    would reach it at different steps.  ``class_weight="balanced"`` is computed over all of y
+    in ``fit`` (the replicas, and ``estimator_``, hold the dict of weights) and refused by
+    ``partial_fit``, as scikit-learn's.  A pickled DataParallel drops its client (it then
     uses the default one); ``clone`` keeps it.
     """
 
@@ -102,7 +105,7 @@ class DataParallel(BaseEstimator):
 
     # -- checks -------------------------------------------------------------------
 
-    def _check_parameters(self):
+    def _check_parameters(self, for_partial_fit=False):
         if not isinstance(self.estimator, _Driver):
             raise TypeError(f"estimator is a {type(self.estimator).__name__}; expected a fastgd estimator "
                             "(LinearRegression, LogisticRegression, SGDClassifier, SGDRegressor)")
@@ -111,6 +114,9 @@ class DataParallel(BaseEstimator):
         if not isinstance(average, (bool, np.bool_)) and average > 1:
             raise ValueError(f"the estimator has average={average!r}; DataParallel averages from the first step "
                              "(average=True) or not at all (its replicas would start at different steps)")
+        if for_partial_fit and getattr(self.estimator, "class_weight", None) == "balanced":
+            raise ValueError("the estimator has class_weight='balanced', which partial_fit cannot compute from "
+                             "blocks of y (as scikit-learn's partial_fit refuses it); give a dict of class weights")
         if getattr(self.estimator, "early_stopping", False):
             raise ValueError("the estimator has early_stopping=True; DataParallel runs every epoch "
                              "(set early_stopping=False)")
@@ -187,8 +193,9 @@ class DataParallel(BaseEstimator):
         X, y, sample_weight = self._check_data(client, X, y, sample_weight)
         blocks, groups = self._blocks(client, X, y, sample_weight)
         classes = self._classes(client, y, classes)
+        balanced = self._balanced(client, y, classes)
         with _restoring(self.estimator.random_state):
-            state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+            state = _State(self._new_replicas(len(groups), balanced), epochs=0, loss_curve=[])
             self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter))
         self._finish(state, classes)
         return self
@@ -199,7 +206,7 @@ class DataParallel(BaseEstimator):
         Classifiers need ``classes`` on the first call.  If the blocks are spread over more
         workers than there are replicas, the new replicas are copies of the first (its
         optimizer state included); if over fewer, the extra replicas are dropped."""
-        self._check_parameters()
+        self._check_parameters(for_partial_fit=True)
         client = self.client if self.client is not None else get_client()
         X, y, sample_weight = self._check_data(client, X, y, sample_weight)
         first = not hasattr(self, "estimator_")
@@ -227,12 +234,27 @@ class DataParallel(BaseEstimator):
         self._finish(state, classes)
         return self
 
-    def _new_replicas(self, count):
+    def _new_replicas(self, count, class_weight=None):
         """Unfitted copies of the estimator, each shuffling with a seed of its own (drawn from
-        the estimator's random_state)."""
+        the estimator's random_state); class_weight: theirs, if not None."""
         seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max, size=count)
         # tol=None: every epoch runs (no convergence test, nor its warning for each block)
-        return [clone(self.estimator).set_params(random_state=int(seed), tol=None) for seed in seeds]
+        weighted = {} if class_weight is None else {"class_weight": class_weight}
+        return [clone(self.estimator).set_params(random_state=int(seed), tol=None, **weighted) for seed in seeds]
+
+    def _balanced(self, client, y, classes):
+        """With class_weight="balanced", the weight of each class over all of y, as scikit-learn's
+        fit gives it (n_samples / (n_classes * count)): a dict for the replicas, whose calls each
+        see a block of y; else None."""
+        if getattr(self.estimator, "class_weight", None) != "balanced":
+            return None
+        found = client.compute(da.unique(y, return_counts=True))
+        self._wait(client, found, "counting the classes of y", ours=found)
+        labels, counts = (future.result() for future in found)
+        counted = dict(zip(labels.tolist(), counts.tolist()))
+        if any(counted.get(label, 0) == 0 for label in classes.tolist()):
+            raise ValueError("class_weight='balanced' needs every class in y; classes lists some y does not hold")
+        return {label: y.shape[0] / (len(classes) * counted[label]) for label in classes.tolist()}
 
     def _classes(self, client, y, classes):
         if not is_classifier(self.estimator):
@@ -316,15 +338,16 @@ class DataParallel(BaseEstimator):
 
     # -- the averaged model ----------------------------------------------------------------
 
+    # read-only views: partial_fit goes on from the replicas, so an edit would be lost without a word
     @property
     def coef_(self):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.coef_
+        return _read_only(self.estimator_.coef_)
 
     @property
     def intercept_(self):
         check_is_fitted(self, "estimator_")
-        return self.estimator_.intercept_
+        return _read_only(self.estimator_.intercept_)
 
     def _apply(self, method, X):
         check_is_fitted(self, "estimator_")
@@ -482,6 +505,15 @@ def _mean(*results):
         if all(array is not None for array in arrays):
             mean[name] = sum(share * array.astype(np.float64) for share, array in zip(shares, arrays))
     return mean, [float(value) for value in shares @ np.array([curve for _, _, curve in results])]
+
+
+def _read_only(array):
+    """A read-only view of an array (anything else as it is)."""
+    if not isinstance(array, np.ndarray):
+        return array
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _set_mean(model, mean):

@@ -418,3 +418,33 @@ def test_a_fit_failing_early_in_a_long_chain_of_rounds_leaves_the_client_usable(
     model = DataParallel(fastgd.SGDClassifier(max_iter=3, tol=None, random_state=0), client=dask_client).fit(
         da.from_array(X, **chunks), da.from_array(y, chunks=100))
     assert model.score(X, y) > 0.8
+
+
+def test_balanced_class_weights_are_those_of_all_of_y(dask_client):
+    # each replica's partial_fit calls refused "balanced" on the workers, with a message about
+    # partial_fit the user did not call; the oracle: scikit-learn's weights over all of y
+    from sklearn.utils.class_weight import compute_class_weight
+    X, y = _data(400, 3, classifier=True)
+    y[:150] = 2  # three classes of unequal counts
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    weights = dict(zip([0, 1, 2], compute_class_weight("balanced", classes=np.arange(3), y=y)))
+    options = dict(max_iter=3, tol=None, random_state=0)
+    balanced = DataParallel(fastgd.SGDClassifier(class_weight="balanced", **options), client=dask_client).fit(Xd, yd)
+    given = DataParallel(fastgd.SGDClassifier(class_weight=weights, **options), client=dask_client).fit(Xd, yd)
+    np.testing.assert_allclose(balanced.coef_, given.coef_, rtol=1e-12)
+    assert not np.allclose(balanced.coef_, DataParallel(fastgd.SGDClassifier(**options), client=dask_client)
+                           .fit(Xd, yd).coef_)
+    with pytest.raises(ValueError, match="class_weight='balanced'.*partial_fit"):
+        DataParallel(fastgd.SGDClassifier(class_weight="balanced"), client=dask_client).partial_fit(
+            Xd, yd, classes=[0, 1, 2])
+
+
+def test_the_averaged_weights_are_read_only(dask_client):
+    # an edit of coef_ in place was accepted and then lost: partial_fit goes on from the replicas
+    X, y = _data(400, 3, classifier=False)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    model = DataParallel(fastgd.SGDRegressor(max_iter=2, tol=None, random_state=0), client=dask_client).fit(Xd, yd)
+    for name in ("coef_", "intercept_"):
+        with pytest.raises(ValueError, match="read-only"):
+            getattr(model, name)[0] = 7.0
+    np.testing.assert_array_equal(model.coef_, model.estimator_.coef_)
