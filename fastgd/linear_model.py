@@ -477,6 +477,12 @@ class _Driver(BaseEstimator):
             sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
         targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
         sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
+        # checked in X's dtype, after the class weights: else a value beyond float32's range, or
+        # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
+        for values, name in ((targets, "y"), (sample_weight, "sample_weight (times class_weight)")):
+            if values is not None and not np.isfinite(values).all():
+                raise ValueError(f"{name} holds NaN or inf in {X.dtype} (X's dtype, in which training runs): "
+                                 "expected finite values (within that dtype's range)")
         if not reset:
             self._follow_parameters()
             self._follow_weights()
@@ -527,7 +533,12 @@ class _Driver(BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
-        scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
+        with np.errstate(over="ignore", invalid="ignore"):
+            scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
+        if not np.isfinite(scores).all():  # scikit-learn's are then NaN (or inf) without a word
+            raise ValueError(f"the scores X @ coef_.T + intercept_ are not finite for {np.sum(~np.isfinite(scores))} "
+                             "values: X or the weights hold NaN or inf, or their products overflow; expected finite "
+                             "scores (scale the features)")
         binary = isinstance(self, ClassifierMixin) and self._n_outputs == 1
         return scores[:, 0] if (self._coef_1d or binary) else scores
 
@@ -732,6 +743,8 @@ def _class_index(model, y, classes, reset):
             raise ValueError(f"y has labels {unknown.tolist()} not in classes {model.classes_.tolist()}")
     # each call's (partial_fit follows set_params); "balanced" from the call's own labels
     model._expanded_class_weight = compute_class_weight(model.class_weight, classes=model.classes_, y=y)
+    if not np.isfinite(model._expanded_class_weight).all():
+        raise ValueError(f"class_weight={model.class_weight!r} holds NaN or inf; expected finite weights")
     return index
 
 

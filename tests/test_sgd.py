@@ -993,6 +993,55 @@ def test_partial_fit_after_a_schedule_change_as_scikit_learn(first, then):
     _assert_same_fit(ours, theirs, np.float64)
 
 
+@pytest.mark.parametrize("cls", [fastgd.SGDClassifier, fastgd.LogisticRegression])
+def test_scores_that_overflow_are_refused_not_made_nan(cls):
+    # rows of finite features whose scores overflow gave NaN decisions, class 0 and NaN
+    # probabilities without a word (scikit-learn's too)
+    X, y = _classification(2, np.float64)
+    model = cls(max_iter=5, tol=None, random_state=0,
+                **({"loss": "log_loss"} if cls is fastgd.SGDClassifier else {"learning_rate": 0.5}))
+    model.fit(X, y)
+    assert np.abs(model.coef_).sum() > 1.01  # so that the first row's score overflows
+    huge = np.full((2, X.shape[1]), np.finfo(np.float64).max) * np.sign(model.coef_.ravel())
+    huge[1] *= -1
+    huge[1, 0] *= -1  # inf - inf inside the product
+    for method in ("decision_function", "predict", "predict_proba", "predict_log_proba"):
+        with pytest.raises(ValueError, match="scores .* are not finite"):
+            getattr(model, method)(huge)
+    np.testing.assert_array_equal(model.predict(X), model.predict(X * 1.0))  # finite scores are as before
+
+
+@pytest.mark.parametrize("case", ["y beyond float32", "NaN class weight", "sample weight beyond float32"])
+def test_targets_and_weights_not_finite_in_the_training_dtype_are_named(case):
+    # they passed the checks (made in float64, or none for class_weight) and reached the loop
+    # as the divergence error, which tells to lower the learning rate
+    X, y = _regression(np.float32)
+    options = {}
+    if case == "NaN class weight":
+        for cls in (fastgd.SGDClassifier, fastgd.LogisticRegression):
+            model = cls(max_iter=5, tol=None, class_weight={0: np.nan, 1: 1.0})
+            with pytest.raises(ValueError, match=r"class_weight=.* holds NaN or inf"):
+                model.fit(X, (y > 0).astype(int))
+            assert not hasattr(model, "coef_")
+        return
+    first = fastgd.SGDRegressor(max_iter=1, tol=None).fit(X, y)  # a float32 model, which float64 data joins
+    y, weights = y.astype(np.float64), np.ones(len(y))
+    if case == "y beyond float32":
+        y[3] = 1e39
+    else:
+        weights[3] = 1e39
+    for model, call in ((fastgd.SGDRegressor(max_iter=5, tol=None), "fit"), (first, "partial_fit")):
+        before = None if call == "fit" else model.coef_.copy()
+        data = X if call == "fit" else X.astype(np.float64)
+        with pytest.raises(ValueError, match=r"(y|sample_weight).* (holds NaN or inf in |contains infinity or a "
+                                             r"value too large for dtype\(')float32"):
+            getattr(model, call)(data, y, sample_weight=weights)
+        if before is None:
+            assert not hasattr(model, "coef_")
+        else:
+            np.testing.assert_array_equal(model.coef_, before)
+
+
 def test_initial_weights_of_the_wrong_shape_are_refused_as_scikit_learn():
     X, y = _classification(3, np.float64)
     for model in (fastgd.SGDClassifier(), sk.SGDClassifier()):
