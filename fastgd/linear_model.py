@@ -7,6 +7,8 @@ epoch here, and the textbook NumPy loop in ``fastgd.reference``.  Both update
 the same flat parameter vector (weights row by row, then intercepts) with a
 fastgd optimizer's state, so they give the same model for the same seed.
 """
+import contextlib
+import functools
 import inspect
 import math
 import threading
@@ -90,6 +92,15 @@ def _check_sparse_indices(X):
 
 #: the names a warm refit gives the weights it keeps, in its messages (_start_from)
 _KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
+
+
+def _reads_model(method):
+    """A method that reads the fitted model: never while a fit or partial_fit runs (see _Calls)."""
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        with self._calls().reading():
+            return method(self, *args, **kwargs)
+    return read
 
 
 class _Driver(BaseEstimator):
@@ -455,20 +466,18 @@ class _Driver(BaseEstimator):
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None):
         """Train; a call that fails (divergence included) leaves the estimator as it was.
         init: the (coef, intercept) a fit starts from (and their names, for messages), or None."""
-        with _CALL_LOCKS:
-            lock = vars(self).setdefault("_call_lock", threading.Lock())
-        if not lock.acquire(False):
-            raise RuntimeError(f"a fit or partial_fit of this {type(self).__name__} is running already (in another "
-                               "thread): an estimator trains one call at a time")
-        try:
+        with self._calls().training(type(self).__name__):
             before = _Snapshot(self)
             try:
                 return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init)
             except BaseException:
                 before.restore()
                 raise
-        finally:
-            lock.release()
+
+    def _calls(self):
+        """The estimator's _Calls (made once, the first time one is asked for)."""
+        with _CALL_LOCKS:
+            return vars(self).setdefault("_calls_under_way", _Calls())
 
     def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes, init=None):
         X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
@@ -526,6 +535,7 @@ class _Driver(BaseEstimator):
                 ConvergenceWarning)
         return self
 
+    @_reads_model
     def _scores(self, X):
         """The linear scores X @ coef_.T + intercept_."""
         check_is_fitted(self, "coef_")
@@ -544,7 +554,7 @@ class _Driver(BaseEstimator):
 
     def __getstate__(self):
         state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
-        state.pop("_call_lock", None)  # a copy has its own
+        state.pop("_calls_under_way", None)  # a copy has its own
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         if hasattr(self, "_theta") and hasattr(self, "coef_"):
             state["_views"] = self._published_shown()
@@ -760,8 +770,57 @@ class _Diverged(ValueError):
     """The objective became non-finite: the call fails (and changes nothing)."""
 
 
-#: held while an estimator's call lock (its attribute _call_lock) is made, once
+#: held while an estimator's _Calls (its attribute _calls_under_way) is made, once
 _CALL_LOCKS = threading.Lock()
+
+
+class _Calls:
+    """What runs on an estimator at once: one fit or partial_fit (another, in another thread,
+    raises RuntimeError), and reads of the model (scores, predictions) never during one.  A read
+    waits until the call under way ends (it then reads the new model, or the old one if the call
+    failed: the weights mid-epoch, unscaled on sparse data, are neither), and a call waits until
+    the reads under way end.  Reads by the training thread itself (early stopping's scores), and
+    reads within a read, go through."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._readers = {}  # thread ident: its reads under way
+        self._trainer = None  # the ident of the thread whose call is under way
+
+    @contextlib.contextmanager
+    def training(self, name):
+        me = threading.get_ident()
+        with self._condition:
+            if self._trainer is not None:
+                raise RuntimeError(f"a fit or partial_fit of this {name} is running already (in another thread): "
+                                   "an estimator trains one call at a time")
+            self._trainer = me
+            while any(reader != me for reader in self._readers):
+                self._condition.wait()
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._trainer = None
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def reading(self):
+        me = threading.get_ident()
+        with self._condition:
+            if me not in self._readers and self._trainer != me:
+                while self._trainer is not None:
+                    self._condition.wait()
+            self._readers[me] = self._readers.get(me, 0) + 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                left = self._readers.pop(me) - 1
+                if left:
+                    self._readers[me] = left
+                else:
+                    self._condition.notify_all()
 
 
 class _Snapshot:
@@ -901,6 +960,7 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
             shifted = scores - scores.max(axis=1, keepdims=True)
             return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
 
+    @_reads_model  # the scores and classes_ of one model
     def predict(self, X):
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
@@ -1250,6 +1310,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""
         return self._scores(X)
 
+    @_reads_model  # the scores and classes_ of one model
     def predict(self, X):
         scores = self.decision_function(X)
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)

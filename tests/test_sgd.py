@@ -1042,6 +1042,37 @@ def test_targets_and_weights_not_finite_in_the_training_dtype_are_named(case):
             np.testing.assert_array_equal(model.coef_, before)
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_predictions_during_a_partial_fit_are_the_old_or_the_new_models(kind):
+    # other threads' decision_function read the weights mid-epoch (on sparse rows unscaled, and
+    # with average the running sums): hundreds of reads a call were neither model's
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(100_000, 20))
+    y = (X[:, 0] > 0).astype(int)
+    data = sparse.csr_matrix(X) if kind == "csr" else X
+    model = fastgd.SGDClassifier(learning_rate="constant", eta0=0.01, average=True, random_state=0)
+    model.partial_fit(data[:1000], y[:1000], classes=[0, 1])
+    rows = X[:50]
+    old, seen, done = model.decision_function(rows), [], threading.Event()
+
+    def read():
+        while not done.is_set():
+            seen.append(model.decision_function(rows))
+
+    readers = [threading.Thread(target=read) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    try:
+        model.partial_fit(data, y)
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+    new = model.decision_function(rows)
+    assert not np.array_equal(old, new)
+    assert all(np.array_equal(read, old) or np.array_equal(read, new) for read in seen)
+
+
 def test_initial_weights_of_the_wrong_shape_are_refused_as_scikit_learn():
     X, y = _classification(3, np.float64)
     for model in (fastgd.SGDClassifier(), sk.SGDClassifier()):
