@@ -21,7 +21,7 @@ cimport cython
 cimport numpy as cnp
 from cython cimport floating
 import numpy as np
-from libc.stdlib cimport calloc, free
+from libc.stdlib cimport calloc, free, malloc, qsort
 
 from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM
@@ -168,6 +168,59 @@ cdef inline bint kernel_ready(object grad, cnp.ndarray param, int dtype):
 cdef inline bint overlap(const void* a, const void* b, Py_ssize_t nbytes) noexcept:
     """Whether two blocks of nbytes bytes share memory."""
     return nbytes > 0 and <const char*>a < <const char*>b + nbytes and <const char*>b < <const char*>a + nbytes
+
+
+cdef struct Block:
+    const char* start
+    const char* end
+
+
+cdef int by_start(const void* a, const void* b) noexcept nogil:
+    cdef const char* x = (<const Block*>a).start
+    cdef const char* y = (<const Block*>b).start
+    return -1 if x < y else (1 if x > y else 0)
+
+
+cdef bint reads_what_others_write(const Task* tasks, Py_ssize_t count, Py_ssize_t n_states) except -1:
+    """Whether a task's gradient shares memory with another task's parameter or state (one of its
+    own is refused): run on several threads, each taking a slice of every task, it would be read
+    half updated.  One after another, as torch steps its parameters, each task reads it before
+    or after the other's update, whole.  (The blocks written are apart from one another: the
+    parameters are checked apart, the states are the optimizer's own.)"""
+    cdef Py_ssize_t width = 1 + n_states, n = 0, k, j, low, high, middle
+    cdef Py_ssize_t item
+    cdef const char* start
+    cdef const char* end
+    cdef Block* blocks = <Block*>malloc(max(1, count * width) * sizeof(Block))
+    if blocks == NULL:
+        raise MemoryError()
+    for k in range(count):
+        if tasks[k].size <= 0:
+            continue
+        item = tasks[k].size * (4 if tasks[k].is_float32 else 8)
+        for j in range(width):
+            start = <const char*>(tasks[k].param if j == 0 else tasks[k].state[j - 1])
+            if start != NULL:
+                blocks[n].start, blocks[n].end = start, start + item
+                n += 1
+    qsort(blocks, n, sizeof(Block), by_start)
+    for k in range(count):
+        if tasks[k].size <= 0:
+            continue
+        start = <const char*>tasks[k].grad
+        end = start + tasks[k].size * (4 if tasks[k].is_float32 else 8)
+        low, high = 0, n  # the first block that ends after the gradient starts
+        while low < high:
+            middle = (low + high) // 2
+            if blocks[middle].end <= start:
+                low = middle + 1
+            else:
+                high = middle
+        if low < n and blocks[low].start < end:
+            free(blocks)
+            return True
+    free(blocks)
+    return False
 
 
 cdef struct Work:
@@ -534,7 +587,14 @@ cdef class Plan:
                         missing = True
                     elif outcome != DONE:
                         return outcome
-        return STATE_MISSING if missing else DONE
+        if missing:
+            return STATE_MISSING
+        for g in range(self.engine.n_groups):
+            if self.engine.threads[g] > 1 and reads_what_others_write(
+                    self.engine.tasks + self.engine.bounds[2 * g],
+                    self.engine.bounds[2 * g + 1] - self.engine.bounds[2 * g], self.n_states):
+                self.engine.threads[g] = 1
+        return DONE
 
     cdef int gather_arrays(self, Py_ssize_t g, dict group, list grads) except -1:
         """Group g's parameters as the plan knows them and ready, and their gradients ready for

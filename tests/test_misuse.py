@@ -772,3 +772,16 @@ def test_a_call_refused_as_busy_leaves_edited_groups_to_the_running_step(caller)
         assert opt._steps is counted_in  # the running step's counts are still the optimizer's
     opt.step()
     assert [opt.state_dict()["state"][i]["step"] for i in (0, 1)] == [2, 2]
+
+
+@pytest.mark.parametrize("n_threads", [2, 8, None])  # 8 threads on this 2-core machine: 20 runs in 20 differed
+def test_a_gradient_that_is_another_parameter_reads_it_whole_on_several_threads(n_threads):
+    # each thread steps a slice of every parameter, so a slice of parameter 1 read a slice of
+    # parameter 0 that another thread had or had not updated yet; the step
+    # now runs on one thread, each gradient read after the parameters before it are updated,
+    # as torch's loop reads them: p0 = 1 - 1 = 0, then p1 = 0 - p0[n:] = 0
+    n = 1 << 21
+    for _ in range(5):
+        p0, p1 = np.ones(2 * n), np.zeros(n)
+        fastgd.SGD([p0, p1], lr=1.0, n_threads=n_threads).step([np.ones(2 * n), p0[n:]])
+        assert not p0.any() and not p1.any()
