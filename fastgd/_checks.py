@@ -111,6 +111,8 @@ def check_state_array(array, param, name):
 
 #: the kinds of option an algorithm describes (fastgd.optim.Option), each with its range:
 #: kind -> (the compiled step's kind, low, high); a value is in range when low <= value < high
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 KINDS = {
     "rate": ("number", -sys.float_info.max, math.inf),  # a finite real number (a learning rate)
     "number": ("number", 0.0, math.inf),  # a finite real number >= 0

@@ -405,6 +405,7 @@ class Optimizer(_OneAtATime):
             self._check_options({**group, **missing}, where)
             start = len(arrays)
             arrays += [_checks.check_param(_data(entry), f"parameter {start + i}") for i, entry in enumerate(entries)]
+            self._check_in_dtype({**group, **missing}, arrays[start:], where)
             listed.append(entries)
             merged.append(missing)
         _checks.check_no_overlap(arrays, [f"parameter {i}" for i in range(len(arrays))])
@@ -448,9 +449,22 @@ class Optimizer(_OneAtATime):
     def _where(self, index):
         return f"param group {index}: " if len(self.param_groups) > 1 else ""
 
+    @classmethod
+    def _check_in_dtype(cls, options, arrays, where):
+        """Raise ValueError if a group with float32 parameters has a number option beyond float32's
+        range: the kernels read it in that dtype, where it would be inf (torch refuses it too)."""
+        if cls.algorithm is None or not any(array.dtype == np.float32 for array in arrays):
+            return
+        for option in cls.algorithm.options:
+            value = options[option.name]
+            if _checks.KINDS[option.kind][0] == "number" and abs(float(value)) > _checks.FLOAT32_MAX:
+                raise ValueError(f"{where}{option.name}={value!r} is beyond the range of float32, the dtype of "
+                                 f"this group's parameters; expected at most {_checks.FLOAT32_MAX:g} in magnitude")
+
     def _check_all_groups(self):
-        for index, group in enumerate(self.param_groups):
+        for index, (group, (start, stop)) in enumerate(zip(self.param_groups, self._slices)):
             self._check_options(group, self._where(index))
+            self._check_in_dtype(group, self._params[start:stop], self._where(index))
 
     def _check_ready(self, grads):
         """Raise what a step on grads (one per parameter) would raise, the checks it makes when

@@ -21,6 +21,8 @@ cimport cython
 cimport numpy as cnp
 from cython cimport floating
 import numpy as np
+from libc.float cimport FLT_MAX
+from libc.math cimport fabs
 from libc.stdlib cimport calloc, free, malloc, qsort
 
 from cpython.dict cimport PyDict_GetItem
@@ -670,8 +672,8 @@ cdef class Plan:
         if self.option_kind[k] == FLAG:
             out[0] = value is True
             return value is True or value is False
-        if self.option_kind[k] == NUMBER:
-            return plain_number_in(value, self.option_low[k], self.option_high[k], out)
+        if self.option_kind[k] == NUMBER:  # beyond float32's range: the full check (see Optimizer._check_options)
+            return plain_number_in(value, self.option_low[k], self.option_high[k], out) and fabs(out[0]) <= FLT_MAX
         return (type(value) is tuple and len(<tuple>value) == 2
                 and plain_number_in((<tuple>value)[0], self.option_low[k], self.option_high[k], out)
                 and plain_number_in((<tuple>value)[1], self.option_low[k], self.option_high[k], out + 1))

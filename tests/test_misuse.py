@@ -785,3 +785,23 @@ def test_a_gradient_that_is_another_parameter_reads_it_whole_on_several_threads(
         p0, p1 = np.ones(2 * n), np.zeros(n)
         fastgd.SGD([p0, p1], lr=1.0, n_threads=n_threads).step([np.ones(2 * n), p0[n:]])
         assert not p0.any() and not p1.any()
+
+
+@pytest.mark.parametrize("name, option", [("SGD", "lr"), ("Adam", "weight_decay"), ("Adagrad", "eps")])
+def test_a_number_option_beyond_float32s_range_is_refused_for_float32_parameters(name, option):
+    # the float32 kernels read it as inf: lr=1e39 gave [nan, -inf, inf] where the step is
+    # [1, -1e9, 1e9] (torch refuses such a value for float32 tensors too); float64 takes it
+    grad = np.array([0.0, 1e-30, -1e-30])
+    for dtype in (np.float32, np.float64):
+        param = np.ones(3, dtype)
+        opt = getattr(fastgd, name)([param], **{option: 1e39})
+        if dtype == np.float64:
+            opt.step([grad])
+            if option == "lr":
+                np.testing.assert_allclose(param, 1 - 1e39 * grad)
+            continue
+        with pytest.raises(ValueError, match=rf"{option}=1e\+39 is beyond the range of float32"):
+            opt.step([grad.astype(dtype)])
+        np.testing.assert_array_equal(param, np.ones(3, dtype))
+        opt.param_groups[0][option] = 1e30  # within range: steps
+        opt.step([grad.astype(dtype)])
