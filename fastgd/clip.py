@@ -108,7 +108,8 @@ def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
         norm = 0.0  # no gradients at all: 0, as torch's (the pass gives the empty sum's or minimum's inf)
     if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones
         norm /= mean_of
-    total = np.float64(norm) if any_float64 else np.float32(norm)
+    with np.errstate(over="ignore"):  # float32 gradients whose norm overflows float32: inf, as torch's, silently
+        total = np.float64(norm) if any_float64 else np.float32(norm)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"the total norm of order {p} of the gradients is {total}, not finite, so they cannot be "
@@ -197,7 +198,8 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
 def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     """One step of optimizer with its gradients clipped to the total norm max_norm, reading them
     twice (the norm, then the step, which scales them as it reads them) and writing them never;
-    skipped, changing nothing, if a gradient holds NaN or inf: the norm is then not finite, but
+    skipped, changing nothing, if the norm is not finite: a gradient holds NaN or inf (or the
+    norm of finite float32 gradients overflows float32, where torch scales them by 0), but
     for norm_type <= 0 (0, -inf, negative orders), whose norm can stay finite, and for which a
     third read (the largest magnitude) tells.
     grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns

@@ -87,6 +87,21 @@ def test_float64_norm_does_not_overflow_or_underflow():
         assert fastgd.get_total_norm(grads, 3.0) == pytest.approx(value * 91 ** (1 / 3), rel=1e-14)
 
 
+def test_a_float32_norm_that_overflows_is_inf_silently_as_torchs():
+    # finite float32 gradients whose norm overflows float32: torch's norm is inf, without a
+    # warning; the cast of fastgd's double norm warned (an overflow in a cast)
+    import warnings
+    grads = [np.array([3e38, 3e38], dtype=np.float32)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fastgd.get_total_norm(grads) == np.inf
+        param = fastgd.Parameter(np.ones(2, dtype=np.float32), grads[0])
+        assert fastgd.clipped_step(fastgd.SGD([param], lr=0.1), 1.0) == (np.inf, False)
+    np.testing.assert_array_equal(param.data, np.ones(2))  # skipped, as the documentation says
+    torch = pytest.importorskip("torch")
+    assert torch.nn.utils.get_total_norm([torch.tensor(grads[0])]).item() == np.inf
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("norm_type", NORM_TYPES)
 @pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
