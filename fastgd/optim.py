@@ -959,7 +959,7 @@ class RMSprop(Optimizer):
 
     algorithm = Algorithm(
         kernel="rmsprop",
-        options=(Option("lr", "rate"), Option("alpha", "fraction"), Option("eps", "number"),
+        options=(Option("lr", "rate"), Option("alpha", "number"), Option("eps", "number"),
                  Option("weight_decay", "number"), Option("momentum", "number"), Option("centered", "flag"),
                  Option("maximize", "flag")),
         state=(State("square_avg"), State("grad_avg", needed_when="centered"),

@@ -110,6 +110,28 @@ def test_defaults_are_torchs(name):
         assert topt.defaults[key] == value, key
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("alpha", [1.0, 1.2, 1.5, 3.0])
+@pytest.mark.parametrize("centered", [False, True])
+def test_rmsprop_takes_alpha_of_one_and_more_as_torch(rng, dtype, alpha, centered):
+    # refused before, though torch's RMSprop takes any alpha >= 0 (and its state dicts hold it):
+    # at 1 the average stays 0 and the steps are g / eps; past 1 it goes negative, its root NaN
+    torch = pytest.importorskip("torch")
+    start = rng.standard_normal(64).astype(dtype)
+    grads = [rng.standard_normal(64).astype(dtype) for _ in range(4)]
+    param, tparam = start.copy(), torch.tensor(start, requires_grad=True)
+    options = dict(lr=1e-3, alpha=alpha, centered=centered, momentum=0.5, eps=1e-2)
+    opt, topt = fastgd.RMSprop([param], **options), torch.optim.RMSprop([tparam], foreach=False, **options)
+    for grad in grads:
+        opt.step([grad])
+        tparam.grad = torch.tensor(grad)
+        topt.step()
+    np.testing.assert_allclose(param, tparam.detach().numpy(), rtol=RTOL[np.dtype(dtype)], equal_nan=True)
+    assert np.isfinite(param).all() == (alpha == 1.0)
+    state, tstate = opt.state_dict()["state"][0], topt.state_dict()["state"][0]
+    np.testing.assert_allclose(state["square_avg"], tstate["square_avg"].numpy(), rtol=RTOL[np.dtype(dtype)], equal_nan=True)
+
+
 # -- param groups, options changed mid-run, None gradients ----------------------------
 
 GROUP_OPTIONS = {
