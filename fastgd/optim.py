@@ -767,8 +767,10 @@ class Optimizer(_OneAtATime):
             where = f"state_dict param group {index}: "
             if not isinstance(saved, dict) or len(saved.get("params", ())) != stop - start:
                 raise ValueError(f"{where}expected a dict with {stop - start} params, as this optimizer's group has")
-            # a copy, as torch's: the caller's lists (betas, say) stay theirs to change
-            group = {**self.defaults, **copy.deepcopy({k: v for k, v in saved.items() if k != "params"})}
+            # a copy, as torch's: the caller's lists (betas, say) stay theirs to change; an option
+            # saved as a 0-d array (torch's Tensor lr, converted) is its number
+            group = {**self.defaults, **copy.deepcopy({k: _number_of(v) if k in self.defaults else v
+                                                       for k, v in saved.items() if k != "params"})}
             self._check_options(group, where)
             options.append(group)
         if not isinstance(saved_state, dict):
@@ -852,6 +854,13 @@ def _threads_for(size):
     """Threads for a step over `size` elements when the user did not say: one per
     PARALLEL_MIN_SIZE elements, at most one per core."""
     return max(1, min(os.cpu_count() or 1, MAX_THREADS, size // PARALLEL_MIN_SIZE))
+
+
+def _number_of(value):
+    """A 0-d array of a real number as that number (a Python float or int), anything else as it is."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        return value.item()
+    return value
 
 
 def _shaped_as(state, param):

@@ -314,6 +314,34 @@ def test_loaded_options_are_copies_as_torch():
     assert list(twin.param_groups[0]["betas"]) == [0.5, 0.9]
 
 
+@pytest.mark.parametrize("name", ["SGD", "Adam"])
+def test_a_tensor_lr_saved_by_torch_loads_as_its_number(name, rng):
+    # torch saves a Tensor lr as a 0-d tensor in the group; converted to an array, as the README
+    # says, it was refused ("lr must be a real number")
+    torch = pytest.importorskip("torch")
+    start = rng.standard_normal(5).astype(np.float32)
+    grads = [rng.standard_normal(5).astype(np.float32) for _ in range(4)]
+    tparam = torch.tensor(start, requires_grad=True)
+    topt = getattr(torch.optim, name)([tparam], lr=torch.tensor(0.01), foreach=False)
+    for grad in grads[:2]:
+        tparam.grad = torch.tensor(grad)
+        topt.step()
+    saved = topt.state_dict()
+    converted = {"state": {i: {k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in entry.items()}
+                           for i, entry in saved["state"].items()},
+                 "param_groups": [{k: v.numpy() if isinstance(v, torch.Tensor) else v for k, v in group.items()}
+                                  for group in saved["param_groups"]]}
+    assert isinstance(converted["param_groups"][0]["lr"], np.ndarray)
+    param = tparam.detach().numpy().copy()
+    opt = getattr(fastgd, name)([param])
+    opt.load_state_dict(converted)
+    for grad in grads[2:]:
+        tparam.grad = torch.tensor(grad)
+        topt.step()
+        opt.step([grad])
+    np.testing.assert_allclose(param, tparam.detach().numpy(), rtol=1e-6)
+
+
 # -- decoupled_weight_decay --------------------------------------------------------------------
 
 
