@@ -196,6 +196,10 @@ class _Driver(BaseEstimator):
         one output's coef may have any shape of its d values, several outputs' must be (k, d)."""
         k = self._n_outputs
         d = self._theta.size // k - 1
+        for given, name in zip((coef, intercept), names):
+            kind = None if given is None else np.asarray(given.data if sparse.issparse(given) else given).dtype.kind
+            if kind is not None and kind not in "biuf":  # a complex one would lose its imaginary part
+                raise TypeError(f"{name} holds {np.asarray(given).dtype} values; expected real numbers")
         if coef is not None:
             coef = np.asarray(coef.toarray() if sparse.issparse(coef) else coef, dtype=self._theta.dtype)
             if (coef.size != d) if k == 1 else (coef.shape != (k, d)):
@@ -211,10 +215,15 @@ class _Driver(BaseEstimator):
 
     def _follow_weights(self):
         """As scikit-learn, partial_fit goes on from coef_ and intercept_ as they stand, arrays of
-        the user's own included (with average set, as there, from the weights trained: coef_
-        shows, or will show, their average)."""
+        the user's own included (a coef_ of None: zeros, as there; with average set, as there, from the
+        weights trained: coef_ shows, or will show, their average)."""
         if not self._shows_weights():
-            self._start_from(self.coef_, self.intercept_, names=("coef_", "intercept_"))
+            k = self._n_outputs
+            if self.coef_ is None:  # scikit-learn's partial_fit then makes both anew
+                self._start_from(np.zeros((k, self._theta.size // k - 1)), np.zeros(k))
+            else:
+                self._start_from(self.coef_, np.zeros(k) if self.intercept_ is None else self.intercept_,
+                                 names=("coef_", "intercept_"))
 
     #: with warm_start and average, fit goes on from the weights trained, as partial_fit does, not
     #: from their average that coef_ shows (as scikit-learn's SGDRegressor; its SGDClassifier
@@ -308,7 +317,8 @@ class _Driver(BaseEstimator):
             # a new average: from step `average` of the fit, or, when average was switched on or
             # changed between partial_fit calls, from the next step (the steps before are not in it)
             self._average_theta = np.zeros_like(self._theta) if self.average else None
-            self._average_start = int(self.average) if reset else max(int(self.average), int(self._t[0]) + 1)
+            start = min(int(self.average), 1 << 62)  # (a step count beyond int64's: never)
+            self._average_start = start if reset else max(start, int(self._t[0]) + 1)
             self._averaged_as = self.average
 
     def _shown(self):
@@ -511,9 +521,11 @@ class _Driver(BaseEstimator):
             if init is not None:
                 self._start_from(*init)
         self._start_call(reset)
-        self.validation_scores_ = [] if self.early_stopping else None
+        validating = self.early_stopping and (reset or self._sgd_bookkeeping)
+        if validating or reset or not hasattr(self, "validation_scores_"):  # else the fit's are kept
+            self.validation_scores_ = [] if validating else None
         train = validation = None
-        if self.early_stopping and (reset or self._sgd_bookkeeping):  # by index: X is not copied
+        if validating:  # by index: X is not copied
             # scikit-learn's SGD split (stratified by class, from random_state itself), the rows
             # trained on in their order (an epoch shuffles them if shuffle is set)
             splitter = StratifiedShuffleSplit if isinstance(self, ClassifierMixin) else ShuffleSplit

@@ -921,6 +921,16 @@ def test_average_switched_on_between_partial_fit_calls_averages_the_steps_after(
                                rtol=1e-12)
 
 
+def test_a_partial_fit_keeps_the_validation_scores_of_the_fit_before():
+    # partial_fit (which holds no rows out) emptied validation_scores_ while loss_curve_ went on
+    X, y = _data(np.random.default_rng(7), n=200)
+    model = fastgd.LinearRegression(early_stopping=True, max_iter=8, tol=None, random_state=0).fit(X, y)
+    scores = list(model.validation_scores_)
+    assert len(scores) == len(model.loss_curve_) == 8
+    model.partial_fit(X, y)
+    assert model.validation_scores_ == scores and len(model.loss_curve_) == 9
+
+
 def test_partial_fit_follows_the_current_parameters():
     """set_params between partial_fit calls takes effect: a learning rate (the weights barely move
     at 1e-9), an optimizer option, and another optimizer (a new state, the weights kept)."""

@@ -1073,6 +1073,32 @@ def test_predictions_during_a_partial_fit_are_the_old_or_the_new_models(kind):
     assert all(np.array_equal(read, old) or np.array_equal(read, new) for read in seen)
 
 
+def test_a_coef_set_to_none_restarts_from_zeros_and_a_complex_one_is_refused():
+    # coef_ = None kept the weights trained (scikit-learn starts from zeros); a complex coef_
+    # (or coef_init) lost its imaginary part with a warning
+    X, y = _regression(np.float64)
+    ours, theirs = _both(fastgd.SGDRegressor(**SAME), sk.SGDRegressor(**SAME), X, y)
+    for model in (ours, theirs):
+        model.coef_ = None
+        model.partial_fit(X[:20], y[:20])
+    _assert_same_fit(ours, theirs, np.float64)
+    before = ours.coef_.copy()
+    ours.coef_ = ours.coef_ + 1j
+    with pytest.raises(TypeError, match="coef_ holds complex128 values; expected real numbers"):
+        ours.partial_fit(X[:20], y[:20])
+    np.testing.assert_array_equal(ours.coef_.real, before)
+    with pytest.raises(TypeError, match="coef_init holds complex128 values"):
+        fastgd.SGDRegressor().fit(X, y, coef_init=np.ones(X.shape[1]) + 1j)
+
+
+def test_an_average_past_any_step_count_never_averages():
+    # average=2**70 passed the parameter checks, then overflowed a C long in the compiled loop
+    X, y = _regression(np.float64)
+    never = fastgd.SGDRegressor(average=2**70, **SAME).fit(X, y)
+    plain = fastgd.SGDRegressor(**SAME).fit(X, y)
+    np.testing.assert_array_equal(never.coef_, plain.coef_)
+
+
 def test_initial_weights_of_the_wrong_shape_are_refused_as_scikit_learn():
     X, y = _classification(3, np.float64)
     for model in (fastgd.SGDClassifier(), sk.SGDClassifier()):
