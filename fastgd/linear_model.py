@@ -94,6 +94,12 @@ def _check_sparse_indices(X):
 _KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
 
 
+@functools.cache
+def _defaults_of(cls):
+    """An optimizer class's default options, from its signature."""
+    return {name: parameter.default for name, parameter in inspect.signature(cls).parameters.items()}
+
+
 def _reads_model(method):
     """A method that reads the fitted model: never while a fit or partial_fit runs (see _Calls)."""
     @functools.wraps(method)
@@ -152,9 +158,8 @@ class _Driver(BaseEstimator):
         """The options the estimator's parameters give its optimizer (None: the optimizer's default,
         given too, so that a parameter set to None between partial_fit calls is followed)."""
         cls, names, fixed = OPTIMIZERS[self.optimizer]
-        defaults = inspect.signature(cls).parameters
-        options = {name: defaults[name].default if getattr(self, name) is None else getattr(self, name)
-                   for name in names}
+        defaults = _defaults_of(cls)
+        options = {name: defaults[name] if getattr(self, name) is None else getattr(self, name) for name in names}
         if "betas" in options:
             options["betas"] = tuple(options["betas"])  # a list from a config file, say
         if cls is optim.RMSprop:
