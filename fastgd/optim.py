@@ -662,8 +662,13 @@ class Optimizer(_OneAtATime):
     def _gradients_locked(self, grads):
         """_gradients, under the lock: for callers outside a step (it may follow param_groups,
         replacing the arrays a running step counts in)."""
-        with self._exclusive("step()"):
+        lock = self._lock  # (not _exclusive: this runs at every clipped step)
+        if not lock.acquire(False):
+            raise self._busy("step()")
+        try:
             return self._gradients(grads)
+        finally:
+            lock.release()
 
     def _gradients(self, grads):
         if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
