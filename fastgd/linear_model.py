@@ -104,8 +104,12 @@ def _reads_model(method):
     """A method that reads the fitted model: never while a fit or partial_fit runs (see _Calls)."""
     @functools.wraps(method)
     def read(self, *args, **kwargs):
-        with self._calls().reading():
+        calls = vars(self).get("_calls_under_way") or self._calls()
+        calls.start_reading()  # (not a context manager: this runs at every prediction)
+        try:
             return method(self, *args, **kwargs)
+        finally:
+            calls.stop_reading()
     return read
 
 
@@ -821,23 +825,22 @@ class _Calls:
                 self._trainer = None
                 self._condition.notify_all()
 
-    @contextlib.contextmanager
-    def reading(self):
+    def start_reading(self):
         me = threading.get_ident()
         with self._condition:
             if me not in self._readers and self._trainer != me:
                 while self._trainer is not None:
                     self._condition.wait()
             self._readers[me] = self._readers.get(me, 0) + 1
-        try:
-            yield
-        finally:
-            with self._condition:
-                left = self._readers.pop(me) - 1
-                if left:
-                    self._readers[me] = left
-                else:
-                    self._condition.notify_all()
+
+    def stop_reading(self):
+        me = threading.get_ident()
+        with self._condition:
+            left = self._readers.pop(me) - 1
+            if left:
+                self._readers[me] = left
+            else:
+                self._condition.notify_all()
 
 
 class _Snapshot:
