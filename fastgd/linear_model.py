@@ -816,8 +816,13 @@ class _Calls:
                 raise RuntimeError(f"a fit or partial_fit of this {name} is running already (in another thread): "
                                    "an estimator trains one call at a time")
             self._trainer = me
-            while any(reader != me for reader in self._readers):
-                self._condition.wait()
+            try:
+                while any(reader != me for reader in self._readers):
+                    self._condition.wait()
+            except BaseException:  # interrupted (Ctrl-C) while waiting: the call never started
+                self._trainer = None
+                self._condition.notify_all()
+                raise
         try:
             yield
         finally:

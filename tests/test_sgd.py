@@ -1447,3 +1447,31 @@ def test_an_interrupted_classes_apart_fit_ends_its_threads(monkeypatch):
         thread.join(timeout=30)
         assert not thread.is_alive()
     assert len(started) == 3 and not hasattr(model, "coef_")
+
+
+def test_a_fit_interrupted_while_waiting_for_a_read_leaves_the_estimator_usable():
+    # a fit waits for the reads under way in other threads; a Ctrl-C in that wait left the
+    # estimator marked as training for good: every later fit raised, every read hung
+    X, y = _regression(np.float64)
+    model = fastgd.SGDRegressor(**SAME).fit(X, y)
+    calls = model._calls()
+
+    class Interrupted(type(calls._condition)):
+        def wait(self, timeout=None):
+            raise KeyboardInterrupt
+
+    reader = threading.Thread(target=calls.start_reading)  # a read under way in another thread
+    reader.start()
+    reader.join()
+    ident = reader.ident
+    calls._condition = Interrupted()
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y)
+    calls._condition = threading.Condition()
+    calls._readers.pop(ident)  # that read ends
+    model.fit(X, y)
+    done = []
+    other = threading.Thread(target=lambda: done.append(model.predict(X[:2])))
+    other.start()
+    other.join(10)
+    assert done and np.array_equal(done[0], model.predict(X[:2]))
