@@ -247,6 +247,10 @@ class _Driver(BaseEstimator):
             k, theta = self._n_outputs, self._theta
             coef, intercept = theta[:theta.size - k].reshape(k, -1), theta[theta.size - k:]
             coef = coef[0] if self._coef_1d else coef  # in coef_'s shape (see _publish), for the messages
+        elif self.coef_ is None:  # set so by the user: zeros, as partial_fit goes on from then
+            k = self._n_outputs
+            coef, intercept = np.zeros((k, self._theta.size // k - 1)), np.zeros(k)
+            coef = coef[0] if self._coef_1d else coef
         else:
             coef, intercept = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_, self.intercept_
         return np.array(coef), np.array(intercept), _KEPT
@@ -507,7 +511,9 @@ class _Driver(BaseEstimator):
         sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
         # checked in X's dtype, after the class weights: else a value beyond float32's range, or
         # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
-        for values, name in ((targets, "y"), (sample_weight, "sample_weight (times class_weight)")):
+        class_weight = getattr(self, "_expanded_class_weight", None)  # (the drop-ins' reach the loop apart)
+        for values, name in ((targets, "y"), (sample_weight, "sample_weight (times class_weight)"),
+                             (None if class_weight is None else np.asarray(class_weight, X.dtype), "class_weight")):
             if values is not None and not np.isfinite(values).all():
                 raise ValueError(f"{name} holds NaN or inf in {X.dtype} (X's dtype, in which training runs): "
                                  "expected finite values (within that dtype's range)")
@@ -564,8 +570,7 @@ class _Driver(BaseEstimator):
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
-        with np.errstate(over="ignore", invalid="ignore"):
-            scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
+        scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
         if not np.isfinite(scores).all():  # scikit-learn's are then NaN (or inf) without a word
             raise ValueError(f"the scores X @ coef_.T + intercept_ are not finite for {np.sum(~np.isfinite(scores))} "
                              "values: X or the weights hold NaN or inf, or their products overflow; expected finite "

@@ -426,7 +426,7 @@ def test_balanced_class_weights_are_those_of_all_of_y(dask_client):
     from sklearn.utils.class_weight import compute_class_weight
     X, y = _data(400, 3, classifier=True)
     y[:150] = 2  # three classes of unequal counts
-    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    Xd, yd, _held = _placed(dask_client, X, y, blocks_per_worker=2)  # the same replicas for each fit
     weights = dict(zip([0, 1, 2], compute_class_weight("balanced", classes=np.arange(3), y=y)))
     options = dict(max_iter=3, tol=None, random_state=0)
     balanced = DataParallel(fastgd.SGDClassifier(class_weight="balanced", **options), client=dask_client).fit(Xd, yd)

@@ -1019,10 +1019,11 @@ def test_targets_and_weights_not_finite_in_the_training_dtype_are_named(case):
     options = {}
     if case == "NaN class weight":
         for cls in (fastgd.SGDClassifier, fastgd.LogisticRegression):
-            model = cls(max_iter=5, tol=None, class_weight={0: np.nan, 1: 1.0})
-            with pytest.raises(ValueError, match=r"class_weight=.* holds NaN or inf"):
-                model.fit(X, (y > 0).astype(int))
-            assert not hasattr(model, "coef_")
+            for weight in (np.nan, 1e39):  # (1e39: inf in float32)
+                model = cls(max_iter=5, tol=None, class_weight={0: weight, 1: 1.0})
+                with pytest.raises(ValueError, match=r"class_weight.* holds NaN or inf"):
+                    model.fit(X, (y > 0).astype(int))
+                assert not hasattr(model, "coef_")
         return
     first = fastgd.SGDRegressor(max_iter=1, tol=None).fit(X, y)  # a float32 model, which float64 data joins
     y, weights = y.astype(np.float64), np.ones(len(y))
@@ -1089,6 +1090,19 @@ def test_a_coef_set_to_none_restarts_from_zeros_and_a_complex_one_is_refused():
     np.testing.assert_array_equal(ours.coef_.real, before)
     with pytest.raises(TypeError, match="coef_init holds complex128 values"):
         fastgd.SGDRegressor().fit(X, y, coef_init=np.ones(X.shape[1]) + 1j)
+
+
+@pytest.mark.parametrize("cls", [fastgd.SGDRegressor, fastgd.LinearRegression])
+def test_a_warm_fit_after_coef_set_to_none_starts_from_zeros(cls):
+    # it raised "holds object values" (np.array(None)), where partial_fit starts from zeros
+    X, y = _regression(np.float64)
+    options = dict(max_iter=3, tol=None, shuffle=False, random_state=0)
+    model = cls(warm_start=True, **options).fit(X, y)
+    model.coef_ = None
+    model.fit(X, y)
+    cold = cls(**options).fit(X, y)
+    np.testing.assert_allclose(model.coef_, cold.coef_, rtol=1e-12)
+    np.testing.assert_allclose(model.intercept_, cold.intercept_, rtol=1e-12)
 
 
 def test_an_average_past_any_step_count_never_averages():
