@@ -80,7 +80,7 @@ class MultiSteps(_OneAtATime):
         if self.mini_step + 1 == self.every_k:
             # what would make this call's step raise, checked before the sums change (only a
             # change by another thread in between can still make it raise)
-            opt._check_ready(self._sums)
+            opt._check_ready([s if has or g is not None else None for s, has, g in zip(self._sums, self._has, grads)])
         present = [i for i, g in enumerate(grads) if g is not None]
         given = [grads[i] for i in present]
         sums = [self._sums[i] for i in present]

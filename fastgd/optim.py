@@ -427,8 +427,6 @@ class Optimizer(_OneAtATime):
         for group, group_entries, missing in zip(groups, listed, merged):
             group.update(missing)
             group["params"] = group_entries
-        if type(groups) is not list:  # a list of the user's own class: the compiled step reads a list
-            self.param_groups = list(groups)
 
     # -- checks ----------------------------------------------------------------
 
@@ -471,6 +469,9 @@ class Optimizer(_OneAtATime):
         the compiled step asks (see _drive), for a caller that changes something for that step
         before taking it (MultiSteps).  Holds the lock: raises if a step is running."""
         with self._exclusive("step()"):
+            if self._plan is not None:  # the compiled checks, and the full ones only where they ask
+                self._drive(grads, engine.Plan.check, ready=True)
+                return
             self._sync()  # the parameters as they are now, and every group's options
             self._check_count(grads)
             self._converted(grads)
@@ -546,7 +547,7 @@ class Optimizer(_OneAtATime):
                     converted = [None if g is None else np.multiply(g, g.dtype.type(grad_scale), out=np.empty_like(g))
                                  for g in converted]
                 self._update_all(converted)
-            elif self._plan.step(self.param_groups, grads, self._n_threads or 0, False, grad_scale) != _DONE:
+            elif self._plan.step(_as_list(self.param_groups), grads, self._n_threads or 0, False, grad_scale) != _DONE:
                 self._drive(grads, engine.Plan.step if grad_scale == 1.0
                             else functools.partial(engine.Plan.step, grad_scale=grad_scale))
         finally:
@@ -583,15 +584,16 @@ class Optimizer(_OneAtATime):
         with self._exclusive("a compiled step"):
             self._drive(self._gradients(grads), routine)
 
-    def _drive(self, grads, routine):
+    def _drive(self, grads, routine, ready=False):
         """Call routine(plan, param_groups, grads, n_threads, checked), a compiled routine that
         steps through this optimizer's plan (Plan.step, the regression epoch), until it is done,
         doing what the engine asks for in between: each request is answered (or raises) and the
-        call made again."""
+        call made again.  ready: routine is Plan.check, and state that is only missing (which the
+        step would make) is ready too."""
         checked = False
         for _ in range(6):  # one answer to each request at most
-            outcome = routine(self._plan, self.param_groups, grads, self._n_threads or 0, checked)
-            if outcome == _DONE:
+            outcome = routine(self._plan, _as_list(self.param_groups), grads, self._n_threads or 0, checked)
+            if outcome == _DONE or (ready and outcome == _STATE_MISSING):
                 return
             if outcome == _PARAMS_CHANGED:
                 self._sync()
@@ -859,6 +861,12 @@ def _threads_for(size):
     """Threads for a step over `size` elements when the user did not say: one per
     PARALLEL_MIN_SIZE elements, at most one per core."""
     return max(1, min(os.cpu_count() or 1, MAX_THREADS, size // PARALLEL_MIN_SIZE))
+
+
+def _as_list(groups):
+    """param_groups as the compiled step reads them: a list (a list of the user's own class
+    copied, the user's object left as it is, as torch leaves it)."""
+    return groups if type(groups) is list else list(groups)
 
 
 def _number_of(value):

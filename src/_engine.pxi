@@ -23,7 +23,8 @@ from cython cimport floating
 import numpy as np
 from libc.float cimport FLT_MAX
 from libc.math cimport fabs
-from libc.stdlib cimport calloc, free, malloc, qsort
+from libc.stdlib cimport calloc, free, qsort
+from libc.string cimport memcpy
 
 from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM
@@ -183,46 +184,17 @@ cdef int by_start(const void* a, const void* b) noexcept nogil:
     return -1 if x < y else (1 if x > y else 0)
 
 
-cdef bint reads_what_others_write(const Task* tasks, Py_ssize_t count, Py_ssize_t n_states) except -1:
-    """Whether a task's gradient shares memory with another task's parameter or state (one of its
-    own is refused): run on several threads, each taking a slice of every task, it would be read
-    half updated.  One after another, as torch steps its parameters, each task reads it before
-    or after the other's update, whole.  (The blocks written are apart from one another: the
-    parameters are checked apart, the states are the optimizer's own.)"""
-    cdef Py_ssize_t width = 1 + n_states, n = 0, k, j, low, high, middle
-    cdef Py_ssize_t item
-    cdef const char* start
-    cdef const char* end
-    cdef Block* blocks = <Block*>malloc(max(1, count * width) * sizeof(Block))
-    if blocks == NULL:
-        raise MemoryError()
-    for k in range(count):
-        if tasks[k].size <= 0:
-            continue
-        item = tasks[k].size * (4 if tasks[k].is_float32 else 8)
-        for j in range(width):
-            start = <const char*>(tasks[k].param if j == 0 else tasks[k].state[j - 1])
-            if start != NULL:
-                blocks[n].start, blocks[n].end = start, start + item
-                n += 1
-    qsort(blocks, n, sizeof(Block), by_start)
-    for k in range(count):
-        if tasks[k].size <= 0:
-            continue
-        start = <const char*>tasks[k].grad
-        end = start + tasks[k].size * (4 if tasks[k].is_float32 else 8)
-        low, high = 0, n  # the first block that ends after the gradient starts
-        while low < high:
-            middle = (low + high) // 2
-            if blocks[middle].end <= start:
-                low = middle + 1
-            else:
-                high = middle
-        if low < n and blocks[low].start < end:
-            free(blocks)
-            return True
-    free(blocks)
-    return False
+cdef bint any_block_meets(const Block* blocks, Py_ssize_t n, const char* start, const char* end) noexcept nogil:
+    """Whether [start, end) shares memory with one of n blocks sorted by start and apart from one
+    another (so sorted by end too): the first that ends after start begins before end."""
+    cdef Py_ssize_t low = 0, high = n, middle
+    while low < high:
+        middle = (low + high) // 2
+        if blocks[middle].end <= start:
+            low = middle + 1
+        else:
+            high = middle
+    return low < n and blocks[low].start < end
 
 
 cdef struct Work:
@@ -442,6 +414,13 @@ cdef class Plan:
     cdef PyObject** matched
     cdef Py_ssize_t* matched_size
     cdef int* matched_type
+    # the blocks a step writes (parameters and states of the tasks with a gradient), as last
+    # gathered in task order, and sorted by address (see grads_cross)
+    cdef Block* written
+    cdef Block* written_sorted
+    cdef Py_ssize_t n_written
+    cdef const void** read_last   # per parameter: the gradient read at the last check (NULL: none)
+    cdef bint crossed_last        # that check's answer
 
     def __cinit__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
                   list entries, dict state_lists, cnp.ndarray steps not None, cnp.ndarray fresh not None,
@@ -456,9 +435,14 @@ cdef class Plan:
         self.engine.threads = <int*>calloc(n_groups, sizeof(int))
         self.engine.options = <double*>calloc(n_groups * MAX_OPTION_FIELDS, sizeof(double))
         self.engine.values = <double*>calloc(n_groups * VALUES, sizeof(double))
+        self.written = <Block*>calloc(n_params * (1 + MAX_STATES), sizeof(Block))
+        self.written_sorted = <Block*>calloc(n_params * (1 + MAX_STATES), sizeof(Block))
+        self.n_written = -1  # none gathered yet
+        self.read_last = <const void**>calloc(n_params, sizeof(void*))
         if not (self.engine.tasks and self.holders and self.matched and self.matched_size and self.matched_type
                 and self.engine.bounds and self.engine.threads
-                and self.engine.options and self.engine.values):
+                and self.engine.options and self.engine.values and self.written and self.written_sorted
+                and self.read_last):
             raise MemoryError()
 
     def __init__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
@@ -540,6 +524,9 @@ cdef class Plan:
         free(self.engine.threads)
         free(self.engine.options)
         free(self.engine.values)
+        free(self.written)
+        free(self.written_sorted)
+        free(self.read_last)
 
     def step(self, object groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
         """Update every group's parameters (group g: params[start:stop] with the options
@@ -559,6 +546,12 @@ cdef class Plan:
                 advance(&self.engine)
             self.engine.scaled = False  # the regression epoch advances unscaled
         return outcome
+
+    def check(self, object groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
+        """What step would return, without stepping (DONE or STATE_MISSING: it would step)."""
+        if type(groups) is not list:
+            return PARAMS_CHANGED
+        return self.prepare(<list>groups, list(grads), n_threads, checked)
 
     cdef void forget_lr(self, Py_ssize_t g):
         """Read group g's lr again at the next step (set_lr has changed the value read)."""
@@ -592,11 +585,56 @@ cdef class Plan:
         if missing:
             return STATE_MISSING
         for g in range(self.engine.n_groups):
-            if self.engine.threads[g] > 1 and reads_what_others_write(
-                    self.engine.tasks + self.engine.bounds[2 * g],
-                    self.engine.bounds[2 * g + 1] - self.engine.bounds[2 * g], self.n_states):
-                self.engine.threads[g] = 1
+            if self.engine.threads[g] > 1 and self.grads_cross():
+                for g in range(self.engine.n_groups):
+                    self.engine.threads[g] = 1
+                break
         return DONE
+
+    cdef bint grads_cross(self) noexcept:
+        """Whether a gradient shares memory with another parameter or its state (one of its own is
+        refused), in any group: run on several threads, each taking a slice of every task, it
+        would be read half updated; one after another, as torch steps its parameters, each task
+        reads it whole, before or after the other's update.  The blocks written (apart from one
+        another: the parameters are checked apart, the states are the optimizer's own) are sorted
+        again only when they changed since the last step (a state made, a gradient None)."""
+        cdef Py_ssize_t k, j, n = 0, width = 1 + self.n_states
+        cdef bint same = True
+        cdef const Task* t
+        cdef const char* start
+        cdef Py_ssize_t nbytes
+        for k in range(self.n_params):
+            t = &self.engine.tasks[k]
+            if t.size <= 0:
+                continue
+            nbytes = t.size * (4 if t.is_float32 else 8)
+            for j in range(width):
+                start = <const char*>(t.param if j == 0 else t.state[j - 1])
+                if start == NULL:
+                    continue
+                if self.written[n].start != start or self.written[n].end != start + nbytes:
+                    same = False
+                    self.written[n].start, self.written[n].end = start, start + nbytes
+                n += 1
+        if not same or n != self.n_written:
+            self.n_written = n
+            memcpy(self.written_sorted, self.written, n * sizeof(Block))
+            qsort(self.written_sorted, n, sizeof(Block), by_start)
+        for k in range(self.n_params):  # the same gradients as last time (buffers reused): the same answer
+            t = &self.engine.tasks[k]
+            if self.read_last[k] != (t.grad if t.size > 0 else NULL):
+                same = False
+                self.read_last[k] = t.grad if t.size > 0 else NULL
+        if same:
+            return self.crossed_last
+        self.crossed_last = False
+        for k in range(self.n_params):
+            t = &self.engine.tasks[k]
+            if t.size > 0 and any_block_meets(self.written_sorted, n, <const char*>t.grad,
+                                              <const char*>t.grad + t.size * (4 if t.is_float32 else 8)):
+                self.crossed_last = True
+                break
+        return self.crossed_last
 
     cdef int gather_arrays(self, Py_ssize_t g, dict group, list grads) except -1:
         """Group g's parameters as the plan knows them and ready, and their gradients ready for

@@ -1167,6 +1167,7 @@ def test_param_groups_of_dict_and_list_subclasses_step_as_torch():
             p.grad, t.grad = g, torch.tensor(g)
         opt.step()
         topt.step()
+    assert type(opt.param_groups) is Groups  # the user's object, as torch keeps it
     np.testing.assert_allclose([p.data for p in params], [t.detach().numpy() for t in tparams], rtol=1e-14)
 
 
