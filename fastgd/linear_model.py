@@ -805,18 +805,22 @@ class _Calls:
     raises RuntimeError), and reads of the model (scores, predictions) never during one.  A read
     waits until the call under way ends (it then reads the new model, or the old one if the call
     failed: the weights mid-epoch, unscaled on sparse data, are neither), and a call waits until
-    the reads under way end.  Reads by the training thread itself (early stopping's scores), and
-    reads within a read, go through."""
+    the reads under way end, and lets the reads that waited for the call before it in first (else
+    a loop of partial_fit calls would starve them).  Reads by the training thread itself (early
+    stopping's scores), and reads within a read, go through."""
 
     def __init__(self):
         self._condition = threading.Condition()
         self._readers = {}  # thread ident: its reads under way
+        self._waiting = 0  # reads waiting for a call to end
         self._trainer = None  # the ident of the thread whose call is under way
 
     @contextlib.contextmanager
     def training(self, name):
         me = threading.get_ident()
         with self._condition:
+            while self._waiting and self._trainer is None:
+                self._condition.wait()
             if self._trainer is not None:
                 raise RuntimeError(f"a fit or partial_fit of this {name} is running already (in another thread): "
                                    "an estimator trains one call at a time")
@@ -840,7 +844,13 @@ class _Calls:
         with self._condition:
             if me not in self._readers and self._trainer != me:
                 while self._trainer is not None:
-                    self._condition.wait()
+                    self._waiting += 1
+                    try:
+                        self._condition.wait()
+                    finally:
+                        self._waiting -= 1
+                if not self._waiting:
+                    self._condition.notify_all()  # a call waiting for the waiting reads to start
             self._readers[me] = self._readers.get(me, 0) + 1
 
     def stop_reading(self):

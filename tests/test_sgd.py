@@ -9,6 +9,7 @@ makes the default alpha chaotic on unscaled data: there rounding alone moves the
 import copy
 import pickle
 import threading
+import time
 import warnings
 
 import numpy as np
@@ -1489,3 +1490,31 @@ def test_a_fit_interrupted_while_waiting_for_a_read_leaves_the_estimator_usable(
     other.start()
     other.join(10)
     assert done and np.array_equal(done[0], model.predict(X[:2]))
+
+
+def test_predictions_get_through_between_the_calls_of_a_training_loop():
+    # the training thread took its next call before a woken reader could read: in a loop of
+    # partial_fit calls one prediction got through in 10 s (a liveness check, not a timing:
+    # each call's end lets the reads that waited in)
+    X, y = _regression(np.float64)
+    X, y = np.tile(X, (20, 1)), np.tile(y, 20)
+    model = fastgd.SGDRegressor(random_state=0).partial_fit(X, y)
+    done, reads, starved = threading.Event(), [], []
+
+    def train():
+        deadline = time.monotonic() + 20
+        while not done.is_set():
+            if time.monotonic() > deadline:  # the reads did not get in: stop, and fail below
+                starved.append(True)
+                return
+            model.partial_fit(X, y)
+
+    trainer = threading.Thread(target=train)
+    trainer.start()
+    try:
+        for _ in range(20):
+            reads.append(model.predict(X[:3]))
+    finally:
+        done.set()
+        trainer.join()
+    assert not starved
