@@ -47,6 +47,14 @@ class Plan:
         checked: bool = False,
         grad_scale: float = 1.0,
     ) -> int: ...
+    def check(
+        self,
+        groups: list[dict[str, Any]],
+        grads: list[npt.NDArray[Any] | None],
+        n_threads: int,
+        checked: bool = False,
+        grad_scale: float = 1.0,
+    ) -> int: ...
 
 @final
 class Objective:
