@@ -48,12 +48,7 @@ class Plan:
         grad_scale: float = 1.0,
     ) -> int: ...
     def check(
-        self,
-        groups: list[dict[str, Any]],
-        grads: list[npt.NDArray[Any] | None],
-        n_threads: int,
-        checked: bool = False,
-        grad_scale: float = 1.0,
+        self, groups: list[dict[str, Any]], grads: list[npt.NDArray[Any] | None], n_threads: int, checked: bool = False
     ) -> int: ...
 
 @final

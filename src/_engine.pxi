@@ -528,18 +528,15 @@ cdef class Plan:
         free(self.written_sorted)
         free(self.read_last)
 
-    def step(self, object groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
+    def step(self, list groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
         """Update every group's parameters (group g: params[start:stop] with the options
         groups[g], for (start, stop) = slices[g]) on n_threads threads (0: auto_threads[g]);
         parameters whose gradient is None are skipped.  Returns DONE, or an Outcome saying what
         the caller must do before calling again, having changed nothing.  `checked`: the caller
         has checked every option in full.  grad_scale: the kernels read every gradient times it
         (rounded to the gradient's dtype), the gradients unchanged."""
-        cdef int outcome
         grads = list(grads)  # ours: the list the caller gave may change while the kernels run
-        if type(groups) is not list:  # a list of the user's class, say: the caller makes it one
-            return PARAMS_CHANGED
-        outcome = self.prepare(<list>groups, grads, n_threads, checked)
+        cdef int outcome = self.prepare(groups, grads, n_threads, checked)
         if outcome == DONE:
             self.engine.scaled, self.engine.grad_scale = grad_scale != 1.0, grad_scale
             with nogil:
@@ -547,11 +544,9 @@ cdef class Plan:
             self.engine.scaled = False  # the regression epoch advances unscaled
         return outcome
 
-    def check(self, object groups, list grads, int n_threads, bint checked=False, double grad_scale=1.0):
+    def check(self, list groups, list grads, int n_threads, bint checked=False):
         """What step would return, without stepping (DONE or STATE_MISSING: it would step)."""
-        if type(groups) is not list:
-            return PARAMS_CHANGED
-        return self.prepare(<list>groups, list(grads), n_threads, checked)
+        return self.prepare(groups, list(grads), n_threads, checked)
 
     cdef void forget_lr(self, Py_ssize_t g):
         """Read group g's lr again at the next step (set_lr has changed the value read)."""
