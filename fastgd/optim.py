@@ -918,6 +918,25 @@ def _as_groups(params):
     return [{"params": params}]
 
 
+def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=False):
+    """Check torch's keywords that choose among its implementations or serve its autograd and CUDA
+    graphs, which a class takes where its torch namesake takes them, so that torch's code runs:
+    fastgd has one implementation (a fused, compiled pass), so foreach and fused (None, True or
+    False) change nothing; it has no autograd or CUDA graphs, so capturable and differentiable
+    must be False.  Nothing is kept in the param groups."""
+    for name, value in (("foreach", foreach), ("fused", fused)):
+        if value is not None and not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be None, True or False, got {value!r}")
+    if foreach and fused:
+        raise ValueError("foreach and fused cannot both be True (as in torch); fastgd's step is fused either way")
+    for name, value in (("capturable", capturable), ("differentiable", differentiable)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+        if value:
+            raise ValueError(f"{name}=True is torch's (for its " + ("CUDA graphs" if name == "capturable" else "autograd")
+                             + f"); fastgd has neither: use {name}=False")
+
+
 def _nesterov_rule(options, where):
     if options["nesterov"] and not (options["momentum"] > 0 and options["dampening"] == 0):
         raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
@@ -944,7 +963,8 @@ class SGD(Optimizer):
     )
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,
-                 maximize=False, n_threads=None):
+                 maximize=False, foreach=None, differentiable=False, fused=None, n_threads=None):
+        _torch_keywords(foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, dict(lr=lr, momentum=momentum, dampening=dampening,
                                       weight_decay=weight_decay, nesterov=nesterov, maximize=maximize), n_threads)
 
@@ -962,7 +982,9 @@ class Adam(Optimizer):
     )
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, amsgrad=False, *,
-                 maximize=False, decoupled_weight_decay=False, n_threads=None):
+                 maximize=False, decoupled_weight_decay=False, foreach=None, capturable=False, differentiable=False,
+                 fused=None, n_threads=None):
+        _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable, fused=fused)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad,
                                       maximize=maximize, decoupled_weight_decay=decoupled_weight_decay), n_threads)
 
@@ -971,9 +993,10 @@ class AdamW(Adam):
     """Adam with decoupled weight decay: the parameter shrinks by lr * weight_decay before the Adam step."""
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, *,
-                 maximize=False, n_threads=None):
+                 maximize=False, foreach=None, capturable=False, differentiable=False, fused=None, n_threads=None):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
-                         decoupled_weight_decay=True, n_threads=n_threads)
+                         decoupled_weight_decay=True, foreach=foreach, capturable=capturable,
+                         differentiable=differentiable, fused=fused, n_threads=n_threads)
 
 
 class RMSprop(Optimizer):
@@ -989,7 +1012,8 @@ class RMSprop(Optimizer):
     )
 
     def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
-                 maximize=False, n_threads=None):
+                 maximize=False, foreach=None, capturable=False, differentiable=False, n_threads=None):
+        _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize), n_threads)
 
@@ -1007,7 +1031,8 @@ class Adagrad(Optimizer):
     )
 
     def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
-                 maximize=False, n_threads=None):
+                 maximize=False, foreach=None, differentiable=False, fused=None, n_threads=None):
+        _torch_keywords(foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
                                       maximize=maximize), n_threads)
@@ -1025,7 +1050,8 @@ class Adamax(Optimizer):
     )
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False,
-                 n_threads=None):
+                 foreach=None, capturable=False, differentiable=False, n_threads=None):
+        _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize),
                          n_threads)
 
@@ -1042,7 +1068,9 @@ class Adadelta(Optimizer):
         rules=(Rule(reads=("rho",), check=_rho_rule),),  # torch takes rho = 1 too
     )
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False, n_threads=None):
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False, foreach=None,
+                 capturable=False, differentiable=False, n_threads=None):
+        _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize),
                          n_threads)
 
@@ -1078,7 +1106,8 @@ class RAdam(Optimizer):
     )
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, decoupled_weight_decay=False,
-                 *, maximize=False, n_threads=None):
+                 *, maximize=False, foreach=None, capturable=False, differentiable=False, n_threads=None):
+        _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       decoupled_weight_decay=decoupled_weight_decay, maximize=maximize), n_threads)
 
@@ -1099,7 +1128,9 @@ class NAdam(Optimizer):
     )
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,
-                 decoupled_weight_decay=False, *, maximize=False, n_threads=None):
+                 decoupled_weight_decay=False, *, maximize=False, foreach=None, capturable=False,
+                 differentiable=False, n_threads=None):
+        _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay,
                                       momentum_decay=momentum_decay, decoupled_weight_decay=decoupled_weight_decay,
                                       maximize=maximize), n_threads)

@@ -6,6 +6,7 @@ step()/zero_grad(), add_param_group, accepted gradient conversions and
 state-dict round trips (bit-identical continuation, pickling).
 """
 import copy
+import inspect
 import math
 import pickle
 
@@ -108,6 +109,67 @@ def test_defaults_are_torchs(name):
     assert options == fopt.defaults
     for key, value in options.items():
         assert topt.defaults[key] == value, key
+
+
+#: torch's keywords that choose among its implementations or serve its autograd and CUDA graphs
+TORCH_ONLY = ("foreach", "fused", "capturable", "differentiable")
+
+
+@pytest.mark.parametrize("name", [name for name in NAMES if name != "Lion"])
+def test_takes_torchs_implementation_keywords_where_torch_does(name):
+    """Code written for torch runs: each class takes the keywords of its torch namesake, all of them."""
+    torch = pytest.importorskip("torch")
+    torch_names = set(inspect.signature(torch_class(torch, name).__init__).parameters) - {"self"}
+    fast_names = set(inspect.signature(fast_cls(name).__init__).parameters) - {"self", "n_threads"}
+    assert fast_names == torch_names
+    for keyword in TORCH_ONLY:
+        if keyword not in torch_names:  # and not taken where torch does not take it
+            with pytest.raises(TypeError, match=keyword):
+                fast_cls(name)([np.zeros(2)], **{keyword: False})
+
+
+@pytest.mark.parametrize("name", [name for name in NAMES if name != "Lion"])
+@pytest.mark.parametrize("choice", [dict(foreach=True), dict(foreach=False), dict(fused=True), dict(fused=False)])
+def test_foreach_and_fused_change_nothing(name, choice, rng):
+    """torch's results do not depend on its implementation; fastgd's do not depend on the keyword."""
+    torch = pytest.importorskip("torch")
+    if "fused" in choice and "fused" not in inspect.signature(torch_class(torch, name).__init__).parameters:
+        pytest.skip(f"torch's {name} has no fused keyword")
+    kwargs = OPTIONS[name][-1]
+    groups = [(random_arrays(rng, SHAPES, np.float32), {})]
+    fopt, fparams = build(fast_cls(name), groups, {**kwargs, **choice})
+    plain, plain_params = build(fast_cls(name), groups, kwargs)
+    topt, tparams = build_torch(torch, name, groups, kwargs)
+    for grads in grad_sequence(rng, SHAPES, np.float32, 5):
+        fopt.step(grads)
+        plain.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    for p, q in zip(fparams, plain_params):
+        np.testing.assert_array_equal(p, q)
+    assert_all_close(fparams, torch_numpy(tparams))
+    assert not set(fopt.param_groups[0]) & set(TORCH_ONLY)
+
+
+@pytest.mark.parametrize("name", [name for name in NAMES if name != "Lion"])
+def test_torch_only_keywords_refused_with_what_fastgd_lacks(name):
+    torch = pytest.importorskip("torch")
+    taken = inspect.signature(torch_class(torch, name).__init__).parameters
+    param = np.zeros(2)
+    for keyword in ("capturable", "differentiable"):
+        if keyword in taken:
+            with pytest.raises(ValueError, match=f"{keyword}=True.*use {keyword}=False"):
+                fast_cls(name)([param], **{keyword: True})
+            fast_cls(name)([param], **{keyword: False})
+            with pytest.raises(TypeError, match=keyword):
+                fast_cls(name)([param], **{keyword: "no"})
+    with pytest.raises(TypeError, match="foreach must be None, True or False"):
+        fast_cls(name)([param], foreach=1)
+    if "fused" in taken:  # torch refuses both at once, at construction
+        with pytest.raises(RuntimeError):
+            torch_class(torch, name)([torch.zeros(2, requires_grad=True)], foreach=True, fused=True)
+        with pytest.raises(ValueError, match="foreach and fused cannot both be True"):
+            fast_cls(name)([param], foreach=True, fused=True)
+    np.testing.assert_array_equal(param, 0)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
