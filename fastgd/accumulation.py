@@ -80,12 +80,18 @@ class MultiSteps(_OneAtATime):
         if self.mini_step + 1 == self.every_k:
             # what would make this call's step raise, checked before the sums change (only a
             # change by another thread in between can still make it raise)
-            opt._check_ready([s if has or g is not None else None for s, has, g in zip(self._sums, self._has, grads)])
+            try:
+                opt._check_ready([s if has or g is not None else None
+                                  for s, has, g in zip(self._sums, self._has, grads)])
+            except ValueError:
+                self._check_made_for(opt._params)  # a parameter reshaped or retyped since: say so
+                raise
         present = [i for i, g in enumerate(grads) if g is not None]
         given = [grads[i] for i in present]
         sums = [self._sums[i] for i in present]
         first = [not self._has[i] for i in present]
         if not engine.add_all(sums, given, first):  # the sums that start this cycle are copied into
+            self._check_made_for(opt._params)
             given = [_checks.convert_grad(g, s, f"gradient {i}") for i, g, s in zip(present, given, sums)]
             if not engine.add_all(sums, given, first):
                 raise RuntimeError("fastgd: the compiled pass refused checked gradients; please report")
@@ -106,6 +112,15 @@ class MultiSteps(_OneAtATime):
         finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
             self.mini_step = 0
             self._has = [False] * len(self._sums)
+
+    def _check_made_for(self, params):
+        """Raise ValueError if a parameter's shape or dtype is no longer its sums' (the array
+        reshaped or retyped in place since this MultiSteps was made)."""
+        for i, (param, sums) in enumerate(zip(params, self._sums)):
+            if (param.shape, param.dtype) != (sums.shape, sums.dtype):
+                raise ValueError(f"parameter {i} is now of shape {param.shape} and dtype {param.dtype}; this "
+                                 f"MultiSteps was made for shape {sums.shape} and dtype {sums.dtype}: make a new "
+                                 "MultiSteps")
 
     def reset(self):
         """Drop the gradients accumulated in this cycle."""

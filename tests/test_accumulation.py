@@ -1,4 +1,6 @@
 """fastgd.MultiSteps: k accumulated calls are one step on the mean gradient, for every optimizer."""
+import re
+
 import numpy as np
 import pytest
 
@@ -114,6 +116,25 @@ def test_a_parameter_the_step_refuses_is_refused_before_the_sums_change(rng, spo
     assert multi.step([np.full(4, 6.0)])
     # momentum buffers 1, then 0.5 * 1 + 3 (the second mean)
     np.testing.assert_allclose(param.data, start - 0.1 * 1.0 - 0.1 * 3.5)
+
+
+@pytest.mark.parametrize("given", ["new shape", "old shape"])
+def test_a_parameter_reshaped_in_place_is_named(rng, given):
+    # the k-th call named the sums' shape as the gradient's and the parameter's as "expected"
+    start = rng.standard_normal(6)
+    param = start.copy()
+    multi = fastgd.MultiSteps(fastgd.SGD([param], lr=0.1), 2)
+    multi.step([np.ones(6)])
+    param.shape = (2, 3)
+    grad = np.full((2, 3) if given == "new shape" else 6, 3.0)
+    with pytest.raises(ValueError, match=re.escape("parameter 0 is now of shape (2, 3) and dtype float64; this "
+                                                   "MultiSteps was made for shape (6,)")):
+        multi.step([grad])
+    assert multi.mini_step == 1
+    np.testing.assert_array_equal(param.ravel(), start)
+    param.shape = (6,)
+    assert multi.step([np.full(6, 3.0)])
+    np.testing.assert_allclose(param, start - 0.1 * 2.0)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
