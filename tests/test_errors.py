@@ -482,17 +482,6 @@ def test_bad_option_set_through_param_groups(name, option, value, error, pattern
     assert all(np.array_equal(p, q) for p, q in zip(params, twin_params))
 
 
-@pytest.mark.parametrize("options", NESTEROV_CASES)
-def test_nesterov_set_through_param_groups(options):
-    opt, params = stepped("SGD")
-    snap = snapshot(opt, params)
-    opt.param_groups[1].update(options)
-    with pytest.raises(ValueError) as info:
-        opt.step(good_grads(params))
-    assert_unchanged(opt, params, snap, compare_groups=False)
-    assert str(info.value) == "param group 1: " + NESTEROV_MESSAGE
-
-
 def test_single_group_messages_have_no_group_number():
     params = [np.zeros(3)]
     opt = fastgd.Adam(params)

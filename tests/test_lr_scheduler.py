@@ -351,6 +351,25 @@ def test_a_schedule_ending_below_zero_trains_and_reloads_as_torch(name, make, st
             np.testing.assert_allclose(group["params"][0], want, rtol=1e-12, atol=1e-15)
 
 
+def train_pair(rng, fast, theirs, make, steps):
+    """steps of fastgd's optimizer and torch's on the same random gradients, each scheduled by
+    make(module, optimizer); asserts the same parameters at the end, returns the momenta seen."""
+    ours, torchs = make(lr_scheduler, fast), make(torch_scheduler, theirs)
+    momenta = set()
+    for _ in range(steps):
+        grads = [rng.standard_normal(n) for n in SIZES]
+        fast.step(grads)
+        for group, grad in zip(theirs.param_groups, grads):
+            group["params"][0].grad = torch.tensor(grad)
+        theirs.step()
+        ours.step()
+        torchs.step()
+        momenta.add(fast.param_groups[0].get("momentum"))
+    for group, tgroup in zip(fast.param_groups, theirs.param_groups):
+        np.testing.assert_allclose(group["params"][0], tgroup["params"][0].detach().numpy(), rtol=1e-10, atol=1e-13)
+    return momenta
+
+
 @pytest.mark.parametrize("name", OPTIMIZERS)
 @pytest.mark.parametrize("scheduler", ["OneCycleLR", "CyclicLR"])
 def test_every_optimizer_trains_the_same(name, scheduler):
@@ -362,18 +381,22 @@ def test_every_optimizer_trains_the_same(name, scheduler):
     make = {"OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=0.05, total_steps=200, cycle_momentum=cycles),
             "CyclicLR": lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=0.05, step_size_up=15,
                                                 cycle_momentum=cycles)}[scheduler]
-    ours, torchs = make(lr_scheduler, fast), make(torch_scheduler, theirs)
-    for _ in range(200):
-        grads = [rng.standard_normal(n) for n in SIZES]
-        fast.step(grads)
-        for group, grad in zip(theirs.param_groups, grads):
-            group["params"][0].grad = torch.tensor(grad)
-        theirs.step()
-        ours.step()
-        torchs.step()
+    train_pair(rng, fast, theirs, make, 200)
     for group, tgroup in zip(fast.param_groups, theirs.param_groups):
-        np.testing.assert_allclose(group["params"][0], tgroup["params"][0].detach().numpy(), rtol=1e-10, atol=1e-13)
         assert group["lr"] == pytest.approx(tgroup["lr"], rel=1e-12)
+
+
+@pytest.mark.parametrize("scheduler", ["OneCycleLR", "CyclicLR"])
+def test_momentum_cycled_to_zero_under_nesterov_trains_as_torch(scheduler):
+    """base_momentum=0 on a Nesterov SGD: torch checks Nesterov's momentum > 0 in the constructor
+    only, and steps plain SGD where the schedule reaches 0; fastgd's step raised there."""
+    rng = np.random.default_rng(zlib.crc32(scheduler.encode()))
+    fast, theirs = make_pair("SGD", dict(momentum=0.9, nesterov=True))
+    make = {"OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=0.05, total_steps=40, base_momentum=0.0),
+            "CyclicLR": lambda m, o: m.CyclicLR(o, base_lr=0.001, max_lr=0.05, step_size_up=5,
+                                                base_momentum=0.0, max_momentum=0.9)}[scheduler]
+    momenta = train_pair(rng, fast, theirs, make, 40)
+    assert 0.0 in momenta  # the case at hand
 
 
 def test_estimator_schedules_are_the_closed_forms():

@@ -172,6 +172,26 @@ def test_torch_only_keywords_refused_with_what_fastgd_lacks(name):
     np.testing.assert_array_equal(param, 0)
 
 
+@pytest.mark.parametrize("changed", [dict(momentum=0.0), dict(dampening=0.3), dict(momentum=0.0, dampening=0.3),
+                                     dict(nesterov=True, momentum=0.0)])
+def test_nesterov_changed_through_param_groups_steps_as_torch(changed, rng):
+    """torch checks Nesterov's momentum > 0 and zero dampening in its constructor only: a group changed
+    afterwards (by hand, or by a scheduler cycling momentum down to 0) steps with torch's formula."""
+    torch = pytest.importorskip("torch")
+    groups = [(random_arrays(rng, SHAPES, np.float64), {}), (random_arrays(rng, SHAPES, np.float64), {})]
+    kwargs = dict(lr=0.05, momentum=0.9, nesterov="nesterov" not in changed)
+    fopt, fparams = build(fast_cls("SGD"), groups, kwargs)
+    topt, tparams = build_torch(torch, "SGD", groups, kwargs)
+    for step, grads in enumerate(grad_sequence(rng, SHAPES + SHAPES, np.float64, 6)):
+        if step == 3:
+            fopt.param_groups[1].update(changed)
+            topt.param_groups[1].update(changed)
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("alpha", [1.0, 1.2, 1.5, 3.0])
 @pytest.mark.parametrize("centered", [False, True])
