@@ -560,7 +560,8 @@ class PolynomialLR(LRScheduler):
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
         self.total_iters = _check_whole(total_iters, "total_iters", 1)
-        self.power = _check_number(power, "power")
+        # a negative power raises the rate, and 0 to it at total_iters divides by zero (torch's too)
+        self.power = _check_number(power, "power", 0)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -797,22 +798,28 @@ class OneCycleLR(LRScheduler):
             _check_cycles_momentum(optimizer)
             max_momentums = _per_group("max_momentum", optimizer, max_momentum)
             base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+        up_end = float(pct_start * total_steps) - 1
+        if three_phase:
+            phases = [
+                _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                       "max_momentum"),
+                _phase(total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+            ]
+        else:
+            phases = [
+                _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                _phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+            ]
+        for i, (start, phase) in enumerate(zip([0.0] + [p["end_step"] for p in phases], phases)):
+            if phase["end_step"] == start:  # its steps would divide by its length, 0 (torch's do)
+                raise ValueError(f"OneCycleLR's phase {i + 1} of {len(phases)} would have no steps (from step "
+                                 f"{start:g} to {start:g}) with pct_start={pct_start!r} and total_steps={total_steps}; "
+                                 "choose a pct_start that gives each phase a length")
         with _undone_on_failure(optimizer):  # checked: now the groups change
             self.optimizer = optimizer
             self.total_steps = total_steps
-            up_end = float(pct_start * total_steps) - 1
-            if three_phase:
-                self._schedule_phases = [
-                    _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                    _phase(float(2 * pct_start * total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
-                           "max_momentum"),
-                    _phase(total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
-                ]
-            else:
-                self._schedule_phases = [
-                    _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-                    _phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
-                ]
+            self._schedule_phases = phases
             self._anneal_func_type = anneal_strategy
             if last_epoch == -1:
                 for high, group in zip(max_lrs, optimizer.param_groups):

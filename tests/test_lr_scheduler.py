@@ -509,6 +509,13 @@ def groups_of(opt):
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=float("nan")), ValueError, "patience"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, threshold=float("nan")), ValueError, "threshold"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, cooldown=-2), ValueError, "cooldown"),
+    (lambda o: lr_scheduler.PolynomialLR(o, total_iters=4, power=-1.0), ValueError, r"power must be a number in \[0"),
+    (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=0.1), ValueError,
+     r"phase 1 of 2 would have no steps \(from step 0 to 0\)"),
+    (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=1.0), ValueError,
+     r"phase 2 of 2 would have no steps \(from step 9 to 9\)"),
+    (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=20, pct_start=0.05, three_phase=True), ValueError,
+     "phase 1 of 3 would have no steps"),
 ])
 def test_bad_arguments(make, error, match):
     fast, _ = make_pair("SGD")
@@ -536,6 +543,25 @@ def test_constant_lr_refuses_total_iters_0_where_torch_step_and_closed_form_part
     with pytest.raises(ValueError, match=r"^total_iters must be a whole number >= 1"):
         lr_scheduler.ConstantLR(fast, factor=0.5, total_iters=0)
     assert "initial_lr" not in fast.param_groups[0]
+
+
+@pytest.mark.parametrize("make, steps", [
+    (lambda m, o: m.PolynomialLR(o, total_iters=4, power=-1.0), 4),
+    (lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=1.0), 10),
+    (lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=10, pct_start=0.1), 0),
+])
+def test_refused_where_torch_divides_by_zero_later(make, steps):
+    """A negative power, or a OneCycleLR phase of no steps: torch's schedule divides by zero within
+    its steps (or its constructor), where fastgd refuses the arguments up front."""
+    _, theirs = make_pair("SGD")
+    with pytest.raises(ZeroDivisionError):
+        scheduler = make(torch_scheduler, theirs)
+        for _ in range(steps):
+            step_optimizer(theirs)
+            scheduler.step()
+    fast, _ = make_pair("SGD")
+    with pytest.raises(ValueError):
+        make(lr_scheduler, fast)
 
 
 @pytest.mark.parametrize("milestone", [2.5, -1, "3"])
