@@ -102,6 +102,21 @@ def test_a_float32_norm_that_overflows_is_inf_silently_as_torchs():
     assert torch.nn.utils.get_total_norm([torch.tensor(grads[0])]).item() == np.inf
 
 
+@pytest.mark.parametrize(("norm_type", "values", "torch_norm"), [
+    (2.0, [3e19, 1e19], np.inf), (7.0, [1e6, 3e5], np.inf), (-2.0, [1e-20, 3e-21], 0.0)])
+def test_float32_powers_beyond_float32_still_give_the_norm(norm_type, values, torch_norm):
+    """Where the powers of float32 elements leave float32's range but their norm does not, torch's
+    float32 sum gets inf or 0 (as the README says); the double sum gets the norm, and clips by it."""
+    grads = [np.array(values, dtype=np.float32)]
+    exact = np.float32(np.sum(np.abs(np.array(values)) ** norm_type) ** (1 / norm_type))
+    assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(exact, rel=1e-6)
+    param = Parameter(np.zeros(2, dtype=np.float32), grads[0].copy())
+    assert fastgd.clip_grad_norm_([param], 1.0, norm_type) == pytest.approx(exact, rel=1e-6)
+    np.testing.assert_allclose(param.grad, grads[0] * min(1.0, 1.0 / (float(exact) + 1e-6)), rtol=1e-6)
+    torch = pytest.importorskip("torch")
+    assert torch.nn.utils.get_total_norm([torch.tensor(grads[0])], norm_type).item() == torch_norm
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("norm_type", NORM_TYPES)
 @pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
