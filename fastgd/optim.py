@@ -88,8 +88,8 @@ class Rule(NamedTuple):
 
 class Algorithm(NamedTuple):
     """All that fastgd needs to know of an algorithm, but its update equations (the kernel).
-    scalar_state: ScalarStates kept per parameter; state_at_start: a parameter's state is
-    created when it is added (torch's Adagrad does), not before its first step."""
+    scalar_state: ScalarStates kept per parameter; state_at_start: the constructor's parameters
+    have their state from the start (torch's Adagrad's do); others get it at their first step."""
     kernel: str
     options: tuple
     state: tuple
@@ -315,6 +315,13 @@ class Optimizer(_OneAtATime):
         try:
             for group in groups:
                 self._add_group(group, len(groups) > 1)
+            if self.algorithm is not None and self.algorithm.state_at_start:
+                made = _missing_state(self.algorithm, self.param_groups, self._slices, self._params, self._params,
+                                      self._state)
+                state = {name: list(arrays) for name, arrays in self._state.items()}
+                for described, i, array in made:
+                    state[described.name][i] = array
+                self._install(state=state)
         except BaseException:  # the caller's dicts as they were (an earlier group took the defaults)
             for group, was in zip(groups, given):
                 group.clear()
@@ -377,7 +384,6 @@ class Optimizer(_OneAtATime):
         _checks.check_no_overlap(self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))])
         states = {name: states + [None] * len(arrays) for name, states in self._state.items()}
         self._install(
-            groups=self.param_groups + [options],
             entries=self._entries + entries, params=self._params + arrays, state=states,
             steps=np.concatenate([self._steps, np.zeros(len(arrays), dtype=np.int64)]),
             fresh=np.concatenate([self._fresh, np.zeros(len(arrays), dtype=np.uint8)]),
@@ -420,7 +426,6 @@ class Optimizer(_OneAtATime):
         bounds = np.cumsum([0] + [len(group_entries) for group_entries in listed])
         slices = [(int(start), int(stop)) for start, stop in zip(bounds[:-1], bounds[1:])]
         self._install(
-            groups=[{**group, **missing} for group, missing in zip(groups, merged)],
             entries=entries, params=arrays, slices=slices,
             state={name: [None if i is None else states[i] for i in old] for name, states in self._state.items()},
             steps=np.array([0 if i is None else self._steps[i] for i in old], dtype=np.int64),
@@ -631,15 +636,11 @@ class Optimizer(_OneAtATime):
 
     _ARRAYS = ("entries", "params", "state", "steps", "fresh", "scalars", "slices", "auto_threads")
 
-    def _install(self, groups=None, **replaced):
+    def _install(self, **replaced):
         """Replace some of the arrays and lists a step reads (entries, params, state (new lists),
         steps, fresh, scalars, slices, auto_threads) and the compiled plan made of them, all at
-        once: if the plan cannot be made, nothing is replaced.  groups: the options of the groups then."""
+        once: if the plan cannot be made, nothing is replaced."""
         new = {name: replaced.get(name, getattr(self, "_" + name, None)) for name in self._ARRAYS}
-        if self.algorithm is not None and self.algorithm.state_at_start:
-            for state, i, array in _missing_state(self.algorithm, groups or self.param_groups, new["slices"],
-                                                  new["params"], new["params"], new["state"]):
-                new["state"][state.name][i] = array
         if self.algorithm is None or self._own_update:  # a subclass with an update of its own
             plan = None
         else:
@@ -827,7 +828,7 @@ class Optimizer(_OneAtATime):
             for j, scalar in enumerate(scalar_state):
                 if scalar.name in entry:
                     new_scalars[key, j] = _checks.check_scalar_state(entry[scalar.name], f"{where}: {scalar.name}")
-        self._install(groups=options, state=new_state, steps=new_steps, scalars=new_scalars,
+        self._install(state=new_state, steps=new_steps, scalars=new_scalars,
                       fresh=np.zeros(len(self._params), dtype=np.uint8))
         for group, saved in zip(self.param_groups, options):
             params = group["params"]

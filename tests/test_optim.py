@@ -285,6 +285,27 @@ def test_param_groups_equal_to_separate_optimizers(name, rng):
         assert np.array_equal(p, q)
 
 
+def test_adagrad_state_from_the_start_for_the_constructors_parameters_only(rng):
+    """torch's Adagrad makes the state of its constructor's parameters at once, and of those added
+    later (add_param_group) at their first step with a gradient: state_dict() says so."""
+    torch = pytest.importorskip("torch")
+    arrays = [rng.standard_normal(3), rng.standard_normal(2)]
+    fopt = fastgd.Adagrad([arrays[0].copy()], lr=0.1)
+    tparams = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    topt = torch.optim.Adagrad([tparams[0]], lr=0.1, foreach=False)
+    added = arrays[1].copy()
+    fopt.add_param_group({"params": [added], "initial_accumulator_value": 0.5})
+    topt.add_param_group({"params": [tparams[1]]})
+    for grads in ([np.ones(3), None], [np.ones(3), np.full(2, 2.0)]):
+        assert set(fopt.state_dict()["state"]) == set(topt.state_dict()["state"])
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert set(fopt.state_dict()["state"]) == set(topt.state_dict()["state"]) == {0, 1}
+    # the added group's own initial value (torch's is the constructor's: README)
+    np.testing.assert_allclose(fopt.state_dict()["state"][1]["sum"], 0.5 + 4.0)
+    np.testing.assert_allclose(added, arrays[1] - 0.1 * 2.0 / (np.sqrt(4.5) + 1e-10))
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_adagrad_group_initial_accumulator_value(dtype, rng):
     """Each group's state sum starts at that group's initial_accumulator_value (closed form for
