@@ -535,7 +535,9 @@ cdef class Plan:
         the caller must do before calling again, having changed nothing.  `checked`: the caller
         has checked every option in full.  grad_scale: the kernels read every gradient times it
         (rounded to the gradient's dtype), the gradients unchanged."""
-        grads = list(grads)  # ours: the list the caller gave may change while the kernels run
+        # ours: the caller's lists may change while the kernels run, or while user code runs
+        # in the gathering (a Parameter subclass's .data property, a float subclass's __float__)
+        groups, grads = list(groups), list(grads)
         cdef int outcome = self.prepare(groups, grads, n_threads, checked)
         if outcome == DONE:
             self.engine.scaled, self.engine.grad_scale = grad_scale != 1.0, grad_scale
@@ -546,7 +548,7 @@ cdef class Plan:
 
     def check(self, list groups, list grads, int n_threads, bint checked=False):
         """What step would return, without stepping (DONE or STATE_MISSING: it would step)."""
-        return self.prepare(groups, list(grads), n_threads, checked)
+        return self.prepare(list(groups), list(grads), n_threads, checked)
 
     cdef void forget_lr(self, Py_ssize_t g):
         """Read group g's lr again at the next step (set_lr has changed the value read)."""
@@ -649,9 +651,11 @@ cdef class Plan:
         for i in range(start, stop):
             entry = PyList_GET_ITEM(listed, i - start)
             param = <cnp.ndarray>self.params[i]
-            if entry != <PyObject*>self.entries[i] or (
-                    self.holders[i] and getattr(<object>entry, "data") is not param):
+            if entry != <PyObject*>self.entries[i]:
                 return PARAMS_CHANGED
+            if self.holders[i]:  # the entry lives on in self.entries; a subclass's .data may change the list
+                if getattr(<object>entry, "data") is not param or len(<list>listed) != stop - start:
+                    return PARAMS_CHANGED
             dtype = cnp.PyArray_TYPE(param)
             if not (cnp.PyArray_ISCARRAY(param) and (dtype == cnp.NPY_FLOAT or dtype == cnp.NPY_DOUBLE)):
                 return ARRAYS_UNREADY

@@ -21,6 +21,7 @@ from conftest import (
     NAMES,
     OPTIONS,
     STATE_NAMES,
+    ReentrantParameter,
     assert_all_close,
     assert_unchanged,
     build,
@@ -317,6 +318,49 @@ def test_add_param_group_while_a_step_runs(name, kwargs):
 
 
 # -- a gradient that shares memory with what the step writes ---------------------------------------
+
+
+class HookedRate(float):
+    """An lr whose reading (float()) calls a hook once: user code run by the step's gathering."""
+
+    hook = None
+
+    def __float__(self):
+        hook, HookedRate.hook = HookedRate.hook, None
+        if hook is not None:
+            hook()
+        return float.__float__(self)
+
+
+@pytest.mark.parametrize("reader", ["data", "lr"])
+@pytest.mark.parametrize("edit", ["clear the group's params", "drop the later groups"])
+def test_user_code_in_the_gathering_that_edits_param_groups(reader, edit):
+    # the compiled step read the lists it had checked at their old lengths after a Parameter
+    # subclass's .data property or an option's __float__ shrank them: a segfault or a
+    # use-after-free (found under AddressSanitizer)
+    first = ReentrantParameter(np.zeros(64))
+    opt = fastgd.SGD([{"params": [first, np.zeros(64)]}, {"params": [np.zeros(64)]}, {"params": [np.zeros(64)]}],
+                     lr=0.1)
+    grads = [np.ones(64)] * 4
+    opt.step(grads)  # the compiled plan is made
+    starts = [np.array(p, copy=True) for group in opt.param_groups for p in group["params"]]
+    call = {"clear the group's params": lambda: opt.param_groups[0]["params"].clear(),
+            "drop the later groups": lambda: opt.param_groups.__delitem__(slice(1, None))}[edit]
+    if reader == "data":
+        first.arm("data", call)
+    else:
+        HookedRate.hook = call
+        opt.param_groups[0]["lr"] = HookedRate(0.2)  # a value of a new kind: read by float()
+    try:
+        opt.step(grads)
+    except ValueError as error:  # the edit followed: the gradients no longer fit
+        assert "gradients for" in str(error)
+        for p, start in zip([first.data] + [p for g in opt.param_groups for p in g["params"]][1:], starts):
+            np.testing.assert_array_equal(p, start)
+    finally:
+        HookedRate.hook = None
+    remaining = [p for group in opt.param_groups for p in group["params"]]
+    opt.step([np.ones(64)] * len(remaining))  # and the optimizer steps on with the groups as they are
 
 
 @pytest.mark.parametrize("name", NAMES)
