@@ -554,15 +554,18 @@ class Optimizer(_OneAtATime):
                 self._follow_param_groups()
                 self._check_count(grads)
                 converted = self._converted(grads) if self._own_update else grads
-                if grad_scale != 1.0:  # the reference: the scaled gradients as torch's mul_ makes them
-                    converted = [None if g is None else np.multiply(g, g.dtype.type(grad_scale), out=np.empty_like(g))
-                                 for g in converted]
-                self._update_all(converted)
+                self._update_all(converted if grad_scale == 1.0 else self._scaled(converted, grad_scale))
             elif self._plan.step(_as_list(self.param_groups), grads, self._n_threads or 0, False, grad_scale) != _DONE:
                 self._drive(grads, engine.Plan.step if grad_scale == 1.0
                             else functools.partial(engine.Plan.step, grad_scale=grad_scale))
         finally:
             lock.release()
+
+    @staticmethod
+    def _scaled(grads, grad_scale):
+        """The gradients an _update_all of a subclass's own reads for step(grads, grad_scale=...):
+        each times grad_scale, as torch's mul_ makes it, in a new array."""
+        return [None if g is None else np.multiply(g, g.dtype.type(grad_scale), out=np.empty_like(g)) for g in grads]
 
     def _step_after(self, grads, closure, grad_scale):
         """step(closure) or step(closure=closure): call the closure, then step from the .grads."""

@@ -17,8 +17,27 @@ __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "
 
 
 def _present(params, grads, start, stop):
-    """(index, param, grad) for the parameters of a group that have a gradient."""
-    return [(i, params[i], grads[i]) for i in range(start, stop) if grads[i] is not None]
+    """(index, param, grad) for the parameters of a group that have a gradient, each gradient read
+    when its turn comes (one that is a view of a parameter before it reads that one updated, as
+    the compiled step reads it)."""
+    for i in range(start, stop):
+        grad = grads[i]
+        if grad is not None:
+            yield i, params[i], grad
+
+
+class _ScaledOnRead(list):
+    """The gradients of step(grads, grad_scale=...): each read (grads[i]) times the scale then,
+    so that the gradient that is a view of a parameter before it is read updated, as the
+    compiled step reads it; iterated over, the gradients as given (for their shapes and Nones)."""
+
+    def __init__(self, grads, grad_scale):
+        super().__init__(grads)
+        self.grad_scale = grad_scale
+
+    def __getitem__(self, i):
+        grad = super().__getitem__(i)
+        return None if grad is None else np.multiply(grad, grad.dtype.type(self.grad_scale), out=np.empty_like(grad))
 
 
 def _decayed_grad(param, grad, weight_decay, maximize):
@@ -38,6 +57,8 @@ def _adam_decayed_grad(param, grad, group):
 class _GroupByGroup:
     """A step of the reference: each group's parameters updated by its own NumPy loop (``_update``),
     with the state the options need created first, as the compiled step has it created."""
+
+    _scaled = _ScaledOnRead
 
     def _update_all(self, grads):
         self._check_all_groups()

@@ -313,6 +313,28 @@ def test_grad_scale_is_a_step_on_scaled_gradients(rng, dtype, name, n_threads):
             assert_all_close(params, ref_params)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_grad_scale_with_a_gradient_that_is_an_earlier_parameter(rng, name):
+    """Such a gradient is read after that parameter's update (README), times the scale: by the
+    compiled step and by the reference alike (which scaled every gradient before any update)."""
+    results = []
+    for cls in (fast_cls(name), ref_cls(name)):
+        a, b, c = (np.linspace(1.0, 2.0, 5) * k for k in (1, 10, 100))
+        opt = cls([{"params": [a, b]}, {"params": [c]}], **OPTIONS[name][-1])
+        for _ in range(3):
+            opt.step([np.ones(5), a, b], grad_scale=2.5)  # b's gradient is a; c's is b
+        results.append((a, b, c))
+    assert_all_close(results[0], results[1])
+    if name == "SGD" and OPTIONS[name][0] == dict(lr=0.05):  # and as the closed form reads them
+        a, b, c = (np.linspace(1.0, 2.0, 5) * k for k in (1, 10, 100))
+        opt = fastgd.SGD([a, b, c], lr=0.05)
+        opt.step([np.ones(5), a, b], grad_scale=2.5)
+        a0, b0, c0 = (np.linspace(1.0, 2.0, 5) * k for k in (1, 10, 100))
+        a1 = a0 - 0.05 * 2.5
+        b1 = b0 - 0.05 * 2.5 * a1
+        np.testing.assert_allclose((a, b, c), (a1, b1, c0 - 0.05 * 2.5 * b1), rtol=1e-15)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
 def test_clipped_step_matches_torch_clip_then_step(rng, dtype, name):
