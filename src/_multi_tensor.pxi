@@ -13,7 +13,7 @@ cimport numpy as cnp
 from cython cimport floating
 from libc.math cimport INFINITY, NAN, fabs, fabsf, frexp, isfinite, ldexp, pow, sqrt
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memmove
 
 from _kernels cimport MAX_STATES, Task, lerp, update_fn
 
@@ -462,7 +462,8 @@ cdef bint pair_pass(list targets, list sources, PairPass what, double weight, li
             y = &b.pieces[k]
             n = y.size
             if what == PAIR_COPY or x.size < 0:
-                memcpy(x.data, y.data, n * (4 if x.is_float32 else 8))
+                # memmove: an average replaced by a view may overlap its target (memcpy would be undefined)
+                memmove(x.data, y.data, n * (4 if x.is_float32 else 8))
             elif x.is_float32:
                 if what == PAIR_LERP:
                     lerp_in_place(<float*>x.data, <const float*>y.data, n, <float>weight)

@@ -207,6 +207,21 @@ def test_parameters_made_to_share_memory_later_are_refused_by_swap_and_copy_to(c
             np.testing.assert_array_equal(now, then)
 
 
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+@pytest.mark.parametrize("shift", [2, -2])
+def test_copy_to_a_target_overlapping_its_average_copies_as_a_copy_would(cls, shift):
+    # an average replaced by a view (averages is a public list) that overlaps copy_to's target:
+    # the copy was a memcpy of overlapping memory, undefined (AddressSanitizer reports it)
+    big = np.zeros(12)
+    average = cls([Parameter(np.arange(8.0))])
+    average.update()
+    big[2:10] = average.averages[0]
+    average.averages[0] = big[2:10]
+    expected = big[2:10].copy()
+    average.copy_to([big[2 + shift:10 + shift]])
+    np.testing.assert_array_equal(big[2 + shift:10 + shift], expected)
+
+
 def test_a_call_while_another_runs_raises_and_changes_nothing():
     p = ReentrantParameter(np.ones(3))
     ema = fastgd.EMA([p], 0.5)
