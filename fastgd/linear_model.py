@@ -210,13 +210,13 @@ class _Driver(BaseEstimator):
             if kind is not None and kind not in "biuf":  # a complex one would lose its imaginary part
                 raise TypeError(f"{name} holds {np.asarray(given).dtype} values; expected real numbers")
         if coef is not None:
-            coef = np.asarray(coef.toarray() if sparse.issparse(coef) else coef, dtype=self._theta.dtype)
+            coef = _dense(coef, self._theta.dtype)
             if (coef.size != d) if k == 1 else (coef.shape != (k, d)):
                 raise ValueError(f"{names[0]} has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
             _check_finite(coef, names[0])
             self._theta[: k * d] = coef.ravel()
         if intercept is not None:
-            intercept = np.asarray(intercept, dtype=self._theta.dtype)
+            intercept = _dense(intercept, self._theta.dtype)
             if intercept.size != k:
                 raise ValueError(f"{names[1]} has shape {intercept.shape}; expected ({k},)")
             _check_finite(intercept, names[1])
@@ -733,6 +733,13 @@ class _BaseGD(_Driver):
     def _schedule(self):
         return self.lr_schedule
 
+
+
+
+def _dense(weights, dtype):
+    """Weights given or assigned (coef_init, coef_, ...) as an array of dtype: a sparse matrix's
+    (sparsify() makes coef_ one; as scikit-learn, one may be assigned) densified."""
+    return np.asarray(weights.toarray() if sparse.issparse(weights) else weights, dtype=dtype)
 
 
 def _check_finite(weights, name):

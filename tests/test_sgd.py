@@ -373,6 +373,21 @@ def test_sparsify_keeps_predictions():
     np.testing.assert_allclose(model.densify().coef_, np.asarray(model.coef_))
 
 
+@pytest.mark.parametrize("cls", [fastgd.SGDRegressor, fastgd.LinearRegression])
+@pytest.mark.parametrize("attribute", ["coef_", "intercept_"])
+def test_weights_assigned_as_sparse_matrices_go_on_as_dense_ones(cls, attribute):
+    # a sparse intercept_ failed with NumPy's "setting an array element with a sequence"
+    X, y = _regression(np.float64)
+    models = [cls(max_iter=2, tol=None, random_state=0).partial_fit(X, y) for _ in range(2)]
+    value = np.atleast_2d(getattr(models[0], attribute)) + 0.5
+    setattr(models[0], attribute, sparse.csr_matrix(value))
+    setattr(models[1], attribute, value.reshape(np.shape(getattr(models[1], attribute))))
+    for model in models:
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
+    np.testing.assert_array_equal(models[0].intercept_, models[1].intercept_)
+
+
 def test_sparsify_twice_and_densify_unfitted_as_scikit_learn():
     X, y = _classification(3, np.float64)
     for cls in (fastgd.SGDClassifier, sk.SGDClassifier):  # scikit-learn's sparsify may be called again
