@@ -26,7 +26,7 @@ from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._available_if import available_if
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.parallel import Parallel, delayed
 from sklearn.utils.validation import (
     _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
@@ -65,13 +65,19 @@ def _aligned(a):
     return a if _is_aligned(a) else a.copy()
 
 
+#: the sparse formats _check_sparse_indices checks as they are, before SciPy converts them; the
+#: others (LIL, DOK, DIA: their conversions check, but LIL's rows are lists a user may edit) are
+#: checked once converted to CSR
+_CHECKED_FORMATS = ("csr", "csc", "bsr", "coo")
+
+
 def _check_sparse_indices(X):
     """Raise ValueError unless a sparse X's index arrays lie within its shape, before anything reads
     through them: SciPy's conversions (CSC or COO to CSR) and products do not check, and read or
     write out of bounds.  CSR, CSC and BSR: indptr rising from 0 to at most the entries, indices
     below the minor dimension (of blocks, for BSR); COO: each entry's row and column inside."""
-    if not sparse.issparse(X) or X.format not in ("csr", "csc", "bsr", "coo"):
-        return  # dense, or a format whose entries SciPy keeps in checked structures (LIL, DOK, DIA)
+    if not sparse.issparse(X) or X.format not in _CHECKED_FORMATS or X.ndim != 2:
+        return  # dense, a format checked once made CSR (see _CHECKED_FORMATS), or 1-D (validate_data refuses it)
     if X.format == "coo":
         coords = [(np.asarray(index), size) for index, size in zip(X.coords, X.shape)]
         if all(index.size == np.shape(X.data)[0] and (index.size == 0 or 0 <= index.min() <= index.max() < size)
@@ -548,9 +554,10 @@ class _Driver(BaseEstimator):
                               .split(np.zeros((X.shape[0], 1)), y))
             train = np.sort(train)
             validation = (val, y[val], None if sample_weight is None else sample_weight[val])
-            if validation[2] is not None and not validation[2].any():
+            if validation[2] is not None and not (validation[2] > 0).any():  # scikit-learn's test
                 raise ValueError("the sample weights of the held-out rows (validation_fraction, for early "
-                                 "stopping) are all zero; give some of them weight, or another random_state")
+                                 "stopping) are all zero or below; give some of them weight, or another "
+                                 "random_state")
         if reset and self._classes_apart():
             ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
         else:
@@ -567,7 +574,10 @@ class _Driver(BaseEstimator):
         """The linear scores X @ coef_.T + intercept_."""
         check_is_fitted(self, "coef_")
         _check_sparse_indices(X)
+        given = X
         X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
+        if sparse.issparse(given) and given.format not in _CHECKED_FORMATS:
+            _check_sparse_indices(X)
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
         scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
@@ -765,6 +775,11 @@ def _class_index(model, y, classes, reset):
     model._expanded_class_weight (a weight a class, from model.class_weight)."""
     for labels, name in ((y, "y"), (classes, "classes")):
         _check_one_label_type(labels, name)
+    if classes is not None:  # an array-like of finite labels, as scikit-learn's unique_labels takes them
+        kind = type_of_target(classes, input_name="classes")
+        if kind not in ("binary", "multiclass"):
+            raise ValueError(f"Unknown label type in classes: {kind}; expected a 1-D array-like of class labels "
+                             "(integers or strings)")
     if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
         check_classification_targets(y)
     new_classes = reset or not hasattr(model, "classes_")
@@ -775,8 +790,9 @@ def _class_index(model, y, classes, reset):
     if new_classes:
         model.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
         if model.classes_.size < 2:
-            raise ValueError(f"{type(model).__name__} needs samples of at least 2 classes; got 1 class: "
-                             f"{model.classes_.tolist()}")
+            got = model.classes_.size
+            raise ValueError(f"{type(model).__name__} needs samples of at least 2 classes; got {got} "
+                             f"class{'' if got == 1 else 'es'}: {model.classes_.tolist()}")
         model._n_outputs = 1 if model.classes_.size == 2 else model.classes_.size
     index = np.searchsorted(model.classes_, y)
     if not (new_classes and classes is None):  # classes taken from y know every label

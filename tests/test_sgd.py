@@ -552,25 +552,26 @@ def test_other_sparse_formats_are_converted(fmt):
 
 
 @pytest.mark.parametrize("estimator", ["SGDClassifier", "LogisticRegression", "LinearRegression"])
-@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "bsr"])
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "bsr", "lil"])
 def test_out_of_range_sparse_indices_are_refused_before_scipy_reads_them(fmt, estimator):
     # SciPy's products and its conversions to CSR read (and write) through the indices unchecked:
     # predict on such a matrix returned garbage or crashed, and fit on a CSC or COO one corrupted
-    # the heap; each raises ValueError now, the model unchanged
+    # the heap; each raises ValueError now, the model unchanged (LIL: its rows are lists a user
+    # may edit, checked once converted)
     X, y = _classification(2, np.float64)
     model = getattr(fastgd, estimator)(max_iter=2, tol=None, random_state=0).fit(X, y)
     untouched = pickle.loads(pickle.dumps(model))
     column = 0 if fmt == "csc" else 1  # the index array counts rows in CSC
     for bad in (X.shape[column] + 3, -1, 2**30):
         broken = sparse.csr_matrix(X).asformat(fmt)
-        (broken.col if fmt == "coo" else broken.indices)[7] = bad
+        (broken.rows[2] if fmt == "lil" else broken.col if fmt == "coo" else broken.indices)[1] = bad
         for method in ("predict", "score", "fit", "partial_fit"):
             if hasattr(model, method):
                 with pytest.raises(ValueError, match="out of range"):
                     getattr(model, method)(*((broken,) if method == "predict" else (broken, y)))
     for name in ("coef_", "intercept_", "n_iter_"):
         np.testing.assert_array_equal(getattr(model, name), getattr(untouched, name))
-    if fmt != "coo":
+    if fmt not in ("coo", "lil"):
         broken = sparse.csr_matrix(X).asformat(fmt)
         broken.indptr[5], broken.indptr[6] = broken.indptr[6], broken.indptr[5]  # falling
         with pytest.raises(ValueError, match="out of range"):
@@ -1355,17 +1356,43 @@ def test_weights_with_a_sum_below_zero_fit_as_scikit_learn():
         fastgd.LogisticRegression(max_iter=3).fit(X, y, sample_weight=weights)
 
 
-def test_held_out_weights_all_zero_are_refused_up_front():
+@pytest.mark.parametrize("held_out_weight", [0.0, -0.5])
+def test_held_out_weights_all_zero_or_below_are_refused_up_front(held_out_weight):
+    # negative ones were taken: scikit-learn tests for a weight > 0
     X, y = _classification(3, np.float64)
     from sklearn.model_selection import StratifiedShuffleSplit
     _, held_out = next(StratifiedShuffleSplit(test_size=0.1, random_state=0).split(np.zeros((len(y), 1)), y))
     weights = np.ones(len(y))
-    weights[held_out] = 0
+    weights[held_out] = held_out_weight
     for model in (sk.SGDClassifier(early_stopping=True, random_state=0),
                   fastgd.SGDClassifier(early_stopping=True, random_state=0)):
         with pytest.raises(ValueError, match="validation set are all zero|held-out rows .* are all zero"):
             model.fit(X, y, sample_weight=weights)
     assert not hasattr(model, "coef_")  # fastgd's, unchanged (scikit-learn's is left half fitted)
+
+
+@pytest.mark.parametrize("classes", [[0, 1, np.nan], [0, 1, np.inf], {0, 1}, 2, [None, 1], [0.5, 1.5]])
+def test_classes_scikit_learn_refuses_are_refused(classes):
+    # NaN or inf classes were taken (a class no label can match; with NaN the next call's
+    # classes were "not the same"); a set or a number got a message about one class
+    X, y = _classification(2, np.float64)
+    with pytest.raises(ValueError):
+        sk.SGDClassifier().partial_fit(X, y, classes=classes)
+    for model in (fastgd.SGDClassifier(), fastgd.LogisticRegression()):
+        with pytest.raises(ValueError, match="classes|array-like"):
+            model.partial_fit(X, y, classes=classes)
+        assert not hasattr(model, "classes_")
+
+
+@pytest.mark.parametrize("method", ["fit", "predict", "score"])
+def test_a_one_dimensional_sparse_x_is_refused_as_scikit_learn_refuses_it(method):
+    X, y = _classification(2, np.float64)
+    row = sparse.csr_array(np.ones(X.shape[1]))
+    if row.ndim != 1:
+        pytest.skip("this SciPy has no 1-D CSR arrays")
+    for model in (sk.SGDClassifier(max_iter=2).fit(X, y), fastgd.SGDClassifier(max_iter=2).fit(X, y)):
+        with pytest.raises(ValueError, match="Expected 2D input"):
+            getattr(model, method)(*((row,) if method == "predict" else (row, y[:1])))
 
 
 def test_float32_rows_whose_squares_overflow_float32_fit_as_sparse_ones():
