@@ -40,7 +40,7 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
     (SGD's first momentum buffer), the numbers as the step left them.  arguments: the
     argument's name for a state's, where they differ, for messages."""
     algorithm = cls.algorithm
-    cls._check_options(options, "", given=True)
+    cls._check_options(options, "", constructor=True)
     numbers = algorithm.new_scalars(1)
     for j, scalar in enumerate(algorithm.scalar_state):
         numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name)

@@ -192,6 +192,8 @@ class _Driver(BaseEstimator):
             return
         options = self._optimizer_options()
         group = self._optimizer.param_groups[0]
+        # checked as a new optimizer's would be (fit makes one): its constructor-only rules too
+        type(self._optimizer)._check_options({**group, **options}, "", constructor=True)
         for name, value in options.items():
             if options_then.get(name) != value or (name == "lr" and self._schedule() != schedule_then):
                 group[name] = value

@@ -78,12 +78,11 @@ class ScalarState(NamedTuple):
 class Rule(NamedTuple):
     """A check between options: check(options, where) raises ValueError.  A change of any option
     it reads is checked in Python (the compiled step's fast checks are per option); a rule
-    when_given is checked only where the options are given (the constructor, a group given to it
-    or to add_param_group), as torch checks it, and a later change through param_groups steps as
-    torch steps it."""
+    constructor_only is checked on the constructor's own options only (and a functional step's),
+    as torch checks it: groups, given or changed later, step as torch steps them."""
     reads: tuple
     check: object
-    when_given: bool = False
+    constructor_only: bool = False
 
 
 class Algorithm(NamedTuple):
@@ -104,7 +103,7 @@ class Algorithm(NamedTuple):
 
     def engine_options(self):
         """The options as the compiled Plan takes them: (name, kind, low, high, fields, ruled)."""
-        ruled = {name for rule in self.rules if not rule.when_given for name in rule.reads}
+        ruled = {name for rule in self.rules if not rule.constructor_only for name in rule.reads}
         described = []
         for option in self.options:
             kind, low, high = _checks.KINDS[option.kind]
@@ -299,7 +298,7 @@ class Optimizer(_OneAtATime):
 
     def __init__(self, params, defaults, n_threads=None):
         self.defaults = dict(defaults)
-        self._check_options(self.defaults, "", given=True)
+        self._check_options(self.defaults, "", constructor=True)
         if self.algorithm is not None and any(option.name == "lr" for option in self.algorithm.options):
             _checks.check_constructor_lr(self.defaults["lr"])
         self.n_threads = n_threads
@@ -378,7 +377,7 @@ class Optimizer(_OneAtATime):
             )
         entries = _as_entries(group["params"])
         options = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
-        self._check_options(options, where, given=True)
+        self._check_options(options, where)
         start = len(self._params)
         arrays = [_checks.check_param(_data(entry), f"parameter {start + i}") for i, entry in enumerate(entries)]
         _checks.check_no_overlap(self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))])
@@ -440,9 +439,9 @@ class Optimizer(_OneAtATime):
     # -- checks ----------------------------------------------------------------
 
     @classmethod
-    def _check_options(cls, options, where, given=False):
+    def _check_options(cls, options, where, constructor=False):
         """Raise TypeError/ValueError, naming the option, if a group's options are not valid
-        (given: they are being given, and the rules when_given apply too)."""
+        (constructor: the constructor's own, and the rules constructor_only apply too)."""
         if cls.algorithm is None:
             return
         missing = [option.name for option in cls.algorithm.options if option.name not in options]
@@ -452,7 +451,7 @@ class Optimizer(_OneAtATime):
         for option in cls.algorithm.options:
             _checks.check_option(options[option.name], option.kind, where + option.name)
         for rule in cls.algorithm.rules:
-            if given or not rule.when_given:
+            if constructor or not rule.constructor_only:
                 rule.check(options, where)
 
     def _where(self, index):
@@ -969,9 +968,9 @@ class SGD(Optimizer):
                  Option("weight_decay", "number"), Option("nesterov", "flag"), Option("maximize", "flag")),
         state=(State("momentum_buffer", needed_when="momentum", from_gradient=True),),
         counts_steps=False,
-        # torch checks it in the constructor only: a scheduler cycling momentum down to 0 (CyclicLR,
-        # OneCycleLR) makes a step plain SGD there, and so here
-        rules=(Rule(reads=("nesterov", "momentum", "dampening"), check=_nesterov_rule, when_given=True),),
+        # torch checks it on its constructor's options only: a group of its own, or a scheduler
+        # cycling momentum down to 0 (CyclicLR, OneCycleLR), steps plain SGD at momentum 0 there, and so here
+        rules=(Rule(reads=("nesterov", "momentum", "dampening"), check=_nesterov_rule, constructor_only=True),),
     )
 
     def __init__(self, params, lr=1e-3, momentum=0, dampening=0, weight_decay=0, nesterov=False, *,

@@ -42,6 +42,7 @@ class ScalarState(NamedTuple):
 class Rule(NamedTuple):
     reads: tuple[str, ...]
     check: Callable[[Mapping[str, Any], str], None]
+    constructor_only: bool = False
 
 class Algorithm(NamedTuple):
     kernel: str

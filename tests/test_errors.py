@@ -150,10 +150,10 @@ def test_nesterov_needs_momentum_and_no_dampening(options):
         fastgd.SGD([np.zeros(3)], **options)
     with pytest.raises(ValueError, match=re.escape(NESTEROV_MESSAGE)):
         fastgd.functional.sgd(np.zeros(3), np.zeros(3), **{"lr": 0.1, **options})
-    with pytest.raises(ValueError, match=re.escape("param group 1: " + NESTEROV_MESSAGE)):
-        fastgd.SGD([{"params": [np.zeros(2)]}, {"params": [np.zeros(3)], **options}], lr=0.1)
-    with pytest.raises(ValueError, match=re.escape("param group 1: " + NESTEROV_MESSAGE)):
-        fastgd.SGD([np.zeros(2)], lr=0.1).add_param_group({"params": [np.zeros(3)], **options})
+    # a group's own options are not checked, as torch checks only its constructor's (test_optim
+    # steps such groups against torch's)
+    fastgd.SGD([{"params": [np.zeros(2)]}, {"params": [np.zeros(3)], **options}], lr=0.1)
+    fastgd.SGD([np.zeros(2)], lr=0.1).add_param_group({"params": [np.zeros(3)], **options})
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -951,6 +951,21 @@ def test_partial_fit_follows_the_current_parameters():
         model.set_params(learning_rate=-1.0).partial_fit(X, y)  # checked on every call
 
 
+def test_partial_fit_checks_options_as_fit_does():
+    # optimizer="nesterov" with momentum=0: fit refused it, partial_fit after set_params took it
+    # (the optimizer's Nesterov rule is checked on its constructor's options only, as torch's)
+    X, y = _data(np.random.default_rng(7), n=40)
+    model = fastgd.LinearRegression(optimizer="nesterov", learning_rate=0.05, random_state=0).partial_fit(X, y)
+    coef, intercept = model.coef_.copy(), model.intercept_.copy()
+    for method in ("partial_fit", "fit"):
+        with pytest.raises(ValueError, match="Nesterov momentum requires a momentum > 0"):
+            getattr(model.set_params(momentum=0.0), method)(X, y)
+        np.testing.assert_array_equal(model.coef_, coef)
+        np.testing.assert_array_equal(model.intercept_, intercept)
+    model.set_params(momentum=0.9).partial_fit(X, y)
+    assert model._optimizer.param_groups[0]["momentum"] == 0.9
+
+
 def test_partial_fit_refuses_other_classes():
     X, y = _data(np.random.default_rng(6), n=30, task="multiclass")
     model = fastgd.LogisticRegression().partial_fit(X, y, classes=[0, 1, 2])

@@ -172,18 +172,30 @@ def test_torch_only_keywords_refused_with_what_fastgd_lacks(name):
     np.testing.assert_array_equal(param, 0)
 
 
+@pytest.mark.parametrize("where", ["changed later", "given in a group", "added"])
 @pytest.mark.parametrize("changed", [dict(momentum=0.0), dict(dampening=0.3), dict(momentum=0.0, dampening=0.3),
                                      dict(nesterov=True, momentum=0.0)])
-def test_nesterov_changed_through_param_groups_steps_as_torch(changed, rng):
-    """torch checks Nesterov's momentum > 0 and zero dampening in its constructor only: a group changed
-    afterwards (by hand, or by a scheduler cycling momentum down to 0) steps with torch's formula."""
+def test_nesterov_groups_step_as_torch(changed, where, rng):
+    """torch checks Nesterov's momentum > 0 and zero dampening on its constructor's options only: a
+    group's own, given to it or to add_param_group, or changed afterwards (by hand, or by a scheduler
+    cycling momentum down to 0), steps with torch's formula."""
     torch = pytest.importorskip("torch")
-    groups = [(random_arrays(rng, SHAPES, np.float64), {}), (random_arrays(rng, SHAPES, np.float64), {})]
+    groups = [(random_arrays(rng, SHAPES, np.float64), {}),
+              (random_arrays(rng, SHAPES, np.float64), changed if where == "given in a group" else {})]
     kwargs = dict(lr=0.05, momentum=0.9, nesterov="nesterov" not in changed)
-    fopt, fparams = build(fast_cls("SGD"), groups, kwargs)
-    topt, tparams = build_torch(torch, "SGD", groups, kwargs)
+    if where == "added":
+        fopt, fparams = build(fast_cls("SGD"), groups[:1], kwargs)
+        topt, tparams = build_torch(torch, "SGD", groups[:1], kwargs)
+        added = [np.array(a, copy=True) for a in groups[1][0]]
+        added_torch = [torch.tensor(a.copy(), requires_grad=True) for a in groups[1][0]]
+        fopt.add_param_group({"params": added, **changed})
+        topt.add_param_group({"params": added_torch, **changed})
+        fparams, tparams = fparams + added, tparams + added_torch
+    else:
+        fopt, fparams = build(fast_cls("SGD"), groups, kwargs)
+        topt, tparams = build_torch(torch, "SGD", groups, kwargs)
     for step, grads in enumerate(grad_sequence(rng, SHAPES + SHAPES, np.float64, 6)):
-        if step == 3:
+        if step == 3 and where == "changed later":
             fopt.param_groups[1].update(changed)
             topt.param_groups[1].update(changed)
         fopt.step(grads)
