@@ -83,15 +83,15 @@ class MultiSteps(_OneAtATime):
             try:
                 opt._check_ready([s if has or g is not None else None
                                   for s, has, g in zip(self._sums, self._has, grads)])
-            except ValueError:
-                self._check_made_for(opt._params)  # a parameter reshaped or retyped since: say so
+            except ValueError:  # a parameter summed reshaped or retyped since: say so
+                self._check_made_for(opt._params, [i for i, g in enumerate(grads) if g is not None or self._has[i]])
                 raise
         present = [i for i, g in enumerate(grads) if g is not None]
         given = [grads[i] for i in present]
         sums = [self._sums[i] for i in present]
         first = [not self._has[i] for i in present]
         if not engine.add_all(sums, given, first):  # the sums that start this cycle are copied into
-            self._check_made_for(opt._params)
+            self._check_made_for(opt._params, present)
             given = [_checks.convert_grad(g, s, f"gradient {i}") for i, g, s in zip(present, given, sums)]
             if not engine.add_all(sums, given, first):
                 raise RuntimeError("fastgd: the compiled pass refused checked gradients; please report")
@@ -113,10 +113,11 @@ class MultiSteps(_OneAtATime):
             self.mini_step = 0
             self._has = [False] * len(self._sums)
 
-    def _check_made_for(self, params):
-        """Raise ValueError if a parameter's shape or dtype is no longer its sums' (the array
-        reshaped or retyped in place since this MultiSteps was made)."""
-        for i, (param, sums) in enumerate(zip(params, self._sums)):
+    def _check_made_for(self, params, indices):
+        """Raise ValueError if one of these parameters' shape or dtype is no longer its sums' (the
+        array reshaped or retyped in place since this MultiSteps was made)."""
+        for i in indices:
+            param, sums = params[i], self._sums[i]
             if (param.shape, param.dtype) != (sums.shape, sums.dtype):
                 raise ValueError(f"parameter {i} is now of shape {param.shape} and dtype {param.dtype}; this "
                                  f"MultiSteps was made for shape {sums.shape} and dtype {sums.dtype}: make a new "

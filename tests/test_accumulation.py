@@ -137,6 +137,25 @@ def test_a_parameter_reshaped_in_place_is_named(rng, given):
     np.testing.assert_allclose(param, start - 0.1 * 2.0)
 
 
+def test_a_frozen_parameter_reshaped_in_place_is_no_concern():
+    # the check above looked at every parameter: one without gradients, reshaped in place (which
+    # the optimizer allows), refused calls whose gradient only needed converting, and hid the
+    # real error of a bad option
+    trained, frozen = np.zeros(4, dtype=np.float32), np.zeros((2, 2))
+    opt = fastgd.SGD([trained, frozen], lr=0.1, momentum=0.5)
+    multi = fastgd.MultiSteps(opt, 2)
+    frozen.shape = (4,)
+    grad = np.ones(8)[::2]  # float64 and strided: converted
+    assert multi.step([grad, None]) is False
+    assert multi.step([grad, None]) is True
+    np.testing.assert_allclose(trained, -0.1, rtol=1e-6)
+    np.testing.assert_array_equal(frozen, 0)
+    opt.param_groups[0]["momentum"] = -1.0
+    multi.step([grad, None])
+    with pytest.raises(ValueError, match="Invalid momentum: -1.0"):
+        multi.step([grad, None])
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("norm_type", [2.0, 1.0, np.inf, 0.0, -np.inf])
 def test_clipped_accumulation_matches_torch(rng, dtype, norm_type):
