@@ -65,6 +65,10 @@ class _Average(_OneAtATime):
             if array.shape != other.shape or array.dtype != other.dtype:
                 raise ValueError(f"parameter {i} ({_checks.describe(array)}) no longer matches its {what} "
                                  f"({_checks.describe(other)}); keep each parameter's shape and dtype")
+            if np.may_share_memory(array, other) and array.ctypes.data != np.asarray(other).ctypes.data:
+                # (an entry of averages replaced by a view): the pass would read what it has written
+                raise ValueError(f"parameter {i} shares memory in part with its {what}; each average must be an "
+                                 "array of its own")
 
     def _weight(self):
         raise NotImplementedError
@@ -96,7 +100,8 @@ class _Average(_OneAtATime):
             _separate(targets)
             if not engine.copy_all(targets, self.averages):
                 self._check(targets, self.averages, "average")
-                engine.copy_all([np.asarray(t) for t in targets], self.averages)
+                if not engine.copy_all([np.asarray(t) for t in targets], self.averages):
+                    raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
     def swap(self):
         """Exchange the parameters' values and the averages in place (evaluate with the averages,

@@ -442,10 +442,18 @@ cdef enum PairPass:
     PAIR_ADD     # a = a + b
 
 
+cdef inline bint partly_shared(const Piece* x, const Piece* y) noexcept:
+    """Whether two pieces of the same size share memory without being the same."""
+    cdef const char* a = <const char*>x.data
+    cdef const char* b = <const char*>y.data
+    cdef Py_ssize_t nbytes = x.size * (4 if x.is_float32 else 8)
+    return a != b and a < b + nbytes and b < a + nbytes
+
+
 cdef bint pair_pass(list targets, list sources, PairPass what, double weight, list copied=None) except -1:
     """One pass of `what` over each pair (targets[k], sources[k]) (PAIR_ADD: a copy for the pairs
-    whose copied[k] is true); False, changing nothing, if an array is not ready or a pair does
-    not match (size, dtype)."""
+    whose copied[k] is true); False, changing nothing, if an array is not ready, or a pair does
+    not match (size, dtype) or shares memory in part."""
     cdef _Pieces a = gathered(targets, None, True)
     cdef _Pieces b = gathered(sources, None, what == PAIR_SWAP)
     cdef Py_ssize_t k, n
@@ -453,6 +461,9 @@ cdef bint pair_pass(list targets, list sources, PairPass what, double weight, li
     cdef Piece* y
     if a is None or b is None or not matching(a, b) or (copied is not None and len(copied) != a.count):
         return False
+    for k in range(a.count):  # a pair sharing memory in part would read what it has written (torch refuses it)
+        if partly_shared(&a.pieces[k], &b.pieces[k]):
+            return False
     for k in range(a.count):  # a copy is marked by a negative size, read under the GIL
         if copied is not None and copied[k]:
             a.pieces[k].size = -1 - a.pieces[k].size
@@ -462,8 +473,7 @@ cdef bint pair_pass(list targets, list sources, PairPass what, double weight, li
             y = &b.pieces[k]
             n = y.size
             if what == PAIR_COPY or x.size < 0:
-                # memmove: an average replaced by a view may overlap its target (memcpy would be undefined)
-                memmove(x.data, y.data, n * (4 if x.is_float32 else 8))
+                memmove(x.data, y.data, n * (4 if x.is_float32 else 8))  # (the pair may be one array)
             elif x.is_float32:
                 if what == PAIR_LERP:
                     lerp_in_place(<float*>x.data, <const float*>y.data, n, <float>weight)

@@ -208,18 +208,29 @@ def test_parameters_made_to_share_memory_later_are_refused_by_swap_and_copy_to(c
 
 
 @pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
-@pytest.mark.parametrize("shift", [2, -2])
-def test_copy_to_a_target_overlapping_its_average_copies_as_a_copy_would(cls, shift):
-    # an average replaced by a view (averages is a public list) that overlaps copy_to's target:
-    # the copy was a memcpy of overlapping memory, undefined (AddressSanitizer reports it)
-    big = np.zeros(12)
-    average = cls([Parameter(np.arange(8.0))])
+@pytest.mark.parametrize("shift", [1, -2])
+def test_an_average_sharing_memory_in_part_with_its_parameter_is_refused(cls, shift):
+    # an entry of averages replaced by a view overlapping its parameter (or copy_to's target):
+    # update and swap read what they had written (torch's _foreach_lerp_ refuses it), and the
+    # copy was a memcpy of overlapping memory (AddressSanitizer reports it)
+    big = np.arange(12.0)
+    param = Parameter(big[2:10])
+    average = cls([param])
     average.update()
-    big[2:10] = average.averages[0]
-    average.averages[0] = big[2:10]
-    expected = big[2:10].copy()
-    average.copy_to([big[2 + shift:10 + shift]])
-    np.testing.assert_array_equal(big[2 + shift:10 + shift], expected)
+    average.averages[0] = big[2 + shift:10 + shift]
+    before = big.copy()
+    for call in (average.update, average.swap, average.copy_to):
+        with pytest.raises(ValueError, match="parameter 0 shares memory in part with its average"):
+            call()
+        np.testing.assert_array_equal(big, before)
+    target = np.zeros(8)
+    average.copy_to([target])  # apart: copied
+    np.testing.assert_array_equal(target, big[2 + shift:10 + shift])
+    average.averages[0] = param.data  # the parameter itself: nothing to do, nothing refused
+    average.update()
+    average.swap()
+    average.copy_to()
+    np.testing.assert_array_equal(big, before)
 
 
 def test_a_call_while_another_runs_raises_and_changes_nothing():
