@@ -564,6 +564,10 @@ class PolynomialLR(LRScheduler):
         self.power = _check_number(power, "power", 0)
         super().__init__(optimizer, last_epoch)
 
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
+        _check_number(state_dict.get("power", self.power), "state_dict['power']", 0)
+
     def get_lr(self):
         self._warn_outside_step()
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -811,11 +815,8 @@ class OneCycleLR(LRScheduler):
                 _phase(up_end, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
                 _phase(total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
             ]
-        for i, (start, phase) in enumerate(zip([0.0] + [p["end_step"] for p in phases], phases)):
-            if phase["end_step"] == start:  # its steps would divide by its length, 0 (torch's do)
-                raise ValueError(f"OneCycleLR's phase {i + 1} of {len(phases)} would have no steps (from step "
-                                 f"{start:g} to {start:g}) with pct_start={pct_start!r} and total_steps={total_steps}; "
-                                 "choose a pct_start that gives each phase a length")
+        _check_phases(phases, f"with pct_start={pct_start!r} and total_steps={total_steps}; choose a pct_start "
+                              "that gives each phase a length")
         with _undone_on_failure(optimizer):  # checked: now the groups change
             self.optimizer = optimizer
             self.total_steps = total_steps
@@ -838,6 +839,7 @@ class OneCycleLR(LRScheduler):
     def _check_state_dict(self, state_dict):
         super()._check_state_dict(state_dict)
         _check_anneal_strategy(state_dict.get("_anneal_func_type", self._anneal_func_type))
+        _check_phases(state_dict.get("_schedule_phases", self._schedule_phases), "in state_dict['_schedule_phases']")
 
     def _anneal(self, start, end, pct):
         if self._anneal_func_type == "cos":
@@ -866,6 +868,17 @@ class OneCycleLR(LRScheduler):
         for group, momentum in zip(self.optimizer.param_groups, momentums):
             _set_momentum(group, self.use_beta1, momentum)
         return lrs
+
+
+def _check_phases(phases, where):
+    """Raise ValueError if a OneCycleLR phase has no steps: its steps would divide by its length, 0
+    (torch's do)."""
+    start = 0.0
+    for i, phase in enumerate(phases):
+        if phase["end_step"] == start:
+            raise ValueError(f"OneCycleLR's phase {i + 1} of {len(phases)} would have no steps (from step {start:g} "
+                             f"to {start:g}) {where}")
+        start = phase["end_step"]
 
 
 def _check_anneal_strategy(anneal_strategy):

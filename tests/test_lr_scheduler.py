@@ -552,16 +552,26 @@ def test_constant_lr_refuses_total_iters_0_where_torch_step_and_closed_form_part
 ])
 def test_refused_where_torch_divides_by_zero_later(make, steps):
     """A negative power, or a OneCycleLR phase of no steps: torch's schedule divides by zero within
-    its steps (or its constructor), where fastgd refuses the arguments up front."""
+    its steps (or its constructor), where fastgd refuses the arguments up front, and a state dict
+    that holds them (torch's, made before its steps fail)."""
     _, theirs = make_pair("SGD")
+    saved = None
     with pytest.raises(ZeroDivisionError):
         scheduler = make(torch_scheduler, theirs)
+        saved = scheduler.state_dict()
         for _ in range(steps):
             step_optimizer(theirs)
             scheduler.step()
     fast, _ = make_pair("SGD")
     with pytest.raises(ValueError):
         make(lr_scheduler, fast)
+    if saved is not None:  # into a scheduler of the same class made with arguments that work
+        ours = {"PolynomialLR": lambda: lr_scheduler.PolynomialLR(fast, total_iters=4),
+                "OneCycleLR": lambda: lr_scheduler.OneCycleLR(fast, max_lr=0.1, total_steps=10)}[type(scheduler).__name__]()
+        before = ours.state_dict()
+        with pytest.raises(ValueError, match="power|phase"):
+            ours.load_state_dict(saved)
+        assert ours.state_dict() == before
 
 
 @pytest.mark.parametrize("milestone", [2.5, -1, "3"])
