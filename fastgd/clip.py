@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .optim import Parameter
+from .optim import Parameter, _torch_keywords
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "clip_coef",
            "clipped_step"]
@@ -121,9 +121,7 @@ def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
 
 def _check_foreach(foreach):
     """torch's foreach picks an implementation: taken (None or a bool) and ignored; one pass here."""
-    if foreach is not None and foreach is not True and foreach is not False:
-        raise TypeError(f"foreach must be None, True or False (torch's choice of implementation, ignored "
-                        f"here), got {foreach!r}")
+    _torch_keywords(foreach=foreach)
 
 
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):

@@ -18,6 +18,7 @@ plain NumPy.
 """
 import copy
 import functools
+import inspect
 import math
 import os
 import threading
@@ -39,6 +40,9 @@ MAX_STEP = 2**53
 #: the keys learning-rate schedulers keep in a param group beside the options (fastgd.lr_scheduler
 #: writes these, as torch's do): a new group may carry them; any other key not an option is refused
 SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
+#: torch's keywords that choose among its implementations or serve its autograd and CUDA graphs: a
+#: class takes those its torch namesake takes, in its constructor and its groups (_torch_keywords)
+TORCH_KEYWORDS = ("foreach", "fused", "capturable", "differentiable")
 
 # what a compiled step returns (src/_engine.pxi)
 _DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _STATE_MISSING = (
@@ -368,13 +372,16 @@ class Optimizer(_OneAtATime):
             raise ValueError(f"{where}a param group needs a 'params' entry")
         # a key one of its groups holds (torch's foreach, kept from a state dict) is no misspelling
         held = {key for existing in self.param_groups for key in existing}
-        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS - held)
+        torch_keys = _torch_keywords_of(type(self))
+        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS - torch_keys - held)
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
-                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and the keys schedulers "
-                f"keep: {', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
+                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and torch's "
+                f"{', '.join(sorted(torch_keys)) or 'none'}, the keys schedulers keep: "
+                f"{', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
             )
+        _torch_keywords(**{key: group[key] for key in torch_keys & set(group)}, where=where)
         entries = _as_entries(group["params"])
         options = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         self._check_options(options, where)
@@ -927,23 +934,30 @@ def _as_groups(params):
     return [{"params": params}]
 
 
-def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=False):
-    """Check torch's keywords that choose among its implementations or serve its autograd and CUDA
-    graphs, which a class takes where its torch namesake takes them, so that torch's code runs:
-    fastgd has one implementation (a fused, compiled pass), so foreach and fused (None, True or
-    False) change nothing; it has no autograd or CUDA graphs, so capturable and differentiable
-    must be False.  Nothing is kept in the param groups."""
+def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=False, where=""):
+    """Check torch's keywords (TORCH_KEYWORDS) given to a constructor or in a group, so that
+    torch's code runs: fastgd has one implementation (a fused, compiled pass), so foreach and
+    fused (None, True or False) change nothing; it has no autograd or CUDA graphs, so capturable
+    and differentiable must be False.  A group keeps those it is given, as torch's do."""
     for name, value in (("foreach", foreach), ("fused", fused)):
         if value is not None and not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be None, True or False, got {value!r}")
+            raise TypeError(f"{where}{name} must be None, True or False, got {value!r}")
     if foreach and fused:
-        raise ValueError("foreach and fused cannot both be True (as in torch); fastgd's step is fused either way")
+        raise ValueError(f"{where}foreach and fused cannot both be True (as in torch); fastgd's step is fused "
+                         "either way")
     for name, value in (("capturable", capturable), ("differentiable", differentiable)):
         if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{name} must be True or False, got {value!r}")
+            raise TypeError(f"{where}{name} must be True or False, got {value!r}")
         if value:
-            raise ValueError(f"{name}=True is torch's (for its " + ("CUDA graphs" if name == "capturable" else "autograd")
+            raise ValueError(f"{where}{name}=True is torch's (for its "
+                             + ("CUDA graphs" if name == "capturable" else "autograd")
                              + f"); fastgd has neither: use {name}=False")
+
+
+@functools.cache
+def _torch_keywords_of(cls):
+    """The TORCH_KEYWORDS an optimizer class takes: its constructor's (its torch namesake's)."""
+    return frozenset(TORCH_KEYWORDS) & set(inspect.signature(cls.__init__).parameters)
 
 
 def _nesterov_rule(options, where):

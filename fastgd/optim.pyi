@@ -22,6 +22,7 @@ PARALLEL_MIN_SIZE: int
 MAX_THREADS: int
 MAX_STEP: int
 SCHEDULER_KEYS: frozenset[str]
+TORCH_KEYWORDS: tuple[str, ...]
 
 # The description of an algorithm (Optimizer.algorithm): see fastgd/optim.py.
 class Option(NamedTuple):

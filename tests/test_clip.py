@@ -206,6 +206,7 @@ def test_foreach_is_taken_and_ignored_as_torch(rng, foreach):
         np.testing.assert_allclose(g, t.grad.numpy(), rtol=4e-6)
     fastgd.clip_grads_with_norm_(clipped, 0.001, fastgd.get_total_norm(clipped), foreach=foreach)
     assert fastgd.get_total_norm(clipped) == pytest.approx(0.001, rel=1e-4)
+    fastgd.clip_grad_value_(clipped, 0.01, foreach=np.True_)  # a NumPy bool too, as torch and the optimizers
     for call in (lambda: fastgd.clip_grad_norm_(clipped, 1.0, foreach="yes"),
                  lambda: fastgd.clip_grad_value_(clipped, 1.0, foreach=1)):
         with pytest.raises(TypeError, match="foreach"):

@@ -150,6 +150,29 @@ def test_foreach_and_fused_change_nothing(name, choice, rng):
     assert not set(fopt.param_groups[0]) & set(TORCH_ONLY)
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_torch_keywords_in_param_groups_as_torch(name):
+    """torch keeps its keywords in its defaults, so a group may give them too (given to the
+    constructor or to add_param_group): taken, checked and kept where the class takes them."""
+    torch = pytest.importorskip("torch")
+    taken = set(inspect.signature(fast_cls(name).__init__).parameters) & set(TORCH_ONLY)
+    given = {"foreach": False, "differentiable": False, "capturable": False, "fused": None}
+    group = {key: value for key, value in given.items() if key in taken}
+    opt = fast_cls(name)([{"params": [np.zeros(2)], **group}])
+    assert {key: opt.param_groups[0][key] for key in group} == group
+    if name != "Lion":
+        torch_class(torch, name)([{"params": [torch.zeros(2, requires_grad=True)], **group}])
+    for key in set(TORCH_ONLY) - taken:  # not taken where the class does not take it
+        with pytest.raises(ValueError, match=f"unknown option '{key}'"):
+            opt.add_param_group({"params": [np.zeros(3)], key: False})
+    for key in taken & {"capturable", "differentiable"}:
+        with pytest.raises(ValueError, match=f"param group 1: {key}=True is torch's"):
+            opt.add_param_group({"params": [np.zeros(3)], key: True})
+    assert len(opt.param_groups) == 1
+    opt.add_param_group({"params": [np.zeros(3)], **{key: np.False_ for key in taken}})
+    opt.step([np.ones(2), np.ones(3)])
+
+
 @pytest.mark.parametrize("name", [name for name in NAMES if name != "Lion"])
 def test_torch_only_keywords_refused_with_what_fastgd_lacks(name):
     torch = pytest.importorskip("torch")
