@@ -260,8 +260,8 @@ class _Driver(BaseEstimator):
             coef, intercept = np.zeros((k, self._theta.size // k - 1)), np.zeros(k)
             coef = coef[0] if self._coef_1d else coef
         else:
-            coef, intercept = self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_, self.intercept_
-        return np.array(coef), np.array(intercept), _KEPT
+            coef, intercept = self.coef_, self.intercept_
+        return np.array(_dense(coef, None)), np.array(_dense(intercept, None)), _KEPT
 
     def _shows_weights(self):
         """Whether coef_ and intercept_ are what the estimator trains on: those _publish made

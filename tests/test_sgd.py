@@ -386,6 +386,12 @@ def test_weights_assigned_as_sparse_matrices_go_on_as_dense_ones(cls, attribute)
         model.partial_fit(X, y)
     np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
     np.testing.assert_array_equal(models[0].intercept_, models[1].intercept_)
+    for model in models:  # and a warm fit starts from them
+        setattr(model, attribute, sparse.csr_matrix(np.atleast_2d(getattr(model, attribute))) if model is models[0]
+                else getattr(model, attribute))
+        model.set_params(warm_start=True).fit(X, y)
+    np.testing.assert_array_equal(models[0].coef_, models[1].coef_)
+    np.testing.assert_array_equal(models[0].intercept_, models[1].intercept_)
 
 
 def test_sparsify_twice_and_densify_unfitted_as_scikit_learn():
