@@ -55,14 +55,22 @@ SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptiv
 def _is_aligned(a):
     """Whether the array (or CSR matrix) a lies at aligned addresses, in one piece, as the compiled
     loop reads it (np.frombuffer, a network frame or a memmap at an odd offset may not; a CSR
-    matrix's data may be a strided view)."""
+    matrix's data may be a strided view), a CSR matrix's index arrays of one native dtype."""
     parts = (a.data, a.indices, a.indptr) if sparse.issparse(a) else (a,)
-    return all(part.flags.aligned and part.flags.c_contiguous for part in parts)
+    return all(part.flags.aligned and part.flags.c_contiguous for part in parts) and (
+        not sparse.issparse(a) or (a.indices.dtype == a.indptr.dtype and a.indices.dtype.isnative))
 
 
 def _aligned(a):
-    """a, or an aligned, contiguous copy of it if it is not so."""
-    return a if _is_aligned(a) else a.copy()
+    """a, or an aligned, contiguous copy of it if it is not so (a CSR matrix's indices and indptr
+    in one native dtype, as SciPy makes them: one may be given int32 and the other int64)."""
+    if _is_aligned(a):
+        return a
+    a = a.copy()
+    if sparse.issparse(a):
+        index = np.result_type(a.indices.dtype.newbyteorder("="), a.indptr.dtype.newbyteorder("="))
+        a.indices, a.indptr = (np.ascontiguousarray(part, dtype=index) for part in (a.indices, a.indptr))
+    return a
 
 
 #: the sparse formats _check_sparse_indices checks as they are, before SciPy converts them; the

@@ -595,6 +595,18 @@ def test_csr_data_in_a_strided_view_is_copied_as_dense_rows_are():
     np.testing.assert_array_equal(ours.coef_, fastgd.SGDClassifier(**options).fit(X, y).coef_)
 
 
+@pytest.mark.parametrize("indices, indptr", [(np.int32, np.int64), (np.int64, np.int32), (">i4", ">i4")])
+def test_csr_index_arrays_of_other_dtypes_are_converted(indices, indptr):
+    # fit refused them ("both int32 or both int64"), where predict took them
+    X, y = _classification(2, np.float64, "csr")
+    odd = X.copy()
+    odd.indices, odd.indptr = X.indices.astype(indices), X.indptr.astype(indptr)
+    options = dict(SAME, learning_rate="constant", eta0=0.05)
+    ours = fastgd.SGDClassifier(**options).fit(odd, y)
+    np.testing.assert_array_equal(ours.coef_, fastgd.SGDClassifier(**options).fit(X, y).coef_)
+    assert odd.indices.dtype == np.dtype(indices)  # the caller's matrix as it was
+
+
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_bad_sparse_indices_are_refused_and_change_nothing(optimizer):
     X, y = _regression(np.float64, "csr")
