@@ -10,6 +10,7 @@ fastgd optimizer's state, so they give the same model for the same seed.
 import contextlib
 import functools
 import inspect
+import itertools
 import math
 import threading
 import types
@@ -74,18 +75,30 @@ def _aligned(a):
 
 
 #: the sparse formats _check_sparse_indices checks as they are, before SciPy converts them; the
-#: others (LIL, DOK, DIA: their conversions check, but LIL's rows are lists a user may edit) are
-#: checked once converted to CSR
-_CHECKED_FORMATS = ("csr", "csc", "bsr", "coo")
+#: others (DOK, DIA: their conversions check) are checked once converted to CSR
+_CHECKED_FORMATS = ("csr", "csc", "bsr", "coo", "lil")
 
 
 def _check_sparse_indices(X):
     """Raise ValueError unless a sparse X's index arrays lie within its shape, before anything reads
     through them: SciPy's conversions (CSC or COO to CSR) and products do not check, and read or
     write out of bounds.  CSR, CSC and BSR: indptr rising from 0 to at most the entries, indices
-    below the minor dimension (of blocks, for BSR); COO: each entry's row and column inside."""
+    below the minor dimension (of blocks, for BSR); COO: each entry's row and column inside; LIL
+    (whose rows and data are lists a user may edit; SciPy's conversion trusts them): a row's
+    indices as many as its values, inside."""
     if not sparse.issparse(X) or X.format not in _CHECKED_FORMATS or X.ndim != 2:
         return  # dense, a format checked once made CSR (see _CHECKED_FORMATS), or 1-D (validate_data refuses it)
+    if X.format == "lil":
+        try:
+            sizes = [len(row) for row in X.rows]
+            consistent = len(sizes) == X.shape[0] and sizes == [len(values) for values in X.data]
+            indices = np.fromiter(itertools.chain.from_iterable(X.rows), dtype=np.int64, count=sum(sizes))
+        except (TypeError, ValueError, OverflowError):  # a row that is no list of integers
+            consistent = False
+        if consistent and (indices.size == 0 or 0 <= indices.min() <= indices.max() < X.shape[1]):
+            return
+        raise ValueError(f"X's rows are out of range: a LIL matrix's rows and data must hold, for each of its "
+                         f"{X.shape[0]} rows, as many indices as values, each index in [0, {X.shape[1]})")
     if X.format == "coo":
         coords = [(np.asarray(index), size) for index, size in zip(X.coords, X.shape)]
         if all(index.size == np.shape(X.data)[0] and (index.size == 0 or 0 <= index.min() <= index.max() < size)

@@ -584,6 +584,24 @@ def test_out_of_range_sparse_indices_are_refused_before_scipy_reads_them(fmt, es
             model.predict(broken)
 
 
+@pytest.mark.parametrize("edit", ["a value more", "a value less"])
+def test_a_lil_matrix_whose_rows_and_data_disagree_is_refused(edit):
+    # SciPy's conversion to CSR trusts the lists: a longer data list wrote past its arrays (a
+    # segfault), a shorter one shifted every later row's values by one (a silent wrong fit)
+    X, y = _classification(2, np.float64)
+    model = fastgd.SGDClassifier(max_iter=2, tol=None, random_state=0).fit(X, y)
+    untouched = pickle.loads(pickle.dumps(model))
+    broken = sparse.lil_matrix(X)
+    if edit == "a value more":
+        broken.data[3].append(1.0)
+    else:
+        broken.data[3].pop()
+    for method in ("predict", "score", "fit", "partial_fit"):
+        with pytest.raises(ValueError, match="as many indices as values"):
+            getattr(model, method)(*((broken,) if method == "predict" else (broken, y)))
+    np.testing.assert_array_equal(model.coef_, untouched.coef_)
+
+
 def test_csr_data_in_a_strided_view_is_copied_as_dense_rows_are():
     X, y = _classification(2, np.float64, "csr")
     strided = X.copy()
