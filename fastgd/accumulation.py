@@ -115,7 +115,10 @@ class MultiSteps(_OneAtATime):
 
     def _check_made_for(self, params, indices):
         """Raise ValueError if one of these parameters' shape or dtype is no longer its sums' (the
-        array reshaped or retyped in place since this MultiSteps was made)."""
+        array reshaped or retyped in place since this MultiSteps was made); nothing if the optimizer
+        has another number of parameters now (the caller's error says so)."""
+        if len(params) != len(self._sums):
+            return
         for i in indices:
             param, sums = params[i], self._sums[i]
             if (param.shape, param.dtype) != (sums.shape, sums.dtype):

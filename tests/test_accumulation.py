@@ -137,6 +137,15 @@ def test_a_parameter_reshaped_in_place_is_named(rng, given):
     np.testing.assert_allclose(param, start - 0.1 * 2.0)
 
 
+def test_a_group_removed_is_named_as_the_optimizer_names_it():
+    # the reshape check indexed the optimizer's parameters by the MultiSteps' own: IndexError
+    opt = fastgd.SGD([{"params": [np.zeros(3)]}, {"params": [np.zeros(2)]}], lr=0.1)
+    multi = fastgd.MultiSteps(opt, 1)
+    del opt.param_groups[1]
+    with pytest.raises(ValueError, match="2 gradients for 1 parameters"):
+        multi.step([np.ones(3), np.ones(2)])
+
+
 def test_a_frozen_parameter_reshaped_in_place_is_no_concern():
     # the check above looked at every parameter: one without gradients, reshaped in place (which
     # the optimizer allows), refused calls whose gradient only needed converting, and hid the
