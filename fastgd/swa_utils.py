@@ -23,11 +23,18 @@ def _data(entry):
     return entry.data if isinstance(entry, Parameter) else entry
 
 
-def _separate(arrays):
-    """Raise unless the arrays share no memory: a swap would exchange shared elements twice, and
-    copy_to write them twice (checked again by those, as a Parameter's .data may be replaced)."""
+def _separate(arrays, averages=()):
+    """Raise unless the arrays share no memory, nor with the averages (each may be its own
+    array's): a swap would exchange shared elements twice, and copy_to write them twice (checked
+    again by those, as a Parameter's .data, or an entry of averages, may be replaced)."""
     listed = [(array, f"parameter {i}") for i, array in enumerate(arrays) if isinstance(array, np.ndarray)]
+    listed += [(average, f"average {i}") for i, average in enumerate(averages)
+               if not (i < len(arrays) and isinstance(arrays[i], np.ndarray) and _same_memory(average, arrays[i]))]
     _checks.check_no_overlap([array for array, _ in listed], [name for _, name in listed])
+
+
+def _same_memory(a, b):
+    return a.ctypes.data == b.ctypes.data and a.nbytes == b.nbytes
 
 
 class _Average(_OneAtATime):
@@ -97,7 +104,7 @@ class _Average(_OneAtATime):
             targets = self._params() if params is None else [_data(entry) for entry in params]
             if len(targets) != len(self.averages):
                 raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
-            _separate(targets)
+            _separate(targets, self.averages)
             if not engine.copy_all(targets, self.averages):
                 self._check(targets, self.averages, "average")
                 if not engine.copy_all([np.asarray(t) for t in targets], self.averages):
@@ -108,7 +115,7 @@ class _Average(_OneAtATime):
         then swap back)."""
         with self._exclusive("swap()"):
             params = self._params()
-            _separate(params)
+            _separate(params, self.averages)
             self._run(engine.swap_all, params)
 
     def state_dict(self):
