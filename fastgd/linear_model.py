@@ -784,7 +784,8 @@ def _check_one_label_type(labels, name):
     """Labels must be all strings or all numbers (np.unique cannot order a mix)."""
     if labels is None:
         return
-    labels = np.asarray(labels)
+    # a list as it is: NumPy would make ["a", 1] strings (scikit-learn refuses the mix there too)
+    labels = labels if isinstance(labels, np.ndarray) else np.asarray(labels, dtype=object)
     if labels.dtype == object:
         kinds = {"string" if isinstance(label, str) else "number" for label in labels.ravel()}
         if len(kinds) > 1:

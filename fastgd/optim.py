@@ -377,9 +377,9 @@ class Optimizer(_OneAtATime):
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
-                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and torch's "
-                f"{', '.join(sorted(torch_keys)) or 'none'}, the keys schedulers keep: "
-                f"{', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
+                f"{type(self).__name__} takes {', '.join(sorted(self.defaults))} (and "
+                + (f"torch's {', '.join(sorted(torch_keys))}, " if torch_keys else "")
+                + f"the keys schedulers keep: {', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
             )
         _torch_keywords(**{key: group[key] for key in torch_keys & set(group)}, where=where)
         entries = _as_entries(group["params"])

@@ -1407,7 +1407,8 @@ def test_held_out_weights_all_zero_or_below_are_refused_up_front(held_out_weight
     assert not hasattr(model, "coef_")  # fastgd's, unchanged (scikit-learn's is left half fitted)
 
 
-@pytest.mark.parametrize("classes", [[0, 1, np.nan], [0, 1, np.inf], {0, 1}, 2, [None, 1], [0.5, 1.5]])
+@pytest.mark.parametrize("classes", [[0, 1, np.nan], [0, 1, np.inf], {0, 1}, 2, [None, 1], [0.5, 1.5], ["a", "b", 1],
+                                     [0, 1, "x"]])
 def test_classes_scikit_learn_refuses_are_refused(classes):
     # NaN or inf classes were taken (a class no label can match; with NaN the next call's
     # classes were "not the same"); a set or a number got a message about one class
@@ -1416,7 +1417,8 @@ def test_classes_scikit_learn_refuses_are_refused(classes):
         sk.SGDClassifier().partial_fit(X, y, classes=classes)
     for model in (fastgd.SGDClassifier(), fastgd.LogisticRegression()):
         with pytest.raises(ValueError, match="classes|array-like"):
-            model.partial_fit(X, y, classes=classes)
+            model.partial_fit(X, y if not isinstance(classes, list) or not any(isinstance(c, str) for c in classes)
+                              else np.where(y == 1, "a", "b"), classes=classes)
         assert not hasattr(model, "classes_")
 
 
