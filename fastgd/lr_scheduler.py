@@ -875,6 +875,10 @@ def _check_phases(phases, where):
     (torch's do)."""
     start = 0.0
     for i, phase in enumerate(phases):
+        if not isinstance(phase, dict) or isinstance(phase.get("end_step"), bool) or not isinstance(
+                phase.get("end_step"), numbers.Real):
+            raise ValueError(f"OneCycleLR's phase {i + 1} of {len(phases)} has no end_step {where}; expected a dict "
+                             "with a number end_step, as OneCycleLR makes them")
         if phase["end_step"] == start:
             raise ValueError(f"OneCycleLR's phase {i + 1} of {len(phases)} would have no steps (from step {start:g} "
                              f"to {start:g}) {where}")

@@ -625,6 +625,21 @@ def test_a_failed_step_changes_nothing():
     assert step.last_epoch == 0 and step.state_dict()["_step_count"] == 1
 
 
+@pytest.mark.parametrize("spoil", ["no end_step", "end_step of no number"])
+def test_one_cycle_phases_of_a_state_dict_are_checked(spoil):
+    fast, _ = make_pair("SGD")
+    scheduler = lr_scheduler.OneCycleLR(fast, max_lr=0.1, total_steps=10)
+    saved, before = scheduler.state_dict(), scheduler.state_dict()
+    saved["_schedule_phases"] = copy.deepcopy(saved["_schedule_phases"])
+    if spoil == "no end_step":
+        del saved["_schedule_phases"][0]["end_step"]
+    else:
+        saved["_schedule_phases"][0]["end_step"] = "3"
+    with pytest.raises(ValueError, match="phase 1 of 2 has no end_step"):
+        scheduler.load_state_dict(saved)
+    assert scheduler.state_dict() == before
+
+
 def test_load_state_dict_checks_first():
     fast, _ = make_pair("SGD")
     scheduler = lr_scheduler.StepLR(fast, step_size=3)
