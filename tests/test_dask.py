@@ -347,7 +347,9 @@ def test_a_timeout_leaves_the_users_data_alone(dask_client):
         DataParallel(fastgd.LinearRegression(max_iter=2, tol=None), client=dask_client, timeout=0.2).fit(Xs, ys)
     np.testing.assert_allclose(Xs.compute(), X)  # not cancelled
     model = DataParallel(fastgd.LinearRegression(max_iter=50, tol=None), client=dask_client, timeout=1e-3)
-    with pytest.raises(TimeoutError, match="epochs"):
+    # the epochs' rounds time out, or on a loaded machine the persisting of the data ready already
+    # (a round trip to the scheduler, longer than 1 ms there): the data is left alone either way
+    with pytest.raises(TimeoutError, match="epochs|persisting X and y did not finish"):
         model.fit(Xs, ys)
     np.testing.assert_allclose(Xs.compute(), X)
     assert not any(str(key).startswith("fastgd-") for key in dask_client.run_on_scheduler(_task_keys))
