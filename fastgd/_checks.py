@@ -50,8 +50,9 @@ def check_ordered(params):
                         "set changes from run to run, and a state dict numbers the parameters in order")
 
 
-def check_no_overlap(params, names):
-    """No two parameters may share memory (the same array passed twice, or overlapping views)."""
+def check_no_overlap(params, names, expected="each parameter must be a separate array, given once"):
+    """No two parameters may share memory (the same array passed twice, or overlapping views);
+    `expected` ends the message."""
     spans = sorted(
         (param.__array_interface__["data"][0], param.nbytes, index)
         for index, param in enumerate(params)
@@ -62,7 +63,7 @@ def check_no_overlap(params, names):
             first, second = sorted((index, next_index))
             raise ValueError(
                 f"{names[second]} shares memory with {names[first]} "
-                f"({describe(params[first])}); each parameter must be a separate array, given once"
+                f"({describe(params[first])}); {expected}"
             )
 
 

@@ -30,7 +30,8 @@ def _separate(arrays, averages=()):
     listed = [(array, f"parameter {i}") for i, array in enumerate(arrays) if isinstance(array, np.ndarray)]
     listed += [(average, f"average {i}") for i, average in enumerate(averages)
                if not (i < len(arrays) and isinstance(arrays[i], np.ndarray) and _same_memory(average, arrays[i]))]
-    _checks.check_no_overlap([array for array, _ in listed], [name for _, name in listed])
+    _checks.check_no_overlap([array for array, _ in listed], [name for _, name in listed],
+                             "each parameter and each average must be a separate array")
 
 
 def _same_memory(a, b):

@@ -243,7 +243,8 @@ def test_an_average_sharing_memory_with_another_parameter_is_refused_by_swap_and
     average.averages[1] = first[:5]
     before = first.copy(), second.copy()
     for call in (average.swap, average.copy_to):
-        with pytest.raises(ValueError, match="average 1 shares memory with parameter 0"):
+        with pytest.raises(ValueError, match="average 1 shares memory with parameter 0 .*; "
+                                             "each parameter and each average must be a separate array$"):
             call()
         np.testing.assert_array_equal(first, before[0])
         np.testing.assert_array_equal(second, before[1])
