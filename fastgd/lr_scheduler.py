@@ -158,18 +158,20 @@ def _undone_on_failure(optimizer):
         raise
 
 
-#: the entries of a saved state that count steps (whole numbers), and those that a step divides by
-#: (above 0): torch's names, which fastgd's schedulers keep (not last_epoch: step(epoch) may set a
-#: fractional one, as torch's)
+#: the entries of a saved state that count steps (whole numbers), those that a step divides by
+#: (above 0), and those that count steps or a fraction of them (finite, as all of the others):
+#: torch's names, which fastgd's schedulers keep (step(epoch) may set a fractional last_epoch, as
+#: torch's, and T_cur with it)
 _WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps"})
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                                "total_size"})
+_FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur"}
 
 
 def _check_entry(key, held, loaded, owner):
     """Raise ValueError unless a loaded entry can stand where the scheduler holds `held`: of its
-    kind (_same_kind), no NaN, a whole number for a count of steps, above 0 for what a step
-    divides by (torch loads anything, and fails later or never)."""
+    kind (_same_kind), no NaN, a finite (and whole) number for a count of steps, above 0 for what
+    a step divides by (torch loads anything, and fails later or never)."""
     if not _same_kind(held, loaded):
         raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(loaded)}; this {owner} holds "
                          f"{reprlib.repr(held)} there, and a value of that kind is expected")
@@ -177,7 +179,9 @@ def _check_entry(key, held, loaded, owner):
                   if isinstance(v, numbers.Real) and not isinstance(v, bool)]
     if any(v != v for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] holds NaN")
-    if key in _WHOLE_ENTRIES and any(v != int(v) for v in numbers_in if math.isfinite(v)):
+    if key in _FINITE_ENTRIES and not all(map(math.isfinite, numbers_in)):
+        raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a finite number (a count of steps)")
+    if key in _WHOLE_ENTRIES and any(v != int(v) for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a whole number (a count of steps)")
     if key in _POSITIVE_ENTRIES and any(not v > 0 for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a number above 0")

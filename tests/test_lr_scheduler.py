@@ -853,6 +853,12 @@ def _sgd():
     (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"_step_count": 1.5}),
     (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"base_lrs": [float("nan")]}),
     (lambda: lr_scheduler.LinearLR(_sgd()), {"total_iters": 0}),
+    # counts of steps finite (else the schedule froze, or a later step raised OverflowError)
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"step_size": float("inf")}),
+    (lambda: lr_scheduler.CosineAnnealingLR(_sgd(), T_max=10), {"T_max": float("inf")}),
+    (lambda: lr_scheduler.OneCycleLR(_sgd(), max_lr=1.0, total_steps=10), {"total_steps": float("inf")}),
+    (lambda: lr_scheduler.CyclicLR(_sgd(), base_lr=0.1, max_lr=1.0), {"last_epoch": float("inf")}),
+    (lambda: lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=3), {"T_cur": -float("inf")}),
     # the milestones by the constructor's rules (torch's constructor takes these, and its state
     # then makes step() and step(epoch) part, or each step raise)
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: -1}}),
