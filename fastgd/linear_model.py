@@ -148,8 +148,8 @@ class _Driver(BaseEstimator):
     #: scikit-learn's SGD bookkeeping: early_stopping's held-out rows (a partial_fit after a fit
     #: holds out rows too, and t_ counts each epoch's held-out rows as if trained on), and under
     #: plain SGD with an L1 penalty the lazy average of its weight vector (see Objective's
-    #: lazy_average).  The estimators of their own, as MLPClassifier, train a partial_fit on
-    #: every row, count steps, and average the iterates.  (The drop-ins' convergence test, with
+    #: lazy_average).  The estimators of their own train a partial_fit on every row (where
+    #: MLPClassifier's refuses early_stopping), count steps, and average the iterates.  (The drop-ins' convergence test, with
     #: the norms a call keeps for it, is scikit-learn's too: see _SGDDropIn._objective.)
     _sgd_bookkeeping = False
 
@@ -462,8 +462,8 @@ class _Driver(BaseEstimator):
                     if self.verbose:
                         print(f"Convergence after {self.n_iter_} epochs")
                     break
-        # as scikit-learn, a fit (partial_fit runs one epoch a call) that ran every epoch, even if
-        # it met the stopping rule in the last one
+        # as scikit-learn, a fit that ran every epoch, even if it met the stopping rule in the last
+        # one (the caller does not warn of a partial_fit, as scikit-learn's does not)
         ran_out = check and n_epochs == self.max_iter and self.n_iter_ - epochs_before == n_epochs
         if self._sgd_bookkeeping and batch_size == 1:  # scikit-learn's t_ counts every row of every epoch
             self._t[0] += passed_over + (self.n_iter_ - epochs_before) * (0 if validation is None else validation[0].size)
@@ -515,13 +515,15 @@ class _Driver(BaseEstimator):
         X, y, sample_weight = (None if a is None else _aligned(a) for a in (X, y, sample_weight))
         return X, y, sample_weight
 
-    def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None):
+    def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None, partial=False):
         """Train; a call that fails (divergence included) leaves the estimator as it was.
-        init: the (coef, intercept) a fit starts from (and their names, for messages), or None."""
+        init: the (coef, intercept) a fit starts from (and their names, for messages), or None;
+        partial: a partial_fit (one epoch, which neither holds rows out, but in the drop-ins, nor
+        warns that max_iter ran out)."""
         with self._calls().training(type(self).__name__):
             before = _Snapshot(self)
             try:
-                return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init)
+                return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
             except BaseException:
                 before.restore()
                 raise
@@ -531,7 +533,7 @@ class _Driver(BaseEstimator):
         with _CALL_LOCKS:
             return vars(self).setdefault("_calls_under_way", _Calls())
 
-    def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes, init=None):
+    def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes, init, partial):
         X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
         if not reset:  # partial_fit goes on in the model's dtype
             X = X.astype(self._theta.dtype, copy=False)
@@ -565,7 +567,7 @@ class _Driver(BaseEstimator):
             if init is not None:
                 self._start_from(*init)
         self._start_call(reset)
-        validating = self.early_stopping and (reset or self._sgd_bookkeeping)
+        validating = self.early_stopping and (not partial or self._sgd_bookkeeping)
         if validating or reset or not hasattr(self, "validation_scores_"):  # else the fit's are kept
             self.validation_scores_ = [] if validating else None
         train = validation = None
@@ -585,7 +587,7 @@ class _Driver(BaseEstimator):
             ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
-        if ran_out:
+        if ran_out and not partial:
             warnings.warn(
                 f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
                 f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
@@ -970,7 +972,7 @@ class LinearRegression(RegressorMixin, _BaseGD):
         """One epoch over (X, y), keeping the weights and optimizer state of earlier calls; the
         current parameters apply (another optimizer starts with a new state)."""
         self._validate_params()
-        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"))
+        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -1027,7 +1029,7 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
         first = not hasattr(self, "coef_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
-        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes)
+        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)
 
     def decision_function(self, X):
         """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""
@@ -1259,7 +1261,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         """One epoch over (X, y), going on from the weights and optimizer state of earlier calls."""
         self._validate_params()
         self._more_checks(for_partial_fit=True)
-        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"))._one_epoch_done()
+        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)._one_epoch_done()
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -1391,7 +1393,7 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         first = not hasattr(self, "coef_")
         if first and classes is None:
             raise ValueError("classes must be passed on the first call to partial_fit")
-        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes)._one_epoch_done()
+        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)._one_epoch_done()
 
     def decision_function(self, X):
         """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""

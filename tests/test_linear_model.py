@@ -27,6 +27,7 @@ from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.linear_model import LinearRegression as SkLinearRegression  # noqa: E402
 from sklearn.linear_model import LogisticRegression as SkLogisticRegression  # noqa: E402
 from sklearn.linear_model import Ridge  # noqa: E402
+from sklearn.linear_model import SGDRegressor as SkSGDRegressor  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
@@ -1201,6 +1202,27 @@ def test_max_iter_reached_warns():
         warnings.simplefilter("error", ConvergenceWarning)
         fastgd.LinearRegression(max_iter=2, tol=None).fit(X, y)  # no convergence test asked for
         fastgd.LinearRegression(max_iter=2, tol=1e-12).partial_fit(X, y)  # one epoch a call, as scikit-learn
+        for cls in (fastgd.LinearRegression, fastgd.SGDRegressor):  # max_iter=1: a partial_fit runs max_iter epochs
+            cls(max_iter=1, tol=1e-12).partial_fit(X, y)
+        SkSGDRegressor(max_iter=1, tol=1e-12).partial_fit(X, y)  # (scikit-learn's never warns)
+
+
+@pytest.mark.parametrize("cls", [fastgd.LinearRegression, fastgd.LogisticRegression])
+def test_partial_fit_with_early_stopping_trains_on_every_row(cls):
+    # a partial_fit runs one epoch: nothing to stop early, so no rows are held out (the first
+    # call held out validation_fraction of its rows, and never trained on them)
+    X, y = _data(np.random.default_rng(3))
+    if cls is fastgd.LogisticRegression:
+        y = (y > np.median(y)).astype(int)
+    options = {"classes": [0, 1]} if cls is fastgd.LogisticRegression else {}
+    for calls in (1, 2):
+        stopping, plain = cls(early_stopping=True, shuffle=False), cls(shuffle=False)
+        for _ in range(calls):
+            for model in (stopping, plain):
+                model.partial_fit(X, y, **options)
+        np.testing.assert_array_equal(stopping.coef_, plain.coef_)
+        np.testing.assert_array_equal(stopping.intercept_, plain.intercept_)
+        assert stopping.validation_scores_ is None
 
 
 def _model_state(model):
