@@ -9,7 +9,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 from .clip import _check_max_norm, _clipping, _no_norm_of_nothing, _norm_type
-from .optim import Optimizer, _OneAtATime
+from .optim import Optimizer, _OneAtATime, _writable
 
 __all__ = ["MultiSteps"]
 
@@ -59,6 +59,13 @@ class MultiSteps(_OneAtATime):
         self._has = [False] * len(params)
         #: the calls accumulated in this cycle (0 to every_k - 1)
         self.mini_step = 0
+
+    def _pickled(self):
+        return {**super()._pickled(), "_sums": [array.copy() for array in self._sums], "_has": list(self._has)}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._sums = [_writable(array) for array in self._sums]
 
     def step(self, grads=None):
         """Add this call's gradients (as optimizer.step takes them; None: each
@@ -146,6 +153,9 @@ class MultiSteps(_OneAtATime):
         sums = state_dict["sums"]
         if not isinstance(sums, (list, tuple)) or len(sums) != len(self._sums):
             raise ValueError(f"state_dict['sums'] must be a list of {len(self._sums)} arrays or None")
+        if mini_step == 0 and any(saved is not None for saved in sums):
+            raise ValueError("state_dict['sums'] holds gradients at mini_step 0, where a cycle has none yet; expected "
+                             "None for each (as state_dict() saves them)")
         for i, (saved, mine) in enumerate(zip(sums, self._sums)):
             if saved is not None and (not isinstance(saved, np.ndarray) or saved.dtype.kind != "f"
                                       or saved.shape != mine.shape):

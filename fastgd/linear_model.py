@@ -8,6 +8,7 @@ the same flat parameter vector (weights row by row, then intercepts) with a
 fastgd optimizer's state, so they give the same model for the same seed.
 """
 import contextlib
+import copy
 import functools
 import inspect
 import itertools
@@ -613,13 +614,16 @@ class _Driver(BaseEstimator):
         binary = isinstance(self, ClassifierMixin) and self._n_outputs == 1
         return scores[:, 0] if (self._coef_1d or binary) else scores
 
+    @_reads_model
     def __getstate__(self):
+        # as a prediction reads the model: never during a fit or partial_fit (waits for its end)
         state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
         state.pop("_calls_under_way", None)  # a copy has its own
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         if hasattr(self, "_theta") and hasattr(self, "coef_"):
             state["_views"] = self._published_shown()
-        return state
+        # copies, taken now: a call starting while the pickler writes changes not these
+        return copy.deepcopy(state)
 
     def __setstate__(self, state):
         # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
@@ -628,6 +632,14 @@ class _Driver(BaseEstimator):
         # arrays the user assigned, which the next partial_fit goes on from)
         views = state.pop("_views", True)
         super().__setstate__(state)
+        # arrays unpickled from read-only buffers (pickle 5's out-of-band ones) or as memory maps copied
+        for name, value in list(vars(self).items()):
+            if isinstance(value, np.ndarray) and (not value.flags.writeable or type(value) is not np.ndarray):
+                vars(self)[name] = np.array(value)
+        optimizer = vars(self).get("_optimizer")
+        if optimizer is not None and optimizer.param_groups[0]["params"][0] is not self._theta:
+            # stored apart by joblib, which writes each reference to an array as an array of its own
+            optimizer._adopt([self._theta])
         if views and hasattr(self, "_theta") and isinstance(getattr(self, "coef_", None), np.ndarray):
             self._publish()
 

@@ -279,11 +279,21 @@ class _OneAtATime:
                             "or re-entered); it takes one call at a time")
 
     def __getstate__(self):
+        # pickle and deepcopy read the object as a call would: never halfway through another
+        with self._exclusive("pickling or copying"):
+            return self._pickled()
+
+    def _pickled(self):
+        """The attributes to pickle (under the lock)."""
         return {key: value for key, value in vars(self).items() if key != "_lock"}
 
     def __setstate__(self, state):
         vars(self).update(state)
         self._lock = threading.Lock()
+
+    def __copy__(self):
+        raise TypeError(f"copy.copy of this {type(self).__name__} would share its arrays but not its counters; "
+                        "use copy.deepcopy (an independent copy) or the object itself")
 
 
 class Optimizer(_OneAtATime):
@@ -303,6 +313,9 @@ class Optimizer(_OneAtATime):
     def __init__(self, params, defaults, n_threads=None):
         self.defaults = dict(defaults)
         self._check_options(self.defaults, "", constructor=True)
+        # a pair given as a list is kept as a tuple, as torch's Adam keeps betas: every group
+        # shares the defaults, and an edit in place of one group's would change them all
+        self.defaults = {key: tuple(value) if isinstance(value, list) else value for key, value in defaults.items()}
         if self.algorithm is not None and any(option.name == "lr" for option in self.algorithm.options):
             _checks.check_constructor_lr(self.defaults["lr"])
         self.n_threads = n_threads
@@ -629,19 +642,41 @@ class Optimizer(_OneAtATime):
                 self._create_state(grads)
         raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
 
-    def __getstate__(self):
-        # the compiled plan is rebuilt from the lists it refers to; a lock is not pickled
-        return {key: value for key, value in super().__getstate__().items() if key != "_plan"}
+    def _pickled(self):
+        # the compiled plan is rebuilt from the lists it refers to; the optimizer's own arrays are
+        # copied now, so that a step starting while the pickler writes them changes not the copy
+        state = {key: value for key, value in super()._pickled().items() if key != "_plan"}
+        state.update(_state={name: [None if a is None else a.copy() for a in arrays] for name, arrays in self._state.items()},
+                     _steps=self._steps.copy(), _fresh=self._fresh.copy(), _scalars=self._scalars.copy())
+        # which of its references to a parameter are one object (the entry in a group's "params",
+        # and its array): pickle keeps them one, joblib writes each reference to an array apart
+        listed = _listed_entries(self.param_groups)
+        state["_links"] = [(i < len(listed) and listed[i] is entry, param is _data(entry))
+                           for i, (entry, param) in enumerate(zip(self._entries, self._params))]
+        return state
 
     def __setstate__(self, state):
+        links = state.pop("_links", None)
         super().__setstate__(state)
+        links = links or [(False, False)] * len(self._entries)
+        listed = _listed_entries(self.param_groups)
+        entries = [listed[i] if in_groups else entry for i, (entry, (in_groups, _)) in enumerate(zip(self._entries, links))]
+        params = [_data(entry) if same else param for entry, param, (_, same) in zip(entries, self._params, links)]
         # the optimizer's own arrays are writable and contiguous, whatever unpickled them (a
-        # read-only memory map, say)
-        writable = ["C", "W", "A"]
-        self._install(steps=np.require(self._steps, np.int64, writable), fresh=np.require(self._fresh, np.uint8, writable),
-                      scalars=np.require(self._scalars, np.float64, writable),
-                      state={name: [None if a is None else np.require(a, None, writable) for a in states]
-                             for name, states in self._state.items()})
+        # read-only memory map, say); threads chosen for this machine's cores
+        self._install(entries=entries, params=params, steps=_writable(self._steps, np.int64),
+                      fresh=_writable(self._fresh, np.uint8), scalars=_writable(self._scalars, np.float64),
+                      state={name: [_writable(a) for a in states] for name, states in self._state.items()},
+                      auto_threads=[_threads_for(sum(a.size for a in params[start:stop])) for start, stop in self._slices])
+
+    def _adopt(self, arrays):
+        """Step `arrays` (as many, of the same shapes and dtypes) in place of the parameters, their
+        state kept: an estimator's optimizer, after unpickling, steps the estimator's own array."""
+        with self._exclusive("_adopt()"):
+            entries = list(arrays)
+            for group, (start, stop) in zip(self.param_groups, self._slices):
+                group["params"] = entries[start:stop]
+            self._install(entries=entries, params=entries)
 
     _ARRAYS = ("entries", "params", "state", "steps", "fresh", "scalars", "slices", "auto_threads")
 
@@ -759,7 +794,9 @@ class Optimizer(_OneAtATime):
                 state[i] = entry
         groups = []
         for group, (start, stop) in zip(self.param_groups, self._slices):
-            saved = {key: value for key, value in group.items() if key != "params"}
+            # the options copied (a group's betas may be the caller's list); other keys as torch keeps them
+            saved = {key: copy.deepcopy(value) if key in self.defaults else value
+                     for key, value in group.items() if key != "params"}
             saved["params"] = list(range(start, stop))
             groups.append(saved)
         return {"state": state, "param_groups": groups}
@@ -788,8 +825,10 @@ class Optimizer(_OneAtATime):
         options = []
         for index, (saved, (start, stop)) in enumerate(zip(saved_groups, self._slices)):
             where = f"state_dict param group {index}: "
-            if not isinstance(saved, dict) or len(saved.get("params", ())) != stop - start:
-                raise ValueError(f"{where}expected a dict with {stop - start} params, as this optimizer's group has")
+            if not isinstance(saved, dict) or not isinstance(saved.get("params"), (list, tuple)) \
+                    or len(saved["params"]) != stop - start:
+                raise ValueError(f"{where}expected a dict whose 'params' is a list of {stop - start} parameter "
+                                 "indices, as this optimizer's group has that many parameters")
             # a copy, as torch's: the caller's lists (betas, say) stay theirs to change; an option
             # saved as a 0-d array (torch's Tensor lr, converted) is its number
             group = {**self.defaults, **copy.deepcopy({k: _number_of(v) if k in self.defaults else v
@@ -828,7 +867,8 @@ class Optimizer(_OneAtATime):
                 if value is None:
                     continue
                 if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-                    raise TypeError(f"{where}: {name} must be a float array, got {type(value).__name__}")
+                    got = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
+                    raise TypeError(f"{where}: {name} must be a float array, got {got}")
                 if value.shape != param.shape:
                     raise ValueError(f"{where}: {name} has shape {value.shape}; expected {param.shape}")
                 new_state[name][key] = np.array(value, dtype=param.dtype, order="C", copy=True)
@@ -896,6 +936,20 @@ def _shaped_as(state, param):
     """A copy of a state array, in its parameter's shape where the sizes match: a parameter
     reshaped in place keeps its state (a step checks size and dtype)."""
     return state.reshape(param.shape).copy() if state.size == param.size else state.copy()
+
+
+def _writable(array, dtype=None):
+    """array, or a copy of it that is a plain ndarray, writable, aligned and C-contiguous (one
+    unpickled from a read-only buffer or as a memory map, say); None as it is."""
+    return None if array is None else np.require(array, dtype, ["C", "W", "A", "E"])
+
+
+def _listed_entries(groups):
+    """The entries of param groups in order, or [] if they are not param groups (edited by hand)."""
+    try:
+        return [entry for group in groups for entry in group["params"]]
+    except (TypeError, KeyError):
+        return []
 
 
 def _data(entry):

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .optim import Parameter, _OneAtATime
+from .optim import Parameter, _OneAtATime, _writable
 
 __all__ = ["EMA", "SWA"]
 
@@ -62,6 +62,15 @@ class _Average(_OneAtATime):
         self.averages = [np.array(array, order="C", copy=True) for array in arrays]
         #: the number of updates averaged
         self.n_averaged = 0
+
+    def _pickled(self):
+        # copies, taken under the lock (an update starting while the pickler writes changes not these)
+        copied = [a.copy() if isinstance(a, np.ndarray) else a for a in self.averages]
+        return {**super()._pickled(), "averages": copied}
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.averages = [_writable(a) if isinstance(a, np.ndarray) else a for a in self.averages]
 
     def _params(self):
         """The parameters' arrays as they are now, checked in full where the compiled pass refused them."""

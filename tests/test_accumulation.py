@@ -76,6 +76,18 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
     np.testing.assert_allclose(params[0], arrays[0] - np.float32(0.1), rtol=1e-6)
 
 
+def test_a_state_dict_with_sums_at_mini_step_0_is_refused():
+    # state_dict() never saves sums at mini_step 0: loaded, the next cycle added them in silently
+    multi = fastgd.MultiSteps(fastgd.SGD([np.zeros(2)], lr=1.0), 2)
+    saved = multi.state_dict()
+    saved["sums"] = [np.full(2, 100.0)]
+    with pytest.raises(ValueError, match=r"state_dict\['sums'\] holds gradients at mini_step 0"):
+        multi.load_state_dict(saved)
+    multi.step([np.ones(2)])
+    assert multi.step([np.ones(2)])
+    np.testing.assert_array_equal(multi.optimizer.param_groups[0]["params"][0], [-1.0, -1.0])
+
+
 def test_a_step_that_would_fail_is_refused_before_the_sums_change(rng):
     arrays = [rng.standard_normal(4)]
     opt, params = build(fastgd.SGD, [(arrays, {})], dict(lr=0.1))

@@ -1359,3 +1359,80 @@ def test_early_stopping_with_average_scores_the_model_returned():
                                     random_state=0, tol=1e-3, shuffle=False).fit(X, y)
     _, held_out = next(ShuffleSplit(test_size=0.1, random_state=0).split(X))  # the estimators' split
     assert model.validation_scores_[-1] == pytest.approx(model.score(X[held_out], y[held_out]), rel=1e-12)
+
+
+_PERSISTED = [
+    ("LinearRegression", dict(optimizer="adam"), "linear"),
+    ("LogisticRegression", dict(optimizer="rmsprop", momentum=0.9), "multiclass"),
+    ("SGDRegressor", dict(average=True), "linear"),
+    ("SGDClassifier", dict(optimizer="adagrad", batch_size=4), "binary"),
+]
+
+
+def _fitted(name, options, task):
+    X, y = _data(np.random.default_rng(5), n=60, task=task)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return getattr(fastgd, name)(random_state=0, max_iter=3, **options).fit(X, y), X, y
+
+
+@pytest.mark.parametrize(("name", "options", "task"), _PERSISTED)
+@pytest.mark.parametrize("mmap_mode", [None, "r", "c"])
+def test_joblib_loaded_estimator_trains_on_as_a_pickled_one(name, options, task, mmap_mode, tmp_path):
+    """joblib (scikit-learn's way to persist a model) writes each reference to an array apart:
+    the optimizer's parameter came back apart from the weights the model shows, and partial_fit
+    stepped a copy nobody read (coef_ never moved); loaded as a read-only memory map, partial_fit
+    and fit raised.  The model trains on as its pickled copy does."""
+    joblib = pytest.importorskip("joblib")
+    model, X, y = _fitted(name, options, task)
+    joblib.dump(model, tmp_path / "model.joblib")
+    pickled = pickle.loads(pickle.dumps(model))
+    loaded = joblib.load(tmp_path / "model.joblib", mmap_mode=mmap_mode)
+    for twin in (loaded, pickled):
+        twin.partial_fit(X, y)
+    np.testing.assert_array_equal(loaded.coef_, pickled.coef_)
+    np.testing.assert_array_equal(loaded.intercept_, pickled.intercept_)
+    assert not np.array_equal(loaded.coef_, model.coef_)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        np.testing.assert_array_equal(joblib.load(tmp_path / "model.joblib", mmap_mode=mmap_mode).fit(X, y).coef_,
+                                      model.fit(X, y).coef_)
+
+
+@pytest.mark.parametrize(("name", "options", "task"), _PERSISTED)
+def test_estimator_unpickled_from_read_only_buffers_trains_on(name, options, task):
+    # pickle 5's out-of-band buffers (as shared memory passes them) came back read-only, and
+    # partial_fit raised "output array is read-only"
+    model, X, y = _fitted(name, options, task)
+    buffers = []
+    data = pickle.dumps(model, protocol=5, buffer_callback=buffers.append)
+    twin = pickle.loads(data, buffers=[memoryview(b.raw()).toreadonly() for b in buffers])
+    twin.partial_fit(X, y)
+    model.partial_fit(X, y)
+    np.testing.assert_array_equal(twin.coef_, model.coef_)
+
+
+def test_pickling_waits_for_a_fit_under_way(monkeypatch):
+    """A pickle taken while another thread's fit runs waits for the fit's end, as a prediction
+    does: it held the weights of the middle of the call."""
+    import threading
+    import time
+
+    X, y = _data(np.random.default_rng(6), n=200)
+    model = fastgd.LinearRegression(max_iter=5, tol=None, random_state=0).fit(X, y)
+    started = threading.Event()
+    run_epochs = fastgd.LinearRegression._run_epochs
+
+    def slow(self, *args, **kwargs):
+        started.set()
+        time.sleep(0.3)  # (the pickle below is asked for meanwhile)
+        return run_epochs(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastgd.LinearRegression, "_run_epochs", slow)
+    fit = threading.Thread(target=model.partial_fit, args=(X, y))
+    fit.start()
+    started.wait()
+    twin = pickle.loads(pickle.dumps(model))
+    fit.join()
+    np.testing.assert_array_equal(twin.coef_, model.coef_)
+    assert twin.n_iter_ == model.n_iter_ == 6

@@ -8,12 +8,14 @@ state-dict round trips (bit-identical continuation, pickling).
 import copy
 import inspect
 import math
+import os
 import pickle
 
 import numpy as np
 import pytest
 
 import fastgd
+from fastgd import optim
 from conftest import (
     DTYPES,
     NAMES,
@@ -34,6 +36,7 @@ from conftest import (
     option_cases,
     random_arrays,
     ref_cls,
+    ReentrantParameter,
     state_by_name,
     torch_numpy,
     torch_class,
@@ -1033,6 +1036,65 @@ def test_pickled_optimizer_continues_bit_identical(name, rng):
 
 
 @pytest.mark.parametrize("name", NAMES)
+def test_joblib_loaded_optimizer_keeps_its_state(name, rng, tmp_path):
+    """joblib writes each reference to an array apart: the arrays in the groups, and the
+    optimizer's own references to them, came back as copies of one another, and the next step
+    took the parameters for new ones (their state lost).  It steps on as a pickled one."""
+    joblib = pytest.importorskip("joblib")
+    opt, params = build(fast_cls(name), two_groups(rng, name), {})
+    grads = [[np.asarray(rng.standard_normal(p.shape), dtype=p.dtype) for p in params] for _ in range(6)]
+    for step in grads[:3]:
+        opt.step(step)
+    joblib.dump(opt, tmp_path / "opt.joblib")
+    loaded, pickled = joblib.load(tmp_path / "opt.joblib"), pickle.loads(pickle.dumps(opt))
+    for twin in (loaded, pickled):
+        for step in grads[3:]:
+            twin.step(step)
+    assert_state_dicts_equal(loaded.state_dict(), pickled.state_dict())
+    for p, q in zip(*([a for group in twin.param_groups for a in group["params"]] for twin in (loaded, pickled))):
+        assert np.array_equal(p, q)
+
+
+def test_an_optimizer_is_not_pickled_halfway_through_a_step():
+    # the step holds the optimizer: pickling it from within (as from another thread) raises, as
+    # state_dict() does, where it copied state half updated
+    param = ReentrantParameter(np.zeros(3))
+    opt = fastgd.Adam([param], lr=0.1)
+    opt.step([np.ones(3)])
+    caught = []
+
+    def pickle_it():
+        with pytest.raises(RuntimeError, match="pickling or copying: a step of this optimizer is already running"):
+            pickle.dumps(opt)
+        caught.append(True)
+
+    param.arm("data", pickle_it)
+    opt.step([np.ones(3)])
+    assert caught
+    assert pickle.loads(pickle.dumps(opt)).state_dict()["state"][0]["step"] == 2  # after the step, it pickles
+
+
+@pytest.mark.parametrize("make", [lambda p: fastgd.Adam([p]), lambda p: fastgd.EMA([p]),
+                                  lambda p: fastgd.MultiSteps(fastgd.SGD([p], lr=0.1), 2)])
+def test_a_shallow_copy_is_refused(make):
+    """A shallow copy would share the arrays but not the counters (an SWA's average count, a
+    MultiSteps' calls): its updates silently came out wrong."""
+    obj = make(np.zeros(3))
+    with pytest.raises(TypeError, match="copy.copy of this .* would share its arrays but not its counters"):
+        copy.copy(obj)
+    copy.deepcopy(obj)
+
+
+def test_an_unpickled_optimizer_chooses_threads_for_this_machine(monkeypatch):
+    # its automatic thread count was the pickling machine's (40 threads on a 2-core one)
+    monkeypatch.setattr(optim, "PARALLEL_MIN_SIZE", 1)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    data = pickle.dumps(fastgd.SGD([np.zeros(100)], lr=0.1))
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert pickle.loads(data)._auto_threads == [2] == fastgd.SGD([np.zeros(100)], lr=0.1)._auto_threads
+
+
+@pytest.mark.parametrize("name", NAMES)
 def test_state_dict_round_trip_with_groups(name, rng):
     groups = two_groups(rng, name)
     opt, params = build(fast_cls(name), groups, {})
@@ -1117,6 +1179,22 @@ def test_state_dict_is_a_snapshot(name, rng):
             if isinstance(value, np.ndarray):
                 value[...] = -1.0
     assert_state_dicts_equal(other.state_dict(), saved)
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Lion"])
+def test_betas_given_as_a_list_are_not_shared(name):
+    """betas given as a list: kept as a tuple, as torch's Adam keeps them (every group shares the
+    defaults), and a group's own list is copied into a state dict; a saved state dict changed
+    with the optimizer, and an edit of one group's betas changed them all."""
+    params = [np.zeros(2), np.zeros(3)]
+    opt = getattr(fastgd, name)([{"params": params[:1]}, {"params": params[1:]}], betas=[0.9, 0.99])
+    assert opt.defaults["betas"] == (0.9, 0.99) and all(g["betas"] == (0.9, 0.99) for g in opt.param_groups)
+    own = [0.8, 0.9]
+    opt.param_groups[1]["betas"] = own
+    saved = opt.state_dict()
+    own[0] = 0.5
+    assert saved["param_groups"][1]["betas"] == [0.8, 0.9]
+    assert opt.param_groups[0]["betas"] == (0.9, 0.99)
 
 
 @pytest.mark.parametrize("name", NAMES)

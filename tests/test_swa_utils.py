@@ -311,3 +311,30 @@ def test_pickled_averages_and_accumulators_work_on(rng):
     twin.update()
     ema.update()
     np.testing.assert_array_equal(twin.averages[0], ema.averages[0])
+
+
+def test_averages_and_accumulators_unpickled_from_read_only_buffers_work_on(rng):
+    # pickle 5's out-of-band buffers came back read-only: update() and step() then raised
+    # "output array is read-only"
+    import pickle
+
+    def unpickled(obj):
+        buffers = []
+        data = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+        return pickle.loads(data, buffers=[memoryview(b.raw()).toreadonly() for b in buffers])
+
+    p = rng.standard_normal(5)
+    for average in (fastgd.EMA([p], 0.5), fastgd.SWA([p])):
+        average.update()
+        twin = unpickled(average)
+        average.update()
+        twin.update()  # (its parameter came back read-only too: averaging reads it only)
+        np.testing.assert_array_equal(twin.averages[0], average.averages[0])
+    multi = fastgd.MultiSteps(fastgd.SGD([np.zeros(5)], lr=0.1), 3)
+    multi.step([np.ones(5)])
+    twin = unpickled(multi)
+    for each in (multi, twin):
+        each.step([np.full(5, 2.0)])  # adds into the sums
+    np.testing.assert_array_equal(twin._sums[0], multi._sums[0])
+    with pytest.raises(ValueError, match="parameter 0 .* is read-only"):  # the user's parameter, which the step updates
+        twin.step([np.ones(5)])
