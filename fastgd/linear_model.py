@@ -1129,6 +1129,8 @@ class _SGDDropIn(_Driver):
             raise ValueError("early_stopping should be False with partial_fit")
         if for_partial_fit:
             _refuse_balanced_in_partial_fit(self)
+        if getattr(self, "n_jobs", None) == 0:  # joblib's error, which scikit-learn meets on every path
+            raise ValueError("n_jobs == 0 in Parallel has no meaning")
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError("alpha must be > 0 since learning_rate is 'optimal': alpha is used to compute "
                              "the optimal learning rate")

@@ -1282,6 +1282,23 @@ def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task,
     assert ours.t_ == theirs.t_  # the held-out rows counted, as if trained on
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+@pytest.mark.parametrize("tol", [None, 1e-3])
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_n_jobs_0_is_refused_as_scikit_learn(n_classes, tol, method):
+    # scikit-learn's joblib refuses n_jobs=0 where it builds a Parallel (more than two classes);
+    # fastgd refused it only where it trains classes apart (with tol), and its one pass over the
+    # classes took it: refused always now (a binary fit, which has no use for it, too)
+    X, y = _classification(n_classes, np.float64)
+    options = dict(n_jobs=0, tol=tol, max_iter=3, random_state=0)
+    kwargs = {"classes": np.unique(y)} if method == "partial_fit" else {}
+    with pytest.raises(ValueError, match="n_jobs == 0 in Parallel has no meaning"):
+        getattr(fastgd.SGDClassifier(**options), method)(X, y, **kwargs)
+    if n_classes == 3 and method == "fit":
+        with pytest.raises(ValueError, match="n_jobs == 0 in Parallel has no meaning"):
+            sk.SGDClassifier(**options).fit(X, y)
+
+
 def test_partial_fit_after_an_early_stopping_fit_as_scikit_learn():
     # refused on a first call; after a fit, one epoch on the call's rows but those held out,
     # the schedule going on from a t_ that counted the fit's held-out rows
