@@ -16,8 +16,9 @@ def describe(array):
     return f"shape {array.shape}, dtype {array.dtype}"
 
 
-def check_param(param, name):
-    """`param` must be a writable, C-contiguous float32/float64 ndarray; returns it."""
+def check_param(param, name, written="the optimizer updates parameters in place"):
+    """`param` must be a C-contiguous float32/float64 ndarray, and writable unless `written` is
+    None (else it says who writes it); returns it."""
     if not isinstance(param, np.ndarray):
         raise TypeError(
             f"{name} is a {type(param).__name__}; expected a NumPy array of float32 or float64 "
@@ -27,8 +28,8 @@ def check_param(param, name):
         raise TypeError(f"{name} ({describe(param)}) has an unsupported dtype; expected float32 or float64")
     if not param.dtype.isnative:
         raise ValueError(f"{name} ({describe(param)}) is not in native byte order; expected a native float array")
-    if not param.flags.writeable:
-        raise ValueError(f"{name} ({describe(param)}) is read-only; the optimizer updates parameters in place")
+    if written is not None and not param.flags.writeable:
+        raise ValueError(f"{name} ({describe(param)}) is read-only; {written}")
     if not param.flags.c_contiguous:
         raise ValueError(
             f"{name} ({describe(param)}) is not C-contiguous; keep the parameter in a contiguous "
@@ -131,6 +132,20 @@ def check_option(value, kind, name):
         check_betas(value, name)
     else:
         check_real(value, name, kind)
+
+
+def check_state_keys(state_dict, keys):
+    """Raise TypeError unless state_dict is a dict with the keys `keys` and no others, as a
+    state_dict() returns it; the message names what is missing or extra."""
+    listed = ", ".join(map(repr, keys[:-1])) + f" and {keys[-1]!r}"
+    expected = f"state_dict must be a dict with the keys {listed}, as state_dict() returns"
+    if not isinstance(state_dict, dict):
+        raise TypeError(f"{expected}; got a {type(state_dict).__name__}")
+    missing = [key for key in keys if key not in state_dict]
+    extra = [key for key in state_dict if key not in keys]
+    if missing or extra:
+        raise TypeError(expected + "".join(f"; {what} {', '.join(map(repr, found))}"
+                                           for what, found in (("it lacks", missing), ("it also has", extra)) if found))
 
 
 def check_step_count(value, name, most):

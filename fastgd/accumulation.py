@@ -147,8 +147,7 @@ class MultiSteps(_OneAtATime):
 
     def load_state_dict(self, state_dict):
         """Restore a state_dict() (checked before anything is changed)."""
-        if not isinstance(state_dict, dict) or set(state_dict) != {"optimizer", "mini_step", "sums"}:
-            raise TypeError("state_dict must be a dict with the keys 'optimizer', 'mini_step' and 'sums'")
+        _checks.check_state_keys(state_dict, ("optimizer", "mini_step", "sums"))
         mini_step = _checks.check_step_count(state_dict["mini_step"], "state_dict['mini_step']", self.every_k - 1)
         sums = state_dict["sums"]
         if not isinstance(sums, (list, tuple)) or len(sums) != len(self._sums):

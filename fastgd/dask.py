@@ -39,6 +39,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 
 try:
     import dask.array as da
+    from distributed import Client
     from distributed import TimeoutError as _DaskTimeout
     from distributed import futures_of, get_client, wait
 except ImportError as error:
@@ -123,6 +124,9 @@ class DataParallel(BaseEstimator):
         if self.sync_every is not None and not (isinstance(self.sync_every, Integral)
                                                 and not isinstance(self.sync_every, bool) and self.sync_every >= 1):
             raise ValueError(f"sync_every={self.sync_every!r}; expected an integer >= 1 or None")
+        if self.client is not None and not isinstance(self.client, Client):
+            raise TypeError(f"client must be a distributed.Client or None (the default client), got "
+                            f"{type(self.client).__name__}")
         if self.timeout is not None and not (isinstance(self.timeout, Real) and self.timeout > 0):
             raise ValueError(f"timeout={self.timeout!r}; expected a positive number of seconds or None")
 

@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
     _check_sample_weight, check_array, check_is_fitted, check_random_state, validate_data,
 )
 
-from . import lr_scheduler, optim
+from . import _checks, lr_scheduler, optim
 
 # optimizer name -> (optimizer class, the estimator parameters it takes, fixed options)
 OPTIMIZERS = {
@@ -153,6 +153,12 @@ class _Driver(BaseEstimator):
     #: MLPClassifier's refuses early_stopping), count steps, and average the iterates.  (The drop-ins' convergence test, with
     #: the norms a call keeps for it, is scikit-learn's too: see _SGDDropIn._objective.)
     _sgd_bookkeeping = False
+
+    def _validate_params(self):
+        super()._validate_params()
+        # betas is a pair whatever the optimizer, as every other option is checked whatever the optimizer
+        if getattr(self, "betas", None) is not None:
+            _checks.check_option(self.betas, "fractions", "betas")
 
     # -- what the reference overrides -------------------------------------
 

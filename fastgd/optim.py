@@ -814,8 +814,7 @@ class Optimizer(_OneAtATime):
             self._load_state_dict(state_dict)
 
     def _load_state_dict(self, state_dict):
-        if not isinstance(state_dict, dict) or set(state_dict) != {"state", "param_groups"}:
-            raise TypeError("state_dict must be a dict with the keys 'state' and 'param_groups', as state_dict() returns")
+        _checks.check_state_keys(state_dict, ("state", "param_groups"))
         saved_groups, saved_state = state_dict["param_groups"], state_dict["state"]
         if not isinstance(saved_groups, (list, tuple)) or len(saved_groups) != len(self.param_groups):
             raise ValueError(

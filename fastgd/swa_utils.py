@@ -54,7 +54,8 @@ class _Average(_OneAtATime):
         if not entries:
             raise ValueError("params is an empty list; expected the parameters to average")
         names = [f"parameter {i}" for i in range(len(entries))]
-        arrays = [_checks.check_param(_data(entry), name) for entry, name in zip(entries, names)]
+        # read-only parameters are averaged (swap and copy_to refuse them), as torch's AveragedModel averages frozen ones
+        arrays = [_checks.check_param(_data(entry), name, written=None) for entry, name in zip(entries, names)]
         _separate(arrays)
         self._lock = threading.Lock()
         self._entries = entries
@@ -76,9 +77,9 @@ class _Average(_OneAtATime):
         """The parameters' arrays as they are now, checked in full where the compiled pass refused them."""
         return [_data(entry) for entry in self._entries]
 
-    def _check(self, arrays, others, what):
+    def _check(self, arrays, others, what, written=None):
         for i, (array, other) in enumerate(zip(arrays, others)):
-            _checks.check_param(array, f"parameter {i}")
+            _checks.check_param(array, f"parameter {i}", written)
             if array.shape != other.shape or array.dtype != other.dtype:
                 raise ValueError(f"parameter {i} ({_checks.describe(array)}) no longer matches its {what} "
                                  f"({_checks.describe(other)}); keep each parameter's shape and dtype")
@@ -90,11 +91,12 @@ class _Average(_OneAtATime):
     def _weight(self):
         raise NotImplementedError
 
-    def _run(self, operation, params, *weight):
+    def _run(self, operation, params, *weight, written=None):
         """operation(averages, params, *weight), a compiled pass; if it refuses the arrays, check
-        them in full (raises, naming the parameter) and pass plain views of subclasses."""
+        them in full (raises, naming the parameter; `written`: what writes them, if it does) and
+        pass plain views of subclasses."""
         if not operation(self.averages, params, *weight):
-            self._check(params, self.averages, "average")
+            self._check(params, self.averages, "average", written)
             if not operation(self.averages, [np.asarray(p) for p in params], *weight):
                 raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
@@ -116,7 +118,7 @@ class _Average(_OneAtATime):
                 raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
             _separate(targets, self.averages)
             if not engine.copy_all(targets, self.averages):
-                self._check(targets, self.averages, "average")
+                self._check(targets, self.averages, "average", "copy_to() writes the averages into it")
                 if not engine.copy_all([np.asarray(t) for t in targets], self.averages):
                     raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
@@ -126,7 +128,7 @@ class _Average(_OneAtATime):
         with self._exclusive("swap()"):
             params = self._params()
             _separate(params, self.averages)
-            self._run(engine.swap_all, params)
+            self._run(engine.swap_all, params, written="swap() writes the averages into it")
 
     def state_dict(self):
         """The averages (copies) and the number of updates averaged."""
@@ -136,8 +138,7 @@ class _Average(_OneAtATime):
     def load_state_dict(self, state_dict):
         """Restore a state_dict() of an average over parameters of the same shapes (checked before
         anything is changed; converted to the parameters' dtypes)."""
-        if not isinstance(state_dict, dict) or set(state_dict) != {"n_averaged", "averages"}:
-            raise TypeError("state_dict must be a dict with the keys 'n_averaged' and 'averages', as state_dict() returns")
+        _checks.check_state_keys(state_dict, ("n_averaged", "averages"))
         n_averaged = _checks.check_step_count(state_dict["n_averaged"], "state_dict['n_averaged']", 2**53)
         saved = state_dict["averages"]
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self.averages):

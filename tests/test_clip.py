@@ -375,6 +375,8 @@ def test_clipped_step_reads_parameters_grads(rng):
     assert_all_close([p.data for p in params], ref._params)
     with pytest.raises(TypeError, match="plain array"):
         fastgd.clipped_step(fastgd.SGD([np.zeros(2)]), 1.0)
+    with pytest.raises(TypeError, match="optimizer must be a fastgd optimizer, got list"):  # (an AttributeError)
+        fastgd.clipped_step([np.zeros(2)], 1.0)
 
 
 @pytest.mark.parametrize("norm_type", NORM_TYPES + (-2.0, "inf"))

@@ -247,6 +247,9 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         DataParallel(fastgd.LogisticRegression(), client=dask_client, sync_every=0).fit(Xd, yd)
     with pytest.raises(TypeError, match="expected a fastgd estimator"):
         DataParallel(object(), client=dask_client).fit(Xd, yd)
+    for client in (5, dask_client.scheduler.address):  # an AttributeError from within fit, before
+        with pytest.raises(TypeError, match="client must be a distributed.Client or None"):
+            DataParallel(fastgd.LogisticRegression(), client=client).fit(Xd, yd)
     with pytest.raises(ValueError, match="classes must be passed"):
         DataParallel(fastgd.LogisticRegression(), client=dask_client).partial_fit(Xd, yd)
     grown = DataParallel(fastgd.LogisticRegression(max_iter=2, tol=None), client=dask_client)

@@ -589,9 +589,11 @@ def bad_state_dict_cases():
 
     return [
         ("not-a-dict", lambda name: [other_state_dict(name)], TypeError,
-         r"state_dict must be a dict with the keys 'state' and 'param_groups'"),
-        ("missing-key", edit(lambda sd, name: sd.pop("state")), TypeError, r"keys 'state' and 'param_groups'"),
-        ("extra-key", edit(lambda sd, name: sd.update(extra=1)), TypeError, r"keys 'state' and 'param_groups'"),
+         r"state_dict must be a dict with the keys 'state' and 'param_groups', as state_dict\(\) returns; got a list"),
+        ("missing-key", edit(lambda sd, name: sd.pop("state")), TypeError,
+         r"keys 'state' and 'param_groups', as state_dict\(\) returns; it lacks 'state'$"),
+        ("extra-key", edit(lambda sd, name: sd.update(extra=1)), TypeError,
+         r"keys 'state' and 'param_groups', as state_dict\(\) returns; it also has 'extra'$"),
         ("fewer-groups", edit(drop_group), ValueError, r"state_dict has 1 param groups; this optimizer has 2"),
         ("more-groups", edit(add_group), ValueError, r"state_dict has 3 param groups; this optimizer has 2"),
         ("groups-not-a-list", edit(lambda sd, name: sd.update(param_groups="ab")), ValueError,

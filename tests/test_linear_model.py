@@ -1436,3 +1436,13 @@ def test_pickling_waits_for_a_fit_under_way(monkeypatch):
     fit.join()
     np.testing.assert_array_equal(twin.coef_, model.coef_)
     assert twin.n_iter_ == model.n_iter_ == 6
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression", "SGDRegressor", "SGDClassifier"])
+@pytest.mark.parametrize("betas", [(0.9,), (float("nan"), 0.5), [0.9, 0.99, 0.999]])
+def test_betas_are_checked_whatever_the_optimizer(name, betas):
+    # every other option is checked whatever the optimizer; a malformed betas passed silently
+    # unless the optimizer used it
+    X, y = _data(np.random.default_rng(7), task="binary")
+    with pytest.raises((TypeError, ValueError), match=r"betas"):
+        getattr(fastgd, name)(optimizer="sgd", betas=betas).fit(X, y)

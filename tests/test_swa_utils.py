@@ -338,3 +338,29 @@ def test_averages_and_accumulators_unpickled_from_read_only_buffers_work_on(rng)
     np.testing.assert_array_equal(twin._sums[0], multi._sums[0])
     with pytest.raises(ValueError, match="parameter 0 .* is read-only"):  # the user's parameter, which the step updates
         twin.step([np.ones(5)])
+
+
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_read_only_parameters_are_averaged_but_not_written(cls):
+    # torch's AveragedModel averages frozen parameters; fastgd refused a read-only one with the
+    # optimizers' message ("the optimizer updates parameters in place")
+    frozen, free = np.arange(3.0), np.ones(2)
+    frozen.flags.writeable = False
+    average = cls([frozen, free])
+    average.update()
+    free += 1
+    average.update()
+    np.testing.assert_array_equal(average.averages[0], frozen)
+    np.testing.assert_allclose(average.averages[1], 1.5 if cls is fastgd.SWA else 1.001)
+    for call, name in ((average.swap, "swap"), (average.copy_to, "copy_to")):
+        with pytest.raises(ValueError, match=rf"parameter 0 .* is read-only; {name}\(\) writes the averages into it"):
+            call()
+        np.testing.assert_array_equal(free, 2.0)
+
+
+def test_a_state_dict_with_a_key_too_many_is_refused_by_name():
+    # the message said the dict must have the keys it had, not which one was extra
+    average, multi = fastgd.EMA([np.zeros(2)]), fastgd.MultiSteps(fastgd.SGD([np.zeros(2)], lr=0.1), 2)
+    for obj, keys in ((average, r"'n_averaged' and 'averages'"), (multi, r"'optimizer', 'mini_step' and 'sums'")):
+        with pytest.raises(TypeError, match=rf"the keys {keys}, as state_dict\(\) returns; it also has 'decay'$"):
+            obj.load_state_dict({**obj.state_dict(), "decay": 0.5})
