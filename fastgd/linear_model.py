@@ -435,10 +435,14 @@ class _Driver(BaseEstimator):
             if not math.isfinite(loss_sum) or not math.isfinite(objective) or not np.isfinite(self._theta).all():
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
                 check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
+                in_float32 = (" In float32, a batch's loss beyond float32's range ends the fit too (y or "
+                              "sample_weight of a huge magnitude): scale them, or fit float64 data."
+                              if self._theta.dtype == np.float32 else "")
                 raise _Diverged(
                     f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
                     f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
                     "before this call. Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
+                    + in_float32
                 )
             self.loss_curve_.append(objective)
             if validation is not None:

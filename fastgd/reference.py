@@ -123,7 +123,9 @@ class RMSprop(_GroupByGroup, optim.RMSprop):
             if group["centered"]:
                 grad_avg = state["grad_avg"][i]
                 grad_avg += (1 - alpha) * (grad - grad_avg)
-                avg = np.sqrt(square_avg - grad_avg * grad_avg) + eps
+                with np.errstate(invalid="ignore", over="ignore"):  # an overflowed square_avg stays inf, as torch's
+                    variance = np.where(square_avg < np.inf, square_avg - grad_avg * grad_avg, square_avg)
+                avg = np.sqrt(variance) + eps
             else:
                 avg = np.sqrt(square_avg) + eps
             if momentum > 0:

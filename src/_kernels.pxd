@@ -26,7 +26,7 @@
 #   <name>_update  one parameter's update: dtype and option-selected copy of the kernel
 # and src/_engine.pxi lists it in kernel_named.
 from cython cimport floating
-from libc.math cimport fabs, fabsf, pow, sqrt, sqrtf
+from libc.math cimport INFINITY, fabs, fabsf, pow, sqrt, sqrtf
 from libc.string cimport memset
 
 cdef enum:
@@ -265,7 +265,9 @@ cdef inline void rmsprop_kernel(
         if centered:
             a = lerp(grad_avg[i], g, one_minus_alpha, low_weight)
             grad_avg[i] = a
-            s = s + (-a) * a
+            # a square_avg that overflowed stays inf, as torch's fused multiply-add keeps it (its
+            # step then 0), where inf - inf is NaN; no fused multiply-add here (see the README)
+            s = s + (-a) * a if s < INFINITY else s
         avg = root(s) + eps
         if has_momentum:
             buf = momentum_buffer[i] * momentum + g / avg
@@ -443,10 +445,11 @@ cdef inline void adadelta_kernel(
         g = decayed if decay else g
         s = square_avg[i] * rho + one_minus_rho * g * g
         square_avg[i] = s
-        # torch: sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g; here the root of the quotient,
-        # within ulps: one square root fewer in a loop set by its square roots and division
+        # torch's quotient of roots, sqrt(acc_delta + eps) / sqrt(square_avg + eps) * g: the root of
+        # the quotient saves a root, but the quotient leaves the dtype's range first (a subnormal
+        # or zero step, or NaN, where torch's is right)
         a = acc_delta[i]
-        delta = root((a + eps) / (s + eps)) * g
+        delta = root(a + eps) / root(s + eps) * g
         acc_delta[i] = a * rho + one_minus_rho * delta * delta
         param[i] = p + neg_lr * delta
 

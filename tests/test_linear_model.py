@@ -1446,3 +1446,13 @@ def test_betas_are_checked_whatever_the_optimizer(name, betas):
     X, y = _data(np.random.default_rng(7), task="binary")
     with pytest.raises((TypeError, ValueError), match=r"betas"):
         getattr(fastgd, name)(optimizer="sgd", betas=betas).fit(X, y)
+
+
+def test_a_float32_objective_beyond_float32_says_so():
+    # the divergence error advised a smaller learning rate only, where y beyond what a float32
+    # loss holds ends the fit whatever the rate (the float64 fit trains)
+    X, y = _data(np.random.default_rng(8))
+    y = y * 1e20
+    with pytest.raises(ValueError, match="In float32, a batch's loss beyond float32's range ends the fit too"):
+        fastgd.LinearRegression(learning_rate=1e-30, max_iter=2, tol=None).fit(X.astype(np.float32), y)
+    fastgd.LinearRegression(learning_rate=1e-30, max_iter=2, tol=None).fit(X, y)

@@ -1460,3 +1460,48 @@ def test_zero_grad_clears_whatever_the_groups_list_as_torch():
     opt.zero_grad()
     topt.zero_grad()
     assert a.grad is None and ta.grad is None
+
+
+def _torch_beside(name, dtype, options, grads, state=None):
+    """Steps of fastgd's and torch's `name` (foreach=False) on one-element parameters from 1.0 over
+    `grads`, after loading `state` (entries of one number) into both; returns both parameters."""
+    torch = pytest.importorskip("torch")
+    ours, param = fast_cls(name)([np.ones(2, dtype)], **options), torch.ones(2, dtype=getattr(torch, np.dtype(dtype).name))
+    theirs = getattr(torch.optim, name)([param], foreach=False, **options)
+    if state is not None:
+        param.grad = torch.zeros_like(param)
+        theirs.step()  # its state made, then replaced
+        saved = theirs.state_dict()
+        saved["state"][0].update({key: torch.full_like(param, value) for key, value in state.items()})
+        theirs.load_state_dict(saved)
+        ours.load_state_dict({"state": {0: {key: value.numpy().copy() if value.ndim else int(value.item())
+                                            for key, value in saved["state"][0].items()}},
+                              "param_groups": saved["param_groups"]})
+    for g in grads:
+        ours.step([np.array(g, dtype)])
+        param.grad = torch.tensor(g, dtype=param.dtype)
+        theirs.step()
+    return ours.param_groups[0]["params"][0], param.detach().numpy()
+
+
+@pytest.mark.parametrize(("dtype", "huge"), [(np.float32, 1e19), (np.float32, 3e19), (np.float64, 1e154)])
+@pytest.mark.parametrize("eps", [1e-6, 1e-10])
+def test_adadelta_at_huge_gradients_as_torch(dtype, huge, eps):
+    # fastgd took the root of the quotient (acc_delta + eps) / (square_avg + eps), which leaves the
+    # dtype's range before torch's two roots do: a step 0.25-0.45% off, 0, or NaN
+    ours, theirs = _torch_beside("Adadelta", dtype, dict(lr=1.0, eps=eps), [[huge, 1.0]] * 2)
+    np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(dtype).eps)
+    ours, theirs = _torch_beside("Adadelta", dtype, dict(lr=1.0, eps=eps), [[0.0, 1.0]],
+                                 state={"square_avg": 0.0, "acc_delta": 1e30})
+    np.testing.assert_array_equal(ours, theirs)  # the quotient inf times a gradient of 0: NaN
+
+
+@pytest.mark.parametrize(("dtype", "huge"), [(np.float32, 1e22), (np.float64, 1e157)])
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_centered_rmsprop_whose_square_average_overflows_as_torch(dtype, huge, momentum):
+    # square_avg and grad_avg ** 2 both inf: inf - inf made the parameter NaN for good, where torch's
+    # fused multiply-add keeps the variance inf and steps 0
+    ours, theirs = _torch_beside("RMSprop", dtype, dict(lr=0.1, centered=True, momentum=momentum),
+                                 [[huge, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    assert np.isfinite(ours).all()
+    np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(dtype).eps)
