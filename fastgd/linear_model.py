@@ -436,7 +436,7 @@ class _Driver(BaseEstimator):
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
                 check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
                 in_float32 = (" In float32, a batch's loss beyond float32's range ends the fit too (y or "
-                              "sample_weight of a huge magnitude): scale them, or fit float64 data."
+                              "sample_weight of an extreme magnitude, huge or tiny): scale them, or fit float64 data."
                               if self._theta.dtype == np.float32 else "")
                 raise _Diverged(
                     f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
