@@ -84,41 +84,46 @@ class MultiSteps(_OneAtATime):
         if len(grads) != len(self._sums):
             raise ValueError(f"the optimizer has {len(grads)} parameters now; MultiSteps was made for "
                              f"{len(self._sums)}: make a new MultiSteps")
-        if self.mini_step + 1 == self.every_k:
-            # what would make this call's step raise, checked before the sums change (only a
-            # change by another thread in between can still make it raise)
+        if self.mini_step + 1 < self.every_k:
+            self._add(grads)
+            return False if self.max_norm is None else (None, False)
+        # the every_k-th call holds the optimizer from the check to the step: what would make the
+        # step raise (another thread's step included) raises before the sums change
+        with opt._exclusive("step()"):
             try:
-                opt._check_ready([s if has or g is not None else None
-                                  for s, has, g in zip(self._sums, self._has, grads)])
+                opt._check_ready_locked([s if has or g is not None else None
+                                         for s, has, g in zip(self._sums, self._has, grads)])
             except ValueError:  # a parameter summed reshaped or retyped since: say so
                 self._check_made_for(opt._params, [i for i, g in enumerate(grads) if g is not None or self._has[i]])
                 raise
+            self._add(grads)
+            try:
+                sums = [s if has else None for s, has in zip(self._sums, self._has)]
+                if self.max_norm is None:
+                    opt._step_locked(sums, 1.0 / self.every_k)
+                    return True
+                total, coef = _clipping(sums, self.max_norm, self.norm_type, self.every_k)
+                if coef is not None:  # else a NaN or inf: skipped
+                    opt._step_locked(sums, coef / self.every_k)
+                return total, coef is not None
+            finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
+                self.mini_step = 0
+                self._has = [False] * len(self._sums)
+
+    def _add(self, grads):
+        """Add this call's gradients into the sums (the sums that start this cycle are copied into)."""
         present = [i for i, g in enumerate(grads) if g is not None]
         given = [grads[i] for i in present]
         sums = [self._sums[i] for i in present]
         first = [not self._has[i] for i in present]
-        if not engine.add_all(sums, given, first):  # the sums that start this cycle are copied into
-            self._check_made_for(opt._params, present)
+        if not engine.add_all(sums, given, first):
+            self._check_made_for(self.optimizer._params, present)
             given = [_checks.convert_grad(g, s, f"gradient {i}") for i, g, s in zip(present, given, sums)]
             if not engine.add_all(sums, given, first):
                 raise RuntimeError("fastgd: the compiled pass refused checked gradients; please report")
         for i in present:
             self._has[i] = True
         self.mini_step += 1
-        if self.mini_step < self.every_k:
-            return False if self.max_norm is None else (None, False)
-        try:
-            sums = [s if has else None for s, has in zip(self._sums, self._has)]
-            if self.max_norm is None:
-                opt.step(sums, grad_scale=1.0 / self.every_k)
-                return True
-            total, coef = _clipping(sums, self.max_norm, self.norm_type, self.every_k)
-            if coef is not None:  # else a NaN or inf: skipped
-                opt.step(sums, grad_scale=coef / self.every_k)
-            return total, coef is not None
-        finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
-            self.mini_step = 0
-            self._has = [False] * len(self._sums)
 
     def _check_made_for(self, params, indices):
         """Raise ValueError if one of these parameters' shape or dtype is no longer its sums' (the

@@ -371,8 +371,9 @@ class _Driver(BaseEstimator):
             self._averaged_as = self.average
 
     def _shown(self):
-        """The flat vector that coef_ and intercept_ show: the averaged one, once averaging started."""
-        if self.average and self._average_theta is not None and self._t[0] >= self._average_start:
+        """The flat vector that coef_ and intercept_ show: the averaged one, once averaging started
+        (by the average the model was trained with: set_params(average=...) applies from the next call)."""
+        if self._averaged_as and self._average_theta is not None and self._t[0] >= self._average_start:
             return self._average_theta
         return self._theta
 
@@ -623,6 +624,12 @@ class _Driver(BaseEstimator):
                              "scores (scale the features)")
         binary = isinstance(self, ClassifierMixin) and self._n_outputs == 1
         return scores[:, 0] if (self._coef_1d or binary) else scores
+
+    @_reads_model
+    def set_params(self, **params):
+        # as a read: waits for a fit or partial_fit under way, which goes on with the parameters it
+        # began with (and, if it fails, puts back its own state only before this applies)
+        return super().set_params(**params)
 
     @_reads_model
     def __getstate__(self):
@@ -1220,26 +1227,28 @@ class _SGDDropIn(_Driver):
         """coef_ as a dense array again (after sparsify), edits made to the sparse one kept (as
         scikit-learn's: the next partial_fit goes on from it, see _follow_weights); returns the
         estimator."""
-        check_is_fitted(self, "coef_")
-        if sparse.issparse(self.coef_):
-            self.coef_ = self.coef_.toarray().reshape(-1 if self._coef_1d else (self._n_outputs, -1))
+        with self._calls().training(type(self).__name__):  # never while a fit changes coef_
+            check_is_fitted(self, "coef_")
+            if sparse.issparse(self.coef_):
+                self.coef_ = self.coef_.toarray().reshape(-1 if self._coef_1d else (self._n_outputs, -1))
         return self
 
     def sparsify(self):
         """coef_ as a scipy.sparse CSR matrix (or array, as scikit-learn's sparse_interface setting
         says), for models with mostly zero weights (L1); predictions are the same.  Training goes on
         from the dense weights; fit and partial_fit make coef_ dense."""
-        check_is_fitted(self, "coef_")
-        if sparse.issparse(self.coef_):  # sparsified already: as it is, as scikit-learn's
-            return self
-        # scikit-learn's: where its configuration names a sparse interface (1.9 on), coef_'s shape
-        # in that interface's CSR class; before, a CSR matrix (of a regressor's coef_ as one row)
-        interface = get_config().get("sparse_interface")
-        if interface is None:
-            self.coef_ = sparse.csr_matrix(np.atleast_2d(self.coef_))
-        else:
-            coef = sparse.csr_array(self.coef_)
-            self.coef_ = coef if interface == "sparray" else sparse.csr_matrix(coef)
+        with self._calls().training(type(self).__name__):  # never while a fit changes coef_
+            check_is_fitted(self, "coef_")
+            if sparse.issparse(self.coef_):  # sparsified already: as it is, as scikit-learn's
+                return self
+            # scikit-learn's: where its configuration names a sparse interface (1.9 on), coef_'s shape
+            # in that interface's CSR class; before, a CSR matrix (of a regressor's coef_ as one row)
+            interface = get_config().get("sparse_interface")
+            if interface is None:
+                self.coef_ = sparse.csr_matrix(np.atleast_2d(self.coef_))
+            else:
+                coef = sparse.csr_array(self.coef_)
+                self.coef_ = coef if interface == "sparray" else sparse.csr_matrix(coef)
         return self
 
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):

@@ -494,18 +494,17 @@ class Optimizer(_OneAtATime):
             self._check_options(group, self._where(index))
             self._check_in_dtype(group, self._params[start:stop], self._where(index))
 
-    def _check_ready(self, grads):
+    def _check_ready_locked(self, grads):
         """Raise what a step on grads (one per parameter) would raise, the checks it makes when
         the compiled step asks (see _drive), for a caller that changes something for that step
-        before taking it (MultiSteps).  Holds the lock: raises if a step is running."""
-        with self._exclusive("step()"):
-            if self._plan is not None:  # the compiled checks, and the full ones only where they ask
-                self._drive(grads, engine.Plan.check, ready=True)
-                return
-            self._sync()  # the parameters as they are now, and every group's options
-            self._check_count(grads)
-            self._converted(grads)
-            self._check_states()
+        before taking it (MultiSteps), holding the lock from this check to the step."""
+        if self._plan is not None:  # the compiled checks, and the full ones only where they ask
+            self._drive(grads, engine.Plan.check, ready=True)
+            return
+        self._sync()  # the parameters as they are now, and every group's options
+        self._check_count(grads)
+        self._converted(grads)
+        self._check_states()
 
     def _converted(self, grads):
         """The gradients as arrays the kernels read as they are (converted once where needed, the
@@ -566,19 +565,24 @@ class Optimizer(_OneAtATime):
         lock = self._lock
         if not lock.acquire(False):
             raise self._busy("step()")
-        try:  # the compiled step first, as it is: everything else when it asks
-            if type(grads) is not list or len(grads) != len(self._params):
-                grads = self._gradients(grads)
-            if self._plan is None:  # (a compiled step notices groups edited by hand itself)
-                self._follow_param_groups()
-                self._check_count(grads)
-                converted = self._converted(grads) if self._own_update else grads
-                self._update_all(converted if grad_scale == 1.0 else self._scaled(converted, grad_scale))
-            elif self._plan.step(_as_list(self.param_groups), grads, self._n_threads or 0, False, grad_scale) != _DONE:
-                self._drive(grads, engine.Plan.step if grad_scale == 1.0
-                            else functools.partial(engine.Plan.step, grad_scale=grad_scale))
+        try:
+            self._step_locked(grads, grad_scale)
         finally:
             lock.release()
+
+    def _step_locked(self, grads, grad_scale=1.0):
+        """step(grads, grad_scale=...) for a caller holding the lock."""
+        # the compiled step first, as it is: everything else when it asks
+        if type(grads) is not list or len(grads) != len(self._params):
+            grads = self._gradients(grads)
+        if self._plan is None:  # (a compiled step notices groups edited by hand itself)
+            self._follow_param_groups()
+            self._check_count(grads)
+            converted = self._converted(grads) if self._own_update else grads
+            self._update_all(converted if grad_scale == 1.0 else self._scaled(converted, grad_scale))
+        elif self._plan.step(_as_list(self.param_groups), grads, self._n_threads or 0, False, grad_scale) != _DONE:
+            self._drive(grads, engine.Plan.step if grad_scale == 1.0
+                        else functools.partial(engine.Plan.step, grad_scale=grad_scale))
 
     @staticmethod
     def _scaled(grads, grad_scale):

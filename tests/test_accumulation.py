@@ -76,6 +76,33 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
     np.testing.assert_allclose(params[0], arrays[0] - np.float32(0.1), rtol=1e-6)
 
 
+def test_a_busy_optimizer_at_the_kth_call_changes_nothing(monkeypatch):
+    # the k-th call checked the optimizer, released it, added the gradients, then found it busy
+    # (another thread's step begun in between) and raised with the cycle's gradients dropped: now
+    # it holds the optimizer from the check to the step
+    from fastgd import accumulation
+
+    multi = fastgd.MultiSteps(fastgd.SGD([np.zeros(2)], lr=1.0), 2)
+    lock, add_all, taken = multi.optimizer._lock, accumulation.engine.add_all, []
+
+    def add_all_as_another_step_begins(*args):
+        taken.append(lock.acquire(False))
+        return add_all(*args)
+
+    multi.step([np.ones(2)])
+    monkeypatch.setattr(accumulation.engine, "add_all", add_all_as_another_step_begins)
+    try:
+        assert multi.step([np.full(2, 3.0)])
+    except RuntimeError:
+        assert multi.mini_step == 1  # (the cycle kept, for a retry)
+        raise
+    finally:
+        if taken[0]:
+            lock.release()
+    assert taken == [False]
+    np.testing.assert_array_equal(multi.optimizer.param_groups[0]["params"][0], [-2.0, -2.0])
+
+
 def test_a_state_dict_with_sums_at_mini_step_0_is_refused():
     # state_dict() never saves sums at mini_step 0: loaded, the next cycle added them in silently
     multi = fastgd.MultiSteps(fastgd.SGD([np.zeros(2)], lr=1.0), 2)

@@ -1456,3 +1456,62 @@ def test_a_float32_objective_beyond_float32_says_so():
     with pytest.raises(ValueError, match="In float32, a batch's loss beyond float32's range ends the fit too"):
         fastgd.LinearRegression(learning_rate=1e-30, max_iter=2, tol=None).fit(X.astype(np.float32), y)
     fastgd.LinearRegression(learning_rate=1e-30, max_iter=2, tol=None).fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "SGDRegressor"])
+def test_a_copy_after_set_params_average_shows_the_same_model(name):
+    # coef_ shows the average the model was trained with; a pickle or deep copy showed the one
+    # the parameter asked for next (set_params(average=False): the weights trained, not their average)
+    X, y = _data(np.random.default_rng(9), n=80)
+    model = getattr(fastgd, name)(average=True, max_iter=5, tol=None, random_state=0).fit(X, y)
+    model.set_params(average=False)
+    for twin in (pickle.loads(pickle.dumps(model)), copy.deepcopy(model)):
+        np.testing.assert_array_equal(twin.coef_, model.coef_)
+        np.testing.assert_array_equal(twin.predict(X), model.predict(X))
+
+
+def _slowed_fit(monkeypatch, model, X, y):
+    """A thread running model.partial_fit(X, y), whose epochs start 0.3 s late; returns it once its
+    first epoch is about to start."""
+    import threading
+    import time
+
+    started, run_epochs = threading.Event(), type(model)._run_epochs
+
+    def slow(self, *args, **kwargs):
+        started.set()
+        time.sleep(0.3)
+        return run_epochs(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(model), "_run_epochs", slow)
+    fit = threading.Thread(target=model.partial_fit, args=(X, y))
+    fit.start()
+    started.wait()
+    return fit
+
+
+def test_set_params_waits_for_a_fit_under_way(monkeypatch):
+    """The fit goes on with the parameters it began with (each epoch read them anew: a mix, or
+    the running fit failing on a bad value), and a fit that fails no longer undoes them."""
+    X, y = _data(np.random.default_rng(10), n=200)
+    model, twin = (fastgd.LinearRegression(alpha=1e-4, max_iter=5, tol=None, random_state=0).fit(X, y)
+                   for _ in range(2))
+    fit = _slowed_fit(monkeypatch, model, X, y)
+    model.set_params(alpha=0.5)
+    assert not fit.is_alive()
+    fit.join()
+    twin.partial_fit(X, y)
+    np.testing.assert_array_equal(model.coef_, twin.coef_)
+    assert model.alpha == 0.5
+
+
+def test_sparsify_is_never_halfway_through_a_fit(monkeypatch):
+    # sparsify copied the weights of the middle of a partial_fit and made them the model
+    X, y = _data(np.random.default_rng(11), n=200)
+    model = fastgd.SGDRegressor(max_iter=5, tol=None, random_state=0).fit(X, y)
+    fit = _slowed_fit(monkeypatch, model, X, y)
+    for call in (model.sparsify, model.densify):
+        with pytest.raises(RuntimeError, match="is running already"):
+            call()
+    fit.join()
+    assert not sparse.issparse(model.coef_)
