@@ -644,7 +644,9 @@ class Optimizer(_OneAtATime):
                 self._check_states()
             elif outcome == _STATE_MISSING:
                 self._create_state(grads)
-        raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
+        raise RuntimeError(f"the step found param_groups or the parameters changed again after each check (outcome "
+                           f"{outcome}): edited by another thread while it ran? Nothing was stepped; if nothing "
+                           "else changes them, this is fastgd's error: please report")
 
     def _pickled(self):
         # the compiled plan is rebuilt from the lists it refers to; the optimizer's own arrays are

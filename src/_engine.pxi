@@ -693,11 +693,15 @@ cdef class Plan:
                 continue
             remembered[k] = NOT_READ  # until its values are read again
             out = self.engine.values + g * VALUES + self.option_start[k]
-            if checked:  # by the Python layer, in full
-                if self.option_kind[k] == PAIR:
-                    out[0], out[1] = value[0], value[1]
-                else:
-                    out[0] = float(value)
+            if checked:  # by the Python layer, in full (unless another thread changed it since)
+                try:
+                    if self.option_kind[k] == PAIR:
+                        out[0], out[1] = value[0], value[1]
+                    else:
+                        out[0] = float(value)
+                except (TypeError, ValueError, IndexError):
+                    raise TypeError(f"option {self.option_names[k]!r} became {value!r} while the step checked it "
+                                    "(changed by another thread?); nothing was stepped") from None
             elif self.option_ruled[k] or not self.plain_option(k, value, out):
                 return False
             if immutable(value):
