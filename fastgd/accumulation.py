@@ -60,9 +60,6 @@ class MultiSteps(_OneAtATime):
         #: the calls accumulated in this cycle (0 to every_k - 1)
         self.mini_step = 0
 
-    def _pickled(self):
-        return {**super()._pickled(), "_sums": [array.copy() for array in self._sums], "_has": list(self._has)}
-
     def __setstate__(self, state):
         super().__setstate__(state)
         self._sums = [_writable(array) for array in self._sums]

@@ -8,7 +8,6 @@ the same flat parameter vector (weights row by row, then intercepts) with a
 fastgd optimizer's state, so they give the same model for the same seed.
 """
 import contextlib
-import copy
 import functools
 import inspect
 import itertools
@@ -533,6 +532,7 @@ class _Driver(BaseEstimator):
         partial: a partial_fit (one epoch, which neither holds rows out, but in the drop-ins, nor
         warns that max_iter ran out)."""
         with self._calls().training(type(self).__name__):
+            self._writable_arrays()
             before = _Snapshot(self)
             try:
                 return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
@@ -633,14 +633,14 @@ class _Driver(BaseEstimator):
 
     @_reads_model
     def __getstate__(self):
-        # as a prediction reads the model: never during a fit or partial_fit (waits for its end)
+        # as a prediction reads the model: never during a fit or partial_fit (waits for its end; one
+        # that another thread starts while the pickler writes is the caller's race)
         state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
         state.pop("_calls_under_way", None)  # a copy has its own
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         if hasattr(self, "_theta") and hasattr(self, "coef_"):
             state["_views"] = self._published_shown()
-        # copies, taken now: a call starting while the pickler writes changes not these
-        return copy.deepcopy(state)
+        return state
 
     def __setstate__(self, state):
         # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
@@ -649,16 +649,30 @@ class _Driver(BaseEstimator):
         # arrays the user assigned, which the next partial_fit goes on from)
         views = state.pop("_views", True)
         super().__setstate__(state)
-        # arrays unpickled from read-only buffers (pickle 5's out-of-band ones) or as memory maps copied
-        for name, value in list(vars(self).items()):
-            if isinstance(value, np.ndarray) and (not value.flags.writeable or type(value) is not np.ndarray):
-                vars(self)[name] = np.array(value)
-        optimizer = vars(self).get("_optimizer")
-        if optimizer is not None and optimizer.param_groups[0]["params"][0] is not self._theta:
-            # stored apart by joblib, which writes each reference to an array as an array of its own
-            optimizer._adopt([self._theta])
+        self._join_optimizer()
         if views and hasattr(self, "_theta") and isinstance(getattr(self, "coef_", None), np.ndarray):
             self._publish()
+
+    def _join_optimizer(self):
+        """Make the optimizer step _theta itself: joblib writes each reference to an array as an
+        array of its own (the optimizer's state kept)."""
+        optimizer = vars(self).get("_optimizer")
+        if optimizer is not None and optimizer.param_groups[0]["params"][0] is not self._theta:
+            optimizer._adopt([self._theta])
+
+    def _writable_arrays(self):
+        """Copy the arrays a call trains that it cannot write: unpickled from read-only buffers
+        (pickle 5's out-of-band ones) or as memory maps (joblib.load(mmap_mode=...)), which a model
+        loaded for predictions shares with the file until it trains."""
+        shown = hasattr(self, "_theta") and hasattr(self, "coef_") and self._published_shown()
+        copied = False
+        for name, value in list(vars(self).items()):
+            if isinstance(value, np.ndarray) and (not value.flags.writeable or type(value) is not np.ndarray):
+                vars(self)[name], copied = np.array(value), True
+        if copied:
+            self._join_optimizer()
+            if shown:
+                self._publish()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -162,7 +162,8 @@ def _undone_on_failure(optimizer):
 #: (above 0), and those that count steps or a fraction of them (finite, as all of the others):
 #: torch's names, which fastgd's schedulers keep (step(epoch) may set a fractional last_epoch, as
 #: torch's, and T_cur with it)
-_WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps"})
+_WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
+                            "_milestones", "cooldown_counter", "num_bad_epochs"})
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                                "total_size"})
 _FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur"}
@@ -880,9 +881,9 @@ def _check_phases(phases, where):
     start = 0.0
     for i, phase in enumerate(phases):
         if not isinstance(phase, dict) or isinstance(phase.get("end_step"), bool) or not isinstance(
-                phase.get("end_step"), numbers.Real):
+                phase.get("end_step"), numbers.Real) or not math.isfinite(phase["end_step"]):
             raise ValueError(f"OneCycleLR's phase {i + 1} of {len(phases)} has no end_step {where}; expected a dict "
-                             "with a number end_step, as OneCycleLR makes them")
+                             "with a finite number end_step, as OneCycleLR makes them")
         if phase["end_step"] == start:
             raise ValueError(f"OneCycleLR's phase {i + 1} of {len(phases)} would have no steps (from step {start:g} "
                              f"to {start:g}) {where}")

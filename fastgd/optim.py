@@ -279,7 +279,8 @@ class _OneAtATime:
                             "or re-entered); it takes one call at a time")
 
     def __getstate__(self):
-        # pickle and deepcopy read the object as a call would: never halfway through another
+        # pickle and deepcopy start as a call would: never while another runs (one that another
+        # thread starts while the pickler writes the arrays is the caller's race, as in torch)
         with self._exclusive("pickling or copying"):
             return self._pickled()
 
@@ -311,8 +312,7 @@ class Optimizer(_OneAtATime):
         cls._own_update = cls._update_all is not Optimizer._update_all
 
     def __init__(self, params, defaults, n_threads=None):
-        self.defaults = dict(defaults)
-        self._check_options(self.defaults, "", constructor=True)
+        self._check_options(defaults, "", constructor=True)
         # a pair given as a list is kept as a tuple, as torch's Adam keeps betas: every group
         # shares the defaults, and an edit in place of one group's would change them all
         self.defaults = {key: tuple(value) if isinstance(value, list) else value for key, value in defaults.items()}
@@ -521,7 +521,8 @@ class Optimizer(_OneAtATime):
         return converted
 
     def _check_states(self):
-        """Raise ValueError if a state array no longer matches its parameter."""
+        """Raise ValueError if a state array no longer matches its parameter; put a writable copy
+        in place of one the step cannot write (unpickled read-only, or as a memory map)."""
         for name, states in self._state.items():
             for i, (param, state) in enumerate(zip(self._params, states)):
                 if state is not None and (state.size != param.size or state.dtype != param.dtype):
@@ -529,6 +530,9 @@ class Optimizer(_OneAtATime):
                         f"the {name} of parameter {i} ({_checks.describe(state)}) no longer matches its parameter "
                         f"({_checks.describe(param)}): the parameter was resized or retyped in place, which the "
                         "optimizer cannot follow; keep each parameter's size and dtype, or make a new optimizer")
+        writable = {name: [_writable(state) for state in states] for name, states in self._state.items()}
+        if any(a is not b for name, states in self._state.items() for a, b in zip(states, writable[name])):
+            self._install(state=writable)
 
     def _create_state(self, grads):
         """Create the state arrays that parameters with a gradient lack and their options need."""
@@ -649,30 +653,29 @@ class Optimizer(_OneAtATime):
                            "else changes them, this is fastgd's error: please report")
 
     def _pickled(self):
-        # the compiled plan is rebuilt from the lists it refers to; the optimizer's own arrays are
-        # copied now, so that a step starting while the pickler writes them changes not the copy
+        # the compiled plan is rebuilt from the lists it refers to
         state = {key: value for key, value in super()._pickled().items() if key != "_plan"}
-        state.update(_state={name: [None if a is None else a.copy() for a in arrays] for name, arrays in self._state.items()},
-                     _steps=self._steps.copy(), _fresh=self._fresh.copy(), _scalars=self._scalars.copy())
-        # which of its references to a parameter are one object (the entry in a group's "params",
-        # and its array): pickle keeps them one, joblib writes each reference to an array apart
-        listed = _listed_entries(self.param_groups)
-        state["_links"] = [(i < len(listed) and listed[i] is entry, param is _data(entry))
-                           for i, (entry, param) in enumerate(zip(self._entries, self._params))]
+        # which of its references to a parameter are one object (an entry of _entries, the same in
+        # a group's "params"; its array in _params): pickle keeps them one, joblib writes each
+        # reference to an array apart, and __setstate__ joins them again
+        listed = {id(entry): position for position, entry in enumerate(_listed_entries(self.param_groups))}
+        state["_links"] = [(listed.get(id(entry)), param is _data(entry))
+                           for entry, param in zip(self._entries, self._params)]
         return state
 
     def __setstate__(self, state):
         links = state.pop("_links", None)
         super().__setstate__(state)
-        links = links or [(False, False)] * len(self._entries)
         listed = _listed_entries(self.param_groups)
-        entries = [listed[i] if in_groups else entry for i, (entry, (in_groups, _)) in enumerate(zip(self._entries, links))]
+        links = links or [(None, False)] * len(self._entries)
+        entries = [entry if position is None else listed[position]
+                   for entry, (position, _) in zip(self._entries, links)]
         params = [_data(entry) if same else param for entry, param, (_, same) in zip(entries, self._params, links)]
-        # the optimizer's own arrays are writable and contiguous, whatever unpickled them (a
-        # read-only memory map, say); threads chosen for this machine's cores
+        # the step counts and scalars writable, whatever unpickled them (a read-only memory map,
+        # say; the state arrays are made so at the first step, see _check_states); threads for
+        # this machine's cores
         self._install(entries=entries, params=params, steps=_writable(self._steps, np.int64),
                       fresh=_writable(self._fresh, np.uint8), scalars=_writable(self._scalars, np.float64),
-                      state={name: [_writable(a) for a in states] for name, states in self._state.items()},
                       auto_threads=[_threads_for(sum(a.size for a in params[start:stop])) for start, stop in self._slices])
 
     def _adopt(self, arrays):

@@ -64,11 +64,6 @@ class _Average(_OneAtATime):
         #: the number of updates averaged
         self.n_averaged = 0
 
-    def _pickled(self):
-        # copies, taken under the lock (an update starting while the pickler writes changes not these)
-        copied = [a.copy() if isinstance(a, np.ndarray) else a for a in self.averages]
-        return {**super()._pickled(), "averages": copied}
-
     def __setstate__(self, state):
         super().__setstate__(state)
         self.averages = [_writable(a) if isinstance(a, np.ndarray) else a for a in self.averages]

@@ -1388,6 +1388,9 @@ def test_joblib_loaded_estimator_trains_on_as_a_pickled_one(name, options, task,
     joblib.dump(model, tmp_path / "model.joblib")
     pickled = pickle.loads(pickle.dumps(model))
     loaded = joblib.load(tmp_path / "model.joblib", mmap_mode=mmap_mode)
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    # a model loaded for predictions shares the file (copied when it trains; each load copied it)
+    assert isinstance(loaded.coef_, np.memmap) == (mmap_mode is not None)
     for twin in (loaded, pickled):
         twin.partial_fit(X, y)
     np.testing.assert_array_equal(loaded.coef_, pickled.coef_)
@@ -1410,6 +1413,21 @@ def test_estimator_unpickled_from_read_only_buffers_trains_on(name, options, tas
     twin.partial_fit(X, y)
     model.partial_fit(X, y)
     np.testing.assert_array_equal(twin.coef_, model.coef_)
+
+
+def test_estimators_sharing_a_random_state_share_it_when_pickled_together():
+    # (a deep copy of its state in __getstate__ gave each its own: the pair trained otherwise)
+    X, y = _data(np.random.default_rng(12), n=60)
+    shared = np.random.RandomState(0)
+    pair = [fastgd.SGDRegressor(random_state=shared, max_iter=3, tol=None) for _ in range(2)]
+    for copied in (pickle.loads(pickle.dumps(pair)), copy.deepcopy(pair)):
+        assert copied[0].random_state is copied[1].random_state
+    twins = pickle.loads(pickle.dumps(pair))
+    for models in (pair, twins):
+        for model in models:
+            model.fit(X, y)
+    for model, twin in zip(pair, twins):
+        np.testing.assert_array_equal(model.coef_, twin.coef_)
 
 
 def test_pickling_waits_for_a_fit_under_way(monkeypatch):

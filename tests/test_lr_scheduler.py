@@ -625,7 +625,7 @@ def test_a_failed_step_changes_nothing():
     assert step.last_epoch == 0 and step.state_dict()["_step_count"] == 1
 
 
-@pytest.mark.parametrize("spoil", ["no end_step", "end_step of no number"])
+@pytest.mark.parametrize("spoil", ["no end_step", "end_step of no number", "end_step inf", "end_step -inf"])
 def test_one_cycle_phases_of_a_state_dict_are_checked(spoil):
     fast, _ = make_pair("SGD")
     scheduler = lr_scheduler.OneCycleLR(fast, max_lr=0.1, total_steps=10)
@@ -633,8 +633,9 @@ def test_one_cycle_phases_of_a_state_dict_are_checked(spoil):
     saved["_schedule_phases"] = copy.deepcopy(saved["_schedule_phases"])
     if spoil == "no end_step":
         del saved["_schedule_phases"][0]["end_step"]
-    else:
-        saved["_schedule_phases"][0]["end_step"] = "3"
+    else:  # (an infinite one froze the schedule, or its next step raised "Invalid lr: nan")
+        saved["_schedule_phases"][0]["end_step"] = {"end_step of no number": "3", "end_step inf": math.inf,
+                                                    "end_step -inf": -math.inf}[spoil]
     with pytest.raises(ValueError, match="phase 1 of 2 has no end_step"):
         scheduler.load_state_dict(saved)
     assert scheduler.state_dict() == before
@@ -859,6 +860,10 @@ def _sgd():
     (lambda: lr_scheduler.OneCycleLR(_sgd(), max_lr=1.0, total_steps=10), {"total_steps": float("inf")}),
     (lambda: lr_scheduler.CyclicLR(_sgd(), base_lr=0.1, max_lr=1.0), {"last_epoch": float("inf")}),
     (lambda: lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=3), {"T_cur": -float("inf")}),
+    (lambda: lr_scheduler.SequentialLR(*(lambda o: (o, [lr_scheduler.ConstantLR(o), lr_scheduler.ExponentialLR(o, 0.9)]))(_sgd()),
+                                       milestones=[3]), {"_milestones": [float("inf")]}),
+    (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"cooldown_counter": float("inf")}),
+    (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"num_bad_epochs": -float("inf")}),
     # the milestones by the constructor's rules (torch's constructor takes these, and its state
     # then makes step() and step(epoch) part, or each step raise)
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: -1}}),

@@ -1285,7 +1285,7 @@ def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task,
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("tol", [None, 1e-3])
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
-def test_n_jobs_0_is_refused_as_scikit_learn(n_classes, tol, method):
+def test_n_jobs_0_is_refused_in_every_fit(n_classes, tol, method):
     # scikit-learn's joblib refuses n_jobs=0 where it builds a Parallel (more than two classes);
     # fastgd refused it only where it trains classes apart (with tol), and its one pass over the
     # classes took it: refused always now (a binary fit, which has no use for it, too)
