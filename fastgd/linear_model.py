@@ -668,7 +668,7 @@ class _Driver(BaseEstimator):
         copied = False
         for name, value in list(vars(self).items()):
             if isinstance(value, np.ndarray) and (not value.flags.writeable or type(value) is not np.ndarray):
-                vars(self)[name], copied = np.array(value), True
+                vars(self)[name], copied = optim._writable(value), True
         if copied:
             self._join_optimizer()
             if shown:
