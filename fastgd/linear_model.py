@@ -435,6 +435,11 @@ class _Driver(BaseEstimator):
             if not math.isfinite(loss_sum) or not math.isfinite(objective) or not np.isfinite(self._theta).all():
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
                 check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
+                for values, name in ((targets, "y"), (sample_weight, "sample_weight")):  # checked up front
+                    if values is not None and not np.isfinite(values).all():
+                        raise ValueError(f"{name} holds NaN or inf now, which it did not when this call began "
+                                         "(written during the call, by another thread?); the model is left as it "
+                                         "was before this call")
                 in_float32 = (" In float32, a batch's loss beyond float32's range ends the fit too (y or "
                               "sample_weight of an extreme magnitude, huge or tiny): scale them, or fit float64 data."
                               if self._theta.dtype == np.float32 else "")

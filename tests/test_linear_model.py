@@ -11,6 +11,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import tracemalloc
 import warnings
 import zlib
@@ -1533,3 +1534,18 @@ def test_sparsify_is_never_halfway_through_a_fit(monkeypatch):
             call()
     fit.join()
     assert not sparse.issparse(model.coef_)
+
+
+def test_y_made_non_finite_during_a_fit_is_named(monkeypatch):
+    # checked up front, y read in place: a NaN another thread wrote into it during the fit got the
+    # divergence error ("Try a smaller learning_rate")
+    X, y = _data(np.random.default_rng(13), n=200)
+    model = fastgd.LinearRegression(max_iter=5, tol=None, random_state=0).fit(X, y)
+    before = model.coef_.copy()
+    fit = _slowed_fit(monkeypatch, model, X, y)
+    errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    y[7] = np.nan
+    fit.join()
+    assert len(errors) == 1 and "y holds NaN or inf now, which it did not when this call began" in str(errors[0])
+    np.testing.assert_array_equal(model.coef_, before)
