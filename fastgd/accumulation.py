@@ -9,7 +9,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 from .clip import _check_max_norm, _clipping, _no_norm_of_nothing, _norm_type
-from .optim import Optimizer, _OneAtATime, _writable
+from .optim import _check_optimizer, _OneAtATime, _writable
 
 __all__ = ["MultiSteps"]
 
@@ -36,8 +36,7 @@ class MultiSteps(_OneAtATime):
     """
 
     def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
-        if not isinstance(optimizer, Optimizer):
-            raise TypeError(f"optimizer must be a fastgd optimizer, got {type(optimizer).__name__}")
+        _check_optimizer(optimizer)
         if isinstance(every_k, (bool, np.bool_)) or not isinstance(every_k, numbers.Integral) or every_k < 1:
             raise ValueError(f"every_k must be a whole number >= 1, got {every_k!r}")
         if max_norm is not None:

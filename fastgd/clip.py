@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .optim import Optimizer, Parameter, _torch_keywords
+from .optim import Parameter, _check_optimizer, _torch_keywords
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "clip_coef",
            "clipped_step"]
@@ -72,12 +72,14 @@ def _readable(grads):
 
 
 def _norm_type(norm_type):
-    if isinstance(norm_type, (bool, np.bool_)):
+    value = None
+    if not isinstance(norm_type, (bool, np.bool_)):
+        try:
+            value = float(norm_type)
+        except (TypeError, ValueError):
+            pass
+    if value is None:
         raise TypeError(f"norm_type must be a real number (or a string of one: 'inf', '-inf'), got {norm_type!r}")
-    try:
-        value = float(norm_type)
-    except (TypeError, ValueError):
-        raise TypeError(f"norm_type must be a real number (or a string of one: 'inf', '-inf'), got {norm_type!r}") from None
     if math.isnan(value):
         raise ValueError("norm_type must not be NaN")
     return value
@@ -203,8 +205,7 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     third read (the largest magnitude) tells.
     grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns
     (total_norm, stepped)."""
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"optimizer must be a fastgd optimizer, got {type(optimizer).__name__}")
+    _check_optimizer(optimizer)
     _check_max_norm(max_norm)
     if grads is None:
         grads = optimizer._gradients_locked(None)  # each .grad of the parameters param_groups list now

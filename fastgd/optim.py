@@ -946,6 +946,12 @@ def _shaped_as(state, param):
     return state.reshape(param.shape).copy() if state.size == param.size else state.copy()
 
 
+def _check_optimizer(optimizer):
+    """Raise TypeError unless optimizer is a fastgd optimizer (MultiSteps', clipped_step's)."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"optimizer must be a fastgd optimizer, got {type(optimizer).__name__}")
+
+
 def _writable(array, dtype=None):
     """array, or a copy of it that is a plain ndarray, writable, aligned and C-contiguous (one
     unpickled from a read-only buffer or as a memory map, say); None as it is."""
