@@ -165,7 +165,7 @@ def _undone_on_failure(optimizer):
 _WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                             "_milestones", "cooldown_counter", "num_bad_epochs"})
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
-                               "total_size"})
+                               "total_size", "step_ratio"})
 _FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur"}
 
 

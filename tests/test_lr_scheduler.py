@@ -846,6 +846,7 @@ def _sgd():
     (lambda: lr_scheduler.CosineAnnealingLR(_sgd(), T_max=10), {"T_max": 0}),
     (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"best": "x"}),
     (lambda: lr_scheduler.CyclicLR(_sgd(), base_lr=0.1, max_lr=1.0), {"mode": "bogus"}),
+    (lambda: lr_scheduler.CyclicLR(_sgd(), base_lr=0.1, max_lr=1.0), {"step_ratio": 0.0}),
     (lambda: lr_scheduler.OneCycleLR(_sgd(), max_lr=1.0, total_steps=10), {"_anneal_func_type": "bogus"}),
     (lambda: lr_scheduler.SequentialLR(*(lambda o: (o, [lr_scheduler.ConstantLR(o), lr_scheduler.ExponentialLR(o, 0.9)]))(_sgd()),
                                        milestones=[3]), {"_milestones": "3"}),
