@@ -863,6 +863,8 @@ def _class_index(model, y, classes, reset):
                          f"call to partial_fit, {model.classes_.tolist()}")
     if new_classes:
         model.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
+        if model.classes_.dtype == object:  # strings (numbers and mixes were refused): "<U", as scikit-learn's
+            model.classes_ = model.classes_.astype(str)
         if model.classes_.size < 2:
             got = model.classes_.size
             raise ValueError(f"{type(model).__name__} needs samples of at least 2 classes; got {got} "

@@ -442,6 +442,23 @@ def test_float32(cls, monkeypatch):
     np.testing.assert_allclose(m.coef_, m64.coef_, rtol=1e-3, atol=1e-4)
 
 
+@pytest.mark.parametrize("is_sparse", [False, True])
+def test_string_labels_given_as_objects_give_sklearns_classes(is_sparse):
+    """scikit-learn's classes_ (and so its predictions) are "<U" strings for string labels given
+    as an object array; fastgd's kept the object dtype."""
+    X, y = _data(np.random.default_rng(1), n=40, task="multiclass")
+    X = sparse.csr_matrix(X) if is_sparse else X
+    for rows in (slice(None), y < 2):  # three classes, two
+        X_n, labels = X[rows], np.array(["cat", "dog", "emu"], dtype=object)[y[rows]]
+        theirs = sklearn.linear_model.SGDClassifier(max_iter=5, tol=None, random_state=0).fit(X_n, labels)
+        for cls in (fastgd.SGDClassifier, fastgd.LogisticRegression):
+            for model in (cls(max_iter=5, tol=None, random_state=0).fit(X_n, labels),
+                          cls(random_state=0).partial_fit(X_n, labels, classes=theirs.classes_.astype(object))):
+                assert model.classes_.dtype == theirs.classes_.dtype
+                assert model.classes_.tolist() == theirs.classes_.tolist()
+                assert model.predict(X_n).dtype == theirs.predict(X_n).dtype
+
+
 def test_string_labels_and_proba():
     X, y = _data(np.random.default_rng(0), n=60, task="multiclass")
     labels = np.array(["cat", "dog", "emu"])[y]
