@@ -153,7 +153,7 @@ def check_step_count(value, name, most):
     float or a 0-d array of one (torch saves its step as a 0-d float tensor); returns it as an int."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
-    if (isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer, float, np.floating))
+    if (isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating))
             or value != value or not 0 <= value <= most or int(value) != value):
         raise ValueError(f"{name} must be a whole number from 0 to {most}, got {value!r}")
     return int(value)
@@ -163,7 +163,7 @@ def check_scalar_state(value, name):
     """A saved per-parameter number (torch saves it as a 0-d tensor): finite; returns a float."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
 
@@ -172,15 +172,20 @@ def check_real(value, name, kind="number"):
     """A hyperparameter: a real number in the range of its kind ("rate", "number" or
     "fraction"), as KINDS says."""
     # float and int first: isinstance against the numbers ABC is slow, and this runs every step
-    if type(value) is not float and type(value) is not int and (
-        isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-    ):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+    if type(value) is not float and type(value) is not int:
+        check_real_type(value, name)
     _, low, high = KINDS[kind]
     if not low <= as_double(value, name) < high:
         expected = {"rate": "a finite number", "number": f"a finite number >= {low:g}"}.get(
             kind, f"a number in [{low:g}, {high:g})")
         raise ValueError(f"Invalid {name}: {value!r}; expected {expected}")
+
+
+def check_real_type(value, name, expected="a real number"):
+    """TypeError unless value is a real number: a Python or NumPy int or float, not a bool
+    (NumPy's bool_ is no numbers.Real)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be {expected}, got {value!r}")
 
 
 def check_constructor_lr(value):
@@ -215,8 +220,7 @@ def check_betas(betas, name="betas"):
 
 def check_grad_scale(value, name="grad_scale"):
     """A factor the gradients are multiplied by: a finite real number; returns it as a float."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+    check_real_type(value, name)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
     return float(value)

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 MAX_THREADS: int
+MAX_STEP: int
 KINDS: dict[str, int]
 LOSSES: dict[str, int]
 

@@ -256,17 +256,19 @@ def format_table(rows, contenders):
             else:
                 line += [format_time(seconds), f"{seconds / times['fastgd']:.2f}x"]
         lines.append(line)
-    return _columns(lines, 3)
+    return "\n".join(_columns(lines, 3))
 
 
 def _columns(lines, left):
-    """Rows of cells as text: columns as wide as their widest cell, the first `left` columns
-    aligned left and the others right, a rule under the header row."""
+    """Rows of cells as text: columns as wide as their widest cell, the columns `left` (a
+    collection of indices, or a count of the first ones) aligned left and the others right,
+    a rule under the header row; a list of lines."""
+    left = range(left) if isinstance(left, int) else left
     widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    text = ["  ".join(cell.ljust(w) if i < left else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
+    text = ["  ".join(cell.ljust(w) if i in left else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
             for line in lines]
     text.insert(1, "-" * len(text[0]))
-    return "\n".join(text)
+    return text
 
 
 # -- clipping and a step ----------------------------------------------------------
@@ -337,7 +339,7 @@ def format_clip(rows):
                      f"{times['torch-fused-clip'] / times['torch-fused']:.2f}x",
                      f"{times['torch-fused-clip'] / times['fastgd-clip']:.2f}x"]
         lines.append(line)
-    return _columns(lines, 2)
+    return "\n".join(_columns(lines, 2))
 
 
 # -- the regression loop ---------------------------------------------------------
@@ -471,12 +473,7 @@ def format_regression(rows):
             line += cells
         line.append(f"{times['fastgd'] / fastgd64[task, batch_size]:.2f}x")
         lines.append(line)
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(cell.ljust(w) if i != 1 and i < 3 else cell.rjust(w)
-                      for i, (cell, w) in enumerate(zip(line, widths)))
-            for line in lines]
-    text.insert(1, "-" * len(text[0]))
-    text += [
+    text = _columns(lines, {0, 2}) + [
         "",
         "like for like: batch 1 against scikit-learn (the headline: per-sample SGD in both, same loss, learning "
         "rate, epochs, shuffling and dtype, no penalty) and the NumPy loop; batch 32 against the NumPy loop.",
@@ -574,11 +571,7 @@ def format_sparse(rows):
             against = min(reference.values())
         lines.append([name, str(batch_size), format_time(seconds), f"{accuracy:.4f}",
                       "-" if against is None else _format_speedup(against / seconds)])
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    text = ["  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
-            for line in lines]
-    text.insert(1, "-" * len(text[0]))
-    text += ["", f"{SPARSE_SHAPE[0]:,} rows x 2^18 features, {SPARSE_NONZEROS} nonzeros a row (CSR, float64), "
+    text = _columns(lines, 1) + ["", f"{SPARSE_SHAPE[0]:,} rows x 2^18 features, {SPARSE_NONZEROS} nonzeros a row (CSR, float64), "
              f"{SPARSE_EPOCHS} epochs, rows shuffled, L2 penalty alpha {SPARSE_ALPHA:g}, scikit-learn's 'optimal' "
              "rate but for Adam's constant 3e-3; test accuracy on "
              f"{SPARSE_TEST_ROWS:,} more rows; one thread, fastest of the rounds."]

@@ -22,7 +22,6 @@ written)::
 which ``fastgd.clipped_step(opt, max_norm, grads)`` does.
 """
 import math
-import numbers
 
 import numpy as np
 
@@ -143,8 +142,7 @@ def clip_coef(max_norm, total_norm):
     max_norm = _check_max_norm(max_norm, nan_ok=True)
     if isinstance(total_norm, np.ndarray) and total_norm.ndim == 0:
         total_norm = total_norm[()]
-    if isinstance(total_norm, (bool, np.bool_)) or not isinstance(total_norm, numbers.Real):
-        raise TypeError(f"total_norm must be a real number, as get_total_norm returns it, got {total_norm!r}")
+    _checks.check_real_type(total_norm, "total_norm", "a real number, as get_total_norm returns it")
     if isinstance(total_norm, np.float32):
         return np.float32(engine.clip_coef(max_norm, float(total_norm), True))
     return np.float64(engine.clip_coef(max_norm, float(total_norm), False))
@@ -182,8 +180,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     """Clamp every gradient element to [-clip_value, clip_value] in place (torch.nn.utils.clip_grad_value_;
     NaN stays NaN; a NaN clip_value makes every element NaN, as torch's clamp does).  foreach
     ignored, as get_total_norm.  Returns None."""
-    if isinstance(clip_value, (bool, np.bool_)) or not isinstance(clip_value, numbers.Real):
-        raise TypeError(f"clip_value must be a real number, got {clip_value!r}")
+    _checks.check_real_type(clip_value, "clip_value")
     _check_foreach(foreach)
     value = float(clip_value)
     items = _listed(parameters, "parameters")
@@ -221,8 +218,7 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
 def _check_max_norm(max_norm, nan_ok=False):
     """max_norm as a float: a real number a double holds; NaN only where nan_ok (torch's
     clip_coef then scales by NaN; a step refuses it)."""
-    if isinstance(max_norm, (bool, np.bool_)) or not isinstance(max_norm, numbers.Real):
-        raise TypeError(f"max_norm must be a real number, got {max_norm!r}")
+    _checks.check_real_type(max_norm, "max_norm")
     value = _checks.as_double(max_norm, "max_norm")
     if value != value and not nan_ok:
         raise ValueError("max_norm must not be NaN: the step would scale the gradients by NaN")

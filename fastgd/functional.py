@@ -45,8 +45,7 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
     for j, scalar in enumerate(algorithm.scalar_state):
         numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name)
     for state in algorithm.state:  # what the step would make and drop, but for a buffer it returns
-        if states.get(state.name) is None and not state.from_gradient and (
-                state.needed_when is None or options[state.needed_when]):
+        if states.get(state.name) is None and not state.from_gradient and state.needed(options):
             raise ValueError(f"{(arguments or {}).get(state.name, state.name)} is required by {cls.__name__}"
                              + (f" with {state.needed_when}={options[state.needed_when]!r}" if state.needed_when else ""))
     param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})

@@ -998,6 +998,28 @@ class _Snapshot:
             self.generator.set_state(self.generator_state)
 
 
+class _LinearClassifier(ClassifierMixin):
+    """What the two classifiers share: a score per class (one when binary), the label scored
+    highest, and partial_fit's first call, which needs every class."""
+
+    def _first_call(self, classes):
+        """Whether this partial_fit is the first; it needs classes."""
+        first = not hasattr(self, "coef_")
+        if first and classes is None:
+            raise ValueError("classes must be passed on the first call to partial_fit")
+        return first
+
+    def decision_function(self, X):
+        """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""
+        return self._scores(X)
+
+    @_reads_model  # the scores and classes_ of one model
+    def predict(self, X):
+        scores = self.decision_function(X)
+        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
+        return self.classes_[index]
+
+
 class LinearRegression(RegressorMixin, _BaseGD):
     """Least squares (mean squared error / 2 + alpha/2 ||coef||^2) by mini-batch gradient descent.
 
@@ -1029,7 +1051,7 @@ class LinearRegression(RegressorMixin, _BaseGD):
         return self._scores(X)
 
 
-class LogisticRegression(ClassifierMixin, _BaseGD):
+class LogisticRegression(_LinearClassifier, _BaseGD):
     """Logistic regression (mean log loss + alpha/2 ||coef||^2) by mini-batch gradient descent.
 
     Two classes give one weight vector (``coef_`` of shape (1, n_features));
@@ -1076,14 +1098,8 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
         pass the same classes again."""
         self._validate_params()
         _refuse_balanced_in_partial_fit(self)
-        first = not hasattr(self, "coef_")
-        if first and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit")
+        first = self._first_call(classes)
         return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)
-
-    def decision_function(self, X):
-        """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""
-        return self._scores(X)
 
     def predict_proba(self, X):
         """Class probabilities; each row sums to 1."""
@@ -1098,12 +1114,6 @@ class LogisticRegression(ClassifierMixin, _BaseGD):
                 return -np.logaddexp(0, -scores)
             shifted = scores - scores.max(axis=1, keepdims=True)
             return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-    @_reads_model  # the scores and classes_ of one model
-    def predict(self, X):
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]
 
 
 # -- scikit-learn's SGDClassifier and SGDRegressor, as drop-in replacements -------------------
@@ -1135,7 +1145,7 @@ class _SGDDropIn(_Driver):
     """
 
     _sgd_bookkeeping = True
-    _refit_from_trained = False  # see _BaseGD: scikit-learn's SGDClassifier starts from coef_
+    _refit_from_trained = False  # see _Driver: scikit-learn's SGDClassifier starts from coef_
 
     def _intercepts_carried(self, reset):
         """Which of the intercepts kept in double ([k intercepts, k averages], Objective's
@@ -1290,7 +1300,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
     _allowed_losses = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
     _coef_1d = True
-    _refit_from_trained = True  # see _BaseGD
+    _refit_from_trained = True  # see _Driver: scikit-learn's SGDRegressor refits from the weights trained
 
     def _intercepts_carried(self, reset):
         # scikit-learn's regressor keeps both in float64, into a partial_fit and a warm refit
@@ -1322,7 +1332,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         return self._scores(X)
 
 
-class SGDClassifier(ClassifierMixin, _SGDDropIn):
+class SGDClassifier(_LinearClassifier, _SGDDropIn):
     """scikit-learn's SGDClassifier (same parameters, defaults and results at batch_size=1; more
     than two classes one vs all), with mini-batches (batch_size) and fastgd's optimizers
     (optimizer and its options).  The classes of one vs all are trained together, in one pass
@@ -1444,20 +1454,8 @@ class SGDClassifier(ClassifierMixin, _SGDDropIn):
         The first call needs ``classes``, every label that will ever be seen."""
         self._validate_params()
         self._more_checks(for_partial_fit=True)
-        first = not hasattr(self, "coef_")
-        if first and classes is None:
-            raise ValueError("classes must be passed on the first call to partial_fit")
+        first = self._first_call(classes)
         return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)._one_epoch_done()
-
-    def decision_function(self, X):
-        """The scores X @ coef_.T + intercept_: one column per class, or one value when binary."""
-        return self._scores(X)
-
-    @_reads_model  # the scores and classes_ of one model
-    def predict(self, X):
-        scores = self.decision_function(X)
-        index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
-        return self.classes_[index]
 
     def _has_probabilities(self):
         if self.loss not in ("log_loss", "modified_huber"):

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from . import _checks
-from .optim import Optimizer
+from .optim import _check_optimizer
 
 __all__ = [
     "LRScheduler", "LambdaLR", "MultiplicativeLR", "StepLR", "MultiStepLR", "ConstantLR", "LinearLR",
@@ -68,17 +68,11 @@ _EPOCH_WARNING = ("scheduler.step(epoch) is deprecated, as in torch: call schedu
 _GET_LR_WARNING = "get_lr() computes the next rates of a step; to read the rates set last, call get_last_lr()"
 
 
-def _check_optimizer(optimizer):
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"{type(optimizer).__name__} is not an Optimizer; a scheduler needs a fastgd.optim.Optimizer")
-
-
 # What the arguments may be: what torch 2.13 takes, but what would crash later or give a schedule that
 # makes no sense (a NaN, a fractional count of epochs, which step() and step(epoch) would read apart).
 
 def _check_real(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
+    _checks.check_real_type(value, name)
     _checks.as_double(value, name)
 
 
@@ -682,9 +676,7 @@ class CyclicLR(LRScheduler):
             raise TypeError(f"scale_fn must be a function of the cycle or iteration, got {type(scale_fn).__name__}")
         self._check_modes(mode, scale_fn, scale_mode)
         if cycle_momentum:
-            _check_cycles_momentum(optimizer)
-            base_momentums = _per_group("base_momentum", optimizer, base_momentum)
-            max_momentums = _per_group("max_momentum", optimizer, max_momentum)
+            base_momentums, max_momentums = _cycled_momentums(optimizer, base_momentum, max_momentum)
         with _undone_on_failure(optimizer):  # checked: now the groups change
             self.optimizer = optimizer
             if last_epoch == -1:
@@ -700,12 +692,8 @@ class CyclicLR(LRScheduler):
             self._init_scale_fn()
             self.cycle_momentum = bool(cycle_momentum)
             if cycle_momentum:
-                self.use_beta1 = "betas" in optimizer.defaults
                 self.base_momentums, self.max_momentums = base_momentums, max_momentums
-                if last_epoch == -1:
-                    for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
-                        _set_momentum(group, self.use_beta1, high)
-                        group["max_momentum"], group["base_momentum"] = high, low
+                _start_momentums(self, base_momentums, max_momentums, last_epoch)
             super().__init__(optimizer, last_epoch)
         self.base_lrs = base_lrs
 
@@ -773,10 +761,23 @@ class CyclicLR(LRScheduler):
         self._init_scale_fn()
 
 
-def _check_cycles_momentum(optimizer):
+def _cycled_momentums(optimizer, base_momentum, max_momentum):
+    """The per-group base and max momentums of a scheduler with cycle_momentum=True, checked."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
         raise ValueError(f"cycle_momentum=True needs an optimizer with a 'momentum' or 'betas' option; "
                          f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)")
+    return (_per_group("base_momentum", optimizer, base_momentum),
+            _per_group("max_momentum", optimizer, max_momentum))
+
+
+def _start_momentums(scheduler, base_momentums, max_momentums, last_epoch):
+    """CyclicLR's and OneCycleLR's cycled momentum: which option cycles (beta1 or momentum), and on a
+    fresh start (last_epoch -1) each group's at its max, both ends kept in the group, as torch's."""
+    scheduler.use_beta1 = "betas" in scheduler.optimizer.defaults
+    if last_epoch == -1:
+        for high, low, group in zip(max_momentums, base_momentums, scheduler.optimizer.param_groups):
+            _set_momentum(group, scheduler.use_beta1, high)
+            group["max_momentum"], group["base_momentum"] = high, low
 
 
 class OneCycleLR(LRScheduler):
@@ -804,9 +805,7 @@ class OneCycleLR(LRScheduler):
         _check_number(div_factor, "div_factor", 0, low_open=True)
         _check_number(final_div_factor, "final_div_factor", 0, low_open=True)
         if cycle_momentum:
-            _check_cycles_momentum(optimizer)
-            max_momentums = _per_group("max_momentum", optimizer, max_momentum)
-            base_momentums = _per_group("base_momentum", optimizer, base_momentum)
+            base_momentums, max_momentums = _cycled_momentums(optimizer, base_momentum, max_momentum)
         up_end = float(pct_start * total_steps) - 1
         if three_phase:
             phases = [
@@ -834,11 +833,7 @@ class OneCycleLR(LRScheduler):
                     group["min_lr"] = group["initial_lr"] / final_div_factor
             self.cycle_momentum = bool(cycle_momentum)
             if cycle_momentum:
-                self.use_beta1 = "betas" in optimizer.defaults
-                if last_epoch == -1:
-                    for high, low, group in zip(max_momentums, base_momentums, optimizer.param_groups):
-                        _set_momentum(group, self.use_beta1, high)
-                        group["max_momentum"], group["base_momentum"] = high, low
+                _start_momentums(self, base_momentums, max_momentums, last_epoch)
             super().__init__(optimizer, last_epoch)
 
     def _check_state_dict(self, state_dict):

@@ -35,8 +35,8 @@ __all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad
 
 #: the most threads a step may run on (n_threads)
 MAX_THREADS = engine.MAX_THREADS
-#: the largest step count a state dict may hold: exact in a double, and far from overflowing
-MAX_STEP = 2**53
+#: the largest step count (2**53), which a step keeps and a state dict may hold (see the engine)
+MAX_STEP = engine.MAX_STEP
 #: the keys learning-rate schedulers keep in a param group beside the options (fastgd.lr_scheduler
 #: writes these, as torch's do): a new group may carry them; any other key not an option is refused
 SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
@@ -70,6 +70,10 @@ class State(NamedTuple):
     needed_when: str = None
     initial: object = 0.0
     from_gradient: bool = False
+
+    def needed(self, options):
+        """Whether a group with these options keeps this state."""
+        return self.needed_when is None or bool(options[self.needed_when])
 
 
 class ScalarState(NamedTuple):
@@ -126,7 +130,7 @@ def _missing_state(algorithm, groups, slices, params, grads, state_lists):
     made = []
     for group, (start, stop) in zip(groups, slices):
         for state in algorithm.state:
-            if state.needed_when is None or group[state.needed_when]:
+            if state.needed(group):
                 initial = group[state.initial] if isinstance(state.initial, str) else state.initial
                 made += [(state, i, np.full(params[i].shape, initial, dtype=params[i].dtype))
                          for i in range(start, stop) if grads[i] is not None and state_lists[state.name][i] is None]
@@ -606,10 +610,6 @@ class Optimizer(_OneAtATime):
         loss = closure()
         self.step(grad_scale=grad_scale)
         return loss
-
-    def _busy(self, what):
-        return RuntimeError(f"{what}: a step of this optimizer is already running (in another thread, or "
-                            "re-entered); an optimizer takes one step at a time")
 
     def _update_all(self, grads):
         """What a subclass without a compiled algorithm implements: update every parameter in

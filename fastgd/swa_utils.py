@@ -7,20 +7,15 @@ Each update is one compiled, fused pass over all the parameters (torch's
 with w = 1 - decay (EMA) or 1 / (n + 1) (SWA, n the number of updates
 averaged so far).  As in torch, the first update copies the parameters.
 """
-import numbers
 import threading
 
 import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .optim import Parameter, _OneAtATime, _writable
+from .optim import MAX_STEP, Parameter, _data, _OneAtATime, _writable
 
 __all__ = ["EMA", "SWA"]
-
-
-def _data(entry):
-    return entry.data if isinstance(entry, Parameter) else entry
 
 
 def _separate(arrays, averages=()):
@@ -102,7 +97,7 @@ class _Average(_OneAtATime):
                 self._run(engine.copy_all, self._params())
             else:
                 self._run(engine.lerp_all, self._params(), self._weight())
-            self.n_averaged += 1
+            self.n_averaged = min(self.n_averaged + 1, MAX_STEP)  # (a loaded count may be it)
 
     def copy_to(self, params=None):
         """Write the averages into the parameters (or into `params`, arrays or fastgd.Parameters of
@@ -134,7 +129,7 @@ class _Average(_OneAtATime):
         """Restore a state_dict() of an average over parameters of the same shapes (checked before
         anything is changed; converted to the parameters' dtypes)."""
         _checks.check_state_keys(state_dict, ("n_averaged", "averages"))
-        n_averaged = _checks.check_step_count(state_dict["n_averaged"], "state_dict['n_averaged']", 2**53)
+        n_averaged = _checks.check_step_count(state_dict["n_averaged"], "state_dict['n_averaged']", MAX_STEP)
         saved = state_dict["averages"]
         if not isinstance(saved, (list, tuple)) or len(saved) != len(self.averages):
             raise ValueError(f"state_dict['averages'] must be a list of {len(self.averages)} arrays, one per parameter")
@@ -156,8 +151,7 @@ class EMA(_Average):
     step count, the average updated after each step (update 2 uses 3/12)."""
 
     def __init__(self, params, decay=0.999, *, warmup=False):
-        if isinstance(decay, (bool, np.bool_)) or not isinstance(decay, numbers.Real):
-            raise TypeError(f"decay must be a real number, got {decay!r}")
+        _checks.check_real_type(decay, "decay")
         if not 0.0 <= decay <= 1.0:
             raise ValueError(f"Invalid decay: {decay!r}; expected a number in [0, 1]")
         _checks.check_flag(warmup, "warmup")
@@ -174,9 +168,6 @@ class EMA(_Average):
 class SWA(_Average):
     """The equal-weight average of the parameters at each update (stochastic weight averaging),
     as torch's AveragedModel keeps it by default: ``average += (param - average) / (n + 1)``."""
-
-    def __init__(self, params):
-        super().__init__(params)
 
     def _weight(self):
         return 1 / (self.n_averaged + 1)

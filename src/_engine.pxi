@@ -168,11 +168,6 @@ cdef inline bint kernel_ready(object grad, cnp.ndarray param, int dtype):
     return True
 
 
-cdef inline bint overlap(const void* a, const void* b, Py_ssize_t nbytes) noexcept:
-    """Whether two blocks of nbytes bytes share memory."""
-    return nbytes > 0 and <const char*>a < <const char*>b + nbytes and <const char*>b < <const char*>a + nbytes
-
-
 cdef struct Block:
     const char* start
     const char* end
@@ -261,29 +256,47 @@ cdef struct Engine:
 cdef enum:
     VALUES = 2 * MAX_OPTION_FIELDS  # doubles of a group's option values (a pair takes two)
 
+#: the largest step count: every count up to it is exact in a double, far from overflowing, and
+#: where torch's float step stops growing (2**53 + 1 rounds to it); a step there keeps it
+cdef cnp.int64_t LARGEST_STEP = 9007199254740992
+MAX_STEP = LARGEST_STEP
+
+
+cdef inline double* group_options(Engine* e, Py_ssize_t g) noexcept nogil:
+    """Group g's options as the kernel reads them, filled from its option values."""
+    cdef double* options = e.options + g * MAX_OPTION_FIELDS
+    cdef const double* values = e.values + g * VALUES
+    cdef Py_ssize_t f
+    for f in range(e.n_fields):
+        options[f] = values[e.field_value[f]]
+    return options
+
+
+cdef inline void count_step(Engine* e, Task* t, Py_ssize_t i) noexcept nogil:
+    """Parameter i's step: counted (if the algorithm counts steps; up to LARGEST_STEP), its
+    from-gradient state's freshness read (and cleared: nothing from here on fails)."""
+    if e.counts_steps:
+        if e.counts[i] < LARGEST_STEP:
+            e.counts[i] += 1
+        t.step = e.counts[i]
+    t.fresh = e.fresh[i]
+    e.fresh[i] = 0
+
 
 cdef void advance(Engine* e) noexcept nogil:
     """Step 2, for prepared tasks: count the steps, set the step scalars, run the kernels."""
-    cdef Py_ssize_t g, i, f, start, stop, previous
+    cdef Py_ssize_t g, i, start, stop, previous
     cdef double* options
-    cdef const double* values
     cdef Task* t
     for g in range(e.n_groups):
-        options = e.options + g * MAX_OPTION_FIELDS
-        values = e.values + g * VALUES
-        for f in range(e.n_fields):
-            options[f] = values[e.field_value[f]]
+        options = group_options(e, g)
         start, stop = e.bounds[2 * g], e.bounds[2 * g + 1]
         previous = -1  # the group's last parameter with a gradient: its scalars are reused when they can be
         for i in range(start, stop):
             t = &e.tasks[i]
             if t.size < 0:
                 continue
-            if e.counts_steps:
-                e.counts[i] += 1
-                t.step = e.counts[i]
-            t.fresh = e.fresh[i]
-            e.fresh[i] = 0  # read: nothing from here on fails
+            count_step(e, t, i)
             if e.kernel.step_scalars != NULL:
                 if previous >= 0 and e.tasks[previous].step == t.step and e.n_scalars == 0:
                     t.step_scalars = e.tasks[previous].step_scalars
@@ -319,17 +332,11 @@ cdef void advance_entries(Engine* e, const Py_ssize_t* entries, Py_ssize_t count
     state's entries."""
     cdef Task* t = &e.tasks[0]
     cdef Task gathered
-    cdef double* options = e.options
-    cdef Py_ssize_t f, s, width = sizeof(float) if t.is_float32 else sizeof(double)
-    for f in range(e.n_fields):
-        options[f] = e.values[e.field_value[f]]
+    cdef double* options = group_options(e, 0)
+    cdef Py_ssize_t s, width = bytes_of(1, t.is_float32)
     if t.size < 0:
         return
-    if e.counts_steps:
-        e.counts[0] += 1
-        t.step = e.counts[0]
-    t.fresh = e.fresh[0]
-    e.fresh[0] = 0
+    count_step(e, t, 0)
     if e.kernel.step_scalars != NULL:
         e.kernel.step_scalars(options, t.step, e.scalars, t.step_scalars)
     gathered = t[0]
@@ -604,7 +611,7 @@ cdef class Plan:
             t = &self.engine.tasks[k]
             if t.size <= 0:
                 continue
-            nbytes = t.size * (4 if t.is_float32 else 8)
+            nbytes = bytes_of(t.size, t.is_float32)
             for j in range(width):
                 start = <const char*>(t.param if j == 0 else t.state[j - 1])
                 if start == NULL:
@@ -628,7 +635,7 @@ cdef class Plan:
         for k in range(self.n_params):
             t = &self.engine.tasks[k]
             if t.size > 0 and any_block_meets(self.written_sorted, n, <const char*>t.grad,
-                                              <const char*>t.grad + t.size * (4 if t.is_float32 else 8)):
+                                              <const char*>t.grad + bytes_of(t.size, t.is_float32)):
                 self.crossed_last = True
                 break
         return self.crossed_last
@@ -670,7 +677,7 @@ cdef class Plan:
             t.grad = cnp.PyArray_DATA(<cnp.ndarray>grad)
             t.size = size_of(param)
             t.is_float32 = dtype == cnp.NPY_FLOAT
-            if overlap(t.param, t.grad, t.size * (4 if t.is_float32 else 8)):
+            if overlap(t.param, t.grad, bytes_of(t.size, t.is_float32)):
                 return ARRAYS_UNREADY
         return DONE
 
@@ -713,7 +720,7 @@ cdef class Plan:
         if self.option_kind[k] == FLAG:
             out[0] = value is True
             return value is True or value is False
-        if self.option_kind[k] == NUMBER:  # beyond float32's range: the full check (see Optimizer._check_options)
+        if self.option_kind[k] == NUMBER:  # beyond float32's range: the full check (see Optimizer._check_in_dtype)
             return plain_number_in(value, self.option_low[k], self.option_high[k], out) and fabs(out[0]) <= FLT_MAX
         return (type(value) is tuple and len(<tuple>value) == 2
                 and plain_number_in((<tuple>value)[0], self.option_low[k], self.option_high[k], out)
@@ -744,6 +751,6 @@ cdef class Plan:
                     return STATE_MISMATCH
                 self.matched[slot], self.matched_size[slot], self.matched_type[slot] = state, t.size, dtype
             t.state[k] = cnp.PyArray_DATA(<cnp.ndarray>state)
-            if overlap(t.state[k], t.grad, t.size * (4 if t.is_float32 else 8)):
+            if overlap(t.state[k], t.grad, bytes_of(t.size, t.is_float32)):
                 return ARRAYS_UNREADY
         return STATE_MISSING if missing else DONE

@@ -44,7 +44,6 @@ cdef struct Task:
     bint is_float32
     bint fresh                # its from-gradient state was created since its last update
     long long step            # its step count, this step included (algorithms that count steps)
-    double* scalar_state      # its numbers kept across steps (the algorithm's ScalarStates), if any
     double step_scalars[MAX_STEP_SCALARS]
 
 

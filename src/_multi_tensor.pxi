@@ -11,11 +11,20 @@
 cimport cython
 cimport numpy as cnp
 from cython cimport floating
-from libc.math cimport INFINITY, NAN, fabs, fabsf, frexp, isfinite, ldexp, pow, sqrt
+from libc.math cimport INFINITY, NAN, fabs, frexp, isfinite, ldexp, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memmove
 
-from _kernels cimport MAX_STATES, Task, lerp, update_fn
+from _kernels cimport MAX_STATES, Task, lerp, magnitude, update_fn
+
+
+cdef inline Py_ssize_t bytes_of(Py_ssize_t size, bint is_float32) noexcept nogil:
+    return size * (4 if is_float32 else 8)
+
+
+cdef inline bint overlap(const void* a, const void* b, Py_ssize_t nbytes) noexcept nogil:
+    """Whether two blocks of nbytes bytes share memory."""
+    return nbytes > 0 and <const char*>a < <const char*>b + nbytes and <const char*>b < <const char*>a + nbytes
 
 
 # -- the engine's scaled reading of gradients --------------------------------------
@@ -23,7 +32,7 @@ from _kernels cimport MAX_STATES, Task, lerp, update_fn
 cdef inline Task task_slice(const Task* t, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
     """Elements [start, stop) of a task: its arrays offset, the rest (step scalars, flags) as they are."""
     cdef Task piece = t[0]
-    cdef Py_ssize_t s, offset = start * (4 if t.is_float32 else 8)
+    cdef Py_ssize_t s, offset = bytes_of(start, t.is_float32)
     piece.param = <char*>piece.param + offset
     piece.grad = <const char*>piece.grad + offset
     for s in range(MAX_STATES):
@@ -205,13 +214,6 @@ cdef inline double block_abs(const floating* x, Py_ssize_t n) noexcept nogil:
     for j in range(LANES):
         total += acc[j]
     return total
-
-
-cdef inline floating magnitude(floating x) noexcept nogil:
-    if floating is float:
-        return fabsf(x)
-    else:
-        return fabs(x)
 
 
 cdef inline double block_max_abs(const floating* x, Py_ssize_t n) noexcept nogil:
@@ -444,10 +446,7 @@ cdef enum PairPass:
 
 cdef inline bint partly_shared(const Piece* x, const Piece* y) noexcept:
     """Whether two pieces of the same size share memory without being the same."""
-    cdef const char* a = <const char*>x.data
-    cdef const char* b = <const char*>y.data
-    cdef Py_ssize_t nbytes = x.size * (4 if x.is_float32 else 8)
-    return a != b and a < b + nbytes and b < a + nbytes
+    return x.data != y.data and overlap(x.data, y.data, bytes_of(x.size, x.is_float32))
 
 
 cdef bint pair_pass(list targets, list sources, PairPass what, double weight, list copied=None) except -1:
@@ -473,7 +472,7 @@ cdef bint pair_pass(list targets, list sources, PairPass what, double weight, li
             y = &b.pieces[k]
             n = y.size
             if what == PAIR_COPY or x.size < 0:
-                memmove(x.data, y.data, n * (4 if x.is_float32 else 8))  # (the pair may be one array)
+                memmove(x.data, y.data, bytes_of(n, x.is_float32))  # (the pair may be one array)
             elif x.is_float32:
                 if what == PAIR_LERP:
                     lerp_in_place(<float*>x.data, <const float*>y.data, n, <float>weight)

@@ -498,7 +498,7 @@ cdef double run_epoch(
     cdef bint fit_intercept = settings.fit_intercept
     cdef floating* average = <floating*>settings.average
     cdef long long step, count
-    cdef double eta, ratio
+    cdef double eta, ratio, lr
     cdef Py_ssize_t skipped = 0  # batches passed over (PA-I's rows of zeros)
     cdef Py_ssize_t start, m, r, j, c, ahead
     cdef floating* coef = theta
@@ -580,8 +580,9 @@ cdef double run_epoch(
         # row_weight; a batch of weights summing to 0 contributes the penalty's alone)
         batch_weight = m * row_weight
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
+        lr = rates[batch] if rates != NULL else lr_of(optimizer, 0)
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
-            neg_lr = -(rates[batch] if rates != NULL else lr_of(optimizer, 0))
+            neg_lr = -lr
             past_zero = alpha != 0 and 1.0 + neg_lr * alpha < least_decay  # (see least_l2_decay)
             if penalized:
                 decay = 0.0 if past_zero else 1.0 + neg_lr * <floating>alpha
@@ -605,7 +606,7 @@ cdef double run_epoch(
                 if penalized and not by_dots and residual_sum != 0:  # L1: summed anew, before the truncation
                     output_norms(settings, coef, k, d, c)
                 if fit_intercept and kept:
-                    intercepts[c] += -(rates[batch] if rates != NULL else lr_of(optimizer, 0)) * (
+                    intercepts[c] += -lr * (
                         step_residual(settings, scores, c) * scale * settings.intercept_decay)
                     intercept[c] = <floating>intercepts[c]
                 elif fit_intercept:
@@ -621,7 +622,7 @@ cdef double run_epoch(
             gemm("N", "T", <int>d, <int>k, <int>m, scale, batch_x, <int>d, scores, <int>k, 0, coef_grad, <int>d)
         if not (m == 1 and one_pass):
             if alpha != 0 and one_pass \
-                    and 1.0 - (rates[batch] if rates != NULL else lr_of(optimizer, 0)) * alpha < least_decay:
+                    and 1.0 - lr * alpha < least_decay:
                 memset(coef, 0, k * d * sizeof(floating))  # past zero (see least_l2_decay), as the one-row step
             elif alpha != 0:
                 for j in range(k * d):
@@ -642,7 +643,7 @@ cdef double run_epoch(
                 fill_norms(settings, coef, k, d)
         step = settings.steps_before + batch + 1 - skipped
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
-        eta = (rates[batch] if rates != NULL else lr_of(optimizer, 0)) if settings.l1_penalty != NULL else 0.0
+        eta = lr if settings.l1_penalty != NULL else 0.0
         if settings.lazy_average != NULL:  # scikit-learn's: the average, then a truncation that enters it
             ratio = lazy_average_advance(settings.lazy_average, max(0.0, 1.0 - eta * alpha) if alpha != 0 else 1.0,
                                          scale_floor(coef),
@@ -1090,7 +1091,8 @@ cdef inline double scale_floor(const floating* weights) noexcept nogil:
     1e-6 in float32, whose 7 digits the average's terms, growing as 1 / scale, would use up."""
     if floating is float:
         return 1e-6
-    return 1e-9
+    else:
+        return 1e-9
 
 
 cdef inline double lazy_average_advance(double* state, double decay, double floor, long long count) noexcept nogil:

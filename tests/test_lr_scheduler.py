@@ -464,7 +464,7 @@ def groups_of(opt):
 
 
 @pytest.mark.parametrize("make, error, match", [
-    (lambda o: lr_scheduler.StepLR([], step_size=3), TypeError, "not an Optimizer"),
+    (lambda o: lr_scheduler.StepLR([], step_size=3), TypeError, "optimizer must be a fastgd optimizer"),
     (lambda o: lr_scheduler.StepLR(o, step_size=0), ValueError, "step_size"),
     (lambda o: lr_scheduler.StepLR(o, step_size=2, last_epoch=4), KeyError, "initial_lr"),
     (lambda o: lr_scheduler.ConstantLR(o, factor=1.5), ValueError, "factor"),

@@ -63,10 +63,10 @@ MEDIUM = 2**19
 TRIES = 30
 CALLERS = 3
 #: the contract's messages: a step refused because another step (or a change) of the optimizer is under way
-STEP_BUSY = re.compile("already")
-CHANGE_BUSY = re.compile("already|running")
+STEP_BUSY = re.compile("another call is changing this")
+CHANGE_BUSY = re.compile("another call is changing this|running")
 #: a step racing load_state_dict / add_param_group may also be refused because the optimizer changed under it
-STEP_DURING_CHANGE = re.compile("already|running|changed")
+STEP_DURING_CHANGE = re.compile("another call is changing this|running|changed")
 
 CONCURRENT = [
     pytest.param("SGD", {"lr": 0.01, "momentum": 0.9}, {}, id="SGD-momentum"),
@@ -158,7 +158,7 @@ FULL_CHECK_EVERY = 5
 @pytest.mark.parametrize(("name", "kwargs", "switched"), CONCURRENT)
 def test_concurrent_steps_complete_or_are_refused(name, kwargs, switched):
     """Threads calling step() on one optimizer at once, the first step among them: each call
-    completes or raises RuntimeError ("already"); the result is bit for bit that of one thread
+    completes or raises RuntimeError ("another call is changing this ..."); the result is bit for bit that of one thread
     making as many steps as completed (every step has the same gradients, so order cannot matter).
     One more step from a single thread follows, so that state spoiled by the race shows in the
     parameters, which are compared every time; the whole state dict is compared now and then."""
@@ -219,7 +219,7 @@ def classify(kind, value, allowed, what):
 @pytest.mark.parametrize(("name", "kwargs"), CHANGERS)
 def test_load_state_dict_while_a_step_runs(name, kwargs):
     """load_state_dict from another thread while a step runs completes before or after the step, or
-    raises RuntimeError ("already"/"running"): the optimizer is then one of those single-threaded
+    raises RuntimeError ("another call is changing this ..."/"running"): the optimizer is then one of those single-threaded
     orders give, and goes on as that one does."""
     make, grads = big_problem(name, kwargs, seed=2, size=MEDIUM)
     other, _ = make()

@@ -498,6 +498,20 @@ def test_largest_step_count_loads(name, value):
     assert all(entry["step"] == MAX_STEP for entry in opt.state_dict()["state"].values())
 
 
+@pytest.mark.parametrize("name", COUNTING)
+def test_the_count_stops_at_the_largest_step_count(name):
+    """A step at 2**53 keeps the count there, as torch's float step (2**53 + 1 rounds to 2**53, in
+    float32 and float64); the state dict then loads (the count went past what a load takes)."""
+    opt, params = counted(name)
+    opt.load_state_dict(with_steps(opt.state_dict(), MAX_STEP))
+    opt.step([np.full(p.shape, 0.25) for p in params])
+    saved = opt.state_dict()
+    assert [entry["step"] for entry in saved["state"].values()] == [MAX_STEP] * len(params)
+    counted(name)[0].load_state_dict(saved)
+    for dtype in (np.float32, np.float64):  # the oracle: a float step's arithmetic
+        assert dtype(MAX_STEP) + dtype(1) == MAX_STEP
+
+
 @pytest.mark.parametrize("value", REFUSED_STEPS)
 @pytest.mark.parametrize("name", COUNTING)
 def test_bad_step_count_refused_and_changes_nothing(name, value):

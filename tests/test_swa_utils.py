@@ -119,6 +119,19 @@ def test_copy_to_swap_and_state_dicts(rng):
         np.testing.assert_array_equal(p, a)
 
 
+def test_the_count_stops_at_the_largest_step_count(rng):
+    """An update at n_averaged 2**53 (the most a state dict holds) keeps it there, as an optimizer's
+    step count, so that the state dict loads again; the average moves by 1 / (2**53 + 1)."""
+    params = [rng.standard_normal(4)]
+    swa = fastgd.SWA(params)
+    swa.load_state_dict({"n_averaged": fastgd.optim.MAX_STEP, "averages": [np.zeros(4)]})
+    params[0][:] = 2.0**53
+    swa.update()
+    np.testing.assert_array_equal(swa.averages[0], 0.0 + (2.0**53 - 0.0) * (1 / (2**53 + 1)))
+    assert swa.n_averaged == fastgd.optim.MAX_STEP == 2**53
+    fastgd.SWA([np.zeros(4)]).load_state_dict(swa.state_dict())
+
+
 def test_bad_input_is_refused_and_changes_nothing(rng):
     params = [rng.standard_normal(4), rng.standard_normal(3)]
     with pytest.raises(ValueError, match="decay"):
