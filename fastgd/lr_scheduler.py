@@ -19,6 +19,7 @@ import numbers
 import reprlib
 import types
 import warnings
+import weakref
 from bisect import bisect_right
 from collections import Counter
 from collections.abc import Mapping
@@ -215,13 +216,19 @@ def _attributes_undone_on_failure(schedulers):
 class _FirstStep:
     """Stands in for an optimizer's step until its first call, which it notes (in the optimizer's
     _opt_called, as torch does) before putting the step back: so that a scheduler stepped first
-    can warn, without a wrapper left on every later step.  Picklable, with the optimizer."""
+    can warn, without a wrapper left on every later step.  It refers to the optimizer weakly, as
+    torch's wrapper does: the optimizer holds it, and a strong reference would keep both (and the
+    parameters) alive after their last user let go, until the cycle collector ran.  Picklable,
+    with the optimizer."""
 
     def __init__(self, optimizer):
-        self.optimizer = optimizer
+        self._optimizer = weakref.ref(optimizer)
+
+    def __reduce__(self):
+        return _FirstStep, (self._optimizer(),)
 
     def __call__(self, *args, **kwargs):
-        optimizer = self.optimizer
+        optimizer = self._optimizer()
         vars(optimizer).pop("step", None)
         optimizer._opt_called = True
         return optimizer.step(*args, **kwargs)

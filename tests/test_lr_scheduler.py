@@ -4,9 +4,11 @@ groups, set the same learning rates (and momentum or beta1) at every one of 1000
 1e-12 relative; their state dicts round-trip mid-run and load from torch's."""
 import copy
 import functools
+import gc
 import math
 import pickle
 import warnings
+import weakref
 import zlib
 
 import numpy as np
@@ -452,9 +454,28 @@ def test_no_warning_in_order_and_the_step_is_put_back():
 def test_optimizer_pickles_before_its_first_step():
     fast, _ = make_pair("SGD")
     lr_scheduler.StepLR(fast, step_size=3)
-    copy = pickle.loads(pickle.dumps(fast))
-    step_optimizer(copy)
-    assert copy._opt_called and "step" not in vars(copy)
+    for twin in (pickle.loads(pickle.dumps(fast)), copy.deepcopy(fast)):
+        step_optimizer(twin)
+        assert twin._opt_called and "step" not in vars(twin)
+    assert "step" in vars(fast)  # the copies' first steps are their own
+
+
+@pytest.mark.parametrize("name, kwargs", [("StepLR", {"step_size": 3}),
+                                          ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10})])
+def test_parameters_are_freed_with_a_scheduler_before_the_first_step(name, kwargs):
+    """As torch's (whose scheduler refers to the optimizer's step weakly): the parameters go when
+    their last user lets go, not when the cycle collector next runs."""
+    gc.disable()
+    try:
+        for module, optimizers, make in ((torch_scheduler, torch.optim, lambda: torch.zeros(3)),
+                                         (lr_scheduler, fastgd, lambda: np.zeros(3))):
+            params = [make()]
+            freed = weakref.ref(params[0])
+            kept = getattr(module, name)(optimizers.SGD(params, lr=0.1, momentum=0.9), **kwargs)
+            del params, kept
+            assert freed() is None, module.__name__
+    finally:
+        gc.enable()
 
 
 # -- bad input: a clear error, and nothing changed -----------------------------------------------------
