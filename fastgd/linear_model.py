@@ -643,19 +643,31 @@ class _Driver(BaseEstimator):
         state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
         state.pop("_calls_under_way", None)  # a copy has its own
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
-        if hasattr(self, "_theta") and hasattr(self, "coef_"):
-            state["_views"] = self._published_shown()
+        # the weights pickled once (as scikit-learn's, and in a joblib file, which writes each
+        # reference to an array apart): with the optimizer that steps them; coef_ and intercept_,
+        # their views, and the epochs' scratch gradient (zeros between calls) made anew
+        state.pop("_grad", None)
+        optimizer = state.get("_optimizer")
+        if optimizer is not None and optimizer.param_groups[0]["params"][0] is self._theta:
+            del state["_theta"]
+        if hasattr(self, "_theta") and hasattr(self, "coef_") and self._published_shown():
+            del state["coef_"], state["intercept_"]
+            state["_views"] = True
         return state
 
     def __setstate__(self, state):
-        # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, which a
-        # pickle (or deepcopy) stores apart: make them views again, so that the copy trains from the
-        # coef_ it shows, as the original does (unless they were not views: a sparsified coef_, or
-        # arrays the user assigned, which the next partial_fit goes on from)
-        views = state.pop("_views", True)
+        # coef_ and intercept_ are views of the flat parameter vector the optimizer updates, not
+        # pickled (nor deep-copied): make them views again, so that the copy trains from the coef_
+        # it shows, as the original does (a sparsified coef_, or arrays the user assigned, which
+        # the next partial_fit goes on from, are pickled as they are)
+        views = state.pop("_views", False)
         super().__setstate__(state)
+        if "_theta" not in state and "_optimizer" in state:
+            self._theta = self._optimizer.param_groups[0]["params"][0]
+        if hasattr(self, "_theta"):
+            self._grad = np.zeros(self._theta.shape, self._theta.dtype)  # (a plain array: _theta may be a memory map)
         self._join_optimizer()
-        if views and hasattr(self, "_theta") and isinstance(getattr(self, "coef_", None), np.ndarray):
+        if views:
             self._publish()
 
     def _join_optimizer(self):

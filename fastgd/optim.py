@@ -656,11 +656,14 @@ class Optimizer(_OneAtATime):
         # the compiled plan is rebuilt from the lists it refers to
         state = {key: value for key, value in super()._pickled().items() if key != "_plan"}
         # which of its references to a parameter are one object (an entry of _entries, the same in
-        # a group's "params"; its array in _params): pickle keeps them one, joblib writes each
-        # reference to an array apart, and __setstate__ joins them again
+        # a group's "params"; its array in _params): pickled once (joblib writes each reference to
+        # an array apart), and joined again by __setstate__
         listed = {id(entry): position for position, entry in enumerate(_listed_entries(self.param_groups))}
         state["_links"] = [(listed.get(id(entry)), param is _data(entry))
                            for entry, param in zip(self._entries, self._params)]
+        state["_entries"] = [None if position is not None else entry
+                             for entry, (position, _) in zip(self._entries, state["_links"])]
+        state["_params"] = [None if same else param for param, (_, same) in zip(self._params, state["_links"])]
         return state
 
     def __setstate__(self, state):

@@ -1433,6 +1433,33 @@ def test_estimator_unpickled_from_read_only_buffers_trains_on(name, options, tas
     np.testing.assert_array_equal(twin.coef_, model.coef_)
 
 
+@pytest.mark.parametrize(("name", "options", "task"), _PERSISTED)
+def test_a_saved_estimator_holds_each_array_once(name, options, task, tmp_path):
+    """A pickle, a deep copy or a joblib file of a fitted model holds the arrays it trains on once:
+    the weights (as scikit-learn's pickle), their average and the optimizer's state.  It held the
+    weights 3 times (6 in a joblib file: each of the optimizer's references, coef_, and the epochs'
+    scratch gradient)."""
+    joblib = pytest.importorskip("joblib")
+    X, y = _data(np.random.default_rng(5), n=40, d=20_000, task=task)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = getattr(fastgd, name)(random_state=0, max_iter=2, **options).fit(X, y)
+    state = [a for arrays in model._optimizer._state.values() for a in arrays if a is not None]
+    needed = sum(a.nbytes for a in [model._theta, *state]) + (model._average_theta.nbytes if options.get("average") else 0)
+    joblib.dump(model, tmp_path / "model.joblib")
+    sizes = {"pickle": len(pickle.dumps(model)), "joblib": (tmp_path / "model.joblib").stat().st_size}
+    tracemalloc.start()
+    twin = copy.deepcopy(model)
+    sizes["deepcopy"] = tracemalloc.get_traced_memory()[1] - model._theta.nbytes  # the copy's new scratch
+    tracemalloc.stop()
+    assert all(needed <= size < needed + 100_000 for size in sizes.values()), (needed, sizes)
+    for loaded in (twin, pickle.loads(pickle.dumps(model)), joblib.load(tmp_path / "model.joblib")):
+        assert loaded._optimizer.param_groups[0]["params"][0] is loaded._theta
+        np.testing.assert_array_equal(loaded.coef_, model.coef_)
+        loaded.partial_fit(X, y)
+        assert not np.array_equal(loaded.coef_, model.coef_)
+
+
 def test_estimators_sharing_a_random_state_share_it_when_pickled_together():
     # (a deep copy of its state in __getstate__ gave each its own: the pair trained otherwise)
     X, y = _data(np.random.default_rng(12), n=60)
