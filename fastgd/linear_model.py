@@ -119,6 +119,8 @@ def _check_sparse_indices(X):
 
 #: the names a warm refit gives the weights it keeps, in its messages (_start_from)
 _KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
+#: the largest size BLAS takes (a 32-bit int): dense batches of several rows go through it
+_BLAS_MOST = 2**31 - 1
 
 
 @functools.cache
@@ -398,6 +400,10 @@ class _Driver(BaseEstimator):
         Returns whether a fit with tol set ran all max_iter epochs (ConvergenceWarning)."""
         n = X.shape[0] if rows is None else rows.size
         batch_size = n if self.batch_size is None else min(self.batch_size, n)
+        if batch_size > 1 and not sparse.issparse(X) and max(X.shape[1], batch_size) > _BLAS_MOST:
+            raise ValueError(f"dense X of {X.shape[1]} features in batches of {batch_size} rows: a batch of several "
+                             f"rows goes through BLAS, which takes sizes up to {_BLAS_MOST}; pass X as a sparse "
+                             "matrix, or a smaller batch_size")
         group = self._optimizer.param_groups[0]
         if sample_weight is None:
             weight_sum = float(n)
@@ -555,7 +561,7 @@ class _Driver(BaseEstimator):
         if not reset:  # partial_fit goes on in the model's dtype
             X = X.astype(self._theta.dtype, copy=False)
             sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
-        targets = np.ascontiguousarray(self._targets(y, classes, reset), dtype=X.dtype)
+        targets = np.ascontiguousarray(self._targets(y, classes, reset, X.dtype), dtype=X.dtype)
         sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
         # checked in X's dtype, after the class weights: else a value beyond float32's range, or
         # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
@@ -1042,7 +1048,7 @@ class LinearRegression(RegressorMixin, _BaseGD):
     _loss = "squared"
     _multi_output = True
 
-    def _targets(self, y, classes, reset):
+    def _targets(self, y, classes, reset, dtype):
         if y.ndim > 2:
             raise ValueError(f"y has {y.ndim} dimensions; expected one target a row (1-D) or several (2-D)")
         outputs = 1 if y.ndim == 1 else y.shape[1]
@@ -1088,9 +1094,14 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
         super().__init__(**shared)
         self.class_weight = class_weight
 
-    def _targets(self, y, classes, reset):
+    def _targets(self, y, classes, reset, dtype):
         index = _class_index(self, y, classes, reset)
         self._loss = "log" if self.classes_.size == 2 else "multinomial"
+        exact = 2 ** (np.finfo(dtype).nmant + 1)  # the compiled loop reads each row's class index in X's dtype
+        if self.classes_.size - 1 > exact:
+            raise ValueError(f"{self.classes_.size} classes: {np.dtype(dtype).name} X holds class indices exactly up "
+                             f"to {exact} only (each row's index reaches the compiled loop in X's dtype); pass X as "
+                             "float64")
         return index
 
     def _class_weighted(self, sample_weight, targets, dtype):
@@ -1327,9 +1338,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
                  initial_accumulator_value=0.0, lazy_updates=False):
         _set_parameters(self, locals())
 
-    _multi_output = False
-
-    def _targets(self, y, classes, reset):
+    def _targets(self, y, classes, reset, dtype):
         self._n_outputs = 1
         return y
 
@@ -1363,7 +1372,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
                  initial_accumulator_value=0.0, lazy_updates=False):
         _set_parameters(self, locals())
 
-    def _targets(self, y, classes, reset):
+    def _targets(self, y, classes, reset, dtype):
         if y.ndim != 1:
             raise ValueError(f"y has shape {y.shape}; SGDClassifier takes one label a row (1-D y)")
         index = _class_index(self, y, classes, reset)

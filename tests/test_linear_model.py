@@ -459,6 +459,36 @@ def test_string_labels_given_as_objects_give_sklearns_classes(is_sparse):
                 assert model.predict(X_n).dtype == theirs.predict(X_n).dtype
 
 
+def test_more_classes_than_float32_indexes_exactly_are_refused():
+    """LogisticRegression's loop reads each row's class index in X's dtype: beyond 2**24 classes,
+    float32 rounded a row's index to a neighbour's class (or past the last, a read out of bounds)."""
+    X = np.zeros((2, 1), dtype=np.float32)
+    model = fastgd.LogisticRegression()
+    with pytest.raises(ValueError, match=r"16777218 classes: float32 X holds class indices exactly up to 16777216"):
+        # (float labels: NumPy 2.4's np.unique of 2**24 distinct integers takes 20 s here, by hashing)
+        model.partial_fit(X, [2.0**24 + 1, 3.0], classes=np.arange(2**24 + 2, dtype=np.float64))
+    assert not hasattr(model, "classes_") and not hasattr(model, "coef_")
+
+
+def test_dense_batches_beyond_blas_sizes_are_refused(monkeypatch):
+    """A dense batch of several rows goes through BLAS, whose sizes are 32-bit ints: from 2**31
+    features (or rows a batch) the sizes wrapped, and BLAS refused the call without a word (the
+    epoch read scores it never wrote) or computed with the wrapped size.  (The limit, lowered
+    here: the real one needs X of 16 GiB.)"""
+    monkeypatch.setattr(fastgd.linear_model, "_BLAS_MOST", 3)
+    X, y = _data(np.random.default_rng(2), n=40, d=4)
+    model = fastgd.LinearRegression(batch_size=2, max_iter=2, tol=None).fit(X[:, :3], y)
+    before = model.coef_.copy()
+    with pytest.raises(ValueError, match="dense X of 4 features in batches of 2 rows: .* BLAS, which takes sizes up to 3"):
+        model.fit(X, y)
+    np.testing.assert_array_equal(model.coef_, before)
+    with pytest.raises(ValueError, match="dense X of 3 features in batches of 4 rows"):
+        model.set_params(batch_size=4).partial_fit(X[:, :3], y)
+    np.testing.assert_array_equal(model.coef_, before)
+    for taken in (model.set_params(batch_size=1), fastgd.LinearRegression(max_iter=2, tol=None)):
+        taken.fit(sparse.csr_matrix(X) if taken.batch_size != 1 else X, y)  # no BLAS: one row, or sparse
+
+
 def test_string_labels_and_proba():
     X, y = _data(np.random.default_rng(0), n=60, task="multiclass")
     labels = np.array(["cat", "dog", "emu"])[y]
