@@ -35,6 +35,7 @@ class State(NamedTuple):
     needed_when: str | None = None
     initial: float | str = 0.0
     from_gradient: bool = False
+    def needed(self, options: Mapping[str, Any]) -> bool: ...
 
 class ScalarState(NamedTuple):
     name: str
