@@ -338,7 +338,7 @@ class DataParallel(BaseEstimator):
         self.loss_curve_ = state.loss_curve
         self.n_features_in_ = self.estimator_.n_features_in_
         if classes is not None:
-            self.classes_ = classes
+            self.classes_ = self.estimator_.classes_  # (as the estimator makes them: "<U" strings for objects)
 
     # -- the averaged model ----------------------------------------------------------------
 

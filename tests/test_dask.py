@@ -192,6 +192,17 @@ def test_partial_fit_goes_on_with_each_replicas_optimizer_state(dask_client):
     np.testing.assert_array_equal(parallel.classes_, [0, 1])
 
 
+def test_string_classes_are_the_estimators(dask_client):
+    # classes given as an object array were kept so, where the estimator (as scikit-learn) makes "<U"
+    X, y = _data(200, 3, classifier=True, seed=4)
+    labels = np.array(["no", "yes"])[y]
+    Xd, yd, _held = _placed(dask_client, X, labels, blocks_per_worker=1)
+    parallel = DataParallel(fastgd.SGDClassifier(), client=dask_client)
+    parallel.partial_fit(Xd, yd, classes=np.array(["no", "yes"], dtype=object))
+    assert parallel.classes_.dtype == parallel.estimator_.classes_.dtype == np.dtype("<U3")
+    assert set(parallel.predict(X)) <= {"no", "yes"}
+
+
 @pytest.mark.parametrize("make, classifier", [
     (lambda: fastgd.LinearRegression(learning_rate=0.01, batch_size=32, alpha=1e-3), False),
     (lambda: fastgd.LogisticRegression(learning_rate=0.5, batch_size=32, alpha=1e-3, lr_schedule="exponential",
