@@ -722,7 +722,7 @@ class Optimizer(_OneAtATime):
 
     def _listed(self):
         """The entries param_groups list now, in order (as the user may have edited them)."""
-        return [entry for group in self.param_groups for entry in _as_entries(group["params"])]
+        return _group_entries(self.param_groups)
 
     def _gradients_locked(self, grads):
         """_gradients, under the lock: for callers outside a step (it may follow param_groups,
@@ -961,10 +961,15 @@ def _writable(array, dtype=None):
     return None if array is None else np.require(array, dtype, ["C", "W", "A", "E"])
 
 
+def _group_entries(groups):
+    """The entries param groups list, in order."""
+    return [entry for group in groups for entry in _as_entries(group["params"])]
+
+
 def _listed_entries(groups):
-    """The entries of param groups in order, or [] if they are not param groups (edited by hand)."""
+    """_group_entries, or [] if they are not param groups (edited by hand)."""
     try:
-        return [entry for group in groups for entry in group["params"]]
+        return _group_entries(groups)
     except (TypeError, KeyError):
         return []
 

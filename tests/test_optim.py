@@ -1036,20 +1036,26 @@ def test_pickled_optimizer_continues_bit_identical(name, rng):
 
 
 @pytest.mark.parametrize("name", NAMES)
-@pytest.mark.parametrize("edit", [None, "reversed"])
+@pytest.mark.parametrize("edit", [None, "reversed", "bare"])
 def test_joblib_loaded_optimizer_keeps_its_state(name, edit, rng, tmp_path):
     """joblib writes each reference to an array apart: the arrays in the groups, and the
     optimizer's own references to them, came back as copies of one another, and the next step
     took the parameters for new ones (their state lost); so did it after the groups' parameters
-    were reordered by hand (joined by position, not by identity).  It steps on as a pickled one."""
+    were reordered by hand (joined by position, not by identity), or a group's "params" set to
+    a bare array (its rows taken for entries).  It steps on as a pickled one."""
     joblib = pytest.importorskip("joblib")
     opt, params = build(fast_cls(name), two_groups(rng, name), {})
+    if edit == "bare":
+        params = [*params, rng.standard_normal((3, 2))]
+        opt.add_param_group({"params": [params[-1]]})
     grads = [[np.asarray(rng.standard_normal(p.shape), dtype=p.dtype) for p in params] for _ in range(6)]
     for step in grads[:3]:
         opt.step(step)
     if edit == "reversed":  # the second group's parameters reordered by hand (followed at the next step)
         opt.param_groups[1]["params"].reverse()
         grads = [step[:2] + step[2:][::-1] for step in grads]
+    elif edit == "bare":  # a group's one parameter given bare, as a step takes it
+        opt.param_groups[2]["params"] = params[-1]
     joblib.dump(opt, tmp_path / "opt.joblib")
     loaded, pickled = joblib.load(tmp_path / "opt.joblib"), pickle.loads(pickle.dumps(opt))
     for twin in (loaded, pickled):
