@@ -66,6 +66,11 @@ class _GroupByGroup:
         for group, (start, stop) in zip(self.param_groups, self._slices):
             self._update(group, grads, start, stop)
 
+    def _count(self, i):
+        """Parameter i's step, counted: its count, which stops at MAX_STEP, as the engine's."""
+        self._steps[i] = min(self._steps[i] + 1, optim.MAX_STEP)
+        return int(self._steps[i])
+
 
 class SGD(_GroupByGroup, optim.SGD):
     def _update(self, group, grads, start, stop):
@@ -90,8 +95,7 @@ class Adam(_GroupByGroup, optim.Adam):
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _adam_decayed_grad(param, grad, group)
-            self._steps[i] += 1
-            step = int(self._steps[i])
+            step = self._count(i)
             exp_avg, exp_avg_sq = state["exp_avg"][i], state["exp_avg_sq"][i]
             exp_avg += (1 - beta1) * (grad - exp_avg)
             exp_avg_sq *= beta2
@@ -116,7 +120,7 @@ class RMSprop(_GroupByGroup, optim.RMSprop):
         state = self._state
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
-            self._steps[i] += 1
+            self._count(i)
             square_avg = state["square_avg"][i]
             square_avg *= alpha
             square_avg += (1 - alpha) * grad * grad
@@ -141,8 +145,7 @@ class Adagrad(_GroupByGroup, optim.Adagrad):
     def _update(self, group, grads, start, stop):
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
-            self._steps[i] += 1
-            clr = group["lr"] / (1 + (int(self._steps[i]) - 1) * group["lr_decay"])
+            clr = group["lr"] / (1 + (self._count(i) - 1) * group["lr_decay"])
             state_sum = self._state["sum"][i]
             state_sum += grad * grad
             param -= clr * (grad / (np.sqrt(state_sum) + group["eps"]))
@@ -153,11 +156,11 @@ class Adamax(_GroupByGroup, optim.Adamax):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
-            self._steps[i] += 1
+            step = self._count(i)
             exp_avg, exp_inf = self._state["exp_avg"][i], self._state["exp_inf"][i]
             exp_avg += (1 - beta1) * (grad - exp_avg)
             np.maximum(exp_inf * beta2, np.abs(grad) + eps, out=exp_inf)
-            param -= lr / (1 - beta1 ** int(self._steps[i])) * (exp_avg / exp_inf)
+            param -= lr / (1 - beta1 ** step) * (exp_avg / exp_inf)
 
 
 class Adadelta(_GroupByGroup, optim.Adadelta):
@@ -165,7 +168,7 @@ class Adadelta(_GroupByGroup, optim.Adadelta):
         lr, rho, eps = group["lr"], group["rho"], group["eps"]
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
-            self._steps[i] += 1
+            self._count(i)
             square_avg, acc_delta = self._state["square_avg"][i], self._state["acc_delta"][i]
             square_avg *= rho
             square_avg += (1 - rho) * grad * grad
@@ -194,8 +197,7 @@ class RAdam(_GroupByGroup, optim.RAdam):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _adam_decayed_grad(param, grad, group)
-            self._steps[i] += 1
-            step = int(self._steps[i])
+            step = self._count(i)
             exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
             exp_avg += (1 - beta1) * (grad - exp_avg)
             exp_avg_sq *= beta2
@@ -216,8 +218,7 @@ class NAdam(_GroupByGroup, optim.NAdam):
         momentum_decay = group["momentum_decay"]
         for i, param, grad in _present(self._params, grads, start, stop):
             grad = _adam_decayed_grad(param, grad, group)
-            self._steps[i] += 1
-            step = int(self._steps[i])
+            step = self._count(i)
             mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
             mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
             # torch keeps mu_product as a float32 number

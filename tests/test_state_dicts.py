@@ -447,11 +447,13 @@ REFUSED_STEPS = [
 ]
 
 
-def counted(name, steps=3, seed=0):
-    """An optimizer (every option on) over three float64 parameters after a few steps."""
+def counted(name, steps=3, seed=0, module=None):
+    """An optimizer (every option on) over three float64 parameters after a few steps (fastgd's,
+    or of `module`: fastgd.reference)."""
     rng = np.random.default_rng(seed)
     shapes = [(4,), (), (2, 3)]
-    opt, params = build(fast_cls(name), [(random_arrays(rng, shapes, np.float64), {})], OPTIONS[name][-1])
+    cls = fast_cls(name) if module is None else getattr(module, name)
+    opt, params = build(cls, [(random_arrays(rng, shapes, np.float64), {})], OPTIONS[name][-1])
     for grads in grad_sequence(rng, shapes, np.float64, steps):
         opt.step(grads)
     return opt, params
@@ -498,16 +500,18 @@ def test_largest_step_count_loads(name, value):
     assert all(entry["step"] == MAX_STEP for entry in opt.state_dict()["state"].values())
 
 
+@pytest.mark.parametrize("module", [None, fastgd.reference], ids=["fastgd", "reference"])
 @pytest.mark.parametrize("name", COUNTING)
-def test_the_count_stops_at_the_largest_step_count(name):
+def test_the_count_stops_at_the_largest_step_count(name, module):
     """A step at 2**53 keeps the count there, as torch's float step (2**53 + 1 rounds to 2**53, in
-    float32 and float64); the state dict then loads (the count went past what a load takes)."""
-    opt, params = counted(name)
+    float32 and float64); the state dict then loads (the count went past what a load takes).
+    The NumPy reference counts alike."""
+    opt, params = counted(name, module=module)
     opt.load_state_dict(with_steps(opt.state_dict(), MAX_STEP))
     opt.step([np.full(p.shape, 0.25) for p in params])
     saved = opt.state_dict()
     assert [entry["step"] for entry in saved["state"].values()] == [MAX_STEP] * len(params)
-    counted(name)[0].load_state_dict(saved)
+    counted(name, module=module)[0].load_state_dict(saved)
     for dtype in (np.float32, np.float64):  # the oracle: a float step's arithmetic
         assert dtype(MAX_STEP) + dtype(1) == MAX_STEP
 
