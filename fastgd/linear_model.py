@@ -300,8 +300,8 @@ class _Driver(BaseEstimator):
     def _published_shown(self):
         """Whether coef_ and intercept_ are the very arrays _publish made (a user's own array is
         not, even a view of them, such as coef_[::-1])."""
-        published = getattr(self, "_published", (None, None))
-        return self.coef_ is published[0] and self.intercept_ is published[1]
+        published = vars(self).get("_published")  # (a copy's own: not pickled, see __setstate__)
+        return published is not None and self.coef_ is published[0] and self.intercept_ is published[1]
 
     def _penalties(self):
         """(L2 strength, L1 strength) of the penalty ("l2", "l1", "elasticnet" or None, of strength alpha)."""

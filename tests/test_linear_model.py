@@ -1490,6 +1490,22 @@ def test_a_saved_estimator_holds_each_array_once(name, options, task, tmp_path):
         assert not np.array_equal(loaded.coef_, model.coef_)
 
 
+@pytest.mark.parametrize(("name", "options", "task"), _PERSISTED)
+def test_a_copy_of_a_model_whose_weights_were_set_to_none_starts_anew(name, options, task, tmp_path):
+    """coef_ and intercept_ set to None: the next partial_fit starts from zeros, as scikit-learn's;
+    a pickled or deep-copied model went on from its old weights (None took for what it shows)."""
+    joblib = pytest.importorskip("joblib")
+    model, X, y = _fitted(name, options, task)
+    model.coef_ = model.intercept_ = None
+    joblib.dump(model, tmp_path / "model.joblib")
+    twins = [copy.deepcopy(model), pickle.loads(pickle.dumps(model)), joblib.load(tmp_path / "model.joblib")]
+    for each in (model, *twins):
+        each.partial_fit(X[:5], y[:5])
+    for twin in twins:
+        np.testing.assert_array_equal(twin.coef_, model.coef_)
+        np.testing.assert_array_equal(twin.intercept_, model.intercept_)
+
+
 def test_estimators_sharing_a_random_state_share_it_when_pickled_together():
     # (a deep copy of its state in __getstate__ gave each its own: the pair trained otherwise)
     X, y = _data(np.random.default_rng(12), n=60)
