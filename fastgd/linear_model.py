@@ -651,8 +651,10 @@ class _Driver(BaseEstimator):
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         # the weights pickled once (as scikit-learn's, and in a joblib file, which writes each
         # reference to an array apart): with the optimizer that steps them; coef_ and intercept_,
-        # their views, and the epochs' scratch gradient (zeros between calls) made anew
+        # their views, and the epochs' scratch gradient (zeros between calls) made anew; the L1
+        # penalty's state, which each call makes anew, not kept
         state.pop("_grad", None)
+        state.pop("_l1_state", None)
         optimizer = state.get("_optimizer")
         if optimizer is not None and optimizer.param_groups[0]["params"][0] is self._theta:
             del state["_theta"]

@@ -1463,7 +1463,8 @@ def test_estimator_unpickled_from_read_only_buffers_trains_on(name, options, tas
     np.testing.assert_array_equal(twin.coef_, model.coef_)
 
 
-@pytest.mark.parametrize(("name", "options", "task"), _PERSISTED)
+@pytest.mark.parametrize(("name", "options", "task"),
+                         [*_PERSISTED, ("SGDClassifier", dict(penalty="elasticnet"), "binary")])
 def test_a_saved_estimator_holds_each_array_once(name, options, task, tmp_path):
     """A pickle, a deep copy or a joblib file of a fitted model holds the arrays it trains on once:
     the weights (as scikit-learn's pickle), their average and the optimizer's state.  It held the
