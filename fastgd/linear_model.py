@@ -400,10 +400,10 @@ class _Driver(BaseEstimator):
         Returns whether a fit with tol set ran all max_iter epochs (ConvergenceWarning)."""
         n = X.shape[0] if rows is None else rows.size
         batch_size = n if self.batch_size is None else min(self.batch_size, n)
-        if batch_size > 1 and not sparse.issparse(X) and max(X.shape[1], batch_size) > _BLAS_MOST:
-            raise ValueError(f"dense X of {X.shape[1]} features in batches of {batch_size} rows: a batch of several "
-                             f"rows goes through BLAS, which takes sizes up to {_BLAS_MOST}; pass X as a sparse "
-                             "matrix, or a smaller batch_size")
+        if batch_size > 1 and not sparse.issparse(X) and max(X.shape[1], batch_size, self._n_outputs) > _BLAS_MOST:
+            raise ValueError(f"dense X of {X.shape[1]} features in batches of {batch_size} rows, {self._n_outputs} "
+                             f"outputs: a batch of several rows goes through BLAS, which takes sizes up to "
+                             f"{_BLAS_MOST}; pass X as a sparse matrix, or a smaller batch_size")
         group = self._optimizer.param_groups[0]
         if sample_weight is None:
             weight_sum = float(n)

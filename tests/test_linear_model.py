@@ -479,12 +479,15 @@ def test_dense_batches_beyond_blas_sizes_are_refused(monkeypatch):
     X, y = _data(np.random.default_rng(2), n=40, d=4)
     model = fastgd.LinearRegression(batch_size=2, max_iter=2, tol=None).fit(X[:, :3], y)
     before = model.coef_.copy()
-    with pytest.raises(ValueError, match="dense X of 4 features in batches of 2 rows: .* BLAS, which takes sizes up to 3"):
+    with pytest.raises(ValueError, match="dense X of 4 features in batches of 2 rows, 1 outputs: .* BLAS, which takes "
+                                         "sizes up to 3"):
         model.fit(X, y)
     np.testing.assert_array_equal(model.coef_, before)
     with pytest.raises(ValueError, match="dense X of 3 features in batches of 4 rows"):
         model.set_params(batch_size=4).partial_fit(X[:, :3], y)
     np.testing.assert_array_equal(model.coef_, before)
+    with pytest.raises(ValueError, match="dense X of 3 features in batches of 2 rows, 4 outputs"):
+        fastgd.LinearRegression(batch_size=2).fit(X[:, :3], np.column_stack([y] * 4))
     for taken in (model.set_params(batch_size=1), fastgd.LinearRegression(max_iter=2, tol=None)):
         taken.fit(sparse.csr_matrix(X) if taken.batch_size != 1 else X, y)  # no BLAS: one row, or sparse
 
