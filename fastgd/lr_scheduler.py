@@ -176,7 +176,7 @@ def _check_entry(key, held, loaded, owner):
     if any(v != v for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] holds NaN")
     if key in _FINITE_ENTRIES and not all(map(math.isfinite, numbers_in)):
-        raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a finite number (a count of steps)")
+        raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a finite number")
     if key in _WHOLE_ENTRIES and any(v != int(v) for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a whole number (a count of steps)")
     if key in _POSITIVE_ENTRIES and any(not v > 0 for v in numbers_in):
@@ -229,6 +229,10 @@ class _FirstStep:
 
     def __call__(self, *args, **kwargs):
         optimizer = self._optimizer()
+        if optimizer is None:  # (torch's wrapper fails too, on None)
+            raise ReferenceError("step() of an optimizer that no longer exists: until its first step, a scheduler "
+                                 "stands in for it and refers to the optimizer weakly, as torch's; keep the "
+                                 "optimizer, not only its step")
         vars(optimizer).pop("step", None)
         optimizer._opt_called = True
         return optimizer.step(*args, **kwargs)

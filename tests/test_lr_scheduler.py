@@ -460,6 +460,18 @@ def test_optimizer_pickles_before_its_first_step():
     assert "step" in vars(fast)  # the copies' first steps are their own
 
 
+def test_a_first_step_kept_without_its_optimizer_says_so():
+    # (an unclear TypeError from vars(None); torch's fails on None too)
+    params = [np.zeros(3)]
+    opt = fastgd.SGD(params, lr=0.1)
+    lr_scheduler.StepLR(opt, step_size=3)
+    step = opt.step
+    del opt
+    with pytest.raises(ReferenceError, match="step\\(\\) of an optimizer that no longer exists"):
+        step([np.ones(3)])
+    assert params[0].tolist() == [0.0] * 3
+
+
 @pytest.mark.parametrize("name, kwargs", [("StepLR", {"step_size": 3}),
                                           ("OneCycleLR", {"max_lr": 0.1, "total_steps": 10})])
 def test_parameters_are_freed_with_a_scheduler_before_the_first_step(name, kwargs):
