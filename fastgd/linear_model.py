@@ -438,7 +438,7 @@ class _Driver(BaseEstimator):
                 group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
             objective = self._objective(loss_sum, weight_sum, sgd_sum, n)
-            if not math.isfinite(loss_sum) or not math.isfinite(objective) or not np.isfinite(self._theta).all():
+            if not math.isfinite(loss_sum) or not math.isfinite(objective) or not _all_finite(self._theta):
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
                 check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
                 for values, name in ((targets, "y"), (sample_weight, "sample_weight")):  # checked up front
@@ -845,6 +845,12 @@ def _dense(weights, dtype):
     return np.asarray(weights.toarray() if sparse.issparse(weights) else weights, dtype=dtype)
 
 
+def _all_finite(weights):
+    """Whether the weights are all finite: their sum of squares is (one read, no temporary), or
+    else (it may overflow) each weight is."""
+    return math.isfinite(weights @ weights) or bool(np.isfinite(weights).all())
+
+
 def _check_finite(weights, name):
     if not np.isfinite(weights).all():
         raise ValueError(f"{name} holds NaN or inf; expected finite weights to start from")
@@ -897,7 +903,8 @@ def _class_index(model, y, classes, reset):
             unknown = np.unique(y[~known])
             raise ValueError(f"y has labels {unknown.tolist()} not in classes {model.classes_.tolist()}")
     # each call's (partial_fit follows set_params); "balanced" from the call's own labels
-    model._expanded_class_weight = compute_class_weight(model.class_weight, classes=model.classes_, y=y)
+    model._expanded_class_weight = (np.ones(model.classes_.size) if model.class_weight is None  # (its cost spared)
+                                    else compute_class_weight(model.class_weight, classes=model.classes_, y=y))
     if not np.isfinite(model._expanded_class_weight).all():
         raise ValueError(f"class_weight={model.class_weight!r} holds NaN or inf; expected finite weights")
     return index

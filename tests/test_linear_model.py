@@ -492,6 +492,15 @@ def test_dense_batches_beyond_blas_sizes_are_refused(monkeypatch):
         taken.fit(sparse.csr_matrix(X) if taken.batch_size != 1 else X, y)  # no BLAS: one row, or sparse
 
 
+def test_weights_whose_squares_overflow_are_finite():
+    # (the epoch's finiteness test sums the weights' squares first, and falls back to each weight)
+    X, y = np.full((20, 1), 1e-160), np.ones(20)
+    model = fastgd.SGDRegressor(penalty=None, max_iter=3, tol=None).fit(X, y, coef_init=[1e160], intercept_init=0.0)
+    theirs = SkSGDRegressor(penalty=None, max_iter=3, tol=None).fit(X, y, coef_init=[1e160], intercept_init=0.0)
+    np.testing.assert_allclose(model.coef_, theirs.coef_, rtol=1e-12)
+    np.testing.assert_allclose(model.intercept_, theirs.intercept_, rtol=1e-6)
+
+
 def test_string_labels_and_proba():
     X, y = _data(np.random.default_rng(0), n=60, task="multiclass")
     labels = np.array(["cat", "dog", "emu"])[y]
