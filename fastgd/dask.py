@@ -83,6 +83,8 @@ class DataParallel(BaseEstimator):
     -----
     A replica's epoch is one ``partial_fit`` call per block it holds, in a fixed order, each
     shuffling within its block; per-epoch learning-rate schedules count epochs (not calls).
+    The replicas are the workers holding X's blocks when a call starts: persist X and y once
+    for the same model from the same random_state at every run.
     The estimator's ``lr_schedule="adaptive"``/``learning_rate="adaptive"`` acts as
     constant here (it needs the convergence test).  With ``sample_weight`` (a dask array with
     X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
