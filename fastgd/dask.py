@@ -132,6 +132,22 @@ class DataParallel(BaseEstimator):
         if self.timeout is not None and not (isinstance(self.timeout, Real) and self.timeout > 0):
             raise ValueError(f"timeout={self.timeout!r}; expected a positive number of seconds or None")
 
+    def _client_and_data(self, X, y, sample_weight):
+        """The client (self.client, or Dask's default) and _check_data's X, y and sample_weight;
+        data of a type DataParallel cannot take is refused before the default client is looked for."""
+        for value, name in ((X, "X"), (y, "y"), (sample_weight, "sample_weight")):
+            if value is not None and not (isinstance(value, da.Array) or _is_frame(value)):
+                raise TypeError(f"{name} is a {type(value).__name__}; expected a dask array (dask.array.from_array("
+                                "...), or made on the workers) or a dask DataFrame or Series")
+        client = self.client
+        if client is None:
+            try:
+                client = get_client()
+            except ValueError as error:  # Dask's "No global client found and no address provided"
+                raise ValueError(f"DataParallel found no Dask client ({error}): pass one as client=, or make a "
+                                 "distributed.Client first (the default client)") from error
+        return client, self._check_data(client, X, y, sample_weight)
+
     def _check_data(self, client, X, y, sample_weight):
         """X, y and sample_weight (or None) as dask arrays with the same row blocks (a dask
         DataFrame or Series becomes one, a block a partition, its rows counted on the workers)."""
@@ -159,15 +175,12 @@ class DataParallel(BaseEstimator):
         return X, y, sample_weight
 
     def _dask_array(self, client, value, name):
-        """value as a dask array: a dask DataFrame or Series (its partitions' rows counted on the
-        workers, within timeout) becomes one; anything else but a dask array is refused."""
+        """value (a dask array, or a dask DataFrame or Series: see _client_and_data) as a dask
+        array: a frame's partitions' rows are counted on the workers, within timeout."""
         if _is_frame(value):
             lengths = client.compute(value.map_partitions(len))
             self._wait(client, [lengths], f"counting the rows of {name}'s partitions", ours=[lengths])
             return value.to_dask_array(lengths=list(lengths.result()))
-        if not isinstance(value, da.Array):
-            raise TypeError(f"{name} is a {type(value).__name__}; expected a dask array (dask.array.from_array(...), "
-                            "or made on the workers) or a dask DataFrame or Series")
         return value
 
     # -- where the blocks are ---------------------------------------------------------
@@ -195,8 +208,7 @@ class DataParallel(BaseEstimator):
         """Train for the estimator's max_iter epochs from zero weights on the blocks of X, y
         (and sample_weight): dask arrays, or a dask DataFrame and Series."""
         self._check_parameters()
-        client = self.client if self.client is not None else get_client()
-        X, y, sample_weight = self._check_data(client, X, y, sample_weight)
+        client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
         blocks, groups = self._blocks(client, X, y, sample_weight)
         classes = self._classes(client, y, classes)
         balanced = self._balanced(client, y, classes)
@@ -213,8 +225,7 @@ class DataParallel(BaseEstimator):
         workers than there are replicas, the new replicas are copies of the first (its
         optimizer state included); if over fewer, the extra replicas are dropped."""
         self._check_parameters(for_partial_fit=True)
-        client = self.client if self.client is not None else get_client()
-        X, y, sample_weight = self._check_data(client, X, y, sample_weight)
+        client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
         first = not hasattr(self, "estimator_")
         if first and classes is None and is_classifier(self.estimator):
             raise ValueError("classes must be passed on the first call to partial_fit")

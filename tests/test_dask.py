@@ -36,6 +36,30 @@ def test_without_dask_the_import_error_says_what_to_install():
     assert 'pip install "fastgd[dask]"' in result.stderr
 
 
+def test_without_a_client_the_input_type_is_checked_first_then_the_client_is_asked_for():
+    # no client at all (the fixture's is the default one in this process): a process of its own
+    code = """if True:
+        import numpy as np, dask.array as da, fastgd
+        from fastgd.dask import DataParallel
+        model = DataParallel(fastgd.SGDClassifier())
+        X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+        for data in ((X, y), (da.from_array(X), da.from_array(y))):
+            try:
+                model.fit(*data)
+            except Exception as error:
+                print(type(error).__name__, error)
+        print(hasattr(model, "estimator_"))
+    """
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120,
+                            env=dict(os.environ, PYTHONPATH=ROOT))
+    assert result.returncode == 0, result.stderr
+    wrong_type, no_client, fitted = result.stdout.splitlines()
+    assert wrong_type.startswith("TypeError X is a ndarray; expected a dask array")
+    assert no_client.startswith("ValueError DataParallel found no Dask client")
+    assert "pass one as client=" in no_client
+    assert fitted == "False"
+
+
 def _data(rows, features, classifier, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.normal(size=(rows, features))
