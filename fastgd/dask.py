@@ -193,7 +193,11 @@ class DataParallel(BaseEstimator):
         # block's, which then moves (Dask prices an unknown task at half a second)
         arrays = client.persist([X, y] + ([] if sample_weight is None else [sample_weight]))
         futures = [_block_futures(a) for a in arrays]
-        self._wait(client, sum(futures, []), "persisting X and y")
+        try:
+            self._wait(client, sum(futures, []), "persisting X and y")
+        except Exception as error:
+            _raise_if_gone(sum(futures, []), error)
+            raise
         x_futures, y_futures = futures[:2]
         w_futures = futures[2] if sample_weight is not None else [None] * len(x_futures)
         holders = client.who_has(x_futures)
@@ -331,12 +335,13 @@ class DataParallel(BaseEstimator):
                 last = rounds.pop(0)
             replicas = [model for model, _, _ in client.gather(last[2])]
             mean = last[3].result()[0]
-        except BaseException:
+        except BaseException as error:
             # a round at a time, the last first: the scheduler cancels a task's dependents before
             # it, recursively, so cancelling the whole chain at once recursed once a round (1,000
             # rounds overflowed its stack and cut the client off); the last round has none left
             for *_, replicas, average in reversed(rounds):
                 client.cancel([average, *replicas])
+            _raise_if_gone(x_futures + y_futures + w_futures, error)
             raise
         for replica in replicas:
             _set_mean(replica, mean)
@@ -443,6 +448,18 @@ def _restoring(random_state):
         if saved is not None:
             random_state.set_state(saved)
         raise
+
+
+def _raise_if_gone(blocks, error):
+    """Raise a RuntimeError (from error) if one of the futures of the user's blocks is gone from
+    the cluster, as Dask's own error does not say (it names the tasks that needed them)."""
+    gone = sum(future is not None and future.status in ("lost", "cancelled") for future in blocks)
+    if gone and not isinstance(error, TimeoutError):
+        raise RuntimeError(
+            f"{gone} block(s) of X, y or sample_weight are gone from the cluster (lost with a worker, or "
+            "cancelled), and Dask cannot make them again: blocks scattered to the workers, or made from "
+            "futures, are held nowhere else (blocks made from a graph are recomputed). Scatter the data "
+            "again, or make it on the workers; the model is left as it was before this call") from error
 
 
 def _is_frame(value):

@@ -338,6 +338,40 @@ def test_a_worker_lost_mid_fit_ends_in_a_fit_or_a_clear_error(dask_client):
     assert victim not in dask_client.scheduler_info()["workers"]  # it was lost (its nanny started another)
 
 
+def test_blocks_lost_with_a_worker_are_said_to_be_gone(dask_client):
+    # scattered blocks (nowhere else to be had): one worker process exits mid-fit, losing its share
+    X, y = _data(20000, 10, classifier=False)
+    Xd, yd, futures = _placed(dask_client, X, y, 2)
+    model = DataParallel(fastgd.LinearRegression(max_iter=1, tol=None, random_state=0), client=dask_client,
+                         timeout=60).fit(Xd, yd)
+    coef = model.coef_.copy()
+    model.set_params(estimator__max_iter=200)
+    outcome = {}
+
+    def fit():
+        try:
+            model.fit(Xd, yd)
+        except Exception as error:  # checked below
+            outcome["in a later fit" if outcome else "during the fit"] = error
+
+    thread = threading.Thread(target=fit, daemon=True)
+    thread.start()
+    victim = sorted(dask_client.scheduler_info()["workers"])[0]
+    while thread.is_alive() and not dask_client.run_on_scheduler(_training):
+        thread.join(0.02)
+    assert thread.is_alive(), "the fit ended before a worker could be lost"
+    dask_client.run(_exit_at_once, workers=[victim], wait=False)
+    thread.join(180)
+    assert not thread.is_alive(), "the fit hung after a worker was lost"
+    fit()  # a later fit on the same blocks
+    for attempt in ("during the fit", "in a later fit"):
+        error = outcome.pop(attempt)
+        assert isinstance(error, RuntimeError), (attempt, repr(error))
+        assert "block(s) of X, y or sample_weight are gone from the cluster" in str(error), attempt
+    np.testing.assert_array_equal(model.coef_, coef)  # unchanged
+    dask_client.wait_for_workers(2, timeout=60)
+
+
 def _training(dask_scheduler):
     """On the scheduler: whether a round of DataParallel's epochs is among its tasks."""
     return any(str(key).startswith("fastgd-epochs") for key in dask_scheduler.tasks)
