@@ -22,14 +22,14 @@ class Outcome(enum.IntEnum):
     STATE_MISMATCH = 4
     STATE_MISSING = 5
 
-def kernel_interface(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]: ...
+def kernel_interface(name: str) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], int]: ...
 @final
 class Plan:
     def __init__(
         self,
         kernel: str,
         options: tuple[tuple[str, str, float, float, tuple[str | None, ...], bool], ...],
-        state: tuple[tuple[str, str | None], ...],
+        state: tuple[tuple[tuple[str, str | None], ...], tuple[str, ...]],
         counts_steps: bool,
         params: list[npt.NDArray[Any]],
         entries: list[Any],

@@ -120,7 +120,10 @@ class Algorithm(NamedTuple):
         return tuple(described)
 
     def engine_state(self):
-        return tuple((state.name, state.needed_when) for state in self.state)
+        """The state as the compiled Plan takes it: ((name, needed_when) per state array, the
+        scalar state's names)."""
+        return (tuple((state.name, state.needed_when) for state in self.state),
+                tuple(scalar.name for scalar in self.scalar_state))
 
 
 def _missing_state(algorithm, groups, slices, params, grads, state_lists):

@@ -31,7 +31,7 @@ from cpython.list cimport PyList_GET_ITEM
 from cpython.ref cimport PyObject
 
 from _kernels cimport (
-    MAX_OPTION_FIELDS, MAX_STATES, Kernel, Task, update_fn,
+    MAX_OPTION_FIELDS, MAX_STATES, MAX_STEP_SCALARS, Kernel, Task, update_fn,
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
     adamax_interface, adamax_step_scalars, adamax_update, adadelta_interface, adadelta_update,
     lion_interface, lion_update, radam_interface, radam_step_scalars, radam_update,
@@ -44,7 +44,8 @@ cnp.import_array()
 
 cdef tuple kernel_named(str name, Kernel* kernel):
     """The engine's list of algorithms: set *kernel to the named one's update and step
-    scalars, and return its interface (the option fields it reads, its state names in order).
+    scalars, and return its interface (the option fields it reads, its state names and its
+    scalar state's names in order, the size of its step scalars: see _kernels.pxd).
     A name not listed here is refused."""
     if name == "sgd":
         kernel[0] = Kernel(update=sgd_update, step_scalars=NULL)
@@ -77,7 +78,8 @@ cdef tuple kernel_named(str name, Kernel* kernel):
 
 
 def kernel_interface(str name):
-    """(option fields, state names) of the named kernel, in the order it reads them."""
+    """(option fields, state names, scalar state names, bytes of step scalars) of the named
+    kernel, the names in the order it reads them."""
     cdef Kernel kernel
     return kernel_named(name, &kernel)
 
@@ -457,17 +459,26 @@ cdef class Plan:
                  cnp.ndarray scalars not None, list slices, list auto_threads):
         """kernel: the algorithm's name in kernel_named; options: (name, kind, low, high, fields,
         ruled) per option of the description (kind one of KINDS; fields: the names of its values
-        in the kernel's options, None for a value the kernel does not read); state: (name, needed
-        when this option is nonzero, or None: always) per state array; params: every parameter
+        in the kernel's options, None for a value the kernel does not read); state: ((name, needed
+        when this option is nonzero, or None: always) per state array, (name per number kept per
+        parameter, the columns of scalars)); params: every parameter
         array, group after group (slices[g] = (start, stop) of group g), and entries: what each
         group's "params" list holds for it (the array, or a fastgd.Parameter holding it);
         state_lists: per state name, one array or None per parameter; steps (int64) and fresh
         (uint8): per parameter, its step count and whether its from-gradient state is new;
         scalars (float64, one row a parameter): the numbers each keeps across steps."""
         cdef Py_ssize_t k, c, f, v = 0
-        fields, state_order = kernel_named(kernel, &self.engine.kernel)
+        fields, state_order, scalar_order, step_bytes = kernel_named(kernel, &self.engine.kernel)
         if len(options) > MAX_OPTION_FIELDS or len(fields) > MAX_OPTION_FIELDS or len(state_order) > MAX_STATES:
             raise ValueError(f"kernel {kernel!r}: more options or state arrays than the engine holds")
+        if step_bytes > MAX_STEP_SCALARS * sizeof(double):
+            raise ValueError(f"kernel {kernel!r}: its step scalars take {step_bytes} bytes, more than the "
+                             f"{MAX_STEP_SCALARS} doubles a parameter's task holds (MAX_STEP_SCALARS)")
+        state, scalar_state = state
+        if tuple(scalar_state) != scalar_order or cnp.PyArray_NDIM(scalars) != 2 \
+                or cnp.PyArray_DIM(scalars, 1) != len(scalar_order):
+            raise ValueError(f"kernel {kernel!r} keeps the numbers {scalar_order} a parameter, in this order; the "
+                             f"optimizer describes {tuple(scalar_state)}")
         self.n_params, self.engine.n_groups = len(params), len(slices)
         self.engine.counts_steps = counts_steps
         self.n_options, self.engine.n_fields, self.n_states = len(options), len(fields), len(state_order)

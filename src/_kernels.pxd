@@ -18,11 +18,15 @@
 #   <Name>Options  the options its kernel reads, as doubles (flags are 0 or 1), named as
 #                  the optimizer's description names them (fastgd/optim.py); the engine
 #                  fills it from a param group by these names
-#   <name>_interface()  those names, and the names of the state arrays in the order
-#                  its update reads them from Task.state
+#   <name>_interface()  those names; the names of the state arrays in the order its update
+#                  reads them from Task.state; the names of the numbers it keeps per parameter
+#                  (its scalar state) in the order its step scalars read them; and the size
+#                  of its <Name>Step (0 without): the engine refuses a description whose names
+#                  differ, and a <Name>Step larger than Task.step_scalars
 #   <name>_step_scalars  (if any) the scalars of a step that depend on the step count (and
 #                  the parameter's scalar state, which it may update), into
-#                  Task.step_scalars (a struct of its own, <Name>Step)
+#                  Task.step_scalars (a struct of its own, <Name>Step, of MAX_STEP_SCALARS
+#                  doubles at most)
 #   <name>_update  one parameter's update: dtype and option-selected copy of the kernel
 # and src/_engine.pxi lists it in kernel_named.
 from cython cimport floating
@@ -99,7 +103,7 @@ cdef struct SgdOptions:
 cdef inline tuple sgd_interface():
     cdef SgdOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("momentum_buffer",)
+    return tuple(<dict>fields), ("momentum_buffer",), (), 0
 
 
 cdef inline void sgd_kernel(
@@ -162,7 +166,7 @@ cdef struct AdamStep:
 cdef inline tuple adam_interface():
     cdef AdamOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"), (), sizeof(AdamStep)
 
 
 cdef inline void adam_step_scalars(const double* options, long long step, double* scalar_state,
@@ -241,7 +245,7 @@ cdef struct RmspropOptions:
 cdef inline tuple rmsprop_interface():
     cdef RmspropOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("square_avg", "grad_avg", "momentum_buffer")
+    return tuple(<dict>fields), ("square_avg", "grad_avg", "momentum_buffer"), (), 0
 
 
 cdef inline void rmsprop_kernel(
@@ -315,7 +319,7 @@ cdef struct AdagradStep:
 cdef inline tuple adagrad_interface():
     cdef AdagradOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("sum",)
+    return tuple(<dict>fields), ("sum",), (), sizeof(AdagradStep)
 
 
 cdef inline void adagrad_step_scalars(const double* options, long long step, double* scalar_state,
@@ -370,7 +374,7 @@ cdef struct AdamaxStep:
 cdef inline tuple adamax_interface():
     cdef AdamaxOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("exp_avg", "exp_inf")
+    return tuple(<dict>fields), ("exp_avg", "exp_inf"), (), sizeof(AdamaxStep)
 
 
 cdef inline void adamax_step_scalars(const double* options, long long step, double* scalar_state,
@@ -424,7 +428,7 @@ cdef struct AdadeltaOptions:
 cdef inline tuple adadelta_interface():
     cdef AdadeltaOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("square_avg", "acc_delta")
+    return tuple(<dict>fields), ("square_avg", "acc_delta"), (), 0
 
 
 cdef inline void adadelta_kernel(
@@ -475,7 +479,7 @@ cdef struct LionOptions:
 cdef inline tuple lion_interface():
     cdef LionOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("exp_avg",)
+    return tuple(<dict>fields), ("exp_avg",), (), 0
 
 
 cdef inline void lion_kernel(
@@ -530,7 +534,7 @@ cdef struct RadamStep:
 cdef inline tuple radam_interface():
     cdef RadamOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq")
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq"), (), sizeof(RadamStep)
 
 
 cdef inline void radam_step_scalars(const double* options, long long step, double* scalar_state,
@@ -625,7 +629,7 @@ cdef struct NadamStep:
 cdef inline tuple nadam_interface():
     cdef NadamOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq")
+    return tuple(<dict>fields), ("exp_avg", "exp_avg_sq"), ("mu_product",), sizeof(NadamStep)
 
 
 cdef inline void nadam_step_scalars(const double* options, long long step, double* scalar_state,

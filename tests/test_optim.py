@@ -1264,6 +1264,7 @@ def _described(algorithm_changes):
     (dict(options=fastgd.Adam.algorithm.options + (fastgd.optim.Option("momentum", "number"),)),
      "does not read the described 'momentum'"),
     (dict(state=fastgd.Adam.algorithm.state[:2]), "keeps the state"),
+    (dict(scalar_state=(fastgd.optim.ScalarState("mu_product", 1.0),)), r"keeps the numbers \(\) a parameter"),
 ])
 def test_engine_refuses_a_description_that_does_not_fit_its_kernel(changes, pattern):
     """Dispatch is by name and checked: an unknown kernel, or a description whose options or
@@ -1278,12 +1279,26 @@ def test_engine_refuses_a_description_that_does_not_fit_its_kernel(changes, patt
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_kernel_reads_what_its_optimizer_describes(name):
-    """The kernel's option fields and state names are the description's, by name."""
+    """The kernel's option fields and state names are the description's, by name; the numbers
+    kept per parameter, by name and in order."""
     algorithm = fast_cls(name).algorithm
-    fields, state = fastgd.optim.engine.kernel_interface(algorithm.kernel)
+    fields, state, scalar_state, step_bytes = fastgd.optim.engine.kernel_interface(algorithm.kernel)
     described = [field for option in algorithm.options for field in (option.fields or (option.name,))]
     assert sorted(fields) == sorted(field for field in described if field is not None)
     assert sorted(state) == sorted(s.name for s in algorithm.state)
+    assert scalar_state == tuple(s.name for s in algorithm.scalar_state)
+    assert 0 <= step_bytes <= 4 * 8  # (MAX_STEP_SCALARS doubles)
+
+
+def test_engine_refuses_scalar_state_in_another_order():
+    """The numbers kept per parameter are read by position: the same names in another order (which
+    state_dict would save under each other's names) are refused, as a missing one is."""
+    kept = (fastgd.optim.ScalarState("mu_product", 1.0), fastgd.optim.ScalarState("spare", 0.0))
+    for scalar_state in (kept, kept[::-1], ()):
+        cls = type("Described", (fastgd.NAdam,), {"algorithm": fastgd.NAdam.algorithm._replace(
+            scalar_state=scalar_state)})
+        with pytest.raises(ValueError, match=r"keeps the numbers \('mu_product',\) a parameter, in this order"):
+            cls([np.zeros(3)])
 
 
 class _Halving(fastgd.Optimizer):
