@@ -155,11 +155,25 @@ class _Driver(BaseEstimator):
     #: the norms a call keeps for it, is scikit-learn's too: see _SGDDropIn._objective.)
     _sgd_bookkeeping = False
 
+    @classmethod
+    def _get_param_names(cls):
+        """scikit-learn's (the constructor's parameter names, sorted), read from its signature once
+        a class: get_params runs at every call (_validate_params)."""
+        if "_param_names" not in cls.__dict__:
+            cls._param_names = tuple(super()._get_param_names())
+        return list(cls._param_names)
+
     def _validate_params(self):
+        # every call checks the parameters (set_params between partial_fit calls is followed, so
+        # checked), but not again those last checked: the same values, of the same immutable types
+        checked = _immutable_params(self)
+        if checked is not None and checked == vars(self).get("_params_checked"):
+            return
         super()._validate_params()
         # betas is a pair whatever the optimizer, as every other option is checked whatever the optimizer
         if getattr(self, "betas", None) is not None:
             _checks.check_option(self.betas, "fractions", "betas")
+        self._params_checked = checked
 
     # -- what the reference overrides -------------------------------------
 
@@ -648,6 +662,7 @@ class _Driver(BaseEstimator):
         # that another thread starts while the pickler writes is the caller's race)
         state = dict(super().__getstate__())  # a copy: BaseEstimator's may be the instance's own __dict__
         state.pop("_calls_under_way", None)  # a copy has its own
+        state.pop("_params_checked", None)  # (checked again by a copy: see _validate_params)
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         # the weights pickled once (as scikit-learn's, and in a joblib file, which writes each
         # reference to an array apart): with the optimizer that steps them; coef_ and intercept_,
@@ -837,6 +852,23 @@ class _BaseGD(_Driver):
         return self.lr_schedule
 
 
+
+
+#: parameter values that cannot change in place (a tuple of them neither)
+_IMMUTABLE = (type(None), bool, int, float, str, np.generic)
+
+
+def _immutable_params(model):
+    """The model's parameters as (name, type, value), or None if one of them is of a type that
+    may change in place (a dict, a list, a RandomState, ...)."""
+    params = []
+    for name in model._get_param_names():
+        value = getattr(model, name)
+        if not (isinstance(value, _IMMUTABLE)
+                or (type(value) is tuple and all(isinstance(item, _IMMUTABLE) for item in value))):
+            return None
+        params.append((name, type(value), tuple(map(type, value)) if type(value) is tuple else None, value))
+    return tuple(params)
 
 
 def _dense(weights, dtype):

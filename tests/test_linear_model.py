@@ -933,6 +933,31 @@ def test_partial_fit_after_a_switch_to_the_constant_schedule_steps_at_learning_r
     np.testing.assert_allclose(model.intercept_, [b - 0.1 * residual.mean()], rtol=1e-12)
 
 
+@pytest.mark.parametrize("name, start, changed, pattern", [
+    ("SGDClassifier", dict(shuffle=True), dict(shuffle=1), "'shuffle' parameter of SGDClassifier must be an instance"),
+    ("SGDClassifier", dict(alpha=1e-4), dict(alpha=np.float64(-1.0)), "'alpha' parameter of SGDClassifier must be"),
+    ("LogisticRegression", dict(betas=(0.9, 0)), dict(betas=(0.9, False)), "betas"),
+    ("LogisticRegression", dict(betas=[0.9, 0.999]), dict(betas=[0.9, 2.0]), "betas"),
+])
+def test_every_partial_fit_checks_parameters_set_since_the_last(name, start, changed, pattern):
+    # a call whose parameters are those checked last spares the check: a value equal to the last
+    # checked one but of another type (1 for True, False for 0), or a list changed in place, is
+    # checked again
+    X, y = _data(np.random.default_rng(4), n=40)
+    y = (y > np.median(y)).astype(int)
+    model = getattr(fastgd, name)(random_state=0, **start).partial_fit(X, y, classes=[0, 1])
+    for key, value in changed.items():
+        if isinstance(value, list):
+            getattr(model, key)[:] = value  # in place
+        else:
+            model.set_params(**{key: value})
+    coef = model.coef_.copy()
+    for _ in range(2):
+        with pytest.raises((ValueError, TypeError), match=pattern):
+            model.partial_fit(X, y)
+    np.testing.assert_array_equal(model.coef_, coef)
+
+
 @pytest.mark.parametrize("name, explicit", [("eps", 1e-8), ("betas", (0.9, 0.999))])
 def test_an_option_set_back_to_none_between_partial_fit_calls_is_the_default(name, explicit):
     # a change to None (the optimizer's default) was not seen: the old value stayed in force;
