@@ -150,8 +150,9 @@ class _Driver(BaseEstimator):
     #: scikit-learn's SGD bookkeeping: early_stopping's held-out rows (a partial_fit after a fit
     #: holds out rows too, and t_ counts each epoch's held-out rows as if trained on), and under
     #: plain SGD with an L1 penalty the lazy average of its weight vector (see Objective's
-    #: lazy_average).  The estimators of their own train a partial_fit on every row (where
-    #: MLPClassifier's refuses early_stopping), count steps, and average the iterates.  (The drop-ins' convergence test, with
+    #: lazy_average), and n_iter_ counts the epochs of the last call (a partial_fit's: 1).  The
+    #: estimators of their own train a partial_fit on every row (where MLPClassifier's refuses
+    #: early_stopping), count steps and epochs over the calls, and average the iterates.  (The drop-ins' convergence test, with
     #: the norms a call keeps for it, is scikit-learn's too: see _SGDDropIn._objective.)
     _sgd_bookkeeping = False
 
@@ -604,6 +605,8 @@ class _Driver(BaseEstimator):
             if init is not None:
                 self._start_from(*init)
         self._start_call(reset)
+        if partial and self._sgd_bookkeeping:  # scikit-learn's n_iter_: the epochs of this call
+            self.n_iter_ = 0
         validating = self.early_stopping and (not partial or self._sgd_bookkeeping)
         if validating or reset or not hasattr(self, "validation_scores_"):  # else the fit's are kept
             self.validation_scores_ = [] if validating else None
@@ -1308,10 +1311,6 @@ class _SGDDropIn(_Driver):
     def _loss(self):
         return SGD_LOSSES[self.loss][0]
 
-    def _one_epoch_done(self):
-        self.n_iter_ = 1  # as scikit-learn's partial_fit: the epochs of the last call
-        return self
-
     @property
     def t_(self):
         """1 + the number of steps taken (scikit-learn's t_; it counts samples, the same at batch_size=1)."""
@@ -1387,7 +1386,7 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         """One epoch over (X, y), going on from the weights and optimizer state of earlier calls."""
         self._validate_params()
         self._more_checks(for_partial_fit=True)
-        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)._one_epoch_done()
+        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -1517,7 +1516,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         self._validate_params()
         self._more_checks(for_partial_fit=True)
         first = self._first_call(classes)
-        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)._one_epoch_done()
+        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)
 
     def _has_probabilities(self):
         if self.loss not in ("log_loss", "modified_huber"):

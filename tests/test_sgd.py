@@ -1620,3 +1620,25 @@ def test_predictions_get_through_between_the_calls_of_a_training_loop():
         done.set()
         trainer.join()
     assert not starved
+
+
+@pytest.mark.parametrize("name", ["SGDClassifier", "SGDRegressor"])
+def test_a_partial_fit_numbers_its_epoch_as_scikit_learn(name, capsys):
+    # each call's epochs count from 1 (n_iter_ is the last call's), in what verbose prints and
+    # in the divergence message; the count went on from the call before (epoch 5 after a fit of 3)
+    make = make_classification if name == "SGDClassifier" else make_regression
+    X, y = make(n_samples=60, n_features=4, random_state=0)
+    epochs = {}
+    for module in (sk, fastgd):
+        model = getattr(module, name)(max_iter=3, tol=None, random_state=0, verbose=1).fit(X, y)
+        model.partial_fit(X, y)
+        capsys.readouterr()
+        model.partial_fit(X, y)
+        printed = capsys.readouterr().out
+        epochs[module] = [line.split()[2].rstrip(":") for line in printed.splitlines() if line.startswith("-- Epoch")]
+        assert model.n_iter_ == 1
+    assert epochs[fastgd] == epochs[sk] == ["1"]
+    model.set_params(verbose=0, learning_rate="constant", eta0=1e200)
+    with pytest.raises(ValueError, match="non-finite in epoch 1 "):
+        model.partial_fit(X * 1e200, y)
+    assert model.n_iter_ == 1
