@@ -174,7 +174,8 @@ class _Driver(BaseEstimator):
         # betas is a pair whatever the optimizer, as every other option is checked whatever the optimizer
         if getattr(self, "betas", None) is not None:
             _checks.check_option(self.betas, "fractions", "betas")
-        self._params_checked = checked
+        if checked == _immutable_params(self):  # (not changed by another thread meanwhile)
+            self._params_checked = checked
 
     # -- what the reference overrides -------------------------------------
 
