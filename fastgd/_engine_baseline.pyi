@@ -43,7 +43,7 @@ class Plan:
     def step(
         self,
         groups: list[dict[str, Any]],
-        grads: list[npt.NDArray[Any] | None],
+        grads: list[npt.NDArray[Any] | None] | None,
         n_threads: int,
         checked: bool = False,
         grad_scale: float = 1.0,

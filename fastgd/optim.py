@@ -583,7 +583,11 @@ class Optimizer(_OneAtATime):
 
     def _step_locked(self, grads, grad_scale=1.0):
         """step(grads, grad_scale=...) for a caller holding the lock."""
-        # the compiled step first, as it is: everything else when it asks
+        # the compiled step first, as it is (reading each Parameter's .grad itself when grads is
+        # None): everything else when it asks
+        if grads is None and self._plan is not None and self._plan.step(
+                _as_list(self.param_groups), None, self._n_threads or 0, False, grad_scale) == _DONE:
+            return
         if type(grads) is not list or len(grads) != len(self._params):
             grads = self._gradients(grads)
         if self._plan is None:  # (a compiled step notices groups edited by hand itself)

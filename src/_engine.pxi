@@ -552,10 +552,16 @@ cdef class Plan:
         parameters whose gradient is None are skipped.  Returns DONE, or an Outcome saying what
         the caller must do before calling again, having changed nothing.  `checked`: the caller
         has checked every option in full.  grad_scale: the kernels read every gradient times it
-        (rounded to the gradient's dtype), the gradients unchanged."""
+        (rounded to the gradient's dtype), the gradients unchanged.  grads None: the .grad of
+        each parameter's entry, every entry a fastgd.Parameter (else PARAMS_CHANGED: the caller
+        reads them as it does after any other outcome)."""
         # ours: the caller's lists may change while the kernels run, or while user code runs
-        # in the gathering (a Parameter subclass's .data property, a float subclass's __float__)
-        groups, grads = list(groups), list(grads)
+        # in the gathering (a Parameter subclass's .data property, a float subclass's __float__);
+        # the gradients read from the entries are held here too (another thread may drop them)
+        groups = list(groups)
+        grads = list(grads) if grads is not None else self.entry_grads()
+        if grads is None:
+            return PARAMS_CHANGED
         cdef int outcome = self.prepare(groups, grads, n_threads, checked)
         if outcome == DONE:
             self.engine.scaled, self.engine.grad_scale = grad_scale != 1.0, grad_scale
@@ -563,6 +569,16 @@ cdef class Plan:
                 advance(&self.engine)
             self.engine.scaled = False  # the regression epoch advances unscaled
         return outcome
+
+    cdef list entry_grads(self):
+        """The .grad of each entry, or None if one is no fastgd.Parameter (a plain array)."""
+        cdef list grads = []
+        cdef Py_ssize_t i
+        for i in range(self.n_params):
+            if not self.holders[i]:
+                return None
+            grads.append(getattr(self.entries[i], "grad"))
+        return grads
 
     def check(self, list groups, list grads, int n_threads, bint checked=False):
         """What step would return, without stepping (DONE or STATE_MISSING: it would step)."""

@@ -849,3 +849,28 @@ def test_a_number_option_beyond_float32s_range_is_refused_for_float32_parameters
         np.testing.assert_array_equal(param, np.ones(3, dtype))
         opt.param_groups[0][option] = 1e30  # within range: steps
         opt.step([grad.astype(dtype)])
+
+
+def test_a_gradient_dropped_by_another_thread_while_step_reads_it_stays_alive():
+    """step() reads each Parameter's .grad and runs the kernels without the GIL: another thread
+    setting .grad to a new array meanwhile drops the old one, which the step must still hold (a
+    use-after-free otherwise: the sanitizer build reports it, and freed memory read as a gradient
+    would move the parameter by another amount).  Every gradient is ones: each step subtracts lr."""
+    param = fastgd.Parameter(np.zeros(BIG))
+    param.grad = np.ones(BIG)
+    opt = fastgd.SGD([param], lr=1.0)
+    done = threading.Event()
+
+    def replace():
+        while not done.is_set():
+            param.grad = np.ones(BIG)
+
+    thread = threading.Thread(target=replace)
+    thread.start()
+    try:
+        for _ in range(30):
+            opt.step()
+    finally:
+        done.set()
+        thread.join()
+    np.testing.assert_array_equal(param.data, np.full(BIG, -30.0))
