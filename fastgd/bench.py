@@ -147,7 +147,8 @@ def make_step(contender, optimizer, dtype, sizes, threads=1):
 
 def _torch_foreach_lion(torch, tensors, lr, betas, weight_decay, maximize):
     """A step of Lion (not in torch.optim) as torch.optim's foreach implementations are written:
-    one torch._foreach_ call per operation over all tensors, in place where it can be (the
+    one torch._foreach_ call per operation over all tensors, in place where it can be, the
+    moving averages by _foreach_lerp as torch's Adam, NAdam, RAdam and Adamax take theirs (the
     contender of fastgd.Lion for torch-foreach; tests/test_bench.py checks it is Lion)."""
     beta1, beta2 = betas
     exp_avgs = [torch.zeros_like(tensor) for tensor in tensors]
@@ -157,14 +158,12 @@ def _torch_foreach_lion(torch, tensors, lr, betas, weight_decay, maximize):
         grads = [tensor.grad for tensor in tensors]
         if maximize:
             grads = torch._foreach_neg(grads)
-        directions = torch._foreach_mul(exp_avgs, beta1)
-        torch._foreach_add_(directions, torch._foreach_mul(grads, 1 - beta1))
+        directions = torch._foreach_lerp(exp_avgs, grads, 1 - beta1)
         torch._foreach_sign_(directions)
         if weight_decay != 0:
             torch._foreach_mul_(tensors, 1 - lr * weight_decay)
         torch._foreach_add_(tensors, directions, alpha=-lr)
-        torch._foreach_mul_(exp_avgs, beta2)
-        torch._foreach_add_(exp_avgs, grads, alpha=1 - beta2)
+        torch._foreach_lerp_(exp_avgs, grads, 1 - beta2)
 
     return step
 
