@@ -242,8 +242,8 @@ class LRScheduler:
     """Base class of the schedulers: sets each group's ``initial_lr`` (if it has none) when
     ``last_epoch`` is -1, keeps ``base_lrs`` and ``last_epoch``, and makes the first step."""
 
-    #: whether get_lr writes into the groups (the momentum), besides returning the rates: a step
-    #: that raises then puts the groups' options back (the others write the rates last, checked)
+    #: whether get_lr writes into the groups (the cycled momentum, with cycle_momentum), besides
+    #: returning the rates: a step that raises then puts it back (the rates are written last, checked)
     _get_lr_writes = False
 
     def __init__(self, optimizer, last_epoch=-1):
@@ -346,18 +346,27 @@ class LRScheduler:
         """Set the groups' learning rates for the next step: last_epoch + 1 (or epoch, in closed form)."""
         last_epoch = self.last_epoch
         self._get_lr_called_within_step = True
+        # the one option get_lr may write, as it was in each group (not a copy of every option:
+        # this runs at every step)
+        written = ("betas" if self.use_beta1 else "momentum") if self._get_lr_writes and self.cycle_momentum else None
+        saved = [] if written is None else [(group, written in group, group.get(written))
+                                            for group in self.optimizer.param_groups]
         try:
-            with _undone_on_failure(self.optimizer) if self._get_lr_writes else contextlib.nullcontext():
-                if epoch is None:
-                    self.last_epoch += 1
-                    values = self.get_lr()
-                else:
-                    self.last_epoch = epoch
-                    closed_form = getattr(self, "_get_closed_form_lr", None)
-                    values = closed_form() if closed_form is not None else self.get_lr()
-                self._set_lrs(values)
+            if epoch is None:
+                self.last_epoch += 1
+                values = self.get_lr()
+            else:
+                self.last_epoch = epoch
+                closed_form = getattr(self, "_get_closed_form_lr", None)
+                values = closed_form() if closed_form is not None else self.get_lr()
+            self._set_lrs(values)
         except BaseException:
             self.last_epoch = last_epoch
+            for group, present, value in saved:
+                if present:
+                    group[written] = value
+                else:
+                    group.pop(written, None)
             raise
         finally:
             self._get_lr_called_within_step = False
