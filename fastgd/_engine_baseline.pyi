@@ -43,7 +43,7 @@ class Plan:
     def step(
         self,
         groups: list[dict[str, Any]],
-        grads: list[npt.NDArray[Any] | None] | None,
+        grads: list[npt.NDArray[Any] | None],
         n_threads: int,
         checked: bool = False,
         grad_scale: float = 1.0,
@@ -51,6 +51,7 @@ class Plan:
     def check(
         self, groups: list[dict[str, Any]], grads: list[npt.NDArray[Any] | None], n_threads: int, checked: bool = False
     ) -> int: ...
+    def grads_of(self, groups: list[dict[str, Any]]) -> list[npt.NDArray[Any] | None] | None: ...
 
 @final
 class Objective:

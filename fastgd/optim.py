@@ -583,11 +583,7 @@ class Optimizer(_OneAtATime):
 
     def _step_locked(self, grads, grad_scale=1.0):
         """step(grads, grad_scale=...) for a caller holding the lock."""
-        # the compiled step first, as it is (reading each Parameter's .grad itself when grads is
-        # None): everything else when it asks
-        if grads is None and self._plan is not None and self._plan.step(
-                _as_list(self.param_groups), None, self._n_threads or 0, False, grad_scale) == _DONE:
-            return
+        # the compiled step first, as it is: everything else when it asks
         if type(grads) is not list or len(grads) != len(self._params):
             grads = self._gradients(grads)
         if self._plan is None:  # (a compiled step notices groups edited by hand itself)
@@ -743,6 +739,10 @@ class Optimizer(_OneAtATime):
             lock.release()
 
     def _gradients(self, grads):
+        if grads is None and self._plan is not None:  # read by the plan, if the groups list its Parameters
+            read = self._plan.grads_of(_as_list(self.param_groups))
+            if read is not None:
+                return read
         if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
             self._follow_param_groups()
         if grads is None:

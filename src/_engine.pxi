@@ -552,16 +552,10 @@ cdef class Plan:
         parameters whose gradient is None are skipped.  Returns DONE, or an Outcome saying what
         the caller must do before calling again, having changed nothing.  `checked`: the caller
         has checked every option in full.  grad_scale: the kernels read every gradient times it
-        (rounded to the gradient's dtype), the gradients unchanged.  grads None: the .grad of
-        each parameter's entry, every entry a fastgd.Parameter (else PARAMS_CHANGED: the caller
-        reads them as it does after any other outcome)."""
+        (rounded to the gradient's dtype), the gradients unchanged."""
         # ours: the caller's lists may change while the kernels run, or while user code runs
-        # in the gathering (a Parameter subclass's .data property, a float subclass's __float__);
-        # the gradients read from the entries are held here too (another thread may drop them)
-        groups = list(groups)
-        grads = list(grads) if grads is not None else self.entry_grads()
-        if grads is None:
-            return PARAMS_CHANGED
+        # in the gathering (a Parameter subclass's .data property, a float subclass's __float__)
+        groups, grads = list(groups), list(grads)
         cdef int outcome = self.prepare(groups, grads, n_threads, checked)
         if outcome == DONE:
             self.engine.scaled, self.engine.grad_scale = grad_scale != 1.0, grad_scale
@@ -570,13 +564,24 @@ cdef class Plan:
             self.engine.scaled = False  # the regression epoch advances unscaled
         return outcome
 
-    cdef list entry_grads(self):
-        """The .grad of each entry, or None if one is no fastgd.Parameter (a plain array)."""
+    def grads_of(self, list groups):
+        """The .grad of each parameter's entry (a list of its own, which holds them), if groups
+        list the plan's entries, each a fastgd.Parameter; else None (the caller reads them)."""
         cdef list grads = []
-        cdef Py_ssize_t i
-        for i in range(self.n_params):
-            if not self.holders[i]:
+        cdef Py_ssize_t g, i, start, stop
+        cdef object group, listed
+        if len(groups) != self.engine.n_groups:
+            return None
+        for g in range(self.engine.n_groups):
+            group = groups[g]
+            listed = (<dict>group).get("params") if isinstance(group, dict) else None
+            start, stop = self.engine.bounds[2 * g], self.engine.bounds[2 * g + 1]
+            if type(listed) is not list or len(<list>listed) != stop - start:
                 return None
+            for i in range(start, stop):
+                if (<list>listed)[i - start] is not self.entries[i] or not self.holders[i]:
+                    return None
+        for i in range(self.n_params):
             grads.append(getattr(self.entries[i], "grad"))
         return grads
 

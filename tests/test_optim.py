@@ -1531,3 +1531,37 @@ def test_centered_rmsprop_whose_square_average_overflows_as_torch(dtype, huge, m
                                  [[huge, 1.0], [1.0, 1.0], [1.0, 1.0]])
     assert np.isfinite(ours).all()
     np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("edit", ["item-replaced", "appended", "reversed"])
+def test_step_reading_each_grad_follows_a_params_list_edited_in_place(edit):
+    """step() reads the .grad of the Parameters the groups list now (the compiled step reads
+    them once it has found the list unchanged): after an edit in place, as torch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    starts = [rng.standard_normal(4), rng.standard_normal(3), rng.standard_normal(4)]
+    fast = [fastgd.Parameter(s.copy()) for s in starts]
+    tens = [torch.tensor(s.copy(), requires_grad=True) for s in starts]
+    opt, topt = fastgd.Adam(fast[:2], lr=0.1), torch.optim.Adam(tens[:2], lr=0.1)
+
+    def step_both():
+        for p, t in zip(fast, tens):
+            g = rng.standard_normal(p.data.shape)
+            p.grad, t.grad = g, torch.tensor(g.copy())
+        opt.step()
+        topt.step()
+
+    for _ in range(2):
+        step_both()
+    for params, every in ((opt.param_groups[0]["params"], fast), (topt.param_groups[0]["params"], tens)):
+        if edit == "item-replaced":
+            params[0] = every[2]
+        elif edit == "appended":
+            params.append(every[2])
+        else:
+            params.reverse()
+    for _ in range(2):
+        step_both()
+    for p, t in zip(fast, tens):
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-15)
+    assert not np.array_equal(fast[2].data, starts[2]) or edit == "reversed"
