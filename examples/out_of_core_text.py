@@ -4,12 +4,12 @@ out-of-core text example).
 
 The documents are made here, with no download: each of three topics draws most of its words
 from a vocabulary of its own and the rest from one shared by all, so the classes overlap.
-Both classifiers see the same sparse batches (CSR, 2^18 hashed features) once each and are
+Both classifiers see the same sparse batches (CSR, 2^18 hashed features, --bits) once each and are
 scored on held-out documents; the script prints their accuracy and the time spent in
 partial_fit, and exits with an error if fastgd's accuracy falls short of scikit-learn's by
 more than 0.02.
 
-    python examples/out_of_core_text.py [--documents N] [--batch N]
+    python examples/out_of_core_text.py [--documents N] [--batch N] [--bits B]
 """
 import argparse
 import sys
@@ -46,13 +46,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--documents", type=int, default=100_000, help="documents in the stream")
     parser.add_argument("--batch", type=int, default=5_000, help="documents a partial_fit call")
+    parser.add_argument("--bits", type=int, default=18, help="the hashing space: 2**bits features")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(args.seed)
     topic_words = [vocabulary(rng, 2_000, f"{topic}_") for topic in TOPICS]
     shared_words = vocabulary(rng, 20_000, "word")
-    vectorizer = HashingVectorizer(n_features=2**18, alternate_sign=False, norm="l2")
+    vectorizer = HashingVectorizer(n_features=2**args.bits, alternate_sign=False, norm="l2")
     test_texts, test_labels = documents(rng, 5_000, topic_words, shared_words)
     X_test = vectorizer.transform(test_texts)
 
@@ -63,14 +64,14 @@ def main(argv=None):
     seen = 0
     while seen < args.documents:
         texts, labels = documents(rng, min(args.batch, args.documents - seen), topic_words, shared_words)
-        X = vectorizer.transform(texts)  # CSR, 2^18 columns: never dense
+        X = vectorizer.transform(texts)  # CSR, 2^bits columns: never dense
         for name, model in models.items():
             start = time.perf_counter()
             model.partial_fit(X, labels, classes=classes)
             fit_seconds[name] += time.perf_counter() - start
         seen += len(texts)
 
-    print(f"{seen:,} documents in batches of {args.batch:,}, HashingVectorizer(2^18), one pass, log loss")
+    print(f"{seen:,} documents in batches of {args.batch:,}, HashingVectorizer(2^{args.bits}), one pass, log loss")
     print(f"{'':14}{'accuracy':>10}{'partial_fit':>14}")
     accuracy = {}
     for name, model in models.items():
