@@ -193,10 +193,11 @@ class DataParallel(BaseEstimator):
         # block's, which then moves (Dask prices an unknown task at half a second)
         arrays = client.persist([X, y] + ([] if sample_weight is None else [sample_weight]))
         futures = [_block_futures(a) for a in arrays]
+        every = sum(futures, [])
         try:
-            self._wait(client, sum(futures, []), "persisting X and y")
+            self._wait(client, every, "persisting X and y")
         except Exception as error:
-            _raise_if_gone(sum(futures, []), error)
+            _raise_if_gone(every, error)
             raise
         x_futures, y_futures = futures[:2]
         w_futures = futures[2] if sample_weight is not None else [None] * len(x_futures)

@@ -123,12 +123,15 @@ def _group_values(optimizer, key):
     return [group[key] for group in optimizer.param_groups]
 
 
+def _momentum_key(use_beta1):
+    """The option a cycled momentum is written into: "betas" (its beta1), or "momentum"."""
+    return "betas" if use_beta1 else "momentum"
+
+
 def _set_momentum(group, use_beta1, value):
-    """Write a cycled momentum: beta1 of "betas", or "momentum"."""
-    if use_beta1:
-        group["betas"] = (float(value), *group["betas"][1:])
-    else:
-        group["momentum"] = float(value)
+    """Write a cycled momentum (see _momentum_key)."""
+    key = _momentum_key(use_beta1)
+    group[key] = (float(value), *group[key][1:]) if use_beta1 else float(value)
 
 
 @contextlib.contextmanager
@@ -348,7 +351,7 @@ class LRScheduler:
         self._get_lr_called_within_step = True
         # the one option get_lr may write, as it was in each group (not a copy of every option:
         # this runs at every step)
-        written = ("betas" if self.use_beta1 else "momentum") if self._get_lr_writes and self.cycle_momentum else None
+        written = _momentum_key(self.use_beta1) if self._get_lr_writes and self.cycle_momentum else None
         saved = [] if written is None else [(group, written in group, group.get(written))
                                             for group in self.optimizer.param_groups]
         try:
