@@ -322,7 +322,7 @@ class DataParallel(BaseEstimator):
             average = client.submit(_mean, *previous, key=f"fastgd-average-{token}-{first}", pure=False)
             rounds.append((first, count, previous, average))
         del previous, average
-        curve, started = list(state.loss_curve), time.perf_counter()
+        curve, started, last = list(state.loss_curve), time.perf_counter(), None
         try:
             while rounds:
                 first, count, _, average = rounds[0]
@@ -339,8 +339,10 @@ class DataParallel(BaseEstimator):
         except BaseException as error:
             # a round at a time, the last first: the scheduler cancels a task's dependents before
             # it, recursively, so cancelling the whole chain at once recursed once a round (1,000
-            # rounds overflowed its stack and cut the client off); the last round has none left
-            for *_, replicas, average in reversed(rounds):
+            # rounds overflowed its stack and cut the client off); the last round has none left.
+            # The round read last too: the error's traceback holds its futures, and so its results
+            # on the cluster, for as long as the error lives
+            for *_, replicas, average in reversed(([] if last is None else [last]) + rounds):
                 client.cancel([average, *replicas])
             _raise_if_gone(x_futures + y_futures + w_futures, error)
             raise

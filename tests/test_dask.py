@@ -7,6 +7,7 @@ for any optimizer linear in the gradient), objectives computed here in NumPy and
 scikit-learn's metrics.  No number produced by fastgd itself is hard-coded.
 """
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -420,22 +421,48 @@ def test_a_timeout_leaves_the_users_data_alone(dask_client):
         DataParallel(fastgd.LinearRegression(max_iter=2, tol=None), client=dask_client, timeout=0.2).fit(Xs, ys)
     np.testing.assert_allclose(Xs.compute(), X)  # not cancelled
     model = DataParallel(fastgd.LinearRegression(max_iter=50, tol=None), client=dask_client, timeout=1e-3)
+    before = _fastgd_tasks(dask_client)
     # the epochs' rounds time out, or on a loaded machine the persisting of the data ready already
     # (a round trip to the scheduler, longer than 1 ms there): the data is left alone either way
     with pytest.raises(TimeoutError, match="epochs|persisting X and y did not finish"):
         model.fit(Xs, ys)
     np.testing.assert_allclose(Xs.compute(), X)
-    # fastgd's tasks cancelled: the scheduler lets them go once the cancel reaches it, and a
-    # round already running once it ends (Dask does not stop a running task; the audit saw
-    # them gone within about 5 s, and a CI run saw them right after the error)
+    _assert_none_left(dask_client, before)
+
+
+def test_a_fit_failing_some_rounds_in_leaves_none_of_its_tasks(dask_client):
+    # it diverges some rounds in (one an epoch); the error is held, as a traceback in a reference
+    # cycle holds it until a full garbage collection (late in a long run, minutes away)
+    X, y = _data(400, 3, classifier=False)
+    before = _fastgd_tasks(dask_client)
+    with pytest.raises(ValueError, match=r"non-finite in epoch (\d+)") as info:
+        DataParallel(fastgd.LinearRegression(learning_rate=5.0, max_iter=200, tol=None), client=dask_client).fit(
+            da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100))
+    assert int(re.search(r"epoch (\d+)", str(info.value))[1]) > 2  # rounds were read before it
+    _assert_none_left(dask_client, before)  # (info holds the error until the test ends)
+
+
+def _assert_none_left(client, before):
+    """Wait (up to 60 s) for the scheduler to let go of every fastgd task but those in before:
+    it lets a cancelled task go once the cancel reaches it, and one already running once it ends
+    (Dask does not stop a running task; an audit saw them gone within about 5 s)."""
     deadline = time.monotonic() + 60
-    while any(str(key).startswith("fastgd-") for key in dask_client.run_on_scheduler(_task_keys)):
-        assert time.monotonic() < deadline, "fastgd's tasks were still on the scheduler 60 s after the timeout"
+    while left := [task for key, task in _fastgd_tasks(client).items() if key not in before]:
+        assert time.monotonic() < deadline, f"fastgd's tasks were still on the scheduler after 60 s: {left}"
         time.sleep(0.2)
 
 
-def _task_keys(dask_scheduler):
-    return [key for key, task in dask_scheduler.tasks.items() if task.state != "released"]
+def _fastgd_tasks(client):
+    """(key, state, the clients wanting it, its dependents) of each fastgd task the scheduler holds;
+    as a dict by key."""
+    return {task[0]: task for task in client.run_on_scheduler(_tasks) if task[0].startswith("fastgd-")}
+
+
+def _tasks(dask_scheduler):
+    """On the scheduler: (key, state, the clients wanting it, its dependents) of each task it holds."""
+    return [(str(key), task.state, sorted(client.client_key for client in task.who_wants),
+             sorted(str(dependent.key) for dependent in task.dependents))
+            for key, task in dask_scheduler.tasks.items() if task.state != "released"]
 
 
 def test_clones_and_copies_with_a_client(dask_client):
