@@ -309,9 +309,11 @@ class DataParallel(BaseEstimator):
         step = n_epochs if self.sync_every is None else int(self.sync_every)
         # each replica's tasks go to the worker holding its blocks (elsewhere if that worker is lost)
         previous = [(replica, 0.0, []) for replica in state.replicas]  # then the futures of the last round
-        # (first epoch, epochs, the replicas' futures, the average's) of each round not yet read:
-        # a round read is let go, so that the cluster frees its results once the next has run
-        average, rounds = None, []
+        # (first epoch, epochs, the replicas' futures, the average's, its objectives') of each
+        # round not yet read: a round read is let go, so that the cluster frees its results once
+        # the next has run.  The client reads a round's objectives alone, a task of their own:
+        # the average holds the weights (8 MB at 2^20 features), which the client needs once
+        average, objectives, rounds = None, None, []
         for first in range(state.epochs, state.epochs + n_epochs, step):
             count = min(step, state.epochs + n_epochs - first)
             previous = [client.submit(
@@ -320,15 +322,16 @@ class DataParallel(BaseEstimator):
                 workers=[worker], allow_other_workers=True, pure=False)
                 for r, (last, (worker, group)) in enumerate(zip(previous, groups))]
             average = client.submit(_mean, *previous, key=f"fastgd-average-{token}-{first}", pure=False)
-            rounds.append((first, count, previous, average))
-        del previous, average
+            objectives = client.submit(_objectives, average, key=f"fastgd-objectives-{token}-{first}", pure=False)
+            rounds.append((first, count, previous, average, objectives))
+        del previous, average, objectives
         curve, started, last = list(state.loss_curve), time.perf_counter(), None
         try:
             while rounds:
-                first, count, _, average = rounds[0]
+                first, count, _, _, objectives = rounds[0]
                 # past the timeout, the handler below cancels the rounds left
-                self._wait(client, [average], f"epochs {first + 1}-{first + count}")
-                curve += average.result()[1]
+                self._wait(client, [objectives], f"epochs {first + 1}-{first + count}")
+                curve += objectives.result()
                 if self.verbose:
                     print(f"-- Epochs {first + 1}-{first + count} on {len(groups)} replicas: objective "
                           f"{curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
@@ -342,8 +345,8 @@ class DataParallel(BaseEstimator):
             # rounds overflowed its stack and cut the client off); the last round has none left.
             # The round read last too: the error's traceback holds its futures, and so its results
             # on the cluster, for as long as the error lives
-            for *_, replicas, average in reversed(([] if last is None else [last]) + rounds):
-                client.cancel([average, *replicas])
+            for *_, replicas, average, objectives in reversed(([] if last is None else [last]) + rounds):
+                client.cancel([objectives, average, *replicas])
             _raise_if_gone(x_futures + y_futures + w_futures, error)
             raise
         for replica in replicas:
@@ -542,6 +545,11 @@ def _mean(*results):
         if all(array is not None for array in arrays):
             mean[name] = sum(share * array.astype(np.float64) for share, array in zip(shares, arrays))
     return mean, [float(value) for value in shares @ np.array([curve for _, _, curve in results])]
+
+
+def _objectives(average):
+    """On a worker: a round's objectives per epoch, from its average (what the client reads)."""
+    return average[1]
 
 
 def _read_only(array):

@@ -413,6 +413,25 @@ def _slow(block):
     return block
 
 
+def test_the_client_reads_the_weights_once_a_call(dask_client, monkeypatch):
+    # a round's objectives are a task of their own: the client read each round's average, the
+    # weights with them (8 MB at 2^20 features), to get them
+    read = []
+    result = distributed.Future.result
+
+    def recording(future, *args, **kwargs):
+        read.append(str(future.key))
+        return result(future, *args, **kwargs)
+
+    monkeypatch.setattr(distributed.Future, "result", recording)
+    X, y = _data(400, 3, classifier=False)
+    model = DataParallel(fastgd.LinearRegression(max_iter=6, tol=None), client=dask_client, sync_every=2)
+    model.fit(da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100))
+    assert sum(key.startswith("fastgd-average") for key in read) == 1  # the last round's, for the weights
+    assert sum(key.startswith("fastgd-objectives") for key in read) == 3  # one a round
+    assert len(model.loss_curve_) == 6 and np.all(np.diff(model.loss_curve_) < 0)
+
+
 def test_a_timeout_leaves_the_users_data_alone(dask_client):
     X, y = _data(400, 3, classifier=False)
     Xs = dask_client.persist(da.from_array(X, chunks=(100, 3)).map_blocks(_slow))
