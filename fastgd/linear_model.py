@@ -184,9 +184,10 @@ class _Driver(BaseEstimator):
 
     def _epoch(self, X, targets, sample_weight, order, batch_size, rates):
         """One epoch in the compiled loop, stepping the optimizer through its engine; returns the
-        weighted loss sum (NaN if it diverged), the number of batches stepped and, for the drop-ins,
-        the sum of scikit-learn's objective over the rows (see Objective's sgd_objective)."""
-        result = np.zeros(3)
+        weighted loss sum (NaN if it diverged), the number of batches stepped, for the drop-ins the
+        sum of scikit-learn's objective over the rows (see Objective's sgd_objective), and whether
+        the loop found the weights all finite at the end (else they are unchecked)."""
+        result = np.zeros(4)
         in_order = self._in_order(X, order, batch_size)
         objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept,
                                            intercept_decay=self._intercept_decay(X), lazy=self.lazy_updates,
@@ -197,7 +198,7 @@ class _Driver(BaseEstimator):
                                       batch_size, objective, rates, in_order, result)
 
         self._optimizer._step_with(epoch, [self._grad])
-        return float(result[0]), int(result[1]), float(result[2])
+        return float(result[0]), int(result[1]), float(result[2]), bool(result[3])
 
     # -- training driver --------------------------------------------------------
 
@@ -447,14 +448,14 @@ class _Driver(BaseEstimator):
             elif self.shuffle and not in_order:
                 optim.engine.shuffle(order, self._shuffle_bits)
             rates = self._batch_rates(-(-n // batch_size))
-            loss_sum, batches, sgd_sum = self._epoch(X, targets, sample_weight, order, batch_size, rates)
+            loss_sum, batches, sgd_sum, finite = self._epoch(X, targets, sample_weight, order, batch_size, rates)
             self._t[0] += batches
             passed_over += -(-n // batch_size) - batches  # PA-I's rows of zeros
             if rates is not None and batches:
                 group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
             objective = self._objective(loss_sum, weight_sum, sgd_sum, n)
-            if not math.isfinite(loss_sum) or not math.isfinite(objective) or not _all_finite(self._theta):
+            if not (math.isfinite(loss_sum) and math.isfinite(objective) and (finite or _all_finite(self._theta))):
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite
                 check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
                 for values, name in ((targets, "y"), (sample_weight, "sample_weight")):  # checked up front

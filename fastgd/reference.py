@@ -246,8 +246,9 @@ def _softmax_residuals(scores, classes):
 
 def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
     """The textbook loop: shuffle, slice the batch, forward pass, gradient, optimizer step.
-    Returns the weighted loss sum (NaN if it diverged), the number of batches stepped, and NaN for
-    the drop-ins' objective sum (the reference has no drop-ins)."""
+    Returns the weighted loss sum (NaN if it diverged), the number of batches stepped, NaN for
+    the drop-ins' objective sum (the reference has no drop-ins), and False: the weights are
+    unchecked."""
     k = model._n_outputs
     d = X.shape[1]
     theta = model._theta
@@ -272,7 +273,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         residuals = weight * residuals
         batch_loss = float(np.sum(losses * (weight if np.ndim(weight) == 0 else weight[:, 0])))
         if not np.isfinite(batch_loss):
-            return batch_loss, batch, math.nan
+            return batch_loss, batch, math.nan, False
         total += batch_loss
         # the gradient of the weighted mean loss, estimated from the batch (each row weighing its
         # weight over the epoch's mean weight), and the penalty's
@@ -298,7 +299,7 @@ def _numpy_epoch(model, X, targets, sample_weight, order, batch_size, rates):
         if model.average and step >= model._average_start:  # the running mean of the iterates
             average = model._average_theta
             average += ((theta - average) / (step - model._average_start + 1)).astype(average.dtype)
-    return total, -(-len(order) // batch_size), math.nan
+    return total, -(-len(order) // batch_size), math.nan, False
 
 
 def _make_estimator(base):

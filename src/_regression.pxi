@@ -722,19 +722,26 @@ cdef inline void average_scaled(Scaled* w, floating* intercept_average, long lon
     average_intercepts(w.intercept, intercept_average, w.k, count)
 
 
-cdef void fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexcept nogil:
-    """Write the scaled weights (and intercepts) back into coef (and average)."""
+cdef bint fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexcept nogil:
+    """Write the scaled weights (and intercepts) back into coef (and average).  Returns whether
+    it found the weights and intercepts it wrote all finite, when it wrote every weight (a scale
+    other than 1), else False: the check then costs nothing but the comparisons."""
     cdef Py_ssize_t j
+    cdef bint finite = True
     for j in range(w.k):
         coef[n + j] = <floating>w.intercept[j]  # the intercepts follow the k * d weights
+        finite &= isfinite(coef[n + j])
     if average != NULL:
         for j in range(n):
             average[j] = <floating>((average[j] + w.a * coef[j]) / w.b)
         w.a, w.b = 0.0, 1.0
-    if w.scale != 1.0:
-        for j in range(n):
-            coef[j] = <floating>(coef[j] * w.scale)
-        w.scale = 1.0
+    if w.scale == 1.0:
+        return False
+    for j in range(n):
+        coef[j] = <floating>(coef[j] * w.scale)
+        finite &= isfinite(coef[j])
+    w.scale = 1.0
+    return finite
 
 
 # A sparse epoch asks for a shuffled row's nonzeros (indices and values) as a dense one asks
@@ -789,6 +796,7 @@ cdef double run_sparse_epoch(
     Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings,
     floating* theta, floating* grad, floating* scores, floating* scratch,
     Engine* optimizer, const double* rates, double* intercepts, Py_ssize_t* spans, Py_ssize_t* batches_done,
+    bint* weights_finite,
 ) noexcept nogil:
     """run_epoch on CSR rows (data, indices, indptr): a batch's scores and gradient cost its
     nonzeros.  Plain SGD updates only the batch's nonzeros (the weights scaled, see Scaled);
@@ -801,7 +809,8 @@ cdef double run_sparse_epoch(
     checked again where it is used (feature): indices that another thread writes meanwhile end
     the epoch as out-of-range ones do (*batches_done as above), before the batch's step if the
     batch's scores met them, else after it (the step then used entry 0 for them), never
-    reaching outside the arrays; the caller restores what the failed epoch changed."""
+    reaching outside the arrays; the caller restores what the failed epoch changed.
+    *weights_finite: whether the epoch's end found theta all finite (see fold), else False."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
     cdef bint scaled = plain_sgd(optimizer)
@@ -827,6 +836,7 @@ cdef double run_sparse_epoch(
     cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)  # see fill_norms
     cdef double squares, magnitudes, decay
     cdef double least_decay = least_l2_decay(settings)
+    weights_finite[0] = False
     prefetch_rows(nnz * (sizeof(floating) + sizeof(sparse_index)) // max(1, n), &near, &far)  # the mean row's
     if scaled and lazy != NULL:  # the average in Scaled's terms (u + a w) / b, a the ratio kept
         carried, w.a = lazy[0], lazy[1]
@@ -1028,7 +1038,7 @@ cdef double run_sparse_epoch(
         batches_done[0] = batch + 1 - skipped
     if scaled and lazy != NULL:
         lazy[0], lazy[1] = carried * w.scale, w.a / (w.b * w.scale)
-    fold(coef, average, k * d, &w)
+    weights_finite[0] = fold(coef, average, k * d, &w)
     return total
 
 
@@ -1124,8 +1134,10 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     L2 penalty) written into grads[0] and stepped by the optimizer's plan, whose one
     parameter is the flat vector theta, then the objective's L1 penalty applied and its
     average updated; returns the plan's Outcome (having changed nothing unless DONE, as
-    Plan.step).  When DONE, result (float64) holds the epoch's weighted loss sum (NaN if it
-    diverged), the number of batches stepped and, with the objective's sgd_objective, its sum.
+    Plan.step).  When DONE, result (four float64) holds the epoch's weighted loss sum (NaN if it
+    diverged), the number of batches stepped, with the objective's sgd_objective its sum, and 1
+    if the epoch found theta all finite at its end (a sparse epoch of plain SGD with a scale to
+    fold, see fold), else 0: theta is then unchecked.
     rates: None, or each batch's learning rate (float64).  in_order says that order is 0..n-1,
     so that batches are read from X without a copy.  A CSR X whose indptr or indices are out of range (or are written out of
     range by another thread meanwhile) raises ValueError, after the batches before it were
@@ -1171,10 +1183,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
                                            and cnp.PyArray_TYPE(<cnp.ndarray>sample_weight) == dtype
                                            and cnp.PyArray_ISCARRAY_RO(<cnp.ndarray>sample_weight)))
             and cnp.PyArray_TYPE(result) == cnp.NPY_DOUBLE and cnp.PyArray_ISCARRAY(result)
-            and cnp.PyArray_SIZE(result) >= (3 if objective.sgd_objective else 2)):
+            and cnp.PyArray_SIZE(result) == 4):
         raise ValueError("X (C-contiguous), y (a row per row of X) and sample_weight must have one entry a row, in X's dtype, "
-                         "order (intp) some rows (all of them in order if in_order); result two float64 values "
-                         "(three with the objective's sgd_objective)")
+                         "order (intp) some rows (all of them in order if in_order); result four float64 values")
     cdef const cnp.npy_intp* listed = <const cnp.npy_intp*>cnp.PyArray_DATA(order)
     for i in range(n):
         if not 0 <= listed[i] < n_rows:
@@ -1244,11 +1255,12 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
         batch_rates = <double*>cnp.PyArray_DATA(<cnp.ndarray>rates)
     cdef Engine* engine = &optimizer.engine
     cdef double total
+    cdef bint finite = False
     with nogil:
         if not dense:
             total = sparse_epoch(x_data, index_data, indptr_data, nnz, is_float32, int32_index, y_data, weights,
                                  rows_order, n, d, k, batch_size, &settings, theta_data, grad_data, scores_data,
-                                 scratch_data, engine, batch_rates, intercepts_data, spans_data, &done)
+                                 scratch_data, engine, batch_rates, intercepts_data, spans_data, &done, &finite)
         elif is_float32:
             total = run_epoch(<const float*>x_data, <const float*>y_data,
                               <const float*>weights, rows_order, in_order, n, d, k, batch_size, &settings,
@@ -1266,7 +1278,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     if done < 0:
         raise ValueError(f"X's indptr or indices are out of range in batch {-done}: a CSR matrix's indptr must "
                          f"rise from 0 to at most its {nnz} entries, and its indices lie in [0, {d})")
-    result[0], result[1] = total, done
+    result[0], result[1], result[3] = total, done, finite
     return outcome
 
 
@@ -1274,23 +1286,23 @@ cdef double sparse_epoch(const void* data, const void* indices, const void* indp
                          bint int32_index, const void* y, const void* weights, const cnp.npy_intp* order, Py_ssize_t n,
                          Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings, void* theta,
                          void* grad, void* scores, void* scratch, Engine* engine, const double* rates,
-                         double* intercepts, Py_ssize_t* spans, Py_ssize_t* done) noexcept nogil:
+                         double* intercepts, Py_ssize_t* spans, Py_ssize_t* done, bint* finite) noexcept nogil:
     """run_sparse_epoch for the dtype and index type at hand."""
     if is_float32 and int32_index:
         return run_sparse_epoch(<const float*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
                                 <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
-                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, spans, done)
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, spans, done, finite)
     if is_float32:
         return run_sparse_epoch(<const float*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
                                 <const float*>y, <const float*>weights, order, n, d, k, batch_size, settings,
-                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, spans, done)
+                                <float*>theta, <float*>grad, <float*>scores, <float*>scratch, engine, rates, intercepts, spans, done, finite)
     if int32_index:
         return run_sparse_epoch(<const double*>data, <const cnp.int32_t*>indices, <const cnp.int32_t*>indptr, nnz,
                                 <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
-                                <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, spans, done)
+                                <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, spans, done, finite)
     return run_sparse_epoch(<const double*>data, <const cnp.int64_t*>indices, <const cnp.int64_t*>indptr, nnz,
                             <const double*>y, <const double*>weights, order, n, d, k, batch_size, settings,
-                            <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, spans, done)
+                            <double*>theta, <double*>grad, <double*>scores, <double*>scratch, engine, rates, intercepts, spans, done, finite)
 
 
 def log_loss_terms(z):

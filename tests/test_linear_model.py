@@ -1316,6 +1316,29 @@ def _model_state(model):
             list(model.loss_curve_), model._shuffle_bits.state)
 
 
+def _fails_and_changes_nothing(make, good, bad, match):
+    """Two models made alike see partial_fit(*good); then one's partial_fit(*bad) fails (match) and
+    leaves it exactly as it was, so that the next partial_fit(*good) gives both the same weights.
+    Returns the two."""
+    model, twin = make(), make()
+    for m in (model, twin):
+        m.partial_fit(*good)
+    before = _model_state(model)
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match=match):
+        model.partial_fit(*bad)
+    after = _model_state(model)
+    assert np.array_equal(after[0], before[0]) and np.array_equal(after[2], before[2])
+    assert after[3:] == before[3:]
+    assert after[1]["state"].keys() == before[1]["state"].keys()
+    for key, value in before[1]["state"].get(0, {}).items():  # (plain SGD keeps none)
+        assert np.array_equal(after[1]["state"][0][key], value), key
+    assert after[1]["param_groups"] == before[1]["param_groups"]
+    for m in (model, twin):
+        m.partial_fit(*good)
+    assert np.array_equal(model.coef_, twin.coef_) and np.array_equal(model.intercept_, twin.intercept_)
+    return model, twin
+
+
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_diverging_partial_fit_changes_nothing(optimizer):
     """Only the last rows are huge: the optimizer has stepped on the first batches of the epoch when
@@ -1326,22 +1349,28 @@ def test_diverging_partial_fit_changes_nothing(optimizer):
     bad_X, bad_y = X.copy(), y.copy()
     bad_X[-5:] *= 1e200
     kw = dict(optimizer=optimizer, shuffle=False, batch_size=10, learning_rate=0.01, lr_schedule="invscaling")
-    model, twin = fastgd.LinearRegression(**kw), fastgd.LinearRegression(**kw)
-    for m in (model, twin):
-        m.partial_fit(X, y)
-    before = _model_state(model)
-    with np.errstate(all="ignore"), pytest.raises(ValueError, match="non-finite in epoch 2"):
-        model.partial_fit(bad_X, bad_y)
-    after = _model_state(model)
-    assert np.array_equal(after[0], before[0]) and np.array_equal(after[2], before[2])
-    assert after[3:] == before[3:]
-    for key, value in before[1]["state"][0].items():
-        assert np.array_equal(after[1]["state"][0][key], value), key
-    assert after[1]["param_groups"] == before[1]["param_groups"]
-    for m in (model, twin):
-        m.partial_fit(X, y)
-    assert np.array_equal(model.coef_, twin.coef_) and np.array_equal(model.intercept_, twin.intercept_)
+    model, twin = _fails_and_changes_nothing(lambda: fastgd.LinearRegression(**kw), (X, y), (bad_X, bad_y),
+                                             "non-finite in epoch 2")
     assert model.n_iter_ == twin.n_iter_ == 2 == len(model.loss_curve_)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("cls", [fastgd.SGDRegressor, fastgd.LinearRegression])
+def test_a_last_step_that_overflows_a_weight_is_divergence(cls, dtype):
+    """Sparse rows and plain SGD with an L2 penalty: the weights are scaled, and the epoch's fold
+    checks them as it writes them (the check Python then skips).  The last row's step makes a weight
+    inf while every loss, computed before its row's step, and the objective stay finite: the call
+    fails and changes nothing, and the next call goes on as if it never ran."""
+    rng = np.random.default_rng(5)
+    # the last feature: in the last row alone, huge, with a target far off
+    X = sparse.hstack([sparse.random(40, 5, density=0.5, random_state=rng, dtype=dtype), np.zeros((40, 1), dtype)],
+                      format="csr")
+    y = rng.standard_normal(40).astype(dtype)
+    last = sparse.csr_matrix(([np.finfo(dtype).max / 1e3], [5], [0, 1]), shape=(1, 6), dtype=dtype)
+    bad_X, bad_y = sparse.vstack([X, last], format="csr"), np.append(y, dtype(1e6))
+    kw = (dict(penalty="l2", alpha=1e-3, learning_rate="constant", eta0=0.01) if cls is fastgd.SGDRegressor
+          else dict(alpha=1e-3, learning_rate=0.01, lr_schedule="constant", batch_size=1))
+    _fails_and_changes_nothing(lambda: cls(shuffle=False, **kw), (X, y), (bad_X, bad_y), "non-finite in epoch")
 
 
 # -- penalties and averaging (issue 13): the L1 penalty by truncated gradient, ASGD ----------------
