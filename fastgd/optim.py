@@ -17,6 +17,7 @@ the call is made again.  ``fastgd.reference`` overrides ``_update_all`` with
 plain NumPy.
 """
 import copy
+import copyreg
 import functools
 import inspect
 import math
@@ -150,7 +151,8 @@ class Parameter(NDArrayOperatorsMixin):
     (no copy), NumPy functions, ufuncs (a Parameter anywhere in their
     arguments, ``where=`` too, as its data), operators (``@`` on either side),
     comparisons, indexing and iteration act on the data, in-place operators
-    (``p -= ...``) and item assignment change it in place, and the array's
+    (``p -= ...``) and item assignment change it in place, ``x in p`` is the
+    array's membership, and the array's
     attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's,
     setting them too (``p.shape = (2, 3)`` reshapes the data in place).
     ``format(p, spec)`` and ``round(p)`` are the array's: a 0-d one formats
@@ -159,8 +161,11 @@ class Parameter(NDArrayOperatorsMixin):
     "")`` is ``str(p)``, as for any object.  ``copy.copy(p)`` copies the data,
     as ``copy.copy`` of an array does, and is ``copy.deepcopy(p)``: the
     gradient is copied too, so that neither copy's arrays are the other's
-    (torch's copies of an ``nn.Parameter`` drop it).  It stays hashable by
-    identity (as a torch tensor), so it can key a dict.  Not the array's: the
+    (torch's copies of an ``nn.Parameter`` drop it); pickles and copies of a
+    subclass are of the subclass, with its attributes.  It stays hashable by
+    identity (as a torch tensor), so it can key a dict.  ``p.data = value``
+    stores an array as it is, a Parameter's data, and anything else as
+    ``np.asarray`` makes it (as the constructor).  Not the array's: the
     buffer protocol (``memoryview(p)``; ``memoryview(p.data)`` works) and
     ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
     """
@@ -169,15 +174,32 @@ class Parameter(NDArrayOperatorsMixin):
     __hash__ = object.__hash__  # the mixin's element-wise == would make it unhashable
 
     def __init__(self, data, grad=None):
-        self.data = data if isinstance(data, np.ndarray) else np.asarray(data)
+        self.data = data  # (converted by __setattr__)
         self.grad = grad
 
     def __repr__(self):
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, has_grad={self.grad is not None})"
 
     def __reduce__(self):
-        # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves)
-        return (Parameter, (self.data, self.grad))
+        # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves), a subclass as
+        # itself, with the attributes it adds (slots, or a __dict__), made without its __init__
+        state = {}
+        for cls in type(self).__mro__:
+            for name in vars(cls).get("__slots__", ()):
+                if name not in ("__dict__", "__weakref__"):
+                    try:
+                        state[name] = vars(cls)[name].__get__(self)
+                    except AttributeError:  # a slot not set
+                        pass
+        try:
+            state.update(object.__getattribute__(self, "__dict__"))
+        except AttributeError:  # slots alone
+            pass
+        return (copyreg.__newobj__, (type(self),), state)
+
+    def __setstate__(self, state):
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
 
     def __copy__(self):
         # an array's copy.copy copies its data: so does this, and its gradient's
@@ -218,7 +240,10 @@ class Parameter(NDArrayOperatorsMixin):
         return getattr(self.data, name)
 
     def __setattr__(self, name, value):
-        if name.startswith("_") or hasattr(type(self), name):  # its own: data, grad, a subclass's
+        if name == "data":  # an array, as the constructor makes it: a Parameter's data, or np.asarray's
+            value = value.data if isinstance(value, Parameter) else value
+            object.__setattr__(self, name, value if isinstance(value, np.ndarray) else np.asarray(value))
+        elif name.startswith("_") or hasattr(type(self), name):  # its own: grad, a subclass's
             object.__setattr__(self, name, value)
         else:  # the array's, as reading them is: p.shape = (2, 3) reshapes the data in place
             setattr(self.data, name, value)
@@ -231,6 +256,15 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __len__(self):
         return len(self.data)
+
+    def __contains__(self, value):
+        return _unwrapped(value) in self.data
+
+    def __eq__(self, other):  # the array's (not the mixin's ufunc, which refuses a string)
+        return self.data == _unwrapped(other)
+
+    def __ne__(self, other):
+        return self.data != _unwrapped(other)
 
     def __iter__(self):
         return iter(self.data)

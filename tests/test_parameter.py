@@ -174,6 +174,28 @@ def test_pickles_with_every_protocol(protocol):
     assert r.grad is None
 
 
+class Named(Parameter):  # a subclass with an attribute of its own (a slot)
+    __slots__ = ("name",)
+
+
+class Tagged(Parameter):  # and one with a __dict__ (a class attribute gives the default)
+    tag = None
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_subclass_pickles_and_copies_as_itself(protocol):
+    named, tagged = Named(np.arange(3.0), grad=np.ones(3)), Tagged(np.zeros(2))
+    named.name, tagged.tag = "weight", 5
+    for copier in (lambda p: pickle.loads(pickle.dumps(p, protocol)), copy.copy, copy.deepcopy):
+        for p in (named, tagged, Named(np.zeros(1))):
+            q = copier(p)
+            assert type(q) is type(p) and not np.shares_memory(q.data, p.data)
+            np.testing.assert_array_equal(q.data, p.data)
+            assert getattr(q, "name", "unset") == getattr(p, "name", "unset")
+            assert getattr(q, "tag", None) == getattr(p, "tag", None)
+    assert copy.deepcopy(tagged).tag == 5 and copy.copy(named).grad is not named.grad
+
+
 def test_copies():
     data = np.arange(3.0)
     assert not np.shares_memory(copy.copy(data), data)  # the oracle: an array's copy.copy copies
@@ -238,3 +260,33 @@ def test_setting_an_array_attribute_sets_the_datas():
         p.shape = (4, 2)  # NumPy's own refusal: 6 elements are not 8
     p.grad = None  # its own attributes stay its own
     assert p.grad is None and not hasattr(data, "grad")
+
+
+def test_membership_and_equality_as_the_array():
+    data = np.arange(6.0).reshape(2, 3)
+    p = Parameter(data)
+    for value in (2.0, 99.0, np.array([3.0, 4.0, 5.0]), np.array([0.0, 1.0, 9.0]), Parameter(np.array(1.0))):
+        assert (value in p) == (value in data)
+    assert (3.0 in Parameter(np.array(3.0))) == (3.0 in np.array(3.0))
+    for other in ("auto", b"x", None, 2.0, data, Parameter(data.copy())):
+        for op in (operator.eq, operator.ne):
+            np.testing.assert_array_equal(op(p, other), op(data, other if not isinstance(other, Parameter)
+                                                          else other.data))
+
+
+def test_data_is_set_as_the_constructor_takes_it():
+    # torch's p.data = q takes q's data; a list or a NumPy scalar becomes an array, as the constructor
+    # makes them (a 0-d one stays 0-d, as torch's tensor: p.data * 0.5 is a NumPy scalar)
+    p, q = Parameter(np.array(2.0)), Parameter(np.arange(3.0))
+    p.data = p.data * 0.5
+    assert type(p.data) is np.ndarray and p.data.shape == () and float(np.asarray(p)) == 1.0
+    p.data = q
+    assert p.data is q.data
+    p.data = p
+    assert p.data is q.data and repr(p) == repr(q)
+    p.data = [1.0, 2.0]
+    assert type(p.data) is np.ndarray and np.asarray(p).tolist() == [1.0, 2.0]
+    opt = fastgd.SGD([p], lr=0.5)
+    p.grad = np.ones(2)
+    opt.step()
+    assert np.asarray(p).tolist() == [0.5, 1.5]
