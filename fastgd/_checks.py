@@ -32,13 +32,13 @@ def check_param(param, name, written="the optimizer updates parameters in place"
         raise ValueError(f"{name} ({describe(param)}) is read-only; {written}")
     if not param.flags.c_contiguous:
         raise ValueError(
-            f"{name} ({describe(param)}) is not C-contiguous; keep the parameter in a contiguous "
-            "array (np.ascontiguousarray) so that it can be updated in place"
+            f"{name} ({describe(param)}) is not C-contiguous; keep it in a contiguous array "
+            "(np.ascontiguousarray) so that it can be updated in place"
         )
     if not param.flags.aligned:
         raise ValueError(
             f"{name} ({describe(param)}) is not aligned to its dtype (its memory starts at an odd byte "
-            "offset); keep the parameter in an array NumPy allocated (np.array(param) copies it)"
+            "offset); keep it in an array NumPy allocated (np.array(array) copies it)"
         )
     return param
 

@@ -12,8 +12,9 @@ LEVELS = ("baseline", "avx2", "avx512")
 
 # -fno-math-errno lets GCC vectorize sqrt, -fno-trapping-math lets it vectorize
 # the selects between option-dependent values; neither changes a result.
-# -ffp-contract=off keeps a * b + c two roundings, as torch and NumPy round it,
-# so every SIMD level and every split across threads gives the same bits.
+# -ffp-contract=off keeps a * b + c two roundings, as NumPy and most of torch's
+# CPU kernels round it (not its lerp, fused where the CPU has FMA: README), so
+# every SIMD level and every split across threads gives the same bits.
 COMMON_FLAGS = {
     "unix": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"],
     "msvc": ["/O2"],

@@ -9,6 +9,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 from .clip import _check_max_norm, _clipping, _no_norm_of_nothing, _norm_type
+from .lr_scheduler import _note_step
 from .optim import _check_optimizer, _OneAtATime, _writable
 
 __all__ = ["MultiSteps"]
@@ -97,10 +98,12 @@ class MultiSteps(_OneAtATime):
                 sums = [s if has else None for s, has in zip(self._sums, self._has)]
                 if self.max_norm is None:
                     opt._step_locked(sums, 1.0 / self.every_k)
+                    _note_step(opt)  # (past a scheduler's stand-in, which the lock would refuse)
                     return True
                 total, coef = _clipping(sums, self.max_norm, self.norm_type, self.every_k)
                 if coef is not None:  # else a NaN or inf: skipped
                     opt._step_locked(sums, coef / self.every_k)
+                    _note_step(opt)
                 return total, coef is not None
             finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
                 self.mini_step = 0

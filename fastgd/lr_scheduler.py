@@ -236,9 +236,17 @@ class _FirstStep:
             raise ReferenceError("step() of an optimizer that no longer exists: until its first step, a scheduler "
                                  "stands in for it and refers to the optimizer weakly, as torch's; keep the "
                                  "optimizer, not only its step")
-        vars(optimizer).pop("step", None)
-        optimizer._opt_called = True
+        _note_step(optimizer)
         return optimizer.step(*args, **kwargs)
+
+
+def _note_step(optimizer):
+    """What a step of optimizer does for its schedulers: it is noted (torch's _opt_called), and its
+    own step put back in place of a scheduler's stand-in.  A step taken another way than by
+    optimizer.step() (MultiSteps') calls this itself."""
+    if isinstance(vars(optimizer).get("step"), _FirstStep):
+        del vars(optimizer)["step"]
+    optimizer._opt_called = True
 
 
 class LRScheduler:

@@ -67,15 +67,22 @@ class _Average(_OneAtATime):
         """The parameters' arrays as they are now, checked in full where the compiled pass refused them."""
         return [_data(entry) for entry in self._entries]
 
-    def _check(self, arrays, others, what, written=None):
+    def _check(self, arrays, others, what, written=None, name="parameter"):
+        """Raise, naming the array, unless arrays (the parameters, or copy_to's targets: `name`)
+        and others (the averages, `what`) pair up as a compiled pass takes them (see _run)."""
+        if len(self.averages) != len(self._entries):  # (averages, a public list, edited by hand)
+            raise ValueError(f"averages holds {len(self.averages)} arrays for {len(self._entries)} parameters; "
+                             "keep one average a parameter (an entry replaced by an array of its shape and dtype)")
         for i, (array, other) in enumerate(zip(arrays, others)):
-            _checks.check_param(array, f"parameter {i}", written)
+            _checks.check_param(array, f"{name} {i}", written)
+            _checks.check_param(other, f"average {i}", "update() and swap() write into it")
             if array.shape != other.shape or array.dtype != other.dtype:
-                raise ValueError(f"parameter {i} ({_checks.describe(array)}) no longer matches its {what} "
-                                 f"({_checks.describe(other)}); keep each parameter's shape and dtype")
+                raise ValueError(f"{name} {i} ({_checks.describe(array)}) "
+                                 f"{'no longer matches' if name == 'parameter' else 'does not match'} its {what} "
+                                 f"({_checks.describe(other)}); keep each {name}'s shape and dtype its {what}'s")
             if np.may_share_memory(array, other) and array.ctypes.data != np.asarray(other).ctypes.data:
                 # (an entry of averages replaced by a view): the pass would read what it has written
-                raise ValueError(f"parameter {i} shares memory in part with its {what}; each average must be an "
+                raise ValueError(f"{name} {i} shares memory in part with its {what}; each average must be an "
                                  "array of its own")
 
     def _weight(self):
@@ -108,7 +115,8 @@ class _Average(_OneAtATime):
                 raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
             _separate(targets, self.averages)
             if not engine.copy_all(targets, self.averages):
-                self._check(targets, self.averages, "average", "copy_to() writes the averages into it")
+                self._check(targets, self.averages, "average", "copy_to() writes the averages into it",
+                            "parameter" if params is None else "target")
                 if not engine.copy_all([np.asarray(t) for t in targets], self.averages):
                     raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 

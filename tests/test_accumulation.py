@@ -1,5 +1,6 @@
 """fastgd.MultiSteps: k accumulated calls are one step on the mean gradient, for every optimizer."""
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -287,3 +288,44 @@ def test_a_call_while_another_runs_raises_and_changes_nothing():
     assert multi.mini_step == 1 and p.data.tolist() == [0.0] * 3
     assert multi.step()  # the second call of the cycle: one step on the mean
     np.testing.assert_array_equal(p.data, -1.0)
+
+
+@pytest.mark.parametrize("max_norm", [None, 10.0])
+def test_a_scheduler_stepped_after_each_accumulated_step_is_torchs_pattern(max_norm):
+    # torch's accumulation: opt.step() then scheduler.step() at every k-th call.  MultiSteps steps
+    # past the scheduler's stand-in for the first step: the scheduler must know it stepped (it
+    # warned that it was stepped first, and kept its stand-in), and the rates are torch's
+    torch = pytest.importorskip("torch")
+    w, t = np.zeros(2), torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    opt, topt = fastgd.SGD([w], lr=1.0), torch.optim.SGD([t], lr=1.0)
+    scheduler = fastgd.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    tscheduler = torch.optim.lr_scheduler.StepLR(topt, step_size=1, gamma=0.5)
+    multi = fastgd.MultiSteps(opt, 2, max_norm=max_norm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for call in range(6):
+            grad = np.full(2, call + 1.0)
+            t.grad = (t.grad if t.grad is not None else torch.zeros(2, dtype=torch.float64)) + torch.tensor(grad) / 2
+            stepped = multi.step([grad])
+            if max_norm is not None:
+                stepped = stepped[1]
+            if stepped:
+                scheduler.step()
+            if call % 2 == 1:
+                topt.step()
+                tscheduler.step()
+                t.grad = None
+            assert stepped == (call % 2 == 1)
+            assert opt.param_groups[0]["lr"] == topt.param_groups[0]["lr"]
+    np.testing.assert_allclose(w, t.detach().numpy(), rtol=1e-15)
+    assert "step" not in vars(opt)  # the stand-in is gone
+
+
+def test_a_scheduler_stepped_before_the_first_accumulated_step_warns_as_torchs():
+    w = np.zeros(2)
+    opt = fastgd.SGD([w], lr=1.0)
+    scheduler = fastgd.lr_scheduler.StepLR(opt, step_size=1)
+    multi = fastgd.MultiSteps(opt, 2)
+    multi.step([np.ones(2)])  # not a step yet
+    with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\) was called before optimizer.step\(\)"):
+        scheduler.step()

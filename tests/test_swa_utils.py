@@ -174,8 +174,9 @@ def test_a_parameter_of_another_shape_and_the_same_size_is_refused(rng, cls):
     average = cls([param])
     average.update()
     param.data = np.ascontiguousarray(start.T)
-    for call in (average.update, average.swap, lambda: average.copy_to([np.zeros((3, 2))])):
-        with pytest.raises(ValueError, match=r"parameter 0 \(shape \(3, 2\)"):
+    for call, name in ((average.update, "parameter"), (average.swap, "parameter"),
+                       (lambda: average.copy_to([np.zeros((3, 2))]), "target")):
+        with pytest.raises(ValueError, match=rf"{name} 0 \(shape \(3, 2\)"):
             call()
     np.testing.assert_array_equal(average.averages[0], start)
     np.testing.assert_array_equal(param.data, start.T)
@@ -261,6 +262,46 @@ def test_an_average_sharing_memory_with_another_parameter_is_refused_by_swap_and
             call()
         np.testing.assert_array_equal(first, before[0])
         np.testing.assert_array_equal(second, before[1])
+
+
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_averages_edited_by_hand_are_refused_by_name(cls):
+    # averages is a public list: an entry the compiled pass cannot take, or an entry too many or
+    # too few, is named (it was the "please report" error), and nothing changes
+    params = [np.arange(3.0), np.arange(2.0)]
+    unaligned = np.zeros(3 * 8 + 1, np.uint8)[1:].view(np.float64)
+    read_only = np.zeros(3)
+    read_only.flags.writeable = False
+    for edit, calls, message in (
+            (lambda a: a.__setitem__(0, np.zeros(6)[::2]), "update swap copy_to", r"average 0 .* is not C-contiguous"),
+            (lambda a: a.__setitem__(0, unaligned), "update swap copy_to", r"average 0 .* is not aligned"),
+            (lambda a: a.__setitem__(1, read_only[:2]), "update swap", r"average 1 .* is read-only; update\(\) and swap"),
+            (lambda a: a.__setitem__(1, np.zeros(2, np.float32)), "update swap copy_to",
+             r"parameter 1 \(shape \(2,\), dtype float64\) no longer matches its average \(shape \(2,\), dtype float32\)"),
+            (lambda a: a.append(np.zeros(3)), "update swap", "averages holds 3 arrays for 2 parameters"),
+            (lambda a: a.pop(), "update swap", "averages holds 1 arrays for 2 parameters")):
+        average = cls(params)
+        average.update()
+        edit(average.averages)
+        before = [p.copy() for p in params], [a.copy() for a in average.averages], average.n_averaged
+        for call in calls.split():
+            with pytest.raises(ValueError, match=message):
+                getattr(average, call)()
+            assert all(np.array_equal(p, b) for p, b in zip(params, before[0]))
+            assert all(np.array_equal(a, b) for a, b in zip(average.averages, before[1]))
+            assert average.n_averaged == before[2]
+
+
+def test_copy_to_names_its_targets():
+    average = fastgd.EMA([np.arange(3.0), np.arange(2.0)])
+    average.update()
+    first = np.zeros(3)
+    for target, message in ((np.zeros(2, np.float32), r"target 1 \(shape \(2,\), dtype float32\) does not match its "
+                                                      r"average \(shape \(2,\), dtype float64\)"),
+                            (np.zeros(4)[::2], "target 1 .* is not C-contiguous")):
+        with pytest.raises(ValueError, match=message):
+            average.copy_to([first, target])
+        assert not first.any()
 
 
 def test_a_call_while_another_runs_raises_and_changes_nothing():
