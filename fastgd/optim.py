@@ -231,7 +231,9 @@ class Parameter(NDArrayOperatorsMixin):
         return results[0] if len(results) == 1 else results
 
     def __array_function__(self, func, types, args, kwargs):
-        return func(*_unwrapped(args), **_unwrapped(kwargs))
+        result = func(*_unwrapped(args), **_unwrapped(kwargs))
+        out = kwargs.get("out")  # a Parameter written into is returned as itself, as by a ufunc
+        return out if isinstance(out, Parameter) else result
 
     def __getattr__(self, name):
         # only reached for what Parameter lacks: the array's public attributes and methods

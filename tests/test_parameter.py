@@ -290,3 +290,14 @@ def test_data_is_set_as_the_constructor_takes_it():
     p.grad = np.ones(2)
     opt.step()
     assert np.asarray(p).tolist() == [0.5, 1.5]
+
+
+def test_a_numpy_function_returns_the_parameter_it_wrote_into():
+    # as a ufunc's out= and as NumPy's own functions return their out array
+    data = np.array([-1.0, 0.5, 2.0])
+    p = Parameter(np.zeros(3))
+    for function, args in ((np.clip, (data, 0, 1)), (np.cumsum, (data,)), (np.dot, (np.eye(3), data))):
+        expected = np.zeros(3)
+        assert function(*args, out=expected) is expected  # the oracle
+        assert function(*args, out=p) is p
+        np.testing.assert_array_equal(p.data, expected)
