@@ -45,7 +45,7 @@ class MultiSteps(_OneAtATime):
         order = _norm_type(norm_type)
         with optimizer._exclusive("MultiSteps()"):
             optimizer._follow_param_groups()  # the parameters param_groups list now
-            params = list(optimizer._params)
+            params, entries = list(optimizer._params), list(optimizer._entries)
         if max_norm is not None and _no_norm_of_nothing(order) and any(param.size == 0 for param in params):
             raise ValueError(f"norm_type={order} has no value over an empty parameter (a negative order's sum, or "
                              "the largest or smallest magnitude of no elements), as torch refuses it: choose a "
@@ -56,6 +56,7 @@ class MultiSteps(_OneAtATime):
         #: the total norm the mean gradient is clipped to (None: not clipped), and its order
         self.max_norm, self.norm_type = max_norm, order
         self._sums = [np.zeros_like(param, order="C") for param in params]
+        self._made_for = entries  # what param_groups listed, in their order: the sums' owners
         self._has = [False] * len(params)
         #: the calls accumulated in this cycle (0 to every_k - 1)
         self.mini_step = 0
@@ -81,6 +82,7 @@ class MultiSteps(_OneAtATime):
         if len(grads) != len(self._sums):
             raise ValueError(f"the optimizer has {len(grads)} parameters now; MultiSteps was made for "
                              f"{len(self._sums)}: make a new MultiSteps")
+        self._check_same_parameters()
         if self.mini_step + 1 < self.every_k:
             self._add(grads)
             return False if self.max_norm is None else (None, False)
@@ -93,6 +95,7 @@ class MultiSteps(_OneAtATime):
             except ValueError:  # a parameter summed reshaped or retyped since: say so
                 self._check_made_for(opt._params, [i for i, g in enumerate(grads) if g is not None or self._has[i]])
                 raise
+            self._check_same_parameters()  # (the check follows param_groups edited meanwhile)
             self._add(grads)
             try:
                 sums = [s if has else None for s, has in zip(self._sums, self._has)]
@@ -123,6 +126,13 @@ class MultiSteps(_OneAtATime):
         for i in present:
             self._has[i] = True
         self.mini_step += 1
+
+    def _check_same_parameters(self):
+        """Raise ValueError unless the optimizer steps the parameters (the same objects, in the same
+        order) that the sums were made for: each sum is added to and steps its parameter by place."""
+        if any(entry is not made for entry, made in zip(self.optimizer._entries, self._made_for)):
+            raise ValueError("the optimizer's param_groups list other parameters, or the same in another order, than "
+                             "when this MultiSteps was made: make a new MultiSteps")
 
     def _check_made_for(self, params, indices):
         """Raise ValueError if one of these parameters' shape or dtype is no longer its sums' (the

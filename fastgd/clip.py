@@ -204,14 +204,17 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     (total_norm, stepped)."""
     _check_optimizer(optimizer)
     _check_max_norm(max_norm)
-    if grads is None:
+    read = grads is None
+    if read:
         grads = optimizer._gradients_locked(None)  # each .grad of the parameters param_groups list now
     elif type(grads) is not list:
         grads = _listed(grads, "grads")
     total, coef = _clipping(grads, max_norm, norm_type)
     if coef is None:
         return total, False
-    optimizer.step(grads, grad_scale=coef)
+    # the step reads each .grad again, as torch's reads each p.grad after clip_grad_norm_: the
+    # list read for the norm is in the order the groups had then, which another thread may change
+    optimizer.step(None if read else grads, grad_scale=coef)
     return total, True
 
 

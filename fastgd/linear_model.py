@@ -24,7 +24,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
 from sklearn.utils._available_if import available_if
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -166,16 +166,31 @@ class _Driver(BaseEstimator):
 
     def _validate_params(self):
         # every call checks the parameters (set_params between partial_fit calls is followed, so
-        # checked), but not again those last checked: the same values, of the same immutable types
-        checked = _immutable_params(self)
+        # checked), but not again those last checked: the same values, of the same immutable
+        # types.  What is checked and what is remembered as checked are one reading of them
+        params = self.get_params(deep=False)
+        checked = _immutable_params(params)
         if checked is not None and checked == vars(self).get("_params_checked"):
             return
-        super()._validate_params()
+        validate_parameter_constraints(self._parameter_constraints, params, caller_name=type(self).__name__)
         # betas is a pair whatever the optimizer, as every other option is checked whatever the optimizer
-        if getattr(self, "betas", None) is not None:
-            _checks.check_option(self.betas, "fractions", "betas")
-        if checked == _immutable_params(self):  # (not changed by another thread meanwhile)
-            self._params_checked = checked
+        if params.get("betas") is not None:
+            _checks.check_option(params["betas"], "fractions", "betas")
+        self._params_checked = checked
+
+    def _more_checks(self, for_partial_fit):
+        """The checks of the parameters beyond their constraints (_validate_params)."""
+        if for_partial_fit:
+            _refuse_balanced_in_partial_fit(self)
+
+    @contextlib.contextmanager
+    def _checked_call(self, partial):
+        """A fit or partial_fit under way (see _Calls), its parameters checked first, within it:
+        set_params waits for the call, so that it trains with the values checked."""
+        with self._calls().training(type(self).__name__):
+            self._validate_params()
+            self._more_checks(partial)
+            yield
 
     # -- what the reference overrides -------------------------------------
 
@@ -558,15 +573,14 @@ class _Driver(BaseEstimator):
         """Train; a call that fails (divergence included) leaves the estimator as it was.
         init: the (coef, intercept) a fit starts from (and their names, for messages), or None;
         partial: a partial_fit (one epoch, which neither holds rows out, but in the drop-ins, nor
-        warns that max_iter ran out)."""
-        with self._calls().training(type(self).__name__):
-            self._writable_arrays()
-            before = _Snapshot(self)
-            try:
-                return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
-            except BaseException:
-                before.restore()
-                raise
+        warns that max_iter ran out).  The caller is within _checked_call."""
+        self._writable_arrays()
+        before = _Snapshot(self)
+        try:
+            return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
+        except BaseException:
+            before.restore()
+            raise
 
     def _calls(self):
         """The estimator's _Calls (made once, the first time one is asked for)."""
@@ -824,9 +838,9 @@ class _BaseGD(_Driver):
     def fit(self, X, y, sample_weight=None):
         """Train for up to max_iter epochs (fewer if it converges), from zero weights, or with
         warm_start from the weights trained (in X's dtype; X's features and the outputs must match)."""
-        self._validate_params()
-        init = self._kept_weights() if self.warm_start and hasattr(self, "_theta") else None
-        return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
+        with self._checked_call(partial=False):
+            init = self._kept_weights() if self.warm_start and hasattr(self, "_theta") else None
+            return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
 
     # The learning-rate schedules, for the compiled loop and the reference alike: per epoch
     # (_learning_rate: the closed forms of lr_scheduler's ExponentialLR, StepLR and
@@ -863,17 +877,16 @@ class _BaseGD(_Driver):
 _IMMUTABLE = (type(None), bool, int, float, str, np.generic)
 
 
-def _immutable_params(model):
-    """The model's parameters as (name, type, value), or None if one of them is of a type that
-    may change in place (a dict, a list, a RandomState, ...)."""
-    params = []
-    for name in model._get_param_names():
-        value = getattr(model, name)
+def _immutable_params(params):
+    """The parameters (get_params' dict) as (name, type, value), or None if one of them is of a
+    type that may change in place (a dict, a list, a RandomState, ...)."""
+    listed = []
+    for name, value in params.items():
         if not (isinstance(value, _IMMUTABLE)
                 or (type(value) is tuple and all(isinstance(item, _IMMUTABLE) for item in value))):
             return None
-        params.append((name, type(value), tuple(map(type, value)) if type(value) is tuple else None, value))
-    return tuple(params)
+        listed.append((name, type(value), tuple(map(type, value)) if type(value) is tuple else None, value))
+    return tuple(listed)
 
 
 def _dense(weights, dtype):
@@ -1107,8 +1120,8 @@ class LinearRegression(RegressorMixin, _BaseGD):
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), keeping the weights and optimizer state of earlier calls; the
         current parameters apply (another optimizer starts with a new state)."""
-        self._validate_params()
-        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
+        with self._checked_call(partial=True):
+            return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -1165,10 +1178,9 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
 
         The first call needs ``classes``, every label that will ever be seen; later calls may
         pass the same classes again."""
-        self._validate_params()
-        _refuse_balanced_in_partial_fit(self)
-        first = self._first_call(classes)
-        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)
+        with self._checked_call(partial=True):
+            first = self._first_call(classes)
+            return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)
 
     def predict_proba(self, X):
         """Class probabilities; each row sums to 1."""
@@ -1350,13 +1362,12 @@ class _SGDDropIn(_Driver):
     def fit(self, X, y, coef_init=None, intercept_init=None, sample_weight=None):
         """Train for up to max_iter epochs (fewer if it converges), from coef_init and intercept_init
         (default: zero, or the current weights with warm_start)."""
-        self._validate_params()
-        self._more_checks(for_partial_fit=False)
-        if self.warm_start and coef_init is None and intercept_init is None and hasattr(self, "coef_"):
-            init = self._kept_weights()
-        else:
-            init = (coef_init, intercept_init)
-        return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
+        with self._checked_call(partial=False):
+            if self.warm_start and coef_init is None and intercept_init is None and hasattr(self, "coef_"):
+                init = self._kept_weights()
+            else:
+                init = (coef_init, intercept_init)
+            return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
 
 
 class SGDRegressor(RegressorMixin, _SGDDropIn):
@@ -1386,9 +1397,8 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
     def partial_fit(self, X, y, sample_weight=None):
         """One epoch over (X, y), going on from the weights and optimizer state of earlier calls."""
-        self._validate_params()
-        self._more_checks(for_partial_fit=True)
-        return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
+        with self._checked_call(partial=True):
+            return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -1515,10 +1525,9 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), going on from the weights and optimizer state of earlier calls.
         The first call needs ``classes``, every label that will ever be seen."""
-        self._validate_params()
-        self._more_checks(for_partial_fit=True)
-        first = self._first_call(classes)
-        return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)
+        with self._checked_call(partial=True):
+            first = self._first_call(classes)
+            return self._fit(X, y, sample_weight, 1, reset=first, classes=classes, partial=True)
 
     def _has_probabilities(self):
         if self.loss not in ("log_loss", "modified_huber"):

@@ -620,6 +620,7 @@ class Optimizer(_OneAtATime):
     def _step_locked(self, grads, grad_scale=1.0):
         """step(grads, grad_scale=...) for a caller holding the lock."""
         # the compiled step first, as it is: everything else when it asks
+        read = grads is None  # from each Parameter's .grad
         if type(grads) is not list or len(grads) != len(self._params):
             grads = self._gradients(grads)
         if self._plan is None:  # (a compiled step notices groups edited by hand itself)
@@ -629,7 +630,7 @@ class Optimizer(_OneAtATime):
             self._update_all(converted if grad_scale == 1.0 else self._scaled(converted, grad_scale))
         elif self._plan.step(_as_list(self.param_groups), grads, self._n_threads or 0, False, grad_scale) != _DONE:
             self._drive(grads, engine.Plan.step if grad_scale == 1.0
-                        else functools.partial(engine.Plan.step, grad_scale=grad_scale))
+                        else functools.partial(engine.Plan.step, grad_scale=grad_scale), read=read)
 
     @staticmethod
     def _scaled(grads, grad_scale):
@@ -664,12 +665,13 @@ class Optimizer(_OneAtATime):
         with self._exclusive("a compiled step"):
             self._drive(self._gradients(grads), routine)
 
-    def _drive(self, grads, routine, ready=False):
+    def _drive(self, grads, routine, ready=False, read=False):
         """Call routine(plan, param_groups, grads, n_threads, checked), a compiled routine that
         steps through this optimizer's plan (Plan.step, the regression epoch), until it is done,
         doing what the engine asks for in between: each request is answered (or raises) and the
         call made again.  ready: routine is Plan.check, and state that is only missing (which the
-        step would make) is ready too."""
+        step would make) is ready too.  read: grads were read from the Parameters' .grad, and are
+        read again when the parameters change (reordered, each would step with another's)."""
         checked = False
         for _ in range(6):  # one answer to each request at most
             outcome = routine(self._plan, _as_list(self.param_groups), grads, self._n_threads or 0, checked)
@@ -677,6 +679,8 @@ class Optimizer(_OneAtATime):
                 return
             if outcome == _PARAMS_CHANGED:
                 self._sync()
+                if read:
+                    grads = self._gradients(None)
                 self._check_count(grads)  # given for the parameters before a group was added by hand
             elif outcome == _ARRAYS_UNREADY:
                 grads = self._converted(grads)  # raises, naming the array, unless it converts

@@ -1565,3 +1565,39 @@ def test_step_reading_each_grad_follows_a_params_list_edited_in_place(edit):
     for p, t in zip(fast, tens):
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-12, atol=1e-15)
     assert not np.array_equal(fast[2].data, starts[2]) or edit == "reversed"
+
+
+class _Reordering(fastgd.Parameter):
+    """A Parameter whose .grad, read once `group` is set, reverses that group's list (once, as
+    another thread might): the step's gradients are read in one order and the parameters then
+    listed in another."""
+    __slots__ = ("group", "_grad")
+
+    @property
+    def grad(self):
+        if getattr(self, "group", None) is not None:
+            self.group["params"].reverse()
+            self.group = None
+        return self._grad
+
+    @grad.setter
+    def grad(self, value):
+        self._grad = value
+
+
+@pytest.mark.parametrize("how", ["step", "clipped_step", "MultiSteps"])
+def test_parameters_reordered_while_their_gradients_are_read_step_with_their_own(how):
+    # each stepped with the other's gradient; MultiSteps, whose sums are by place, refuses
+    first, second = _Reordering(np.zeros(3)), _Reordering(np.zeros(3))
+    first.grad, second.grad = np.ones(3), -np.ones(3)
+    opt = fastgd.SGD([first, second], lr=1.0)
+    multi = fastgd.MultiSteps(opt, 1)
+    first.group = opt.param_groups[0]
+    if how == "MultiSteps":
+        with pytest.raises(ValueError, match="same in another order, than when this MultiSteps was made"):
+            multi.step()
+        assert not first.data.any() and not second.data.any()
+        return
+    opt.step() if how == "step" else fastgd.clipped_step(opt, 1e9)
+    np.testing.assert_array_equal(first.data, -1.0)
+    np.testing.assert_array_equal(second.data, 1.0)

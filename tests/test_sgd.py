@@ -8,6 +8,7 @@ makes the default alpha chaotic on unscaled data: there rounding alone moves the
 """
 import copy
 import pickle
+import sys
 import threading
 import time
 import warnings
@@ -19,6 +20,7 @@ from scipy import sparse
 sklearn = pytest.importorskip("sklearn")
 
 from sklearn import linear_model as sk  # noqa: E402
+from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import make_classification, make_regression  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning, NotFittedError  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
@@ -1642,3 +1644,42 @@ def test_a_partial_fit_numbers_its_epoch_as_scikit_learn(name, capsys):
     with pytest.raises(ValueError, match="non-finite in epoch 1 "):
         model.partial_fit(X * 1e200, y)
     assert model.n_iter_ == 1
+
+
+@pytest.mark.parametrize("name, good, bad", [("alpha", 1e-4, -5.0), ("loss", "squared_error", "bogus")])
+def test_parameters_set_by_another_thread_are_checked_before_training_with_them(name, good, bad):
+    # a thread sets a parameter bad and good again and again while fits run: each call is
+    # refused with scikit-learn's message or trains with the good value (the check ran before
+    # the call took the estimator, and a set_params in between was trained with unchecked; and
+    # a bad-good-bad change around the check left the bad value remembered as checked, so that
+    # later calls, with no other thread, trained with it)
+    X, y = np.random.default_rng(0).standard_normal((30, 3)), np.arange(30.0) / 30
+    model = fastgd.SGDRegressor(max_iter=2, tol=None, random_state=0)
+    expected = clone(model).fit(X, y).coef_
+    stop = threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            model.set_params(**{name: bad})
+            model.set_params(**{name: good})
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        deadline, trained = time.monotonic() + 1.5, 0
+        while time.monotonic() < deadline:
+            try:
+                np.testing.assert_array_equal(model.fit(X, y).coef_, expected)
+                trained += 1
+            except ValueError as error:
+                assert f"The '{name}' parameter of SGDRegressor must be" in str(error)
+    finally:
+        stop.set()
+        flipper.join()
+        sys.setswitchinterval(interval)
+    assert trained > 0
+    model.set_params(**{name: bad})
+    with pytest.raises(ValueError, match=f"The '{name}' parameter of SGDRegressor must be"):
+        model.fit(X, y)
