@@ -68,6 +68,15 @@ def check_no_overlap(params, names, expected="each parameter must be a separate 
             )
 
 
+def check_not_masked(grad, name):
+    """A gradient must not be a masked array: the compiled passes read every element."""
+    if isinstance(grad, np.ma.MaskedArray):
+        raise TypeError(
+            f"{name} is a masked array; an optimizer reads every element of a gradient. Pass "
+            f"grad.filled(0) to leave the masked elements' parameters without a gradient step, or plain data"
+        )
+
+
 def convert_grad(grad, param, name):
     """`grad` as an array the kernels can read for `param`: same shape and dtype, C-contiguous.
 
@@ -75,11 +84,7 @@ def convert_grad(grad, param, name):
     unaligned is converted once (copied); anything else raises."""
     if grad is None:
         return None
-    if isinstance(grad, np.ma.MaskedArray):
-        raise TypeError(
-            f"{name} is a masked array; an optimizer reads every element of a gradient. Pass "
-            f"grad.filled(0) to leave the masked elements' parameters without a gradient step, or plain data"
-        )
+    check_not_masked(grad, name)
     if not isinstance(grad, np.ndarray):
         raise TypeError(
             f"{name} is a {type(grad).__name__}; expected a NumPy array of shape {param.shape} (or None to skip)"

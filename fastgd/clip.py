@@ -52,6 +52,7 @@ def _gradients(items, name, writable):
         where = f"{name}[{i}].grad" if isinstance(item, Parameter) else f"{name}[{i}]"
         if grad is None:
             continue
+        _checks.check_not_masked(grad, where)
         if not isinstance(grad, np.ndarray):
             raise TypeError(f"{where} is a {type(grad).__name__}; expected a NumPy array of float32 or float64 "
                             "(a gradient), a fastgd.Parameter (its .grad is read) or None (skipped)")
@@ -66,8 +67,9 @@ def _gradients(items, name, writable):
 
 
 def _readable(grads):
-    """Copies the compiled passes can read, of the gradients that are not contiguous, aligned and native."""
-    return [np.require(g, g.dtype.newbyteorder("="), ["C", "A"]) for g in grads]
+    """Arrays the compiled passes read: the gradients as plain arrays (np.memmap, np.matrix and
+    other subclasses viewed), copied if not contiguous, aligned and native."""
+    return [np.require(np.asarray(g), g.dtype.newbyteorder("="), ["C", "A"]) for g in grads]
 
 
 def _norm_type(norm_type):

@@ -485,3 +485,39 @@ def test_clipped_step_refuses_a_nan_max_norm():
         fastgd.clipped_step(opt, float("nan"), [np.ones(2)])
     with pytest.raises(ValueError, match="max_norm must be a number a double holds"):
         fastgd.clip_grad_norm_([np.ones(2)], 10**400)
+
+
+class _Sub(np.ndarray):
+    pass
+
+
+@pytest.mark.parametrize("kind", ["subclass", "memmap", "matrix", "masked"])
+def test_gradients_of_an_ndarray_subclass_are_clipped_as_the_step_takes_them(tmp_path, kind):
+    # the step takes them (as plain arrays), and refuses a masked one; the norm passes said
+    # "cannot unpack non-iterable NoneType object"
+    torch = pytest.importorskip("torch")
+    values = np.arange(1.0, 7.0).reshape(2, 3)
+    if kind == "subclass":
+        grad = values.copy().view(_Sub)
+    elif kind == "memmap":
+        grad = np.memmap(tmp_path / "grad", dtype=np.float64, mode="w+", shape=(2, 3))
+        grad[...] = values
+    elif kind == "matrix":
+        grad = np.asmatrix(values.copy())
+    else:
+        grad = np.ma.masked_array(values.copy())
+    if kind == "masked":
+        for call in (lambda: fastgd.get_total_norm([grad]), lambda: fastgd.clip_grad_norm_([grad], 1.0)):
+            with pytest.raises(TypeError, match=r"tensors\[0\] is a masked array|parameters\[0\] is a masked array"):
+                call()
+        np.testing.assert_array_equal(grad, values)
+        return
+    tparam = torch.nn.Parameter(torch.zeros(2, 3, dtype=torch.float64))
+    tgrad = tparam.grad = torch.tensor(values)
+    assert fastgd.get_total_norm([grad]) == torch.nn.utils.get_total_norm([tgrad]).item()
+    param = fastgd.Parameter(np.zeros((2, 3)), grad=grad)
+    assert fastgd.clipped_step(fastgd.SGD([param], lr=1.0), 1.0)[1]  # reads it, writes it not
+    np.testing.assert_array_equal(np.asarray(grad), values)
+    assert fastgd.clip_grad_norm_([grad], 1.0) == torch.nn.utils.clip_grad_norm_([tparam], 1.0).item()
+    np.testing.assert_array_equal(np.asarray(grad), tgrad.numpy())  # clipped in place, as torch's
+    np.testing.assert_array_equal(param.data, -tgrad.numpy())
