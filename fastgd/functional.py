@@ -60,7 +60,10 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
                        [param], [param], state_lists, steps, fresh, numbers, [(0, 1)], [1])
     outcome = plan.step([group], [grad], 1, True)  # everything is checked
     if outcome != optim._DONE:
-        raise RuntimeError(f"fastgd: the compiled step refused checked input (outcome {outcome}); please report")
+        raise RuntimeError(f"the step found the parameter, its gradient or a state array changed since they were "
+                           f"checked (outcome {outcome}): reshaped or resized in place by another thread while it "
+                           "ran? Nothing was stepped; if nothing else changes them, this is fastgd's error: please "
+                           "report")
     return {**{name: arrays[0] for name, arrays in state_lists.items()},
             **{scalar.name: float(value) for scalar, value in zip(algorithm.scalar_state, numbers[0])}}
 

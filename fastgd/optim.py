@@ -783,15 +783,20 @@ class Optimizer(_OneAtATime):
             read = self._plan.grads_of(_as_list(self.param_groups))
             if read is not None:
                 return read
-        if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
-            self._follow_param_groups()
-        if grads is None:
-            plain = [i for i, entry in enumerate(self._entries) if not isinstance(entry, Parameter)]
+        if grads is None:  # checked before following the groups, which drops the state of what they no longer list
+            try:
+                listed = self._listed()
+            except (TypeError, KeyError):  # (following them raises, naming what is wrong)
+                listed = ()
+            plain = [i for i, entry in enumerate(listed) if not isinstance(entry, Parameter)]
             if plain:
                 raise TypeError(
                     f"step() without gradients reads fastgd.Parameter.grad, but parameter {plain[0]} "
                     "is a plain array; pass step(grads) with one gradient per parameter"
                 )
+        if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
+            self._follow_param_groups()
+        if grads is None:
             grads = [entry.grad for entry in self._entries]
         elif type(grads) is not list:
             if not isinstance(grads, (list, tuple)):
@@ -1145,6 +1150,20 @@ class AdamW(Adam):
         super().__init__(params, lr, betas, eps, weight_decay, amsgrad, maximize=maximize,
                          decoupled_weight_decay=True, foreach=foreach, capturable=capturable,
                          differentiable=differentiable, fused=fused, n_threads=n_threads)
+
+    def load_state_dict(self, state_dict):
+        # as torch's AdamW.__setstate__, which its load_state_dict calls: every group decouples
+        # its weight decay again, whatever the group (or the state dict) said
+        super().load_state_dict(state_dict)
+        self._decouple()
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self._decouple()
+
+    def _decouple(self):
+        for group in self.param_groups:
+            group["decoupled_weight_decay"] = True
 
 
 class RMSprop(Optimizer):

@@ -1601,3 +1601,25 @@ def test_parameters_reordered_while_their_gradients_are_read_step_with_their_own
     opt.step() if how == "step" else fastgd.clipped_step(opt, 1e9)
     np.testing.assert_array_equal(first.data, -1.0)
     np.testing.assert_array_equal(second.data, 1.0)
+
+
+def test_a_step_refused_for_a_plain_array_in_the_groups_keeps_every_state():
+    # step() reads each .grad; a group listing a Parameter's array (by mistake) is refused, and
+    # the refused step had already followed the groups, dropping the Parameter's state
+    def run(with_refused_step):
+        p, q = fastgd.Parameter(np.linspace(-1, 1, 7)), fastgd.Parameter(np.ones(3))
+        opt = fastgd.Adam([p, q], lr=0.1)
+        for k in range(2):
+            p.grad, q.grad = np.full(7, 0.3 + k), np.full(3, -0.2)
+            opt.step()
+        if with_refused_step:
+            opt.param_groups[0]["params"][0] = p.data
+            with pytest.raises(TypeError, match="parameter 0 is a plain array"):
+                opt.step()
+            opt.param_groups[0]["params"][0] = p
+        opt.step()
+        return p.data, opt.state_dict()["state"][0]["step"]
+
+    refused, plain = run(True), run(False)
+    np.testing.assert_array_equal(refused[0], plain[0])
+    assert refused[1] == plain[1] == 3

@@ -10,6 +10,7 @@ refused and changes nothing.
 """
 import copy
 import math
+import pickle
 
 import numpy as np
 import pytest
@@ -587,3 +588,28 @@ def test_a_state_saved_after_an_option_was_turned_on_loads(name, option, value, 
     opt.step(grads)
     twin.step(grads)
     np.testing.assert_array_equal(twin.param_groups[0]["params"][0], opt.param_groups[0]["params"][0])
+
+
+@pytest.mark.parametrize("how", ["load_state_dict", "pickle"])
+def test_adamw_decouples_its_weight_decay_again_when_loaded_as_torchs(how):
+    # torch's AdamW.__setstate__ (which its load_state_dict calls, as unpickling does) sets every
+    # group's decoupled_weight_decay back to True, whatever the group or the state dict said
+    torch = pytest.importorskip("torch")
+    start = np.linspace(-1.0, 1.0, 6)
+    p, t = fastgd.Parameter(start.copy()), torch.nn.Parameter(torch.tensor(start))
+    opt, topt = fastgd.AdamW([p], lr=0.1, weight_decay=0.5), torch.optim.AdamW([t], lr=0.1, weight_decay=0.5)
+    for k in range(3):
+        if k == 1:
+            opt.param_groups[0]["decoupled_weight_decay"] = topt.param_groups[0]["decoupled_weight_decay"] = False
+        if k == 2 and how == "load_state_dict":
+            opt.load_state_dict(opt.state_dict())
+            topt.load_state_dict(topt.state_dict())
+        elif k == 2:
+            opt = pickle.loads(pickle.dumps(opt))
+            p = opt.param_groups[0]["params"][0]
+            topt.__setstate__(topt.__getstate__())  # (torch's unpickling, without pickling its tensors anew)
+        assert opt.param_groups[0]["decoupled_weight_decay"] == topt.param_groups[0]["decoupled_weight_decay"]
+        p.grad, t.grad = np.cos(np.arange(6.0) + k), torch.tensor(np.cos(np.arange(6.0) + k))
+        opt.step()
+        topt.step()
+        np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-14, atol=1e-16)
