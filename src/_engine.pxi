@@ -620,12 +620,35 @@ cdef class Plan:
                         return outcome
         if missing:
             return STATE_MISSING
+        if not self.tasks_unmoved(grads):
+            return ARRAYS_UNREADY
         for g in range(self.engine.n_groups):
             if self.engine.threads[g] > 1 and self.grads_cross():
                 for g in range(self.engine.n_groups):
                     self.engine.threads[g] = 1
                 break
         return DONE
+
+    cdef bint tasks_unmoved(self, list grads) except -1:
+        """Whether each task's parameter and gradient are still where gather_arrays found them, of
+        its size and dtype: code the gathering ran since (a Parameter subclass's .data, an option's
+        __float__) may have resized or retyped one in place, freeing what the task points to."""
+        cdef Py_ssize_t i
+        cdef const Task* t
+        cdef int dtype
+        cdef cnp.ndarray param, grad
+        for i in range(self.n_params):
+            t = &self.engine.tasks[i]
+            if t.size < 0:
+                continue
+            if not isinstance(grads[i], cnp.ndarray):  # (the caller's list, which that code may edit)
+                return False
+            param, grad = <cnp.ndarray>self.params[i], <cnp.ndarray>grads[i]
+            dtype = cnp.NPY_FLOAT if t.is_float32 else cnp.NPY_DOUBLE
+            if not (cnp.PyArray_DATA(param) == t.param and size_of(param) == t.size and cnp.PyArray_TYPE(param) == dtype
+                    and cnp.PyArray_DATA(grad) == t.grad and size_of(grad) == t.size and cnp.PyArray_TYPE(grad) == dtype):
+                return False
+        return True
 
     cdef bint grads_cross(self) noexcept:
         """Whether a gradient shares memory with another parameter or its state (one of its own is

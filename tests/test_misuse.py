@@ -874,3 +874,29 @@ def test_a_gradient_dropped_by_another_thread_while_step_reads_it_stays_alive():
         done.set()
         thread.join()
     np.testing.assert_array_equal(param.data, np.full(BIG, -30.0))
+
+
+@pytest.mark.parametrize("what", ["param", "grad"])
+def test_an_array_resized_in_place_by_code_the_step_runs_is_refused(what):
+    # an option's __float__ runs within the compiled step, after it took the arrays' addresses:
+    # resized in place without NumPy's reference check, the array's memory is freed, and the
+    # kernels read and wrote it (AddressSanitizer: heap-use-after-free)
+    p, q = fastgd.Parameter(np.ones(4096)), fastgd.Parameter(np.ones(4096))
+    opt = fastgd.Adam([p, q], lr=0.01)
+    p.grad, q.grad = np.full(4096, 0.5), np.full(4096, 0.5)
+    opt.step()
+    calls = []  # __float__'s calls in the step: the full check's in Python, then the compiled step's
+
+    class Rate(float):
+        def __float__(self):
+            calls.append(None)
+            if len(calls) == 2:
+                (p.data if what == "param" else q.grad).resize(4, refcheck=False)
+            return float.__float__(self)
+
+    opt.param_groups[0]["lr"] = Rate(0.01)
+    before = q.data.copy(), opt.state_dict()["state"][1]["exp_avg"].copy()
+    with pytest.raises(ValueError, match=r"gradient \d has shape \((4096|4),\); expected \((4|4096),\)"):
+        opt.step()
+    np.testing.assert_array_equal(q.data, before[0])
+    np.testing.assert_array_equal(opt.state_dict()["state"][1]["exp_avg"], before[1])
