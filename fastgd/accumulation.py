@@ -130,7 +130,8 @@ class MultiSteps(_OneAtATime):
     def _check_same_parameters(self):
         """Raise ValueError unless the optimizer steps the parameters (the same objects, in the same
         order) that the sums were made for: each sum is added to and steps its parameter by place."""
-        if any(entry is not made for entry, made in zip(self.optimizer._entries, self._made_for)):
+        entries = self.optimizer._entries
+        if len(entries) != len(self._made_for) or any(entry is not made for entry, made in zip(entries, self._made_for)):
             raise ValueError("the optimizer's param_groups list other parameters, or the same in another order, than "
                              "when this MultiSteps was made: make a new MultiSteps")
 

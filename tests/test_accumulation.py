@@ -329,3 +329,16 @@ def test_a_scheduler_stepped_before_the_first_accumulated_step_warns_as_torchs()
     multi.step([np.ones(2)])  # not a step yet
     with pytest.warns(UserWarning, match=r"lr_scheduler.step\(\) was called before optimizer.step\(\)"):
         scheduler.step()
+
+
+def test_a_group_added_is_refused_at_every_call():
+    # a call with a gradient per old parameter went through mid-cycle, and the k-th call then
+    # failed with the optimizer's count, not "make a new MultiSteps"
+    first, second = np.zeros(2), np.zeros(3)
+    opt = fastgd.SGD([first, second], lr=1.0)
+    multi = fastgd.MultiSteps(opt, 2)
+    opt.add_param_group({"params": [np.zeros(4)]})
+    for grads in ([np.ones(2), np.ones(3)], [np.ones(2), np.ones(3), np.ones(4)]):
+        with pytest.raises(ValueError, match="make a new MultiSteps"):
+            multi.step(grads)
+        assert multi.mini_step == 0 and not first.any() and not second.any()
