@@ -1,6 +1,6 @@
 """The bare C floors of the sparse epochs (benchmarks/floors.c) still build and run: compiled with
 fastgd's flags and run on a small problem, the program checks its own results (its two lazy Adam
-layouts give the same weights, every loop's result is finite) and prints its table.  The figures
+layouts give the same weights, every loop's result is finite) and prints its tables.  The figures
 themselves come from running it by hand, as its header says."""
 import shutil
 import subprocess
@@ -19,10 +19,10 @@ def test_floors_build_and_check_themselves(tmp_path):
     program = tmp_path / "floors"
     flags = ["-O2", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off", "-Wall", "-Werror"]
     subprocess.run([compiler, *flags, "-o", str(program), str(SOURCE), "-lm"], check=True)
-    done = subprocess.run([str(program), "3000", "4096", "20", "1"], capture_output=True, text=True, timeout=60)
+    done = subprocess.run([str(program), "3000", "4096", "20", "1", "1000"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert "the two lazy Adam layouts gave the same weights" in done.stdout
-    for loop in ("dot products", "per-sample SGD", "lazy Adam, batch 32, four arrays", "side by side"):
+    for loop in ("dot products", "per-sample SGD", "lazy Adam, batch 32, four arrays", "side by side", "the root"):
         assert loop in done.stdout
     refused = subprocess.run([str(program), "10", "5", "20"], capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "usage" in refused.stderr
