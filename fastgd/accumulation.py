@@ -61,9 +61,17 @@ class MultiSteps(_OneAtATime):
         #: the calls accumulated in this cycle (0 to every_k - 1)
         self.mini_step = 0
 
+    def _pickled(self):
+        # the entries made for that are the optimizer's, by position (joblib writes each reference
+        # to an array apart), joined again by __setstate__
+        state, now = super()._pickled(), self.optimizer._entries
+        state["_made_for"] = [None if i < len(now) and made is now[i] else made for i, made in enumerate(self._made_for)]
+        return state
+
     def __setstate__(self, state):
         super().__setstate__(state)
         self._sums = [_writable(array) for array in self._sums]
+        self._made_for = [self.optimizer._entries[i] if made is None else made for i, made in enumerate(self._made_for)]
 
     def step(self, grads=None):
         """Add this call's gradients (as optimizer.step takes them; None: each
@@ -79,9 +87,6 @@ class MultiSteps(_OneAtATime):
         opt = self.optimizer
         if type(grads) is not list or len(grads) != len(self._sums):
             grads = opt._gradients_locked(grads)
-        if len(grads) != len(self._sums):
-            raise ValueError(f"the optimizer has {len(grads)} parameters now; MultiSteps was made for "
-                             f"{len(self._sums)}: make a new MultiSteps")
         self._check_same_parameters()
         if self.mini_step + 1 < self.every_k:
             self._add(grads)
@@ -131,7 +136,10 @@ class MultiSteps(_OneAtATime):
         """Raise ValueError unless the optimizer steps the parameters (the same objects, in the same
         order) that the sums were made for: each sum is added to and steps its parameter by place."""
         entries = self.optimizer._entries
-        if len(entries) != len(self._made_for) or any(entry is not made for entry, made in zip(entries, self._made_for)):
+        if len(entries) != len(self._made_for):
+            raise ValueError(f"the optimizer has {len(entries)} parameters now; MultiSteps was made for "
+                             f"{len(self._made_for)}: make a new MultiSteps")
+        if any(entry is not made for entry, made in zip(entries, self._made_for)):
             raise ValueError("the optimizer's param_groups list other parameters, or the same in another order, than "
                              "when this MultiSteps was made: make a new MultiSteps")
 

@@ -49,7 +49,7 @@ def _traffic(cls, options):
     """Arrays a step reads or writes, per element: the parameter (read and written), the
     gradient (read), and each state array the options need (read and written)."""
     group = {**cls([np.zeros(1)]).defaults, **options}
-    return 3 + 2 * sum(state.needed_when is None or bool(group[state.needed_when]) for state in cls.algorithm.state)
+    return 3 + 2 * sum(state.needed(group) for state in cls.algorithm.state)
 
 
 #: name -> (class name, options, arrays a step reads and writes per element), for every

@@ -113,6 +113,7 @@ class DataParallel(BaseEstimator):
             raise TypeError(f"estimator is a {type(self.estimator).__name__}; expected a fastgd estimator "
                             "(LinearRegression, LogisticRegression, SGDClassifier, SGDRegressor)")
         self.estimator._validate_params()
+        self.estimator._more_checks(for_partial_fit=False)  # (partial_fit's own rules: below)
         average = getattr(self.estimator, "average", False)
         if not isinstance(average, (bool, np.bool_)) and average > 1:
             raise ValueError(f"the estimator has average={average!r}; DataParallel averages from the first step "

@@ -1256,8 +1256,7 @@ class _SGDDropIn(_Driver):
         # rows as fit does, and runs its one epoch on the others)
         if self.early_stopping and for_partial_fit and not hasattr(self, "coef_"):
             raise ValueError("early_stopping should be False with partial_fit")
-        if for_partial_fit:
-            _refuse_balanced_in_partial_fit(self)
+        super()._more_checks(for_partial_fit)
         if getattr(self, "n_jobs", None) == 0:  # joblib's error, which scikit-learn meets on every path
             raise ValueError("n_jobs == 0 in Parallel has no meaning")
         if self.learning_rate == "optimal" and self.alpha == 0:

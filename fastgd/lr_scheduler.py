@@ -253,10 +253,6 @@ class LRScheduler:
     """Base class of the schedulers: sets each group's ``initial_lr`` (if it has none) when
     ``last_epoch`` is -1, keeps ``base_lrs`` and ``last_epoch``, and makes the first step."""
 
-    #: whether get_lr writes into the groups (the cycled momentum, with cycle_momentum), besides
-    #: returning the rates: a step that raises then puts it back (the rates are written last, checked)
-    _get_lr_writes = False
-
     def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(optimizer)
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
@@ -357,9 +353,9 @@ class LRScheduler:
         """Set the groups' learning rates for the next step: last_epoch + 1 (or epoch, in closed form)."""
         last_epoch = self.last_epoch
         self._get_lr_called_within_step = True
-        # the one option get_lr may write, as it was in each group (not a copy of every option:
-        # this runs at every step)
-        written = _momentum_key(self.use_beta1) if self._get_lr_writes and self.cycle_momentum else None
+        # the one option get_lr may write (CyclicLR's and OneCycleLR's cycled momentum), as it was in
+        # each group (not a copy of every option: this runs at every step); the rates are written last, checked
+        written = _momentum_key(self.use_beta1) if getattr(self, "cycle_momentum", False) else None
         saved = [] if written is None else [(group, written in group, group.get(written))
                                             for group in self.optimizer.param_groups]
         try:
@@ -689,8 +685,6 @@ class CyclicLR(LRScheduler):
     """The learning rate cycles between base_lr and max_lr (step_size_up steps up, step_size_down
     down), the momentum (or beta1) inversely between max_momentum and base_momentum; a step per batch."""
 
-    _get_lr_writes = True
-
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
                  gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
                  max_momentum=0.9, last_epoch=-1):
@@ -815,8 +809,6 @@ class OneCycleLR(LRScheduler):
     """The 1cycle policy: the learning rate anneals from max_lr / div_factor up to max_lr over
     pct_start of total_steps, then down to initial_lr / final_div_factor (three_phase: back to the
     start first), the momentum (or beta1) inversely; a step per batch."""
-
-    _get_lr_writes = True
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,

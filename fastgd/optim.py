@@ -184,13 +184,11 @@ class Parameter(NDArrayOperatorsMixin):
         # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves), a subclass as
         # itself, with the attributes it adds (slots, or a __dict__), made without its __init__
         state = {}
-        for cls in type(self).__mro__:
-            for name in vars(cls).get("__slots__", ()):
-                if name not in ("__dict__", "__weakref__"):
-                    try:
-                        state[name] = vars(cls)[name].__get__(self)
-                    except AttributeError:  # a slot not set
-                        pass
+        for name in copyreg._slotnames(type(self)):  # (pickle's own list: a str __slots__, private names)
+            try:
+                state[name] = object.__getattribute__(self, name)
+            except AttributeError:  # a slot not set
+                pass
         try:
             state.update(object.__getattribute__(self, "__dict__"))
         except AttributeError:  # slots alone
@@ -679,8 +677,7 @@ class Optimizer(_OneAtATime):
                 return
             if outcome == _PARAMS_CHANGED:
                 self._sync()
-                if read:
-                    grads = self._gradients(None)
+                grads = self._gradients(None) if read else grads
                 self._check_count(grads)  # given for the parameters before a group was added by hand
             elif outcome == _ARRAYS_UNREADY:
                 grads = self._converted(grads)  # raises, naming the array, unless it converts
@@ -756,16 +753,12 @@ class Optimizer(_OneAtATime):
         without gradients reads the .grad of each, and counts the gradients given, before the
         compiled step could notice)."""
         try:
-            listed = self._listed()
+            listed = _group_entries(self.param_groups)
         except (TypeError, KeyError):
             listed = None
         if listed is None or len(listed) != len(self._entries) or any(
                 entry is not known for entry, known in zip(listed, self._entries)):
             self._sync()
-
-    def _listed(self):
-        """The entries param_groups list now, in order (as the user may have edited them)."""
-        return _group_entries(self.param_groups)
 
     def _gradients_locked(self, grads):
         """_gradients, under the lock: for callers outside a step (it may follow param_groups,
@@ -784,10 +777,7 @@ class Optimizer(_OneAtATime):
             if read is not None:
                 return read
         if grads is None:  # checked before following the groups, which drops the state of what they no longer list
-            try:
-                listed = self._listed()
-            except (TypeError, KeyError):  # (following them raises, naming what is wrong)
-                listed = ()
+            listed = _listed_entries(self.param_groups)  # (following them raises, naming what is wrong)
             plain = [i for i, entry in enumerate(listed) if not isinstance(entry, Parameter)]
             if plain:
                 raise TypeError(
@@ -815,7 +805,7 @@ class Optimizer(_OneAtATime):
         """Clear the gradient of every fastgd.Parameter that param_groups list: set it to None
         (torch's default) or fill it with zeros (each must then be a writable array)."""
         with self._exclusive("zero_grad()"):
-            cleared = [(i, entry) for i, entry in enumerate(self._listed())  # as torch: whatever the groups list
+            cleared = [(i, entry) for i, entry in enumerate(_group_entries(self.param_groups))  # as torch: whatever the groups list
                        if isinstance(entry, Parameter) and entry.grad is not None]
             if set_to_none:
                 for _, entry in cleared:

@@ -342,3 +342,20 @@ def test_a_group_added_is_refused_at_every_call():
         with pytest.raises(ValueError, match="make a new MultiSteps"):
             multi.step(grads)
         assert multi.mini_step == 0 and not first.any() and not second.any()
+
+
+@pytest.mark.parametrize("plain", [True, False])
+def test_a_multisteps_loaded_by_joblib_steps_as_before(plain, tmp_path):
+    # joblib writes each reference to an array apart: the loaded MultiSteps must still know its
+    # optimizer's parameters as those it was made for (it refused every call)
+    joblib = pytest.importorskip("joblib")
+    params = [np.zeros(3), np.zeros(2)] if plain else [Parameter(np.zeros(3)), Parameter(np.zeros(2))]
+    multi = fastgd.MultiSteps(fastgd.Adam(params, lr=0.1), 2)
+    multi.step([np.ones(3), np.full(2, 2.0)])
+    joblib.dump(multi, tmp_path / "multi.joblib")
+    loaded = joblib.load(tmp_path / "multi.joblib")
+    for each in (multi, loaded):
+        each.step([np.full(3, 3.0), np.ones(2)])
+    for before, after in zip(multi.optimizer.param_groups[0]["params"], loaded.optimizer.param_groups[0]["params"]):
+        np.testing.assert_array_equal(np.asarray(after), np.asarray(before))
+        assert np.asarray(after).any()

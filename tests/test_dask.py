@@ -280,6 +280,13 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         model.fit(Xd, yd, sample_weight=np.ones(200))
     with pytest.raises(ValueError, match="average=10; DataParallel averages from the first step"):
         DataParallel(fastgd.SGDClassifier(average=10), client=dask_client).fit(Xd, yd)
+    def unread(block):
+        raise RuntimeError("X was read")
+
+    for rule, message in (({"learning_rate": "optimal", "alpha": 0.0}, "alpha must be > 0"),
+                          ({"penalty": "elasticnet", "l1_ratio": None}, "l1_ratio"), ({"n_jobs": 0}, "n_jobs == 0")):
+        with pytest.raises(ValueError, match=message):  # the estimator's rules between parameters, before X is read
+            DataParallel(fastgd.SGDClassifier(**rule), client=dask_client).fit(Xd.map_blocks(unread, dtype=Xd.dtype), yd)
     with pytest.raises(ValueError, match="sync_every=0"):
         DataParallel(fastgd.LogisticRegression(), client=dask_client, sync_every=0).fit(Xd, yd)
     with pytest.raises(TypeError, match="expected a fastgd estimator"):

@@ -182,6 +182,20 @@ class Tagged(Parameter):  # and one with a __dict__ (a class attribute gives the
     tag = None
 
 
+class Labelled(Parameter):  # slots as Python also takes them: one named by a string, a private one
+    __slots__ = "label"
+
+
+class Secret(Named):
+    __slots__ = ("__secret",)
+
+    def keep(self, value):
+        self.__secret = value
+
+    def kept(self):
+        return self.__secret
+
+
 @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
 def test_a_subclass_pickles_and_copies_as_itself(protocol):
     named, tagged = Named(np.arange(3.0), grad=np.ones(3)), Tagged(np.zeros(2))
@@ -194,6 +208,12 @@ def test_a_subclass_pickles_and_copies_as_itself(protocol):
             assert getattr(q, "name", "unset") == getattr(p, "name", "unset")
             assert getattr(q, "tag", None) == getattr(p, "tag", None)
     assert copy.deepcopy(tagged).tag == 5 and copy.copy(named).grad is not named.grad
+    labelled, secret = Labelled(np.ones(2)), Secret(np.ones(1))
+    labelled.label, secret.name = "bias", "scale"
+    secret.keep(7)
+    for copier in (lambda p: pickle.loads(pickle.dumps(p, protocol)), copy.copy, copy.deepcopy):
+        assert copier(labelled).label == "bias"
+        assert (copier(secret).kept(), copier(secret).name) == (7, "scale")
 
 
 def test_copies():

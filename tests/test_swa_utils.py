@@ -292,6 +292,22 @@ def test_averages_edited_by_hand_are_refused_by_name(cls):
             assert average.n_averaged == before[2]
 
 
+def test_copy_to_reads_a_read_only_average():
+    # only update() and swap() write into the averages: copy_to takes a read-only one, whatever
+    # its targets (an ndarray subclass was refused, "update() and swap() write into it")
+    average = fastgd.EMA([np.arange(3.0)])
+    average.update()
+    read_only = np.array([4.0, 5.0, 6.0])
+    read_only.flags.writeable = False
+    average.averages[0] = read_only
+    class Subclass(np.ndarray):
+        pass
+
+    for target in (np.zeros(3), np.zeros(3).view(Subclass)):
+        average.copy_to([target])
+        assert np.asarray(target).tolist() == [4.0, 5.0, 6.0]
+
+
 def test_copy_to_names_its_targets():
     average = fastgd.EMA([np.arange(3.0), np.arange(2.0)])
     average.update()
