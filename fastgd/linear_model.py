@@ -510,9 +510,6 @@ class _Driver(BaseEstimator):
                     group["lr"] /= 5
                     no_improvement = 0
                 else:
-                    rising = self._rising()
-                    if rising and self._warns_of_divergence:
-                        warnings.warn(rising, ConvergenceWarning)
                     if self.verbose:
                         print(f"Convergence after {self.n_iter_} epochs")
                     break
@@ -528,21 +525,19 @@ class _Driver(BaseEstimator):
         """Whether fit trains each output apart (see SGDClassifier._fit_classes_apart)."""
         return False
 
-    #: how many times its best the objective may end, when the fit stops for want of improvement,
-    #: before that is taken for divergence (if it also ends above its first epoch's)
-    _RISE = 10.0
-
-    #: whether a fit that stopped far above its best objective warns (a class trained apart does not:
-    #: the fit of all warns once, see _fit_classes_apart)
-    _warns_of_divergence = True
+    #: how many times its best the objective may end, above its first epoch's, before a fit is taken
+    #: to have diverged (its first epoch's mean holds the climb from the starting weights: a fit that
+    #: settles ends below it)
+    _RISE = 2.0
 
     def _rising(self):
-        """What a fit that stopped with its objective far above its best says (else None)."""
-        best, last = min(self.loss_curve_), self.loss_curve_[-1]
-        if last > max(self._RISE * best, self.loss_curve_[0]):
-            return (f"The fit stopped in epoch {self.n_iter_} with an objective of {last:.6g}, far above its best "
-                    f"({best:.6g}): it diverged. Try a smaller learning_rate, or scale the features "
-                    "(e.g. StandardScaler).")
+        """What a fit whose last objective ended above its first epoch's and far above its best says,
+        however it ended (tol, max_iter, or tol=None), else None."""
+        first, best, last = self.loss_curve_[0], min(self.loss_curve_), self.loss_curve_[-1]
+        if last > max(self._RISE * best, first):
+            return (f"The fit ended in epoch {self.n_iter_} with an objective of {last:.6g}, above its first "
+                    f"epoch's ({first:.6g}) and far above its best ({best:.6g}): it diverged. Try a smaller "
+                    "learning_rate, or scale the features (e.g. StandardScaler).")
         return None
 
     #: rows predicted at a time when scoring held-out rows of X
@@ -639,10 +634,13 @@ class _Driver(BaseEstimator):
                 raise ValueError("the sample weights of the held-out rows (validation_fraction, for early "
                                  "stopping) are all zero or below; give some of them weight, or another "
                                  "random_state")
-        if reset and self._classes_apart():
+        if reset and self._classes_apart():  # (which warns of its classes' divergence)
             ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
+            if not partial and (rising := self._rising()):  # (scikit-learn's partial_fit warns of nothing)
+                warnings.warn(rising, ConvergenceWarning)
+                ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
             warnings.warn(
                 f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
@@ -1474,9 +1472,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         for _, error in outcomes:
             if error is not None:
                 raise error
-        ran_out = any(ran for ran, _ in outcomes)
-        rising = [(label, said) for label, one in zip(self.classes_, classes)  # those that stopped for
-                  if one.n_iter_ < n_epochs and (said := one._rising())]      # want of improvement
+        rising = [(label, said) for label, one in zip(self.classes_, classes) if (said := one._rising())]
+        ran_out = any(ran for ran, _ in outcomes) and not rising
         if rising:
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
@@ -1509,7 +1506,6 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seed)
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
-        one._warns_of_divergence = False
         one._start_call(reset=True)
         return one
 

@@ -1279,6 +1279,28 @@ def test_finite_divergence_warns():
     assert m.loss_curve_[-1] > 1e10 * min(m.loss_curve_)
 
 
+def test_a_steady_divergence_warns_however_the_fit_ends():
+    """Full-batch gradient descent at 2.25 / L (L the largest curvature): the objective grows about
+    1.5x an epoch, never past 10x its best within the tol stop's 5 epochs; the fit stopped as if
+    converged (tol), or ran out silently (tol=None) or with the advice to raise max_iter."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=200)
+    with_ones = np.c_[X, np.ones(200)]
+    lr = 2.25 / np.linalg.eigvalsh(with_ones.T @ with_ones / 200).max()
+    for max_iter, tol in ((100, 1e-4), (12, None), (5, 1e-4)):
+        model = fastgd.LinearRegression(batch_size=None, learning_rate=lr, max_iter=max_iter, tol=tol)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            model.fit(X, y)
+        assert all(later > earlier for earlier, later in zip(model.loss_curve_, model.loss_curve_[1:]))
+        assert len(said) == 1 and "it diverged" in str(said[0].message)  # (and not "increasing max_iter")
+    with warnings.catch_warnings():  # a partial_fit warns of nothing, as scikit-learn's
+        warnings.simplefilter("error", ConvergenceWarning)
+        for _ in range(8):
+            model.partial_fit(X, y)
+
+
 def test_max_iter_reached_warns():
     X, y = _data(np.random.default_rng(2))
     with pytest.warns(ConvergenceWarning, match=r"Maximum number of epochs \(max_iter=2\)"):
