@@ -1141,10 +1141,11 @@ class AdamW(Adam):
                          decoupled_weight_decay=True, foreach=foreach, capturable=capturable,
                          differentiable=differentiable, fused=fused, n_threads=n_threads)
 
-    def load_state_dict(self, state_dict):
+    def _load_state_dict(self, state_dict):
         # as torch's AdamW.__setstate__, which its load_state_dict calls: every group decouples
-        # its weight decay again, whatever the group (or the state dict) said
-        super().load_state_dict(state_dict)
+        # its weight decay again, whatever the group (or the state dict) said; under the load's
+        # lock, so that no step between runs coupled decay
+        super()._load_state_dict(state_dict)
         self._decouple()
 
     def __setstate__(self, state):

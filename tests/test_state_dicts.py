@@ -11,6 +11,7 @@ refused and changes nothing.
 import copy
 import math
 import pickle
+import threading
 
 import numpy as np
 import pytest
@@ -588,6 +589,30 @@ def test_a_state_saved_after_an_option_was_turned_on_loads(name, option, value, 
     opt.step(grads)
     twin.step(grads)
     np.testing.assert_array_equal(twin.param_groups[0]["params"][0], opt.param_groups[0]["params"][0])
+
+
+def test_adamw_decouples_within_the_load():
+    # a step from another thread between the load's release of the lock and the decoupling ran
+    # coupled (L2) decay; the groups must say decoupled when the load lets go of the lock
+    opt = fastgd.AdamW([np.ones(3)], lr=0.1, weight_decay=0.5)
+    saved = opt.state_dict()
+    saved["param_groups"][0]["decoupled_weight_decay"] = False
+    seen = []
+
+    class Watched:
+        def __init__(self):
+            self.lock = threading.Lock()
+
+        def acquire(self, blocking=True):
+            return self.lock.acquire(blocking)
+
+        def release(self):
+            seen.append([group["decoupled_weight_decay"] for group in opt.param_groups])
+            self.lock.release()
+
+    opt._lock = Watched()
+    opt.load_state_dict(saved)
+    assert seen == [[True]]
 
 
 @pytest.mark.parametrize("how", ["load_state_dict", "pickle"])
