@@ -371,7 +371,8 @@ class _Driver(BaseEstimator):
         return options
 
     def _row_weight(self):
-        """The mean weight of the rows trained on since the fit began, partial_fit calls included:
+        """The mean weight of the rows given to the calls since the fit began (each call's rows
+        once, however many epochs it runs), partial_fit calls included:
         what a row weighs in a batch's gradient of the weighted mean loss (see Objective).  Not the
         call's own mean: a stream of one-row partial_fit calls would cancel each row's weight."""
         total, rows = self._weights_seen

@@ -909,6 +909,31 @@ def test_drop_in_decay_past_zero_zeroes_the_weights_dense_as_sparse(batch_size):
         np.testing.assert_allclose(dense.coef_, w, rtol=1e-12)
 
 
+@pytest.mark.parametrize("batch_size, seed", [(1, 2), (4, 17)])  # (rows on which a residue broke a tie)
+def test_drop_in_decay_of_exactly_zero_zeroes_the_weights(batch_size, seed):
+    # eta0 * alpha = 100 * 0.01 rounds to 1: scikit-learn's decay max(0, 1 - eta0 alpha) is 0 and
+    # its weights exact zeros after a step without a mistake; the dense steps took the gradient
+    # step, whose rounding left residues of 1e-16 of the weights, and the perceptron's next score
+    # was a residue rather than 0, a tie (a mistake) broken the other way
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(60, 3))
+    y = rng.integers(0, 2, 60)
+    kw = dict(loss="perceptron", learning_rate="constant", eta0=100.0, alpha=0.01, fit_intercept=False,
+              max_iter=1, shuffle=False, tol=None)
+    mine = fastgd.SGDClassifier(batch_size=batch_size, **kw).fit(X, y)
+    if batch_size == 1:
+        expected = sk.SGDClassifier(**kw).fit(X, y).coef_.ravel()
+    else:  # each batch: w = max(0, 1 - eta0 alpha) w - eta0 (the perceptron's mean gradient)
+        w, signs = np.zeros(3), np.where(y == 1, 1.0, -1.0)
+        for start in range(0, 60, 4):
+            rows = slice(start, start + 4)
+            mistakes = signs[rows] * (X[rows] @ w) <= 0
+            w = max(0.0, 1 - 100.0 * 0.01) * w + 100.0 * (mistakes * signs[rows]) @ X[rows] / 4
+        expected = w
+    assert np.count_nonzero(expected) and not np.all(expected == expected[0])
+    np.testing.assert_allclose(mine.coef_.ravel(), expected, rtol=1e-9, atol=1e-12)
+
+
 @pytest.mark.parametrize("optimizer", sorted(OPTIMIZERS))
 @pytest.mark.parametrize("layout", ["dense", "sparse", "lazy"])
 def test_an_intercept_not_fitted_stays_where_it_was_set(optimizer, layout):
