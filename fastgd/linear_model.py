@@ -530,16 +530,28 @@ class _Driver(BaseEstimator):
     #: to have diverged (its first epoch's mean holds the climb from the starting weights: a fit that
     #: settles ends below it)
     _RISE = 2.0
+    #: and how many times the objective of zero weights (which the best weights do not exceed)
+    _BLOWN_UP = 1e3
 
-    def _rising(self):
-        """What a fit whose last objective ended above its first epoch's and far above its best says,
-        however it ended (tol, max_iter, or tol=None), else None."""
+    def _objective_at_zero(self, targets, sample_weight):
+        """The objective of zero weights and intercepts (the loss at score 0, weighted as the objective
+        weighs it), or None where not known (the drop-ins': they follow scikit-learn, which has no
+        such test)."""
+        return None
+
+    def _rising(self, at_zero=None):
+        """What a fit whose last objective ended above its first epoch's and far above its best, or
+        far above the objective at_zero of zero weights, says, however it ended (tol, max_iter, or
+        tol=None), else None."""
         first, best, last = self.loss_curve_[0], min(self.loss_curve_), self.loss_curve_[-1]
         if last > max(self._RISE * best, first):
-            return (f"The fit ended in epoch {self.n_iter_} with an objective of {last:.6g}, above its first "
-                    f"epoch's ({first:.6g}) and far above its best ({best:.6g}): it diverged. Try a smaller "
-                    "learning_rate, or scale the features (e.g. StandardScaler).")
-        return None
+            said = f"above its first epoch's ({first:.6g}) and far above its best ({best:.6g})"
+        elif at_zero is not None and last > self._BLOWN_UP * at_zero:
+            said = f"over {self._BLOWN_UP:g} times that of zero weights ({at_zero:.6g})"
+        else:
+            return None
+        return (f"The fit ended in epoch {self.n_iter_} with an objective of {last:.6g}, {said}: it diverged. "
+                "Try a smaller learning_rate, or scale the features (e.g. StandardScaler).")
 
     #: rows predicted at a time when scoring held-out rows of X
     _SCORE_CHUNK = 1 << 14
@@ -639,7 +651,8 @@ class _Driver(BaseEstimator):
             ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
-            if not partial and (rising := self._rising()):  # (scikit-learn's partial_fit warns of nothing)
+            # (scikit-learn's partial_fit warns of nothing)
+            if not partial and (rising := self._rising(self._objective_at_zero(targets, sample_weight))):
                 warnings.warn(rising, ConvergenceWarning)
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
@@ -1122,6 +1135,12 @@ class LinearRegression(RegressorMixin, _BaseGD):
         with self._checked_call(partial=True):
             return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
+    def _objective_at_zero(self, targets, sample_weight):
+        # the squared error / 2 of predicting 0, its weighted mean (in float64: y's squares may
+        # leave float32's range)
+        squares = np.square(targets.reshape(targets.shape[0], -1), dtype=np.float64).sum(axis=1)
+        return float(np.average(squares, weights=sample_weight)) / 2
+
     def predict(self, X):
         """The fitted linear function at X."""
         return self._scores(X)
@@ -1170,6 +1189,9 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
             return sample_weight
         per_row = weights[targets.astype(np.intp)].astype(dtype)
         return per_row if sample_weight is None else sample_weight * per_row
+
+    def _objective_at_zero(self, targets, sample_weight):
+        return math.log(len(self.classes_))  # the log loss of even odds, whatever the weights
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), keeping the weights and optimizer state of earlier calls; the

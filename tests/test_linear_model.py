@@ -1301,6 +1301,27 @@ def test_a_steady_divergence_warns_however_the_fit_ends():
             model.partial_fit(X, y)
 
 
+@pytest.mark.parametrize("cls", [fastgd.LinearRegression, fastgd.LogisticRegression])
+def test_a_fit_blown_up_in_its_first_epoch_warns(cls):
+    """Features of 1e3 and Lion at a rate of 100: the first epoch's objective is already 1e3-1e10
+    times that of zero weights, and the later ones no higher: nothing rose, the fit stopped on tol
+    as if converged.  The best weights' objective cannot exceed zero weights' (log K, or the mean
+    of y^2 / 2), so a fit ending 1000 times above it diverged."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)) * 1e3
+    y = X @ [1e-3, 2e-3, 0, 0] + 1
+    y = y if cls is fastgd.LinearRegression else (y > 1).astype(int)
+    at_zero = np.mean(y ** 2) / 2 if cls is fastgd.LinearRegression else np.log(2)
+    with pytest.warns(ConvergenceWarning, match=r"over 1000 times that of zero weights .*: it diverged"):
+        model = cls(optimizer="lion", learning_rate=100.0, random_state=0).fit(X, y)
+    assert model.n_iter_ < model.max_iter and model.loss_curve_[-1] > 1e3 * at_zero
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        cls(optimizer="lion", learning_rate=1e-2, max_iter=20, tol=None, random_state=0).fit(X / 1e3, y)  # scaled
+        cls(optimizer="lion", learning_rate=100.0, random_state=0).partial_fit(X, y, **(
+            {} if cls is fastgd.LinearRegression else {"classes": [0, 1]}))  # as scikit-learn's
+
+
 def test_max_iter_reached_warns():
     X, y = _data(np.random.default_rng(2))
     with pytest.warns(ConvergenceWarning, match=r"Maximum number of epochs \(max_iter=2\)"):
