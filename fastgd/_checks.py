@@ -1,4 +1,5 @@
-"""Validation shared by the optimizers, the functional API and the reference.
+"""Validation shared by fastgd's modules: the optimizers, the functional API, the reference, the
+schedulers, clipping, accumulation, weight averaging and the estimators.
 
 Every check runs before anything is changed, and every message names the
 argument (with its index and shape for arrays) and what was expected.
@@ -68,13 +69,19 @@ def check_no_overlap(params, names, expected="each parameter must be a separate 
             )
 
 
-def check_not_masked(grad, name):
-    """A gradient must not be a masked array: the compiled passes read every element."""
+def check_gradient(grad, name, instead, like=""):
+    """A gradient must be an ndarray of float32 or float64 (any layout or byte order), not masked
+    (the compiled passes read every element); `instead`: what a message asks for instead of
+    another type, `like`: what ends the dtype's message."""
     if isinstance(grad, np.ma.MaskedArray):
         raise TypeError(
             f"{name} is a masked array; an optimizer reads every element of a gradient. Pass "
             f"grad.filled(0) to leave the masked elements' parameters without a gradient step, or plain data"
         )
+    if not isinstance(grad, np.ndarray):
+        raise TypeError(f"{name} is a {type(grad).__name__}; expected {instead}")
+    if grad.dtype.kind != "f" or grad.dtype.itemsize not in (4, 8):
+        raise TypeError(f"{name} ({describe(grad)}) has an unsupported dtype; expected float32 or float64{like}")
 
 
 def convert_grad(grad, param, name):
@@ -84,16 +91,8 @@ def convert_grad(grad, param, name):
     unaligned is converted once (copied); anything else raises."""
     if grad is None:
         return None
-    check_not_masked(grad, name)
-    if not isinstance(grad, np.ndarray):
-        raise TypeError(
-            f"{name} is a {type(grad).__name__}; expected a NumPy array of shape {param.shape} (or None to skip)"
-        )
-    if grad.dtype.kind != "f" or grad.dtype.itemsize not in (4, 8):
-        raise TypeError(
-            f"{name} ({describe(grad)}) has an unsupported dtype; expected float32 or float64 "
-            f"like its parameter ({describe(param)})"
-        )
+    check_gradient(grad, name, f"a NumPy array of shape {param.shape} (or None to skip)",
+                   f" like its parameter ({describe(param)})")
     if grad.shape != param.shape:
         raise ValueError(f"{name} has shape {grad.shape}; expected {param.shape}, the shape of its parameter")
     grad = np.asarray(grad, dtype=param.dtype, order="C")  # unlike ascontiguousarray, keeps 0-d a 0-d

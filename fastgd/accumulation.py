@@ -8,7 +8,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .clip import _check_max_norm, _clipping, _no_norm_of_nothing, _norm_type
+from .clip import _check_max_norm, _check_norm_of_nothing, _clipping, _norm_type
 from .lr_scheduler import _note_step
 from .optim import _check_optimizer, _OneAtATime, _writable
 
@@ -46,10 +46,8 @@ class MultiSteps(_OneAtATime):
         with optimizer._exclusive("MultiSteps()"):
             optimizer._follow_param_groups()  # the parameters param_groups list now
             params, entries = list(optimizer._params), list(optimizer._entries)
-        if max_norm is not None and _no_norm_of_nothing(order) and any(param.size == 0 for param in params):
-            raise ValueError(f"norm_type={order} has no value over an empty parameter (a negative order's sum, or "
-                             "the largest or smallest magnitude of no elements), as torch refuses it: choose a "
-                             "norm_type >= 0 and finite")
+        if max_norm is not None:
+            _check_norm_of_nothing(order, any(param.size == 0 for param in params), "parameter")
         self._lock = threading.Lock()
         self.optimizer = optimizer
         self.every_k = int(every_k)

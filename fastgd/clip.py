@@ -52,13 +52,8 @@ def _gradients(items, name, writable):
         where = f"{name}[{i}].grad" if isinstance(item, Parameter) else f"{name}[{i}]"
         if grad is None:
             continue
-        _checks.check_not_masked(grad, where)
-        if not isinstance(grad, np.ndarray):
-            raise TypeError(f"{where} is a {type(grad).__name__}; expected a NumPy array of float32 or float64 "
-                            "(a gradient), a fastgd.Parameter (its .grad is read) or None (skipped)")
-        if grad.dtype.kind != "f" or grad.dtype.itemsize not in (4, 8):
-            raise TypeError(f"{where} (shape {grad.shape}, dtype {grad.dtype}) has an unsupported dtype; "
-                            "expected float32 or float64")
+        _checks.check_gradient(grad, where, "a NumPy array of float32 or float64 (a gradient), a fastgd.Parameter "
+                                            "(its .grad is read) or None (skipped)")
         if writable and not grad.flags.writeable:
             raise ValueError(f"{where} (shape {grad.shape}, dtype {grad.dtype}) is read-only; "
                              "clipping changes the gradients in place")
@@ -94,9 +89,13 @@ def _norm_pass(items, name, p):
     return found
 
 
-def _no_norm_of_nothing(p):
-    """Whether the norm of order p of no elements has no value (torch refuses it)."""
-    return p < 0 or math.isinf(p)
+def _check_norm_of_nothing(p, empty, what="gradient"):
+    """Refuse a norm of order p over an empty `what` (empty: whether there is one) where the norm
+    of no elements has no value, as torch refuses it."""
+    if empty and (p < 0 or math.isinf(p)):
+        raise ValueError(f"the norm of order {p} of an empty {what} has no value (a negative order's sum, or the "
+                         "largest or smallest magnitude of no elements), as torch refuses it: choose a "
+                         "norm_type >= 0 and finite")
 
 
 def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
@@ -104,9 +103,7 @@ def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
     of its sums), divided in double before rounding to the gradients' dtype."""
     p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
     norm, any_float64, any_empty = _norm_pass(items, name, p)
-    if any_empty and _no_norm_of_nothing(p):
-        raise ValueError(f"the norm of order {p} of an empty gradient has no value (a negative order's sum "
-                         "or the largest or smallest magnitude of no elements); torch refuses it too")
+    _check_norm_of_nothing(p, any_empty)
     if p < 0 and not any((item.grad if isinstance(item, Parameter) else item) is not None for item in items):
         norm = 0.0  # no gradients at all: 0, as torch's (the pass gives the empty sum's or minimum's inf)
     if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones

@@ -1260,14 +1260,12 @@ class _SGDDropIn(_Driver):
         **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()
            if name not in ("learning_rate", "lr_schedule", "gamma", "step_size", "eta_min", "alpha", "power_t")},
         "loss": [StrOptions(set(SGD_LOSSES))],
-        "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
         "epsilon": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [StrOptions(set(SGD_SCHEDULES))],
         "eta0": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, None, None, closed="neither")],
-        "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
         "n_jobs": [Integral, None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }

@@ -421,7 +421,7 @@ class Optimizer(_OneAtATime):
 
     def _add_group(self, group, numbered):
         index = len(self.param_groups)
-        where = f"param group {index}: " if numbered else ""
+        where = _group_where(index, numbered)
         if "params" not in group:
             raise ValueError(f"{where}a param group needs a 'params' entry")
         # a key one of its groups holds (torch's foreach, kept from a state dict) is no misspelling
@@ -464,10 +464,9 @@ class Optimizer(_OneAtATime):
         if not isinstance(groups, list) or not groups:
             raise TypeError("param_groups must be a non-empty list of param-group dicts")
         known = {id(entry): i for i, entry in enumerate(self._entries)}
-        numbered = len(groups) > 1
         listed, merged, arrays = [], [], []
         for index, group in enumerate(groups):
-            where = f"param group {index}: " if numbered else ""
+            where = self._where(index)
             if not isinstance(group, dict) or "params" not in group:
                 raise TypeError(f"{where}a param group must be a dict with a 'params' entry")
             entries = _as_entries(group["params"])
@@ -516,7 +515,7 @@ class Optimizer(_OneAtATime):
                 rule.check(options, where)
 
     def _where(self, index):
-        return f"param group {index}: " if len(self.param_groups) > 1 else ""
+        return _group_where(index, len(self.param_groups) > 1)
 
     @classmethod
     def _check_in_dtype(cls, options, arrays, where):
@@ -1052,6 +1051,11 @@ def _as_groups(params):
     return [{"params": params}]
 
 
+def _group_where(index, numbered):
+    """How a message names param group `index`: by its number where there are several."""
+    return f"param group {index}: " if numbered else ""
+
+
 def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=False, where=""):
     """Check torch's keywords (TORCH_KEYWORDS) given to a constructor or in a group, so that
     torch's code runs: fastgd has one implementation (a fused, compiled pass), so foreach and
@@ -1064,8 +1068,7 @@ def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=F
         raise ValueError(f"{where}foreach and fused cannot both be True (as in torch); fastgd's step is fused "
                          "either way")
     for name, value in (("capturable", capturable), ("differentiable", differentiable)):
-        if not isinstance(value, (bool, np.bool_)):
-            raise TypeError(f"{where}{name} must be True or False, got {value!r}")
+        _checks.check_flag(value, f"{where}{name}")
         if value:
             raise ValueError(f"{where}{name}=True is torch's (for its "
                              + ("CUDA graphs" if name == "capturable" else "autograd")
