@@ -1172,8 +1172,8 @@ class RMSprop(Optimizer):
                State("momentum_buffer", needed_when="momentum")),
     )
 
-    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False, *,
-                 maximize=False, foreach=None, capturable=False, differentiable=False, n_threads=None):
+    def __init__(self, params, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0, momentum=0, centered=False,
+                 capturable=False, foreach=None, maximize=False, differentiable=False, *, n_threads=None):
         _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, alpha=alpha, eps=eps, weight_decay=weight_decay,
                                       momentum=momentum, centered=centered, maximize=maximize), n_threads)
@@ -1191,8 +1191,8 @@ class Adagrad(Optimizer):
         state_at_start=True,
     )
 
-    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10, *,
-                 maximize=False, foreach=None, differentiable=False, fused=None, n_threads=None):
+    def __init__(self, params, lr=1e-2, lr_decay=0, weight_decay=0, initial_accumulator_value=0, eps=1e-10,
+                 foreach=None, *, maximize=False, differentiable=False, fused=None, n_threads=None):
         _torch_keywords(foreach=foreach, differentiable=differentiable, fused=fused)
         super().__init__(params, dict(lr=lr, lr_decay=lr_decay, weight_decay=weight_decay,
                                       initial_accumulator_value=initial_accumulator_value, eps=eps,
@@ -1210,8 +1210,8 @@ class Adamax(Optimizer):
         state=(State("exp_avg"), State("exp_inf")),
     )
 
-    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, *, maximize=False,
-                 foreach=None, capturable=False, differentiable=False, n_threads=None):
+    def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, foreach=None, *,
+                 maximize=False, differentiable=False, capturable=False, n_threads=None):
         _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, maximize=maximize),
                          n_threads)
@@ -1229,8 +1229,8 @@ class Adadelta(Optimizer):
         rules=(Rule(reads=("rho",), check=_rho_rule),),  # torch takes rho = 1 too
     )
 
-    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, *, maximize=False, foreach=None,
-                 capturable=False, differentiable=False, n_threads=None):
+    def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,
+                 maximize=False, differentiable=False, n_threads=None):
         _torch_keywords(foreach=foreach, capturable=capturable, differentiable=differentiable)
         super().__init__(params, dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize),
                          n_threads)

@@ -120,11 +120,19 @@ TORCH_ONLY = ("foreach", "fused", "capturable", "differentiable")
 
 @pytest.mark.parametrize("name", [name for name in NAMES if name != "Lion"])
 def test_takes_torchs_implementation_keywords_where_torch_does(name):
-    """Code written for torch runs: each class takes the keywords of its torch namesake, all of them."""
+    """Code written for torch runs: each class takes the keywords of its torch namesake, all of them,
+    with its defaults, and by position those that torch takes by position, in its order."""
     torch = pytest.importorskip("torch")
     torch_names = set(inspect.signature(torch_class(torch, name).__init__).parameters) - {"self"}
     fast_names = set(inspect.signature(fast_cls(name).__init__).parameters) - {"self", "n_threads"}
     assert fast_names == torch_names
+
+    def arguments(cls):  # (those taken by position, in order; every default)
+        listed = [p for p in inspect.signature(cls.__init__).parameters.values() if p.name != "n_threads"]
+        return ([p.name for p in listed if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD],
+                {p.name: p.default for p in listed})
+
+    assert arguments(fast_cls(name)) == arguments(torch_class(torch, name))
     for keyword in TORCH_ONLY:
         if keyword not in torch_names:  # and not taken where torch does not take it
             with pytest.raises(TypeError, match=keyword):
