@@ -23,6 +23,7 @@ import inspect
 import math
 import os
 import threading
+import types
 from typing import NamedTuple
 
 import numpy as np
@@ -183,10 +184,11 @@ class Parameter(NDArrayOperatorsMixin):
     def __reduce__(self):
         # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves), a subclass as
         # itself, with the attributes it adds (slots, or a __dict__), made without its __init__
+        # (the slots' values as stored, whatever a subclass's property of the same name makes of them)
         state = {}
         for name in copyreg._slotnames(type(self)):  # (pickle's own list: a str __slots__, private names)
             try:
-                state[name] = object.__getattribute__(self, name)
+                state[name] = _slot(type(self), name).__get__(self)
             except AttributeError:  # a slot not set
                 pass
         try:
@@ -197,7 +199,11 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __setstate__(self, state):
         for name, value in state.items():
-            object.__setattr__(self, name, value)
+            slot = _slot(type(self), name)
+            if slot is None:
+                object.__getattribute__(self, "__dict__")[name] = value
+            else:
+                slot.__set__(self, value)
 
     def __copy__(self):
         # an array's copy.copy copies its data: so does this, and its gradient's
@@ -243,8 +249,8 @@ class Parameter(NDArrayOperatorsMixin):
         if name == "data":  # an array, as the constructor makes it: a Parameter's data, or np.asarray's
             value = value.data if isinstance(value, Parameter) else value
             object.__setattr__(self, name, value if isinstance(value, np.ndarray) else np.asarray(value))
-        elif name.startswith("_") or hasattr(type(self), name):  # its own: grad, a subclass's
-            object.__setattr__(self, name, value)
+        elif name.startswith("_") or hasattr(type(self), name) or not hasattr(np.ndarray, name):
+            object.__setattr__(self, name, value)  # its own: grad, a subclass's (a slot, or in its __dict__)
         else:  # the array's, as reading them is: p.shape = (2, 3) reshapes the data in place
             setattr(self.data, name, value)
 
@@ -1049,6 +1055,16 @@ def _as_groups(params):
     if any(isinstance(entry, dict) for entry in params):
         raise TypeError("params must be all arrays or all param-group dicts, not a mix")
     return [{"params": params}]
+
+
+def _slot(cls, name):
+    """The descriptor of the slot `name` of cls or a base (a subclass's property of that name passed
+    over), or None."""
+    for klass in cls.__mro__:
+        found = vars(klass).get(name)
+        if isinstance(found, types.MemberDescriptorType):
+            return found
+    return None
 
 
 def _group_where(index, numbered):

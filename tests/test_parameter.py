@@ -182,6 +182,25 @@ class Tagged(Parameter):  # and one with a __dict__ (a class attribute gives the
     tag = None
 
 
+class Described(Parameter):  # and one whose __init__ sets its own attribute (in its __dict__)
+    def __init__(self, data, note):
+        super().__init__(data)
+        self.note = note
+
+
+class Scaled(Parameter):  # and one whose property reads its gradient scaled (a slot's value kept apart)
+    __slots__ = ("scale",)
+
+    @property
+    def grad(self):
+        raw = Parameter.grad.__get__(self)
+        return None if raw is None else raw * self.scale
+
+    @grad.setter
+    def grad(self, value):
+        Parameter.grad.__set__(self, value)
+
+
 class Labelled(Parameter):  # slots as Python also takes them: one named by a string, a private one
     __slots__ = "label"
 
@@ -208,11 +227,15 @@ def test_a_subclass_pickles_and_copies_as_itself(protocol):
             assert getattr(q, "name", "unset") == getattr(p, "name", "unset")
             assert getattr(q, "tag", None) == getattr(p, "tag", None)
     assert copy.deepcopy(tagged).tag == 5 and copy.copy(named).grad is not named.grad
-    labelled, secret = Labelled(np.ones(2)), Secret(np.ones(1))
+    labelled, secret, described = Labelled(np.ones(2)), Secret(np.ones(1)), Described(np.ones(1), "bias")
+    assert described.note == "bias" and not hasattr(described.data, "note")
     labelled.label, secret.name = "bias", "scale"
     secret.keep(7)
+    scaled = Scaled(np.zeros(2), grad=np.ones(2))
+    scaled.scale = 10.0
     for copier in (lambda p: pickle.loads(pickle.dumps(p, protocol)), copy.copy, copy.deepcopy):
-        assert copier(labelled).label == "bias"
+        assert copier(labelled).label == copier(described).note == "bias"
+        assert copier(scaled).grad.tolist() == [10.0, 10.0]  # (each copy scaled it once more)
         assert (copier(secret).kept(), copier(secret).name) == (7, "scale")
 
 
