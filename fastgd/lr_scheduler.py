@@ -253,6 +253,11 @@ class LRScheduler:
     """Base class of the schedulers: sets each group's ``initial_lr`` (if it has none) when
     ``last_epoch`` is -1, keeps ``base_lrs`` and ``last_epoch``, and makes the first step."""
 
+    #: whether get_lr writes the cycled momentum into the groups (CyclicLR's and OneCycleLR's, with
+    #: cycle_momentum), which a step that raises puts back: a class flag, as a user's subclass may
+    #: have an attribute named cycle_momentum of its own
+    _cycles_momentum = False
+
     def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(optimizer)
         if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
@@ -355,7 +360,7 @@ class LRScheduler:
         self._get_lr_called_within_step = True
         # the one option get_lr may write (CyclicLR's and OneCycleLR's cycled momentum), as it was in
         # each group (not a copy of every option: this runs at every step); the rates are written last, checked
-        written = _momentum_key(self.use_beta1) if getattr(self, "cycle_momentum", False) else None
+        written = _momentum_key(self.use_beta1) if self._cycles_momentum and self.cycle_momentum else None
         saved = [] if written is None else [(group, written in group, group.get(written))
                                             for group in self.optimizer.param_groups]
         try:
@@ -685,6 +690,8 @@ class CyclicLR(LRScheduler):
     """The learning rate cycles between base_lr and max_lr (step_size_up steps up, step_size_down
     down), the momentum (or beta1) inversely between max_momentum and base_momentum; a step per batch."""
 
+    _cycles_momentum = True
+
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
                  gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
                  max_momentum=0.9, last_epoch=-1):
@@ -809,6 +816,8 @@ class OneCycleLR(LRScheduler):
     """The 1cycle policy: the learning rate anneals from max_lr / div_factor up to max_lr over
     pct_start of total_steps, then down to initial_lr / final_div_factor (three_phase: back to the
     start first), the momentum (or beta1) inversely; a step per batch."""
+
+    _cycles_momentum = True
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,

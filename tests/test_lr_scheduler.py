@@ -991,3 +991,19 @@ def test_a_state_after_a_fractional_epoch_loads():
         twin = make(_sgd())
         twin.load_state_dict(scheduler.state_dict())
         assert twin.last_epoch == scheduler.last_epoch == 2.5
+
+
+def test_a_users_scheduler_may_name_an_attribute_cycle_momentum():
+    # the step put back the cycled momentum of any scheduler with that attribute, and read
+    # use_beta1, which a user's scheduler lacks (AttributeError); torch's reads neither
+    class Warmup(lr_scheduler.LRScheduler):
+        def __init__(self, optimizer):
+            self.cycle_momentum = True  # the user's own flag
+            super().__init__(optimizer)
+
+        def get_lr(self):
+            return [base * min(1.0, (self.last_epoch + 1) / 10) for base in self.base_lrs]
+
+    scheduler = Warmup(fastgd.SGD([np.zeros(2)], lr=0.1, momentum=0.9))
+    scheduler.step()
+    assert scheduler.get_last_lr() == pytest.approx([0.02])
