@@ -12,7 +12,7 @@
  * the rows, in order and in a shuffled order; each figure is the fastest of REPEATS epochs.  The
  * shuffled epochs ask for the rows ahead as fastgd's epochs do (far ahead into L2, near into L1).
  *
- *   sum           add up the rows' values: reading the rows, nothing else
+ *   sum           add up the rows' values: reading them (their indices only asked for), nothing else
  *   dot           each row's dot product with the weights
  *   sgd           per-sample SGD (squared loss, so that every row steps; L2 by a scale factor): a
  *                 row's dot product, then its step
