@@ -43,7 +43,7 @@ def documents(rng, count, topic_words, shared_words, length=40, own_share=0.04):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--documents", type=int, default=100_000, help="documents in the stream")
     parser.add_argument("--batch", type=int, default=5_000, help="documents a partial_fit call")
     parser.add_argument("--bits", type=int, default=18, help="the hashing space: 2**bits features")

@@ -631,14 +631,14 @@ def _positive_int(text):
 def add_arguments(parser):
     """Add the options of ``python -m fastgd bench`` to an argparse parser."""
     parser.add_argument("--optimizers", type=_name_list("optimizer", tuple(OPTIMIZERS)), default=list(OPTIMIZERS),
-                        metavar="LIST", help=f"comma-separated, from {','.join(OPTIMIZERS)} (default: all)")
+                        metavar="LIST", help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
     parser.add_argument("--dtypes", type=_name_list("dtype", DTYPES), default=list(DEFAULT_DTYPES),
-                        metavar="LIST", help=f"comma-separated, from {','.join(DTYPES)} (default: float32)")
+                        metavar="LIST", help=f"comma-separated, from {', '.join(DTYPES)} (default: float32)")
     parser.add_argument("--sizes", type=_sizes, default=None, metavar="LIST",
                         help="elements in the one parameter, comma-separated "
                              f"(default: {','.join(map(format_size, DEFAULT_SIZES))})")
     parser.add_argument("--contenders", type=_contenders, default=None, metavar="LIST",
-                        help=f"comma-separated, from {','.join(CONTENDERS)}; fastgd is always timed "
+                        help=f"comma-separated, from {', '.join(CONTENDERS)}; fastgd is always timed "
                              "(default: all, the torch ones if torch is installed)")
     parser.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="N",
                         help=f"timed batches of about {TARGET_SECONDS * 1000:.0f} ms per contender; "

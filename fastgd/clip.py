@@ -127,7 +127,8 @@ def _check_foreach(foreach):
 def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=None):
     """The ``norm_type``-norm of all the gradients as one vector (torch.nn.utils.get_total_norm):
     a NumPy scalar of their dtype.  ``norm_type``: a real number, ``inf`` (the largest
-    magnitude), ``-inf`` or 0 (the number of nonzero elements).  error_if_nonfinite: raise
+    magnitude), ``-inf`` or 0 (the number of gradients holding a nonzero element, as torch's norm
+    of the gradients' norms counts them).  error_if_nonfinite: raise
     RuntimeError if the norm is NaN or infinite (an element is).  foreach: as torch takes it
     (None, True or False), ignored: there is one implementation, a compiled pass."""
     _check_foreach(foreach)

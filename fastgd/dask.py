@@ -28,11 +28,13 @@ import copy
 import math
 import time
 import uuid
+import warnings
 import weakref
 from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone, is_classifier
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state
@@ -90,7 +92,8 @@ class DataParallel(BaseEstimator):
     X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
     weights sum to 0 are skipped, and every worker holding blocks needs a positive sum.  A
     DataFrame's partitions are the blocks; its column names are not kept.  The replicas run
-    without convergence test (``tol=None``) and take the estimator's current parameters at
+    without convergence test (``tol=None``; ``fit`` warns of a divergence by the averaged
+    objectives' curve, as the estimator's fit does) and take the estimator's current parameters at
     each call (``set_params(estimator__...)`` between ``partial_fit`` calls applies); an
     ``average`` other than True/False (a step to start from) is refused, as the replicas
     would reach it at different steps.  ``class_weight="balanced"`` is computed over all of y
@@ -222,6 +225,8 @@ class DataParallel(BaseEstimator):
             state = _State(self._new_replicas(len(groups), balanced), epochs=0, loss_curve=[])
             self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter))
         self._finish(state, classes)
+        if rising := self.estimator_._rising(curve=self.loss_curve_, epochs=self.n_iter_):  # (as the estimator's fit)
+            warnings.warn(rising, ConvergenceWarning)
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):

@@ -54,7 +54,7 @@ def run(args):
     print(f"Linear regression: y = {TRUE_INTERCEPT:g} + {TRUE_WEIGHT:g} x + noise, {n} samples\n")
 
     for cls in (fastgd.LinearRegression, reference.LinearRegression):  # warm up: imports, first-call costs
-        cls(max_iter=1).fit(x[:10], y[:10])
+        cls(max_iter=1, tol=None).fit(x[:10], y[:10])
     rows, curves = [], {}
     for label, optimizer, lr, batch_size, epochs in LINEAR_RUNS:
         options = dict(optimizer=optimizer, learning_rate=lr, batch_size=batch_size, max_iter=epochs, tol=None,

@@ -526,31 +526,39 @@ class _Driver(BaseEstimator):
         """Whether fit trains each output apart (see SGDClassifier._fit_classes_apart)."""
         return False
 
-    #: how many times its best the objective may end, above its first epoch's, before a fit is taken
-    #: to have diverged (its first epoch's mean holds the climb from the starting weights: a fit that
-    #: settles ends below it)
-    _RISE = 2.0
-    #: and how many times the objective of zero weights (which the best weights do not exceed)
-    _BLOWN_UP = 1e3
+    # When a fit's objective says it diverged (see _rising): it ended above its first epoch's (whose
+    # mean holds the climb from the starting weights: a fit that settles ends below it) and either
+    # _RISE times its best, or after rising in each of its last n_iter_no_change epochs (at least
+    # _RISES of them); or, from zero weights, _BLOWN_UP times their objective (which the best weights
+    # do not exceed).  A fit ending below _SETTLED times that objective settled, whatever its curve
+    # did (an optimizer's noise near 0, after a warm start at the optimum).
+    _RISE, _RISES, _BLOWN_UP, _SETTLED = 10.0, 3, 100.0, 0.01
 
-    def _objective_at_zero(self, targets, sample_weight):
-        """The objective of zero weights and intercepts (the loss at score 0, weighted as the objective
-        weighs it), or None where not known (the drop-ins': they follow scikit-learn, which has no
-        such test)."""
+    def _objective_at_zero(self, targets, sample_weight, rows):
+        """The objective of zero weights and intercepts over the rows trained on (all, or those
+        listed): the loss at score 0, weighted as the objective weighs it; None where not known (the
+        drop-ins': they follow scikit-learn, which has no such test) or not positive."""
         return None
 
-    def _rising(self, at_zero=None):
-        """What a fit whose last objective ended above its first epoch's and far above its best, or
-        far above the objective at_zero of zero weights, says, however it ended (tol, max_iter, or
-        tol=None), else None."""
-        first, best, last = self.loss_curve_[0], min(self.loss_curve_), self.loss_curve_[-1]
-        if last > max(self._RISE * best, first):
-            said = f"above its first epoch's ({first:.6g}) and far above its best ({best:.6g})"
-        elif at_zero is not None and last > self._BLOWN_UP * at_zero:
+    def _rising(self, at_zero=None, from_zero=False, curve=None, epochs=None):
+        """What a fit whose objective says it diverged says (see _RISE), however it ended (tol,
+        max_iter, or tol=None), else None.  at_zero: _objective_at_zero's; from_zero: whether the
+        fit started at zero weights; curve and epochs: another's than loss_curve_ and n_iter_
+        (DataParallel's)."""
+        curve, epochs = (self.loss_curve_, self.n_iter_) if curve is None else (curve, epochs)
+        first, best, last = curve[0], min(curve), curve[-1]
+        if at_zero is not None and last < self._SETTLED * at_zero:
+            return None
+        rises = min(self.n_iter_no_change, len(curve) - 1)
+        climbed = rises >= self._RISES and all(a < b for a, b in zip(curve[-rises - 1:], curve[-rises:]))
+        if last > first and (last > self._RISE * best or climbed):
+            said = (f"above its first epoch's ({first:.6g}) and "
+                    + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
+        elif from_zero and at_zero is not None and last > self._BLOWN_UP * at_zero:
             said = f"over {self._BLOWN_UP:g} times that of zero weights ({at_zero:.6g})"
         else:
             return None
-        return (f"The fit ended in epoch {self.n_iter_} with an objective of {last:.6g}, {said}: it diverged. "
+        return (f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. "
                 "Try a smaller learning_rate, or scale the features (e.g. StandardScaler).")
 
     #: rows predicted at a time when scoring held-out rows of X
@@ -610,6 +618,7 @@ class _Driver(BaseEstimator):
             if values is not None and not np.isfinite(values).all():
                 raise ValueError(f"{name} holds NaN or inf in {X.dtype} (X's dtype, in which training runs): "
                                  "expected finite values (within that dtype's range)")
+        from_zero = False  # whether the weights start at zero (for _rising)
         if not reset:
             self._follow_parameters()
             self._follow_weights()
@@ -626,6 +635,7 @@ class _Driver(BaseEstimator):
                 self.n_iter_, self.loss_curve_ = 0, []
             else:
                 self._initialize(X.shape[1], self._n_outputs, X.dtype)
+            from_zero = not warm and init is None
             if init is not None:
                 self._start_from(*init)
         self._start_call(reset)
@@ -652,7 +662,8 @@ class _Driver(BaseEstimator):
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
             # (scikit-learn's partial_fit warns of nothing)
-            if not partial and (rising := self._rising(self._objective_at_zero(targets, sample_weight))):
+            if not partial and (rising := self._rising(self._objective_at_zero(targets, sample_weight, train),
+                                                       from_zero)):
                 warnings.warn(rising, ConvergenceWarning)
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
@@ -1135,11 +1146,16 @@ class LinearRegression(RegressorMixin, _BaseGD):
         with self._checked_call(partial=True):
             return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
-    def _objective_at_zero(self, targets, sample_weight):
+    def _objective_at_zero(self, targets, sample_weight, rows):
         # the squared error / 2 of predicting 0, its weighted mean (in float64: y's squares may
         # leave float32's range)
-        squares = np.square(targets.reshape(targets.shape[0], -1), dtype=np.float64).sum(axis=1)
-        return float(np.average(squares, weights=sample_weight)) / 2
+        targets = targets.reshape(targets.shape[0], -1)
+        if rows is not None:
+            targets, sample_weight = targets[rows], None if sample_weight is None else sample_weight[rows]
+        if sample_weight is not None and not sample_weight.sum(dtype=np.float64) > 0:
+            return None
+        at_zero = float(np.average(np.square(targets, dtype=np.float64).sum(axis=1), weights=sample_weight)) / 2
+        return at_zero if at_zero > 0 else None
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -1190,7 +1206,7 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
         per_row = weights[targets.astype(np.intp)].astype(dtype)
         return per_row if sample_weight is None else sample_weight * per_row
 
-    def _objective_at_zero(self, targets, sample_weight):
+    def _objective_at_zero(self, targets, sample_weight, rows):
         return math.log(len(self.classes_))  # the log loss of even odds, whatever the weights
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -1389,7 +1405,8 @@ class _SGDDropIn(_Driver):
 
 
 class SGDRegressor(RegressorMixin, _SGDDropIn):
-    """scikit-learn's SGDRegressor (same parameters, defaults and results at batch_size=1), with
+    """scikit-learn's SGDRegressor (same parameters and defaults; the same results at batch_size=1
+    with shuffle=False, the same in distribution shuffled), with
     mini-batches (batch_size) and fastgd's optimizers (optimizer and its options)."""
 
     _allowed_losses = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
@@ -1424,8 +1441,8 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
 
 class SGDClassifier(_LinearClassifier, _SGDDropIn):
-    """scikit-learn's SGDClassifier (same parameters, defaults and results at batch_size=1; more
-    than two classes one vs all), with mini-batches (batch_size) and fastgd's optimizers
+    """scikit-learn's SGDClassifier (same parameters and defaults; the same results at batch_size=1
+    with shuffle=False, the same in distribution shuffled; more than two classes one vs all), with mini-batches (batch_size) and fastgd's optimizers
     (optimizer and its options).  The classes of one vs all are trained together, in one pass
     over the data an epoch, but in a fit with tol set: there, as in scikit-learn, each class is
     trained apart and stops on its own, n_jobs classes at a time (see _fit_classes_apart)."""

@@ -583,7 +583,7 @@ cdef double run_epoch(
         lr = rates[batch] if rates != NULL else lr_of(optimizer, 0)
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
             neg_lr = -lr
-            past_zero = alpha != 0 and 1.0 + neg_lr * alpha <= least_decay  # (see least_l2_decay)
+            past_zero = alpha != 0 and past_least_decay(1.0 + neg_lr * alpha, least_decay)
             if penalized:
                 decay = 0.0 if past_zero else 1.0 + neg_lr * <floating>alpha
                 decay_norms(settings, k, decay)
@@ -622,7 +622,7 @@ cdef double run_epoch(
             gemm("N", "T", <int>d, <int>k, <int>m, scale, batch_x, <int>d, scores, <int>k, 0, coef_grad, <int>d)
         if not (m == 1 and one_pass):
             if alpha != 0 and one_pass \
-                    and 1.0 - lr * alpha <= least_decay:
+                    and past_least_decay(1.0 - lr * alpha, least_decay):
                 memset(coef, 0, k * d * sizeof(floating))  # past zero (see least_l2_decay), as the one-row step
             elif alpha != 0:
                 for j in range(k * d):
@@ -1084,10 +1084,16 @@ cdef inline double row_weight_of(const floating* sample_weight, const Settings* 
 cdef inline double least_l2_decay(const Settings* settings) noexcept nogil:
     """The least plain SGD's L2 decay 1 - lr alpha may be: 0 where scikit-learn's rule stops it
     there, the weights set to zero rather than flipped (Objective.clamp_decay), else no bound
-    (the gradient step's).  A step is past zero when 1 - lr alpha falls to it or below: at 0
-    exactly, the gradient step's rounding would leave residues of the weights, where
-    scikit-learn's scale makes them zeros."""
+    (the gradient step's).  A step is past zero when 1 - lr alpha falls to it (past_least_decay)."""
     return 0.0 if settings.clamp_decay else -INFINITY
+
+
+cdef inline bint past_least_decay(double decay, double least) noexcept nogil:
+    """Whether a step's L2 decay 1 - lr alpha has fallen to the least it may be (least_l2_decay): at
+    0 exactly too, where the gradient step's rounding would leave residues of the weights and
+    scikit-learn's scale makes them zeros; never without a bound (-inf), not even when lr alpha
+    overflows (the gradient step then fails the fit as diverged)."""
+    return decay <= least and least > -INFINITY
 
 
 cdef inline void hold_intercepts(const Settings* settings, floating* intercept, Py_ssize_t k) noexcept nogil:

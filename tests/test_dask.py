@@ -584,3 +584,19 @@ def test_the_averaged_weights_are_read_only(dask_client):
         with pytest.raises(ValueError, match="read-only"):
             getattr(model, name)[0] = 7.0
     np.testing.assert_array_equal(model.coef_, model.estimator_.coef_)
+
+
+def test_a_diverging_fit_warns_as_the_estimators(dask_client):
+    # full-batch steps at 2.25 / L: the objective grows 1.5x an epoch; the estimator's fit warns that
+    # it diverged, and DataParallel's fit of it (whose curve climbs the same way) said nothing
+    from sklearn.exceptions import ConvergenceWarning
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=200)
+    with_ones = np.c_[X, np.ones(200)]
+    lr = 2.25 / np.linalg.eigvalsh(with_ones.T @ with_ones / 200).max()
+    estimator = fastgd.LinearRegression(batch_size=None, learning_rate=lr, max_iter=8, tol=None)
+    with pytest.warns(ConvergenceWarning, match="it diverged"):
+        model = DataParallel(estimator, client=dask_client).fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100))
+    assert model.loss_curve_[-1] > 2 * model.loss_curve_[0]
