@@ -63,13 +63,15 @@ class MultiSteps(_OneAtATime):
         # the entries made for that are the optimizer's, by position (joblib writes each reference
         # to an array apart), joined again by __setstate__
         state, now = super()._pickled(), self.optimizer._entries
-        state["_made_for"] = [None if i < len(now) and made is now[i] else made for i, made in enumerate(self._made_for)]
+        state["_made_for"] = [None if i < len(now) and made is now[i] else made
+                              for i, made in enumerate(self._made_for)]
         return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
         self._sums = [_writable(array) for array in self._sums]
-        self._made_for = [self.optimizer._entries[i] if made is None else made for i, made in enumerate(self._made_for)]
+        self._made_for = [self.optimizer._entries[i] if made is None else made
+                          for i, made in enumerate(self._made_for)]
 
     def step(self, grads=None):
         """Add this call's gradients (as optimizer.step takes them; None: each

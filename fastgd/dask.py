@@ -225,7 +225,7 @@ class DataParallel(BaseEstimator):
             state = _State(self._new_replicas(len(groups), balanced), epochs=0, loss_curve=[])
             self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter))
         self._finish(state, classes)
-        if rising := self.estimator_._rising(curve=self.loss_curve_, epochs=self.n_iter_):  # (as the estimator's fit)
+        if rising := self.estimator_._rising(curve=self.loss_curve_, epochs=self.n_iter_):  # (as its own fit)
             warnings.warn(rising, ConvergenceWarning)
         return self
 

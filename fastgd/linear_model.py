@@ -546,6 +546,8 @@ class _Driver(BaseEstimator):
         fit started at zero weights; curve and epochs: another's than loss_curve_ and n_iter_
         (DataParallel's)."""
         curve, epochs = (self.loss_curve_, self.n_iter_) if curve is None else (curve, epochs)
+        if not curve:
+            return None
         first, best, last = curve[0], min(curve), curve[-1]
         if at_zero is not None and last < self._SETTLED * at_zero:
             return None
@@ -1442,8 +1444,8 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
 class SGDClassifier(_LinearClassifier, _SGDDropIn):
     """scikit-learn's SGDClassifier (same parameters and defaults; the same results at batch_size=1
-    with shuffle=False, the same in distribution shuffled; more than two classes one vs all), with mini-batches (batch_size) and fastgd's optimizers
-    (optimizer and its options).  The classes of one vs all are trained together, in one pass
+    with shuffle=False, the same in distribution shuffled; more than two classes one vs all), with
+    mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).  The classes of one vs all are trained together, in one pass
     over the data an epoch, but in a fit with tol set: there, as in scikit-learn, each class is
     trained apart and stops on its own, n_jobs classes at a time (see _fit_classes_apart)."""
 

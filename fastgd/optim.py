@@ -810,7 +810,8 @@ class Optimizer(_OneAtATime):
         """Clear the gradient of every fastgd.Parameter that param_groups list: set it to None
         (torch's default) or fill it with zeros (each must then be a writable array)."""
         with self._exclusive("zero_grad()"):
-            cleared = [(i, entry) for i, entry in enumerate(_group_entries(self.param_groups))  # as torch: whatever the groups list
+            # as torch: whatever the groups list
+            cleared = [(i, entry) for i, entry in enumerate(_group_entries(self.param_groups))
                        if isinstance(entry, Parameter) and entry.grad is not None]
             if set_to_none:
                 for _, entry in cleared:

@@ -75,7 +75,8 @@ class _Average(_OneAtATime):
                              "keep one average a parameter (an entry replaced by an array of its shape and dtype)")
         for i, (array, other) in enumerate(zip(arrays, others)):
             _checks.check_param(array, f"{name} {i}", written)
-            _checks.check_param(other, f"average {i}", "update() and swap() write into it" if name == "parameter" else None)
+            written_too = "update() and swap() write into it" if name == "parameter" else None  # (copy_to reads it)
+            _checks.check_param(other, f"average {i}", written_too)
             if array.shape != other.shape or array.dtype != other.dtype:
                 raise ValueError(f"{name} {i} ({_checks.describe(array)}) "
                                  f"{'no longer matches' if name == 'parameter' else 'does not match'} its {what} "
