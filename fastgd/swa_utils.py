@@ -67,16 +67,17 @@ class _Average(_OneAtATime):
         """The parameters' arrays as they are now, checked in full where the compiled pass refused them."""
         return [_data(entry) for entry in self._entries]
 
-    def _check(self, arrays, others, what, written=None, name="parameter"):
+    def _check(self, arrays, others, what, written=None, name="parameter", averages_written=True):
         """Raise, naming the array, unless arrays (the parameters, or copy_to's targets: `name`)
-        and others (the averages, `what`) pair up as a compiled pass takes them (see _run)."""
+        and others (the averages, `what`) pair up as a compiled pass takes them (see _run);
+        averages_written: whether the pass writes the averages (update and swap; copy_to reads them)."""
         if len(self.averages) != len(self._entries):  # (averages, a public list, edited by hand)
             raise ValueError(f"averages holds {len(self.averages)} arrays for {len(self._entries)} parameters; "
                              "keep one average a parameter (an entry replaced by an array of its shape and dtype)")
         for i, (array, other) in enumerate(zip(arrays, others)):
             _checks.check_param(array, f"{name} {i}", written)
-            written_too = "update() and swap() write into it" if name == "parameter" else None  # (copy_to reads it)
-            _checks.check_param(other, f"average {i}", written_too)
+            _checks.check_param(other, f"average {i}",
+                                "update() and swap() write into it" if averages_written else None)
             if array.shape != other.shape or array.dtype != other.dtype:
                 raise ValueError(f"{name} {i} ({_checks.describe(array)}) "
                                  f"{'no longer matches' if name == 'parameter' else 'does not match'} its {what} "
@@ -117,7 +118,7 @@ class _Average(_OneAtATime):
             _separate(targets, self.averages)
             if not engine.copy_all(targets, self.averages):
                 self._check(targets, self.averages, "average", "copy_to() writes the averages into it",
-                            "parameter" if params is None else "target")
+                            "parameter" if params is None else "target", averages_written=False)
                 if not engine.copy_all([np.asarray(t) for t in targets], self.averages):
                     raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 

@@ -306,6 +306,12 @@ def test_copy_to_reads_a_read_only_average():
     for target in (np.zeros(3), np.zeros(3).view(Subclass)):
         average.copy_to([target])
         assert np.asarray(target).tolist() == [4.0, 5.0, 6.0]
+    parameter = np.zeros(3).view(Subclass)  # and into the parameters themselves (copy_to())
+    average = fastgd.EMA([parameter])
+    average.update()
+    average.averages[0] = read_only
+    average.copy_to()
+    assert np.asarray(parameter).tolist() == [4.0, 5.0, 6.0]
 
 
 def test_copy_to_names_its_targets():
