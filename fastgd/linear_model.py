@@ -1403,7 +1403,11 @@ class _SGDDropIn(_Driver):
                 init = self._kept_weights()
             else:
                 init = (coef_init, intercept_init)
-            return self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
+            self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
+        if self.power_t < 0:  # scikit-learn's deprecation, after the fit as there (partial_fit says nothing)
+            warnings.warn("Negative values for `power_t` are deprecated in version 1.8 and will raise an error in "
+                          "1.10. Use values in the range [0.0, inf) instead.", FutureWarning)
+        return self
 
 
 class SGDRegressor(RegressorMixin, _SGDDropIn):

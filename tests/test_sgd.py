@@ -1708,3 +1708,26 @@ def test_parameters_set_by_another_thread_are_checked_before_training_with_them(
     model.set_params(**{name: bad})
     with pytest.raises(ValueError, match=f"The '{name}' parameter of SGDRegressor must be"):
         model.fit(X, y)
+
+
+@pytest.mark.parametrize("name", ["SGDClassifier", "SGDRegressor"])
+def test_a_negative_power_t_warns_as_scikit_learn(name):
+    """scikit-learn 1.8 deprecates a negative power_t: fit warns (FutureWarning) once the model
+    is fitted; partial_fit says nothing.  Older scikit-learn accepts it silently."""
+    X, y = _classification(2, np.float64) if name == "SGDClassifier" else _regression(np.float64)
+    options = dict(SAME, learning_rate="invscaling", eta0=1e-3, power_t=-0.1)
+
+    def future_warnings(call):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            call()
+        return [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
+
+    ours, theirs = getattr(fastgd, name)(**options), getattr(sk, name)(**options)
+    said = future_warnings(lambda: ours.fit(X, y))
+    assert len(said) == 1 and "power_t" in said[0] and hasattr(ours, "coef_")
+    if (expected := future_warnings(lambda: theirs.fit(X, y))):
+        assert said == expected
+    partial = {"classes": np.unique(y)} if name == "SGDClassifier" else {}
+    assert future_warnings(lambda: getattr(fastgd, name)(**options).partial_fit(X, y, **partial)) == []
+    assert future_warnings(lambda: theirs.partial_fit(X, y)) == []
