@@ -19,7 +19,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy import sparse
-from sklearn import get_config
+from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -472,8 +472,10 @@ class _Driver(BaseEstimator):
             self.n_iter_ += 1
             objective = self._objective(loss_sum, weight_sum, sgd_sum, n)
             if not (math.isfinite(loss_sum) and math.isfinite(objective) and (finite or _all_finite(self._theta))):
-                # X was not checked up front: a non-finite entry makes its row's loss non-finite
-                check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
+                # X was not checked up front: a non-finite entry makes its row's loss non-finite (and
+                # scikit-learn's assume_finite is the user's word that X is finite, which it was not)
+                with config_context(assume_finite=False):
+                    check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
                 for values, name in ((targets, "y"), (sample_weight, "sample_weight")):  # checked up front
                     if values is not None and not np.isfinite(values).all():
                         raise ValueError(f"{name} holds NaN or inf now, which it did not when this call began "
@@ -527,11 +529,13 @@ class _Driver(BaseEstimator):
         return False
 
     # When a fit's objective says it diverged (see _rising): it ended above its first epoch's (whose
-    # mean holds the climb from the starting weights: a fit that settles ends below it) and either
-    # _RISE times its best, or after rising in each of its last n_iter_no_change epochs (at least
-    # _RISES of them); or, from zero weights, _BLOWN_UP times their objective (which the best weights
-    # do not exceed).  A fit ending below _SETTLED times that objective settled, whatever its curve
-    # did (an optimizer's noise near 0, after a warm start at the optimum).
+    # mean holds the climb from the starting weights: a fit that settles mostly ends below it) and
+    # either _RISE times its best, or after rising in each of its last n_iter_no_change epochs (at
+    # least _RISES of them) by steps that do not shrink (the last at least half the first: a fit
+    # settling onto its level from above its first epoch's rises by ever smaller steps); or, from
+    # zero weights, _BLOWN_UP times their objective (which the best weights do not exceed).  A fit
+    # ending below _SETTLED times that objective settled, whatever its curve did (an optimizer's
+    # noise near 0, after a warm start at the optimum).
     _RISE, _RISES, _BLOWN_UP, _SETTLED = 10.0, 3, 100.0, 0.01
 
     def _objective_at_zero(self, targets, sample_weight, rows):
@@ -552,7 +556,8 @@ class _Driver(BaseEstimator):
         if at_zero is not None and last < self._SETTLED * at_zero:
             return None
         rises = min(self.n_iter_no_change, len(curve) - 1)
-        climbed = rises >= self._RISES and all(a < b for a, b in zip(curve[-rises - 1:], curve[-rises:]))
+        steps = np.diff(curve[-rises - 1:])
+        climbed = rises >= self._RISES and bool((steps > 0).all()) and steps[-1] >= steps[0] / 2
         if last > first and (last > self._RISE * best or climbed):
             said = (f"above its first epoch's ({first:.6g}) and "
                     + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
@@ -568,7 +573,8 @@ class _Driver(BaseEstimator):
 
     def _validation_score(self, X, rows, y, sample_weight):
         """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole)."""
-        predicted = np.concatenate([self.predict(X[rows[start:start + self._SCORE_CHUNK]])
+        predicted = np.concatenate([self._predicted(self._scores(X[rows[start:start + self._SCORE_CHUNK]],
+                                                                 validated=True))
                                     for start in range(0, rows.size, self._SCORE_CHUNK)])
         metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
         return float(metric(y, predicted, sample_weight=sample_weight))
@@ -676,14 +682,16 @@ class _Driver(BaseEstimator):
         return self
 
     @_reads_model
-    def _scores(self, X):
-        """The linear scores X @ coef_.T + intercept_."""
+    def _scores(self, X, validated=False):
+        """The linear scores X @ coef_.T + intercept_; validated: X is rows of the X a fit validated
+        (early stopping's held-out rows: its feature names were checked with it)."""
         check_is_fitted(self, "coef_")
-        _check_sparse_indices(X)
-        given = X
-        X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
-        if sparse.issparse(given) and given.format not in _CHECKED_FORMATS:
+        if not validated:
             _check_sparse_indices(X)
+            given = X
+            X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
+            if sparse.issparse(given) and given.format not in _CHECKED_FORMATS:
+                _check_sparse_indices(X)
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
         scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
@@ -693,6 +701,10 @@ class _Driver(BaseEstimator):
                              "scores (scale the features)")
         binary = isinstance(self, ClassifierMixin) and self._n_outputs == 1
         return scores[:, 0] if (self._coef_1d or binary) else scores
+
+    def _predicted(self, scores):
+        """predict's answer from the scores."""
+        return scores
 
     @_reads_model
     def set_params(self, **params):
@@ -1117,7 +1129,10 @@ class _LinearClassifier(ClassifierMixin):
 
     @_reads_model  # the scores and classes_ of one model
     def predict(self, X):
-        scores = self.decision_function(X)
+        return self._predicted(self.decision_function(X))
+
+    def _predicted(self, scores):
+        """The label scored highest."""
         index = (scores > 0).astype(int) if scores.ndim == 1 else scores.argmax(axis=1)
         return self.classes_[index]
 

@@ -650,6 +650,45 @@ def test_non_finite_X_changes_nothing(cls, call, bad):
     assert np.array_equal(model.coef_, again.coef_)  # the failed call left no trace
 
 
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression", "SGDRegressor", "SGDClassifier"])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_non_finite_X_is_named_under_assume_finite(name, kind):
+    """scikit-learn's assume_finite skips the finite check of X, which the first epoch makes here:
+    a NaN in X is still named as such (scikit-learn's check_array message), not taken for a
+    divergence that a smaller learning rate would cure."""
+    from sklearn import config_context
+    from sklearn.utils.validation import check_array
+    regression = name in ("LinearRegression", "SGDRegressor")
+    X, y = _data(np.random.default_rng(0), n=60, task="linear" if regression else "binary")
+    X[5, 1] = np.nan
+    X = sparse.csr_matrix(X) if kind == "csr" else X
+    with pytest.raises(ValueError) as expected:
+        check_array(X, accept_sparse=True, input_name="X")
+    model = getattr(fastgd, name)(max_iter=3, tol=None)
+    with config_context(assume_finite=True), pytest.raises(ValueError, match=r"Input X contains NaN") as said:
+        model.fit(X, y)
+    assert str(expected.value) in str(said.value) and not hasattr(model, "coef_")
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression", "SGDRegressor", "SGDClassifier"])
+def test_early_stopping_on_a_data_frame_warns_nothing(name):
+    """The held-out rows are scored on the X the fit validated: scikit-learn's SGD warns nothing of
+    feature names there; fastgd's predict on the plain array warned at every epoch that X had no
+    feature names."""
+    pd = pytest.importorskip("pandas")  # (installed with dask-ml in CI)
+    regression = name in ("LinearRegression", "SGDRegressor")
+    X, y = _data(np.random.default_rng(0), n=200, task="linear" if regression else "binary")
+    frame = pd.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    options = dict(early_stopping=True, max_iter=8, tol=None, random_state=0)
+    from sklearn import linear_model as sk
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        getattr(sk, "SGDRegressor" if regression else "SGDClassifier")(**options).fit(frame, y)
+        model = getattr(fastgd, name)(**options).fit(frame, y)
+    plain = getattr(fastgd, name)(**options).fit(X, y)
+    assert model.validation_scores_ == plain.validation_scores_ and len(model.validation_scores_) == 8
+
+
 @pytest.mark.parametrize("seed", ["instance", "global"])
 def test_failed_fit_draws_nothing_from_a_shared_generator(seed):
     X, y = _data(np.random.default_rng(0), n=40)
@@ -1375,6 +1414,28 @@ def test_healthy_fits_do_not_warn_of_divergence():
         assert weights.sum() == 0 and weights[train].sum() > 0
         fastgd.LinearRegression(early_stopping=True, random_state=0).fit(Xr, yr, sample_weight=weights)
     assert not [str(w.message) for w in said if "diverged" in str(w.message)]
+
+
+def test_a_fit_settling_from_above_its_first_epoch_does_not_warn():
+    """Per-sample modified Huber at a constant rate, rows in order: the objective rises onto its
+    level (the first epoch's mean lies below it) by steps 1e2 times smaller each epoch, a rise in
+    each of the last 5, and the fit stops on tol as scikit-learn's does, with the same weights and
+    no warning; fastgd said it diverged."""
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import SGDClassifier as SkSGDClassifier
+    X, y = make_classification(300, 8, n_informative=5, n_classes=3, random_state=0)
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    y = (y == 2).astype(int)
+    for extra in (dict(), dict(tol=None, max_iter=5)):
+        options = dict(loss="modified_huber", learning_rate="constant", eta0=0.05, shuffle=False, **extra)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            model = fastgd.SGDClassifier(**options).fit(X, y)
+            oracle = SkSGDClassifier(**options).fit(X, y)
+        assert not said and model.n_iter_ == oracle.n_iter_
+        np.testing.assert_allclose(model.coef_, oracle.coef_, rtol=1e-9)
+        steps = np.diff(model.loss_curve_)
+        assert model.loss_curve_[-1] > model.loss_curve_[0] and len(steps) >= 4 and (steps > 0).all()
 
 
 @pytest.mark.parametrize("batch_size", [1, 4])
