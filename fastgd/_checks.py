@@ -152,6 +152,14 @@ def check_state_keys(state_dict, keys):
                                            for what, found in (("it lacks", missing), ("it also has", extra)) if found))
 
 
+def number_of(value):
+    """A 0-d array of a real number (torch's 0-d tensor, converted) as that number (a Python float
+    or int), anything else as it is."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
+        return value.item()
+    return value
+
+
 def check_step_count(value, name, most):
     """A saved step count: a whole number in [0, most], as an int, a NumPy integer, an integral
     float or a 0-d array of one (torch saves its step as a 0-d float tensor); returns it as an int."""

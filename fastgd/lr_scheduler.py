@@ -165,12 +165,22 @@ _WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", 
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                                "total_size", "step_ratio"})
 _FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur"}
+#: the entries that hold a number per param group, as many as the optimizer had when they were
+#: last written: a group added after the scheduler was made is in _last_lr (after a step), not in
+#: base_lrs, as in torch's
+_PER_GROUP_ENTRIES = frozenset({"base_lrs", "_last_lr", "min_lrs", "max_lrs", "base_momentums", "max_momentums"})
 
 
-def _check_entry(key, held, loaded, owner):
+def _check_entry(key, held, loaded, owner, groups):
     """Raise ValueError unless a loaded entry can stand where the scheduler holds `held`: of its
-    kind (_same_kind), no NaN, a finite (and whole) number for a count of steps, above 0 for what
+    kind (_same_kind; a list of a number per group at most as long as the optimizer's groups: see
+    _PER_GROUP_ENTRIES), no NaN, a finite (and whole) number for a count of steps, above 0 for what
     a step divides by (torch loads anything, and fails later or never)."""
+    if key in _PER_GROUP_ENTRIES and isinstance(held, list):
+        if not (isinstance(loaded, (list, tuple)) and 0 < len(loaded) <= groups):
+            raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(loaded)}; expected a list of a number per "
+                             f"param group, as the optimizer had them (this {owner}'s has {groups})")
+        held = held[:1] * len(loaded)
     if not _same_kind(held, loaded):
         raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(loaded)}; this {owner} holds "
                          f"{reprlib.repr(held)} there, and a value of that kind is expected")
@@ -184,6 +194,21 @@ def _check_entry(key, held, loaded, owner):
         raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a whole number (a count of steps)")
     if key in _POSITIVE_ENTRIES and any(not v > 0 for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a number above 0")
+
+
+def _numbers_in(state):
+    """A saved state (and its schedulers' states) with 0-d arrays of numbers, as their numbers:
+    torch's 0-d tensors, converted, which a Tensor lr leaves in base_lrs and _last_lr."""
+    if not isinstance(state, dict):
+        return state
+
+    def plain(key, value):
+        if key == "_schedulers" and isinstance(value, (list, tuple)):
+            return [_numbers_in(inner) for inner in value]
+        if type(value) in (list, tuple):
+            return type(value)(map(_checks.number_of, value))
+        return _checks.number_of(value)
+    return {key: plain(key, value) for key, value in state.items()}
 
 
 def _same_kind(held, loaded):
@@ -294,6 +319,7 @@ class LRScheduler:
         """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's); checked
         before anything changes (the schedulers in it too): each entry must be of the kind this
         scheduler holds there (see _check_entry), and the modes known ones."""
+        state_dict = _numbers_in(state_dict)
         self._check_state_dict(state_dict)
         self._load(state_dict)
 
@@ -312,7 +338,7 @@ class LRScheduler:
                              f"expected some of {sorted(known - {'optimizer'})}")
         for key, value in state_dict.items():
             if key not in self._state_of_its_own:
-                _check_entry(key, vars(self)[key], value, type(self).__name__)
+                _check_entry(key, vars(self)[key], value, type(self).__name__, len(self.optimizer.param_groups))
 
     #: entries whose kind a subclass checks itself
     _state_of_its_own = frozenset({"optimizer"})
@@ -880,7 +906,14 @@ class OneCycleLR(LRScheduler):
 
     def get_lr(self):
         self._warn_outside_step()
-        self._check_group_count(len(self.base_lrs))  # before the groups' keys are read
+        # each group's keys, as a group copied from another carries them (one added plain has none)
+        names = ("start_lr", "end_lr") + (("start_momentum", "end_momentum") if self.cycle_momentum else ())
+        needed = dict.fromkeys(phase[name] for phase in self._schedule_phases for name in names)
+        for i, group in enumerate(self.optimizer.param_groups):
+            if missing := [key for key in needed if key not in group]:
+                raise ValueError(f"param_groups[{i}] has no {missing[0]!r}: OneCycleLR schedules each group by the "
+                                 "keys it wrote into the groups at its start; give a group added since those of "
+                                 "another (copy it), or make a new scheduler")
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {step} times; its schedule has total_steps={self.total_steps}")

@@ -890,7 +890,7 @@ class Optimizer(_OneAtATime):
                                  "indices, as this optimizer's group has that many parameters")
             # a copy, as torch's: the caller's lists (betas, say) stay theirs to change; an option
             # saved as a 0-d array (torch's Tensor lr, converted) is its number
-            group = {**self.defaults, **copy.deepcopy({k: _number_of(v) if k in self.defaults else v
+            group = {**self.defaults, **copy.deepcopy({k: _checks.number_of(v) if k in self.defaults else v
                                                        for k, v in saved.items() if k != "params"})}
             self._check_options(group, where)
             options.append(group)
@@ -982,13 +982,6 @@ def _as_list(groups):
     """param_groups as the compiled step reads them: a list (a list of the user's own class
     copied, the user's object left as it is, as torch leaves it)."""
     return groups if type(groups) is list else list(groups)
-
-
-def _number_of(value):
-    """A 0-d array of a real number as that number (a Python float or int), anything else as it is."""
-    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "fiu":
-        return value.item()
-    return value
 
 
 def _shaped_as(state, param):

@@ -320,6 +320,35 @@ def as_numpy(state_dict):
     return {"state": state, "param_groups": state_dict["param_groups"]}
 
 
+@pytest.mark.parametrize("case", ["StepLR", "CosineAnnealingLR", "CyclicLR", "OneCycleLR"])
+def test_states_of_a_tensor_lr_load_as_their_numbers(case):
+    """torch's optimizer with a Tensor lr leaves 0-d tensors in its schedulers' base_lrs and
+    _last_lr; converted (t.numpy()), they load as their numbers, as the optimizer's state's lr
+    does, and the schedule goes on as torch's (fastgd refused them as not numbers)."""
+    make = RESUMABLE[case]
+    param = torch.zeros(3, dtype=torch.float64, requires_grad=True)
+    theirs = torch.optim.Adam([param], lr=torch.tensor(0.01), foreach=False)
+    fast = fastgd.Adam([np.zeros(3)], lr=0.01)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torchs, ours = make(torch_scheduler, theirs, -1), make(lr_scheduler, fast, -1)
+        for _ in range(3):
+            step_any(theirs)
+            torchs.step()
+        numpy = {key: [v.numpy() if isinstance(v, torch.Tensor) else v for v in value] if isinstance(value, list)
+                 else value.numpy() if isinstance(value, torch.Tensor) else value
+                 for key, value in torchs.state_dict().items()}
+        assert all(isinstance(v, np.ndarray) for v in numpy["_last_lr"])
+        saved = as_numpy(theirs.state_dict())
+        saved["param_groups"] = [{key: value.numpy() if isinstance(value, torch.Tensor) else value
+                                  for key, value in group.items()} for group in saved["param_groups"]]
+        fast.load_state_dict(saved)
+        ours.load_state_dict(numpy)
+        assert all(type(v) is float for v in ours.base_lrs + ours.get_last_lr())
+        rows = [resumed(scheduler, opt, 20, step_any)[:, :, 0] for scheduler, opt in ((ours, fast), (torchs, theirs))]
+    np.testing.assert_allclose(rows[0], rows[1], rtol=1e-6)  # (torch's lr a float32 tensor)
+
+
 @pytest.mark.parametrize("name", ["SGD", "Adam"])
 @pytest.mark.parametrize(("make", "steps"), [
     pytest.param(lambda m, o: m.LinearLR(o, start_factor=1 / 3, end_factor=0.0, total_iters=5), 12, id="LinearLR"),
@@ -789,6 +818,68 @@ def test_a_group_added_with_a_schedulers_keys_as_torch(case):
     assert_same(rows[lr_scheduler], rows[torch_scheduler])
 
 
+#: schedulers that go on after add_param_group in torch (from the groups' rates, or each group's keys)
+GOING_ON = {
+    "StepLR": lambda m, o: m.StepLR(o, 2, 0.5),
+    "MultiStepLR": lambda m, o: m.MultiStepLR(o, [2, 5], 0.5),
+    "ExponentialLR": lambda m, o: m.ExponentialLR(o, 0.9),
+    "ConstantLR": lambda m, o: m.ConstantLR(o, 0.5, 6),
+    "LinearLR": lambda m, o: m.LinearLR(o, 0.5, 1.0, 8),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, 9, 2.0),
+    "ReduceLROnPlateau": lambda m, o: m.ReduceLROnPlateau(o, patience=0),
+    "ChainedScheduler": lambda m, o: m.ChainedScheduler([m.ConstantLR(o, 0.5, 4), m.ExponentialLR(o, 0.9)]),
+    "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=30),
+}
+
+
+@pytest.mark.parametrize("order", ["as the run", "scheduler last"])
+@pytest.mark.parametrize("case", GOING_ON)
+def test_a_state_saved_after_a_group_was_added_loads_as_torchs(case, order):
+    """A run adds a group (copied from another, with the keys schedulers keep) to an optimizer whose
+    scheduler goes on stepping it; the optimizer's and scheduler's states saved then load into new
+    ones, the group added before or after the new scheduler is made, and the run goes on as
+    torch's.  fastgd refused the scheduler's state (its base_lrs and _last_lr of two lengths), and
+    its OneCycleLR stopped at the added group."""
+    make = GOING_ON[case]
+    rows = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for module in (lr_scheduler, torch_scheduler):
+            fast = module is lr_scheduler
+            new = (lambda: np.zeros(2)) if fast else (lambda: torch.zeros(2, dtype=torch.float64, requires_grad=True))
+            build = fastgd.SGD if fast else torch.optim.SGD
+            params = [new(), new()]
+            opt = build([params[0]], lr=0.1, momentum=0.9)
+            scheduler = make(module, opt)
+
+            def step(opt, scheduler, metric):
+                step_any(opt)
+                scheduler.step(metric) if case == "ReduceLROnPlateau" else scheduler.step()
+                return scheduled(opt)
+
+            for i in range(4):
+                step(opt, scheduler, 1.0)
+            copied = {key: value for key, value in opt.param_groups[0].items() if key != "params"}
+            added = {**copied, "params": [params[1]], "lr": 0.05}
+            opt.add_param_group(added)
+            values = [step(opt, scheduler, 2.0 + i) for i in range(3)]
+            saved = copy.deepcopy((opt.state_dict(), scheduler.state_dict()))
+            again = build([params[0]], lr=0.1, momentum=0.9)
+            if order == "scheduler last":
+                again.add_param_group(dict(added))
+            resumed = make(module, again)
+            if order == "as the run":
+                again.add_param_group(dict(added))
+            again.load_state_dict(saved[0])
+            resumed.load_state_dict(saved[1])
+            for opt, scheduler in ((opt, scheduler), (again, resumed)):
+                values += [step(opt, scheduler, 5.0 - i) for i in range(6)]
+            rows[module] = np.array(values)
+    assert rows[lr_scheduler].shape[1] == 2
+    assert_same(rows[lr_scheduler], rows[torch_scheduler])
+    assert_same(rows[lr_scheduler][3:9], rows[lr_scheduler][9:])  # the resumed run is the run
+
+
 def test_scheduler_keys_are_the_keys_schedulers_keep():
     """optim.SCHEDULER_KEYS, which add_param_group takes beside the options, are the keys the
     schedulers write into groups: no more, no fewer."""
@@ -939,7 +1030,7 @@ def test_one_cycle_lr_after_a_group_was_added_says_so():
     scheduler = lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)
     opt.step([np.zeros(2)])
     opt.add_param_group({"params": [np.zeros(3)]})
-    with pytest.raises(ValueError, match="2 param groups; this scheduler was made for 1"):
+    with pytest.raises(ValueError, match="param_groups.1. has no 'initial_lr': OneCycleLR schedules"):
         scheduler.step()
 
 
