@@ -5,6 +5,7 @@ from . import swa_utils as swa_utils
 from .accumulation import MultiSteps as MultiSteps
 from .swa_utils import EMA as EMA
 from .swa_utils import SWA as SWA
+from .swa_utils import SWALR as SWALR
 from . import functional as functional
 from . import lr_scheduler as lr_scheduler
 from . import reference as reference
@@ -24,6 +25,6 @@ __all__ = [
 ]
 __all__ += optim.__all__
 __all__ += clip.__all__
-__all__ += ["EMA", "SWA", "MultiSteps"]
+__all__ += ["EMA", "SWA", "SWALR", "MultiSteps"]
 
 def show_config() -> None: ...

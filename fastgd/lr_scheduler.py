@@ -158,10 +158,10 @@ def _undone_on_failure(optimizer):
 
 #: the entries of a saved state that count steps (whole numbers), those that a step divides by
 #: (above 0), and those that count steps or a fraction of them (finite, as all of the others):
-#: torch's names, which fastgd's schedulers keep (step(epoch) may set a fractional last_epoch, as
-#: torch's, and T_cur with it)
+#: torch's names, which fastgd's schedulers keep, swa_utils.SWALR's too (step(epoch) may set a
+#: fractional last_epoch, as torch's, and T_cur with it)
 _WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
-                            "_milestones", "cooldown_counter", "num_bad_epochs"})
+                            "_milestones", "cooldown_counter", "num_bad_epochs", "anneal_epochs"})
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                                "total_size", "step_ratio"})
 _FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur"}

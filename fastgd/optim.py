@@ -41,7 +41,7 @@ MAX_THREADS = engine.MAX_THREADS
 MAX_STEP = engine.MAX_STEP
 #: the keys learning-rate schedulers keep in a param group beside the options (fastgd.lr_scheduler
 #: writes these, as torch's do): a new group may carry them; any other key not an option is refused
-SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum"})
+SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "base_momentum", "swa_lr"})
 #: torch's keywords that choose among its implementations or serve its autograd and CUDA graphs: a
 #: class takes those its torch namesake takes, in its constructor and its groups (_torch_keywords)
 TORCH_KEYWORDS = ("foreach", "fused", "capturable", "differentiable")

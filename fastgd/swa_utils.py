@@ -1,21 +1,22 @@
 """Running averages of parameters, as torch.optim.swa_utils.AveragedModel keeps them: an
 exponential moving average (EMA) and the equal-weight average of stochastic weight averaging
-(SWA).
+(SWA); and torch's SWALR, the learning-rate schedule of the averaging phase.
 
 Each update is one compiled, fused pass over all the parameters (torch's
 ``_foreach_lerp_``, src/_multi_tensor.pxi): ``average += w * (param - average)``
 with w = 1 - decay (EMA) or 1 / (n + 1) (SWA, n the number of updates
 averaged so far).  As in torch, the first update copies the parameters.
 """
+import math
 import threading
 
 import numpy as np
 
-from . import _checks
+from . import _checks, lr_scheduler
 from ._backend import engine
 from .optim import MAX_STEP, Parameter, _data, _OneAtATime, _writable
 
-__all__ = ["EMA", "SWA"]
+__all__ = ["EMA", "SWA", "SWALR"]
 
 
 def _separate(arrays, averages=()):
@@ -181,3 +182,51 @@ class SWA(_Average):
 
     def _weight(self):
         return 1 / (self.n_averaged + 1)
+
+
+class SWALR(lr_scheduler.LRScheduler):
+    """torch.optim.swa_utils.SWALR: anneals each group's learning rate to its ``swa_lr`` (one for
+    all groups, or one per group) over ``anneal_epochs`` steps, by a half cosine ("cos") or a
+    straight line ("linear"), then holds it there.  Each step goes on from the rate in the group,
+    so it can take over from another scheduler (torch's pattern: the other's steps until the
+    averaging starts, SWALR's after).  As torch's, it writes ``swa_lr`` into each group and
+    counts its own steps (``step(epoch)`` does not move it elsewhere)."""
+
+    def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos", last_epoch=-1):
+        lr_scheduler._check_optimizer(optimizer)
+        swa_lrs = [float(lr_scheduler._check_number(value, "swa_lr", 0, math.inf, high_open=True))
+                   for value in lr_scheduler._per_group("swa_lr", optimizer, swa_lr)]
+        lr_scheduler._check_anneal_strategy(anneal_strategy)
+        anneal_epochs = lr_scheduler._check_int(anneal_epochs, "anneal_epochs", 0)
+        with lr_scheduler._undone_on_failure(optimizer):  # checked: now the groups change
+            for value, group in zip(swa_lrs, optimizer.param_groups):
+                group["swa_lr"] = value
+            self._anneal_strategy = anneal_strategy
+            self.anneal_epochs = anneal_epochs
+            super().__init__(optimizer, last_epoch)
+
+    def _check_state_dict(self, state_dict):
+        super()._check_state_dict(state_dict)
+        lr_scheduler._check_anneal_strategy(state_dict.get("_anneal_strategy", self._anneal_strategy))
+
+    def _anneal(self, t):
+        return (1 - math.cos(math.pi * t)) / 2 if self._anneal_strategy == "cos" else t
+
+    def get_lr(self):
+        self._warn_outside_step()
+        step = self._step_count - 1
+        if self.anneal_epochs == 0:
+            step = max(1, step)
+        # the rate before the annealing began, undone from the group's (which another scheduler may
+        # have set since), then this step's blend of it and swa_lr: torch's arithmetic
+        before = self._anneal(max(0, min(1, (step - 1) / max(1, self.anneal_epochs))))
+        alpha = self._anneal(max(0, min(1, step / max(1, self.anneal_epochs))))
+        rates = []
+        for i, group in enumerate(self.optimizer.param_groups):
+            if "swa_lr" not in group:
+                raise ValueError(f"param_groups[{i}] has no 'swa_lr': SWALR anneals each group to the swa_lr it "
+                                 "wrote into the groups at its start; give a group added since that of another "
+                                 "(copy it), or make a new scheduler")
+            start = group["swa_lr"] if before == 1 else (group["lr"] - before * group["swa_lr"]) / (1 - before)
+            rates.append(group["swa_lr"] * alpha + start * (1 - alpha))
+        return rates

@@ -1,13 +1,14 @@
-# Types of fastgd.swa_utils: running averages of parameters (EMA, SWA).
-from collections.abc import Iterable, Mapping
-from typing import Any
+# Types of fastgd.swa_utils: running averages of parameters (EMA, SWA), and SWALR.
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 
-from fastgd.optim import Parameter
+from fastgd.lr_scheduler import LRScheduler
+from fastgd.optim import Optimizer, Parameter
 
-__all__ = ["EMA", "SWA"]
+__all__ = ["EMA", "SWA", "SWALR"]
 
 _Params = Iterable[npt.NDArray[np.floating[Any]] | Parameter]
 
@@ -28,3 +29,14 @@ class EMA(_Average):
 
 class SWA(_Average):
     def __init__(self, params: _Params) -> None: ...
+
+class SWALR(LRScheduler):
+    anneal_epochs: int
+    def __init__(
+        self,
+        optimizer: Optimizer,
+        swa_lr: float | Sequence[float],
+        anneal_epochs: int = 10,
+        anneal_strategy: Literal["cos", "linear"] = "cos",
+        last_epoch: int = -1,
+    ) -> None: ...

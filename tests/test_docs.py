@@ -64,7 +64,7 @@ def test_every_public_name_is_documented(reference_text):
         assert re.search(rf"(?<![\w.]){re.escape(name)}\b", spans), f"fastgd.{name} is not in README's API reference"
 
 
-@pytest.mark.parametrize("name", [*OPTIMIZERS, "Optimizer", "Parameter"])
+@pytest.mark.parametrize("name", [*OPTIMIZERS, "Optimizer", "Parameter", "EMA", "SWA", "SWALR", "MultiSteps"])
 def test_class_signatures_match(reference_text, name):
     cls = getattr(fastgd, name)
     assert signature_of(documented_signature(reference_text, name)) == code_signature(cls.__init__)

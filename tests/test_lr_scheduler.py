@@ -84,6 +84,11 @@ def fractional_epoch(i):
     return i / 7
 
 
+def swa(module):
+    """The module of SWALR beside a module of schedulers: fastgd's swa_utils, or torch's."""
+    return fastgd.swa_utils if module is lr_scheduler else torch.optim.swa_utils
+
+
 # (optimizer, make(module, optimizer) -> schedulers stepped in order each step, epoch(i) or None)
 CASES = {
     "LambdaLR": ("SGD", lambda m, o: [m.LambdaLR(o, lambda e: 0.995 ** e)], None),
@@ -199,6 +204,20 @@ CASES = {
         o, factor=0.5, patience=2.5, threshold=-1e-3, cooldown=3.0, min_lr=-1.0, eps=-1e-9)], None),
     "ReduceLROnPlateau-abs-negative": ("Adam", lambda m, o: [m.ReduceLROnPlateau(
         o, mode="max", patience=1.0, threshold=-0.01, threshold_mode="abs")], None),
+    # torch.optim.swa_utils.SWALR (fastgd.swa_utils): alone, per group, after another scheduler
+    # (torch's pattern, here by SequentialLR), beside one, and stepped with an epoch (which it ignores)
+    "SWALR": ("SGD", lambda m, o: [swa(m).SWALR(o, swa_lr=0.05)], None),
+    "SWALR-linear-per-group": ("Adam", lambda m, o: [swa(m).SWALR(o, swa_lr=[0.01, 0.02, 0.005], anneal_epochs=300,
+                                                                  anneal_strategy="linear")], None),
+    "SWALR-no-annealing": ("RMSprop", lambda m, o: [m.SequentialLR(o, [m.ExponentialLR(o, gamma=0.995),
+                                                                       swa(m).SWALR(o, 0.02, anneal_epochs=0)],
+                                                                   milestones=[400])], None),
+    "SWALR-after-cosine": ("SGD", lambda m, o: [m.SequentialLR(o, [m.CosineAnnealingLR(o, T_max=800),
+                                                                   swa(m).SWALR(o, 0.01, anneal_epochs=50)],
+                                                               milestones=[600])], None),
+    "SWALR-beside-exponential": ("AdamW", lambda m, o: [m.ExponentialLR(o, gamma=0.999),
+                                                        swa(m).SWALR(o, 0.001, anneal_epochs=20)], None),
+    "SWALR-epoch": ("SGD", lambda m, o: [swa(m).SWALR(o, 0.05, anneal_epochs=30)], lambda i: 2 * i),
 }
 
 
@@ -578,6 +597,13 @@ def groups_of(opt):
      r"phase 2 of 2 would have no steps \(from step 9 to 9\)"),
     (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=20, pct_start=0.05, three_phase=True), ValueError,
      "phase 1 of 3 would have no steps"),
+    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=[0.1, 0.2]), ValueError, "swa_lr has 2 values; the optimizer has 3"),
+    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=-0.1), ValueError, r"swa_lr must be a number in \[0, inf\)"),
+    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=float("inf")), ValueError, "swa_lr must be a number"),
+    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr="0.1"), TypeError, "swa_lr must be a real number"),
+    (lambda o: fastgd.swa_utils.SWALR(o, 0.1, anneal_epochs=-1), ValueError, "anneal_epochs must be an integer >= 0"),
+    (lambda o: fastgd.swa_utils.SWALR(o, 0.1, anneal_epochs=2.0), ValueError, "anneal_epochs"),  # torch refuses it
+    (lambda o: fastgd.swa_utils.SWALR(o, 0.1, anneal_strategy="cosine"), ValueError, "anneal_strategy"),
 ])
 def test_bad_arguments(make, error, match):
     fast, _ = make_pair("SGD")
@@ -757,6 +783,7 @@ RESUMABLE = {
     "CosineAnnealingWarmRestarts": lambda m, o, e: m.CosineAnnealingWarmRestarts(o, T_0=9, T_mult=2, last_epoch=e),
     "CyclicLR": lambda m, o, e: m.CyclicLR(o, 0.001, 0.1, step_size_up=13, last_epoch=e),
     "OneCycleLR": lambda m, o, e: m.OneCycleLR(o, max_lr=0.1, total_steps=300, last_epoch=e),
+    "SWALR": lambda m, o, e: swa(m).SWALR(o, 0.01, anneal_epochs=30, anneal_strategy="linear", last_epoch=e),
 }
 
 
@@ -829,6 +856,7 @@ GOING_ON = {
     "ReduceLROnPlateau": lambda m, o: m.ReduceLROnPlateau(o, patience=0),
     "ChainedScheduler": lambda m, o: m.ChainedScheduler([m.ConstantLR(o, 0.5, 4), m.ExponentialLR(o, 0.9)]),
     "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=0.1, total_steps=30),
+    "SWALR": lambda m, o: swa(m).SWALR(o, 0.01, anneal_epochs=8),
 }
 
 
@@ -994,6 +1022,8 @@ def _sgd():
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: -1}}),
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: 2.5}}),
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3.5: 1}}),
+    (lambda: fastgd.swa_utils.SWALR(_sgd(), 0.1), {"_anneal_strategy": "cosine"}),
+    (lambda: fastgd.swa_utils.SWALR(_sgd(), 0.1), {"anneal_epochs": 2.5}),
 ])
 def test_load_state_dict_checks_the_values(make, bad):
     """torch loads any values (and fails at a later step, or never); fastgd refuses what it cannot
@@ -1025,13 +1055,21 @@ def test_a_failed_reduce_lr_on_plateau_step_changes_nothing():
     assert [g["lr"] for g in opt.param_groups] == [1.0, 0.5]
 
 
-def test_one_cycle_lr_after_a_group_was_added_says_so():
+@pytest.mark.parametrize(("make", "key"), [
+    (lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10), "initial_lr"),
+    (lambda opt: fastgd.swa_utils.SWALR(opt, swa_lr=0.1), "swa_lr"),
+])
+def test_a_group_added_without_a_schedulers_keys_is_named(make, key):
+    """A group added plain lacks the keys these schedulers read from each group (torch's raise
+    KeyError); the step raises, changing nothing."""
     opt = _sgd()
-    scheduler = lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10)
+    scheduler = make(opt)
     opt.step([np.zeros(2)])
     opt.add_param_group({"params": [np.zeros(3)]})
-    with pytest.raises(ValueError, match="param_groups.1. has no 'initial_lr': OneCycleLR schedules"):
+    before = (groups_of(opt), scheduler.state_dict())
+    with pytest.raises(ValueError, match=rf"param_groups.1. has no '{key}': {type(scheduler).__name__} "):
         scheduler.step()
+    assert (groups_of(opt), scheduler.state_dict()) == before
 
 
 def test_arguments_too_large_for_a_double_are_refused():
