@@ -409,6 +409,16 @@ class LRScheduler:
         finally:
             self._get_lr_called_within_step = False
 
+    def _check_group_keys(self, keys):
+        """Raise ValueError naming the first of keys (which this scheduler wrote into each group
+        at its start, and reads from each) that a group lacks: one added since without them (torch's
+        raise KeyError); a group copied from another carries them."""
+        for i, group in enumerate(self.optimizer.param_groups):
+            if missing := [key for key in keys if key not in group]:
+                raise ValueError(f"param_groups[{i}] has no {missing[0]!r}: {type(self).__name__} reads it from each "
+                                 "group, as it wrote it there at its start; give a group added since the keys of "
+                                 "another (copy it), or make a new scheduler")
+
     def _check_group_count(self, count):
         groups = self.optimizer.param_groups
         if count != len(groups):
@@ -906,14 +916,8 @@ class OneCycleLR(LRScheduler):
 
     def get_lr(self):
         self._warn_outside_step()
-        # each group's keys, as a group copied from another carries them (one added plain has none)
         names = ("start_lr", "end_lr") + (("start_momentum", "end_momentum") if self.cycle_momentum else ())
-        needed = dict.fromkeys(phase[name] for phase in self._schedule_phases for name in names)
-        for i, group in enumerate(self.optimizer.param_groups):
-            if missing := [key for key in needed if key not in group]:
-                raise ValueError(f"param_groups[{i}] has no {missing[0]!r}: OneCycleLR schedules each group by the "
-                                 "keys it wrote into the groups at its start; give a group added since those of "
-                                 "another (copy it), or make a new scheduler")
+        self._check_group_keys(dict.fromkeys(phase[name] for phase in self._schedule_phases for name in names))
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {step} times; its schedule has total_steps={self.total_steps}")

@@ -221,12 +221,9 @@ class SWALR(lr_scheduler.LRScheduler):
         # have set since), then this step's blend of it and swa_lr: torch's arithmetic
         before = self._anneal(max(0, min(1, (step - 1) / max(1, self.anneal_epochs))))
         alpha = self._anneal(max(0, min(1, step / max(1, self.anneal_epochs))))
+        self._check_group_keys(("swa_lr",))
         rates = []
-        for i, group in enumerate(self.optimizer.param_groups):
-            if "swa_lr" not in group:
-                raise ValueError(f"param_groups[{i}] has no 'swa_lr': SWALR anneals each group to the swa_lr it "
-                                 "wrote into the groups at its start; give a group added since that of another "
-                                 "(copy it), or make a new scheduler")
+        for group in self.optimizer.param_groups:
             start = group["swa_lr"] if before == 1 else (group["lr"] - before * group["swa_lr"]) / (1 - before)
             rates.append(group["swa_lr"] * alpha + start * (1 - alpha))
         return rates

@@ -1067,7 +1067,7 @@ def test_a_group_added_without_a_schedulers_keys_is_named(make, key):
     opt.step([np.zeros(2)])
     opt.add_param_group({"params": [np.zeros(3)]})
     before = (groups_of(opt), scheduler.state_dict())
-    with pytest.raises(ValueError, match=rf"param_groups.1. has no '{key}': {type(scheduler).__name__} "):
+    with pytest.raises(ValueError, match=rf"param_groups.1. has no '{key}': {type(scheduler).__name__} reads it"):
         scheduler.step()
     assert (groups_of(opt), scheduler.state_dict()) == before
 
