@@ -56,20 +56,24 @@ SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptiv
 def _is_aligned(a):
     """Whether the array (or CSR matrix) a lies at aligned addresses, in one piece, as the compiled
     loop reads it (np.frombuffer, a network frame or a memmap at an odd offset may not; a CSR
-    matrix's data may be a strided view), a CSR matrix's index arrays of one native dtype."""
+    matrix's data may be a strided view), a CSR matrix's index arrays of one native dtype, int32
+    or int64 (the compiled loop's two)."""
     parts = (a.data, a.indices, a.indptr) if sparse.issparse(a) else (a,)
     return all(part.flags.aligned and part.flags.c_contiguous for part in parts) and (
-        not sparse.issparse(a) or (a.indices.dtype == a.indptr.dtype and a.indices.dtype.isnative))
+        not sparse.issparse(a) or (a.indices.dtype == a.indptr.dtype and a.indices.dtype in (np.int32, np.int64)
+                                   and a.indices.dtype.isnative))
 
 
 def _aligned(a):
     """a, or an aligned, contiguous copy of it if it is not so (a CSR matrix's indices and indptr
-    in one native dtype, as SciPy makes them: one may be given int32 and the other int64)."""
+    in one native dtype, int32 or int64: one may be given int32 and the other int64, or either in
+    another integer dtype SciPy takes, such as uint32)."""
     if _is_aligned(a):
         return a
     a = a.copy()
     if sparse.issparse(a):
-        index = np.result_type(a.indices.dtype.newbyteorder("="), a.indptr.dtype.newbyteorder("="))
+        both = np.result_type(a.indices.dtype.newbyteorder("="), a.indptr.dtype.newbyteorder("="))
+        index = np.int32 if both == np.int32 else np.int64
         a.indices, a.indptr = (np.ascontiguousarray(part, dtype=index) for part in (a.indices, a.indptr))
     return a
 
@@ -572,9 +576,15 @@ class _Driver(BaseEstimator):
     _SCORE_CHUNK = 1 << 14
 
     def _validation_score(self, X, rows, y, sample_weight):
-        """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole)."""
-        predicted = np.concatenate([self._predicted(self._scores(X[rows[start:start + self._SCORE_CHUNK]],
-                                                                 validated=True))
+        """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole):
+        fastgd's predict without validating them again (X's feature names were checked with X), a
+        subclass's own predict as scikit-learn's score calls it."""
+        if type(self).predict.__module__ == __name__:
+            def predict(rows):
+                return self._predicted(self._scores(rows, validated=True))
+        else:
+            predict = self.predict
+        predicted = np.concatenate([predict(X[rows[start:start + self._SCORE_CHUNK]])
                                     for start in range(0, rows.size, self._SCORE_CHUNK)])
         metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
         return float(metric(y, predicted, sample_weight=sample_weight))

@@ -167,8 +167,10 @@ _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "to
 _FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur"}
 #: the entries that hold a number per param group, as many as the optimizer had when they were
 #: last written: a group added after the scheduler was made is in _last_lr (after a step), not in
-#: base_lrs, as in torch's
-_PER_GROUP_ENTRIES = frozenset({"base_lrs", "_last_lr", "min_lrs", "max_lrs", "base_momentums", "max_momentums"})
+#: base_lrs, as in torch's; those written when the scheduler was made (_MADE_PER_GROUP), which a
+#: step zips together, are of one length
+_MADE_PER_GROUP = ("base_lrs", "max_lrs", "base_momentums", "max_momentums")
+_PER_GROUP_ENTRIES = frozenset({*_MADE_PER_GROUP, "_last_lr", "min_lrs"})
 
 
 def _check_entry(key, held, loaded, owner, groups):
@@ -197,17 +199,18 @@ def _check_entry(key, held, loaded, owner, groups):
 
 
 def _numbers_in(state):
-    """A saved state (and its schedulers' states) with 0-d arrays of numbers, as their numbers:
-    torch's 0-d tensors, converted, which a Tensor lr leaves in base_lrs and _last_lr."""
+    """A saved state (and its schedulers' states) with the 0-d arrays of numbers in its lists of a
+    number per group (_PER_GROUP_ENTRIES) as their numbers: torch's 0-d tensors, converted, which a
+    Tensor lr leaves in base_lrs and _last_lr (other entries, a subclass's own, as they are)."""
     if not isinstance(state, dict):
         return state
 
     def plain(key, value):
         if key == "_schedulers" and isinstance(value, (list, tuple)):
             return [_numbers_in(inner) for inner in value]
-        if type(value) in (list, tuple):
+        if key in _PER_GROUP_ENTRIES and type(value) in (list, tuple):
             return type(value)(map(_checks.number_of, value))
-        return _checks.number_of(value)
+        return value
     return {key: plain(key, value) for key, value in state.items()}
 
 
@@ -339,6 +342,12 @@ class LRScheduler:
         for key, value in state_dict.items():
             if key not in self._state_of_its_own:
                 _check_entry(key, vars(self)[key], value, type(self).__name__, len(self.optimizer.param_groups))
+        lengths = {key: len(state_dict.get(key, vars(self).get(key)))
+                   for key in _MADE_PER_GROUP if isinstance(state_dict.get(key, vars(self).get(key)), (list, tuple))}
+        if len(set(lengths.values())) > 1:
+            raise ValueError(f"state_dict's lists of a number per group made with the scheduler are of different "
+                             f"lengths ({lengths}, with this {type(self).__name__}'s for those it lacks); expected "
+                             "one length, the number of groups when it was made")
 
     #: entries whose kind a subclass checks itself
     _state_of_its_own = frozenset({"optimizer"})
@@ -916,24 +925,27 @@ class OneCycleLR(LRScheduler):
 
     def get_lr(self):
         self._warn_outside_step()
-        names = ("start_lr", "end_lr") + (("start_momentum", "end_momentum") if self.cycle_momentum else ())
-        self._check_group_keys(dict.fromkeys(phase[name] for phase in self._schedule_phases for name in names))
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(f"OneCycleLR stepped {step} times; its schedule has total_steps={self.total_steps}")
         lrs, momentums = [], []
-        for group in self.optimizer.param_groups:
-            start = 0.0
-            for i, phase in enumerate(self._schedule_phases):
-                end = phase["end_step"]
-                if step <= end or i == len(self._schedule_phases) - 1:
-                    pct = (step - start) / (end - start)
-                    lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
-                    if self.cycle_momentum:
-                        momentums.append(
-                            self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct))
-                    break
-                start = end
+        try:
+            for group in self.optimizer.param_groups:
+                start = 0.0
+                for i, phase in enumerate(self._schedule_phases):
+                    end = phase["end_step"]
+                    if step <= end or i == len(self._schedule_phases) - 1:
+                        pct = (step - start) / (end - start)
+                        lrs.append(self._anneal(group[phase["start_lr"]], group[phase["end_lr"]], pct))
+                        if self.cycle_momentum:
+                            momentums.append(
+                                self._anneal(group[phase["start_momentum"]], group[phase["end_momentum"]], pct))
+                        break
+                    start = end
+        except KeyError:  # (nothing written yet) which group lacks which key
+            names = ("start_lr", "end_lr") + (("start_momentum", "end_momentum") if self.cycle_momentum else ())
+            self._check_group_keys(dict.fromkeys(phase[name] for phase in self._schedule_phases for name in names))
+            raise
         for group, momentum in zip(self.optimizer.param_groups, momentums):
             _set_momentum(group, self.use_beta1, momentum)
         return lrs

@@ -689,6 +689,30 @@ def test_early_stopping_on_a_data_frame_warns_nothing(name):
     assert model.validation_scores_ == plain.validation_scores_ and len(model.validation_scores_) == 8
 
 
+def test_early_stopping_scores_through_a_subclasss_predict():
+    """scikit-learn's early stopping scores the held-out rows with score(), so through a subclass's
+    predict; so does fastgd's (its own predict is taken without validating the rows again)."""
+    from sklearn import linear_model as sk
+
+    calls = {}
+
+    def always_zero(base):
+        class AlwaysZero(base):
+            def predict(self, X):
+                calls[base] = calls.get(base, 0) + 1
+                return np.zeros(X.shape[0], dtype=int)
+        return AlwaysZero
+
+    X, y = _data(np.random.default_rng(0), n=200, task="binary")
+    options = dict(early_stopping=True, max_iter=6, tol=None, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = always_zero(fastgd.SGDClassifier)(**options).fit(X, y)
+        always_zero(sk.SGDClassifier)(**options).fit(X, y)
+    assert calls == {fastgd.SGDClassifier: 6, sk.SGDClassifier: 6}
+    assert len(set(ours.validation_scores_)) == 1  # (the held-out rows' share of class 0)
+
+
 @pytest.mark.parametrize("seed", ["instance", "global"])
 def test_failed_fit_draws_nothing_from_a_shared_generator(seed):
     X, y = _data(np.random.default_rng(0), n=40)

@@ -218,6 +218,7 @@ CASES = {
     "SWALR-beside-exponential": ("AdamW", lambda m, o: [m.ExponentialLR(o, gamma=0.999),
                                                         swa(m).SWALR(o, 0.001, anneal_epochs=20)], None),
     "SWALR-epoch": ("SGD", lambda m, o: [swa(m).SWALR(o, 0.05, anneal_epochs=30)], lambda i: 2 * i),
+    "SWALR-below-zero": ("SGD", lambda m, o: [swa(m).SWALR(o, -1e-3, anneal_epochs=100)], None),
 }
 
 
@@ -598,8 +599,8 @@ def groups_of(opt):
     (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=20, pct_start=0.05, three_phase=True), ValueError,
      "phase 1 of 3 would have no steps"),
     (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=[0.1, 0.2]), ValueError, "swa_lr has 2 values; the optimizer has 3"),
-    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=-0.1), ValueError, r"swa_lr must be a number in \[0, inf\)"),
-    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=float("inf")), ValueError, "swa_lr must be a number"),
+    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=float("nan")), ValueError, "swa_lr must be a finite number"),
+    (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=float("inf")), ValueError, "swa_lr must be a finite number"),
     (lambda o: fastgd.swa_utils.SWALR(o, swa_lr="0.1"), TypeError, "swa_lr must be a real number"),
     (lambda o: fastgd.swa_utils.SWALR(o, 0.1, anneal_epochs=-1), ValueError, "anneal_epochs must be an integer >= 0"),
     (lambda o: fastgd.swa_utils.SWALR(o, 0.1, anneal_epochs=2.0), ValueError, "anneal_epochs"),  # torch refuses it
@@ -1022,6 +1023,9 @@ def _sgd():
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: -1}}),
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: 2.5}}),
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3.5: 1}}),
+    # lists a step zips together, of two lengths (a group's momentum would not cycle)
+    (lambda: lr_scheduler.CyclicLR(fastgd.SGD([{"params": [np.zeros(2)]}, {"params": [np.zeros(2)]}], lr=0.1,
+                                              momentum=0.9), base_lr=0.01, max_lr=0.1), {"base_momentums": [0.8]}),
     (lambda: fastgd.swa_utils.SWALR(_sgd(), 0.1), {"_anneal_strategy": "cosine"}),
     (lambda: fastgd.swa_utils.SWALR(_sgd(), 0.1), {"anneal_epochs": 2.5}),
 ])
@@ -1034,6 +1038,19 @@ def test_load_state_dict_checks_the_values(make, bad):
         scheduler.load_state_dict(bad)
     assert scheduler.state_dict() == before
     scheduler.load_state_dict(before)  # a state it saved loads
+
+
+def test_a_subclasss_own_arrays_load_as_they_were():
+    """Only the lists of a number per group take 0-d arrays as their numbers (torch's Tensor lr);
+    a subclass's own array entries round-trip as arrays."""
+    class Buffered(lr_scheduler.StepLR):
+        def __init__(self, optimizer):
+            self.buffer, self.listed = np.array(0.5), [np.array(1.0)]
+            super().__init__(optimizer, step_size=2)
+
+    scheduler = Buffered(_sgd())
+    scheduler.load_state_dict(scheduler.state_dict())
+    assert type(scheduler.buffer) is np.ndarray and type(scheduler.listed[0]) is np.ndarray
 
 
 def test_sequential_lr_takes_schedulers_of_schedulers_first_only():

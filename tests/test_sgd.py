@@ -615,7 +615,8 @@ def test_csr_data_in_a_strided_view_is_copied_as_dense_rows_are():
     np.testing.assert_array_equal(ours.coef_, fastgd.SGDClassifier(**options).fit(X, y).coef_)
 
 
-@pytest.mark.parametrize("indices, indptr", [(np.int32, np.int64), (np.int64, np.int32), (">i4", ">i4")])
+@pytest.mark.parametrize("indices, indptr", [(np.int32, np.int64), (np.int64, np.int32), (">i4", ">i4"),
+                                             (np.uint32, np.uint32), (np.uint64, np.int32)])
 def test_csr_index_arrays_of_other_dtypes_are_converted(indices, indptr):
     # fit refused them ("both int32 or both int64"), where predict took them
     X, y = _classification(2, np.float64, "csr")
