@@ -1474,9 +1474,10 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 class SGDClassifier(_LinearClassifier, _SGDDropIn):
     """scikit-learn's SGDClassifier (same parameters and defaults; the same results at batch_size=1
     with shuffle=False, the same in distribution shuffled; more than two classes one vs all), with
-    mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).  The classes of one vs all are trained together, in one pass
-    over the data an epoch, but in a fit with tol set: there, as in scikit-learn, each class is
-    trained apart and stops on its own, n_jobs classes at a time (see _fit_classes_apart)."""
+    mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).  The classes of
+    one vs all are trained together, in one pass over the data an epoch, but in a fit with tol set:
+    there, as in scikit-learn, each class is trained apart and stops on its own, n_jobs classes at a
+    time (see _fit_classes_apart)."""
 
     _allowed_losses = tuple(SGD_LOSSES)
     _coef_1d = False

@@ -342,8 +342,8 @@ class LRScheduler:
         for key, value in state_dict.items():
             if key not in self._state_of_its_own:
                 _check_entry(key, vars(self)[key], value, type(self).__name__, len(self.optimizer.param_groups))
-        lengths = {key: len(state_dict.get(key, vars(self).get(key)))
-                   for key in _MADE_PER_GROUP if isinstance(state_dict.get(key, vars(self).get(key)), (list, tuple))}
+        made = {key: state_dict.get(key, vars(self).get(key)) for key in _MADE_PER_GROUP}
+        lengths = {key: len(value) for key, value in made.items() if isinstance(value, (list, tuple))}
         if len(set(lengths.values())) > 1:
             raise ValueError(f"state_dict's lists of a number per group made with the scheduler are of different "
                              f"lengths ({lengths}, with this {type(self).__name__}'s for those it lacks); expected "
