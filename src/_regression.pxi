@@ -603,7 +603,9 @@ cdef double run_epoch(
                         if alpha != 0:
                             g = g + <floating>alpha * coef[c * d + j]
                         coef[c * d + j] = coef[c * d + j] + neg_lr * g
-                if penalized and not by_dots and residual_sum != 0:  # L1: summed anew, before the truncation
+                if penalized and not by_dots and neg_lr * (scale * step_residual(settings, scores, c)) != 0:
+                    # L1: summed anew, before the truncation, where scikit-learn steps (its update in
+                    # double not 0, also where d(loss) underflows float32; see the sparse epoch)
                     output_norms(settings, coef, k, d, c)
                 if fit_intercept and kept:
                     intercepts[c] += -lr * (
@@ -919,7 +921,10 @@ cdef double run_sparse_epoch(
                 for r in range(m):
                     update = -eta * (scale * scores[r * k + c])
                     residual_sum += step_residual(settings, scores, r * k + c)
-                    if update == 0:
+                    # scikit-learn steps where its update in double, -eta d(loss), is not 0, also where
+                    # d(loss) underflows the data's dtype (a float32 update of 0): its weight vector
+                    # takes up the row's norms
+                    if update == 0 and -eta * (scale * step_residual(settings, scores, r * k + c)) == 0:
                         continue
                     span = spans + 2 * r
                     step_size = update / w.scale

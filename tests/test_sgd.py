@@ -1732,3 +1732,38 @@ def test_a_negative_power_t_warns_as_scikit_learn(name):
     partial = {"classes": np.unique(y)} if name == "SGDClassifier" else {}
     assert future_warnings(lambda: getattr(fastgd, name)(**options).partial_fit(X, y, **partial)) == []
     assert future_warnings(lambda: theirs.partial_fit(X, y)) == []
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("penalty", ["l2", "l1", "elasticnet"])
+def test_float32_objective_keeps_the_norms_of_steps_whose_float32_gradient_underflows(penalty, kind):
+    # scikit-learn computes d(loss) in double: a row whose log-loss gradient underflows float32
+    # (margins past ~104) still steps there, and its weight vector takes up that row's norms;
+    # the float32 objective (loss_curve_, and so the epoch tol stops at) must keep them too
+    X = np.array([[10.0, 0.0], [0.0, -10.0]] * 5)
+    y = np.array([1, 0] * 5)
+    options = dict(loss="log_loss", alpha=0.1, learning_rate="constant", eta0=0.1, max_iter=2, tol=None,
+                   shuffle=False, penalty=penalty)
+    curves = []
+    for dtype in (np.float64, np.float32):
+        Xd = X.astype(dtype) if kind == "dense" else sparse.csr_matrix(X.astype(dtype))
+        curves.append(fastgd.SGDClassifier(**options).fit(Xd, y, coef_init=[[20.0, -20.0]]).loss_curve_)
+    np.testing.assert_allclose(curves[1], curves[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("penalty", ["l2", "l1"])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_objective_skips_the_rows_whose_update_underflows_double_as_scikit_learn(kind, penalty, capsys):
+    # the other side of the test above: where -eta * d(loss) underflows double (a margin of ~743
+    # with eta 0.01), scikit-learn takes no step and its weight vector keeps its norms
+    X = np.array([[0.0, 1.0], [742.5, 0.0]] * 3)
+    y = np.array([1, 1, 1, 1, 1, 0])
+    X[5] = [-1.0, 0.0]
+    Xd = X if kind == "dense" else sparse.csr_matrix(X)
+    options = dict(loss="log_loss", alpha=1e-4, learning_rate="constant", eta0=0.01, max_iter=2, tol=None,
+                   shuffle=False, penalty=penalty, fit_intercept=False)
+    ours = fastgd.SGDClassifier(**options).fit(Xd, y, coef_init=[[1.0, 5.0]])
+    capsys.readouterr()
+    sk.SGDClassifier(verbose=1, **options).fit(Xd, y, coef_init=np.array([[1.0, 5.0]]))
+    theirs = [float(line.split("Objective:")[1]) for line in capsys.readouterr().out.splitlines() if "Objective" in line]
+    np.testing.assert_allclose(ours.loss_curve_, theirs, rtol=0, atol=1e-6)  # (printed to 6 decimals)
