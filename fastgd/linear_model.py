@@ -491,8 +491,9 @@ class _Driver(BaseEstimator):
                 raise _Diverged(
                     f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
                     f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
-                    "before this call. Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
-                    + in_float32
+                    "before this call. " + ("With eps=0 the step divides 0 by 0 wherever a gradient stayed 0: "
+                                            "use eps > 0. Else t" if group.get("eps") == 0 else "T")
+                    + "ry a smaller learning_rate, or scale the features (e.g. StandardScaler)." + in_float32
                 )
             self.loss_curve_.append(objective)
             if validation is not None:
@@ -944,8 +945,9 @@ def _dense(weights, dtype):
 
 def _all_finite(weights):
     """Whether the weights are all finite: their sum of squares is (one read, no temporary), or
-    else (it may overflow) each weight is."""
-    return math.isfinite(weights @ weights) or bool(np.isfinite(weights).all())
+    else (it may overflow: no warning of that) each weight is."""
+    with np.errstate(over="ignore"):
+        return math.isfinite(weights @ weights) or bool(np.isfinite(weights).all())
 
 
 def _check_finite(weights, name):
@@ -989,9 +991,10 @@ def _class_index(model, y, classes, reset):
         if model.classes_.dtype == object:  # strings (numbers and mixes were refused): "<U", as scikit-learn's
             model.classes_ = model.classes_.astype(str)
         if model.classes_.size < 2:
-            got = model.classes_.size
-            raise ValueError(f"{type(model).__name__} needs samples of at least 2 classes; got {got} "
-                             f"class{'' if got == 1 else 'es'}: {model.classes_.tolist()}")
+            got = f"{model.classes_.size} class{'' if model.classes_.size == 1 else 'es'}: {model.classes_.tolist()}"
+            raise ValueError(f"{type(model).__name__} needs samples of at least 2 classes; got {got}"
+                             if classes is None else f"classes names {got}; {type(model).__name__} needs at "
+                             "least 2, and every label that y may hold")
         model._n_outputs = 1 if model.classes_.size == 2 else model.classes_.size
     index = np.searchsorted(model.classes_, y)
     if not (new_classes and classes is None):  # classes taken from y know every label

@@ -407,6 +407,15 @@ def test_partial_fit_needs_classes():
         fastgd.LogisticRegression().partial_fit(X, y)
 
 
+@pytest.mark.parametrize("name", ["LogisticRegression", "SGDClassifier"])
+def test_classes_of_one_label_are_named_as_the_fault(name):
+    X, y = _data(np.random.default_rng(0), task="binary")
+    with pytest.raises(ValueError, match=r"classes names 1 class: \[0\]; .* needs at least 2, and every label"):
+        getattr(fastgd, name)().partial_fit(X, y, classes=[0])
+    with pytest.raises(ValueError, match=r"needs samples of at least 2 classes; got 1 class: \[1\]"):
+        getattr(fastgd, name)().fit(X, np.ones_like(y))
+
+
 def test_partial_fit_rejects_unknown_labels():
     X, y = _data(np.random.default_rng(0), task="binary")
     labels = np.where(y == 1, "yes", "no")

@@ -1493,6 +1493,33 @@ def test_float32_rows_whose_squares_overflow_float32_fit_as_sparse_ones():
     _assert_same_fit(dense, theirs, np.float32)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_huge_finite_weights_train_on_without_an_overflow_warning(optimizer):
+    # no penalty: weights near 1e200 keep a finite objective, but the check that they are finite
+    # (a sum of squares) overflowed and warned "overflow encountered in matmul"
+    X, y = _classification(2, np.float64)
+    options = dict(SAME, penalty=None, learning_rate="constant", eta0=1e200, max_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ours = fastgd.SGDClassifier(**options, optimizer=optimizer, batch_size=1 if optimizer == "sgd" else 4).fit(X, y)
+    assert np.isfinite(ours.coef_).all() and np.abs(ours.coef_).max() > 1e160
+    if optimizer == "sgd":
+        _assert_same_fit(ours, sk.SGDClassifier(**options).fit(X, y), np.float64)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "rmsprop"])
+def test_eps_0_dividing_0_by_0_is_named_as_the_cause(optimizer):
+    # a feature of zeros: its gradient and running averages stay 0, and eps=0 (taken, as torch
+    # takes it) makes the step 0/0; the message blamed the learning rate or the features' scale
+    X, y = _classification(2, np.float64)
+    X[:, 0] = 0
+    model = fastgd.SGDClassifier(optimizer=optimizer, eps=0.0, batch_size=4)
+    with pytest.raises(ValueError, match=r"With eps=0 the step divides 0 by 0 .*use eps > 0\. Else try a smaller"):
+        model.fit(X, y)
+    assert not hasattr(model, "coef_")
+    fastgd.SGDClassifier(optimizer=optimizer, eps=1e-8, batch_size=4).fit(X, y)
+
+
 def test_a_large_power_t_and_confident_probabilities_raise_no_floating_point_error():
     X, y = _classification(2, np.float64)
     options = dict(SAME, learning_rate="invscaling", eta0=0.1, power_t=200.0, loss="log_loss")
