@@ -1794,24 +1794,12 @@ def test_estimators_sharing_a_random_state_share_it_when_pickled_together():
 def test_pickling_waits_for_a_fit_under_way(monkeypatch):
     """A pickle taken while another thread's fit runs waits for the fit's end, as a prediction
     does: it held the weights of the middle of the call."""
-    import threading
-    import time
-
     X, y = _data(np.random.default_rng(6), n=200)
     model = fastgd.LinearRegression(max_iter=5, tol=None, random_state=0).fit(X, y)
-    started = threading.Event()
-    run_epochs = fastgd.LinearRegression._run_epochs
-
-    def slow(self, *args, **kwargs):
-        started.set()
-        time.sleep(0.3)  # (the pickle below is asked for meanwhile)
-        return run_epochs(self, *args, **kwargs)
-
-    monkeypatch.setattr(fastgd.LinearRegression, "_run_epochs", slow)
-    fit = threading.Thread(target=model.partial_fit, args=(X, y))
-    fit.start()
-    started.wait()
+    fit, go, ran = _gated_fit(monkeypatch, model, X, y)
+    threading.Timer(0.3, go.set).start()  # the epochs start once the pickle below is asked for
     twin = pickle.loads(pickle.dumps(model))
+    assert ran.is_set()  # the pickle waited for the epochs
     fit.join()
     np.testing.assert_array_equal(twin.coef_, model.coef_)
     assert twin.n_iter_ == model.n_iter_ == 6
@@ -1849,24 +1837,26 @@ def test_a_copy_after_set_params_average_shows_the_same_model(name):
         np.testing.assert_array_equal(twin.predict(X), model.predict(X))
 
 
-def _slowed_fit(monkeypatch, model, X, y):
-    """A thread running model.partial_fit(X, y), whose epochs start 0.3 s late; returns it once its
-    first epoch is about to start."""
-    import threading
-    import time
+def _gated_fit(monkeypatch, model, X, y):
+    """A thread running model.partial_fit(X, y) whose epochs wait for an event; returns, once its
+    first epoch is about to start, the thread, that event (go) and one set when the epochs have
+    run (ran).  The caller sets go when it has done what it tests, or from a threading.Timer
+    when what it tests waits for the fit: no sleep races the other thread."""
+    started, go, ran, run_epochs = threading.Event(), threading.Event(), threading.Event(), type(model)._run_epochs
 
-    started, run_epochs = threading.Event(), type(model)._run_epochs
-
-    def slow(self, *args, **kwargs):
+    def gated(self, *args, **kwargs):
         started.set()
-        time.sleep(0.3)
-        return run_epochs(self, *args, **kwargs)
+        assert go.wait(60), "the test never let the epochs start"
+        try:
+            return run_epochs(self, *args, **kwargs)
+        finally:
+            ran.set()
 
-    monkeypatch.setattr(type(model), "_run_epochs", slow)
+    monkeypatch.setattr(type(model), "_run_epochs", gated)
     fit = threading.Thread(target=model.partial_fit, args=(X, y))
     fit.start()
     started.wait()
-    return fit
+    return fit, go, ran
 
 
 def test_set_params_waits_for_a_fit_under_way(monkeypatch):
@@ -1875,9 +1865,10 @@ def test_set_params_waits_for_a_fit_under_way(monkeypatch):
     X, y = _data(np.random.default_rng(10), n=200)
     model, twin = (fastgd.LinearRegression(alpha=1e-4, max_iter=5, tol=None, random_state=0).fit(X, y)
                    for _ in range(2))
-    fit = _slowed_fit(monkeypatch, model, X, y)
+    fit, go, ran = _gated_fit(monkeypatch, model, X, y)
+    threading.Timer(0.3, go.set).start()  # the epochs start once set_params below is called
     model.set_params(alpha=0.5)
-    assert not fit.is_alive()
+    assert ran.is_set()  # set_params waited for the epochs (not fit.is_alive(): the thread may not have ended yet)
     fit.join()
     twin.partial_fit(X, y)
     np.testing.assert_array_equal(model.coef_, twin.coef_)
@@ -1888,10 +1879,13 @@ def test_sparsify_is_never_halfway_through_a_fit(monkeypatch):
     # sparsify copied the weights of the middle of a partial_fit and made them the model
     X, y = _data(np.random.default_rng(11), n=200)
     model = fastgd.SGDRegressor(max_iter=5, tol=None, random_state=0).fit(X, y)
-    fit = _slowed_fit(monkeypatch, model, X, y)
-    for call in (model.sparsify, model.densify):
-        with pytest.raises(RuntimeError, match="is running already"):
-            call()
+    fit, go, _ = _gated_fit(monkeypatch, model, X, y)
+    try:
+        for call in (model.sparsify, model.densify):
+            with pytest.raises(RuntimeError, match="is running already"):
+                call()
+    finally:
+        go.set()
     fit.join()
     assert not sparse.issparse(model.coef_)
 
@@ -1902,10 +1896,11 @@ def test_y_made_non_finite_during_a_fit_is_named(monkeypatch):
     X, y = _data(np.random.default_rng(13), n=200)
     model = fastgd.LinearRegression(max_iter=5, tol=None, random_state=0).fit(X, y)
     before = model.coef_.copy()
-    fit = _slowed_fit(monkeypatch, model, X, y)
+    fit, go, _ = _gated_fit(monkeypatch, model, X, y)
     errors = []
     monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
     y[7] = np.nan
+    go.set()
     fit.join()
     assert len(errors) == 1 and "y holds NaN or inf now, which it did not when this call began" in str(errors[0])
     np.testing.assert_array_equal(model.coef_, before)
