@@ -18,6 +18,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+import sklearn
 from scipy import sparse
 from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
@@ -1018,6 +1019,11 @@ def _refuse_balanced_in_partial_fit(model):
                          "sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
 
 
+#: scikit-learn 1.8 deprecates a negative power_t (its SGD warns after fit) and says that 1.10
+#: refuses it: the drop-ins do as the scikit-learn installed
+_REFUSES_NEGATIVE_POWER_T = tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 10)
+
+
 class _Diverged(ValueError):
     """The objective became non-finite: the call fails (and changes nothing)."""
 
@@ -1311,7 +1317,8 @@ class _SGDDropIn(_Driver):
         "epsilon": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [StrOptions(set(SGD_SCHEDULES))],
         "eta0": [Interval(Real, 0, None, closed="neither")],
-        "power_t": [Interval(Real, None, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left") if _REFUSES_NEGATIVE_POWER_T
+                    else Interval(Real, None, None, closed="neither")],
         "n_jobs": [Integral, None],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }

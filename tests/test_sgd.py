@@ -1573,7 +1573,8 @@ def test_non_finite_initial_weights_are_refused_as_such(bad):
 
 def test_classes_apart_that_diverge_warn_once():
     X, y = _classification(3, np.float64)
-    options = dict(learning_rate="invscaling", eta0=0.1, power_t=-1, shuffle=False, random_state=0)
+    # (a negative power_t, which scikit-learn 1.10 refuses, made the rates grow here before)
+    options = dict(loss="squared_hinge", learning_rate="constant", eta0=0.3, shuffle=False, random_state=0)
 
     def convergence_warnings(model, labels):
         with warnings.catch_warnings(record=True) as caught:
@@ -1741,7 +1742,7 @@ def test_parameters_set_by_another_thread_are_checked_before_training_with_them(
 @pytest.mark.parametrize("name", ["SGDClassifier", "SGDRegressor"])
 def test_a_negative_power_t_warns_as_scikit_learn(name):
     """scikit-learn 1.8 deprecates a negative power_t: fit warns (FutureWarning) once the model
-    is fitted; partial_fit says nothing.  Older scikit-learn accepts it silently."""
+    is fitted; partial_fit says nothing.  Older scikit-learn accepts it silently, and 1.10 refuses it."""
     X, y = _classification(2, np.float64) if name == "SGDClassifier" else _regression(np.float64)
     options = dict(SAME, learning_rate="invscaling", eta0=1e-3, power_t=-0.1)
 
@@ -1752,6 +1753,17 @@ def test_a_negative_power_t_warns_as_scikit_learn(name):
         return [str(w.message) for w in caught if issubclass(w.category, FutureWarning)]
 
     ours, theirs = getattr(fastgd, name)(**options), getattr(sk, name)(**options)
+    try:
+        theirs.fit(X, y)
+    except ValueError as refused:  # scikit-learn 1.10 and later (as its warning says): refused, as there
+        assert "power_t" in str(refused)
+        for call in ("fit", "partial_fit"):
+            with pytest.raises(type(refused), match=r"power_t"):
+                getattr(ours, call)(X, y, **({"classes": np.unique(y)} if call == "partial_fit" and
+                                              name == "SGDClassifier" else {}))
+            assert not hasattr(ours, "coef_")
+        return
+    theirs = getattr(sk, name)(**options)
     said = future_warnings(lambda: ours.fit(X, y))
     assert len(said) == 1 and "power_t" in said[0] and hasattr(ours, "coef_")
     if (expected := future_warnings(lambda: theirs.fit(X, y))):
