@@ -407,7 +407,13 @@ def dask_client():
     """A client of a two-worker LocalCluster (processes, one thread each), closed after the module.
     dask.distributed is imported here, so that modules not asking for it never import Dask."""
     distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-                                  worker_dashboard_address=None) as cluster:
-        with distributed.Client(cluster) as client:
-            yield client
+    import dask
+
+    # a worker lost (the tests that kill one) and not back within lost-worker-timeout (15 s) has its
+    # nanny closed for good: on a loaded machine a restart can take longer, and the module's later
+    # tests then find one worker; the setting is read in this process, when a worker is removed
+    with dask.config.set({"distributed.deploy.lost-worker-timeout": "300s"}):
+        with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                      worker_dashboard_address=None) as cluster:
+            with distributed.Client(cluster) as client:
+                yield client
