@@ -122,6 +122,25 @@ def _check_sparse_indices(X):
                          f"from 0 to at most its {entries} entries, and its indices lie in [0, {minor})")
 
 
+def _own_indices(X, indices=True):
+    """X, a CSR matrix, over private copies of its indptr (and its indices, unless indices is
+    False), checked (see _check_sparse_indices): SciPy's products and row selections read
+    through them unchecked, and another thread may write X's own arrays meanwhile (a fit's
+    epochs take that; a product or a row selection of X itself would reach memory out of bounds).
+    Its values stay X's: a value written meanwhile changes a result, never what is read."""
+    indptr = np.array(X.indptr, copy=True)
+    index = np.array(X.indices, copy=True) if indices else X.indices
+    entries = min(index.size, np.shape(X.data)[0])
+    message = (f"X's indptr or indices are out of range: a CSR matrix's indptr must rise from 0 to at most its "
+               f"{entries} entries, and its indices lie in [0, {X.shape[1]})")
+    if not (indptr.ndim == index.ndim == 1 and indptr.size == X.shape[0] + 1 and indptr[0] == 0
+            and (np.diff(indptr) >= 0).all() and indptr[-1] <= entries):
+        raise ValueError(message)
+    if indices and indptr[-1] > 0 and not 0 <= index[:indptr[-1]].min() <= index[:indptr[-1]].max() < X.shape[1]:
+        raise ValueError(message)
+    return sparse.csr_matrix((X.data[:entries], index[:entries], indptr), shape=X.shape, copy=False)
+
+
 #: the names a warm refit gives the weights it keeps, in its messages (_start_from)
 _KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
 #: the largest size BLAS takes (a 32-bit int): dense batches of several rows go through it
@@ -586,6 +605,8 @@ class _Driver(BaseEstimator):
                 return self._predicted(self._scores(rows, validated=True))
         else:
             predict = self.predict
+        if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
+            X = _own_indices(X, indices=False)
         predicted = np.concatenate([predict(X[rows[start:start + self._SCORE_CHUNK]])
                                     for start in range(0, rows.size, self._SCORE_CHUNK)])
         metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
@@ -704,6 +725,8 @@ class _Driver(BaseEstimator):
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
             if sparse.issparse(given) and given.format not in _CHECKED_FORMATS:
                 _check_sparse_indices(X)
+        if sparse.issparse(X):  # multiplied through private, checked indices (see _own_indices)
+            X = _own_indices(X)
         k = self._n_outputs
         coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
         scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's

@@ -733,6 +733,67 @@ def test_indptr_rewritten_by_another_thread_never_reaches_outside(shape, density
     assert np.isfinite(model.coef_).all()
 
 
+
+def _calls_while_flipping(call, array, values, seconds=1.5):
+    """call() over and over for `seconds` while another thread writes `values` into `array` in
+    place and then its own values back; returns how many calls completed.  The others must raise
+    the out-of-range ValueError."""
+    original, stop = array.copy(), threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            array[...] = values
+            array[...] = original
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    completed = 0
+    try:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            try:
+                call()
+            except ValueError as error:
+                assert "out of range" in str(error)
+            else:
+                completed += 1
+    finally:
+        stop.set()
+        flipper.join()
+    return completed
+
+
+@pytest.mark.parametrize("flipped", ["indices", "indptr"])
+@pytest.mark.parametrize("how", ["predict", "early_stopping"])
+def test_index_arrays_rewritten_by_another_thread_never_reach_outside_in_scipy(flipped, how):
+    """Another thread flips X's indices past the last feature (or entries of indptr past the
+    last nonzero) and back while predict runs, or a fit whose early stopping scores its held-out
+    rows each epoch: each call completes or raises the out-of-range ValueError.  Those products
+    and row selections are SciPy's, which read through the index arrays unchecked: checking X's
+    own arrays first left a window in which SciPy read memory far out of bounds (a segfault,
+    reported by .ci/run's sanitizer build); they now read private copies, checked."""
+    rng = np.random.default_rng(2)
+    X = sparse.random(3000, 200, density=0.05, format="csr", random_state=rng)
+    y = X @ rng.standard_normal(200)
+    model = fastgd.SGDRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
+    values = np.array(getattr(X, flipped))
+    if flipped == "indices":
+        values[::97] += 10**8
+    else:
+        values[1:-1:7] = X.nnz + 10**8
+    if how == "predict":
+        expected = model.predict(X)
+
+        def call():
+            np.testing.assert_array_equal(model.predict(X), expected)
+    else:
+        fitting = fastgd.SGDRegressor(max_iter=2, early_stopping=True, n_iter_no_change=10, random_state=0)
+
+        def call():
+            fitting.fit(X, y)
+    _calls_while_flipping(call, getattr(X, flipped), values)
+    assert np.isfinite(model.predict(X)).all()
+
 def _lazy_adam_oracle(X, y, batch_size, lr, betas, eps, alpha, epochs, fit_intercept=True, objectives=None):
     """Least squares by mini-batch Adam, each step on the weights that the batch's nonzeros touch
     (and the intercept) only, their state alone updated, written out in NumPy (rows in order).
