@@ -122,6 +122,18 @@ def _check_sparse_indices(X):
                          f"from 0 to at most its {entries} entries, and its indices lie in [0, {minor})")
 
 
+def _checked_before_conversion(X):
+    """X checked (see _check_sparse_indices); a sparse X that SciPy converts to CSR (CSC, BSR, COO,
+    LIL) as a copy, checked again: the conversion reads and writes through the index arrays
+    unchecked, and another thread may write X's own meanwhile.  (Checked first as given, for the
+    message: SciPy's copy checks some of them itself.)"""
+    _check_sparse_indices(X)
+    if sparse.issparse(X) and X.format in _CHECKED_FORMATS and X.format != "csr":
+        X = X.copy()
+        _check_sparse_indices(X)
+    return X
+
+
 def _own_indices(X, indices=True):
     """X, a CSR matrix, over private copies of its indptr (and its indices, unless indices is
     False), checked (see _check_sparse_indices): SciPy's products and row selections read
@@ -615,7 +627,7 @@ class _Driver(BaseEstimator):
     def _prepare(self, X, y, sample_weight, reset):
         # X's finite check costs a pass over X; without early stopping the first epoch makes it
         # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
-        _check_sparse_indices(X)
+        X = _checked_before_conversion(X)
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset, accept_sparse="csr",
                              y_numeric=not isinstance(self, ClassifierMixin),
                              multi_output=self._multi_output,
@@ -720,7 +732,7 @@ class _Driver(BaseEstimator):
         (early stopping's held-out rows: its feature names were checked with it)."""
         check_is_fitted(self, "coef_")
         if not validated:
-            _check_sparse_indices(X)
+            X = _checked_before_conversion(X)
             given = X
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
             if sparse.issparse(given) and given.format not in _CHECKED_FORMATS:

@@ -794,6 +794,51 @@ def test_index_arrays_rewritten_by_another_thread_never_reach_outside_in_scipy(f
     _calls_while_flipping(call, getattr(X, flipped), values)
     assert np.isfinite(model.predict(X)).all()
 
+
+@pytest.mark.parametrize("fmt", ["csc", "coo", "bsr"])
+@pytest.mark.parametrize("how", ["predict", "fit"])
+def test_index_arrays_rewritten_by_another_thread_never_reach_outside_in_conversions(fmt, how):
+    """As above, for a matrix SciPy converts to CSR (CSC, COO, BSR), whose conversion reads and
+    writes through the index arrays unchecked: another thread flips some of its indices (a COO
+    matrix's rows) far out of range and back while predict or fit runs; each call completes or
+    raises ValueError (SciPy's own, from its copy's check, when the copy meets a flipped value).
+    X is checked, then copied and the copy checked again and converted."""
+    rng = np.random.default_rng(3)
+    X = sparse.random(3000, 200, density=0.05, format="csr", random_state=rng)
+    y = X @ rng.standard_normal(200)
+    model = fastgd.SGDRegressor(max_iter=2, tol=None, random_state=0).fit(X, y)
+    expected = model.predict(X)
+    X = X.asformat(fmt)
+    array = X.coords[0] if fmt == "coo" else X.indices
+    values = np.array(array)
+    values[::97] += 10**8
+
+    def call():
+        if how == "predict":
+            np.testing.assert_array_equal(model.predict(X), expected)
+        else:
+            fastgd.SGDRegressor(max_iter=1, tol=None, random_state=0).fit(X, y)
+
+    original, stop = array.copy(), threading.Event()
+
+    def flip():
+        while not stop.is_set():
+            array[...] = values
+            array[...] = original
+
+    flipper = threading.Thread(target=flip)
+    flipper.start()
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            try:
+                call()
+            except ValueError as error:
+                assert "out of range" in str(error) or "exceeds matrix dimension" in str(error)
+    finally:
+        stop.set()
+        flipper.join()
+
 def _lazy_adam_oracle(X, y, batch_size, lr, betas, eps, alpha, epochs, fit_intercept=True, objectives=None):
     """Least squares by mini-batch Adam, each step on the weights that the batch's nonzeros touch
     (and the intercept) only, their state alone updated, written out in NumPy (rows in order).
