@@ -430,11 +430,14 @@ cdef class Plan:
     cdef Py_ssize_t n_written
     cdef const void** read_last   # per parameter: the gradient read at the last check (NULL: none)
     cdef bint crossed_last        # that check's answer
+    cdef bint initialized         # __init__ has run: a plan is made once (__cinit__ sized its arrays)
+    cdef Py_ssize_t room_params, room_groups  # what __cinit__ sized the C arrays for
 
     def __cinit__(self, str kernel, tuple options, tuple state, bint counts_steps, list params,
                   list entries, dict state_lists, cnp.ndarray steps not None, cnp.ndarray fresh not None,
                   cnp.ndarray scalars not None, list slices, list auto_threads):
         cdef Py_ssize_t n_params = max(len(params), 1), n_groups = max(len(slices), 1)
+        self.room_params, self.room_groups = n_params, n_groups
         self.engine.tasks = <Task*>calloc(n_params, sizeof(Task))
         self.holders = <bint*>calloc(n_params, sizeof(bint))
         self.matched = <PyObject**>calloc(n_params * MAX_STATES, sizeof(PyObject*))
@@ -468,6 +471,11 @@ cdef class Plan:
         (uint8): per parameter, its step count and whether its from-gradient state is new;
         scalars (float64, one row a parameter): the numbers each keeps across steps."""
         cdef Py_ssize_t k, c, f, v = 0
+        # __cinit__ sized the C arrays for its own arguments (Plan.__new__'s), and the cache of
+        # matched states is keyed by the objects of the first lists: once, and of those sizes
+        if self.initialized or len(params) > self.room_params or len(slices) > self.room_groups:
+            raise TypeError("a Plan is initialized once, with the lists it was made with: make a new Plan")
+        self.initialized = True
         fields, state_order, scalar_order, step_bytes = kernel_named(kernel, &self.engine.kernel)
         if len(options) > MAX_OPTION_FIELDS or len(fields) > MAX_OPTION_FIELDS or len(state_order) > MAX_STATES:
             raise ValueError(f"kernel {kernel!r}: more options or state arrays than the engine holds")

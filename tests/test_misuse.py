@@ -900,3 +900,27 @@ def test_an_array_resized_in_place_by_code_the_step_runs_is_refused(what):
         opt.step()
     np.testing.assert_array_equal(q.data, before[0])
     np.testing.assert_array_equal(opt.state_dict()["state"][1]["exp_avg"], before[1])
+
+
+@pytest.mark.parametrize("made", ["again", "by __new__"])
+def test_a_compiled_plan_is_initialized_once_with_the_lists_it_was_made_for(made):
+    """The compiled plan (an optimizer's _plan, engine.Plan) sizes its C arrays in __cinit__ for the
+    lists it is made with; its __init__ called again, or after Plan.__new__ with fewer parameters,
+    for more parameters wrote past those arrays (the sanitizer build reported a heap-buffer-overflow).
+    It is refused, and the plan steps as before."""
+    small, big = fastgd.Adam([np.zeros(4)]), fastgd.Adam([np.zeros(4) for _ in range(50)])
+    a = big.algorithm
+    args = (a.kernel, a.engine_options(), a.engine_state(), a.counts_steps, list(big._params), list(big._entries),
+            big._state, big._steps, big._fresh, big._scalars, list(big._slices), list(big._auto_threads))
+    if made == "again":
+        plan = small._plan
+    else:
+        plan = type(small._plan).__new__(type(small._plan), *(args[:4] + ([np.zeros(4)], [np.zeros(4)]) + args[6:10]
+                                                             + ([(0, 1)], [1])))
+    with pytest.raises(TypeError, match="initialized once"):
+        plan.__init__(*args)
+    if made == "again":
+        small.step([np.ones(4)])
+        expected = fastgd.Adam([np.zeros(4)])
+        expected.step([np.ones(4)])
+        np.testing.assert_array_equal(small.param_groups[0]["params"][0], expected.param_groups[0]["params"][0])
