@@ -1179,6 +1179,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
             raise ValueError("a sparse X must be CSR with C-contiguous indices and indptr, both int32 or both int64, "
                              "indptr of n_rows + 1 entries and an index per entry")
     cdef Py_ssize_t n = cnp.PyArray_SIZE(order), i  # the rows of this epoch
+    if batch_size < 1:  # (cdivision: a batch size of 0 would divide by zero)
+        raise ValueError(f"batch_size must be at least 1; got {batch_size}")
+    batch_size = min(batch_size, max(n, 1))  # the same batches; n + batch_size - 1 cannot overflow
     cdef Py_ssize_t n_batches = (n + batch_size - 1) // batch_size
     if optimizer.n_params != 1 or grads[0] is None:
         raise ValueError("the regression epoch steps an optimizer of one parameter, the flat vector theta")
@@ -1362,6 +1365,8 @@ def shuffle(cnp.ndarray order, object bit_generator):
     """Fill order (a C-contiguous intp array) with a random permutation of 0..len(order)-1,
     drawn from a NumPy bit generator (Fisher-Yates), without the GIL: the same generator
     state gives the same permutation, for the compiled loop and the NumPy reference alike."""
+    if not (cnp.PyArray_TYPE(order) == cnp.NPY_INTP and cnp.PyArray_ISCARRAY(order)):
+        raise ValueError("order must be a writable C-contiguous intp array")
     cdef bitgen_t* bits = <bitgen_t*>PyCapsule_GetPointer(bit_generator.capsule, "BitGenerator")
     cdef cnp.npy_intp* out = <cnp.npy_intp*>cnp.PyArray_DATA(order)
     cdef Py_ssize_t n = cnp.PyArray_SIZE(order), i, j

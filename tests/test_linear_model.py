@@ -304,6 +304,29 @@ def test_epoch_shuffle_is_a_uniform_permutation():
     assert chisquare(list(counts.values())).pvalue > 1e-4
 
 
+@pytest.mark.parametrize("sparse_x", [False, True])
+def test_compiled_epoch_refuses_a_batch_size_below_1_and_takes_a_huge_one_as_all_rows(sparse_x):
+    """The compiled epoch (called by the estimators with batch_size >= 1, at most the rows) divided by
+    a batch_size of 0 (UBSan: division by zero; a SIGFPE in a plain build), and a batch_size near
+    2^63 overflowed n + batch_size - 1 into no batch at all; and shuffle wrote 8 bytes an entry into
+    any order array.  A batch_size below 1 and an order not intp are refused; a huge one is all rows."""
+    from fastgd import _backend
+
+    X = np.random.default_rng(0).standard_normal((10, 3))
+    X = sparse.csr_matrix(X) if sparse_x else X
+    y = np.asarray(X.sum(axis=1)).ravel()
+    order = np.arange(10, dtype=np.intp)
+    model = fastgd.LinearRegression(max_iter=1, tol=None, batch_size=10).fit(X, y)
+    for bad in (0, -3):
+        with pytest.raises(ValueError, match="batch_size must be at least 1"):
+            model._epoch(X, y, None, order, bad, None)
+    twin = copy.deepcopy(model)
+    huge, whole = model._epoch(X, y, None, order, sys.maxsize, None), twin._epoch(X, y, None, order, 10, None)
+    assert huge == whole and huge[1] == 1
+    np.testing.assert_array_equal(model.coef_, twin.coef_)
+    with pytest.raises(ValueError, match="order must be a writable C-contiguous intp array"):
+        _backend.engine.shuffle(np.zeros(5, dtype=np.int32), np.random.PCG64(0))
+
 @pytest.mark.parametrize("high, bits", [(2**32 - 1, 32), (3 * 2**32 + 12345, 34), (2**63 + 1, 64)])
 def test_shuffle_draws_from_2_32_up_are_masked_64_bit_draws(high, bits):
     """The draws of a shuffle of more than 2^32 rows: each 64-bit output of the generator
