@@ -26,6 +26,16 @@ def _present(params, grads, start, stop):
             yield i, params[i], grad
 
 
+def _lerp_(start, end, weight):
+    """start moved to start + weight (end - start) in place, as torch's lerp_: from end for a
+    weight of 0.5 or more (end - (end - start)(1 - weight)), so that an inf in end gives NaN there
+    as in torch, not inf."""
+    if weight < 0.5:
+        start += weight * (end - start)
+    else:
+        np.subtract(end, (end - start) * (1 - weight), out=start)
+
+
 class _ScaledOnRead(list):
     """The gradients of step(grads, grad_scale=...): each read (grads[i]) times the scale then,
     so that the gradient that is a view of a parameter before it is read updated, as the
@@ -97,7 +107,7 @@ class Adam(_GroupByGroup, optim.Adam):
             grad = _adam_decayed_grad(param, grad, group)
             step = self._count(i)
             exp_avg, exp_avg_sq = state["exp_avg"][i], state["exp_avg_sq"][i]
-            exp_avg += (1 - beta1) * (grad - exp_avg)
+            _lerp_(exp_avg, grad, 1 - beta1)
             exp_avg_sq *= beta2
             exp_avg_sq += (1 - beta2) * grad * grad
             second = exp_avg_sq
@@ -158,7 +168,7 @@ class Adamax(_GroupByGroup, optim.Adamax):
             grad = _decayed_grad(param, grad, group["weight_decay"], group["maximize"])
             step = self._count(i)
             exp_avg, exp_inf = self._state["exp_avg"][i], self._state["exp_inf"][i]
-            exp_avg += (1 - beta1) * (grad - exp_avg)
+            _lerp_(exp_avg, grad, 1 - beta1)
             np.maximum(exp_inf * beta2, np.abs(grad) + eps, out=exp_inf)
             param -= lr / (1 - beta1 ** step) * (exp_avg / exp_inf)
 
@@ -199,7 +209,7 @@ class RAdam(_GroupByGroup, optim.RAdam):
             grad = _adam_decayed_grad(param, grad, group)
             step = self._count(i)
             exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
-            exp_avg += (1 - beta1) * (grad - exp_avg)
+            _lerp_(exp_avg, grad, 1 - beta1)
             exp_avg_sq *= beta2
             exp_avg_sq += (1 - beta2) * grad * grad
             bias_correction1, bias_correction2 = 1 - beta1 ** step, 1 - beta2 ** step
@@ -225,7 +235,7 @@ class NAdam(_GroupByGroup, optim.NAdam):
             mu_product = float(np.float32(self._scalars[i, 0]) * np.float32(mu))
             self._scalars[i, 0] = mu_product
             exp_avg, exp_avg_sq = self._state["exp_avg"][i], self._state["exp_avg_sq"][i]
-            exp_avg += (1 - beta1) * (grad - exp_avg)
+            _lerp_(exp_avg, grad, 1 - beta1)
             exp_avg_sq *= beta2
             exp_avg_sq += (1 - beta2) * grad * grad
             denom = np.sqrt(exp_avg_sq / (1 - beta2 ** step)) + eps

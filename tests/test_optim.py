@@ -1631,3 +1631,28 @@ def test_a_step_refused_for_a_plain_array_in_the_groups_keeps_every_state():
     refused, plain = run(True), run(False)
     np.testing.assert_array_equal(refused[0], plain[0])
     assert refused[1] == plain[1] == 3
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "RAdam", "NAdam", "Adamax"])
+def test_an_inf_gradient_with_beta1_below_half_is_nan_as_torch_in_the_reference_and_fastgd(name):
+    # torch's lerp_ computes from the end for weights of 0.5 or more (1 - beta1 here): an inf
+    # gradient gives inf - inf = NaN in exp_avg; the NumPy reference's a + w (b - a) gave inf, and
+    # RAdam's unrectified first steps (no division by exp_avg_sq) then moved the weight to -inf
+    from fastgd import reference
+    torch = pytest.importorskip("torch")
+    tensor = torch.tensor([1.0, 2.0], dtype=torch.float64, requires_grad=True)
+    theirs = getattr(torch.optim, name)([tensor], betas=(0.474, 0.893))
+    for grad in ([0.5, 0.25], [np.inf, 1.0]):
+        tensor.grad = torch.tensor(grad, dtype=torch.float64)
+        theirs.step()
+    for library in (reference, fastgd):
+        param = np.array([1.0, 2.0])
+        ours = getattr(library, name)([param], betas=(0.474, 0.893))
+        with np.errstate(invalid="ignore"):
+            for grad in ([0.5, 0.25], [np.inf, 1.0]):
+                ours.step([np.array(grad)])
+        # NaN where torch's is (assert_allclose's equal_nan), the rest to rounding
+        np.testing.assert_allclose(param, tensor.detach().numpy(), rtol=1e-12, err_msg=library.__name__)
+        np.testing.assert_allclose(ours.state_dict()["state"][0]["exp_avg"],
+                                   theirs.state_dict()["state"][0]["exp_avg"].numpy(), rtol=1e-12,
+                                   err_msg=library.__name__)
