@@ -769,7 +769,7 @@ class _Driver(BaseEstimator):
         state.pop("_published", None)  # a copy's own, if it shows its weights (__setstate__)
         # the weights pickled once (as scikit-learn's, and in a joblib file, which writes each
         # reference to an array apart): with the optimizer that steps them; coef_ and intercept_,
-        # their views, and the epochs' scratch gradient (zeros between calls) made anew; the L1
+        # their views, and the epochs' scratch gradient (written before each read) made anew; the L1
         # penalty's state, which each call makes anew, not kept
         state.pop("_grad", None)
         state.pop("_l1_state", None)
