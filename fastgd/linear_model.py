@@ -732,7 +732,8 @@ class _Driver(BaseEstimator):
         (early stopping's held-out rows: its feature names were checked with it)."""
         check_is_fitted(self, "coef_")
         if not validated:
-            X = _checked_before_conversion(X)
+            if not (sparse.issparse(X) and X.format == "csr"):  # a CSR X is checked as its indices are copied (below)
+                X = _checked_before_conversion(X)
             given = X
             X = validate_data(self, X, dtype=[np.float64, np.float32], reset=False, accept_sparse="csr")
             if sparse.issparse(given) and given.format not in _CHECKED_FORMATS:
