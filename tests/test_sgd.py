@@ -650,10 +650,11 @@ def test_bad_sparse_indices_are_refused_and_change_nothing(optimizer):
     np.testing.assert_array_equal(model.coef_, untouched.coef_)
 
 
-def _partial_fits_while_flipping(model, X, y, array, values, calls=150):
-    """model.partial_fit(X, y) `calls` times while another thread writes `values` into `array`
-    in place and then its own values back, over and over; returns how many calls completed.
-    The others must raise the out-of-range ValueError."""
+def _calls_while_flipping(call, array, values, *, calls=None, seconds=1.5, messages=("out of range",)):
+    """call() `calls` times (None: over and over for `seconds`) while another thread writes
+    `values` into `array` in place and then its own values back, over and over; returns how
+    many calls completed.  The others must raise a ValueError whose message holds one of
+    `messages`."""
     original, stop = array.copy(), threading.Event()
 
     def flip():
@@ -663,13 +664,15 @@ def _partial_fits_while_flipping(model, X, y, array, values, calls=150):
 
     flipper = threading.Thread(target=flip)
     flipper.start()
-    completed = 0
+    completed = made = 0
     try:
-        for _ in range(calls):
+        deadline = time.monotonic() + seconds
+        while (made < calls) if calls is not None else (time.monotonic() < deadline):
+            made += 1
             try:
-                model.partial_fit(X, y)
+                call()
             except ValueError as error:
-                assert "out of range" in str(error)
+                assert any(message in str(error) for message in messages), error
             else:
                 completed += 1
     finally:
@@ -699,7 +702,8 @@ def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy
     model.partial_fit(clean, y)
     twin.partial_fit(clean, y)
     calls = 150
-    completed = _partial_fits_while_flipping(model, X, y, X.indices, X.indices + 1000 * X.shape[1], calls)
+    completed = _calls_while_flipping(lambda: model.partial_fit(X, y), X.indices,
+                                     X.indices + 1000 * X.shape[1], calls=calls)
     assert completed < calls  # the flips were seen
     for _ in range(completed):
         twin.partial_fit(clean, y)
@@ -728,39 +732,9 @@ def test_indptr_rewritten_by_another_thread_never_reaches_outside(shape, density
     flipped = np.array(X.indptr)
     flipped[1:-1:7] = X.nnz + past
     calls = 150
-    completed = _partial_fits_while_flipping(model, X, y, X.indptr, flipped, calls)
+    completed = _calls_while_flipping(lambda: model.partial_fit(X, y), X.indptr, flipped, calls=calls)
     assert completed < calls  # the flips were seen
     assert np.isfinite(model.coef_).all()
-
-
-
-def _calls_while_flipping(call, array, values, seconds=1.5):
-    """call() over and over for `seconds` while another thread writes `values` into `array` in
-    place and then its own values back; returns how many calls completed.  The others must raise
-    the out-of-range ValueError."""
-    original, stop = array.copy(), threading.Event()
-
-    def flip():
-        while not stop.is_set():
-            array[...] = values
-            array[...] = original
-
-    flipper = threading.Thread(target=flip)
-    flipper.start()
-    completed = 0
-    try:
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline:
-            try:
-                call()
-            except ValueError as error:
-                assert "out of range" in str(error)
-            else:
-                completed += 1
-    finally:
-        stop.set()
-        flipper.join()
-    return completed
 
 
 @pytest.mark.parametrize("flipped", ["indices", "indptr"])
@@ -819,25 +793,8 @@ def test_index_arrays_rewritten_by_another_thread_never_reach_outside_in_convers
         else:
             fastgd.SGDRegressor(max_iter=1, tol=None, random_state=0).fit(X, y)
 
-    original, stop = array.copy(), threading.Event()
+    _calls_while_flipping(call, array, values, messages=("out of range", "exceeds matrix dimension"))
 
-    def flip():
-        while not stop.is_set():
-            array[...] = values
-            array[...] = original
-
-    flipper = threading.Thread(target=flip)
-    flipper.start()
-    try:
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
-            try:
-                call()
-            except ValueError as error:
-                assert "out of range" in str(error) or "exceeds matrix dimension" in str(error)
-    finally:
-        stop.set()
-        flipper.join()
 
 def _lazy_adam_oracle(X, y, batch_size, lr, betas, eps, alpha, epochs, fit_intercept=True, objectives=None):
     """Least squares by mini-batch Adam, each step on the weights that the batch's nonzeros touch
