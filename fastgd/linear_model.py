@@ -153,6 +153,27 @@ def _own_indices(X, indices=True):
     return sparse.csr_matrix((X.data[:entries], index[:entries], indptr), shape=X.shape, copy=False)
 
 
+
+def _entries_summed(X):
+    """A CSR X whose rows each hold a feature once at most, as it is; else a copy with each row's
+    entries of one feature summed into one (SciPy's sum_duplicates, which also sorts each row's
+    indices, run on private, checked index arrays: see _own_indices).  Lazy updates step the
+    weights that a row's nonzero entries touch: entries of one feature that cancel are the
+    matrix's 0, which touches none, as in the matrix stored without them.  A row holds no feature
+    twice if its indices rise; a row whose indices do not rise is sorted in the copy, duplicates
+    or not."""
+    rows = _own_indices(X, indices=False)  # a private, checked indptr over X's own indices
+    indptr, indices = rows.indptr, rows.indices[:rows.indptr[-1]]
+    rising = indices[1:] > indices[:-1]
+    starts = indptr[1:-1]
+    rising[starts[(starts > 0) & (starts < indptr[-1])] - 1] = True  # from one row's last entry to the next's first
+    if rising.all():
+        return X
+    copy = _own_indices(X)
+    copy = sparse.csr_matrix((np.array(copy.data, copy=True), copy.indices, copy.indptr), shape=X.shape, copy=False)
+    copy.sum_duplicates()
+    return copy
+
 #: the names a warm refit gives the weights it keeps, in its messages (_start_from)
 _KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
 #: the largest size BLAS takes (a 32-bit int): dense batches of several rows go through it
@@ -636,6 +657,8 @@ class _Driver(BaseEstimator):
             raise ValueError("X has no samples; fitting needs at least one")
         sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
         X, y, sample_weight = (None if a is None else _aligned(a) for a in (X, y, sample_weight))
+        if self.lazy_updates and sparse.issparse(X):
+            X = _entries_summed(X)
         return X, y, sample_weight
 
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None, partial=False):

@@ -1041,6 +1041,43 @@ def test_sparse_fits_see_the_matrix_not_its_stored_zeros(lazy, penalty):
                                    atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("estimator", ["LinearRegression", "SGDRegressor"])
+def test_lazy_fits_see_the_matrix_not_its_duplicate_entries(estimator, dtype):
+    # a feature stored twice in a row, as 0.5 and -0.5, is the matrix's 0, but the lazy step
+    # listed its weight as touched (its moments decayed, its momentum moved it): the fit was
+    # that of the storage.  Each row here stores such a pair at a feature it lacks, and one of
+    # its entries split in two halves; a third of the rows are stored in falling order
+    rng = np.random.default_rng(1)
+    X = sparse.random(60, 12, density=0.3, format="csr", random_state=1, dtype=dtype)
+    y = rng.normal(size=60).astype(dtype)
+    indices, data, indptr = [], [], [0]
+    for i in range(X.shape[0]):
+        row = X[i]
+        free = np.setdiff1d(np.arange(X.shape[1]), row.indices)[0]
+        entries = [(j, v) for j, v in zip(row.indices, row.data)] + [(free, 0.5), (free, -0.5)]
+        if row.nnz:
+            j, v = entries.pop(0)
+            entries += [(j, v / 2), (j, v / 2)]
+        entries.sort(key=lambda entry: entry[0], reverse=i % 3 == 0)
+        indices += [j for j, _ in entries]
+        data += [v for _, v in entries]
+        indptr.append(len(indices))
+    stored = sparse.csr_matrix((np.array(data, dtype=dtype), np.array(indices, dtype=np.int32), indptr),
+                               shape=X.shape)
+    given = stored.copy()
+    summed = stored.copy()
+    summed.sum_duplicates()  # the same matrix, each feature once a row (a stored 0 where the pair was)
+    assert summed.nnz < stored.nnz and (summed != stored).nnz == 0
+    kw = dict(optimizer="adam", lazy_updates=True, batch_size=4, tol=None, max_iter=3, random_state=0)
+    kw.update(learning_rate="constant", eta0=0.05) if estimator == "SGDRegressor" else kw.update(learning_rate=0.05)
+    ours, expected = (getattr(fastgd, estimator)(**kw).fit(matrix, y) for matrix in (stored, summed))
+    np.testing.assert_array_equal(ours.coef_, expected.coef_)
+    np.testing.assert_array_equal(ours.intercept_, expected.intercept_)
+    for name in ("data", "indices", "indptr"):  # the caller's matrix as it was
+        np.testing.assert_array_equal(getattr(stored, name), getattr(given, name))
+
+
 @pytest.mark.parametrize("optimizer", ["adam", "adagrad", "rmsprop", "nadam"])
 def test_lazy_updates_work_with_every_optimizer(optimizer):
     # as accurate as the exact dense step and as scikit-learn's per-sample SGD (this data is hard: about 0.5)
