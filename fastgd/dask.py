@@ -64,7 +64,8 @@ class DataParallel(BaseEstimator):
     estimator : a fastgd estimator, unfitted; its parameters (optimizer, learning rate,
         batch size, ...) apply to each replica.  Its ``max_iter`` is the number of epochs
         ``fit`` runs: every epoch is run (no convergence test, no early stopping).
-    client : distributed.Client or None (the default client, ``distributed.get_client()``).
+    client : distributed.Client or None (the default client, ``distributed.get_client()``): the calls
+        run through it, also where it is not the default.
     sync_every : int or None; epochs between averages (None: average once, after the last).
     timeout : seconds a round (``sync_every`` epochs on every worker) may take before
         ``fit`` raises TimeoutError; None waits without limit.
@@ -297,7 +298,8 @@ class DataParallel(BaseEstimator):
         """Wait for futures (a failed one raises at gather/result); past timeout, cancel `ours`
         (the tasks this call submitted: never the user's data) and raise TimeoutError."""
         try:
-            wait(futures, timeout=self.timeout)
+            with client.as_current():  # Dask's wait waits through the default client, which may be another
+                wait(futures, timeout=self.timeout)
         except _DaskTimeout:
             if ours:
                 client.cancel(list(ours))
@@ -416,8 +418,9 @@ class DataParallel(BaseEstimator):
         """Accuracy (classifiers) or R^2 (regressors) of the averaged model on X, y (NumPy
         or dask; a dask X's predictions are computed on the cluster, then compared here)."""
         predicted = self.predict(X)
-        if isinstance(predicted, da.Array):
-            predicted, y, sample_weight = da.compute(predicted, _unframed(y), _unframed(sample_weight))
+        if isinstance(predicted, da.Array):  # on self.client if given, else on Dask's default scheduler
+            with self.client.as_current() if self.client is not None else contextlib.nullcontext():
+                predicted, y, sample_weight = da.compute(predicted, _unframed(y), _unframed(sample_weight))
         metric = accuracy_score if is_classifier(self.estimator) else r2_score
         return float(metric(np.asarray(y), predicted, sample_weight=sample_weight))
 

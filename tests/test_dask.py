@@ -194,20 +194,32 @@ def test_sparse_blocks_train_as_dense_blocks(dask_client):
     np.testing.assert_array_equal(on_sparse.predict(Xs).compute(), on_dense.predict(X))
 
 
-def test_dask_dataframes_train_as_their_arrays(dask_client):
+def test_dask_dataframes_train_as_their_arrays_on_the_client_given():
+    # on a cluster of one worker, which holds every block: on the module's two, the blocks that a
+    # fit converts or persists may land on either worker (the scheduler places a new task where
+    # it sees the least wait), and two fits of equal data could then group them differently.
+    # Its client is not the default one: fit waited through Dask's default client ("No clients
+    # found"), and score computed through it
+    distributed = pytest.importorskip("distributed")
     dd = pytest.importorskip("dask.dataframe")
     pandas = pytest.importorskip("pandas")
     X, y = _data(1000, 4, classifier=False, seed=7)
-    # persisted first, so that both fits find the partitions on the same workers
-    frame, target = dask_client.persist([dd.from_pandas(pandas.DataFrame(X, columns=list("abcd")), npartitions=4),
-                                         dd.from_pandas(pandas.Series(y), npartitions=4)])
     make = lambda: fastgd.LinearRegression(max_iter=3, tol=None, random_state=0)  # noqa: E731
-    from_frames = DataParallel(make(), client=dask_client).fit(frame, target)
-    from_arrays = DataParallel(make(), client=dask_client).fit(frame.to_dask_array(lengths=True),
-                                                              target.to_dask_array(lengths=True))
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  worker_dashboard_address=None) as cluster:
+        with distributed.Client(cluster, set_as_default=False) as client:
+            # persisted: the partitions are futures of this client, which only it can compute with
+            frame, target = client.persist([dd.from_pandas(pandas.DataFrame(X, columns=list("abcd")), npartitions=4),
+                                            dd.from_pandas(pandas.Series(y), npartitions=4)])
+            from_frames = DataParallel(make(), client=client).fit(frame, target)
+            with client.as_current():  # (the lengths are counted on the cluster)
+                arrays = frame.to_dask_array(lengths=True), target.to_dask_array(lengths=True)
+            from_arrays = DataParallel(make(), client=client).fit(*arrays)
+            predicted = client.compute(from_frames.predict(frame)).result()
+            score = from_frames.score(frame, target)
     np.testing.assert_array_equal(from_frames.coef_, from_arrays.coef_)
-    np.testing.assert_array_equal(from_frames.predict(frame).compute(), from_arrays.predict(X))
-    assert from_frames.score(frame, target) == pytest.approx(from_arrays.score(X, y), rel=1e-12)
+    np.testing.assert_array_equal(predicted, from_arrays.predict(X))
+    assert score == pytest.approx(from_arrays.score(X, y), rel=1e-12)
 
 
 def test_partial_fit_goes_on_with_each_replicas_optimizer_state(dask_client):
