@@ -153,7 +153,6 @@ def _own_indices(X, indices=True):
     return sparse.csr_matrix((X.data[:entries], index[:entries], indptr), shape=X.shape, copy=False)
 
 
-
 def _entries_summed(X):
     """A CSR X whose rows each hold a feature once at most, as it is; else a copy with each row's
     entries of one feature summed into one (SciPy's sum_duplicates, which also sorts each row's
@@ -173,6 +172,7 @@ def _entries_summed(X):
     copy = sparse.csr_matrix((np.array(copy.data, copy=True), copy.indices, copy.indptr), shape=X.shape, copy=False)
     copy.sum_duplicates()
     return copy
+
 
 #: the names a warm refit gives the weights it keeps, in its messages (_start_from)
 _KEPT = ("coef_ (kept by warm_start)", "intercept_ (kept by warm_start)")
