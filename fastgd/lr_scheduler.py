@@ -421,9 +421,15 @@ class LRScheduler:
     def _check_group_keys(self, keys):
         """Raise ValueError naming the first of keys (which this scheduler wrote into each group
         at its start, and reads from each) that a group lacks: one added since without them (torch's
-        raise KeyError); a group copied from another carries them."""
+        raise KeyError); a group copied from another carries them.  In the first step of a scheduler
+        made with last_epoch >= 0, KeyError, as LRScheduler's for initial_lr: the run it resumes
+        wrote them, and its optimizer state was not loaded."""
         for i, group in enumerate(self.optimizer.param_groups):
             if missing := [key for key in keys if key not in group]:
+                if self._is_initial:  # made with last_epoch >= 0 (a start writes the keys): as LRScheduler's
+                    raise KeyError(f"param_groups[{i}] has no {missing[0]!r}: resuming a schedule (last_epoch="
+                                   f"{self.last_epoch - 1}) needs the optimizer state of the run it resumes, "
+                                   "loaded first")
                 raise ValueError(f"param_groups[{i}] has no {missing[0]!r}: {type(self).__name__} reads it from each "
                                  "group, as it wrote it there at its start; give a group added since the keys of "
                                  "another (copy it), or make a new scheduler")
@@ -446,6 +452,8 @@ class LRScheduler:
 class _WithFunctions(LRScheduler):
     """A scheduler holding a function per group: only callable objects' attributes are saved."""
 
+    _state_of_its_own = LRScheduler._state_of_its_own | {"lr_lambdas"}
+
     def __init__(self, optimizer, lr_lambda, last_epoch=-1):
         _check_optimizer(optimizer)
         functions = _per_group("lr_lambda", optimizer, lr_lambda)
@@ -465,8 +473,12 @@ class _WithFunctions(LRScheduler):
     def _check_state_dict(self, state_dict):
         super()._check_state_dict(state_dict)
         saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
-        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.lr_lambdas):
-            raise ValueError(f"state_dict['lr_lambdas'] must list {len(self.lr_lambdas)} entries, one per lr_lambda")
+        # shorter where saved before a group was added, as base_lrs then is: torch loads those
+        # entries (a LambdaLR's next step then fails on base_lrs, as torch's does)
+        if not isinstance(saved, (list, tuple)) or len(saved) > len(self.lr_lambdas):
+            raise ValueError(f"state_dict['lr_lambdas'] must be a list of at most {len(self.lr_lambdas)} entries, "
+                             f"one per lr_lambda of this {type(self).__name__}; got "
+                             f"{len(saved) if isinstance(saved, (list, tuple)) else type(saved).__name__}")
         for fn, attributes in zip(self.lr_lambdas, saved):
             if attributes is not None and (not isinstance(attributes, dict) or not hasattr(fn, "__dict__")):
                 raise TypeError("state_dict['lr_lambdas'] must hold None (a function) or a dict of the "
@@ -503,7 +515,7 @@ class StepLR(LRScheduler):
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         self.step_size = _check_whole(step_size, "step_size", 1)
-        self.gamma = _check_number(gamma, "gamma")
+        self.gamma = _check_finite(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -522,7 +534,7 @@ class MultiStepLR(LRScheduler):
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones = self._counted(milestones)
-        self.gamma = _check_number(gamma, "gamma")
+        self.gamma = _check_finite(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
     @staticmethod
@@ -618,7 +630,7 @@ class ExponentialLR(LRScheduler):
     """lr *= gamma every epoch."""
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
-        self.gamma = _check_number(gamma, "gamma")
+        self.gamma = _check_finite(gamma, "gamma")
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -745,10 +757,12 @@ class CyclicLR(LRScheduler):
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         for name, values in (("base_lr", base_lrs), ("max_lr", max_lrs)):
             for value in values:
-                _check_number(value, name, 0)
-        up = float(_check_number(step_size_up, "step_size_up", 0, low_open=True))
+                _check_number(value, name, 0, high_open=True)
+        up = float(_check_number(step_size_up, "step_size_up", 0, low_open=True, high_open=True))
         # step_size_down=0 is a sawtooth, as torch's (step_ratio 1: no division by 0)
-        down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0))
+        down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0,
+                                                                     high_open=True))
+        _check_finite(gamma, "gamma")
         if scale_fn is not None and not callable(scale_fn):
             raise TypeError(f"scale_fn must be a function of the cycle or iteration, got {type(scale_fn).__name__}")
         self._check_modes(mode, scale_fn, scale_mode)
@@ -839,12 +853,26 @@ class CyclicLR(LRScheduler):
 
 
 def _cycled_momentums(optimizer, base_momentum, max_momentum):
-    """The per-group base and max momentums of a scheduler with cycle_momentum=True, checked."""
+    """The per-group base and max momentums of a scheduler with cycle_momentum=True, checked: each
+    finite, and each a value that the optimizer's own checks take as the group's momentum (or
+    beta1), which cycles between the two (a value the optimizer refuses would fail a later step)."""
     if "momentum" not in optimizer.defaults and "betas" not in optimizer.defaults:
         raise ValueError(f"cycle_momentum=True needs an optimizer with a 'momentum' or 'betas' option; "
                          f"{type(optimizer).__name__} has neither (pass cycle_momentum=False)")
-    return (_per_group("base_momentum", optimizer, base_momentum),
-            _per_group("max_momentum", optimizer, max_momentum))
+    use_beta1 = "betas" in optimizer.defaults
+    ends = {name: _per_group(name, optimizer, value)
+            for name, value in (("base_momentum", base_momentum), ("max_momentum", max_momentum))}
+    for index, group in enumerate(optimizer.param_groups):
+        for name, values in ends.items():
+            _check_finite(values[index], name)
+            trial = {key: option for key, option in group.items() if key != "params"}
+            _set_momentum(trial, use_beta1, values[index])
+            try:
+                type(optimizer)._check_options(trial, "")
+            except ValueError as error:
+                raise ValueError(f"{name}={values[index]!r} cannot be param_groups[{index}]'s "
+                                 f"{'betas[0]' if use_beta1 else 'momentum'}, which cycles to it: {error}") from None
+    return ends["base_momentum"], ends["max_momentum"]
 
 
 def _start_momentums(scheduler, base_momentums, max_momentums, last_epoch):
@@ -878,7 +906,7 @@ class OneCycleLR(LRScheduler):
         _check_anneal_strategy(anneal_strategy)
         max_lrs = _per_group("max_lr", optimizer, max_lr)
         for value in max_lrs:
-            _check_number(value, "max_lr", 0)
+            _check_number(value, "max_lr", 0, high_open=True)
         _check_number(div_factor, "div_factor", 0, low_open=True)
         _check_number(final_div_factor, "final_div_factor", 0, low_open=True)
         if cycle_momentum:

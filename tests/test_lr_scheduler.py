@@ -598,6 +598,19 @@ def groups_of(opt):
      r"phase 2 of 2 would have no steps \(from step 9 to 9\)"),
     (lambda o: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=20, pct_start=0.05, three_phase=True), ValueError,
      "phase 1 of 3 would have no steps"),
+    # torch's steps would use these (NaN rates and momentums, a negative momentum); fastgd's optimizer
+    # refused them at the step the cycle reached them
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, max_momentum=float("nan")), ValueError,
+     "max_momentum must be a finite number"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, base_momentum=[0.8, -1.0, 0.8]), ValueError,
+     r"base_momentum=-1.0 cannot be param_groups\[1\]'s momentum, which cycles to it: Invalid momentum"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, total_steps=10, base_momentum=float("inf")), ValueError,
+     "base_momentum must be a finite number"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, mode="exp_range", gamma=float("nan")), ValueError, "gamma"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, float("inf")), ValueError, r"max_lr must be a number in \[0, inf\)"),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=float("inf")), ValueError, "step_size_up"),
+    (lambda o: lr_scheduler.OneCycleLR(o, float("inf"), total_steps=10), ValueError, "max_lr"),
+    (lambda o: lr_scheduler.ExponentialLR(o, gamma=float("inf")), ValueError, "gamma must be a finite number"),
     (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=[0.1, 0.2]), ValueError, "swa_lr has 2 values; the optimizer has 3"),
     (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=float("nan")), ValueError, "swa_lr must be a finite number"),
     (lambda o: fastgd.swa_utils.SWALR(o, swa_lr=float("inf")), ValueError, "swa_lr must be a finite number"),
@@ -611,6 +624,67 @@ def test_bad_arguments(make, error, match):
     before = groups_of(fast)
     with pytest.raises(error, match=match):
         make(fast)
+    assert groups_of(fast) == before
+
+
+@pytest.mark.parametrize("end", ["base_momentum", "max_momentum"])
+def test_a_cycled_beta1_the_optimizer_refuses_is_refused_at_the_start(end):
+    # Adam's beta1 lies in [0, 1): torch's steps would take 1.0 (then divide by 1 - beta1^t = 0)
+    fast = fastgd.Adam([np.zeros(2)], lr=0.01)
+    before = groups_of(fast)
+    with pytest.raises(ValueError, match=rf"{end}=1.0 cannot be param_groups\[0\]'s betas\[0\]"):
+        lr_scheduler.CyclicLR(fast, 0.001, 0.01, **{end: 1.0})
+    assert groups_of(fast) == before
+
+
+def test_lr_lambdas_saved_before_a_group_was_added_load_as_torchs():
+    """A state saved after add_param_group lists fewer lr_lambdas than a scheduler made on the
+    optimizer with the new group; torch loads it: its MultiplicativeLR goes on, and its LambdaLR's
+    next step fails (base_lrs then has fewer entries than the groups), as fastgd's."""
+    for name in ("MultiplicativeLR", "LambdaLR"):
+        outcomes = []
+        for module, make_optimizer, new in ((lr_scheduler, fastgd.SGD, lambda: np.zeros(2)),
+                                            (torch_scheduler, torch.optim.SGD,
+                                             lambda: torch.zeros(2, dtype=torch.float64, requires_grad=True))):
+            def fresh():
+                return make_optimizer([new()], lr=0.1)
+            opt = fresh()
+            scheduler = getattr(module, name)(opt, lambda epoch: 0.9)
+            for _ in range(3):
+                scheduler.step()
+            opt.add_param_group({"params": [new()], "lr": 0.05})
+            saved = copy.deepcopy((opt.state_dict(), scheduler.state_dict()))
+            again = fresh()
+            again.add_param_group({"params": [new()], "lr": 0.05})
+            resumed = getattr(module, name)(again, lambda epoch: 0.9)
+            again.load_state_dict(saved[0])
+            resumed.load_state_dict(saved[1])
+            rates = []
+            try:
+                for _ in range(3):
+                    resumed.step()
+                    rates.append([group["lr"] for group in again.param_groups])
+            except ValueError:
+                rates.append("ValueError")
+            outcomes.append(rates)
+        if name == "MultiplicativeLR":
+            np.testing.assert_allclose(outcomes[0], outcomes[1], rtol=1e-12)
+        else:
+            assert outcomes[0] == outcomes[1] == ["ValueError"]
+
+
+def test_one_cycle_resumed_on_groups_without_its_keys_raises_key_error_as_torch():
+    # a group given initial_lr to resume, but not the max_lr and min_lr the run wrote: torch's
+    # KeyError, with the advice of LRScheduler's for initial_lr (not that of a group added since)
+    fast, theirs = make_pair("SGD")
+    for opt in (fast, theirs):
+        for group in opt.param_groups:
+            group["initial_lr"] = group["lr"]
+    before = groups_of(fast)
+    with pytest.raises(KeyError, match="max_lr"):
+        torch_scheduler.OneCycleLR(theirs, 0.1, total_steps=20, last_epoch=4)
+    with pytest.raises(KeyError, match=r"has no 'max_lr': resuming a schedule \(last_epoch=4\) needs the optimizer"):
+        lr_scheduler.OneCycleLR(fast, 0.1, total_steps=20, last_epoch=4)
     assert groups_of(fast) == before
 
 
@@ -976,7 +1050,7 @@ def test_a_combined_scheduler_that_fails_changes_nothing(kind):
         scheduler.load_state_dict(bad)
     assert scheduler.state_dict() == saved and groups_of(fast) == before
     bad = copy.deepcopy(saved)
-    bad["_schedulers"][0]["lr_lambdas"] = [None, None]
+    bad["_schedulers"][0]["lr_lambdas"] = [None] * (len(fast.param_groups) + 1)  # more than the groups
     with pytest.raises(ValueError, match="lr_lambdas"):
         scheduler.load_state_dict(bad)
     assert scheduler.state_dict() == saved
