@@ -315,7 +315,7 @@ cdef double finish(double total, NormKind kind, double p) noexcept nogil:
 cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcept nogil:
     """The p-norm of all the arrays' elements as one vector."""
     cdef NormKind kind
-    cdef double total, largest, scale
+    cdef double total, bound, scale
     cdef int exponent
     if p == 2:
         kind = NORM_TWO
@@ -330,14 +330,16 @@ cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcep
     else:
         kind = NORM_POWER
     total = pieces_power_sum(pieces, count, kind, p, 1.0)
-    if (kind == NORM_TWO or kind == NORM_ONE or (kind == NORM_POWER and p > 0)) and not 1e-280 < total < INFINITY:
+    if (kind == NORM_TWO or kind == NORM_ONE or kind == NORM_POWER) and not 1e-280 < total < INFINITY:
         # the sum of powers overflowed or underflowed (float64 elements beyond about 1e154 or
-        # below 1e-154, for p = 2), or an element is not finite: if every element is finite,
-        # sum again with the elements scaled by a power of two (exact) that brings the largest to 1
-        largest = pieces_power_sum(pieces, count, NORM_MAX, p, 1.0)
-        if largest > 0 and isfinite(largest):
-            frexp(largest, &exponent)
-            # a subnormal largest (exponent below -1021) is brought to 2^-54 or above, not to 1:
+        # below 1e-154, for p = 2), or an element is not finite (or, for p < 0, is 0): if every
+        # element is finite (and, for p < 0, none is 0), sum again with the elements scaled by a
+        # power of two (exact) that brings the largest to 1 (for p < 0 the smallest, whose power
+        # is the largest term)
+        bound = pieces_power_sum(pieces, count, NORM_MIN if p < 0 else NORM_MAX, p, 1.0)
+        if bound > 0 and isfinite(bound):
+            frexp(bound, &exponent)
+            # a subnormal bound (exponent below -1021) is brought to 2^-54 or above, not to 1:
             # 2^1074 would overflow the scale
             scale = ldexp(1.0, -max(exponent, -1020))
             return finish(pieces_power_sum(pieces, count, kind, p, scale), kind, p) / scale

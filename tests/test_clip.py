@@ -464,6 +464,27 @@ def test_subnormal_gradients_have_their_norm(norm_type):
             np.testing.assert_array_equal(g, b)
 
 
+@pytest.mark.parametrize("norm_type", [-1.0, -2.5, -7.0])
+def test_negative_orders_of_huge_and_tiny_float64_gradients_have_their_norm(norm_type):
+    # a negative order's powers overflow over tiny elements and underflow over huge ones: the norm
+    # was 0 or inf (and clipped_step skipped the step of finite gradients, taking inf for NaN);
+    # oracle: the sum in long double (torch's, for one element, is exact too)
+    cases = ([np.array([-1.3913452355560777e300])], [np.array([1e300, 3e299]), np.array([7e301])],
+             [np.array([1.34e-200, 2e-200])], [np.array([7.7e-311])], [np.array([1e-300, 1e300])])
+    for grads in cases:
+        flat = np.concatenate(grads).astype(np.longdouble)
+        exact = float(np.sum(np.abs(flat) ** norm_type) ** (1 / np.longdouble(norm_type)))
+        assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(exact, rel=1e-12, abs=5e-324)
+        weights = [np.zeros_like(g) for g in grads]
+        norm, stepped = fastgd.clipped_step(fastgd.SGD(weights, lr=1.0), 0.5, [g.copy() for g in grads],
+                                            norm_type=norm_type)
+        assert stepped and norm == pytest.approx(exact, rel=1e-12, abs=5e-324)
+        factor = min(0.5 / (exact + 1e-6), 1.0)  # clip_coef's, as torch's
+        for w, g in zip(weights, grads):
+            np.testing.assert_allclose(w, -g * factor, rtol=1e-12)
+    assert fastgd.get_total_norm([np.array([0.0, 1e300])], norm_type) == 0.0  # 0 ** norm_type is inf, as in torch
+
+
 def test_clipped_step_reads_the_parameters_param_groups_list_now(rng):
     # groups edited by hand: the step and the norm are those of the parameters listed now
     a = Parameter(np.zeros(2), np.full(2, 1.0))
