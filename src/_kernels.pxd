@@ -181,6 +181,7 @@ cdef inline void adam_step_scalars(const double* options, long long step, double
 cdef inline void adam_kernel(
     floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq,
     floating* max_exp_avg_sq, Py_ssize_t n, const AdamOptions* o, const AdamStep* s, bint amsgrad,
+    bint multiply_first,
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
     cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
@@ -189,7 +190,7 @@ cdef inline void adam_kernel(
     cdef bint coupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay == 0
     cdef bint decoupled_decay = o.weight_decay != 0 and o.decoupled_weight_decay != 0
     cdef Py_ssize_t i
-    cdef floating g, p, m, v, decayed, shrunk
+    cdef floating g, p, m, v, decayed, shrunk, denom
     for i in range(n):
         p = param[i]
         g = grad[i]
@@ -208,26 +209,47 @@ cdef inline void adam_kernel(
         # torch's order: eps is added after the root is divided by sqrt(bias_correction2).
         # That division is a multiplication here (within an ulp): one division per element
         # fewer, in a loop whose speed is set by its divisions and square root.
-        param[i] = p + neg_step_size * (m / (root(v) * inverse_correction + eps))
+        denom = root(v) * inverse_correction + eps
+        if multiply_first:  # see step_order
+            param[i] = p + (neg_step_size * m) / denom
+        else:
+            param[i] = p + neg_step_size * (m / denom)
+
+
+cdef inline bint step_order(double neg_step_size) noexcept nogil:
+    """Whether a step of size |neg_step_size| times m / denom multiplies first, as torch's addcdiv
+    does: up to 1 (a learning rate below 1, as usual), m / denom alone can leave the dtype's range
+    where the step does not (a float32 m of 1e28 over an eps of 1e-12); past 1, the product can
+    (lr=1e30 over a float32 gradient at its largest), and the division goes first.  The update
+    functions pass the answer to their kernels as a literal, so each copy of a loop has one order."""
+    return fabs(neg_step_size) <= 1
+
+
+cdef inline void adam_typed(const Task* t, const AdamOptions* o, const AdamStep* s,
+                            bint multiply_first) noexcept nogil:
+    if t.is_float32:
+        if o.amsgrad != 0:
+            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
+                        <float*>t.state[2], t.size, o, s, True, multiply_first)
+        else:
+            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
+                        <float*>NULL, t.size, o, s, False, multiply_first)
+    else:
+        if o.amsgrad != 0:
+            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+                        <double*>t.state[2], t.size, o, s, True, multiply_first)
+        else:
+            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+                        <double*>NULL, t.size, o, s, False, multiply_first)
 
 
 cdef inline void adam_update(const Task* t, const double* options) noexcept nogil:
     cdef const AdamOptions* o = <const AdamOptions*>options
     cdef const AdamStep* s = <const AdamStep*>t.step_scalars
-    if t.is_float32:
-        if o.amsgrad != 0:
-            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
-                        <float*>t.state[2], t.size, o, s, True)
-        else:
-            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
-                        <float*>NULL, t.size, o, s, False)
+    if step_order(s.neg_step_size):
+        adam_typed(t, o, s, True)
     else:
-        if o.amsgrad != 0:
-            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
-                        <double*>t.state[2], t.size, o, s, True)
-        else:
-            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
-                        <double*>NULL, t.size, o, s, False)
+        adam_typed(t, o, s, False)
 
 
 # -- RMSprop --------------------------------------------------------------------
@@ -385,7 +407,7 @@ cdef inline void adamax_step_scalars(const double* options, long long step, doub
 
 cdef inline void adamax_kernel(
     floating* param, const floating* grad, floating* exp_avg, floating* exp_inf, Py_ssize_t n,
-    const AdamaxOptions* o, const AdamaxStep* s,
+    const AdamaxOptions* o, const AdamaxStep* s, bint multiply_first,
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2
     cdef floating eps = o.eps, neg_clr = s.neg_clr
@@ -403,16 +425,28 @@ cdef inline void adamax_kernel(
         u = nan_max(exp_inf[i] * beta2, magnitude(g) + eps)
         exp_avg[i] = m
         exp_inf[i] = u
-        param[i] = p + neg_clr * (m / u)
+        if multiply_first:  # see step_order
+            param[i] = p + (neg_clr * m) / u
+        else:
+            param[i] = p + neg_clr * (m / u)
 
 
 cdef inline void adamax_update(const Task* t, const double* options) noexcept nogil:
     cdef const AdamaxOptions* o = <const AdamaxOptions*>options
     cdef const AdamaxStep* s = <const AdamaxStep*>t.step_scalars
-    if t.is_float32:
-        adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s)
+    if step_order(s.neg_clr):
+        if t.is_float32:
+            adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s,
+                          True)
+        else:
+            adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+                          o, s, True)
+    elif t.is_float32:
+        adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s,
+                      False)
     else:
-        adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s)
+        adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s,
+                      False)
 
 
 # -- Adadelta -------------------------------------------------------------------

@@ -1518,6 +1518,19 @@ def _torch_beside(name, dtype, options, grads, state=None):
     return ours.param_groups[0]["params"][0], param.detach().numpy()
 
 
+@pytest.mark.parametrize(("name", "options", "grads"), [
+    ("Adamax", dict(lr=1e-4, betas=(0.5, 0.0), eps=1e-12), [[-1e28, 1.0], [0.0, 1.0]]),
+    ("Adam", dict(lr=1e-4, betas=(0.5, 0.0), eps=1e-30), [[1e12, 1.0], [0.0, 1.0]]),
+    ("AdamW", dict(lr=1e-4, betas=(0.5, 0.0), eps=1e-30), [[1e12, 1.0], [0.0, 1.0]]),
+])
+def test_a_small_step_over_a_quotient_beyond_float32_stays_finite_as_torch(name, options, grads):
+    # m / denom beyond float32's largest, lr * m / denom within it: fastgd divided first and wrote
+    # inf where torch's addcdiv, which multiplies by the step size first, steps to a finite value
+    ours, theirs = _torch_beside(name, np.float32, options, grads)
+    assert np.isfinite(theirs).all()
+    np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(np.float32).eps)
+
+
 @pytest.mark.parametrize(("dtype", "huge"), [(np.float32, 1e19), (np.float32, 3e19), (np.float64, 1e154)])
 @pytest.mark.parametrize("eps", [1e-6, 1e-10])
 def test_adadelta_at_huge_gradients_as_torch(dtype, huge, eps):
