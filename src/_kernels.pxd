@@ -431,22 +431,23 @@ cdef inline void adamax_kernel(
             param[i] = p + neg_clr * (m / u)
 
 
+cdef inline void adamax_typed(const Task* t, const AdamaxOptions* o, const AdamaxStep* s,
+                              bint multiply_first) noexcept nogil:
+    if t.is_float32:
+        adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s,
+                      multiply_first)
+    else:
+        adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s,
+                      multiply_first)
+
+
 cdef inline void adamax_update(const Task* t, const double* options) noexcept nogil:
     cdef const AdamaxOptions* o = <const AdamaxOptions*>options
     cdef const AdamaxStep* s = <const AdamaxStep*>t.step_scalars
     if step_order(s.neg_clr):
-        if t.is_float32:
-            adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s,
-                          True)
-        else:
-            adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
-                          o, s, True)
-    elif t.is_float32:
-        adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s,
-                      False)
+        adamax_typed(t, o, s, True)
     else:
-        adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s,
-                      False)
+        adamax_typed(t, o, s, False)
 
 
 # -- Adadelta -------------------------------------------------------------------
