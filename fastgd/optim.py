@@ -151,7 +151,8 @@ class Parameter(NDArrayOperatorsMixin):
     It behaves as its array ``.data``: ``np.asarray(p)`` is ``p.data`` itself
     (no copy), NumPy functions, ufuncs (a Parameter anywhere in their
     arguments, ``where=`` too, as its data), operators (``@`` on either side),
-    comparisons, indexing and iteration act on the data, in-place operators
+    comparisons, indexing, iteration, ``str`` and ``repr`` (the class's name
+    for ``array``) act on the data, in-place operators
     (``p -= ...``) and item assignment change it in place, ``x in p`` is the
     array's membership, and the array's
     attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's,
@@ -179,7 +180,12 @@ class Parameter(NDArrayOperatorsMixin):
         self.grad = grad
 
     def __repr__(self):
-        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, has_grad={self.grad is not None})"
+        # NumPy's repr of the data under this class's name (continuation lines aligned after it)
+        prefix = f"{type(self).__name__}("
+        return f"{prefix}{np.array2string(self.data, separator=', ', prefix=prefix)}, dtype={self.data.dtype})"
+
+    def __str__(self):
+        return str(self.data)
 
     def __reduce__(self):
         # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves), a subclass as

@@ -722,7 +722,10 @@ def test_zero_grad_leaves_plain_arrays_and_none_grads_alone(rng):
 def test_parameter_from_list_and_repr():
     p = fastgd.Parameter([1.0, 2.0])
     assert isinstance(p.data, np.ndarray) and p.data.dtype == np.float64 and p.grad is None
-    assert "shape=(2,)" in repr(p)
+    assert repr(p) == "Parameter([1., 2.], dtype=float64)" and str(p) == str(p.data) == "[1. 2.]"
+    wide = fastgd.Parameter(np.arange(6, dtype=np.float32).reshape(2, 3))
+    assert repr(wide) == "Parameter([[0., 1., 2.],\n           [3., 4., 5.]], dtype=float32)"
+    assert repr(fastgd.Parameter(np.float32(2.5))) == "Parameter(2.5, dtype=float32)"
     opt = fastgd.SGD([p], lr=0.5)
     p.grad = np.array([2.0, -4.0])
     opt.step()
