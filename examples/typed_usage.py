@@ -64,6 +64,12 @@ def parameters_groups_and_state() -> None:
     again.add_param_group({"params": [fastgd.Parameter(b.data.copy())], "lr": 1e-3})
     again.load_state_dict(saved)
     assert again.state_dict()["state"][0]["step"] == 1
+    temperature = fastgd.Parameter(np.array(1.0))
+    scalars = fastgd.SGD([temperature], lr=0.1)
+    temperature.grad = np.sum(np.ones(3) * 0.5)  # a reduction's NumPy scalar: a 0-d parameter's gradient
+    scalars.step()
+    scalars.step([np.float64(0.5)])
+    assert float(temperature.data) == 1.0 - 0.1 * 1.5 - 0.1 * 0.5
 
 
 def functional_steps() -> None:

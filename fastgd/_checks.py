@@ -71,8 +71,11 @@ def check_no_overlap(params, names, expected="each parameter must be a separate 
 
 def check_gradient(grad, name, instead, like=""):
     """A gradient must be an ndarray of float32 or float64 (any layout or byte order), not masked
-    (the compiled passes read every element); `instead`: what a message asks for instead of
-    another type, `like`: what ends the dtype's message."""
+    (the compiled passes read every element), or a NumPy float scalar (what NumPy's reductions
+    return), taken as the 0-d array of its value; returns it as an array.  `instead`: what a
+    message asks for instead of another type, `like`: what ends the dtype's message."""
+    if isinstance(grad, np.floating):
+        grad = np.asarray(grad)
     if isinstance(grad, np.ma.MaskedArray):
         raise TypeError(
             f"{name} is a masked array; an optimizer reads every element of a gradient. Pass "
@@ -82,6 +85,7 @@ def check_gradient(grad, name, instead, like=""):
         raise TypeError(f"{name} is a {type(grad).__name__}; expected {instead}")
     if grad.dtype.kind != "f" or grad.dtype.itemsize not in (4, 8):
         raise TypeError(f"{name} ({describe(grad)}) has an unsupported dtype; expected float32 or float64{like}")
+    return grad
 
 
 def convert_grad(grad, param, name):
@@ -91,8 +95,8 @@ def convert_grad(grad, param, name):
     unaligned is converted once (copied); anything else raises."""
     if grad is None:
         return None
-    check_gradient(grad, name, f"a NumPy array of shape {param.shape} (or None to skip)",
-                   f" like its parameter ({describe(param)})")
+    grad = check_gradient(grad, name, f"a NumPy array of shape {param.shape} (or None to skip)",
+                          f" like its parameter ({describe(param)})")
     if grad.shape != param.shape:
         raise ValueError(f"{name} has shape {grad.shape}; expected {param.shape}, the shape of its parameter")
     grad = np.asarray(grad, dtype=param.dtype, order="C")  # unlike ascontiguousarray, keeps 0-d a 0-d

@@ -37,7 +37,7 @@ def _listed(items, name):
     """items as a list: one array or Parameter becomes a list of it."""
     if type(items) is list:
         return items
-    if isinstance(items, (np.ndarray, Parameter)):
+    if isinstance(items, (np.ndarray, np.floating, Parameter)):
         return [items]
     if isinstance(items, (str, bytes, dict)) or not hasattr(items, "__iter__"):
         raise TypeError(f"{name} must be an array, a fastgd.Parameter or a list of them, got {type(items).__name__}")
@@ -52,8 +52,12 @@ def _gradients(items, name, writable):
         where = f"{name}[{i}].grad" if isinstance(item, Parameter) else f"{name}[{i}]"
         if grad is None:
             continue
-        _checks.check_gradient(grad, where, "a NumPy array of float32 or float64 (a gradient), a fastgd.Parameter "
-                                            "(its .grad is read) or None (skipped)")
+        given, grad = grad, _checks.check_gradient(
+            grad, where, "a NumPy array of float32 or float64 (a gradient), a fastgd.Parameter (its .grad is read) or "
+                         "None (skipped)")
+        if writable and grad is not given:
+            raise TypeError(f"{where} is a NumPy scalar ({type(given).__name__}), which clipping cannot change in "
+                            "place; pass the gradient as an array (np.asarray)")
         if writable and not grad.flags.writeable:
             raise ValueError(f"{where} (shape {grad.shape}, dtype {grad.dtype}) is read-only; "
                              "clipping changes the gradients in place")

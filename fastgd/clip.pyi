@@ -5,17 +5,19 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from fastgd.optim import Optimizer, Parameter
+from fastgd.optim import Optimizer, Parameter, _Grad
 
 __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "clip_coef",
            "clipped_step"]
 
 # gradients: arrays, or fastgd.Parameters whose .grad is read (None skipped); or one of those
 _Gradients = npt.NDArray[np.floating[Any]] | Parameter | Iterable[npt.NDArray[np.floating[Any]] | Parameter | None]
+# gradients that are only read: NumPy float scalars too (a 0-d parameter's, as np.sum returns it)
+_Read = _Gradients | np.floating[Any] | Iterable[np.floating[Any] | None]
 _Norm = np.float32 | np.float64
 
 def get_total_norm(
-    tensors: _Gradients, norm_type: float | str = 2.0, error_if_nonfinite: bool = False, foreach: bool | None = None
+    tensors: _Read, norm_type: float | str = 2.0, error_if_nonfinite: bool = False, foreach: bool | None = None
 ) -> _Norm: ...
 def clip_coef(max_norm: float, total_norm: float | np.floating[Any]) -> _Norm: ...
 def clip_grads_with_norm_(
@@ -32,7 +34,7 @@ def clip_grad_value_(parameters: _Gradients, clip_value: float, foreach: bool | 
 def clipped_step(
     optimizer: Optimizer,
     max_norm: float,
-    grads: list[npt.NDArray[np.floating[Any]] | None] | tuple[npt.NDArray[np.floating[Any]] | None, ...] | None = None,
+    grads: list[_Grad | None] | tuple[_Grad | None, ...] | None = None,
     *,
     norm_type: float | str = 2.0,
 ) -> tuple[_Norm, bool]: ...

@@ -8,7 +8,7 @@ from .optim import _FloatArray, _Param
 
 def sgd(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     momentum_buffer: _FloatArray | None = None,
     *,
     lr: float = 1e-3,
@@ -20,7 +20,7 @@ def sgd(
 ) -> _FloatArray | None: ...
 def adam(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,
     max_exp_avg_sq: _FloatArray | None = None,
@@ -36,7 +36,7 @@ def adam(
 ) -> None: ...
 def adamw(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,
     max_exp_avg_sq: _FloatArray | None = None,
@@ -51,7 +51,7 @@ def adamw(
 ) -> None: ...
 def rmsprop(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     square_avg: _FloatArray,
     grad_avg: _FloatArray | None = None,
     momentum_buffer: _FloatArray | None = None,
@@ -66,7 +66,7 @@ def rmsprop(
 ) -> None: ...
 def adagrad(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     state_sum: _FloatArray,
     *,
     step: int,
@@ -78,7 +78,7 @@ def adagrad(
 ) -> None: ...
 def adamax(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     exp_avg: _FloatArray,
     exp_inf: _FloatArray,
     *,
@@ -91,7 +91,7 @@ def adamax(
 ) -> None: ...
 def adadelta(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     square_avg: _FloatArray,
     acc_delta: _FloatArray,
     *,
@@ -103,7 +103,7 @@ def adadelta(
 ) -> None: ...
 def lion(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     exp_avg: _FloatArray,
     *,
     lr: float = 1e-4,
@@ -113,7 +113,7 @@ def lion(
 ) -> None: ...
 def radam(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,
     *,
@@ -127,7 +127,7 @@ def radam(
 ) -> None: ...
 def nadam(
     param: _Param,
-    grad: npt.NDArray[np.floating[Any]],
+    grad: npt.NDArray[np.floating[Any]] | np.floating[Any],
     exp_avg: _FloatArray,
     exp_avg_sq: _FloatArray,
     *,

@@ -13,8 +13,10 @@ _Param: TypeAlias = _FloatArray | Parameter
 # {"params": [...], "lr": ..., other options of the optimizer}
 _ParamGroup: TypeAlias = Mapping[str, Any]
 _Params: TypeAlias = Iterable[_Param] | Iterable[_ParamGroup]
+# a gradient: an array, or a NumPy float scalar (a 0-d parameter's, as np.sum returns it)
+_Grad: TypeAlias = npt.NDArray[np.floating[Any]] | np.floating[Any]
 # one gradient (or None, to skip that parameter) per parameter, in order
-_Grads: TypeAlias = Sequence[npt.NDArray[np.floating[Any]] | None]
+_Grads: TypeAlias = Sequence[_Grad | None]
 
 __all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "MAX_THREADS"]
 
@@ -60,8 +62,8 @@ class Algorithm(NamedTuple):
 
 class Parameter(NDArrayOperatorsMixin):
     data: npt.NDArray[Any]
-    grad: npt.NDArray[Any] | None
-    def __init__(self, data: npt.ArrayLike, grad: npt.NDArray[Any] | None = None) -> None: ...
+    grad: npt.NDArray[Any] | np.floating[Any] | None
+    def __init__(self, data: npt.ArrayLike, grad: npt.NDArray[Any] | np.floating[Any] | None = None) -> None: ...
     def __hash__(self) -> int: ...
     def __reduce__(self) -> tuple[Callable[..., Any], tuple[type[Parameter]], dict[str, Any]]: ...
     def __setstate__(self, state: dict[str, Any]) -> None: ...

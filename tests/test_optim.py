@@ -832,6 +832,39 @@ def test_step_with_unusual_options_and_gradients_to_convert(name, rng):
     assert_state_dicts_equal(opt.state_dict(), ref.state_dict())
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", NAMES)
+def test_numpy_scalar_gradients_of_0d_parameters(name, dtype, rng):
+    """A NumPy float scalar (what np.sum returns) is a 0-d parameter's gradient, as the 0-d
+    array of its value: through .grad, step(grads) and MultiSteps, bit for bit the step of
+    that array; it is read, so the norms take it and clipping in place refuses it."""
+    start = np.array(rng.standard_normal(), dtype=dtype)
+    values = rng.standard_normal(4)
+    holder = fastgd.Parameter(start.copy())
+    opt, (param,) = build(fast_cls(name), [([start.copy()], {})], OPTIONS[name][-1])
+    ref, (expected,) = build(fast_cls(name), [([start.copy()], {})], OPTIONS[name][-1])
+    held = fast_cls(name)([holder], **OPTIONS[name][-1])
+    for value in values:
+        scalar = np.float64(value) * np.ones(3).sum() / 3  # a reduction's result: np.float64
+        assert type(scalar) is np.float64
+        opt.step([scalar])
+        holder.grad = scalar
+        held.step()
+        ref.step([np.array(scalar)])
+    assert np.array_equal(param, expected) and np.array_equal(holder.data, expected)
+    accumulated, (summed,) = build(fast_cls(name), [([start.copy()], {})], OPTIONS[name][-1])
+    every = fastgd.MultiSteps(accumulated, 2)
+    assert [every.step([dtype(v)]) for v in values[:2]] == [False, True]
+    ref2, (mean,) = build(fast_cls(name), [([start.copy()], {})], OPTIONS[name][-1])
+    ref2.step([np.array(dtype(values[0]) + dtype(values[1]))], grad_scale=0.5)
+    assert np.array_equal(summed, mean)
+    assert fastgd.get_total_norm([np.float32(3), np.float64(-4)]) == 5.0
+    assert fastgd.get_total_norm(np.float32(-2)) == 2.0
+    for clip in (lambda g: fastgd.clip_grad_norm_(g, 1.0), lambda g: fastgd.clip_grad_value_(g, 1.0)):
+        with pytest.raises(TypeError, match=r"parameters\[0\] is a NumPy scalar \(float64\), which clipping"):
+            clip([np.float64(3.0)])
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_step_with_a_closure_as_torch(name, rng):
     """step(closure), positionally or by keyword: the closure is called once per step, before
