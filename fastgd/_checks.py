@@ -17,12 +17,19 @@ def describe(array):
     return f"shape {array.shape}, dtype {array.dtype}"
 
 
+def type_name(value):
+    """The name of value's type for a message: with its module but for a built-in type
+    (torch.nn.parameter.Parameter is not a fastgd.Parameter)."""
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
 def check_param(param, name, written="the optimizer updates parameters in place"):
     """`param` must be a C-contiguous float32/float64 ndarray, and writable unless `written` is
     None (else it says who writes it); returns it."""
     if not isinstance(param, np.ndarray):
         raise TypeError(
-            f"{name} is a {type(param).__name__}; expected a NumPy array of float32 or float64 "
+            f"{name} is a {type_name(param)}; expected a NumPy array of float32 or float64 "
             "(or a fastgd.Parameter) that the optimizer updates in place"
         )
     if param.dtype.newbyteorder("=") not in FLOAT_DTYPES:
@@ -82,7 +89,7 @@ def check_gradient(grad, name, instead, like=""):
             f"grad.filled(0) to leave the masked elements' parameters without a gradient step, or plain data"
         )
     if not isinstance(grad, np.ndarray):
-        raise TypeError(f"{name} is a {type(grad).__name__}; expected {instead}")
+        raise TypeError(f"{name} is a {type_name(grad)}; expected {instead}")
     if grad.dtype.kind != "f" or grad.dtype.itemsize not in (4, 8):
         raise TypeError(f"{name} ({describe(grad)}) has an unsupported dtype; expected float32 or float64{like}")
     return grad

@@ -283,7 +283,7 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
         (TypeError, "clip_value", lambda: fastgd.clip_grad_value_([good], "1")),
         (TypeError, "parameters must be", lambda: fastgd.clip_grad_norm_(3.0, 1.0)),
         # only a fastgd.Parameter is read for its .grad (a torch tensor's None .grad is no gradient to skip)
-        (TypeError, r"parameters\[0\] is a SimpleNamespace",
+        (TypeError, r"parameters\[0\] is a types.SimpleNamespace",
          lambda: fastgd.clip_grad_norm_([types.SimpleNamespace(grad=good)], 0.1)),
     ]
     for error, match, call in cases:
