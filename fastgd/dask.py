@@ -48,7 +48,7 @@ except ImportError as error:
     raise ImportError(f"fastgd.dask needs dask[distributed] ({error}); install it with "
                       "pip install \"fastgd[dask]\"") from error
 
-from .linear_model import _Driver, _is_aligned
+from .linear_model import _Driver, _is_aligned, _NoImprovement
 
 __all__ = ["DataParallel"]
 
@@ -62,8 +62,10 @@ class DataParallel(BaseEstimator):
     Parameters
     ----------
     estimator : a fastgd estimator, unfitted; its parameters (optimizer, learning rate,
-        batch size, ...) apply to each replica.  Its ``max_iter`` is the number of epochs
-        ``fit`` runs: every epoch is run (no convergence test, no early stopping).
+        batch size, ...) apply to each replica.  ``fit`` runs up to its ``max_iter`` epochs and,
+        with ``tol`` set, stops by its rule (``n_iter_no_change`` epochs in a row whose averaged
+        objective is not ``tol`` below the best before them), at the end of the round of
+        ``sync_every`` epochs in which the rule is met; there is no early stopping.
     client : distributed.Client or None (the default client, ``distributed.get_client()``): the calls
         run through it, also where it is not the default.
     sync_every : int or None; epochs between averages (None: average once, after the last).
@@ -93,8 +95,8 @@ class DataParallel(BaseEstimator):
     X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
     weights sum to 0 are skipped, and every worker holding blocks needs a positive sum.  A
     DataFrame's partitions are the blocks; its column names are not kept.  The replicas run
-    without convergence test (``tol=None``; ``fit`` warns of a divergence by the averaged
-    objectives' curve, as the estimator's fit does) and take the estimator's current parameters at
+    without convergence test of their own (``fit`` tests the averaged objectives, and warns
+    of a divergence by their curve, as the estimator's fit does) and take the estimator's current parameters at
     each call (``set_params(estimator__...)`` between ``partial_fit`` calls applies); an
     ``average`` other than True/False (a step to start from) is refused, as the replicas
     would reach it at different steps.  ``class_weight="balanced"`` is computed over all of y
@@ -222,12 +224,16 @@ class DataParallel(BaseEstimator):
         blocks, groups = self._blocks(client, X, y, sample_weight)
         classes = self._classes(client, y, classes)
         balanced = self._balanced(client, y, classes)
+        tol = self.estimator.tol
         with _restoring(self.estimator.random_state):
             state = _State(self._new_replicas(len(groups), balanced), epochs=0, loss_curve=[])
-            self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter))
+            stopped = self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter),
+                                  None if tol is None else _NoImprovement(tol, self.estimator.n_iter_no_change))
         self._finish(state, classes)
         if rising := self.estimator_._rising(curve=self.loss_curve_, epochs=self.n_iter_):  # (as its own fit)
             warnings.warn(rising, ConvergenceWarning)
+        elif tol is not None and not stopped:
+            self.estimator._warn_ran_out()
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -306,12 +312,14 @@ class DataParallel(BaseEstimator):
             raise TimeoutError(f"{what} did not finish within timeout={self.timeout} s on the cluster; "
                                "the model is left as it was before this call") from None
 
-    def _train(self, client, state, blocks, groups, classes, n_epochs):
+    def _train(self, client, state, blocks, groups, classes, n_epochs, stop=None):
         """Run n_epochs epochs in rounds of sync_every epochs.  Every round is submitted at
         once, as a chain of tasks on the cluster (each replica's round starts from its own
         last round and the average of that round's replicas), so that no round waits for the
-        client; the client reads each round's objective as it ends.  state changes only when
-        every round succeeded (a failed call leaves the model as it was)."""
+        client; the client reads each round's objective as it ends.  stop (a _NoImprovement,
+        or None): the training ends with the round in whose epochs it says so, and the rounds
+        after it are cancelled.  Returns whether it ended so.  state changes only when every
+        round run succeeded (a failed call leaves the model as it was)."""
         token = uuid.uuid4().hex[:8]
         x_futures, y_futures, w_futures = blocks
         step = n_epochs if self.sync_every is None else int(self.sync_every)
@@ -333,9 +341,9 @@ class DataParallel(BaseEstimator):
             objectives = client.submit(_objectives, average, key=f"fastgd-objectives-{token}-{first}", pure=False)
             rounds.append((first, count, previous, average, objectives))
         del previous, average, objectives
-        curve, started, last = list(state.loss_curve), time.perf_counter(), None
+        curve, started, last, stopped = list(state.loss_curve), time.perf_counter(), None, False
         try:
-            while rounds:
+            while rounds and not stopped:
                 first, count, _, _, objectives = rounds[0]
                 # past the timeout, the handler below cancels the rounds left
                 self._wait(client, [objectives], f"epochs {first + 1}-{first + count}")
@@ -345,6 +353,7 @@ class DataParallel(BaseEstimator):
                           f"{curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
                 started = time.perf_counter()
                 last = rounds.pop(0)
+                stopped = stop is not None and any(stop.ends_at(value) for value in curve[-count:])
             replicas = [model for model, _, _ in client.gather(last[2])]
             mean = last[3].result()[0]
         except BaseException as error:
@@ -357,9 +366,12 @@ class DataParallel(BaseEstimator):
                 client.cancel([objectives, average, *replicas])
             _raise_if_gone(x_futures + y_futures + w_futures, error)
             raise
+        for *_, replicas_left, average, objectives in reversed(rounds):  # those after a stop
+            client.cancel([objectives, average, *replicas_left])
         for replica in replicas:
             _set_mean(replica, mean)
-        state.replicas, state.epochs, state.loss_curve = replicas, state.epochs + n_epochs, curve
+        state.replicas, state.epochs, state.loss_curve = replicas, last[0] + last[1], curve
+        return stopped
 
     def _finish(self, state, classes):
         self._replicas = state.replicas

@@ -503,7 +503,8 @@ class _Driver(BaseEstimator):
             raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
         self._weights_seen += (weight_sum, n)
-        best, no_improvement, epochs_before, passed_over = math.inf, 0, self.n_iter_, 0
+        epochs_before, passed_over = self.n_iter_, 0
+        no_improvement = _NoImprovement(self.tol, self.n_iter_no_change)
         # the rows of each epoch, shuffled anew each epoch unless taken in order
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
         in_order = self._in_order(X, order, batch_size)
@@ -541,7 +542,7 @@ class _Driver(BaseEstimator):
                 in_float32 = (" In float32, a batch's loss beyond float32's range ends the fit too (y or "
                               "sample_weight of an extreme magnitude, huge or tiny): scale them, or fit float64 data."
                               if self._theta.dtype == np.float32 else "")
-                raise _Diverged(
+                raise ValueError(
                     f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
                     f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
                     "before this call. " + ("With eps=0 the step divides 0 by 0 wherever a gradient stayed 0: "
@@ -561,15 +562,10 @@ class _Driver(BaseEstimator):
                 print(f"-- Epoch {self.n_iter_}: objective {objective:.6g}, lr {group['lr']:.3g}")
             if not check:
                 continue
-            if current > best - self.tol:
-                no_improvement += 1
-            else:
-                no_improvement = 0
-            best = min(best, current)
-            if no_improvement >= self.n_iter_no_change:
+            if no_improvement.ends_at(current):
                 if self._schedule() == "adaptive" and group["lr"] > 1e-6:
                     group["lr"] /= 5
-                    no_improvement = 0
+                    no_improvement.count = 0
                 else:
                     if self.verbose:
                         print(f"Convergence after {self.n_iter_} epochs")
@@ -743,11 +739,14 @@ class _Driver(BaseEstimator):
                 warnings.warn(rising, ConvergenceWarning)
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
-            warnings.warn(
-                f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
-                f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
-                ConvergenceWarning)
+            self._warn_ran_out()
         return self
+
+    def _warn_ran_out(self):
+        """Warn that a fit ran every epoch without meeting its stopping rule (scikit-learn's warning)."""
+        warnings.warn(f"Maximum number of epochs (max_iter={self.max_iter}) reached before the objective stopped "
+                      f"improving by tol={self.tol:g}; consider increasing max_iter to improve the fit.",
+                      ConvergenceWarning)
 
     @_reads_model
     def _scores(self, X, validated=False):
@@ -1083,8 +1082,19 @@ def _refuse_balanced_in_partial_fit(model):
 _REFUSES_NEGATIVE_POWER_T = tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 10)
 
 
-class _Diverged(ValueError):
-    """The objective became non-finite: the call fails (and changes nothing)."""
+class _NoImprovement:
+    """scikit-learn's SGD stopping rule: a fit stops once `patience` epochs in a row have not
+    brought the monitored value (the objective, or minus the validation score) tol below the
+    best before them."""
+
+    def __init__(self, tol, patience):
+        self.tol, self.patience, self.best, self.count = tol, patience, math.inf, 0
+
+    def ends_at(self, current):
+        """Count an epoch that ended at `current`; returns whether the fit stops there."""
+        self.count = self.count + 1 if current > self.best - self.tol else 0
+        self.best = min(self.best, current)
+        return self.count >= self.patience
 
 
 #: held while an estimator's _Calls (its attribute _calls_under_way) is made, once

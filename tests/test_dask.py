@@ -20,6 +20,7 @@ distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
 from scipy import sparse  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 
 import fastgd  # noqa: E402
@@ -269,6 +270,39 @@ def test_local_sgd_reaches_the_single_machine_objective(dask_client, make, class
     predicted = parallel.predict(Xd)
     assert isinstance(predicted, da.Array)
     np.testing.assert_array_equal(predicted.compute(), parallel.estimator_.predict(X))
+
+
+def _rule_met_at(curve, tol, patience):
+    """The first epoch (1-based) after which scikit-learn's SGD stopping rule stops a fit with
+    this objective curve: patience epochs in a row not tol below the best before them; else None."""
+    best, count = np.inf, 0
+    for epoch, value in enumerate(curve, 1):
+        count = count + 1 if value > best - tol else 0
+        best = min(best, value)
+        if count >= patience:
+            return epoch
+    return None
+
+
+@pytest.mark.parametrize("sync_every", [1, 3])
+def test_fit_stops_by_the_estimators_tol_rule(dask_client, sync_every):
+    """With tol set, fit ends with the round in which the averaged objectives meet the
+    estimator's stopping rule, the model that of a fit of that many epochs without tol (the
+    rounds after it cancelled); a fit that runs out warns as the estimator's fit does."""
+    X, y = _data(2000, 4, classifier=True, seed=3)
+    Xd, yd, _held = _placed(dask_client, X, y, blocks_per_worker=1)
+    make = lambda **options: fastgd.SGDClassifier(random_state=0, **options)  # noqa: E731
+    stopped = DataParallel(make(tol=1e-3, max_iter=300), client=dask_client, sync_every=sync_every).fit(Xd, yd)
+    met = _rule_met_at(stopped.loss_curve_, 1e-3, 5)
+    assert met is not None and stopped.n_iter_ == -(-met // sync_every) * sync_every < 300
+    assert len(stopped.loss_curve_) == stopped.n_iter_
+    assert _rule_met_at(stopped.loss_curve_[:stopped.n_iter_ - sync_every], 1e-3, 5) is None  # no round before
+    run = DataParallel(make(tol=None, max_iter=stopped.n_iter_), client=dask_client, sync_every=sync_every).fit(Xd, yd)
+    np.testing.assert_array_equal(run.coef_, stopped.coef_)
+    np.testing.assert_array_equal(run.intercept_, stopped.intercept_)
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=2\) reached before the objective stopped improving"):
+        short = DataParallel(make(tol=1e-3, max_iter=2), client=dask_client, sync_every=sync_every).fit(Xd, yd)
+    assert short.n_iter_ == 2
 
 
 def test_verbose_prints_each_round(dask_client, capsys):
