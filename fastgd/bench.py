@@ -16,16 +16,18 @@ The contenders:
 ``--regression`` adds 5-epoch fits of linear and logistic regression by plain
 SGD at batch sizes 1 and 32: batch 1 against scikit-learn's SGDRegressor and
 SGDClassifier, the same per-sample algorithm with the same settings (like for
-like), and batch 32 against the NumPy loop at batch 32 (see run_regression).
+like), and batch 32 against the NumPy loop at batch 32.
 
-``--clip`` times gradient clipping with an Adam step instead (see run_clip):
+``--clip`` times gradient clipping with an Adam step instead:
 fastgd's step alone and ``fastgd.clipped_step`` (norm pass, then the step
 reading the gradients times the clipping factor), against torch's fused Adam
 step alone and ``clip_grad_norm_`` followed by it, over 10 parameters.
 
-The pytest benchmarks in ``benchmarks/`` build their contenders with
-``make_step`` and ``_regression_contenders`` from this module, so both time the
-same code.
+``--sparse`` times scikit-learn's SGDClassifier against fastgd's instead, on a
+text-like CSR problem.
+
+The pytest benchmarks in the source tree's ``benchmarks/`` build their
+contenders with this module's functions, so both time the same code.
 """
 import argparse
 import gc
@@ -631,9 +633,9 @@ def _positive_int(text):
 def add_arguments(parser):
     """Add the options of ``python -m fastgd bench`` to an argparse parser."""
     parser.add_argument("--optimizers", type=_name_list("optimizer", tuple(OPTIMIZERS)), default=list(OPTIMIZERS),
-                        metavar="LIST", help=f"comma-separated, from {', '.join(OPTIMIZERS)} (default: all)")
+                        metavar="LIST", help=f"comma-separated, from {', '.join(OPTIMIZERS)}, or all (default: all)")
     parser.add_argument("--dtypes", type=_name_list("dtype", DTYPES), default=list(DEFAULT_DTYPES),
-                        metavar="LIST", help=f"comma-separated, from {', '.join(DTYPES)} (default: float32)")
+                        metavar="LIST", help=f"comma-separated, from {', '.join(DTYPES)}, or all (default: float32)")
     parser.add_argument("--sizes", type=_sizes, default=None, metavar="LIST",
                         help="elements in the one parameter, comma-separated "
                              f"(default: {','.join(map(format_size, DEFAULT_SIZES))})")

@@ -33,8 +33,25 @@ LINEAR_RUNS = [
 def add_arguments(parser):
     parser.add_argument("--output", default="loss_curves.png", help="PNG file for the loss curves")
     parser.add_argument("--no-plot", action="store_true", help="do not draw the loss curves")
-    parser.add_argument("--samples", type=int, default=2000, help="number of samples (default 2000)")
+    parser.add_argument("--samples", type=_samples, default=2000, help=f"number of samples, at least {MIN_SAMPLES} "
+                        "(default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
+
+
+#: the fewest samples --samples takes: the logistic part trains on 3/4 of them and tests on the rest,
+#: each with rows of both blobs (almost surely, from 20 on)
+MIN_SAMPLES = 20
+
+
+def _samples(text):
+    """An argparse type: a whole number of samples, at least MIN_SAMPLES."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < MIN_SAMPLES:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= {MIN_SAMPLES}, got {text!r}")
+    return value
 
 
 def _timed_fit(model, X, y):
@@ -84,17 +101,20 @@ def run(args):
     X = centers[labels] + rng.standard_normal((n, 2))
     train, test = slice(0, n * 3 // 4), slice(n * 3 // 4, None)
     print(f"\nLogistic regression: two Gaussian blobs, {n * 3 // 4} training / {n - n * 3 // 4} test samples\n")
-    header = f"{'optimizer':<9} {'batch':>5} {'final loss':>10} {'train acc':>9} {'test acc':>8} {'fastgd ms':>9}"
-    print(header)
-    print("-" * len(header))
+    rows = []
     for optimizer, lr, batch_size in [("sgd", 0.5, None), ("sgd", 0.05, 1), ("adam", 0.05, 32), ("adagrad", 0.5, 32)]:
         model = fastgd.LogisticRegression(optimizer=optimizer, learning_rate=lr, batch_size=batch_size, max_iter=30,
                                           tol=None, random_state=args.seed)
         fit_time = _timed_fit(model, X[train], labels[train])
         batch = "full" if batch_size is None else str(batch_size)
         print(f"  trained logistic {optimizer} (batch {batch}) in {fit_time * 1e3:.1f} ms", file=sys.stderr, flush=True)
-        print(f"{optimizer:<9} {batch:>5} {model.loss_curve_[-1]:>10.5f} {model.score(X[train], labels[train]):>9.3f} "
-              f"{model.score(X[test], labels[test]):>8.3f} {fit_time * 1e3:>9.2f}")
+        rows.append(f"{optimizer:<9} {batch:>5} {model.loss_curve_[-1]:>10.5f} "
+                    f"{model.score(X[train], labels[train]):>9.3f} {model.score(X[test], labels[test]):>8.3f} "
+                    f"{fit_time * 1e3:>9.2f}")
+    header = f"{'optimizer':<9} {'batch':>5} {'final loss':>10} {'train acc':>9} {'test acc':>8} {'fastgd ms':>9}"
+    print(header)
+    print("-" * len(header))
+    print("\n".join(rows))
 
     if not args.no_plot:
         _plot(curves, args.output)

@@ -1,9 +1,12 @@
 """Tests of fastgd.bench's regression benchmark: the rows it calls like for like are the
-same algorithm, and its table says which rows are which.
+same algorithm, and its table says which rows are which; and of the demo's command line.
 
 Oracle: scikit-learn's SGDRegressor / SGDClassifier, whose per-sample SGD without
 shuffling visits the rows in the same order as fastgd's batch_size=1.
 """
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -128,3 +131,20 @@ def test_sparse_data_is_text_like():
     assert X.format == "csr" and X.shape == (500, 2**10) and X_test.shape[0] == bench.SPARSE_TEST_ROWS
     assert X.indices.dtype == np.int32 and (X.data > 0).all() and X.getnnz(axis=1).max() <= 10
     assert 0.3 < y.mean() < 0.7
+
+
+def test_demo_prints_its_tables_and_refuses_too_few_samples(tmp_path):
+    """python -m fastgd demo: the tables on stdout, each row after its header (the progress lines
+    go to stderr, before); --samples below the least is an argparse error, not a traceback."""
+    run = lambda *args: subprocess.run([sys.executable, "-m", "fastgd", "demo", "--no-plot", *args],  # noqa: E731
+                                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    done = run("--samples", "20")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    logistic = lines.index(next(line for line in lines if line.startswith("optimizer batch")))
+    assert [line.split()[0] for line in lines[logistic + 2:logistic + 6]] == ["sgd", "sgd", "adam", "adagrad"]
+    assert "trained logistic adam" in done.stderr
+    for bad in ("0", "19", "many"):
+        refused = run("--samples", bad)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr
+        assert f"argument --samples: expected a whole number >= 20, got '{bad}'" in refused.stderr
