@@ -130,6 +130,7 @@ def clipping_averaging_accumulation() -> None:
     ema = fastgd.EMA(params, 0.9, warmup=True)
     swa = fastgd.SWA(params)
     multi = fastgd.MultiSteps(fastgd.SGD([np.zeros(2)], lr=0.1), every_k=2)
+    clipped = fastgd.MultiSteps(fastgd.SGD([np.zeros(2)], lr=0.1), every_k=2, max_norm=1.0)
     for _ in range(4):
         for p in params:
             p.grad = rng.standard_normal(p.data.shape).astype(np.float32)
@@ -137,7 +138,9 @@ def clipping_averaging_accumulation() -> None:
         assert stepped and np.isfinite(norm)
         ema.update()
         swa.update()
-        multi.step([np.ones(2)])
+        stepped_too: bool = multi.step([np.ones(2)])
+        mean_norm, clipped_too = clipped.step([np.ones(2)])  # with max_norm: (total norm or None, stepped)
+        assert clipped_too == stepped_too and (mean_norm is None) != clipped_too
     grads: list[npt.NDArray[np.float32]] = [rng.standard_normal(5).astype(np.float32)]
     total = fastgd.clip_grad_norm_(grads, 0.5, norm_type="inf")
     fastgd.clip_grad_value_(grads, 0.1)

@@ -1,26 +1,35 @@
 # Types of fastgd.accumulation: gradient accumulation (optax's MultiSteps).
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, overload
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import TypeVar
 
-from fastgd.optim import Optimizer
+from fastgd.optim import Optimizer, _Grad
 
 __all__ = ["MultiSteps"]
 
-class MultiSteps:
+# what step returns: whether it stepped; with max_norm, (the total norm at the k-th call, whether it stepped)
+_Clipped = tuple[np.float32 | np.float64 | None, bool]
+_Returned = TypeVar("_Returned", bound=bool | _Clipped, covariant=True, default=bool | _Clipped)
+
+class MultiSteps(Generic[_Returned]):
     optimizer: Optimizer
     every_k: int
     mini_step: int
     max_norm: float | None
     norm_type: float
+    @overload
     def __init__(
-        self, optimizer: Optimizer, every_k: int, *, max_norm: float | None = None, norm_type: float | str = 2.0
+        self: MultiSteps[bool], optimizer: Optimizer, every_k: int, *, max_norm: None = None,
+        norm_type: float | str = 2.0,
     ) -> None: ...
-    def step(
-        self, grads: Sequence[npt.NDArray[np.floating[Any]] | np.floating[Any] | None] | None = None
-    ) -> bool | tuple[np.float32 | np.float64 | None, bool]: ...
+    @overload
+    def __init__(
+        self: MultiSteps[_Clipped], optimizer: Optimizer, every_k: int, *, max_norm: float, norm_type: float | str = 2.0
+    ) -> None: ...
+    def step(self, grads: Sequence[_Grad | None] | None = None) -> _Returned: ...
     def reset(self) -> None: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None: ...
