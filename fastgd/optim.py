@@ -436,10 +436,15 @@ class Optimizer(_OneAtATime):
         where = _group_where(index, numbered)
         if "params" not in group:
             raise ValueError(f"{where}a param group needs a 'params' entry")
+        entries, names = _named_entries(group["params"], where)
+        named = names is not None or "param_names" in group
+        if any(("param_names" in existing) != named for existing in self.param_groups):
+            raise ValueError(f"{where}all param groups must be with names or all without (torch's named parameters, "
+                             f"(name, parameter) pairs); this optimizer's are {'without' if named else 'with'}")
         # a key one of its groups holds (torch's foreach, kept from a state dict) is no misspelling
         held = {key for existing in self.param_groups for key in existing}
         torch_keys = _torch_keywords_of(type(self))
-        unknown = sorted(set(group) - set(self.defaults) - {"params"} - SCHEDULER_KEYS - torch_keys - held)
+        unknown = sorted(set(group) - set(self.defaults) - {"params", "param_names"} - SCHEDULER_KEYS - torch_keys - held)
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "
@@ -448,7 +453,6 @@ class Optimizer(_OneAtATime):
                 + f"the keys schedulers keep: {', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
             )
         _torch_keywords(**{key: group[key] for key in torch_keys & set(group)}, where=where)
-        entries = _as_entries(group["params"])
         options = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         self._check_options(options, where)
         start = len(self._params)
@@ -464,6 +468,8 @@ class Optimizer(_OneAtATime):
             auto_threads=self._auto_threads + [_threads_for(sum(array.size for array in arrays))])
         # the caller's dict itself, as torch keeps it: edits made through it reach the steps
         group["params"] = entries
+        if names is not None:
+            group["param_names"] = names
         group.update({key: value for key, value in options.items() if key not in group})
         self.param_groups.append(group)
 
@@ -945,10 +951,12 @@ class Optimizer(_OneAtATime):
         self._install(state=new_state, steps=new_steps, scalars=new_scalars,
                       fresh=np.zeros(len(self._params), dtype=np.uint8))
         for group, saved in zip(self.param_groups, options):
-            params = group["params"]
+            params, names = group["params"], group.get("param_names")
             group.clear()
             group.update(saved)
             group["params"] = params
+            if names is not None and "param_names" not in saved:  # as torch: the saved names, else its own
+                group["param_names"] = names
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -1031,6 +1039,24 @@ def _as_entries(params):
         return [params]
     _checks.check_ordered(params)
     return list(params)
+
+
+def _named_entries(params, where):
+    """A group's "params" as (entries, names): torch's named parameters, (name, parameter) pairs
+    (``model.named_parameters()``'s), give their names, which the group keeps in "param_names"
+    as torch's does; names is None where none is named.  All or none must be named."""
+    entries = _as_entries(params)
+    pairs = [isinstance(entry, tuple) for entry in entries]
+    if not any(pairs):
+        return entries, None
+    if not all(pairs):
+        raise ValueError(f"{where}all parameters of a group must be with names or all without (torch's named "
+                         f"parameters, (name, parameter) pairs); parameter {pairs.index(False)} has none")
+    for i, entry in enumerate(entries):
+        if len(entry) != 2:
+            raise ValueError(f"{where}a named parameter is a (name, parameter) pair; parameter {i} is a tuple of "
+                             f"{len(entry)}")
+    return [entry[1] for entry in entries], [entry[0] for entry in entries]
 
 
 def _as_groups(params):

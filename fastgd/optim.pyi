@@ -12,7 +12,8 @@ _FloatArray: TypeAlias = npt.NDArray[np.floating[Any]]
 _Param: TypeAlias = _FloatArray | Parameter
 # {"params": [...], "lr": ..., other options of the optimizer}
 _ParamGroup: TypeAlias = Mapping[str, Any]
-_Params: TypeAlias = Iterable[_Param] | Iterable[_ParamGroup]
+# or torch's named parameters, (name, parameter) pairs (the group keeps the names in "param_names")
+_Params: TypeAlias = Iterable[_Param] | Iterable[tuple[str, _Param]] | Iterable[_ParamGroup]
 # a gradient: an array, or a NumPy float scalar (a 0-d parameter's, as np.sum returns it)
 _Grad: TypeAlias = npt.NDArray[np.floating[Any]] | np.floating[Any]
 # one gradient (or None, to skip that parameter) per parameter, in order

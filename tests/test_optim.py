@@ -761,6 +761,52 @@ def test_add_param_group_vs_torch(name, rng):
     assert [g["params"] for g in fopt.state_dict()["param_groups"]] == [[0, 1], [2, 3]]
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_named_parameters_as_torch(name, rng):
+    """torch 2.13's named parameters ((name, parameter) pairs, as model.named_parameters()
+    gives them): the same steps, the names in each group's "param_names" and the state dict,
+    a state dict without names leaving the optimizer's, one with names replacing them, and
+    the same refusals of groups with and without names mixed."""
+    torch = pytest.importorskip("torch")
+    first, second = GROUP_OPTIONS[name]
+    a, b = random_arrays(rng, [(3,), (2, 2)], np.float64), random_arrays(rng, [(4,)], np.float64)
+    fparams, tparams = [x.copy() for x in a + b], [torch.tensor(x.copy(), requires_grad=True) for x in a + b]
+    cls, tcls = fast_cls(name), torch_class(torch, name)
+    fopt = cls([("w", fparams[0]), ("layer.bias", fparams[1])], **{**GROUP_KWARGS[name], **first})
+    topt = tcls([("w", tparams[0]), ("layer.bias", tparams[1])], foreach=False, **{**GROUP_KWARGS[name], **first})
+    fopt.add_param_group({"params": [("extra", fparams[2])], **second})
+    topt.add_param_group({"params": [("extra", tparams[2])], **second})
+    for grads in grad_sequence(rng, [(3,), (2, 2), (4,)], np.float64, 5):
+        fopt.step(grads)
+        torch_step(torch, topt, tparams, grads)
+    assert_all_close(fparams, torch_numpy(tparams))
+    compare_state_with_torch(fopt, topt, tparams)
+    names = [g["param_names"] for g in topt.state_dict()["param_groups"]]
+    assert names == [["w", "layer.bias"], ["extra"]]
+    assert [g["param_names"] for g in fopt.state_dict()["param_groups"]] == names
+    assert [g["param_names"] for g in fopt.param_groups] == names
+    held = [p for group in fopt.param_groups for p in group["params"]]  # the arrays, not the pairs
+    assert len(held) == 3 and all(p is q for p, q in zip(held, fparams))
+    unnamed = cls([{"params": [x.copy() for x in a], **first}, {"params": [b[0].copy()], **second}],
+                  **GROUP_KWARGS[name])
+    fopt.load_state_dict(unnamed.state_dict())
+    assert [g["param_names"] for g in fopt.param_groups] == names  # kept, as torch keeps them
+    renamed = fopt.state_dict()
+    renamed["param_groups"][0]["param_names"] = ["u", "v"]
+    fopt.load_state_dict(renamed)
+    assert fopt.param_groups[0]["param_names"] == ["u", "v"]
+    for make in (lambda c, p: c([("w", p[0]), p[1]], lr=0.1), lambda c, p: c([("w", p[0], 1)], lr=0.1)):
+        with pytest.raises(ValueError, match="with names or all without|a .name, parameter. pair"):
+            make(cls, [x.copy() for x in a])
+    if name != "Lion":  # (torch's own messages; TorchLion is this suite's)
+        with pytest.raises(ValueError, match="with/without names"):
+            tcls([("w", tparams[0]), tparams[1]], lr=0.1)
+    for opt, extra in ((fopt, np.zeros(2)), (topt, torch.zeros(2, requires_grad=True))):
+        with pytest.raises(ValueError, match="with/without names|with names or all without"):
+            opt.add_param_group({"params": [extra]})
+    assert len(fopt.param_groups) == 2
+
+
 # -- accepted gradient conversions ------------------------------------------------------
 
 
