@@ -582,6 +582,17 @@ class _Driver(BaseEstimator):
         """Whether fit trains each output apart (see SGDClassifier._fit_classes_apart)."""
         return False
 
+    def _draw_seeds(self, rng, hold_out):
+        """At the start of a fit: the shuffling seeds (one for all outputs, or one per output
+        where they are trained apart) drawn from rng, random_state's generator, and the
+        early-stopping split made by calling hold_out (None: none), in the order scikit-learn's
+        estimator takes them from a shared generator (a RandomState or NumPy's global one): the
+        same rows held out, and the generator left where scikit-learn leaves it."""
+        seed = rng.randint(_MAX_INT)
+        if hold_out is not None:
+            hold_out()
+        return [seed]
+
     # When a fit's objective says it diverged (see _rising): it ended above its first epoch's (whose
     # mean holds the climb from the starting weights: a fit that settles mostly ends below it) and
     # either _RISE times its best, or after rising in each of its last n_iter_no_change epochs (at
@@ -695,9 +706,6 @@ class _Driver(BaseEstimator):
             self._follow_parameters()
             self._follow_weights()
         else:
-            self._rng = check_random_state(self.random_state)
-            # the epochs' shuffles come from a generator of their own, seeded from random_state
-            self._shuffle_bits = np.random.PCG64(self._rng.randint(np.iinfo(np.int32).max))
             size = self._n_outputs * (X.shape[1] + 1)
             warm = (self.warm_start and hasattr(self, "_theta") and self._theta.size == size
                     and self._theta.dtype == X.dtype)
@@ -716,13 +724,25 @@ class _Driver(BaseEstimator):
         validating = self.early_stopping and (not partial or self._sgd_bookkeeping)
         if validating or reset or not hasattr(self, "validation_scores_"):  # else the fit's are kept
             self.validation_scores_ = [] if validating else None
-        train = validation = None
-        if validating:  # by index: X is not copied
+        train = validation = seeds = None
+        split = [None]
+
+        def hold_out():  # by index: X is not copied
             # scikit-learn's SGD split (stratified by class, from random_state itself), the rows
             # trained on in their order (an epoch shuffles them if shuffle is set)
             splitter = StratifiedShuffleSplit if isinstance(self, ClassifierMixin) else ShuffleSplit
-            train, val = next(splitter(test_size=self.validation_fraction, random_state=self.random_state)
-                              .split(np.zeros((X.shape[0], 1)), y))
+            split[0] = next(splitter(test_size=self.validation_fraction, random_state=self.random_state)
+                            .split(np.zeros((X.shape[0], 1)), y))
+
+        if reset:
+            # the epochs' shuffles come from a generator of their own (one per class where they are
+            # trained apart), seeded from random_state, drawn as scikit-learn draws from it
+            seeds = self._draw_seeds(check_random_state(self.random_state), hold_out if validating else None)
+            self._shuffle_bits = np.random.PCG64(seeds[0])
+        elif validating:
+            hold_out()
+        if validating:
+            train, val = split[0]
             train = np.sort(train)
             validation = (val, y[val], None if sample_weight is None else sample_weight[val])
             if validation[2] is not None and not (validation[2] > 0).any():  # scikit-learn's test
@@ -730,7 +750,7 @@ class _Driver(BaseEstimator):
                                  "stopping) are all zero or below; give some of them weight, or another "
                                  "random_state")
         if reset and self._classes_apart():  # (which warns of its classes' divergence)
-            ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation)
+            ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation, seeds)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
             # (scikit-learn's partial_fit warns of nothing)
@@ -1076,6 +1096,9 @@ def _refuse_balanced_in_partial_fit(model):
         raise ValueError("class_weight='balanced' is not supported for partial_fit: compute the weights with "
                          "sklearn.utils.class_weight.compute_class_weight and pass them as a dict")
 
+
+#: the bound of the seeds drawn from random_state (scikit-learn's MAX_INT, for C's int)
+_MAX_INT = np.iinfo(np.int32).max
 
 #: scikit-learn 1.8 deprecates a negative power_t (its SGD warns after fit) and says that 1.10
 #: refuses it: the drop-ins do as the scikit-learn installed
@@ -1523,6 +1546,14 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
     _coef_1d = True
     _refit_from_trained = True  # see _Driver: scikit-learn's SGDRegressor refits from the weights trained
 
+    def _draw_seeds(self, rng, hold_out):
+        # scikit-learn's _fit_regressor: the split, the shuffling seed, then its dataset's seed
+        if hold_out is not None:
+            hold_out()
+        seed = rng.randint(0, _MAX_INT)
+        rng.randint(1, _MAX_INT)
+        return [seed]
+
     def _intercepts_carried(self, reset):
         # scikit-learn's regressor keeps both in float64, into a partial_fit and a warm refit
         return np.full(2, not reset or self.warm_start)
@@ -1582,7 +1613,18 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     def _classes_apart(self):
         return self._n_outputs > 1 and self.tol is not None
 
-    def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation):
+    def _draw_seeds(self, rng, hold_out):
+        if self._n_outputs == 1:  # scikit-learn's fit_binary: its dataset's seed, the split, the shuffling seed
+            rng.randint(1, _MAX_INT)
+            if hold_out is not None:
+                hold_out()
+            return [rng.randint(_MAX_INT)]
+        # its _fit_multiclass: the split, then a seed per class (whose fit_binary draws from a generator of its own)
+        if hold_out is not None:
+            hold_out()
+        return rng.randint(_MAX_INT, size=self._n_outputs).tolist()
+
+    def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation, seeds):
         """fit's epochs as scikit-learn's one vs all with tol set: each class trained apart, a
         binary model of its own (class weight and shuffling seed its own, on the held-out rows all
         share), so that it stops, and with "adaptive" lowers its rate, on its own; n_jobs classes
@@ -1590,10 +1632,10 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         the most epochs a class ran and t_ counts that many; per epoch, loss_curve_ holds the
         classes' objectives summed and validation_scores_ their one-vs-all scores averaged, a
         stopped class's last value kept; the optimizer starts anew (plain SGD has no state).
+        seeds: each class's shuffling seed (_draw_seeds').
         Returns whether a class ran all max_iter epochs."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
-        seeds = self._rng.randint(np.iinfo(np.int32).max, size=k)
         entries = [np.r_[c * d:(c + 1) * d, k * d + c] for c in range(k)]  # class c's: its weights, its intercept
         classes = [self._one_class(c, entries[c], seeds[c]) for c in range(k)]  # made here: clone reads self
         stop = threading.Event()

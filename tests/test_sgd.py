@@ -1410,6 +1410,37 @@ def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task,
     assert ours.t_ == theirs.t_  # the held-out rows counted, as if trained on
 
 
+@pytest.mark.parametrize("early_stopping", [False, True])
+@pytest.mark.parametrize("tol", [None, 1e-3])
+@pytest.mark.parametrize("task", ["regression", "binary", "3 classes"])
+def test_a_shared_generator_is_drawn_from_as_scikit_learn_draws(task, tol, early_stopping):
+    """random_state a RandomState, or None (NumPy's global generator): a fit draws from it what
+    scikit-learn's does, in its order, so that early stopping holds out its rows (two fits in a
+    row with one generator included) and the generator is left where scikit-learn leaves it."""
+    if task == "regression":
+        X, y = _regression(np.float64, "dense")
+        ours, theirs = fastgd.SGDRegressor, sk.SGDRegressor
+    else:
+        X, y = _classification(2 if task == "binary" else 3, np.float64, "dense")
+        ours, theirs = fastgd.SGDClassifier, sk.SGDClassifier
+    options = dict(SAME, tol=tol, early_stopping=early_stopping, validation_fraction=0.3)
+    for shared in ("instance", "global"):
+        fits, after = [], []
+        for cls in (ours, theirs):
+            generator = np.random.RandomState(7)
+            if shared == "global":
+                np.random.seed(7)
+                generator = np.random.mtrand._rand
+            model = cls(**{**options, "random_state": None if shared == "global" else generator})
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                fits.append([copy.deepcopy(model.fit(X, y)) for _ in range(2)])  # the second from where it was
+            after.append(generator.randint(1 << 30, size=4).tolist())
+        for mine, sklearns in zip(*fits):
+            _assert_same_fit(mine, sklearns, np.float64)
+        assert after[0] == after[1], shared
+
+
 @pytest.mark.parametrize("n_classes", [2, 3])
 @pytest.mark.parametrize("tol", [None, 1e-3])
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
