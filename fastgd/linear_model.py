@@ -639,14 +639,17 @@ class _Driver(BaseEstimator):
     def _validation_score(self, X, rows, y, sample_weight):
         """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole):
         fastgd's predict without validating them again (X's feature names were checked with X), a
-        subclass's own predict as scikit-learn's score calls it."""
+        subclass's own predict as scikit-learn's score calls it; a subclass's own score, as
+        scikit-learn's early stopping calls it, on the held-out rows."""
+        if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
+            X = _own_indices(X, indices=False)
+        if type(self).score is not (ClassifierMixin if isinstance(self, ClassifierMixin) else RegressorMixin).score:
+            return float(self.score(X[rows], y, sample_weight=sample_weight))
         if type(self).predict.__module__ == __name__:
             def predict(rows):
                 return self._predicted(self._scores(rows, validated=True))
         else:
             predict = self.predict
-        if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
-            X = _own_indices(X, indices=False)
         predicted = np.concatenate([predict(X[rows[start:start + self._SCORE_CHUNK]])
                                     for start in range(0, rows.size, self._SCORE_CHUNK)])
         metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score

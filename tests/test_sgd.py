@@ -1410,6 +1410,40 @@ def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task,
     assert ours.t_ == theirs.t_  # the held-out rows counted, as if trained on
 
 
+@pytest.mark.parametrize("task", ["regression", "binary"])
+def test_early_stopping_calls_a_subclass_score_as_scikit_learn(task):
+    """A subclass's own score() is what early stopping monitors, as scikit-learn's calls it
+    (on the held-out rows): the same epochs, weights and calls."""
+    from sklearn.metrics import balanced_accuracy_score, mean_absolute_error
+
+    if task == "regression":
+        X, y = _regression(np.float64, "dense")
+        bases = fastgd.SGDRegressor, sk.SGDRegressor
+        metric = lambda y, predicted, sample_weight: -mean_absolute_error(y, predicted)  # noqa: E731
+    else:
+        X, y = _classification(2, np.float64, "dense")
+        y = (X[:, 0] > 0.7).astype(int)  # imbalanced: balanced accuracy is not accuracy
+        bases = fastgd.SGDClassifier, sk.SGDClassifier
+        metric = balanced_accuracy_score
+    fits = []
+    for base in bases:
+        class Scored(base):
+            calls = []
+
+            def score(self, X, y, sample_weight=None):
+                type(self).calls.append(len(y))
+                return metric(y, self.predict(X), sample_weight=sample_weight)
+
+        model = Scored(**dict(SAME, max_iter=50, tol=1e-3, early_stopping=True, validation_fraction=0.3,
+                              n_iter_no_change=2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fits.append((model.fit(X, y), Scored.calls))
+    (mine, my_calls), (sklearns, their_calls) = fits
+    _assert_same_fit(mine, sklearns, np.float64)
+    assert my_calls == their_calls and len(my_calls) == mine.n_iter_
+
+
 @pytest.mark.parametrize("early_stopping", [False, True])
 @pytest.mark.parametrize("tol", [None, 1e-3])
 @pytest.mark.parametrize("task", ["regression", "binary", "3 classes"])
