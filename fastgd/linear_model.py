@@ -1439,8 +1439,6 @@ class _SGDDropIn(_Driver):
                 raise ValueError(f"learning_rate={self.learning_rate!r} is an online step of its own, a row at a time "
                                  f"(eta0 its aggressiveness); it needs optimizer='sgd' and batch_size=1, got "
                                  f"optimizer={self.optimizer!r}, batch_size={self.batch_size!r}")
-        if self.loss not in self._allowed_losses:
-            raise ValueError(f"loss={self.loss!r} is not one of {type(self).__name__}'s: {sorted(self._allowed_losses)}")
 
     def _initial_lr(self):
         return 1.0 if self.learning_rate == "optimal" else float(self.eta0)  # "optimal": per batch
@@ -1545,7 +1543,9 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
     with shuffle=False, the same in distribution shuffled), with
     mini-batches (batch_size) and fastgd's optimizers (optimizer and its options)."""
 
-    _allowed_losses = ("squared_error", "huber", "epsilon_insensitive", "squared_epsilon_insensitive")
+    _parameter_constraints = {**_SGDDropIn._parameter_constraints,
+                              "loss": [StrOptions({"squared_error", "huber", "epsilon_insensitive",
+                                                   "squared_epsilon_insensitive"})]}
     _coef_1d = True
     _refit_from_trained = True  # see _Driver: scikit-learn's SGDRegressor refits from the weights trained
 
@@ -1592,7 +1592,6 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     there, as in scikit-learn, each class is trained apart and stops on its own, n_jobs classes at a
     time (see _fit_classes_apart)."""
 
-    _allowed_losses = tuple(SGD_LOSSES)
     _coef_1d = False
 
     def __init__(self, loss="hinge", *, penalty="l2", alpha=0.0001, l1_ratio=0.15, fit_intercept=True,
