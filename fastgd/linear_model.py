@@ -595,13 +595,16 @@ class _Driver(BaseEstimator):
 
     # When a fit's objective says it diverged (see _rising): it ended above its first epoch's (whose
     # mean holds the climb from the starting weights: a fit that settles mostly ends below it) and
-    # either _RISE times its best, or after rising in each of its last n_iter_no_change epochs (at
-    # least _RISES of them) by steps that do not shrink (the last at least half the first: a fit
-    # settling onto its level from above its first epoch's rises by ever smaller steps); or, from
-    # zero weights, _BLOWN_UP times their objective (which the best weights do not exceed).  A fit
-    # ending below _SETTLED times that objective settled, whatever its curve did (an optimizer's
-    # noise near 0, after a warm start at the optimum).
-    _RISE, _RISES, _BLOWN_UP, _SETTLED = 10.0, 3, 100.0, 0.01
+    # either _RISE times its best but not falling in each of its last _RISES epochs (a perceptron's
+    # objective, 0 at zero weights, may start near 0 and fall after a jump: the fit recovers), or
+    # after rising in each of its last n_iter_no_change epochs (at least _RISES of them) by steps
+    # that do not shrink (the last at least half the first: a fit settling onto its level from
+    # above its first epoch's rises by ever smaller steps) and by _CLIMB of its level in all (an
+    # objective that creeps, 0.1% in 60 epochs, is at its level); or, from zero weights, _BLOWN_UP
+    # times their objective (which the best weights do not exceed).  A fit ending below _SETTLED
+    # times that objective settled, whatever its curve did (an optimizer's noise near 0, after a
+    # warm start at the optimum).
+    _RISE, _RISES, _CLIMB, _BLOWN_UP, _SETTLED = 10.0, 3, 0.01, 100.0, 0.01
 
     def _objective_at_zero(self, targets, sample_weight, rows):
         """The objective of zero weights and intercepts over the rows trained on (all, or those
@@ -622,8 +625,10 @@ class _Driver(BaseEstimator):
             return None
         rises = min(self.n_iter_no_change, len(curve) - 1)
         steps = np.diff(curve[-rises - 1:])
-        climbed = rises >= self._RISES and bool((steps > 0).all()) and steps[-1] >= steps[0] / 2
-        if last > first and (last > self._RISE * best or climbed):
+        climbed = (rises >= self._RISES and bool((steps > 0).all()) and steps[-1] >= steps[0] / 2
+                   and steps.sum() >= self._CLIMB * abs(last))
+        recovering = len(curve) > self._RISES and bool((np.diff(curve[-self._RISES - 1:]) < 0).all())
+        if last > first and ((last > self._RISE * best and not recovering) or climbed):
             said = (f"above its first epoch's ({first:.6g}) and "
                     + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
         elif from_zero and at_zero is not None and last > self._BLOWN_UP * at_zero:

@@ -1472,6 +1472,26 @@ def test_healthy_fits_do_not_warn_of_divergence():
     assert not [str(w.message) for w in said if "diverged" in str(w.message)]
 
 
+def test_a_recovering_perceptron_and_a_creeping_objective_do_not_warn():
+    """A perceptron's objective (0 at zero weights) starting near 0, jumping, then falling in each
+    of its last epochs, with every training row classified right; and an objective creeping up
+    0.1% over its epochs: scikit-learn says nothing of either, and fastgd said "it diverged".
+    A climb of a few percent an epoch still is divergence."""
+    X = np.array([[1.7, -0.5], [0.0, 0.4], [-0.8, 0.0], [-0.0, -1.8], [1.0, 0.6], [-0.6, -0.2], [0.5, -0.3],
+                  [-0.2, -1.5], [0.6, 0.1], [0.3, -1.5]])
+    y = np.array([1, 1, 0, 1, 1, 0, 1, 0, 1, 1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = fastgd.SGDClassifier(loss="perceptron", penalty=None, learning_rate="constant", eta0=1.0,
+                                     shuffle=False, max_iter=5, tol=None).fit(X, y)
+    curve = model.loss_curve_
+    assert model.score(X, y) == 1.0 and curve[-1] > 10 * curve[0] and np.all(np.diff(curve[-4:]) < 0)
+    creeping = list(0.29879 + 0.0003 * (np.arange(60) / 59) ** 2)  # rising each epoch, by ever larger steps
+    assert model._rising(curve=creeping, epochs=60) is None
+    climbing = list(0.3 * 1.03 ** np.arange(10))
+    assert "rising in each of its last 5: it diverged" in model._rising(curve=climbing, epochs=10)
+
+
 def test_a_fit_settling_from_above_its_first_epoch_does_not_warn():
     """Per-sample modified Huber at a constant rate, rows in order: the objective rises onto its
     level (the first epoch's mean lies below it) by steps 1e2 times smaller each epoch, a rise in
