@@ -1261,7 +1261,7 @@ class LinearRegression(RegressorMixin, _BaseGD):
 
     ``batch_size=1`` is stochastic gradient descent, ``None`` full-batch
     gradient descent; the optimizers are fastgd's (see ``optimizer``).
-    """
+    """  # (its Parameters: _GD_PARAMETERS, added below)
 
     _loss = "squared"
     _multi_output = True
@@ -1303,7 +1303,7 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
 
     Two classes give one weight vector (``coef_`` of shape (1, n_features));
     more give a multinomial (softmax) model with one row per class.
-    """
+    """  # (its Parameters: _GD_PARAMETERS, and class_weight, added below)
 
     _coef_1d = False
     _parameter_constraints = {**_BaseGD._parameter_constraints,
@@ -1380,6 +1380,92 @@ SGD_LOSSES = {
     "squared_error": ("squared_error", 0.0), "huber": ("huber", None), "epsilon_insensitive": ("epsilon_insensitive", None),
     "squared_epsilon_insensitive": ("squared_epsilon_insensitive", None),
 }
+#: the Parameters section of LinearRegression's and LogisticRegression's docstrings (the README's
+#: table says more of each)
+_GD_PARAMETERS = """
+    Parameters
+    ----------
+    optimizer : str, default="sgd"
+        "sgd", "momentum", "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax",
+        "adadelta", "lion", "radam" or "nadam": fastgd's optimizers, as torch.optim's.
+    learning_rate : float, default=0.01
+        The initial learning rate.
+    batch_size : int or None, default=32
+        Rows per step: 1 is stochastic gradient descent, None full-batch gradient descent.
+    max_iter : int, default=100
+        Epochs at most.
+    tol : float or None, default=1e-4
+        Stop when the objective (or the validation score) has not improved by tol for
+        n_iter_no_change epochs; None runs every epoch.
+    n_iter_no_change : int, default=5
+        Epochs without improvement before stopping (or, "adaptive", dividing the rate by 5).
+    alpha : float, default=0.0
+        Strength of the penalty (alpha / 2 ||coef||^2 for "l2").
+    fit_intercept : bool, default=True
+        Learn an intercept.
+    shuffle : bool, default=True
+        Shuffle the rows every epoch.
+    lr_schedule : str, default="constant"
+        "constant", "invscaling" (learning_rate / t ** power_t a step), "exponential"
+        (learning_rate * gamma ** epoch), "step" (learning_rate * gamma ** (epoch // step_size)),
+        "cosine" (down to eta_min at max_iter) or "adaptive" (scikit-learn's).
+    power_t, gamma, step_size, eta_min : float, float, int, float, default=0.25, 0.9, 10, 0.0
+        The schedules' settings (see lr_schedule).
+    early_stopping : bool, default=False
+        Hold out validation_fraction of the rows and stop on their score.
+    validation_fraction : float, default=0.1
+        The share held out for early stopping.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the shuffles and the validation split.
+    warm_start : bool, default=False
+        fit starts from the weights trained before, with a new optimizer state.
+    verbose : int, default=0
+        Print each epoch's objective.
+    momentum, dampening : float, default=0.9, 0.0
+        Those of "momentum" and "nesterov" (dampening: "momentum" only).
+    betas, eps : pair of float or None, float or None, default=None
+        Those of the optimizers that have them (None: the optimizer's default).
+    amsgrad : bool, default=False
+        AMSGrad, for "adam" and "adamw".
+    weight_decay : float, default=1e-2
+        The decoupled weight decay of "adamw".
+    rho, centered : float, bool, default=0.99, False
+        "rmsprop"'s smoothing constant (its alpha), and whether it is centered.
+    lr_decay, initial_accumulator_value : float, default=0.0
+        "adagrad"'s learning-rate decay and starting sum.
+    lazy_updates : bool, default=False
+        On sparse data, an optimizer other than plain SGD steps only the weights a batch touches.
+    penalty : {"l2", "l1", "elasticnet"} or None, default="l2"
+        The penalty; L1 by the cumulative truncated gradient, after each step.
+    l1_ratio : float, default=0.15
+        The L1 share of "elasticnet".
+    average : bool or int, default=False
+        Averaged SGD: coef_ and intercept_ are the mean of the iterates from the first step
+        (True) or from step `average` on.
+"""
+
+#: the Parameters section of the drop-ins' docstrings (%s: the scikit-learn class)
+_SGD_PARAMETERS = """
+    Parameters
+    ----------
+    loss, penalty, alpha, l1_ratio, fit_intercept, max_iter, tol, shuffle, verbose, epsilon, \
+%srandom_state, learning_rate, eta0, power_t, early_stopping, validation_fraction, \
+n_iter_no_change, %swarm_start, average
+        scikit-learn's %s's, with its defaults and meanings (learning_rate also "pa1" and
+        "pa2", the passive-aggressive steps of eta0 as aggressiveness C).
+    batch_size : int or None, default=1
+        Rows per step: 1 is scikit-learn's per-sample SGD, None full-batch gradient descent.
+    optimizer : str, default="sgd"
+        "sgd" (scikit-learn's algorithm), or another of fastgd's optimizers: "momentum",
+        "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam",
+        "nadam", stepping with learning_rate's rates.
+    momentum, dampening, betas, eps, amsgrad, weight_decay, rho, centered, lr_decay, \
+initial_accumulator_value
+        The optimizers' options, as LinearRegression's.
+    lazy_updates : bool, default=False
+        On sparse data, an optimizer other than plain SGD steps only the weights a batch touches.
+"""
+
 SGD_SCHEDULES = ("constant", "optimal", "invscaling", "adaptive", "pa1", "pa2")
 #: scikit-learn's passive-aggressive steps (its learning_rate) -> the epoch's passive_aggressive
 PASSIVE_AGGRESSIVE = {"pa1": 1, "pa2": 2}
@@ -1546,7 +1632,7 @@ class _SGDDropIn(_Driver):
 class SGDRegressor(RegressorMixin, _SGDDropIn):
     """scikit-learn's SGDRegressor (same parameters and defaults; the same results at batch_size=1
     with shuffle=False, the same in distribution shuffled), with
-    mini-batches (batch_size) and fastgd's optimizers (optimizer and its options)."""
+    mini-batches (batch_size) and fastgd's optimizers (optimizer and its options)."""  # (and _SGD_PARAMETERS)
 
     _parameter_constraints = {**_SGDDropIn._parameter_constraints,
                               "loss": [StrOptions({"squared_error", "huber", "epsilon_insensitive",
@@ -1595,7 +1681,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).  The classes of
     one vs all are trained together, in one pass over the data an epoch, but in a fit with tol set:
     there, as in scikit-learn, each class is trained apart and stops on its own, n_jobs classes at a
-    time (see _fit_classes_apart)."""
+    time."""  # (its Parameters: _SGD_PARAMETERS, added below)
 
     _coef_1d = False
 
@@ -1754,3 +1840,13 @@ def _set_parameters(model, values):
     for name, value in values.items():
         if name not in ("self", "__class__"):
             setattr(model, name, value)
+
+
+LinearRegression.__doc__ = LinearRegression.__doc__.rstrip() + "\n" + _GD_PARAMETERS
+LogisticRegression.__doc__ = LogisticRegression.__doc__.rstrip() + "\n" + _GD_PARAMETERS + """    class_weight : dict, "balanced" or None, default=None
+        A weight per class, multiplying its rows' sample weights ("balanced": n_samples /
+        (n_classes * count)).
+"""
+SGDClassifier.__doc__ = SGDClassifier.__doc__.rstrip() + "\n" + _SGD_PARAMETERS % ("n_jobs, ", "class_weight, ",
+                                                                                   "SGDClassifier")
+SGDRegressor.__doc__ = SGDRegressor.__doc__.rstrip() + "\n" + _SGD_PARAMETERS % ("", "", "SGDRegressor")

@@ -123,6 +123,28 @@ def test_estimators_are_documented(reference_text, name):
         assert parameter.kind is parameter.KEYWORD_ONLY
 
 
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor"])
+def test_estimator_docstrings_document_every_parameter(name):
+    """help(estimator) has a numpydoc Parameters section naming each constructor parameter once,
+    and where it gives a default, the code's."""
+    pytest.importorskip("sklearn")
+    cls = getattr(fastgd, name)
+    section = inspect.cleandoc(cls.__doc__).split("Parameters\n----------\n", 1)[1]
+    named = {}
+    for line in section.splitlines():
+        if line and not line.startswith(" "):  # an entry: "a, b : type, default=x, y" or "a, b"
+            names, _, kind = line.partition(" : ")
+            defaults = kind.split("default=", 1)[1].split(", ") if "default=" in kind else []
+            for i, parameter in enumerate(names.split(", ")):
+                assert parameter not in named, f"{name}: {parameter} documented twice"
+                named[parameter] = defaults[min(i, len(defaults) - 1)] if defaults else None
+    parameters = {p.name: p.default for p in inspect.signature(cls).parameters.values()}
+    assert set(named) == set(parameters)
+    for parameter, default in named.items():
+        if default is not None:
+            assert ast.literal_eval(default) == parameters[parameter], f"{name}({parameter}=...)"
+
+
 def test_reference_module_is_documented(reference_text):
     from fastgd import reference
 
