@@ -53,6 +53,15 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
+@pytest.mark.parametrize("make", [fastgd.SGDClassifier, fastgd.LogisticRegression])
+def test_balanced_class_weight_check_of_linear_classifiers(make):
+    # scikit-learn's check_estimator runs it on its LinearClassifierMixin subclasses only, which
+    # fastgd's classifiers are not: run here
+    from sklearn.utils.estimator_checks import check_class_weight_balanced_linear_classifier
+
+    check_class_weight_balanced_linear_classifier(make.__name__, make())
+
+
 def _sparse(X, kind):
     """X as it is ("dense"), or with about 60% of its entries zeroed and stored as CSR: int32
     indices ("csr"), or int64 ("csr64"); scikit-learn fits both kinds as fastgd does."""
