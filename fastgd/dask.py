@@ -128,8 +128,8 @@ class DataParallel(BaseEstimator):
             raise ValueError("the estimator has class_weight='balanced', which partial_fit cannot compute from "
                              "blocks of y (as scikit-learn's partial_fit refuses it); give a dict of class weights")
         if getattr(self.estimator, "early_stopping", False):
-            raise ValueError("the estimator has early_stopping=True; DataParallel runs every epoch "
-                             "(set early_stopping=False)")
+            raise ValueError("the estimator has early_stopping=True; DataParallel holds no rows out: it stops by "
+                             "tol on the replicas' training objective (set early_stopping=False)")
         if self.sync_every is not None and not (isinstance(self.sync_every, Integral)
                                                 and not isinstance(self.sync_every, bool) and self.sync_every >= 1):
             raise ValueError(f"sync_every={self.sync_every!r}; expected an integer >= 1 or None")
@@ -312,37 +312,49 @@ class DataParallel(BaseEstimator):
             raise TimeoutError(f"{what} did not finish within timeout={self.timeout} s on the cluster; "
                                "the model is left as it was before this call") from None
 
+    #: rounds submitted ahead of the one the client reads
+    _ROUNDS_AHEAD = 32
+
     def _train(self, client, state, blocks, groups, classes, n_epochs, stop=None):
-        """Run n_epochs epochs in rounds of sync_every epochs.  Every round is submitted at
-        once, as a chain of tasks on the cluster (each replica's round starts from its own
-        last round and the average of that round's replicas), so that no round waits for the
-        client; the client reads each round's objective as it ends.  stop (a _NoImprovement,
-        or None): the training ends with the round in whose epochs it says so, and the rounds
-        after it are cancelled.  Returns whether it ended so.  state changes only when every
-        round run succeeded (a failed call leaves the model as it was)."""
+        """Run n_epochs epochs in rounds of sync_every epochs.  The rounds are a chain of tasks
+        on the cluster (each replica's round starts from its own last round and the average of
+        that round's replicas), submitted _ROUNDS_AHEAD ahead of the one the client reads as it
+        ends, so that no round waits for the client.  stop (a _NoImprovement, or None): the
+        training ends with the round in whose epochs it says so, and the rounds after it are
+        cancelled.  Returns whether it ended so.  state changes only when every round run
+        succeeded (a failed call leaves the model as it was)."""
         token = uuid.uuid4().hex[:8]
         x_futures, y_futures, w_futures = blocks
         step = n_epochs if self.sync_every is None else int(self.sync_every)
-        # each replica's tasks go to the worker holding its blocks (elsewhere if that worker is lost)
-        previous = [(replica, 0.0, []) for replica in state.replicas]  # then the futures of the last round
+        starts = iter(range(state.epochs, state.epochs + n_epochs, step))
         # (first epoch, epochs, the replicas' futures, the average's, its objectives') of each
-        # round not yet read: a round read is let go, so that the cluster frees its results once
-        # the next has run.  The client reads a round's objectives alone, a task of their own:
-        # the average holds the weights (8 MB at 2^20 features), which the client needs once
-        average, objectives, rounds = None, None, []
-        for first in range(state.epochs, state.epochs + n_epochs, step):
+        # round submitted and not yet read: a round read is let go, so that the cluster frees its
+        # results once the next has run.  The client reads a round's objectives alone, a task of
+        # their own: the average holds the weights (8 MB at 2^20 features), which the client needs once
+        rounds = []
+
+        def submit_next():
+            first = next(starts, None)
+            if first is None:
+                return
             count = min(step, state.epochs + n_epochs - first)
-            previous = [client.submit(
+            # each replica's tasks go to the worker holding its blocks (elsewhere if that worker is
+            # lost), from its own last round (at first, the replica itself) and that round's average
+            previous, average = ((rounds[-1][2], rounds[-1][3]) if rounds else
+                                 ([(replica, 0.0, []) for replica in state.replicas], None))
+            replicas = [client.submit(
                 _round, last, average, [x_futures[i] for i in group], [y_futures[i] for i in group],
                 [w_futures[i] for i in group], classes, first, count, key=f"fastgd-epochs-{token}-{first}-{r}",
                 workers=[worker], allow_other_workers=True, pure=False)
                 for r, (last, (worker, group)) in enumerate(zip(previous, groups))]
-            average = client.submit(_mean, *previous, key=f"fastgd-average-{token}-{first}", pure=False)
+            average = client.submit(_mean, *replicas, key=f"fastgd-average-{token}-{first}", pure=False)
             objectives = client.submit(_objectives, average, key=f"fastgd-objectives-{token}-{first}", pure=False)
-            rounds.append((first, count, previous, average, objectives))
-        del previous, average, objectives
+            rounds.append((first, count, replicas, average, objectives))
+
         curve, started, last, stopped = list(state.loss_curve), time.perf_counter(), None, False
         try:
+            for _ in range(self._ROUNDS_AHEAD):
+                submit_next()
             while rounds and not stopped:
                 first, count, _, _, objectives = rounds[0]
                 # past the timeout, the handler below cancels the rounds left
@@ -352,6 +364,7 @@ class DataParallel(BaseEstimator):
                     print(f"-- Epochs {first + 1}-{first + count} on {len(groups)} replicas: objective "
                           f"{curve[-1]:.6g}, {time.perf_counter() - started:.3g} s")
                 started = time.perf_counter()
+                submit_next()  # one more in flight (from the last submitted, still held)
                 last = rounds.pop(0)
                 stopped = stop is not None and any(stop.ends_at(value) for value in curve[-count:])
             replicas = [model for model, _, _ in client.gather(last[2])]

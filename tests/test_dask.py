@@ -327,6 +327,8 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         model.fit(Xd, da.from_array(y, chunks=50))
     with pytest.raises(ValueError, match="sample_weight's"):
         model.fit(Xd, yd, sample_weight=da.ones(200, chunks=40))
+    with pytest.raises(ValueError, match="early_stopping=True; DataParallel holds no rows out"):
+        DataParallel(fastgd.LogisticRegression(early_stopping=True), client=dask_client).fit(Xd, yd)
     with pytest.raises(TypeError, match="sample_weight is a ndarray"):
         model.fit(Xd, yd, sample_weight=np.ones(200))
     with pytest.raises(ValueError, match="average=10; DataParallel averages from the first step"):
