@@ -583,15 +583,13 @@ class _Driver(BaseEstimator):
         return False
 
     def _draw_seeds(self, rng, hold_out):
-        """At the start of a fit: the shuffling seeds (one for all outputs, or one per output
-        where they are trained apart) drawn from rng, random_state's generator, and the
-        early-stopping split made by calling hold_out (None: none), in the order scikit-learn's
+        """At the start of a fit: (the shuffling seeds, one for all outputs or one per output
+        where they are trained apart, drawn from rng, random_state's generator; the early-stopping
+        split hold_out makes, or None where hold_out is None), in the order scikit-learn's
         estimator takes them from a shared generator (a RandomState or NumPy's global one): the
         same rows held out, and the generator left where scikit-learn leaves it."""
         seed = rng.randint(_MAX_INT)
-        if hold_out is not None:
-            hold_out()
-        return [seed]
+        return [seed], None if hold_out is None else hold_out()
 
     # When a fit's objective says it diverged (see _rising): it ended above its first epoch's (whose
     # mean holds the climb from the starting weights: a fit that settles mostly ends below it) and
@@ -732,25 +730,24 @@ class _Driver(BaseEstimator):
         validating = self.early_stopping and (not partial or self._sgd_bookkeeping)
         if validating or reset or not hasattr(self, "validation_scores_"):  # else the fit's are kept
             self.validation_scores_ = [] if validating else None
-        train = validation = seeds = None
-        split = [None]
+        train = validation = seeds = split = None
 
         def hold_out():  # by index: X is not copied
             # scikit-learn's SGD split (stratified by class, from random_state itself), the rows
             # trained on in their order (an epoch shuffles them if shuffle is set)
             splitter = StratifiedShuffleSplit if isinstance(self, ClassifierMixin) else ShuffleSplit
-            split[0] = next(splitter(test_size=self.validation_fraction, random_state=self.random_state)
-                            .split(np.zeros((X.shape[0], 1)), y))
+            return next(splitter(test_size=self.validation_fraction, random_state=self.random_state)
+                        .split(np.zeros((X.shape[0], 1)), y))
 
         if reset:
             # the epochs' shuffles come from a generator of their own (one per class where they are
             # trained apart), seeded from random_state, drawn as scikit-learn draws from it
-            seeds = self._draw_seeds(check_random_state(self.random_state), hold_out if validating else None)
+            seeds, split = self._draw_seeds(check_random_state(self.random_state), hold_out if validating else None)
             self._shuffle_bits = np.random.PCG64(seeds[0])
         elif validating:
-            hold_out()
+            split = hold_out()
         if validating:
-            train, val = split[0]
+            train, val = split
             train = np.sort(train)
             validation = (val, y[val], None if sample_weight is None else sample_weight[val])
             if validation[2] is not None and not (validation[2] > 0).any():  # scikit-learn's test
@@ -1642,11 +1639,10 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
     def _draw_seeds(self, rng, hold_out):
         # scikit-learn's _fit_regressor: the split, the shuffling seed, then its dataset's seed
-        if hold_out is not None:
-            hold_out()
+        split = None if hold_out is None else hold_out()
         seed = rng.randint(0, _MAX_INT)
         rng.randint(1, _MAX_INT)
-        return [seed]
+        return [seed], split
 
     def _intercepts_carried(self, reset):
         # scikit-learn's regressor keeps both in float64, into a partial_fit and a warm refit
@@ -1709,13 +1705,11 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     def _draw_seeds(self, rng, hold_out):
         if self._n_outputs == 1:  # scikit-learn's fit_binary: its dataset's seed, the split, the shuffling seed
             rng.randint(1, _MAX_INT)
-            if hold_out is not None:
-                hold_out()
-            return [rng.randint(_MAX_INT)]
+            split = None if hold_out is None else hold_out()
+            return [rng.randint(_MAX_INT)], split
         # its _fit_multiclass: the split, then a seed per class (whose fit_binary draws from a generator of its own)
-        if hold_out is not None:
-            hold_out()
-        return rng.randint(_MAX_INT, size=self._n_outputs).tolist()
+        split = None if hold_out is None else hold_out()
+        return rng.randint(_MAX_INT, size=self._n_outputs).tolist(), split
 
     def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation, seeds):
         """fit's epochs as scikit-learn's one vs all with tol set: each class trained apart, a
