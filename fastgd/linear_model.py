@@ -1837,7 +1837,8 @@ def _set_parameters(model, values):
 
 
 LinearRegression.__doc__ = LinearRegression.__doc__.rstrip() + "\n" + _GD_PARAMETERS
-LogisticRegression.__doc__ = LogisticRegression.__doc__.rstrip() + "\n" + _GD_PARAMETERS + """    class_weight : dict, "balanced" or None, default=None
+LogisticRegression.__doc__ = LogisticRegression.__doc__.rstrip() + "\n" + _GD_PARAMETERS + """\
+    class_weight : dict, "balanced" or None, default=None
         A weight per class, multiplying its rows' sample weights ("balanced": n_samples /
         (n_classes * count)).
 """

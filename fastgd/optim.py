@@ -444,7 +444,8 @@ class Optimizer(_OneAtATime):
         # a key one of its groups holds (torch's foreach, kept from a state dict) is no misspelling
         held = {key for existing in self.param_groups for key in existing}
         torch_keys = _torch_keywords_of(type(self))
-        unknown = sorted(set(group) - set(self.defaults) - {"params", "param_names"} - SCHEDULER_KEYS - torch_keys - held)
+        unknown = sorted(set(group) - set(self.defaults) - {"params", "param_names"} - SCHEDULER_KEYS - torch_keys
+                         - held)
         if unknown:
             raise ValueError(
                 f"{where}unknown option {', '.join(map(repr, unknown))}; "

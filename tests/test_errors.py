@@ -287,7 +287,8 @@ def bad_grad_cases():
          r"gradient 2 is a list; expected a NumPy array of shape \(4,\) \(or None to skip\)"),
         ("string", replace(2, "abcd"), TypeError, r"gradient 2 is a str; expected a NumPy array of shape \(4,\)"),
         ("float", replace(1, 0.5), TypeError, r"gradient 1 is a float; expected a NumPy array of shape \(2, 2\)"),
-        ("parameter-object", replace(1, fastgd.Parameter(np.zeros((2, 2)))), TypeError, r"gradient 1 is a fastgd.optim.Parameter"),
+        ("parameter-object", replace(1, fastgd.Parameter(np.zeros((2, 2)))), TypeError,
+         r"gradient 1 is a fastgd.optim.Parameter"),
         ("int", replace(2, np.zeros(4, dtype=np.int64)), TypeError,
          r"gradient 2 \(shape \(4,\), dtype int64\) has an unsupported dtype; expected float32 or float64 "
          r"like its parameter \(shape \(4,\), dtype float32\)"),
