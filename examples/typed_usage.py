@@ -145,6 +145,7 @@ def clipping_averaging_accumulation() -> None:
     total = fastgd.clip_grad_norm_(grads, 0.5, norm_type="inf")
     fastgd.clip_grad_value_(grads, 0.1)
     scale = fastgd.clip_coef(0.5, fastgd.get_total_norm(grads))
+    assert fastgd.get_total_norm([np.float64(3.0), np.full(1, 4.0)]) == 5.0  # a NumPy scalar is read too
     opt.step([np.ones(4, dtype=np.float32), None], grad_scale=float(scale))
     ema.swap()
     ema.swap()

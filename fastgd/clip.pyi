@@ -13,7 +13,8 @@ __all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_
 # gradients: arrays, or fastgd.Parameters whose .grad is read (None skipped); or one of those
 _Gradients = npt.NDArray[np.floating[Any]] | Parameter | Iterable[npt.NDArray[np.floating[Any]] | Parameter | None]
 # gradients that are only read: NumPy float scalars too (a 0-d parameter's, as np.sum returns it)
-_Read = _Gradients | np.floating[Any] | Iterable[np.floating[Any] | None]
+_Read = (npt.NDArray[np.floating[Any]] | Parameter | np.floating[Any]
+         | Iterable[npt.NDArray[np.floating[Any]] | Parameter | np.floating[Any] | None])
 _Norm = np.float32 | np.float64
 
 def get_total_norm(

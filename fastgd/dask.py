@@ -91,7 +91,8 @@ class DataParallel(BaseEstimator):
     The replicas are the workers holding X's blocks when a call starts: persist X and y once
     for the same model from the same random_state at every run.
     The estimator's ``lr_schedule="adaptive"``/``learning_rate="adaptive"`` acts as
-    constant here (it needs the convergence test).  With ``sample_weight`` (a dask array with
+    constant here (it needs the convergence test of each epoch): with ``tol`` set, the fit stops
+    where the estimator's own would divide the rate by 5.  With ``sample_weight`` (a dask array with
     X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
     weights sum to 0 are skipped, and every worker holding blocks needs a positive sum.  A
     DataFrame's partitions are the blocks; its column names are not kept.  The replicas run

@@ -593,8 +593,9 @@ class _Driver(BaseEstimator):
 
     # When a fit's objective says it diverged (see _rising): it ended above its first epoch's (whose
     # mean holds the climb from the starting weights: a fit that settles mostly ends below it) and
-    # either _RISE times its best but not falling in each of its last _RISES epochs (a perceptron's
-    # objective, 0 at zero weights, may start near 0 and fall after a jump: the fit recovers), or
+    # either _RISE times its best but not falling in each of its last _RISES epochs while under
+    # _BLOWN_UP times its first epoch's (a perceptron's objective, 0 at zero weights, may start near
+    # 0 and fall after a jump: the fit recovers), or
     # after rising in each of its last n_iter_no_change epochs (at least _RISES of them) by steps
     # that do not shrink (the last at least half the first: a fit settling onto its level from
     # above its first epoch's rises by ever smaller steps) and by _CLIMB of its level in all (an
@@ -625,7 +626,8 @@ class _Driver(BaseEstimator):
         steps = np.diff(curve[-rises - 1:])
         climbed = (rises >= self._RISES and bool((steps > 0).all()) and steps[-1] >= steps[0] / 2
                    and steps.sum() >= self._CLIMB * abs(last))
-        recovering = len(curve) > self._RISES and bool((np.diff(curve[-self._RISES - 1:]) < 0).all())
+        recovering = (len(curve) > self._RISES and bool((np.diff(curve[-self._RISES - 1:]) < 0).all())
+                      and last <= self._BLOWN_UP * first)
         if last > first and ((last > self._RISE * best and not recovering) or climbed):
             said = (f"above its first epoch's ({first:.6g}) and "
                     + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
@@ -647,7 +649,9 @@ class _Driver(BaseEstimator):
         if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
             X = _own_indices(X, indices=False)
         if type(self).score is not (ClassifierMixin if isinstance(self, ClassifierMixin) else RegressorMixin).score:
-            return float(self.score(X[rows], y, sample_weight=sample_weight))
+            with warnings.catch_warnings():  # X's rows without the names they were checked with, as scikit-learn's
+                warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
+                return float(self.score(X[rows], y, sample_weight=sample_weight))
         if type(self).predict.__module__ == __name__:
             def predict(rows):
                 return self._predicted(self._scores(rows, validated=True))

@@ -182,7 +182,8 @@ class Parameter(NDArrayOperatorsMixin):
     def __repr__(self):
         # NumPy's repr of the data under this class's name (continuation lines aligned after it)
         prefix = f"{type(self).__name__}("
-        return f"{prefix}{np.array2string(self.data, separator=', ', prefix=prefix)}, dtype={self.data.dtype})"
+        shape = f", shape={self.data.shape}" if self.data.size == 0 and self.data.shape != (0,) else ""
+        return f"{prefix}{np.array2string(self.data, separator=', ', prefix=prefix)}{shape}, dtype={self.data.dtype})"
 
     def __str__(self):
         return str(self.data)
@@ -436,11 +437,6 @@ class Optimizer(_OneAtATime):
         where = _group_where(index, numbered)
         if "params" not in group:
             raise ValueError(f"{where}a param group needs a 'params' entry")
-        entries, names = _named_entries(group["params"], where)
-        named = names is not None or "param_names" in group
-        if any(("param_names" in existing) != named for existing in self.param_groups):
-            raise ValueError(f"{where}all param groups must be with names or all without (torch's named parameters, "
-                             f"(name, parameter) pairs); this optimizer's are {'without' if named else 'with'}")
         # a key one of its groups holds (torch's foreach, kept from a state dict) is no misspelling
         held = {key for existing in self.param_groups for key in existing}
         torch_keys = _torch_keywords_of(type(self))
@@ -454,6 +450,11 @@ class Optimizer(_OneAtATime):
                 + f"the keys schedulers keep: {', '.join(sorted(SCHEDULER_KEYS))}, or its groups hold)"
             )
         _torch_keywords(**{key: group[key] for key in torch_keys & set(group)}, where=where)
+        entries, names = _named_entries(group["params"], where)
+        named = names is not None or "param_names" in group
+        if any(("param_names" in existing) != named for existing in self.param_groups):
+            raise ValueError(f"{where}all param groups must be with names or all without (torch's named parameters, "
+                             f"(name, parameter) pairs); this optimizer's are {'without' if named else 'with'}")
         options = {**self.defaults, **{k: v for k, v in group.items() if k != "params"}}
         self._check_options(options, where)
         start = len(self._params)
@@ -1057,6 +1058,9 @@ def _named_entries(params, where):
         if len(entry) != 2:
             raise ValueError(f"{where}a named parameter is a (name, parameter) pair; parameter {i} is a tuple of "
                              f"{len(entry)}")
+        if not isinstance(entry[0], str):  # (a tuple of two parameters, say, meant as a list)
+            raise TypeError(f"{where}a named parameter is a (name, parameter) pair with a str name; parameter {i}'s "
+                            f"name is a {_checks.type_name(entry[0])}")
     return [entry[1] for entry in entries], [entry[0] for entry in entries]
 
 

@@ -1490,6 +1490,8 @@ def test_a_recovering_perceptron_and_a_creeping_objective_do_not_warn():
     assert model._rising(curve=creeping, epochs=60) is None
     climbing = list(0.3 * 1.03 ** np.arange(10))
     assert "rising in each of its last 5: it diverged" in model._rising(curve=climbing, epochs=10)
+    blown_up = [1, 0.5, 0.4, 1e6, 9e5, 8e5, 7e5]  # falling too, but far above where it began
+    assert "far above its best (0.4): it diverged" in model._rising(curve=blown_up, epochs=7)
 
 
 def test_a_fit_settling_from_above_its_first_epoch_does_not_warn():

@@ -726,6 +726,7 @@ def test_parameter_from_list_and_repr():
     wide = fastgd.Parameter(np.arange(6, dtype=np.float32).reshape(2, 3))
     assert repr(wide) == "Parameter([[0., 1., 2.],\n           [3., 4., 5.]], dtype=float32)"
     assert repr(fastgd.Parameter(np.float32(2.5))) == "Parameter(2.5, dtype=float32)"
+    assert repr(fastgd.Parameter(np.zeros((0, 3)))) == "Parameter([], shape=(0, 3), dtype=float64)"  # as NumPy's
     opt = fastgd.SGD([p], lr=0.5)
     p.grad = np.array([2.0, -4.0])
     opt.step()
@@ -805,6 +806,12 @@ def test_named_parameters_as_torch(name, rng):
         with pytest.raises(ValueError, match="with/without names|with names or all without"):
             opt.add_param_group({"params": [extra]})
     assert len(fopt.param_groups) == 2
+    with pytest.raises(TypeError, match="with a str name; parameter 0's name is a numpy.ndarray"):
+        cls([(a[0].copy(), a[1].copy())], lr=0.1)  # two parameters in a tuple, meant as a list
+    pairs = iter([("late", np.zeros(2))])
+    with pytest.raises(ValueError, match="unknown option 'bogus'"):
+        fopt.add_param_group({"params": pairs, "bogus": 1})
+    assert len(list(pairs)) == 1  # a refused group's generator is left as it was
 
 
 # -- accepted gradient conversions ------------------------------------------------------

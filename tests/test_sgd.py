@@ -1453,6 +1453,12 @@ def test_early_stopping_calls_a_subclass_score_as_scikit_learn(task):
     (mine, my_calls), (sklearns, their_calls) = fits
     _assert_same_fit(mine, sklearns, np.float64)
     assert my_calls == their_calls and len(my_calls) == mine.n_iter_
+    pandas = pytest.importorskip("pandas")  # (installed with dask-ml in CI)
+    frame = pandas.DataFrame(X, columns=[f"x{i}" for i in range(X.shape[1])])
+    with warnings.catch_warnings():  # the held-out rows scored without a warning of their names, as there
+        warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        assert type(mine).fit(clone(mine), frame, y).n_iter_ == mine.n_iter_
 
 
 @pytest.mark.parametrize("early_stopping", [False, True])
