@@ -22,6 +22,8 @@ written)::
 which ``fastgd.clipped_step(opt, max_norm, grads)`` does.
 """
 import math
+import types
+import warnings
 
 import numpy as np
 
@@ -175,6 +177,9 @@ def clip_grad_norm_(parameters, max_norm, norm_type=2.0, error_if_nonfinite=Fals
     foreach ignored, as get_total_norm."""
     _check_foreach(foreach)
     items = _listed(parameters, "parameters")
+    if not items and isinstance(parameters, types.GeneratorType):  # (one used up already, most likely)
+        warnings.warn("clip_grad_norm_ got an empty generator of parameters: there is nothing to clip",
+                      UserWarning, stacklevel=2)
     total = _total_norm(items, "parameters", norm_type, error_if_nonfinite)
     _scale(items, clip_coef(max_norm, total))
     return total

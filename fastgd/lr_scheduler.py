@@ -247,16 +247,32 @@ def _attributes_undone_on_failure(schedulers):
 class _FirstStep:
     """Stands in for an optimizer's step until its first call, which it notes (in the optimizer's
     _opt_called, as torch does) before putting the step back: so that a scheduler stepped first
-    can warn, without a wrapper left on every later step.  It refers to the optimizer weakly, as
-    torch's wrapper does: the optimizer holds it, and a strong reference would keep both (and the
-    parameters) alive after their last user let go, until the cycle collector ran.  Picklable,
-    with the optimizer."""
+    can warn, without a wrapper left on every later step.  The step it stands in for is the one
+    the optimizer had, its class's or a user's own (an instance attribute, kept as torch's wrapper
+    keeps it); it calls that one itself, never optimizer.step again (a user's wrapper of this
+    stand-in may be there by then).  It refers to the optimizer weakly, as torch's wrapper does
+    (a user's step bound to it as its function): the optimizer holds it, and a strong reference
+    would keep both (and the parameters) alive after their last user let go, until the cycle
+    collector ran.  Picklable, with the optimizer."""
 
-    def __init__(self, optimizer):
+    def __init__(self, optimizer, own=None, bound=False):
         self._optimizer = weakref.ref(optimizer)
+        self._own, self._bound = own, bound  # the user's step (its function if bound), or None
+
+    @classmethod
+    def install(cls, optimizer):
+        own = vars(optimizer).get("step")
+        bound = isinstance(own, types.MethodType) and own.__self__ is optimizer
+        optimizer.step = cls(optimizer, own.__func__ if bound else own, bound)
 
     def __reduce__(self):
-        return _FirstStep, (self._optimizer(),)
+        return _FirstStep, (self._optimizer(), self._own, self._bound)
+
+    def _step(self, optimizer):
+        """The step this stands in for, bound to optimizer."""
+        if self._own is None:
+            return types.MethodType(type(optimizer).step, optimizer)
+        return types.MethodType(self._own, optimizer) if self._bound else self._own
 
     def __call__(self, *args, **kwargs):
         optimizer = self._optimizer()
@@ -264,16 +280,21 @@ class _FirstStep:
             raise ReferenceError("step() of an optimizer that no longer exists: until its first step, a scheduler "
                                  "stands in for it and refers to the optimizer weakly, as torch's; keep the "
                                  "optimizer, not only its step")
+        step = self._step(optimizer)
         _note_step(optimizer)
-        return optimizer.step(*args, **kwargs)
+        return step(*args, **kwargs)
 
 
 def _note_step(optimizer):
-    """What a step of optimizer does for its schedulers: it is noted (torch's _opt_called), and its
-    own step put back in place of a scheduler's stand-in.  A step taken another way than by
+    """What a step of optimizer does for its schedulers: it is noted (torch's _opt_called), and the
+    step a scheduler's stand-in took the place of put back.  A step taken another way than by
     optimizer.step() (MultiSteps') calls this itself."""
-    if isinstance(vars(optimizer).get("step"), _FirstStep):
-        del vars(optimizer)["step"]
+    stand_in = vars(optimizer).get("step")
+    if isinstance(stand_in, _FirstStep):
+        if stand_in._own is None:
+            del vars(optimizer)["step"]
+        else:
+            optimizer.step = stand_in._step(optimizer)
     optimizer._opt_called = True
 
 
@@ -303,7 +324,7 @@ class LRScheduler:
             self.base_lrs = _group_values(optimizer, "initial_lr")
             self.last_epoch = int(last_epoch)
             if not getattr(optimizer, "_opt_called", False) and not isinstance(vars(optimizer).get("step"), _FirstStep):
-                optimizer.step = _FirstStep(optimizer)
+                _FirstStep.install(optimizer)
             self._initial_step()
 
     def _initial_step(self):

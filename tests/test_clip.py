@@ -245,6 +245,25 @@ def test_norms_of_an_empty_gradient_as_torch(norm_type):
         assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(expected, rel=1e-15)
 
 
+def test_an_empty_generator_warns_as_torchs():
+    """A generator of parameters used up already (an earlier loop over it) clips nothing: both warn
+    there, and neither for an empty list or a generator that yields."""
+    torch = pytest.importorskip("torch")
+    for clip, make in ((fastgd.clip_grad_norm_, lambda: Parameter(np.full(3, 9.0))),
+                       (torch.nn.utils.clip_grad_norm_, lambda: torch.nn.Parameter(torch.full((3,), 9.0)))):
+        params = [make()]
+        params[0].grad = params[0].data * 1
+        used = (p for p in params)
+        list(used)
+        with pytest.warns(UserWarning, match="empty generator"):
+            assert clip(used, 1.0) == 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            clip([], 1.0)
+            assert clip((p for p in params), 1.0) > 1  # (the norm before clipping)
+        assert np.asarray(params[0].grad).tolist() == pytest.approx([1 / 3 ** 0.5] * 3)
+
+
 @pytest.mark.parametrize("norm_type", [-np.inf, -1.0, -2.5, np.inf, 0.0, 2.0])
 def test_no_gradients_at_all_have_norm_zero_as_torch(norm_type):
     """No gradients (an empty list, or every .grad None): torch's norm is tensor(0.) for every

@@ -7,6 +7,7 @@ import functools
 import gc
 import math
 import pickle
+import types
 import warnings
 import weakref
 import zlib
@@ -507,6 +508,64 @@ def test_optimizer_pickles_before_its_first_step():
         step_optimizer(twin)
         assert twin._opt_called and "step" not in vars(twin)
     assert "step" in vars(fast)  # the copies' first steps are their own
+
+
+def stepped_through_a_wrapper(opt, schedulers, wrap_first):
+    """The parameters and the number of the wrapper's calls after 5 steps of opt under a user's
+    wrapper of opt.step (it halves the gradients), installed before or after a scheduler is made."""
+    calls = []
+
+    def wrap():
+        old_step = opt.step
+
+        def halved(self, grads=None):
+            calls.append(1)
+            if grads is not None:  # (fastgd's step takes them; torch's reads .grad)
+                return old_step([g / 2 for g in grads])
+            for t in (t for group in self.param_groups for t in group["params"]):
+                t.grad /= 2
+            return old_step()
+        opt.step = types.MethodType(halved, opt)
+
+    if wrap_first:
+        wrap()
+    scheduler = schedulers.StepLR(opt, step_size=2, gamma=0.5)
+    if not wrap_first:
+        wrap()
+    for _ in range(5):
+        step_optimizer(opt)
+        scheduler.step()
+    params = [np.asarray(p.detach() if hasattr(p, "detach") else p).copy()
+              for group in opt.param_groups for p in group["params"]]
+    return params, len(calls)
+
+
+@pytest.mark.parametrize("wrap_first", [True, False])
+def test_a_users_wrapper_of_the_step_is_kept_as_torchs(wrap_first):
+    """A scheduler stands in for the optimizer's step until its first call: the user's own step,
+    set before (it was dropped) or after the scheduler (it recursed forever), runs as in torch."""
+    fast, theirs = make_pair("SGD")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (torch warns of a step replaced after its scheduler, even in order)
+        got, fast_calls = stepped_through_a_wrapper(fast, lr_scheduler, wrap_first)
+        expected, torch_calls = stepped_through_a_wrapper(theirs, torch_scheduler, wrap_first)
+    assert fast_calls == torch_calls == 5
+    for g, e in zip(got, expected):
+        np.testing.assert_allclose(g, e, rtol=1e-15)
+    assert fast._opt_called and vars(fast)["step"].__name__ == "halved"
+
+
+@pytest.mark.parametrize("module", ["fastgd", "torch"])
+def test_a_step_replaced_after_the_scheduler_and_stepped_second_warns(module):
+    fast, theirs = make_pair("SGD")
+    opt, schedulers = (fast, lr_scheduler) if module == "fastgd" else (theirs, torch_scheduler)
+    scheduler = schedulers.StepLR(opt, step_size=2)
+    old_step = opt.step
+    opt.step = types.MethodType(lambda self, *args: old_step(*args), opt)
+    with pytest.warns(UserWarning, match="(replaced|overridden) after"):
+        scheduler.step()
+    step_optimizer(opt)
+    assert opt._opt_called
 
 
 def test_a_first_step_kept_without_its_optimizer_says_so():
