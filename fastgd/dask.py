@@ -271,12 +271,15 @@ class DataParallel(BaseEstimator):
         return self
 
     def _new_replicas(self, count, class_weight=None):
-        """Unfitted copies of the estimator, each shuffling with a seed of its own (drawn from
-        the estimator's random_state); class_weight: theirs, if not None."""
+        """Unfitted copies of the estimator, each shuffling from a generator of its own (seeded
+        from the estimator's random_state: a drop-in's partial_fit, as scikit-learn's, draws its
+        shuffling seed from it at each call, so that an int would shuffle a block alike every
+        epoch); class_weight: theirs, if not None."""
         seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max, size=count)
         # tol=None: every epoch runs (no convergence test, nor its warning for each block)
         weighted = {} if class_weight is None else {"class_weight": class_weight}
-        return [clone(self.estimator).set_params(random_state=int(seed), tol=None, **weighted) for seed in seeds]
+        return [clone(self.estimator).set_params(random_state=np.random.RandomState(seed), tol=None, **weighted)
+                for seed in seeds]
 
     def _balanced(self, client, y, classes):
         """With class_weight="balanced", the weight of each class over all of y, as scikit-learn's

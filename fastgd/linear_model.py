@@ -505,10 +505,14 @@ class _Driver(BaseEstimator):
         self._weights_seen += (weight_sum, n)
         epochs_before, passed_over = self.n_iter_, 0
         no_improvement = _NoImprovement(self.tol, self.n_iter_no_change)
-        # the rows of each epoch, shuffled anew each epoch unless taken in order
+        # the rows of each epoch: as scikit-learn's SGD takes them, all of X's rows shuffled
+        # (unless taken in order), those not listed in `rows` (held out) skipped
         order = np.arange(n, dtype=np.intp) if rows is None else rows.astype(np.intp)
         in_order = self._in_order(X, order, batch_size)
-        shuffled = None if rows is None else np.arange(n, dtype=np.intp)  # a permutation of the listed rows
+        shuffled = np.arange(X.shape[0], dtype=np.intp) if self.shuffle and not in_order else None
+        if shuffled is not None and rows is not None:
+            listed = np.zeros(X.shape[0], dtype=bool)
+            listed[rows] = True
         check = self.tol is not None
         for epoch in range(n_epochs):
             if stop is not None and stop.is_set():
@@ -516,11 +520,9 @@ class _Driver(BaseEstimator):
             lr = self._learning_rate(self.n_iter_)
             if lr is not None:
                 group["lr"] = lr
-            if self.shuffle and rows is not None:
-                optim.engine.shuffle(shuffled, self._shuffle_bits)
-                np.take(rows, shuffled, out=order)
-            elif self.shuffle and not in_order:
-                optim.engine.shuffle(order, self._shuffle_bits)
+            if shuffled is not None:
+                self._shuffle(shuffled)
+                order = shuffled if rows is None else shuffled[listed[shuffled]]
             rates = self._batch_rates(-(-n // batch_size))
             loss_sum, batches, sgd_sum, finite = self._epoch(X, targets, sample_weight, order, batch_size, rates)
             self._t[0] += batches
@@ -582,8 +584,20 @@ class _Driver(BaseEstimator):
         """Whether fit trains each output apart (see SGDClassifier._fit_classes_apart)."""
         return False
 
+    def _seed_shuffles(self, seed):
+        """Start the shuffles of the epochs from seed (an int below 2^31): a generator of their own."""
+        self._shuffle_bits = np.random.PCG64(seed)
+
+    def _shuffle(self, order):
+        """Shuffle order (X's rows) for the next epoch: a new permutation each epoch."""
+        optim.engine.shuffle(order, self._shuffle_bits)
+
+    #: whether partial_fit draws its seeds from random_state at every call, as fit does (else at the first)
+    _seeds_every_call = False
+
     def _draw_seeds(self, rng, hold_out):
-        """At the start of a fit: (the shuffling seeds, one for all outputs or one per output
+        """At the start of a fit (and of each partial_fit call, with _seeds_every_call): (the shuffling
+        seeds, one for all outputs or one per output
         where they are trained apart, drawn from rng, random_state's generator; the early-stopping
         split hold_out makes, or None where hold_out is None), in the order scikit-learn's
         estimator takes them from a shared generator (a RandomState or NumPy's global one): the
@@ -743,13 +757,11 @@ class _Driver(BaseEstimator):
             return next(splitter(test_size=self.validation_fraction, random_state=self.random_state)
                         .split(np.zeros((X.shape[0], 1)), y))
 
-        if reset:
-            # the epochs' shuffles come from a generator of their own (one per class where they are
-            # trained apart), seeded from random_state, drawn as scikit-learn draws from it
+        if reset or self._seeds_every_call:
+            # the epochs' shuffles start from seeds of their own (one per class where they are
+            # trained apart), drawn from random_state as scikit-learn draws them
             seeds, split = self._draw_seeds(check_random_state(self.random_state), hold_out if validating else None)
-            self._shuffle_bits = np.random.PCG64(seeds[0])
-        elif validating:
-            split = hold_out()
+            self._seed_shuffles(seeds[0])
         if validating:
             train, val = split
             train = np.sort(train)
@@ -1487,6 +1499,14 @@ class _SGDDropIn(_Driver):
 
     _sgd_bookkeeping = True
     _refit_from_trained = False  # see _Driver: scikit-learn's SGDClassifier starts from coef_
+    _seeds_every_call = True  # as scikit-learn's partial_fit, which is its fit of one epoch
+
+    def _seed_shuffles(self, seed):
+        self._shuffle_seed = seed
+
+    def _shuffle(self, order):
+        """scikit-learn's: its last order permuted again by the steps of its seed (see shuffle_again)."""
+        optim.engine.shuffle_again(order, self._shuffle_seed)
 
     def _intercepts_carried(self, reset):
         """Which of the intercepts kept in double ([k intercepts, k averages], Objective's
@@ -1631,8 +1651,8 @@ class _SGDDropIn(_Driver):
 
 
 class SGDRegressor(RegressorMixin, _SGDDropIn):
-    """scikit-learn's SGDRegressor (same parameters and defaults; the same results at batch_size=1
-    with shuffle=False, the same in distribution shuffled), with
+    """scikit-learn's SGDRegressor (same parameters and defaults; the same results at batch_size=1,
+    with the rows in their order or shuffled as scikit-learn shuffles them), with
     mini-batches (batch_size) and fastgd's optimizers (optimizer and its options)."""  # (and _SGD_PARAMETERS)
 
     _parameter_constraints = {**_SGDDropIn._parameter_constraints,
@@ -1676,12 +1696,12 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
 
 
 class SGDClassifier(_LinearClassifier, _SGDDropIn):
-    """scikit-learn's SGDClassifier (same parameters and defaults; the same results at batch_size=1
-    with shuffle=False, the same in distribution shuffled; more than two classes one vs all), with
-    mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).  The classes of
-    one vs all are trained together, in one pass over the data an epoch, but in a fit with tol set:
-    there, as in scikit-learn, each class is trained apart and stops on its own, n_jobs classes at a
-    time."""  # (its Parameters: _SGD_PARAMETERS, added below)
+    """scikit-learn's SGDClassifier (same parameters and defaults; the same results at batch_size=1,
+    with the rows in their order or shuffled as scikit-learn shuffles them; more than two classes
+    one vs all), with mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).
+    The classes of one vs all are trained together, in one pass over the data an epoch, but in a
+    fit with tol set or shuffle: there, as in scikit-learn, each class is trained apart (stops on
+    its own, takes the rows in an order of its own), n_jobs classes at a time."""  # (its Parameters: _SGD_PARAMETERS, added below)
 
     _coef_1d = False
 
@@ -1704,19 +1724,24 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         return np.where(index[:, None] == columns, 1.0, -1.0).reshape(-1) if k > 1 else np.where(index == 1, 1.0, -1.0)
 
     def _classes_apart(self):
-        return self._n_outputs > 1 and self.tol is not None
+        # (shuffled, each class takes its rows in an order of its own)
+        return self._n_outputs > 1 and (self.tol is not None or self.shuffle)
 
     def _draw_seeds(self, rng, hold_out):
-        if self._n_outputs == 1:  # scikit-learn's fit_binary: its dataset's seed, the split, the shuffling seed
+        def fit_binary(rng, hold_out=None):  # scikit-learn's: its dataset's seed, the split, the shuffling seed
             rng.randint(1, _MAX_INT)
             split = None if hold_out is None else hold_out()
-            return [rng.randint(_MAX_INT)], split
-        # its _fit_multiclass: the split, then a seed per class (whose fit_binary draws from a generator of its own)
+            return int(rng.randint(_MAX_INT)), split
+
+        if self._n_outputs == 1:
+            seed, split = fit_binary(rng, hold_out)
+            return [seed], split
+        # its _fit_multiclass: the split, then a seed per class, whose fit_binary draws from a RandomState of it
         split = None if hold_out is None else hold_out()
-        return rng.randint(_MAX_INT, size=self._n_outputs).tolist(), split
+        return [fit_binary(np.random.RandomState(seed))[0] for seed in rng.randint(_MAX_INT, size=self._n_outputs)], split
 
     def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation, seeds):
-        """fit's epochs as scikit-learn's one vs all with tol set: each class trained apart, a
+        """fit's epochs as scikit-learn's one vs all with tol set or shuffle: each class trained apart, a
         binary model of its own (class weight and shuffling seed its own, on the held-out rows all
         share), so that it stops, and with "adaptive" lowers its rate, on its own; n_jobs classes
         at a time, on threads (scikit-learn's joblib Parallel, as its own).  Afterwards n_iter_ is
@@ -1785,7 +1810,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
         one._theta = self._theta[entries]  # a copy
         one._grad, one._t = np.zeros_like(one._theta), self._t.copy()
-        one._optimizer, one._shuffle_bits = one._new_optimizer(), np.random.PCG64(seed)
+        one._optimizer = one._new_optimizer()
+        one._seed_shuffles(seed)
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
         one._start_call(reset=True)

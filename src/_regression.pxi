@@ -1381,6 +1381,29 @@ def shuffle(cnp.ndarray order, object bit_generator):
             out[j] = swap
 
 
+def shuffle_again(cnp.ndarray order, uint32_t seed):
+    """Permute order (a C-contiguous intp array) in place as scikit-learn's SGD permutes its rows
+    before each epoch (SequentialDataset.shuffle): Fisher-Yates from the front, each swap's place
+    drawn from Marsaglia's 32-bit xorshift (shifts 13, 17, 5; a seed of 0 taken as 1) reduced to
+    31 bits, modulo the rows left.  The same seed gives the same steps: called again, it permutes
+    the last order by them again, as scikit-learn's epochs do."""
+    if not (cnp.PyArray_TYPE(order) == cnp.NPY_INTP and cnp.PyArray_ISCARRAY(order)):
+        raise ValueError("order must be a writable C-contiguous intp array")
+    cdef cnp.npy_intp* out = <cnp.npy_intp*>cnp.PyArray_DATA(order)
+    cdef Py_ssize_t n = cnp.PyArray_SIZE(order), i, j
+    cdef cnp.npy_intp swap
+    cdef uint32_t state = seed if seed != 0 else 1
+    with nogil:
+        for i in range(n - 1):
+            state ^= <uint32_t>(state << 13)
+            state ^= state >> 17
+            state ^= <uint32_t>(state << 5)
+            j = i + <Py_ssize_t>(<uint64_t>(state & 0x7FFFFFFF) % <uint64_t>(n - i))
+            swap = out[i]
+            out[i] = out[j]
+            out[j] = swap
+
+
 def draws_up_to(object bit_generator, uint64_t high, Py_ssize_t count):
     """count uniform integers in [0, high] (uint64), drawn from a NumPy bit generator as
     shuffle draws them (exposed for tests: the branch for high >= 2^32 needs 2^32 rows)."""

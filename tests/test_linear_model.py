@@ -304,6 +304,24 @@ def test_epoch_shuffle_is_a_uniform_permutation():
     assert chisquare(list(counts.values())).pvalue > 1e-4
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1000, 30_011])
+def test_shuffle_again_permutes_as_scikit_learns_sgd(n):
+    """The drop-ins' shuffle: scikit-learn's SGD dataset permutes its rows by the same steps
+    each epoch (its _shuffle_py, the shuffle its epochs call, and _next_py reads the rows' order)."""
+    from fastgd import _backend
+    from sklearn.utils._seq_dataset import ArrayDataset64
+
+    for seed in (0, 1, 2**31 - 2, 123_456_789):
+        dataset = ArrayDataset64(np.zeros((n, 1)), np.zeros(n), np.ones(n), seed=1)
+        order = np.arange(n, dtype=np.intp)
+        for _ in range(3):
+            dataset._shuffle_py(seed)
+            _backend.engine.shuffle_again(order, seed)
+            assert order.tolist() == [dataset._next_py()[-1] for _ in range(n)]
+    with pytest.raises(ValueError, match="order must be a writable C-contiguous intp array"):
+        _backend.engine.shuffle_again(np.arange(5, dtype=np.intp)[::2], 3)
+
+
 @pytest.mark.parametrize("sparse_x", [False, True])
 def test_compiled_epoch_refuses_a_batch_size_below_1_and_takes_a_huge_one_as_all_rows(sparse_x):
     """The compiled epoch (called by the estimators with batch_size >= 1, at most the rows) divided by
@@ -1560,8 +1578,9 @@ def test_partial_fit_with_early_stopping_trains_on_every_row(cls):
 
 def _model_state(model):
     """Everything a call may change: weights, optimizer state, counters, curves, generator."""
+    shuffles = model._shuffle_bits.state if hasattr(model, "_shuffle_bits") else model._shuffle_seed  # (a drop-in's)
     return (model._theta.copy(), model._optimizer.state_dict(), model._t.copy(), model.n_iter_,
-            list(model.loss_curve_), model._shuffle_bits.state)
+            list(model.loss_curve_), shuffles)
 
 
 def _fails_and_changes_nothing(make, good, bad, match):

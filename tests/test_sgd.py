@@ -7,6 +7,7 @@ problem well conditioned (scikit-learn's "optimal" rate starts near 1/sqrt(sqrt(
 makes the default alpha chaotic on unscaled data: there rounding alone moves the weights).
 """
 import copy
+import functools
 import pickle
 import sys
 import threading
@@ -129,6 +130,46 @@ def test_regressor_losses_match_scikit_learn(loss, dtype, kind):
     X, y = _regression(dtype, kind)
     options = dict(SAME, loss=loss, epsilon=0.3)
     _assert_same_fit(*_both(fastgd.SGDRegressor(**options), sk.SGDRegressor(**options), X, y), dtype)
+
+
+SHUFFLED_RUNS = [dict(tol=None), dict(tol=1e-3, max_iter=50),
+                 dict(tol=1e-3, max_iter=50, early_stopping=True, validation_fraction=0.2, n_iter_no_change=2),
+                 dict(tol=None, average=True, penalty="elasticnet")]
+
+
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("run", SHUFFLED_RUNS)
+@pytest.mark.parametrize("n_classes", [1, 2, 3])  # (1: the regressor)
+def test_shuffled_fits_match_scikit_learn(n_classes, run, kind):
+    """shuffle=True: the rows in scikit-learn's order each epoch (its permutation, drawn from its
+    seed, of all the rows, those held out skipped; each class of one vs all in an order of its own)."""
+    if n_classes == 1:
+        X, y = _regression(np.float64, kind)
+        make, theirs, options = fastgd.SGDRegressor, sk.SGDRegressor, dict(eta0=0.02)
+    else:
+        X, y = _classification(n_classes, np.float64, kind)
+        make, theirs, options = fastgd.SGDClassifier, sk.SGDClassifier, dict(learning_rate="constant", eta0=0.01)
+    options.update(dict(max_iter=5, shuffle=True, random_state=7, alpha=1e-3), **run)
+    _assert_same_fit(*_both(make(**options), theirs(**options), X, y), np.float64)
+
+
+@pytest.mark.parametrize("seeding", ["int", "RandomState"])
+@pytest.mark.parametrize("n_classes", [1, 2])
+def test_shuffled_partial_fits_match_scikit_learn(n_classes, seeding):
+    """Each partial_fit draws its seeds from random_state, as scikit-learn's: with an int, every call
+    takes the rows in one order; with a RandomState, in a new one."""
+    X, y = (_regression if n_classes == 1 else functools.partial(_classification, n_classes))(np.float64)
+    make, theirs = ((fastgd.SGDRegressor, sk.SGDRegressor) if n_classes == 1
+                    else (fastgd.SGDClassifier, sk.SGDClassifier))
+    models = [cls(shuffle=True, random_state=7 if seeding == "int" else np.random.RandomState(7), eta0=0.01,
+                  learning_rate="constant") for cls in (make, theirs)]
+    fit = {} if n_classes == 1 else {"classes": np.unique(y)}
+    for start in (0, 100, 0):
+        for model in models:
+            model.partial_fit(X[start:start + 100], y[start:start + 100], **fit)
+    _assert_same_fit(*models, np.float64)
+    if seeding == "RandomState":
+        assert models[0].random_state.get_state()[1].tolist() == models[1].random_state.get_state()[1].tolist()
 
 
 @pytest.mark.parametrize("kind", ["dense", "csr"])
