@@ -656,3 +656,19 @@ def test_a_diverging_fit_warns_as_the_estimators(dask_client):
     with pytest.warns(ConvergenceWarning, match="it diverged"):
         model = DataParallel(estimator, client=dask_client).fit(da.from_array(X, chunks=100), da.from_array(y, chunks=100))
     assert model.loss_curve_[-1] > 2 * model.loss_curve_[0]
+
+
+@pytest.mark.parametrize("make", [fastgd.SGDRegressor, fastgd.LinearRegression])
+def test_replicas_shuffle_their_blocks_anew_every_epoch(make):
+    """A replica's epoch is a partial_fit call a block; a drop-in's, as scikit-learn's, draws its
+    shuffling seed from random_state at each call, so that replicas seeded by an int would take
+    a block in one order every epoch.  Each replica shuffles from a generator of its own."""
+    X, y = _data(50, 3, classifier=False, seed=2)
+    first, second = DataParallel(make(random_state=0))._new_replicas(2)
+    orders = []
+    for replica in (first, first, second):
+        order = np.arange(50, dtype=np.intp)
+        replica.partial_fit(X, y)
+        replica._shuffle(order)  # (what its shuffles have come to)
+        orders.append(order.tolist())
+    assert orders[0] != orders[1] and orders[0] != orders[2]
