@@ -1700,8 +1700,9 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     with the rows in their order or shuffled as scikit-learn shuffles them; more than two classes
     one vs all), with mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).
     The classes of one vs all are trained together, in one pass over the data an epoch, but in a
-    fit with tol set or shuffle: there, as in scikit-learn, each class is trained apart (stops on
-    its own, takes the rows in an order of its own), n_jobs classes at a time."""  # (its Parameters: _SGD_PARAMETERS, added below)
+    fit with tol set, or of shuffled per-sample SGD: there, as in scikit-learn, each class is
+    trained apart (stops on its own, takes the rows in an order of its own), n_jobs classes at a
+    time."""  # (its Parameters: _SGD_PARAMETERS, added below)
 
     _coef_1d = False
 
@@ -1724,8 +1725,9 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         return np.where(index[:, None] == columns, 1.0, -1.0).reshape(-1) if k > 1 else np.where(index == 1, 1.0, -1.0)
 
     def _classes_apart(self):
-        # (shuffled, each class takes its rows in an order of its own)
-        return self._n_outputs > 1 and (self.tol is not None or self.shuffle)
+        # (shuffled, scikit-learn's per-sample SGD takes each class's rows in an order of its own)
+        return self._n_outputs > 1 and (self.tol is not None or (
+            self.shuffle and self.batch_size == 1 and self.optimizer == "sgd"))
 
     def _draw_seeds(self, rng, hold_out):
         def fit_binary(rng, hold_out=None):  # scikit-learn's: its dataset's seed, the split, the shuffling seed
@@ -1741,7 +1743,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         return [fit_binary(np.random.RandomState(seed))[0] for seed in rng.randint(_MAX_INT, size=self._n_outputs)], split
 
     def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation, seeds):
-        """fit's epochs as scikit-learn's one vs all with tol set or shuffle: each class trained apart, a
+        """fit's epochs as scikit-learn's one vs all (see _classes_apart): each class trained apart, a
         binary model of its own (class weight and shuffling seed its own, on the held-out rows all
         share), so that it stops, and with "adaptive" lowers its rate, on its own; n_jobs classes
         at a time, on threads (scikit-learn's joblib Parallel, as its own).  Afterwards n_iter_ is

@@ -153,6 +153,14 @@ def test_shuffled_fits_match_scikit_learn(n_classes, run, kind):
     _assert_same_fit(*_both(make(**options), theirs(**options), X, y), np.float64)
 
 
+def test_shuffled_multiclass_fits_of_other_optimizers_train_classes_together():
+    """Only per-sample SGD, scikit-learn's algorithm, trains each class apart to shuffle it as
+    scikit-learn does: mini-batch Adam keeps one pass an epoch, and its state for a partial_fit."""
+    X, y = _classification(3, np.float64)
+    adam = fastgd.SGDClassifier(optimizer="adam", batch_size=4, tol=None, max_iter=2, random_state=0).fit(X, y)
+    assert adam._optimizer.state_dict()["state"][0]["step"] == 2 * 50  # 2 epochs of 200 rows in batches of 4
+
+
 @pytest.mark.parametrize("seeding", ["int", "RandomState"])
 @pytest.mark.parametrize("n_classes", [1, 2])
 def test_shuffled_partial_fits_match_scikit_learn(n_classes, seeding):
