@@ -580,8 +580,9 @@ class _Driver(BaseEstimator):
         self._publish()
         return ran_out
 
-    def _classes_apart(self):
-        """Whether fit trains each output apart (see SGDClassifier._fit_classes_apart)."""
+    def _classes_apart(self, reset):
+        """Whether a fit (reset: or the first partial_fit) or a partial_fit trains each output apart
+        (see SGDClassifier._fit_classes_apart)."""
         return False
 
     def _seed_shuffles(self, seed):
@@ -770,8 +771,8 @@ class _Driver(BaseEstimator):
                 raise ValueError("the sample weights of the held-out rows (validation_fraction, for early "
                                  "stopping) are all zero or below; give some of them weight, or another "
                                  "random_state")
-        if reset and self._classes_apart():  # (which warns of its classes' divergence)
-            ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation, seeds)
+        if self._classes_apart(reset):  # (which warns of its classes' divergence)
+            ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation, seeds, partial)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
             # (scikit-learn's partial_fit warns of nothing)
@@ -1700,9 +1701,9 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     with the rows in their order or shuffled as scikit-learn shuffles them; more than two classes
     one vs all), with mini-batches (batch_size) and fastgd's optimizers (optimizer and its options).
     The classes of one vs all are trained together, in one pass over the data an epoch, but in a
-    fit with tol set, or of shuffled per-sample SGD: there, as in scikit-learn, each class is
-    trained apart (stops on its own, takes the rows in an order of its own), n_jobs classes at a
-    time."""  # (its Parameters: _SGD_PARAMETERS, added below)
+    fit with tol set and in every call of shuffled per-sample SGD: there, as in scikit-learn, each
+    class is trained apart (stops on its own, takes the rows in an order of its own), n_jobs
+    classes at a time."""  # (its Parameters: _SGD_PARAMETERS, added below)
 
     _coef_1d = False
 
@@ -1724,9 +1725,9 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         columns = np.array([1]) if k == 1 else np.arange(k)
         return np.where(index[:, None] == columns, 1.0, -1.0).reshape(-1) if k > 1 else np.where(index == 1, 1.0, -1.0)
 
-    def _classes_apart(self):
+    def _classes_apart(self, reset):
         # (shuffled, scikit-learn's per-sample SGD takes each class's rows in an order of its own)
-        return self._n_outputs > 1 and (self.tol is not None or (
+        return self._n_outputs > 1 and ((reset and self.tol is not None) or (
             self.shuffle and self.batch_size == 1 and self.optimizer == "sgd"))
 
     def _draw_seeds(self, rng, hold_out):
@@ -1742,15 +1743,16 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         split = None if hold_out is None else hold_out()
         return [fit_binary(np.random.RandomState(seed))[0] for seed in rng.randint(_MAX_INT, size=self._n_outputs)], split
 
-    def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation, seeds):
-        """fit's epochs as scikit-learn's one vs all (see _classes_apart): each class trained apart, a
+    def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation, seeds, partial):
+        """A call's epochs as scikit-learn's one vs all (see _classes_apart): each class trained apart, a
         binary model of its own (class weight and shuffling seed its own, on the held-out rows all
         share), so that it stops, and with "adaptive" lowers its rate, on its own; n_jobs classes
         at a time, on threads (scikit-learn's joblib Parallel, as its own).  Afterwards n_iter_ is
         the most epochs a class ran and t_ counts that many; per epoch, loss_curve_ holds the
         classes' objectives summed and validation_scores_ their one-vs-all scores averaged, a
         stopped class's last value kept; the optimizer starts anew (plain SGD has no state).
-        seeds: each class's shuffling seed (_draw_seeds').
+        seeds: each class's shuffling seed (_draw_seeds'); partial: a partial_fit, which goes on
+        with the average and warns of nothing.
         Returns whether a class ran all max_iter epochs."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
@@ -1781,7 +1783,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         for _, error in outcomes:
             if error is not None:
                 raise error
-        rising = [(label, said) for label, one in zip(self.classes_, classes) if (said := one._rising())]
+        rising = [] if partial else [(label, said) for label, one in zip(self.classes_, classes)
+                                     if (said := one._rising())]
         ran_out = any(ran for ran, _ in outcomes) and not rising
         if rising:
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
@@ -1797,16 +1800,16 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         def held(lists):  # each class's values, its last one kept to the end
             return np.array([values + values[-1:] * (self.n_iter_ - len(values)) for values in lists])
 
-        self.loss_curve_ = held([one.loss_curve_ for one in classes]).sum(axis=0).tolist()
+        self.loss_curve_ += held([one.loss_curve_ for one in classes]).sum(axis=0).tolist()  # (a fit's starts empty)
         if validation is not None:
             self.validation_scores_ = held([one.validation_scores_ for one in classes]).mean(axis=0).tolist()
         self._publish()
         return ran_out
 
     def _one_class(self, c, entries, seed):
-        """Class c of one vs all as a binary model of its own, at the start of a fit: its weights
-        and intercept copied (entries: their places in the flat vector), its class weight (the
-        rest's is 1), a shuffling seed of its own."""
+        """Class c of one vs all as a binary model of its own, at the start of a call: its weights,
+        intercept and average copied (entries: their places in the flat vector), its class weight
+        (the rest's is 1), a shuffling seed of its own."""
         one = clone(self)
         one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
@@ -1816,7 +1819,10 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         one._seed_shuffles(seed)
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
-        one._start_call(reset=True)
+        if self.average:  # (as this call's _start_call left it: new in a fit, going on in a partial_fit)
+            one._average_theta = self._average_theta[entries]
+            one._average_start, one._averaged_as = self._average_start, self._averaged_as
+        one._start_call(reset=False)
         return one
 
     def _class_weights(self):

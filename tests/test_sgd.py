@@ -161,16 +161,20 @@ def test_shuffled_multiclass_fits_of_other_optimizers_train_classes_together():
     assert adam._optimizer.state_dict()["state"][0]["step"] == 2 * 50  # 2 epochs of 200 rows in batches of 4
 
 
+@pytest.mark.parametrize("average", [False, True])
 @pytest.mark.parametrize("seeding", ["int", "RandomState"])
-@pytest.mark.parametrize("n_classes", [1, 2])
-def test_shuffled_partial_fits_match_scikit_learn(n_classes, seeding):
+@pytest.mark.parametrize("n_classes", [1, 2, 3])
+def test_shuffled_partial_fits_match_scikit_learn(n_classes, seeding, average):
     """Each partial_fit draws its seeds from random_state, as scikit-learn's: with an int, every call
-    takes the rows in one order; with a RandomState, in a new one."""
+    takes the rows in one order; with a RandomState, in a new one; each class of one vs all in an
+    order of its own, the average going on (a classifier's without an intercept: README, and
+    test_partial_fit_matches_scikit_learn)."""
     X, y = (_regression if n_classes == 1 else functools.partial(_classification, n_classes))(np.float64)
     make, theirs = ((fastgd.SGDRegressor, sk.SGDRegressor) if n_classes == 1
                     else (fastgd.SGDClassifier, sk.SGDClassifier))
     models = [cls(shuffle=True, random_state=7 if seeding == "int" else np.random.RandomState(7), eta0=0.01,
-                  learning_rate="constant") for cls in (make, theirs)]
+                  learning_rate="constant", average=average, fit_intercept=n_classes == 1 or not average)
+              for cls in (make, theirs)]
     fit = {} if n_classes == 1 else {"classes": np.unique(y)}
     for start in (0, 100, 0):
         for model in models:
