@@ -586,18 +586,24 @@ class _Driver(BaseEstimator):
         return False
 
     def _seed_shuffles(self, seed):
-        """Start the shuffles of the epochs from seed (an int below 2^31): a generator of their own."""
-        self._shuffle_bits = np.random.PCG64(seed)
+        """Start the shuffles of the epochs from seed (an int below 2^31)."""
+        self._shuffle_seed, self._shuffle_bits = seed, np.random.PCG64(seed)
+
+    def _shuffles_as_scikit_learn(self):
+        """Whether the epochs are shuffled as scikit-learn's SGD shuffles them, its seeds drawn from
+        random_state at every call, partial_fit's too (else at the first)."""
+        return False
 
     def _shuffle(self, order):
-        """Shuffle order (X's rows) for the next epoch: a new permutation each epoch."""
-        optim.engine.shuffle(order, self._shuffle_bits)
-
-    #: whether partial_fit draws its seeds from random_state at every call, as fit does (else at the first)
-    _seeds_every_call = False
+        """Shuffle order (X's rows) for the next epoch: a new permutation from the generator each
+        epoch, or scikit-learn's SGD's, its last order permuted again by the steps of its seed."""
+        if self._shuffles_as_scikit_learn():
+            optim.engine.shuffle_again(order, self._shuffle_seed)
+        else:
+            optim.engine.shuffle(order, self._shuffle_bits)
 
     def _draw_seeds(self, rng, hold_out):
-        """At the start of a fit (and of each partial_fit call, with _seeds_every_call): (the shuffling
+        """At the start of a fit (and of each partial_fit call, see _shuffles_as_scikit_learn): (the shuffling
         seeds, one for all outputs or one per output
         where they are trained apart, drawn from rng, random_state's generator; the early-stopping
         split hold_out makes, or None where hold_out is None), in the order scikit-learn's
@@ -758,7 +764,7 @@ class _Driver(BaseEstimator):
             return next(splitter(test_size=self.validation_fraction, random_state=self.random_state)
                         .split(np.zeros((X.shape[0], 1)), y))
 
-        if reset or self._seeds_every_call:
+        if reset or self._shuffles_as_scikit_learn():
             # the epochs' shuffles start from seeds of their own (one per class where they are
             # trained apart), drawn from random_state as scikit-learn draws them
             seeds, split = self._draw_seeds(check_random_state(self.random_state), hold_out if validating else None)
@@ -1500,14 +1506,8 @@ class _SGDDropIn(_Driver):
 
     _sgd_bookkeeping = True
     _refit_from_trained = False  # see _Driver: scikit-learn's SGDClassifier starts from coef_
-    _seeds_every_call = True  # as scikit-learn's partial_fit, which is its fit of one epoch
-
-    def _seed_shuffles(self, seed):
-        self._shuffle_seed = seed
-
-    def _shuffle(self, order):
-        """scikit-learn's: its last order permuted again by the steps of its seed (see shuffle_again)."""
-        optim.engine.shuffle_again(order, self._shuffle_seed)
+    def _shuffles_as_scikit_learn(self):
+        return self.batch_size == 1 and self.optimizer == "sgd"  # scikit-learn's algorithm
 
     def _intercepts_carried(self, reset):
         """Which of the intercepts kept in double ([k intercepts, k averages], Objective's
@@ -1696,6 +1696,27 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         return self._scores(X)
 
 
+def _class_part(flat, entries):
+    """A copy of one class's entries of a flat vector of weights (entries: the slice of its
+    weights, the place of its intercept)."""
+    weights, intercept = entries
+    return np.append(flat[weights], flat[intercept])
+
+
+def _put_class(flat, entries, values):
+    """Write values, a class's part (_class_part), back into the flat vector."""
+    weights, intercept = entries
+    flat[weights], flat[intercept] = values[:-1], values[-1]
+
+
+def _fit_binary_draws(rng, hold_out=None):
+    """scikit-learn's fit_binary's draws from rng: its dataset's seed, the early-stopping split
+    (hold_out's, if given), then the shuffling seed; returns ([that seed], the split or None)."""
+    rng.randint(1, _MAX_INT)
+    split = None if hold_out is None else hold_out()
+    return [int(rng.randint(_MAX_INT))], split
+
+
 class SGDClassifier(_LinearClassifier, _SGDDropIn):
     """scikit-learn's SGDClassifier (same parameters and defaults; the same results at batch_size=1,
     with the rows in their order or shuffled as scikit-learn shuffles them; more than two classes
@@ -1728,20 +1749,15 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     def _classes_apart(self, reset):
         # (shuffled, scikit-learn's per-sample SGD takes each class's rows in an order of its own)
         return self._n_outputs > 1 and ((reset and self.tol is not None) or (
-            self.shuffle and self.batch_size == 1 and self.optimizer == "sgd"))
+            self.shuffle and self._shuffles_as_scikit_learn()))
 
     def _draw_seeds(self, rng, hold_out):
-        def fit_binary(rng, hold_out=None):  # scikit-learn's: its dataset's seed, the split, the shuffling seed
-            rng.randint(1, _MAX_INT)
-            split = None if hold_out is None else hold_out()
-            return int(rng.randint(_MAX_INT)), split
-
         if self._n_outputs == 1:
-            seed, split = fit_binary(rng, hold_out)
-            return [seed], split
-        # its _fit_multiclass: the split, then a seed per class, whose fit_binary draws from a RandomState of it
+            return _fit_binary_draws(rng, hold_out)
+        # its _fit_multiclass: the split, then a seed per class (a class trained apart draws its
+        # shuffling seed from it: _one_class)
         split = None if hold_out is None else hold_out()
-        return [fit_binary(np.random.RandomState(seed))[0] for seed in rng.randint(_MAX_INT, size=self._n_outputs)], split
+        return rng.randint(_MAX_INT, size=self._n_outputs).tolist(), split
 
     def _fit_classes_apart(self, X, targets, sample_weight, n_epochs, train, validation, seeds, partial):
         """A call's epochs as scikit-learn's one vs all (see _classes_apart): each class trained apart, a
@@ -1756,7 +1772,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         Returns whether a class ran all max_iter epochs."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
-        entries = [np.r_[c * d:(c + 1) * d, k * d + c] for c in range(k)]  # class c's: its weights, its intercept
+        entries = [(slice(c * d, (c + 1) * d), k * d + c) for c in range(k)]  # class c's: its weights, its intercept
         classes = [self._one_class(c, entries[c], seeds[c]) for c in range(k)]  # made here: clone reads self
         stop = threading.Event()
 
@@ -1791,9 +1807,9 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
         for c, one in enumerate(classes):  # joined once all trained
-            self._theta[entries[c]] = one._theta
+            _put_class(self._theta, entries[c], one._theta)
             if self.average:
-                self._average_theta[entries[c]] = one._average_theta
+                _put_class(self._average_theta, entries[c], one._average_theta)
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 
@@ -1809,18 +1825,18 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     def _one_class(self, c, entries, seed):
         """Class c of one vs all as a binary model of its own, at the start of a call: its weights,
         intercept and average copied (entries: their places in the flat vector), its class weight
-        (the rest's is 1), a shuffling seed of its own."""
+        (the rest's is 1), its shuffling seed drawn from seed, as scikit-learn's fit_binary draws it."""
         one = clone(self)
         one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
-        one._theta = self._theta[entries]  # a copy
-        one._grad, one._t = np.zeros_like(one._theta), self._t.copy()
+        one._theta = _class_part(self._theta, entries)
+        one._grad, one._t = np.zeros(one._theta.shape, one._theta.dtype), self._t.copy()  # (untouched pages)
         one._optimizer = one._new_optimizer()
-        one._seed_shuffles(seed)
+        one._seed_shuffles(_fit_binary_draws(np.random.RandomState(seed))[0][0])
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
         if self.average:  # (as this call's _start_call left it: new in a fit, going on in a partial_fit)
-            one._average_theta = self._average_theta[entries]
+            one._average_theta = _class_part(self._average_theta, entries)
             one._average_start, one._averaged_as = self._average_start, self._averaged_as
         one._start_call(reset=False)
         return one

@@ -14,6 +14,7 @@ written once, below; the estimators' ``lr_schedule`` options use them.
 """
 import contextlib
 import copy
+import inspect
 import math
 import numbers
 import reprlib
@@ -270,8 +271,8 @@ class _FirstStep:
 
     def _step(self, optimizer):
         """The step this stands in for, bound to optimizer."""
-        if self._own is None:
-            return types.MethodType(type(optimizer).step, optimizer)
+        if self._own is None:  # (bound as the class binds it: a staticmethod's too)
+            return inspect.getattr_static(type(optimizer), "step").__get__(optimizer, type(optimizer))
         return types.MethodType(self._own, optimizer) if self._bound else self._own
 
     def __call__(self, *args, **kwargs):

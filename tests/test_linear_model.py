@@ -1578,9 +1578,8 @@ def test_partial_fit_with_early_stopping_trains_on_every_row(cls):
 
 def _model_state(model):
     """Everything a call may change: weights, optimizer state, counters, curves, generator."""
-    shuffles = model._shuffle_bits.state if hasattr(model, "_shuffle_bits") else model._shuffle_seed  # (a drop-in's)
     return (model._theta.copy(), model._optimizer.state_dict(), model._t.copy(), model.n_iter_,
-            list(model.loss_curve_), shuffles)
+            list(model.loss_curve_), model._shuffle_seed, model._shuffle_bits.state)
 
 
 def _fails_and_changes_nothing(make, good, bad, match):

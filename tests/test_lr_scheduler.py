@@ -555,6 +555,20 @@ def test_a_users_wrapper_of_the_step_is_kept_as_torchs(wrap_first):
     assert fast._opt_called and vars(fast)["step"].__name__ == "halved"
 
 
+def test_a_static_step_of_a_subclass_runs_past_the_stand_in():
+    class Counted(fastgd.SGD):
+        calls = []
+
+        @staticmethod
+        def step(grads=None):
+            Counted.calls.append(grads)
+
+    opt = Counted([np.zeros(2)], lr=0.1)
+    lr_scheduler.StepLR(opt, step_size=2)
+    opt.step("grads")
+    assert Counted.calls == ["grads"] and opt._opt_called and "step" not in vars(opt)
+
+
 @pytest.mark.parametrize("module", ["fastgd", "torch"])
 def test_a_step_replaced_after_the_scheduler_and_stepped_second_warns(module):
     fast, theirs = make_pair("SGD")

@@ -1,8 +1,9 @@
 """fastgd.SGDClassifier and SGDRegressor against scikit-learn's, their oracle.
 
-With batch_size=1, optimizer="sgd" and shuffle=False they run scikit-learn's algorithm, so
+With batch_size=1 and optimizer="sgd" they run scikit-learn's algorithm, shuffles included, so
 their coef_ and intercept_ must be scikit-learn's to 1e-6 relative after 5 epochs: for every
-loss, penalty, learning-rate schedule, averaging and class weights.  The settings keep each
+loss, penalty, learning-rate schedule, averaging and class weights (most tests take the rows in
+their order, shuffle=False; test_shuffled_* shuffle them).  The settings keep each
 problem well conditioned (scikit-learn's "optimal" rate starts near 1/sqrt(sqrt(alpha)), which
 makes the default alpha chaotic on unscaled data: there rounding alone moves the weights).
 """
@@ -151,6 +152,21 @@ def test_shuffled_fits_match_scikit_learn(n_classes, run, kind):
         make, theirs, options = fastgd.SGDClassifier, sk.SGDClassifier, dict(learning_rate="constant", eta0=0.01)
     options.update(dict(max_iter=5, shuffle=True, random_state=7, alpha=1e-3), **run)
     _assert_same_fit(*_both(make(**options), theirs(**options), X, y), np.float64)
+
+
+@pytest.mark.parametrize("options", [dict(batch_size=8), dict(optimizer="adam")])
+def test_mini_batch_and_adam_partial_fits_shuffle_anew_at_every_call(options):
+    """Only per-sample SGD follows scikit-learn's partial_fit, whose int random_state shuffles every
+    call alike; the others shuffle from a generator seeded at the first call, as LinearRegression."""
+    X, y = _regression(np.float64)
+    model = fastgd.SGDRegressor(random_state=0, **options)
+    probes = []
+    for _ in range(2):
+        model.partial_fit(X, y)
+        probe = np.arange(len(y), dtype=np.intp)
+        model._shuffle(probe)  # (the next order its shuffles give: the same if the call had reseeded them)
+        probes.append(probe.tolist())
+    assert probes[0] != probes[1]
 
 
 def test_shuffled_multiclass_fits_of_other_optimizers_train_classes_together():
