@@ -169,6 +169,23 @@ def test_mini_batch_and_adam_partial_fits_shuffle_anew_at_every_call(options):
     assert probes[0] != probes[1]
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("options", [dict(), dict(average=True, penalty="elasticnet"),
+                                     dict(loss="log_loss", learning_rate="invscaling", eta0=0.1)])
+def test_classes_trained_apart_or_together_give_the_same_fit(monkeypatch, options, kind):
+    """Per-sample SGD trains the classes of one vs all a class at a time where their weights pass
+    _APART_BYTES (a performance choice): the same weights, steps and objectives as one pass."""
+    X, y = _classification(3, np.float64, kind)
+    fits = []
+    for size in (0, 1 << 40):
+        monkeypatch.setattr(fastgd.SGDClassifier, "_APART_BYTES", size)
+        model = fastgd.SGDClassifier(tol=None, shuffle=False, max_iter=3, random_state=0, **options).fit(X, y)
+        model.partial_fit(X[:50], y[:50])
+        fits.append(model)
+    _assert_same_fit(*fits, np.float64)
+    assert fits[0].t_ == fits[1].t_ and fits[0].loss_curve_ == pytest.approx(fits[1].loss_curve_, rel=1e-12)
+
+
 def test_shuffled_multiclass_fits_of_other_optimizers_train_classes_together():
     """Only per-sample SGD, scikit-learn's algorithm, trains each class apart to shuffle it as
     scikit-learn does: mini-batch Adam keeps one pass an epoch, and its state for a partial_fit."""
