@@ -1696,17 +1696,19 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         return self._scores(X)
 
 
-def _class_part(flat, entries):
-    """A copy of one class's entries of a flat vector of weights (entries: the slice of its
-    weights, the place of its intercept)."""
-    weights, intercept = entries
-    return np.append(flat[weights], flat[intercept])
+def _by_class(flat, k):
+    """The flat vector of k classes' weights and intercepts ([k rows of weights, k intercepts]) as
+    k rows, each a class's weights then its intercept: a copy, made in two passes."""
+    d = flat.size // k - 1
+    rows = np.empty((k, d + 1), dtype=flat.dtype)
+    rows[:, :d], rows[:, d] = flat[:k * d].reshape(k, d), flat[k * d:]
+    return rows
 
 
-def _put_class(flat, entries, values):
-    """Write values, a class's part (_class_part), back into the flat vector."""
-    weights, intercept = entries
-    flat[weights], flat[intercept] = values[:-1], values[-1]
+def _put_by_class(flat, rows):
+    """Write rows (_by_class's) back into the flat vector."""
+    k, d = rows.shape[0], rows.shape[1] - 1
+    flat[:k * d].reshape(k, d)[...], flat[k * d:] = rows[:, :d], rows[:, d]
 
 
 def _fit_binary_draws(rng, hold_out=None):
@@ -1777,8 +1779,11 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         Returns whether a class ran all max_iter epochs."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
-        entries = [(slice(c * d, (c + 1) * d), k * d + c) for c in range(k)]  # class c's: its weights, its intercept
-        classes = [self._one_class(c, entries[c], seeds[c]) for c in range(k)]  # made here: clone reads self
+        # each class's weights and intercept (and average) a row of one copy, which it trains in place
+        rows = _by_class(self._theta, k)
+        averages = _by_class(self._average_theta, k) if self.average else None
+        classes = [self._one_class(c, rows[c], None if averages is None else averages[c], seeds[c])
+                   for c in range(k)]  # made here: clone reads self
         stop = threading.Event()
 
         def fit(c, one):
@@ -1811,10 +1816,13 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
-        for c, one in enumerate(classes):  # joined once all trained
-            _put_class(self._theta, entries[c], one._theta)
-            if self.average:
-                _put_class(self._average_theta, entries[c], one._average_theta)
+        for c, one in enumerate(classes):  # joined once all trained (a class trains its row in place)
+            for mine, its in ((rows, one._theta), (averages, one._average_theta)):
+                if mine is not None and not np.may_share_memory(mine, its):
+                    mine[c] = its
+        _put_by_class(self._theta, rows)
+        if self.average:
+            _put_by_class(self._average_theta, averages)
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 
@@ -1827,21 +1835,21 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         self._publish()
         return ran_out
 
-    def _one_class(self, c, entries, seed):
-        """Class c of one vs all as a binary model of its own, at the start of a call: its weights,
-        intercept and average copied (entries: their places in the flat vector), its class weight
+    def _one_class(self, c, theta, average, seed):
+        """Class c of one vs all as a binary model of its own, at the start of a call: its weights
+        and intercept theta (and their average, or None), which it trains in place, its class weight
         (the rest's is 1), its shuffling seed drawn from seed, as scikit-learn's fit_binary draws it."""
         one = clone(self)
         one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
-        one._theta = _class_part(self._theta, entries)
+        one._theta = theta
         one._grad, one._t = np.zeros(one._theta.shape, one._theta.dtype), self._t.copy()  # (untouched pages)
         one._optimizer = one._new_optimizer()
         one._seed_shuffles(_fit_binary_draws(np.random.RandomState(seed))[0][0])
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
         if self.average:  # (as this call's _start_call left it: new in a fit, going on in a partial_fit)
-            one._average_theta = _class_part(self._average_theta, entries)
+            one._average_theta = average
             one._average_start, one._averaged_as = self._average_start, self._averaged_as
         one._start_call(reset=False)
         return one
