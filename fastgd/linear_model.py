@@ -603,9 +603,9 @@ class _Driver(BaseEstimator):
             optim.engine.shuffle(order, self._shuffle_bits)
 
     def _draw_seeds(self, rng, hold_out):
-        """At the start of a fit (and of each partial_fit call, see _shuffles_as_scikit_learn): (the shuffling
-        seeds, one for all outputs or one per output
-        where they are trained apart, drawn from rng, random_state's generator; the early-stopping
+        """At the start of a fit (and of each partial_fit call, see _shuffles_as_scikit_learn): (the
+        shuffling seeds, one for all outputs or one per output where they are trained apart, drawn
+        from rng, random_state's generator; the early-stopping
         split hold_out makes, or None where hold_out is None), in the order scikit-learn's
         estimator takes them from a shared generator (a RandomState or NumPy's global one): the
         same rows held out, and the generator left where scikit-learn leaves it."""
@@ -1506,6 +1506,7 @@ class _SGDDropIn(_Driver):
 
     _sgd_bookkeeping = True
     _refit_from_trained = False  # see _Driver: scikit-learn's SGDClassifier starts from coef_
+
     def _shuffles_as_scikit_learn(self):
         return self.batch_size == 1 and self.optimizer == "sgd"  # scikit-learn's algorithm
 
@@ -1726,7 +1727,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
     The classes of one vs all are trained together, in one pass over the data an epoch, but in a
     fit with tol set and in every call of per-sample SGD shuffled or with weights of more than
     8 MB: there, as in scikit-learn, each class is trained apart (stops on its own, takes the rows
-    in an order of its own, keeps its weights in cache), n_jobs classes at a time."""  # (its Parameters: _SGD_PARAMETERS, added below)
+    in an order of its own, keeps its weights in cache), n_jobs classes at a time."""
+    # (its Parameters: _SGD_PARAMETERS, added below)
 
     _coef_1d = False
 
@@ -1816,11 +1818,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
-        for c, one in enumerate(classes):  # joined once all trained (a class trains its row in place)
-            for mine, its in ((rows, one._theta), (averages, one._average_theta)):
-                if mine is not None and not np.may_share_memory(mine, its):
-                    mine[c] = its
-        _put_by_class(self._theta, rows)
+        _put_by_class(self._theta, rows)  # joined once all trained (each class trained its row in place)
         if self.average:
             _put_by_class(self._average_theta, averages)
         self.n_iter_ = max(one.n_iter_ for one in classes)
