@@ -8,7 +8,7 @@
 # The parameters are one flat vector: the (n_outputs, n_features) weights row
 # by row, then the intercepts.
 from cython cimport floating
-from libc.math cimport INFINITY, NAN, exp, fabs, isfinite, isnan, log, log1p
+from libc.math cimport INFINITY, NAN, exp, fabs, fma, isfinite, isnan, log, log1p
 from cpython.pycapsule cimport PyCapsule_GetPointer
 from libc.stdint cimport UINT32_MAX, uint32_t, uint64_t
 from libc.string cimport memcpy, memset
@@ -384,10 +384,11 @@ cdef inline void fill_norms(const Settings* settings, const floating* coef, Py_s
         output_norms(settings, coef, k, d, c)
 
 
-cdef inline void decay_norms(const Settings* settings, Py_ssize_t k, double decay) noexcept nogil:
+cdef inline void decay_norms(const Settings* settings, Py_ssize_t k, double decay, double squared) noexcept nogil:
+    """The kept norms after an L2 decay; squared: decay^2, rounded as the caller's weights take it."""
     cdef Py_ssize_t c
     for c in range(k):
-        settings.sgd_norms[c] *= decay * decay
+        settings.sgd_norms[c] *= squared
         settings.sgd_norms[k + c] *= fabs(decay)
 
 
@@ -403,21 +404,27 @@ cdef inline void add_penalty(const Settings* settings, Py_ssize_t k, Py_ssize_t 
     settings.sgd_objective[0] += m * penalty
 
 
-cdef double batch_residuals(floating* scores, const floating* y, const floating* sample_weight,
-                            const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k, const Settings* settings,
-                            floating* scratch) noexcept nogil:
+cdef double batch_residuals(floating* scores, const double* intercepts, const floating* y,
+                            const floating* sample_weight, const cnp.npy_intp* rows, Py_ssize_t m, Py_ssize_t k,
+                            const Settings* settings, floating* scratch) noexcept nogil:
     """Turn the batch's scores into weighted d(loss)/d(score), in place; return the weighted loss
     sum, non-finite if a score is (a NaN or inf in X's rows, which X is not checked for up front,
     or weights that overflowed): the squared and log losses carry it into the sum, scikit-learn's
     (some of which would take it for a zero loss, and step on nothing) are checked for it.
+    intercepts: NULL, or k intercepts the scores lack, added in double (scikit-learn's score: the
+    weights' product rounded to the data's dtype, its intercept added in double).
     scratch holds 2 * m values (with passive-aggressive steps, settings' row_norms the rows'
     squared norms)."""
     cdef Loss loss = settings.loss
     cdef Py_ssize_t r, c, row
-    cdef double total = 0, plain = 0, z, w, top, norm, target, dloss, class_weight, value
+    cdef double total = 0, plain = 0, z, w, top, norm, target, dloss, class_weight, value, score
     cdef floating* s
     cdef floating probability
     cdef bint finite = True
+    if intercepts != NULL and loss < HINGE:
+        for r in range(m):
+            for c in range(k):
+                scores[r * k + c] = <floating>(scores[r * k + c] + intercepts[c])
     if loss >= HINGE:
         for r in range(m):
             row = rows[r]
@@ -427,8 +434,9 @@ cdef double batch_residuals(floating* scores, const floating* y, const floating*
                 class_weight = 1
                 if settings.weight_pos != NULL:  # as scikit-learn: by the target's sign
                     class_weight = settings.weight_pos[c] if target > 0 else settings.weight_neg[c]
-                finite &= isfinite(scores[r * k + c])
-                value = sgd_loss(loss, target, scores[r * k + c], settings.epsilon, &dloss)
+                score = scores[r * k + c] + (intercepts[c] if intercepts != NULL else 0)
+                finite &= isfinite(score)
+                value = sgd_loss(loss, target, score, settings.epsilon, &dloss)
                 total += w * class_weight * value
                 plain += value
                 dloss = min(max(dloss, -MAX_DLOSS), MAX_DLOSS)
@@ -566,7 +574,7 @@ cdef double run_epoch(
         if settings.passive_aggressive:
             for r in range(m):
                 settings.row_norms[r] = squared_norm(batch_x + r * d, d)
-        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
+        batch_loss = batch_residuals(scores, NULL, y, sample_weight, order + start, m, k, settings, scratch)
         if not isfinite(<floating>batch_loss):  # non-finite, or beyond the data's dtype (float32)
             return NAN
         total += batch_loss
@@ -586,7 +594,7 @@ cdef double run_epoch(
             past_zero = alpha != 0 and past_least_decay(1.0 + neg_lr * alpha, least_decay)
             if penalized:
                 decay = 0.0 if past_zero else 1.0 + neg_lr * <floating>alpha
-                decay_norms(settings, k, decay)
+                decay_norms(settings, k, decay, decay * decay)
             for c in range(k):
                 residual_sum = scale * scores[c]
                 if by_dots and residual_sum != 0:
@@ -734,13 +742,13 @@ cdef bint fold(floating* coef, floating* average, Py_ssize_t n, Scaled* w) noexc
         coef[n + j] = <floating>w.intercept[j]  # the intercepts follow the k * d weights
         finite &= isfinite(coef[n + j])
     if average != NULL:
-        for j in range(n):
-            average[j] = <floating>((average[j] + w.a * coef[j]) / w.b)
+        for j in range(n):  # as scikit-learn's: axpy and scal, their factors in the data's dtype
+            average[j] = <floating>fma(<floating>w.a, coef[j], average[j]) * <floating>(1.0 / w.b)
         w.a, w.b = 0.0, 1.0
     if w.scale == 1.0:
         return False
     for j in range(n):
-        coef[j] = <floating>(coef[j] * w.scale)
+        coef[j] = coef[j] * <floating>w.scale  # in the data's dtype, as scikit-learn's (BLAS's scal)
         finite &= isfinite(coef[j])
     w.scale = 1.0
     return finite
@@ -886,12 +894,13 @@ cdef double run_sparse_epoch(
                 return out_of_range(coef, average, k * d, &w, batch, batches_done)
             for c in range(k):
                 score = sparse_dot(data + span[0], indices + span[0], span[1] - span[0], coef + c * d, d, &raced)
-                scores[r * k + c] = <floating>(score * w.scale + (intercepts[c] if scaled else intercept[c]))
+                scores[r * k + c] = <floating>(score * w.scale if scaled else score + intercept[c])
             if settings.passive_aggressive:
                 settings.row_norms[r] = squared_norm(data + span[0], span[1] - span[0])
         if raced:  # an index changed since its row was checked: fail before the step
             return out_of_range(coef, average, k * d, &w, batch, batches_done)
-        batch_loss = batch_residuals(scores, y, sample_weight, order + start, m, k, settings, scratch)
+        batch_loss = batch_residuals(scores, intercepts if scaled else NULL, y, sample_weight, order + start, m, k,
+                                     settings, scratch)
         if not isfinite(<floating>batch_loss):
             fold(coef, average, k * d, &w)
             return NAN
@@ -909,10 +918,10 @@ cdef double run_sparse_epoch(
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if scaled:
             if alpha != 0:  # (a negative scale is folded at once; see least_l2_decay)
-                decay = max(least_decay, 1.0 - eta * alpha)
+                decay = <floating>max(least_decay, 1.0 - eta * alpha)  # in the data's dtype, as scikit-learn's
                 w.scale *= decay
                 if penalized:
-                    decay_norms(settings, k, decay)
+                    decay_norms(settings, k, decay, <floating>(decay * decay))
                 if carried * w.scale < scale_floor(coef):
                     fold(coef, average, k * d, &w)
                     carried = 1.0
@@ -927,22 +936,27 @@ cdef double run_sparse_epoch(
                     if update == 0 and -eta * (scale * step_residual(settings, scores, r * k + c)) == 0:
                         continue
                     span = spans + 2 * r
-                    step_size = update / w.scale
+                    # rounded where scikit-learn's weight vector rounds them: the update and the scale
+                    # in the data's dtype, each weight's sum in double
+                    step_size = <floating>update / <floating>w.scale
                     if penalized:  # the row's weights after its step (see fill_norms)
                         squares = magnitudes = 0
                         for p in range(span[0], span[1]):
                             j = c * d + feature(indices, p, d, &raced)
-                            coef[j] += <floating>(data[p] * step_size)
-                            squares += <double>coef[j] * coef[j]
+                            coef[j] = <floating>(coef[j] + data[p] * step_size)
+                            squares += coef[j] * coef[j]
                             magnitudes += fabs(<double>coef[j])
-                        set_norms(settings, k, c, squares * w.scale * w.scale, magnitudes * w.scale)
+                        set_norms(settings, k, c, squares * (<floating>w.scale * <floating>w.scale),
+                                  magnitudes * <floating>w.scale)
                     else:
                         for p in range(span[0], span[1]):
-                            coef[c * d + feature(indices, p, d, &raced)] += <floating>(data[p] * step_size)
+                            j = c * d + feature(indices, p, d, &raced)
+                            coef[j] = <floating>(coef[j] + data[p] * step_size)
                     if average != NULL:  # the average is not moved by the step itself
-                        step_size = w.a * step_size
+                        step_size = -<floating>update / w.scale
                         for p in range(span[0], span[1]):
-                            average[c * d + feature(indices, p, d, &raced)] -= <floating>(data[p] * step_size)
+                            j = c * d + feature(indices, p, d, &raced)
+                            average[j] = <floating>(average[j] + w.a * data[p] * step_size)
                 if settings.fit_intercept:
                     intercepts[c] += -eta * (residual_sum * scale) * settings.intercept_decay
         elif settings.touched != NULL:  # lazy: the touched entries' gradient, step and state only

@@ -1440,6 +1440,34 @@ def test_float32_intercepts_in_double_through_a_call_as_scikit_learn(n_classes, 
 
 
 @pytest.mark.parametrize("average", [False, True])
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_float32_sparse_epoch_rounds_as_scikit_learn(n_classes, average):
+    # scikit-learn's float32 weight vector rounds the score's product, the L2 decay, the update and
+    # the scale to float32 (its sums in double); fastgd rounded them in double, a few float32 ulps
+    # apart an epoch, enough on hinge's margin test to move multi-epoch fits of text by 1e-2.  One
+    # epoch takes the same roundings; the average's fold (BLAS's axpy there, with or without a fused
+    # multiply-add by the kernel BLAS picks) within 2 float32 epsilons of the weights' size (5 to 8 before).
+    # Each epoch ends with the weights' scale folded in, where scikit-learn's fit folds it at its
+    # end only: a fit of several epochs is its fit of one, then a partial_fit an epoch
+    X, y = make_classification(400, 30, n_informative=10, n_classes=n_classes, random_state=5)
+    X[np.random.default_rng(2).random(X.shape) < 0.7] = 0
+    X = sparse.csr_matrix((X / 3).astype(np.float32))
+    options = dict(SAME, max_iter=1, loss="hinge", alpha=1e-3, average=average)
+    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+    if average:
+        atol = 2 * np.finfo(np.float32).eps * np.abs(theirs.coef_).max()
+        np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=0, atol=atol)
+    else:
+        np.testing.assert_array_equal(ours.coef_, theirs.coef_)
+    np.testing.assert_array_equal(ours.intercept_, theirs.intercept_.astype(np.float32))
+    if not average:  # an epoch ends with the weights' scale folded in: scikit-learn's partial_fit does so too
+        ours = fastgd.SGDClassifier(**dict(options, max_iter=3)).fit(X, y)
+        for _ in range(2):
+            theirs.partial_fit(X, y)
+        np.testing.assert_array_equal(ours.coef_, theirs.coef_)
+
+
+@pytest.mark.parametrize("average", [False, True])
 def test_float32_regressor_intercepts_go_on_in_double_as_scikit_learn(average):
     # scikit-learn's regressor keeps its intercepts in float64 from call to call (partial_fit, and
     # a warm refit): fastgd goes on from the double it kept
