@@ -52,6 +52,9 @@ OPTIMIZERS = {
     "nadam": (optim.NAdam, ("betas", "eps"), {}),
 }
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
+#: the optimizers whose step is the rate times the gradient (with momentum, a sum of them): the others
+#: (adaptive, or a sign's) step each weight by about the rate, whatever the gradient's size
+GRADIENT_SIZED = ("sgd", "momentum", "nesterov")
 
 
 def _is_aligned(a):
@@ -1478,7 +1481,10 @@ n_iter_no_change, %swarm_start, average
     optimizer : str, default="sgd"
         "sgd" (scikit-learn's algorithm), or another of fastgd's optimizers: "momentum",
         "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam",
-        "nadam", stepping with learning_rate's rates.
+        "nadam", stepping with learning_rate's rates. learning_rate="optimal" (the default) sizes
+        plain SGD's steps: with an optimizer other than "sgd", "momentum" and "nesterov" (whose
+        steps are about the rate, whatever the gradient's size) it warns; pass
+        learning_rate="constant" and eta0 (1e-3, say) there.
     momentum, dampening, betas, eps, amsgrad, weight_decay, rho, centered, lr_decay, \
 initial_accumulator_value
         The optimizers' options, as LinearRegression's.
@@ -1543,6 +1549,13 @@ class _SGDDropIn(_Driver):
         if self.learning_rate == "optimal" and self.alpha == 0:
             raise ValueError("alpha must be > 0 since learning_rate is 'optimal': alpha is used to compute "
                              "the optimal learning rate")
+        if self.learning_rate == "optimal" and self.optimizer not in GRADIENT_SIZED:
+            first = lr_scheduler._optimal_lr(float(self.alpha), 1)
+            warnings.warn(f"learning_rate='optimal' (the default) is plain SGD's schedule, 1 / (alpha (t0 + t)), "
+                          f"whose first rate is {first:.3g} at alpha={self.alpha:g}; optimizer={self.optimizer!r} "
+                          "steps each weight by about its rate whatever the gradient's size, so such rates throw "
+                          "the weights far and train a poor model. Pass learning_rate='constant' (or 'invscaling', "
+                          "'adaptive') and eta0, e.g. eta0=1e-3 (torch's Adam default)", UserWarning, stacklevel=5)
         if self.penalty == "elasticnet" and self.l1_ratio is None:
             raise ValueError("l1_ratio must be set when penalty is 'elasticnet'")
         if self.learning_rate in PASSIVE_AGGRESSIVE:

@@ -188,6 +188,25 @@ def test_classes_trained_apart_or_together_give_the_same_fit(monkeypatch, option
     assert fits[0].t_ == fits[1].t_ and fits[0].loss_curve_ == pytest.approx(fits[1].loss_curve_, rel=1e-12)
 
 
+@pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
+def test_optimal_rates_warn_with_optimizers_that_step_by_the_rate(optimizer):
+    # "optimal" starts at alpha^(-1/4) (10 here), sized for plain SGD's steps, which scale with the
+    # gradient; Adam's and the others' step each weight by about the rate, and went far silently
+    X, y = _classification(2, np.float64)
+    make = functools.partial(fastgd.SGDClassifier, optimizer=optimizer, batch_size=4, max_iter=2, tol=None)
+    if optimizer in ("sgd", "momentum", "nesterov"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            make().fit(X, y)
+        return
+    with pytest.warns(UserWarning, match=r"first rate is 10 at alpha=0.0001; optimizer='%s'" % optimizer) as record:
+        make().partial_fit(X, y, classes=[0, 1])
+    assert record[0].filename == __file__  # pointing at the call
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make(learning_rate="constant", eta0=1e-3).fit(X, y)
+
+
 def test_shuffled_multiclass_fits_of_other_optimizers_train_classes_together():
     """Only per-sample SGD, scikit-learn's algorithm, trains each class apart to shuffle it as
     scikit-learn does: mini-batch Adam keeps one pass an epoch, and its state for a partial_fit."""
