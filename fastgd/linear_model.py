@@ -1710,19 +1710,21 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         return self._scores(X)
 
 
-def _by_class(flat, k):
-    """The flat vector of k classes' weights and intercepts ([k rows of weights, k intercepts]) as
-    k rows, each a class's weights then its intercept: a copy, made in two passes."""
+def _class_row(flat, k, c, row=None):
+    """Class c's weights and intercept (of k classes in the flat vector [k rows of weights, k
+    intercepts]) copied into row (d + 1 values), or, with row None, a view of its weights and of
+    its intercept: the pair that _put_class_row writes."""
     d = flat.size // k - 1
-    rows = np.empty((k, d + 1), dtype=flat.dtype)
-    rows[:, :d], rows[:, d] = flat[:k * d].reshape(k, d), flat[k * d:]
-    return rows
+    parts = flat[c * d:(c + 1) * d], flat[k * d + c:k * d + c + 1]
+    if row is not None:
+        row[:d], row[d:] = parts
+    return parts
 
 
-def _put_by_class(flat, rows):
-    """Write rows (_by_class's) back into the flat vector."""
-    k, d = rows.shape[0], rows.shape[1] - 1
-    flat[:k * d].reshape(k, d)[...], flat[k * d:] = rows[:, :d], rows[:, d]
+def _put_class_row(flat, k, c, row):
+    """Write class c's row (_class_row's) back into the flat vector."""
+    weights, intercept = _class_row(flat, k, c)
+    weights[...], intercept[...] = row[:-1], row[-1:]
 
 
 def _fit_binary_draws(rng, hold_out=None):
@@ -1794,9 +1796,10 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         Returns whether a class ran all max_iter epochs."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
-        # each class's weights and intercept (and average) a row of one copy, which it trains in place
-        rows = _by_class(self._theta, k)
-        averages = _by_class(self._average_theta, k) if self.average else None
+        # each class's weights and intercept (and average) a row of one array, which it trains in place:
+        # copied in as its training starts (then in cache for it) and written back as it ends
+        rows = np.empty((k, d + 1), dtype=self._theta.dtype)
+        averages = np.empty_like(rows) if self.average else None
         classes = [self._one_class(c, rows[c], None if averages is None else averages[c], seeds[c])
                    for c in range(k)]  # made here: clone reads self
         stop = threading.Event()
@@ -1808,9 +1811,15 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             if validation is not None:
                 rows, labels, weight = validation
                 one_validation = (rows, np.where(labels == self.classes_[c], 1, -1), weight)
+            copies = [(self._theta, one._theta)] + ([(self._average_theta, one._average_theta)] if self.average else [])
             try:
-                return one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
-                                       one_validation, stop), None
+                for flat, row in copies:
+                    _class_row(flat, k, c, row)
+                ran_out = one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
+                                          one_validation, stop)
+                for flat, row in copies:  # (a call that fails later restores them all)
+                    _put_class_row(flat, k, c, row)
+                return ran_out, None
             except BaseException as error:
                 stop.set()
                 return False, error
@@ -1831,9 +1840,6 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
-        _put_by_class(self._theta, rows)  # joined once all trained (each class trained its row in place)
-        if self.average:
-            _put_by_class(self._average_theta, averages)
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 

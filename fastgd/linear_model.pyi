@@ -20,6 +20,7 @@ _Penalty: TypeAlias = Literal["l2", "l1", "elasticnet"] | None
 
 OPTIMIZERS: dict[str, tuple[type[Optimizer], tuple[str, ...], dict[str, Any]]]
 SCHEDULES: tuple[str, ...]
+GRADIENT_SIZED: tuple[str, ...]
 
 class _BaseGD:
     optimizer: _OptimizerName
