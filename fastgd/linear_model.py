@@ -10,8 +10,10 @@ fastgd optimizer's state, so they give the same model for the same seed.
 import contextlib
 import functools
 import inspect
+import io
 import itertools
 import math
+import pickle
 import threading
 import types
 import warnings
@@ -66,6 +68,31 @@ def _is_aligned(a):
     return all(part.flags.aligned and part.flags.c_contiguous for part in parts) and (
         not sparse.issparse(a) or (a.indices.dtype == a.indptr.dtype and a.indices.dtype in (np.int32, np.int64)
                                    and a.indices.dtype.isnative))
+
+
+def _from_nonzeros(shape, dtype, where, values):
+    """The array that _pickled_nonzeros wrote as its nonzeros."""
+    array = np.zeros(shape, dtype=dtype)
+    array.reshape(-1)[where] = values
+    return array
+
+
+def _pickled_nonzeros(objects):
+    """objects pickled, the arrays among them (the weights, an optimizer's state) that are less than
+    half nonzero written as their nonzeros and where they are (a sparsified model's)."""
+
+    class Pickler(pickle.Pickler):
+        def reducer_override(self, obj):
+            if not (type(obj) is np.ndarray and obj.dtype.kind in "fiu" and obj.size >= 1024
+                    and 2 * np.count_nonzero(obj) < obj.size):
+                return NotImplemented
+            where = np.flatnonzero(obj)
+            return _from_nonzeros, (obj.shape, obj.dtype.str, where.astype(np.min_scalar_type(obj.size)),
+                                    obj.reshape(-1)[where])
+
+    buffer = io.BytesIO()
+    Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(objects)
+    return buffer.getvalue()
 
 
 def _aligned(a):
@@ -853,6 +880,9 @@ class _Driver(BaseEstimator):
         if hasattr(self, "_theta") and hasattr(self, "coef_") and self._published_shown():
             del state["coef_"], state["intercept_"]
             state["_views"] = True
+        if sparse.issparse(state.get("coef_")):  # sparsified: the weights pickled sparse too, as coef_
+            packed = {name: state.pop(name) for name in ("_optimizer", "_theta", "_average_theta") if name in state}
+            state["_nonzeros"] = _pickled_nonzeros(packed)
         return state
 
     def __setstate__(self, state):
@@ -861,6 +891,8 @@ class _Driver(BaseEstimator):
         # it shows, as the original does (a sparsified coef_, or arrays the user assigned, which
         # the next partial_fit goes on from, are pickled as they are)
         views = state.pop("_views", False)
+        if "_nonzeros" in state:
+            state.update(pickle.loads(state.pop("_nonzeros")))
         super().__setstate__(state)
         if "_theta" not in state and "_optimizer" in state:
             self._theta = self._optimizer.param_groups[0]["params"][0]
@@ -1635,7 +1667,9 @@ class _SGDDropIn(_Driver):
     def sparsify(self):
         """coef_ as a scipy.sparse CSR matrix (or array, as scikit-learn's sparse_interface setting
         says), for models with mostly zero weights (L1); predictions are the same.  Training goes on
-        from the dense weights; fit and partial_fit make coef_ dense."""
+        from the dense weights; fit and partial_fit make coef_ dense.  Pickled, a sparsified model
+        writes the arrays it keeps that are less than half nonzero (the weights trained, an optimizer's
+        state) as their nonzeros."""
         with self._calls().training(type(self).__name__):  # never while a fit changes coef_
             check_is_fitted(self, "coef_")
             if sparse.issparse(self.coef_):  # sparsified already: as it is, as scikit-learn's
