@@ -828,7 +828,8 @@ def _calls_while_flipping(call, array, values, *, calls=None, seconds=1.5, messa
     ("sgd", False, dict(learning_rate="constant")),  # with elasticnet and average: the lazy average
     ("sgd", False, dict(learning_rate="pa1", loss="epsilon_insensitive")),  # the rows' norms
     ("adam", True, dict(learning_rate="constant")), ("adam", False, dict(learning_rate="constant"))])
-def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy, steps):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy, steps, dtype):
     """While partial_fit runs without the GIL, another thread flips X.indices between their values
     and ones past the last feature.  Each call completes or raises the out-of-range ValueError: a
     row's indices are checked before it is used and again where each is used, so a value that
@@ -836,8 +837,8 @@ def test_indices_rewritten_by_another_thread_never_reach_outside(optimizer, lazy
     weights (.ci/run's sanitizer build would report that).  A call that completes saw only the
     true indices, so the model equals a twin trained by as many calls on an untouched X."""
     rng = np.random.default_rng(0)
-    X = sparse.random(4000, 300, density=0.05, format="csr", random_state=rng)
-    y = X @ rng.standard_normal(300) + 0.1
+    X = sparse.random(4000, 300, density=0.05, format="csr", random_state=rng, dtype=dtype)
+    y = (X @ rng.standard_normal(300) + 0.1).astype(dtype)
     clean = X.copy()
     options = dict(optimizer=optimizer, lazy_updates=lazy, batch_size=1 if optimizer == "sgd" else 16,
                    eta0=0.01, random_state=0, average=10, penalty="elasticnet", **steps)
