@@ -71,28 +71,23 @@ def _is_aligned(a):
 
 
 def _from_nonzeros(shape, dtype, where, values):
-    """The array that _pickled_nonzeros wrote as its nonzeros."""
+    """The array that _NonzerosPickler wrote as its nonzeros."""
     array = np.zeros(shape, dtype=dtype)
     array.reshape(-1)[where] = values
     return array
 
 
-def _pickled_nonzeros(objects):
-    """objects pickled, the arrays among them (the weights, an optimizer's state) that are less than
-    half nonzero written as their nonzeros and where they are (a sparsified model's)."""
+class _NonzerosPickler(pickle.Pickler):
+    """Writes the arrays it meets that are less than half nonzero as their nonzeros and where they
+    are (a sparsified model's weights and optimizer state, see _Driver.__getstate__)."""
 
-    class Pickler(pickle.Pickler):
-        def reducer_override(self, obj):
-            if not (type(obj) is np.ndarray and obj.dtype.kind in "fiu" and obj.size >= 1024
-                    and 2 * np.count_nonzero(obj) < obj.size):
-                return NotImplemented
-            where = np.flatnonzero(obj)
-            return _from_nonzeros, (obj.shape, obj.dtype.str, where.astype(np.min_scalar_type(obj.size)),
-                                    obj.reshape(-1)[where])
-
-    buffer = io.BytesIO()
-    Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(objects)
-    return buffer.getvalue()
+    def reducer_override(self, obj):
+        if not (type(obj) is np.ndarray and obj.dtype.kind in "fiu" and obj.size >= 1024
+                and 2 * np.count_nonzero(obj) < obj.size):
+            return NotImplemented
+        where = np.flatnonzero(obj)
+        return _from_nonzeros, (obj.shape, obj.dtype.str, where.astype(np.min_scalar_type(obj.size)),
+                                obj.reshape(-1)[where])
 
 
 def _aligned(a):
@@ -882,7 +877,9 @@ class _Driver(BaseEstimator):
             state["_views"] = True
         if sparse.issparse(state.get("coef_")):  # sparsified: the weights pickled sparse too, as coef_
             packed = {name: state.pop(name) for name in ("_optimizer", "_theta", "_average_theta") if name in state}
-            state["_nonzeros"] = _pickled_nonzeros(packed)
+            buffer = io.BytesIO()
+            _NonzerosPickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(packed)
+            state["_nonzeros"] = buffer.getvalue()
         return state
 
     def __setstate__(self, state):
