@@ -730,12 +730,17 @@ class _Driver(BaseEstimator):
         partial: a partial_fit (one epoch, which neither holds rows out, but in the drop-ins, nor
         warns that max_iter ran out).  The caller is within _checked_call."""
         self._writable_arrays()
-        before = _Snapshot(self)
+        before = _Snapshot(self, weights=not self._trains_copies(reset))
         try:
             return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
         except BaseException:
             before.restore()
             raise
+
+    def _trains_copies(self, reset):
+        """Whether the call will train copies of the weights (and of their average), leaving
+        them as they are until it has succeeded: a failed call then has no need to put them back."""
+        return False
 
     def _calls(self):
         """The estimator's _Calls (made once, the first time one is asked for)."""
@@ -792,7 +797,7 @@ class _Driver(BaseEstimator):
         if reset or self._shuffles_as_scikit_learn():
             # the epochs' shuffles start from seeds of their own (one per class where they are
             # trained apart), drawn from random_state as scikit-learn draws them
-            seeds, split = self._draw_seeds(check_random_state(self.random_state), hold_out if validating else None)
+            seeds, split = self._draw_seeds(_generator(self.random_state), hold_out if validating else None)
             self._seed_shuffles(seeds[0])
         if validating:
             train, val = split
@@ -1160,6 +1165,20 @@ def _refuse_balanced_in_partial_fit(model):
 #: the bound of the seeds drawn from random_state (scikit-learn's MAX_INT, for C's int)
 _MAX_INT = np.iinfo(np.int32).max
 
+_GENERATORS = threading.local()
+
+
+def _generator(random_state):
+    """check_random_state(random_state), for draws made at once: an int seeds again a
+    RandomState of this thread's (the same draws; making one takes about 0.1 ms, seeding 2 us,
+    and a partial_fit of k classes apart draws from k + 1 seeds)."""
+    if not isinstance(random_state, Integral):
+        return check_random_state(random_state)
+    if not hasattr(_GENERATORS, "generator"):
+        _GENERATORS.generator = np.random.RandomState()
+    _GENERATORS.generator.seed(random_state)
+    return _GENERATORS.generator
+
 #: scikit-learn 1.8 deprecates a negative power_t (its SGD warns after fit) and says that 1.10
 #: refuses it: the drop-ins do as the scikit-learn installed
 _REFUSES_NEGATIVE_POWER_T = tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 10)
@@ -1250,13 +1269,16 @@ class _Calls:
 class _Snapshot:
     """An estimator's attributes, with copies of the contents of its arrays, lists, optimizer
     and random generators: what a failed call puts back.  Views (coef_ and intercept_ of the
-    flat parameter vector) come back with the arrays they view; the gradient is scratch."""
+    flat parameter vector) come back with the arrays they view; the gradient is scratch, and so
+    are the weights and their average when the call leaves them untouched until it succeeds
+    (weights False, see _trains_copies)."""
 
-    def __init__(self, model):
+    def __init__(self, model, weights=True):
         self.model = model
         self.attributes = dict(vars(model))
+        unchanged = ("_grad",) if weights else ("_grad", "_theta", "_average_theta")
         self.arrays = {k: v.copy() for k, v in self.attributes.items()
-                       if isinstance(v, np.ndarray) and v.base is None and k != "_grad"}
+                       if isinstance(v, np.ndarray) and v.base is None and k not in unchanged}
         self.lists = {k: list(v) for k, v in self.attributes.items() if isinstance(v, list)}
         optimizer = self.attributes.get("_optimizer")
         self.optimizer_state = None if optimizer is None else optimizer.state_dict()
@@ -1806,6 +1828,11 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         return self._n_outputs > 1 and ((reset and self.tol is not None) or (
             self._shuffles_as_scikit_learn() and (self.shuffle or self._theta.nbytes > self._APART_BYTES)))
 
+    def _trains_copies(self, reset):
+        # a partial_fit of classes apart going on from the weights it trained (else they may be
+        # the user's coef_, which _follow_weights copies in first)
+        return not reset and self._classes_apart(reset) and self._shows_weights()
+
     def _draw_seeds(self, rng, hold_out):
         if self._n_outputs == 1:
             return _fit_binary_draws(rng, hold_out)
@@ -1828,12 +1855,18 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
         # each class's weights and intercept (and average) a row of one array, which it trains in place:
-        # copied in as its training starts (then in cache for it) and written back as it ends
-        rows = np.empty((k, d + 1), dtype=self._theta.dtype)
+        # copied in as its training starts (then in cache for it), all written back once every class
+        # has succeeded (a partial_fit then needs no copy to put back: _trains_copies); the weights'
+        # rows in the gradient's scratch array, which this path leaves unused (a new array each call
+        # would cost a page fault every 4 kB)
+        rows = self._grad.reshape(k, d + 1)
         averages = np.empty_like(rows) if self.average else None
         classes = [self._one_class(c, rows[c], None if averages is None else averages[c], seeds[c])
                    for c in range(k)]  # made here: clone reads self
         stop = threading.Event()
+
+        def copies(c, one):  # (flat vector, class c's row of it)
+            return [(self._theta, one._theta)] + ([(self._average_theta, one._average_theta)] if self.average else [])
 
         def fit(c, one):
             # a class that fails stops the others, and the fit fails once every thread has returned
@@ -1842,14 +1875,11 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             if validation is not None:
                 rows, labels, weight = validation
                 one_validation = (rows, np.where(labels == self.classes_[c], 1, -1), weight)
-            copies = [(self._theta, one._theta)] + ([(self._average_theta, one._average_theta)] if self.average else [])
             try:
-                for flat, row in copies:
+                for flat, row in copies(c, one):
                     _class_row(flat, k, c, row)
                 ran_out = one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
                                           one_validation, stop)
-                for flat, row in copies:  # (a call that fails later restores them all)
-                    _put_class_row(flat, k, c, row)
                 return ran_out, None
             except BaseException as error:
                 stop.set()
@@ -1871,6 +1901,9 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
+        for c, one in enumerate(classes):
+            for flat, row in copies(c, one):
+                _put_class_row(flat, k, c, row)
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 
@@ -1893,7 +1926,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         one._theta = theta
         one._grad, one._t = np.zeros(one._theta.shape, one._theta.dtype), self._t.copy()  # (untouched pages)
         one._optimizer = one._new_optimizer()
-        one._seed_shuffles(_fit_binary_draws(np.random.RandomState(seed))[0][0])
+        one._seed_shuffles(_fit_binary_draws(_generator(seed))[0][0])
         one.n_iter_, one.loss_curve_ = 0, []
         one.validation_scores_ = [] if self.early_stopping else None
         if self.average:  # (as this call's _start_call left it: new in a fit, going on in a partial_fit)

@@ -360,6 +360,44 @@ def test_classes_apart_on_threads_give_the_same_fit(kind):
     assert np.array_equal(threaded.coef_, before[0]) and threaded.t_ == before[1]
 
 
+@pytest.mark.parametrize("assigned", [False, True])
+@pytest.mark.parametrize("average", [False, 3])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_a_failed_partial_fit_of_classes_apart_changes_nothing(n_jobs, kind, average, assigned):
+    # shuffled per-sample SGD trains the classes apart in every call, on copies of their rows that
+    # the call writes back once all have succeeded: the last class diverges after the others
+    # trained, the call fails and leaves the weights (and all else) as they were, and the next
+    # call gives what a model that never saw the failed one gives.  assigned: coef_ is the user's
+    # own array, which the call copies into the weights first
+    X, y = _four_classes(kind)
+    classes = np.unique(y)
+    model, twin = (fastgd.SGDClassifier(n_jobs=n_jobs, average=average, random_state=0) for _ in range(2))
+    for m in (model, twin):
+        m.partial_fit(X, y, classes=classes)
+        if assigned:
+            m.coef_ = m.coef_ * 0.5
+    model.set_params(class_weight={classes[-1]: 1e300})
+    scratch = {"_grad", "_params_checked"}  # (and the parameters last checked, which a call checks first)
+    # every attribute (the very object) and the contents of its arrays and lists
+    state = {name: (value, value.copy() if isinstance(value, (np.ndarray, list)) else None)
+             for name, value in vars(model).items() if name not in scratch}
+    optimizer = model._optimizer.state_dict()
+    with pytest.raises(ValueError, match="non-finite"):
+        model.partial_fit(X, y)
+    assert vars(model).keys() - scratch == state.keys()
+    for name, (value, contents) in state.items():
+        assert vars(model)[name] is value, name
+        if contents is not None:
+            assert np.array_equal(value, contents, equal_nan=True), name
+    assert repr(model._optimizer.state_dict()) == repr(optimizer)
+    model.set_params(class_weight=None)
+    for m in (model, twin):
+        m.partial_fit(X, y)
+    for name in ("coef_", "intercept_", "t_", "n_iter_"):
+        assert np.array_equal(getattr(model, name), getattr(twin, name)), name
+
+
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_convergence_warning_whenever_every_epoch_ran_as_scikit_learn(n_classes):
     # scikit-learn warns when n_iter_ reaches max_iter, even if that epoch met the stopping rule
