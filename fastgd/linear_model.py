@@ -23,7 +23,7 @@ import numpy as np
 import sklearn
 from scipy import sparse
 from sklearn import config_context, get_config
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, clone
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
@@ -1861,8 +1861,11 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         # would cost a page fault every 4 kB)
         rows = self._grad.reshape(k, d + 1)
         averages = np.empty_like(rows) if self.average else None
-        classes = [self._one_class(c, rows[c], None if averages is None else averages[c], seeds[c])
-                   for c in range(k)]  # made here: clone reads self
+        # their gradients' scratch: one allocation, its pages untouched but by steps that write them
+        # (np.zeros, which asks for zeroed memory; zeros_like writes the zeros)
+        grads = np.zeros(rows.shape, rows.dtype)
+        classes = [self._one_class(c, rows[c], grads[c], None if averages is None else averages[c], seeds[c])
+                   for c in range(k)]  # made here: they read self
         stop = threading.Event()
 
         def copies(c, one):  # (flat vector, class c's row of it)
@@ -1916,15 +1919,16 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         self._publish()
         return ran_out
 
-    def _one_class(self, c, theta, average, seed):
+    def _one_class(self, c, theta, grad, average, seed):
         """Class c of one vs all as a binary model of its own, at the start of a call: its weights
-        and intercept theta (and their average, or None), which it trains in place, its class weight
-        (the rest's is 1), its shuffling seed drawn from seed, as scikit-learn's fit_binary draws it."""
-        one = clone(self)
+        and intercept theta (and their average, or None), which it trains in place, its gradient's
+        scratch grad, its class weight (the rest's is 1), its shuffling seed drawn from seed, as
+        scikit-learn's fit_binary draws it."""
+        # self's parameters, as clone would give them but not copied: the model reads them only
+        one = type(self)(**self.get_params(deep=False))
         one._n_outputs, one.n_features_in_, one.classes_ = 1, self.n_features_in_, np.array([-1, 1])
         one._expanded_class_weight = np.array([1.0, self._expanded_class_weight[c]])  # the rest, then the class
-        one._theta = theta
-        one._grad, one._t = np.zeros(one._theta.shape, one._theta.dtype), self._t.copy()  # (untouched pages)
+        one._theta, one._grad, one._t = theta, grad, self._t.copy()
         one._optimizer = one._new_optimizer()
         one._seed_shuffles(_fit_binary_draws(_generator(seed))[0][0])
         one.n_iter_, one.loss_curve_ = 0, []
