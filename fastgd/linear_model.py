@@ -269,7 +269,7 @@ class _Driver(BaseEstimator):
     def _checked_call(self, partial):
         """A fit or partial_fit under way (see _Calls), its parameters checked first, within it:
         set_params waits for the call, so that it trains with the values checked."""
-        with self._calls().training(type(self).__name__):
+        with self._calls().training(type(self).__name__, "partial_fit" if partial else "fit"):
             self._validate_params()
             self._more_checks(partial)
             yield
@@ -1204,8 +1204,8 @@ _CALL_LOCKS = threading.Lock()
 
 
 class _Calls:
-    """What runs on an estimator at once: one fit or partial_fit (another, in another thread,
-    raises RuntimeError), and reads of the model (scores, predictions) never during one.  A read
+    """What runs on an estimator at once: one fit, partial_fit, sparsify or densify (another, in
+    another thread, raises RuntimeError naming the one under way), and reads of the model (scores, predictions) never during one.  A read
     waits until the call under way ends (it then reads the new model, or the old one if the call
     failed: the weights mid-epoch, unscaled on sparse data, are neither), and a call waits until
     the reads under way end, and lets the reads that waited for the call before it in first (else
@@ -1217,17 +1217,20 @@ class _Calls:
         self._readers = {}  # thread ident: its reads under way
         self._waiting = 0  # reads waiting for a call to end
         self._trainer = None  # the ident of the thread whose call is under way
+        self._call = None  # and the call's name
 
     @contextlib.contextmanager
-    def training(self, name):
+    def training(self, name, call):
+        """The call (its method's name) of the estimator (its class's name) under way."""
         me = threading.get_ident()
         with self._condition:
             while self._waiting and self._trainer is None:
                 self._condition.wait()
             if self._trainer is not None:
-                raise RuntimeError(f"a fit or partial_fit of this {name} is running already (in another thread): "
-                                   "an estimator trains one call at a time")
-            self._trainer = me
+                where = "within it, in this thread" if self._trainer == me else "in another thread"
+                raise RuntimeError(f"{call} refused: a {self._call} of this {name} is running already ({where}); "
+                                   "an estimator runs one fit, partial_fit, sparsify or densify at a time")
+            self._trainer, self._call = me, call
             try:
                 while any(reader != me for reader in self._readers):
                     self._condition.wait()
@@ -1677,7 +1680,7 @@ class _SGDDropIn(_Driver):
         """coef_ as a dense array again (after sparsify), edits made to the sparse one kept (as
         scikit-learn's: the next partial_fit goes on from it, see _follow_weights); returns the
         estimator."""
-        with self._calls().training(type(self).__name__):  # never while a fit changes coef_
+        with self._calls().training(type(self).__name__, "densify"):  # never while a fit changes coef_
             check_is_fitted(self, "coef_")
             if sparse.issparse(self.coef_):
                 self.coef_ = self.coef_.toarray().reshape(-1 if self._coef_1d else (self._n_outputs, -1))
@@ -1689,7 +1692,7 @@ class _SGDDropIn(_Driver):
         from the dense weights; fit and partial_fit make coef_ dense.  Pickled, a sparsified model
         writes the arrays it keeps that are less than half nonzero (the weights trained, an optimizer's
         state) as their nonzeros."""
-        with self._calls().training(type(self).__name__):  # never while a fit changes coef_
+        with self._calls().training(type(self).__name__, "sparsify"):  # never while a fit changes coef_
             check_is_fitted(self, "coef_")
             if sparse.issparse(self.coef_):  # sparsified already: as it is, as scikit-learn's
                 return self

@@ -1938,6 +1938,34 @@ def test_set_params_waits_for_a_fit_under_way(monkeypatch):
     assert model.alpha == 0.5
 
 
+def test_a_fit_during_sparsify_is_refused_naming_it(monkeypatch):
+    # a partial_fit refused while another thread's sparsify ran said that a fit was running
+    X, y = _data(np.random.default_rng(11), n=200)
+    model = fastgd.SGDRegressor(max_iter=5, tol=None, random_state=0).fit(X, y)
+    inside, go = threading.Event(), threading.Event()
+    get_config = fastgd.linear_model.get_config
+
+    def held():  # (sparsify reads the configuration within the call)
+        inside.set()
+        go.wait(30)
+        return get_config()
+
+    monkeypatch.setattr(fastgd.linear_model, "get_config", held)
+    call = threading.Thread(target=model.sparsify)
+    call.start()
+    try:
+        assert inside.wait(30)
+        for refused in ("partial_fit", "fit"):
+            with pytest.raises(RuntimeError, match=rf"^{refused} refused: a sparsify of this SGDRegressor is running "
+                                                   r"already \(in another thread\)"):
+                getattr(model, refused)(X, y)
+    finally:
+        go.set()
+        call.join()
+    assert sparse.issparse(model.coef_) and model.t_ == fastgd.SGDRegressor(max_iter=5, tol=None,
+                                                                             random_state=0).fit(X, y).t_
+
+
 def test_sparsify_is_never_halfway_through_a_fit(monkeypatch):
     # sparsify copied the weights of the middle of a partial_fit and made them the model
     X, y = _data(np.random.default_rng(11), n=200)

@@ -1381,7 +1381,6 @@ def test_targets_and_weights_not_finite_in_the_training_dtype_are_named(case):
     # they passed the checks (made in float64, or none for class_weight) and reached the loop
     # as the divergence error, which tells to lower the learning rate
     X, y = _regression(np.float32)
-    options = {}
     if case == "NaN class weight":
         for cls in (fastgd.SGDClassifier, fastgd.LogisticRegression):
             for weight in (np.nan, 1e39):  # (1e39: inf in float32)
@@ -1933,7 +1932,8 @@ def test_a_second_call_while_one_runs_is_refused_and_changes_nothing():
             model.partial_fit(X, y, classes=[0, 1, 2])
             return X if dtype is None else X.astype(dtype)
 
-    with pytest.raises(RuntimeError, match="a fit or partial_fit of this SGDClassifier is running already"):
+    with pytest.raises(RuntimeError, match=r"partial_fit refused: a fit of this SGDClassifier is running already "
+                                           r"\(within it, in this thread\)"):
         model.fit(Rows(), y)
     assert not hasattr(model, "coef_")
     twin = fastgd.SGDClassifier(max_iter=3, tol=None, random_state=0)
