@@ -732,10 +732,12 @@ class _Driver(BaseEstimator):
         self._writable_arrays()
         before = _Snapshot(self, weights=not self._trains_copies(reset))
         try:
-            return self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
+            self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
         except BaseException:
             before.restore()
             raise
+        _write_rows(vars(self).pop("_rows_trained", ()))  # (classes trained apart: last, see _fit_classes_apart)
+        return self
 
     def _trains_copies(self, reset):
         """Whether the call will train copies of the weights (and of their average), leaving
@@ -914,12 +916,18 @@ class _Driver(BaseEstimator):
     def _writable_arrays(self):
         """Copy the arrays a call trains that it cannot write: unpickled from read-only buffers
         (pickle 5's out-of-band ones) or as memory maps (joblib.load(mmap_mode=...)), which a model
-        loaded for predictions shares with the file until it trains."""
+        loaded for predictions shares with the file until it trains; and its own arrays (private)
+        that are views of a buffer they were loaded from (pickle 5, joblib.load), which a failed
+        call's _Snapshot would take for views of the model's arrays (coef_'s) and not copy."""
         shown = hasattr(self, "_theta") and hasattr(self, "coef_") and self._published_shown()
         copied = False
         for name, value in list(vars(self).items()):
-            if isinstance(value, np.ndarray) and (not value.flags.writeable or type(value) is not np.ndarray):
+            if not isinstance(value, np.ndarray):
+                continue
+            if not value.flags.writeable or type(value) is not np.ndarray:
                 vars(self)[name], copied = optim._writable(value), True
+            elif name.startswith("_") and value.base is not None:
+                vars(self)[name], copied = value.copy(), True
         if copied:
             self._join_optimizer()
             if shown:
@@ -1766,21 +1774,31 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         return self._scores(X)
 
 
-def _class_row(flat, k, c, row=None):
-    """Class c's weights and intercept (of k classes in the flat vector [k rows of weights, k
-    intercepts]) copied into row (d + 1 values), or, with row None, a view of its weights and of
-    its intercept: the pair that _put_class_row writes."""
+def _class_row(flat, k, c, row):
+    """Copy class c's weights and intercept (of k classes in the flat vector [k rows of weights, k
+    intercepts]) into row (d + 1 values): what _write_rows writes back."""
     d = flat.size // k - 1
-    parts = flat[c * d:(c + 1) * d], flat[k * d + c:k * d + c + 1]
-    if row is not None:
-        row[:d], row[d:] = parts
-    return parts
+    row[:d], row[d:] = flat[c * d:(c + 1) * d], flat[k * d + c:k * d + c + 1]
 
 
-def _put_class_row(flat, k, c, row):
-    """Write class c's row (_class_row's) back into the flat vector."""
-    weights, intercept = _class_row(flat, k, c)
-    weights[...], intercept[...] = row[:-1], row[-1:]
+def _write_rows(pairs):
+    """Write each (flat vector, rows) pair's rows (row c: class c's weights and intercept, as
+    _class_row copies them) into its flat vector, in two copies: the last step of a call, run to
+    its end even if Ctrl-C comes meanwhile (raised once all is written: the call is done)."""
+    copies = []
+    for flat, rows in pairs:
+        k, d = rows.shape[0], rows.shape[1] - 1
+        copies += [(flat[:k * d].reshape(k, d), rows[:, :d]), (flat[k * d:], rows[:, d])]
+    interrupted = None
+    for target, source in copies:
+        while True:
+            try:
+                target[...] = source
+                break
+            except KeyboardInterrupt as error:  # (before or after the copy: it is made again)
+                interrupted = error
+    if interrupted is not None:
+        raise interrupted
 
 
 def _fit_binary_draws(rng, hold_out=None):
@@ -1858,10 +1876,10 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
         # each class's weights and intercept (and average) a row of one array, which it trains in place:
-        # copied in as its training starts (then in cache for it), all written back once every class
-        # has succeeded (a partial_fit then needs no copy to put back: _trains_copies); the weights'
-        # rows in the gradient's scratch array, which this path leaves unused (a new array each call
-        # would cost a page fault every 4 kB)
+        # copied in as its training starts (then in cache for it), all written back as the call's last
+        # step, once it has succeeded (_fit: a partial_fit then needs no copy to put back, see
+        # _trains_copies); the weights' rows in the gradient's scratch array, which this path leaves
+        # unused (a new array each call would cost a page fault every 4 kB)
         rows = self._grad.reshape(k, d + 1)
         averages = np.empty_like(rows) if self.average else None
         # their gradients' scratch: one allocation, its pages untouched but by steps that write them
@@ -1870,6 +1888,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         classes = [self._one_class(c, rows[c], grads[c], None if averages is None else averages[c], seeds[c])
                    for c in range(k)]  # made here: they read self
         stop = threading.Event()
+        running, idle = [0], threading.Condition()  # the classes training, and their end
 
         def copies(c, one):  # (flat vector, class c's row of it)
             return [(self._theta, one._theta)] + ([(self._average_theta, one._average_theta)] if self.average else [])
@@ -1877,10 +1896,22 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         def fit(c, one):
             # a class that fails stops the others, and the fit fails once every thread has returned
             # (joblib would raise at once, and leave the other classes training)
+            with idle:
+                running[0] += 1
+            try:
+                return fit_class(c, one)
+            finally:
+                with idle:
+                    running[0] -= 1
+                    idle.notify_all()
+
+        def fit_class(c, one):
+            if stop.is_set():  # (started after the call failed: trains nothing)
+                return False, None
             one_validation = None
             if validation is not None:
-                rows, labels, weight = validation
-                one_validation = (rows, np.where(labels == self.classes_[c], 1, -1), weight)
+                held_out, labels, weight = validation
+                one_validation = (held_out, np.where(labels == self.classes_[c], 1, -1), weight)
             try:
                 for flat, row in copies(c, one):
                     _class_row(flat, k, c, row)
@@ -1894,8 +1925,11 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         try:
             outcomes = Parallel(n_jobs=self.n_jobs, require="sharedmem")(
                 delayed(fit)(c, one) for c, one in enumerate(classes))
-        except BaseException:  # this thread's (Ctrl-C, say): the classes still training end too
-            stop.set()
+        except BaseException:  # this thread's (Ctrl-C, say): the classes still training end too, and
+            stop.set()  # the call fails once none trains its row (joblib leaves its threads running)
+            with idle:
+                while running[0]:
+                    idle.wait()
             raise
         for _, error in outcomes:
             if error is not None:
@@ -1907,16 +1941,15 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
-        for c, one in enumerate(classes):
-            for flat, row in copies(c, one):
-                _put_class_row(flat, k, c, row)
+        self._rows_trained = [(self._theta, rows)] + ([(self._average_theta, averages)] if self.average else [])
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 
         def held(lists):  # each class's values, its last one kept to the end
             return np.array([values + values[-1:] * (self.n_iter_ - len(values)) for values in lists])
 
-        self.loss_curve_ += held([one.loss_curve_ for one in classes]).sum(axis=0).tolist()  # (a fit's starts empty)
+        with np.errstate(over="ignore"):  # (huge objectives sum to inf, as each would have been)
+            self.loss_curve_ += held([one.loss_curve_ for one in classes]).sum(axis=0).tolist()  # (a fit's starts empty)
         if validation is not None:
             self.validation_scores_ = held([one.validation_scores_ for one in classes]).mean(axis=0).tolist()
         self._publish()

@@ -1605,6 +1605,40 @@ def _fails_and_changes_nothing(make, good, bad, match):
     return model, twin
 
 
+@pytest.mark.parametrize("load", ["pickle 5", "joblib"])
+@pytest.mark.parametrize("make", [
+    lambda: fastgd.SGDClassifier(random_state=0, shuffle=False, learning_rate="constant", eta0=0.01),
+    lambda: fastgd.LogisticRegression(optimizer="adam", batch_size=10, learning_rate=0.01, shuffle=False)],
+    ids=["SGDClassifier", "LogisticRegression-adam"])
+def test_a_loaded_model_whose_call_fails_changes_nothing(make, load):
+    # loaded by pickle 5 or joblib, the model's arrays are views of the buffers they were read
+    # from, which a failed call's snapshot took for views of the model's own (coef_'s) and did not
+    # copy: the failed call left its weights
+    import io
+
+    import joblib
+
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(200, 4)), rng.integers(0, 3, 200)
+    model = make().partial_fit(X, y, classes=[0, 1, 2])
+    if load == "joblib":
+        buffer = io.BytesIO()
+        joblib.dump(model, buffer)
+        loaded = joblib.load(io.BytesIO(buffer.getvalue()))
+    else:
+        loaded = pickle.loads(pickle.dumps(model, protocol=5))
+    rate = "eta0" if isinstance(model, fastgd.SGDClassifier) else "learning_rate"
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match="non-finite"):
+        loaded.set_params(**{rate: 1e305}).partial_fit(X * 1e150, y)
+    state = (loaded._optimizer.state_dict(), model._optimizer.state_dict())
+    assert np.array_equal(loaded._t, model._t) and repr(state[0]) == repr(state[1])
+    assert np.array_equal(loaded.coef_, model.coef_) and np.array_equal(loaded.intercept_, model.intercept_)
+    loaded.set_params(**{rate: model.get_params()[rate]})
+    for m in (loaded, model):
+        m.partial_fit(X, y)
+    assert np.array_equal(loaded.coef_, model.coef_) and np.array_equal(loaded.intercept_, model.intercept_)
+
+
 @pytest.mark.parametrize("optimizer", ["momentum", "adam"])
 def test_diverging_partial_fit_changes_nothing(optimizer):
     """Only the last rows are huge: the optimizer has stepped on the first batches of the epoch when

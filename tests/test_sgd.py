@@ -398,6 +398,39 @@ def test_a_failed_partial_fit_of_classes_apart_changes_nothing(n_jobs, kind, ave
         assert np.array_equal(getattr(model, name), getattr(twin, name)), name
 
 
+@pytest.mark.parametrize("average", [False, True])
+def test_a_partial_fit_of_classes_apart_interrupted_after_training_changes_nothing(average):
+    # Ctrl-C after every class trained (here: raised where the call shows the new weights, its
+    # last step before it writes them back): nothing changed, and the next call is a twin's.  The
+    # rows were written back before that step, which left the new weights in a model otherwise put back
+    X, y = _four_classes("csr")
+    classes = np.unique(y)
+
+    class Interrupted(fastgd.SGDClassifier):
+        interrupt = False
+
+        def _publish(self, theta=None):
+            if self.interrupt and self._n_outputs > 1:  # (the one-vs-all model, not a class's own)
+                raise KeyboardInterrupt
+            super()._publish(theta)
+
+    model, twin = (Interrupted(average=average, random_state=0) for _ in range(2))
+    for m in (model, twin):
+        m.partial_fit(X, y, classes=classes)
+    before = (model._theta.copy(), None if model._average_theta is None else model._average_theta.copy(),
+              model.t_, list(model.loss_curve_))
+    model.interrupt = True
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X, y)
+    after = (model._theta, model._average_theta, model.t_, model.loss_curve_)
+    for was, now in zip(before, after):
+        assert np.array_equal(was, now) if isinstance(was, np.ndarray) else was == now
+    model.interrupt = False
+    for m in (model, twin):
+        m.partial_fit(X, y)
+    assert np.array_equal(model.coef_, twin.coef_) and np.array_equal(model.intercept_, twin.intercept_)
+
+
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_convergence_warning_whenever_every_epoch_ran_as_scikit_learn(n_classes):
     # scikit-learn warns when n_iter_ reaches max_iter, even if that epoch met the stopping rule
@@ -1974,7 +2007,8 @@ def test_classes_apart_that_diverge_warn_once():
 
 def test_an_interrupted_classes_apart_fit_ends_its_threads(monkeypatch):
     """Ctrl-C (here: KeyboardInterrupt from joblib's Parallel, as the calling thread gets it) while
-    the classes train on threads: the classes end at their next epoch, and the model is unchanged."""
+    the classes train on threads: the classes end at their next epoch, the call raises once they
+    have, and the model is unchanged."""
     import time
 
     from fastgd import linear_model
@@ -1993,14 +2027,21 @@ def test_an_interrupted_classes_apart_fit_ends_its_threads(monkeypatch):
             raise KeyboardInterrupt
 
     monkeypatch.setattr(linear_model, "Parallel", Interrupted)
+    epoch = fastgd.SGDClassifier._epoch
+
+    def slow_epoch(self, *args, **kwargs):
+        time.sleep(0.05)
+        return epoch(self, *args, **kwargs)
+
+    monkeypatch.setattr(fastgd.SGDClassifier, "_epoch", slow_epoch)
     X, y = _classification(3, np.float64)
     model = fastgd.SGDClassifier(tol=0.0, n_iter_no_change=10**9, max_iter=10**6, random_state=0)
     with pytest.raises(KeyboardInterrupt):
         model.fit(X, y)
-    for thread in started:  # without the stop, each would train a million epochs
-        thread.join(timeout=30)
-        assert not thread.is_alive()
-    assert len(started) == 3 and not hasattr(model, "coef_")
+    # the call waited for them: none goes on writing rows that the next call trains (and without
+    # the stop, each would train a million epochs)
+    assert len(started) == 3 and not any(thread.is_alive() for thread in started)
+    assert not hasattr(model, "coef_")
 
 
 def test_a_fit_interrupted_while_waiting_for_a_read_leaves_the_estimator_usable():
