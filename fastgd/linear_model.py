@@ -1213,9 +1213,10 @@ _CALL_LOCKS = threading.Lock()
 
 class _Calls:
     """What runs on an estimator at once: one fit, partial_fit, sparsify or densify (another, in
-    another thread, raises RuntimeError naming the one under way), and reads of the model (scores, predictions) never during one.  A read
-    waits until the call under way ends (it then reads the new model, or the old one if the call
-    failed: the weights mid-epoch, unscaled on sparse data, are neither), and a call waits until
+    another thread, raises RuntimeError naming the one under way), and reads of the model
+    (scores, predictions) never during one.  A read waits until the call under way ends (it
+    then reads the new model, or the old one if the call failed: the weights mid-epoch,
+    unscaled on sparse data, are neither), and a call waits until
     the reads under way end, and lets the reads that waited for the call before it in first (else
     a loop of partial_fit calls would starve them).  Reads by the training thread itself (early
     stopping's scores), and reads within a read, go through."""
@@ -1948,8 +1949,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         def held(lists):  # each class's values, its last one kept to the end
             return np.array([values + values[-1:] * (self.n_iter_ - len(values)) for values in lists])
 
-        with np.errstate(over="ignore"):  # (huge objectives sum to inf, as each would have been)
-            self.loss_curve_ += held([one.loss_curve_ for one in classes]).sum(axis=0).tolist()  # (a fit's starts empty)
+        with np.errstate(over="ignore"):  # (huge objectives sum to inf; a fit's curve starts empty)
+            self.loss_curve_ += held([one.loss_curve_ for one in classes]).sum(axis=0).tolist()
         if validation is not None:
             self.validation_scores_ = held([one.validation_scores_ for one in classes]).mean(axis=0).tolist()
         self._publish()
