@@ -1187,6 +1187,7 @@ def _generator(random_state):
     _GENERATORS.generator.seed(random_state)
     return _GENERATORS.generator
 
+
 #: scikit-learn 1.8 deprecates a negative power_t (its SGD warns after fit) and says that 1.10
 #: refuses it: the drop-ins do as the scikit-learn installed
 _REFUSES_NEGATIVE_POWER_T = tuple(int(part) for part in sklearn.__version__.split(".")[:2]) >= (1, 10)
@@ -1888,11 +1889,10 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         grads = np.zeros(rows.shape, rows.dtype)
         classes = [self._one_class(c, rows[c], grads[c], None if averages is None else averages[c], seeds[c])
                    for c in range(k)]  # made here: they read self
+        # (flat vector, its classes' rows): each class copies its row in, _fit writes them all back
+        pairs = [(self._theta, rows)] + ([(self._average_theta, averages)] if self.average else [])
         stop = threading.Event()
         running, idle = [0], threading.Condition()  # the classes training, and their end
-
-        def copies(c, one):  # (flat vector, class c's row of it)
-            return [(self._theta, one._theta)] + ([(self._average_theta, one._average_theta)] if self.average else [])
 
         def fit(c, one):
             # a class that fails stops the others, and the fit fails once every thread has returned
@@ -1914,8 +1914,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
                 held_out, labels, weight = validation
                 one_validation = (held_out, np.where(labels == self.classes_[c], 1, -1), weight)
             try:
-                for flat, row in copies(c, one):
-                    _class_row(flat, k, c, row)
+                for flat, class_rows in pairs:
+                    _class_row(flat, k, c, class_rows[c])
                 ran_out = one._run_epochs(X, np.ascontiguousarray(targets[:, c]), sample_weight, n_epochs, train,
                                           one_validation, stop)
                 return ran_out, None
@@ -1942,7 +1942,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
-        self._rows_trained = [(self._theta, rows)] + ([(self._average_theta, averages)] if self.average else [])
+        self._rows_trained = pairs
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 
