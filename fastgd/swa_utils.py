@@ -88,16 +88,18 @@ class _Average(_OneAtATime):
                 raise ValueError(f"{name} {i} shares memory in part with its {what}; each average must be an "
                                  "array of its own")
 
-    def _weight(self):
+    def _averaging(self):
+        """The compiled pass that averages the parameters in (after the first update, which
+        copies) and its number."""
         raise NotImplementedError
 
-    def _run(self, operation, params, *weight, written=None):
-        """operation(averages, params, *weight), a compiled pass; if it refuses the arrays, check
+    def _run(self, operation, params, *number, written=None):
+        """operation(averages, params, *number), a compiled pass; if it refuses the arrays, check
         them in full (raises, naming the parameter; `written`: what writes them, if it does) and
         pass plain views of subclasses."""
-        if not operation(self.averages, params, *weight):
+        if not operation(self.averages, params, *number):
             self._check(params, self.averages, "average", written)
-            if not operation(self.averages, [np.asarray(p) for p in params], *weight):
+            if not operation(self.averages, [np.asarray(p) for p in params], *number):
                 raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
     def update(self):
@@ -106,7 +108,8 @@ class _Average(_OneAtATime):
             if self.n_averaged == 0:
                 self._run(engine.copy_all, self._params())
             else:
-                self._run(engine.lerp_all, self._params(), self._weight())
+                operation, number = self._averaging()
+                self._run(operation, self._params(), number)
             self.n_averaged = min(self.n_averaged + 1, MAX_STEP)  # (a loaded count may be it)
 
     def copy_to(self, params=None):
@@ -170,18 +173,19 @@ class EMA(_Average):
         self.decay = float(decay)
         self.warmup = bool(warmup)
 
-    def _weight(self):
+    def _averaging(self):
         n = self.n_averaged + 1  # this update's number
         decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
-        return 1 - decay
+        return engine.lerp_all, 1 - decay
 
 
 class SWA(_Average):
     """The equal-weight average of the parameters at each update (stochastic weight averaging),
-    as torch's AveragedModel keeps it by default: ``average += (param - average) / (n + 1)``."""
+    as torch's AveragedModel keeps it by default on a CPU: ``average + (param - average) / (n + 1)``,
+    n the updates averaged so far, each operation rounded in the parameters' dtype."""
 
-    def _weight(self):
-        return 1 / (self.n_averaged + 1)
+    def _averaging(self):
+        return engine.mean_all, self.n_averaged + 1
 
 
 class SWALR(lr_scheduler.LRScheduler):

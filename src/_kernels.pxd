@@ -273,6 +273,7 @@ cdef inline tuple rmsprop_interface():
 cdef inline void rmsprop_kernel(
     floating* param, const floating* grad, floating* square_avg, floating* grad_avg,
     floating* momentum_buffer, Py_ssize_t n, const RmspropOptions* o, bint centered, bint has_momentum,
+    bint multiply_first,
 ) noexcept nogil:
     cdef floating neg_lr = -o.lr, weight_decay = o.weight_decay, alpha = o.alpha
     cdef floating one_minus_alpha = 1 - o.alpha, eps = o.eps, momentum = o.momentum
@@ -298,6 +299,8 @@ cdef inline void rmsprop_kernel(
             buf = momentum_buffer[i] * momentum + g / avg
             momentum_buffer[i] = buf
             param[i] = p + neg_lr * buf
+        elif multiply_first:  # see step_order
+            param[i] = p + (neg_lr * g) / avg
         else:
             param[i] = p + neg_lr * (g / avg)
 
@@ -307,14 +310,21 @@ cdef inline void rmsprop_typed(floating* param, const Task* t, const RmspropOpti
     cdef floating* square_avg = <floating*>t.state[0]
     cdef floating* grad_avg = <floating*>t.state[1]
     cdef floating* momentum_buffer = <floating*>t.state[2]
+    # without momentum the step is torch's addcdiv, its order step_order's (with it, torch
+    # divides first: the momentum buffer takes grad / avg)
+    cdef bint multiply_first = step_order(-o.lr)
     if o.centered != 0 and o.momentum > 0:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, True)
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, True, False)
+    elif o.centered != 0 and multiply_first:
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, True)
     elif o.centered != 0:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False)
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, False)
     elif o.momentum > 0:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, True)
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, True, False)
+    elif multiply_first:
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, False, True)
     else:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, False)
+        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, False, False)
 
 
 cdef inline void rmsprop_update(const Task* t, const double* options) noexcept nogil:
@@ -352,7 +362,7 @@ cdef inline void adagrad_step_scalars(const double* options, long long step, dou
 
 cdef inline void adagrad_kernel(
     floating* param, const floating* grad, floating* state_sum, Py_ssize_t n,
-    const AdagradOptions* o, const AdagradStep* s,
+    const AdagradOptions* o, const AdagradStep* s, bint multiply_first,
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, eps = o.eps, neg_clr = s.neg_clr
     cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
@@ -366,16 +376,24 @@ cdef inline void adagrad_kernel(
         g = decayed if decay else g
         total = state_sum[i] + g * g
         state_sum[i] = total
-        param[i] = p + neg_clr * (g / (root(total) + eps))
+        if multiply_first:  # torch's addcdiv (see step_order)
+            param[i] = p + (neg_clr * g) / (root(total) + eps)
+        else:
+            param[i] = p + neg_clr * (g / (root(total) + eps))
 
 
 cdef inline void adagrad_update(const Task* t, const double* options) noexcept nogil:
     cdef const AdagradOptions* o = <const AdagradOptions*>options
     cdef const AdagradStep* s = <const AdagradStep*>t.step_scalars
-    if t.is_float32:
-        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s)
+    cdef bint multiply_first = step_order(s.neg_clr)
+    if t.is_float32 and multiply_first:
+        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s, True)
+    elif t.is_float32:
+        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s, False)
+    elif multiply_first:
+        adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s, True)
     else:
-        adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s)
+        adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s, False)
 
 
 # -- Adamax ---------------------------------------------------------------------

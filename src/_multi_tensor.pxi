@@ -424,6 +424,14 @@ cdef inline void lerp_in_place(floating* average, const floating* current, Py_ss
         average[i] = lerp(average[i], current[i], weight, low_weight)
 
 
+cdef inline void mean_in_place(floating* average, const floating* current, Py_ssize_t n,
+                               floating count) noexcept nogil:
+    # torch's AveragedModel by default on a CPU (get_swa_avg_fn): each operation rounded
+    cdef Py_ssize_t i
+    for i in range(n):
+        average[i] = average[i] + (current[i] - average[i]) / count
+
+
 cdef inline void swap_in_place(floating* a, floating* b, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
     cdef floating t
@@ -441,6 +449,7 @@ cdef inline void add_in_place(floating* total, const floating* x, Py_ssize_t n) 
 
 cdef enum PairPass:
     PAIR_LERP    # a = lerp(a, b, weight)
+    PAIR_MEAN    # a = a + (b - a) / weight
     PAIR_COPY    # a = b
     PAIR_SWAP    # a, b = b, a
     PAIR_ADD     # a = a + b
@@ -478,6 +487,8 @@ cdef bint pair_pass(list targets, list sources, PairPass what, double weight, li
             elif x.is_float32:
                 if what == PAIR_LERP:
                     lerp_in_place(<float*>x.data, <const float*>y.data, n, <float>weight)
+                elif what == PAIR_MEAN:
+                    mean_in_place(<float*>x.data, <const float*>y.data, n, <float>weight)
                 elif what == PAIR_SWAP:
                     swap_in_place(<float*>x.data, <float*>y.data, n)
                 else:
@@ -485,6 +496,8 @@ cdef bint pair_pass(list targets, list sources, PairPass what, double weight, li
             else:
                 if what == PAIR_LERP:
                     lerp_in_place(<double*>x.data, <const double*>y.data, n, weight)
+                elif what == PAIR_MEAN:
+                    mean_in_place(<double*>x.data, <const double*>y.data, n, weight)
                 elif what == PAIR_SWAP:
                     swap_in_place(<double*>x.data, <double*>y.data, n)
                 else:
@@ -496,6 +509,12 @@ def lerp_all(list averages, list currents, double weight):
     """averages[k] += weight * (currents[k] - averages[k]) (torch's lerp, weight rounded to the
     dtype), in place; False if not ready."""
     return pair_pass(averages, currents, PAIR_LERP, weight)
+
+
+def mean_all(list averages, list currents, double count):
+    """averages[k] += (currents[k] - averages[k]) / count (count rounded to the dtype), in
+    place; False if not ready."""
+    return pair_pass(averages, currents, PAIR_MEAN, count)
 
 
 def copy_all(list targets, list sources):

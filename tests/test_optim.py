@@ -1611,6 +1611,9 @@ def _torch_beside(name, dtype, options, grads, state=None):
     ("Adamax", dict(lr=1e-4, betas=(0.5, 0.0), eps=1e-12), [[-1e28, 1.0], [0.0, 1.0]]),
     ("Adam", dict(lr=1e-4, betas=(0.5, 0.0), eps=1e-30), [[1e12, 1.0], [0.0, 1.0]]),
     ("AdamW", dict(lr=1e-4, betas=(0.5, 0.0), eps=1e-30), [[1e12, 1.0], [0.0, 1.0]]),
+    # (alpha=1 keeps square_avg at 0: the step divides by eps)
+    ("RMSprop", dict(lr=1e-3, alpha=1.0, eps=1e-12), [[1e27, 1.0], [0.0, 1.0]]),
+    ("RMSprop", dict(lr=1e-3, alpha=1.0, eps=1e-12, centered=True), [[1e27, 1.0], [0.0, 1.0]]),
 ])
 def test_a_small_step_over_a_quotient_beyond_float32_stays_finite_as_torch(name, options, grads):
     # m / denom beyond float32's largest, lr * m / denom within it: fastgd divided first and wrote

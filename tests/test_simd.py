@@ -159,6 +159,7 @@ def test_levels_give_the_same_bits_for_multi_tensor_passes_and_scaled_steps(dtyp
         norms = [engine.total_norm(grads, None, p)[0] for p in (2.0, 1.0, np.inf, 0.5, 3.0)]
         averages = [g.copy() for g in grads]
         engine.lerp_all(averages, [g[::-1].copy() for g in grads], 0.3)
+        engine.mean_all(averages, [g * 3 for g in grads], 7.0)
         saved, fastgd.optim.engine = fastgd.optim.engine, engine
         try:
             params = [rng.standard_normal(g.shape).astype(dtype) for g in grads]

@@ -60,10 +60,9 @@ def test_swa_matches_torch_and_the_mean(rng, dtype):
         for p, v in zip(params, current):
             p.data = v.copy()  # a Parameter's .data replaced is followed
         swa.update()
-    expected = torch_average(torch, values, None)
-    # torch rounds its weight 1 / (n + 1) to float32 even for float64 parameters
-    for a, e in zip(swa.averages, expected):
-        np.testing.assert_allclose(a, e, rtol=1e-5 if dtype == np.float32 else 1e-7, atol=1e-6)
+    # on a CPU torch's default average divides, each operation rounded in the dtype: the same bits
+    for a, e in zip(swa.averages, torch_average(torch, values, None)):
+        np.testing.assert_array_equal(a, e)
     mean = [np.mean([current[i].astype(np.float64) for current in values], axis=0) for i in range(len(SHAPES))]
     assert_all_close(swa.averages, [m.astype(dtype) for m in mean], "average")
 
@@ -121,13 +120,14 @@ def test_copy_to_swap_and_state_dicts(rng):
 
 def test_the_count_stops_at_the_largest_step_count(rng):
     """An update at n_averaged 2**53 (the most a state dict holds) keeps it there, as an optimizer's
-    step count, so that the state dict loads again; the average moves by 1 / (2**53 + 1)."""
+    step count, so that the state dict loads again; the average moves by its difference over
+    2**53 + 1 (2**53 in float64, as torch's int64 count converts to it)."""
     params = [rng.standard_normal(4)]
     swa = fastgd.SWA(params)
     swa.load_state_dict({"n_averaged": fastgd.optim.MAX_STEP, "averages": [np.zeros(4)]})
     params[0][:] = 2.0**53
     swa.update()
-    np.testing.assert_array_equal(swa.averages[0], 0.0 + (2.0**53 - 0.0) * (1 / (2**53 + 1)))
+    np.testing.assert_array_equal(swa.averages[0], 0.0 + (2.0**53 - 0.0) / float(2**53 + 1))
     assert swa.n_averaged == fastgd.optim.MAX_STEP == 2**53
     fastgd.SWA([np.zeros(4)]).load_state_dict(swa.state_dict())
 
