@@ -165,7 +165,10 @@ _WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", 
                             "_milestones", "cooldown_counter", "num_bad_epochs", "anneal_epochs"})
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                                "total_size", "step_ratio"})
-_FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur"}
+#: (and the numbers a step multiplies or adds that the constructors take finite: an inf made
+#: the next step write a NaN or inf rate, refused only at the optimizer's step)
+_FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur", "gamma", "eta_min", "base_momentums",
+                                                        "max_momentums"}
 #: the entries that hold a number per param group, as many as the optimizer had when they were
 #: last written: a group added after the scheduler was made is in _last_lr (after a step), not in
 #: base_lrs, as in torch's; those written when the scheduler was made (_MADE_PER_GROUP), which a

@@ -1165,6 +1165,14 @@ def _sgd():
                                        milestones=[3]), {"_milestones": [float("inf")]}),
     (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"cooldown_counter": float("inf")}),
     (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"num_bad_epochs": -float("inf")}),
+    # what a step multiplies or adds, finite as the constructor takes it (else a NaN or inf rate)
+    (lambda: lr_scheduler.CosineAnnealingLR(_sgd(), T_max=10), {"eta_min": float("inf")}),
+    (lambda: lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=3), {"eta_min": -float("inf")}),
+    (lambda: lr_scheduler.ExponentialLR(_sgd(), 0.9), {"gamma": float("inf")}),
+    (lambda: lr_scheduler.StepLR(_sgd(), step_size=2), {"gamma": float("inf")}),
+    (lambda: lr_scheduler.CyclicLR(_sgd(), base_lr=0.1, max_lr=1.0), {"gamma": float("inf")}),
+    (lambda: lr_scheduler.CyclicLR(fastgd.SGD([np.zeros(2)], lr=0.1, momentum=0.9), base_lr=0.01, max_lr=0.1),
+     {"max_momentums": [float("inf")]}),
     # the milestones by the constructor's rules (torch's constructor takes these, and its state
     # then makes step() and step(epoch) part, or each step raise)
     (lambda: lr_scheduler.MultiStepLR(_sgd(), [2]), {"milestones": {3: -1}}),
