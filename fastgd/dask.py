@@ -33,6 +33,7 @@ import weakref
 from numbers import Integral, Real
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
@@ -56,7 +57,8 @@ __all__ = ["DataParallel"]
 class DataParallel(BaseEstimator):
     """Train a fastgd estimator (LinearRegression, LogisticRegression, SGDClassifier,
     SGDRegressor, or any using fastgd.linear_model's driver) on a dask array (dense or of
-    scipy.sparse CSR blocks) or a dask DataFrame spread over a Dask cluster's workers,
+    scipy.sparse blocks, converted to CSR once a block) or a dask DataFrame spread over a Dask
+    cluster's workers,
     averaging the replicas' weights every ``sync_every`` epochs.
 
     Parameters
@@ -79,7 +81,7 @@ class DataParallel(BaseEstimator):
         holds the last round's objectives, a block at a time; this one's is per epoch).
     coef_, intercept_, classes_ : the averaged model's (coef_ and intercept_ as read-only views:
         partial_fit goes on from the replicas, not from them).
-    n_replicas_ : the number of replicas (workers holding blocks when the fit started).
+    n_replicas_ : the number of replicas (workers holding non-empty blocks when the fit started).
     loss_curve_ : per epoch, the replicas' objectives on their own rows (before the
         average), averaged with the replicas' rows (weight sums) as weights.
     n_iter_ : epochs run.
@@ -88,8 +90,10 @@ class DataParallel(BaseEstimator):
     -----
     A replica's epoch is one ``partial_fit`` call per block it holds, in a fixed order, each
     shuffling within its block; per-epoch learning-rate schedules count epochs (not calls).
-    The replicas are the workers holding X's blocks when a call starts: persist X and y once
-    for the same model from the same random_state at every run.
+    The replicas are the workers holding X's non-empty blocks when a call starts: persist X and
+    y once for the same model from the same random_state at every run.  Replicas of unequal rows
+    take unequal steps, and where a round's steps are small the average then weighs a replica's
+    rows by about its share squared (see the README): spread the rows evenly.
     The estimator's ``lr_schedule="adaptive"``/``learning_rate="adaptive"`` acts as
     constant here (it needs the convergence test of each epoch): with ``tol`` set, the fit stops
     where the estimator's own would divide the rate by 5.  With ``sample_weight`` (a dask array with
@@ -212,7 +216,10 @@ class DataParallel(BaseEstimator):
         holders = client.who_has(x_futures)
         groups = {}
         for index, future in enumerate(x_futures):
-            groups.setdefault(sorted(holders[future.key])[0], []).append(index)
+            if X.chunks[0][index]:  # (a worker holding empty blocks alone has nothing to train a replica on)
+                groups.setdefault(sorted(holders[future.key])[0], []).append(index)
+        if not groups:
+            raise ValueError(f"X has no rows (its row blocks: {X.chunks[0]}); expected at least one")
         return (x_futures, y_futures, w_futures), sorted(groups.items())
 
     # -- training -----------------------------------------------------------------------
@@ -248,6 +255,8 @@ class DataParallel(BaseEstimator):
         first = not hasattr(self, "estimator_")
         if first and classes is None and is_classifier(self.estimator):
             raise ValueError("classes must be passed on the first call to partial_fit")
+        if classes is not None and not is_classifier(self.estimator):
+            self._classes(client, y, classes)  # (raises)
         blocks, groups = self._blocks(client, X, y, sample_weight)
         if first:
             classes = None if classes is None else np.unique(np.asarray(classes))
@@ -297,6 +306,9 @@ class DataParallel(BaseEstimator):
 
     def _classes(self, client, y, classes):
         if not is_classifier(self.estimator):
+            if classes is not None:
+                raise TypeError(f"classes is for classifiers; {type(self.estimator).__name__} is a regressor "
+                                "(pass classes=None)")
             return None
         if classes is None:
             found = client.compute(da.unique(y))
@@ -424,9 +436,12 @@ class DataParallel(BaseEstimator):
             raise ValueError(f"X has shape {X.shape} in {X.numblocks} blocks; expected 2-D with one block "
                              "along the columns")
         probe = function(np.zeros((1, X.shape[1]), dtype=X.dtype))
+
+        def blockwise(block):  # (the estimator refuses a block of no rows, which has nothing to predict)
+            return function(block) if block.shape[0] else probe[:0]
         if probe.ndim == 1:
-            return X.map_blocks(function, drop_axis=1, dtype=probe.dtype, meta=probe[:0])
-        return X.map_blocks(function, chunks=(X.chunks[0], (probe.shape[1],)), dtype=probe.dtype, meta=probe[:0])
+            return X.map_blocks(blockwise, drop_axis=1, dtype=probe.dtype, meta=probe[:0])
+        return X.map_blocks(blockwise, chunks=(X.chunks[0], (probe.shape[1],)), dtype=probe.dtype, meta=probe[:0])
 
     def predict(self, X):
         """The averaged model's predictions: a NumPy array for a NumPy X, a dask array (lazy)
@@ -540,20 +555,23 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
     return model, float(sums.sum()), curve
 
 
-#: on a worker: id of a block at an odd address -> (a weak reference to it, its aligned copy)
+#: on a worker: id of a block at an odd address (or sparse, not CSR) -> (a weak reference to it, its copy)
 _ALIGNED = {}
 
 
 def _aligned_once(block):
-    """The block, or its aligned copy, made once a block on this worker and kept while the
-    block lives: a block from a network frame may sit at an odd address, which the estimators
-    would copy on every call."""
-    if _is_aligned(block):
+    """The block, or its aligned copy (of a sparse block, a CSR copy), made once a block on this
+    worker and kept while the block lives: a block from a network frame may sit at an odd
+    address, and a sparse one may be of another format (COO, CSC), which the estimators would
+    copy or convert on every call."""
+    is_sparse = sparse.issparse(block)
+    if (not is_sparse or block.format == "csr") and _is_aligned(block):
         return block
     key = id(block)
     entry = _ALIGNED.get(key)
     if entry is None or entry[0]() is not block:
-        entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)), block.copy())
+        entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)),
+                                 block.tocsr(copy=True) if is_sparse else block.copy())
     return entry[1]
 
 

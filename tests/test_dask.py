@@ -78,22 +78,27 @@ def _workers(client):
     return sorted(client.nthreads())
 
 
-def _placed(client, X, y, blocks_per_worker, *more):
+def _placed(client, X, y, blocks_per_worker, *more, parts=None, sparse_format="csr"):
     """X, y (and any more arrays of a value a row) as dask arrays whose blocks are sent to the
     workers in turn (the blocks of each worker adjacent), each worker holding blocks_per_worker
-    blocks; then the futures, which keep the blocks alive.  A sparse X is sent as CSR blocks."""
+    blocks (of the rows in `parts`, an array of row indices a block, if given; else of equal
+    parts); then the futures, which keep the blocks alive.  A sparse X is sent as blocks of
+    sparse_format."""
     client.wait_for_workers(2, timeout=120)  # the fixture's two workers (one may be restarting)
     workers = _workers(client)
-    parts = np.array_split(np.arange(X.shape[0]), len(workers) * blocks_per_worker)
+    if parts is None:
+        parts = np.array_split(np.arange(X.shape[0]), len(workers) * blocks_per_worker)
     arrays = [X, y, *more]
     blocks, futures = [[] for _ in arrays], []
     for index, rows in enumerate(parts):
         worker = workers[index // blocks_per_worker]
         for array, pieces in zip(arrays, blocks):
             piece = array[rows]
+            meta = None
+            if sparse.issparse(piece):
+                piece, meta = piece.asformat(sparse_format), sparse.csr_matrix((0, piece.shape[1])).asformat(sparse_format)
             future = client.scatter(piece, workers=[worker], hash=False)
             futures.append(future)
-            meta = piece[:0] if sparse.issparse(piece) else None
             pieces.append(da.from_delayed(future, shape=piece.shape, dtype=array.dtype, meta=meta))
     return (*[da.concatenate(pieces) for pieces in blocks], futures)
 
@@ -193,6 +198,40 @@ def test_sparse_blocks_train_as_dense_blocks(dask_client):
     np.testing.assert_allclose(on_sparse.coef_, on_dense.coef_, rtol=1e-9, atol=1e-12)
     np.testing.assert_allclose(on_sparse.intercept_, on_dense.intercept_, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(on_sparse.predict(Xs).compute(), on_dense.predict(X))
+    # blocks of another sparse format are trained on as their CSR copies (made once a block)
+    Xc, yc, _held_coo = _placed(dask_client, sparse.csr_matrix(X), y, 2, sparse_format="coo")
+    on_coo = DataParallel(make(), client=dask_client).fit(Xc, yc)
+    np.testing.assert_array_equal(on_coo.coef_, on_sparse.coef_)
+    np.testing.assert_array_equal(on_coo.predict(Xc).compute(), on_sparse.predict(Xs).compute())
+
+
+def test_empty_blocks_train_nowhere_and_predict_nothing(dask_client):
+    # X[mask] gives empty blocks; a worker holding them alone trained no replica and failed the fit
+    # ("sample_weight sums to 0"), and the averaged model's predictions failed on them
+    X, y = _data(600, 5, classifier=True, seed=2)
+    options = dict(batch_size=None, max_iter=3, tol=None)
+    rows = np.arange(600)
+    Xd, yd, _held = _placed(dask_client, X, y, 1, parts=[rows, rows[:0]])  # all rows on one worker
+    parallel = DataParallel(fastgd.LogisticRegression(**options), client=dask_client).fit(Xd, yd)
+    single = fastgd.LogisticRegression(**options).fit(X, y)
+    assert parallel.n_replicas_ == 1
+    np.testing.assert_allclose(parallel.coef_, single.coef_, rtol=1e-12)
+    np.testing.assert_array_equal(parallel.predict(Xd).compute(), single.predict(X))
+    np.testing.assert_array_equal(parallel.predict_proba(Xd).compute(), single.predict_proba(X))
+    assert parallel.score(Xd, yd) == single.score(X, y)
+    empty_X, empty_y, _held_empty = _placed(dask_client, X, y, 1, parts=[rows[:0], rows[:0]])
+    with pytest.raises(ValueError, match="X has no rows"):
+        DataParallel(fastgd.LogisticRegression(**options), client=dask_client).fit(empty_X, empty_y)
+
+
+def test_a_regressor_refuses_classes(dask_client):
+    X, y = _data(200, 3, classifier=False)
+    Xd, yd, _held = _placed(dask_client, X, y, 1)
+    model = DataParallel(fastgd.SGDRegressor(), client=dask_client)
+    for call in (model.fit, model.partial_fit):
+        with pytest.raises(TypeError, match="classes is for classifiers; SGDRegressor is a regressor"):
+            call(Xd, yd, classes=[0, 1])
+    assert not hasattr(model, "estimator_")
 
 
 def test_dask_dataframes_train_as_their_arrays_on_the_client_given():
