@@ -533,13 +533,14 @@ def _unframed(value):
 
 def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs):
     """On a worker: n_epochs epochs of `model` over its blocks (one partial_fit call a block;
-    blocks whose weights sum to 0 skipped); returns the model, its weight sum (its number of
-    rows without sample_weight) and, per epoch, its objective (the mean over its blocks,
-    weighted by their weight sums)."""
+    blocks whose weights sum to 0 skipped); returns the model, its rows' weight in the objective
+    (the estimator's _weight_sum: their count, or sample weights' sum, LogisticRegression's class
+    weights folded in) and, per epoch, its objective (the mean over its blocks, weighted by
+    their weight sums)."""
     options = {} if classes is None else {"classes": classes}
     X_blocks, y_blocks = [_aligned_once(X) for X in X_blocks], [_aligned_once(y) for y in y_blocks]
     w_blocks = [None if w is None else _aligned_once(w) for w in w_blocks]
-    sums = np.array([X.shape[0] if w is None else w.sum(dtype=np.float64) for X, w in zip(X_blocks, w_blocks)])
+    sums = np.array([model._weight_sum(y, w, classes) for y, w in zip(y_blocks, w_blocks)])
     if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
         model.loss_curve_.clear()
     curve = []

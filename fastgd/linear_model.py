@@ -307,6 +307,12 @@ class _Driver(BaseEstimator):
         """The rows' weights, their class's weight folded in (LogisticRegression's class_weight)."""
         return sample_weight
 
+    def _weight_sum(self, y, sample_weight, classes):
+        """The weight of the rows of labels or targets y in the objective: their sample weights'
+        sum, or their count (DataParallel's replicas weigh in its average by it); classes: every
+        label, sorted (None for a regressor)."""
+        return float(len(y) if sample_weight is None else np.sum(sample_weight, dtype=np.float64))
+
     def _optimizer_options(self):
         """The options the estimator's parameters give its optimizer (None: the optimizer's default,
         given too, so that a parameter set to None between partial_fit calls is followed)."""
@@ -1419,6 +1425,16 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
                              f"to {exact} only (each row's index reaches the compiled loop in X's dtype); pass X as "
                              "float64")
         return index
+
+    def _weight_sum(self, y, sample_weight, classes):
+        # the class weights folded in, as _class_weighted folds them (None, or a dict of weights:
+        # DataParallel gives its replicas "balanced" as the dict of all of y's)
+        if self.class_weight is None:
+            return super()._weight_sum(y, sample_weight, classes)
+        per_class = compute_class_weight(self.class_weight, classes=classes, y=classes)
+        index = np.minimum(np.searchsorted(classes, y), classes.size - 1)  # (an unknown label: the call refuses it)
+        weights = per_class[index]
+        return float(np.sum(weights if sample_weight is None else weights * sample_weight, dtype=np.float64))
 
     def _class_weighted(self, sample_weight, targets, dtype):
         """sample_weight times each row's class weight, as scikit-learn's LogisticRegression weighs

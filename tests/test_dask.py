@@ -184,6 +184,20 @@ def test_sample_weights_average_by_their_sums(dask_client, make):
         DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
 
 
+@pytest.mark.parametrize("class_weight", [{0: 3.0, 1: 0.5}, "balanced"])
+def test_class_weights_average_as_the_single_machine_steps(dask_client, class_weight):
+    # LogisticRegression folds class weights into the rows' weights: a replica's share of the
+    # average is its rows' weight with them (by rows alone, full-batch steps parted from the single fit's)
+    X, y = _data(1001, 6, classifier=True, seed=7)
+    y[:400] = 1  # the classes spread unevenly over the two workers
+    Xd, yd, _held = _placed(dask_client, X, y, blocks_per_worker=1)
+    options = dict(batch_size=None, max_iter=5, tol=None, learning_rate=0.5, class_weight=class_weight)
+    parallel = DataParallel(fastgd.LogisticRegression(**options), client=dask_client).fit(Xd, yd)
+    single = fastgd.LogisticRegression(**options).fit(X, y)
+    np.testing.assert_allclose(parallel.coef_, single.coef_, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(parallel.intercept_, single.intercept_, rtol=1e-10, atol=1e-14)
+
+
 def test_sparse_blocks_train_as_dense_blocks(dask_client):
     X, y = _data(1001, 8, classifier=True, seed=6)
     X[:, ::2] = 0
