@@ -401,8 +401,7 @@ class _Driver(BaseEstimator):
         coef_ and intercept_ as they stand, arrays the user assigned included (as partial_fit goes
         on from them), or, if _refit_from_trained, with average set the weights trained."""
         if self.average and self._refit_from_trained:
-            k, theta = self._n_outputs, self._theta
-            coef, intercept = theta[:theta.size - k].reshape(k, -1), theta[theta.size - k:]
+            coef, intercept = _split(self._theta, self._n_outputs)
             coef = coef[0] if self._coef_1d else coef  # in coef_'s shape (see _publish), for the messages
         elif self.coef_ is None:  # set so by the user: zeros, as partial_fit goes on from then
             k = self._n_outputs
@@ -501,12 +500,8 @@ class _Driver(BaseEstimator):
 
     def _publish(self, theta=None):
         """coef_ and intercept_ as views of the flat parameter vector (theta: of that one)."""
-        k = self._n_outputs
-        theta = self._shown() if theta is None else theta
-        d = theta.size // k - 1
-        coef = theta[: k * d].reshape(k, d)
+        coef, self.intercept_ = _split(self._shown() if theta is None else theta, self._n_outputs)
         self.coef_ = coef[0] if self._coef_1d else coef
-        self.intercept_ = theta[k * d:]
         self._published = (self.coef_, self.intercept_)  # see _shows_weights
 
     def _in_order(self, X, order, batch_size):
@@ -1792,11 +1787,17 @@ class SGDRegressor(RegressorMixin, _SGDDropIn):
         return self._scores(X)
 
 
+def _split(flat, k):
+    """The flat parameter vector of k outputs (the compiled loop's layout: k rows of weights, then
+    the k intercepts) as views of its weights, (k, d), and of its intercepts."""
+    return flat[:flat.size - k].reshape(k, -1), flat[flat.size - k:]
+
+
 def _class_row(flat, k, c, row):
-    """Copy class c's weights and intercept (of k classes in the flat vector [k rows of weights, k
-    intercepts]) into row (d + 1 values): what _write_rows writes back."""
-    d = flat.size // k - 1
-    row[:d], row[d:] = flat[c * d:(c + 1) * d], flat[k * d + c:k * d + c + 1]
+    """Copy class c's weights and intercept (of k classes in the flat vector, see _split) into
+    row (d + 1 values): what _write_rows writes back."""
+    weights, intercepts = _split(flat, k)
+    row[:-1], row[-1] = weights[c], intercepts[c]
 
 
 def _write_rows(pairs):
@@ -1805,8 +1806,8 @@ def _write_rows(pairs):
     its end even if Ctrl-C comes meanwhile (raised once all is written: the call is done)."""
     copies = []
     for flat, rows in pairs:
-        k, d = rows.shape[0], rows.shape[1] - 1
-        copies += [(flat[:k * d].reshape(k, d), rows[:, :d]), (flat[k * d:], rows[:, d])]
+        weights, intercepts = _split(flat, rows.shape[0])
+        copies += [(weights, rows[:, :-1]), (intercepts, rows[:, -1])]
     interrupted = None
     for target, source in copies:
         while True:
