@@ -733,11 +733,11 @@ class _Driver(BaseEstimator):
         self._writable_arrays()
         before = _Snapshot(self, weights=not self._trains_copies(reset))
         try:
-            self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
+            trained_apart = self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
         except BaseException:
             before.restore()
             raise
-        _write_rows(vars(self).pop("_rows_trained", ()))  # (classes trained apart: last, see _fit_classes_apart)
+        _write_rows(trained_apart)  # (the last step: see _fit_classes_apart)
         return self
 
     def _trains_copies(self, reset):
@@ -751,6 +751,8 @@ class _Driver(BaseEstimator):
             return vars(self).setdefault("_calls_under_way", _Calls())
 
     def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes, init, partial):
+        """_fit's work; returns the (flat vector, rows) pairs of classes trained apart, for _fit
+        to write back once the call has succeeded (none elsewhere: see _fit_classes_apart)."""
         X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
         if not reset:  # partial_fit goes on in the model's dtype
             X = X.astype(self._theta.dtype, copy=False)
@@ -810,8 +812,10 @@ class _Driver(BaseEstimator):
                 raise ValueError("the sample weights of the held-out rows (validation_fraction, for early "
                                  "stopping) are all zero or below; give some of them weight, or another "
                                  "random_state")
+        trained_apart = []
         if self._classes_apart(reset):  # (which warns of its classes' divergence)
-            ran_out = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation, seeds, partial)
+            ran_out, trained_apart = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation,
+                                                             seeds, partial)
         else:
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
             # (scikit-learn's partial_fit warns of nothing)
@@ -821,7 +825,7 @@ class _Driver(BaseEstimator):
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
             self._warn_ran_out()
-        return self
+        return trained_apart
 
     def _warn_ran_out(self):
         """Warn that a fit ran every epoch without meeting its stopping rule (scikit-learn's warning)."""
@@ -1891,7 +1895,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         stopped class's last value kept; the optimizer starts anew (plain SGD has no state).
         seeds: each class's shuffling seed (_draw_seeds'); partial: a partial_fit, which goes on
         with the average and warns of nothing.
-        Returns whether a class ran all max_iter epochs."""
+        Returns whether a class ran all max_iter epochs, and the (flat vector, rows) pairs that
+        _fit writes back (_write_rows) once the call has succeeded."""
         k, d = self._n_outputs, X.shape[1]
         targets = targets.reshape(-1, k)
         # each class's weights and intercept (and average) a row of one array, which it trains in place:
@@ -1959,7 +1964,6 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
             label = rising[0][0].item() if isinstance(rising[0][0], np.generic) else rising[0][0]
             warnings.warn(f"{len(rising)} of the {k} classes (one vs all) diverged; class {label!r}: "
                           f"{rising[0][1]}", ConvergenceWarning)
-        self._rows_trained = pairs
         self.n_iter_ = max(one.n_iter_ for one in classes)
         self._t[0] = max(one._t[0] for one in classes)
 
@@ -1971,7 +1975,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         if validation is not None:
             self.validation_scores_ = held([one.validation_scores_ for one in classes]).mean(axis=0).tolist()
         self._publish()
-        return ran_out
+        return ran_out, pairs
 
     def _one_class(self, c, theta, grad, average, seed):
         """Class c of one vs all as a binary model of its own, at the start of a call: its weights
