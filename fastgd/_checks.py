@@ -106,8 +106,23 @@ def convert_grad(grad, param, name):
                           f" like its parameter ({describe(param)})")
     if grad.shape != param.shape:
         raise ValueError(f"{name} has shape {grad.shape}; expected {param.shape}, the shape of its parameter")
-    grad = np.asarray(grad, dtype=param.dtype, order="C")  # unlike ascontiguousarray, keeps 0-d a 0-d
+    grad = cast(grad, param.dtype, name)
     return grad if grad.flags.aligned else grad.copy()
+
+
+def cast(array, dtype, name, copy=None):
+    """Float array `array` in dtype, C-contiguous (copied where it must be, or if copy is True;
+    unlike ascontiguousarray, a 0-d array stays 0-d); raises ValueError where a finite value lies
+    beyond dtype's range, which the conversion would make inf."""
+    if not copy and type(array) is np.ndarray and array.dtype == dtype and array.flags.c_contiguous:
+        return array
+    with np.errstate(over="raise"):
+        try:
+            return np.array(array, dtype=dtype, order="C", copy=copy)
+        except FloatingPointError:
+            raise ValueError(f"{name} ({describe(array)}) holds finite values beyond the range of "
+                             f"{np.dtype(dtype)}, its dtype here, which would make them inf; expected values "
+                             f"within +-{np.finfo(dtype).max:g}") from None
 
 
 def check_apart(array, name, others):

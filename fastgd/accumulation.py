@@ -38,7 +38,9 @@ class MultiSteps(_OneAtATime):
 
     def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
         _check_optimizer(optimizer)
-        if isinstance(every_k, bool) or not isinstance(every_k, numbers.Integral) or every_k < 1:
+        if isinstance(every_k, bool) or not isinstance(every_k, numbers.Integral):
+            raise TypeError(f"every_k must be a whole number >= 1, got {every_k!r}")
+        if every_k < 1:
             raise ValueError(f"every_k must be a whole number >= 1, got {every_k!r}")
         if max_norm is not None:
             _check_max_norm(max_norm)

@@ -191,7 +191,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
     ignored, as get_total_norm.  Returns None."""
     _checks.check_real_type(clip_value, "clip_value")
     _check_foreach(foreach)
-    value = float(clip_value)
+    value = _checks.as_double(clip_value, "clip_value")
     items = _listed(parameters, "parameters")
     if value != value:
         _scale(items, value)  # x * NaN is NaN for every x

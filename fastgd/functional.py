@@ -28,8 +28,8 @@ def _prepare(param, grad, states):
 def _step_count(step):
     """The step count before the step numbered `step` (the compiled step counts it)."""
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= optim.MAX_STEP:
-        raise ValueError(f"step must be a whole number from 1 to {optim.MAX_STEP} (the number of this step), "
-                         f"got {step!r}")
+        error = ValueError if isinstance(step, (int, np.integer)) and not isinstance(step, bool) else TypeError
+        raise error(f"step must be a whole number from 1 to {optim.MAX_STEP} (the number of this step), got {step!r}")
     return step - 1
 
 
@@ -49,6 +49,7 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
             raise ValueError(f"{(arguments or {}).get(state.name, state.name)} is required by {cls.__name__}"
                              + (f" with {state.needed_when}={options[state.needed_when]!r}" if state.needed_when else ""))
     param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})
+    cls._check_in_dtype(options, [param], "")
     group = {"params": [param], **options}
     state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
     steps = np.array([_step_count(step)], dtype=np.int64)

@@ -944,7 +944,7 @@ class Optimizer(_OneAtATime):
                     raise TypeError(f"{where}: {name} must be a float array, got {got}")
                 if value.shape != param.shape:
                     raise ValueError(f"{where}: {name} has shape {value.shape}; expected {param.shape}")
-                new_state[name][key] = np.array(value, dtype=param.dtype, order="C", copy=True)
+                new_state[name][key] = _checks.cast(value, param.dtype, f"{where}: {name}", copy=True)
             if "step" in entry:
                 new_steps[key] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
             for j, scalar in enumerate(scalar_state):

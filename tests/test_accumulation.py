@@ -61,6 +61,9 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
     opt, params = build(fastgd.SGD, [(arrays, {})], dict(lr=0.1))
     with pytest.raises(ValueError, match="every_k"):
         fastgd.MultiSteps(opt, 0)
+    for wrong in ("2", 2.0, True):
+        with pytest.raises(TypeError, match="every_k must be a whole number"):
+            fastgd.MultiSteps(opt, wrong)
     with pytest.raises(TypeError, match="optimizer"):
         fastgd.MultiSteps(object(), 2)
     multi = fastgd.MultiSteps(opt, 2)

@@ -300,6 +300,7 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
         (ValueError, "norm_type", lambda: fastgd.clip_grad_norm_([good], 0.1, float("nan"))),
         (TypeError, "max_norm", lambda: fastgd.clip_grad_norm_([good], None)),
         (TypeError, "clip_value", lambda: fastgd.clip_grad_value_([good], "1")),
+        (ValueError, "clip_value must be a number a double holds", lambda: fastgd.clip_grad_value_([good], 10**400)),
         (TypeError, "parameters must be", lambda: fastgd.clip_grad_norm_(3.0, 1.0)),
         # only a fastgd.Parameter is read for its .grad (a torch tensor's None .grad is no gradient to skip)
         (TypeError, r"parameters\[0\] is a types.SimpleNamespace",

@@ -851,6 +851,45 @@ def test_a_number_option_beyond_float32s_range_is_refused_for_float32_parameters
         opt.step([grad.astype(dtype)])
 
 
+@pytest.mark.parametrize("name, option", [("adam", "lr"), ("adam", "eps"), ("sgd", "lr"), ("adagrad", "eps")])
+def test_a_functional_step_refuses_a_number_option_beyond_float32s_range_as_the_optimizer(name, option):
+    # the functional steps skipped the optimizers' test: adam(lr=1e39) turned a float32
+    # parameter into -inf, eps=1e39 ran with eps inf
+    import fastgd.functional as F
+    param, grad = np.ones(3, np.float32), np.full(3, 0.5, np.float32)
+    states = {"adam": (np.zeros(3, np.float32), np.zeros(3, np.float32)), "sgd": (None,),
+              "adagrad": (np.zeros(3, np.float32),)}[name]
+    kept = [None if a is None else a.copy() for a in states]
+    steps = {} if name == "sgd" else {"step": 1}
+    with pytest.raises(ValueError, match=rf"{option}=1e\+39 is beyond the range of float32"):
+        getattr(F, name)(param, grad, *states, **steps, **{option: 1e39})
+    np.testing.assert_array_equal(param, np.ones(3, np.float32))
+    for a, b in zip(states, kept):
+        assert a is None or np.array_equal(a, b)
+    getattr(F, name)(param.astype(np.float64), grad.astype(np.float64),
+                     *[None if a is None else a.astype(np.float64) for a in states], **steps, **{option: 1e39})
+
+
+def test_a_float64_value_beyond_float32s_range_is_refused_where_it_is_converted():
+    # a float64 gradient or saved state converted for float32 parameters: 1e39 became inf silently
+    # (NumPy's RuntimeWarning aside); inf and NaN are values, kept as they are
+    param = np.ones(3, np.float32)
+    opt = fastgd.Adam([param])
+    with pytest.raises(ValueError, match=r"holds finite values beyond the range of float32"):
+        opt.step([np.array([0.0, 1e39, 0.0])])
+    np.testing.assert_array_equal(param, np.ones(3, np.float32))
+    assert opt.state_dict()["state"] == {}
+    opt.step([np.array([0.0, np.inf, 0.0])])  # (non-finite values reach the step, as torch's)
+    assert np.isnan(param[1]) and param[0] == param[2] == 1
+    state = fastgd.Adam([np.ones(3)]).state_dict()
+    saved = {"state": {0: {"step": 1.0, "exp_avg": np.full(3, 1e39), "exp_avg_sq": np.ones(3)}},
+             "param_groups": state["param_groups"]}
+    fresh = fastgd.Adam([np.ones(3, np.float32)])
+    with pytest.raises(ValueError, match=r"exp_avg .*beyond the range of float32"):
+        fresh.load_state_dict(saved)
+    assert fresh.state_dict()["state"] == {}
+
+
 def test_a_gradient_dropped_by_another_thread_while_step_reads_it_stays_alive():
     """step() reads each Parameter's .grad and runs the kernels without the GIL: another thread
     setting .grad to a new array meanwhile drops the old one, which the step must still hold (a

@@ -166,6 +166,30 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
 
 
 @pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_a_load_that_fails_writes_no_average(cls):
+    # the load checked the saved arrays, then wrote the averages one by one: a read-only
+    # average (averages is a public list) or a value beyond float32 failed after the first write
+    params = [np.zeros(3, np.float32), np.zeros(3, np.float32)]
+    average = cls(params)
+    average.update()
+    readonly = np.zeros(3, np.float32)
+    readonly.flags.writeable = False
+    cases = [({0: np.full(3, 7.0), 1: np.ones(3)}, readonly, "read-only"),
+             ({0: np.full(3, 7.0), 1: np.array([1.0, 1e39, 1.0])}, None, "beyond the range of float32")]
+    for saved, second, match in cases:
+        if second is not None:
+            average.averages[1] = second
+        with pytest.raises(ValueError, match=match):
+            average.load_state_dict({"n_averaged": 5, "averages": [saved[0], saved[1]]})
+        assert average.n_averaged == 1
+        np.testing.assert_array_equal(average.averages[0], np.zeros(3, np.float32))
+        average.averages[1] = np.zeros(3, np.float32)
+    average.load_state_dict({"n_averaged": 5, "averages": [np.full(3, 7.0), np.array([1.0, np.inf, 1.0])]})
+    assert average.n_averaged == 5 and average.averages[0].dtype == np.float32
+    np.testing.assert_array_equal(average.averages[1], [1, np.inf, 1])
+
+
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
 def test_a_parameter_of_another_shape_and_the_same_size_is_refused(rng, cls):
     # the compiled passes paired arrays by size: a transposed .data was averaged element by
     # element in memory order, and swap and copy_to took it too (torch refuses other shapes)
