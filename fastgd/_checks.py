@@ -141,14 +141,16 @@ def check_state_array(array, param, name):
     return array
 
 
-#: the kinds of option an algorithm describes (fastgd.optim.Option), each with its range:
-#: kind -> (the compiled step's kind, low, high); a value is in range when low <= value < high
+#: float32's largest finite number
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
+#: the kinds of option an algorithm describes (fastgd.optim.Option), each with its range:
+#: kind -> (the compiled step's kind, low, high); a value is in range when low <= value < high
 KINDS = {
     "rate": ("number", -sys.float_info.max, math.inf),  # a finite real number (a learning rate)
     "number": ("number", 0.0, math.inf),  # a finite real number >= 0
     "fraction": ("number", 0.0, 1.0),     # a real number in [0, 1)
+    "unit": ("number", 0.0, math.nextafter(1.0, math.inf)),  # a real number in [0, 1]
     "fractions": ("pair", 0.0, 1.0),      # a pair of those
     "flag": ("flag", 0.0, 0.0),           # True or False
 }
@@ -207,15 +209,15 @@ def check_scalar_state(value, name):
 
 
 def check_real(value, name, kind="number"):
-    """A hyperparameter: a real number in the range of its kind ("rate", "number" or
-    "fraction"), as KINDS says."""
+    """A hyperparameter: a real number in the range of its kind ("rate", "number", "fraction" or
+    "unit"), as KINDS says."""
     # float and int first: isinstance against the numbers ABC is slow, and this runs every step
     if type(value) is not float and type(value) is not int:
         check_real_type(value, name)
     _, low, high = KINDS[kind]
     if not low <= as_double(value, name) < high:
-        expected = {"rate": "a finite number", "number": f"a finite number >= {low:g}"}.get(
-            kind, f"a number in [{low:g}, {high:g})")
+        expected = {"rate": "a finite number", "number": f"a finite number >= {low:g}",
+                    "unit": "a number in [0, 1]"}.get(kind, f"a number in [{low:g}, {high:g})")
         raise ValueError(f"Invalid {name}: {value!r}; expected {expected}")
 
 

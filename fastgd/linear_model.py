@@ -1592,8 +1592,12 @@ class _SGDDropIn(_Driver):
     _sgd_bookkeeping = True
     _refit_from_trained = False  # see _Driver: scikit-learn's SGDClassifier starts from coef_
 
+    def _per_sample_sgd(self):
+        """Whether the estimator runs scikit-learn's algorithm: plain SGD a row at a time."""
+        return self.batch_size == 1 and self.optimizer == "sgd"
+
     def _shuffles_as_scikit_learn(self):
-        return self.batch_size == 1 and self.optimizer == "sgd"  # scikit-learn's algorithm
+        return self._per_sample_sgd()
 
     def _intercepts_carried(self, reset):
         """Which of the intercepts kept in double ([k intercepts, k averages], Objective's
@@ -1604,9 +1608,8 @@ class _SGDDropIn(_Driver):
 
     _parameter_constraints = {
         **{name: constraint for name, constraint in _BaseGD._parameter_constraints.items()
-           if name not in ("learning_rate", "lr_schedule", "gamma", "step_size", "eta_min", "alpha", "power_t")},
+           if name not in ("learning_rate", "lr_schedule", "gamma", "step_size", "eta_min", "power_t")},
         "loss": [StrOptions(set(SGD_LOSSES))],
-        "alpha": [Interval(Real, 0, None, closed="left")],
         "l1_ratio": [Interval(Real, 0, 1, closed="both"), None],
         "epsilon": [Interval(Real, 0, None, closed="left")],
         "learning_rate": [StrOptions(set(SGD_SCHEDULES))],
@@ -1641,7 +1644,7 @@ class _SGDDropIn(_Driver):
             needed = "hinge" if isinstance(self, ClassifierMixin) else "epsilon_insensitive"
             if self.loss != needed:
                 raise ValueError(f"Learning rate {self.learning_rate!r} only works with loss {needed!r}")
-            if self.optimizer != "sgd" or self.batch_size != 1:
+            if not self._per_sample_sgd():
                 raise ValueError(f"learning_rate={self.learning_rate!r} is an online step of its own, a row at a time "
                                  f"(eta0 its aggressiveness); it needs optimizer='sgd' and batch_size=1, got "
                                  f"optimizer={self.optimizer!r}, batch_size={self.batch_size!r}")

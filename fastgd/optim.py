@@ -55,9 +55,9 @@ _DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _S
 class Option(NamedTuple):
     """One option of an algorithm.  kind: "rate" (finite: a learning rate, which a group may
     set below 0 as torch's may; the constructor's must be >= 0), "number" (finite, >= 0),
-    "fraction" (in [0, 1)), "fractions" (a pair of those) or "flag" (True or False); fields: the names of its values
-    in the kernel's options (src/_kernels.pxd), None for a value the kernel does not read
-    (default: the option's own name)."""
+    "fraction" (in [0, 1)), "unit" (in [0, 1]), "fractions" (a pair of fractions) or "flag" (True or
+    False); fields: the names of its values in the kernel's options (src/_kernels.pxd), None for a
+    value the kernel does not read (default: the option's own name)."""
     name: str
     kind: str
     fields: tuple = None
@@ -1135,11 +1135,6 @@ def _nesterov_rule(options, where):
         raise ValueError(f"{where}Nesterov momentum requires a momentum > 0 and zero dampening")
 
 
-def _rho_rule(options, where):
-    if options["rho"] > 1:
-        raise ValueError(f"{where}Invalid rho: {options['rho']!r}; expected a number in [0, 1]")
-
-
 class SGD(Optimizer):
     """Stochastic gradient descent, with momentum, dampening, Nesterov momentum and weight decay.
 
@@ -1272,10 +1267,9 @@ class Adadelta(Optimizer):
 
     algorithm = Algorithm(
         kernel="adadelta",
-        options=(Option("lr", "rate"), Option("rho", "number"), Option("eps", "number"),
+        options=(Option("lr", "rate"), Option("rho", "unit"), Option("eps", "number"),  # (torch takes rho = 1 too)
                  Option("weight_decay", "number"), Option("maximize", "flag")),
         state=(State("square_avg"), State("acc_delta")),
-        rules=(Rule(reads=("rho",), check=_rho_rule),),  # torch takes rho = 1 too
     )
 
     def __init__(self, params, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0, foreach=None, *, capturable=False,

@@ -133,13 +133,14 @@ cdef inline void sgd_kernel(
 
 cdef inline void sgd_update(const Task* t, const double* options) noexcept nogil:
     cdef const SgdOptions* o = <const SgdOptions*>options
+    # (a state array is there, not NULL, when its option asks for it: the engine decides, see Plan)
     if t.is_float32:
-        if o.momentum != 0:
+        if t.state[0] != NULL:
             sgd_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, t.fresh, True)
         else:
             sgd_kernel(<float*>t.param, <const float*>t.grad, <float*>NULL, t.size, o, False, False)
     else:
-        if o.momentum != 0:
+        if t.state[0] != NULL:
             sgd_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, t.fresh, True)
         else:
             sgd_kernel(<double*>t.param, <const double*>t.grad, <double*>NULL, t.size, o, False, False)
@@ -228,14 +229,14 @@ cdef inline bint step_order(double neg_step_size) noexcept nogil:
 cdef inline void adam_typed(const Task* t, const AdamOptions* o, const AdamStep* s,
                             bint multiply_first) noexcept nogil:
     if t.is_float32:
-        if o.amsgrad != 0:
+        if t.state[2] != NULL:  # amsgrad's
             adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
                         <float*>t.state[2], t.size, o, s, True, multiply_first)
         else:
             adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
                         <float*>NULL, t.size, o, s, False, multiply_first)
     else:
-        if o.amsgrad != 0:
+        if t.state[2] != NULL:  # amsgrad's
             adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
                         <double*>t.state[2], t.size, o, s, True, multiply_first)
         else:
@@ -313,13 +314,15 @@ cdef inline void rmsprop_typed(floating* param, const Task* t, const RmspropOpti
     # without momentum the step is torch's addcdiv, its order step_order's (with it, torch
     # divides first: the momentum buffer takes grad / avg)
     cdef bint multiply_first = step_order(-o.lr)
-    if o.centered != 0 and o.momentum > 0:
+    # (centered and momentum: their state arrays there, not NULL, as the engine decides)
+    cdef bint centered = grad_avg != NULL, momentum = momentum_buffer != NULL
+    if centered and momentum:
         rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, True, False)
-    elif o.centered != 0 and multiply_first:
+    elif centered and multiply_first:
         rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, True)
-    elif o.centered != 0:
+    elif centered:
         rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, False)
-    elif o.momentum > 0:
+    elif momentum:
         rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, True, False)
     elif multiply_first:
         rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, False, True)

@@ -80,7 +80,8 @@ def real_option_cases(where):
             # a group's lr may be any finite number, as torch's (test_optim: its constructor's is >= 0)
             rate = option == "lr"
             for value in (math.nan, math.inf, -math.inf) + (() if rate else (-1.0, -1e-12)):
-                expected = "a finite number$" if rate else "a finite number >= 0"
+                expected = ("a finite number$" if rate else r"a number in \[0, 1\]$" if (name, option) == ("Adadelta", "rho")
+                            else "a finite number >= 0")
                 pattern = rf"{where}Invalid {option}: {re.escape(repr(value))}; expected {expected}"
                 cases.append(pytest.param(name, option, value, ValueError, pattern, id=f"{name}-{option}={value}"))
             for value in ("0.1", None, True, 1j, [0.1]):
@@ -700,11 +701,11 @@ def test_adadelta_rho_up_to_one_as_torch(rng):
     the group, and the refused step changes nothing."""
     with pytest.raises(ValueError, match=r"^Invalid rho: 1.5; expected a number in \[0, 1\]$"):
         fastgd.Adadelta([np.zeros(2)], rho=1.5)
-    with pytest.raises(ValueError, match=r"^param group 1: Invalid rho: 1.0000001"):
+    with pytest.raises(ValueError, match=r"^Invalid param group 1: rho: 1.0000001; expected a number in \[0, 1\]$"):
         fastgd.Adadelta([{"params": [np.zeros(2)]}, {"params": [np.zeros(1)], "rho": 1.0000001}])
     opt, params = stepped("Adadelta", options={"rho": 1.0})
     snap = snapshot(opt, params)
     opt.param_groups[1]["rho"] = 2.0
-    with pytest.raises(ValueError, match=r"^param group 1: Invalid rho: 2.0; expected a number in \[0, 1\]$"):
+    with pytest.raises(ValueError, match=r"^Invalid param group 1: rho: 2.0; expected a number in \[0, 1\]$"):
         opt.step(good_grads(params))
     assert_unchanged(opt, params, snap, compare_groups=False)
