@@ -13,15 +13,17 @@ from .swa_utils import *  # noqa: F403 (weight averages: swa_utils.__all__)
 # the one place the version is written: pyproject.toml reads this line (without importing fastgd)
 __version__ = "0.1.0"
 
+#: the estimators, imported from linear_model when first asked for (see __getattr__)
+_ESTIMATORS = ("LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor")
+
 __all__ = optim.__all__ + clip.__all__ + swa_utils.__all__ + accumulation.__all__ + [
-    "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "lr_scheduler",
-    "reference", "show_config", "__version__",
+    *_ESTIMATORS, "functional", "lr_scheduler", "reference", "show_config", "__version__",
 ]
 
 
 def __getattr__(name):
     # the estimators need scikit-learn and SciPy: import them only when asked for
-    if name in ("LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor"):
+    if name in _ESTIMATORS:
         from . import linear_model
 
         return getattr(linear_model, name)
@@ -30,9 +32,11 @@ def __getattr__(name):
 
 def show_config():
     """Print the SIMD level in use, the levels built and the compile flags."""
+    import sys
+
     from . import _backend, _cpu, _simd
 
-    family = "msvc" if __import__("sys").platform == "win32" else "unix"
+    family = "msvc" if sys.platform == "win32" else "unix"  # (the platform's default compiler's flags)
     print(f"fastgd {__version__}")
     print(f"SIMD level in use: {_backend.level}")
     print(f"SIMD levels built: {', '.join(_backend.built_levels())}")

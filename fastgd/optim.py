@@ -370,7 +370,7 @@ class Optimizer(_OneAtATime):
         # a pair given as a list is kept as a tuple, as torch's Adam keeps betas: every group
         # shares the defaults, and an edit in place of one group's would change them all
         self.defaults = {key: tuple(value) if isinstance(value, list) else value for key, value in defaults.items()}
-        if self.algorithm is not None and any(option.name == "lr" for option in self.algorithm.options):
+        if self.algorithm is not None:  # (every algorithm has an lr: the compiled step reads it)
             _checks.check_constructor_lr(self.defaults["lr"])
         self.n_threads = n_threads
         self.param_groups = []

@@ -65,7 +65,7 @@ class _Average(_OneAtATime):
         self.averages = [_writable(a) if isinstance(a, np.ndarray) else a for a in self.averages]
 
     def _params(self):
-        """The parameters' arrays as they are now, checked in full where the compiled pass refused them."""
+        """The parameters' arrays as they are now (a Parameter's current .data; _check checks them)."""
         return [_data(entry) for entry in self._entries]
 
     def _check(self, arrays, others, what, written=None, name="parameter", averages_written=True):

@@ -14,7 +14,8 @@
 #   2. counts the steps, sets the step scalars and runs the kernels without the
 #      GIL: nothing in this part can fail, and nothing is allocated.
 #
-# The regression epoch (_regression.pxi) does 1 once and 2 once per batch.
+# The regression epoch (_regression.pxi) does 1 once and 2 once per batch (but plain SGD a
+# row at a time, whose steps it takes itself: see plain_sgd).
 # Parameters whose gradient is None are skipped, as torch skips parameters
 # without a grad.  The Python layer lets one step of an optimizer run at a time.
 cimport cython

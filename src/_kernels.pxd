@@ -553,7 +553,7 @@ cdef inline void lion_kernel(
         g = -g if maximize else g
         m = exp_avg[i]
         c = m * beta1 + one_minus_beta1 * g
-        # sign(c), with sign(0) = 0 and NaN kept, as torch.sign and numpy.sign
+        # sign(c), with sign(0) = 0 and NaN kept, as numpy.sign (torch.sign gives 0 for NaN)
         direction = 1 if c > 0 else (-1 if c < 0 else c)
         # decoupled weight decay: p - lr * (sign(c) + weight_decay * p), the shrinking first
         shrunk = p * decay_factor

@@ -122,6 +122,8 @@ cdef class Objective:
                  sgd_norms=None, sgd_intercepts=None, double row_weight=1, bint clamp_decay=False):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; expected one of {sorted(LOSSES)}")
         self.loss = LOSSES[loss]
         self.epsilon, self.alpha, self.l1, self.intercept_decay = epsilon, alpha, l1, intercept_decay
         self.fit_intercept, self.weights_scale_steps, self.row_weight = fit_intercept, weights_scale_steps, row_weight
