@@ -412,9 +412,10 @@ class _Driver(BaseEstimator):
         return np.array(_dense(coef, None)), np.array(_dense(intercept, None)), _KEPT
 
     def _shows_weights(self):
-        """Whether coef_ and intercept_ are what the estimator trains on: those _publish made
-        (with average set, their assignment is not followed, see _follow_weights)."""
-        return bool(self.average) or self._published_shown()
+        """Whether coef_ and intercept_ are what the estimator trains on: those _publish made of
+        the weights trained (not of their average, average since set off), or with average set
+        (their assignment then not followed, see _follow_weights)."""
+        return bool(self.average) or (self._published_shown() and self._published[2] is self._theta)
 
     def _published_shown(self):
         """Whether coef_ and intercept_ are the very arrays _publish made (a user's own array is
@@ -500,9 +501,10 @@ class _Driver(BaseEstimator):
 
     def _publish(self, theta=None):
         """coef_ and intercept_ as views of the flat parameter vector (theta: of that one)."""
-        coef, self.intercept_ = _split(self._shown() if theta is None else theta, self._n_outputs)
+        source = self._shown() if theta is None else theta
+        coef, self.intercept_ = _split(source, self._n_outputs)
         self.coef_ = coef[0] if self._coef_1d else coef
-        self._published = (self.coef_, self.intercept_)  # see _shows_weights
+        self._published = (self.coef_, self.intercept_, source)  # see _shows_weights
 
     def _in_order(self, X, order, batch_size):
         """Whether an epoch over the rows `order` of X takes all of X in order: every row, and
@@ -570,9 +572,11 @@ class _Driver(BaseEstimator):
                 in_float32 = (" In float32, a batch's loss beyond float32's range ends the fit too (y or "
                               "sample_weight of an extreme magnitude, huge or tiny): scale them, or fit float64 data."
                               if self._theta.dtype == np.float32 else "")
-                raise ValueError(
+                rate = ("learning_rate='optimal'" if getattr(self, "learning_rate", None) == "optimal"
+                        else f"learning rate {group['lr']:g}")  # ("optimal": a rate of its own a step)
+                raise _Diverged(
                     f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
-                    f"and learning rate {group['lr']:g} (in {self._theta.dtype}); the model is left as it was "
+                    f"and {rate} (in {self._theta.dtype}); the model is left as it was "
                     "before this call. " + ("With eps=0 the step divides 0 by 0 wherever a gradient stayed 0: "
                                             "use eps > 0. Else t" if group.get("eps") == 0 else "T")
                     + "ry a smaller learning_rate, or scale the features (e.g. StandardScaler)." + in_float32
@@ -734,8 +738,12 @@ class _Driver(BaseEstimator):
         before = _Snapshot(self, weights=not self._trains_copies(reset))
         try:
             trained_apart = self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
-        except BaseException:
+        except BaseException as error:
             before.restore()
+            if isinstance(error, _Diverged) and not reset and not _all_finite(self._theta):
+                raise ValueError("the weights held NaN or inf as this call began (written into coef_ or intercept_ "
+                                 "in place?): expected finite weights to go on from; the model is left as it "
+                                 "was before this call") from None
             raise
         _write_rows(trained_apart)  # (the last step: see _fit_classes_apart)
         return self
@@ -1098,6 +1106,10 @@ def _dense(weights, dtype):
     """Weights given or assigned (coef_init, coef_, ...) as an array of dtype: a sparse matrix's
     (sparsify() makes coef_ one; as scikit-learn, one may be assigned) densified."""
     return np.asarray(weights.toarray() if sparse.issparse(weights) else weights, dtype=dtype)
+
+
+class _Diverged(ValueError):
+    """A fit's objective became non-finite (its message says how to avoid it)."""
 
 
 def _all_finite(weights):

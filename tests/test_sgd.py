@@ -507,6 +507,23 @@ def test_partial_fit_matches_scikit_learn(average, n_classes):
     assert ours.t_ == theirs.t_
 
 
+@pytest.mark.parametrize("task", [2, 3, "regression"])
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_partial_fit_after_average_is_set_off_goes_on_from_the_average_shown_as_scikit_learn(task, shuffle):
+    # coef_ showed the average: set off, the next call took coef_ for the weights trained (its
+    # views were made by the estimator) and went on from those instead
+    X, y = _regression(np.float64) if task == "regression" else _classification(task, np.float64)
+    options = dict(shuffle=shuffle, random_state=0, learning_rate="constant", eta0=0.05, average=True)
+    pair = ((fastgd.SGDRegressor(**options), sk.SGDRegressor(**options)) if task == "regression"
+            else (fastgd.SGDClassifier(**options), sk.SGDClassifier(**options)))
+    extra = {} if task == "regression" else {"classes": np.arange(task)}
+    for model in pair:
+        model.partial_fit(X[:100], y[:100], **extra)
+        model.set_params(average=False)
+        model.partial_fit(X[100:150], y[100:150])
+    _assert_same_fit(*pair, np.float64)
+
+
 @pytest.mark.parametrize("average", [True, 30])
 @pytest.mark.parametrize("fit_intercept", [True, False])
 def test_regressor_warm_refit_with_average_goes_on_from_the_weights_trained(average, fit_intercept):
@@ -1333,6 +1350,27 @@ def test_divergence_on_sparse_data_is_reported_as_on_dense():
     for data in (X * 1e3, sparse.csr_matrix(X * 1e3)):
         with np.errstate(all="ignore"), pytest.raises(ValueError, match="objective became non-finite in epoch"):
             fastgd.LinearRegression(learning_rate=100.0, max_iter=5, tol=None).fit(data, y)
+
+
+@pytest.mark.parametrize("where", ["coef_", "intercept_"])
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_a_nan_written_into_coef_in_place_is_named_not_called_a_divergence(where, n_classes):
+    # coef_ is a view of the weights: a NaN written there reached the epoch, whose message blamed
+    # "learning rate 1" (the "optimal" schedule's placeholder) and advised a smaller one
+    X, y = _classification(n_classes, np.float64)
+    model = fastgd.SGDClassifier(random_state=0).partial_fit(X, y, classes=np.arange(n_classes))
+    getattr(model, where).flat[0] = np.nan
+    names = ("coef_", "intercept_", "t_", "n_iter_", "loss_curve_")
+    before = {name: np.array(getattr(model, name), copy=True) for name in names}
+    with pytest.raises(ValueError, match=r"^the weights held NaN or inf as this call began \(written into coef_"):
+        model.partial_fit(X, y)
+    for name in names:
+        assert np.array_equal(getattr(model, name), before[name], equal_nan=True), name
+    model.set_params(learning_rate="optimal", alpha=1e-300)  # a real divergence: named as such
+    np.nan_to_num(getattr(model, where), copy=False)
+    with np.errstate(all="ignore"), pytest.raises(ValueError, match=r"non-finite in epoch 1 with optimizer='sgd' "
+                                                                       r"and learning_rate='optimal' \(in float64\)"):
+        model.partial_fit(X * 1e150, y)
 
 
 @pytest.mark.parametrize("average", [False, 10, 10_000])
