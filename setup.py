@@ -13,7 +13,9 @@ DEBUG = os.environ.get("FASTGD_DEBUG", "") == "1"  # bounds checks on, no optimi
 # AddressSanitizer and UBSan (GCC, Clang) for CI: any error aborts; see .ci/run for how to run it.
 # Python's CFLAGS hold -fwrapv, which defines signed overflow: UBSan does not report it.
 SANITIZE = os.environ.get("FASTGD_SANITIZE", "") == "1"
-SANITIZE_FLAGS = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer", "-g", "-O1"]
+# float-cast-overflow (a float out of an integer's range, NaN included, cast to it) is not in GCC's "undefined".
+SANITIZE_FLAGS = ["-fsanitize=address,undefined,float-cast-overflow", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer", "-g", "-O1"]
 
 DIRECTIVES = {
     "language_level": 3,
