@@ -723,7 +723,8 @@ class _Driver(BaseEstimator):
                              ensure_all_finite=self.early_stopping)
         if X.shape[0] == 0:
             raise ValueError("X has no samples; fitting needs at least one")
-        sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        with np.errstate(over="ignore"):  # a weight beyond X's dtype becomes inf: refused by name (_fit_unguarded)
+            sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
         X, y, sample_weight = (None if a is None else _aligned(a) for a in (X, y, sample_weight))
         if self.lazy_updates and sparse.issparse(X):
             X = _entries_summed(X)
@@ -736,16 +737,29 @@ class _Driver(BaseEstimator):
         warns that max_iter ran out).  The caller is within _checked_call."""
         self._writable_arrays()
         before = _Snapshot(self, weights=not self._trains_copies(reset))
+        failed = None
         try:
             trained_apart = self._fit_unguarded(X, y, sample_weight, n_epochs, reset, classes, init, partial)
         except BaseException as error:
-            before.restore()
-            if isinstance(error, _Diverged) and not reset and not _all_finite(self._theta):
-                raise ValueError("the weights held NaN or inf as this call began (written into coef_ or intercept_ "
-                                 "in place?): expected finite weights to go on from; the model is left as it "
-                                 "was before this call") from None
-            raise
-        _write_rows(trained_apart)  # (the last step: see _fit_classes_apart)
+            failed = error
+        # the call's last step, the model put back (failed) or the classes trained apart written
+        # back (see _fit_classes_apart): run to its end, from its start again if Ctrl-C comes
+        # meanwhile (then raised: the call is over), so that no model is left half of each
+        interrupted = None
+        while True:
+            try:
+                before.restore() if failed is not None else _write_rows(trained_apart)
+                break
+            except KeyboardInterrupt as error:
+                interrupted = error
+        if failed is not None and isinstance(failed, _Diverged) and not reset and not _all_finite(self._theta):
+            raise ValueError("the weights held NaN or inf as this call began (written into coef_ or intercept_ "
+                             "in place?): expected finite weights to go on from; the model is left as it "
+                             "was before this call") from None
+        if failed is not None:
+            raise failed
+        if interrupted is not None:
+            raise interrupted
         return self
 
     def _trains_copies(self, reset):
@@ -762,11 +776,12 @@ class _Driver(BaseEstimator):
         """_fit's work; returns the (flat vector, rows) pairs of classes trained apart, for _fit
         to write back once the call has succeeded (none elsewhere: see _fit_classes_apart)."""
         X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
-        if not reset:  # partial_fit goes on in the model's dtype
-            X = X.astype(self._theta.dtype, copy=False)
-            sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
-        targets = np.ascontiguousarray(self._targets(y, classes, reset, X.dtype), dtype=X.dtype)
-        sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
+        with np.errstate(over="ignore"):  # a value beyond X's dtype becomes inf: refused below, or by the epoch, by name
+            if not reset:  # partial_fit goes on in the model's dtype
+                X = X.astype(self._theta.dtype, copy=False)
+                sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
+            targets = np.ascontiguousarray(self._targets(y, classes, reset, X.dtype), dtype=X.dtype)
+            sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
         # checked in X's dtype, after the class weights: else a value beyond float32's range, or
         # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
         class_weight = getattr(self, "_expanded_class_weight", None)  # (the drop-ins' reach the loop apart)
@@ -812,6 +827,8 @@ class _Driver(BaseEstimator):
             # trained apart), drawn from random_state as scikit-learn draws them
             seeds, split = self._draw_seeds(_generator(self.random_state), hold_out if validating else None)
             self._seed_shuffles(seeds[0])
+        elif validating:  # (a drop-in's partial_fit of mini-batches or another optimizer: shuffles go on)
+            split = hold_out()
         if validating:
             train, val = split
             train = np.sort(train)
@@ -1754,10 +1771,11 @@ class _SGDDropIn(_Driver):
                 init = self._kept_weights()
             else:
                 init = (coef_init, intercept_init)
+            if self.power_t < 0:  # scikit-learn's deprecation (its fit warns after training; partial_fit not
+                # at all): before it here, so that a warning made an error leaves the model as it was
+                warnings.warn("Negative values for `power_t` are deprecated in version 1.8 and will raise an error "
+                              "in 1.10. Use values in the range [0.0, inf) instead.", FutureWarning)
             self._fit(X, y, sample_weight, self.max_iter, reset=True, init=init)
-        if self.power_t < 0:  # scikit-learn's deprecation, after the fit as there (partial_fit says nothing)
-            warnings.warn("Negative values for `power_t` are deprecated in version 1.8 and will raise an error in "
-                          "1.10. Use values in the range [0.0, inf) instead.", FutureWarning)
         return self
 
 
@@ -1821,22 +1839,10 @@ def _class_row(flat, k, c, row):
 
 def _write_rows(pairs):
     """Write each (flat vector, rows) pair's rows (row c: class c's weights and intercept, as
-    _class_row copies them) into its flat vector, in two copies: the last step of a call, run to
-    its end even if Ctrl-C comes meanwhile (raised once all is written: the call is done)."""
-    copies = []
+    _class_row copies them) into its flat vector, in two copies (made again if run again)."""
     for flat, rows in pairs:
         weights, intercepts = _split(flat, rows.shape[0])
-        copies += [(weights, rows[:, :-1]), (intercepts, rows[:, -1])]
-    interrupted = None
-    for target, source in copies:
-        while True:
-            try:
-                target[...] = source
-                break
-            except KeyboardInterrupt as error:  # (before or after the copy: it is made again)
-                interrupted = error
-    if interrupted is not None:
-        raise interrupted
+        weights[...], intercepts[...] = rows[:, :-1], rows[:, -1]
 
 
 def _fit_binary_draws(rng, hold_out=None):

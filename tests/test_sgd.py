@@ -431,6 +431,60 @@ def test_a_partial_fit_of_classes_apart_interrupted_after_training_changes_nothi
     assert np.array_equal(model.coef_, twin.coef_) and np.array_equal(model.intercept_, twin.intercept_)
 
 
+def _interrupted_once(owner, name, before=True):
+    """Patch owner.name (with monkeypatch's setattr) to raise KeyboardInterrupt at its first call,
+    before (or after) doing its work: a Ctrl-C landing there; later calls run as they are."""
+    original, calls = getattr(owner, name), []
+
+    def patched(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1 and before:
+            raise KeyboardInterrupt
+        result = original(*args, **kwargs)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return result
+    return patched
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_ctrl_c_as_classes_trained_apart_are_written_back_ends_the_call_whole(monkeypatch):
+    # the write-back is the call's last step: a Ctrl-C as it began left the new call's n_iter_ and
+    # t_ over the old weights (a fit's: zeros); it is written whole, then the interrupt raised
+    X, y = _four_classes("csr")
+    model, twin = (fastgd.SGDClassifier(max_iter=5, random_state=0) for _ in range(2))
+    twin.fit(X, y)
+    import fastgd.linear_model as lm
+    for before in (True, False):
+        monkeypatch.setattr(lm, "_write_rows", _interrupted_once(lm, "_write_rows", before))
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(X, y)
+        monkeypatch.undo()
+        for name in ("coef_", "intercept_", "t_", "n_iter_", "loss_curve_"):
+            assert np.array_equal(getattr(model, name), getattr(twin, name)), name
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_ctrl_c_while_a_failed_call_is_put_back_puts_it_back_whole(monkeypatch):
+    # a second Ctrl-C as the model was put back left the optimizer's state and the shuffling
+    # generator as the failed call had left them
+    X, y = _regression(np.float64)
+    model = fastgd.LinearRegression(optimizer="adam", max_iter=3, random_state=0).fit(X, y)
+    twin = copy.deepcopy(model)
+    monkeypatch.setattr(fastgd.LinearRegression, "_epoch", _interrupted_once(fastgd.LinearRegression, "_epoch", False))
+    monkeypatch.setattr(fastgd.optim.Optimizer, "load_state_dict",
+                        _interrupted_once(fastgd.optim.Optimizer, "load_state_dict"))
+    with pytest.raises(KeyboardInterrupt):
+        model.partial_fit(X, y)
+    monkeypatch.undo()
+    assert repr(model._optimizer.state_dict()) == repr(twin._optimizer.state_dict())
+    assert model._shuffle_bits.state == twin._shuffle_bits.state
+    for m in (model, twin):
+        m.partial_fit(X, y)
+    for name in ("coef_", "intercept_", "n_iter_", "loss_curve_"):
+        assert np.array_equal(getattr(model, name), getattr(twin, name)), name
+
+
 @pytest.mark.parametrize("n_classes", [2, 4])
 def test_convergence_warning_whenever_every_epoch_ran_as_scikit_learn(n_classes):
     # scikit-learn warns when n_iter_ reaches max_iter, even if that epoch met the stopping rule
@@ -1469,8 +1523,10 @@ def test_targets_and_weights_not_finite_in_the_training_dtype_are_named(case):
     for model, call in ((fastgd.SGDRegressor(max_iter=5, tol=None), "fit"), (first, "partial_fit")):
         before = None if call == "fit" else model.coef_.copy()
         data = X if call == "fit" else X.astype(np.float64)
+        # (NumPy's "overflow encountered in cast" no longer comes first: an error where warnings are)
         with pytest.raises(ValueError, match=r"(y|sample_weight).* (holds NaN or inf in |contains infinity or a "
-                                             r"value too large for dtype\(')float32"):
+                                             r"value too large for dtype\(')float32"), warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
             getattr(model, call)(data, y, sample_weight=weights)
         if before is None:
             assert not hasattr(model, "coef_")
@@ -1688,6 +1744,27 @@ def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task,
     ours, theirs = _both(ours(**options), theirs(**options), X, y)
     _assert_same_fit(ours, theirs, np.float64)
     assert ours.t_ == theirs.t_  # the held-out rows counted, as if trained on
+
+
+@pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
+@pytest.mark.parametrize("options", [dict(batch_size=4), dict(optimizer="momentum")])
+def test_a_partial_fit_with_early_stopping_of_mini_batches_holds_out_rows_as_scikit_learn(task, options):
+    # partial_fit after fit failed there (the split was drawn for per-sample SGD alone): it holds out
+    # validation_fraction of its rows, split as scikit-learn splits them, and scores the model there
+    from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+    X, y = (_regression(np.float64) if task == "regression"
+            else _classification(2 if task == "binary" else 3, np.float64))
+    model = (fastgd.SGDRegressor if task == "regression" else fastgd.SGDClassifier)(
+        early_stopping=True, validation_fraction=0.2, max_iter=3, random_state=5, **options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X, y)
+    model.partial_fit(X, y)
+    splitter = ShuffleSplit if task == "regression" else StratifiedShuffleSplit
+    _, held_out = next(splitter(test_size=0.2, random_state=5).split(np.zeros((X.shape[0], 1)), y))
+    assert model.n_iter_ == 1
+    assert model.validation_scores_ == [pytest.approx(model.score(X[held_out], y[held_out]), rel=1e-12)]
 
 
 @pytest.mark.parametrize("task", ["regression", "binary"])
@@ -2231,6 +2308,13 @@ def test_a_negative_power_t_warns_as_scikit_learn(name):
     partial = {"classes": np.unique(y)} if name == "SGDClassifier" else {}
     assert future_warnings(lambda: getattr(fastgd, name)(**options).partial_fit(X, y, **partial)) == []
     assert future_warnings(lambda: theirs.partial_fit(X, y)) == []
+    # made an error, the warning comes before any training (scikit-learn's after, the model fitted)
+    fresh = getattr(fastgd, name)(**options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        with pytest.raises(FutureWarning, match="power_t"):
+            fresh.fit(X, y)
+    assert not hasattr(fresh, "coef_")
 
 
 @pytest.mark.parametrize("kind", ["dense", "csr"])
