@@ -526,10 +526,16 @@ class _Driver(BaseEstimator):
         if sample_weight is None:
             weight_sum = float(n)
         else:
-            weight_sum = float((sample_weight if rows is None else sample_weight[rows]).sum(dtype=np.float64))
+            with np.errstate(over="ignore"):  # (a sum beyond float64: refused below)
+                weight_sum = float((sample_weight if rows is None else sample_weight[rows]).sum(dtype=np.float64))
         if not weight_sum > 0 and not self._sgd_bookkeeping:  # the drop-ins' objective is unweighted
             raise ValueError(f"sample_weight sums to {weight_sum:g}{' over the rows trained on' if rows is not None else ''}; "
                              "the objective is the weighted mean loss, which needs weights with a positive sum")
+        if not self._sgd_bookkeeping and not (math.isfinite(weight_sum) and weight_sum / n >= np.finfo(X.dtype).tiny):
+            # a batch's gradient divides by the mean weight: inf, or past X's dtype's range in its inverse
+            raise ValueError(f"sample_weight sums to {weight_sum:g} over {n} rows (a mean of {weight_sum / n:g}), "
+                             f"beyond what training in {X.dtype} can divide by; the fit depends only on the weights' "
+                             "ratios: scale them (e.g. divide them by their mean)")
         self._weights_seen += (weight_sum, n)
         epochs_before, passed_over = self.n_iter_, 0
         no_improvement = _NoImprovement(self.tol, self.n_iter_no_change)

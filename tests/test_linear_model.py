@@ -838,6 +838,31 @@ def test_sample_weights_scaled_leave_the_fit_unchanged(task, compiled):
     np.testing.assert_allclose(unweighted.coef_, plain.coef_, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("task", ["linear", "binary"])
+def test_weights_whose_sum_or_mean_leaves_the_range_are_refused_by_name(task, dtype):
+    # a sum beyond float64 (1e307 a row), or a mean whose inverse is beyond X's dtype, reached the
+    # loop and came back as the divergence error, which tells to lower the learning rate; the same
+    # weights times a constant within range fit
+    rng = np.random.default_rng(4)
+    X, y = _data(rng, n=40, task=task)
+    X = X.astype(dtype)
+    cls = fastgd.LinearRegression if task == "linear" else fastgd.LogisticRegression
+    tiny = np.finfo(dtype).tiny
+    for weight in ((1e307,) if dtype == np.float64 else ()) + (tiny / 4,):  # (1e307 in float32: scikit-learn's check)
+        model = cls(max_iter=3, tol=None)
+        with pytest.raises(ValueError, match=r"^sample_weight sums to .* over 40 rows .*beyond what training in "
+                                             rf"{np.dtype(dtype).name} can divide by"), warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model.fit(X, y, sample_weight=np.full(len(y), weight))
+        assert not hasattr(model, "coef_")
+    big = 1e300 if dtype == np.float64 else 1e30  # (a row's weight times its loss's derivative: within range)
+    for weight in (big, 1 / big):  # the unweighted fit
+        kw = dict(max_iter=3, tol=None, random_state=0)
+        np.testing.assert_allclose(cls(**kw).fit(X, y, sample_weight=np.full(len(y), weight)).coef_,
+                                   cls(**kw).fit(X, y).coef_, rtol=1e-4 if dtype == np.float32 else 1e-9)
+
+
 @pytest.mark.parametrize("task", ["linear", "binary"])
 def test_integer_weights_are_repeated_rows_in_full_batches(task):
     rng = np.random.default_rng(9)
