@@ -956,15 +956,16 @@ class _Driver(BaseEstimator):
         that are views of a buffer they were loaded from (pickle 5, joblib.load), which a failed
         call's _Snapshot would take for views of the model's arrays (coef_'s) and not copy."""
         shown = hasattr(self, "_theta") and hasattr(self, "coef_") and self._published_shown()
-        copied = False
-        for name, value in list(vars(self).items()):
+        copies = {}  # (all made before any is set: a copy that fails, out of memory, changes nothing)
+        for name, value in vars(self).items():
             if not isinstance(value, np.ndarray):
                 continue
             if not value.flags.writeable or type(value) is not np.ndarray:
-                vars(self)[name], copied = optim._writable(value), True
+                copies[name] = optim._writable(value)
             elif name.startswith("_") and value.base is not None:
-                vars(self)[name], copied = value.copy(), True
-        if copied:
+                copies[name] = value.copy()
+        if copies:
+            vars(self).update(copies)
             self._join_optimizer()
             if shown:
                 self._publish()

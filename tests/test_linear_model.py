@@ -1841,6 +1841,32 @@ def test_joblib_loaded_estimator_trains_on_as_a_pickled_one(name, options, task,
                                       model.fit(X, y).coef_)
 
 
+def test_a_memory_map_copy_that_fails_leaves_the_loaded_model_as_it_was(tmp_path, monkeypatch):
+    # the memory maps are copied before the call's snapshot: a copy that ran out of memory left
+    # _theta a copy while the optimizer and coef_ kept the map
+    joblib = pytest.importorskip("joblib")
+    model, X, y = _fitted("LinearRegression", {"optimizer": "adam"}, "linear")
+    joblib.dump(model, tmp_path / "model.joblib")
+    loaded = joblib.load(tmp_path / "model.joblib", mmap_mode="r")
+    before = dict(vars(loaded))
+    original, copies = fastgd.optim._writable, []
+
+    def short_of_memory(array, dtype=None):
+        copies.append(1)
+        if len(copies) == 3:
+            raise MemoryError
+        return original(array, dtype)
+    monkeypatch.setattr(fastgd.optim, "_writable", short_of_memory)
+    with pytest.raises(MemoryError):
+        loaded.partial_fit(X, y)
+    monkeypatch.undo()
+    scratch = {"_params_checked", "_calls_under_way"}  # (the call's own bookkeeping)
+    assert len(copies) == 3 and vars(loaded).keys() - scratch == before.keys() - scratch
+    for name, value in before.items():
+        assert vars(loaded)[name] is value, name
+    assert loaded._optimizer.param_groups[0]["params"][0] is loaded._theta
+
+
 @pytest.mark.parametrize(("name", "options", "task"), _PERSISTED)
 def test_estimator_unpickled_from_read_only_buffers_trains_on(name, options, task):
     # pickle 5's out-of-band buffers (as shared memory passes them) came back read-only, and
