@@ -27,9 +27,10 @@ def _prepare(param, grad, states):
 
 def _step_count(step):
     """The step count before the step numbered `step` (the compiled step counts it)."""
-    if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or not 1 <= step <= optim.MAX_STEP:
-        error = ValueError if isinstance(step, (int, np.integer)) and not isinstance(step, bool) else TypeError
-        raise error(f"step must be a whole number from 1 to {optim.MAX_STEP} (the number of this step), got {step!r}")
+    whole = isinstance(step, (int, np.integer)) and not isinstance(step, bool)
+    if not whole or not 1 <= step <= optim.MAX_STEP:
+        raise (ValueError if whole else TypeError)(
+            f"step must be a whole number from 1 to {optim.MAX_STEP} (the number of this step), got {step!r}")
     return step - 1
 
 

@@ -758,7 +758,7 @@ class _Driver(BaseEstimator):
                 break
             except KeyboardInterrupt as error:
                 interrupted = error
-        if failed is not None and isinstance(failed, _Diverged) and not reset and not _all_finite(self._theta):
+        if isinstance(failed, _Diverged) and not reset and not _all_finite(self._theta):
             raise ValueError("the weights held NaN or inf as this call began (written into coef_ or intercept_ "
                              "in place?): expected finite weights to go on from; the model is left as it "
                              "was before this call") from None
