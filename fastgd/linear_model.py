@@ -1934,9 +1934,10 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         # unused (a new array each call would cost a page fault every 4 kB)
         rows = self._grad.reshape(k, d + 1)
         averages = np.empty_like(rows) if self.average else None
-        # their gradients' scratch: one allocation, its pages untouched but by steps that write them
-        # (np.zeros, which asks for zeroed memory; zeros_like writes the zeros)
-        grads = np.zeros(rows.shape, rows.dtype)
+        # their gradients' scratch, as _grad: written before each read (plain SGD's scaled step never
+        # writes it).  np.empty, not np.zeros: once glibc serves arrays this large from its heap, as it
+        # does after one is freed, np.zeros writes their zeros, 24 MB a partial_fit call at 3 x 2^20 weights
+        grads = np.empty(rows.shape, rows.dtype)
         classes = [self._one_class(c, rows[c], grads[c], None if averages is None else averages[c], seeds[c])
                    for c in range(k)]  # made here: they read self
         # (flat vector, its classes' rows): each class copies its row in, _fit writes them all back
