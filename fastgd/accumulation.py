@@ -184,6 +184,8 @@ class MultiSteps(_OneAtATime):
             if saved is not None and (not isinstance(saved, np.ndarray) or saved.dtype.kind != "f"
                                       or saved.shape != mine.shape):
                 raise ValueError(f"state_dict['sums'][{i}] must be None or a float array of shape {mine.shape}")
+        sums = [None if saved is None else _checks.cast(saved, mine.dtype, f"state_dict['sums'][{i}]")
+                for i, (saved, mine) in enumerate(zip(sums, self._sums))]
         with self._exclusive("load_state_dict()"):
             self.optimizer.load_state_dict(state_dict["optimizer"])
             for saved, mine in zip(sums, self._sums):

@@ -114,9 +114,8 @@ def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
         norm = 0.0  # no gradients at all: 0, as torch's (the pass gives the empty sum's or minimum's inf)
     if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones
         norm /= mean_of
-    if not any_float64 and _checks.FLOAT32_MAX < norm < math.inf:
-        norm = math.inf  # float32 gradients whose norm overflows float32: inf, as torch's (without a cast's warning)
-    total = np.float64(norm) if any_float64 else np.float32(norm)
+    with np.errstate(over="ignore"):  # float32 gradients whose norm rounds past float32's largest: inf, as torch's
+        total = np.float64(norm) if any_float64 else np.float32(norm)
     if error_if_nonfinite and not math.isfinite(total):
         raise RuntimeError(
             f"the total norm of order {p} of the gradients is {total}, not finite, so they cannot be "

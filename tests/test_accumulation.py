@@ -119,6 +119,27 @@ def test_a_state_dict_with_sums_at_mini_step_0_is_refused():
     np.testing.assert_array_equal(multi.optimizer.param_groups[0]["params"][0], [-1.0, -1.0])
 
 
+def test_saved_sums_beyond_float32_are_refused_before_anything_loads():
+    # they were cast to inf (the next step wrote -inf into the parameter), after the optimizer's
+    # state had been loaded
+    multi = fastgd.MultiSteps(fastgd.Adam([np.zeros(3, np.float32)], lr=0.1), 2)
+    for g in (1.0, 2.0, 3.0):
+        multi.step([np.full(3, g, np.float32)])
+    saved = multi.state_dict()
+    for g in (4.0, 5.0):
+        multi.step([np.full(3, g, np.float32)])
+    before = multi.state_dict()
+    saved["sums"] = [np.full(3, 1e300)]
+    with pytest.raises(ValueError, match=r"state_dict\['sums'\]\[0\] .*beyond the range of float32"):
+        multi.load_state_dict(saved)
+    after = multi.state_dict()
+    assert after["mini_step"] == before["mini_step"] == 1
+    np.testing.assert_array_equal(after["sums"][0], before["sums"][0])
+    for name in ("exp_avg", "exp_avg_sq"):
+        np.testing.assert_array_equal(after["optimizer"]["state"][0][name], before["optimizer"]["state"][0][name])
+        assert not np.array_equal(after["optimizer"]["state"][0][name], saved["optimizer"]["state"][0][name])
+
+
 def test_a_step_that_would_fail_is_refused_before_the_sums_change(rng):
     arrays = [rng.standard_normal(4)]
     opt, params = build(fastgd.SGD, [(arrays, {})], dict(lr=0.1))

@@ -103,6 +103,27 @@ def test_a_float32_norm_that_overflows_is_inf_silently_as_torchs():
     assert torch.nn.utils.get_total_norm([torch.tensor(grads[0])]).item() == np.inf
 
 
+@pytest.mark.parametrize("norm_type", [1.0, 2.0, np.inf])
+def test_a_float32_norm_that_rounds_to_float32s_largest_is_finite(norm_type):
+    # float32's largest plus 1e30 (a thousandth of its ulp there) rounds to it: the norm was
+    # called inf, the gradients scaled by 0 and clipped_step skipped
+    biggest = np.finfo(np.float32).max
+    grads = np.array([biggest, 1e30], dtype=np.float32)
+    assert fastgd.get_total_norm([grads], norm_type) == biggest
+    clipped = grads.copy()
+    fastgd.clip_grad_norm_([clipped], 1.0, norm_type)
+    param = fastgd.Parameter(np.zeros(2, dtype=np.float32), grads.copy())
+    assert fastgd.clipped_step(fastgd.SGD([param], lr=1.0), 1.0, norm_type=norm_type) == (biggest, True)
+    np.testing.assert_array_equal(param.data, -clipped)
+    if norm_type == 2.0:
+        return  # torch's float32 sum of squares overflows (see test_float32_powers_beyond_float32_still_give_the_norm)
+    torch = pytest.importorskip("torch")
+    tensor = torch.nn.Parameter(torch.zeros(2))
+    tensor.grad = torch.tensor(grads)
+    assert torch.nn.utils.clip_grad_norm_([tensor], 1.0, norm_type).item() == biggest
+    np.testing.assert_array_equal(clipped, tensor.grad.numpy())
+
+
 @pytest.mark.parametrize(("norm_type", "values", "torch_norm"), [
     (2.0, [3e19, 1e19], np.inf), (7.0, [1e6, 3e5], np.inf), (-2.0, [1e-20, 3e-21], 0.0)])
 def test_float32_powers_beyond_float32_still_give_the_norm(norm_type, values, torch_norm):
