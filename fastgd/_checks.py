@@ -166,6 +166,18 @@ def check_option(value, kind, name):
         check_real(value, name, kind)
 
 
+def settled(value):
+    """A checked option's value as one that reads the same each time: value itself where it is a
+    Python or NumPy number or bool, or a tuple of them; else its numbers as floats (a float
+    subclass's __float__ may answer anew each time it is asked, a list may be edited)."""
+    if type(value) in (float, int, bool) or (isinstance(value, np.generic) and type(value).__module__ == "numpy"):
+        return value
+    if isinstance(value, (tuple, list)):
+        items = tuple(settled(item) for item in value)
+        return value if type(value) is tuple and all(a is b for a, b in zip(items, value)) else items
+    return float(value)
+
+
 def check_state_keys(state_dict, keys):
     """Raise TypeError unless state_dict is a dict with the keys `keys` and no others, as a
     state_dict() returns it; the message names what is missing or extra."""

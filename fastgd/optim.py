@@ -550,9 +550,21 @@ class Optimizer(_OneAtATime):
                                  f"this group's parameters; expected at most {_checks.FLOAT32_MAX:g} in magnitude")
 
     def _check_all_groups(self):
+        """Check every group's options in full; returns the groups as checked: copies whose options
+        read the same each time (_checks.settled), which the step then reads, so that nothing another
+        thread sets meanwhile, or a float subclass answers anew, is stepped with unchecked."""
+        checked = []
+        names = [] if self.algorithm is None else [option.name for option in self.algorithm.options]
         for index, (group, (start, stop)) in enumerate(zip(self.param_groups, self._slices)):
-            self._check_options(group, self._where(index))
-            self._check_in_dtype(group, self._params[start:stop], self._where(index))
+            group, where = dict(group), self._where(index)
+            self._check_options(group, where)
+            settled = {name: _checks.settled(group[name]) for name in names}
+            if any(settled[name] is not group[name] for name in names):
+                group.update(settled)
+                self._check_options(group, where)  # (a number read anew may not be the one just checked)
+            self._check_in_dtype(group, self._params[start:stop], where)
+            checked.append(group)
+        return checked
 
     def _check_ready_locked(self, grads):
         """Raise what a step on grads (one per parameter) would raise, the checks it makes when
@@ -683,26 +695,27 @@ class Optimizer(_OneAtATime):
             self._drive(self._gradients(grads), routine)
 
     def _drive(self, grads, routine, ready=False, read=False):
-        """Call routine(plan, param_groups, grads, n_threads, checked), a compiled routine that
-        steps through this optimizer's plan (Plan.step, the regression epoch), until it is done,
+        """Call routine(plan, groups, grads, n_threads, checked), a compiled routine that steps
+        through this optimizer's plan (Plan.step, the regression epoch) reading param_groups (or,
+        checked, the copies _check_all_groups checked and returned), until it is done,
         doing what the engine asks for in between: each request is answered (or raises) and the
         call made again.  ready: routine is Plan.check, and state that is only missing (which the
         step would make) is ready too.  read: grads were read from the Parameters' .grad, and are
         read again when the parameters change (reordered, each would step with another's)."""
-        checked = False
+        groups, checked = _as_list(self.param_groups), False
         for _ in range(6):  # one answer to each request at most
-            outcome = routine(self._plan, _as_list(self.param_groups), grads, self._n_threads or 0, checked)
+            outcome = routine(self._plan, groups, grads, self._n_threads or 0, checked)
             if outcome == _DONE or (ready and outcome == _STATE_MISSING):
                 return
             if outcome == _PARAMS_CHANGED:
                 self._sync()
+                groups, checked = _as_list(self.param_groups), False  # (their options checked again if need be)
                 grads = self._gradients(None) if read else grads
                 self._check_count(grads)  # given for the parameters before a group was added by hand
             elif outcome == _ARRAYS_UNREADY:
                 grads = self._converted(grads)  # raises, naming the array, unless it converts
             elif outcome == _OPTIONS_UNCHECKED:
-                self._check_all_groups()  # raises, naming the option, unless the values are valid but unusual
-                checked = True
+                groups, checked = self._check_all_groups(), True  # raises, naming the option, unless valid but unusual
             elif outcome == _STATE_MISMATCH:
                 self._check_states()
             elif outcome == _STATE_MISSING:

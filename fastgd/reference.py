@@ -71,9 +71,9 @@ class _GroupByGroup:
     _scaled = _ScaledOnRead
 
     def _update_all(self, grads):
-        self._check_all_groups()
+        groups = self._check_all_groups()
         self._create_state(grads)
-        for group, (start, stop) in zip(self.param_groups, self._slices):
+        for group, (start, stop) in zip(groups, self._slices):
             self._update(group, grads, start, stop)
 
     def _count(self, i):

@@ -559,8 +559,9 @@ cdef class Plan:
         """Update every group's parameters (group g: params[start:stop] with the options
         groups[g], for (start, stop) = slices[g]) on n_threads threads (0: auto_threads[g]);
         parameters whose gradient is None are skipped.  Returns DONE, or an Outcome saying what
-        the caller must do before calling again, having changed nothing.  `checked`: the caller
-        has checked every option in full.  grad_scale: the kernels read every gradient times it
+        the caller must do before calling again, having changed nothing.  `checked`: groups are
+        copies whose options the caller has checked in full, values that read the same each time
+        (Optimizer._check_all_groups).  grad_scale: the kernels read every gradient times it
         (rounded to the gradient's dtype), the gradients unchanged."""
         # ours: the caller's lists may change while the kernels run, or while user code runs
         # in the gathering (a Parameter subclass's .data property, a float subclass's __float__)
@@ -764,15 +765,11 @@ cdef class Plan:
                 continue
             remembered[k] = NOT_READ  # until its values are read again
             out = self.engine.values + g * VALUES + self.option_start[k]
-            if checked:  # by the Python layer, in full (unless another thread changed it since)
-                try:
-                    if self.option_kind[k] == PAIR:
-                        out[0], out[1] = value[0], value[1]
-                    else:
-                        out[0] = float(value)
-                except (TypeError, ValueError, IndexError):
-                    raise TypeError(f"option {self.option_names[k]!r} became {value!r} while the step checked it "
-                                    "(changed by another thread?); nothing was stepped") from None
+            if checked:  # group: a copy the Python layer checked in full, its values read the same each time
+                if self.option_kind[k] == PAIR:
+                    out[0], out[1] = value[0], value[1]
+                else:
+                    out[0] = float(value)
             elif self.option_ruled[k] or not self.plain_option(k, value, out):
                 return False
             if immutable(value):

@@ -941,6 +941,45 @@ def test_an_array_resized_in_place_by_code_the_step_runs_is_refused(what):
     np.testing.assert_array_equal(opt.state_dict()["state"][1]["exp_avg"], before[1])
 
 
+def test_the_step_reads_the_options_its_check_saw():
+    # after the full check in Python, the compiled step read the group's options again: a value
+    # set meanwhile (by another thread, or here by an lr's __float__) was stepped with unchecked,
+    # and remembered for the steps after
+    w = np.ones(4)
+    opt = fastgd.Adam([w], lr=0.1)
+    group = opt.param_groups[0]
+    calls = []
+
+    class Rate(float):
+        def __float__(self):
+            calls.append(None)
+            if len(calls) == 2:
+                group["eps"] = -5.0
+            return float.__float__(self)
+
+    group["lr"] = Rate(0.1)
+    opt.step([np.ones(4)])
+    assert len(calls) >= 2
+    expected = np.ones(4)
+    fastgd.Adam([expected], lr=0.1).step([np.ones(4)])  # eps 1e-8, as checked
+    np.testing.assert_array_equal(w, expected)
+    group["lr"] = 0.1
+    with pytest.raises(ValueError, match="Invalid eps: -5.0"):
+        opt.step([np.ones(4)])
+    np.testing.assert_array_equal(w, expected)
+
+
+@pytest.mark.parametrize("betas", [[0.9, 0.999], (np.float64(0.9), 0.999)])
+def test_options_that_need_the_full_check_step_as_plain_ones(betas):
+    # the check hands the compiled step its copies of the groups: a list or NumPy scalars read alike
+    plain, other = np.linspace(-1, 1, 5), np.linspace(-1, 1, 5)
+    a, b = fastgd.Adam([plain], lr=0.01), fastgd.Adam([other], lr=np.float64(0.01), betas=betas)
+    for _ in range(3):
+        a.step([np.full(5, 0.5)])
+        b.step([np.full(5, 0.5)])
+    np.testing.assert_array_equal(plain, other)
+
+
 @pytest.mark.parametrize("made", ["again", "by __new__"])
 def test_a_compiled_plan_is_initialized_once_with_the_lists_it_was_made_for(made):
     """The compiled plan (an optimizer's _plan, engine.Plan) sizes its C arrays in __cinit__ for the
