@@ -157,12 +157,23 @@ def _undone_on_failure(optimizer):
         raise
 
 
-#: the entries of a saved state that count steps (whole numbers), those that a step divides by
-#: (above 0), and those that count steps or a fraction of them (finite, as all of the others):
-#: torch's names, which fastgd's schedulers keep, swa_utils.SWALR's too (step(epoch) may set a
-#: fractional last_epoch, as torch's, and T_cur with it)
+#: the entries of fastgd's schedulers (swa_utils.SWALR's too): torch's names.  load_state_dict checks
+#: the entries of these names (_check_entry); a subclass's own (of other names) it loads as they are,
+#: as torch's does
+_ENTRIES = frozenset({
+    "T_0", "T_cur", "T_i", "T_max", "T_mult", "_anneal_func_type", "_anneal_strategy", "_get_lr_called_within_step",
+    "_is_initial", "_last_lr", "_milestones", "_scale_fn_custom", "_schedule_phases", "_schedulers", "_step_count",
+    "anneal_epochs", "base_lrs", "base_momentums", "best", "cooldown", "cooldown_counter", "cycle_momentum",
+    "default_min_lr", "end_factor", "eps", "eta_min", "factor", "gamma", "last_epoch", "lr_lambdas", "max_lrs",
+    "max_momentums", "milestones", "min_lrs", "mode", "mode_worse", "num_bad_epochs", "optimizer", "patience",
+    "power", "scale_mode", "start_factor", "step_ratio", "step_size", "threshold", "threshold_mode", "total_iters",
+    "total_size", "total_steps", "use_beta1"})
+#: of those, the entries that count steps (whole numbers), those that a step divides by (above 0),
+#: and those that count steps or a fraction of them (finite, as all of the others) (step(epoch)
+#: may set a fractional last_epoch, as torch's, and T_cur with it; ReduceLROnPlateau's cooldown
+#: counts down from its cooldown, which may be fractional or inf, as torch's)
 _WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
-                            "_milestones", "cooldown_counter", "num_bad_epochs", "anneal_epochs"})
+                            "_milestones", "num_bad_epochs", "anneal_epochs"})
 _POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
                                "total_size", "step_ratio"})
 #: (and the numbers a step multiplies or adds that the constructors take finite: an inf made
@@ -175,6 +186,9 @@ _FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur", "
 #: step zips together, are of one length
 _MADE_PER_GROUP = ("base_lrs", "max_lrs", "base_momentums", "max_momentums")
 _PER_GROUP_ENTRIES = frozenset({*_MADE_PER_GROUP, "_last_lr", "min_lrs"})
+#: entries that are None or a number (ReduceLROnPlateau's min_lr for groups added later: None when
+#: it was made with a min_lr per group)
+_NONE_OR_NUMBER = frozenset({"default_min_lr"})
 
 
 def _check_entry(key, held, loaded, owner, groups):
@@ -187,6 +201,10 @@ def _check_entry(key, held, loaded, owner, groups):
             raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(loaded)}; expected a list of a number per "
                              f"param group, as the optimizer had them (this {owner}'s has {groups})")
         held = held[:1] * len(loaded)
+    if key in _NONE_OR_NUMBER:
+        if loaded is None:
+            return
+        held = 0.0  # a number, whether this scheduler holds one or None
     if not _same_kind(held, loaded):
         raise ValueError(f"state_dict[{key!r}] is {reprlib.repr(loaded)}; this {owner} holds "
                          f"{reprlib.repr(held)} there, and a value of that kind is expected")
@@ -365,7 +383,7 @@ class LRScheduler:
             raise ValueError(f"state_dict has entries {unknown} that a {type(self).__name__} does not have; "
                              f"expected some of {sorted(known - {'optimizer'})}")
         for key, value in state_dict.items():
-            if key not in self._state_of_its_own:
+            if key in _ENTRIES and key not in self._state_of_its_own:
                 _check_entry(key, vars(self)[key], value, type(self).__name__, len(self.optimizer.param_groups))
         made = {key: state_dict.get(key, vars(self).get(key)) for key in _MADE_PER_GROUP}
         lengths = {key: len(value) for key, value in made.items() if isinstance(value, (list, tuple))}
@@ -472,6 +490,10 @@ class LRScheduler:
         for group, lr in zip(groups, values):
             group["lr"] = lr
         self._last_lr = _group_values(self.optimizer, "lr")
+
+
+class _LRScheduler(LRScheduler):
+    """LRScheduler by its older name, which torch keeps for the subclasses written against it."""
 
 
 class _WithFunctions(LRScheduler):

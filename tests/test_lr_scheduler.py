@@ -1163,7 +1163,7 @@ def _sgd():
     (lambda: lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=3), {"T_cur": -float("inf")}),
     (lambda: lr_scheduler.SequentialLR(*(lambda o: (o, [lr_scheduler.ConstantLR(o), lr_scheduler.ExponentialLR(o, 0.9)]))(_sgd()),
                                        milestones=[3]), {"_milestones": [float("inf")]}),
-    (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"cooldown_counter": float("inf")}),
+    (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"cooldown_counter": float("nan")}),
     (lambda: lr_scheduler.ReduceLROnPlateau(_sgd()), {"num_bad_epochs": -float("inf")}),
     # what a step multiplies or adds, finite as the constructor takes it (else a NaN or inf rate)
     (lambda: lr_scheduler.CosineAnnealingLR(_sgd(), T_max=10), {"eta_min": float("inf")}),
@@ -1206,6 +1206,60 @@ def test_a_subclasss_own_arrays_load_as_they_were():
     scheduler = Buffered(_sgd())
     scheduler.load_state_dict(scheduler.state_dict())
     assert type(scheduler.buffer) is np.ndarray and type(scheduler.listed[0]) is np.ndarray
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_every_entry_of_fastgds_schedulers_is_checked_on_load(case):
+    # load_state_dict checks the entries lr_scheduler._ENTRIES names (a subclass's own, as torch, not)
+    name, make, _ = CASES[case]
+    for scheduler in make(lr_scheduler, make_pair(name)[0]):
+        for inner in [scheduler, *getattr(scheduler, "_schedulers", [])]:
+            assert set(vars(inner)) <= lr_scheduler._ENTRIES
+
+
+def test_a_subclasss_own_entries_load_whatever_they_became():
+    # they were checked against a new scheduler's: a list that grew, or None for a number, was refused
+    class Kept(lr_scheduler._LRScheduler):  # (torch's older name, which torch keeps)
+        def __init__(self, optimizer):
+            self.history, self.lowest = [], 0.0
+            super().__init__(optimizer)
+
+        def get_lr(self):
+            self.history.append(self.last_epoch)
+            self.lowest = None if self.last_epoch > 2 else self.lowest
+            return [base * 0.9 ** self.last_epoch for base in self.base_lrs]
+
+    opt = _sgd()
+    scheduler = Kept(opt)
+    for _ in range(4):
+        opt.step([np.zeros(2)])
+        scheduler.step()
+    again = Kept(_sgd())
+    again.load_state_dict(scheduler.state_dict())
+    assert again.history == [0, 1, 2, 3, 4] and again.lowest is None and again.last_epoch == 4
+    assert isinstance(again, lr_scheduler.LRScheduler) and issubclass(torch_scheduler._LRScheduler,
+                                                                       torch_scheduler.LRScheduler)
+
+
+@pytest.mark.parametrize("source", ["fastgd", "torch"])
+def test_reduce_lr_on_plateau_reloads_mid_cooldown_of_a_fractional_cooldown(source):
+    # the cooldown counts down from 2.5 through 1.5 and 0.5: the load wanted a whole number
+    fast, theirs = make_pair("SGD")
+    make = {"cooldown": 2.5, "patience": 0, "min_lr": 0.0}
+    ours, twin = lr_scheduler.ReduceLROnPlateau(fast, **make), torch_scheduler.ReduceLROnPlateau(theirs, **make)
+    lrs = []
+    for i in range(1, 13):
+        step_optimizer(fast)
+        step_optimizer(theirs)
+        ours.step(1.0)
+        twin.step(1.0)
+        if i == 3:
+            assert ours.cooldown_counter == twin.cooldown_counter == 1.5
+            saved = (ours if source == "fastgd" else twin).state_dict()
+            ours = lr_scheduler.ReduceLROnPlateau(fast, min_lr=[0.0] * len(GROUP_LRS))  # (None for default_min_lr)
+            ours.load_state_dict(saved)
+        lrs.append((ours.get_last_lr(), twin.get_last_lr()))
+    assert_same(*(np.array(side) for side in zip(*lrs)))
 
 
 def test_sequential_lr_takes_schedulers_of_schedulers_first_only():
