@@ -1014,7 +1014,7 @@ class _BaseGD(_Driver):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "momentum": [Interval(Real, 0, None, closed="left")],
-        "dampening": [Interval(Real, 0, None, closed="left")],
+        "dampening": [Interval(Real, None, None, closed="neither")],  # any, as torch's SGD
         "betas": [tuple, list, None],
         "eps": [Interval(Real, 0, None, closed="left"), None],
         "amsgrad": ["boolean"],

@@ -1156,7 +1156,7 @@ class SGD(Optimizer):
 
     algorithm = Algorithm(
         kernel="sgd",
-        options=(Option("lr", "rate"), Option("momentum", "number"), Option("dampening", "number"),
+        options=(Option("lr", "rate"), Option("momentum", "number"), Option("dampening", "rate"),
                  Option("weight_decay", "number"), Option("nesterov", "flag"), Option("maximize", "flag")),
         state=(State("momentum_buffer", needed_when="momentum", from_gradient=True),),
         counts_steps=False,

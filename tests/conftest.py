@@ -44,6 +44,7 @@ OPTIONS = {
         dict(lr=0.05),
         dict(lr=0.05, momentum=0.9),
         dict(lr=0.05, momentum=0.9, dampening=0.5),
+        dict(lr=0.05, momentum=0.5, dampening=-0.5),  # (torch takes any dampening)
         dict(lr=0.05, momentum=0.9, nesterov=True),
         dict(lr=0.05, weight_decay=0.1),
         dict(lr=0.05, maximize=True),

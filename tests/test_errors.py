@@ -12,7 +12,7 @@ from conftest import NAMES, STATE_NAMES, assert_state_dicts_equal, assert_unchan
 
 # -- helpers ---------------------------------------------------------------------------
 
-#: the real-valued options of each algorithm (>= 0 and finite)
+#: the real-valued options of each algorithm (finite; >= 0 but lr and SGD's dampening)
 REAL_OPTIONS = {
     "SGD": ("lr", "momentum", "dampening", "weight_decay"),
     "Adam": ("lr", "eps", "weight_decay"),
@@ -77,8 +77,9 @@ def real_option_cases(where):
     cases = []
     for name in NAMES:
         for option in REAL_OPTIONS[name]:
-            # a group's lr may be any finite number, as torch's (test_optim: its constructor's is >= 0)
-            rate = option == "lr"
+            # a group's lr may be any finite number, as torch's (test_optim: its constructor's is >= 0),
+            # and SGD's dampening, which torch does not check
+            rate = option == "lr" or (name, option) == ("SGD", "dampening")
             for value in (math.nan, math.inf, -math.inf) + (() if rate else (-1.0, -1e-12)):
                 expected = ("a finite number$" if rate else r"a number in \[0, 1\]$" if (name, option) == ("Adadelta", "rho")
                             else "a finite number >= 0")
