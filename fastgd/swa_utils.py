@@ -8,6 +8,7 @@ with w = 1 - decay (EMA) or 1 / (n + 1) (SWA, n the number of updates
 averaged so far).  As in torch, the first update copies the parameters.
 """
 import math
+import operator
 import threading
 
 import numpy as np
@@ -59,10 +60,22 @@ class _Average(_OneAtATime):
         self.averages = [np.array(array, order="C", copy=True) for array in arrays]
         #: the number of updates averaged
         self.n_averaged = 0
+        self._apart = ((), ())  # the parameters and averages update() last found apart (_check_apart)
 
     def __setstate__(self, state):
         super().__setstate__(state)
         self.averages = [_writable(a) if isinstance(a, np.ndarray) else a for a in self.averages]
+        self._apart = ((), ())
+
+    def _check_apart(self, params):
+        """_separate(params, averages), unless they are the arrays it found apart last: update()
+        runs too often for the full check, which costs more than an update of small arrays; a
+        Parameter's .data or an entry of averages replaced since is checked."""
+        arrays, averages = self._apart
+        if not (len(arrays) == len(params) and len(averages) == len(self.averages)
+                and all(map(operator.is_, arrays, params)) and all(map(operator.is_, averages, self.averages))):
+            _separate(params, self.averages)
+            self._apart = (tuple(params), tuple(self.averages))
 
     def _params(self):
         """The parameters' arrays as they are now (a Parameter's current .data; _check checks them)."""
@@ -105,11 +118,13 @@ class _Average(_OneAtATime):
     def update(self):
         """Average the parameters' current values in (the first update copies them)."""
         with self._exclusive("update()"):
+            params = self._params()
+            self._check_apart(params)  # (else an average that is another parameter's array would write it)
             if self.n_averaged == 0:
-                self._run(engine.copy_all, self._params())
+                self._run(engine.copy_all, params)
             else:
                 operation, number = self._averaging()
-                self._run(operation, self._params(), number)
+                self._run(operation, params, number)
             self.n_averaged = min(self.n_averaged + 1, MAX_STEP)  # (a loaded count may be it)
 
     def copy_to(self, params=None):

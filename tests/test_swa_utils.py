@@ -273,19 +273,24 @@ def test_an_average_sharing_memory_in_part_with_its_parameter_is_refused(cls, sh
 
 
 @pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
-def test_an_average_sharing_memory_with_another_parameter_is_refused_by_swap_and_copy_to(cls):
-    # averages[1] a view overlapping parameter 0: two swaps no longer gave the parameters back
+def test_an_average_sharing_memory_with_another_parameter_is_refused(cls):
+    # averages[1] a view overlapping parameter 0: two swaps no longer gave the parameters back, and
+    # update() wrote parameter 0 (the check it makes when an average or a parameter was replaced)
     first, second = np.arange(5.0), np.arange(100.0, 105.0)
     average = cls([first, second])
     average.update()
     average.averages[1] = first[:5]
     before = first.copy(), second.copy()
-    for call in (average.swap, average.copy_to):
+    for call in (average.update, average.swap, average.copy_to):
         with pytest.raises(ValueError, match="average 1 shares memory with parameter 0 .*; "
                                              "each parameter and each average must be a separate array$"):
             call()
         np.testing.assert_array_equal(first, before[0])
         np.testing.assert_array_equal(second, before[1])
+    assert average.n_averaged == 1
+    average.averages[1] = second.copy()  # (checked again, apart: updated)
+    average.update()
+    assert average.n_averaged == 2
 
 
 @pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
