@@ -80,6 +80,8 @@ def _norm_type(norm_type):
             value = float(norm_type)
         except (TypeError, ValueError):
             pass
+        except OverflowError:  # (a whole number beyond a double's range)
+            raise ValueError(f"norm_type must be a number a double holds (or inf), got {norm_type!r}") from None
     if value is None:
         raise TypeError(f"norm_type must be a real number (or a string of one: 'inf', '-inf'), got {norm_type!r}")
     if math.isnan(value):

@@ -865,11 +865,12 @@ class CyclicLR(LRScheduler):
             scale_factor = x / self.step_ratio
         else:
             scale_factor = (x - 1) / (self.step_ratio - 1)
-        scale = self.scale_fn(cycle if self.scale_mode == "cycle" else self.last_epoch)
-        lrs = [base_lr + (max_lr - base_lr) * scale_factor * scale
+        # the scale asked for each value, as torch asks (a scale_fn with a state of its own sees its calls)
+        at = cycle if self.scale_mode == "cycle" else self.last_epoch
+        lrs = [base_lr + (max_lr - base_lr) * scale_factor * self.scale_fn(at)
                for base_lr, max_lr in zip(self.base_lrs, self.max_lrs)]
         if self.cycle_momentum:
-            momentums = [high - (high - low) * scale_factor * scale
+            momentums = [high - (high - low) * scale_factor * self.scale_fn(at)
                          for low, high in zip(self.base_momentums, self.max_momentums)]
             for group, momentum in zip(self.optimizer.param_groups, momentums):
                 _set_momentum(group, self.use_beta1, momentum)

@@ -319,6 +319,7 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
         (ValueError, "read-only", lambda: fastgd.clip_grad_value_([good, readonly], 0.1)),
         (TypeError, "norm_type", lambda: fastgd.clip_grad_norm_([good], 0.1, "two")),
         (ValueError, "norm_type", lambda: fastgd.clip_grad_norm_([good], 0.1, float("nan"))),
+        (ValueError, "norm_type must be a number a double holds", lambda: fastgd.clip_grad_norm_([good], 0.1, 10**400)),
         (TypeError, "max_norm", lambda: fastgd.clip_grad_norm_([good], None)),
         (TypeError, "clip_value", lambda: fastgd.clip_grad_value_([good], "1")),
         (ValueError, "clip_value must be a number a double holds", lambda: fastgd.clip_grad_value_([good], 10**400)),

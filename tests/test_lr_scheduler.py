@@ -76,6 +76,18 @@ class Warmup:
         return min(1.0, (epoch + 1) / self.epochs)
 
 
+class Fading:
+    """A scale_fn with a state of its own: each call fades the scale (so the calls must be torch's,
+    one per group for the rates and one per group for the momentums; CyclicLR saves the count)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x):
+        self.calls += 1
+        return 0.9999 ** self.calls
+
+
 def metric(i):
     """A loss that improves, then stalls and wanders (ReduceLROnPlateau's input)."""
     return 1.0 / (1 + i) ** 0.5 + 0.02 * math.sin(i / 3.0) + (0.3 if 300 < i < 340 else 0.0)
@@ -140,6 +152,8 @@ CASES = {
     "CyclicLR-scale_fn": ("AdamW", lambda m, o: [m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=40,
                                                             scale_fn=lambda x: 0.5 * (1 + math.sin(x * math.pi / 2)),
                                                             scale_mode="iterations")], None),
+    "CyclicLR-scale_fn-state": ("SGD", lambda m, o: [m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=30,
+                                                                scale_fn=Fading())], None),
     "CyclicLR-sawtooth": ("SGD", lambda m, o: [m.CyclicLR(o, base_lr=0.001, max_lr=0.1, step_size_up=37,
                                                           step_size_down=0)], None),
     "CyclicLR-sawtooth-exp_range": ("Adam", lambda m, o: [m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=20.5,
