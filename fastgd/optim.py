@@ -243,8 +243,12 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __array_function__(self, func, types, args, kwargs):
         result = func(*_unwrapped(args), **_unwrapped(kwargs))
-        out = kwargs.get("out")  # a Parameter written into is returned as itself, as by a ufunc
-        return out if isinstance(out, Parameter) else result
+        # a Parameter written into is returned as itself, as by a ufunc: out=, or out given by
+        # position (np.clip(a, 0, 1, p)), the argument after the first whose array came back
+        out = kwargs.get("out")
+        if isinstance(out, Parameter):
+            return out
+        return next((given for given in args[1:] if isinstance(given, Parameter) and result is given.data), result)
 
     def __getattr__(self, name):
         # only reached for what Parameter lacks: the array's public attributes and methods

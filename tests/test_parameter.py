@@ -157,6 +157,17 @@ def test_a_parameter_as_a_keyword_of_a_ufunc_is_its_data(pair):
     np.testing.assert_array_equal(param.data, data)
 
 
+def test_a_parameter_written_as_a_functions_out_by_position_is_returned_itself():
+    # as out= (and a ufunc's out, by either) returns it: np.clip(a, 0, 1, p) returned p.data
+    p, a = Parameter(np.zeros(3)), np.array([-1.0, 0.5, 2.0])
+    assert np.clip(a, 0, 1, p) is p and np.clip(a, 0, 1, out=p) is p
+    assert np.cumsum(a, 0, None, p) is p
+    np.testing.assert_array_equal(p.data, np.cumsum(a))
+    q = Parameter(a.copy())
+    assert type(np.clip(q, 0, 1)) is np.ndarray and np.clip(q, 0, 1, q) is q  # (the first argument: the input)
+    np.testing.assert_array_equal(q.data, [0.0, 0.5, 1.0])
+
+
 def test_hashable_by_identity():
     p, q = Parameter(np.zeros(3)), Parameter(np.zeros(3))
     assert len({p: 1, q: 2}) == 2 and hash(p) == object.__hash__(p)
