@@ -141,8 +141,10 @@ class DataParallel(BaseEstimator):
         if self.client is not None and not isinstance(self.client, Client):
             raise TypeError(f"client must be a distributed.Client or None (the default client), got "
                             f"{type(self.client).__name__}")
-        if self.timeout is not None and not (isinstance(self.timeout, Real) and self.timeout > 0):
-            raise ValueError(f"timeout={self.timeout!r}; expected a positive number of seconds or None")
+        if self.timeout is not None and not (isinstance(self.timeout, Real) and not isinstance(self.timeout, bool)
+                                             and 0 < self.timeout < math.inf):
+            raise ValueError(f"timeout={self.timeout!r}; expected a finite positive number of seconds, or None (no "
+                             "limit)")
 
     def _client_and_data(self, X, y, sample_weight):
         """The client (self.client, or Dask's default) and _check_data's X, y and sample_weight;
@@ -211,6 +213,9 @@ class DataParallel(BaseEstimator):
         except Exception as error:
             _raise_if_gone(every, error)
             raise
+        failed = next((future for future in every if future.status == "error"), None)
+        if failed is not None:
+            failed.result()  # raises the error of the block that failed to compute (a bad input file, say)
         x_futures, y_futures = futures[:2]
         w_futures = futures[2] if sample_weight is not None else [None] * len(x_futures)
         holders = client.who_has(x_futures)

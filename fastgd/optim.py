@@ -534,6 +534,10 @@ class Optimizer(_OneAtATime):
                              f"{', '.join(option.name for option in cls.algorithm.options)}")
         for option in cls.algorithm.options:
             _checks.check_option(options[option.name], option.kind, where + option.name)
+        cls._check_rules(options, where, constructor)
+
+    @classmethod
+    def _check_rules(cls, options, where, constructor=False):
         for rule in cls.algorithm.rules:
             if constructor or not rule.constructor_only:
                 rule.check(options, where)
@@ -558,14 +562,17 @@ class Optimizer(_OneAtATime):
         read the same each time (_checks.settled), which the step then reads, so that nothing another
         thread sets meanwhile, or a float subclass answers anew, is stepped with unchecked."""
         checked = []
-        names = [] if self.algorithm is None else [option.name for option in self.algorithm.options]
+        options = () if self.algorithm is None else self.algorithm.options
         for index, (group, (start, stop)) in enumerate(zip(self.param_groups, self._slices)):
             group, where = dict(group), self._where(index)
             self._check_options(group, where)
-            settled = {name: _checks.settled(group[name]) for name in names}
-            if any(settled[name] is not group[name] for name in names):
-                group.update(settled)
-                self._check_options(group, where)  # (a number read anew may not be the one just checked)
+            settled = [(option, _checks.settled(group[option.name])) for option in options]
+            settled = [(option, value) for option, value in settled if value is not group[option.name]]
+            for option, value in settled:  # (a number read anew may not be the one just checked)
+                group[option.name] = value
+                _checks.check_option(value, option.kind, where + option.name)
+            if settled:
+                self._check_rules(group, where)
             self._check_in_dtype(group, self._params[start:stop], where)
             checked.append(group)
         return checked

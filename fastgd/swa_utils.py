@@ -62,20 +62,23 @@ class _Average(_OneAtATime):
         self.n_averaged = 0
         self._apart = ((), ())  # the parameters and averages update() last found apart (_check_apart)
 
+    def _pickled(self):
+        return {key: value for key, value in super()._pickled().items() if key != "_apart"}  # (made anew)
+
     def __setstate__(self, state):
         super().__setstate__(state)
         self.averages = [_writable(a) if isinstance(a, np.ndarray) else a for a in self.averages]
         self._apart = ((), ())
 
-    def _check_apart(self, params):
+    def _check_apart(self, params, averages):
         """_separate(params, averages), unless they are the arrays it found apart last: update()
         runs too often for the full check, which costs more than an update of small arrays; a
         Parameter's .data or an entry of averages replaced since is checked."""
-        arrays, averages = self._apart
-        if not (len(arrays) == len(params) and len(averages) == len(self.averages)
-                and all(map(operator.is_, arrays, params)) and all(map(operator.is_, averages, self.averages))):
-            _separate(params, self.averages)
-            self._apart = (tuple(params), tuple(self.averages))
+        arrays, apart = self._apart
+        if not (len(arrays) == len(params) and len(apart) == len(averages)
+                and all(map(operator.is_, arrays, params)) and all(map(operator.is_, apart, averages))):
+            _separate(params, averages)
+            self._apart = (tuple(params), tuple(averages))
 
     def _params(self):
         """The parameters' arrays as they are now (a Parameter's current .data; _check checks them)."""
@@ -85,8 +88,8 @@ class _Average(_OneAtATime):
         """Raise, naming the array, unless arrays (the parameters, or copy_to's targets: `name`)
         and others (the averages, `what`) pair up as a compiled pass takes them (see _run);
         averages_written: whether the pass writes the averages (update and swap; copy_to reads them)."""
-        if len(self.averages) != len(self._entries):  # (averages, a public list, edited by hand)
-            raise ValueError(f"averages holds {len(self.averages)} arrays for {len(self._entries)} parameters; "
+        if len(others) != len(self._entries):  # (averages, a public list, edited by hand)
+            raise ValueError(f"averages holds {len(others)} arrays for {len(self._entries)} parameters; "
                              "keep one average a parameter (an entry replaced by an array of its shape and dtype)")
         for i, (array, other) in enumerate(zip(arrays, others)):
             _checks.check_param(array, f"{name} {i}", written)
@@ -106,25 +109,26 @@ class _Average(_OneAtATime):
         copies) and its number."""
         raise NotImplementedError
 
-    def _run(self, operation, params, *number, written=None):
-        """operation(averages, params, *number), a compiled pass; if it refuses the arrays, check
-        them in full (raises, naming the parameter; `written`: what writes them, if it does) and
-        pass plain views of subclasses."""
-        if not operation(self.averages, params, *number):
-            self._check(params, self.averages, "average", written)
-            if not operation(self.averages, [np.asarray(p) for p in params], *number):
+    def _run(self, operation, params, averages, *number, written=None):
+        """operation(averages, params, *number), a compiled pass (averages: a list of the
+        averages, as checked); if it refuses the arrays, check them in full (raises, naming the
+        parameter; `written`: what writes them, if it does) and pass plain views of subclasses."""
+        if not operation(averages, params, *number):
+            self._check(params, averages, "average", written)
+            if not operation(averages, [np.asarray(p) for p in params], *number):
                 raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
     def update(self):
         """Average the parameters' current values in (the first update copies them)."""
         with self._exclusive("update()"):
-            params = self._params()
-            self._check_apart(params)  # (else an average that is another parameter's array would write it)
+            # the lists as checked (another thread may replace an entry of averages meanwhile)
+            params, averages = self._params(), list(self.averages)
+            self._check_apart(params, averages)  # (else an average that is another parameter's array would write it)
             if self.n_averaged == 0:
-                self._run(engine.copy_all, params)
+                self._run(engine.copy_all, params, averages)
             else:
                 operation, number = self._averaging()
-                self._run(operation, params, number)
+                self._run(operation, params, averages, number)
             self.n_averaged = min(self.n_averaged + 1, MAX_STEP)  # (a loaded count may be it)
 
     def copy_to(self, params=None):
@@ -132,22 +136,23 @@ class _Average(_OneAtATime):
         the same shapes and dtypes)."""
         with self._exclusive("copy_to()"):
             targets = self._params() if params is None else [_data(entry) for entry in params]
-            if len(targets) != len(self.averages):
-                raise ValueError(f"copy_to got {len(targets)} parameters for {len(self.averages)} averages")
-            _separate(targets, self.averages)
-            if not engine.copy_all(targets, self.averages):
-                self._check(targets, self.averages, "average", "copy_to() writes the averages into it",
+            averages = list(self.averages)  # (as checked: another thread may replace an entry meanwhile)
+            if len(targets) != len(averages):
+                raise ValueError(f"copy_to got {len(targets)} parameters for {len(averages)} averages")
+            _separate(targets, averages)
+            if not engine.copy_all(targets, averages):
+                self._check(targets, averages, "average", "copy_to() writes the averages into it",
                             "parameter" if params is None else "target", averages_written=False)
-                if not engine.copy_all([np.asarray(t) for t in targets], self.averages):
+                if not engine.copy_all([np.asarray(t) for t in targets], averages):
                     raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
     def swap(self):
         """Exchange the parameters' values and the averages in place (evaluate with the averages,
         then swap back)."""
         with self._exclusive("swap()"):
-            params = self._params()
-            _separate(params, self.averages)
-            self._run(engine.swap_all, params, written="swap() writes the averages into it")
+            params, averages = self._params(), list(self.averages)
+            _separate(params, averages)
+            self._run(engine.swap_all, params, averages, written="swap() writes the averages into it")
 
     def state_dict(self):
         """The averages (copies) and the number of updates averaged."""
