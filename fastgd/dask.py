@@ -213,9 +213,6 @@ class DataParallel(BaseEstimator):
         except Exception as error:
             _raise_if_gone(every, error)
             raise
-        failed = next((future for future in every if future.status == "error"), None)
-        if failed is not None:
-            failed.result()  # raises the error of the block that failed to compute (a bad input file, say)
         x_futures, y_futures = futures[:2]
         w_futures = futures[2] if sample_weight is not None else [None] * len(x_futures)
         holders = client.who_has(x_futures)
