@@ -213,6 +213,11 @@ class DataParallel(BaseEstimator):
         except Exception as error:
             _raise_if_gone(every, error)
             raise
+        failed = next((future for future in every if future.status == "error"), None)
+        if failed is not None:  # a block failed to compute (a bad input file, say): raise its error,
+            error, traceback = failed.exception(), failed.traceback()
+            del arrays, futures, every, failed  # without the blocks, which its traceback would keep in memory
+            raise error.with_traceback(traceback)
         x_futures, y_futures = futures[:2]
         w_futures = futures[2] if sample_weight is not None else [None] * len(x_futures)
         holders = client.who_has(x_futures)

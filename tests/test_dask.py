@@ -582,25 +582,45 @@ def test_a_fit_failing_some_rounds_in_leaves_none_of_its_tasks(dask_client):
     _assert_none_left(dask_client, before)  # (info holds the error until the test ends)
 
 
-def _assert_none_left(client, before):
-    """Wait (up to 60 s) for the scheduler to let go of every fastgd task but those in before:
+def _broken(block, block_info=None):
+    if block_info[0]["chunk-location"][0] == 1:
+        raise RuntimeError("a bad input file")
+    return block
+
+
+def test_a_block_failing_to_compute_raises_its_error_and_holds_no_block(dask_client):
+    X, y = _data(400, 3, classifier=True)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    model = DataParallel(fastgd.LogisticRegression(max_iter=2, tol=None), client=dask_client).fit(Xd, yd)
+    coef = model.coef_.copy()
+    before = _fastgd_tasks(dask_client, "_broken-")
+    with pytest.raises(RuntimeError, match="a bad input file") as info:  # (an IndexError from within hid it)
+        model.fit(Xd.map_blocks(_broken, dtype=Xd.dtype), yd)
+    np.testing.assert_array_equal(model.coef_, coef)
+    # the error held (as by a notebook's last traceback) keeps none of the blocks computed
+    _assert_none_left(dask_client, before, "_broken-")
+    assert info.value is not None
+
+
+def _assert_none_left(client, before, prefix="fastgd-"):
+    """Wait (up to 60 s) for the scheduler to let go of every task of prefix's but those in before:
     it lets a cancelled task go once the cancel reaches it, and one already running once it ends
     (Dask does not stop a running task; an audit saw them gone within about 5 s)."""
     deadline = time.monotonic() + 60
-    while left := [task for key, task in _fastgd_tasks(client).items() if key not in before]:
-        assert time.monotonic() < deadline, f"fastgd's tasks were still on the scheduler after 60 s: {left}"
+    while left := [task for key, task in _fastgd_tasks(client, prefix).items() if key not in before]:
+        assert time.monotonic() < deadline, f"{prefix} tasks were still on the scheduler after 60 s: {left}"
         time.sleep(0.2)
 
 
-def _fastgd_tasks(client):
-    """(key, state, the clients wanting it, its dependents) of each fastgd task the scheduler holds;
-    as a dict by key."""
-    return {task[0]: task for task in client.run_on_scheduler(_tasks) if task[0].startswith("fastgd-")}
+def _fastgd_tasks(client, prefix="fastgd-"):
+    """(key, state, the clients wanting it, its dependents) of each task the scheduler holds whose
+    key names prefix (fastgd's by default; an array's keys are tuples); as a dict by key."""
+    return {task[0]: task for task in client.run_on_scheduler(_tasks) if prefix in task[0]}
 
 
 def _tasks(dask_scheduler):
     """On the scheduler: (key, state, the clients wanting it, its dependents) of each task it holds."""
-    return [(str(key), task.state, sorted(client.client_key for client in task.who_wants),
+    return [(str(key), task.state, sorted(client.client_key for client in task.who_wants or ()),  # (None: no client ever wanted it)
              sorted(str(dependent.key) for dependent in task.dependents))
             for key, task in dask_scheduler.tasks.items() if task.state != "released"]
 
