@@ -98,7 +98,8 @@ class DataParallel(BaseEstimator):
     constant here (it needs the convergence test of each epoch): with ``tol`` set, the fit stops
     where the estimator's own would divide the rate by 5.  With ``sample_weight`` (a dask array with
     X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
-    weights sum to 0 are skipped, and every worker holding blocks needs a positive sum.  A
+    weights sum to 0 are skipped, a block's below 0 is refused (as the estimator's
+    ``partial_fit`` refuses it), and every worker holding blocks needs a positive sum.  A
     DataFrame's partitions are the blocks; its column names are not kept.  The replicas run
     without convergence test of their own (``fit`` tests the averaged objectives, and warns
     of a divergence by their curve, as the estimator's fit does) and take the estimator's current parameters at
@@ -554,7 +555,7 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
     for epoch in range(first_epoch, first_epoch + n_epochs):
         objectives = np.zeros(len(X_blocks))
         for index, (X, y, w) in enumerate(zip(X_blocks, y_blocks, w_blocks)):
-            if sums[index] > 0:
+            if sums[index] != 0:  # (a negative or NaN sum: the estimator's partial_fit refuses it)
                 model.n_iter_ = epoch  # per-epoch schedules read the epoch count (partial_fit adds one a call)
                 model.partial_fit(X, y, sample_weight=w, **options)
                 objectives[index] = model.loss_curve_[-1]

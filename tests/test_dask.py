@@ -182,6 +182,14 @@ def test_sample_weights_average_by_their_sums(dask_client, make):
     Xd, yd, wd, _held = _placed(dask_client, X, y, 1, idle)
     with pytest.raises(ValueError, match="sample_weight sums to 0 over the blocks one worker holds"):
         DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
+    # a block of weights summing below 0, or a NaN weight, is refused as the estimator's partial_fit
+    # refuses it (they were skipped: the block's rows left out of the fit without a word)
+    for value, message in ((-1.0, r"sample_weight sums to -\d+"), (np.nan, "sample_weight contains NaN")):
+        bad = weights.copy()
+        bad[:250] = value if np.isnan(value) else -weights[:250]
+        Xd, yd, wd, _held = _placed(dask_client, X, y, 2, bad)
+        with pytest.raises(ValueError, match=message):
+            DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
 
 
 @pytest.mark.parametrize("class_weight", [{0: 3.0, 1: 0.5}, "balanced"])
