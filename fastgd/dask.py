@@ -546,8 +546,8 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
     weights folded in) and, per epoch, its objective (the mean over its blocks, weighted by
     their weight sums)."""
     options = {} if classes is None else {"classes": classes}
-    X_blocks, y_blocks = [_aligned_once(X) for X in X_blocks], [_aligned_once(y) for y in y_blocks]
-    w_blocks = [None if w is None else _aligned_once(w) for w in w_blocks]
+    X_blocks, y_blocks = [_aligned_once(X, "X") for X in X_blocks], [_aligned_once(y, "y") for y in y_blocks]
+    w_blocks = [None if w is None else _aligned_once(w, "sample_weight") for w in w_blocks]
     sums = np.array([model._weight_sum(y, w, classes) for y, w in zip(y_blocks, w_blocks)])
     if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
         model.loss_curve_.clear()
@@ -568,12 +568,15 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
 _ALIGNED = {}
 
 
-def _aligned_once(block):
-    """The block, or its aligned copy (of a sparse block, a CSR copy), made once a block on this
-    worker and kept while the block lives: a block from a network frame may sit at an odd
-    address, and a sparse one may be of another format (COO, CSC), which the estimators would
-    copy or convert on every call."""
+def _aligned_once(block, name):
+    """The block (of the array called name), or its aligned copy (of a sparse block, a CSR copy),
+    made once a block on this worker and kept while the block lives: a block from a network frame
+    may sit at an odd address, and a sparse one may be of another format (COO, CSC), which the
+    estimators would copy or convert on every call."""
     is_sparse = sparse.issparse(block)
+    if not (is_sparse or isinstance(block, np.ndarray)):
+        raise TypeError(f"a block of {name} is a {type(block).__module__}.{type(block).__name__}; expected NumPy "
+                        f"arrays or scipy.sparse matrices (convert the blocks first: {name}.map_blocks(...))")
     if (not is_sparse or block.format == "csr") and _is_aligned(block):
         return block
     key = id(block)

@@ -510,6 +510,18 @@ async def _exit_at_once():
     os._exit(1)
 
 
+def test_blocks_of_another_array_type_are_refused(dask_client):
+    # (a pydata sparse COO block, say: it failed within with an AttributeError, 'COO' has no 'flags')
+    X, y = _data(200, 3, classifier=True)
+    Xd, yd = da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100)
+    model = DataParallel(fastgd.LogisticRegression(max_iter=2, tol=None), client=dask_client).fit(Xd, yd)
+    coef = model.coef_.copy()
+    with pytest.raises(TypeError, match=r"a block of X is a builtins.list; expected NumPy arrays or scipy.sparse "
+                                        r"matrices \(convert the blocks first: X.map_blocks"):
+        model.fit(Xd.map_blocks(lambda block: block.tolist(), dtype=X.dtype, meta=np.empty((0, 0))), yd)
+    np.testing.assert_array_equal(model.coef_, coef)
+
+
 def test_a_block_at_an_odd_address_is_aligned_once_while_it_lives():
     import gc
 
@@ -519,15 +531,15 @@ def test_a_block_at_an_odd_address_is_aligned_once_while_it_lives():
     block[...] = np.arange(300).reshape(100, 3)
     assert not block.flags.aligned
     import tracemalloc
-    first = fastgd_dask._aligned_once(block)
+    first = fastgd_dask._aligned_once(block, "X")
     tracemalloc.start()
-    again = fastgd_dask._aligned_once(block)
+    again = fastgd_dask._aligned_once(block, "X")
     copied = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert first is again and first.flags.aligned and copied < block.nbytes  # one copy, made once
     np.testing.assert_array_equal(first, block)
     aligned = np.ones(4)
-    assert fastgd_dask._aligned_once(aligned) is aligned  # an aligned block is not copied
+    assert fastgd_dask._aligned_once(aligned, "X") is aligned  # an aligned block is not copied
     key = id(block)
     del block, first, again
     gc.collect()
