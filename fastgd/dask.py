@@ -67,7 +67,8 @@ class DataParallel(BaseEstimator):
         batch size, ...) apply to each replica.  ``fit`` runs up to its ``max_iter`` epochs and,
         with ``tol`` set, stops by its rule (``n_iter_no_change`` epochs in a row whose averaged
         objective is not ``tol`` below the best before them), at the end of the round of
-        ``sync_every`` epochs in which the rule is met; there is no early stopping.
+        ``sync_every`` epochs in which the rule is met; there is no early stopping, and no
+        ``warm_start`` (``fit`` starts from zero weights; ``partial_fit`` goes on).
     client : distributed.Client or None (the default client, ``distributed.get_client()``): the calls
         run through it, also where it is not the default.
     sync_every : int or None; epochs between averages (None: average once, after the last).
@@ -133,6 +134,9 @@ class DataParallel(BaseEstimator):
         if for_partial_fit and getattr(self.estimator, "class_weight", None) == "balanced":
             raise ValueError("the estimator has class_weight='balanced', which partial_fit cannot compute from "
                              "blocks of y (as scikit-learn's partial_fit refuses it); give a dict of class weights")
+        if not for_partial_fit and getattr(self.estimator, "warm_start", False):
+            raise ValueError("the estimator has warm_start=True; DataParallel.fit starts from zero weights (call "
+                             "partial_fit to go on from the last fit's, or set warm_start=False)")
         if getattr(self.estimator, "early_stopping", False):
             raise ValueError("the estimator has early_stopping=True; DataParallel holds no rows out: it stops by "
                              "tol on the replicas' training objective (set early_stopping=False)")

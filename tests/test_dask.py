@@ -388,6 +388,11 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         model.fit(Xd, da.from_array(y, chunks=50))
     with pytest.raises(ValueError, match="sample_weight's"):
         model.fit(Xd, yd, sample_weight=da.ones(200, chunks=40))
+    with pytest.raises(ValueError, match="warm_start=True; DataParallel.fit starts from zero weights"):
+        DataParallel(fastgd.LogisticRegression(warm_start=True), client=dask_client).fit(Xd, yd)  # (it was ignored)
+    np.testing.assert_array_equal(model.coef_, coef)
+    warm = DataParallel(fastgd.LogisticRegression(max_iter=2, tol=None, warm_start=True), client=dask_client)
+    warm.partial_fit(Xd, yd, classes=[0, 1])  # (partial_fit goes on, as scikit-learn's, whatever warm_start)
     with pytest.raises(ValueError, match="early_stopping=True; DataParallel holds no rows out"):
         DataParallel(fastgd.LogisticRegression(early_stopping=True), client=dask_client).fit(Xd, yd)
     with pytest.raises(TypeError, match="sample_weight is a ndarray"):
