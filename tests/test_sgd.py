@@ -561,6 +561,23 @@ def test_partial_fit_matches_scikit_learn(average, n_classes):
     assert ours.t_ == theirs.t_
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("average", [True, 100])
+@pytest.mark.parametrize("task", [2, 3, "regression"])
+def test_a_fit_then_a_partial_fit_with_average_is_the_longer_fit(task, average, kind):
+    # the README's difference: with the average shown, scikit-learn's partial_fit goes on from a
+    # stale intercept, fastgd's from the one it trained, so that the next epoch is the fit's next
+    X, y = _regression(np.float64, kind) if task == "regression" else _classification(task, np.float64, kind)
+    make = fastgd.SGDRegressor if task == "regression" else fastgd.SGDClassifier
+    options = dict(SAME, learning_rate="invscaling", eta0=0.05, alpha=1e-3, average=average)
+    shorter = make(**dict(options, max_iter=3)).fit(X, y)
+    shorter.partial_fit(X, y)
+    longer = make(**dict(options, max_iter=4)).fit(X, y)
+    np.testing.assert_allclose(shorter.coef_, longer.coef_, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(shorter.intercept_, longer.intercept_, rtol=1e-12, atol=1e-15)
+    assert shorter.t_ == longer.t_
+
+
 @pytest.mark.parametrize("task", [2, 3, "regression"])
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_partial_fit_after_average_is_set_off_goes_on_from_the_average_shown_as_scikit_learn(task, shuffle):
