@@ -566,11 +566,12 @@ class Optimizer(_OneAtATime):
         for index, (group, (start, stop)) in enumerate(zip(self.param_groups, self._slices)):
             group, where = dict(group), self._where(index)
             self._check_options(group, where)
-            settled = [(option, _checks.settled(group[option.name])) for option in options]
-            settled = [(option, value) for option, value in settled if value is not group[option.name]]
-            for option, value in settled:  # (a number read anew may not be the one just checked)
-                group[option.name] = value
-                _checks.check_option(value, option.kind, where + option.name)
+            settled = False
+            for option in options:
+                value = _checks.settled(group[option.name])
+                if value is not group[option.name]:  # (a number read anew may not be the one just checked)
+                    group[option.name], settled = value, True
+                    _checks.check_option(value, option.kind, where + option.name)
             if settled:
                 self._check_rules(group, where)
             self._check_in_dtype(group, self._params[start:stop], where)
