@@ -80,6 +80,7 @@ class Objective:
         sgd_intercepts: npt.NDArray[np.float64] | None = None,
         row_weight: float = 1,
         clamp_decay: bool = False,
+        plain_sgd: bool = False,
     ) -> None: ...
 
 def epoch(

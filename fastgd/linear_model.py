@@ -286,9 +286,10 @@ class _Driver(BaseEstimator):
         the loop found the weights all finite at the end (else they are unchecked)."""
         result = np.zeros(4)
         in_order = self._in_order(X, order, batch_size)
+        plain = self._plain_sgd()
         objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept,
-                                           intercept_decay=self._intercept_decay(X), lazy=self.lazy_updates,
-                                           **self._objective_options())
+                                           intercept_decay=self._intercept_decay(X), plain_sgd=plain,
+                                           lazy=self.lazy_updates and not plain, **self._objective_options())
 
         def epoch(plan, groups, grads, n_threads, checked):
             return optim.engine.epoch(plan, groups, grads, n_threads, checked, X, targets, sample_weight, order,
@@ -296,6 +297,12 @@ class _Driver(BaseEstimator):
 
         self._optimizer._step_with(epoch, [self._grad])
         return float(result[0]), int(result[1]), float(result[2]), bool(result[3])
+
+    def _plain_sgd(self):
+        """Whether the optimizer steps by plain SGD, p -= lr g ("sgd", or "momentum" with a
+        momentum of 0): the compiled epoch then takes the steps itself (Objective's plain_sgd),
+        scikit-learn's way."""
+        return self.optimizer == "sgd" or (self.optimizer == "momentum" and self.momentum == 0)
 
     # -- training driver --------------------------------------------------------
 
@@ -482,7 +489,7 @@ class _Driver(BaseEstimator):
         if self._sgd_intercepts is not None and kept is not None and kept.size == 2 * k:
             carried = self._intercepts_carried(reset)
             self._sgd_intercepts[carried] = kept[carried]
-        lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self.optimizer == "sgd"
+        lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self._plain_sgd()
         self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
         if reset or getattr(self, "_average_theta", None) is None or self._averaged_as != self.average:
             # a new average: from step `average` of the fit, or, when average was switched on or
@@ -1594,7 +1601,8 @@ n_iter_no_change, %swarm_start, average
     batch_size : int or None, default=1
         Rows per step: 1 is scikit-learn's per-sample SGD, None full-batch gradient descent.
     optimizer : str, default="sgd"
-        "sgd" (scikit-learn's algorithm), or another of fastgd's optimizers: "momentum",
+        "sgd" (scikit-learn's algorithm; "momentum" with momentum=0 is the same), or another of
+        fastgd's optimizers: "momentum",
         "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam",
         "nadam", stepping with learning_rate's rates. learning_rate="optimal" (the default) sizes
         plain SGD's steps: with an optimizer other than "sgd", "momentum" and "nesterov" (whose
@@ -1630,7 +1638,7 @@ class _SGDDropIn(_Driver):
 
     def _per_sample_sgd(self):
         """Whether the estimator runs scikit-learn's algorithm: plain SGD a row at a time."""
-        return self.batch_size == 1 and self.optimizer == "sgd"
+        return self.batch_size == 1 and self._plain_sgd()
 
     def _shuffles_as_scikit_learn(self):
         return self._per_sample_sgd()

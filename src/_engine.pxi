@@ -14,8 +14,8 @@
 #   2. counts the steps, sets the step scalars and runs the kernels without the
 #      GIL: nothing in this part can fail, and nothing is allocated.
 #
-# The regression epoch (_regression.pxi) does 1 once and 2 once per batch (but plain SGD a
-# row at a time, whose steps it takes itself: see plain_sgd).
+# The regression epoch (_regression.pxi) does 1 once and 2 once per batch, but for plain SGD
+# (Objective.plain_sgd), whose steps it takes itself.
 # Parameters whose gradient is None are skipped, as torch skips parameters
 # without a grad.  The Python layer lets one step of an optimizer run at a time.
 cimport cython
@@ -37,7 +37,7 @@ from _kernels cimport (
     adamax_interface, adamax_step_scalars, adamax_update, adadelta_interface, adadelta_update,
     lion_interface, lion_update, radam_interface, radam_step_scalars, radam_update,
     nadam_interface, nadam_step_scalars, nadam_update,
-    rmsprop_interface, rmsprop_update, SgdOptions, sgd_interface, sgd_update,
+    rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
 )
 
 cnp.import_array()
@@ -379,20 +379,6 @@ cdef inline void set_lr(Engine* e, Py_ssize_t g, double lr) noexcept nogil:
 cdef inline double lr_of(const Engine* e, Py_ssize_t g) noexcept nogil:
     """Group g's learning rate."""
     return e.values[g * VALUES + e.lr_value]
-
-
-cdef inline bint plain_sgd(const Engine* e) noexcept nogil:
-    """Whether a prepared engine of one group steps by plain SGD, p += -lr * g (no momentum,
-    weight decay or maximize): then the regression epoch on sparse rows may keep the weights
-    scaled and update only a row's nonzeros (scikit-learn's weight vector), without the step."""
-    cdef SgdOptions o
-    cdef double* fields = <double*>&o
-    cdef Py_ssize_t f
-    if e.kernel.update != sgd_update or e.n_groups != 1 or e.n_fields * sizeof(double) != sizeof(SgdOptions):
-        return False
-    for f in range(e.n_fields):
-        fields[f] = e.values[e.field_value[f]]
-    return o.momentum == 0 and o.weight_decay == 0 and o.maximize == 0
 
 
 @cython.final

@@ -83,7 +83,11 @@ cdef class Objective:
     float64, each weight's applied penalty then the total; kept across the epochs of one
     call.  average: the averaged parameters (ASGD), updated after each step from step
     average_start on (steps counted from 1 over the whole fit, starting at steps_before),
-    or None.  lazy: on sparse rows, an optimizer other than plain SGD steps only the weights
+    or None.  plain_sgd: the optimizer steps by plain SGD, p -= lr g (one group, no momentum,
+    weight decay or maximize: the caller's decision, not checked here); the epoch then takes
+    the steps itself, a row's as its gradient is computed, and on sparse rows keeps the weights
+    scaled and updates only the batch's nonzeros (scikit-learn's weight vector).
+    lazy: on sparse rows, an optimizer other than plain SGD steps only the weights
     the batch's nonzeros touch (and the intercepts), their state alone updated (torch's
     SparseAdam); by default it takes the exact dense step on the whole gradient.
     passive_aggressive: 1 or 2 for scikit-learn's PA-I and PA-II steps with a margin loss
@@ -109,7 +113,7 @@ cdef class Objective:
     their sign), dense and sparse; by default the gradient step's, negative past lr alpha = 1."""
     cdef Loss loss
     cdef double epsilon, alpha, l1, intercept_decay, aggressiveness, row_weight
-    cdef bint fit_intercept, weights_scale_steps, clamp_decay
+    cdef bint fit_intercept, weights_scale_steps, clamp_decay, plain_sgd
     cdef object weight_pos, weight_neg, l1_state, average, lazy_average, sgd_norms, sgd_intercepts
     cdef long long average_start, steps_before
     cdef bint lazy, sgd_objective
@@ -119,7 +123,8 @@ cdef class Objective:
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
                  l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
                  int passive_aggressive=0, double aggressiveness=1, lazy_average=None, bint sgd_objective=False,
-                 sgd_norms=None, sgd_intercepts=None, double row_weight=1, bint clamp_decay=False):
+                 sgd_norms=None, sgd_intercepts=None, double row_weight=1, bint clamp_decay=False,
+                 bint plain_sgd=False):
         if passive_aggressive not in (0, 1, 2):
             raise ValueError(f"passive_aggressive must be 0, 1 or 2; got {passive_aggressive}")
         if loss not in LOSSES:
@@ -127,7 +132,7 @@ cdef class Objective:
         self.loss = LOSSES[loss]
         self.epsilon, self.alpha, self.l1, self.intercept_decay = epsilon, alpha, l1, intercept_decay
         self.fit_intercept, self.weights_scale_steps, self.row_weight = fit_intercept, weights_scale_steps, row_weight
-        self.clamp_decay = clamp_decay
+        self.clamp_decay, self.plain_sgd = clamp_decay, plain_sgd
         self.weight_pos, self.weight_neg, self.l1_state, self.average = weight_pos, weight_neg, l1_state, average
         self.average_start, self.steps_before = average_start, steps_before
         self.lazy = lazy
@@ -143,6 +148,7 @@ cdef class Objective:
         s.loss, s.epsilon, s.alpha, s.l1 = self.loss, self.epsilon, self.alpha, self.l1
         s.intercept_decay, s.fit_intercept = self.intercept_decay, self.fit_intercept
         s.weights_scale_steps, s.row_weight, s.clamp_decay = self.weights_scale_steps, self.row_weight, self.clamp_decay
+        s.plain_sgd = self.plain_sgd
         s.passive_aggressive, s.aggressiveness = self.passive_aggressive, self.aggressiveness
         s.average_start, s.steps_before = self.average_start, self.steps_before
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
@@ -305,7 +311,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double epsilon, alpha, l1, intercept_decay, aggressiveness
     double row_weight           # Objective.row_weight (see row_weight_of)
     int passive_aggressive
-    bint fit_intercept, weights_scale_steps, clamp_decay  # (see Objective)
+    bint fit_intercept, weights_scale_steps, clamp_decay, plain_sgd  # (see Objective)
     const double* weight_pos    # class weights per output of its +1 and -1 targets, or NULL
     const double* weight_neg
     double* l1_penalty          # k * d applied penalties, then their total; NULL without L1
@@ -520,7 +526,7 @@ cdef double run_epoch(
     cdef floating scale, residual_sum
     cdef Py_ssize_t batch, n_batches = (n + batch_size - 1) // batch_size
     cdef Py_ssize_t y_per_row = targets_per_row(loss, k)
-    cdef bint one_pass = plain_sgd(optimizer)
+    cdef bint one_pass = settings.plain_sgd
     cdef bint kept = one_pass and batch_size == 1  # the intercepts in double (see kept_intercepts)
     cdef floating neg_lr, g
     cdef Py_ssize_t near, far
@@ -591,7 +597,7 @@ cdef double run_epoch(
         batch_weight = m * row_weight
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         lr = rates[batch] if rates != NULL else lr_of(optimizer, 0)
-        if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (see plain_sgd)
+        if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (Objective.plain_sgd)
             neg_lr = -lr
             past_zero = alpha != 0 and past_least_decay(1.0 + neg_lr * alpha, least_decay)
             if penalized:
@@ -825,7 +831,7 @@ cdef double run_sparse_epoch(
     *weights_finite: whether the epoch's end found theta all finite (see fold), else False."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
-    cdef bint scaled = plain_sgd(optimizer)
+    cdef bint scaled = settings.plain_sgd
     cdef floating* coef = theta
     cdef floating* intercept = theta + k * d
     cdef floating* coef_grad = grad

@@ -561,6 +561,23 @@ def test_partial_fit_matches_scikit_learn(average, n_classes):
     assert ours.t_ == theirs.t_
 
 
+@pytest.mark.parametrize("options", [dict(batch_size=1, average=True, penalty="l1", alpha=1e-2),
+                                     dict(batch_size=1, penalty="elasticnet", learning_rate="pa1", loss="hinge",
+                                          eta0=0.5),
+                                     dict(batch_size=8, average=True, penalty="l1", alpha=1e-2)])
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+def test_momentum_of_zero_is_plain_sgd(kind, options):
+    # plain SGD by its values, not its name: the compiled epoch already stepped optimizer="momentum",
+    # momentum=0 as plain SGD, but the Python layer (by the name) gave it neither scikit-learn's lazy
+    # average (coef_ 1e-2 apart on weights of 4e-2) nor its shuffles, and refused pa1
+    X, y = _classification(2, np.float64, kind)
+    options = {**SAME, "shuffle": True, "learning_rate": "invscaling", "eta0": 0.05, **options}
+    plain = fastgd.SGDClassifier(**options).fit(X, y)
+    zero = fastgd.SGDClassifier(**options, optimizer="momentum", momentum=0.0, dampening=0.5).fit(X, y)
+    np.testing.assert_array_equal(zero.coef_, plain.coef_)
+    np.testing.assert_array_equal(zero.intercept_, plain.intercept_)
+
+
 @pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("average", [True, 100])
 @pytest.mark.parametrize("task", [2, 3, "regression"])
