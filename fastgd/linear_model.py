@@ -182,8 +182,9 @@ def _entries_summed(X):
     """A CSR X whose rows each hold a feature once at most, as it is; else a copy with each row's
     entries of one feature summed into one (SciPy's sum_duplicates, which also sorts each row's
     indices, run on private, checked index arrays: see _own_indices).  Lazy updates step the
-    weights that a row's nonzero entries touch: entries of one feature that cancel are the
-    matrix's 0, which touches none, as in the matrix stored without them.  A row holds no feature
+    weights that a row's nonzero entries touch, and the L1 penalty after another optimizer's
+    step than plain SGD's truncates them: entries of one feature that cancel are the matrix's
+    0, which touches none, as in the matrix stored without them.  A row holds no feature
     twice if its indices rise; a row whose indices do not rise is sorted in the copy, duplicates
     or not."""
     rows = _own_indices(X, indices=False)  # a private, checked indptr over X's own indices
@@ -739,8 +740,8 @@ class _Driver(BaseEstimator):
         with np.errstate(over="ignore"):  # a weight beyond X's dtype becomes inf: refused by name (_fit_unguarded)
             sample_weight = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
         X, y, sample_weight = (None if a is None else _aligned(a) for a in (X, y, sample_weight))
-        if self.lazy_updates and sparse.issparse(X):
-            X = _entries_summed(X)
+        if sparse.issparse(X) and (self.lazy_updates or (self._penalties()[1] > 0 and not self._plain_sgd())):
+            X = _entries_summed(X)  # (the L1 truncation after another optimizer's step skips the matrix's zeros)
         return X, y, sample_weight
 
     def _fit(self, X, y, sample_weight, n_epochs, reset, classes=None, init=None, partial=False):

@@ -1361,13 +1361,16 @@ def test_sparse_fits_see_the_matrix_not_its_stored_zeros(lazy, penalty):
                                    atol=1e-12)
 
 
+@pytest.mark.parametrize("optimizer, lazy, penalty", [("adam", True, None), ("adam", False, "l1"),
+                                                      ("momentum", False, "elasticnet")])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("estimator", ["LinearRegression", "SGDRegressor"])
-def test_lazy_fits_see_the_matrix_not_its_duplicate_entries(estimator, dtype):
+def test_sparse_fits_see_the_matrix_not_its_duplicate_entries(estimator, dtype, optimizer, lazy, penalty):
     # a feature stored twice in a row, as 0.5 and -0.5, is the matrix's 0, but the lazy step
-    # listed its weight as touched (its moments decayed, its momentum moved it): the fit was
-    # that of the storage.  Each row here stores such a pair at a feature it lacks, and one of
-    # its entries split in two halves; a third of the rows are stored in falling order
+    # listed its weight as touched (its moments decayed, its momentum moved it), and the L1
+    # truncation after the exact step truncated it: the fit was that of the storage.  Each row
+    # here stores such a pair at a feature it lacks, and one of its entries split in two halves;
+    # a third of the rows are stored in falling order
     rng = np.random.default_rng(1)
     X = sparse.random(60, 12, density=0.3, format="csr", random_state=1, dtype=dtype)
     y = rng.normal(size=60).astype(dtype)
@@ -1389,7 +1392,8 @@ def test_lazy_fits_see_the_matrix_not_its_duplicate_entries(estimator, dtype):
     summed = stored.copy()
     summed.sum_duplicates()  # the same matrix, each feature once a row (a stored 0 where the pair was)
     assert summed.nnz < stored.nnz and (summed != stored).nnz == 0
-    kw = dict(optimizer="adam", lazy_updates=True, batch_size=4, tol=None, max_iter=3, random_state=0)
+    kw = dict(optimizer=optimizer, lazy_updates=lazy, batch_size=4, tol=None, max_iter=3, random_state=0,
+              penalty=penalty, alpha=0.01 if penalty else 0.0)
     kw.update(learning_rate="constant", eta0=0.05) if estimator == "SGDRegressor" else kw.update(learning_rate=0.05)
     ours, expected = (getattr(fastgd, estimator)(**kw).fit(matrix, y) for matrix in (stored, summed))
     np.testing.assert_array_equal(ours.coef_, expected.coef_)
