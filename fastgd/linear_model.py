@@ -731,6 +731,9 @@ class _Driver(BaseEstimator):
         # X's finite check costs a pass over X; without early stopping the first epoch makes it
         # instead (a NaN or inf in a row makes that row's loss non-finite: see _run_epochs)
         X = _checked_before_conversion(X)
+        if sparse.issparse(y):  # (validate_data takes a CSR y where it may have several columns)
+            raise TypeError("Sparse data was passed for y, but dense data is required. Use '.toarray()' to convert "
+                            "to a dense numpy array.")
         X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], order="C", reset=reset, accept_sparse="csr",
                              y_numeric=not isinstance(self, ClassifierMixin),
                              multi_output=self._multi_output,

@@ -2080,3 +2080,18 @@ def test_y_made_non_finite_during_a_fit_is_named(monkeypatch):
     fit.join()
     assert len(errors) == 1 and "y holds NaN or inf now, which it did not when this call began" in str(errors[0])
     np.testing.assert_array_equal(model.coef_, before)
+
+
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression", "SGDRegressor", "SGDClassifier"])
+def test_a_sparse_y_is_refused_as_scikit_learn_refuses_it(name):
+    # LinearRegression (several outputs) let a CSR y through validate_data, then failed on it with
+    # NumPy's "setting an array element with a sequence."
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(20, 3)), np.arange(20) % 2
+    model = getattr(fastgd, name)(max_iter=2, tol=None).fit(X, y)
+    coef = model.coef_.copy()
+    for call in (model.fit, model.partial_fit):
+        with pytest.raises(TypeError, match=r"Sparse data was passed for y, but dense data is required. Use "
+                                            r"'.toarray\(\)'"):
+            call(X, sparse.csr_matrix(y.reshape(-1, 1).astype(float)))
+    np.testing.assert_array_equal(model.coef_, coef)
