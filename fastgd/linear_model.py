@@ -371,9 +371,14 @@ class _Driver(BaseEstimator):
         k = self._n_outputs
         d = self._theta.size // k - 1
         for given, name in zip((coef, intercept), names):
-            kind = None if given is None else np.asarray(given.data if sparse.issparse(given) else given).dtype.kind
-            if kind is not None and kind not in "biuf":  # a complex one would lose its imaginary part
-                raise TypeError(f"{name} holds {np.asarray(given).dtype} values; expected real numbers")
+            values = None if given is None else np.asarray(given.data if sparse.issparse(given) else given)
+            if values is not None and values.dtype.kind == "O":  # real numbers as objects: converted, as there
+                try:
+                    values = values.astype(np.float64)
+                except (TypeError, ValueError):
+                    pass
+            if values is not None and values.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
+                raise TypeError(f"{name} holds {values.dtype} values; expected real numbers")
         if coef is not None:
             coef = _dense(coef, self._theta.dtype)
             if (coef.size != d) if k == 1 else (coef.shape != (k, d)):

@@ -1619,6 +1619,12 @@ def test_a_coef_set_to_none_restarts_from_zeros_and_a_complex_one_is_refused():
     np.testing.assert_array_equal(ours.coef_.real, before)
     with pytest.raises(TypeError, match="coef_init holds complex128 values"):
         fastgd.SGDRegressor().fit(X, y, coef_init=np.ones(X.shape[1]) + 1j)
+    with pytest.raises(TypeError, match="coef_init holds object values"):
+        fastgd.SGDRegressor().fit(X, y, coef_init=np.array([1j] * X.shape[1], dtype=object))
+    # real numbers as objects are converted, as scikit-learn converts them (they were refused)
+    start = dict(coef_init=np.linspace(-1, 1, X.shape[1]).astype(object), intercept_init=np.array([0.5], dtype=object))
+    ours, theirs = _both(fastgd.SGDRegressor(**SAME), sk.SGDRegressor(**SAME), X, y, **start)
+    _assert_same_fit(ours, theirs, np.float64)
 
 
 @pytest.mark.parametrize("cls", [fastgd.SGDRegressor, fastgd.LinearRegression])
