@@ -799,15 +799,20 @@ class _Driver(BaseEstimator):
         to write back once the call has succeeded (none elsewhere: see _fit_classes_apart)."""
         X, y, sample_weight = self._prepare(X, y, sample_weight, reset)
         with np.errstate(over="ignore"):  # a value beyond X's dtype becomes inf: refused below, or by the epoch, by name
-            if not reset:  # partial_fit goes on in the model's dtype
-                X = X.astype(self._theta.dtype, copy=False)
+            if not reset and X.dtype != self._theta.dtype:  # partial_fit goes on in the model's dtype
+                given, X = X, X.astype(self._theta.dtype)
+                values = (given.data, X.data) if sparse.issparse(X) else (given, X)
+                if (np.isinf(values[1]) & ~np.isinf(values[0])).any():  # (a NaN or inf given: the epoch says so)
+                    raise ValueError(f"X holds values beyond {X.dtype}'s range, the model's dtype, in which partial_fit "
+                                     "goes on: expected values within it (or refit in X's dtype)")
                 sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
             targets = np.ascontiguousarray(self._targets(y, classes, reset, X.dtype), dtype=X.dtype)
             sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
         # checked in X's dtype, after the class weights: else a value beyond float32's range, or
         # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
         class_weight = getattr(self, "_expanded_class_weight", None)  # (the drop-ins' reach the loop apart)
-        for values, name in ((targets, "y"), (sample_weight, "sample_weight (times class_weight)"),
+        weighted = "sample_weight (times class_weight)" if hasattr(self, "class_weight") else "sample_weight"
+        for values, name in ((targets, "y"), (sample_weight, weighted),
                              (None if class_weight is None else np.asarray(class_weight, X.dtype), "class_weight")):
             if values is not None and not np.isfinite(values).all():
                 raise ValueError(f"{name} holds NaN or inf in {X.dtype} (X's dtype, in which training runs): "

@@ -1539,6 +1539,34 @@ def test_scores_that_overflow_are_refused_not_made_nan(cls):
     np.testing.assert_array_equal(model.predict(X), model.predict(X * 1.0))  # finite scores are as before
 
 
+@pytest.mark.parametrize("kind", ["dense", "csr"])
+@pytest.mark.parametrize("name", ["SGDRegressor", "LinearRegression"])
+def test_x_beyond_the_models_dtype_in_a_partial_fit_is_named(name, kind):
+    # a float32 model's partial_fit casts float64 X to float32: a finite 1e39 became inf there,
+    # and the epoch said "Input X contains infinity", a value the user never gave
+    X, y = _regression(np.float32)
+    model = getattr(fastgd, name)(max_iter=2, tol=None).fit(X, y)
+    before = model.coef_.copy()
+
+    def given(value):  # float64 X holding value
+        data = _sparse(X.astype(np.float64), kind)
+        (data.data if kind == "csr" else data.reshape(-1))[7] = value
+        return data
+
+    with pytest.raises(ValueError, match=r"X holds values beyond float32's range, the model's dtype, in which "
+                                         r"partial_fit goes on"):
+        model.partial_fit(given(1e39), y)
+    np.testing.assert_array_equal(model.coef_, before)
+    with pytest.raises(ValueError, match="Input X contains infinity"):  # an inf given: the epoch's to name, as in a fit
+        model.partial_fit(given(np.inf), y)
+    weights = np.ones(len(y))
+    weights[3] = 1e39
+    if name == "LinearRegression":  # (which has no class_weight)
+        with pytest.raises(ValueError, match=r"^sample_weight holds NaN or inf in float32"):
+            model.partial_fit(X.astype(np.float64), y, sample_weight=weights)
+    np.testing.assert_array_equal(model.coef_, before)
+
+
 @pytest.mark.parametrize("case", ["y beyond float32", "NaN class weight", "sample weight beyond float32"])
 def test_targets_and_weights_not_finite_in_the_training_dtype_are_named(case):
     # they passed the checks (made in float64, or none for class_weight) and reached the loop
