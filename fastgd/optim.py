@@ -463,6 +463,7 @@ class Optimizer(_OneAtATime):
         self._check_options(options, where)
         start = len(self._params)
         arrays = [_checks.check_param(_data(entry), f"parameter {start + i}") for i, entry in enumerate(entries)]
+        self._check_in_dtype(options, arrays, where)
         _checks.check_no_overlap(self._params + arrays, [f"parameter {i}" for i in range(start + len(arrays))])
         states = {name: states + [None] * len(arrays) for name, states in self._state.items()}
         self._install(
@@ -932,6 +933,7 @@ class Optimizer(_OneAtATime):
             group = {**self.defaults, **copy.deepcopy({k: _checks.number_of(v) if k in self.defaults else v
                                                        for k, v in saved.items() if k != "params"})}
             self._check_options(group, where)
+            self._check_in_dtype(group, self._params[start:stop], where)
             options.append(group)
         if not isinstance(saved_state, dict):
             raise TypeError("state_dict['state'] must be a dict from parameter index to its state")

@@ -835,16 +835,29 @@ def test_a_gradient_that_is_another_parameter_reads_it_whole_on_several_threads(
 def test_a_number_option_beyond_float32s_range_is_refused_for_float32_parameters(name, option):
     # the float32 kernels read it as inf: lr=1e39 gave [nan, -inf, inf] where the step is
     # [1, -1e9, 1e9] (torch refuses such a value for float32 tensors too); float64 takes it
+    # The constructor, add_param_group and load_state_dict refuse it as well (they took it, and
+    # only the next step failed: a state loaded that the optimizer could not step)
     grad = np.array([0.0, 1e-30, -1e-30])
     for dtype in (np.float32, np.float64):
         param = np.ones(3, dtype)
-        opt = getattr(fastgd, name)([param], **{option: 1e39})
         if dtype == np.float64:
-            opt.step([grad])
+            getattr(fastgd, name)([param], **{option: 1e39}).step([grad])
             if option == "lr":
                 np.testing.assert_allclose(param, 1 - 1e39 * grad)
             continue
-        with pytest.raises(ValueError, match=rf"{option}=1e\+39 is beyond the range of float32"):
+        message = rf"{option}=1e\+39 is beyond the range of float32"
+        with pytest.raises(ValueError, match=message):
+            getattr(fastgd, name)([param], **{option: 1e39})
+        opt = getattr(fastgd, name)([param])
+        saved = opt.state_dict()
+        saved["param_groups"][0][option] = 1e39
+        with pytest.raises(ValueError, match=message):
+            opt.load_state_dict(saved)
+        with pytest.raises(ValueError, match=message):
+            opt.add_param_group({"params": [np.ones(2, dtype)], option: 1e39})
+        assert len(opt.param_groups) == 1 and opt.param_groups[0][option] != 1e39
+        opt.param_groups[0][option] = 1e39  # set by hand: the step refuses it
+        with pytest.raises(ValueError, match=message):
             opt.step([grad.astype(dtype)])
         np.testing.assert_array_equal(param, np.ones(3, dtype))
         opt.param_groups[0][option] = 1e30  # within range: steps
