@@ -776,6 +776,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 T_cur, T_i = epoch % self.T_0, self.T_i
             else:  # epoch lies in restart n, which started at T_0 * (T_mult ** n - 1) / (T_mult - 1)
                 n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+                # the log may round a restart's own epoch down a restart (math.log(1000, 10) is
+                # 2.9999...: torch's step(111) with T_0=1, T_mult=10 ends the cycle before); the
+                # restarts' first epochs, in integers, set n right
+                start = lambda n: self.T_0 * (self.T_mult ** n - 1) // (self.T_mult - 1)  # noqa: E731
+                n += (start(n + 1) <= epoch) - (start(n) > epoch)
                 T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
                 T_i = self.T_0 * self.T_mult ** n
         before = (self.T_cur, self.T_i, self.last_epoch)
@@ -854,7 +859,7 @@ class CyclicLR(LRScheduler):
         if self.mode == "triangular":
             return 1.0
         if self.mode == "triangular2":
-            return 1 / (2.0 ** (x - 1))
+            return 0.5 ** (x - 1)  # (1 / 2.0 ** (x - 1), torch's, overflowed after 1025 cycles; this goes to 0)
         return self.gamma ** x
 
     def get_lr(self):

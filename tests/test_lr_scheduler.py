@@ -1376,3 +1376,29 @@ def test_a_users_scheduler_may_name_an_attribute_cycle_momentum():
     scheduler = Warmup(fastgd.SGD([np.zeros(2)], lr=0.1, momentum=0.9))
     scheduler.step()
     assert scheduler.get_last_lr() == pytest.approx([0.02])
+
+
+@pytest.mark.parametrize("T_0, T_mult, epoch", [(1, 10, 111), (1, 10, 111111), (1, 3, 121), (2, 17, 614), (3, 2, 45)])
+def test_warm_restarts_stepped_to_a_restart_epoch_starts_the_restart(T_0, T_mult, epoch):
+    # the restart's number came from a log that rounds down at some restarts (math.log(1000, 10)
+    # is 2.9999...): step(111) put the schedule at the end of the cycle before, at eta_min (torch's too)
+    walked = lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=T_0, T_mult=T_mult, eta_min=0.001)
+    for _ in range(min(epoch, 1000)):  # one step at a time: the oracle (up to 1000 steps)
+        walked.step()
+    jumped = lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=T_0, T_mult=T_mult, eta_min=0.001)
+    jumped.step(epoch)
+    assert jumped.T_cur == 0 and jumped.get_last_lr() == [jumped.base_lrs[0]]  # a restart's first epoch
+    if epoch <= 1000:
+        assert (jumped.T_cur, jumped.T_i, jumped.get_last_lr()) == (walked.T_cur, walked.T_i, walked.get_last_lr())
+    jumped.step(epoch - 0.5)  # half an epoch before: the cycle before, near its end
+    assert jumped.T_cur == jumped.T_i - 0.5
+
+
+def test_triangular2_goes_on_past_a_thousand_cycles_towards_base_lr():
+    # its scale 1 / 2.0 ** (cycle - 1) overflowed at cycle 1026 (as torch's): every step raised from there
+    scheduler = lr_scheduler.CyclicLR(_sgd(), base_lr=0.01, max_lr=0.1, step_size_up=1, step_size_down=1,
+                                      mode="triangular2")
+    for _ in range(3000):
+        scheduler.step()
+    assert scheduler.get_last_lr() == [0.01]  # the amplitude, 0.09 / 2 ** 1499, is below base_lr's rounding
+    assert scheduler.scale_fn(3) == 0.25
