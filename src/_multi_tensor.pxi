@@ -315,7 +315,7 @@ cdef double finish(double total, NormKind kind, double p) noexcept nogil:
 cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcept nogil:
     """The p-norm of all the arrays' elements as one vector."""
     cdef NormKind kind
-    cdef double total, bound, scale
+    cdef double total, bound, scale, mantissa
     cdef int exponent
     if p == 2:
         kind = NORM_TWO
@@ -334,15 +334,21 @@ cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcep
         # the sum of powers overflowed or underflowed (float64 elements beyond about 1e154 or
         # below 1e-154, for p = 2), or an element is not finite (or, for p < 0, is 0): if every
         # element is finite (and, for p < 0, none is 0), sum again with the elements scaled by a
-        # power of two (exact) that brings the largest to 1 (for p < 0 the smallest, whose power
-        # is the largest term)
+        # power of two (exact) that brings the largest into [0.5, 1) (for p < 0 the smallest,
+        # whose power is the largest term)
         bound = pieces_power_sum(pieces, count, NORM_MIN if p < 0 else NORM_MAX, p, 1.0)
         if bound > 0 and isfinite(bound):
-            frexp(bound, &exponent)
+            mantissa = frexp(bound, &exponent)
             # a subnormal bound (exponent below -1021) is brought to 2^-54 or above, not to 1:
             # 2^1074 would overflow the scale
             scale = ldexp(1.0, -max(exponent, -1020))
-            return finish(pieces_power_sum(pieces, count, kind, p, scale), kind, p) / scale
+            total = pieces_power_sum(pieces, count, kind, p, scale)
+            if not 0 < total < INFINITY:  # |p| beyond about 1000: 0.5^p underflows; to about 1, then
+                scale = scale / mantissa
+                total = pieces_power_sum(pieces, count, kind, p, scale)
+            if not 0 < total < INFINITY:  # |p| beyond about 1000 on subnormals: the norm is within
+                return bound              # count^(1/|p|) of this limit, its value as |p| grows
+            return finish(total, kind, p) / scale
     return finish(total, kind, p)
 
 

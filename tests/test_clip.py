@@ -88,6 +88,22 @@ def test_float64_norm_does_not_overflow_or_underflow():
         assert fastgd.get_total_norm(grads, 3.0) == pytest.approx(value * 91 ** (1 / 3), rel=1e-14)
 
 
+@pytest.mark.parametrize("norm_type", [1100.0, 2000.0, 1e5, 1e300, -2000.0, -1e5])
+@pytest.mark.parametrize("value", [2.0, 1.5, 1e-300, 5e-324])
+def test_norms_of_a_large_order_are_the_norm(norm_type, value):
+    # the largest element scaled into [0.5, 1) still underflowed its power beyond p = 1075 (and
+    # the smallest, for p < 0, overflowed it): the norm came out 0, and clip_grad_norm_ clipped nothing.
+    # n equal elements have the norm value * n ** (1 / p)
+    grads = [np.full(3, value), np.full(1, value)]
+    assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(value * 4 ** (1 / norm_type), rel=1e-13)
+    grads = [np.array([4.0, value, 2.0])]
+    if norm_type > 0:  # the largest term rules: 4 (to rounding, as 2^-1100 is negligible against 1)
+        assert fastgd.get_total_norm(grads, norm_type) == pytest.approx(4.0, rel=1e-3)
+        clipped = [np.full(4, 2.0)]
+        fastgd.clip_grad_norm_(clipped, 1.0, norm_type=norm_type)
+        np.testing.assert_allclose(clipped[0], 2.0 / (2.0 * 4 ** (1 / norm_type)), rtol=1e-6)
+
+
 def test_a_float32_norm_that_overflows_is_inf_silently_as_torchs():
     # finite float32 gradients whose norm overflows float32: torch's norm is inf, without a
     # warning; the cast of fastgd's double norm warned (an overflow in a cast)
