@@ -6,6 +6,7 @@ argument (with its index and shape for arrays) and what was expected.
 """
 import math
 import numbers
+import reprlib
 import sys
 
 import numpy as np
@@ -205,6 +206,8 @@ def check_step_count(value, name, most):
     float or a 0-d array of one (torch saves its step as a 0-d float tensor); returns it as an int."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
+    if isinstance(value, np.floating):  # (compared with most in its own dtype, float16's 65504 overflowed)
+        value = float(value)
     if (isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating))
             or value != value or not 0 <= value <= most or int(value) != value):
         raise ValueError(f"{name} must be a whole number from 0 to {most}, got {value!r}")
@@ -255,7 +258,7 @@ def as_double(value, name):
     try:
         return float(value)
     except OverflowError:
-        raise ValueError(f"{name} must be a number a double holds, got {value!r}") from None
+        raise ValueError(f"{name} must be a number a double holds, got {reprlib.repr(value)}") from None
 
 
 def check_flag(value, name):

@@ -1111,7 +1111,8 @@ class _BaseGD(_Driver):
         if schedule == "step":
             return lr_scheduler._step_lr(eta0, self.gamma, self.step_size, epoch)
         if schedule == "cosine":
-            return lr_scheduler._cosine_lr(eta0, self.eta_min, self.max_iter, epoch)
+            # (a max_iter beyond a double, which scikit-learn's constraint takes: a cosine that flat)
+            return lr_scheduler._cosine_lr(eta0, self.eta_min, min(self.max_iter, 1 << 62), epoch)
         return None  # constant, adaptive (set by the driver) and invscaling (per batch)
 
     def _batch_rates(self, n_batches):

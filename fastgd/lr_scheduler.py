@@ -82,6 +82,7 @@ def _check_int(value, name, low):
     """An int (a float refused, as torch refuses it for this argument)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    _checks.as_double(value, name)  # (the schedule computes in doubles)
     return int(value)
 
 
@@ -105,7 +106,7 @@ def _check_number(value, name, low=-math.inf, high=math.inf, low_open=False, hig
 
 def _check_finite(value, name):
     _check_real(value, name)
-    if not math.isfinite(value):
+    if not math.isfinite(_checks.as_double(value, name)):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return value
 
@@ -212,7 +213,8 @@ def _check_entry(key, held, loaded, owner, groups):
                   if isinstance(v, numbers.Real) and not isinstance(v, bool)]
     if any(v != v for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] holds NaN")
-    if key in _FINITE_ENTRIES and not all(map(math.isfinite, numbers_in)):
+    if key in _FINITE_ENTRIES and not all(math.isfinite(_checks.as_double(v, f"state_dict[{key!r}]"))
+                                          for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a finite number")
     if key in _WHOLE_ENTRIES and any(v != int(v) for v in numbers_in):
         raise ValueError(f"state_dict[{key!r}] is {loaded!r}; expected a whole number (a count of steps)")

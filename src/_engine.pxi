@@ -259,8 +259,8 @@ cdef struct Engine:
 cdef enum:
     VALUES = 2 * MAX_OPTION_FIELDS  # doubles of a group's option values (a pair takes two)
 
-#: the largest step count: every count up to it is exact in a double, far from overflowing, and
-#: where torch's float step stops growing (2**53 + 1 rounds to it); a step there keeps it
+#: the largest step count: every count up to it is exact in a double, far from overflowing (torch's
+#: step, a float32 tensor by default, stops growing far sooner, at 2**24); a step there keeps it
 cdef cnp.int64_t LARGEST_STEP = 9007199254740992
 MAX_STEP = LARGEST_STEP
 

@@ -1402,3 +1402,22 @@ def test_triangular2_goes_on_past_a_thousand_cycles_towards_base_lr():
         scheduler.step()
     assert scheduler.get_last_lr() == [0.01]  # the amplitude, 0.09 / 2 ** 1499, is below base_lr's rounding
     assert scheduler.scale_fn(3) == 0.25
+
+
+def test_whole_numbers_beyond_a_double_are_refused_by_name():
+    # they reached float conversions, which raised OverflowError: int too large to convert to float
+    huge = 10 ** 400
+    scheduler = lr_scheduler.StepLR(_sgd(), step_size=3)
+    saved = scheduler.state_dict()
+    saved["last_epoch"] = huge
+    with pytest.raises(ValueError, match=r"state_dict\['last_epoch'\] must be a number a double holds, got 1000"):
+        scheduler.load_state_dict(saved)
+    assert scheduler.last_epoch == 0
+    with pytest.raises(ValueError, match="T_0 must be a number a double holds"):
+        lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=huge)
+    with pytest.raises(ValueError, match="total_steps must be a number a double holds"):
+        lr_scheduler.OneCycleLR(_sgd(), max_lr=0.1, total_steps=huge)
+    X = np.random.default_rng(0).normal(size=(20, 2))
+    flat = fastgd.LinearRegression(max_iter=huge, lr_schedule="cosine", tol=1e-2, random_state=0).fit(X, X.sum(1))
+    constant = fastgd.LinearRegression(max_iter=huge, tol=1e-2, random_state=0).fit(X, X.sum(1))
+    np.testing.assert_array_equal(flat.coef_, constant.coef_)  # a cosine over 10**400 epochs is flat

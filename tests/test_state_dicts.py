@@ -12,6 +12,7 @@ import copy
 import math
 import pickle
 import threading
+import warnings
 
 import numpy as np
 import pytest
@@ -638,3 +639,15 @@ def test_adamw_decouples_its_weight_decay_again_when_loaded_as_torchs(how):
         opt.step()
         topt.step()
         np.testing.assert_allclose(p.data, t.detach().numpy(), rtol=1e-14, atol=1e-16)
+
+
+def test_a_step_count_saved_as_float16_loads_without_a_warning():
+    # compared with the largest count in float16 (where it is inf), 65504 warned of an overflow
+    opt = fastgd.Adam([np.zeros(2)])
+    opt.step([np.ones(2)])
+    saved = opt.state_dict()
+    saved["state"][0]["step"] = np.float16(65504)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.load_state_dict(saved)
+    assert opt.state_dict()["state"][0]["step"] == 65504
