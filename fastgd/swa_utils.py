@@ -188,9 +188,7 @@ class EMA(_Average):
     step count, the average updated after each step (update 2 uses 3/12)."""
 
     def __init__(self, params, decay=0.999, *, warmup=False):
-        _checks.check_real_type(decay, "decay")
-        if not 0.0 <= decay <= 1.0:
-            raise ValueError(f"Invalid decay: {decay!r}; expected a number in [0, 1]")
+        _checks.check_real(decay, "decay", "unit")
         _checks.check_flag(warmup, "warmup")
         super().__init__(params)
         self.decay = float(decay)
