@@ -1193,7 +1193,8 @@ class Adam(Optimizer):
     algorithm = Algorithm(
         kernel="adam",
         options=(Option("lr", "rate"), Option("betas", "fractions", fields=("beta1", "beta2")),
-                 Option("eps", "number"), Option("weight_decay", "number"), Option("amsgrad", "flag"),
+                 Option("eps", "number"), Option("weight_decay", "number"),
+                 Option("amsgrad", "flag", fields=(None,)),  # (the engine's: max_exp_avg_sq, or NULL)
                  Option("maximize", "flag"), Option("decoupled_weight_decay", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq"), State("max_exp_avg_sq", needed_when="amsgrad")),
     )
@@ -1237,7 +1238,8 @@ class RMSprop(Optimizer):
     algorithm = Algorithm(
         kernel="rmsprop",
         options=(Option("lr", "rate"), Option("alpha", "number"), Option("eps", "number"),
-                 Option("weight_decay", "number"), Option("momentum", "number"), Option("centered", "flag"),
+                 Option("weight_decay", "number"), Option("momentum", "number"),
+                 Option("centered", "flag", fields=(None,)),  # (the engine's: grad_avg, or NULL)
                  Option("maximize", "flag")),
         state=(State("square_avg"), State("grad_avg", needed_when="centered"),
                State("momentum_buffer", needed_when="momentum")),

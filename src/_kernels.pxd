@@ -11,8 +11,9 @@
 # momentum step) are written as selects between values computed either way,
 # which the compiler turns into vector blends (given -fno-trapping-math).  Options
 # that decide which arrays are read and written (momentum, amsgrad, centered)
-# are passed as literal constants by the algorithm's update function, so each
-# inlined copy of a loop has no branch in it.
+# are the engine's: it passes their state arrays, or NULL (so amsgrad and centered
+# are no fields of the options), and the algorithm's update function passes
+# that as a literal constant, so each inlined copy of a loop has no branch in it.
 #
 # An algorithm's block holds:
 #   <Name>Options  the options its kernel reads, as doubles (flags are 0 or 1), named as
@@ -154,7 +155,6 @@ cdef struct AdamOptions:
     double beta2
     double eps
     double weight_decay
-    double amsgrad
     double maximize
     double decoupled_weight_decay
 
@@ -261,7 +261,6 @@ cdef struct RmspropOptions:
     double eps
     double weight_decay
     double momentum
-    double centered
     double maximize
 
 
