@@ -19,11 +19,14 @@ class MultiSteps(_OneAtATime):
     """Accumulate the gradients of ``every_k`` calls of ``step`` and take one step of
     ``optimizer`` on their mean at the k-th (which returns True; the others return False).
 
-    The sums are kept in one buffer per parameter, allocated here; each call adds into them
-    in one compiled pass (the first of a cycle copies), and the k-th step reads them times
-    1/k (``optimizer.step(..., grad_scale=1/k)``), so no call allocates.  A parameter whose
-    gradient is None in a call gets nothing from that call (a zero, for the mean); one
-    without a gradient in the whole cycle is skipped by the step.
+    The sums are kept in one buffer per parameter, allocated here in the parameter's dtype,
+    as optax keeps them (so float32 gradients whose sum passes float32's largest value make
+    it inf, though their mean is finite: the step is then skipped with max_norm, and steps
+    by inf without); each call adds into them in one compiled pass (the first of a cycle
+    copies), and the k-th step reads them times 1/k (``optimizer.step(..., grad_scale=1/k)``),
+    so no call allocates.  A parameter whose gradient is None in a call gets nothing from
+    that call (a zero, for the mean); one without a gradient in the whole cycle is skipped by
+    the step.
 
     max_norm (None: no clipping): the mean gradient is clipped to this total norm (of order
     norm_type), as ``clip_grad_norm_`` would clip it, and the step is skipped if it holds NaN
