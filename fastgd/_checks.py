@@ -214,12 +214,15 @@ def check_step_count(value, name, most):
     return int(value)
 
 
-def check_scalar_state(value, name):
-    """A saved per-parameter number (torch saves it as a 0-d tensor): finite; returns a float."""
+def check_scalar_state(value, name, kind):
+    """A saved per-parameter number (torch saves it as a 0-d tensor) in the range of its kind
+    (KINDS); returns a float."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    _, low, high = KINDS[kind]
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= as_double(value, name) < high:
+        expected = {"rate": "a finite number", "unit": "a number in [0, 1]"}.get(kind, f"a number in [{low:g}, {high:g})")
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     return float(value)
 
 

@@ -44,7 +44,7 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
     cls._check_options(options, "", constructor=True)
     numbers = algorithm.new_scalars(1)
     for j, scalar in enumerate(algorithm.scalar_state):
-        numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name)
+        numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name, scalar.kind)
     for state in algorithm.state:  # what the step would make and drop, but for a buffer it returns
         if states.get(state.name) is None and not state.from_gradient and state.needed(options):
             raise ValueError(f"{(arguments or {}).get(state.name, state.name)} is required by {cls.__name__}"

@@ -80,9 +80,10 @@ class State(NamedTuple):
 
 class ScalarState(NamedTuple):
     """A number kept per parameter (NAdam's mu_product), saved by state_dict as torch saves it;
-    the kernel's step scalars read and update it."""
+    the kernel's step scalars read and update it.  kind: its range, as an option's (_checks.KINDS)."""
     name: str
     initial: float
+    kind: str = "rate"
 
 
 class Rule(NamedTuple):
@@ -976,7 +977,8 @@ class Optimizer(_OneAtATime):
                 new_steps[key] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
             for j, scalar in enumerate(scalar_state):
                 if scalar.name in entry:
-                    new_scalars[key, j] = _checks.check_scalar_state(entry[scalar.name], f"{where}: {scalar.name}")
+                    new_scalars[key, j] = _checks.check_scalar_state(entry[scalar.name], f"{where}: {scalar.name}",
+                                                                      scalar.kind)
         self._install(state=new_state, steps=new_steps, scalars=new_scalars,
                       fresh=np.zeros(len(self._params), dtype=np.uint8))
         for group, saved in zip(self.param_groups, options):
@@ -1357,7 +1359,7 @@ class NAdam(Optimizer):
                  Option("eps", "number"), Option("weight_decay", "number"), Option("momentum_decay", "number"),
                  Option("decoupled_weight_decay", "flag"), Option("maximize", "flag")),
         state=(State("exp_avg"), State("exp_avg_sq")),
-        scalar_state=(ScalarState("mu_product", 1.0),),
+        scalar_state=(ScalarState("mu_product", 1.0, "unit"),),  # (a product of momentum coefficients)
     )
 
     def __init__(self, params, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0, momentum_decay=4e-3,

@@ -43,6 +43,7 @@ class State(NamedTuple):
 class ScalarState(NamedTuple):
     name: str
     initial: float
+    kind: str = "rate"
 
 class Rule(NamedTuple):
     reads: tuple[str, ...]

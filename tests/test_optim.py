@@ -482,10 +482,11 @@ def test_nadam_bad_mu_product_in_a_state_dict_changes_nothing(rng):
     opt = fastgd.NAdam(params, lr=0.01)
     opt.step(random_arrays(rng, [(3,)], np.float32))
     before = copy.deepcopy(opt.state_dict())
-    for bad in (math.nan, math.inf, "0.9", None, np.array([0.9])):
+    # (1e39, beyond float32, became inf, and the state_dict() after a step failed its own load)
+    for bad in (math.nan, math.inf, "0.9", None, np.array([0.9]), 1e39, 1.5, -0.5, 10**400):
         broken = copy.deepcopy(before)
         broken["state"][0]["mu_product"] = bad
-        with pytest.raises(ValueError, match=r"state of parameter 0 .*: mu_product must be a finite number"):
+        with pytest.raises(ValueError, match=r"state of parameter 0 .*: mu_product must be a number"):
             opt.load_state_dict(broken)
         assert_state_dicts_equal(opt.state_dict(), before)
     loaded = copy.deepcopy(before)
