@@ -640,8 +640,8 @@ class ConstantLR(LRScheduler):
             return [group["lr"] * self.factor for group in self.optimizer.param_groups]
         if self.last_epoch != self.total_iters:
             return _group_values(self.optimizer, "lr")
-        if self.factor == 0:  # nothing to divide back (torch divides by zero): the closed form
-            return self._get_closed_form_lr()
+        if self.factor == 0 or not math.isfinite(1.0 / self.factor):  # nothing to divide back (0, or a subnormal
+            return self._get_closed_form_lr()  # whose inverse is inf: torch's rate becomes inf or NaN): the closed form
         return [group["lr"] * (1.0 / self.factor) for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self):
@@ -667,6 +667,8 @@ class LinearLR(LRScheduler):
         change = self.end_factor - self.start_factor
         # the ratio of this epoch's factor to the last's
         ratio = 1.0 + change / (self.total_iters * self.start_factor + (self.last_epoch - 1) * change)
+        if not math.isfinite(ratio):  # a subnormal start_factor's first ratio (torch's rate becomes inf)
+            return self._get_closed_form_lr()
         return [group["lr"] * ratio for group in self.optimizer.param_groups]
 
     def _get_closed_form_lr(self):

@@ -1421,3 +1421,22 @@ def test_whole_numbers_beyond_a_double_are_refused_by_name():
     flat = fastgd.LinearRegression(max_iter=huge, lr_schedule="cosine", tol=1e-2, random_state=0).fit(X, X.sum(1))
     constant = fastgd.LinearRegression(max_iter=huge, tol=1e-2, random_state=0).fit(X, X.sum(1))
     np.testing.assert_array_equal(flat.coef_, constant.coef_)  # a cosine over 10**400 epochs is flat
+
+
+@pytest.mark.filterwarnings("ignore:lr_scheduler.step\\(\\) was called before optimizer.step")
+@pytest.mark.parametrize("factor", [1e-310, 5e-324, 0.0])
+def test_a_subnormal_factor_returns_to_the_closed_form(factor):
+    # the rate was divided back by the factor's inverse, inf for a subnormal: the group's lr became
+    # inf or NaN at total_iters (torch's too), and the next step failed
+    constant = lr_scheduler.ConstantLR(fastgd.SGD([np.zeros(2)], lr=0.1), factor=factor, total_iters=2)
+    for epoch in range(1, 5):
+        constant.step()
+        assert constant.get_last_lr() == constant._get_closed_form_lr()
+        if epoch >= 2:
+            assert constant.get_last_lr() == [0.1]
+    if factor:
+        linear = lr_scheduler.LinearLR(fastgd.SGD([np.zeros(2)], lr=0.1), start_factor=factor, total_iters=4)
+        for epoch in range(1, 6):
+            linear.step()
+            np.testing.assert_allclose(linear.get_last_lr(), linear._get_closed_form_lr(), rtol=1e-15)
+        assert linear.get_last_lr() == [0.1]
