@@ -304,6 +304,19 @@ cdef double pieces_power_sum(const Piece* pieces, Py_ssize_t count, NormKind kin
     return total
 
 
+cdef double divided_power_sum(const Piece* pieces, Py_ssize_t count, double p, double bound) noexcept nogil:
+    """Sum over the elements of (|x| / bound)^p, one by one: pieces_norm's last resort (rare)."""
+    cdef double total = 0
+    cdef Py_ssize_t k, i
+    for k in range(count):
+        for i in range(pieces[k].size):
+            if pieces[k].is_float32:
+                total += pow(fabs((<const float*>pieces[k].data)[i]) / bound, p)
+            else:
+                total += pow(fabs((<const double*>pieces[k].data)[i]) / bound, p)
+    return total
+
+
 cdef double finish(double total, NormKind kind, double p) noexcept nogil:
     if kind == NORM_TWO:
         return sqrt(total)
@@ -315,7 +328,7 @@ cdef double finish(double total, NormKind kind, double p) noexcept nogil:
 cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcept nogil:
     """The p-norm of all the arrays' elements as one vector."""
     cdef NormKind kind
-    cdef double total, bound, scale, mantissa
+    cdef double total, bound, scale
     cdef int exponent
     if p == 2:
         kind = NORM_TWO
@@ -338,16 +351,15 @@ cdef double pieces_norm(const Piece* pieces, Py_ssize_t count, double p) noexcep
         # whose power is the largest term)
         bound = pieces_power_sum(pieces, count, NORM_MIN if p < 0 else NORM_MAX, p, 1.0)
         if bound > 0 and isfinite(bound):
-            mantissa = frexp(bound, &exponent)
+            frexp(bound, &exponent)
             # a subnormal bound (exponent below -1021) is brought to 2^-54 or above, not to 1:
             # 2^1074 would overflow the scale
             scale = ldexp(1.0, -max(exponent, -1020))
             total = pieces_power_sum(pieces, count, kind, p, scale)
-            if not 0 < total < INFINITY:  # |p| beyond about 1000: 0.5^p underflows; to about 1, then
-                scale = scale / mantissa
-                total = pieces_power_sum(pieces, count, kind, p, scale)
-            if not 0 < total < INFINITY:  # |p| beyond about 1000 on subnormals: the norm is within
-                return bound              # count^(1/|p|) of this limit, its value as |p| grows
+            if not 1e-280 < total < INFINITY:  # |p| beyond about 1000 (0.5^p underflows), or a subnormal
+                # bound (which no double scale brings to 1): each element divided by the bound, the
+                # largest (or smallest) term exactly 1, the sum in [1, elements]
+                return finish(divided_power_sum(pieces, count, p, bound), kind, p) * bound
             return finish(total, kind, p) / scale
     return finish(total, kind, p)
 
