@@ -99,8 +99,9 @@ class DataParallel(BaseEstimator):
     constant here (it needs the convergence test of each epoch): with ``tol`` set, the fit stops
     where the estimator's own would divide the rate by 5.  With ``sample_weight`` (a dask array with
     X's row blocks) a replica's share of the average is its rows' weight sum; blocks whose
-    weights sum to 0 are skipped, a block's below 0 is refused (as the estimator's
-    ``partial_fit`` refuses it), and every worker holding blocks needs a positive sum.  A
+    weights sum to 0 are skipped, the others go to the estimator's ``partial_fit`` (which takes a
+    sum below 0 in the drop-ins, as scikit-learn's, and refuses it in LinearRegression and
+    LogisticRegression, and a NaN in all), and every worker holding blocks needs a positive sum.  A
     DataFrame's partitions are the blocks; its column names are not kept.  The replicas run
     without convergence test of their own (``fit`` tests the averaged objectives, and warns
     of a divergence by their curve, as the estimator's fit does) and take the estimator's current parameters at
@@ -608,8 +609,8 @@ def _mean(*results):
     per epoch.  The optimizer states stay each replica's own."""
     weights = np.array([weight for _, weight, _ in results])
     if not (weights > 0).all():
-        raise ValueError("sample_weight sums to 0 over the blocks one worker holds; expected a positive sum "
-                         "on every worker holding blocks (rechunk or rebalance the data)")
+        raise ValueError(f"sample_weight sums to {weights[~(weights > 0)][0]:g} over the blocks one worker holds; "
+                         "expected a positive sum on every worker holding blocks (rechunk or rebalance the data)")
     shares = weights / weights.sum()
     mean = {}
     for name in ("_theta", "_average_theta"):

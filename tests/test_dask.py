@@ -182,7 +182,7 @@ def test_sample_weights_average_by_their_sums(dask_client, make):
     Xd, yd, wd, _held = _placed(dask_client, X, y, 1, idle)
     with pytest.raises(ValueError, match="sample_weight sums to 0 over the blocks one worker holds"):
         DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
-    # a block of weights summing below 0, or a NaN weight, is refused as the estimator's partial_fit
+    # a block of weights summing below 0, or a NaN weight, is refused as these estimators' partial_fit
     # refuses it (they were skipped: the block's rows left out of the fit without a word)
     for value, message in ((-1.0, r"sample_weight sums to -\d+"), (np.nan, "sample_weight contains NaN")):
         bad = weights.copy()
@@ -190,6 +190,16 @@ def test_sample_weights_average_by_their_sums(dask_client, make):
         Xd, yd, wd, _held = _placed(dask_client, X, y, 2, bad)
         with pytest.raises(ValueError, match=message):
             DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
+
+
+def test_a_worker_whose_weights_sum_below_0_is_refused_naming_the_sum(dask_client):
+    # a drop-in's partial_fit trains on weights summing below 0 (as scikit-learn's); a replica's
+    # share of the average cannot be negative (the message said the weights summed to 0)
+    X, y = _data(400, 3, classifier=False)
+    weights = np.where(np.arange(400) < 200, 1.0, -1.0)
+    Xd, yd, wd, _held = _placed(dask_client, X, y, 1, weights)
+    with pytest.raises(ValueError, match="sample_weight sums to -200 over the blocks one worker holds"):
+        DataParallel(fastgd.SGDRegressor(max_iter=2, tol=None), client=dask_client).fit(Xd, yd, sample_weight=wd)
 
 
 @pytest.mark.parametrize("class_weight", [{0: 3.0, 1: 0.5}, "balanced"])
