@@ -287,10 +287,9 @@ class _Driver(BaseEstimator):
         the loop found the weights all finite at the end (else they are unchecked)."""
         result = np.zeros(4)
         in_order = self._in_order(X, order, batch_size)
-        plain = self._plain_sgd()
         objective = optim.engine.Objective(self._loss, fit_intercept=self.fit_intercept,
-                                           intercept_decay=self._intercept_decay(X), plain_sgd=plain,
-                                           lazy=self.lazy_updates and not plain, **self._objective_options())
+                                           intercept_decay=self._intercept_decay(X), plain_sgd=self._plain,
+                                           lazy=self.lazy_updates and not self._plain, **self._objective_options())
 
         def epoch(plan, groups, grads, n_threads, checked):
             return optim.engine.epoch(plan, groups, grads, n_threads, checked, X, targets, sample_weight, order,
@@ -375,7 +374,7 @@ class _Driver(BaseEstimator):
             if values is not None and values.dtype.kind == "O":  # real numbers as objects: converted, as there
                 try:
                     values = values.astype(np.float64)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     pass
             if values is not None and values.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
                 raise TypeError(f"{name} holds {values.dtype} values; expected real numbers")
@@ -495,7 +494,10 @@ class _Driver(BaseEstimator):
         if self._sgd_intercepts is not None and kept is not None and kept.size == 2 * k:
             carried = self._intercepts_carried(reset)
             self._sgd_intercepts[carried] = kept[carried]
-        lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self._plain_sgd()
+        # (decided once a call, as its optimizer was made: an attribute set by another thread
+        # meanwhile would step the rest of the call otherwise than its optimizer and its average)
+        self._plain = self._plain_sgd()
+        lazy = self._sgd_bookkeeping and l1 > 0 and self.average and self._plain
         self._lazy_average = np.array([1.0, 0.0]) if lazy else None  # [S, ratio], a call's
         if reset or getattr(self, "_average_theta", None) is None or self._averaged_as != self.average:
             # a new average: from step `average` of the fit, or, when average was switched on or
@@ -1705,8 +1707,9 @@ class _SGDDropIn(_Driver):
                 raise ValueError(f"Learning rate {self.learning_rate!r} only works with loss {needed!r}")
             if not self._per_sample_sgd():
                 raise ValueError(f"learning_rate={self.learning_rate!r} is an online step of its own, a row at a time "
-                                 f"(eta0 its aggressiveness); it needs optimizer='sgd' and batch_size=1, got "
-                                 f"optimizer={self.optimizer!r}, batch_size={self.batch_size!r}")
+                                 f"(eta0 its aggressiveness); it needs plain SGD (optimizer='sgd', or 'momentum' with "
+                                 f"momentum=0) and batch_size=1, got optimizer={self.optimizer!r}, "
+                                 f"batch_size={self.batch_size!r}")
 
     def _initial_lr(self):
         return 1.0 if self.learning_rate == "optimal" else float(self.eta0)  # "optimal": per batch

@@ -578,6 +578,27 @@ def test_momentum_of_zero_is_plain_sgd(kind, options):
     np.testing.assert_array_equal(zero.intercept_, plain.intercept_)
 
 
+def test_momentum_set_by_another_thread_during_a_fit_leaves_the_call_as_it_began():
+    # whether the epoch steps plain SGD was read from the attributes at every epoch: momentum = 0
+    # written between two epochs (as another thread may, without set_params, which waits) stepped
+    # the rest as plain SGD while the call's optimizer held 0.9
+    X, y = _regression(np.float64)
+    options = dict(SAME, optimizer="momentum", momentum=0.9, learning_rate="constant", eta0=0.01)
+    expected = fastgd.SGDRegressor(**options).fit(X, y)
+    model = fastgd.SGDRegressor(**options)
+    epoch, calls = model._epoch, []
+
+    def racing(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            model.momentum = 0.0
+        return epoch(*args)
+
+    model._epoch = racing
+    model.fit(X, y)
+    np.testing.assert_array_equal(model.coef_, expected.coef_)
+
+
 @pytest.mark.parametrize("kind", ["dense", "csr"])
 @pytest.mark.parametrize("average", [True, 100])
 @pytest.mark.parametrize("task", [2, 3, "regression"])
@@ -1647,8 +1668,9 @@ def test_a_coef_set_to_none_restarts_from_zeros_and_a_complex_one_is_refused():
     np.testing.assert_array_equal(ours.coef_.real, before)
     with pytest.raises(TypeError, match="coef_init holds complex128 values"):
         fastgd.SGDRegressor().fit(X, y, coef_init=np.ones(X.shape[1]) + 1j)
-    with pytest.raises(TypeError, match="coef_init holds object values"):
-        fastgd.SGDRegressor().fit(X, y, coef_init=np.array([1j] * X.shape[1], dtype=object))
+    for values in ([1j] * X.shape[1], [10 ** 400] + [0] * (X.shape[1] - 1)):  # (the int: OverflowError)
+        with pytest.raises(TypeError, match="coef_init holds object values"):
+            fastgd.SGDRegressor().fit(X, y, coef_init=np.array(values, dtype=object))
     # real numbers as objects are converted, as scikit-learn converts them (they were refused)
     start = dict(coef_init=np.linspace(-1, 1, X.shape[1]).astype(object), intercept_init=np.array([0.5], dtype=object))
     ours, theirs = _both(fastgd.SGDRegressor(**SAME), sk.SGDRegressor(**SAME), X, y, **start)
@@ -1985,7 +2007,8 @@ def test_passive_aggressive_steps_need_their_loss_and_plain_per_sample_sgd():
     with pytest.raises(ValueError, match="'pa2' only works with loss 'epsilon_insensitive'"):
         fastgd.SGDRegressor(learning_rate="pa2").fit(X, y)
     for options in (dict(optimizer="adam"), dict(batch_size=8)):
-        with pytest.raises(ValueError, match="optimizer='sgd' and batch_size=1"):
+        with pytest.raises(ValueError, match=r"it needs plain SGD \(optimizer='sgd', or 'momentum' with "
+                                             r"momentum=0\) and batch_size=1"):
             fastgd.SGDClassifier(learning_rate="pa1", **options).fit(X, y)
 
 
