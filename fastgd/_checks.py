@@ -206,7 +206,7 @@ def check_step_count(value, name, most):
     float or a 0-d array of one (torch saves its step as a 0-d float tensor); returns it as an int."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
-    if isinstance(value, np.floating):  # (compared with most in its own dtype, float16's 65504 overflowed)
+    if isinstance(value, (np.float16, np.float32)):  # (compared with most in float16, 65504 overflowed)
         value = float(value)
     if (isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating))
             or value != value or not 0 <= value <= most or int(value) != value):

@@ -414,6 +414,7 @@ class LRScheduler:
         if self._step_count == 1:
             self._warn_if_stepped_first()
         if epoch is not None:
+            _check_real(epoch, "epoch")  # (10**400: the closed forms raised OverflowError)
             warnings.warn(_EPOCH_WARNING, UserWarning, stacklevel=2)
         self._step_count += 1
         try:
@@ -774,6 +775,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         else:
             if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real) or not epoch >= 0:
                 raise ValueError(f"epoch must be a number >= 0, got {epoch!r}")
+            _checks.as_double(epoch, "epoch")
             if epoch < self.T_0:
                 T_cur, T_i = epoch, self.T_0
             elif self.T_mult == 1:

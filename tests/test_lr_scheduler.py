@@ -1417,6 +1417,12 @@ def test_whole_numbers_beyond_a_double_are_refused_by_name():
         lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=huge)
     with pytest.raises(ValueError, match="total_steps must be a number a double holds"):
         lr_scheduler.OneCycleLR(_sgd(), max_lr=0.1, total_steps=huge)
+    for scheduler in (lr_scheduler.StepLR(_sgd(), step_size=2), lr_scheduler.MultiStepLR(_sgd(), milestones=[2]),
+                      lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=2)):
+        with pytest.raises(ValueError, match="epoch must be a number a double holds"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # (step(epoch) is deprecated, as torch's)
+            scheduler.step(huge)
+        assert scheduler.last_epoch == 0
     X = np.random.default_rng(0).normal(size=(20, 2))
     flat = fastgd.LinearRegression(max_iter=huge, lr_schedule="cosine", tol=1e-2, random_state=0).fit(X, X.sum(1))
     constant = fastgd.LinearRegression(max_iter=huge, tol=1e-2, random_state=0).fit(X, X.sum(1))

@@ -651,3 +651,7 @@ def test_a_step_count_saved_as_float16_loads_without_a_warning():
         warnings.simplefilter("error")
         opt.load_state_dict(saved)
     assert opt.state_dict()["state"][0]["step"] == 65504
+    saved["state"][0]["step"] = np.longdouble(3) + np.longdouble(2) ** -60  # (not whole: refused, unrounded)
+    if saved["state"][0]["step"] != 3:
+        with pytest.raises(ValueError, match="step must be a whole number"):
+            opt.load_state_dict(saved)
