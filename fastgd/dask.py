@@ -560,7 +560,7 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
     for epoch in range(first_epoch, first_epoch + n_epochs):
         objectives = np.zeros(len(X_blocks))
         for index, (X, y, w) in enumerate(zip(X_blocks, y_blocks, w_blocks)):
-            if sums[index] != 0:  # (a negative or NaN sum: the estimator's partial_fit refuses it)
+            if sums[index] != 0:  # (a sum below 0, or NaN: the estimator's partial_fit takes it or refuses it)
                 model.n_iter_ = epoch  # per-epoch schedules read the epoch count (partial_fit adds one a call)
                 model.partial_fit(X, y, sample_weight=w, **options)
                 objectives[index] = model.loss_curve_[-1]
