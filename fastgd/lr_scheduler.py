@@ -105,8 +105,8 @@ def _check_number(value, name, low=-math.inf, high=math.inf, low_open=False, hig
 
 
 def _check_finite(value, name):
-    _check_real(value, name)
-    if not math.isfinite(_checks.as_double(value, name)):
+    _check_real(value, name)  # (a number a double holds)
+    if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return value
 
