@@ -195,13 +195,24 @@ cdef bint any_block_meets(const Block* blocks, Py_ssize_t n, const char* start, 
     return low < n and blocks[low].start < end
 
 
+cdef inline Task task_slice(const Task* t, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
+    """Elements [start, stop) of a task: its arrays offset, the rest (step scalars, flags) as they are."""
+    cdef Task piece = t[0]
+    cdef Py_ssize_t s, offset = bytes_of(start, t.is_float32)
+    piece.param = <char*>piece.param + offset
+    piece.grad = <const char*>piece.grad + offset
+    for s in range(MAX_STATES):
+        if piece.state[s] != NULL:
+            piece.state[s] = <char*>piece.state[s] + offset
+    piece.size = stop - start
+    return piece
+
+
 cdef struct Work:
     const Task* tasks
     Py_ssize_t count
     update_fn update
     const double* options
-    bint scaled          # the kernels read every gradient times grad_scale (_multi_tensor.pxi)
-    double grad_scale
 
 
 cdef void run_part(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept nogil:
@@ -220,20 +231,19 @@ cdef void run_part(void* context, Py_ssize_t part, Py_ssize_t parts) noexcept no
         if stop <= start:
             continue
         piece = task_slice(&work.tasks[k], start, stop)
-        run_update(work.update, &piece, work.options, work.scaled, work.grad_scale)
+        work.update(&piece, work.options)
 
 
 cdef void run_tasks(const Task* tasks, Py_ssize_t count, update_fn update, const double* options,
-                    int n_threads, bint scaled, double grad_scale) noexcept nogil:
-    cdef Work work = Work(tasks=tasks, count=count, update=update, options=options, scaled=scaled,
-                          grad_scale=grad_scale)
+                    int n_threads) noexcept nogil:
+    cdef Work work = Work(tasks=tasks, count=count, update=update, options=options)
     cdef Py_ssize_t k
     if n_threads > 1:
         run_parallel(run_part, &work, n_threads)
     else:
         for k in range(count):
             if tasks[k].size >= 0:
-                run_update(update, &tasks[k], options, scaled, grad_scale)
+                update(&tasks[k], options)
 
 
 cdef struct Engine:
@@ -252,8 +262,7 @@ cdef struct Engine:
     cnp.uint8_t* fresh    # one a parameter: whether its from-gradient state is new
     double* scalars       # n_params x n_scalars: each parameter's scalar state
     Py_ssize_t n_scalars
-    bint scaled           # this step's kernels read every gradient times grad_scale (Plan.step)
-    double grad_scale
+    double grad_scale     # this step's kernels read every gradient times it (Plan.step; else 1)
 
 
 cdef enum:
@@ -277,13 +286,15 @@ cdef inline double* group_options(Engine* e, Py_ssize_t g) noexcept nogil:
 
 cdef inline void count_step(Engine* e, Task* t, Py_ssize_t i) noexcept nogil:
     """Parameter i's step: counted (if the algorithm counts steps; up to LARGEST_STEP), its
-    from-gradient state's freshness read (and cleared: nothing from here on fails)."""
+    from-gradient state's freshness read (and cleared: nothing from here on fails), the step's
+    gradient scale set."""
     if e.counts_steps:
         if e.counts[i] < LARGEST_STEP:
             e.counts[i] += 1
         t.step = e.counts[i]
     t.fresh = e.fresh[i]
     e.fresh[i] = 0
+    t.grad_scale = e.grad_scale
 
 
 cdef void advance(Engine* e) noexcept nogil:
@@ -306,7 +317,7 @@ cdef void advance(Engine* e) noexcept nogil:
                 else:
                     e.kernel.step_scalars(options, t.step, e.scalars + i * e.n_scalars, t.step_scalars)
             previous = i
-        run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g], e.scaled, e.grad_scale)
+        run_tasks(e.tasks + start, stop - start, e.kernel.update, options, e.threads[g])
 
 
 cdef inline void gather(floating* into, const floating* source, const Py_ssize_t* entries,
@@ -358,7 +369,7 @@ cdef void advance_entries(Engine* e, const Py_ssize_t* entries, Py_ssize_t count
         for s in range(MAX_STATES):
             if t.state[s] != NULL:
                 gather(<double*>gathered.state[s], <const double*>t.state[s], entries, count)
-    run_update(e.kernel.update, &gathered, options, e.scaled, e.grad_scale)
+    e.kernel.update(&gathered, options)
     if t.is_float32:
         scatter(<float*>t.param, <const float*>gathered.param, entries, count)
         for s in range(MAX_STATES):
@@ -426,6 +437,7 @@ cdef class Plan:
         cdef Py_ssize_t n_params = max(len(params), 1), n_groups = max(len(slices), 1)
         self.room_params, self.room_groups = n_params, n_groups
         self.engine.tasks = <Task*>calloc(n_params, sizeof(Task))
+        self.engine.grad_scale = 1.0
         self.holders = <bint*>calloc(n_params, sizeof(bint))
         self.matched = <PyObject**>calloc(n_params * MAX_STATES, sizeof(PyObject*))
         self.matched_size = <Py_ssize_t*>calloc(n_params * MAX_STATES, sizeof(Py_ssize_t))
@@ -554,10 +566,10 @@ cdef class Plan:
         groups, grads = list(groups), list(grads)
         cdef int outcome = self.prepare(groups, grads, n_threads, checked)
         if outcome == DONE:
-            self.engine.scaled, self.engine.grad_scale = grad_scale != 1.0, grad_scale
+            self.engine.grad_scale = grad_scale
             with nogil:
                 advance(&self.engine)
-            self.engine.scaled = False  # the regression epoch advances unscaled
+            self.engine.grad_scale = 1.0  # the regression epoch advances unscaled
         return outcome
 
     def grads_of(self, list groups):

@@ -2,6 +2,9 @@
 #
 # Each kernel reads the parameter, its gradient and its state once and writes
 # the parameter and the state once, on contiguous memory, without the GIL.
+# It reads each gradient element times the task's grad_scale, rounded to the
+# dtype (as torch's grad.mul_(scale) before a step): clipping's factor costs
+# no pass of its own, and a scale of 1 changes no bit.
 # The order of floating-point operations is torch.optim's single-tensor code
 # path, so that results agree with torch to rounding.  Derived scalars
 # (1 - beta, -lr / bias_correction, ...) are computed in double and rounded to
@@ -44,6 +47,7 @@ cdef struct Task:
     # one parameter's update
     void* param
     const void* grad
+    double grad_scale         # every gradient element is read times it, rounded to the dtype (1: as it is)
     void* state[MAX_STATES]   # in the order of the algorithm's interface; NULL when not needed
     Py_ssize_t size
     bint is_float32
@@ -108,7 +112,7 @@ cdef inline tuple sgd_interface():
 
 
 cdef inline void sgd_kernel(
-    floating* param, const floating* grad, floating* momentum_buffer, Py_ssize_t n,
+    floating* param, const floating* grad, floating grad_scale, floating* momentum_buffer, Py_ssize_t n,
     const SgdOptions* o, bint first_step, bint has_momentum,
 ) noexcept nogil:
     cdef floating neg_lr = -o.lr, weight_decay = o.weight_decay, momentum = o.momentum
@@ -118,7 +122,7 @@ cdef inline void sgd_kernel(
     cdef floating g, p, buf, decayed, look_ahead
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if decay else g
@@ -137,14 +141,17 @@ cdef inline void sgd_update(const Task* t, const double* options) noexcept nogil
     # (a state array is there, not NULL, when its option asks for it: the engine decides, see Plan)
     if t.is_float32:
         if t.state[0] != NULL:
-            sgd_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, t.fresh, True)
+            sgd_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                       <float*>t.state[0], t.size, o, t.fresh, True)
         else:
-            sgd_kernel(<float*>t.param, <const float*>t.grad, <float*>NULL, t.size, o, False, False)
+            sgd_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                       <float*>NULL, t.size, o, False, False)
     else:
         if t.state[0] != NULL:
-            sgd_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, t.fresh, True)
+            sgd_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
+                       <double*>t.state[0], t.size, o, t.fresh, True)
         else:
-            sgd_kernel(<double*>t.param, <const double*>t.grad, <double*>NULL, t.size, o, False, False)
+            sgd_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>NULL, t.size, o, False, False)
 
 
 # -- Adam and AdamW -------------------------------------------------------------
@@ -180,7 +187,7 @@ cdef inline void adam_step_scalars(const double* options, long long step, double
 
 
 cdef inline void adam_kernel(
-    floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq,
+    floating* param, const floating* grad, floating grad_scale, floating* exp_avg, floating* exp_avg_sq,
     floating* max_exp_avg_sq, Py_ssize_t n, const AdamOptions* o, const AdamStep* s, bint amsgrad,
     bint multiply_first,
 ) noexcept nogil:
@@ -194,7 +201,7 @@ cdef inline void adam_kernel(
     cdef floating g, p, m, v, decayed, shrunk, denom
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if coupled_decay else g
@@ -230,17 +237,19 @@ cdef inline void adam_typed(const Task* t, const AdamOptions* o, const AdamStep*
                             bint multiply_first) noexcept nogil:
     if t.is_float32:
         if t.state[2] != NULL:  # amsgrad's
-            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
+            adam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                        <float*>t.state[0], <float*>t.state[1],
                         <float*>t.state[2], t.size, o, s, True, multiply_first)
         else:
-            adam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1],
+            adam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                        <float*>t.state[0], <float*>t.state[1],
                         <float*>NULL, t.size, o, s, False, multiply_first)
     else:
         if t.state[2] != NULL:  # amsgrad's
-            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+            adam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], <double*>t.state[1],
                         <double*>t.state[2], t.size, o, s, True, multiply_first)
         else:
-            adam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+            adam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], <double*>t.state[1],
                         <double*>NULL, t.size, o, s, False, multiply_first)
 
 
@@ -271,7 +280,7 @@ cdef inline tuple rmsprop_interface():
 
 
 cdef inline void rmsprop_kernel(
-    floating* param, const floating* grad, floating* square_avg, floating* grad_avg,
+    floating* param, const floating* grad, floating grad_scale, floating* square_avg, floating* grad_avg,
     floating* momentum_buffer, Py_ssize_t n, const RmspropOptions* o, bint centered, bint has_momentum,
     bint multiply_first,
 ) noexcept nogil:
@@ -282,7 +291,7 @@ cdef inline void rmsprop_kernel(
     cdef floating g, p, s, a, avg, buf, decayed
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if decay else g
@@ -307,6 +316,7 @@ cdef inline void rmsprop_kernel(
 
 cdef inline void rmsprop_typed(floating* param, const Task* t, const RmspropOptions* o) noexcept nogil:
     cdef const floating* grad = <const floating*>t.grad
+    cdef floating grad_scale = t.grad_scale
     cdef floating* square_avg = <floating*>t.state[0]
     cdef floating* grad_avg = <floating*>t.state[1]
     cdef floating* momentum_buffer = <floating*>t.state[2]
@@ -316,17 +326,17 @@ cdef inline void rmsprop_typed(floating* param, const Task* t, const RmspropOpti
     # (centered and momentum: their state arrays there, not NULL, as the engine decides)
     cdef bint centered = grad_avg != NULL, momentum = momentum_buffer != NULL
     if centered and momentum:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, True, False)
+        rmsprop_kernel(param, grad, grad_scale, square_avg, grad_avg, momentum_buffer, t.size, o, True, True, False)
     elif centered and multiply_first:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, True)
+        rmsprop_kernel(param, grad, grad_scale, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, True)
     elif centered:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, False)
+        rmsprop_kernel(param, grad, grad_scale, square_avg, grad_avg, momentum_buffer, t.size, o, True, False, False)
     elif momentum:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, True, False)
+        rmsprop_kernel(param, grad, grad_scale, square_avg, grad_avg, momentum_buffer, t.size, o, False, True, False)
     elif multiply_first:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, False, True)
+        rmsprop_kernel(param, grad, grad_scale, square_avg, grad_avg, momentum_buffer, t.size, o, False, False, True)
     else:
-        rmsprop_kernel(param, grad, square_avg, grad_avg, momentum_buffer, t.size, o, False, False, False)
+        rmsprop_kernel(param, grad, grad_scale, square_avg, grad_avg, momentum_buffer, t.size, o, False, False, False)
 
 
 cdef inline void rmsprop_update(const Task* t, const double* options) noexcept nogil:
@@ -363,7 +373,7 @@ cdef inline void adagrad_step_scalars(const double* options, long long step, dou
 
 
 cdef inline void adagrad_kernel(
-    floating* param, const floating* grad, floating* state_sum, Py_ssize_t n,
+    floating* param, const floating* grad, floating grad_scale, floating* state_sum, Py_ssize_t n,
     const AdagradOptions* o, const AdagradStep* s, bint multiply_first,
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, eps = o.eps, neg_clr = s.neg_clr
@@ -372,7 +382,7 @@ cdef inline void adagrad_kernel(
     cdef floating g, p, total, decayed
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if decay else g
@@ -389,13 +399,15 @@ cdef inline void adagrad_update(const Task* t, const double* options) noexcept n
     cdef const AdagradStep* s = <const AdagradStep*>t.step_scalars
     cdef bint multiply_first = step_order(s.neg_clr)
     if t.is_float32 and multiply_first:
-        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s, True)
+        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                       <float*>t.state[0], t.size, o, s, True)
     elif t.is_float32:
-        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o, s, False)
+        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                       <float*>t.state[0], t.size, o, s, False)
     elif multiply_first:
-        adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s, True)
+        adagrad_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], t.size, o, s, True)
     else:
-        adagrad_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o, s, False)
+        adagrad_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], t.size, o, s, False)
 
 
 # -- Adamax ---------------------------------------------------------------------
@@ -426,7 +438,7 @@ cdef inline void adamax_step_scalars(const double* options, long long step, doub
 
 
 cdef inline void adamax_kernel(
-    floating* param, const floating* grad, floating* exp_avg, floating* exp_inf, Py_ssize_t n,
+    floating* param, const floating* grad, floating grad_scale, floating* exp_avg, floating* exp_inf, Py_ssize_t n,
     const AdamaxOptions* o, const AdamaxStep* s, bint multiply_first,
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2
@@ -436,7 +448,7 @@ cdef inline void adamax_kernel(
     cdef floating g, p, m, u, decayed
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if decay else g
@@ -454,10 +466,12 @@ cdef inline void adamax_kernel(
 cdef inline void adamax_typed(const Task* t, const AdamaxOptions* o, const AdamaxStep* s,
                               bint multiply_first) noexcept nogil:
     if t.is_float32:
-        adamax_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s,
+        adamax_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                      <float*>t.state[0], <float*>t.state[1], t.size, o, s,
                       multiply_first)
     else:
-        adamax_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size, o, s,
+        adamax_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
+                      <double*>t.state[0], <double*>t.state[1], t.size, o, s,
                       multiply_first)
 
 
@@ -487,7 +501,7 @@ cdef inline tuple adadelta_interface():
 
 
 cdef inline void adadelta_kernel(
-    floating* param, const floating* grad, floating* square_avg, floating* acc_delta, Py_ssize_t n,
+    floating* param, const floating* grad, floating grad_scale, floating* square_avg, floating* acc_delta, Py_ssize_t n,
     const AdadeltaOptions* o,
 ) noexcept nogil:
     cdef floating neg_lr = -o.lr, weight_decay = o.weight_decay, rho = o.rho, one_minus_rho = 1 - o.rho
@@ -497,7 +511,7 @@ cdef inline void adadelta_kernel(
     cdef floating g, p, s, a, delta, decayed
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if decay else g
@@ -515,9 +529,10 @@ cdef inline void adadelta_kernel(
 cdef inline void adadelta_update(const Task* t, const double* options) noexcept nogil:
     cdef const AdadeltaOptions* o = <const AdadeltaOptions*>options
     if t.is_float32:
-        adadelta_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o)
+        adadelta_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                        <float*>t.state[0], <float*>t.state[1], t.size, o)
     else:
-        adadelta_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1],
+        adadelta_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], <double*>t.state[1],
                         t.size, o)
 
 
@@ -538,7 +553,7 @@ cdef inline tuple lion_interface():
 
 
 cdef inline void lion_kernel(
-    floating* param, const floating* grad, floating* exp_avg, Py_ssize_t n, const LionOptions* o,
+    floating* param, const floating* grad, floating grad_scale, floating* exp_avg, Py_ssize_t n, const LionOptions* o,
 ) noexcept nogil:
     # Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2
     cdef floating neg_lr = -o.lr, decay_factor = 1 - o.lr * o.weight_decay
@@ -548,7 +563,7 @@ cdef inline void lion_kernel(
     cdef floating g, p, m, c, direction, shrunk
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         m = exp_avg[i]
         c = m * beta1 + one_minus_beta1 * g
@@ -564,9 +579,9 @@ cdef inline void lion_kernel(
 cdef inline void lion_update(const Task* t, const double* options) noexcept nogil:
     cdef const LionOptions* o = <const LionOptions*>options
     if t.is_float32:
-        lion_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], t.size, o)
+        lion_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale, <float*>t.state[0], t.size, o)
     else:
-        lion_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], t.size, o)
+        lion_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], t.size, o)
 
 
 # -- RAdam ----------------------------------------------------------------------
@@ -612,7 +627,7 @@ cdef inline void radam_step_scalars(const double* options, long long step, doubl
 
 
 cdef inline void radam_kernel(
-    floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
+    floating* param, const floating* grad, floating grad_scale, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
     const RadamOptions* o, const RadamStep* s, bint rectified,
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
@@ -625,7 +640,7 @@ cdef inline void radam_kernel(
     cdef floating g, p, m, v, decayed, shrunk
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if coupled_decay else g
@@ -648,17 +663,21 @@ cdef inline void radam_update(const Task* t, const double* options) noexcept nog
     cdef const RadamStep* s = <const RadamStep*>t.step_scalars
     if t.is_float32:
         if s.rectified != 0:
-            radam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size,
+            radam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                         <float*>t.state[0], <float*>t.state[1], t.size,
                          o, s, True)
         else:
-            radam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size,
+            radam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                         <float*>t.state[0], <float*>t.state[1], t.size,
                          o, s, False)
     else:
         if s.rectified != 0:
-            radam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+            radam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
+                         <double*>t.state[0], <double*>t.state[1], t.size,
                          o, s, True)
         else:
-            radam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+            radam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
+                         <double*>t.state[0], <double*>t.state[1], t.size,
                          o, s, False)
 
 
@@ -704,7 +723,7 @@ cdef inline void nadam_step_scalars(const double* options, long long step, doubl
 
 
 cdef inline void nadam_kernel(
-    floating* param, const floating* grad, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
+    floating* param, const floating* grad, floating grad_scale, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
     const NadamOptions* o, const NadamStep* s,
 ) noexcept nogil:
     cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
@@ -718,7 +737,7 @@ cdef inline void nadam_kernel(
     cdef floating g, p, m, v, denom, decayed, shrunk
     for i in range(n):
         p = param[i]
-        g = grad[i]
+        g = grad[i] * grad_scale
         g = -g if maximize else g
         decayed = g + weight_decay * p
         g = decayed if coupled_decay else g
@@ -739,7 +758,9 @@ cdef inline void nadam_update(const Task* t, const double* options) noexcept nog
     cdef const NadamOptions* o = <const NadamOptions*>options
     cdef const NadamStep* s = <const NadamStep*>t.step_scalars
     if t.is_float32:
-        nadam_kernel(<float*>t.param, <const float*>t.grad, <float*>t.state[0], <float*>t.state[1], t.size, o, s)
+        nadam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
+                     <float*>t.state[0], <float*>t.state[1], t.size, o, s)
     else:
-        nadam_kernel(<double*>t.param, <const double*>t.grad, <double*>t.state[0], <double*>t.state[1], t.size,
+        nadam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
+                     <double*>t.state[0], <double*>t.state[1], t.size,
                      o, s)

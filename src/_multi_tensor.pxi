@@ -1,7 +1,6 @@
 # Multi-tensor passes over lists of arrays: the total norm of gradients (clipping, the check for
 # non-finite gradients), scaling and clamping in place, the running averages of parameters
-# (EMA, SWA) and the accumulation of gradients; and the engine's reading of gradients times a
-# scale (Plan.step's grad_scale), which every kernel gets without reading a scale itself.
+# (EMA, SWA) and the accumulation of gradients.
 #
 # Included by the engine modules (_engine_<level>.pyx) before _engine.pxi.  Each def takes
 # lists of arrays (or of fastgd.Parameters, whose .grad is read) and returns None, changing nothing, when an
@@ -15,7 +14,7 @@ from libc.math cimport INFINITY, NAN, fabs, frexp, isfinite, ldexp, pow, sqrt
 from libc.stdlib cimport free, malloc
 from libc.string cimport memmove
 
-from _kernels cimport MAX_STATES, Task, lerp, magnitude, update_fn
+from _kernels cimport lerp, magnitude
 
 
 cdef inline Py_ssize_t bytes_of(Py_ssize_t size, bint is_float32) noexcept nogil:
@@ -25,60 +24,6 @@ cdef inline Py_ssize_t bytes_of(Py_ssize_t size, bint is_float32) noexcept nogil
 cdef inline bint overlap(const void* a, const void* b, Py_ssize_t nbytes) noexcept nogil:
     """Whether two blocks of nbytes bytes share memory."""
     return nbytes > 0 and <const char*>a < <const char*>b + nbytes and <const char*>b < <const char*>a + nbytes
-
-
-# -- the engine's scaled reading of gradients --------------------------------------
-
-cdef inline Task task_slice(const Task* t, Py_ssize_t start, Py_ssize_t stop) noexcept nogil:
-    """Elements [start, stop) of a task: its arrays offset, the rest (step scalars, flags) as they are."""
-    cdef Task piece = t[0]
-    cdef Py_ssize_t s, offset = bytes_of(start, t.is_float32)
-    piece.param = <char*>piece.param + offset
-    piece.grad = <const char*>piece.grad + offset
-    for s in range(MAX_STATES):
-        if piece.state[s] != NULL:
-            piece.state[s] = <char*>piece.state[s] + offset
-    piece.size = stop - start
-    return piece
-
-
-cdef enum:
-    SCALED_CHUNK = 256  # doubles of the buffer a scaled gradient is read into: 2 KiB (larger chunks measured slower)
-
-
-cdef inline void scale_into(floating* out, const floating* grad, Py_ssize_t n, floating scale) noexcept nogil:
-    cdef Py_ssize_t i
-    for i in range(n):
-        out[i] = grad[i] * scale
-
-
-cdef void update_scaled(update_fn update, const Task* t, const double* options, double scale) noexcept nogil:
-    """update(t) with every gradient element read as grad * scale (rounded to the gradient's dtype,
-    as grad.mul_(scale) rounds it in torch), without writing the gradient: chunk by chunk, the
-    scaled chunk is written to a buffer on the stack that the kernel then reads from L1.  Every
-    kernel is element-wise (the threads already split arrays anywhere), so chunks change nothing."""
-    cdef double buffer[SCALED_CHUNK]
-    cdef Py_ssize_t start, stop, chunk = 2 * SCALED_CHUNK if t.is_float32 else SCALED_CHUNK
-    cdef Task piece
-    start = 0
-    while start < t.size:
-        stop = start + chunk if t.size - start > chunk else t.size
-        piece = task_slice(t, start, stop)
-        if t.is_float32:
-            scale_into(<float*>buffer, <const float*>piece.grad, piece.size, <float>scale)
-        else:
-            scale_into(<double*>buffer, <const double*>piece.grad, piece.size, scale)
-        piece.grad = buffer
-        update(&piece, options)
-        start = stop
-
-
-cdef inline void run_update(update_fn update, const Task* t, const double* options, bint scaled,
-                            double scale) noexcept nogil:
-    if scaled:
-        update_scaled(update, t, options, scale)
-    else:
-        update(t, options)
 
 
 # -- gathering a list of arrays -----------------------------------------------------
