@@ -49,9 +49,12 @@ BENCH_OPTIONS = {"SGD": {"momentum": 0.9}}
 
 def _traffic(cls, options):
     """Arrays a step reads or writes, per element: the parameter (read and written), the
-    gradient (read), and each state array the options need (read and written)."""
-    group = {**cls([np.zeros(1)]).defaults, **options}
-    return 3 + 2 * sum(state.needed(group) for state in cls.algorithm.state)
+    gradient (read), and each state array the options need (read and written: those a step
+    of one element keeps)."""
+    optimizer = cls([np.zeros(1)], **options)
+    optimizer.step([np.ones(1)])
+    kept = optimizer.state_dict()["state"].get(0, {}).values()
+    return 3 + 2 * sum(isinstance(value, np.ndarray) for value in kept)
 
 
 #: name -> (class name, options, arrays a step reads and writes per element), for every

@@ -45,22 +45,26 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
     numbers = algorithm.new_scalars(1)
     for j, scalar in enumerate(algorithm.scalar_state):
         numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name, scalar.kind)
-    for state in algorithm.state:  # what the step would make and drop, but for a buffer it returns
-        if states.get(state.name) is None and not state.from_gradient and state.needed(options):
-            raise ValueError(f"{(arguments or {}).get(state.name, state.name)} is required by {cls.__name__}"
-                             + (f" with {state.needed_when}={options[state.needed_when]!r}" if state.needed_when else ""))
     param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})
     cls._check_in_dtype(options, [param], "")
     group = {"params": [param], **options}
     state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
     steps = np.array([_step_count(step)], dtype=np.int64)
     fresh = np.zeros(1, dtype=np.uint8)
-    for state, i, array in optim._missing_state(algorithm, [group], [(0, 1)], [param], [grad], state_lists):
-        state_lists[state.name][i] = array
-        fresh[i] = state.from_gradient
     plan = engine.Plan(algorithm.kernel, algorithm.engine_options(), algorithm.engine_state(), algorithm.counts_steps,
                        [param], [param], state_lists, steps, fresh, numbers, [(0, 1)], [1])
-    outcome = plan.step([group], [grad], 1, True)  # everything is checked
+    outcome = plan.check([group], [grad], 1, True)  # everything is checked
+    if outcome == optim._STATE_MISSING:  # the state the options need and the caller did not pass
+        made = optim._missing_state(algorithm, plan, [group], [param])
+        for state, _, _ in made:  # a buffer the step makes and returns, or an argument missing
+            if not state.from_gradient:
+                raise ValueError(f"{(arguments or {}).get(state.name, state.name)} is required by {cls.__name__}"
+                                 + (f" with {state.needed_when}={options[state.needed_when]!r}"
+                                    if state.needed_when else ""))
+        for state, i, array in made:
+            state_lists[state.name][i] = array
+            fresh[i] = state.from_gradient
+    outcome = plan.step([group], [grad], 1, True)
     if outcome != optim._DONE:
         raise RuntimeError(f"the step found the parameter, its gradient or a state array changed since they were "
                            f"checked (outcome {outcome}): reshaped or resized in place by another thread while it "

@@ -65,7 +65,8 @@ class Option(NamedTuple):
 
 class State(NamedTuple):
     """One state array kept per parameter, named as torch names it.  needed_when: the option
-    whose being nonzero (or True) makes it needed (None: always needed); initial: its first
+    whose being nonzero (or True) makes it needed (None: always needed), which the compiled
+    plan alone reads off the options (Plan.missing); initial: its first
     value, or the name of the option that gives it; from_gradient: its first update sets it to
     the gradient (torch's SGD momentum buffer), and until then it is not saved."""
     name: str
@@ -73,9 +74,10 @@ class State(NamedTuple):
     initial: object = 0.0
     from_gradient: bool = False
 
-    def needed(self, options):
-        """Whether a group with these options keeps this state."""
-        return self.needed_when is None or bool(options[self.needed_when])
+    def new(self, group, param):
+        """A new array of this state for param of a group with these options, at its initial value."""
+        initial = group[self.initial] if isinstance(self.initial, str) else self.initial
+        return np.full(param.shape, initial, dtype=param.dtype)
 
 
 class ScalarState(NamedTuple):
@@ -99,7 +101,8 @@ class Rule(NamedTuple):
 class Algorithm(NamedTuple):
     """All that fastgd needs to know of an algorithm, but its update equations (the kernel).
     scalar_state: ScalarStates kept per parameter; state_at_start: the constructor's parameters
-    have their state from the start (torch's Adagrad's do); others get it at their first step."""
+    have the state that no option decides from the start (torch's Adagrad's do); others get it
+    at their first step."""
     kernel: str
     options: tuple
     state: tuple
@@ -129,18 +132,12 @@ class Algorithm(NamedTuple):
                 tuple(scalar.name for scalar in self.scalar_state))
 
 
-def _missing_state(algorithm, groups, slices, params, grads, state_lists):
-    """The one place state is created, before the compiled step runs: (State, i, array) for
-    each state array that a parameter i with a gradient lacks and its group's options need
-    (group g holds params[slice(*slices[g])]), made as its State says."""
-    made = []
-    for group, (start, stop) in zip(groups, slices):
-        for state in algorithm.state:
-            if state.needed(group):
-                initial = group[state.initial] if isinstance(state.initial, str) else state.initial
-                made += [(state, i, np.full(params[i].shape, initial, dtype=params[i].dtype))
-                         for i in range(start, stop) if grads[i] is not None and state_lists[state.name][i] is None]
-    return made
+def _missing_state(algorithm, plan, groups, params):
+    """(State, i, array) for each state array that the compiled plan found missing at the step
+    or check that returned STATE_MISSING (Plan.missing: which state the options need is decided
+    there alone), made as its State says from groups, the options that call read."""
+    described = {state.name: state for state in algorithm.state}
+    return [(described[name], i, described[name].new(groups[g], params[i])) for name, i, g in plan.missing()]
 
 
 class Parameter(NDArrayOperatorsMixin):
@@ -391,12 +388,7 @@ class Optimizer(_OneAtATime):
             for group in groups:
                 self._add_group(group, len(groups) > 1)
             if self.algorithm is not None and self.algorithm.state_at_start:
-                made = _missing_state(self.algorithm, self.param_groups, self._slices, self._params, self._params,
-                                      self._state)
-                state = {name: list(arrays) for name, arrays in self._state.items()}
-                for described, i, array in made:
-                    state[described.name][i] = array
-                self._install(state=state)
+                self._create_state_at_start()
         except BaseException:  # the caller's dicts as they were (an earlier group took the defaults)
             for group, was in zip(groups, given):
                 group.clear()
@@ -620,9 +612,22 @@ class Optimizer(_OneAtATime):
         if any(a is not b for name, states in self._state.items() for a, b in zip(states, writable[name])):
             self._install(state=writable)
 
-    def _create_state(self, grads):
-        """Create the state arrays that parameters with a gradient lack and their options need."""
-        made = _missing_state(self.algorithm, self.param_groups, self._slices, self._params, grads, self._state)
+    def _create_state_at_start(self):
+        """The state that no option decides (a State needed_when None) for every parameter, as
+        torch's Adagrad has its sum from its constructor on; the rest is the step's (Plan.missing)."""
+        state = {name: list(arrays) for name, arrays in self._state.items()}
+        for group, (start, stop) in zip(self.param_groups, self._slices):
+            for described in self.algorithm.state:
+                if described.needed_when is None:
+                    for i in range(start, stop):
+                        if state[described.name][i] is None:
+                            state[described.name][i] = described.new(group, self._params[i])
+        self._install(state=state)
+
+    def _create_state(self, groups):
+        """Create the state arrays that the compiled step found missing (STATE_MISSING), from
+        groups, the options it read."""
+        made = _missing_state(self.algorithm, self._plan, groups, self._params)
         # nothing is changed before this point
         for state, i, array in made:
             self._state[state.name][i] = array
@@ -733,7 +738,7 @@ class Optimizer(_OneAtATime):
             elif outcome == _STATE_MISMATCH:
                 self._check_states()
             elif outcome == _STATE_MISSING:
-                self._create_state(grads)
+                self._create_state(groups)
         raise RuntimeError(f"the step found param_groups or the parameters changed again after each check (outcome "
                            f"{outcome}): edited by another thread while it ran? Nothing was stepped; if nothing "
                            "else changes them, this is fastgd's error: please report")

@@ -38,7 +38,7 @@ class State(NamedTuple):
     needed_when: str | None = None
     initial: float | str = 0.0
     from_gradient: bool = False
-    def needed(self, options: Mapping[str, Any]) -> bool: ...
+    def new(self, group: Mapping[str, Any], param: npt.NDArray[Any]) -> npt.NDArray[Any]: ...
 
 class ScalarState(NamedTuple):
     name: str

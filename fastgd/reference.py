@@ -66,15 +66,27 @@ def _adam_decayed_grad(param, grad, group):
 
 class _GroupByGroup:
     """A step of the reference: each group's parameters updated by its own NumPy loop (``_update``),
-    with the state the options need created first, as the compiled step has it created."""
+    with the state the options need created first, as the compiled step has it created, by the
+    reference's own reading of the description (the compiled step's is Plan.missing)."""
 
     _scaled = _ScaledOnRead
 
     def _update_all(self, grads):
         groups = self._check_all_groups()
-        self._create_state(grads)
+        self._create_own_state(groups, grads)
         for group, (start, stop) in zip(groups, self._slices):
             self._update(group, grads, start, stop)
+
+    def _create_own_state(self, groups, grads):
+        """Each state array that a parameter with a gradient lacks and its group's options need
+        (a State's needed_when option nonzero, or None), at its initial value."""
+        for group, (start, stop) in zip(groups, self._slices):
+            for state in self.algorithm.state:
+                if state.needed_when is None or group[state.needed_when]:
+                    for i in range(start, stop):
+                        if grads[i] is not None and self._state[state.name][i] is None:
+                            self._state[state.name][i] = state.new(group, self._params[i])
+                            self._fresh[i] |= state.from_gradient
 
     def _count(self, i):
         """Parameter i's step, counted: its count, which stops at MAX_STEP, as the engine's."""

@@ -10,7 +10,8 @@
 #      ready for the kernels: the groups' parameters, the gradients, the
 #      options, the state arrays.  Anything else is handed back to the Python
 #      layer as an Outcome (it checks in full and raises, converts, creates the
-#      missing state or builds a new plan) before it calls again;
+#      missing state that Plan.missing lists, or builds a new plan) before it
+#      calls again.  Which state the options need is decided here alone;
 #   2. counts the steps, sets the step scalars and runs the kernels without the
 #      GIL: nothing in this part can fail, and nothing is allocated.
 #
@@ -412,6 +413,7 @@ cdef class Plan:
     # per state slot of the kernel: the value whose being nonzero makes it needed (-1: always)
     cdef Py_ssize_t state_needs[MAX_STATES]
     cdef list params, entries, auto_threads, states, remembered
+    cdef tuple state_names  # the kernel's, in slot order
     cdef cnp.ndarray steps, fresh, scalars
     cdef bint* holders     # one a parameter: whether its entry is a fastgd.Parameter
     # per parameter and state slot: the state array last found to match the parameter, and the
@@ -526,6 +528,7 @@ cdef class Plan:
                 or cnp.PyArray_DIM(scalars, 0) != self.n_params or not cnp.PyArray_ISCARRAY(scalars):
             raise ValueError("scalars must be a writable contiguous float64 array with one row a parameter")
         self.states = [state_lists[name] for name in state_order]
+        self.state_names = tuple(state_order)
         self.params, self.entries, self.auto_threads = params, entries, auto_threads
         for k in range(self.n_params):
             self.holders[k] = entries[k] is not params[k]
@@ -596,6 +599,25 @@ cdef class Plan:
     def check(self, list groups, list grads, int n_threads, bint checked=False):
         """What step would return, without stepping (DONE or STATE_MISSING: it would step)."""
         return self.prepare(list(groups), list(grads), n_threads, checked)
+
+    def missing(self):
+        """After a step or check that returned STATE_MISSING: (state name, parameter, group) for
+        each state array a parameter with a gradient lacks and its group's options, as that call
+        read them, need.  The one place that decides which state the options need: the caller
+        creates these, and the step uses what they need and leaves the rest."""
+        cdef Py_ssize_t g, i, k
+        cdef list lacking = []
+        for g in range(self.engine.n_groups):
+            for i in range(self.engine.bounds[2 * g], self.engine.bounds[2 * g + 1]):
+                if self.engine.tasks[i].size >= 0:
+                    for k in range(self.n_states):
+                        if self.state_needed(g, k) and (<list>self.states[k])[i] is None:
+                            lacking.append((self.state_names[k], i, g))
+        return lacking
+
+    cdef inline bint state_needed(self, Py_ssize_t g, Py_ssize_t k) noexcept:
+        """Whether group g's options, as last read, need state slot k."""
+        return self.state_needs[k] < 0 or (self.engine.values + g * VALUES)[self.state_needs[k]] != 0
 
     cdef void forget_lr(self, Py_ssize_t g):
         """Read group g's lr again at the next step (set_lr has changed the value read)."""
@@ -790,13 +812,12 @@ cdef class Plan:
         parameter and apart from its gradient; NULL for the others."""
         cdef Task* t = &self.engine.tasks[i]
         cdef int dtype = cnp.PyArray_TYPE(<cnp.ndarray>self.params[i])
-        cdef const double* values = self.engine.values + g * VALUES
         cdef Py_ssize_t k, slot
         cdef PyObject* state  # borrowed from the state list, which the plan holds
         cdef bint missing = False
         for k in range(self.n_states):
             t.state[k] = NULL
-            if self.state_needs[k] >= 0 and values[self.state_needs[k]] == 0:
+            if not self.state_needed(g, k):
                 continue
             state = PyList_GET_ITEM(self.states[k], i)
             if <object>state is None:

@@ -352,6 +352,38 @@ def test_adagrad_state_from_the_start_for_the_constructors_parameters_only(rng):
     np.testing.assert_allclose(added, arrays[1] - 0.1 * 2.0 / (np.sqrt(4.5) + 1e-10))
 
 
+class _FalseFloat(float):
+    """A number whose truth (bool) is not its value's: which state an option needs is read off
+    the value the step reads, in one place (Plan.missing)."""
+
+    def __bool__(self):
+        return False
+
+
+@pytest.mark.parametrize("name, options", [("SGD", dict(lr=0.1, momentum=_FalseFloat(0.9))),
+                                           ("RMSprop", dict(lr=0.01, momentum=_FalseFloat(0.5)))])
+def test_the_state_an_option_needs_follows_the_value_the_step_reads(name, options, rng):
+    """A momentum of 0.9 whose bool() is False still gets its momentum buffer: the step, and
+    functional's, run as with the plain number, where the state was decided from bool() and the
+    step found it missing after each check (RuntimeError)."""
+    plain = {key: float(value) for key, value in options.items()}
+    start, grads = rng.standard_normal(4), [rng.standard_normal(4) for _ in range(3)]
+    results = []
+    for opt_options in (options, plain):
+        param = start.copy()
+        opt = getattr(fastgd, name)([param], **opt_options)
+        for g in grads:
+            opt.step([g])
+        results.append((param, opt.state_dict()["state"][0]))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1].keys() == results[1][1].keys() and "momentum_buffer" in results[0][1]
+    for key, value in results[1][1].items():
+        np.testing.assert_array_equal(results[0][1][key], value)
+    if name == "SGD":  # functional's step makes the first buffer and returns it
+        buffer = fastgd.functional.sgd(start.copy(), grads[0], None, **options)
+        assert buffer is not None and np.array_equal(buffer, grads[0])
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=dtype_id)
 def test_adagrad_group_initial_accumulator_value(dtype, rng):
     """Each group's state sum starts at that group's initial_accumulator_value (closed form for
