@@ -1059,39 +1059,7 @@ class _BaseGD(_Driver):
                  momentum=0.9, dampening=0.0, betas=None, eps=None, amsgrad=False,
                  weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0,
                  lazy_updates=False, penalty="l2", l1_ratio=0.15, average=False):
-        self.optimizer = optimizer
-        self.learning_rate = learning_rate
-        self.batch_size = batch_size
-        self.max_iter = max_iter
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
-        self.alpha = alpha
-        self.fit_intercept = fit_intercept
-        self.shuffle = shuffle
-        self.lr_schedule = lr_schedule
-        self.power_t = power_t
-        self.gamma = gamma
-        self.step_size = step_size
-        self.eta_min = eta_min
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.random_state = random_state
-        self.warm_start = warm_start
-        self.verbose = verbose
-        self.momentum = momentum
-        self.dampening = dampening
-        self.betas = betas
-        self.eps = eps
-        self.amsgrad = amsgrad
-        self.weight_decay = weight_decay
-        self.rho = rho
-        self.centered = centered
-        self.lr_decay = lr_decay
-        self.initial_accumulator_value = initial_accumulator_value
-        self.lazy_updates = lazy_updates
-        self.penalty = penalty
-        self.l1_ratio = l1_ratio
-        self.average = average
+        _set_parameters(self, locals())
 
     # -- the driver's hooks, as these estimators define them (the drop-in SGD ones have theirs) --
 
@@ -1118,7 +1086,8 @@ class _BaseGD(_Driver):
         return None  # constant, adaptive (set by the driver) and invscaling (per batch)
 
     def _batch_rates(self, n_batches):
-        """Each batch's learning rate in the next epoch, or None: the param group's lr throughout.
+        """The learning rate of each step the next epoch may take (n_batches, in order; the
+        compiled epoch numbers them, see step_number), or None: the param group's lr throughout.
         invscaling: eta0 / t ** power_t, t counting the steps of the whole fit from 1."""
         if self.lr_schedule != "invscaling":
             return None
@@ -1468,12 +1437,8 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
                  momentum=0.9, dampening=0.0, betas=None, eps=None, amsgrad=False,
                  weight_decay=1e-2, rho=0.99, centered=False, lr_decay=0.0, initial_accumulator_value=0.0,
                  lazy_updates=False, penalty="l2", l1_ratio=0.15, average=False, class_weight=None):
-        # the shared parameters (their defaults are _BaseGD's: tests/test_linear_model.py checks it),
-        # and the classifier's own
-        shared = dict(locals())
-        del shared["self"], shared["class_weight"], shared["__class__"]
-        super().__init__(**shared)
-        self.class_weight = class_weight
+        # (the shared parameters' defaults are _BaseGD's: tests/test_linear_model.py checks it)
+        _set_parameters(self, locals())
 
     def _targets(self, y, classes, reset, dtype):
         index = _class_index(self, y, classes, reset)
@@ -1727,7 +1692,7 @@ class _SGDDropIn(_Driver):
 
     def _batch_rates(self, n_batches):
         """invscaling: eta0 / t ** power_t; optimal: 1 / (alpha (t0 + t - 1)), t counting the steps of
-        the whole fit from 1 (scikit-learn counts samples: the same at batch_size=1)."""
+        the whole fit from 1 (scikit-learn counts samples: the same at batch_size=1); see _BaseGD's."""
         t = self._t[0] + np.arange(1, n_batches + 1, dtype=np.float64)
         if self.learning_rate == "invscaling":
             return lr_scheduler._inverse_scaling_lr(float(self.eta0), float(self.power_t), t)

@@ -498,6 +498,13 @@ cdef double batch_residuals(floating* scores, const double* intercepts, const fl
     return total
 
 
+cdef inline long long step_number(const Settings* settings, Py_ssize_t stepped) noexcept nogil:
+    """The number of the step taken after `stepped` steps of this epoch (batches passed over,
+    PA-I's rows of zeros, are no steps): steps count from 1 over the whole fit, from
+    steps_before on.  It indexes the rates (rates[stepped]) and the average's steps."""
+    return settings.steps_before + stepped + 1
+
+
 cdef double run_epoch(
     const floating* X, const floating* y, const floating* sample_weight, const cnp.npy_intp* order,
     bint in_order, Py_ssize_t n, Py_ssize_t d, Py_ssize_t k, Py_ssize_t batch_size, const Settings* settings,
@@ -507,8 +514,8 @@ cdef double run_epoch(
     """Returns the epoch's weighted loss sum, or NaN at the first non-finite batch loss
     (the parameters are then as they were before that batch); counts the batches whose
     step was taken in *batches_done (all but PA-I's rows of zeros, passed over).  rates: each
-    batch's learning rate, or NULL.  intercepts: 2 k, see kept_intercepts (plain SGD a row at
-    a time keeps the intercepts there)."""
+    step's learning rate, in order (see step_number), or NULL.  intercepts: 2 k, see
+    kept_intercepts (plain SGD a row at a time keeps the intercepts there)."""
     cdef Loss loss = settings.loss
     cdef double alpha = settings.alpha
     cdef bint fit_intercept = settings.fit_intercept
@@ -596,7 +603,7 @@ cdef double run_epoch(
         # row_weight; a batch of weights summing to 0 contributes the penalty's alone)
         batch_weight = m * row_weight
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
-        lr = rates[batch] if rates != NULL else lr_of(optimizer, 0)
+        lr = rates[batch - skipped] if rates != NULL else lr_of(optimizer, 0)
         if m == 1 and one_pass:  # plain SGD's step as the gradient is computed (Objective.plain_sgd)
             neg_lr = -lr
             past_zero = alpha != 0 and past_least_decay(1.0 + neg_lr * alpha, least_decay)
@@ -654,12 +661,12 @@ cdef double run_epoch(
             else:
                 memset(intercept_grad, 0, k * sizeof(floating))
             if rates != NULL:
-                set_lr(optimizer, 0, rates[batch])
+                set_lr(optimizer, 0, rates[batch - skipped])
             advance(optimizer)
             hold_intercepts(settings, intercept, k)
             if penalized:  # the step moved every weight
                 fill_norms(settings, coef, k, d)
-        step = settings.steps_before + batch + 1 - skipped
+        step = step_number(settings, batch - skipped)
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         eta = lr if settings.l1_penalty != NULL else 0.0
         if settings.lazy_average != NULL:  # scikit-learn's: the average, then a truncation that enters it
@@ -921,8 +928,8 @@ cdef double run_sparse_epoch(
             continue
         batch_weight = m * row_weight
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
-        eta = rates[batch] if rates != NULL else lr_of(optimizer, 0)
-        step = settings.steps_before + batch + 1 - skipped
+        eta = rates[batch - skipped] if rates != NULL else lr_of(optimizer, 0)
+        step = step_number(settings, batch - skipped)
         count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
         if scaled:
             if alpha != 0:  # (a negative scale is folded at once; see least_l2_decay)
@@ -1001,7 +1008,7 @@ cdef double run_sparse_epoch(
                 settings.touched[touched + c] = k * d + c
                 lazy_grad[touched + c] = lazy_grad[settings.touched_room + c]
             if rates != NULL:
-                set_lr(optimizer, 0, rates[batch])
+                set_lr(optimizer, 0, rates[batch - skipped])
             advance_entries(optimizer, settings.touched, touched + k, settings.gathered, room)
             hold_intercepts(settings, intercept, k)
             if penalized:  # the weights the step moved (still gathered), output by output (see fill_norms)
@@ -1031,7 +1038,7 @@ cdef double run_sparse_epoch(
                 for j in range(k * d):
                     coef_grad[j] += <floating>alpha * coef[j]
             if rates != NULL:
-                set_lr(optimizer, 0, rates[batch])
+                set_lr(optimizer, 0, rates[batch - skipped])
             advance(optimizer)
             hold_intercepts(settings, intercept, k)
             if penalized:  # the step moved every weight
@@ -1173,7 +1180,7 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     diverged), the number of batches stepped, with the objective's sgd_objective its sum, and 1
     if the epoch found theta all finite at its end (a sparse epoch of plain SGD with a scale to
     fold, see fold), else 0: theta is then unchecked.
-    rates: None, or each batch's learning rate (float64).  in_order says that order is 0..n-1,
+    rates: None, or the learning rate of each step the epoch may take, in order (float64, one a batch).  in_order says that order is 0..n-1,
     so that batches are read from X without a copy.  A CSR X whose indptr or indices are out of range (or are written out of
     range by another thread meanwhile) raises ValueError, after the batches before it were
     stepped: the caller restores what they changed.
