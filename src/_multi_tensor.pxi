@@ -3,7 +3,8 @@
 # (EMA, SWA) and the accumulation of gradients.
 #
 # Included by the engine modules (_engine_<level>.pyx) before _engine.pxi.  Each def takes
-# lists of arrays (or of fastgd.Parameters, whose .grad is read) and returns None, changing nothing, when an
+# lists of arrays (or of fastgd.Parameters, whose .grad is read) and returns None (total_norm) or
+# False (the others), changing nothing, when an
 # array is not ready to be read as it is (an ndarray of float32/float64, aligned, C-contiguous,
 # in native byte order; writable where it is written): the Python layer (fastgd/clip.py,
 # fastgd/swa_utils.py, fastgd/accumulation.py) then checks in full, raises or converts.
