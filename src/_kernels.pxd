@@ -4,7 +4,8 @@
 # the parameter and the state once, on contiguous memory, without the GIL.
 # It reads each gradient element times the task's grad_scale, rounded to the
 # dtype (as torch's grad.mul_(scale) before a step): clipping's factor costs
-# no pass of its own, and a scale of 1 changes no bit.
+# no pass of its own, and a scale of 1 changes no value (a signalling NaN
+# comes out quiet, as from any arithmetic).
 # The order of floating-point operations is torch.optim's single-tensor code
 # path, so that results agree with torch to rounding.  Derived scalars
 # (1 - beta, -lr / bias_correction, ...) are computed in double and rounded to
@@ -47,7 +48,7 @@ cdef struct Task:
     # one parameter's update
     void* param
     const void* grad
-    double grad_scale         # every gradient element is read times it, rounded to the dtype (1: as it is)
+    double grad_scale         # every gradient element is read times it, rounded to the dtype (1: the same values)
     void* state[MAX_STATES]   # in the order of the algorithm's interface; NULL when not needed
     Py_ssize_t size
     bint is_float32
