@@ -661,7 +661,7 @@ cdef double run_epoch(
             else:
                 memset(intercept_grad, 0, k * sizeof(floating))
             if rates != NULL:
-                set_lr(optimizer, 0, rates[batch - skipped])
+                set_lr(optimizer, 0, lr)
             advance(optimizer)
             hold_intercepts(settings, intercept, k)
             if penalized:  # the step moved every weight
@@ -1008,7 +1008,7 @@ cdef double run_sparse_epoch(
                 settings.touched[touched + c] = k * d + c
                 lazy_grad[touched + c] = lazy_grad[settings.touched_room + c]
             if rates != NULL:
-                set_lr(optimizer, 0, rates[batch - skipped])
+                set_lr(optimizer, 0, eta)
             advance_entries(optimizer, settings.touched, touched + k, settings.gathered, room)
             hold_intercepts(settings, intercept, k)
             if penalized:  # the weights the step moved (still gathered), output by output (see fill_norms)
@@ -1038,7 +1038,7 @@ cdef double run_sparse_epoch(
                 for j in range(k * d):
                     coef_grad[j] += <floating>alpha * coef[j]
             if rates != NULL:
-                set_lr(optimizer, 0, rates[batch - skipped])
+                set_lr(optimizer, 0, eta)
             advance(optimizer)
             hold_intercepts(settings, intercept, k)
             if penalized:  # the step moved every weight
@@ -1180,10 +1180,11 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     diverged), the number of batches stepped, with the objective's sgd_objective its sum, and 1
     if the epoch found theta all finite at its end (a sparse epoch of plain SGD with a scale to
     fold, see fold), else 0: theta is then unchecked.
-    rates: None, or the learning rate of each step the epoch may take, in order (float64, one a batch).  in_order says that order is 0..n-1,
-    so that batches are read from X without a copy.  A CSR X whose indptr or indices are out of range (or are written out of
-    range by another thread meanwhile) raises ValueError, after the batches before it were
-    stepped: the caller restores what they changed.
+    rates: None, or the learning rate of each step the epoch may take, in order (float64, one
+    a batch).  in_order says that order is 0..n-1, so that batches are read from X without a
+    copy.  A CSR X whose indptr or indices are out of range (or are written out of range by
+    another thread meanwhile) raises ValueError, after the batches before it were stepped: the
+    caller restores what they changed.
 
     X is C-contiguous (n, d), or a CSR matrix (its data, indices and indptr C-contiguous,
     indices and indptr both int32 or both int64: checked as they are read); y, sample_weight
