@@ -13,17 +13,20 @@ from conftest import DTYPES, NAMES, OPTIONS, RTOL, assert_all_close, build, fast
     assert_unchanged
 
 NORM_TYPES = (2.0, 1.0, np.inf, 0.5, 3.0, 0.0, -np.inf)
-SIZES = (7, 0, 300, 4099, 1, 2048, 1025)  # blocks of 1024 read from two halves: odd and even counts
+# tails (SIMD, blocks of 1024) and the four stretches of whole blocks read side by side, one block
+# each (4099) and three blocks each with two blocks and 5 elements after them (14341)
+SIZES = (7, 0, 300, 4099, 1, 2048, 1025, 14341)
 #: from the exact norm: float32's rounding; float64's summation error over a few thousand terms
 TIGHT = {np.dtype(np.float32): float(np.finfo(np.float32).eps), np.dtype(np.float64): 1e-14}
 
 
 def gradients(rng, dtype, poison=None, norm_type=2.0):
     """Gradients of several sizes (SIMD tails, an empty one but for the infinity and negative
-    norms, which torch refuses for it); poison: a NaN or inf put in one."""
+    norms, which torch refuses for it); poison: a NaN or inf put in one read after the stretches
+    (but for those two norms, which read it in one), and in one's third stretch."""
     grads = [(rng.standard_normal(n) * 3).astype(dtype) for n in SIZES if n or 0 <= norm_type < np.inf]
     if poison is not None:
-        grads[2][17] = poison
+        grads[2][17] = grads[-1][2 * 3072 + 500] = poison
     return grads
 
 
