@@ -3,6 +3,8 @@ alone and clipped_step, torch's fused step alone and clip_grad_norm_ before it.
 
 Groups are named ``clip-adam-{dtype}-n={n}``; contenders are built by
 ``fastgd.bench.make_clip_step``, the code ``python -m fastgd bench --clip`` times.
+The passes alone, fastgd's clip_grad_norm_, clip_grad_value_ and EMA update against torch's
+(``fastgd.bench.make_pass``), are in groups ``{pass}-{dtype}-n={n}``.
 """
 import pytest
 
@@ -24,3 +26,17 @@ def test_clip_and_step(benchmark, clip_contender, threads, dtype, n):
     if benchmark.enabled:
         step()
     benchmark(step)
+
+
+@pytest.mark.parametrize("n", bench.CLIP_SIZES, ids=bench.format_size)
+@pytest.mark.parametrize("dtype", bench.DTYPES)
+@pytest.mark.parametrize("what", bench.PASSES)
+@pytest.mark.parametrize("contender", ["fastgd", "torch"])
+def test_pass(benchmark, contender, what, dtype, n):
+    if contender == "torch" and not bench.torch_available():
+        pytest.skip("torch is not installed")
+    run = bench.make_pass(contender, what, dtype, n)
+    benchmark.group = f"{what}-{dtype}-n={bench.format_size(n)}"
+    if benchmark.enabled:
+        run()
+    benchmark(run)

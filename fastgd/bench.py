@@ -313,6 +313,46 @@ def make_clip_step(contender, dtype, n, threads=1):
     return clipped
 
 
+#: the passes over gradients or parameters around a step, timed against torch's (pytest-benchmark only)
+PASSES = ("clip_grad_norm_", "clip_grad_value_", "ema")
+
+
+def make_pass(contender, what, dtype, n):
+    """A function that runs one pass of `what` over CLIP_PARAMETERS arrays of n elements in all,
+    in place, for contender "fastgd" or "torch": clip_grad_norm_ (the norm, then every gradient
+    scaled), clip_grad_value_ (every gradient clamped), or "ema" (an EMA update of averages from
+    parameters: fastgd.EMA's update against torch._foreach_lerp_, what torch's AveragedModel
+    with get_ema_multi_avg_fn runs).  The bounds are far above the values, so each call changes
+    nothing and repeats alike (both sides still scale by 1 and clamp every element).  Raises
+    Unavailable without torch."""
+    if what not in PASSES:
+        raise ValueError(f"unknown pass {what!r}; expected one of {', '.join(PASSES)}")
+    sizes = [n // CLIP_PARAMETERS + (i < n % CLIP_PARAMETERS) for i in range(CLIP_PARAMETERS)]
+    arrays, others = _arrays(sizes, np.dtype(dtype), seed=1), _arrays(sizes, np.dtype(dtype), seed=2)
+    bound = 1e30
+    if contender == "fastgd":
+        if what == "ema":
+            ema = fastgd.EMA(others, decay=0.999)
+            ema.update()  # (the first copies)
+            return ema.update
+        clip = fastgd.clip_grad_norm_ if what == "clip_grad_norm_" else fastgd.clip_grad_value_
+        return lambda: clip(arrays, bound)
+    if contender != "torch":
+        raise ValueError(f"unknown contender {contender!r}; expected fastgd or torch")
+    if not torch_available():
+        raise Unavailable("torch is not installed")
+    import torch
+
+    tensors, sources = [torch.from_numpy(a) for a in arrays], [torch.from_numpy(a) for a in others]
+    if what == "ema":
+        return lambda: torch._foreach_lerp_(tensors, sources, 1 - 0.999)
+    params = [torch.nn.Parameter(torch.empty_like(t)) for t in tensors]
+    for param, grad in zip(params, tensors):
+        param.grad = grad
+    clip = torch.nn.utils.clip_grad_norm_ if what == "clip_grad_norm_" else torch.nn.utils.clip_grad_value_
+    return lambda: clip(params, bound)
+
+
 def run_clip(dtypes, sizes, repeat=DEFAULT_REPEAT, threads=1, progress=sys.stderr):
     """Rows of (dtype, n, {contender: seconds or None}), the contenders measured side by side."""
     contenders = [c for c in CLIP_CONTENDERS if torch_available() or not c.startswith("torch")]
