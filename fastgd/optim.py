@@ -47,9 +47,10 @@ SCHEDULER_KEYS = frozenset({"initial_lr", "max_lr", "min_lr", "max_momentum", "b
 TORCH_KEYWORDS = ("foreach", "fused", "capturable", "differentiable")
 
 # what a compiled step returns (src/_engine.pxi)
-_DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _STATE_MISSING = (
+_DONE, _PARAMS_CHANGED, _ARRAYS_UNREADY, _OPTIONS_UNCHECKED, _STATE_MISMATCH, _STATE_MISSING, _STEP_OVERFLOWS = (
     int(engine.Outcome.DONE), int(engine.Outcome.PARAMS_CHANGED), int(engine.Outcome.ARRAYS_UNREADY),
-    int(engine.Outcome.OPTIONS_UNCHECKED), int(engine.Outcome.STATE_MISMATCH), int(engine.Outcome.STATE_MISSING))
+    int(engine.Outcome.OPTIONS_UNCHECKED), int(engine.Outcome.STATE_MISMATCH), int(engine.Outcome.STATE_MISSING),
+    int(engine.Outcome.STEP_OVERFLOWS))
 
 
 class Option(NamedTuple):
@@ -739,6 +740,8 @@ class Optimizer(_OneAtATime):
                 self._check_states()
             elif outcome == _STATE_MISSING:
                 self._create_state(groups)
+            elif outcome == _STEP_OVERFLOWS:
+                raise _step_overflow(self._plan, groups, len(groups) > 1)
         raise RuntimeError(f"the step found param_groups or the parameters changed again after each check (outcome "
                            f"{outcome}): edited by another thread while it ran? Nothing was stepped; if nothing "
                            "else changes them, this is fastgd's error: please report")
@@ -1137,6 +1140,15 @@ def _slot(cls, name):
 def _group_where(index, numbered):
     """How a message names param group `index`: by its number where there are several."""
     return f"param group {index}: " if numbered else ""
+
+
+def _step_overflow(plan, groups, numbered):
+    """The error of a step that returned STEP_OVERFLOWS (Plan.overflow), having changed nothing."""
+    _, index, step = plan.overflow()
+    return ValueError(f"{_group_where(index, numbered)}lr={groups[index]['lr']!r} makes step {step}'s step size "
+                      "(lr times the algorithm's factors, such as 1 / (1 - beta1**step)) overflow float32, the dtype "
+                      "of this group's parameters, where it would turn zero moments into NaN (torch refuses such a "
+                      "step too); nothing was changed: expected a smaller lr")
 
 
 def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=False, where=""):

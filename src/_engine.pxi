@@ -8,7 +8,8 @@
 #
 #   1. checks, changing nothing, that everything is as the plan knows it and
 #      ready for the kernels: the groups' parameters, the gradients, the
-#      options, the state arrays.  Anything else is handed back to the Python
+#      options, the next step's scalars (within float32's range for float32
+#      parameters), the state arrays.  Anything else is handed back to the Python
 #      layer as an Outcome (it checks in full and raises, converts, creates the
 #      missing state that Plan.missing lists, or builds a new plan) before it
 #      calls again.  Which state the options need is decided here alone;
@@ -24,9 +25,9 @@ cimport numpy as cnp
 from cython cimport floating
 import numpy as np
 from libc.float cimport FLT_MAX
-from libc.math cimport fabs
+from libc.math cimport fabs, isfinite
 from libc.stdlib cimport calloc, free, qsort
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy, memset
 
 from cpython.dict cimport PyDict_GetItem
 from cpython.list cimport PyList_GET_ITEM
@@ -103,6 +104,7 @@ cpdef enum Outcome:
     OPTIONS_UNCHECKED   # an option needs the full check
     STATE_MISMATCH      # a state array no longer matches its parameter (resized or retyped in place)
     STATE_MISSING       # the options need state that a parameter lacks: create it
+    STEP_OVERFLOWS      # a float32 parameter's step scalars overflow float32 (Plan.overflow): refuse
 
 
 # Kinds of option, as the description names them: one number, a pair of numbers, a flag.
@@ -285,13 +287,21 @@ cdef inline double* group_options(Engine* e, Py_ssize_t g) noexcept nogil:
     return options
 
 
+#: a double at or beyond it in magnitude rounds to an infinite float32 (2^128 - 2^103, halfway
+#: between float32's largest value and 2^128)
+cdef double FLOAT32_ROUNDS_TO_INF = 3.4028235677973366e38
+
+
+cdef inline cnp.int64_t next_count(cnp.int64_t count) noexcept nogil:
+    """A step count after one more step: counted up to LARGEST_STEP, which it keeps."""
+    return count + 1 if count < LARGEST_STEP else count
+
+
 cdef inline void count_step(Engine* e, Task* t, Py_ssize_t i) noexcept nogil:
-    """Parameter i's step: counted (if the algorithm counts steps; up to LARGEST_STEP), its
-    from-gradient state's freshness read (and cleared: nothing from here on fails), the step's
-    gradient scale set."""
+    """Parameter i's step: counted (if the algorithm counts steps), its from-gradient state's
+    freshness read (and cleared: nothing from here on fails), the step's gradient scale set."""
     if e.counts_steps:
-        if e.counts[i] < LARGEST_STEP:
-            e.counts[i] += 1
+        e.counts[i] = next_count(e.counts[i])
         t.step = e.counts[i]
     t.fresh = e.fresh[i]
     e.fresh[i] = 0
@@ -430,6 +440,7 @@ cdef class Plan:
     cdef Py_ssize_t n_written
     cdef const void** read_last   # per parameter: the gradient read at the last check (NULL: none)
     cdef bint crossed_last        # that check's answer
+    cdef Py_ssize_t overflowing   # the parameter the last check found its step scalars overflowing (-1: none)
     cdef bint initialized         # __init__ has run: a plan is made once (__cinit__ sized its arrays)
     cdef Py_ssize_t room_params, room_groups  # what __cinit__ sized the C arrays for
 
@@ -480,9 +491,10 @@ cdef class Plan:
         fields, state_order, scalar_order, step_bytes = kernel_named(kernel, &self.engine.kernel)
         if len(options) > MAX_OPTION_FIELDS or len(fields) > MAX_OPTION_FIELDS or len(state_order) > MAX_STATES:
             raise ValueError(f"kernel {kernel!r}: more options or state arrays than the engine holds")
-        if step_bytes > MAX_STEP_SCALARS * sizeof(double):
-            raise ValueError(f"kernel {kernel!r}: its step scalars take {step_bytes} bytes, more than the "
-                             f"{MAX_STEP_SCALARS} doubles a parameter's task holds (MAX_STEP_SCALARS)")
+        if step_bytes > MAX_STEP_SCALARS * sizeof(double) or len(scalar_order) > MAX_STEP_SCALARS:
+            raise ValueError(f"kernel {kernel!r}: its step scalars take {step_bytes} bytes, and it keeps "
+                             f"{len(scalar_order)} numbers a parameter; the engine holds {MAX_STEP_SCALARS} "
+                             "doubles of each (MAX_STEP_SCALARS)")
         state, scalar_state = state
         if tuple(scalar_state) != scalar_order or cnp.PyArray_NDIM(scalars) != 2 \
                 or cnp.PyArray_DIM(scalars, 1) != len(scalar_order):
@@ -615,6 +627,56 @@ cdef class Plan:
                             lacking.append((self.state_names[k], i, g))
         return lacking
 
+    cdef Py_ssize_t step_overflows(self) noexcept:
+        """The first float32 parameter with a gradient whose next step's scalars (the kernel's
+        step size, lr / (1 - beta1^t) for Adam) are finite in float64 but beyond float32's range,
+        as its kernel reads them, or -1.  Its kernel would step by inf, and inf times a zero
+        moment is NaN where the exact step leaves the parameter as it is (torch refuses such a
+        step: its step size, a Python float, does not convert to float32).  Computed as the next
+        step computes them (from a copy of the scalar state, which they may update), once a
+        group, step count and scalar state."""
+        cdef Py_ssize_t g, i, j
+        cdef cnp.int64_t step, previous
+        cdef double kept[MAX_STEP_SCALARS]     # the scalar state of the step count `previous`
+        cdef double updated[MAX_STEP_SCALARS]  # a copy for the step scalars to update
+        cdef double scalars[MAX_STEP_SCALARS]
+        cdef const double* options
+        cdef const double* state
+        cdef size_t state_bytes = self.engine.n_scalars * sizeof(double)
+        cdef Engine* e = &self.engine
+        if e.kernel.step_scalars == NULL:
+            return -1
+        for g in range(e.n_groups):
+            options = group_options(e, g)
+            previous = -1  # the step count (and scalar state: kept) whose scalars were last found finite
+            for i in range(e.bounds[2 * g], e.bounds[2 * g + 1]):
+                if e.tasks[i].size < 0 or not e.tasks[i].is_float32:
+                    continue
+                step = next_count(e.counts[i]) if e.counts_steps else e.tasks[i].step
+                state = e.scalars + i * e.n_scalars
+                if step == previous and (state_bytes == 0 or memcmp(kept, state, state_bytes) == 0):
+                    continue
+                if state_bytes:  # (none: the state pointer may be NULL, which memcpy must not get)
+                    memcpy(kept, state, state_bytes)
+                    memcpy(updated, state, state_bytes)
+                memset(scalars, 0, sizeof(scalars))
+                e.kernel.step_scalars(options, step, updated, scalars)
+                for j in range(MAX_STEP_SCALARS):
+                    if isfinite(scalars[j]) and fabs(scalars[j]) >= FLOAT32_ROUNDS_TO_INF:
+                        return i
+                previous = step
+        return -1
+
+    def overflow(self):
+        """After a step or check that returned STEP_OVERFLOWS: (parameter, group, step count) of
+        the parameter whose step scalars overflow float32."""
+        cdef Py_ssize_t g, i = self.overflowing
+        for g in range(self.engine.n_groups):
+            if self.engine.bounds[2 * g] <= i < self.engine.bounds[2 * g + 1]:
+                return i, g, int(next_count(self.engine.counts[i]) if self.engine.counts_steps
+                                 else self.engine.tasks[i].step)
+        return None
+
     cdef inline bint state_needed(self, Py_ssize_t g, Py_ssize_t k) noexcept:
         """Whether group g's options, as last read, need state slot k."""
         return self.state_needs[k] < 0 or (self.engine.values + g * VALUES)[self.state_needs[k]] != 0
@@ -640,6 +702,9 @@ cdef class Plan:
             if not self.read_options(g, <dict>groups[g], checked):
                 return OPTIONS_UNCHECKED
             self.engine.threads[g] = n_threads or self.auto_threads[g]
+        self.overflowing = self.step_overflows()
+        if self.overflowing >= 0:
+            return STEP_OVERFLOWS
         for g in range(self.engine.n_groups):
             for i in range(self.engine.bounds[2 * g], self.engine.bounds[2 * g + 1]):
                 if self.engine.tasks[i].size >= 0:

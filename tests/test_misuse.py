@@ -883,6 +883,55 @@ def test_a_functional_step_refuses_a_number_option_beyond_float32s_range_as_the_
                      *[None if a is None else a.astype(np.float64) for a in states], **steps, **{option: 1e39})
 
 
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax", "RAdam"])
+def test_a_step_size_beyond_float32s_range_is_refused_changing_nothing(name):
+    # lr=1e38 is within float32's range, but the first step's size, lr / (1 - beta1) = 1e39, is
+    # not: the float32 kernels stepped by -inf, and where the gradient was 0, -inf times the zero
+    # moment gave NaN where the exact step leaves the parameter at 1.  float64 takes it
+    grad = np.array([0.0, 1.0, -1.0, 0.5], np.float32)
+    param = np.ones(4, np.float32)
+    opt = getattr(fastgd, name)([param], lr=1e38, weight_decay=0)
+    message = r"lr=1e\+38 makes step 1's step size .* overflow float32, the dtype of this group's parameters"
+    with pytest.raises(ValueError, match=message):
+        opt.step([grad])
+    np.testing.assert_array_equal(param, np.ones(4, np.float32))
+    assert opt.state_dict()["state"] == {}  # no state made either
+    opt.param_groups[0]["lr"] = 1e37  # a step of 1e38: steps
+    opt.step([grad])
+    assert param[0] == 1 and np.isfinite(param).all() and param[1] < -1e36
+    wide = np.ones(4)
+    getattr(fastgd, name)([wide], lr=1e38, weight_decay=0).step([grad.astype(np.float64)])
+    assert wide[0] == 1 and np.isfinite(wide).all()
+
+
+@pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax"])
+def test_torch_refuses_the_step_sizes_beyond_float32s_range_that_fastgd_refuses(name):
+    # the oracle of the test above: torch's for-loop step computes the step size as a Python
+    # float, which does not convert to float32 (its RAdam multiplies the tensor by lr and
+    # 1 / bias_correction1 one after the other, and steps; fastgd refuses that one too)
+    torch = pytest.importorskip("torch")
+    param = torch.ones(4, requires_grad=True)
+    param.grad = torch.tensor([0.0, 1.0, -1.0, 0.5])
+    with pytest.raises(RuntimeError, match="overflow"):
+        getattr(torch.optim, name)([param], lr=1e38, weight_decay=0, foreach=False).step()
+
+
+def test_the_step_size_checked_is_the_next_steps():
+    # Adam's step size, lr / (1 - 0.9^t), shrinks as t grows: lr=9e37 overflows float32 at the
+    # first step (9e38), not at the third (3.3e38); the functional step's count decides
+    import fastgd.functional as F
+    grad = np.array([0.0, 1.0, -1.0], np.float32)
+    for step, refused in ((1, True), (3, False)):
+        param, exp_avg, exp_avg_sq = np.ones(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
+        if refused:
+            with pytest.raises(ValueError, match=rf"makes step {step}'s step size"):
+                F.adam(param, grad, exp_avg, exp_avg_sq, step=step, lr=9e37)
+            assert (param == 1).all() and not exp_avg.any() and not exp_avg_sq.any()
+        else:
+            F.adam(param, grad, exp_avg, exp_avg_sq, step=step, lr=9e37)
+            assert param[0] == 1 and np.isfinite(param).all() and exp_avg[1] > 0
+
+
 def test_a_float64_value_beyond_float32s_range_is_refused_where_it_is_converted():
     # a float64 gradient or saved state converted for float32 parameters: 1e39 became inf silently
     # (NumPy's RuntimeWarning aside); inf and NaN are values, kept as they are
