@@ -1145,10 +1145,12 @@ def _group_where(index, numbered):
 def _step_overflow(plan, groups, numbered):
     """The error of a step that returned STEP_OVERFLOWS (Plan.overflow), having changed nothing."""
     _, index, step = plan.overflow()
-    return ValueError(f"{_group_where(index, numbered)}lr={groups[index]['lr']!r} makes step {step}'s step size "
-                      "(lr times the algorithm's factors, such as 1 / (1 - beta1**step)) overflow float32, the dtype "
-                      "of this group's parameters, where it would turn zero moments into NaN (torch refuses such a "
-                      "step too); nothing was changed: expected a smaller lr")
+    step = "its step" if step is None else f"step {step}"
+    return ValueError(f"{_group_where(index, numbered)}lr={groups[index]['lr']!r} makes a scalar of {step} "
+                      "(its step size, lr times factors such as 1 / (1 - beta1**step), or decoupled weight decay's "
+                      "1 - lr * weight_decay) overflow float32, the dtype of this group's parameters, where it would "
+                      "turn zero moments (or parameters) into NaN; nothing was changed: expected a smaller lr (or "
+                      "weight_decay)")
 
 
 def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=False, where=""):

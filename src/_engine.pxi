@@ -37,7 +37,7 @@ from _kernels cimport (
     MAX_OPTION_FIELDS, MAX_STATES, MAX_STEP_SCALARS, Kernel, Task, update_fn,
     adagrad_interface, adagrad_step_scalars, adagrad_update, adam_interface, adam_step_scalars, adam_update,
     adamax_interface, adamax_step_scalars, adamax_update, adadelta_interface, adadelta_update,
-    lion_interface, lion_update, radam_interface, radam_step_scalars, radam_update,
+    lion_interface, lion_step_scalars, lion_update, radam_interface, radam_step_scalars, radam_update,
     nadam_interface, nadam_step_scalars, nadam_update,
     rmsprop_interface, rmsprop_update, sgd_interface, sgd_update,
 )
@@ -69,7 +69,7 @@ cdef tuple kernel_named(str name, Kernel* kernel):
         kernel[0] = Kernel(update=adadelta_update, step_scalars=NULL)
         return adadelta_interface()
     if name == "lion":
-        kernel[0] = Kernel(update=lion_update, step_scalars=NULL)
+        kernel[0] = Kernel(update=lion_update, step_scalars=lion_step_scalars)
         return lion_interface()
     if name == "radam":
         kernel[0] = Kernel(update=radam_update, step_scalars=radam_step_scalars)
@@ -629,12 +629,13 @@ cdef class Plan:
 
     cdef Py_ssize_t step_overflows(self) noexcept:
         """The first float32 parameter with a gradient whose next step's scalars (the kernel's
-        step size, lr / (1 - beta1^t) for Adam) are finite in float64 but beyond float32's range,
-        as its kernel reads them, or -1.  Its kernel would step by inf, and inf times a zero
-        moment is NaN where the exact step leaves the parameter as it is (torch refuses such a
-        step: its step size, a Python float, does not convert to float32).  Computed as the next
-        step computes them (from a copy of the scalar state, which they may update), once a
-        group, step count and scalar state."""
+        step size, lr / (1 - beta1^t) for Adam; decoupled decay's 1 - lr * weight_decay) are
+        finite in float64 but beyond float32's range, as its kernel reads them, or -1.  Its
+        kernel would multiply by inf, and inf times a zero moment (or parameter) is NaN where the
+        exact step leaves the parameter as it is (torch's Adam refuses such a step size: a Python
+        float that does not convert to float32).  Computed as the next step computes them (from
+        a copy of the scalar state, which they may update), once a group, step count and scalar
+        state."""
         cdef Py_ssize_t g, i, j
         cdef cnp.int64_t step, previous
         cdef double kept[MAX_STEP_SCALARS]     # the scalar state of the step count `previous`
@@ -668,13 +669,12 @@ cdef class Plan:
         return -1
 
     def overflow(self):
-        """After a step or check that returned STEP_OVERFLOWS: (parameter, group, step count) of
-        the parameter whose step scalars overflow float32."""
+        """After a step or check that returned STEP_OVERFLOWS: (parameter, group, step count, or
+        None if the algorithm counts no steps) of the parameter whose step scalars overflow float32."""
         cdef Py_ssize_t g, i = self.overflowing
         for g in range(self.engine.n_groups):
             if self.engine.bounds[2 * g] <= i < self.engine.bounds[2 * g + 1]:
-                return i, g, int(next_count(self.engine.counts[i]) if self.engine.counts_steps
-                                 else self.engine.tasks[i].step)
+                return i, g, int(next_count(self.engine.counts[i])) if self.engine.counts_steps else None
         return None
 
     cdef inline bint state_needed(self, Py_ssize_t g, Py_ssize_t k) noexcept:

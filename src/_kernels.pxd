@@ -95,6 +95,13 @@ cdef inline floating nan_max(floating a, floating b) noexcept nogil:
     return b if b != b else larger
 
 
+cdef inline double decay_factor_of(double lr, double weight_decay, bint decoupled) noexcept nogil:
+    # what decoupled weight decay multiplies a parameter by, 1 - lr * weight_decay (1 without):
+    # a step scalar, so that the engine refuses it beyond float32's range for float32 parameters
+    # (it would turn a parameter of 0 into NaN), as torch's p.mul_(1 - lr * weight_decay) does
+    return 1 - lr * weight_decay if decoupled and weight_decay != 0 else 1
+
+
 # -- SGD ----------------------------------------------------------------------
 
 cdef struct SgdOptions:
@@ -170,6 +177,7 @@ cdef struct AdamOptions:
 cdef struct AdamStep:
     double neg_step_size          # -lr / bias_correction1
     double bias_correction2_sqrt
+    double decay_factor           # decay_factor_of(lr, weight_decay, decoupled_weight_decay)
 
 
 cdef inline tuple adam_interface():
@@ -185,6 +193,7 @@ cdef inline void adam_step_scalars(const double* options, long long step, double
     cdef AdamStep* s = <AdamStep*>scalars
     s.neg_step_size = -(o.lr / (1 - pow(o.beta1, <double>step)))
     s.bias_correction2_sqrt = pow(1 - pow(o.beta2, <double>step), 0.5)
+    s.decay_factor = decay_factor_of(o.lr, o.weight_decay, o.decoupled_weight_decay != 0)
 
 
 cdef inline void adam_kernel(
@@ -192,7 +201,7 @@ cdef inline void adam_kernel(
     floating* max_exp_avg_sq, Py_ssize_t n, const AdamOptions* o, const AdamStep* s, bint amsgrad,
     bint multiply_first,
 ) noexcept nogil:
-    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating weight_decay = o.weight_decay, decay_factor = s.decay_factor
     cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
     cdef floating eps = o.eps, neg_step_size = s.neg_step_size, inverse_correction = 1 / s.bias_correction2_sqrt
     cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
@@ -547,17 +556,28 @@ cdef struct LionOptions:
     double maximize
 
 
+cdef struct LionStep:
+    double decay_factor  # decay_factor_of(lr, weight_decay, True)
+
+
 cdef inline tuple lion_interface():
     cdef LionOptions fields
     memset(&fields, 0, sizeof(fields))
-    return tuple(<dict>fields), ("exp_avg",), (), 0
+    return tuple(<dict>fields), ("exp_avg",), (), sizeof(LionStep)
+
+
+cdef inline void lion_step_scalars(const double* options, long long step, double* scalar_state,
+                                   double* scalars) noexcept nogil:
+    cdef const LionOptions* o = <const LionOptions*>options
+    (<LionStep*>scalars).decay_factor = decay_factor_of(o.lr, o.weight_decay, True)
 
 
 cdef inline void lion_kernel(
     floating* param, const floating* grad, floating grad_scale, floating* exp_avg, Py_ssize_t n, const LionOptions* o,
+    const LionStep* s,
 ) noexcept nogil:
     # Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms", Algorithm 2
-    cdef floating neg_lr = -o.lr, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating neg_lr = -o.lr, decay_factor = s.decay_factor
     cdef floating beta1 = o.beta1, one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
     cdef bint maximize = o.maximize != 0, decay = o.weight_decay != 0
     cdef Py_ssize_t i
@@ -579,10 +599,11 @@ cdef inline void lion_kernel(
 
 cdef inline void lion_update(const Task* t, const double* options) noexcept nogil:
     cdef const LionOptions* o = <const LionOptions*>options
+    cdef const LionStep* s = <const LionStep*>t.step_scalars
     if t.is_float32:
-        lion_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale, <float*>t.state[0], t.size, o)
+        lion_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale, <float*>t.state[0], t.size, o, s)
     else:
-        lion_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], t.size, o)
+        lion_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], t.size, o, s)
 
 
 # -- RAdam ----------------------------------------------------------------------
@@ -600,6 +621,7 @@ cdef struct RadamOptions:
 cdef struct RadamStep:
     double neg_step_size  # rectified: -lr * rect * sqrt(bias_correction2) / bias_correction1; else -lr / bias_correction1
     double rectified      # 1 when the variance is tractable (rho_t > 5), else 0
+    double decay_factor   # decay_factor_of(lr, weight_decay, decoupled_weight_decay)
 
 
 cdef inline tuple radam_interface():
@@ -625,13 +647,14 @@ cdef inline void radam_step_scalars(const double* options, long long step, doubl
     else:
         s.neg_step_size = -(o.lr / bias_correction1)
         s.rectified = 0
+    s.decay_factor = decay_factor_of(o.lr, o.weight_decay, o.decoupled_weight_decay != 0)
 
 
 cdef inline void radam_kernel(
     floating* param, const floating* grad, floating grad_scale, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
     const RadamOptions* o, const RadamStep* s, bint rectified,
 ) noexcept nogil:
-    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating weight_decay = o.weight_decay, decay_factor = s.decay_factor
     cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
     cdef floating eps = o.eps, neg_step_size = s.neg_step_size
     cdef bint low_weight = 1 - o.beta1 < 0.5, maximize = o.maximize != 0
@@ -699,6 +722,7 @@ cdef struct NadamStep:
     double grad_coefficient     # -lr * (1 - mu) / (1 - mu_product)
     double exp_avg_coefficient  # -lr * mu_next / (1 - mu_product * mu_next)
     double bias_correction2_sqrt
+    double decay_factor         # decay_factor_of(lr, weight_decay, decoupled_weight_decay)
 
 
 cdef inline tuple nadam_interface():
@@ -721,13 +745,14 @@ cdef inline void nadam_step_scalars(const double* options, long long step, doubl
     s.grad_coefficient = -o.lr * (1.0 - mu) / (1.0 - mu_product)
     s.exp_avg_coefficient = (-o.lr * mu_next) / (1.0 - mu_product * mu_next)
     s.bias_correction2_sqrt = pow(1 - pow(o.beta2, t), 0.5)
+    s.decay_factor = decay_factor_of(o.lr, o.weight_decay, o.decoupled_weight_decay != 0)
 
 
 cdef inline void nadam_kernel(
     floating* param, const floating* grad, floating grad_scale, floating* exp_avg, floating* exp_avg_sq, Py_ssize_t n,
     const NadamOptions* o, const NadamStep* s,
 ) noexcept nogil:
-    cdef floating weight_decay = o.weight_decay, decay_factor = 1 - o.lr * o.weight_decay
+    cdef floating weight_decay = o.weight_decay, decay_factor = s.decay_factor
     cdef floating one_minus_beta1 = 1 - o.beta1, beta2 = o.beta2, one_minus_beta2 = 1 - o.beta2
     cdef floating eps = o.eps, inverse_correction = 1 / s.bias_correction2_sqrt
     cdef floating grad_coefficient = s.grad_coefficient, exp_avg_coefficient = s.exp_avg_coefficient

@@ -891,7 +891,7 @@ def test_a_step_size_beyond_float32s_range_is_refused_changing_nothing(name):
     grad = np.array([0.0, 1.0, -1.0, 0.5], np.float32)
     param = np.ones(4, np.float32)
     opt = getattr(fastgd, name)([param], lr=1e38, weight_decay=0)
-    message = r"lr=1e\+38 makes step 1's step size .* overflow float32, the dtype of this group's parameters"
+    message = r"lr=1e\+38 makes a scalar of step 1 \(its step size, .*\) overflow float32, the dtype of this group"
     with pytest.raises(ValueError, match=message):
         opt.step([grad])
     np.testing.assert_array_equal(param, np.ones(4, np.float32))
@@ -916,6 +916,39 @@ def test_torch_refuses_the_step_sizes_beyond_float32s_range_that_fastgd_refuses(
         getattr(torch.optim, name)([param], lr=1e38, weight_decay=0, foreach=False).step()
 
 
+@pytest.mark.parametrize("name, options", [("AdamW", {}), ("Lion", {}), ("Adam", {"decoupled_weight_decay": True}),
+                                           ("RAdam", {"decoupled_weight_decay": True}),
+                                           ("NAdam", {"decoupled_weight_decay": True})])
+def test_a_decoupled_decay_factor_beyond_float32s_range_is_refused_changing_nothing(name, options):
+    # lr=1e30 and weight_decay=1e10 are each within float32's range, but decoupled decay's factor,
+    # 1 - lr * weight_decay = -1e40, is not: the float32 kernels multiplied every parameter by
+    # -inf, a parameter of 0 into NaN (as torch does: see below).  Coupled decay reads no such
+    # factor: it steps
+    param = np.array([0.0, 1.0, -1.0], np.float32)
+    opt = getattr(fastgd, name)([param], lr=1e30, weight_decay=1e10, **options)
+    step = "its step" if name == "Lion" else "step 1"  # (Lion counts no steps)
+    with pytest.raises(ValueError, match=rf"lr=1e\+30 makes a scalar of {step} .*1 - lr \* weight_decay\) overflow"):
+        opt.step([np.zeros(3, np.float32)])
+    np.testing.assert_array_equal(param, [0.0, 1.0, -1.0])
+    assert opt.state_dict()["state"] == {}
+    opt.param_groups[0]["weight_decay"] = 1e-31  # a factor of 0.9: steps
+    opt.step([np.zeros(3, np.float32)])
+    assert param[0] == 0 and np.isfinite(param).all()
+    if name not in ("Lion", "AdamW"):  # (always decoupled)
+        coupled = np.array([0.0, 1.0, -1.0], np.float32)
+        getattr(fastgd, name)([coupled], lr=1e30, weight_decay=1e10, decoupled_weight_decay=False).step(
+            [np.zeros(3, np.float32)])
+
+
+def test_torch_turns_a_parameter_of_0_into_nan_by_a_decay_factor_beyond_float32s_range():
+    # what the test above refuses: torch's p.mul_(1 - lr * weight_decay) takes the factor as -inf
+    torch = pytest.importorskip("torch")
+    param = torch.tensor([0.0, 1.0, -1.0], requires_grad=True)
+    param.grad = torch.zeros(3)
+    torch.optim.AdamW([param], lr=1e30, weight_decay=1e10, foreach=False).step()
+    assert torch.isnan(param[0]) and torch.isinf(param[1:]).all()
+
+
 def test_the_step_size_checked_is_the_next_steps():
     # Adam's step size, lr / (1 - 0.9^t), shrinks as t grows: lr=9e37 overflows float32 at the
     # first step (9e38), not at the third (3.3e38); the functional step's count decides
@@ -924,7 +957,7 @@ def test_the_step_size_checked_is_the_next_steps():
     for step, refused in ((1, True), (3, False)):
         param, exp_avg, exp_avg_sq = np.ones(3, np.float32), np.zeros(3, np.float32), np.zeros(3, np.float32)
         if refused:
-            with pytest.raises(ValueError, match=rf"makes step {step}'s step size"):
+            with pytest.raises(ValueError, match=rf"makes a scalar of step {step} "):
                 F.adam(param, grad, exp_avg, exp_avg_sq, step=step, lr=9e37)
             assert (param == 1).all() and not exp_avg.any() and not exp_avg_sq.any()
         else:
