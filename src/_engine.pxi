@@ -287,11 +287,6 @@ cdef inline double* group_options(Engine* e, Py_ssize_t g) noexcept nogil:
     return options
 
 
-#: a double at or beyond it in magnitude rounds to an infinite float32 (2^128 - 2^103, halfway
-#: between float32's largest value and 2^128)
-cdef double FLOAT32_ROUNDS_TO_INF = 3.4028235677973366e38
-
-
 cdef inline cnp.int64_t next_count(cnp.int64_t count) noexcept nogil:
     """A step count after one more step: counted up to LARGEST_STEP, which it keeps."""
     return count + 1 if count < LARGEST_STEP else count
@@ -636,9 +631,8 @@ cdef class Plan:
         float that does not convert to float32).  Computed as the next step computes them (from
         a copy of the scalar state, which they may update), once a group, step count and scalar
         state."""
-        cdef Py_ssize_t g, i, j
+        cdef Py_ssize_t g, i, j, last = 0
         cdef cnp.int64_t step, previous
-        cdef double kept[MAX_STEP_SCALARS]     # the scalar state of the step count `previous`
         cdef double updated[MAX_STEP_SCALARS]  # a copy for the step scalars to update
         cdef double scalars[MAX_STEP_SCALARS]
         cdef const double* options
@@ -649,23 +643,22 @@ cdef class Plan:
             return -1
         for g in range(e.n_groups):
             options = group_options(e, g)
-            previous = -1  # the step count (and scalar state: kept) whose scalars were last found finite
+            previous = -1  # the step count (and parameter: last) whose scalars were last found finite
             for i in range(e.bounds[2 * g], e.bounds[2 * g + 1]):
                 if e.tasks[i].size < 0 or not e.tasks[i].is_float32:
                     continue
                 step = next_count(e.counts[i]) if e.counts_steps else e.tasks[i].step
                 state = e.scalars + i * e.n_scalars
-                if step == previous and (state_bytes == 0 or memcmp(kept, state, state_bytes) == 0):
+                if step == previous and (state_bytes == 0 or memcmp(e.scalars + last * e.n_scalars, state, state_bytes) == 0):
                     continue
                 if state_bytes:  # (none: the state pointer may be NULL, which memcpy must not get)
-                    memcpy(kept, state, state_bytes)
                     memcpy(updated, state, state_bytes)
                 memset(scalars, 0, sizeof(scalars))
                 e.kernel.step_scalars(options, step, updated, scalars)
-                for j in range(MAX_STEP_SCALARS):
-                    if isfinite(scalars[j]) and fabs(scalars[j]) >= FLOAT32_ROUNDS_TO_INF:
+                for j in range(MAX_STEP_SCALARS):  # (torch refuses a Python float beyond FLT_MAX as a float32)
+                    if isfinite(scalars[j]) and fabs(scalars[j]) > FLT_MAX:
                         return i
-                previous = step
+                previous, last = step, i
         return -1
 
     def overflow(self):

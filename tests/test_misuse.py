@@ -916,6 +916,25 @@ def test_torch_refuses_the_step_sizes_beyond_float32s_range_that_fastgd_refuses(
         getattr(torch.optim, name)([param], lr=1e38, weight_decay=0, foreach=False).step()
 
 
+def test_a_step_size_just_beyond_float32s_largest_value_is_refused_as_torch_refuses_it():
+    # a step size a hair above float32's largest value rounds to it, not to inf, in the kernel;
+    # torch refuses it (the Python float does not convert to float32), as fastgd refuses an
+    # option there: one bound for both, FLT_MAX (the step's check took it until it rounded to inf)
+    largest = float(np.finfo(np.float32).max)
+    lr = largest / 2 * (1 + 2.0**-30)  # Adam's first step size with beta1=0.5: 2 lr, just above it
+    grad = np.array([0.0, 1.0, -1.0], np.float32)
+    param = np.ones(3, np.float32)
+    opt = fastgd.Adam([param], lr=lr, betas=(0.5, 0.999))
+    with pytest.raises(ValueError, match=r"makes a scalar of step 1 \(its step size"):
+        opt.step([grad])
+    np.testing.assert_array_equal(param, np.ones(3, np.float32))
+    torch = pytest.importorskip("torch")
+    tparam = torch.ones(3, requires_grad=True)
+    tparam.grad = torch.from_numpy(grad)
+    with pytest.raises(RuntimeError, match="overflow"):
+        torch.optim.Adam([tparam], lr=lr, betas=(0.5, 0.999), foreach=False).step()
+
+
 @pytest.mark.parametrize("name, options", [("AdamW", {}), ("Lion", {}), ("Adam", {"decoupled_weight_decay": True}),
                                            ("RAdam", {"decoupled_weight_decay": True}),
                                            ("NAdam", {"decoupled_weight_decay": True})])
