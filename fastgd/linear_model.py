@@ -366,7 +366,9 @@ class _Driver(BaseEstimator):
 
     def _start_from(self, coef, intercept, names=("coef_init", "intercept_init")):
         """Set the weights to coef and intercept (either None: left as they are).  As scikit-learn,
-        one output's coef may have any shape of its d values, several outputs' must be (k, d)."""
+        one output's coef may have any shape of its d values, several outputs' must be (k, d);
+        the intercept must be (k,) (or a scalar for one output); the callers ravel an intercept_
+        that the user assigned (a sparse one, say), which scikit-learn does not check."""
         k = self._n_outputs
         d = self._theta.size // k - 1
         for given, name in zip((coef, intercept), names):
@@ -386,7 +388,7 @@ class _Driver(BaseEstimator):
             self._theta[: k * d] = coef.ravel()
         if intercept is not None:
             intercept = _dense(intercept, self._theta.dtype)
-            if intercept.size != k:
+            if intercept.shape != (k,) and not (k == 1 and intercept.shape == ()):  # (as scikit-learn's check)
                 raise ValueError(f"{names[1]} has shape {intercept.shape}; expected ({k},)")
             _check_finite(intercept, names[1])
             self._theta[k * d:] = intercept.ravel()
@@ -400,8 +402,8 @@ class _Driver(BaseEstimator):
             if self.coef_ is None:  # scikit-learn's partial_fit then makes both anew
                 self._start_from(np.zeros((k, self._theta.size // k - 1)), np.zeros(k))
             else:
-                self._start_from(self.coef_, np.zeros(k) if self.intercept_ is None else self.intercept_,
-                                 names=("coef_", "intercept_"))
+                intercept = np.zeros(k) if self.intercept_ is None else np.ravel(_dense(self.intercept_, None))
+                self._start_from(self.coef_, intercept, names=("coef_", "intercept_"))
 
     #: with warm_start and average, fit goes on from the weights trained, as partial_fit does, not
     #: from their average that coef_ shows (as scikit-learn's SGDRegressor; its SGDClassifier
@@ -421,7 +423,7 @@ class _Driver(BaseEstimator):
             coef = coef[0] if self._coef_1d else coef
         else:
             coef, intercept = self.coef_, self.intercept_
-        return np.array(_dense(coef, None)), np.array(_dense(intercept, None)), _KEPT
+        return np.array(_dense(coef, None)), np.ravel(_dense(intercept, None)), _KEPT
 
     def _shows_weights(self):
         """Whether coef_ and intercept_ are what the estimator trains on: those _publish made of

@@ -2195,6 +2195,21 @@ def test_non_finite_initial_weights_are_refused_as_such(bad):
     assert not hasattr(model, "coef_")
 
 
+@pytest.mark.parametrize("classes, shape", [(3, (1, 3)), (3, (3, 1)), (2, (1, 1)), (2, (2,))])
+def test_an_intercept_init_of_another_shape_is_refused_as_scikit_learn_refuses_it(classes, shape):
+    # a (1, k) or (k, 1) intercept_init was taken for its k values; scikit-learn's estimators
+    # want (k,) (or a scalar for one output), and refuse it: the oracle
+    X, y = _classification(classes, np.float64)
+    coef = np.zeros(X.shape[1]) if classes == 2 else np.zeros((classes, X.shape[1]))
+    with pytest.raises(ValueError, match="does not match dataset"):
+        sk.SGDClassifier(max_iter=2, tol=None).fit(X, y, coef_init=coef, intercept_init=np.zeros(shape))
+    model = fastgd.SGDClassifier(max_iter=2, tol=None)
+    with pytest.raises(ValueError, match=rf"intercept_init has shape \({shape[0]}, ?{shape[1] if len(shape) > 1 else ''}\)"):
+        model.fit(X, y, coef_init=coef, intercept_init=np.zeros(shape))
+    assert not hasattr(model, "coef_")
+    model.fit(X, y, coef_init=coef, intercept_init=np.zeros(classes if classes > 2 else 1))
+
+
 def test_classes_apart_that_diverge_warn_once():
     X, y = _classification(3, np.float64)
     # (a negative power_t, which scikit-learn 1.10 refuses, made the rates grow here before)
