@@ -136,6 +136,23 @@ def _set_momentum(group, use_beta1, value):
     group[key] = (float(value), *group[key][1:]) if use_beta1 else float(value)
 
 
+def _copied(value):
+    """value with its dicts, lists, tuples and arrays copied, to any depth, and every other object
+    shared: what state_dict() gives and load_state_dict() takes, so that neither changes the other
+    later.  torch shares the rest too: a lock, file or writer in a subclass's attribute, or in a
+    callable lr_lambda's, does not copy, nor should an optimizer that a callable holds be copied."""
+    if isinstance(value, dict):
+        copied = copy.copy(value)  # (its class: a Counter stays one)
+        for key, item in value.items():
+            copied[key] = _copied(item)
+        return copied
+    if type(value) in (list, tuple):
+        return type(value)(_copied(item) for item in value)
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return value
+
+
 @contextlib.contextmanager
 def _undone_on_failure(optimizer):
     """Put the options of the optimizer's groups (and its step) back as they were if the block
@@ -361,7 +378,7 @@ class LRScheduler:
 
     def state_dict(self):
         """The scheduler's state: its attributes but the optimizer (copies; torch's keys)."""
-        return copy.deepcopy({key: value for key, value in vars(self).items() if key != "optimizer"})
+        return _copied({key: value for key, value in vars(self).items() if key != "optimizer"})
 
     def load_state_dict(self, state_dict):
         """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's); checked
@@ -373,7 +390,7 @@ class LRScheduler:
 
     def _load(self, state_dict):
         """Take a state that _check_state_dict passed."""
-        vars(self).update(copy.deepcopy(state_dict))
+        vars(self).update(_copied(state_dict))
 
     def _check_state_dict(self, state_dict):
         """Raise, changing nothing, unless state_dict can be loaded (each subclass checks its own)."""
@@ -515,8 +532,8 @@ class _WithFunctions(LRScheduler):
 
     def state_dict(self):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "lr_lambdas")}
-        saved = copy.deepcopy(saved)
-        saved["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else copy.deepcopy(vars(fn))
+        saved = _copied(saved)
+        saved["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else _copied(vars(fn))
                                for fn in self.lr_lambdas]
         return saved
 
@@ -536,10 +553,10 @@ class _WithFunctions(LRScheduler):
 
     def _load(self, state_dict):
         saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
-        vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "lr_lambdas"}))
+        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "lr_lambdas"}))
         for fn, attributes in zip(self.lr_lambdas, saved):
             if attributes is not None:
-                vars(fn).update(copy.deepcopy(attributes))
+                vars(fn).update(_copied(attributes))
 
 
 class LambdaLR(_WithFunctions):
@@ -786,7 +803,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
                 # 2.9999...: torch's step(111) with T_0=1, T_mult=10 ends the cycle before); the
                 # restarts' first epochs, in integers, set n right
                 start = lambda n: self.T_0 * (self.T_mult ** n - 1) // (self.T_mult - 1)  # noqa: E731
-                n += (start(n + 1) <= epoch) - (start(n) > epoch)
+                n += int(start(n + 1) <= epoch) - int(start(n) > epoch)  # (NumPy bools do not subtract)
                 T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
                 T_i = self.T_0 * self.T_mult ** n
         before = (self.T_cur, self.T_i, self.last_epoch)
@@ -889,10 +906,10 @@ class CyclicLR(LRScheduler):
 
     def state_dict(self):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "_scale_fn_custom")}
-        saved = copy.deepcopy(saved)
+        saved = _copied(saved)
         fn = self._scale_fn_custom
         saved["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
-                                     else copy.deepcopy(vars(fn)))
+                                     else _copied(vars(fn)))
         return saved
 
     def _check_state_dict(self, state_dict):
@@ -905,9 +922,9 @@ class CyclicLR(LRScheduler):
 
     def _load(self, state_dict):
         attributes = state_dict.get("_scale_fn_custom")
-        vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"}))
+        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"}))
         if attributes is not None and self._scale_fn_custom is not None:
-            vars(self._scale_fn_custom).update(copy.deepcopy(attributes))
+            vars(self._scale_fn_custom).update(_copied(attributes))
         self._init_scale_fn()
 
 
@@ -1095,7 +1112,7 @@ class _OfSchedulers(LRScheduler):
             yield
 
     def state_dict(self):
-        saved = copy.deepcopy({key: value for key, value in vars(self).items()
+        saved = _copied({key: value for key, value in vars(self).items()
                                if key not in ("optimizer", "_schedulers")})
         saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return saved
@@ -1111,7 +1128,7 @@ class _OfSchedulers(LRScheduler):
             scheduler._check_state_dict(state)  # in full: nothing is loaded unless all can be
 
     def _load(self, state_dict):
-        vars(self).update(copy.deepcopy({key: value for key, value in state_dict.items() if key != "_schedulers"}))
+        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "_schedulers"}))
         for scheduler, state in zip(self._schedulers, state_dict["_schedulers"]):
             scheduler._load(state)
 
@@ -1141,12 +1158,13 @@ class SequentialLR(_OfSchedulers):
         self._milestones = milestones
         self.last_epoch = last_epoch + 1
         self.optimizer = optimizer
-        for group in optimizer.param_groups:  # back to the start, before the schedulers' first steps
-            group["lr"] = float(group["initial_lr"])
-        self.recursive_undo()
-        first = self._schedulers[bisect_right(self._milestones, 0)]
-        first._initial_step()
-        self._last_lr = first.get_last_lr()
+        with self._undone_on_failure():  # (a first step that raises leaves groups and schedulers as they were)
+            for group in optimizer.param_groups:  # back to the start, before the schedulers' first steps
+                group["lr"] = float(group["initial_lr"])
+            self.recursive_undo()
+            first = self._schedulers[bisect_right(self._milestones, 0)]
+            first._initial_step()
+            self._last_lr = first.get_last_lr()
 
     def recursive_undo(self, sched=None):
         """Take back the first step of each scheduler (of the schedulers in it, for a combined one)."""

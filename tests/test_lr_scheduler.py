@@ -7,6 +7,7 @@ import functools
 import gc
 import math
 import pickle
+import threading
 import types
 import warnings
 import weakref
@@ -1283,6 +1284,53 @@ def test_sequential_lr_takes_schedulers_of_schedulers_first_only():
         lr_scheduler.SequentialLR(opt, [lr_scheduler.LinearLR(opt, 0.5, total_iters=3), chained], milestones=[2])
 
 
+def test_a_failed_sequential_lr_changes_neither_the_groups_nor_the_schedulers():
+    # its first step fails on a group added since the schedulers were made: the groups' lr were
+    # left reset to initial_lr and the schedulers' last_epoch one down (torch leaves the second)
+    opt = fastgd.SGD([np.zeros(2)], lr=0.1)
+    first, second = lr_scheduler.LambdaLR(opt, lambda e: 0.5 ** e), lr_scheduler.StepLR(opt, 2)
+    for _ in range(3):
+        first.step()
+    opt.add_param_group({"params": [np.zeros(2)], "lr": 0.5, "initial_lr": 0.5})
+    before = ([g["lr"] for g in opt.param_groups], first.state_dict(), second.state_dict())
+    with pytest.raises(ValueError, match="made for 1"):
+        lr_scheduler.SequentialLR(opt, [first, second], milestones=[5])
+    assert ([g["lr"] for g in opt.param_groups], first.state_dict(), second.state_dict()) == before
+    assert before[0] == [0.0125, 0.5]
+
+
+def test_a_state_holding_an_object_that_does_not_copy_is_saved_and_loaded_as_torch_does():
+    # state_dict() deep-copied every entry: a callable lr_lambda holding a lock (or a subclass's
+    # attribute holding a file or writer) raised "cannot pickle '_thread.lock' object", where
+    # torch's returns the state, the lock in it shared; lists are still copies both ways
+    torch = pytest.importorskip("torch")
+
+    class Halving:
+        def __init__(self):
+            self.lock, self.factor = threading.Lock(), 0.5
+
+        def __call__(self, epoch):
+            return self.factor ** epoch
+
+    param = torch.zeros(2, requires_grad=True)
+    theirs = torch.optim.lr_scheduler.LambdaLR(torch.optim.SGD([param], lr=1.0), Halving())
+    ours = lr_scheduler.LambdaLR(_sgd(), Halving())
+    for scheduler in (theirs, ours):
+        scheduler.step()
+        saved = scheduler.state_dict()
+        assert saved["lr_lambdas"][0]["lock"] is scheduler.lr_lambdas[0].lock
+        saved["base_lrs"].append(7.0)  # (torch's shares its lists: ours does not)
+    assert ours.base_lrs == [1.0]
+    saved = ours.state_dict()
+    saved["lr_lambdas"][0]["factor"] = 0.25
+    fresh = lr_scheduler.LambdaLR(_sgd(), Halving())
+    fresh.load_state_dict(saved)
+    saved["base_lrs"][0] = 3.0
+    assert fresh.base_lrs == [1.0] and fresh.lr_lambdas[0].factor == 0.25
+    fresh.step()
+    assert fresh.get_last_lr() == [0.25 ** 2]
+
+
 def test_a_failed_reduce_lr_on_plateau_step_changes_nothing():
     opt = fastgd.SGD([np.zeros(2)], lr=1.0)
     scheduler = lr_scheduler.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0])
@@ -1392,6 +1440,22 @@ def test_warm_restarts_stepped_to_a_restart_epoch_starts_the_restart(T_0, T_mult
         assert (jumped.T_cur, jumped.T_i, jumped.get_last_lr()) == (walked.T_cur, walked.T_i, walked.get_last_lr())
     jumped.step(epoch - 0.5)  # half an epoch before: the cycle before, near its end
     assert jumped.T_cur == jumped.T_i - 0.5
+
+
+def test_warm_restarts_stepped_to_a_numpy_epoch_as_to_a_python_one():
+    # step(np.float64(4.5)) past the first restart with T_mult > 1 raised NumPy's "boolean
+    # subtract is not supported" (an epoch from np.linspace, the documented fractional step);
+    # torch steps there: the oracle, as the same Python epoch is
+    torch = pytest.importorskip("torch")
+    for epoch in (np.float64(4.5), np.int64(10), np.float32(22.25)):
+        ours = lr_scheduler.CosineAnnealingWarmRestarts(_sgd(), T_0=3, T_mult=2, eta_min=0.001)
+        param = torch.zeros(2, requires_grad=True)
+        theirs = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(
+            torch.optim.SGD([param], lr=ours.base_lrs[0]), T_0=3, T_mult=2, eta_min=0.001)
+        ours.step(epoch)
+        theirs.step(epoch)
+        assert (ours.T_cur, ours.T_i, ours.last_epoch) == (theirs.T_cur, theirs.T_i, theirs.last_epoch)
+        assert ours.get_last_lr() == pytest.approx(theirs.get_last_lr(), rel=1e-12)
 
 
 def test_triangular2_goes_on_past_a_thousand_cycles_towards_base_lr():
