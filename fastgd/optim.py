@@ -22,6 +22,7 @@ import functools
 import inspect
 import math
 import os
+import reprlib
 import threading
 import types
 from typing import NamedTuple
@@ -914,6 +915,8 @@ class Optimizer(_OneAtATime):
         """Restore a snapshot from state_dict(), of this optimizer or of the torch.optim optimizer
         of the same name (its tensors converted to arrays), over parameters of the same shapes.
 
+        The saved groups' "params" lists name the parameters (each id once): the state saved
+        under the id listed i-th in a group goes to that group's i-th parameter, as in torch.
         Param-group keys that are not options are kept, as torch keeps them.  A parameter's
         state is all or nothing: one lacking a part every step makes (its step, a moment) is
         refused, as torch refuses it.  Everything is checked before anything is changed.
@@ -946,6 +949,17 @@ class Optimizer(_OneAtATime):
             options.append(group)
         if not isinstance(saved_state, dict):
             raise TypeError("state_dict['state'] must be a dict from parameter index to its state")
+        # the saved groups' ids name the parameters in order, as torch maps them (a state keyed by
+        # the id in a group's list i-th goes to that group's i-th parameter)
+        ids = [key for saved in saved_groups for key in saved["params"]]
+        for key in ids:
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+                raise TypeError(f"state_dict's param groups list {key!r} as a parameter id; expected whole numbers")
+        position = {int(key): index for index, key in enumerate(ids)}
+        if len(position) != len(ids):
+            twice = next(key for index, key in enumerate(ids) if key in ids[:index])
+            raise ValueError(f"state_dict's param groups list parameter id {twice} more than once; expected each "
+                             "parameter once")
         new_state = {name: [None] * len(self._params) for name in self._state}
         new_steps = np.zeros(len(self._params), dtype=np.int64)
         counts_steps = self.algorithm is not None and self.algorithm.counts_steps
@@ -953,9 +967,11 @@ class Optimizer(_OneAtATime):
         new_scalars = self._new_scalars(len(self._params))
         allowed = set(self._state) | ({"step"} if counts_steps else set()) | {s.name for s in scalar_state}
         for key, entry in saved_state.items():
-            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or not 0 <= key < len(self._params):
-                raise ValueError(f"state_dict['state'] has key {key!r}; expected parameter indices 0..{len(self._params) - 1}")
-            param = self._params[key]
+            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or int(key) not in position:
+                raise ValueError(f"state_dict['state'] has key {key!r}; expected parameter ids that its param "
+                                 f"groups list ({reprlib.repr(ids)})")
+            index = position[int(key)]
+            param = self._params[index]
             where = f"state_dict state of parameter {key} ({_checks.describe(param)})"
             if not isinstance(entry, dict):
                 raise TypeError(f"{where} must be a dict, got {type(entry).__name__}")
@@ -980,12 +996,12 @@ class Optimizer(_OneAtATime):
                     raise TypeError(f"{where}: {name} must be a float array, got {got}")
                 if value.shape != param.shape:
                     raise ValueError(f"{where}: {name} has shape {value.shape}; expected {param.shape}")
-                new_state[name][key] = _checks.cast(value, param.dtype, f"{where}: {name}", copy=True)
+                new_state[name][index] = _checks.cast(value, param.dtype, f"{where}: {name}", copy=True)
             if "step" in entry:
-                new_steps[key] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
+                new_steps[index] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
             for j, scalar in enumerate(scalar_state):
                 if scalar.name in entry:
-                    new_scalars[key, j] = _checks.check_scalar_state(entry[scalar.name], f"{where}: {scalar.name}",
+                    new_scalars[index, j] = _checks.check_scalar_state(entry[scalar.name], f"{where}: {scalar.name}",
                                                                       scalar.kind)
         self._install(state=new_state, steps=new_steps, scalars=new_scalars,
                       fresh=np.zeros(len(self._params), dtype=np.uint8))

@@ -655,3 +655,50 @@ def test_a_step_count_saved_as_float16_loads_without_a_warning():
     if saved["state"][0]["step"] != 3:
         with pytest.raises(ValueError, match="step must be a whole number"):
             opt.load_state_dict(saved)
+
+
+def test_the_saved_groups_ids_say_whose_state_is_whose_as_torchs():
+    # each saved state went to the parameter at its key's position, whatever ids the saved groups
+    # listed: with [1, 0] torch gives parameter 0 the state saved under id 1, fastgd gave it 0's
+    torch = pytest.importorskip("torch")
+    tparams = [torch.ones(4, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    topt = torch.optim.Adam([{"params": tparams[:2]}, {"params": tparams[2:]}], lr=0.1)
+    for scale, t in zip((1.0, 3.0, -2.0), tparams):
+        t.grad = torch.full((4,), scale, dtype=torch.float64)
+    topt.step()
+    saved = topt.state_dict()
+    renamed = {0: 7, 1: 4, 2: 9}  # ids of torch's own choosing, listed in another order
+    saved["state"] = {renamed[key]: value for key, value in saved["state"].items()}
+    saved["param_groups"][0]["params"] = [4, 7]
+    saved["param_groups"][1]["params"] = [9]
+    loaded = [torch.ones(4, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    theirs = torch.optim.Adam([{"params": loaded[:2]}, {"params": loaded[2:]}], lr=0.1)
+    theirs.load_state_dict(copy.deepcopy(saved))
+    assert theirs.state[loaded[0]]["exp_avg"][0] == topt.state[tparams[1]]["exp_avg"][0]  # (the oracle swaps)
+    params = [np.ones(4) for _ in range(3)]
+    ours = fastgd.Adam([{"params": params[:2]}, {"params": params[2:]}], lr=0.1)
+    ours.load_state_dict(to_numpy(saved))
+    compare_state_with_torch(ours, theirs, loaded)
+    for grads in ([np.full(4, 0.5), np.full(4, -1.0), np.full(4, 2.0)],) * 2:  # and they go on alike
+        ours.step(grads)
+        for t, g in zip(loaded, grads):
+            t.grad = torch.from_numpy(g.copy())
+        theirs.step()
+    assert_all_close(params, torch_numpy(loaded))
+
+
+def test_a_saved_group_listing_an_id_twice_is_refused_changing_nothing():
+    # torch maps the id to the later parameter and leaves the other without its state
+    opt = fastgd.Adam([np.ones(4), np.ones(4)], lr=0.1)
+    opt.step([np.ones(4), np.full(4, 3.0)])
+    saved, before = opt.state_dict(), copy.deepcopy(opt.state_dict())
+    saved["param_groups"][0]["params"] = [0, 0]
+    with pytest.raises(ValueError, match="list parameter id 0 more than once"):
+        opt.load_state_dict(saved)
+    saved["param_groups"][0]["params"] = [0, 2]
+    with pytest.raises(ValueError, match=r"has key 1; expected parameter ids that its param groups list \(\[0, 2\]\)"):
+        opt.load_state_dict(saved)
+    saved["param_groups"][0]["params"] = [0, 1.0]
+    with pytest.raises(TypeError, match="list 1.0 as a parameter id; expected whole numbers"):
+        opt.load_state_dict(saved)
+    assert_state_dicts_equal(opt.state_dict(), before)
