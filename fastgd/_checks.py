@@ -26,13 +26,16 @@ def type_name(value):
 
 
 def check_param(param, name, written="the optimizer updates parameters in place"):
-    """`param` must be a C-contiguous float32/float64 ndarray, and writable unless `written` is
-    None (else it says who writes it); returns it."""
+    """`param` must be a C-contiguous float32/float64 ndarray, not masked, and writable unless
+    `written` is None (else it says who writes it); returns it."""
     if not isinstance(param, np.ndarray):
         raise TypeError(
             f"{name} is a {type_name(param)}; expected a NumPy array of float32 or float64 "
             "(or a fastgd.Parameter) that the optimizer updates in place"
         )
+    if isinstance(param, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; the compiled steps write every element and know no mask. "
+                        f"Pass its data (np.ma.getdata) for every element to be updated")
     if param.dtype.newbyteorder("=") not in FLOAT_DTYPES:
         raise TypeError(f"{name} ({describe(param)}) has an unsupported dtype; expected float32 or float64")
     if not param.dtype.isnative:
@@ -136,7 +139,7 @@ def check_apart(array, name, others):
 
 def check_state_array(array, param, name):
     """A state array given by the user must match its parameter and be writable and contiguous."""
-    check_param(array, name)
+    check_param(array, name, written="the step updates its state arrays in place")
     if array.shape != param.shape or array.dtype != param.dtype:
         raise ValueError(f"{name} ({describe(array)}) does not match its parameter ({describe(param)})")
     return array

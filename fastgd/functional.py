@@ -20,7 +20,8 @@ def _prepare(param, grad, states):
     grad = _checks.convert_grad(grad, param, "grad")
     present = {name: _checks.check_state_array(array, param, name)
                for name, array in states.items() if array is not None}
-    _checks.check_no_overlap([param, *present.values()], ["param", *present])
+    _checks.check_no_overlap([param, *present.values()], ["param", *present],
+                             "the parameter and each state array must be arrays of their own")
     _checks.check_apart(grad, "grad", [("param", param), *present.items()])
     return param, grad
 

@@ -21,6 +21,7 @@ import copyreg
 import functools
 import inspect
 import math
+import numbers
 import os
 import reprlib
 import threading
@@ -404,11 +405,12 @@ class Optimizer(_OneAtATime):
 
     @n_threads.setter
     def n_threads(self, value):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or not 1 <= value <= MAX_THREADS):
-            raise ValueError(f"n_threads must be None (choose by size) or a whole number from 1 to {MAX_THREADS}, "
-                             f"got {value!r}")
-        self._n_threads = value
+        expected = f"n_threads must be None (choose by size) or a whole number from 1 to {MAX_THREADS}, got {value!r}"
+        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+            raise TypeError(expected)
+        if value is not None and not 1 <= value <= MAX_THREADS:
+            raise ValueError(expected)
+        self._n_threads = None if value is None else int(value)
 
     @classmethod
     def _described_state(cls):
@@ -608,8 +610,9 @@ class Optimizer(_OneAtATime):
                 if state is not None and (state.size != param.size or state.dtype != param.dtype):
                     raise ValueError(
                         f"the {name} of parameter {i} ({_checks.describe(state)}) no longer matches its parameter "
-                        f"({_checks.describe(param)}): the parameter was resized or retyped in place, which the "
-                        "optimizer cannot follow; keep each parameter's size and dtype, or make a new optimizer")
+                        f"({_checks.describe(param)}): the parameter was resized or retyped (in place, or its .data "
+                        "replaced), which the optimizer cannot follow; keep each parameter's size and dtype, or "
+                        "make a new optimizer")
         writable = {name: [_writable(state) for state in states] for name, states in self._state.items()}
         if any(a is not b for name, states in self._state.items() for a, b in zip(states, writable[name])):
             self._install(state=writable)

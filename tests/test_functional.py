@@ -424,7 +424,7 @@ def bad_call_cases():
     add("state-dtype", three, lambda a: F.adam(a[0], a[1], a[2], np.zeros(3, np.float32), step=1), ValueError,
         r"exp_avg_sq \(shape \(3,\), dtype float32\) does not match its parameter \(shape \(3,\), dtype float64\)")
     add("state-read-only", three, lambda a: F.adagrad(a[0], a[1], read_only(a[2]), step=1), ValueError,
-        r"state_sum \(shape \(3,\), dtype float64\) is read-only")
+        r"state_sum \(shape \(3,\), dtype float64\) is read-only; the step updates its state arrays in place")
     add("state-strided", lambda: arrays64((3,), (3,), (6,), (3,), (3,)),
         lambda a: F.rmsprop(a[0], a[1], a[2][::2]), ValueError, r"square_avg \(shape \(3,\), dtype float64\) is not C-contiguous")
     add("state-list", three, lambda a: F.sgd(a[0], a[1], [0.0, 0.0, 0.0], lr=0.1, momentum=0.9), TypeError,
@@ -432,7 +432,7 @@ def bad_call_cases():
     add("state-is-param", three, lambda a: F.adam(a[0], a[1], a[0], a[2], step=1), ValueError,
         r"exp_avg shares memory with param")
     add("states-alias", three, lambda a: F.adam(a[0], a[1], a[2], a[2], step=1), ValueError,
-        r"exp_avg_sq shares memory with exp_avg")
+        r"exp_avg_sq shares memory with exp_avg .*; the parameter and each state array must be arrays of their own")
     add("buffer-is-param", three, lambda a: F.sgd(a[0], a[1], a[0], lr=0.1, momentum=0.9), ValueError,
         r"momentum_buffer shares memory with param")
     add("missing-exp-avg", three, lambda a: F.adam(a[0], a[1], None, a[2], step=1), ValueError,

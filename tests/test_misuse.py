@@ -496,11 +496,12 @@ def test_n_threads_at_the_maximum_steps_as_one_thread_does(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_n_threads_assigned_after_construction_is_checked(name):
-    """opt.n_threads = bad raises ValueError as the constructor does and keeps the old value."""
+    """opt.n_threads = bad raises as the constructor does (ValueError out of range, TypeError not
+    a whole number) and keeps the old value."""
     p = np.zeros(3)
     opt = fast_cls(name)([p], n_threads=2)
     for bad in (2**40, 0, -1, True, 1.5, "2", getattr(fastgd.optim, "MAX_THREADS", 2**40) + 1):
-        with pytest.raises(ValueError, match="n_threads"):
+        with pytest.raises(TypeError if isinstance(bad, (bool, float, str)) else ValueError, match="n_threads"):
             opt.n_threads = bad
         assert opt.n_threads == 2 and type(opt.n_threads) is int
     limit = fastgd.optim.MAX_THREADS
@@ -1116,3 +1117,22 @@ def test_a_compiled_plan_is_initialized_once_with_the_lists_it_was_made_for(made
         expected = fastgd.Adam([np.zeros(4)])
         expected.step([np.ones(4)])
         np.testing.assert_array_equal(small.param_groups[0]["params"][0], expected.param_groups[0]["params"][0])
+
+
+@pytest.mark.parametrize("where", ["optimizer", "Parameter", "EMA", "functional param", "functional state"])
+def test_a_masked_array_is_refused_as_a_parameter_or_state_changing_nothing(where):
+    # a masked parameter was taken and every element stepped, the masked ones too, whatever the
+    # mask (a masked gradient was refused already)
+    import fastgd.functional as F
+    from fastgd.swa_utils import EMA
+    masked = np.ma.array([1.0, 2.0, 3.0], mask=[False, True, False])
+    plain = np.ones(3)
+    make = {"optimizer": lambda: fastgd.SGD([masked], lr=0.1).step([np.ones(3)]),
+            "Parameter": lambda: fastgd.SGD([fastgd.Parameter(masked)], lr=0.1).step([np.ones(3)]),
+            "EMA": lambda: EMA([masked]).update(),
+            "functional param": lambda: F.adam(masked, np.ones(3), np.zeros(3), np.zeros(3), step=1),
+            "functional state": lambda: F.adam(plain, np.ones(3), masked, np.zeros(3), step=1)}[where]
+    with pytest.raises(TypeError, match="is a masked array; the compiled steps write every element and know no mask"):
+        make()
+    np.testing.assert_array_equal(masked.data, [1.0, 2.0, 3.0])
+    np.testing.assert_array_equal(plain, np.ones(3))

@@ -144,10 +144,17 @@ def test_show_config(capsys):
     assert "-O3" in out or "/O2" in out
 
 
-@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
-def test_bad_n_threads(bad):
-    with pytest.raises(ValueError, match="n_threads must be None"):
+@pytest.mark.parametrize("bad, error", [(0, ValueError), (-1, ValueError), (np.int64(0), ValueError),
+                                        (1.5, TypeError), (True, TypeError), ("2", TypeError), (2.0, TypeError)])
+def test_bad_n_threads(bad, error):
+    with pytest.raises(error, match="n_threads must be None"):
         fastgd.Adam([np.zeros(3)], n_threads=bad)
+
+
+def test_n_threads_may_be_a_numpy_integer():
+    # np.int64(2) was refused as "not a whole number from 1 to 64" (every_k and step take one)
+    opt = fastgd.Adam([np.zeros(3)], n_threads=np.int64(2))
+    assert opt.n_threads == 2 and type(opt.n_threads) is int
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
