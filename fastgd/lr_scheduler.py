@@ -397,7 +397,9 @@ class LRScheduler:
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, as state_dict() returns; got {type(state_dict).__name__}")
         known = set(vars(self))
-        unknown = sorted(map(str, set(state_dict) - known))
+        # another scheduler's entries are refused (its state, loaded by mistake); others, a
+        # subclass's own (one it makes at a step, say), load as they are, as torch's
+        unknown = sorted(map(str, {key for key in set(state_dict) - known if not isinstance(key, str) or key in _ENTRIES}))
         if unknown:
             raise ValueError(f"state_dict has entries {unknown} that a {type(self).__name__} does not have; "
                              f"expected some of {sorted(known - {'optimizer'})}")

@@ -912,6 +912,30 @@ def test_load_state_dict_checks_first():
         lr_scheduler.ReduceLROnPlateau(fast).step("low")
 
 
+def test_a_subclass_entry_made_at_a_step_loads_as_torchs():
+    # an attribute a subclass makes at a step (not in a fresh one) was refused as unknown; torch
+    # loads it (the oracle); another scheduler's entries are still refused (test above)
+    def counting(module):
+        class CountingStepLR(module.StepLR):
+            def get_lr(self):
+                if self.last_epoch and self.last_epoch % self.step_size == 0:
+                    self.decays = getattr(self, "decays", 0) + 1
+                return super().get_lr()
+        return CountingStepLR
+
+    param = torch.zeros(2, requires_grad=True)
+    for module, make in ((torch_scheduler, lambda: torch.optim.SGD([param], lr=0.1)), (lr_scheduler, _sgd)):
+        scheduler = counting(module)(make(), 2)
+        for _ in range(5):
+            scheduler.optimizer.step() if module is torch_scheduler else scheduler.optimizer.step([np.ones(2)])
+            scheduler.step()
+        fresh = counting(module)(make(), 2)
+        fresh.load_state_dict(scheduler.state_dict())
+        assert (fresh.decays, fresh.last_epoch) == (2, 5)
+    with pytest.raises(ValueError, match=r"entries \['1'\]"):  # (not a name)
+        lr_scheduler.StepLR(_sgd(), 2).load_state_dict({1: 2})
+
+
 def test_import_and_attribute():
     import fastgd.lr_scheduler as imported
 
