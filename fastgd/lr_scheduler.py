@@ -1115,7 +1115,7 @@ class _OfSchedulers(LRScheduler):
 
     def state_dict(self):
         saved = _copied({key: value for key, value in vars(self).items()
-                               if key not in ("optimizer", "_schedulers")})
+                         if key not in ("optimizer", "_schedulers")})
         saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return saved
 
