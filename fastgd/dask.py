@@ -84,7 +84,9 @@ class DataParallel(BaseEstimator):
         partial_fit goes on from the replicas, not from them).
     n_replicas_ : the number of replicas (workers holding non-empty blocks when the fit started).
     loss_curve_ : per epoch, the replicas' objectives on their own rows (before the
-        average), averaged with the replicas' rows (weight sums) as weights.
+        average), averaged with their rows' shares of the objective as weights: their weight
+        sums, or for the SGD drop-ins (whose objective is a mean over rows, unweighted) their
+        row counts, so that it is the estimator's own objective.
     n_iter_ : epochs run.
 
     Notes
@@ -396,7 +398,7 @@ class DataParallel(BaseEstimator):
                 submit_next()  # one more in flight (from the last submitted, still held)
                 last = rounds.pop(0)
                 stopped = stop is not None and any(stop.ends_at(value) for value in curve[-count:])
-            replicas = [model for model, _, _ in client.gather(last[2])]
+            replicas = [model for model, _, _, _ in client.gather(last[2])]
             mean = last[3].result()[0]
         except BaseException as error:
             # a round at a time, the last first: the scheduler cancels a task's dependents before
@@ -546,14 +548,16 @@ def _unframed(value):
 
 def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs):
     """On a worker: n_epochs epochs of `model` over its blocks (one partial_fit call a block;
-    blocks whose weights sum to 0 skipped); returns the model, its rows' weight in the objective
-    (the estimator's _weight_sum: their count, or sample weights' sum, LogisticRegression's class
-    weights folded in) and, per epoch, its objective (the mean over its blocks, weighted by
-    their weight sums)."""
+    blocks whose weights sum to 0 skipped); returns the model, its rows' weight (the estimator's
+    _weight_sum: their count, or sample weights' sum, LogisticRegression's class weights folded
+    in), their share of the objective (the same, but the drop-ins' row count: their objective is
+    an unweighted mean over rows, see _objective_share) and, per epoch, its objective (the mean
+    over its blocks, weighted by their shares)."""
     options = {} if classes is None else {"classes": classes}
     X_blocks, y_blocks = [_aligned_once(X, "X") for X in X_blocks], [_aligned_once(y, "y") for y in y_blocks]
     w_blocks = [None if w is None else _aligned_once(w, "sample_weight") for w in w_blocks]
     sums = np.array([model._weight_sum(y, w, classes) for y, w in zip(y_blocks, w_blocks)])
+    shares = np.array([model._objective_share(y, w, classes) for y, w in zip(y_blocks, w_blocks)]) * (sums != 0)
     if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
         model.loss_curve_.clear()
     curve = []
@@ -565,8 +569,8 @@ def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_e
                 model.partial_fit(X, y, sample_weight=w, **options)
                 objectives[index] = model.loss_curve_[-1]
         model.n_iter_ = epoch + 1
-        curve.append(float(sums @ objectives / sums.sum()) if sums.sum() > 0 else 0.0)
-    return model, float(sums.sum()), curve
+        curve.append(float(shares @ objectives / shares.sum()) if shares.sum() > 0 else 0.0)
+    return model, float(sums.sum()), float(shares.sum()), curve
 
 
 #: on a worker: id of a block at an odd address (or sparse, not CSR) -> (a weak reference to it, its copy)
@@ -604,20 +608,22 @@ def _round(last, mean, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epo
 
 
 def _mean(*results):
-    """On a worker: the average of a round's replicas, weighted by their weight sums: of their
-    weights (and running averages, with average=True), in float64, and of their objectives
-    per epoch.  The optimizer states stay each replica's own."""
-    weights = np.array([weight for _, weight, _ in results])
+    """On a worker: the average of a round's replicas: of their weights (and running averages,
+    with average=True), in float64, weighted by their weight sums, and of their objectives per
+    epoch, weighted by their shares of the objective.  The optimizer states stay each replica's own."""
+    weights = np.array([weight for _, weight, _, _ in results])
     if not (weights > 0).all():
         raise ValueError(f"sample_weight sums to {weights[~(weights > 0)][0]:g} over the blocks one worker holds; "
                          "expected a positive sum on every worker holding blocks (rechunk or rebalance the data)")
     shares = weights / weights.sum()
     mean = {}
     for name in ("_theta", "_average_theta"):
-        arrays = [getattr(model, name, None) for model, _, _ in results]
+        arrays = [getattr(model, name, None) for model, _, _, _ in results]
         if all(array is not None for array in arrays):
             mean[name] = sum(share * array.astype(np.float64) for share, array in zip(shares, arrays))
-    return mean, [float(value) for value in shares @ np.array([curve for _, _, curve in results])]
+    in_objective = np.array([share for _, _, share, _ in results])
+    in_objective = in_objective / in_objective.sum() if in_objective.sum() > 0 else in_objective
+    return mean, [float(value) for value in in_objective @ np.array([curve for _, _, _, curve in results])]
 
 
 def _objectives(average):

@@ -320,6 +320,12 @@ class _Driver(BaseEstimator):
         label, sorted (None for a regressor)."""
         return float(len(y) if sample_weight is None else np.sum(sample_weight, dtype=np.float64))
 
+    def _objective_share(self, y, sample_weight, classes):
+        """The weight of the rows of y in the objective that loss_curve_ holds (DataParallel's
+        replicas and blocks weigh in its curve by it): their weight sum (_weight_sum), as the
+        objective is their weighted mean loss."""
+        return self._weight_sum(y, sample_weight, classes)
+
     def _optimizer_options(self):
         """The options the estimator's parameters give its optimizer (None: the optimizer's default,
         given too, so that a parameter set to None between partial_fit calls is followed)."""
@@ -1707,6 +1713,9 @@ class _SGDDropIn(_Driver):
         plus the penalty of the weights' norms as its weight vector keeps them before the row's
         step (see Objective's sgd_objective; passive-aggressive steps: the loss alone)."""
         return sgd_sum / n
+
+    def _objective_share(self, y, sample_weight, classes):
+        return float(len(y))  # (the objective's mean is over rows, unweighted)
 
     def _objective_options(self):
         epsilon = SGD_LOSSES[self.loss][1]

@@ -192,6 +192,22 @@ def test_sample_weights_average_by_their_sums(dask_client, make):
             DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
 
 
+@pytest.mark.parametrize("cls", [fastgd.SGDRegressor, fastgd.SGDClassifier])
+def test_the_drop_ins_curve_with_sample_weight_is_their_objective(dask_client, cls):
+    # the drop-ins' objective is the mean of the rows' losses, unweighted (scikit-learn's); the
+    # replicas' curve weighed each block's by its weight sum: with weights 1 and 10 the first
+    # epoch read 0.77 where the estimator's own fit over the same rows in the same order (the
+    # oracle) has 1.77, and tol stopped it an epoch apart
+    X, y = _data(400, 5, cls is fastgd.SGDClassifier, seed=2)
+    weights = np.r_[np.ones(200), np.full(200, 10.0)]
+    Xd, yd, wd, _held = _placed(dask_client, X, y, 2, weights, parts=np.array_split(np.arange(400), 2))
+    options = dict(shuffle=False, max_iter=8, tol=None, eta0=0.001, learning_rate="constant")
+    parallel = DataParallel(cls(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)  # (one replica)
+    single = cls(**options).fit(X, y, sample_weight=weights)
+    np.testing.assert_allclose(parallel.coef_, single.coef_, rtol=1e-12)
+    np.testing.assert_allclose(parallel.loss_curve_, single.loss_curve_, rtol=1e-12)
+
+
 def test_a_worker_whose_weights_sum_below_0_is_refused_naming_the_sum(dask_client):
     # a drop-in's partial_fit trains on weights summing below 0 (as scikit-learn's); a replica's
     # share of the average cannot be negative (the message said the weights summed to 0)
