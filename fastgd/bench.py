@@ -72,6 +72,8 @@ TORCH_MODES = {"torch-fused": {"fused": True}, "torch-foreach": {"foreach": True
 DEFAULT_SIZES = (1_000, 100_000, 1_000_000, 10_000_000)
 DEFAULT_DTYPES = ("float32",)
 DEFAULT_REPEAT = 5
+#: rounds of the sparse benchmark's fits (the fastest of each contender's is shown)
+SPARSE_REPEAT = 3
 TARGET_SECONDS = 0.02  # length of one timed batch of steps
 
 
@@ -579,7 +581,7 @@ def _sparse_contenders():
     return contenders
 
 
-def run_sparse(repeat=3, progress=sys.stderr):
+def run_sparse(repeat=SPARSE_REPEAT, progress=sys.stderr):
     """Time 5-epoch fits of each sparse contender on sparse_data(), one thread, fastest of `repeat`
     rounds (each round fits every contender once, so that a burst of load slows them all);
     returns rows of (name, batch size, seconds per epoch, test accuracy)."""
@@ -618,7 +620,8 @@ def format_sparse(rows):
     text = _columns(lines, 1) + ["", f"{SPARSE_SHAPE[0]:,} rows x 2^18 features, {SPARSE_NONZEROS} nonzeros a row (CSR, float64), "
              f"{SPARSE_EPOCHS} epochs, rows shuffled, L2 penalty alpha {SPARSE_ALPHA:g}, scikit-learn's 'optimal' "
              "rate but for Adam's constant 3e-3; test accuracy on "
-             f"{SPARSE_TEST_ROWS:,} more rows; one thread, fastest of the rounds."]
+             f"{SPARSE_TEST_ROWS:,} more rows; one thread, fastest of the rounds; the Adam row's speedup "
+             "is over the faster scikit-learn row."]
     return "\n".join(text)
 
 
@@ -675,9 +678,9 @@ def _positive_int(text):
 
 def add_arguments(parser):
     """Add the options of ``python -m fastgd bench`` to an argparse parser."""
-    parser.add_argument("--optimizers", type=_name_list("optimizer", tuple(OPTIMIZERS)), default=list(OPTIMIZERS),
+    parser.add_argument("--optimizers", type=_name_list("optimizer", tuple(OPTIMIZERS)), default=None,
                         metavar="LIST", help=f"comma-separated, from {', '.join(OPTIMIZERS)}, or all (default: all)")
-    parser.add_argument("--dtypes", type=_name_list("dtype", DTYPES), default=list(DEFAULT_DTYPES),
+    parser.add_argument("--dtypes", type=_name_list("dtype", DTYPES), default=None,
                         metavar="LIST", help=f"comma-separated, from {', '.join(DTYPES)}, or all (default: float32)")
     parser.add_argument("--sizes", type=_sizes, default=None, metavar="LIST",
                         help="elements in the one parameter, comma-separated "
@@ -685,37 +688,55 @@ def add_arguments(parser):
     parser.add_argument("--contenders", type=_contenders, default=None, metavar="LIST",
                         help=f"comma-separated, from {', '.join(CONTENDERS)}; fastgd is always timed "
                              "(default: all, the torch ones if torch is installed)")
-    parser.add_argument("--repeat", type=_positive_int, default=DEFAULT_REPEAT, metavar="N",
+    parser.add_argument("--repeat", type=_positive_int, default=None, metavar="N",
                         help=f"timed batches of about {TARGET_SECONDS * 1000:.0f} ms per contender; "
-                             f"the median is shown (default: {DEFAULT_REPEAT})")
-    parser.add_argument("--regression", action="store_true",
+                             f"the median is shown (default: {DEFAULT_REPEAT}); with --sparse, rounds of fits, "
+                             f"the fastest shown (default: {SPARSE_REPEAT})")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--regression", action="store_true",
                         help="also time the regression loop: 5-epoch fits of plain SGD on 100,000 x 100 data at "
                              "batch sizes 1 and 32 against scikit-learn's per-sample SGD and the NumPy loop "
                              "(about 20 s more)")
-    parser.add_argument("--clip", action="store_true",
-                        help="time gradient clipping with an Adam step instead, over 10 parameters: fastgd's "
-                             "step alone and clipped_step against torch's fused step alone and clip_grad_norm_ "
-                             f"before it (sizes default to {','.join(map(format_size, CLIP_SIZES))})")
-    parser.add_argument("--sparse", action="store_true",
-                        help="time scikit-learn's SGDClassifier against fastgd's instead, on a text-like CSR "
-                             "problem (200,000 rows x 2^18 features, 100 nonzeros a row): per-sample SGD with "
-                             "hinge and log loss in both, and fastgd's mini-batch Adam with lazy updates")
-    parser.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+    modes.add_argument("--clip", action="store_true",
+                       help="time gradient clipping with an Adam step instead, over 10 parameters: fastgd's "
+                            "step alone and clipped_step against torch's fused step alone and clip_grad_norm_ "
+                            f"before it (sizes default to {','.join(map(format_size, CLIP_SIZES))}; not "
+                            "--optimizers or --contenders)")
+    modes.add_argument("--sparse", action="store_true",
+                       help="time scikit-learn's SGDClassifier against fastgd's instead, on a text-like CSR "
+                            "problem (200,000 rows x 2^18 features, 100 nonzeros a row), one thread: per-sample "
+                            "SGD with hinge and log loss in both, and fastgd's mini-batch Adam with lazy updates "
+                            "(--repeat only)")
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                         help="threads for torch, and for fastgd if it takes n_threads (default: 1; "
                              "NumPy uses one)")
+    parser.set_defaults(bench_parser=parser)
+
+
+#: the options that each mode does not read (python -m fastgd bench refuses them there)
+_UNREAD = {"sparse": ("optimizers", "dtypes", "sizes", "contenders", "threads"),
+           "clip": ("optimizers", "contenders")}
 
 
 def run(args):
     """Run the benchmark described by parsed arguments and print the table; returns the exit status."""
     has_torch = torch_available()
+    for mode, unread in _UNREAD.items():
+        given = [f"--{name}" for name in unread if getattr(args, name) is not None]
+        if getattr(args, mode) and given:
+            args.bench_parser.error(f"--{mode} does not read {', '.join(given)}; see --help")
     args.sizes_given = args.sizes is not None
     if args.sizes is None:
         args.sizes = list(DEFAULT_SIZES)
+    args.optimizers = list(OPTIMIZERS) if args.optimizers is None else args.optimizers
+    args.dtypes = list(DEFAULT_DTYPES) if args.dtypes is None else args.dtypes
+    args.threads = 1 if args.threads is None else args.threads
+    args.repeat = (SPARSE_REPEAT if args.sparse else DEFAULT_REPEAT) if args.repeat is None else args.repeat
     if args.contenders is None:
         contenders = [c for c in CONTENDERS if has_torch or c not in TORCH_MODES]
     else:
         contenders = ["fastgd"] + [c for c in args.contenders if c != "fastgd"]
-    uses_torch = any(c in TORCH_MODES for c in contenders) or (args.clip and has_torch)
+    uses_torch = not args.sparse and (any(c in TORCH_MODES for c in contenders) or (args.clip and has_torch))
     versions = f"fastgd {fastgd.__version__} (SIMD: {fastgd._level}), numpy {np.__version__}"
     if uses_torch:
         import torch
@@ -729,7 +750,10 @@ def run(args):
     if args.clip:
         return _run_clip(args, versions, start)
     if args.sparse:
-        print(format_sparse(run_sparse(progress=sys.stderr)))
+        import sklearn
+
+        print(f"{versions}, scikit-learn {sklearn.__version__}")
+        print(format_sparse(run_sparse(args.repeat, progress=sys.stderr)))
         print(f"\ntook {time.perf_counter() - start:.0f} s")
         return 0
     rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat, args.threads)
@@ -750,8 +774,10 @@ def run(args):
         print()
         print(format_regression(run_regression(progress=sys.stderr)))
         print()
-    print(f"took {time.perf_counter() - start:.0f} s.  The full grid, both dtypes and more sizes (about 3x as long):")
-    print("  python -m fastgd bench --dtypes all --sizes 1e3,1e4,1e5,1e6,1e7")
+    print(f"took {time.perf_counter() - start:.0f} s.")
+    if not args.sizes_given and args.dtypes == list(DEFAULT_DTYPES):
+        print("The full grid, both dtypes and more sizes (about 3x as long):")
+        print("  python -m fastgd bench --dtypes all --sizes 1e3,1e4,1e5,1e6,1e7")
     if not args.regression:
         print("the regression loop against NumPy and scikit-learn:  python -m fastgd bench --regression")
     print("and, from a source checkout, the pytest-benchmark suite (with a many-small-parameters case):")

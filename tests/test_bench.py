@@ -148,3 +148,19 @@ def test_demo_prints_its_tables_and_refuses_too_few_samples(tmp_path):
         refused = run("--samples", bad)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr
         assert f"argument --samples: expected a whole number >= 20, got '{bad}'" in refused.stderr
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--sparse", "--repeat", "1", "--threads", "2"], "--sparse does not read --threads"),
+    (["--sparse", "--sizes", "1e3", "--dtypes", "float64"], "--sparse does not read --dtypes, --sizes"),
+    (["--clip", "--optimizers", "sgd"], "--clip does not read --optimizers"),
+    (["--sparse", "--regression"], "not allowed with argument"),
+    (["--clip", "--sparse"], "not allowed with argument"),
+])
+def test_options_a_mode_does_not_read_are_refused(options, message, capsys):
+    # they were taken and ignored, exit 0: --sparse --repeat 1 --threads 2 ran three rounds on
+    # one thread, --clip --sparse timed clipping alone, --regression vanished beside either
+    from fastgd.__main__ import main
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", *options])
+    assert exited.value.code == 2 and message in capsys.readouterr().err
