@@ -153,6 +153,8 @@ class DataParallel(BaseEstimator):
                                              and 0 < self.timeout < math.inf):
             raise ValueError(f"timeout={self.timeout!r}; expected a finite positive number of seconds, or None (no "
                              "limit)")
+        if not isinstance(self.verbose, Integral):  # (a bool too, as scikit-learn's estimators take)
+            raise TypeError(f"verbose={self.verbose!r}; expected an integer or a bool (true: print each round)")
 
     def _client_and_data(self, X, y, sample_weight):
         """The client (self.client, or Dask's default) and _check_data's X, y and sample_weight;
@@ -188,8 +190,10 @@ class DataParallel(BaseEstimator):
             arrays["sample_weight"] = sample_weight = self._dask_array(client, sample_weight, "sample_weight")
             if sample_weight.ndim != 1:
                 raise ValueError(f"sample_weight has {sample_weight.ndim} dimensions; expected 1 (a weight a row)")
-        if any(math.isnan(c) for c in X.chunks[0]):
-            raise ValueError("X has blocks of unknown size; compute them first (X.compute_chunk_sizes())")
+        for name, array in {"X": X, **arrays}.items():
+            if any(math.isnan(c) for c in array.chunks[0]):
+                raise ValueError(f"{name} has blocks of unknown size; compute them first "
+                                 f"({name}.compute_chunk_sizes())")
         for name, array in arrays.items():
             if array.chunks[0] != X.chunks[0]:
                 raise ValueError(f"X's row blocks {X.chunks[0]} and {name}'s {array.chunks[0]} differ; expected "

@@ -414,6 +414,15 @@ def test_bad_input_is_refused_and_changes_nothing(dask_client):
         model.fit(Xd, da.from_array(y, chunks=50))
     with pytest.raises(ValueError, match="sample_weight's"):
         model.fit(Xd, yd, sample_weight=da.ones(200, chunks=40))
+    # blocks of unknown size: each array named with its own remedy (y's and sample_weight's were
+    # said to differ from X's, and the rechunk suggested fails on unknown sizes)
+    unknown = lambda a: a[a == a] if a.ndim == 1 else a[(a == a).all(axis=1)]  # noqa: E731 (nan chunks)
+    for args, name in (((unknown(Xd), yd), "X"), ((Xd, unknown(yd)), "y"),
+                       ((Xd, yd, unknown(da.ones(200, chunks=100))), "sample_weight")):
+        with pytest.raises(ValueError, match=rf"{name} has blocks of unknown size; .*\({name}.compute_chunk_sizes"):
+            model.fit(*args)
+    with pytest.raises(TypeError, match=r"verbose='loud'; expected an integer or a bool"):  # (it printed)
+        DataParallel(fastgd.LogisticRegression(), client=dask_client, verbose="loud").fit(Xd, yd)
     with pytest.raises(ValueError, match="warm_start=True; DataParallel.fit starts from zero weights"):
         DataParallel(fastgd.LogisticRegression(warm_start=True), client=dask_client).fit(Xd, yd)  # (it was ignored)
     np.testing.assert_array_equal(model.coef_, coef)
