@@ -35,7 +35,7 @@ from numbers import Integral, Real
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, clone, is_classifier
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, check_random_state
@@ -185,6 +185,10 @@ class DataParallel(BaseEstimator):
                              "(X.rechunk({1: -1}))")
         if y.ndim == 2 and y.numblocks[1] != 1:
             raise ValueError(f"y is split into {y.numblocks[1]} blocks along its columns; expected one")
+        if y.ndim == 2 and y.shape[1] == 1 and is_classifier(self.estimator):  # once, not each block's partial_fit
+            warnings.warn(f"y has shape {y.shape}, a column, where a classifier expects one label a row; its one "
+                          "column is taken (pass y[:, 0] to say so)", DataConversionWarning, stacklevel=4)
+            y = y[:, 0]
         arrays = {"y": y}
         if sample_weight is not None:
             arrays["sample_weight"] = sample_weight = self._dask_array(client, sample_weight, "sample_weight")

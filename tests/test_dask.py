@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ distributed = pytest.importorskip("distributed")
 da = pytest.importorskip("dask.array")
 
 from scipy import sparse  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning, DataConversionWarning  # noqa: E402
 from sklearn.metrics import log_loss  # noqa: E402
 
 import fastgd  # noqa: E402
@@ -206,6 +207,20 @@ def test_the_drop_ins_curve_with_sample_weight_is_their_objective(dask_client, c
     single = cls(**options).fit(X, y, sample_weight=weights)
     np.testing.assert_allclose(parallel.coef_, single.coef_, rtol=1e-12)
     np.testing.assert_allclose(parallel.loss_curve_, single.loss_curve_, rtol=1e-12)
+
+
+def test_a_classifiers_column_of_labels_warns_once_and_trains_as_its_labels(dask_client):
+    # each block's partial_fit warned (scikit-learn's column_or_1d): 20 warnings for 4 blocks x 5 epochs
+    X, y = _data(400, 3, classifier=True)
+    Xd, yd, _held = _placed(dask_client, X, y, 2)
+    options = dict(max_iter=5, tol=None, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        column = DataParallel(fastgd.SGDClassifier(**options), client=dask_client).fit(Xd, yd[:, None])
+    said = [w for w in caught if issubclass(w.category, DataConversionWarning)]
+    assert len(said) == 1 and "(400, 1), a column" in str(said[0].message) and said[0].filename == __file__
+    labels = DataParallel(fastgd.SGDClassifier(**options), client=dask_client).fit(Xd, yd)
+    np.testing.assert_array_equal(column.coef_, labels.coef_)
 
 
 def test_a_worker_whose_weights_sum_below_0_is_refused_naming_the_sum(dask_client):
