@@ -454,19 +454,28 @@ class _Driver(BaseEstimator):
             return alpha * (1 - self.l1_ratio), alpha * self.l1_ratio
         return 0.0, 0.0
 
-    def _objective(self, loss_sum, weight_sum, sgd_sum, n):
-        """The objective after an epoch of n rows: the weighted mean loss plus the penalty (in
-        float64).  sgd_sum: the sum of scikit-learn's objective over the rows (the drop-ins')."""
+    def _penalty(self):
+        """The penalty of the weights as they stand (in float64), which an epoch's objective adds
+        to its loss (see _objective)."""
         l2, l1 = self._penalties()
         k = self._n_outputs
         coef = self._theta[: self._theta.size - k].astype(np.float64, copy=False)
-        objective = loss_sum / weight_sum
+        penalty = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # weights that overflow: the divergence error tells
             if l2:
-                objective += 0.5 * l2 * float(coef @ coef)
+                penalty += 0.5 * l2 * float(coef @ coef)
             if l1:
-                objective += l1 * float(np.abs(coef).sum())
-        return objective
+                penalty += l1 * float(np.abs(coef).sum())
+        return penalty
+
+    def _objective(self, loss_sum, weight_sum, sgd_sum, n, penalty):
+        """An epoch's objective (loss_curve_'s), in float64, each term at the weights it was
+        computed at: the weighted mean of the batches' losses, each at the weights it stepped
+        from, plus the penalty of the weights the epoch started from (penalty, _penalty's then):
+        with full-batch steps, the objective before the epoch's step.  (The penalty after the
+        epoch beside the loss before it added two points' terms: above both points' objective.)
+        sgd_sum: the sum of scikit-learn's objective over the n rows (the drop-ins')."""
+        return loss_sum / weight_sum + penalty
 
     def _objective_options(self):
         """The epoch's Objective, but for its loss and intercept (see _regression.pxi): the penalties,
@@ -581,13 +590,14 @@ class _Driver(BaseEstimator):
                 self._shuffle(shuffled)
                 order = shuffled if rows is None else shuffled[listed[shuffled]]
             rates = self._batch_rates(-(-n // batch_size))
+            penalty = self._penalty()
             loss_sum, batches, sgd_sum, finite = self._epoch(X, targets, sample_weight, order, batch_size, rates)
             self._t[0] += batches
             passed_over += -(-n // batch_size) - batches  # PA-I's rows of zeros
             if rates is not None and batches:
                 group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
-            objective = self._objective(loss_sum, weight_sum, sgd_sum, n)
+            objective = self._objective(loss_sum, weight_sum, sgd_sum, n, penalty)
             if not (math.isfinite(loss_sum) and math.isfinite(objective) and (finite or _all_finite(self._theta))):
                 # X was not checked up front: a non-finite entry makes its row's loss non-finite (and
                 # scikit-learn's assume_finite is the user's word that X is finite, which it was not)
@@ -1708,7 +1718,10 @@ class _SGDDropIn(_Driver):
             return lr_scheduler._optimal_lr(float(self.alpha), t)
         return None
 
-    def _objective(self, loss_sum, weight_sum, sgd_sum, n):
+    def _penalty(self):
+        return 0.0  # (sgd_sum holds it: see _objective)
+
+    def _objective(self, loss_sum, weight_sum, sgd_sum, n, penalty):
         """scikit-learn's (>= 1.8): the mean over the epoch's rows of each row's loss (unweighted)
         plus the penalty of the weights' norms as its weight vector keeps them before the row's
         step (see Objective's sgd_objective; passive-aggressive steps: the loss alone)."""
