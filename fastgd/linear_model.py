@@ -827,6 +827,7 @@ class _Driver(BaseEstimator):
                                      "goes on: expected values within it (or refit in X's dtype)")
                 sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
             targets = np.ascontiguousarray(self._targets(y, classes, reset, X.dtype), dtype=X.dtype)
+            given_weight = sample_weight  # (the held-out rows' score weighs them by it alone, as score does)
             sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
         # checked in X's dtype, after the class weights: else a value beyond float32's range, or
         # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
@@ -879,7 +880,7 @@ class _Driver(BaseEstimator):
         if validating:
             train, val = split
             train = np.sort(train)
-            validation = (val, y[val], None if sample_weight is None else sample_weight[val])
+            validation = (val, y[val], None if given_weight is None else given_weight[val])
             if validation[2] is not None and not (validation[2] > 0).any():  # scikit-learn's test
                 raise ValueError("the sample weights of the held-out rows (validation_fraction, for early "
                                  "stopping) are all zero or below; give some of them weight, or another "

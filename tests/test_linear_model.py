@@ -2117,3 +2117,19 @@ def test_a_full_batch_curve_is_the_objective_before_each_step(penalty):
         objective(m.coef_, m.intercept_[0]) for m in (fastgd.LinearRegression(max_iter=i, **options).fit(X, y)
                                                       for i in (1, 2, 3))]
     np.testing.assert_allclose(curve, before, rtol=1e-12)
+
+
+def test_early_stopping_scores_the_held_out_rows_as_score_does_with_class_weight():
+    # the held-out rows were scored with the class weights folded into their weights (0.86 where
+    # score gives 0.51); score, scikit-learn's SGD early stopping and SGDClassifier's weigh them
+    # by sample_weight alone
+    from sklearn.model_selection import StratifiedShuffleSplit
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = (X[:, 0] + rng.normal(size=400) > 0.8).astype(int)
+    weights = rng.uniform(0.5, 2.0, size=400)
+    _, held = next(StratifiedShuffleSplit(test_size=0.25, random_state=0).split(np.zeros((400, 1)), y))
+    model = fastgd.LogisticRegression(early_stopping=True, class_weight={0: 1.0, 1: 10.0}, max_iter=3, tol=None,
+                                      random_state=0, validation_fraction=0.25).fit(X, y, sample_weight=weights)
+    assert model.validation_scores_[-1] == pytest.approx(model.score(X[held], y[held], sample_weight=weights[held]),
+                                                         rel=1e-12)
