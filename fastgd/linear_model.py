@@ -689,11 +689,12 @@ class _Driver(BaseEstimator):
     # after rising in each of its last n_iter_no_change epochs (at least _RISES of them) by steps
     # that do not shrink (the last at least half the first: a fit settling onto its level from
     # above its first epoch's rises by ever smaller steps) and by _CLIMB of its level in all (an
-    # objective that creeps, 0.1% in 60 epochs, is at its level); or, from zero weights, _BLOWN_UP
-    # times their objective (which the best weights do not exceed).  A fit ending below _SETTLED
-    # times that objective settled, whatever its curve did (an optimizer's noise near 0, after a
-    # warm start at the optimum).
-    _RISE, _RISES, _CLIMB, _BLOWN_UP, _SETTLED = 10.0, 3, 0.01, 100.0, 0.01
+    # objective that creeps, 0.1% in 60 epochs, is at its level); or, from zero weights, _WORSE
+    # times their objective (which the best weights do not exceed: a fit ending there trained a
+    # model worse than none, by a margin for the batches' noise about an optimum near it, as with
+    # labels that carry no signal).  A fit ending below _SETTLED times that objective settled,
+    # whatever its curve did (an optimizer's noise near 0, after a warm start at the optimum).
+    _RISE, _RISES, _CLIMB, _BLOWN_UP, _WORSE, _SETTLED = 10.0, 3, 0.01, 100.0, 2.0, 0.01
 
     def _objective_at_zero(self, targets, sample_weight, rows):
         """The objective of zero weights and intercepts over the rows trained on (all, or those
@@ -721,8 +722,8 @@ class _Driver(BaseEstimator):
         if last > first and ((last > self._RISE * best and not recovering) or climbed):
             said = (f"above its first epoch's ({first:.6g}) and "
                     + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
-        elif from_zero and at_zero is not None and last > self._BLOWN_UP * at_zero:
-            said = f"over {self._BLOWN_UP:g} times that of zero weights ({at_zero:.6g})"
+        elif from_zero and at_zero is not None and last > self._WORSE * at_zero:
+            said = f"over {self._WORSE:g} times that of zero weights ({at_zero:.6g})"
         else:
             return None
         return (f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. "
