@@ -692,8 +692,10 @@ class _Driver(BaseEstimator):
     # objective that creeps, 0.1% in 60 epochs, is at its level); or, from zero weights, _WORSE
     # times their objective (which the best weights do not exceed: a fit ending there trained a
     # model worse than none, by a margin for the batches' noise about an optimum near it, as with
-    # labels that carry no signal).  A fit ending below _SETTLED times that objective settled,
-    # whatever its curve did (an optimizer's noise near 0, after a warm start at the optimum).
+    # labels that carry no signal; with average, _BLOWN_UP times: the curve is the iterate's,
+    # which averaged SGD lets wander at rates whose average is good).  A fit ending below
+    # _SETTLED times that objective settled, whatever its curve did (an optimizer's noise near 0,
+    # after a warm start at the optimum).
     _RISE, _RISES, _CLIMB, _BLOWN_UP, _WORSE, _SETTLED = 10.0, 3, 0.01, 100.0, 2.0, 0.01
 
     def _objective_at_zero(self, targets, sample_weight, rows):
@@ -719,11 +721,12 @@ class _Driver(BaseEstimator):
                    and steps.sum() >= self._CLIMB * abs(last))
         recovering = (len(curve) > self._RISES and bool((np.diff(curve[-self._RISES - 1:]) < 0).all())
                       and last <= self._BLOWN_UP * first)
+        worse = self._BLOWN_UP if self.average else self._WORSE
         if last > first and ((last > self._RISE * best and not recovering) or climbed):
             said = (f"above its first epoch's ({first:.6g}) and "
                     + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
-        elif from_zero and at_zero is not None and last > self._WORSE * at_zero:
-            said = f"over {self._WORSE:g} times that of zero weights ({at_zero:.6g})"
+        elif from_zero and at_zero is not None and last > worse * at_zero:
+            said = f"over {worse:g} times that of zero weights ({at_zero:.6g})"
         else:
             return None
         return (f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. "

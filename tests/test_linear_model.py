@@ -1483,6 +1483,24 @@ def test_a_fit_ending_worse_than_zero_weights_warns(cls, optimizer, batch_size):
     assert model.loss_curve_[-1] > 2 * at_zero
 
 
+def test_an_averaged_fit_whose_iterate_wanders_does_not_warn():
+    # averaged SGD at a rate where the iterate wanders (its epochs' objective 4 times zero
+    # weights') returns a good average: the twice-zero-weights rule read the iterate's curve and
+    # warned; the oracle is the returned model's objective, near the optimum's (least squares)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 20))
+    y = X @ (0.1 * rng.normal(size=20)) + rng.normal(size=2000)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        model = fastgd.LinearRegression(batch_size=1, learning_rate=0.07, average=True, random_state=0, max_iter=20,
+                                        tol=None).fit(X, y)
+    at_zero = np.mean(y ** 2) / 2
+    coef, *_ = np.linalg.lstsq(np.column_stack([X, np.ones(2000)]), y, rcond=None)
+    optimum = 0.5 * np.mean((np.column_stack([X, np.ones(2000)]) @ coef - y) ** 2)
+    assert model.loss_curve_[-1] > 2 * at_zero
+    assert 0.5 * np.mean((model.predict(X) - y) ** 2) < optimum * 1.02 < at_zero
+
+
 def test_a_warm_refit_falling_far_above_zero_weights_does_not_warn():
     """A warm refit starts from the weights of targets 1000 times larger: its objective falls every
     epoch but stays far above zero weights' (y = 0 too: any objective is above theirs); it did not
