@@ -136,21 +136,23 @@ def _set_momentum(group, use_beta1, value):
     group[key] = (float(value), *group[key][1:]) if use_beta1 else float(value)
 
 
-def _copied(value):
-    """value with its dicts, lists, tuples and arrays copied, to any depth, and every other object
-    shared: what state_dict() gives and load_state_dict() takes, so that neither changes the other
-    later.  torch shares the rest too: a lock, file or writer in a subclass's attribute, or in a
-    callable lr_lambda's, does not copy, nor should an optimizer that a callable holds be copied."""
-    if isinstance(value, dict):
-        copied = copy.copy(value)  # (its class: a Counter stays one)
-        for key, item in value.items():
-            copied[key] = _copied(item)
-        return copied
-    if type(value) in (list, tuple):
-        return type(value)(_copied(item) for item in value)
-    if isinstance(value, np.ndarray):
-        return value.copy()
-    return value
+def _copied(value, optimizer):
+    """A deep copy of value, but for the optimizer (and so its parameters), which it shares, and for
+    what does not copy (a lock or file in a subclass's attribute, or in a callable lr_lambda's),
+    which it shares too, as torch shares everything: what state_dict() gives and
+    load_state_dict() takes, so that neither changes the other later."""
+    memo = {id(optimizer): optimizer}
+    try:
+        return copy.deepcopy(value, memo)
+    except Exception:  # (TypeError: cannot pickle '_thread.lock' object, say) its parts, one by one
+        if isinstance(value, dict):
+            copied = copy.copy(value)  # (its class: a Counter stays one)
+            for key, item in value.items():
+                copied[key] = _copied(item, optimizer)
+            return copied
+        if type(value) in (list, tuple):
+            return type(value)(_copied(item, optimizer) for item in value)
+        return value
 
 
 @contextlib.contextmanager
@@ -377,8 +379,9 @@ class LRScheduler:
             self._is_initial = False
 
     def state_dict(self):
-        """The scheduler's state: its attributes but the optimizer (copies; torch's keys)."""
-        return _copied({key: value for key, value in vars(self).items() if key != "optimizer"})
+        """The scheduler's state: its attributes but the optimizer (copies, but for what does not
+        copy, see _copied; torch's keys)."""
+        return _copied({key: value for key, value in vars(self).items() if key != "optimizer"}, self.optimizer)
 
     def load_state_dict(self, state_dict):
         """Restore a state from state_dict() (this scheduler's class, fastgd's or torch's); checked
@@ -390,16 +393,19 @@ class LRScheduler:
 
     def _load(self, state_dict):
         """Take a state that _check_state_dict passed."""
-        vars(self).update(_copied(state_dict))
+        vars(self).update(_copied(state_dict, self.optimizer))
 
     def _check_state_dict(self, state_dict):
         """Raise, changing nothing, unless state_dict can be loaded (each subclass checks its own)."""
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, as state_dict() returns; got {type(state_dict).__name__}")
         known = set(vars(self))
-        # another scheduler's entries are refused (its state, loaded by mistake); others, a
-        # subclass's own (one it makes at a step, say), load as they are, as torch's
-        unknown = sorted(map(str, {key for key in set(state_dict) - known if not isinstance(key, str) or key in _ENTRIES}))
+        # another scheduler's entries are refused (its state, loaded by mistake), as are names of
+        # the class's methods and attributes, and the optimizer; others, a subclass's own (one it
+        # makes at a step, say), load as they are, as torch's
+        unknown = sorted(map(str, {key for key in set(state_dict) - (known - {"optimizer"})
+                                   if not isinstance(key, str) or key in _ENTRIES or key == "optimizer"
+                                   or hasattr(type(self), key)}))
         if unknown:
             raise ValueError(f"state_dict has entries {unknown} that a {type(self).__name__} does not have; "
                              f"expected some of {sorted(known - {'optimizer'})}")
@@ -534,8 +540,8 @@ class _WithFunctions(LRScheduler):
 
     def state_dict(self):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "lr_lambdas")}
-        saved = _copied(saved)
-        saved["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else _copied(vars(fn))
+        saved = _copied(saved, self.optimizer)
+        saved["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else _copied(vars(fn), self.optimizer)
                                for fn in self.lr_lambdas]
         return saved
 
@@ -555,10 +561,11 @@ class _WithFunctions(LRScheduler):
 
     def _load(self, state_dict):
         saved = state_dict.get("lr_lambdas", [None] * len(self.lr_lambdas))
-        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "lr_lambdas"}))
+        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "lr_lambdas"},
+                                  self.optimizer))
         for fn, attributes in zip(self.lr_lambdas, saved):
             if attributes is not None:
-                vars(fn).update(_copied(attributes))
+                vars(fn).update(_copied(attributes, self.optimizer))
 
 
 class LambdaLR(_WithFunctions):
@@ -908,10 +915,10 @@ class CyclicLR(LRScheduler):
 
     def state_dict(self):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "_scale_fn_custom")}
-        saved = _copied(saved)
+        saved = _copied(saved, self.optimizer)
         fn = self._scale_fn_custom
         saved["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
-                                     else _copied(vars(fn)))
+                                     else _copied(vars(fn), self.optimizer))
         return saved
 
     def _check_state_dict(self, state_dict):
@@ -924,9 +931,10 @@ class CyclicLR(LRScheduler):
 
     def _load(self, state_dict):
         attributes = state_dict.get("_scale_fn_custom")
-        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"}))
+        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"},
+                                  self.optimizer))
         if attributes is not None and self._scale_fn_custom is not None:
-            vars(self._scale_fn_custom).update(_copied(attributes))
+            vars(self._scale_fn_custom).update(_copied(attributes, self.optimizer))
         self._init_scale_fn()
 
 
@@ -1115,7 +1123,7 @@ class _OfSchedulers(LRScheduler):
 
     def state_dict(self):
         saved = _copied({key: value for key, value in vars(self).items()
-                         if key not in ("optimizer", "_schedulers")})
+                         if key not in ("optimizer", "_schedulers")}, self.optimizer)
         saved["_schedulers"] = [scheduler.state_dict() for scheduler in self._schedulers]
         return saved
 
@@ -1130,7 +1138,8 @@ class _OfSchedulers(LRScheduler):
             scheduler._check_state_dict(state)  # in full: nothing is loaded unless all can be
 
     def _load(self, state_dict):
-        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "_schedulers"}))
+        vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "_schedulers"},
+                                  self.optimizer))
         for scheduler, state in zip(self._schedulers, state_dict["_schedulers"]):
             scheduler._load(state)
 

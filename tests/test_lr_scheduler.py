@@ -1355,6 +1355,54 @@ def test_a_state_holding_an_object_that_does_not_copy_is_saved_and_loaded_as_tor
     assert fresh.get_last_lr() == [0.25 ** 2]
 
 
+def test_a_state_is_a_copy_but_for_the_optimizer_and_what_does_not_copy():
+    # containers alone were copied after the deep copy was dropped (for a lock): a subclass's
+    # deque or set that a step updates was shared by the saved state and by a scheduler loaded
+    # from it; now every entry is a deep copy but the optimizer (a callable holding it shares
+    # it, as torch does) and what cannot be copied
+    import collections
+
+    class Remembering(lr_scheduler.StepLR):
+        def get_lr(self):
+            self.seen = getattr(self, "seen", collections.deque()) + collections.deque([self.last_epoch])
+            self.marks = getattr(self, "marks", set()) | {self.last_epoch}
+            self.seen.append(-1)  # (in place too)
+            return super().get_lr()
+
+    opt = _sgd()
+    scheduler = Remembering(opt, 2)
+    scheduler.step()
+    saved = scheduler.state_dict()
+    scheduler.step()
+    scheduler.seen.append(99)
+    scheduler.marks.add(99)
+    assert 99 not in saved["seen"] and 99 not in saved["marks"]
+    fresh = Remembering(_sgd(), 2)
+    fresh.load_state_dict(saved)
+    assert fresh.seen is not saved["seen"] and fresh.marks is not saved["marks"]
+
+    class Holding:
+        def __init__(self, optimizer):
+            self.optimizer, self.factor = optimizer, 0.5
+
+        def __call__(self, epoch):
+            return self.factor ** epoch
+
+    holding = lr_scheduler.LambdaLR(opt, Holding(opt))
+    assert holding.state_dict()["lr_lambdas"][0]["optimizer"] is opt
+
+
+@pytest.mark.parametrize("key", ["step", "get_lr", "optimizer"])
+def test_a_state_naming_a_method_or_the_optimizer_is_refused(key):
+    # any name but another scheduler's loaded once a subclass's own entries did: "step" replaced
+    # the method, and the next step raised "'int' object is not callable"
+    scheduler = lr_scheduler.StepLR(_sgd(), 2)
+    saved = dict(scheduler.state_dict(), **{key: 3})
+    with pytest.raises(ValueError, match=rf"state_dict has entries \['{key}'\]"):
+        scheduler.load_state_dict(saved)
+    scheduler.step()
+
+
 def test_a_failed_reduce_lr_on_plateau_step_changes_nothing():
     opt = fastgd.SGD([np.zeros(2)], lr=1.0)
     scheduler = lr_scheduler.ReduceLROnPlateau(opt, patience=0, min_lr=[0.0])
