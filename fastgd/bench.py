@@ -724,7 +724,11 @@ def run(args):
     for mode, unread in _UNREAD.items():
         given = [f"--{name}" for name in unread if getattr(args, name) is not None]
         if getattr(args, mode) and given:
-            args.bench_parser.error(f"--{mode} does not read {', '.join(given)}; see --help")
+            message = f"--{mode} does not read {', '.join(given)}; see --help"
+            parser = getattr(args, "bench_parser", None)  # (arguments that add_arguments' parser did not parse)
+            if parser is None:
+                raise ValueError(message)
+            parser.error(message)
     args.sizes_given = args.sizes is not None
     if args.sizes is None:
         args.sizes = list(DEFAULT_SIZES)

@@ -975,7 +975,8 @@ class Optimizer(_OneAtATime):
                                  f"groups list ({reprlib.repr(ids)})")
             index = position[int(key)]
             param = self._params[index]
-            where = f"state_dict state of parameter {key} ({_checks.describe(param)})"
+            named = f"{index}" if int(key) == index else f"{index} (saved as id {int(key)})"
+            where = f"state_dict state of parameter {named} ({_checks.describe(param)})"
             if not isinstance(entry, dict):
                 raise TypeError(f"{where} must be a dict, got {type(entry).__name__}")
             unknown = sorted(set(entry) - allowed)

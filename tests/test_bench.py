@@ -164,3 +164,12 @@ def test_options_a_mode_does_not_read_are_refused(options, message, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["bench", *options])
     assert exited.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_run_refuses_an_unread_option_without_a_parser():
+    # arguments built by code, not parsed by add_arguments' parser (which exits): a ValueError
+    import argparse
+    args = argparse.Namespace(sparse=True, clip=False, regression=False, optimizers=None, dtypes=None, sizes=[1000],
+                              contenders=None, threads=None, repeat=None)
+    with pytest.raises(ValueError, match="--sparse does not read --sizes"):
+        bench.run(args)

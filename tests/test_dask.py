@@ -223,6 +223,21 @@ def test_a_classifiers_column_of_labels_warns_once_and_trains_as_its_labels(dask
     np.testing.assert_array_equal(column.coef_, labels.coef_)
 
 
+def test_the_drop_ins_replicas_weigh_in_the_curve_by_their_rows(dask_client):
+    # across replicas too: the averaged curve weighed each replica's objective by its weight sum
+    # (1 and 10 a row); the oracle is each replica's own partial_fit over its block, by rows
+    X, y = _data(300, 5, False, seed=3)
+    weights = np.r_[np.ones(100), np.full(200, 10.0)]
+    parts = [np.arange(100), np.arange(100, 300)]
+    Xd, yd, wd, _held = _placed(dask_client, X, y, 1, weights, parts=parts)
+    options = dict(shuffle=False, max_iter=1, tol=None, eta0=0.001, learning_rate="constant")
+    parallel = DataParallel(fastgd.SGDRegressor(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
+    assert parallel.n_replicas_ == 2
+    own = [fastgd.SGDRegressor(**options).partial_fit(X[rows], y[rows], sample_weight=weights[rows]).loss_curve_[-1]
+           for rows in parts]
+    assert parallel.loss_curve_[0] == pytest.approx((100 * own[0] + 200 * own[1]) / 300, rel=1e-12)
+
+
 def test_a_worker_whose_weights_sum_below_0_is_refused_naming_the_sum(dask_client):
     # a drop-in's partial_fit trains on weights summing below 0 (as scikit-learn's); a replica's
     # share of the average cannot be negative (the message said the weights summed to 0)

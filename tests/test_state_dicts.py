@@ -702,3 +702,14 @@ def test_a_saved_group_listing_an_id_twice_is_refused_changing_nothing():
     with pytest.raises(TypeError, match="list 1.0 as a parameter id; expected whole numbers"):
         opt.load_state_dict(saved)
     assert_state_dicts_equal(opt.state_dict(), before)
+
+
+def test_a_bad_state_under_another_id_names_the_parameter_and_its_id():
+    # the message named the saved id as the parameter ("parameter 9" of three)
+    opt = fastgd.Adam([np.ones(4), np.ones(3)], lr=0.1)
+    opt.step([np.ones(4), np.ones(3)])
+    saved = opt.state_dict()
+    saved["param_groups"][0]["params"] = [np.int64(9), 4]
+    saved["state"] = {np.int64(9): saved["state"][0], 4: {**saved["state"][1], "exp_avg": np.ones(5)}}
+    with pytest.raises(ValueError, match=r"state of parameter 1 \(saved as id 4\) \(shape \(3,\).*exp_avg has shape \(5,\)"):
+        opt.load_state_dict(saved)
