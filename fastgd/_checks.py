@@ -196,6 +196,11 @@ def check_state_keys(state_dict, keys):
                                            for what, found in (("it lacks", missing), ("it also has", extra)) if found))
 
 
+def is_whole(value):
+    """Whether value is a whole number (a Python or NumPy integer) other than a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
 def number_of(value):
     """A 0-d array of a real number (torch's 0-d tensor, converted) as that number (a Python float
     or int), anything else as it is."""

@@ -1,7 +1,6 @@
 """Gradient accumulation: an optimizer that steps every k-th call on the mean of the k gradients
 (optax's MultiSteps), in place, with buffers allocated once; optionally clipped, and skipped when
 not finite (optax's MultiSteps(chain(clip_by_global_norm, ...)) with a non-finite guard)."""
-import numbers
 import threading
 
 import numpy as np
@@ -41,7 +40,7 @@ class MultiSteps(_OneAtATime):
 
     def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
         _check_optimizer(optimizer)
-        if isinstance(every_k, bool) or not isinstance(every_k, numbers.Integral):
+        if not _checks.is_whole(every_k):
             raise TypeError(f"every_k must be a whole number >= 1, got {every_k!r}")
         if every_k < 1:
             raise ValueError(f"every_k must be a whole number >= 1, got {every_k!r}")

@@ -28,7 +28,7 @@ def _prepare(param, grad, states):
 
 def _step_count(step):
     """The step count before the step numbered `step` (the compiled step counts it)."""
-    whole = isinstance(step, (int, np.integer)) and not isinstance(step, bool)
+    whole = _checks.is_whole(step)
     if not whole or not 1 <= step <= optim.MAX_STEP:
         raise (ValueError if whole else TypeError)(
             f"step must be a whole number from 1 to {optim.MAX_STEP} (the number of this step), got {step!r}")

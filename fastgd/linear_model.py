@@ -1724,16 +1724,17 @@ class _SGDDropIn(_Driver):
         return None
 
     def _penalty(self):
-        return 0.0  # (sgd_sum holds it: see _objective)
+        return 0.0  # (each row's term holds it: see _objective)
 
     def _objective(self, loss_sum, weight_sum, sgd_sum, n, penalty):
         """scikit-learn's (>= 1.8): the mean over the epoch's rows of each row's loss (unweighted)
         plus the penalty of the weights' norms as its weight vector keeps them before the row's
-        step (see Objective's sgd_objective; passive-aggressive steps: the loss alone)."""
+        step (see Objective's sgd_objective; passive-aggressive steps: the loss alone).  The one
+        place of this rule: _penalty and _objective_share follow it."""
         return sgd_sum / n
 
     def _objective_share(self, y, sample_weight, classes):
-        return float(len(y))  # (the objective's mean is over rows, unweighted)
+        return float(len(y))  # (a mean over rows: see _objective)
 
     def _objective_options(self):
         epsilon = SGD_LOSSES[self.loss][1]

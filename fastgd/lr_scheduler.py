@@ -399,16 +399,16 @@ class LRScheduler:
         """Raise, changing nothing, unless state_dict can be loaded (each subclass checks its own)."""
         if not isinstance(state_dict, dict):
             raise TypeError(f"state_dict must be a dict, as state_dict() returns; got {type(state_dict).__name__}")
-        known = set(vars(self))
-        # another scheduler's entries are refused (its state, loaded by mistake), as are names of
-        # the class's methods and attributes, and the optimizer; others, a subclass's own (one it
-        # makes at a step, say), load as they are, as torch's
-        unknown = sorted(map(str, {key for key in set(state_dict) - (known - {"optimizer"})
-                                   if not isinstance(key, str) or key in _ENTRIES or key == "optimizer"
+        loadable = set(vars(self)) - {"optimizer"}
+        # another scheduler's entries are refused (its state, loaded by mistake), as are the
+        # optimizer and names of the class's methods and attributes; others, a subclass's own (one
+        # it makes at a step, say), load as they are, as torch's
+        unknown = sorted(map(str, {key for key in set(state_dict) - loadable
+                                   if not isinstance(key, str) or key in _ENTRIES or key in vars(self)
                                    or hasattr(type(self), key)}))
         if unknown:
             raise ValueError(f"state_dict has entries {unknown} that a {type(self).__name__} does not have; "
-                             f"expected some of {sorted(known - {'optimizer'})}")
+                             f"expected some of {sorted(loadable)}")
         for key, value in state_dict.items():
             if key in _ENTRIES and key not in self._state_of_its_own:
                 _check_entry(key, vars(self)[key], value, type(self).__name__, len(self.optimizer.param_groups))

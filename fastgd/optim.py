@@ -21,7 +21,6 @@ import copyreg
 import functools
 import inspect
 import math
-import numbers
 import os
 import reprlib
 import threading
@@ -406,7 +405,7 @@ class Optimizer(_OneAtATime):
     @n_threads.setter
     def n_threads(self, value):
         expected = f"n_threads must be None (choose by size) or a whole number from 1 to {MAX_THREADS}, got {value!r}"
-        if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Integral)):
+        if value is not None and not _checks.is_whole(value):
             raise TypeError(expected)
         if value is not None and not 1 <= value <= MAX_THREADS:
             raise ValueError(expected)
@@ -956,7 +955,7 @@ class Optimizer(_OneAtATime):
         # the id in a group's list i-th goes to that group's i-th parameter)
         ids = [key for saved in saved_groups for key in saved["params"]]
         for key in ids:
-            if isinstance(key, bool) or not isinstance(key, (int, np.integer)):
+            if not _checks.is_whole(key):
                 raise TypeError(f"state_dict's param groups list {key!r} as a parameter id; expected whole numbers")
         position = {int(key): index for index, key in enumerate(ids)}
         if len(position) != len(ids):
@@ -970,7 +969,7 @@ class Optimizer(_OneAtATime):
         new_scalars = self._new_scalars(len(self._params))
         allowed = set(self._state) | ({"step"} if counts_steps else set()) | {s.name for s in scalar_state}
         for key, entry in saved_state.items():
-            if isinstance(key, bool) or not isinstance(key, (int, np.integer)) or int(key) not in position:
+            if not _checks.is_whole(key) or int(key) not in position:
                 raise ValueError(f"state_dict['state'] has key {key!r}; expected parameter ids that its param "
                                  f"groups list ({reprlib.repr(ids)})")
             index = position[int(key)]
