@@ -57,7 +57,7 @@ class MultiSteps(_OneAtATime):
         self.every_k = int(every_k)
         #: the total norm the mean gradient is clipped to (None: not clipped), and its order
         self.max_norm, self.norm_type = max_norm, order
-        self._sums = [np.zeros_like(param, order="C") for param in params]
+        self._sums = [np.zeros_like(param, order="C", subok=False) for param in params]
         self._made_for = entries  # what param_groups listed, in their order: the sums' owners
         self._has = [False] * len(params)
         #: the calls accumulated in this cycle (0 to every_k - 1)

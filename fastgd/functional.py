@@ -42,14 +42,16 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
     (SGD's first momentum buffer), the numbers as the step left them.  arguments: the
     argument's name for a state's, where they differ, for messages."""
     algorithm = cls.algorithm
-    cls._check_options(options, "", constructor=True)
+    options = cls._settled_options(options, "", constructor=True)  # (the compiled step reads them again)
     numbers = algorithm.new_scalars(1)
     for j, scalar in enumerate(algorithm.scalar_state):
         numbers[0, j] = _checks.check_scalar_state((scalars or {})[scalar.name], scalar.name, scalar.kind)
     param, grad = _prepare(param, grad, {(arguments or {}).get(name, name): array for name, array in states.items()})
     cls._check_in_dtype(options, [param], "")
     group = {"params": [param], **options}
-    state_lists = {state.name: [states.get(state.name)] for state in algorithm.state}
+    # plain views of the arrays given (the compiled step takes no subclass: a np.memmap, say)
+    state_lists = {state.name: [None if states.get(state.name) is None else np.asarray(states[state.name])]
+                   for state in algorithm.state}
     steps = np.array([_step_count(step)], dtype=np.int64)
     fresh = np.zeros(1, dtype=np.uint8)
     plan = engine.Plan(algorithm.kernel, algorithm.engine_options(), algorithm.engine_state(), algorithm.counts_steps,
@@ -73,7 +75,7 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
                            f"checked (outcome {outcome}): reshaped or resized in place by another thread while it "
                            "ran? Nothing was stepped; if nothing else changes them, this is fastgd's error: please "
                            "report")
-    return {**{name: arrays[0] for name, arrays in state_lists.items()},
+    return {**{name: arrays[0] if states.get(name) is None else states[name] for name, arrays in state_lists.items()},
             **{scalar.name: float(value) for scalar, value in zip(algorithm.scalar_state, numbers[0])}}
 
 

@@ -554,23 +554,29 @@ class Optimizer(_OneAtATime):
                 raise ValueError(f"{where}{option.name}={value!r} is beyond the range of float32, the dtype of "
                                  f"this group's parameters; expected at most {_checks.FLOAT32_MAX:g} in magnitude")
 
-    def _check_all_groups(self):
-        """Check every group's options in full; returns the groups as checked: copies whose options
-        read the same each time (_checks.settled), which the step then reads, so that nothing another
+    @classmethod
+    def _settled_options(cls, group, where, constructor=False):
+        """group's options checked in full (see _check_options), as a copy whose options read the
+        same each time (_checks.settled), which the step then reads, so that nothing another
         thread sets meanwhile, or a float subclass answers anew, is stepped with unchecked."""
+        group = dict(group)
+        cls._check_options(group, where, constructor)
+        settled = False
+        for option in () if cls.algorithm is None else cls.algorithm.options:
+            value = _checks.settled(group[option.name])
+            if value is not group[option.name]:  # (a number read anew may not be the one just checked)
+                group[option.name], settled = value, True
+                _checks.check_option(value, option.kind, where + option.name)
+        if settled:
+            cls._check_rules(group, where, constructor)
+        return group
+
+    def _check_all_groups(self):
+        """Check every group's options in full; returns the groups as checked (_settled_options)."""
         checked = []
-        options = () if self.algorithm is None else self.algorithm.options
         for index, (group, (start, stop)) in enumerate(zip(self.param_groups, self._slices)):
-            group, where = dict(group), self._where(index)
-            self._check_options(group, where)
-            settled = False
-            for option in options:
-                value = _checks.settled(group[option.name])
-                if value is not group[option.name]:  # (a number read anew may not be the one just checked)
-                    group[option.name], settled = value, True
-                    _checks.check_option(value, option.kind, where + option.name)
-            if settled:
-                self._check_rules(group, where)
+            where = self._where(index)
+            group = self._settled_options(group, where)
             self._check_in_dtype(group, self._params[start:stop], where)
             checked.append(group)
         return checked

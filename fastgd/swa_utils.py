@@ -20,6 +20,11 @@ from .optim import MAX_STEP, Parameter, _data, _OneAtATime, _writable
 __all__ = ["EMA", "SWA", "SWALR"]
 
 
+def _plain(arrays):
+    """Plain ndarray views of arrays (subclasses, a np.memmap say), which the compiled passes take."""
+    return [np.asarray(array) for array in arrays]
+
+
 def _separate(arrays, averages=()):
     """Raise unless the arrays share no memory, nor with the averages (each may be its own
     array's): a swap would exchange shared elements twice, and copy_to write them twice (checked
@@ -115,7 +120,7 @@ class _Average(_OneAtATime):
         parameter; `written`: what writes them, if it does) and pass plain views of subclasses."""
         if not operation(averages, params, *number):
             self._check(params, averages, "average", written)
-            if not operation(averages, [np.asarray(p) for p in params], *number):
+            if not operation(_plain(averages), _plain(params), *number):
                 raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
     def update(self):
@@ -143,7 +148,7 @@ class _Average(_OneAtATime):
             if not engine.copy_all(targets, averages):
                 self._check(targets, averages, "average", "copy_to() writes the averages into it",
                             "parameter" if params is None else "target", averages_written=False)
-                if not engine.copy_all([np.asarray(t) for t in targets], averages):
+                if not engine.copy_all(_plain(targets), _plain(averages)):
                     raise RuntimeError("fastgd: the compiled pass refused checked arrays; please report")
 
     def swap(self):

@@ -383,3 +383,18 @@ def test_a_multisteps_loaded_by_joblib_steps_as_before(plain, tmp_path):
     for before, after in zip(multi.optimizer.param_groups[0]["params"], loaded.optimizer.param_groups[0]["params"]):
         np.testing.assert_array_equal(np.asarray(after), np.asarray(before))
         assert np.asarray(after).any()
+
+
+def test_a_memory_mapped_parameter_accumulates(rng, tmp_path):
+    # the sums were made as the parameter's subclass (np.zeros_like keeps it), which the compiled
+    # sum refused: "the compiled pass refused checked gradients; please report"
+    mapped = np.lib.format.open_memmap(tmp_path / "p.npy", mode="w+", dtype=np.float64, shape=(5,))
+    start = rng.standard_normal(5)
+    mapped[...], plain = start, start.copy()
+    multi, ref = fastgd.MultiSteps(fastgd.Adam([mapped], lr=0.1), 2), fastgd.Adam([plain], lr=0.1)
+    grads = [rng.standard_normal(5) for _ in range(4)]
+    for call in grads:
+        multi.step([call])
+    for first, second in zip(grads[::2], grads[1::2]):
+        ref.step([(first + second) / 2])
+    np.testing.assert_allclose(mapped, plain, rtol=1e-15)

@@ -571,3 +571,43 @@ def test_nadam_takes_and_returns_mu_product(dtype, rng):
         with pytest.raises(ValueError, match=r"mu_product must be a number in \[0, 1\]"):
             F.nadam(p, g, m, v, step=8, mu_product=bad)
     assert all(np.array_equal(a, b) for a, b in zip((p, m, v), before))
+
+
+def test_memory_mapped_state_arrays_are_stepped_and_returned(rng, tmp_path):
+    # state arrays that are a subclass (np.memmap) were accepted by the checks and refused by the
+    # compiled step: "the step found ... changed since they were checked (outcome 4) ... please report"
+    torch = pytest.importorskip("torch")
+    mapped = {name: np.lib.format.open_memmap(tmp_path / f"{name}.npy", mode="w+", dtype=np.float64, shape=(5,))
+              for name in ("exp_avg", "exp_avg_sq", "momentum_buffer")}
+    start, grads = rng.standard_normal(5), [rng.standard_normal(5) for _ in range(3)]
+    param, tparam = start.copy(), torch.tensor(start, requires_grad=True)
+    topt = torch.optim.Adam([tparam], lr=0.1)
+    for step, grad in enumerate(grads, 1):
+        fastgd.functional.adam(param, grad, mapped["exp_avg"], mapped["exp_avg_sq"], step=step, lr=0.1)
+        tparam.grad = torch.tensor(grad)
+        topt.step()
+    np.testing.assert_allclose(param, tparam.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(mapped["exp_avg"], topt.state[tparam]["exp_avg"].numpy(), rtol=1e-12)
+    buffer = mapped["momentum_buffer"]
+    assert fastgd.functional.sgd(param, grads[0], buffer, lr=0.1, momentum=0.9) is buffer  # the caller's own
+
+
+class _Changing(float):
+    """A learning rate whose float() is 0.1 the first time and NaN after: the functions checked
+    one reading and the compiled step took another."""
+
+    def __new__(cls):
+        self = super().__new__(cls, 0.1)
+        self.reads = 0
+        return self
+
+    def __float__(self):
+        self.reads += 1
+        return 0.1 if self.reads == 1 else math.nan
+
+
+def test_an_option_that_reads_anew_is_checked_as_stepped():
+    param = np.ones(3)
+    with pytest.raises(ValueError, match="lr: nan"):
+        fastgd.functional.sgd(param, np.ones(3), lr=_Changing())
+    np.testing.assert_array_equal(param, np.ones(3))  # (was NaN throughout, without an error)

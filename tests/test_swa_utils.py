@@ -469,3 +469,26 @@ def test_a_state_dict_with_a_key_too_many_is_refused_by_name():
     for obj, keys in ((average, r"'n_averaged' and 'averages'"), (multi, r"'optimizer', 'mini_step' and 'sums'")):
         with pytest.raises(TypeError, match=rf"the keys {keys}, as state_dict\(\) returns; it also has 'decay'$"):
             obj.load_state_dict({**obj.state_dict(), "decay": 0.5})
+
+
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_an_average_replaced_by_a_memory_map_is_averaged(cls, rng, tmp_path):
+    # an entry of averages replaced by an array of its shape and dtype (as the messages allow)
+    # that is a subclass: every pass raised "the compiled pass refused checked arrays; please report"
+    values = [rng.standard_normal(5) for _ in range(3)]
+    param, plain_param = values[0].copy(), values[0].copy()
+    average, plain = cls([param]), cls([plain_param])
+    average.update(), plain.update()
+    mapped = np.lib.format.open_memmap(tmp_path / "a.npy", mode="w+", dtype=np.float64, shape=(5,))
+    mapped[...] = average.averages[0]
+    average.averages[0] = mapped
+    for value in values[1:]:
+        param[...], plain_param[...] = value, value
+        average.update(), plain.update()
+    np.testing.assert_array_equal(mapped, plain.averages[0])
+    average.swap(), plain.swap()
+    np.testing.assert_array_equal(param, plain_param)
+    np.testing.assert_array_equal(mapped, values[-1])
+    target = np.zeros(5)
+    average.copy_to([target])
+    np.testing.assert_array_equal(target, values[-1])
