@@ -850,8 +850,8 @@ cdef class Plan:
                     out[0] = float(value)
             elif self.option_ruled[k] or not self.plain_option(k, value, out):
                 return False
-            if immutable(value):
-                remembered[k] = value
+            if immutable(value) and fabs(out[0]) <= FLT_MAX:  # (one beyond: checked anew, as the parameters'
+                remembered[k] = value                         # dtype may change in place to float32)
         return True
 
     cdef bint plain_option(self, Py_ssize_t k, object value, double* out) except -1:

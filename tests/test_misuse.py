@@ -1136,3 +1136,17 @@ def test_a_masked_array_is_refused_as_a_parameter_or_state_changing_nothing(wher
         make()
     np.testing.assert_array_equal(masked.data, [1.0, 2.0, 3.0])
     np.testing.assert_array_equal(plain, np.ones(3))
+
+
+def test_a_learning_rate_beyond_float32_is_checked_again_once_the_parameter_is_retyped():
+    """lr=1e39, valid for a float64 parameter, was remembered once checked: a stateless SGD whose
+    parameter was then retyped to float32 in place stepped it with lr as inf in float32 (every
+    weight -inf, no error) where a float32 parameter's optimizer refuses it, as torch does."""
+    param = np.ones(4)
+    opt = fastgd.SGD([param], lr=1e39)
+    opt.step([np.zeros(4)])
+    retype(param, np.float32)
+    before = param.copy()
+    with pytest.raises(ValueError, match="beyond the range of float32"):
+        opt.step([np.full(8, 1e-30, dtype=np.float32)])
+    np.testing.assert_array_equal(param, before)
