@@ -943,12 +943,13 @@ cdef double run_sparse_epoch(
             for c in range(k):
                 residual_sum = 0
                 for r in range(m):
-                    update = -eta * (scale * scores[r * k + c])
+                    # from d(loss) in double where the batch keeps it (the drop-ins): scikit-learn's update,
+                    # -eta d(loss), rounds to the data's dtype once (from its float32 rounding, log loss's
+                    # float32 weights drifted an ulp a row apart); it steps where that double is not 0,
+                    # also where it underflows the data's dtype: its weight vector takes up the row's norms
+                    update = -eta * (scale * step_residual(settings, scores, r * k + c))
                     residual_sum += step_residual(settings, scores, r * k + c)
-                    # scikit-learn steps where its update in double, -eta d(loss), is not 0, also where
-                    # d(loss) underflows the data's dtype (a float32 update of 0): its weight vector
-                    # takes up the row's norms
-                    if update == 0 and -eta * (scale * step_residual(settings, scores, r * k + c)) == 0:
+                    if update == 0:
                         continue
                     span = spans + 2 * r
                     # rounded where scikit-learn's weight vector rounds them: the update and the scale
