@@ -164,15 +164,18 @@ class Parameter(NDArrayOperatorsMixin):
     as ``copy.copy`` of an array does, and is ``copy.deepcopy(p)``: the
     gradient is copied too, so that neither copy's arrays are the other's
     (torch's copies of an ``nn.Parameter`` drop it); pickles and copies of a
-    subclass are of the subclass, with its attributes.  It stays hashable by
-    identity (as a torch tensor), so it can key a dict.  ``p.data = value``
+    subclass are of the subclass, with its attributes (or its own
+    ``__getstate__``/``__setstate__``'s).  It stays hashable by identity (as
+    a torch tensor), so it can key a dict, and takes weak references; ``del
+    p.grad`` sets it to None (torch's).  ``p.data = value``
     stores an array as it is, a Parameter's data, and anything else as
     ``np.asarray`` makes it (as the constructor).  Not the array's: the
-    buffer protocol (``memoryview(p)``; ``memoryview(p.data)`` works) and
-    ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
+    buffer protocol (``memoryview(p)``; ``memoryview(p.data)`` works), the
+    array interface (through which ``np.asarray(p)`` would be a new view)
+    and ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
     """
 
-    __slots__ = ("data", "grad")
+    __slots__ = ("data", "grad", "__weakref__")  # (weakly referenced, as an array and torch's Parameter)
     __hash__ = object.__hash__  # the mixin's element-wise == would make it unhashable
 
     def __init__(self, data, grad=None):
@@ -190,8 +193,12 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __reduce__(self):
         # every pickle protocol (0 and 1 cannot pickle __slots__ by themselves), a subclass as
-        # itself, with the attributes it adds (slots, or a __dict__), made without its __init__
-        # (the slots' values as stored, whatever a subclass's property of the same name makes of them)
+        # itself, made without its __init__, with its __getstate__ (and __setstate__) if it has its own
+        return (copyreg.__newobj__, (type(self),), self.__getstate__())
+
+    def __getstate__(self):
+        # the attributes, a subclass's too (slots, or a __dict__) (the slots' values as stored,
+        # whatever a subclass's property of the same name makes of them)
         state = {}
         for name in copyreg._slotnames(type(self)):  # (pickle's own list: a str __slots__, private names)
             try:
@@ -202,7 +209,7 @@ class Parameter(NDArrayOperatorsMixin):
             state.update(object.__getattribute__(self, "__dict__"))
         except AttributeError:  # slots alone
             pass
-        return (copyreg.__newobj__, (type(self),), state)
+        return state
 
     def __setstate__(self, state):
         for name, value in state.items():
@@ -242,7 +249,17 @@ class Parameter(NDArrayOperatorsMixin):
         return results[0] if len(results) == 1 else results
 
     def __array_function__(self, func, types, args, kwargs):
-        result = func(*_unwrapped(args), **_unwrapped(kwargs))
+        plain_args, plain_kwargs = _unwrapped(args), _unwrapped(kwargs)
+        if _dispatching.func is func:  # called again from the call below: a Parameter in a container
+            # _unwrapped leaves as it is (a deque, a namedtuple) came back; NumPy's own function reads
+            # it as its array (np.asarray), where dispatching once more would recurse without end
+            result = func._implementation(*plain_args, **plain_kwargs)
+        else:
+            outer, _dispatching.func = _dispatching.func, func
+            try:
+                result = func(*plain_args, **plain_kwargs)
+            finally:
+                _dispatching.func = outer
         # a Parameter written into is returned as itself, as by a ufunc: out=, or out given by
         # position (np.clip(a, 0, 1, p)), the argument after the first whose array came back
         out = kwargs.get("out")
@@ -251,10 +268,21 @@ class Parameter(NDArrayOperatorsMixin):
         return next((given for given in args[1:] if isinstance(given, Parameter) and result is given.data), result)
 
     def __getattr__(self, name):
-        # only reached for what Parameter lacks: the array's public attributes and methods
-        if name.startswith("_") or name in Parameter.__slots__:  # a slot not set yet (while unpickling)
-            raise AttributeError(f"'Parameter' object has no attribute {name!r}")
+        # only reached for what Parameter lacks: the array's public attributes and methods, and
+        # the protocols of exchange but those by which NumPy would take it for another array
+        # (__array_interface__: np.asarray(p) would then be a new view, not p.data)
+        if (name.startswith("_") and name not in _PASSED_ON) or name in Parameter.__slots__:
+            raise AttributeError(f"'Parameter' object has no attribute {name!r}")  # (a slot unset: unpickling)
         return getattr(self.data, name)
+
+    def __dir__(self):
+        return sorted(set(super().__dir__()) | {name for name in dir(self.data) if not name.startswith("_")})
+
+    def __delattr__(self, name):
+        if name == "grad":  # torch's: del p.grad clears it
+            self.grad = None
+        else:
+            object.__delattr__(self, name)
 
     def __setattr__(self, name, value):
         if name == "data":  # an array, as the constructor makes it: a Parameter's data, or np.asarray's
@@ -306,6 +334,17 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __format__(self, spec):
         return format(self.data, spec) if spec else str(self)
+
+
+#: the array's dunder attributes a Parameter passes on (see Parameter.__getattr__)
+_PASSED_ON = frozenset({"__dlpack__", "__dlpack_device__", "__array_namespace__"})
+
+class _Dispatching(threading.local):
+    """The NumPy function a Parameter's __array_function__ is calling, in this thread (None: none)."""
+    func = None
+
+
+_dispatching = _Dispatching()
 
 
 def _unwrapped(value):

@@ -6,6 +6,7 @@ import importlib.machinery
 import importlib.metadata
 import inspect
 import re
+import types
 from pathlib import Path
 
 import pytest
@@ -179,8 +180,9 @@ def test_public_module_stubs_match(module_name):
                     )
                     if any(isinstance(d, ast.Name) and d.id == "overload" for d in item.decorator_list):
                         continue  # one of a method's typings (CI's stubtest checks them against the method)
-                    if item.decorator_list:  # a property and its setter
-                        assert isinstance(getattr(value, item.name), property), f"{module_name}.{name}.{item.name}"
+                    if item.decorator_list:  # a property and its setter (a slot, typed as one: Parameter.data)
+                        assert isinstance(getattr(value, item.name), (property, types.MemberDescriptorType)), (
+                            f"{module_name}.{name}.{item.name}")
                         continue
                     got = runtime_parameters(getattr(value, item.name))
                     assert stub_parameters(item) == got, f"{module_name}.{name}.{item.name}"

@@ -1,8 +1,11 @@
 """fastgd.Parameter behaves as its array: NumPy is the oracle (the same expression on the bare
 array), and the array is the Parameter's own data, never a copy."""
+import collections
 import copy
+import gc
 import operator
 import pickle
+import weakref
 
 import numpy as np
 import pytest
@@ -355,3 +358,91 @@ def test_a_numpy_function_returns_the_parameter_it_wrote_into():
         assert function(*args, out=expected) is expected  # the oracle
         assert function(*args, out=p) is p
         np.testing.assert_array_equal(p.data, expected)
+
+
+@pytest.mark.parametrize("wrap", [lambda *items: collections.namedtuple("Pair", "w b")(*items),
+                                  lambda *items: collections.deque(items),
+                                  lambda *items: type("Items", (list,), {})(items)])
+@pytest.mark.parametrize("func", [np.concatenate, np.stack, np.vstack, np.column_stack])
+def test_numpy_functions_take_parameters_in_any_sequence(wrap, func):
+    # Parameters in a deque, a namedtuple or a list subclass came back to __array_function__
+    # as they were, which called the function again: RecursionError, where arrays work
+    first, second = np.arange(3.0), np.arange(3.0, 6.0)
+    expected = func(wrap(first, second))
+    np.testing.assert_array_equal(func(wrap(Parameter(first), Parameter(second))), expected)
+    np.testing.assert_array_equal(func(wrap(Parameter(first), second)), expected)
+    if func is np.concatenate:
+        out = Parameter(np.zeros(6))
+        assert np.concatenate(wrap(Parameter(first), Parameter(second)), out=out) is out
+        np.testing.assert_array_equal(out.data, expected)
+
+
+def test_numpy_functions_refuse_what_they_refuse_for_arrays():
+    with pytest.raises(TypeError, match="needs to be a sequence"):
+        np.concatenate({0: np.ones(2)}.values())
+    with pytest.raises(TypeError, match="needs to be a sequence"):  # (was a RecursionError)
+        np.concatenate({0: Parameter(np.ones(2))}.values())
+
+
+def test_del_grad_clears_it_as_torchs():
+    torch = pytest.importorskip("torch")
+    tensor = torch.nn.Parameter(torch.ones(2))
+    tensor.grad = torch.ones(2)
+    del tensor.grad
+    assert tensor.grad is None
+    param = Parameter(np.ones(2), grad=np.ones(2))
+    opt = fastgd.SGD([param], lr=0.1)
+    del param.grad
+    assert param.grad is None
+    opt.step()  # (a parameter without a gradient is skipped: it raised AttributeError)
+    np.testing.assert_array_equal(param.data, np.ones(2))
+    assert pickle.loads(pickle.dumps(param)).grad is None
+
+
+def test_weak_references_as_to_an_array():
+    param = Parameter(np.ones(3))
+    cache = weakref.WeakValueDictionary({"w": param})
+    assert weakref.ref(param)() is param and cache["w"] is param
+    del param
+    gc.collect()
+    assert len(cache) == 0
+    for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
+        assert weakref.ref(pickle.loads(pickle.dumps(Parameter(np.ones(2)), protocol)))
+
+
+def test_dlpack_and_the_array_namespace_are_the_datas():
+    param = Parameter(np.arange(3.0))
+    assert np.shares_memory(np.from_dlpack(param), param.data)
+    assert param.__array_namespace__() is np.ones(1).__array_namespace__()
+    assert np.asarray(param) is param.data  # (not through the array interface, which would make a view)
+    torch = pytest.importorskip("torch")
+    tensor = torch.as_tensor(param)
+    tensor[0] = 5.0
+    assert param.data[0] == 5.0  # shared, as torch.as_tensor(array) shares it (it copied, element by element)
+
+
+class _Cached(Parameter):
+    """A subclass with a lock it does not pickle, as its __getstate__ and __setstate__ say."""
+    __slots__ = ("cache",)
+
+    def __getstate__(self):
+        return {"data": self.data, "grad": self.grad}
+
+    def __setstate__(self, state):
+        self.data, self.grad, self.cache = state["data"], state["grad"], None
+
+
+def test_a_subclass_pickles_as_its_getstate_says():
+    import threading
+    param = _Cached(np.arange(3.0), grad=np.ones(3))
+    param.cache = threading.Lock()
+    copies = [pickle.loads(pickle.dumps(param, protocol)) for protocol in range(pickle.HIGHEST_PROTOCOL + 1)]
+    for made in copies + [copy.deepcopy(param), copy.copy(param)]:  # (each raised "cannot pickle '_thread.lock'")
+        assert type(made) is _Cached and made.cache is None
+        np.testing.assert_array_equal(made.data, param.data)
+        np.testing.assert_array_equal(made.grad, param.grad)
+
+
+def test_dir_lists_the_arrays_attributes():
+    listed = dir(Parameter(np.ones(2)))
+    assert {"shape", "dtype", "T", "sum", "data", "grad"} <= set(listed)
