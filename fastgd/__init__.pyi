@@ -19,12 +19,14 @@ from fastgd.clip import *
 
 __version__: str
 
+# written out (type checkers do not follow `__all__ += module.__all__`; stubtest checks it is the runtime's)
 __all__ = [
     "LinearRegression", "LogisticRegression", "SGDClassifier", "SGDRegressor", "functional", "lr_scheduler",
     "reference", "show_config", "__version__",
+    "Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam",
+    "NAdam", "MAX_THREADS",
+    "clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_", "clip_coef", "clipped_step",
+    "EMA", "SWA", "SWALR", "MultiSteps",
 ]
-__all__ += optim.__all__
-__all__ += clip.__all__
-__all__ += ["EMA", "SWA", "SWALR", "MultiSteps"]
 
 def show_config() -> None: ...

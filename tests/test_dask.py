@@ -319,8 +319,8 @@ def test_dask_dataframes_train_as_their_arrays_on_the_client_given():
     # Its client is not the default one: fit waited through Dask's default client ("No clients
     # found"), and score computed through it
     distributed = pytest.importorskip("distributed")
-    dd = pytest.importorskip("dask.dataframe")
-    pandas = pytest.importorskip("pandas")
+    pandas = pytest.importorskip("pandas")  # (before dask.dataframe, whose older releases raise a plain
+    dd = pytest.importorskip("dask.dataframe")  # ImportError without it, which importorskip does not skip)
     X, y = _data(1000, 4, classifier=False, seed=7)
     make = lambda: fastgd.LinearRegression(max_iter=3, tol=None, random_state=0)  # noqa: E731
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,

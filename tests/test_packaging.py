@@ -166,6 +166,14 @@ def test_public_module_stubs_match(module_name):
     members = stub_members(stub_tree(module_name).body)
     missing = public_runtime_names(module) - set(members)
     assert not missing, f"{module_name}: the stub lacks {sorted(missing)}"
+    # the stub's __all__, a literal list that names them all (`__all__ += optim.__all__` went
+    # unread by mypy: `from fastgd import *` then left Adam and the rest undefined)
+    if hasattr(module, "__all__"):
+        own = ast.parse((PACKAGE / f"{'__init__' if module_name == 'fastgd' else module_name.rsplit('.', 1)[-1]}.pyi")
+                        .read_text())
+        assert not any(isinstance(node, ast.AugAssign) and getattr(node.target, "id", None) == "__all__"
+                       for node in own.body), f"{module_name}: the stub adds to __all__"
+        assert stub_all(own.body) == set(module.__all__), f"{module_name}: the stub's __all__ is not the module's"
     for name, node in members.items():
         if name.startswith("_") and not name.startswith("__") and not hasattr(module, name):
             continue  # a type alias of the stub's own
