@@ -421,13 +421,9 @@ cdef class Plan:
     cdef tuple state_names  # the kernel's, in slot order
     cdef cnp.ndarray steps, fresh, scalars
     cdef bint* holders     # one a parameter: whether its entry is a fastgd.Parameter
-    # per parameter and state slot: the state array last found to match the parameter, and the
-    # parameter's size and dtype then.  Within a plan a state list's entry only goes from None to
-    # an array (a new plan comes with any other change), so the same array object still matches
-    # while the parameter keeps that size and dtype: its own size need not be read again.
+    # per parameter and state slot: the state array last found a plain C-contiguous ndarray (as
+    # it stays: its size and dtype, which a resize or retype in place changes, are read each step)
     cdef PyObject** matched
-    cdef Py_ssize_t* matched_size
-    cdef int* matched_type
     # the blocks a step writes (parameters and states of the tasks with a gradient), as last
     # gathered in task order, and sorted by address (see grads_cross)
     cdef Block* written
@@ -448,8 +444,6 @@ cdef class Plan:
         self.engine.grad_scale = 1.0
         self.holders = <bint*>calloc(n_params, sizeof(bint))
         self.matched = <PyObject**>calloc(n_params * MAX_STATES, sizeof(PyObject*))
-        self.matched_size = <Py_ssize_t*>calloc(n_params * MAX_STATES, sizeof(Py_ssize_t))
-        self.matched_type = <int*>calloc(n_params * MAX_STATES, sizeof(int))
         self.engine.bounds = <Py_ssize_t*>calloc(n_groups * 2, sizeof(Py_ssize_t))
         self.engine.threads = <int*>calloc(n_groups, sizeof(int))
         self.engine.options = <double*>calloc(n_groups * MAX_OPTION_FIELDS, sizeof(double))
@@ -458,8 +452,7 @@ cdef class Plan:
         self.written_sorted = <Block*>calloc(n_params * (1 + MAX_STATES), sizeof(Block))
         self.n_written = -1  # none gathered yet
         self.read_last = <const void**>calloc(n_params, sizeof(void*))
-        if not (self.engine.tasks and self.holders and self.matched and self.matched_size and self.matched_type
-                and self.engine.bounds and self.engine.threads
+        if not (self.engine.tasks and self.holders and self.matched and self.engine.bounds and self.engine.threads
                 and self.engine.options and self.engine.values and self.written and self.written_sorted
                 and self.read_last):
             raise MemoryError()
@@ -553,8 +546,6 @@ cdef class Plan:
         free(self.engine.tasks)
         free(self.holders)
         free(self.matched)
-        free(self.matched_size)
-        free(self.matched_type)
         free(self.engine.bounds)
         free(self.engine.threads)
         free(self.engine.options)
@@ -718,13 +709,15 @@ cdef class Plan:
         return DONE
 
     cdef bint tasks_unmoved(self, list grads) except -1:
-        """Whether each task's parameter and gradient are still where gather_arrays found them, of
-        its size and dtype: code the gathering ran since (a Parameter subclass's .data, an option's
-        __float__) may have resized or retyped one in place, freeing what the task points to."""
-        cdef Py_ssize_t i
+        """Whether each task's parameter, gradient and state arrays are still where the gathering
+        found them, of its size and dtype: code the gathering ran since (a Parameter subclass's
+        .data, an option's __float__) may have resized or retyped one in place, freeing what the
+        task points to."""
+        cdef Py_ssize_t i, k
         cdef const Task* t
         cdef int dtype
         cdef cnp.ndarray param, grad
+        cdef object state
         for i in range(self.n_params):
             t = &self.engine.tasks[i]
             if t.size < 0:
@@ -736,6 +729,12 @@ cdef class Plan:
             if not (cnp.PyArray_DATA(param) == t.param and size_of(param) == t.size and cnp.PyArray_TYPE(param) == dtype
                     and cnp.PyArray_DATA(grad) == t.grad and size_of(grad) == t.size and cnp.PyArray_TYPE(grad) == dtype):
                 return False
+            for k in range(self.n_states):
+                if t.state[k] != NULL:
+                    state = self.states[k][i]
+                    if not (type(state) is cnp.ndarray and cnp.PyArray_DATA(<cnp.ndarray>state) == t.state[k]
+                            and size_of(<cnp.ndarray>state) == t.size and cnp.PyArray_TYPE(<cnp.ndarray>state) == dtype):
+                        return False
         return True
 
     cdef bint grads_cross(self) noexcept:
@@ -882,12 +881,12 @@ cdef class Plan:
                 missing = True
                 continue
             slot = i * MAX_STATES + k
-            if not (state == self.matched[slot] and self.matched_size[slot] == t.size
-                    and self.matched_type[slot] == dtype):
-                if type(<object>state) is not cnp.ndarray or cnp.PyArray_TYPE(<cnp.ndarray>state) != dtype \
-                        or size_of(<cnp.ndarray>state) != t.size or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state):
+            if state != self.matched[slot]:
+                if type(<object>state) is not cnp.ndarray or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state):
                     return STATE_MISMATCH
-                self.matched[slot], self.matched_size[slot], self.matched_type[slot] = state, t.size, dtype
+                self.matched[slot] = state
+            if cnp.PyArray_TYPE(<cnp.ndarray>state) != dtype or size_of(<cnp.ndarray>state) != t.size:
+                return STATE_MISMATCH
             t.state[k] = cnp.PyArray_DATA(<cnp.ndarray>state)
             if overlap(t.state[k], t.grad, bytes_of(t.size, t.is_float32)):
                 return ARRAYS_UNREADY

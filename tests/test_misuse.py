@@ -1150,3 +1150,31 @@ def test_a_learning_rate_beyond_float32_is_checked_again_once_the_parameter_is_r
     with pytest.raises(ValueError, match="beyond the range of float32"):
         opt.step([np.full(8, 1e-30, dtype=np.float32)])
     np.testing.assert_array_equal(param, before)
+
+
+@pytest.mark.parametrize("change", ["resized", "retyped"])
+def test_a_state_array_changed_in_place_between_steps_is_refused(change):
+    """The step remembered a state array once found to match and read its size and dtype no more:
+    resized in place (refcheck=False: the optimizer holds it) the next step wrote past its end (a
+    segmentation fault), retyped it stepped float64 values into float32 memory.  A ValueError now,
+    nothing changed; set back, the optimizer goes on."""
+    param, grads = np.ones(1 << 12), [np.full(1 << 12, 0.5)]
+    opt = fastgd.Adam([param], lr=0.1)
+    opt.step(grads)
+    exp_avg = opt._state["exp_avg"][0]  # (the optimizer's own array: state_dict() gives copies)
+    kept = exp_avg.copy()
+    if change == "resized":
+        exp_avg.resize(16, refcheck=False)
+    else:
+        exp_avg.dtype = np.float32
+    before = param.copy()
+    with pytest.raises(ValueError, match="exp_avg of parameter 0"):
+        opt.step(grads)
+    np.testing.assert_array_equal(param, before)
+    if change == "resized":
+        exp_avg.resize(kept.size, refcheck=False)
+        exp_avg[...] = kept
+    else:
+        exp_avg.dtype = np.float64
+    opt.step(grads)
+    assert opt.state_dict()["state"][0]["step"] == 2
