@@ -108,6 +108,9 @@ def _aligned(a):
 #: others (DOK, DIA: their conversions check) are checked once converted to CSR
 _CHECKED_FORMATS = ("csr", "csc", "bsr", "coo", "lil")
 
+#: what a divergence warning advises
+_TRY = "Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
+
 
 def _check_sparse_indices(X):
     """Raise ValueError unless a sparse X's index arrays lie within its shape, before anything reads
@@ -689,13 +692,12 @@ class _Driver(BaseEstimator):
     # after rising in each of its last n_iter_no_change epochs (at least _RISES of them) by steps
     # that do not shrink (the last at least half the first: a fit settling onto its level from
     # above its first epoch's rises by ever smaller steps) and by _CLIMB of its level in all (an
-    # objective that creeps, 0.1% in 60 epochs, is at its level); or, from zero weights, _WORSE
-    # times their objective (which the best weights do not exceed: a fit ending there trained a
-    # model worse than none, by a margin for the batches' noise about an optimum near it, as with
-    # labels that carry no signal; with average, _BLOWN_UP times: the curve is the iterate's,
-    # which averaged SGD lets wander at rates whose average is good).  A fit ending below
-    # _SETTLED times that objective settled, whatever its curve did (an optimizer's noise near 0,
-    # after a warm start at the optimum).
+    # objective that creeps, 0.1% in 60 epochs, is at its level).  A fit ending below _SETTLED
+    # times zero weights' objective settled, whatever its curve did (an optimizer's noise near 0,
+    # after a warm start at the optimum).  Apart from the curve (see _worse_than_none), the model
+    # returned diverged where its own objective is over _WORSE times zero weights' (which the best
+    # weights do not exceed: a model worse than none, by a margin for noise about an optimum near
+    # it, as with labels that carry no signal) and above the objective of the weights it started from.
     _RISE, _RISES, _CLIMB, _BLOWN_UP, _WORSE, _SETTLED = 10.0, 3, 0.01, 100.0, 2.0, 0.01
 
     def _objective_at_zero(self, targets, sample_weight, rows):
@@ -704,11 +706,15 @@ class _Driver(BaseEstimator):
         drop-ins': they follow scikit-learn, which has no such test) or not positive."""
         return None
 
-    def _rising(self, at_zero=None, from_zero=False, curve=None, epochs=None):
+    def _row_losses(self, scores, targets):
+        """Each row's loss (in float64) at its scores (n, k) for its targets (n, 1 or k), as the
+        objective takes it (where _objective_at_zero is known)."""
+        raise NotImplementedError
+
+    def _rising(self, at_zero=None, curve=None, epochs=None):
         """What a fit whose objective says it diverged says (see _RISE), however it ended (tol,
-        max_iter, or tol=None), else None.  at_zero: _objective_at_zero's; from_zero: whether the
-        fit started at zero weights; curve and epochs: another's than loss_curve_ and n_iter_
-        (DataParallel's)."""
+        max_iter, or tol=None), else None.  at_zero: _objective_at_zero's; curve and epochs:
+        another's than loss_curve_ and n_iter_ (DataParallel's)."""
         curve, epochs = (self.loss_curve_, self.n_iter_) if curve is None else (curve, epochs)
         if not curve:
             return None
@@ -721,18 +727,55 @@ class _Driver(BaseEstimator):
                    and steps.sum() >= self._CLIMB * abs(last))
         recovering = (len(curve) > self._RISES and bool((np.diff(curve[-self._RISES - 1:]) < 0).all())
                       and last <= self._BLOWN_UP * first)
-        worse = self._BLOWN_UP if self.average else self._WORSE
-        if last > first and ((last > self._RISE * best and not recovering) or climbed):
-            said = (f"above its first epoch's ({first:.6g}) and "
-                    + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
-        elif from_zero and at_zero is not None and last > worse * at_zero:
-            said = f"over {worse:g} times that of zero weights ({at_zero:.6g})"
-        else:
+        if not (last > first and ((last > self._RISE * best and not recovering) or climbed)):
             return None
-        return (f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. "
-                "Try a smaller learning_rate, or scale the features (e.g. StandardScaler).")
+        said = (f"above its first epoch's ({first:.6g}) and "
+                + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
+        return f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. " + _TRY
 
-    #: rows predicted at a time when scoring held-out rows of X
+    def _worse_than_none(self, at_zero, started, X, targets, sample_weight, rows):
+        """What a fit whose model, as returned (coef_ and intercept_: the average, with average),
+        diverged says (see _WORSE), else None: its objective over the rows trained on, a pass
+        over them after the fit (the curve's last point is before the last step, and the
+        iterate's), against at_zero (_objective_at_zero's, None: no test) and started (the
+        objective of the weights it started from: at_zero from zero weights)."""
+        if at_zero is None:
+            return None
+        model = self._model_objective(X, targets, sample_weight, rows)
+        if not (model > self._WORSE * at_zero and model > started):
+            return None
+        return (f"The fitted model's objective over the rows trained on is {model:.6g}, over {self._WORSE:g} times "
+                f"that of zero weights ({at_zero:.6g})"
+                + ("" if started == at_zero else f" and above that of the weights it started from ({started:.6g})")
+                + ": it diverged. " + _TRY)
+
+    def _model_objective(self, X, targets, sample_weight, rows):
+        """The objective (in float64) of the model as coef_ and intercept_ show it (the average, with
+        average): the weighted mean of _row_losses over the rows of X listed (all: None), 4 MB of
+        rows at a time (X is never copied whole, nor converted), plus the penalty of its weights."""
+        k = self._n_outputs
+        weights_in_x, intercept = _split(self._shown(), k)  # (scores in X's dtype, their losses in float64)
+        coef, intercept = weights_in_x.astype(np.float64), intercept.astype(np.float64)
+        if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
+            X = _own_indices(X, indices=False)
+        n = X.shape[0] if rows is None else rows.size
+        step = max(1, (1 << 22) // max(1, X.shape[1] * X.dtype.itemsize))
+        total = weight_sum = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):  # a model that overflows: inf, worse than any
+            for start in range(0, n, step):
+                chunk = slice(start, min(start + step, n))
+                chunk = chunk if rows is None else rows[chunk]
+                scores = np.asarray(X[chunk] @ weights_in_x.T).astype(np.float64) + intercept
+                losses = self._row_losses(scores, targets.reshape(targets.shape[0], -1)[chunk])
+                weights = None if sample_weight is None else sample_weight[chunk].astype(np.float64)
+                total += float(losses.sum() if weights is None else losses @ weights)
+                weight_sum += float(losses.size if weights is None else weights.sum())
+            l2, l1 = self._penalties()
+            penalty = 0.5 * l2 * float(np.sum(coef * coef)) + l1 * float(np.abs(coef).sum())
+            objective = total / weight_sum + penalty if weight_sum > 0 else math.nan
+        return objective if not math.isnan(objective) else math.inf
+
+    #: rows predicted at a time when scoring held-out rows of X (or the model's objective)
     _SCORE_CHUNK = 1 << 14
 
     def _validation_score(self, X, rows, y, sample_weight):
@@ -842,7 +885,7 @@ class _Driver(BaseEstimator):
             if values is not None and not np.isfinite(values).all():
                 raise ValueError(f"{name} holds NaN or inf in {X.dtype} (X's dtype, in which training runs): "
                                  "expected finite values (within that dtype's range)")
-        from_zero = False  # whether the weights start at zero (for _rising)
+        from_zero = False  # whether the weights start at zero (else _worse_than_none needs their objective)
         if not reset:
             self._follow_parameters()
             self._follow_weights()
@@ -894,11 +937,14 @@ class _Driver(BaseEstimator):
             ran_out, trained_apart = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation,
                                                              seeds, partial)
         else:
+            judged = not partial and self._objective_at_zero(targets, sample_weight, train) is not None
+            started = self._model_objective(X, targets, sample_weight, train) if judged and not from_zero else None
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
+            at_zero = self._objective_at_zero(targets, sample_weight, train) if judged else None
             # (scikit-learn's partial_fit warns of nothing)
-            if not partial and (rising := self._rising(self._objective_at_zero(targets, sample_weight, train),
-                                                       from_zero)):
-                warnings.warn(rising, ConvergenceWarning)
+            if not partial and (diverged := (self._rising(at_zero) or self._worse_than_none(
+                    at_zero, at_zero if from_zero else started, X, targets, sample_weight, train))):
+                warnings.warn(diverged, ConvergenceWarning)
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
             self._warn_ran_out()
@@ -1432,10 +1478,14 @@ class LinearRegression(RegressorMixin, _BaseGD):
         targets = targets.reshape(targets.shape[0], -1)
         if rows is not None:
             targets, sample_weight = targets[rows], None if sample_weight is None else sample_weight[rows]
-        if sample_weight is not None and not sample_weight.sum(dtype=np.float64) > 0:
-            return None
-        at_zero = float(np.average(np.square(targets, dtype=np.float64).sum(axis=1), weights=sample_weight)) / 2
+        with np.errstate(over="ignore", invalid="ignore"):  # (weights beyond float64: the fit refuses them)
+            if sample_weight is not None and not sample_weight.sum(dtype=np.float64) > 0:
+                return None
+            at_zero = float(np.average(np.square(targets, dtype=np.float64).sum(axis=1), weights=sample_weight)) / 2
         return at_zero if at_zero > 0 else None
+
+    def _row_losses(self, scores, targets):
+        return 0.5 * np.square(scores - targets).sum(axis=1)  # (the squared error / 2)
 
     def predict(self, X):
         """The fitted linear function at X."""
@@ -1494,6 +1544,13 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
 
     def _objective_at_zero(self, targets, sample_weight, rows):
         return math.log(len(self.classes_))  # the log loss of even odds, whatever the weights
+
+    def _row_losses(self, scores, targets):
+        index = targets[:, 0].astype(np.intp)  # (each row's class index)
+        if scores.shape[1] == 1:  # two classes: log(1 + e^s) - [class 1] s
+            return np.logaddexp(0.0, scores[:, 0]) - index * scores[:, 0]
+        top = scores.max(axis=1)  # the softmax's: log sum e^s - s of the row's class
+        return top + np.log(np.exp(scores - top[:, None]).sum(axis=1)) - scores[np.arange(index.size), index]
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over (X, y), keeping the weights and optimizer state of earlier calls; the

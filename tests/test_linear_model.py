@@ -2169,3 +2169,60 @@ def test_early_stopping_scores_the_held_out_rows_as_score_does_with_class_weight
                                       random_state=0, validation_fraction=0.25).fit(X, y, sample_weight=weights)
     assert model.validation_scores_[-1] == pytest.approx(model.score(X[held], y[held], sample_weight=weights[held]),
                                                          rel=1e-12)
+
+
+def _divergence_problem():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ np.array([1.0, -2, 3, 0.5, 0]) + 1 + 0.3 * rng.standard_normal(300)
+    return X, y
+
+
+def _fit_warnings(fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = fit()
+    return model, [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+
+
+@pytest.mark.parametrize("case", ["warm refit", "average", "one epoch", "last step", "early stopping", "per sample"])
+def test_a_returned_model_worse_than_none_warns(case):
+    """The fit's curve missed each of these, all ending with a model whose objective (the oracle:
+    computed here from predict) is far over twice zero weights' and above where the fit started,
+    and reported nothing, or only that max_iter ran out: a warm refit blown up from the optimum
+    (the zero-weights rule was for fits from zero), an average far from its converged iterate (the
+    curve is the iterate's), a one-epoch fit (the curve's point is before its step), Lion's
+    two-cycle ending on its bad phase, an early-stopped fit past its best, per-sample RMSprop."""
+    X, y = _divergence_problem()
+    at_zero = np.mean(y ** 2) / 2
+    LR = fastgd.LinearRegression
+    started = at_zero
+    if case == "warm refit":
+        model = LR(optimizer="adam", learning_rate=0.01, batch_size=8, max_iter=200, random_state=0,
+                   warm_start=True).fit(X, y)
+        started = 0.5 * np.mean((model.predict(X) - y) ** 2)
+        fit = lambda: model.set_params(learning_rate=100).fit(X, y)  # noqa: E731
+    else:
+        fit = {"average": lambda: LR(optimizer="rmsprop", learning_rate=10, batch_size=None, average=True).fit(X, y),
+               "one epoch": lambda: LR(learning_rate=10, batch_size=None, max_iter=1, tol=None).fit(X, y),
+               "last step": lambda: LR(optimizer="lion", learning_rate=10, batch_size=None, max_iter=31,
+                                       tol=None).fit(X, y),
+               "early stopping": lambda: LR(optimizer="adam", learning_rate=3.16, batch_size=8, early_stopping=True,
+                                            random_state=0).fit(X, y),
+               "per sample": lambda: LR(optimizer="rmsprop", learning_rate=1, batch_size=1, tol=None,
+                                        random_state=0).fit(X, y)}[case]
+    model, said = _fit_warnings(fit)
+    objective = 0.5 * np.mean((model.predict(X) - y) ** 2)
+    assert objective > 2 * at_zero and objective > started
+    assert len(said) == 1 and "it diverged" in said[0], said
+
+
+def test_a_returned_model_near_the_optimum_does_not_warn():
+    # the same problem fitted well, from zero weights and warm from the optimum: no warning
+    X, y = _divergence_problem()
+    for fit in (lambda: fastgd.LinearRegression(random_state=0).fit(X, y),
+                lambda: fastgd.LinearRegression(optimizer="adam", learning_rate=0.01, batch_size=8, max_iter=50,
+                                                random_state=0, average=True).fit(X, y),
+                lambda: fastgd.LogisticRegression(random_state=0, max_iter=300).fit(X, (y > 1).astype(int))):
+        model, said = _fit_warnings(fit)
+        assert not any("diverged" in message for message in said), said
