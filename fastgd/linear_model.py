@@ -759,7 +759,9 @@ class _Driver(BaseEstimator):
         if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
             X = _own_indices(X, indices=False)
         n = X.shape[0] if rows is None else rows.size
-        step = max(1, (1 << 22) // max(1, X.shape[1] * X.dtype.itemsize))
+        row_bytes = (X.shape[1] * X.dtype.itemsize if not sparse.issparse(X)  # (a sparse row's: its stored entries')
+                     else X.nnz // max(1, X.shape[0]) * (X.dtype.itemsize + X.indices.dtype.itemsize))
+        step = max(1, (1 << 22) // max(1, row_bytes))
         total = weight_sum = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # a model that overflows: inf, worse than any
             for start in range(0, n, step):
@@ -775,7 +777,7 @@ class _Driver(BaseEstimator):
             objective = total / weight_sum + penalty if weight_sum > 0 else math.nan
         return objective if not math.isnan(objective) else math.inf
 
-    #: rows predicted at a time when scoring held-out rows of X (or the model's objective)
+    #: rows predicted at a time when scoring held-out rows of X
     _SCORE_CHUNK = 1 << 14
 
     def _validation_score(self, X, rows, y, sample_weight):

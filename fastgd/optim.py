@@ -175,7 +175,9 @@ class Parameter(NDArrayOperatorsMixin):
     and ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
     """
 
-    __slots__ = ("data", "grad", "__weakref__")  # (weakly referenced, as an array and torch's Parameter)
+    # (weakly referenced, as an array and torch's Parameter: a subclass's own __slots__ need not,
+    # and may not, list __weakref__ again)
+    __slots__ = ("data", "grad", "__weakref__")
     __hash__ = object.__hash__  # the mixin's element-wise == would make it unhashable
 
     def __init__(self, data, grad=None):
@@ -250,16 +252,19 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __array_function__(self, func, types, args, kwargs):
         plain_args, plain_kwargs = _unwrapped(args), _unwrapped(kwargs)
-        if _dispatching.func is func:  # called again from the call below: a Parameter in a container
-            # _unwrapped leaves as it is (a deque, a namedtuple) came back; NumPy's own function reads
-            # it as its array (np.asarray), where dispatching once more would recurse without end
+        call = _dispatching.call
+        if call is not None and call[0] is func and len(call[1]) == len(args) and all(
+                a is b for a, b in zip(call[1], args)):
+            # the call below come back, its arguments as they were: a Parameter in a container
+            # _unwrapped leaves as it is (a deque, a namedtuple); NumPy's own function reads it as
+            # its array (np.asarray), where dispatching once more would recurse without end
             result = func._implementation(*plain_args, **plain_kwargs)
         else:
-            outer, _dispatching.func = _dispatching.func, func
+            outer, _dispatching.call = call, (func, plain_args)
             try:
                 result = func(*plain_args, **plain_kwargs)
             finally:
-                _dispatching.func = outer
+                _dispatching.call = outer
         # a Parameter written into is returned as itself, as by a ufunc: out=, or out given by
         # position (np.clip(a, 0, 1, p)), the argument after the first whose array came back
         out = kwargs.get("out")
@@ -276,7 +281,11 @@ class Parameter(NDArrayOperatorsMixin):
         return getattr(self.data, name)
 
     def __dir__(self):
-        return sorted(set(super().__dir__()) | {name for name in dir(self.data) if not name.startswith("_")})
+        try:
+            data = object.__getattribute__(self, "data")
+        except AttributeError:  # (not set yet: unpickling, or a subclass's __init__ before its super())
+            return super().__dir__()
+        return sorted(set(super().__dir__()) | {name for name in dir(data) if not name.startswith("_")})
 
     def __delattr__(self, name):
         if name == "grad":  # torch's: del p.grad clears it
@@ -340,8 +349,9 @@ class Parameter(NDArrayOperatorsMixin):
 _PASSED_ON = frozenset({"__dlpack__", "__dlpack_device__", "__array_namespace__"})
 
 class _Dispatching(threading.local):
-    """The NumPy function a Parameter's __array_function__ is calling, in this thread (None: none)."""
-    func = None
+    """The NumPy function a Parameter's __array_function__ is calling in this thread, and its
+    positional arguments, or None."""
+    call = None
 
 
 _dispatching = _Dispatching()
@@ -657,6 +667,10 @@ class Optimizer(_OneAtATime):
                         f"({_checks.describe(param)}): the parameter was resized or retyped (in place, or its .data "
                         "replaced), which the optimizer cannot follow; keep each parameter's size and dtype, or "
                         "make a new optimizer")
+                if state is not None and not state.flags.c_contiguous:  # (its order no longer the parameter's)
+                    raise ValueError(f"the {name} of parameter {i} ({_checks.describe(state)}) is no longer "
+                                     "C-contiguous: its shape or strides were set in place; keep the optimizer's "
+                                     "state arrays as they are, or make a new optimizer")
         writable = {name: [_writable(state) for state in states] for name, states in self._state.items()}
         if any(a is not b for name, states in self._state.items() for a, b in zip(states, writable[name])):
             self._install(state=writable)

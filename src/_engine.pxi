@@ -421,9 +421,6 @@ cdef class Plan:
     cdef tuple state_names  # the kernel's, in slot order
     cdef cnp.ndarray steps, fresh, scalars
     cdef bint* holders     # one a parameter: whether its entry is a fastgd.Parameter
-    # per parameter and state slot: the state array last found a plain C-contiguous ndarray (as
-    # it stays: its size and dtype, which a resize or retype in place changes, are read each step)
-    cdef PyObject** matched
     # the blocks a step writes (parameters and states of the tasks with a gradient), as last
     # gathered in task order, and sorted by address (see grads_cross)
     cdef Block* written
@@ -443,7 +440,6 @@ cdef class Plan:
         self.engine.tasks = <Task*>calloc(n_params, sizeof(Task))
         self.engine.grad_scale = 1.0
         self.holders = <bint*>calloc(n_params, sizeof(bint))
-        self.matched = <PyObject**>calloc(n_params * MAX_STATES, sizeof(PyObject*))
         self.engine.bounds = <Py_ssize_t*>calloc(n_groups * 2, sizeof(Py_ssize_t))
         self.engine.threads = <int*>calloc(n_groups, sizeof(int))
         self.engine.options = <double*>calloc(n_groups * MAX_OPTION_FIELDS, sizeof(double))
@@ -452,7 +448,7 @@ cdef class Plan:
         self.written_sorted = <Block*>calloc(n_params * (1 + MAX_STATES), sizeof(Block))
         self.n_written = -1  # none gathered yet
         self.read_last = <const void**>calloc(n_params, sizeof(void*))
-        if not (self.engine.tasks and self.holders and self.matched and self.engine.bounds and self.engine.threads
+        if not (self.engine.tasks and self.holders and self.engine.bounds and self.engine.threads
                 and self.engine.options and self.engine.values and self.written and self.written_sorted
                 and self.read_last):
             raise MemoryError()
@@ -471,8 +467,7 @@ cdef class Plan:
         (uint8): per parameter, its step count and whether its from-gradient state is new;
         scalars (float64, one row a parameter): the numbers each keeps across steps."""
         cdef Py_ssize_t k, c, f, v = 0
-        # __cinit__ sized the C arrays for its own arguments (Plan.__new__'s), and the cache of
-        # matched states is keyed by the objects of the first lists: once, and of those sizes
+        # __cinit__ sized the C arrays for its own arguments (Plan.__new__'s): once, and of those sizes
         if self.initialized or len(params) > self.room_params or len(slices) > self.room_groups:
             raise TypeError("a Plan is initialized once, with the lists it was made with: make a new Plan")
         self.initialized = True
@@ -545,7 +540,6 @@ cdef class Plan:
     def __dealloc__(self):
         free(self.engine.tasks)
         free(self.holders)
-        free(self.matched)
         free(self.engine.bounds)
         free(self.engine.threads)
         free(self.engine.options)
@@ -733,7 +727,8 @@ cdef class Plan:
                 if t.state[k] != NULL:
                     state = self.states[k][i]
                     if not (type(state) is cnp.ndarray and cnp.PyArray_DATA(<cnp.ndarray>state) == t.state[k]
-                            and size_of(<cnp.ndarray>state) == t.size and cnp.PyArray_TYPE(<cnp.ndarray>state) == dtype):
+                            and cnp.PyArray_ISCARRAY(<cnp.ndarray>state) and size_of(<cnp.ndarray>state) == t.size
+                            and cnp.PyArray_TYPE(<cnp.ndarray>state) == dtype):
                         return False
         return True
 
@@ -869,7 +864,7 @@ cdef class Plan:
         parameter and apart from its gradient; NULL for the others."""
         cdef Task* t = &self.engine.tasks[i]
         cdef int dtype = cnp.PyArray_TYPE(<cnp.ndarray>self.params[i])
-        cdef Py_ssize_t k, slot
+        cdef Py_ssize_t k
         cdef PyObject* state  # borrowed from the state list, which the plan holds
         cdef bint missing = False
         for k in range(self.n_states):
@@ -880,12 +875,9 @@ cdef class Plan:
             if <object>state is None:
                 missing = True
                 continue
-            slot = i * MAX_STATES + k
-            if state != self.matched[slot]:
-                if type(<object>state) is not cnp.ndarray or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state):
-                    return STATE_MISMATCH
-                self.matched[slot] = state
-            if cnp.PyArray_TYPE(<cnp.ndarray>state) != dtype or size_of(<cnp.ndarray>state) != t.size:
+            # read each step: a resize, a retype, a reshape or a flag set in place changes them
+            if type(<object>state) is not cnp.ndarray or not cnp.PyArray_ISCARRAY(<cnp.ndarray>state) \
+                    or cnp.PyArray_TYPE(<cnp.ndarray>state) != dtype or size_of(<cnp.ndarray>state) != t.size:
                 return STATE_MISMATCH
             t.state[k] = cnp.PyArray_DATA(<cnp.ndarray>state)
             if overlap(t.state[k], t.grad, bytes_of(t.size, t.is_float32)):

@@ -1152,12 +1152,13 @@ def test_a_learning_rate_beyond_float32_is_checked_again_once_the_parameter_is_r
     np.testing.assert_array_equal(param, before)
 
 
-@pytest.mark.parametrize("change", ["resized", "retyped"])
+@pytest.mark.parametrize("change", ["resized", "retyped", "strided"])
 def test_a_state_array_changed_in_place_between_steps_is_refused(change):
-    """The step remembered a state array once found to match and read its size and dtype no more:
-    resized in place (refcheck=False: the optimizer holds it) the next step wrote past its end (a
-    segmentation fault), retyped it stepped float64 values into float32 memory.  A ValueError now,
-    nothing changed; set back, the optimizer goes on."""
+    """The step remembered a state array once found to match and read its size, dtype and flags no
+    more: resized in place (refcheck=False: the optimizer holds it) the next step wrote past its end
+    (a segmentation fault), retyped it stepped float64 values into float32 memory, made read-only
+    it wrote it, given other strides it wrote it as if contiguous.  A ValueError now, nothing
+    changed; set back, the optimizer goes on."""
     param, grads = np.ones(1 << 12), [np.full(1 << 12, 0.5)]
     opt = fastgd.Adam([param], lr=0.1)
     opt.step(grads)
@@ -1165,16 +1166,42 @@ def test_a_state_array_changed_in_place_between_steps_is_refused(change):
     kept = exp_avg.copy()
     if change == "resized":
         exp_avg.resize(16, refcheck=False)
-    else:
+    elif change == "retyped":
         exp_avg.dtype = np.float32
+    else:  # (in place, the other order of the same memory: as_strided makes a new view)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # (NumPy 2.4 deprecates setting strides)
+            exp_avg.shape, exp_avg.strides = (exp_avg.size // 2, 2), (8, exp_avg.size * 4)
     before = param.copy()
     with pytest.raises(ValueError, match="exp_avg of parameter 0"):
         opt.step(grads)
     np.testing.assert_array_equal(param, before)
+    np.testing.assert_array_equal(np.ravel(exp_avg, order="K") if change == "strided" else exp_avg[:16],
+                                  kept if change == "strided" else kept[:16].view(exp_avg.dtype)[:16])
     if change == "resized":
         exp_avg.resize(kept.size, refcheck=False)
         exp_avg[...] = kept
-    else:
+    elif change == "retyped":
         exp_avg.dtype = np.float64
+    else:  # (C-contiguous again, in the memory's order)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            exp_avg.strides = (16, 8)
+        exp_avg.shape = kept.shape
     opt.step(grads)
     assert opt.state_dict()["state"][0]["step"] == 2
+
+
+def test_a_state_array_made_read_only_is_replaced_by_a_copy_that_steps():
+    # the optimizer's own array made read-only in place (as an unpickled one may be): the step goes
+    # on with a writable copy, as a twin whose state was left alone, and never writes the original
+    param, twin_param, grads = np.ones(64), np.ones(64), [np.linspace(-1, 1, 64)]
+    opt, twin = fastgd.Adam([param], lr=0.1), fastgd.Adam([twin_param], lr=0.1)
+    opt.step(grads), twin.step([grads[0].copy()])
+    exp_avg = opt._state["exp_avg"][0]
+    kept = exp_avg.copy()
+    exp_avg.flags.writeable = False
+    for _ in range(2):
+        opt.step(grads), twin.step([grads[0].copy()])
+    np.testing.assert_array_equal(param, twin_param)
+    np.testing.assert_array_equal(exp_avg, kept)

@@ -446,3 +446,29 @@ def test_a_subclass_pickles_as_its_getstate_says():
 def test_dir_lists_the_arrays_attributes():
     listed = dir(Parameter(np.ones(2)))
     assert {"shape", "dtype", "T", "sum", "data", "grad"} <= set(listed)
+
+
+class _Duck:
+    """An array type of another library: NumPy hands it the functions it is given to."""
+
+    def __array_function__(self, func, types, args, kwargs):
+        return "handled by the duck"
+
+
+def test_a_nested_call_of_the_same_function_dispatches_as_usual():
+    # the guard against a call coming back to a Parameter took any call of the same function in
+    # the same thread, from a callback, for it: another array type's dispatch was skipped
+    param = Parameter(np.ones(2))
+    assert np.piecewise(param, [_Duck()], [0.0]) == "handled by the duck"
+    inner = []
+
+    def piece(x):
+        inner.append(np.piecewise(param, [_Duck()], [0.0]))
+        return x
+
+    np.piecewise(Parameter(np.ones(2)), [np.array([True, False])], [piece, 0.0])
+    assert inner == ["handled by the duck"]
+
+
+def test_dir_of_a_parameter_without_data_yet():
+    assert "grad" in dir(Parameter.__new__(Parameter))  # (while unpickling: it raised AttributeError)
