@@ -273,12 +273,21 @@ class Parameter(NDArrayOperatorsMixin):
         return next((given for given in args[1:] if isinstance(given, Parameter) and result is given.data), result)
 
     def __getattr__(self, name):
-        # only reached for what Parameter lacks: the array's public attributes and methods, and
-        # the protocols of exchange but those by which NumPy would take it for another array
-        # (__array_interface__: np.asarray(p) would then be a new view, not p.data)
-        if (name.startswith("_") and name not in _PASSED_ON) or name in Parameter.__slots__:
-            raise AttributeError(f"'Parameter' object has no attribute {name!r}")  # (a slot unset: unpickling)
+        # only reached for what Parameter lacks: the array's public attributes and methods (not
+        # __array_interface__, by which np.asarray(p) would be a new view, not p.data)
+        if name.startswith("_") or name in Parameter.__slots__:  # a slot not set yet (while unpickling)
+            raise AttributeError(f"'Parameter' object has no attribute {name!r}")
         return getattr(self.data, name)
+
+    # the data's protocols of exchange, as methods: NumPy 2.0's from_dlpack looks them up on the type
+    def __dlpack__(self, *args, **kwargs):
+        return self.data.__dlpack__(*args, **kwargs)
+
+    def __dlpack_device__(self):
+        return self.data.__dlpack_device__()
+
+    def __array_namespace__(self, *args, **kwargs):
+        return self.data.__array_namespace__(*args, **kwargs)
 
     def __dir__(self):
         try:
@@ -344,9 +353,6 @@ class Parameter(NDArrayOperatorsMixin):
     def __format__(self, spec):
         return format(self.data, spec) if spec else str(self)
 
-
-#: the array's dunder attributes a Parameter passes on (see Parameter.__getattr__)
-_PASSED_ON = frozenset({"__dlpack__", "__dlpack_device__", "__array_namespace__"})
 
 class _Dispatching(threading.local):
     """The NumPy function a Parameter's __array_function__ is calling in this thread, and its
