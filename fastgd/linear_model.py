@@ -457,12 +457,13 @@ class _Driver(BaseEstimator):
             return alpha * (1 - self.l1_ratio), alpha * self.l1_ratio
         return 0.0, 0.0
 
-    def _penalty(self):
-        """The penalty of the weights as they stand (in float64), which an epoch's objective adds
-        to its loss (see _objective)."""
+    def _penalty(self, flat=None):
+        """The penalty (in float64) of the weights as they stand, which an epoch's objective adds
+        to its loss (see _objective), or of those of the flat vector given (see _split)."""
         l2, l1 = self._penalties()
         k = self._n_outputs
-        coef = self._theta[: self._theta.size - k].astype(np.float64, copy=False)
+        flat = self._theta if flat is None else flat
+        coef = flat[: flat.size - k].astype(np.float64, copy=False)
         penalty = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # weights that overflow: the divergence error tells
             if l2:
@@ -753,9 +754,8 @@ class _Driver(BaseEstimator):
         """The objective (in float64) of the model as coef_ and intercept_ show it (the average, with
         average): the weighted mean of _row_losses over the rows of X listed (all: None), 4 MB of
         rows at a time (X is never copied whole, nor converted), plus the penalty of its weights."""
-        k = self._n_outputs
-        weights_in_x, intercept = _split(self._shown(), k)  # (scores in X's dtype, their losses in float64)
-        coef, intercept = weights_in_x.astype(np.float64), intercept.astype(np.float64)
+        weights_in_x, intercept = _split(self._shown(), self._n_outputs)  # (scores in X's dtype, losses in float64)
+        intercept = intercept.astype(np.float64)
         if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
             X = _own_indices(X, indices=False)
         n = X.shape[0] if rows is None else rows.size
@@ -772,9 +772,7 @@ class _Driver(BaseEstimator):
                 weights = None if sample_weight is None else sample_weight[chunk].astype(np.float64)
                 total += float(losses.sum() if weights is None else losses @ weights)
                 weight_sum += float(losses.size if weights is None else weights.sum())
-            l2, l1 = self._penalties()
-            penalty = 0.5 * l2 * float(np.sum(coef * coef)) + l1 * float(np.abs(coef).sum())
-            objective = total / weight_sum + penalty if weight_sum > 0 else math.nan
+            objective = total / weight_sum + self._penalty(self._shown()) if weight_sum > 0 else math.nan
         return objective if not math.isnan(objective) else math.inf
 
     #: rows predicted at a time when scoring held-out rows of X
@@ -939,13 +937,13 @@ class _Driver(BaseEstimator):
             ran_out, trained_apart = self._fit_classes_apart(X, targets, sample_weight, n_epochs, train, validation,
                                                              seeds, partial)
         else:
-            judged = not partial and self._objective_at_zero(targets, sample_weight, train) is not None
-            started = self._model_objective(X, targets, sample_weight, train) if judged and not from_zero else None
+            at_zero = None if partial else self._objective_at_zero(targets, sample_weight, train)
+            started = (at_zero if from_zero or at_zero is None
+                       else self._model_objective(X, targets, sample_weight, train))
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
-            at_zero = self._objective_at_zero(targets, sample_weight, train) if judged else None
             # (scikit-learn's partial_fit warns of nothing)
             if not partial and (diverged := (self._rising(at_zero) or self._worse_than_none(
-                    at_zero, at_zero if from_zero else started, X, targets, sample_weight, train))):
+                    at_zero, started, X, targets, sample_weight, train))):
                 warnings.warn(diverged, ConvergenceWarning)
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
@@ -1782,7 +1780,7 @@ class _SGDDropIn(_Driver):
             return lr_scheduler._optimal_lr(float(self.alpha), t)
         return None
 
-    def _penalty(self):
+    def _penalty(self, flat=None):
         return 0.0  # (each row's term holds it: see _objective)
 
     def _objective(self, loss_sum, weight_sum, sgd_sum, n, penalty):
