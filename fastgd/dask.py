@@ -106,7 +106,8 @@ class DataParallel(BaseEstimator):
     LogisticRegression, and a NaN in all), and every worker holding blocks needs a positive sum.  A
     DataFrame's partitions are the blocks; its column names are not kept.  The replicas run
     without convergence test of their own (``fit`` tests the averaged objectives, and warns
-    of a divergence by their curve, as the estimator's fit does) and take the estimator's current parameters at
+    of a divergence as the estimator's fit does: by their curve and, for LinearRegression and
+    LogisticRegression, by the returned model's objective over every row, one more pass) and take the estimator's current parameters at
     each call (``set_params(estimator__...)`` between ``partial_fit`` calls applies); an
     ``average`` other than True/False (a step to start from) is refused, as the replicas
     would reach it at different steps.  ``class_weight="balanced"`` is computed over all of y
@@ -260,9 +261,10 @@ class DataParallel(BaseEstimator):
             state = _State(self._new_replicas(len(groups), balanced), epochs=0, loss_curve=[])
             stopped = self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter),
                                   None if tol is None else _NoImprovement(tol, self.estimator.n_iter_no_change))
+            diverged = self._diverged(client, state, blocks, groups, classes)
         self._finish(state, classes)
-        if rising := self.estimator_._rising(curve=self.loss_curve_, epochs=self.n_iter_):  # (as its own fit)
-            warnings.warn(rising, ConvergenceWarning)
+        if diverged:
+            warnings.warn(diverged, ConvergenceWarning)
         elif tol is not None and not stopped:
             self.estimator._warn_ran_out()
         return self
@@ -424,6 +426,32 @@ class DataParallel(BaseEstimator):
             _set_mean(replica, mean)
         state.replicas, state.epochs, state.loss_curve = replicas, last[0] + last[1], curve
         return stopped
+
+    def _diverged(self, client, state, blocks, groups, classes):
+        """What the estimator's own fit would say of the averaged model if it diverged (by the
+        objective curve, and by the model's objective over every row against zero weights', see
+        its _rising and _worse_than_none), else None.  The model's objective is one pass over
+        the blocks on their workers (none for the drop-ins, which have no such test)."""
+        model = state.replicas[0]  # (each holds the average)
+        at_zero = objective = None
+        if model._row_losses is not None:
+            x_futures, y_futures, w_futures = blocks
+            token = uuid.uuid4().hex[:8]
+            parts = [client.submit(_model_losses, model, [x_futures[i] for i in group], [y_futures[i] for i in group],
+                                   [w_futures[i] for i in group], classes, key=f"fastgd-objective-{token}-{r}",
+                                   workers=[worker], allow_other_workers=True, pure=False)
+                     for r, (worker, group) in enumerate(groups)]
+            try:
+                self._wait(client, parts, "the fitted model's objective", ours=parts)
+                total, weight, zero = np.sum(client.gather(parts), axis=0)
+            except BaseException as error:
+                client.cancel(parts)
+                _raise_if_gone(x_futures + y_futures + w_futures, error)
+                raise
+            at_zero = zero / weight if weight > 0 and zero > 0 else None
+            objective = model._objective_from(total, weight)
+        return (model._rising(at_zero, curve=state.loss_curve, epochs=state.epochs)
+                or (at_zero is not None and model._worse_than_none(at_zero, at_zero, objective)))
 
     def _finish(self, state, classes):
         self._replicas = state.replicas
@@ -613,6 +641,20 @@ def _round(last, mean, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epo
     if mean is not None:
         _set_mean(model, mean[0])
     return _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs)
+
+
+def _model_losses(model, X_blocks, y_blocks, w_blocks, classes):
+    """On a worker: over a replica's blocks, the model's loss sum and weight sum (its
+    _model_losses over their rows, as its fit trains on them) and zero weights' objective
+    times that weight sum."""
+    terms = np.zeros(3)
+    for X, y, w in zip(X_blocks, y_blocks, w_blocks):
+        X, y, w = model._prepare(_aligned_once(X, "X"), y, w, reset=False)
+        targets, w = model._as_trained(y, w, classes, False, X.dtype)
+        total, weight = model._model_losses(X, targets, w, None)
+        at_zero = model._objective_at_zero(targets, w, None)
+        terms += (total, weight, 0.0 if at_zero is None else at_zero * weight)
+    return terms
 
 
 def _mean(*results):

@@ -707,10 +707,9 @@ class _Driver(BaseEstimator):
         drop-ins': they follow scikit-learn, which has no such test) or not positive."""
         return None
 
-    def _row_losses(self, scores, targets):
-        """Each row's loss (in float64) at its scores (n, k) for its targets (n, 1 or k), as the
-        objective takes it (where _objective_at_zero is known)."""
-        raise NotImplementedError
+    #: a method giving each row's loss (in float64) at its scores (n, k) for its targets (n, 1 or
+    #: k), as the objective takes it, where _objective_at_zero is known; None where it is not
+    _row_losses = None
 
     def _rising(self, at_zero=None, curve=None, epochs=None):
         """What a fit whose objective says it diverged says (see _RISE), however it ended (tol,
@@ -734,15 +733,12 @@ class _Driver(BaseEstimator):
                 + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
         return f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. " + _TRY
 
-    def _worse_than_none(self, at_zero, started, X, targets, sample_weight, rows):
+    def _worse_than_none(self, at_zero, started, model):
         """What a fit whose model, as returned (coef_ and intercept_: the average, with average),
-        diverged says (see _WORSE), else None: its objective over the rows trained on, a pass
-        over them after the fit (the curve's last point is before the last step, and the
-        iterate's), against at_zero (_objective_at_zero's, None: no test) and started (the
-        objective of the weights it started from: at_zero from zero weights)."""
-        if at_zero is None:
-            return None
-        model = self._model_objective(X, targets, sample_weight, rows)
+        diverged says (see _WORSE), else None: model is its objective over the rows trained on
+        (_model_objective's: a pass over them after the fit, as the curve's last point is before
+        the last step, and the iterate's), at_zero _objective_at_zero's over them (not None),
+        started the objective of the weights it started from (at_zero from zero weights)."""
         if not (model > self._WORSE * at_zero and model > started):
             return None
         return (f"The fitted model's objective over the rows trained on is {model:.6g}, over {self._WORSE:g} times "
@@ -752,8 +748,13 @@ class _Driver(BaseEstimator):
 
     def _model_objective(self, X, targets, sample_weight, rows):
         """The objective (in float64) of the model as coef_ and intercept_ show it (the average, with
-        average): the weighted mean of _row_losses over the rows of X listed (all: None), 4 MB of
-        rows at a time (X is never copied whole, nor converted), plus the penalty of its weights."""
+        average) over the rows of X listed (all: None): see _model_losses and _objective_from."""
+        return self._objective_from(*self._model_losses(X, targets, sample_weight, rows))
+
+    def _model_losses(self, X, targets, sample_weight, rows):
+        """The sum of _row_losses, weighted by sample_weight, of the model as coef_ and intercept_
+        show it over the rows of X listed (all: None), and the sum of their weights, in float64,
+        4 MB of rows at a time (X is never copied whole, nor converted)."""
         weights_in_x, intercept = _split(self._shown(), self._n_outputs)  # (scores in X's dtype, losses in float64)
         intercept = intercept.astype(np.float64)
         if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
@@ -772,6 +773,13 @@ class _Driver(BaseEstimator):
                 weights = None if sample_weight is None else sample_weight[chunk].astype(np.float64)
                 total += float(losses.sum() if weights is None else losses @ weights)
                 weight_sum += float(losses.size if weights is None else weights.sum())
+        return total, weight_sum
+
+    def _objective_from(self, total, weight_sum):
+        """The objective of the model as coef_ and intercept_ show it, from its _model_losses over
+        some rows: their weighted mean loss plus the penalty of its weights; inf where NaN (a model
+        that overflows is worse than any)."""
+        with np.errstate(over="ignore", invalid="ignore"):
             objective = total / weight_sum + self._penalty(self._shown()) if weight_sum > 0 else math.nan
         return objective if not math.isnan(objective) else math.inf
 
@@ -851,6 +859,12 @@ class _Driver(BaseEstimator):
             raise interrupted
         return self
 
+    def _as_trained(self, y, sample_weight, classes, reset, dtype):
+        """The targets of labels or values y and the rows' weights in the objective (sample_weight
+        times the class weights), in dtype, as a call trains on them."""
+        targets = np.ascontiguousarray(self._targets(y, classes, reset, dtype), dtype=dtype)
+        return targets, self._class_weighted(sample_weight, targets, dtype)
+
     def _trains_copies(self, reset):
         """Whether the call will train copies of the weights (and of their average), leaving
         them as they are until it has succeeded: a failed call then has no need to put them back."""
@@ -873,9 +887,8 @@ class _Driver(BaseEstimator):
                     raise ValueError(f"X holds values beyond {X.dtype}'s range, the model's dtype, in which partial_fit "
                                      "goes on: expected values within it (or refit in X's dtype)")
                 sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
-            targets = np.ascontiguousarray(self._targets(y, classes, reset, X.dtype), dtype=X.dtype)
             given_weight = sample_weight  # (the held-out rows' score weighs them by it alone, as score does)
-            sample_weight = self._class_weighted(sample_weight, targets, X.dtype)
+            targets, sample_weight = self._as_trained(y, sample_weight, classes, reset, X.dtype)
         # checked in X's dtype, after the class weights: else a value beyond float32's range, or
         # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
         class_weight = getattr(self, "_expanded_class_weight", None)  # (the drop-ins' reach the loop apart)
@@ -942,8 +955,8 @@ class _Driver(BaseEstimator):
                        else self._model_objective(X, targets, sample_weight, train))
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
             # (scikit-learn's partial_fit warns of nothing)
-            if not partial and (diverged := (self._rising(at_zero) or self._worse_than_none(
-                    at_zero, started, X, targets, sample_weight, train))):
+            if not partial and (diverged := (self._rising(at_zero) or (at_zero is not None and self._worse_than_none(
+                    at_zero, started, self._model_objective(X, targets, sample_weight, train))))):
                 warnings.warn(diverged, ConvergenceWarning)
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:

@@ -824,6 +824,40 @@ def test_a_diverging_fit_warns_as_the_estimators(dask_client):
     assert model.loss_curve_[-1] > 2 * model.loss_curve_[0]
 
 
+@pytest.mark.parametrize("case", ["one epoch", "average", "fitted well", "classifier fitted well"])
+def test_the_returned_model_is_judged_as_the_estimators_judge_theirs(dask_client, case):
+    """The estimators warn when the model a fit returns has an objective over twice zero weights'
+    (see test_a_returned_model_worse_than_none_warns); DataParallel judged the curve alone, which
+    missed a one-epoch fit (its point is before the step) and an average far from its iterate.
+    The oracle: the objective computed here from the averaged model's predictions."""
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    y = X @ np.array([1.0, -2, 3, 0.5, 0]) + 1 + 0.3 * rng.standard_normal(300)
+    LR = fastgd.LinearRegression
+    estimator = {"one epoch": LR(learning_rate=10, batch_size=None, max_iter=1, tol=None),
+                 "average": LR(optimizer="rmsprop", learning_rate=10, batch_size=None, average=True, max_iter=20,
+                               tol=None),
+                 "fitted well": LR(random_state=0, max_iter=20, tol=None),
+                 "classifier fitted well": fastgd.LogisticRegression(random_state=0, max_iter=20, tol=None)}[case]
+    if case.startswith("classifier"):
+        y = (y > 1).astype(int)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model = DataParallel(estimator, client=dask_client).fit(da.from_array(X, chunks=100),
+                                                                 da.from_array(y, chunks=100))
+    said = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    if case.startswith("classifier"):
+        scores = model.decision_function(X)
+        objective, at_zero = np.mean(np.logaddexp(0, scores) - y * scores), np.log(2)
+    else:
+        objective, at_zero = 0.5 * np.mean((model.predict(X) - y) ** 2), np.mean(y ** 2) / 2
+    if "well" in case:
+        assert objective < at_zero and not any("diverged" in message for message in said), said
+    else:
+        assert objective > 2 * at_zero
+        assert len(said) == 1 and "fitted model's objective over the rows trained on" in said[0], said
+
+
 @pytest.mark.parametrize("make", [fastgd.SGDRegressor, fastgd.LinearRegression])
 def test_replicas_shuffle_their_blocks_anew_every_epoch(make):
     """A replica's epoch is a partial_fit call a block; a drop-in's, as scikit-learn's, draws its
