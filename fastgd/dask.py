@@ -49,7 +49,7 @@ except ImportError as error:
     raise ImportError(f"fastgd.dask needs dask[distributed] ({error}); install it with "
                       "pip install \"fastgd[dask]\"") from error
 
-from .linear_model import _Driver, _is_aligned, _NoImprovement
+from .linear_model import _MAX_INT, _check_same_classes, _Driver, _is_aligned, _NoImprovement
 
 __all__ = ["DataParallel"]
 
@@ -290,9 +290,8 @@ class DataParallel(BaseEstimator):
                 self._train(client, state, blocks, groups, classes, 1)
         else:
             known = getattr(self, "classes_", None)
-            if classes is not None and known is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
-                raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the "
-                                 f"first call to partial_fit, {known.tolist()}")
+            if known is not None:
+                _check_same_classes(classes, known)
             classes = known
             # copies, with the estimator's current parameters (set_params(estimator__...) applies)
             current = {**self.estimator.get_params(deep=False), "tol": None}
@@ -309,7 +308,7 @@ class DataParallel(BaseEstimator):
         from the estimator's random_state: a drop-in's partial_fit, as scikit-learn's, draws its
         shuffling seed from it at each call, so that an int would shuffle a block alike every
         epoch); class_weight: theirs, if not None."""
-        seeds = check_random_state(self.estimator.random_state).randint(np.iinfo(np.int32).max, size=count)
+        seeds = check_random_state(self.estimator.random_state).randint(_MAX_INT, size=count)
         # tol=None: every epoch runs (no convergence test, nor its warning for each block)
         weighted = {} if class_weight is None else {"class_weight": class_weight}
         return [clone(self.estimator).set_params(random_state=np.random.RandomState(seed), tol=None, **weighted)
@@ -450,8 +449,7 @@ class DataParallel(BaseEstimator):
                 raise
             at_zero = zero / weight if weight > 0 and zero > 0 else None
             objective = model._objective_from(total, weight)
-        return (model._rising(at_zero, curve=state.loss_curve, epochs=state.epochs)
-                or (at_zero is not None and model._worse_than_none(at_zero, at_zero, objective)))
+        return model._diverged(at_zero, at_zero, objective, curve=state.loss_curve, epochs=state.epochs)
 
     def _finish(self, state, classes):
         self._replicas = state.replicas

@@ -109,7 +109,8 @@ def _aligned(a):
 _CHECKED_FORMATS = ("csr", "csc", "bsr", "coo", "lil")
 
 #: what a divergence warning advises
-_TRY = "Try a smaller learning_rate, or scale the features (e.g. StandardScaler)."
+#: what a diverged fit's message advises, after "Try " (or "Else try ")
+_TRY = "a smaller learning_rate, or scale the features (e.g. StandardScaler)."
 
 
 def _check_sparse_indices(X):
@@ -141,11 +142,18 @@ def _check_sparse_indices(X):
                          f"and its columns in [0, {X.shape[1]}), one each per entry")
     rows, columns = X.shape if X.format != "bsr" else (X.shape[0] // X.blocksize[0], X.shape[1] // X.blocksize[1])
     major, minor = (columns, rows) if X.format == "csc" else (rows, columns)
-    indptr, indices = np.asarray(X.indptr), np.asarray(X.indices)
+    _check_compressed(X, np.asarray(X.indptr), np.asarray(X.indices), major, minor)
+
+
+def _check_compressed(X, indptr, indices, major, minor, check_indices=True):
+    """Raise ValueError unless a compressed X's indptr rises from 0 to at most its entries over
+    its `major` rows (columns, blocks) and, if check_indices, the indices it reaches lie in [0, minor)."""
     entries = min(indices.size, np.shape(X.data)[0])
-    if not (indptr.ndim == indices.ndim == 1 and indptr.size == major + 1 and indptr[0] == 0
-            and (np.diff(indptr) >= 0).all() and indptr[-1] <= entries
-            and (indptr[-1] == 0 or 0 <= indices[:indptr[-1]].min() <= indices[:indptr[-1]].max() < minor)):
+    in_range = (indptr.ndim == indices.ndim == 1 and indptr.size == major + 1 and indptr[0] == 0
+                and (np.diff(indptr) >= 0).all() and indptr[-1] <= entries)
+    if in_range and check_indices and indptr[-1] > 0:
+        in_range = 0 <= indices[:indptr[-1]].min() <= indices[:indptr[-1]].max() < minor
+    if not in_range:
         raise ValueError(f"X's indptr or indices are out of range: a {X.format.upper()} matrix's indptr must rise "
                          f"from 0 to at most its {entries} entries, and its indices lie in [0, {minor})")
 
@@ -170,14 +178,8 @@ def _own_indices(X, indices=True):
     Its values stay X's: a value written meanwhile changes a result, never what is read."""
     indptr = np.array(X.indptr, copy=True)
     index = np.array(X.indices, copy=True) if indices else X.indices
+    _check_compressed(X, indptr, index, X.shape[0], X.shape[1], check_indices=indices)
     entries = min(index.size, np.shape(X.data)[0])
-    message = (f"X's indptr or indices are out of range: a CSR matrix's indptr must rise from 0 to at most its "
-               f"{entries} entries, and its indices lie in [0, {X.shape[1]})")
-    if not (indptr.ndim == index.ndim == 1 and indptr.size == X.shape[0] + 1 and indptr[0] == 0
-            and (np.diff(indptr) >= 0).all() and indptr[-1] <= entries):
-        raise ValueError(message)
-    if indices and indptr[-1] > 0 and not 0 <= index[:indptr[-1]].min() <= index[:indptr[-1]].max() < X.shape[1]:
-        raise ValueError(message)
     return sparse.csr_matrix((X.data[:entries], index[:entries], indptr), shape=X.shape, copy=False)
 
 
@@ -201,6 +203,19 @@ def _entries_summed(X):
     copy = sparse.csr_matrix((np.array(copy.data, copy=True), copy.indices, copy.indptr), shape=X.shape, copy=False)
     copy.sum_duplicates()
     return copy
+
+
+def _row_chunks(X, rows=None):
+    """X (a sparse X over a private, checked indptr: see _own_indices) and the selections of the
+    rows listed (all: None) that take about 4 MB of X at a time: X is never copied whole, nor converted."""
+    if sparse.issparse(X):
+        X = _own_indices(X, indices=False)
+    n = X.shape[0] if rows is None else rows.size
+    row_bytes = (X.shape[1] * X.dtype.itemsize if not sparse.issparse(X)  # (a sparse row's: its stored entries')
+                 else X.nnz // max(1, X.shape[0]) * (X.dtype.itemsize + X.indices.dtype.itemsize))
+    step = max(1, (1 << 22) // max(1, row_bytes))
+    return X, [slice(start, min(start + step, n)) if rows is None else rows[start:start + step]
+               for start in range(0, n, step)]
 
 
 #: the names a warm refit gives the weights it keeps, in its messages (_start_from)
@@ -621,8 +636,8 @@ class _Driver(BaseEstimator):
                     f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
                     f"and {rate} (in {self._theta.dtype}); the model is left as it was "
                     "before this call. " + ("With eps=0 the step divides 0 by 0 wherever a gradient stayed 0: "
-                                            "use eps > 0. Else t" if group.get("eps") == 0 else "T")
-                    + "ry a smaller learning_rate, or scale the features (e.g. StandardScaler)." + in_float32
+                                            "use eps > 0. Else try " if group.get("eps") == 0 else "Try ")
+                    + _TRY + in_float32
                 )
             self.loss_curve_.append(objective)
             if validation is not None:
@@ -703,9 +718,19 @@ class _Driver(BaseEstimator):
 
     def _objective_at_zero(self, targets, sample_weight, rows):
         """The objective of zero weights and intercepts over the rows trained on (all, or those
-        listed): the loss at score 0, weighted as the objective weighs it; None where not known (the
-        drop-ins': they follow scikit-learn, which has no such test) or not positive."""
-        return None
+        listed): the weighted mean of _row_losses at score 0 (in float64); None where not known (no
+        _row_losses: the drop-ins follow scikit-learn, which has no such test) or not positive."""
+        if self._row_losses is None:
+            return None
+        targets = targets.reshape(targets.shape[0], -1)
+        if rows is not None:
+            targets, sample_weight = targets[rows], None if sample_weight is None else sample_weight[rows]
+        with np.errstate(over="ignore", invalid="ignore"):  # (weights beyond float64: the fit refuses them)
+            if sample_weight is not None and not sample_weight.sum(dtype=np.float64) > 0:
+                return None
+            at_zero = float(np.average(self._row_losses(np.zeros((targets.shape[0], self._n_outputs)), targets),
+                                       weights=sample_weight))
+        return at_zero if at_zero > 0 else None
 
     #: a method giving each row's loss (in float64) at its scores (n, k) for its targets (n, 1 or
     #: k), as the objective takes it, where _objective_at_zero is known; None where it is not
@@ -731,7 +756,7 @@ class _Driver(BaseEstimator):
             return None
         said = (f"above its first epoch's ({first:.6g}) and "
                 + (f"rising in each of its last {rises}" if climbed else f"far above its best ({best:.6g})"))
-        return f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. " + _TRY
+        return f"The fit ended in epoch {epochs} with an objective of {last:.6g}, {said}: it diverged. Try " + _TRY
 
     def _worse_than_none(self, at_zero, started, model):
         """What a fit whose model, as returned (coef_ and intercept_: the average, with average),
@@ -744,7 +769,14 @@ class _Driver(BaseEstimator):
         return (f"The fitted model's objective over the rows trained on is {model:.6g}, over {self._WORSE:g} times "
                 f"that of zero weights ({at_zero:.6g})"
                 + ("" if started == at_zero else f" and above that of the weights it started from ({started:.6g})")
-                + ": it diverged. " + _TRY)
+                + ": it diverged. Try " + _TRY)
+
+    def _diverged(self, at_zero, started, objective, curve=None, epochs=None):
+        """What a fit that diverged says, by its curve (_rising) or by the model it returns
+        (_worse_than_none, where at_zero is known: objective, the model's objective or a function
+        giving it, is then read), else None."""
+        return self._rising(at_zero, curve, epochs) or (at_zero is not None and self._worse_than_none(
+            at_zero, started, objective() if callable(objective) else objective))
 
     def _model_objective(self, X, targets, sample_weight, rows):
         """The objective (in float64) of the model as coef_ and intercept_ show it (the average, with
@@ -757,17 +789,10 @@ class _Driver(BaseEstimator):
         4 MB of rows at a time (X is never copied whole, nor converted)."""
         weights_in_x, intercept = _split(self._shown(), self._n_outputs)  # (scores in X's dtype, losses in float64)
         intercept = intercept.astype(np.float64)
-        if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
-            X = _own_indices(X, indices=False)
-        n = X.shape[0] if rows is None else rows.size
-        row_bytes = (X.shape[1] * X.dtype.itemsize if not sparse.issparse(X)  # (a sparse row's: its stored entries')
-                     else X.nnz // max(1, X.shape[0]) * (X.dtype.itemsize + X.indices.dtype.itemsize))
-        step = max(1, (1 << 22) // max(1, row_bytes))
+        X, chunks = _row_chunks(X, rows)
         total = weight_sum = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # a model that overflows: inf, worse than any
-            for start in range(0, n, step):
-                chunk = slice(start, min(start + step, n))
-                chunk = chunk if rows is None else rows[chunk]
+            for chunk in chunks:
                 scores = np.asarray(X[chunk] @ weights_in_x.T).astype(np.float64) + intercept
                 losses = self._row_losses(scores, targets.reshape(targets.shape[0], -1)[chunk])
                 weights = None if sample_weight is None else sample_weight[chunk].astype(np.float64)
@@ -783,16 +808,12 @@ class _Driver(BaseEstimator):
             objective = total / weight_sum + self._penalty(self._shown()) if weight_sum > 0 else math.nan
         return objective if not math.isnan(objective) else math.inf
 
-    #: rows predicted at a time when scoring held-out rows of X
-    _SCORE_CHUNK = 1 << 14
-
     def _validation_score(self, X, rows, y, sample_weight):
         """score() of the held-out rows of X, taken a chunk at a time (X is never copied whole):
         fastgd's predict without validating them again (X's feature names were checked with X), a
         subclass's own predict as scikit-learn's score calls it; a subclass's own score, as
         scikit-learn's early stopping calls it, on the held-out rows."""
-        if sparse.issparse(X):  # rows selected through a private indptr (see _own_indices)
-            X = _own_indices(X, indices=False)
+        X, chunks = _row_chunks(X, rows)
         if type(self).score is not (ClassifierMixin if isinstance(self, ClassifierMixin) else RegressorMixin).score:
             with warnings.catch_warnings():  # X's rows without the names they were checked with, as scikit-learn's
                 warnings.filterwarnings("ignore", "X does not have valid feature names", UserWarning)
@@ -802,8 +823,7 @@ class _Driver(BaseEstimator):
                 return self._predicted(self._scores(rows, validated=True))
         else:
             predict = self.predict
-        predicted = np.concatenate([predict(X[rows[start:start + self._SCORE_CHUNK]])
-                                    for start in range(0, rows.size, self._SCORE_CHUNK)])
+        predicted = np.concatenate([predict(X[chunk]) for chunk in chunks])
         metric = accuracy_score if isinstance(self, ClassifierMixin) else r2_score
         return float(metric(y, predicted, sample_weight=sample_weight))
 
@@ -955,8 +975,8 @@ class _Driver(BaseEstimator):
                        else self._model_objective(X, targets, sample_weight, train))
             ran_out = self._run_epochs(X, targets, sample_weight, n_epochs, train, validation)
             # (scikit-learn's partial_fit warns of nothing)
-            if not partial and (diverged := (self._rising(at_zero) or (at_zero is not None and self._worse_than_none(
-                    at_zero, started, self._model_objective(X, targets, sample_weight, train))))):
+            if not partial and (diverged := self._diverged(
+                    at_zero, started, lambda: self._model_objective(X, targets, sample_weight, train))):
                 warnings.warn(diverged, ConvergenceWarning)
                 ran_out = False  # more epochs are not the answer
         if ran_out and not partial:
@@ -1236,6 +1256,14 @@ def _check_one_label_type(labels, name):
                              "(e.g. all strings: y.astype(str))")
 
 
+def _check_same_classes(classes, known):
+    """Raise ValueError unless the classes a later partial_fit call is given (None: none) are those
+    of the first call, known."""
+    if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
+        raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the first "
+                         f"call to partial_fit, {known.tolist()}")
+
+
 def _class_index(model, y, classes, reset):
     """Each label's index in model.classes_, which the first call sets (from `classes`, or
     the labels of y), with model._n_outputs (one output for two classes, else one a class), and
@@ -1250,10 +1278,8 @@ def _class_index(model, y, classes, reset):
     if y.dtype.kind not in "biu":  # integer labels (y is 1-D) are classes already: spare a pass
         check_classification_targets(y)
     new_classes = reset or not hasattr(model, "classes_")
-    if not new_classes and classes is not None and not np.array_equal(np.unique(np.asarray(classes)),
-                                                                      model.classes_):
-        raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the first "
-                         f"call to partial_fit, {model.classes_.tolist()}")
+    if not new_classes:
+        _check_same_classes(classes, model.classes_)
     if new_classes:
         model.classes_ = np.unique(y) if classes is None else np.unique(np.asarray(classes))
         if model.classes_.dtype == object:  # strings (numbers and mixes were refused): "<U", as scikit-learn's
@@ -1485,18 +1511,6 @@ class LinearRegression(RegressorMixin, _BaseGD):
         with self._checked_call(partial=True):
             return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
-    def _objective_at_zero(self, targets, sample_weight, rows):
-        # the squared error / 2 of predicting 0, its weighted mean (in float64: y's squares may
-        # leave float32's range)
-        targets = targets.reshape(targets.shape[0], -1)
-        if rows is not None:
-            targets, sample_weight = targets[rows], None if sample_weight is None else sample_weight[rows]
-        with np.errstate(over="ignore", invalid="ignore"):  # (weights beyond float64: the fit refuses them)
-            if sample_weight is not None and not sample_weight.sum(dtype=np.float64) > 0:
-                return None
-            at_zero = float(np.average(np.square(targets, dtype=np.float64).sum(axis=1), weights=sample_weight)) / 2
-        return at_zero if at_zero > 0 else None
-
     def _row_losses(self, scores, targets):
         return 0.5 * np.square(scores - targets).sum(axis=1)  # (the squared error / 2)
 
@@ -1554,9 +1568,6 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
             return sample_weight
         per_row = weights[targets.astype(np.intp)].astype(dtype)
         return per_row if sample_weight is None else sample_weight * per_row
-
-    def _objective_at_zero(self, targets, sample_weight, rows):
-        return math.log(len(self.classes_))  # the log loss of even odds, whatever the weights
 
     def _row_losses(self, scores, targets):
         index = targets[:, 0].astype(np.intp)  # (each row's class index)

@@ -1824,6 +1824,16 @@ def test_logistic_regression_shares_the_other_parameters_defaults():
     assert own == shared
 
 
+@pytest.mark.parametrize("make", [fastgd.SGDClassifier, fastgd.SGDRegressor])
+def test_the_drop_ins_share_the_optimizer_options_defaults(make):
+    # written again in each drop-in's signature (scikit-learn's own parameters' defaults differ)
+    from fastgd.linear_model import OPTIMIZERS
+    options = {name for _, names, _ in OPTIMIZERS.values() for name in names} | {"rho", "lazy_updates"}
+    shared, own = fastgd.LinearRegression().get_params(), make().get_params()
+    assert options <= set(own)
+    assert {name: own[name] for name in options} == {name: shared[name] for name in options}
+
+
 def test_early_stopping_with_average_scores_the_model_returned():
     # the own estimators score the model they return (the average), the drop-ins the weights trained
     from sklearn.datasets import make_regression
@@ -2215,6 +2225,28 @@ def test_a_returned_model_worse_than_none_warns(case):
     objective = 0.5 * np.mean((model.predict(X) - y) ** 2)
     assert objective > 2 * at_zero and objective > started
     assert len(said) == 1 and "it diverged" in said[0], said
+
+
+@pytest.mark.parametrize("classes", [0, 2, 4])
+def test_zero_weights_objective_is_the_loss_at_score_zero(classes):
+    """The divergence rule's yardstick (see _WORSE): zero weights' objective over the rows trained
+    on, weighted as the objective weighs them; the oracles are scikit-learn's log loss of even odds
+    and the mean of y^2 / 2.  (Computed from _row_losses: a binary formula for K classes would
+    give log 2.)"""
+    from sklearn.metrics import log_loss
+    rng = np.random.default_rng(0)
+    X, weights, rows = rng.standard_normal((200, 3)), rng.random(200) + 0.5, np.arange(0, 200, 3)
+    if classes:
+        y = np.arange(200) % classes
+        model = fastgd.LogisticRegression(max_iter=1, tol=None).fit(X, y)
+        even = np.full((rows.size, classes), 1 / classes)
+        expected = log_loss(y[rows], even, sample_weight=weights[rows], labels=np.arange(classes))
+    else:
+        y = X @ np.array([1.0, -2, 3]) + 1
+        model = fastgd.LinearRegression(max_iter=1, tol=None).fit(X, y)
+        expected = np.average(y[rows] ** 2, weights=weights[rows]) / 2
+    targets, weighted = model._as_trained(y, weights, None, False, X.dtype)
+    assert model._objective_at_zero(targets, weighted, rows) == pytest.approx(expected, rel=1e-12)
 
 
 def test_a_returned_model_near_the_optimum_does_not_warn():
