@@ -2,8 +2,8 @@
 partial_fit, with fastgd.SGDClassifier beside scikit-learn's (the pattern of scikit-learn's
 out-of-core text example).
 
-The documents are made here, with no download: each of three topics draws most of its words
-from a vocabulary of its own and the rest from one shared by all, so the classes overlap.
+The documents are made here, with no download: each of three topics draws a few of its words
+(4%) from a vocabulary of its own and the rest from one shared by all, so the classes overlap.
 Both classifiers see the same sparse batches (CSR, 2^18 hashed features, --bits) once each and are
 scored on held-out documents; the script prints their accuracy and the time spent in
 partial_fit, and exits with an error if fastgd's accuracy falls short of scikit-learn's by

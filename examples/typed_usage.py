@@ -123,6 +123,21 @@ def estimators() -> None:
     assert coef.shape == (3,)
 
 
+def sparse_estimators() -> None:
+    from scipy import sparse
+
+    rng = np.random.default_rng(2)
+    dense = rng.standard_normal((200, 20)) * (rng.random((200, 20)) < 0.2)
+    labels = (dense.sum(axis=1) > 0).astype(int)
+    for X in (sparse.csr_matrix(dense), sparse.csr_array(dense), sparse.coo_matrix(dense)):
+        classifier = fastgd.SGDClassifier(loss="log_loss", max_iter=20, tol=None, random_state=0)
+        classifier.fit(X, labels).partial_fit(X, labels)
+        assert classifier.decision_function(X).shape == (200,) and classifier.predict_proba(X).shape == (200, 2)
+        assert classifier.score(X, labels) > 0.8
+        regression = fastgd.LinearRegression(max_iter=20, random_state=0).fit(X, dense.sum(axis=1))
+        assert regression.predict(X).shape == (200,)
+
+
 def clipping_averaging_accumulation() -> None:
     rng = np.random.default_rng(2)
     params = [fastgd.Parameter(np.zeros(4, dtype=np.float32)), fastgd.Parameter(np.zeros(3, dtype=np.float32))]
@@ -161,6 +176,7 @@ def main() -> None:
     functional_steps()
     reference_matches()
     estimators()
+    sparse_estimators()
     clipping_averaging_accumulation()
     print("typed usage example: ok")
 

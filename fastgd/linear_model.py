@@ -226,7 +226,7 @@ _BLAS_MOST = 2**31 - 1
 
 @functools.cache
 def _defaults_of(cls):
-    """An optimizer class's default options, from its signature."""
+    """A class's (an optimizer's, an estimator's) default options, from its signature."""
     return {name: parameter.default for name, parameter in inspect.signature(cls).parameters.items()}
 
 
@@ -1690,7 +1690,7 @@ n_iter_no_change, %swarm_start, average
         "sgd" (scikit-learn's algorithm; "momentum" with momentum=0 is the same), or another of
         fastgd's optimizers: "momentum",
         "nesterov", "rmsprop", "adam", "adamw", "adagrad", "adamax", "adadelta", "lion", "radam",
-        "nadam", stepping with learning_rate's rates. learning_rate="optimal" (the default) sizes
+        "nadam", stepping with learning_rate's rates. learning_rate="optimal" (SGDClassifier's default) sizes
         plain SGD's steps: with an optimizer other than "sgd", "momentum" and "nesterov" (whose
         steps are about the rate, whatever the gradient's size) it warns; pass
         learning_rate="constant" and eta0 (1e-3, say) there.
@@ -1763,7 +1763,8 @@ class _SGDDropIn(_Driver):
                              "the optimal learning rate")
         if self.learning_rate == "optimal" and self.optimizer not in GRADIENT_SIZED:
             first = lr_scheduler._optimal_lr(float(self.alpha), 1)
-            warnings.warn(f"learning_rate='optimal' (the default) is plain SGD's schedule, 1 / (alpha (t0 + t)), "
+            default = " (the default)" if _defaults_of(type(self))["learning_rate"] == "optimal" else ""
+            warnings.warn(f"learning_rate='optimal'{default} is plain SGD's schedule, 1 / (alpha (t0 + t)), "
                           f"whose first rate is {first:.3g} at alpha={self.alpha:g}; optimizer={self.optimizer!r} "
                           "steps each weight by about its rate whatever the gradient's size, so such rates throw "
                           "the weights far and train a poor model. Pass learning_rate='constant' (or 'invscaling', "

@@ -202,9 +202,13 @@ def test_optimal_rates_warn_with_optimizers_that_step_by_the_rate(optimizer):
     with pytest.warns(UserWarning, match=r"first rate is 10 at alpha=0.0001; optimizer='%s'" % optimizer) as record:
         make().partial_fit(X, y, classes=[0, 1])
     assert record[0].filename == __file__  # pointing at the call
+    assert "'optimal' (the default)" in str(record[0].message)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make(learning_rate="constant", eta0=1e-3).fit(X, y)
+    # SGDRegressor's default is "invscaling" (scikit-learn's): "optimal" is the user's choice there
+    with pytest.warns(UserWarning, match=r"learning_rate='optimal' is plain SGD's schedule"):
+        fastgd.SGDRegressor(optimizer=optimizer, learning_rate="optimal", max_iter=2, tol=None).fit(X, y)
 
 
 def test_shuffled_multiclass_fits_of_other_optimizers_train_classes_together():
