@@ -502,7 +502,7 @@ class _Driver(BaseEstimator):
         l2, l1 = self._penalties()
         options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), steps_before=int(self._t[0]),
                        lazy_average=getattr(self, "_lazy_average", None), row_weight=self._row_weight())
-        if self.average:
+        if self._averaged_as:  # (the call's, as _start_call decided it with the lazy average)
             options.update(average=self._average_theta, average_start=self._average_start)
         return options
 

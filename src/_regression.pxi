@@ -141,6 +141,8 @@ cdef class Objective:
         if sgd_objective and (sgd_norms is None or sgd_intercepts is None or LOSSES[loss] < HINGE):
             raise ValueError("sgd_objective needs one of scikit-learn's SGD losses, sgd_norms and sgd_intercepts")
         self.sgd_objective, self.sgd_norms, self.sgd_intercepts = sgd_objective, sgd_norms, sgd_intercepts
+        if lazy_average is not None and (l1_state is None or average is None):
+            raise ValueError("lazy_average needs l1_state and average (the caller decides when the average is lazy)")
 
     cdef Settings settings(self, Py_ssize_t k, Py_ssize_t d, int dtype) except *:
         """The settings for parameters of k outputs of d features in `dtype`, its arrays checked."""
@@ -165,7 +167,7 @@ cdef class Objective:
         if self.l1_state is not None:
             s.l1_penalty = <double*>float64_data(self.l1_state, k * d + 1, "l1_state")
         s.lazy_average = NULL
-        if self.lazy_average is not None and self.l1_state is not None and self.average is not None:
+        if self.lazy_average is not None:
             s.lazy_average = <double*>float64_data(self.lazy_average, 2, "lazy_average")
         if self.average is not None:
             if not (isinstance(self.average, cnp.ndarray) and cnp.PyArray_TYPE(self.average) == dtype
@@ -498,6 +500,18 @@ cdef double batch_residuals(floating* scores, const double* intercepts, const fl
     return total
 
 
+cdef inline bint keeps_norms(const Settings* settings) noexcept nogil:
+    """Whether an epoch keeps sgd_objective's norms of the weights (see fill_norms): its
+    objective's penalty reads them."""
+    return settings.sgd_objective != NULL and (settings.alpha != 0 or settings.l1 != 0)
+
+
+cdef inline long long average_count(const Settings* settings, long long step) noexcept nogil:
+    """The number of steps the average holds once step `step` (step_number's) is taken: 0
+    before average_start, or without an average."""
+    return step - settings.average_start + 1 if settings.average != NULL and step >= settings.average_start else 0
+
+
 cdef inline long long step_number(const Settings* settings, Py_ssize_t stepped) noexcept nogil:
     """The number of the step taken after `stepped` steps of this epoch (batches passed over,
     PA-I's rows of zeros, are no steps): steps count from 1 over the whole fit, from
@@ -537,7 +551,7 @@ cdef double run_epoch(
     cdef bint kept = one_pass and batch_size == 1  # the intercepts in double (see kept_intercepts)
     cdef floating neg_lr, g
     cdef Py_ssize_t near, far
-    cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)
+    cdef bint penalized = keeps_norms(settings)
     # sgd_objective's norms (see fill_norms): without L1, per-sample plain SGD's step a coef + b x
     # makes an output's squares a^2 squares + b (2 a coef . x + b x . x), from the forward pass's
     # dot products (coef . x stashed in intercept_grad, which that step does not use): a pass
@@ -667,7 +681,7 @@ cdef double run_epoch(
             if penalized:  # the step moved every weight
                 fill_norms(settings, coef, k, d)
         step = step_number(settings, batch - skipped)
-        count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
+        count = average_count(settings, step)
         eta = lr if settings.l1_penalty != NULL else 0.0
         if settings.lazy_average != NULL:  # scikit-learn's: the average, then a truncation that enters it
             ratio = lazy_average_advance(settings.lazy_average, max(0.0, 1.0 - eta * alpha) if alpha != 0 else 1.0,
@@ -858,7 +872,7 @@ cdef double run_sparse_epoch(
     cdef Py_ssize_t near, far, skipped = 0  # batches passed over (PA-I's rows of zeros)
     cdef double* lazy = settings.lazy_average
     cdef double carried = 1.0  # scikit-learn's S before the epoch (with lazy; see lazy_average_advance)
-    cdef bint penalized = settings.sgd_objective != NULL and (alpha != 0 or settings.l1 != 0)  # see fill_norms
+    cdef bint penalized = keeps_norms(settings)
     cdef double squares, magnitudes, decay
     cdef double least_decay = least_l2_decay(settings)
     weights_finite[0] = False
@@ -930,7 +944,7 @@ cdef double run_sparse_epoch(
         scale = 1.0 / batch_weight if batch_weight != 0 else 0.0
         eta = rates[batch - skipped] if rates != NULL else lr_of(optimizer, 0)
         step = step_number(settings, batch - skipped)
-        count = step - settings.average_start + 1 if average != NULL and step >= settings.average_start else 0
+        count = average_count(settings, step)
         if scaled:
             if alpha != 0:  # (a negative scale is folded at once; see least_l2_decay)
                 decay = <floating>max(least_decay, 1.0 - eta * alpha)  # in the data's dtype, as scikit-learn's
