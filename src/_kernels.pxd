@@ -144,22 +144,20 @@ cdef inline void sgd_kernel(
         param[i] = p + neg_lr * g
 
 
-cdef inline void sgd_update(const Task* t, const double* options) noexcept nogil:
-    cdef const SgdOptions* o = <const SgdOptions*>options
+cdef inline void sgd_typed(floating* param, const Task* t, const SgdOptions* o) noexcept nogil:
     # (a state array is there, not NULL, when its option asks for it: the engine decides, see Plan)
-    if t.is_float32:
-        if t.state[0] != NULL:
-            sgd_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                       <float*>t.state[0], t.size, o, t.fresh, True)
-        else:
-            sgd_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                       <float*>NULL, t.size, o, False, False)
+    cdef floating* buffer = <floating*>t.state[0]
+    if buffer != NULL:
+        sgd_kernel(param, <const floating*>t.grad, t.grad_scale, buffer, t.size, o, t.fresh, True)
     else:
-        if t.state[0] != NULL:
-            sgd_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
-                       <double*>t.state[0], t.size, o, t.fresh, True)
-        else:
-            sgd_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>NULL, t.size, o, False, False)
+        sgd_kernel(param, <const floating*>t.grad, t.grad_scale, buffer, t.size, o, False, False)
+
+
+cdef inline void sgd_update(const Task* t, const double* options) noexcept nogil:
+    if t.is_float32:
+        sgd_typed(<float*>t.param, t, <const SgdOptions*>options)
+    else:
+        sgd_typed(<double*>t.param, t, <const SgdOptions*>options)
 
 
 # -- Adam and AdamW -------------------------------------------------------------
@@ -243,33 +241,28 @@ cdef inline bint step_order(double neg_step_size) noexcept nogil:
     return fabs(neg_step_size) <= 1
 
 
-cdef inline void adam_typed(const Task* t, const AdamOptions* o, const AdamStep* s,
-                            bint multiply_first) noexcept nogil:
-    if t.is_float32:
-        if t.state[2] != NULL:  # amsgrad's
-            adam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                        <float*>t.state[0], <float*>t.state[1],
-                        <float*>t.state[2], t.size, o, s, True, multiply_first)
-        else:
-            adam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                        <float*>t.state[0], <float*>t.state[1],
-                        <float*>NULL, t.size, o, s, False, multiply_first)
+cdef inline void adam_typed(floating* param, const Task* t, const AdamOptions* o) noexcept nogil:
+    cdef const AdamStep* s = <const AdamStep*>t.step_scalars
+    cdef const floating* grad = <const floating*>t.grad
+    cdef floating* exp_avg = <floating*>t.state[0]
+    cdef floating* exp_avg_sq = <floating*>t.state[1]
+    cdef floating* max_exp_avg_sq = <floating*>t.state[2]  # amsgrad's, or NULL
+    cdef bint multiply_first = step_order(s.neg_step_size)
+    if max_exp_avg_sq != NULL and multiply_first:
+        adam_kernel(param, grad, t.grad_scale, exp_avg, exp_avg_sq, max_exp_avg_sq, t.size, o, s, True, True)
+    elif max_exp_avg_sq != NULL:
+        adam_kernel(param, grad, t.grad_scale, exp_avg, exp_avg_sq, max_exp_avg_sq, t.size, o, s, True, False)
+    elif multiply_first:
+        adam_kernel(param, grad, t.grad_scale, exp_avg, exp_avg_sq, max_exp_avg_sq, t.size, o, s, False, True)
     else:
-        if t.state[2] != NULL:  # amsgrad's
-            adam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], <double*>t.state[1],
-                        <double*>t.state[2], t.size, o, s, True, multiply_first)
-        else:
-            adam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], <double*>t.state[1],
-                        <double*>NULL, t.size, o, s, False, multiply_first)
+        adam_kernel(param, grad, t.grad_scale, exp_avg, exp_avg_sq, max_exp_avg_sq, t.size, o, s, False, False)
 
 
 cdef inline void adam_update(const Task* t, const double* options) noexcept nogil:
-    cdef const AdamOptions* o = <const AdamOptions*>options
-    cdef const AdamStep* s = <const AdamStep*>t.step_scalars
-    if step_order(s.neg_step_size):
-        adam_typed(t, o, s, True)
+    if t.is_float32:
+        adam_typed(<float*>t.param, t, <const AdamOptions*>options)
     else:
-        adam_typed(t, o, s, False)
+        adam_typed(<double*>t.param, t, <const AdamOptions*>options)
 
 
 # -- RMSprop --------------------------------------------------------------------
@@ -404,20 +397,20 @@ cdef inline void adagrad_kernel(
             param[i] = p + neg_clr * (g / (root(total) + eps))
 
 
-cdef inline void adagrad_update(const Task* t, const double* options) noexcept nogil:
-    cdef const AdagradOptions* o = <const AdagradOptions*>options
+cdef inline void adagrad_typed(floating* param, const Task* t, const AdagradOptions* o) noexcept nogil:
     cdef const AdagradStep* s = <const AdagradStep*>t.step_scalars
-    cdef bint multiply_first = step_order(s.neg_clr)
-    if t.is_float32 and multiply_first:
-        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                       <float*>t.state[0], t.size, o, s, True)
-    elif t.is_float32:
-        adagrad_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                       <float*>t.state[0], t.size, o, s, False)
-    elif multiply_first:
-        adagrad_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], t.size, o, s, True)
+    cdef const floating* grad = <const floating*>t.grad
+    if step_order(s.neg_clr):
+        adagrad_kernel(param, grad, t.grad_scale, <floating*>t.state[0], t.size, o, s, True)
     else:
-        adagrad_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale, <double*>t.state[0], t.size, o, s, False)
+        adagrad_kernel(param, grad, t.grad_scale, <floating*>t.state[0], t.size, o, s, False)
+
+
+cdef inline void adagrad_update(const Task* t, const double* options) noexcept nogil:
+    if t.is_float32:
+        adagrad_typed(<float*>t.param, t, <const AdagradOptions*>options)
+    else:
+        adagrad_typed(<double*>t.param, t, <const AdagradOptions*>options)
 
 
 # -- Adamax ---------------------------------------------------------------------
@@ -473,25 +466,20 @@ cdef inline void adamax_kernel(
             param[i] = p + neg_clr * (m / u)
 
 
-cdef inline void adamax_typed(const Task* t, const AdamaxOptions* o, const AdamaxStep* s,
-                              bint multiply_first) noexcept nogil:
-    if t.is_float32:
-        adamax_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                      <float*>t.state[0], <float*>t.state[1], t.size, o, s,
-                      multiply_first)
+cdef inline void adamax_typed(floating* param, const Task* t, const AdamaxOptions* o) noexcept nogil:
+    cdef const AdamaxStep* s = <const AdamaxStep*>t.step_scalars
+    cdef const floating* grad = <const floating*>t.grad
+    if step_order(s.neg_clr):
+        adamax_kernel(param, grad, t.grad_scale, <floating*>t.state[0], <floating*>t.state[1], t.size, o, s, True)
     else:
-        adamax_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
-                      <double*>t.state[0], <double*>t.state[1], t.size, o, s,
-                      multiply_first)
+        adamax_kernel(param, grad, t.grad_scale, <floating*>t.state[0], <floating*>t.state[1], t.size, o, s, False)
 
 
 cdef inline void adamax_update(const Task* t, const double* options) noexcept nogil:
-    cdef const AdamaxOptions* o = <const AdamaxOptions*>options
-    cdef const AdamaxStep* s = <const AdamaxStep*>t.step_scalars
-    if step_order(s.neg_clr):
-        adamax_typed(t, o, s, True)
+    if t.is_float32:
+        adamax_typed(<float*>t.param, t, <const AdamaxOptions*>options)
     else:
-        adamax_typed(t, o, s, False)
+        adamax_typed(<double*>t.param, t, <const AdamaxOptions*>options)
 
 
 # -- Adadelta -------------------------------------------------------------------
@@ -682,27 +670,20 @@ cdef inline void radam_kernel(
             param[i] = p + neg_step_size * m
 
 
-cdef inline void radam_update(const Task* t, const double* options) noexcept nogil:
-    cdef const RadamOptions* o = <const RadamOptions*>options
+cdef inline void radam_typed(floating* param, const Task* t, const RadamOptions* o) noexcept nogil:
     cdef const RadamStep* s = <const RadamStep*>t.step_scalars
-    if t.is_float32:
-        if s.rectified != 0:
-            radam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                         <float*>t.state[0], <float*>t.state[1], t.size,
-                         o, s, True)
-        else:
-            radam_kernel(<float*>t.param, <const float*>t.grad, <float>t.grad_scale,
-                         <float*>t.state[0], <float*>t.state[1], t.size,
-                         o, s, False)
+    cdef const floating* grad = <const floating*>t.grad
+    if s.rectified != 0:
+        radam_kernel(param, grad, t.grad_scale, <floating*>t.state[0], <floating*>t.state[1], t.size, o, s, True)
     else:
-        if s.rectified != 0:
-            radam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
-                         <double*>t.state[0], <double*>t.state[1], t.size,
-                         o, s, True)
-        else:
-            radam_kernel(<double*>t.param, <const double*>t.grad, t.grad_scale,
-                         <double*>t.state[0], <double*>t.state[1], t.size,
-                         o, s, False)
+        radam_kernel(param, grad, t.grad_scale, <floating*>t.state[0], <floating*>t.state[1], t.size, o, s, False)
+
+
+cdef inline void radam_update(const Task* t, const double* options) noexcept nogil:
+    if t.is_float32:
+        radam_typed(<float*>t.param, t, <const RadamOptions*>options)
+    else:
+        radam_typed(<double*>t.param, t, <const RadamOptions*>options)
 
 
 # -- NAdam ----------------------------------------------------------------------
