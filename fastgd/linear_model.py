@@ -557,6 +557,37 @@ class _Driver(BaseEstimator):
         self.coef_ = coef[0] if self._coef_1d else coef
         self._published = (self.coef_, self.intercept_, source)  # see _shows_weights
 
+    def _raise_non_finite(self, X, targets, sample_weight, group):
+        """Raise the error of an epoch whose objective or weights became non-finite (the epoch's param
+        group: its rate and eps): X's own error if it holds NaN or inf, else y's or
+        sample_weight's if written meanwhile, else _Diverged, saying what to try."""
+        # X was not checked up front: a non-finite entry makes its row's loss non-finite (and
+        # scikit-learn's assume_finite is the user's word that X is finite, which it was not)
+        with config_context(assume_finite=False):
+            check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
+        for values, name in ((targets, "y"), (sample_weight, "sample_weight")):  # checked up front
+            if values is not None and not np.isfinite(values).all():
+                raise ValueError(f"{name} holds NaN or inf now, which it did not when this call began "
+                                 "(written during the call, by another thread?); the model is left as it "
+                                 "was before this call")
+        in_float32 = (" In float32, a batch's loss beyond float32's range ends the fit too (y or "
+                      "sample_weight of an extreme magnitude, huge or tiny): scale them, or fit float64 data."
+                      if self._theta.dtype == np.float32 else "")
+        rate = ("learning_rate='optimal'" if getattr(self, "learning_rate", None) == "optimal"
+                else f"learning rate {group['lr']:g}")  # ("optimal": a rate of its own a step)
+        raise _Diverged(
+            f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
+            f"and {rate} (in {self._theta.dtype}); the model is left as it was "
+            "before this call. " + ("With eps=0 the step divides 0 by 0 wherever a gradient stayed 0: "
+                                    "use eps > 0. Else try " if group.get("eps") == 0 else "Try ")
+            + _TRY + in_float32
+        )
+
+    def _step_numbers(self, n_batches):
+        """The numbers of the steps the next epoch may take, n_batches of them, in float64: the
+        steps of the whole fit count from 1 (the compiled epoch numbers them so, see step_number)."""
+        return self._t[0] + np.arange(1, n_batches + 1, dtype=np.float64)
+
     def _in_order(self, X, order, batch_size):
         """Whether an epoch over the rows `order` of X takes all of X in order: every row, and
         without shuffling or in one full batch (whose gradient the order does not change)."""
@@ -599,6 +630,7 @@ class _Driver(BaseEstimator):
             listed = np.zeros(X.shape[0], dtype=bool)
             listed[rows] = True
         check = self.tol is not None
+        n_batches = -(-n // batch_size)
         for epoch in range(n_epochs):
             if stop is not None and stop.is_set():
                 break
@@ -608,37 +640,17 @@ class _Driver(BaseEstimator):
             if shuffled is not None:
                 self._shuffle(shuffled)
                 order = shuffled if rows is None else shuffled[listed[shuffled]]
-            rates = self._batch_rates(-(-n // batch_size))
+            rates = self._batch_rates(n_batches)
             penalty = self._penalty()
             loss_sum, batches, sgd_sum, finite = self._epoch(X, targets, sample_weight, order, batch_size, rates)
             self._t[0] += batches
-            passed_over += -(-n // batch_size) - batches  # PA-I's rows of zeros
+            passed_over += n_batches - batches  # PA-I's rows of zeros
             if rates is not None and batches:
                 group["lr"] = float(rates[batches - 1])
             self.n_iter_ += 1
             objective = self._objective(loss_sum, weight_sum, sgd_sum, n, penalty)
             if not (math.isfinite(loss_sum) and math.isfinite(objective) and (finite or _all_finite(self._theta))):
-                # X was not checked up front: a non-finite entry makes its row's loss non-finite (and
-                # scikit-learn's assume_finite is the user's word that X is finite, which it was not)
-                with config_context(assume_finite=False):
-                    check_array(X, dtype=None, input_name="X", estimator=self, accept_sparse=True)
-                for values, name in ((targets, "y"), (sample_weight, "sample_weight")):  # checked up front
-                    if values is not None and not np.isfinite(values).all():
-                        raise ValueError(f"{name} holds NaN or inf now, which it did not when this call began "
-                                         "(written during the call, by another thread?); the model is left as it "
-                                         "was before this call")
-                in_float32 = (" In float32, a batch's loss beyond float32's range ends the fit too (y or "
-                              "sample_weight of an extreme magnitude, huge or tiny): scale them, or fit float64 data."
-                              if self._theta.dtype == np.float32 else "")
-                rate = ("learning_rate='optimal'" if getattr(self, "learning_rate", None) == "optimal"
-                        else f"learning rate {group['lr']:g}")  # ("optimal": a rate of its own a step)
-                raise _Diverged(
-                    f"the objective became non-finite in epoch {self.n_iter_} with optimizer={self.optimizer!r} "
-                    f"and {rate} (in {self._theta.dtype}); the model is left as it was "
-                    "before this call. " + ("With eps=0 the step divides 0 by 0 wherever a gradient stayed 0: "
-                                            "use eps > 0. Else try " if group.get("eps") == 0 else "Try ")
-                    + _TRY + in_float32
-                )
+                self._raise_non_finite(X, targets, sample_weight, group)
             self.loss_curve_.append(objective)
             if validation is not None:
                 # the drop-ins score the weights trained, as scikit-learn, the own estimators the model
@@ -1193,8 +1205,8 @@ class _BaseGD(_Driver):
         invscaling: eta0 / t ** power_t, t counting the steps of the whole fit from 1."""
         if self.lr_schedule != "invscaling":
             return None
-        steps = self._t[0] + np.arange(1, n_batches + 1)
-        return lr_scheduler._inverse_scaling_lr(float(self.learning_rate), float(self.power_t), steps)
+        return lr_scheduler._inverse_scaling_lr(float(self.learning_rate), float(self.power_t),
+                                                self._step_numbers(n_batches))
 
     def _initial_lr(self):
         return float(self.learning_rate)
@@ -1798,7 +1810,7 @@ class _SGDDropIn(_Driver):
     def _batch_rates(self, n_batches):
         """invscaling: eta0 / t ** power_t; optimal: 1 / (alpha (t0 + t - 1)), t counting the steps of
         the whole fit from 1 (scikit-learn counts samples: the same at batch_size=1); see _BaseGD's."""
-        t = self._t[0] + np.arange(1, n_batches + 1, dtype=np.float64)
+        t = self._step_numbers(n_batches)
         if self.learning_rate == "invscaling":
             return lr_scheduler._inverse_scaling_lr(float(self.eta0), float(self.power_t), t)
         if self.learning_rate == "optimal":
