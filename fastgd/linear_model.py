@@ -805,7 +805,9 @@ class _Driver(BaseEstimator):
         total = weight_sum = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # a model that overflows: inf, worse than any
             for chunk in chunks:
-                scores = np.asarray(X[chunk] @ weights_in_x.T).astype(np.float64) + intercept
+                # a sparse chunk's product reads through its indices: checked copies (see _own_indices)
+                rows_x = _own_indices(X[chunk]) if sparse.issparse(X) else X[chunk]
+                scores = np.asarray(rows_x @ weights_in_x.T).astype(np.float64) + intercept
                 losses = self._row_losses(scores, targets.reshape(targets.shape[0], -1)[chunk])
                 weights = None if sample_weight is None else sample_weight[chunk].astype(np.float64)
                 total += float(losses.sum() if weights is None else losses @ weights)

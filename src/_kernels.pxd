@@ -757,6 +757,8 @@ cdef inline void nadam_kernel(
         # torch: p + c1 * (g / denom) + c2 * (m / denom), denom = sqrt(v / bias_correction2) + eps;
         # here one division, and sqrt(v) times 1 / sqrt(bias_correction2), as Adam's: the loop is
         # set by its divisions and square root (two fewer: about 1.6x faster in cache), within ulps
+        # where torch's v / bias_correction2 is within the dtype's range (past it torch's step is
+        # 0 and this one the finite step: a difference the README states)
         denom = root(v) * inverse_correction + eps
         param[i] = p + (grad_coefficient * g + exp_avg_coefficient * m) / denom
 

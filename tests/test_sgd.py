@@ -1083,21 +1083,23 @@ def test_indptr_rewritten_by_another_thread_never_reaches_outside(shape, density
 
 
 @pytest.mark.parametrize("flipped", ["indices", "indptr"])
-@pytest.mark.parametrize("how", ["predict", "early_stopping"])
+@pytest.mark.parametrize("how", ["predict", "early_stopping", "model objective"])
 def test_index_arrays_rewritten_by_another_thread_never_reach_outside_in_scipy(flipped, how):
     """Another thread flips X's indices past the last feature (or entries of indptr past the
-    last nonzero) and back while predict runs, or a fit whose early stopping scores its held-out
-    rows each epoch: each call completes or raises the out-of-range ValueError.  Those products
-    and row selections are SciPy's, which read through the index arrays unchecked: checking X's
-    own arrays first left a window in which SciPy read memory far out of bounds (a segfault,
-    reported by .ci/run's sanitizer build); they now read private copies, checked."""
+    last nonzero) and back while predict runs, a fit whose early stopping scores its held-out
+    rows each epoch, or a LinearRegression fit, which computes its returned model's objective over
+    the rows after its epochs: each call completes or raises the out-of-range ValueError.  Those
+    products and row selections are SciPy's, which read through the index arrays unchecked:
+    checking X's own arrays first left a window in which SciPy read memory far out of bounds (a
+    segfault, reported by .ci/run's sanitizer build; the model's objective multiplied rows selected
+    with X's own indices until a fuzzing run found it); they now read private copies, checked."""
     rng = np.random.default_rng(2)
     X = sparse.random(3000, 200, density=0.05, format="csr", random_state=rng)
     y = X @ rng.standard_normal(200)
     model = fastgd.SGDRegressor(max_iter=3, tol=None, random_state=0).fit(X, y)
     values = np.array(getattr(X, flipped))
-    if flipped == "indices":
-        values[::97] += 10**8
+    if flipped == "indices":  # (a few, for the fit's objective: the epochs, which check them too, miss them)
+        values[::97 if how != "model objective" else 1000] += 10**8
     else:
         values[1:-1:7] = X.nnz + 10**8
     if how == "predict":
@@ -1106,7 +1108,8 @@ def test_index_arrays_rewritten_by_another_thread_never_reach_outside_in_scipy(f
         def call():
             np.testing.assert_array_equal(model.predict(X), expected)
     else:
-        fitting = fastgd.SGDRegressor(max_iter=2, early_stopping=True, n_iter_no_change=10, random_state=0)
+        fitting = (fastgd.SGDRegressor(max_iter=2, early_stopping=True, n_iter_no_change=10, random_state=0)
+                   if how == "early_stopping" else fastgd.LinearRegression(max_iter=1, tol=None, random_state=0))
 
         def call():
             fitting.fit(X, y)
