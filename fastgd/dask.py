@@ -72,8 +72,9 @@ class DataParallel(BaseEstimator):
     client : distributed.Client or None (the default client, ``distributed.get_client()``): the calls
         run through it, also where it is not the default.
     sync_every : int or None; epochs between averages (None: average once, after the last).
-    timeout : seconds a round (``sync_every`` epochs on every worker) may take before
-        ``fit`` raises TimeoutError; None waits without limit.
+    timeout : seconds a round (``sync_every`` epochs on every worker), or ``fit``'s pass over
+        the blocks for the returned model's objective, may take before ``fit`` raises
+        TimeoutError; None waits without limit.
     verbose : int; print each round's epoch count and mean objective when > 0.
 
     Attributes
@@ -642,11 +643,13 @@ def _round(last, mean, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epo
 
 
 def _model_losses(model, X_blocks, y_blocks, w_blocks, classes):
-    """On a worker: over a replica's blocks, the model's loss sum and weight sum (its
-    _model_losses over their rows, as its fit trains on them) and zero weights' objective
-    times that weight sum."""
+    """On a worker: over a replica's blocks (but those whose weights sum to 0, which training
+    skips), the model's loss sum and weight sum (its _model_losses over their rows, as its fit
+    trains on them) and zero weights' objective times that weight sum."""
     terms = np.zeros(3)
     for X, y, w in zip(X_blocks, y_blocks, w_blocks):
+        if model._weight_sum(y, w, classes) == 0:  # (skipped in training too: see _local_epochs)
+            continue
         X, y, w = model._prepare(_aligned_once(X, "X"), y, w, reset=False)
         targets, w = model._as_trained(y, w, classes, False, X.dtype)
         total, weight = model._model_losses(X, targets, w, None)

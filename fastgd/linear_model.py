@@ -730,19 +730,11 @@ class _Driver(BaseEstimator):
 
     def _objective_at_zero(self, targets, sample_weight, rows):
         """The objective of zero weights and intercepts over the rows trained on (all, or those
-        listed): the weighted mean of _row_losses at score 0 (in float64); None where not known (no
-        _row_losses: the drop-ins follow scikit-learn, which has no such test) or not positive."""
-        if self._row_losses is None:
-            return None
-        targets = targets.reshape(targets.shape[0], -1)
-        if rows is not None:
-            targets, sample_weight = targets[rows], None if sample_weight is None else sample_weight[rows]
-        with np.errstate(over="ignore", invalid="ignore"):  # (weights beyond float64: the fit refuses them)
-            if sample_weight is not None and not sample_weight.sum(dtype=np.float64) > 0:
-                return None
-            at_zero = float(np.average(self._row_losses(np.zeros((targets.shape[0], self._n_outputs)), targets),
-                                       weights=sample_weight))
-        return at_zero if at_zero > 0 else None
+        listed): the loss at score 0 (_row_losses' at 0), weighted as the objective weighs it; None
+        where not known (the drop-ins': they follow scikit-learn, which has no such test) or not
+        positive.  (Each estimator's in closed form: _row_losses over every row would cost a pass
+        and arrays of n x k scores.)"""
+        return None
 
     #: a method giving each row's loss (in float64) at its scores (n, k) for its targets (n, 1 or
     #: k), as the objective takes it, where _objective_at_zero is known; None where it is not
@@ -805,9 +797,10 @@ class _Driver(BaseEstimator):
         total = weight_sum = 0.0
         with np.errstate(over="ignore", invalid="ignore"):  # a model that overflows: inf, worse than any
             for chunk in chunks:
-                # a sparse chunk's product reads through its indices: checked copies (see _own_indices)
-                rows_x = _own_indices(X[chunk]) if sparse.issparse(X) else X[chunk]
-                scores = np.asarray(rows_x @ weights_in_x.T).astype(np.float64) + intercept
+                # a sparse chunk's product reads through its indices: checked copies (see _own_indices);
+                # one expression, so that no chunk is held while the next is copied
+                scores = np.asarray((_own_indices(X[chunk]) if sparse.issparse(X) else X[chunk])
+                                    @ weights_in_x.T).astype(np.float64) + intercept
                 losses = self._row_losses(scores, targets.reshape(targets.shape[0], -1)[chunk])
                 weights = None if sample_weight is None else sample_weight[chunk].astype(np.float64)
                 total += float(losses.sum() if weights is None else losses @ weights)
@@ -1525,6 +1518,18 @@ class LinearRegression(RegressorMixin, _BaseGD):
         with self._checked_call(partial=True):
             return self._fit(X, y, sample_weight, 1, reset=not hasattr(self, "coef_"), partial=True)
 
+    def _objective_at_zero(self, targets, sample_weight, rows):
+        # the squared error / 2 of predicting 0, its weighted mean (in float64: y's squares may
+        # leave float32's range)
+        targets = targets.reshape(targets.shape[0], -1)
+        if rows is not None:
+            targets, sample_weight = targets[rows], None if sample_weight is None else sample_weight[rows]
+        with np.errstate(over="ignore", invalid="ignore"):  # (weights beyond float64: the fit refuses them)
+            if sample_weight is not None and not sample_weight.sum(dtype=np.float64) > 0:
+                return None
+            at_zero = float(np.average(np.square(targets, dtype=np.float64).sum(axis=1), weights=sample_weight)) / 2
+        return at_zero if at_zero > 0 else None
+
     def _row_losses(self, scores, targets):
         return 0.5 * np.square(scores - targets).sum(axis=1)  # (the squared error / 2)
 
@@ -1582,6 +1587,9 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
             return sample_weight
         per_row = weights[targets.astype(np.intp)].astype(dtype)
         return per_row if sample_weight is None else sample_weight * per_row
+
+    def _objective_at_zero(self, targets, sample_weight, rows):
+        return math.log(len(self.classes_))  # the log loss of even odds, whatever the weights
 
     def _row_losses(self, scores, targets):
         index = targets[:, 0].astype(np.intp)  # (each row's class index)
@@ -1777,7 +1785,7 @@ class _SGDDropIn(_Driver):
                              "the optimal learning rate")
         if self.learning_rate == "optimal" and self.optimizer not in GRADIENT_SIZED:
             first = lr_scheduler._optimal_lr(float(self.alpha), 1)
-            default = " (the default)" if _defaults_of(type(self))["learning_rate"] == "optimal" else ""
+            default = " (the default)" if _defaults_of(type(self)).get("learning_rate") == "optimal" else ""
             warnings.warn(f"learning_rate='optimal'{default} is plain SGD's schedule, 1 / (alpha (t0 + t)), "
                           f"whose first rate is {first:.3g} at alpha={self.alpha:g}; optimizer={self.optimizer!r} "
                           "steps each weight by about its rate whatever the gradient's size, so such rates throw "

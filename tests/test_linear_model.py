@@ -2231,8 +2231,7 @@ def test_a_returned_model_worse_than_none_warns(case):
 def test_zero_weights_objective_is_the_loss_at_score_zero(classes):
     """The divergence rule's yardstick (see _WORSE): zero weights' objective over the rows trained
     on, weighted as the objective weighs them; the oracles are scikit-learn's log loss of even odds
-    and the mean of y^2 / 2.  (Computed from _row_losses: a binary formula for K classes would
-    give log 2.)"""
+    and the mean of y^2 / 2 (each estimator's closed form of its _row_losses at score 0)."""
     from sklearn.metrics import log_loss
     rng = np.random.default_rng(0)
     X, weights, rows = rng.standard_normal((200, 3)), rng.random(200) + 0.5, np.arange(0, 200, 3)

@@ -211,6 +211,17 @@ def test_optimal_rates_warn_with_optimizers_that_step_by_the_rate(optimizer):
         fastgd.SGDRegressor(optimizer=optimizer, learning_rate="optimal", max_iter=2, tol=None).fit(X, y)
 
 
+def test_a_subclass_without_learning_rate_in_its_signature_fits():
+    # the warning above looks up the class's default learning_rate, which such a subclass lacks
+    class Adam(fastgd.SGDClassifier):
+        def __init__(self, alpha=1e-4):
+            super().__init__(alpha=alpha, optimizer="adam", batch_size=4, max_iter=2, tol=None)
+
+    X, y = _classification(2, np.float64)
+    with pytest.warns(UserWarning, match=r"learning_rate='optimal' is plain SGD's schedule"):
+        assert Adam().fit(X, y).coef_.shape == (1, X.shape[1])
+
+
 def test_shuffled_multiclass_fits_of_other_optimizers_train_classes_together():
     """Only per-sample SGD, scikit-learn's algorithm, trains each class apart to shuffle it as
     scikit-learn does: mini-batch Adam keeps one pass an epoch, and its state for a partial_fit."""
