@@ -835,7 +835,9 @@ def test_the_returned_model_is_judged_as_the_estimators_judge_theirs(dask_client
     y = X @ np.array([1.0, -2, 3, 0.5, 0]) + 1 + 0.3 * rng.standard_normal(300)
     LR = fastgd.LinearRegression
     estimator = {"one epoch": LR(learning_rate=10, batch_size=None, max_iter=1, tol=None),
-                 "average": LR(optimizer="rmsprop", learning_rate=10, batch_size=None, average=True, max_iter=20,
+                 # (Dask places the three blocks: on one worker, a block a step, lr=10 left this
+                 # average at about zero weights' objective; lr=30 puts it far above on any placement)
+                 "average": LR(optimizer="rmsprop", learning_rate=30, batch_size=None, average=True, max_iter=20,
                                tol=None),
                  "fitted well": LR(random_state=0, max_iter=20, tol=None),
                  "classifier fitted well": fastgd.LogisticRegression(random_state=0, max_iter=20, tol=None)}[case]
