@@ -870,9 +870,11 @@ def test_a_block_of_zero_weights_is_skipped_by_the_returned_models_objective(das
     y = (y > 0).astype(int) if make is fastgd.LogisticRegression else y
     weights = np.ones(400)
     weights[100:200] = 0
-    model = DataParallel(make(max_iter=3, tol=None, random_state=0), client=dask_client).fit(
-        da.from_array(X, chunks=(100, 3)), da.from_array(y, chunks=100), da.from_array(weights, chunks=100))
-    assert model.n_iter_ == 3 and np.isfinite(model.coef_).all()
+    # placed: the zero-weight block beside another on its worker (alone on one, as Dask may put
+    # it, the fit is refused: that worker's weights sum to 0, test_sample_weights_average_by_their_sums)
+    Xd, yd, wd, _held = _placed(dask_client, X, y, 2, weights)
+    model = DataParallel(make(max_iter=3, tol=None, random_state=0), client=dask_client).fit(Xd, yd, wd)
+    assert model.n_replicas_ == 2 and model.n_iter_ == 3 and np.isfinite(model.coef_).all()
 
 
 @pytest.mark.parametrize("make", [fastgd.SGDRegressor, fastgd.LinearRegression])
