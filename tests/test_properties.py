@@ -123,10 +123,16 @@ def new(name, params, options, reference=False):
 @given(cases(), st.integers(1, 4))
 @example(("Adam", dict(lr=0.095703125, betas=(0.0, 0.999), eps=0.0078125, weight_decay=0.0, amsgrad=False,
                        maximize=True), np.float32, [()], 2254), 1)  # the near cancellation in the docstring
+@example(("RMSprop", dict(lr=0.07338938165288403, alpha=0.1, eps=1e-8, weight_decay=0.4919835332310683, momentum=0.0,
+                          centered=True, maximize=False), np.float32, [(), (), ()], 1222757210), 3)  # (kappa 432)
 def test_matches_reference(case, steps):
     """Norm-wise, to RTOL of the largest the parameter was along the way: rounding errors are
     relative to the operands, and an update that nearly cancels the parameter (p = -0.0955,
-    p - lr * ... = -0.0009) leaves a result far smaller than them."""
+    p - lr * ... = -0.0009) leaves a result far smaller than them.  Centered RMSprop divides by
+    the root of square_avg - grad_avg^2, which cancels when the gradients barely vary: its
+    operands' rounding grows by kappa = square_avg / (square_avg - grad_avg^2), the largest the
+    reference's state had along the way (432 in the example: float32 rounding then reaches
+    6e-5 of the parameter in fastgd and the reference alike)."""
     name, options, dtype, shapes, seed = case
     rng = np.random.default_rng(seed)
     start = arrays(rng, shapes, dtype)
@@ -134,16 +140,30 @@ def test_matches_reference(case, steps):
     ref_params = [p.copy() for p in start]
     opt, ref = new(name, params, options), new(name, ref_params, options, reference=True)
     peaks = [np.linalg.norm(q.astype(np.float64)) for q in ref_params]
+    kappas = [1.0] * len(ref_params)
     for _ in range(steps):
         grads = arrays(rng, shapes, dtype)
         opt.step(grads)
         ref.step(grads)
         peaks = [max(peak, np.linalg.norm(q.astype(np.float64))) for peak, q in zip(peaks, ref_params)]
+        if name == "RMSprop" and options["centered"]:
+            kappas = [max(kappa, _cancellation(square, mean, options["eps"]))
+                      for kappa, square, mean in zip(kappas, ref._state["square_avg"], ref._state["grad_avg"])]
     for i, (p, q) in enumerate(zip(params, ref_params)):
         assert p.dtype == q.dtype == np.dtype(dtype)
         assert np.all(np.isfinite(p)) and np.all(np.isfinite(q)), f"parameter {i}: not finite"
         error = np.linalg.norm(p.astype(np.float64) - q.astype(np.float64))
-        assert error <= RTOL[np.dtype(dtype)] * peaks[i], f"parameter {i}: error {error:.3g}, largest {peaks[i]:.3g}"
+        assert error <= RTOL[np.dtype(dtype)] * peaks[i] * kappas[i], \
+            f"parameter {i}: error {error:.3g}, largest {peaks[i]:.3g}, kappa {kappas[i]:.3g}"
+
+
+def _cancellation(square_avg, grad_avg, eps):
+    """The largest square_avg / (sqrt(square_avg - grad_avg^2) + eps)^2 of a state, in float64:
+    how much the rounding of square_avg grows in the denominator centered RMSprop takes."""
+    square, mean = square_avg.astype(np.float64), grad_avg.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # (an overflowed square_avg: inf / inf, left out)
+        denominator = np.sqrt(np.maximum(square - mean * mean, 0)) + eps
+        return float(np.nanmax(square / (denominator * denominator), initial=1.0))
 
 
 # -- exact properties ---------------------------------------------------------------------------------
