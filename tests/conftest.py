@@ -403,6 +403,15 @@ def rng(request):
     return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
 
 
+@pytest.fixture
+def global_seed():
+    """np.random.seed for a test that seeds NumPy's global generator: its state put back after
+    the test, so that the later tests' unseeded fits draw as they do when run alone."""
+    state = np.random.get_state()
+    yield np.random.seed
+    np.random.set_state(state)
+
+
 @pytest.fixture(scope="module")
 def dask_client():
     """A client of a two-worker LocalCluster (processes, one thread each), closed after the module.

@@ -764,12 +764,12 @@ def test_early_stopping_scores_through_a_subclasss_predict():
 
 
 @pytest.mark.parametrize("seed", ["instance", "global"])
-def test_failed_fit_draws_nothing_from_a_shared_generator(seed):
+def test_failed_fit_draws_nothing_from_a_shared_generator(seed, global_seed):
     X, y = _data(np.random.default_rng(0), n=40)
     X[-1, 0] = np.nan
     shared = np.random.RandomState(3) if seed == "instance" else None
     if shared is None:
-        np.random.seed(3)
+        global_seed(3)
     before = (shared if shared is not None else np.random).get_state()
     with pytest.raises(ValueError, match="(?i)input X contains nan"):
         fastgd.LinearRegression(random_state=shared, max_iter=2).fit(X, y)

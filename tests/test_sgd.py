@@ -1935,7 +1935,7 @@ def test_early_stopping_calls_a_subclass_score_as_scikit_learn(task):
 @pytest.mark.parametrize("early_stopping", [False, True])
 @pytest.mark.parametrize("tol", [None, 1e-3])
 @pytest.mark.parametrize("task", ["regression", "binary", "3 classes"])
-def test_a_shared_generator_is_drawn_from_as_scikit_learn_draws(task, tol, early_stopping):
+def test_a_shared_generator_is_drawn_from_as_scikit_learn_draws(task, tol, early_stopping, global_seed):
     """random_state a RandomState, or None (NumPy's global generator): a fit draws from it what
     scikit-learn's does, in its order, so that early stopping holds out its rows (two fits in a
     row with one generator included) and the generator is left where scikit-learn leaves it."""
@@ -1951,7 +1951,7 @@ def test_a_shared_generator_is_drawn_from_as_scikit_learn_draws(task, tol, early
         for cls in (ours, theirs):
             generator = np.random.RandomState(7)
             if shared == "global":
-                np.random.seed(7)
+                global_seed(7)
                 generator = np.random.mtrand._rand
             model = cls(**{**options, "random_state": None if shared == "global" else generator})
             with warnings.catch_warnings():
