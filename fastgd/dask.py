@@ -582,30 +582,43 @@ def _unframed(value):
 
 
 def _local_epochs(model, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epochs):
-    """On a worker: n_epochs epochs of `model` over its blocks (one partial_fit call a block;
-    blocks whose weights sum to 0 skipped); returns the model, its rows' weight (the estimator's
+    """On a worker: n_epochs epochs of `model` over its blocks that train (_trained_blocks; one
+    partial_fit call a block); returns the model, its rows' weight (the estimator's
     _weight_sum: their count, or sample weights' sum, LogisticRegression's class weights folded
     in), their share of the objective (the same, but the drop-ins' row count: their objective is
     an unweighted mean over rows, see _objective_share) and, per epoch, its objective (the mean
     over its blocks, weighted by their shares)."""
     options = {} if classes is None else {"classes": classes}
-    X_blocks, y_blocks = [_aligned_once(X, "X") for X in X_blocks], [_aligned_once(y, "y") for y in y_blocks]
-    w_blocks = [None if w is None else _aligned_once(w, "sample_weight") for w in w_blocks]
-    sums = np.array([model._weight_sum(y, w, classes) for y, w in zip(y_blocks, w_blocks)])
-    shares = np.array([model._objective_share(y, w, classes) for y, w in zip(y_blocks, w_blocks)]) * (sums != 0)
+    blocks, sums = _trained_blocks(model, X_blocks, y_blocks, w_blocks, classes)
+    shares = np.array([model._objective_share(y, w, classes) for _, y, w in blocks], dtype=np.float64)
     if hasattr(model, "loss_curve_"):  # the replica travels each round: its curve keeps this round's only
         model.loss_curve_.clear()
     curve = []
     for epoch in range(first_epoch, first_epoch + n_epochs):
-        objectives = np.zeros(len(X_blocks))
-        for index, (X, y, w) in enumerate(zip(X_blocks, y_blocks, w_blocks)):
-            if sums[index] != 0:  # (a sum below 0, or NaN: the estimator's partial_fit takes it or refuses it)
-                model.n_iter_ = epoch  # per-epoch schedules read the epoch count (partial_fit adds one a call)
-                model.partial_fit(X, y, sample_weight=w, **options)
-                objectives[index] = model.loss_curve_[-1]
+        objectives = np.zeros(len(blocks))
+        for index, (X, y, w) in enumerate(blocks):
+            model.n_iter_ = epoch  # per-epoch schedules read the epoch count (partial_fit adds one a call)
+            model.partial_fit(X, y, sample_weight=w, **options)
+            objectives[index] = model.loss_curve_[-1]
         model.n_iter_ = epoch + 1
         curve.append(float(shares @ objectives / shares.sum()) if shares.sum() > 0 else 0.0)
     return model, float(sums.sum()), float(shares.sum()), curve
+
+
+def _trained_blocks(model, X_blocks, y_blocks, w_blocks, classes):
+    """On a worker: a replica's blocks that train, as (X, y, w) aligned (_aligned_once), and their
+    weight sums (the estimator's _weight_sum), an array.  A block whose weights sum to 0 trains
+    nothing and is left out; a sum below 0, or NaN, is kept: the estimator's partial_fit takes it
+    or refuses it."""
+    blocks, sums = [], []
+    for X, y, w in zip(X_blocks, y_blocks, w_blocks):
+        X, y = _aligned_once(X, "X"), _aligned_once(y, "y")
+        w = None if w is None else _aligned_once(w, "sample_weight")
+        total = model._weight_sum(y, w, classes)
+        if total != 0:
+            blocks.append((X, y, w))
+            sums.append(total)
+    return blocks, np.array(sums, dtype=np.float64)
 
 
 #: on a worker: id of a block at an odd address (or sparse, not CSR) -> (a weak reference to it, its copy)
@@ -643,14 +656,12 @@ def _round(last, mean, X_blocks, y_blocks, w_blocks, classes, first_epoch, n_epo
 
 
 def _model_losses(model, X_blocks, y_blocks, w_blocks, classes):
-    """On a worker: over a replica's blocks (but those whose weights sum to 0, which training
-    skips), the model's loss sum and weight sum (its _model_losses over their rows, as its fit
-    trains on them) and zero weights' objective times that weight sum."""
+    """On a worker: over a replica's blocks that train (_trained_blocks), the model's loss sum and
+    weight sum (its _model_losses over their rows, as its fit trains on them) and zero weights'
+    objective times that weight sum."""
     terms = np.zeros(3)
-    for X, y, w in zip(X_blocks, y_blocks, w_blocks):
-        if model._weight_sum(y, w, classes) == 0:  # (skipped in training too: see _local_epochs)
-            continue
-        X, y, w = model._prepare(_aligned_once(X, "X"), y, w, reset=False)
+    for X, y, w in _trained_blocks(model, X_blocks, y_blocks, w_blocks, classes)[0]:
+        X, y, w = model._prepare(X, y, w, reset=False)
         targets, w = model._as_trained(y, w, classes, False, X.dtype)
         total, weight = model._model_losses(X, targets, w, None)
         at_zero = model._objective_at_zero(targets, w, None)
