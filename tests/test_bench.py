@@ -123,7 +123,7 @@ def test_format_sparse_compares_like_with_like():
     lines = bench.format_sparse(rows).splitlines()
     assert lines[3].split()[-1] == "3.00x"  # hinge against scikit-learn's hinge
     assert lines[5].split()[-1] == "2.00x"  # log_loss against scikit-learn's log_loss
-    assert lines[6].split()[-1] == "2.00x"  # Adam against the faster scikit-learn row
+    assert lines[6].split()[-1] == "(2.00x)"  # Adam against the faster scikit-learn row, as context
 
 
 def test_sparse_data_is_text_like():
