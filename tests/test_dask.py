@@ -84,24 +84,41 @@ def _placed(client, X, y, blocks_per_worker, *more, parts=None, sparse_format="c
     workers in turn (the blocks of each worker adjacent), each worker holding blocks_per_worker
     blocks (of the rows in `parts`, an array of row indices a block, if given; else of equal
     parts); then the futures, which keep the blocks alive.  A sparse X is sent as blocks of
-    sparse_format."""
+    sparse_format.  The arrays are persisted here, where checked: left to DataParallel's persist
+    at each call, a block's task (an alias of its sent data) may be stolen by the other worker
+    while its own is busy, moving the block (seen with distributed 2024.1, in a full run), so that
+    the replicas of a partial_fit trained on other blocks from one call to the next."""
     client.wait_for_workers(2, timeout=120)  # the fixture's two workers (one may be restarting)
     workers = _workers(client)
     if parts is None:
         parts = np.array_split(np.arange(X.shape[0]), len(workers) * blocks_per_worker)
     arrays = [X, y, *more]
-    blocks, futures = [[] for _ in arrays], []
-    for index, rows in enumerate(parts):
-        worker = workers[index // blocks_per_worker]
-        for array, pieces in zip(arrays, blocks):
-            piece = array[rows]
-            meta = None
-            if sparse.issparse(piece):
-                piece, meta = piece.asformat(sparse_format), sparse.csr_matrix((0, piece.shape[1])).asformat(sparse_format)
-            future = client.scatter(piece, workers=[worker], hash=False)
-            futures.append(future)
-            pieces.append(da.from_delayed(future, shape=piece.shape, dtype=array.dtype, meta=meta))
-    return (*[da.concatenate(pieces) for pieces in blocks], futures)
+    for _ in range(5):  # (a block moved as it was persisted: sent again)
+        blocks, futures = [[] for _ in arrays], []
+        for index, rows in enumerate(parts):
+            worker = workers[index // blocks_per_worker]
+            for array, pieces in zip(arrays, blocks):
+                piece = array[rows]
+                meta = None
+                if sparse.issparse(piece):
+                    piece, meta = piece.asformat(sparse_format), sparse.csr_matrix((0, piece.shape[1])).asformat(sparse_format)
+                future = client.scatter(piece, workers=[worker], hash=False)
+                futures.append(future)
+                pieces.append(da.from_delayed(future, shape=piece.shape, dtype=array.dtype, meta=meta))
+        placed = client.persist([da.concatenate(pieces) for pieces in blocks])
+        persisted = [future for placed_array in placed for future in distributed.futures_of(placed_array)]
+        distributed.wait(persisted)
+        holders = client.who_has(persisted)
+        wanted = [workers[index // blocks_per_worker] for index in range(len(parts))]
+        if all(sorted(holders[key]) == [worker] for placed_array in placed
+               for key, worker in zip(_block_keys(placed_array), wanted)):
+            return (*placed, futures)
+    raise AssertionError(f"Dask kept moving the blocks as they were persisted: {holders}")
+
+
+def _block_keys(array):
+    """A dask array's keys, a row block each (one chunk of columns), in row order."""
+    return [key[0] if isinstance(key, list) else key for key in array.__dask_keys__()]
 
 
 def _objective(model, X, y):
