@@ -83,7 +83,7 @@ def _placed(client, X, y, blocks_per_worker, *more, parts=None, sparse_format="c
     """X, y (and any more arrays of a value a row) as dask arrays whose blocks are sent to the
     workers in turn (the blocks of each worker adjacent), each worker holding blocks_per_worker
     blocks (of the rows in `parts`, an array of row indices a block, if given; else of equal
-    parts); then the futures, which keep the blocks alive.  A sparse X is sent as blocks of
+    parts); then the futures of the blocks sent.  A sparse X is sent as blocks of
     sparse_format.  The arrays are persisted here, where checked: left to DataParallel's persist
     at each call, a block's task (an alias of its sent data) may be stolen by the other worker
     while its own is busy, moving the block (seen with distributed 2024.1, in a full run), so that
@@ -93,10 +93,10 @@ def _placed(client, X, y, blocks_per_worker, *more, parts=None, sparse_format="c
     if parts is None:
         parts = np.array_split(np.arange(X.shape[0]), len(workers) * blocks_per_worker)
     arrays = [X, y, *more]
+    wanted = [workers[index // blocks_per_worker] for index in range(len(parts))]  # each block's worker
     for _ in range(5):  # (a block moved as it was persisted: sent again)
         blocks, futures = [[] for _ in arrays], []
-        for index, rows in enumerate(parts):
-            worker = workers[index // blocks_per_worker]
+        for rows, worker in zip(parts, wanted):
             for array, pieces in zip(arrays, blocks):
                 piece = array[rows]
                 meta = None
@@ -109,7 +109,6 @@ def _placed(client, X, y, blocks_per_worker, *more, parts=None, sparse_format="c
         persisted = [future for placed_array in placed for future in distributed.futures_of(placed_array)]
         distributed.wait(persisted)
         holders = client.who_has(persisted)
-        wanted = [workers[index // blocks_per_worker] for index in range(len(parts))]
         if all(sorted(holders[key]) == [worker] for placed_array in placed
                for key, worker in zip(_block_keys(placed_array), wanted)):
             return (*placed, futures)
