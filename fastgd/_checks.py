@@ -229,15 +229,16 @@ def check_scalar_state(value, name, kind):
         value = value[()]
     _, low, high = KINDS[kind]
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= as_double(value, name) < high:
-        raise ValueError(f"{name} must be {_expected(kind)}, got {value!r}")
+        raise ValueError(f"{name} must be {expected(kind)}, got {value!r}")
     return float(value)
 
 
-def _expected(kind):
-    """What a number of this kind (KINDS) is, for a message."""
+def expected(kind):
+    """What a value of this kind (KINDS) is, for a message."""
     _, low, high = KINDS[kind]
-    return {"rate": "a finite number", "number": f"a finite number >= {low:g}",
-            "unit": "a number in [0, 1]"}.get(kind, f"a number in [{low:g}, {high:g})")
+    return {"rate": "a finite number", "number": f"a finite number >= {low:g}", "unit": "a number in [0, 1]",
+            "fractions": f"a pair of numbers in [{low:g}, {high:g})", "flag": "True or False",
+            }.get(kind, f"a number in [{low:g}, {high:g})")
 
 
 def check_real(value, name, kind="number"):
@@ -248,7 +249,7 @@ def check_real(value, name, kind="number"):
         check_real_type(value, name)
     _, low, high = KINDS[kind]
     if not low <= as_double(value, name) < high:
-        raise ValueError(f"Invalid {name}: {value!r}; expected {_expected(kind)}")
+        raise ValueError(f"Invalid {name}: {value!r}; expected {expected(kind)}")
 
 
 def check_real_type(value, name, expected="a real number"):

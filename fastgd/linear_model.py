@@ -27,7 +27,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
-from sklearn.utils._param_validation import Interval, StrOptions, validate_parameter_constraints
+from sklearn.utils._param_validation import (
+    Interval, InvalidParameterError, StrOptions, validate_parameter_constraints,
+)
 from sklearn.utils._available_if import available_if
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
@@ -38,12 +40,12 @@ from sklearn.utils.validation import (
 
 from . import _checks, lr_scheduler, optim
 
-# optimizer name -> (optimizer class, the estimator parameters it takes, fixed options)
+# optimizer name -> (optimizer class, the estimator parameters that set its options, fixed options)
 OPTIMIZERS = {
     "sgd": (optim.SGD, (), {}),
     "momentum": (optim.SGD, ("momentum", "dampening"), {}),
     "nesterov": (optim.SGD, ("momentum",), {"nesterov": True}),
-    "rmsprop": (optim.RMSprop, ("eps", "centered"), {}),
+    "rmsprop": (optim.RMSprop, ("rho", "eps", "centered"), {}),
     "adam": (optim.Adam, ("betas", "eps", "amsgrad"), {}),
     "adamw": (optim.AdamW, ("betas", "eps", "amsgrad", "weight_decay"), {}),
     "adagrad": (optim.Adagrad, ("eps", "lr_decay", "initial_accumulator_value"), {}),
@@ -57,6 +59,29 @@ SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptiv
 #: the optimizers whose step is the rate times the gradient (with momentum, a sum of them): the others
 #: (adaptive, or a sign's) step each weight by about the rate, whatever the gradient's size
 GRADIENT_SIZED = ("sgd", "momentum", "nesterov")
+#: the estimator parameters named otherwise than the option they set (alpha is the penalty's here)
+_OPTION_OF = {"rho": "alpha"}
+#: and those of a narrower kind than it: RMSprop takes an alpha of 1 and more, as torch's, which
+#: weigh the squared gradients by 0 or less
+_NARROWER = {"rho": "fraction"}
+#: the parameters whose None stands for the optimizer's default
+_NONE_IS_DEFAULT = ("betas", "eps")
+
+
+def _option_kinds():
+    """Each estimator parameter that sets an optimizer option -> that option's kind, and so its
+    range (_checks.KINDS), as the optimizers declare it (narrowed where _NARROWER says): the
+    estimators check them (whatever the optimizer, as every parameter) by the optimizers' rules."""
+    kinds = {}
+    for cls, names, _ in OPTIMIZERS.values():
+        declared = {option.name: option.kind for option in cls.algorithm.options}
+        for name in names:
+            kind = kinds.setdefault(name, declared[_OPTION_OF.get(name, name)])
+            assert kind == declared[_OPTION_OF.get(name, name)], f"{name} is of two kinds"
+    return {**kinds, **_NARROWER}
+
+
+_OPTION_KINDS = _option_kinds()
 
 
 def _is_aligned(a):
@@ -274,9 +299,16 @@ class _Driver(BaseEstimator):
         if checked is not None and checked == vars(self).get("_params_checked"):
             return
         validate_parameter_constraints(self._parameter_constraints, params, caller_name=type(self).__name__)
-        # betas is a pair whatever the optimizer, as every other option is checked whatever the optimizer
-        if params.get("betas") is not None:
-            _checks.check_option(params["betas"], "fractions", "betas")
+        for name, kind in _OPTION_KINDS.items():
+            value = params.get(name)  # (a subclass's signature may lack it, as scikit-learn's check allows)
+            if name not in params or (value is None and name in _NONE_IS_DEFAULT):
+                continue
+            try:
+                _checks.check_option(value, kind, name)
+            except (TypeError, ValueError):  # (in scikit-learn's words, as the other parameters')
+                raise InvalidParameterError(
+                    f"The {name!r} parameter of {type(self).__name__} must be {_checks.expected(kind)}"
+                    f"{' or None' if name in _NONE_IS_DEFAULT else ''}. Got {value!r} instead.") from None
         self._params_checked = checked
 
     def _more_checks(self, for_partial_fit):
@@ -349,11 +381,10 @@ class _Driver(BaseEstimator):
         given too, so that a parameter set to None between partial_fit calls is followed)."""
         cls, names, fixed = OPTIMIZERS[self.optimizer]
         defaults = _defaults_of(cls)
-        options = {name: defaults[name] if getattr(self, name) is None else getattr(self, name) for name in names}
+        options = {_OPTION_OF.get(name, name): getattr(self, name) for name in names}
+        options = {name: defaults[name] if value is None else value for name, value in options.items()}
         if "betas" in options:
             options["betas"] = tuple(options["betas"])  # a list from a config file, say
-        if cls is optim.RMSprop:
-            options["alpha"] = self.rho
         return {"lr": self._initial_lr(), **options, **fixed}
 
     def _new_optimizer(self):
@@ -1145,16 +1176,6 @@ class _BaseGD(_Driver):
         "random_state": ["random_state"],
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
-        "momentum": [Interval(Real, 0, None, closed="left")],
-        "dampening": [Interval(Real, None, None, closed="neither")],  # any, as torch's SGD
-        "betas": [tuple, list, None],
-        "eps": [Interval(Real, 0, None, closed="left"), None],
-        "amsgrad": ["boolean"],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "rho": [Interval(Real, 0, 1, closed="left")],
-        "centered": ["boolean"],
-        "lr_decay": [Interval(Real, 0, None, closed="left")],
-        "initial_accumulator_value": [Interval(Real, 0, None, closed="left")],
         "lazy_updates": ["boolean"],
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],

@@ -2009,6 +2009,43 @@ def test_betas_are_checked_whatever_the_optimizer(name, betas):
         getattr(fastgd, name)(optimizer="sgd", betas=betas).fit(X, y)
 
 
+# the estimator parameters that set an optimizer's option, each with the optimizer it sets, the
+# option's name there, and whether None (the optimizer's default) is taken
+OPTIONS_SET = [("momentum", "momentum", "momentum", False), ("dampening", "momentum", "dampening", False),
+               ("betas", "adam", "betas", True), ("eps", "adam", "eps", True), ("amsgrad", "adam", "amsgrad", False),
+               ("weight_decay", "adamw", "weight_decay", False), ("rho", "rmsprop", "alpha", False),
+               ("centered", "rmsprop", "centered", False), ("lr_decay", "adagrad", "lr_decay", False),
+               ("initial_accumulator_value", "adagrad", "initial_accumulator_value", False)]
+OPTION_VALUES = [0.0, 0.5, np.float32(0.25), 1, 1.0, 2.0, -1.0, float("inf"), float("nan"), 10**400, True,
+                 np.bool_(False), "0.5", (0.9, 0.99), [0.5, 0.0], (0.9, 1.0), (0.9,), (True, 0.5)]
+
+
+@pytest.mark.parametrize("name", ["LogisticRegression", "SGDRegressor"])
+@pytest.mark.parametrize("parameter, optimizer, option, none_taken", OPTIONS_SET)
+def test_optimizer_options_are_checked_by_the_optimizers_rules(name, parameter, optimizer, option, none_taken):
+    """An estimator takes an optimizer option's value where that optimizer takes it (the
+    optimizer is the oracle; rho, RMSprop's alpha, in [0, 1) alone, as the README says), and
+    refuses the others in scikit-learn's words whatever optimizer it runs (momentum=True was
+    taken under plain SGD, and refused in other words once the optimizer used it)."""
+    X, y = _data(np.random.default_rng(9), task="binary" if name == "LogisticRegression" else "linear")
+    cls, _, fixed = fastgd.linear_model.OPTIMIZERS[optimizer]
+    for value in OPTION_VALUES + [None]:
+        try:
+            cls([np.zeros(3)], **{**fixed, option: value, **({"momentum": 0.5} if option == "dampening" else {})})
+            taken = value is not None or none_taken
+        except (TypeError, ValueError):
+            taken = value is None and none_taken
+        if parameter == "rho" and taken:
+            taken = value < 1
+        for runs in (optimizer, "sgd"):
+            model = getattr(fastgd, name)(optimizer=runs, max_iter=1, tol=None, **{parameter: value})
+            if taken:
+                model.fit(X, y)
+            else:
+                with pytest.raises(ValueError, match=rf"^The '{parameter}' parameter of {name} must be .* Got "):
+                    model.fit(X, y)
+
+
 def test_a_float32_objective_beyond_float32_says_so():
     # the divergence error advised a smaller learning rate only, where y beyond what a float32
     # loss holds ends the fit whatever the rate (the float64 fit trains)
