@@ -169,7 +169,10 @@ class Parameter(NDArrayOperatorsMixin):
     a torch tensor), so it can key a dict, and takes weak references; ``del
     p.grad`` sets it to None (torch's).  ``p.data = value``
     stores an array as it is, a Parameter's data, and anything else as
-    ``np.asarray`` makes it (as the constructor).  Not the array's: the
+    ``np.asarray`` makes it (as the constructor), if its dtype is of numbers;
+    ``p.grad = value`` takes None or what a step reads (a float32 or float64
+    array, or a NumPy float, as a 0-d array): else each raises TypeError
+    there, as torch's do, not at the next step.  Not the array's: the
     buffer protocol (``memoryview(p)``; ``memoryview(p.data)`` works), the
     array interface (through which ``np.asarray(p)`` would be a new view)
     and ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
@@ -305,7 +308,15 @@ class Parameter(NDArrayOperatorsMixin):
     def __setattr__(self, name, value):
         if name == "data":  # an array, as the constructor makes it: a Parameter's data, or np.asarray's
             value = value.data if isinstance(value, Parameter) else value
-            object.__setattr__(self, name, value if isinstance(value, np.ndarray) else np.asarray(value))
+            array = value if isinstance(value, np.ndarray) else np.asarray(value)
+            if array.dtype.kind not in "biufc":  # (as torch's refuses what is no tensor, where it is set)
+                raise TypeError("a Parameter's data must be an array of numbers (float32 or float64, for an optimizer); "
+                                + (f"got an array of dtype {array.dtype}" if value is array else
+                                   f"got a {_checks.type_name(value)}, which np.asarray makes of dtype {array.dtype}"))
+            object.__setattr__(self, name, array)
+        elif name == "grad" and value is not None:  # checked where it is set (torch's too), as a step reads it
+            object.__setattr__(self, name, _checks.check_gradient(
+                value, "a Parameter's grad", "a NumPy array of float32 or float64, or None (no gradient)"))
         elif name.startswith("_") or hasattr(type(self), name) or not hasattr(np.ndarray, name):
             object.__setattr__(self, name, value)  # its own: grad, a subclass's (a slot, or in its __dict__)
         else:  # the array's, as reading them is: p.shape = (2, 3) reshapes the data in place

@@ -370,7 +370,9 @@ def test_bad_parameter_grad_changes_nothing(name):
     holders[1].grad = np.ones(4, np.float32)
     with pytest.raises(ValueError, match=r"gradient 1 has shape \(4,\); expected \(2, 2\)"):
         opt.step()
-    holders[1].grad = [1.0, 1.0, 1.0, 1.0]
+    with pytest.raises(TypeError, match=r"a Parameter's grad is a list"):  # refused where it is set
+        holders[1].grad = [1.0, 1.0, 1.0, 1.0]
+    object.__setattr__(holders[1], "grad", [1.0, 1.0, 1.0, 1.0])  # (as a subclass or an old pickle may set it)
     with pytest.raises(TypeError, match=r"gradient 1 is a list"):
         opt.step()
     assert_unchanged(opt, data, snap)

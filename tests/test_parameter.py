@@ -349,6 +349,54 @@ def test_data_is_set_as_the_constructor_takes_it():
     assert np.asarray(p).tolist() == [0.5, 1.5]
 
 
+@pytest.mark.parametrize("data", [None, "x", {}, [1.0, "a"], np.array(["a"]), np.zeros(2, dtype=object)])
+def test_data_not_of_numbers_is_refused_where_it_is_set(data):
+    # as torch refuses p.data = None (and a Parameter of it) at once: here the object array
+    # np.asarray made of it was kept, and refused at the optimizer's next step as "parameter 0 (shape (),
+    # dtype object)", naming neither the assignment nor what was given
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError):
+        torch.nn.Parameter(torch.zeros(2)).data = data
+    with pytest.raises(TypeError, match=r"^a Parameter's data must be an array of numbers .*dtype (object|<U)"):
+        Parameter(data)
+    p = Parameter(np.zeros(2))
+    before = p.data
+    with pytest.raises(TypeError, match=r"^a Parameter's data must be an array of numbers"):
+        p.data = data
+    assert p.data is before
+
+
+@pytest.mark.parametrize("grad", [5, 0.5, [1.0, 2.0], np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.float16),
+                                  "g"])
+def test_a_gradient_a_step_cannot_read_is_refused_where_it_is_set(grad):
+    # torch refuses p.grad = 5 at once; here it was kept and refused at the next step.  The
+    # oracle of what a step reads: the optimizer's own step(grads), which refuses each
+    torch = pytest.importorskip("torch")
+    with pytest.raises(TypeError):
+        torch.nn.Parameter(torch.zeros(2)).grad = grad
+    with pytest.raises(TypeError):
+        fastgd.SGD([np.zeros(2)], lr=0.1).step([grad])
+    p = Parameter(np.zeros(2), grad=np.ones(2))
+    before = p.grad
+    with pytest.raises(TypeError, match=r"^a Parameter's grad"):
+        p.grad = grad
+    assert p.grad is before
+    with pytest.raises(TypeError, match=r"^a Parameter's grad"):
+        Parameter(np.zeros(2), grad=grad)
+
+
+def test_a_gradient_a_step_reads_is_taken_where_it_is_set():
+    # a float32 or float64 array of any layout (converted by the step), or a NumPy float (a reduction's result)
+    p = Parameter(np.zeros(2))
+    strided = np.ones(4)[::2]
+    p.grad = strided
+    assert p.grad is strided
+    p.grad = np.float64(0.5)
+    assert type(p.grad) is np.ndarray and p.grad.shape == () and p.grad == 0.5
+    p.grad = None
+    assert p.grad is None
+
+
 def test_a_numpy_function_returns_the_parameter_it_wrote_into():
     # as a ufunc's out= and as NumPy's own functions return their out array
     data = np.array([-1.0, 0.5, 2.0])
