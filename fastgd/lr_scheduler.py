@@ -111,6 +111,14 @@ def _check_finite(value, name):
     return value
 
 
+def _range(check, *args, **kwargs):
+    """The rule of an argument a scheduler keeps (see LRScheduler._kept): check(value, name, *args, **kwargs)."""
+    return lambda value, name: check(value, name, *args, **kwargs)
+
+
+_GAMMA, _ETA_MIN, _TOTAL_ITERS = _range(_check_finite), _range(_check_finite), _range(_check_whole, 1)
+
+
 def _per_group(name, optimizer, value):
     """One value per param group: a list or tuple of that length, or one value for all."""
     if isinstance(value, (list, tuple)):
@@ -188,18 +196,16 @@ _ENTRIES = frozenset({
     "max_momentums", "milestones", "min_lrs", "mode", "mode_worse", "num_bad_epochs", "optimizer", "patience",
     "power", "scale_mode", "start_factor", "step_ratio", "step_size", "threshold", "threshold_mode", "total_iters",
     "total_size", "total_steps", "use_beta1"})
-#: of those, the entries that count steps (whole numbers), those that a step divides by (above 0),
-#: and those that count steps or a fraction of them (finite, as all of the others) (step(epoch)
-#: may set a fractional last_epoch, as torch's, and T_cur with it; ReduceLROnPlateau's cooldown
-#: counts down from its cooldown, which may be fractional or inf, as torch's)
-_WHOLE_ENTRIES = frozenset({"_step_count", "step_size", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
-                            "_milestones", "num_bad_epochs", "anneal_epochs"})
-_POSITIVE_ENTRIES = frozenset({"step_size", "T_max", "T_0", "T_i", "T_mult", "total_iters", "total_steps",
-                               "total_size", "step_ratio"})
-#: (and the numbers a step multiplies or adds that the constructors take finite: an inf made
-#: the next step write a NaN or inf rate, refused only at the optimizer's step)
-_FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur", "gamma", "eta_min", "base_momentums",
-                                                        "max_momentums"}
+#: of those that a scheduler computes (the arguments its constructor keeps as they were given are
+#: checked by its own rules: LRScheduler._kept), the entries that count steps (whole numbers), those
+#: that a step divides by (above 0), and those that count steps or a fraction of them (finite, as
+#: all of the others) (step(epoch) may set a fractional last_epoch, as torch's, and T_cur with it;
+#: ReduceLROnPlateau's cooldown counts down from its cooldown, which may be fractional or inf, as torch's)
+_WHOLE_ENTRIES = frozenset({"_step_count", "T_i", "_milestones", "num_bad_epochs"})
+_POSITIVE_ENTRIES = frozenset({"T_i", "total_size", "step_ratio"})
+#: (and the cycled momentums, which a step writes: an inf made the next step write a NaN or inf
+#: rate, refused only at the optimizer's step)
+_FINITE_ENTRIES = _WHOLE_ENTRIES | _POSITIVE_ENTRIES | {"last_epoch", "T_cur", "base_momentums", "max_momentums"}
 #: the entries that hold a number per param group, as many as the optimizer had when they were
 #: last written: a group added after the scheduler was made is in _last_lr (after a step), not in
 #: base_lrs, as in torch's; those written when the scheduler was made (_MADE_PER_GROUP), which a
@@ -349,6 +355,12 @@ class LRScheduler:
     #: cycle_momentum), which a step that raises puts back: a class flag, as a user's subclass may
     #: have an attribute named cycle_momentum of its own
     _cycles_momentum = False
+    #: the constructor's arguments kept as entries of their name, each with its rule (_range's): the
+    #: constructor's, and load_state_dict's for the loaded value (a step would read it as given)
+    _kept = {}
+
+    def _checked(self, name, value):
+        return self._kept[name](value, name)
 
     def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(optimizer)
@@ -412,6 +424,9 @@ class LRScheduler:
         for key, value in state_dict.items():
             if key in _ENTRIES and key not in self._state_of_its_own:
                 _check_entry(key, vars(self)[key], value, type(self).__name__, len(self.optimizer.param_groups))
+        for key, check in self._kept.items():
+            if key in state_dict:
+                check(state_dict[key], f"state_dict[{key!r}]")
         made = {key: state_dict.get(key, vars(self).get(key)) for key in _MADE_PER_GROUP}
         lengths = {key: len(value) for key, value in made.items() if isinstance(value, (list, tuple))}
         if len(set(lengths.values())) > 1:
@@ -589,9 +604,11 @@ class MultiplicativeLR(_WithFunctions):
 class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs."""
 
+    _kept = {"step_size": _range(_check_whole, 1), "gamma": _GAMMA}
+
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
-        self.step_size = _check_whole(step_size, "step_size", 1)
-        self.gamma = _check_finite(gamma, "gamma")
+        self.step_size = self._checked("step_size", step_size)
+        self.gamma = self._checked("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -608,9 +625,11 @@ class MultiStepLR(LRScheduler):
     """lr *= gamma at each milestone epoch (gamma ** n at a milestone listed n times, or mapped
     to n: milestones is counted as torch counts it, Counter(milestones))."""
 
+    _kept = {"gamma": _GAMMA}
+
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones = self._counted(milestones)
-        self.gamma = _check_finite(gamma, "gamma")
+        self.gamma = self._checked("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     @staticmethod
@@ -655,10 +674,12 @@ class MultiStepLR(LRScheduler):
 class ConstantLR(LRScheduler):
     """lr = initial_lr * factor for the first total_iters epochs (at least 1), then initial_lr."""
 
+    # total_iters 0 refused: torch's step() would keep factor forever, its closed form gives initial_lr
+    _kept = {"factor": _range(_check_number, 0, 1), "total_iters": _TOTAL_ITERS}
+
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
-        self.factor = _check_number(factor, "factor", 0, 1)
-        # 0 refused: torch's step() would keep factor forever, its closed form gives initial_lr
-        self.total_iters = _check_whole(total_iters, "total_iters", 1)
+        self.factor = self._checked("factor", factor)
+        self.total_iters = self._checked("total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -679,10 +700,13 @@ class ConstantLR(LRScheduler):
 class LinearLR(LRScheduler):
     """lr = initial_lr * a factor going linearly from start_factor to end_factor over total_iters epochs."""
 
+    _kept = {"start_factor": _range(_check_number, 0, 1, low_open=True), "end_factor": _range(_check_number, 0, 1),
+             "total_iters": _TOTAL_ITERS}
+
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
-        self.start_factor = _check_number(start_factor, "start_factor", 0, 1, low_open=True)
-        self.end_factor = _check_number(end_factor, "end_factor", 0, 1)
-        self.total_iters = _check_whole(total_iters, "total_iters", 1)
+        self.start_factor = self._checked("start_factor", start_factor)
+        self.end_factor = self._checked("end_factor", end_factor)
+        self.total_iters = self._checked("total_iters", total_iters)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -707,8 +731,10 @@ class LinearLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr *= gamma every epoch."""
 
+    _kept = {"gamma": _GAMMA}
+
     def __init__(self, optimizer, gamma, last_epoch=-1):
-        self.gamma = _check_finite(gamma, "gamma")
+        self.gamma = self._checked("gamma", gamma)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -724,15 +750,13 @@ class ExponentialLR(LRScheduler):
 class PolynomialLR(LRScheduler):
     """lr = initial_lr * (1 - epoch / total_iters) ** power, 0 from total_iters on."""
 
-    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
-        self.total_iters = _check_whole(total_iters, "total_iters", 1)
-        # a negative power raises the rate, and 0 to it at total_iters divides by zero (torch's too)
-        self.power = _check_number(power, "power", 0)
-        super().__init__(optimizer, last_epoch)
+    # a negative power raises the rate, and 0 to it at total_iters divides by zero (torch's too)
+    _kept = {"total_iters": _TOTAL_ITERS, "power": _range(_check_number, 0)}
 
-    def _check_state_dict(self, state_dict):
-        super()._check_state_dict(state_dict)
-        _check_number(state_dict.get("power", self.power), "state_dict['power']", 0)
+    def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
+        self.total_iters = self._checked("total_iters", total_iters)
+        self.power = self._checked("power", power)
+        super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
         self._warn_outside_step()
@@ -751,9 +775,12 @@ class CosineAnnealingLR(LRScheduler):
     """lr = eta_min + (initial_lr - eta_min) * (1 + cos(pi * epoch / T_max)) / 2, taken step by step
     from the rate in the group (so that changes made by others carry over), as torch does."""
 
+    _kept = {"T_max": _range(_check_number, 0, low_open=True, high_open=True),  # 37.5 too, as torch
+             "eta_min": _ETA_MIN}
+
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
-        self.T_max = _check_number(T_max, "T_max", 0, low_open=True, high_open=True)  # 37.5 too, as torch
-        self.eta_min = _check_finite(eta_min, "eta_min")
+        self.T_max = self._checked("T_max", T_max)
+        self.eta_min = self._checked("eta_min", eta_min)
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
@@ -777,11 +804,13 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing from initial_lr to eta_min over T_i epochs, restarting at initial_lr with
     T_i *= T_mult; step(epoch) takes a fractional epoch (steps within an epoch)."""
 
+    _kept = {"T_0": _range(_check_int, 1), "T_mult": _range(_check_int, 1), "eta_min": _ETA_MIN}
+
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
-        self.T_0 = _check_int(T_0, "T_0", 1)
+        self.T_0 = self._checked("T_0", T_0)
         self.T_i = self.T_0
-        self.T_mult = _check_int(T_mult, "T_mult", 1)
-        self.eta_min = _check_finite(eta_min, "eta_min")
+        self.T_mult = self._checked("T_mult", T_mult)
+        self.eta_min = self._checked("eta_min", eta_min)
         self.T_cur = last_epoch
         super().__init__(optimizer, last_epoch)
 
@@ -832,6 +861,7 @@ class CyclicLR(LRScheduler):
     down), the momentum (or beta1) inversely between max_momentum and base_momentum; a step per batch."""
 
     _cycles_momentum = True
+    _kept = {"gamma": _GAMMA}
 
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
                  gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
@@ -846,7 +876,7 @@ class CyclicLR(LRScheduler):
         # step_size_down=0 is a sawtooth, as torch's (step_ratio 1: no division by 0)
         down = up if step_size_down is None else float(_check_number(step_size_down, "step_size_down", 0,
                                                                      high_open=True))
-        _check_finite(gamma, "gamma")
+        self._checked("gamma", gamma)
         if scale_fn is not None and not callable(scale_fn):
             raise TypeError(f"scale_fn must be a function of the cycle or iteration, got {type(scale_fn).__name__}")
         self._check_modes(mode, scale_fn, scale_mode)
@@ -977,13 +1007,14 @@ class OneCycleLR(LRScheduler):
     start first), the momentum (or beta1) inversely; a step per batch."""
 
     _cycles_momentum = True
+    _kept = {"total_steps": _range(_check_int, 1)}
 
     def __init__(self, optimizer, max_lr, total_steps=None, epochs=None, steps_per_epoch=None, pct_start=0.3,
                  anneal_strategy="cos", cycle_momentum=True, base_momentum=0.85, max_momentum=0.95,
                  div_factor=25.0, final_div_factor=1e4, three_phase=False, last_epoch=-1):
         _check_optimizer(optimizer)
         if total_steps is not None:
-            total_steps = _check_int(total_steps, "total_steps", 1)
+            total_steps = self._checked("total_steps", total_steps)
         elif epochs is not None and steps_per_epoch is not None:
             total_steps = _check_int(epochs, "epochs", 1) * _check_int(steps_per_epoch, "steps_per_epoch", 1)
         else:
@@ -1226,11 +1257,15 @@ class ReduceLROnPlateau(LRScheduler):
     """lr *= factor (down to min_lr) when a metric has not improved (by threshold) for more than
     patience steps; then cooldown steps before counting again.  step(metric) once per epoch."""
 
+    # (patience 2.5 waits as 2 does: torch compares)
+    _kept = {"factor": _range(_check_number, 0, 1, high_open=True), "patience": _range(_check_number, 0),
+             "cooldown": _range(_check_number, 0), "eps": _range(_check_number), "threshold": _range(_check_number)}
+
     def __init__(self, optimizer, mode="min", factor=0.1, patience=10, threshold=1e-4, threshold_mode="rel",
                  cooldown=0, min_lr=0, eps=1e-8):
         _check_optimizer(optimizer)
         self._check_modes(mode, threshold_mode)
-        _check_number(factor, "factor", 0, 1, high_open=True)
+        self._checked("factor", factor)
         min_lrs = _per_group("min_lr", optimizer, min_lr)
         for value in min_lrs:
             _check_number(value, "min_lr")
@@ -1238,12 +1273,12 @@ class ReduceLROnPlateau(LRScheduler):
         self.optimizer = optimizer
         self.default_min_lr = None if isinstance(min_lr, (list, tuple)) else min_lr
         self.min_lrs = min_lrs
-        self.patience = _check_number(patience, "patience", 0)  # 2.5 waits as 2 does: torch compares
-        self.cooldown = _check_number(cooldown, "cooldown", 0)
-        self.eps = _check_number(eps, "eps")
+        self.patience = self._checked("patience", patience)
+        self.cooldown = self._checked("cooldown", cooldown)
+        self.eps = self._checked("eps", eps)
         self.last_epoch = 0
         self._last_lr = _group_values(optimizer, "lr")
-        self.mode, self.threshold, self.threshold_mode = mode, _check_number(threshold, "threshold"), threshold_mode
+        self.mode, self.threshold, self.threshold_mode = mode, self._checked("threshold", threshold), threshold_mode
         self.mode_worse = math.inf if mode == "min" else -math.inf
         self._reset()
 

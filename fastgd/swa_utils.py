@@ -222,12 +222,14 @@ class SWALR(lr_scheduler.LRScheduler):
     averaging starts, SWALR's after).  As torch's, it writes ``swa_lr`` into each group and
     counts its own steps (``step(epoch)`` does not move it elsewhere)."""
 
+    _kept = {"anneal_epochs": lr_scheduler._range(lr_scheduler._check_int, 0)}
+
     def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos", last_epoch=-1):
         lr_scheduler._check_optimizer(optimizer)
         swa_lrs = [float(lr_scheduler._check_finite(value, "swa_lr"))  # (below 0 too, as torch takes it)
                    for value in lr_scheduler._per_group("swa_lr", optimizer, swa_lr)]
         lr_scheduler._check_anneal_strategy(anneal_strategy)
-        anneal_epochs = lr_scheduler._check_int(anneal_epochs, "anneal_epochs", 0)
+        anneal_epochs = self._checked("anneal_epochs", anneal_epochs)
         with lr_scheduler._undone_on_failure(optimizer):  # checked: now the groups change
             for value, group in zip(swa_lrs, optimizer.param_groups):
                 group["swa_lr"] = value

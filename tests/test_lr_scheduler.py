@@ -1234,6 +1234,65 @@ def test_load_state_dict_checks_the_values(make, bad):
     scheduler.load_state_dict(before)  # a state it saved loads
 
 
+def _momentum_sgd():
+    return fastgd.SGD([np.zeros(2)], lr=0.1, momentum=0.9)
+
+
+# each argument a scheduler keeps as an entry of its name, with a scheduler made from it
+KEPT_ARGUMENTS = [
+    (lambda o, v: lr_scheduler.StepLR(o, step_size=v), "step_size"),
+    (lambda o, v: lr_scheduler.StepLR(o, step_size=2, gamma=v), "gamma"),
+    (lambda o, v: lr_scheduler.MultiStepLR(o, [2], gamma=v), "gamma"),
+    (lambda o, v: lr_scheduler.ConstantLR(o, factor=v), "factor"),
+    (lambda o, v: lr_scheduler.ConstantLR(o, total_iters=v), "total_iters"),
+    (lambda o, v: lr_scheduler.LinearLR(o, start_factor=v), "start_factor"),
+    (lambda o, v: lr_scheduler.LinearLR(o, end_factor=v), "end_factor"),
+    (lambda o, v: lr_scheduler.LinearLR(o, total_iters=v), "total_iters"),
+    (lambda o, v: lr_scheduler.ExponentialLR(o, gamma=v), "gamma"),
+    (lambda o, v: lr_scheduler.PolynomialLR(o, total_iters=v), "total_iters"),
+    (lambda o, v: lr_scheduler.PolynomialLR(o, power=v), "power"),
+    (lambda o, v: lr_scheduler.CosineAnnealingLR(o, T_max=v), "T_max"),
+    (lambda o, v: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=v), "eta_min"),
+    (lambda o, v: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=v), "T_0"),
+    (lambda o, v: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=3, T_mult=v), "T_mult"),
+    (lambda o, v: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=3, eta_min=v), "eta_min"),
+    (lambda o, v: lr_scheduler.CyclicLR(o, base_lr=0.01, max_lr=0.1, gamma=v), "gamma"),
+    (lambda o, v: lr_scheduler.OneCycleLR(o, max_lr=0.1, total_steps=v), "total_steps"),
+    (lambda o, v: lr_scheduler.ReduceLROnPlateau(o, factor=v), "factor"),
+    (lambda o, v: lr_scheduler.ReduceLROnPlateau(o, patience=v), "patience"),
+    (lambda o, v: lr_scheduler.ReduceLROnPlateau(o, cooldown=v), "cooldown"),
+    (lambda o, v: lr_scheduler.ReduceLROnPlateau(o, threshold=v), "threshold"),
+    (lambda o, v: lr_scheduler.ReduceLROnPlateau(o, eps=v), "eps"),
+    (lambda o, v: fastgd.swa_utils.SWALR(o, 0.05, anneal_epochs=v), "anneal_epochs"),
+]
+KEPT_VALUES = [-3, -1.0, 0, 0.0, 5e-324, 0.5, 1, 1.0, 2, 2.5, 3, 1e300, float("inf"), -float("inf")]
+
+
+@pytest.mark.parametrize("make, name", KEPT_ARGUMENTS, ids=[f"{i}-{name}" for i, (_, name) in enumerate(KEPT_ARGUMENTS)])
+def test_a_loaded_argument_is_checked_by_the_constructors_rule(make, name):
+    """What the constructor refuses for an argument it keeps, load_state_dict refuses for that
+    entry, changing nothing (the constructor is the oracle); a loaded start_factor of 0 made
+    LinearLR's next step divide by zero, an end_factor of -1 too, a negative anneal_epochs or a
+    factor of 5 stepped on.  What it takes, a state holding it loads."""
+    for value in KEPT_VALUES:
+        try:
+            make(_momentum_sgd(), value)
+            taken = True
+        except (TypeError, ValueError):
+            taken = False
+        default = 0.5 if name in ("factor", "start_factor", "end_factor", "gamma") else 3
+        scheduler = make(_momentum_sgd(), default)
+        before = scheduler.state_dict()
+        state = {**before, name: value}
+        if taken:
+            scheduler.load_state_dict(state)
+            assert getattr(scheduler, name) == value
+        else:
+            with pytest.raises(ValueError, match=rf"state_dict\['{name}'\]"):
+                scheduler.load_state_dict(state)
+            assert scheduler.state_dict() == before
+
+
 def test_a_subclasss_own_arrays_load_as_they_were():
     """Only the lists of a number per group take 0-d arrays as their numbers (torch's Tensor lr);
     a subclass's own array entries round-trip as arrays."""
