@@ -155,9 +155,9 @@ KINDS = {
     "number": ("number", 0.0, math.inf),  # a finite real number >= 0
     "fraction": ("number", 0.0, 1.0),     # a real number in [0, 1)
     "unit": ("number", 0.0, math.nextafter(1.0, math.inf)),  # a real number in [0, 1]
-    "fractions": ("pair", 0.0, 1.0),      # a pair of those
     "flag": ("flag", 0.0, 0.0),           # True or False
 }
+KINDS["fractions"] = ("pair", *KINDS["fraction"][1:])  # a pair of fractions (check_betas checks each so)
 
 
 def check_option(value, kind, name):

@@ -58,7 +58,7 @@ OPTIMIZERS = {
 SCHEDULES = ("constant", "invscaling", "exponential", "step", "cosine", "adaptive")
 #: the optimizers whose step is the rate times the gradient (with momentum, a sum of them): the others
 #: (adaptive, or a sign's) step each weight by about the rate, whatever the gradient's size
-GRADIENT_SIZED = ("sgd", "momentum", "nesterov")
+GRADIENT_SIZED = tuple(name for name, (cls, _, _) in OPTIMIZERS.items() if cls is optim.SGD)
 #: the estimator parameters named otherwise than the option they set (alpha is the penalty's here)
 _OPTION_OF = {"rho": "alpha"}
 #: and those of a narrower kind than it: RMSprop takes an alpha of 1 and more, as torch's, which
