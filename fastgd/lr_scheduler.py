@@ -116,7 +116,7 @@ def _range(check, *args, **kwargs):
     return lambda value, name: check(value, name, *args, **kwargs)
 
 
-_GAMMA, _ETA_MIN, _TOTAL_ITERS = _range(_check_finite), _range(_check_finite), _range(_check_whole, 1)
+_FINITE, _EPOCHS = _range(_check_finite), _range(_check_whole, 1)  # (a count of epochs >= 1)
 
 
 def _per_group(name, optimizer, value):
@@ -604,7 +604,7 @@ class MultiplicativeLR(_WithFunctions):
 class StepLR(LRScheduler):
     """lr *= gamma every step_size epochs."""
 
-    _kept = {"step_size": _range(_check_whole, 1), "gamma": _GAMMA}
+    _kept = {"step_size": _EPOCHS, "gamma": _FINITE}
 
     def __init__(self, optimizer, step_size, gamma=0.1, last_epoch=-1):
         self.step_size = self._checked("step_size", step_size)
@@ -625,7 +625,7 @@ class MultiStepLR(LRScheduler):
     """lr *= gamma at each milestone epoch (gamma ** n at a milestone listed n times, or mapped
     to n: milestones is counted as torch counts it, Counter(milestones))."""
 
-    _kept = {"gamma": _GAMMA}
+    _kept = {"gamma": _FINITE}
 
     def __init__(self, optimizer, milestones, gamma=0.1, last_epoch=-1):
         self.milestones = self._counted(milestones)
@@ -675,7 +675,7 @@ class ConstantLR(LRScheduler):
     """lr = initial_lr * factor for the first total_iters epochs (at least 1), then initial_lr."""
 
     # total_iters 0 refused: torch's step() would keep factor forever, its closed form gives initial_lr
-    _kept = {"factor": _range(_check_number, 0, 1), "total_iters": _TOTAL_ITERS}
+    _kept = {"factor": _range(_check_number, 0, 1), "total_iters": _EPOCHS}
 
     def __init__(self, optimizer, factor=1.0 / 3, total_iters=5, last_epoch=-1):
         self.factor = self._checked("factor", factor)
@@ -701,7 +701,7 @@ class LinearLR(LRScheduler):
     """lr = initial_lr * a factor going linearly from start_factor to end_factor over total_iters epochs."""
 
     _kept = {"start_factor": _range(_check_number, 0, 1, low_open=True), "end_factor": _range(_check_number, 0, 1),
-             "total_iters": _TOTAL_ITERS}
+             "total_iters": _EPOCHS}
 
     def __init__(self, optimizer, start_factor=1.0 / 3, end_factor=1.0, total_iters=5, last_epoch=-1):
         self.start_factor = self._checked("start_factor", start_factor)
@@ -731,7 +731,7 @@ class LinearLR(LRScheduler):
 class ExponentialLR(LRScheduler):
     """lr *= gamma every epoch."""
 
-    _kept = {"gamma": _GAMMA}
+    _kept = {"gamma": _FINITE}
 
     def __init__(self, optimizer, gamma, last_epoch=-1):
         self.gamma = self._checked("gamma", gamma)
@@ -751,7 +751,7 @@ class PolynomialLR(LRScheduler):
     """lr = initial_lr * (1 - epoch / total_iters) ** power, 0 from total_iters on."""
 
     # a negative power raises the rate, and 0 to it at total_iters divides by zero (torch's too)
-    _kept = {"total_iters": _TOTAL_ITERS, "power": _range(_check_number, 0)}
+    _kept = {"total_iters": _EPOCHS, "power": _range(_check_number, 0)}
 
     def __init__(self, optimizer, total_iters=5, power=1.0, last_epoch=-1):
         self.total_iters = self._checked("total_iters", total_iters)
@@ -776,7 +776,7 @@ class CosineAnnealingLR(LRScheduler):
     from the rate in the group (so that changes made by others carry over), as torch does."""
 
     _kept = {"T_max": _range(_check_number, 0, low_open=True, high_open=True),  # 37.5 too, as torch
-             "eta_min": _ETA_MIN}
+             "eta_min": _FINITE}
 
     def __init__(self, optimizer, T_max, eta_min=0.0, last_epoch=-1):
         self.T_max = self._checked("T_max", T_max)
@@ -804,7 +804,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     """Cosine annealing from initial_lr to eta_min over T_i epochs, restarting at initial_lr with
     T_i *= T_mult; step(epoch) takes a fractional epoch (steps within an epoch)."""
 
-    _kept = {"T_0": _range(_check_int, 1), "T_mult": _range(_check_int, 1), "eta_min": _ETA_MIN}
+    _kept = {"T_0": _range(_check_int, 1), "T_mult": _range(_check_int, 1), "eta_min": _FINITE}
 
     def __init__(self, optimizer, T_0, T_mult=1, eta_min=0.0, last_epoch=-1):
         self.T_0 = self._checked("T_0", T_0)
@@ -861,7 +861,7 @@ class CyclicLR(LRScheduler):
     down), the momentum (or beta1) inversely between max_momentum and base_momentum; a step per batch."""
 
     _cycles_momentum = True
-    _kept = {"gamma": _GAMMA}
+    _kept = {"gamma": _FINITE}
 
     def __init__(self, optimizer, base_lr, max_lr, step_size_up=2000, step_size_down=None, mode="triangular",
                  gamma=1.0, scale_fn=None, scale_mode="cycle", cycle_momentum=True, base_momentum=0.8,
