@@ -138,7 +138,7 @@ _CHECKED_FORMATS = ("csr", "csc", "bsr", "coo", "lil")
 _TRY = "a smaller learning_rate, or scale the features (e.g. StandardScaler)."
 
 
-def _check_sparse_indices(X):
+def _check_sparse_indices(X, name="X"):
     """Raise ValueError unless a sparse X's index arrays lie within its shape, before anything reads
     through them: SciPy's conversions (CSC or COO to CSR) and products do not check, and read or
     write out of bounds.  CSR, CSC and BSR: indptr rising from 0 to at most the entries, indices
@@ -156,21 +156,21 @@ def _check_sparse_indices(X):
             consistent = False
         if consistent and (indices.size == 0 or 0 <= indices.min() <= indices.max() < X.shape[1]):
             return
-        raise ValueError(f"X's rows are out of range: a LIL matrix's rows and data must hold, for each of its "
+        raise ValueError(f"{name}'s rows are out of range: a LIL matrix's rows and data must hold, for each of its "
                          f"{X.shape[0]} rows, as many indices as values, each index in [0, {X.shape[1]})")
     if X.format == "coo":
         coords = [(np.asarray(index), size) for index, size in zip(X.coords, X.shape)]
         if all(index.size == np.shape(X.data)[0] and (index.size == 0 or 0 <= index.min() <= index.max() < size)
                for index, size in coords):
             return
-        raise ValueError(f"X's coordinates are out of range: a COO matrix's rows must lie in [0, {X.shape[0]}) "
+        raise ValueError(f"{name}'s coordinates are out of range: a COO matrix's rows must lie in [0, {X.shape[0]}) "
                          f"and its columns in [0, {X.shape[1]}), one each per entry")
     rows, columns = X.shape if X.format != "bsr" else (X.shape[0] // X.blocksize[0], X.shape[1] // X.blocksize[1])
     major, minor = (columns, rows) if X.format == "csc" else (rows, columns)
-    _check_compressed(X, np.asarray(X.indptr), np.asarray(X.indices), major, minor)
+    _check_compressed(X, np.asarray(X.indptr), np.asarray(X.indices), major, minor, name=name)
 
 
-def _check_compressed(X, indptr, indices, major, minor, check_indices=True):
+def _check_compressed(X, indptr, indices, major, minor, check_indices=True, name="X"):
     """Raise ValueError unless a compressed X's indptr rises from 0 to at most its entries over
     its `major` rows (columns, blocks) and, if check_indices, the indices it reaches lie in [0, minor)."""
     entries = min(indices.size, np.shape(X.data)[0])
@@ -179,23 +179,23 @@ def _check_compressed(X, indptr, indices, major, minor, check_indices=True):
     if in_range and check_indices and indptr[-1] > 0:
         in_range = 0 <= indices[:indptr[-1]].min() <= indices[:indptr[-1]].max() < minor
     if not in_range:
-        raise ValueError(f"X's indptr or indices are out of range: a {X.format.upper()} matrix's indptr must rise "
+        raise ValueError(f"{name}'s indptr or indices are out of range: a {X.format.upper()} matrix's indptr must rise "
                          f"from 0 to at most its {entries} entries, and its indices lie in [0, {minor})")
 
 
-def _checked_before_conversion(X):
+def _checked_before_conversion(X, name="X"):
     """X checked (see _check_sparse_indices); a sparse X that SciPy converts to CSR (CSC, BSR, COO,
     LIL) as a copy, checked again: the conversion reads and writes through the index arrays
     unchecked, and another thread may write X's own meanwhile.  (Checked first as given, for the
     message: SciPy's copy checks some of them itself.)"""
-    _check_sparse_indices(X)
+    _check_sparse_indices(X, name)
     if sparse.issparse(X) and X.format in _CHECKED_FORMATS and X.format != "csr":
         X = X.copy()
-        _check_sparse_indices(X)
+        _check_sparse_indices(X, name)
     return X
 
 
-def _own_indices(X, indices=True):
+def _own_indices(X, indices=True, name="X"):
     """X, a CSR matrix, over private copies of its indptr (and its indices, unless indices is
     False), checked (see _check_sparse_indices): SciPy's products and row selections read
     through them unchecked, and another thread may write X's own arrays meanwhile (a fit's
@@ -203,7 +203,7 @@ def _own_indices(X, indices=True):
     Its values stay X's: a value written meanwhile changes a result, never what is read."""
     indptr = np.array(X.indptr, copy=True)
     index = np.array(X.indices, copy=True) if indices else X.indices
-    _check_compressed(X, indptr, index, X.shape[0], X.shape[1], check_indices=indices)
+    _check_compressed(X, indptr, index, X.shape[0], X.shape[1], check_indices=indices, name=name)
     entries = min(index.size, np.shape(X.data)[0])
     return sparse.csr_matrix((X.data[:entries], index[:entries], indptr), shape=X.shape, copy=False)
 
@@ -436,13 +436,13 @@ class _Driver(BaseEstimator):
             if values is not None and values.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
                 raise TypeError(f"{name} holds {values.dtype} values; expected real numbers")
         if coef is not None:
-            coef = _dense(coef, self._theta.dtype)
+            coef = _dense(coef, self._theta.dtype, names[0])
             if (coef.size != d) if k == 1 else (coef.shape != (k, d)):
                 raise ValueError(f"{names[0]} has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
             _check_finite(coef, names[0])
             self._theta[: k * d] = coef.ravel()
         if intercept is not None:
-            intercept = _dense(intercept, self._theta.dtype)
+            intercept = _dense(intercept, self._theta.dtype, names[1])
             if intercept.shape != (k,) and not (k == 1 and intercept.shape == ()):  # (as scikit-learn's check)
                 raise ValueError(f"{names[1]} has shape {intercept.shape}; expected ({k},)")
             _check_finite(intercept, names[1])
@@ -457,7 +457,7 @@ class _Driver(BaseEstimator):
             if self.coef_ is None:  # scikit-learn's partial_fit then makes both anew
                 self._start_from(np.zeros((k, self._theta.size // k - 1)), np.zeros(k))
             else:
-                intercept = np.zeros(k) if self.intercept_ is None else np.ravel(_dense(self.intercept_, None))
+                intercept = np.zeros(k) if self.intercept_ is None else np.ravel(_dense(self.intercept_, None, "intercept_"))
                 self._start_from(self.coef_, intercept, names=("coef_", "intercept_"))
 
     #: with warm_start and average, fit goes on from the weights trained, as partial_fit does, not
@@ -478,7 +478,7 @@ class _Driver(BaseEstimator):
             coef = coef[0] if self._coef_1d else coef
         else:
             coef, intercept = self.coef_, self.intercept_
-        return np.array(_dense(coef, None)), np.ravel(_dense(intercept, None)), _KEPT
+        return np.array(_dense(coef, None, "coef_")), np.ravel(_dense(intercept, None, "intercept_")), _KEPT
 
     def _shows_weights(self):
         """Whether coef_ and intercept_ are what the estimator trains on: those _publish made of
@@ -1042,7 +1042,7 @@ class _Driver(BaseEstimator):
         if sparse.issparse(X):  # multiplied through private, checked indices (see _own_indices)
             X = _own_indices(X)
         k = self._n_outputs
-        coef = (self.coef_.toarray() if sparse.issparse(self.coef_) else self.coef_).reshape(k, -1)
+        coef = _dense(self.coef_, None, "coef_").reshape(k, -1)
         scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
         if not np.isfinite(scores).all():  # scikit-learn's are then NaN (or inf) without a word
             raise ValueError(f"the scores X @ coef_.T + intercept_ are not finite for {np.sum(~np.isfinite(scores))} "
@@ -1249,10 +1249,30 @@ def _immutable_params(params):
     return tuple(listed)
 
 
-def _dense(weights, dtype):
+def _dense(weights, dtype, name):
     """Weights given or assigned (coef_init, coef_, ...) as an array of dtype: a sparse matrix's
-    (sparsify() makes coef_ one; as scikit-learn, one may be assigned) densified."""
-    return np.asarray(weights.toarray() if sparse.issparse(weights) else weights, dtype=dtype)
+    (sparsify() makes coef_ one; as scikit-learn, one may be assigned) densified through private,
+    checked index arrays (as X's: see _own_indices; SciPy's toarray reads and writes through
+    them unchecked, and the user may edit coef_.indices); name: the weights', for a message."""
+    if not sparse.issparse(weights):
+        return np.asarray(weights, dtype=dtype)
+    if weights.ndim == 1 and weights.format in ("csr", "coo"):  # SciPy's 1-D sparse arrays (sparsify() of one
+        # output's coef_ makes a CSR one), as a row over the same arrays, checked as a matrix's
+        try:  # (SciPy's constructors check the shapes of the arrays, and COO's its coordinates)
+            row = (sparse.csr_matrix((weights.data, weights.indices, weights.indptr), shape=(1, weights.shape[0]),
+                                     copy=False) if weights.format == "csr" else
+                   sparse.coo_matrix((weights.data, (np.zeros_like(weights.coords[0]), weights.coords[0])),
+                                     shape=(1, weights.shape[0]), copy=False))
+        except ValueError as error:
+            raise ValueError(f"{name}'s index arrays are out of range: {error}") from None
+        return _dense(row, dtype, name).reshape(-1)
+    if weights.ndim != 2:
+        raise ValueError(f"{name} is a {weights.ndim}-D {weights.format.upper()} sparse array; expected a "
+                         "2-D sparse matrix, a 1-D CSR or COO array, or a dense array")
+    weights = _checked_before_conversion(weights, name)
+    if weights.format == "csr":
+        weights = _own_indices(weights, name=name)
+    return np.asarray(weights.toarray(), dtype=dtype)
 
 
 class _Diverged(ValueError):
@@ -1893,7 +1913,7 @@ class _SGDDropIn(_Driver):
         with self._calls().training(type(self).__name__, "densify"):  # never while a fit changes coef_
             check_is_fitted(self, "coef_")
             if sparse.issparse(self.coef_):
-                self.coef_ = self.coef_.toarray().reshape(-1 if self._coef_1d else (self._n_outputs, -1))
+                self.coef_ = _dense(self.coef_, None, "coef_").reshape(-1 if self._coef_1d else (self._n_outputs, -1))
         return self
 
     def sparsify(self):

@@ -943,6 +943,58 @@ def test_out_of_range_sparse_indices_are_refused_before_scipy_reads_them(fmt, es
             model.predict(broken)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo"])
+def test_sparse_weights_of_out_of_range_indices_are_refused_before_scipy_reads_them(fmt):
+    # X's indices were checked, the weights' not: SciPy's toarray of a sparse coef_init or
+    # intercept_init, or of a sparsified coef_ whose indices were edited in place, read and wrote
+    # out of bounds (a segfault) in fit, predict, decision_function, partial_fit and densify
+    X, y = _classification(2, np.float64)
+    model = fastgd.SGDClassifier(max_iter=2, tol=None, random_state=0)
+
+    def broken(dense):
+        matrix = sparse.csr_matrix(np.atleast_2d(dense)).asformat(fmt)
+        (matrix.col if fmt == "coo" else matrix.indices)[-1] = 10**9
+        return matrix
+
+    weights = np.arange(1.0, X.shape[1] + 1)
+    for keyword, value in (("coef_init", broken(weights)), ("intercept_init", broken([1.0]))):
+        with pytest.raises(ValueError, match=rf"^{keyword}'s .* out of range"):
+            clone(model).fit(X, y, **{keyword: value})
+    fitted = clone(model).fit(X, y).sparsify()
+    untouched = pickle.loads(pickle.dumps(fitted))
+    fitted.coef_ = broken(untouched.coef_.toarray())
+    for call in (lambda: fitted.predict(X), lambda: fitted.decision_function(X), lambda: fitted.partial_fit(X, y),
+                 lambda: fitted.densify(), lambda: fitted.set_params(warm_start=True).fit(X, y)):
+        with pytest.raises(ValueError, match=r"^coef_'s .* out of range"):
+            call()
+    fitted.coef_ = untouched.coef_
+    np.testing.assert_array_equal(fitted.predict(X), untouched.predict(X))
+    fitted.intercept_ = broken(untouched.intercept_)
+    with pytest.raises(ValueError, match=r"^intercept_'s .* out of range"):
+        fitted.partial_fit(X, y)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "coo"])
+def test_a_one_dimensional_sparse_coef_is_read_through_checked_indices(fmt):
+    # SciPy's 1-D sparse arrays (sparsify() of a regressor's coef_ makes a CSR one, under
+    # scikit-learn's sparse_interface="sparray"): the same as the dense coef_, and refused
+    # once its indices lie out of range
+    X, y = _regression(np.float64)
+    model = fastgd.SGDRegressor(max_iter=2, tol=None, random_state=0).fit(X, y)
+    expected = model.predict(X)
+    try:
+        one_d = sparse.coo_array(model.coef_).asformat(fmt)
+    except (TypeError, ValueError, NotImplementedError):
+        one_d = None
+    if one_d is None or one_d.ndim != 1:
+        pytest.skip(f"this SciPy has no 1-D {fmt.upper()} arrays")
+    model.coef_ = one_d
+    np.testing.assert_array_equal(model.predict(X), expected)
+    (model.coef_.coords[0] if fmt == "coo" else model.coef_.indices)[-1] = 10**9
+    with pytest.raises(ValueError, match=r"^coef_'s .* out of range"):
+        model.predict(X)
+
+
 @pytest.mark.parametrize("edit", ["a value more", "a value less"])
 def test_a_lil_matrix_whose_rows_and_data_disagree_is_refused(edit):
     # SciPy's conversion to CSR trusts the lists: a longer data list wrote past its arrays (a
