@@ -49,7 +49,9 @@ except ImportError as error:
     raise ImportError(f"fastgd.dask needs dask[distributed] ({error}); install it with "
                       "pip install \"fastgd[dask]\"") from error
 
-from .linear_model import _MAX_INT, _check_same_classes, _Driver, _is_aligned, _NoImprovement
+from .linear_model import (
+    _MAX_INT, _check_same_classes, _checked_before_conversion, _Driver, _is_aligned, _NoImprovement,
+)
 
 __all__ = ["DataParallel"]
 
@@ -639,8 +641,11 @@ def _aligned_once(block, name):
     key = id(block)
     entry = _ALIGNED.get(key)
     if entry is None or entry[0]() is not block:
-        entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)),
-                                 block.tocsr(copy=True) if is_sparse else block.copy())
+        # (a sparse block's index arrays checked first, in a private copy: SciPy's conversion to CSR
+        # reads and writes through them unchecked, as the estimators check an X before converting it)
+        copied = (_checked_before_conversion(block, f"a block of {name}").tocsr(copy=True) if is_sparse
+                  else block.copy())
+        entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)), copied)
     return entry[1]
 
 

@@ -299,6 +299,26 @@ def test_sparse_blocks_train_as_dense_blocks(dask_client):
     np.testing.assert_array_equal(on_coo.predict(Xc).compute(), on_sparse.predict(Xs).compute())
 
 
+def _broken_block(block, fmt):
+    """A block as a sparse matrix of fmt whose second entry's row (its index array's) lies far out of range."""
+    matrix = sparse.csr_matrix(block).asformat(fmt)
+    (matrix.row if fmt == "coo" else matrix.indices)[1] = 10**8
+    return matrix
+
+
+@pytest.mark.parametrize("fmt", ["coo", "csc"])
+def test_sparse_blocks_of_out_of_range_indices_are_refused_before_scipy_converts_them(dask_client, fmt):
+    # a worker converted a COO or CSC block to CSR before any check: SciPy's conversion wrote out
+    # of bounds, killing the worker (or, in-process, the client), and after the workers' restarts a
+    # fit could return a model; the estimator's own fit refuses such an X
+    X, y = _data(200, 4, classifier=False, seed=11)
+    blocks = da.from_array(X, chunks=(50, 4)).map_blocks(_broken_block, fmt, dtype=X.dtype,
+                                                          meta=sparse.csr_matrix((0, 4)).asformat(fmt))
+    with pytest.raises(ValueError, match="a block of X's .* out of range"):
+        DataParallel(fastgd.LinearRegression(max_iter=2, tol=None), client=dask_client).fit(
+            blocks, da.from_array(y, chunks=50))
+
+
 def test_empty_blocks_train_nowhere_and_predict_nothing(dask_client):
     # X[mask] gives empty blocks; a worker holding them alone trained no replica and failed the fit
     # ("sample_weight sums to 0"), and the averaged model's predictions failed on them
