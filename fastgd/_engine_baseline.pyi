@@ -101,6 +101,7 @@ def epoch(
     rates: npt.NDArray[np.float64] | None,
     in_order: bool,
     result: npt.NDArray[np.float64],
+    k: int,
 ) -> int: ...
 # src/_multi_tensor.pxi: passes over lists of arrays (None skipped, or instances of `holder`, fastgd.Parameter,
 # whose .grad is read);

@@ -343,7 +343,7 @@ class _Driver(BaseEstimator):
 
         def epoch(plan, groups, grads, n_threads, checked):
             return optim.engine.epoch(plan, groups, grads, n_threads, checked, X, targets, sample_weight, order,
-                                      batch_size, objective, rates, in_order, result)
+                                      batch_size, objective, rates, in_order, result, self._n_outputs)
 
         self._optimizer._step_with(epoch, [self._grad])
         return float(result[0]), int(result[1]), float(result[2]), bool(result[3])

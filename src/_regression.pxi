@@ -1186,7 +1186,7 @@ cdef inline double lazy_average_advance(double* state, double decay, double floo
 
 def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, object X, cnp.ndarray y,
           object sample_weight, cnp.ndarray order, Py_ssize_t batch_size, Objective objective, object rates,
-          bint in_order, cnp.ndarray result):
+          bint in_order, cnp.ndarray result, Py_ssize_t k):
     """One epoch over X[order] in batches, each batch's gradient (of the objective's loss and
     L2 penalty) written into grads[0] and stepped by the optimizer's plan, whose one
     parameter is the flat vector theta, then the objective's L1 penalty applied and its
@@ -1204,7 +1204,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
     X is C-contiguous (n, d), or a CSR matrix (its data, indices and indptr C-contiguous,
     indices and indptr both int32 or both int64: checked as they are read); y, sample_weight
     and theta/grad share its dtype; theta holds k * d weights then k intercepts; y a class
-    index a row for the log losses, else k targets a row."""
+    index a row for the log losses, else k targets a row.  k: the model's outputs, as the caller
+    validated them (not read off theta's size over X's columns: another thread may resize X
+    meanwhile, and a k so read would index the scores past their end)."""
     cdef int outcome
     cdef bint dense = isinstance(X, cnp.ndarray)
     cdef cnp.ndarray values = X if dense else X.data  # the entries: all of X, or its nonzeros
@@ -1234,7 +1236,6 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
                               or cnp.PyArray_SIZE(<cnp.ndarray>rates) < n_batches):
         raise ValueError("rates must hold a float64 learning rate for each batch")
     cdef int dtype = cnp.PyArray_TYPE(values)
-    cdef Py_ssize_t k = cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) // (d + 1)
     cdef Loss loss_code = objective.loss
     if not (cnp.PyArray_SIZE(y) == n_rows * targets_per_row(loss_code, k) and cnp.PyArray_TYPE(y) == dtype
             and cnp.PyArray_ISCARRAY_RO(y)
@@ -1252,8 +1253,9 @@ def epoch(Plan optimizer, list groups, list grads, int n_threads, bint checked, 
         if not 0 <= listed[i] < n_rows:
             raise ValueError(f"order lists row {listed[i]}; X has {n_rows} rows")
     if cnp.PyArray_TYPE(<cnp.ndarray>optimizer.params[0]) != dtype \
-            or cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) % (d + 1) != 0:
-        raise ValueError("theta must hold k * (n_features + 1) values in X's dtype")
+            or k < 1 or cnp.PyArray_SIZE(<cnp.ndarray>optimizer.params[0]) != k * (d + 1):
+        raise ValueError(f"theta must hold k * (n_features + 1) values in X's dtype: {k} * ({d} + 1), X's {d} "
+                         "columns as the epoch began (X resized since it was checked?)")
     cdef Settings settings = objective.settings(k, d, dtype)
     grads = list(grads)
     outcome = optimizer.prepare(groups, grads, n_threads, checked)

@@ -520,6 +520,33 @@ def test_more_classes_than_float32_indexes_exactly_are_refused():
     assert not hasattr(model, "classes_") and not hasattr(model, "coef_")
 
 
+@pytest.mark.parametrize("cls", [fastgd.LogisticRegression, fastgd.SGDClassifier])
+def test_a_csr_x_resized_after_its_check_is_refused_by_the_epoch(cls, monkeypatch):
+    """Another thread's X.resize between a partial_fit's check of X and its compiled epoch (made
+    here at the start of the call's work): the epoch read k off theta's size over X's new
+    columns, which, where they divided it, gave one output where the model has three, and the
+    multinomial loss read the scores past their end (valgrind: an invalid read).  It raises
+    now, and the model is left as it was."""
+    K, n, d = 3, 10, 1
+    X = sparse.csr_matrix(np.random.default_rng(0).standard_normal((n, d)))
+    y = np.full(n, K - 1)
+    y[0] = 0
+    model = cls(batch_size=4, max_iter=1, tol=None, random_state=0).partial_fit(X, y, classes=np.arange(K))
+    before = copy.deepcopy((model.coef_, model.intercept_, model.n_iter_))
+    start = type(model)._start_call
+
+    def resized_first(self, reset):
+        X.resize((n, K * (d + 1) - 1))  # K * (d + 1) columns over theta's K * (d + 1) values: one output
+        return start(self, reset)
+
+    monkeypatch.setattr(type(model), "_start_call", resized_first)
+    with pytest.raises(ValueError, match="resized"):
+        model.partial_fit(X, y)
+    np.testing.assert_array_equal(model.coef_, before[0])
+    np.testing.assert_array_equal(model.intercept_, before[1])
+    assert model.n_iter_ == before[2]
+
+
 def test_dense_batches_beyond_blas_sizes_are_refused(monkeypatch):
     """A dense batch of several rows goes through BLAS, whose sizes are 32-bit ints: from 2**31
     features (or rows a batch) the sizes wrapped, and BLAS refused the call without a word (the
