@@ -104,7 +104,7 @@ cpdef enum Outcome:
     OPTIONS_UNCHECKED   # an option needs the full check
     STATE_MISMATCH      # a state array no longer matches its parameter (resized or retyped in place)
     STATE_MISSING       # the options need state that a parameter lacks: create it
-    STEP_OVERFLOWS      # a float32 parameter's step scalars overflow float32 (Plan.overflow): refuse
+    STEP_OVERFLOWS      # a parameter's step scalars overflow (Plan.overflow): refuse
 
 
 # Kinds of option, as the description names them: one number, a pair of numbers, a flag.
@@ -608,16 +608,18 @@ cdef class Plan:
         return lacking
 
     cdef Py_ssize_t step_overflows(self) noexcept:
-        """The first float32 parameter with a gradient whose next step's scalars (the kernel's
-        step size, lr / (1 - beta1^t) for Adam; decoupled decay's 1 - lr * weight_decay) are
-        finite in float64 but beyond float32's range, as its kernel reads them, or -1.  Its
-        kernel would multiply by inf, and inf times a zero moment (or parameter) is NaN where the
-        exact step leaves the parameter as it is (torch's Adam refuses such a step size: a Python
-        float that does not convert to float32).  Computed as the next step computes them (from
-        a copy of the scalar state, which they may update), once a group, step count and scalar
-        state."""
+        """The first parameter with a gradient whose next step's scalars (the kernel's step size,
+        lr / (1 - beta1^t) for Adam; decoupled decay's 1 - lr * weight_decay) are not finite, or
+        for a float32 parameter finite in float64 but beyond float32's range, as its kernel reads
+        them, or -1.  Its kernel would multiply by inf, and inf times a zero moment (or parameter)
+        is NaN where the exact step leaves the parameter as it is (torch's Adam refuses such a
+        step size in float32: a Python float that does not convert to float32; its NAdam raises
+        ZeroDivisionError where its float32 mu_product rounds to 1, which made the step's every
+        element inf here).  Computed as the next step computes them (from a copy of the scalar
+        state, which they may update), once a group, dtype, step count and scalar state."""
         cdef Py_ssize_t g, i, j, last = 0
         cdef cnp.int64_t step, previous
+        cdef bint is_float32, previous_float32 = False
         cdef double updated[MAX_STEP_SCALARS]  # a copy for the step scalars to update
         cdef double scalars[MAX_STEP_SCALARS]
         cdef const double* options
@@ -630,20 +632,22 @@ cdef class Plan:
             options = group_options(e, g)
             previous = -1  # the step count (and parameter: last) whose scalars were last found finite
             for i in range(e.bounds[2 * g], e.bounds[2 * g + 1]):
-                if e.tasks[i].size < 0 or not e.tasks[i].is_float32:
+                if e.tasks[i].size < 0:
                     continue
+                is_float32 = e.tasks[i].is_float32
                 step = next_count(e.counts[i]) if e.counts_steps else e.tasks[i].step
                 state = e.scalars + i * e.n_scalars
-                if step == previous and (state_bytes == 0 or memcmp(e.scalars + last * e.n_scalars, state, state_bytes) == 0):
+                if step == previous and is_float32 == previous_float32 and (
+                        state_bytes == 0 or memcmp(e.scalars + last * e.n_scalars, state, state_bytes) == 0):
                     continue
                 if state_bytes:  # (none: the state pointer may be NULL, which memcpy must not get)
                     memcpy(updated, state, state_bytes)
                 memset(scalars, 0, sizeof(scalars))
                 e.kernel.step_scalars(options, step, updated, scalars)
                 for j in range(MAX_STEP_SCALARS):  # (torch refuses a Python float beyond FLT_MAX as a float32)
-                    if isfinite(scalars[j]) and fabs(scalars[j]) > FLT_MAX:
+                    if not isfinite(scalars[j]) or (is_float32 and fabs(scalars[j]) > FLT_MAX):
                         return i
-                previous, last = step, i
+                previous, previous_float32, last = step, is_float32, i
         return -1
 
     def overflow(self):

@@ -905,6 +905,37 @@ def test_a_step_size_beyond_float32s_range_is_refused_changing_nothing(name):
     assert wide[0] == 1 and np.isfinite(wide).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_infinite_step_scalar_is_refused_in_either_dtype_changing_nothing(dtype):
+    # NAdam keeps mu_product in float32 (as torch): with beta1 within float32's rounding of 1, it
+    # rounds to 1, and the gradient's coefficient lr (1 - mu) / (1 - mu_product) is -inf: every
+    # element became inf, in float64 too (the check looked at float32 parameters' finite scalars
+    # alone).  torch raises ZeroDivisionError there; an Adam step size beyond float64's range,
+    # lr / (1 - beta1), is refused too (torch's float64 step turns the zero-gradient element into NaN)
+    torch = pytest.importorskip("torch")
+    options = dict(lr=0.01, betas=(0.99999999, 0.999), momentum_decay=1000.0)
+    grad = np.array([0.1, 0.2, -0.3], dtype)
+    tparam = torch.tensor([1.0, -2.0, 0.5], dtype=torch.float32 if dtype == np.float32 else torch.float64,
+                          requires_grad=True)
+    tparam.grad = torch.from_numpy(grad.copy())
+    with pytest.raises(ZeroDivisionError):
+        torch.optim.NAdam([tparam], foreach=False, **options).step()
+    param = np.array([1.0, -2.0, 0.5], dtype)
+    opt = fastgd.NAdam([param], **options)
+    with pytest.raises(ValueError, match=r"makes a scalar of step 1 \(its step size.*NAdam's 1 / \(1 - mu_product\)"):
+        opt.step([grad])
+    np.testing.assert_array_equal(param, [1.0, -2.0, 0.5])
+    assert opt.state_dict()["state"] == {}
+    with pytest.raises(ValueError, match="makes a scalar of step 1"):
+        fastgd.functional.nadam(param, grad, np.zeros(3, dtype), np.zeros(3, dtype), step=1, mu_product=1.0, **options)
+    np.testing.assert_array_equal(param, [1.0, -2.0, 0.5])
+    if dtype == np.float64:
+        zero_grad = np.array([0.0, 1e-3, -1.0])
+        with pytest.raises(ValueError, match=r"lr=1e\+308 makes a scalar of step 1 .* become infinite"):
+            fastgd.Adam([param], lr=1e308).step([zero_grad])
+        np.testing.assert_array_equal(param, [1.0, -2.0, 0.5])
+
+
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "Adamax"])
 def test_torch_refuses_the_step_sizes_beyond_float32s_range_that_fastgd_refuses(name):
     # the oracle of the test above: torch's for-loop step computes the step size as a Python
