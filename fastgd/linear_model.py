@@ -1177,6 +1177,9 @@ class _BaseGD(_Driver):
         "warm_start": ["boolean"],
         "verbose": ["verbose"],
         "lazy_updates": ["boolean"],
+        # (the optimizers' options: checked by the optimizers' rules, _OPTION_KINDS, in _validate_params;
+        # listed here so that scikit-learn's check of the constraints finds every parameter)
+        **{name: "no_validation" for name in _OPTION_KINDS},
         "penalty": [StrOptions({"l2", "l1", "elasticnet"}), None],
         "l1_ratio": [Interval(Real, 0, 1, closed="both")],
         "average": [Interval(Integral, 0, None, closed="neither"), "boolean"],
@@ -1256,6 +1259,8 @@ def _dense(weights, dtype, name):
     them unchecked, and the user may edit coef_.indices); name: the weights', for a message."""
     if not sparse.issparse(weights):
         return np.asarray(weights, dtype=dtype)
+    if weights.ndim == 1 and weights.format == "dok":  # (a dict: no index arrays to check)
+        weights = weights.tocoo()
     if weights.ndim == 1 and weights.format in ("csr", "coo"):  # SciPy's 1-D sparse arrays (sparsify() of one
         # output's coef_ makes a CSR one), as a row over the same arrays, checked as a matrix's
         try:  # (SciPy's constructors check the shapes of the arrays, and COO's its coordinates)
@@ -1268,7 +1273,7 @@ def _dense(weights, dtype, name):
         return _dense(row, dtype, name).reshape(-1)
     if weights.ndim != 2:
         raise ValueError(f"{name} is a {weights.ndim}-D {weights.format.upper()} sparse array; expected a "
-                         "2-D sparse matrix, a 1-D CSR or COO array, or a dense array")
+                         "2-D sparse matrix, a 1-D CSR, COO or DOK array, or a dense array")
     weights = _checked_before_conversion(weights, name)
     if weights.format == "csr":
         weights = _own_indices(weights, name=name)

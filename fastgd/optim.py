@@ -1241,13 +1241,14 @@ def _step_overflow(plan, groups, numbered, params):
     """The error of a step that returned STEP_OVERFLOWS (Plan.overflow), having changed nothing."""
     param, index, step = plan.overflow()
     step = "its step" if step is None else f"step {step}"
-    how = ("overflow float32, the dtype of this group's parameters," if params[param].dtype == np.float32
-           else "become infinite")
+    how = ("overflow float32, the dtype of this group's parameters, or not be finite," if params[param].dtype ==
+           np.float32 else "not be finite")
     return ValueError(f"{_group_where(index, numbered)}lr={groups[index]['lr']!r} makes a scalar of {step} "
                       "(its step size, lr times factors such as 1 / (1 - beta1**step) or NAdam's 1 / (1 - "
                       f"mu_product), or decoupled weight decay's 1 - lr * weight_decay) {how} where it would turn "
                       "zero moments (or parameters) into NaN; nothing was changed: expected a smaller lr (or "
-                      "weight_decay), or betas further from 1")
+                      "weight_decay), or, for NAdam, beta1 further from 1 or a smaller momentum_decay (its "
+                      "mu_product, kept in float32, rounds to 1)")
 
 
 def _torch_keywords(foreach=None, fused=None, capturable=False, differentiable=False, where=""):

@@ -8,8 +8,8 @@
 #
 #   1. checks, changing nothing, that everything is as the plan knows it and
 #      ready for the kernels: the groups' parameters, the gradients, the
-#      options, the next step's scalars (within float32's range for float32
-#      parameters), the state arrays.  Anything else is handed back to the Python
+#      options, the next step's scalars (finite, and within float32's range for
+#      float32 parameters), the state arrays.  Anything else is handed back to the Python
 #      layer as an Outcome (it checks in full and raises, converts, creates the
 #      missing state that Plan.missing lists, or builds a new plan) before it
 #      calls again.  Which state the options need is decided here alone;
@@ -652,7 +652,8 @@ cdef class Plan:
 
     def overflow(self):
         """After a step or check that returned STEP_OVERFLOWS: (parameter, group, step count, or
-        None if the algorithm counts no steps) of the parameter whose step scalars overflow float32."""
+        None if the algorithm counts no steps) of the parameter whose step scalars are not finite, or
+        overflow float32 in a float32 parameter (step_overflows)."""
         cdef Py_ssize_t g, i = self.overflowing
         for g in range(self.engine.n_groups):
             if self.engine.bounds[2 * g] <= i < self.engine.bounds[2 * g + 1]:

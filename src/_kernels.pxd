@@ -97,8 +97,9 @@ cdef inline floating nan_max(floating a, floating b) noexcept nogil:
 
 cdef inline double decay_factor_of(double lr, double weight_decay, bint decoupled) noexcept nogil:
     # what decoupled weight decay multiplies a parameter by, 1 - lr * weight_decay (1 without):
-    # a step scalar, so that the engine refuses it beyond float32's range for float32 parameters
-    # (it would turn a parameter of 0 into NaN), as torch's p.mul_(1 - lr * weight_decay) does
+    # a step scalar, so that the engine refuses it where it is not finite, or beyond float32's range
+    # for float32 parameters (it would turn a parameter of 0 into NaN, as torch's
+    # p.mul_(1 - lr * weight_decay) does)
     return 1 - lr * weight_decay if decoupled and weight_decay != 0 else 1
 
 

@@ -2073,6 +2073,15 @@ def test_optimizer_options_are_checked_by_the_optimizers_rules(name, parameter, 
                     model.fit(X, y)
 
 
+@pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression"])
+def test_scikit_learns_parameter_validation_check_passes(name):
+    # scikit-learn's own test of its estimators' constraints (not among check_estimator's): it first
+    # asks that every parameter be listed, which the optimizers' options were not once their
+    # ranges were left to the optimizers' rules
+    from sklearn.utils.estimator_checks import check_param_validation
+    check_param_validation(name, getattr(fastgd, name)())
+
+
 def test_a_float32_objective_beyond_float32_says_so():
     # the divergence error advised a smaller learning rate only, where y beyond what a float32
     # loss holds ends the fit whatever the rate (the float64 fit trains)

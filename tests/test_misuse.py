@@ -931,7 +931,7 @@ def test_an_infinite_step_scalar_is_refused_in_either_dtype_changing_nothing(dty
     np.testing.assert_array_equal(param, [1.0, -2.0, 0.5])
     if dtype == np.float64:
         zero_grad = np.array([0.0, 1e-3, -1.0])
-        with pytest.raises(ValueError, match=r"lr=1e\+308 makes a scalar of step 1 .* become infinite"):
+        with pytest.raises(ValueError, match=r"lr=1e\+308 makes a scalar of step 1 .* not be finite"):
             fastgd.Adam([param], lr=1e308).step([zero_grad])
         np.testing.assert_array_equal(param, [1.0, -2.0, 0.5])
 
