@@ -427,7 +427,8 @@ class _Driver(BaseEstimator):
         k = self._n_outputs
         d = self._theta.size // k - 1
         for given, name in zip((coef, intercept), names):
-            values = None if given is None else np.asarray(given.data if sparse.issparse(given) else given)
+            values = None if given is None else (_dense(given, None, name) if sparse.issparse(given)
+                                                 else np.asarray(given))
             if values is not None and values.dtype.kind == "O":  # real numbers as objects: converted, as there
                 try:
                     values = values.astype(np.float64)
@@ -1043,7 +1044,9 @@ class _Driver(BaseEstimator):
             X = _own_indices(X)
         k = self._n_outputs
         coef = _dense(self.coef_, None, "coef_").reshape(k, -1)
-        scores = X @ coef.T + self.intercept_  # in the dtype of both, as scikit-learn's
+        intercept = self.intercept_ if not sparse.issparse(self.intercept_) else np.ravel(
+            _dense(self.intercept_, None, "intercept_"))  # (one assigned by hand, as partial_fit takes it)
+        scores = X @ coef.T + intercept  # in the dtype of both, as scikit-learn's
         if not np.isfinite(scores).all():  # scikit-learn's are then NaN (or inf) without a word
             raise ValueError(f"the scores X @ coef_.T + intercept_ are not finite for {np.sum(~np.isfinite(scores))} "
                              "values: X or the weights hold NaN or inf, or their products overflow; expected finite "

@@ -974,6 +974,24 @@ def test_sparse_weights_of_out_of_range_indices_are_refused_before_scipy_reads_t
         fitted.partial_fit(X, y)
 
 
+@pytest.mark.parametrize("fmt", ["csr", "csc", "coo", "lil", "dok", "dia", "bsr"])
+def test_sparse_weights_of_every_format_fit_and_score_as_dense_ones(fmt):
+    # a DOK coef_init raised AttributeError (its dtype was read off a .data it lacks), a LIL one
+    # was refused as "object values" (its .data holds lists), and a sparse intercept_ assigned by
+    # hand failed predict with NumPy's broadcast error where partial_fit took it
+    X, y = _classification(2, np.float64)
+    weights, intercept = np.arange(1.0, X.shape[1] + 1) / 10, np.array([0.3])
+    as_sparse = lambda a: sparse.csr_matrix(np.atleast_2d(a)).asformat(fmt)  # noqa: E731
+    model = fastgd.SGDClassifier(max_iter=2, tol=None, random_state=0)
+    dense = clone(model).fit(X, y, coef_init=weights, intercept_init=intercept)
+    given = clone(model).fit(X, y, coef_init=as_sparse(weights), intercept_init=intercept)  # (a (1, 1) one: refused)
+    np.testing.assert_array_equal(given.coef_, dense.coef_)
+    np.testing.assert_array_equal(given.intercept_, dense.intercept_)
+    expected = dense.decision_function(X)
+    dense.intercept_ = as_sparse(dense.intercept_)
+    np.testing.assert_array_equal(dense.decision_function(X), expected)
+
+
 @pytest.mark.parametrize("fmt", ["csr", "coo", "dok"])
 def test_a_one_dimensional_sparse_coef_is_read_through_checked_indices(fmt):
     # SciPy's 1-D sparse arrays (sparsify() of a regressor's coef_ makes a CSR one, under
