@@ -643,8 +643,8 @@ def _aligned_once(block, name):
     if entry is None or entry[0]() is not block:
         # (a sparse block's index arrays checked first, in a private copy: SciPy's conversion to CSR
         # reads and writes through them unchecked, as the estimators check an X before converting it)
-        copied = (_checked_before_conversion(block, f"a block of {name}").tocsr(copy=True) if is_sparse
-                  else block.copy())
+        checked = _checked_before_conversion(block, f"a block of {name}") if is_sparse else block
+        copied = checked.tocsr(copy=checked is block) if is_sparse else block.copy()  # (one copy, not two)
         entry = _ALIGNED[key] = (weakref.ref(block, lambda _, key=key: _ALIGNED.pop(key, None)), copied)
     return entry[1]
 

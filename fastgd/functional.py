@@ -58,7 +58,7 @@ def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None
                        [param], [param], state_lists, steps, fresh, numbers, [(0, 1)], [1])
     outcome = plan.check([group], [grad], 1, True)  # everything is checked
     if outcome == optim._STEP_OVERFLOWS:
-        raise optim._step_overflow(plan, [group], False, [param])
+        raise optim._step_overflow(plan, [group], False)
     if outcome == optim._STATE_MISSING:  # the state the options need and the caller did not pass
         made = optim._missing_state(algorithm, plan, [group], [param])
         for state, _, _ in made:  # a buffer the step makes and returns, or an argument missing

@@ -64,8 +64,6 @@ _OPTION_OF = {"rho": "alpha"}
 #: and those of a narrower kind than it: RMSprop takes an alpha of 1 and more, as torch's, which
 #: weigh the squared gradients by 0 or less
 _NARROWER = {"rho": "fraction"}
-#: the parameters whose None stands for the optimizer's default
-_NONE_IS_DEFAULT = ("betas", "eps")
 
 
 def _option_kinds():
@@ -290,6 +288,16 @@ class _Driver(BaseEstimator):
             cls._param_names = tuple(super()._get_param_names())
         return list(cls._param_names)
 
+    @classmethod
+    def _none_is_default(cls):
+        """The parameters setting optimizer options whose default, None, stands for the optimizer's
+        own (see _optimizer_options), read from the signature once a class: None is valid for them."""
+        if "_defaults_none" not in cls.__dict__:
+            signature = inspect.signature(cls.__init__).parameters
+            cls._defaults_none = frozenset(name for name in _OPTION_KINDS
+                                           if name in signature and signature[name].default is None)
+        return cls._defaults_none
+
     def _validate_params(self):
         # every call checks the parameters (set_params between partial_fit calls is followed, so
         # checked), but not again those last checked: the same values, of the same immutable
@@ -299,16 +307,17 @@ class _Driver(BaseEstimator):
         if checked is not None and checked == vars(self).get("_params_checked"):
             return
         validate_parameter_constraints(self._parameter_constraints, params, caller_name=type(self).__name__)
+        none_is_default = self._none_is_default()
         for name, kind in _OPTION_KINDS.items():
             value = params.get(name)  # (a subclass's signature may lack it, as scikit-learn's check allows)
-            if name not in params or (value is None and name in _NONE_IS_DEFAULT):
+            if name not in params or (value is None and name in none_is_default):
                 continue
             try:
                 _checks.check_option(value, kind, name)
             except (TypeError, ValueError):  # (in scikit-learn's words, as the other parameters')
                 raise InvalidParameterError(
                     f"The {name!r} parameter of {type(self).__name__} must be {_checks.expected(kind)}"
-                    f"{' or None' if name in _NONE_IS_DEFAULT else ''}. Got {value!r} instead.") from None
+                    f"{' or None' if name in none_is_default else ''}. Got {value!r} instead.") from None
         self._params_checked = checked
 
     def _more_checks(self, for_partial_fit):
@@ -426,9 +435,9 @@ class _Driver(BaseEstimator):
         that the user assigned (a sparse one, say), which scikit-learn does not check."""
         k = self._n_outputs
         d = self._theta.size // k - 1
+        read = []
         for given, name in zip((coef, intercept), names):
-            values = None if given is None else (_dense(given, None, name) if sparse.issparse(given)
-                                                 else np.asarray(given))
+            values = None if given is None else _dense(given, None, name)
             if values is not None and values.dtype.kind == "O":  # real numbers as objects: converted, as there
                 try:
                     values = values.astype(np.float64)
@@ -436,14 +445,16 @@ class _Driver(BaseEstimator):
                     pass
             if values is not None and values.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
                 raise TypeError(f"{name} holds {values.dtype} values; expected real numbers")
+            read.append(values)
+        coef, intercept = read
         if coef is not None:
-            coef = _dense(coef, self._theta.dtype, names[0])
+            coef = np.asarray(coef, dtype=self._theta.dtype)
             if (coef.size != d) if k == 1 else (coef.shape != (k, d)):
                 raise ValueError(f"{names[0]} has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
             _check_finite(coef, names[0])
             self._theta[: k * d] = coef.ravel()
         if intercept is not None:
-            intercept = _dense(intercept, self._theta.dtype, names[1])
+            intercept = np.asarray(intercept, dtype=self._theta.dtype)
             if intercept.shape != (k,) and not (k == 1 and intercept.shape == ()):  # (as scikit-learn's check)
                 raise ValueError(f"{names[1]} has shape {intercept.shape}; expected ({k},)")
             _check_finite(intercept, names[1])
@@ -1277,9 +1288,8 @@ def _dense(weights, dtype, name):
     if weights.ndim != 2:
         raise ValueError(f"{name} is a {weights.ndim}-D {weights.format.upper()} sparse array; expected a "
                          "2-D sparse matrix, a 1-D CSR, COO or DOK array, or a dense array")
-    weights = _checked_before_conversion(weights, name)
-    if weights.format == "csr":
-        weights = _own_indices(weights, name=name)
+    # (a CSR one checked once, in its private index arrays; the others as given, then converted)
+    weights = _own_indices(weights, name=name) if weights.format == "csr" else _checked_before_conversion(weights, name)
     return np.asarray(weights.toarray(), dtype=dtype)
 
 

@@ -820,7 +820,7 @@ class Optimizer(_OneAtATime):
             elif outcome == _STATE_MISSING:
                 self._create_state(groups)
             elif outcome == _STEP_OVERFLOWS:
-                raise _step_overflow(self._plan, groups, len(groups) > 1, self._params)
+                raise _step_overflow(self._plan, groups, len(groups) > 1)
         raise RuntimeError(f"the step found param_groups or the parameters changed again after each check (outcome "
                            f"{outcome}): edited by another thread while it ran? Nothing was stepped; if nothing "
                            "else changes them, this is fastgd's error: please report")
@@ -1237,12 +1237,11 @@ def _group_where(index, numbered):
     return f"param group {index}: " if numbered else ""
 
 
-def _step_overflow(plan, groups, numbered, params):
+def _step_overflow(plan, groups, numbered):
     """The error of a step that returned STEP_OVERFLOWS (Plan.overflow), having changed nothing."""
-    param, index, step = plan.overflow()
+    _, index, step, is_float32 = plan.overflow()
     step = "its step" if step is None else f"step {step}"
-    how = ("overflow float32, the dtype of this group's parameters, or not be finite," if params[param].dtype ==
-           np.float32 else "not be finite")
+    how = "overflow float32, the dtype of this group's parameters, or not be finite," if is_float32 else "not be finite"
     return ValueError(f"{_group_where(index, numbered)}lr={groups[index]['lr']!r} makes a scalar of {step} "
                       "(its step size, lr times factors such as 1 / (1 - beta1**step) or NAdam's 1 / (1 - "
                       f"mu_product), or decoupled weight decay's 1 - lr * weight_decay) {how} where it would turn "

@@ -651,13 +651,15 @@ cdef class Plan:
         return -1
 
     def overflow(self):
-        """After a step or check that returned STEP_OVERFLOWS: (parameter, group, step count, or
-        None if the algorithm counts no steps) of the parameter whose step scalars are not finite, or
-        overflow float32 in a float32 parameter (step_overflows)."""
+        """After a step or check that returned STEP_OVERFLOWS: (parameter, group, step count or
+        None if the algorithm counts no steps, whether the parameter is float32, as the step read
+        it) of the parameter whose step scalars are not finite, or overflow float32 in a float32
+        parameter (step_overflows)."""
         cdef Py_ssize_t g, i = self.overflowing
         for g in range(self.engine.n_groups):
             if self.engine.bounds[2 * g] <= i < self.engine.bounds[2 * g + 1]:
-                return i, g, int(next_count(self.engine.counts[i])) if self.engine.counts_steps else None
+                return (i, g, int(next_count(self.engine.counts[i])) if self.engine.counts_steps else None,
+                        bool(self.engine.tasks[i].is_float32))
         return None
 
     cdef inline bint state_needed(self, Py_ssize_t g, Py_ssize_t k) noexcept:
