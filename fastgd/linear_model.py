@@ -133,7 +133,7 @@ _CHECKED_FORMATS = ("csr", "csc", "bsr", "coo", "lil")
 
 #: what a divergence warning advises
 #: what a diverged fit's message advises, after "Try " (or "Else try ")
-_TRY = "a smaller learning_rate, or scale the features (e.g. StandardScaler)."
+_TRY = "a smaller learning_rate or alpha, or scale the features (e.g. StandardScaler) and a regressor's y."
 
 
 def _check_sparse_indices(X, name="X"):
@@ -158,6 +158,9 @@ def _check_sparse_indices(X, name="X"):
                          f"{X.shape[0]} rows, as many indices as values, each index in [0, {X.shape[1]})")
     if X.format == "coo":
         coords = [(np.asarray(index), size) for index, size in zip(X.coords, X.shape)]
+        if any(index.dtype.kind not in "iu" for index, _ in coords):  # (SciPy's conversion would truncate them)
+            raise ValueError(f"{name}'s coordinates are {' and '.join(str(index.dtype) for index, _ in coords)} "
+                             "arrays; expected integer ones (a COO matrix's rows and columns)")
         if all(index.size == np.shape(X.data)[0] and (index.size == 0 or 0 <= index.min() <= index.max() < size)
                for index, size in coords):
             return
@@ -171,6 +174,9 @@ def _check_sparse_indices(X, name="X"):
 def _check_compressed(X, indptr, indices, major, minor, check_indices=True, name="X"):
     """Raise ValueError unless a compressed X's indptr rises from 0 to at most its entries over
     its `major` rows (columns, blocks) and, if check_indices, the indices it reaches lie in [0, minor)."""
+    if indptr.dtype.kind not in "iu" or indices.dtype.kind not in "iu":  # (as scikit-learn's check_array)
+        raise ValueError(f"{name}'s indptr and indices are {indptr.dtype} and {indices.dtype} arrays; expected "
+                         "integer ones (a sparse matrix's index arrays are int32 or int64)")
     entries = min(indices.size, np.shape(X.data)[0])
     in_range = (indptr.ndim == indices.ndim == 1 and indptr.size == major + 1 and indptr[0] == 0
                 and (np.diff(indptr) >= 0).all() and indptr[-1] <= entries)
@@ -429,36 +435,49 @@ class _Driver(BaseEstimator):
 
 
     def _start_from(self, coef, intercept, names=("coef_init", "intercept_init")):
-        """Set the weights to coef and intercept (either None: left as they are).  As scikit-learn,
-        one output's coef may have any shape of its d values, several outputs' must be (k, d);
-        the intercept must be (k,) (or a scalar for one output); the callers ravel an intercept_
-        that the user assigned (a sparse one, say), which scikit-learn does not check."""
+        """Set the weights to coef and intercept (either None: left as they are), read by
+        _weights_read in the model's dtype, finite."""
+        k = self._n_outputs
+        d = self._theta.size // k - 1
+        coef, intercept = self._weights_read(coef, intercept, names, self._theta.dtype)
+        if coef is not None:
+            _check_finite(coef, names[0])
+            self._theta[: k * d] = coef.ravel()
+        if intercept is not None:
+            _check_finite(intercept, names[1])
+            self._theta[k * d:] = intercept.ravel()
+
+    def _weights_read(self, coef, intercept, names, dtype):
+        """coef and intercept (either None: None) as arrays of dtype (None: their own), (k, d) and
+        (k,), a sparse one densified (_dense), real numbers as objects converted, as scikit-learn's
+        (complex ones refused: a cast would drop their imaginary part).  As scikit-learn, one output's
+        coef may have any shape of its d values, several outputs' must be (k, d); the intercept must
+        be (k,) (or a scalar for one output); the callers ravel an intercept_ that the user assigned
+        (a sparse one, say), which scikit-learn does not check.  names: theirs, for the messages."""
         k = self._n_outputs
         d = self._theta.size // k - 1
         read = []
-        for given, name in zip((coef, intercept), names):
-            values = None if given is None else _dense(given, None, name)
-            if values is not None and values.dtype.kind == "O":  # real numbers as objects: converted, as there
+        for given, name, shape in zip((coef, intercept), names, ((k, d), (k,))):
+            if given is None:
+                read.append(None)
+                continue
+            values = _dense(given, None, name)
+            if values.dtype.kind == "O":  # real numbers as objects: converted, as there
                 try:
                     values = values.astype(np.float64)
                 except (TypeError, ValueError, OverflowError):
                     pass
-            if values is not None and values.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
+            if values.dtype.kind not in "biuf":  # a complex one would lose its imaginary part
                 raise TypeError(f"{name} holds {values.dtype} values; expected real numbers")
-            read.append(values)
-        coef, intercept = read
-        if coef is not None:
-            coef = np.asarray(coef, dtype=self._theta.dtype)
-            if (coef.size != d) if k == 1 else (coef.shape != (k, d)):
-                raise ValueError(f"{names[0]} has shape {coef.shape}; expected {(d,) if self._coef_1d else (k, d)}")
-            _check_finite(coef, names[0])
-            self._theta[: k * d] = coef.ravel()
-        if intercept is not None:
-            intercept = np.asarray(intercept, dtype=self._theta.dtype)
-            if intercept.shape != (k,) and not (k == 1 and intercept.shape == ()):  # (as scikit-learn's check)
-                raise ValueError(f"{names[1]} has shape {intercept.shape}; expected ({k},)")
-            _check_finite(intercept, names[1])
-            self._theta[k * d:] = intercept.ravel()
+            if k == 1:  # any shape of d values; an intercept's scalar too (as scikit-learn's check)
+                fits = values.size == d if len(shape) == 2 else values.size == 1 and values.ndim <= 1
+            else:
+                fits = values.shape == shape
+            if not fits:
+                expected = (d,) if len(shape) == 2 and self._coef_1d else shape
+                raise ValueError(f"{name} has shape {values.shape}; expected {expected}")
+            read.append(np.asarray(values, dtype=dtype).reshape(shape))
+        return read
 
     def _follow_weights(self):
         """As scikit-learn, partial_fit goes on from coef_ and intercept_ as they stand, arrays of
@@ -469,8 +488,14 @@ class _Driver(BaseEstimator):
             if self.coef_ is None:  # scikit-learn's partial_fit then makes both anew
                 self._start_from(np.zeros((k, self._theta.size // k - 1)), np.zeros(k))
             else:
-                intercept = np.zeros(k) if self.intercept_ is None else np.ravel(_dense(self.intercept_, None, "intercept_"))
-                self._start_from(self.coef_, intercept, names=("coef_", "intercept_"))
+                self._start_from(*self._weights_assigned(None), names=("coef_", "intercept_"))
+
+    def _weights_assigned(self, dtype):
+        """coef_ and intercept_ as they stand, arrays the user assigned included (an intercept_ of
+        None: zeros), read (_weights_read) as partial_fit goes on from them and predict multiplies by them."""
+        intercept = (np.zeros(self._n_outputs) if self.intercept_ is None
+                     else np.ravel(_dense(self.intercept_, None, "intercept_")))
+        return self._weights_read(self.coef_, intercept, ("coef_", "intercept_"), dtype)
 
     #: with warm_start and average, fit goes on from the weights trained, as partial_fit does, not
     #: from their average that coef_ shows (as scikit-learn's SGDRegressor; its SGDClassifier
@@ -966,8 +991,8 @@ class _Driver(BaseEstimator):
         for values, name in ((targets, "y"), (sample_weight, weighted),
                              (None if class_weight is None else np.asarray(class_weight, X.dtype), "class_weight")):
             if values is not None and not np.isfinite(values).all():
-                raise ValueError(f"{name} holds NaN or inf in {X.dtype} (X's dtype, in which training runs): "
-                                 "expected finite values (within that dtype's range)")
+                raise ValueError(f"{name} holds NaN or inf in {X.dtype}, in which training runs (X's dtype; "
+                                 "partial_fit: the model's): expected finite values (within that dtype's range)")
         from_zero = False  # whether the weights start at zero (else _worse_than_none needs their objective)
         if not reset:
             self._follow_parameters()
@@ -1053,10 +1078,9 @@ class _Driver(BaseEstimator):
                 _check_sparse_indices(X)
         if sparse.issparse(X):  # multiplied through private, checked indices (see _own_indices)
             X = _own_indices(X)
-        k = self._n_outputs
-        coef = _dense(self.coef_, None, "coef_").reshape(k, -1)
-        intercept = self.intercept_ if not sparse.issparse(self.intercept_) else np.ravel(
-            _dense(self.intercept_, None, "intercept_"))  # (one assigned by hand, as partial_fit takes it)
+        if self.coef_ is None:  # (assigned so: scikit-learn's predict fails too)
+            raise ValueError("coef_ is None; expected the weights: fit the model, or assign coef_ an array")
+        coef, intercept = self._weights_assigned(None)  # (in their own dtype, as scikit-learn's product)
         scores = X @ coef.T + intercept  # in the dtype of both, as scikit-learn's
         if not np.isfinite(scores).all():  # scikit-learn's are then NaN (or inf) without a word
             raise ValueError(f"the scores X @ coef_.T + intercept_ are not finite for {np.sum(~np.isfinite(scores))} "

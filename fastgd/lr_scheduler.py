@@ -60,9 +60,11 @@ def _inverse_scaling_lr(base_lr, power_t, t):
 def _optimal_lr(alpha, t):
     """scikit-learn's SGD "optimal": 1 / (alpha (t0 + t - 1)) at step t (from 1), Bottou's heuristic,
     t0 making the first rate 1 / sqrt(sqrt(alpha)) (scikit-learn's typw / max(1, dloss(1, -typw)),
-    and the slope of each of its losses there is <= 0); t may be an array."""
+    and the slope of each of its losses there is <= 0); t may be an array.  inf where alpha is so large
+    that t0 is lost in rounding (the first step: alpha t0 = 0), as scikit-learn's, whose fit then fails."""
     typw = math.sqrt(1.0 / math.sqrt(alpha))
-    return 1.0 / (alpha * (1.0 / (typw * alpha) + t - 1))
+    with np.errstate(divide="ignore"):
+        return np.divide(1.0, alpha * (1.0 / (typw * alpha) + np.asarray(t) - 1))
 
 
 _EPOCH_WARNING = ("scheduler.step(epoch) is deprecated, as in torch: call scheduler.step() once per step. "

@@ -211,6 +211,58 @@ def test_optimal_rates_warn_with_optimizers_that_step_by_the_rate(optimizer):
         fastgd.SGDRegressor(optimizer=optimizer, learning_rate="optimal", max_iter=2, tol=None).fit(X, y)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_optimal_rates_of_a_huge_alpha_fail_as_scikit_learns(optimizer):
+    # alpha beyond about 1e21 loses t0 in rounding, so the first "optimal" rate 1 / (alpha t0) is
+    # 1 / 0: scikit-learn's fit fails with a ValueError (its overflow check); the warning beside
+    # Adam computed the rate in Python floats and raised ZeroDivisionError
+    X, y = _classification(2, np.float64)
+    with pytest.raises(ValueError, match="Floating-point under-/overflow"):
+        sk.SGDClassifier(alpha=1e22, max_iter=2, tol=None).fit(X, y)
+    model = fastgd.SGDClassifier(alpha=1e22, optimizer=optimizer, batch_size=4, max_iter=2, tol=None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # ("optimal" with Adam: see the test above)
+        with pytest.raises(ValueError, match=r"non-finite in epoch 1 .* Try a smaller learning_rate or alpha"):
+            model.fit(X, y)
+    assert not hasattr(model, "coef_")
+
+
+@pytest.mark.parametrize("cls", ["SGDClassifier", "SGDRegressor", "LogisticRegression"])
+def test_assigned_weights_of_another_shape_are_refused_as_partial_fit_refuses_them(cls):
+    # predict reshaped a coef_ assigned transposed (or flat, or (2, 6) for 3 x 4) into (k, -1), and
+    # broadcast a longer intercept_ whose extra scores it then dropped: numbers from the wrong
+    # weights, where scikit-learn's product fails and partial_fit refuses them by name
+    X, y = _classification(3, np.float64)
+    if cls == "SGDRegressor":
+        y = X[:, 0].copy()
+    model = getattr(fastgd, cls)(max_iter=2, tol=None).fit(X, y)
+    coef, intercept = model.coef_.copy(), model.intercept_.copy()
+    k, d = (1, coef.size) if coef.ndim == 1 else coef.shape
+    wrong = [("coef_", coef.ravel()[:-1]), ("intercept_", np.zeros(k + 2))]
+    if k > 1:  # (one output's coef_ may have any shape of its d values, as scikit-learn's partial_fit takes)
+        wrong += [("coef_", coef.T.copy()), ("coef_", coef.ravel()), ("coef_", sparse.csr_matrix(coef.T)),
+                  ("coef_", coef.reshape(2, -1))]
+    for name, value in wrong:
+        setattr(model, name, value)
+        for call in (model.predict, model.decision_function if cls != "SGDRegressor" else model.score):
+            with pytest.raises(ValueError, match=rf"{name} has shape \(\d+(, \d+)?,?\); expected "):
+                call(X) if call != model.score else call(X, y)
+        with pytest.raises(ValueError, match=rf"{name} has shape"):
+            model.partial_fit(X, y)  # (refused there before too)
+        model.coef_, model.intercept_ = coef, intercept
+    # what both take: real numbers as objects, a sparse coef_, a scalar intercept_ of one output
+    model.coef_ = coef.astype(object)
+    expected = X @ coef.T + intercept
+    scores = model.decision_function(X) if cls != "SGDRegressor" else model.predict(X)
+    np.testing.assert_allclose(scores, expected, rtol=1e-12)
+    model.coef_, predicted = coef, model.predict(X)
+    model.coef_ = sparse.csr_matrix(coef.reshape(k, d))
+    np.testing.assert_array_equal(model.predict(X), predicted)
+    if k == 1:
+        model.coef_, model.intercept_ = coef.reshape(-1, 1), intercept[0]
+        np.testing.assert_array_equal(model.predict(X), predicted)
+
+
 def test_a_subclass_without_learning_rate_in_its_signature_fits():
     # the warning above looks up the class's default learning_rate, which such a subclass lacks
     class Adam(fastgd.SGDClassifier):
@@ -1055,6 +1107,26 @@ def test_csr_index_arrays_of_other_dtypes_are_converted(indices, indptr):
     ours = fastgd.SGDClassifier(**options).fit(odd, y)
     np.testing.assert_array_equal(ours.coef_, fastgd.SGDClassifier(**options).fit(X, y).coef_)
     assert odd.indices.dtype == np.dtype(indices)  # the caller's matrix as it was
+
+
+@pytest.mark.parametrize("fmt, array", [("csr", "indptr"), ("csr", "indices"), ("csc", "indices"), ("bsr", "indptr"),
+                                        ("coo", "coords")])
+def test_sparse_index_arrays_of_floats_are_refused_by_name(fmt, array):
+    # a float indptr failed every method with Python's "slice indices must be integers"; a COO
+    # matrix's float coordinates (which SciPy's setter of coords keeps) were truncated silently
+    X, y = _classification(2, np.float64, "csr")
+    model = fastgd.SGDClassifier(max_iter=2, tol=None, random_state=0).fit(X, y)
+    coef = model.coef_.copy()
+    odd = X.asformat(fmt, copy=True)
+    if array == "coords":
+        odd.coords = (odd.coords[0] + 0.5, odd.coords[1])
+        assert odd.coords[0].dtype == np.float64
+    else:
+        setattr(odd, array, getattr(odd, array).astype(np.float64))
+    for call in (lambda: model.predict(odd), lambda: model.partial_fit(odd, y), lambda: clone(model).fit(odd, y)):
+        with pytest.raises(ValueError, match=r"X's (indptr and indices|coordinates) are .*float64.* expected integer"):
+            call()
+    np.testing.assert_array_equal(model.coef_, coef)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
