@@ -211,7 +211,8 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     for norm_type <= 0 (0, -inf, negative orders), whose norm can stay finite, and for which a
     third read (the largest magnitude) tells.
     grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns
-    (total_norm, stepped)."""
+    (total_norm, stepped).  A gradient array that several parameters share is scaled once (torch's
+    clip_grad_norm_ scales it in place once for each; the norm counts it once for each in both)."""
     _check_optimizer(optimizer)
     _check_max_norm(max_norm)
     read = grads is None

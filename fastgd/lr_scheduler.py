@@ -281,6 +281,19 @@ def _same_kind(held, loaded):
     return True
 
 
+def _lr_of(group, index):
+    """param_groups[index]'s lr as a float (as torch's schedulers read it); TypeError naming it if
+    it is none: a string, a bool, a list, None..."""
+    lr = group.get("lr")
+    try:
+        if isinstance(lr, (str, bool)):
+            raise TypeError
+        return float(lr)
+    except (TypeError, ValueError):
+        raise TypeError(f"param_groups[{index}]['lr'] is {lr!r}; expected a real number, from which the scheduler "
+                        "computes the next rate (set it to one)") from None
+
+
 @contextlib.contextmanager
 def _attributes_undone_on_failure(schedulers):
     """Put the attributes of the schedulers back as they were if the block raises (a step
@@ -495,13 +508,16 @@ class LRScheduler:
                 closed_form = getattr(self, "_get_closed_form_lr", None)
                 values = closed_form() if closed_form is not None else self.get_lr()
             self._set_lrs(values)
-        except BaseException:
+        except BaseException as error:
             self.last_epoch = last_epoch
             for group, present, value in saved:
                 if present:
                     group[written] = value
                 else:
                     group.pop(written, None)
+            if isinstance(error, (TypeError, ValueError)):  # from a group's lr that is no number? Named, if so
+                for i, group in enumerate(self.optimizer.param_groups):
+                    _lr_of(group, i)
             raise
         finally:
             self._get_lr_called_within_step = False
@@ -1345,11 +1361,14 @@ class ReduceLROnPlateau(LRScheduler):
                                    "ReduceLROnPlateau was made with a min_lr per group; set its min_lrs to one "
                                    "per group")
             self.min_lrs = [self.default_min_lr] * len(groups)
-        for group, min_lr in zip(groups, self.min_lrs):
-            old_lr = float(group["lr"])
+        reduced = []  # every group's read before any is written: a step that raises changes nothing
+        for i, (group, min_lr) in enumerate(zip(groups, self.min_lrs)):
+            old_lr = _lr_of(group, i)
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = float(new_lr)
+                reduced.append((group, float(new_lr)))
+        for group, lr in reduced:
+            group["lr"] = lr
 
     def _check_state_dict(self, state_dict):
         super()._check_state_dict(state_dict)

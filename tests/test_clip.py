@@ -450,6 +450,28 @@ def test_clipped_step_reads_parameters_grads(rng):
         fastgd.clipped_step([np.zeros(2)], 1.0)
 
 
+def test_clipped_step_scales_a_shared_gradient_once(rng):
+    # the documented difference (README): two parameters listing one gradient array count it twice
+    # in the norm, as torch's clip_grad_norm_ does, but the step scales it once, where
+    # clip_grad_norm_ (torch's and fastgd's) scales it in place once for each parameter
+    grad = rng.standard_normal(4) * 10
+    params = [Parameter(np.zeros(4), grad), Parameter(np.zeros(4), grad)]
+    norm, stepped = fastgd.clipped_step(fastgd.SGD(params, lr=1.0), 1.0)
+    expected_norm = np.sqrt(2 * grad @ grad)
+    assert stepped and norm == pytest.approx(expected_norm, rel=1e-15)
+    for p in params:
+        np.testing.assert_allclose(p.data, -grad / (expected_norm + 1e-6), rtol=1e-14)
+    shared = grad.copy()
+    fastgd.clip_grad_norm_([shared, shared], 1.0)  # in place, once for each listing: by the factor squared
+    np.testing.assert_allclose(shared, grad / (expected_norm + 1e-6) ** 2, rtol=1e-14)
+    torch = pytest.importorskip("torch")
+    tied, listed = torch.tensor(grad), [torch.zeros(4, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    for p in listed:
+        p.grad = tied
+    assert torch.nn.utils.clip_grad_norm_(listed, 1.0).item() == pytest.approx(expected_norm, rel=1e-15)
+    np.testing.assert_allclose(tied.numpy(), shared, rtol=1e-14)
+
+
 @pytest.mark.parametrize("norm_type", NORM_TYPES + (-2.0, "inf"))
 @pytest.mark.parametrize("poison", [np.nan, np.inf, -np.inf])
 def test_clipped_step_skips_non_finite_gradients(rng, poison, norm_type):

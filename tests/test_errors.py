@@ -624,6 +624,8 @@ def bad_state_dict_cases():
          r"state of parameter 0 .*must be a float array, got list"),
         ("int-state", edit(set_state(2, None, lambda a: a.astype(np.int32))), TypeError,
          r"state of parameter 2 .*must be a float array, got an array of dtype int32"),
+        ("masked-state", edit(set_state(1, None, lambda a: np.ma.array(a + 5, mask=np.eye(2, dtype=bool)))), TypeError,
+         r"state of parameter 1 .*: \w+ is a masked array; the steps read every element"),
         ("entry-not-a-dict", edit(lambda sd, name: sd["state"].__setitem__(1, [np.zeros((2, 2))])), TypeError,
          r"state of parameter 1 \(shape \(2, 2\), dtype float64\) must be a dict, got list"),
         ("unknown-entry", edit(add_unknown_state), ValueError,

@@ -1474,6 +1474,31 @@ def test_a_failed_reduce_lr_on_plateau_step_changes_nothing():
     assert [g["lr"] for g in opt.param_groups] == [1.0, 0.5]
 
 
+@pytest.mark.parametrize("bad", ["oops", None, [0.1]])
+@pytest.mark.parametrize("name", ["ReduceLROnPlateau", "ExponentialLR", "StepLR", "LinearLR", "PolynomialLR",
+                                  "CosineAnnealingLR", "MultiplicativeLR"])
+def test_a_group_lr_of_no_number_is_named_and_changes_nothing(name, bad):
+    # ReduceLROnPlateau wrote the groups' reduced rates one by one, so one failing on the second
+    # group had lowered the first's (its docstring says a step that raises changes nothing); the
+    # others failed with Python's "can't multiply sequence by non-int" or the like (torch's too)
+    opt = fastgd.SGD([{"params": [np.zeros(2)]}, {"params": [np.zeros(2)]}], lr=0.1)
+    scheduler = {"ReduceLROnPlateau": lambda: lr_scheduler.ReduceLROnPlateau(opt, patience=0),
+                 "ExponentialLR": lambda: lr_scheduler.ExponentialLR(opt, 0.5),
+                 "StepLR": lambda: lr_scheduler.StepLR(opt, 1),
+                 "LinearLR": lambda: lr_scheduler.LinearLR(opt),
+                 "PolynomialLR": lambda: lr_scheduler.PolynomialLR(opt),
+                 "CosineAnnealingLR": lambda: lr_scheduler.CosineAnnealingLR(opt, 10),
+                 "MultiplicativeLR": lambda: lr_scheduler.MultiplicativeLR(opt, lambda epoch: 0.9)}[name]()
+    step = functools.partial(scheduler.step, 1.0) if name == "ReduceLROnPlateau" else scheduler.step
+    opt.step([np.zeros(2), np.zeros(2)])
+    step()
+    opt.param_groups[1]["lr"] = bad
+    before = (groups_of(opt), scheduler.state_dict())
+    with pytest.raises(TypeError, match=r"param_groups\[1\]\['lr'\] is .*; expected a real number"):
+        step()
+    assert (groups_of(opt), scheduler.state_dict()) == before
+
+
 @pytest.mark.parametrize(("make", "key"), [
     (lambda opt: lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=10), "initial_lr"),
     (lambda opt: fastgd.swa_utils.SWALR(opt, swa_lr=0.1), "swa_lr"),
