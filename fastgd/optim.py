@@ -801,14 +801,16 @@ class Optimizer(_OneAtATime):
         call made again.  ready: routine is Plan.check, and state that is only missing (which the
         step would make) is ready too.  read: grads were read from the Parameters' .grad, and are
         read again when the parameters change (reordered, each would step with another's)."""
-        groups, checked = _as_list(self.param_groups), False
+        # a copy of the list: what a call checked and what it then reads (the state it makes from a
+        # group's options, say) are one list of groups, whatever another thread adds or pops meanwhile
+        groups, checked = list(self.param_groups), False
         for _ in range(6):  # one answer to each request at most
             outcome = routine(self._plan, groups, grads, self._n_threads or 0, checked)
             if outcome == _DONE or (ready and outcome == _STATE_MISSING):
                 return
             if outcome == _PARAMS_CHANGED:
                 self._sync()
-                groups, checked = _as_list(self.param_groups), False  # (their options checked again if need be)
+                groups, checked = list(self.param_groups), False  # (their options checked again if need be)
                 grads = self._gradients(None) if read else grads
                 self._check_count(grads)  # given for the parameters before a group was added by hand
             elif outcome == _ARRAYS_UNREADY:

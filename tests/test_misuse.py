@@ -1061,6 +1061,29 @@ def test_a_gradient_dropped_by_another_thread_while_step_reads_it_stays_alive():
     np.testing.assert_array_equal(param.data, np.full(BIG, -30.0))
 
 
+def test_a_group_popped_by_another_thread_while_the_step_makes_state(monkeypatch):
+    # the step made the state its check found missing from param_groups as they were then read
+    # again: a group popped meanwhile (by another thread; here by a stand-in run at that moment)
+    # raised IndexError, or a group shifted into its place lent its options to the state made
+    opt = fastgd.Adagrad([{"params": [np.zeros(3)], "initial_accumulator_value": 0.5},
+                          {"params": [np.zeros(3)], "initial_accumulator_value": 2.0}], lr=0.1)
+    opt.add_param_group({"params": [np.zeros(3)], "initial_accumulator_value": 7.0})
+    made = fastgd.optim._missing_state
+
+    def popping(*args):
+        if len(opt.param_groups) == 3:
+            opt.param_groups.pop(1)
+        return made(*args)
+
+    monkeypatch.setattr(fastgd.optim, "_missing_state", popping)
+    for state in opt._state.values():  # (Adagrad makes its sums at the start: drop one to be made)
+        state[2] = None
+    opt.step([np.ones(3)] * 3)  # the step as checked: the three groups as they were
+    np.testing.assert_allclose(opt._state["sum"][2], 8.0)  # made from the third group's options, stepped
+    opt.step([np.ones(3)] * 2)  # the next one follows the edit
+    assert len(opt._params) == 2
+
+
 @pytest.mark.parametrize("what", ["param", "grad"])
 def test_an_array_resized_in_place_by_code_the_step_runs_is_refused(what):
     # an option's __float__ runs within the compiled step, after it took the arrays' addresses:
