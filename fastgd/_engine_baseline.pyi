@@ -73,7 +73,7 @@ class Objective:
         l1_state: npt.NDArray[np.float64] | None = None,
         average: npt.NDArray[Any] | None = None,
         average_start: int = 1,
-        steps_before: int = 0,
+        first_step: int = 1,
         lazy: bool = False,
         passive_aggressive: int = 0,
         aggressiveness: float = 1,

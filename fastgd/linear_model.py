@@ -568,7 +568,7 @@ class _Driver(BaseEstimator):
         """The epoch's Objective, but for its loss and intercept (see _regression.pxi): the penalties,
         the L1 penalty's state and the average."""
         l2, l1 = self._penalties()
-        options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), steps_before=int(self._t[0]),
+        options = dict(alpha=l2, l1=l1, l1_state=getattr(self, "_l1_state", None), first_step=self._next_step(),
                        lazy_average=getattr(self, "_lazy_average", None), row_weight=self._row_weight())
         if self._averaged_as:  # (the call's, as _start_call decided it with the lazy average)
             options.update(average=self._average_theta, average_start=self._average_start)
@@ -608,7 +608,7 @@ class _Driver(BaseEstimator):
             # changed between partial_fit calls, from the next step (the steps before are not in it)
             self._average_theta = np.zeros_like(self._theta) if self.average else None
             start = min(int(self.average), 1 << 62)  # (a step count beyond int64's: never)
-            self._average_start = start if reset else max(start, int(self._t[0]) + 1)
+            self._average_start = start if reset else max(start, self._next_step())
             self._averaged_as = self.average
 
     def _shown(self):
@@ -651,10 +651,14 @@ class _Driver(BaseEstimator):
             + _TRY + in_float32
         )
 
+    def _next_step(self):
+        """The number of the fit's next step: its steps count from 1 (_t holds how many were taken).
+        The compiled epoch numbers its steps from it (step_number), as the rates (_step_numbers)."""
+        return int(self._t[0]) + 1
+
     def _step_numbers(self, n_batches):
-        """The numbers of the steps the next epoch may take, n_batches of them, in float64: the
-        steps of the whole fit count from 1 (the compiled epoch numbers them so, see step_number)."""
-        return self._t[0] + np.arange(1, n_batches + 1, dtype=np.float64)
+        """The numbers of the steps the next epoch may take, n_batches of them, in float64."""
+        return self._next_step() + np.arange(n_batches, dtype=np.float64)
 
     def _in_order(self, X, order, batch_size):
         """Whether an epoch over the rows `order` of X takes all of X in order: every row, and
@@ -1946,7 +1950,7 @@ class _SGDDropIn(_Driver):
     def t_(self):
         """1 + the number of steps taken (scikit-learn's t_; it counts samples, the same at batch_size=1)."""
         check_is_fitted(self, "coef_")
-        return float(self._t[0] + 1)
+        return float(self._next_step())
 
     def densify(self):
         """coef_ as a dense array again (after sparsify), edits made to the sparse one kept (as

@@ -82,7 +82,7 @@ cdef class Objective:
     penalty of the truncated gradient (Tsuruoka et al. 2009, as scikit-learn applies it):
     float64, each weight's applied penalty then the total; kept across the epochs of one
     call.  average: the averaged parameters (ASGD), updated after each step from step
-    average_start on (steps counted from 1 over the whole fit, starting at steps_before),
+    average_start on (the fit's steps as the caller numbers them: this epoch's first is first_step),
     or None.  plain_sgd: the optimizer steps by plain SGD, p -= lr g (one group, no momentum,
     weight decay or maximize: the caller's decision, not checked here); the epoch then takes
     the steps itself, a row's as its gradient is computed, and on sparse rows keeps the weights
@@ -115,13 +115,13 @@ cdef class Objective:
     cdef double epsilon, alpha, l1, intercept_decay, aggressiveness, row_weight
     cdef bint fit_intercept, weights_scale_steps, clamp_decay, plain_sgd
     cdef object weight_pos, weight_neg, l1_state, average, lazy_average, sgd_norms, sgd_intercepts
-    cdef long long average_start, steps_before
+    cdef long long average_start, first_step
     cdef bint lazy, sgd_objective
     cdef int passive_aggressive
 
     def __init__(self, str loss, *, double epsilon=0, double alpha=0, double l1=0, bint fit_intercept=True,
                  double intercept_decay=1, bint weights_scale_steps=False, weight_pos=None, weight_neg=None,
-                 l1_state=None, average=None, long long average_start=1, long long steps_before=0, bint lazy=False,
+                 l1_state=None, average=None, long long average_start=1, long long first_step=1, bint lazy=False,
                  int passive_aggressive=0, double aggressiveness=1, lazy_average=None, bint sgd_objective=False,
                  sgd_norms=None, sgd_intercepts=None, double row_weight=1, bint clamp_decay=False,
                  bint plain_sgd=False):
@@ -134,7 +134,7 @@ cdef class Objective:
         self.fit_intercept, self.weights_scale_steps, self.row_weight = fit_intercept, weights_scale_steps, row_weight
         self.clamp_decay, self.plain_sgd = clamp_decay, plain_sgd
         self.weight_pos, self.weight_neg, self.l1_state, self.average = weight_pos, weight_neg, l1_state, average
-        self.average_start, self.steps_before = average_start, steps_before
+        self.average_start, self.first_step = average_start, first_step
         self.lazy = lazy
         self.passive_aggressive, self.aggressiveness = passive_aggressive, aggressiveness
         self.lazy_average = lazy_average
@@ -152,7 +152,7 @@ cdef class Objective:
         s.weights_scale_steps, s.row_weight, s.clamp_decay = self.weights_scale_steps, self.row_weight, self.clamp_decay
         s.plain_sgd = self.plain_sgd
         s.passive_aggressive, s.aggressiveness = self.passive_aggressive, self.aggressiveness
-        s.average_start, s.steps_before = self.average_start, self.steps_before
+        s.average_start, s.first_step = self.average_start, self.first_step
         s.weight_pos = s.weight_neg = s.l1_penalty = NULL
         s.average = NULL
         s.touched, s.slots, s.gathered, s.touched_room, s.held_intercepts = NULL, NULL, NULL, 0, NULL
@@ -324,7 +324,7 @@ cdef struct Settings:  # an Objective's, for the loop without the GIL
     double* sgd_norms           # Objective.sgd_norms (2 k), or NULL
     double* sgd_intercepts      # Objective.sgd_intercepts (2 k), or NULL
     double* residuals           # with it, the batch's weighted d(loss)/d(score) in double (step_residual)
-    long long average_start, steps_before
+    long long average_start, first_step
     # lazy updates on sparse rows (Objective.lazy): the entries a batch touches, each entry of
     # theta's place in that list (-1 when not in it), and room for the gathered arrays (see
     # advance_entries); NULL otherwise
@@ -514,9 +514,9 @@ cdef inline long long average_count(const Settings* settings, long long step) no
 
 cdef inline long long step_number(const Settings* settings, Py_ssize_t stepped) noexcept nogil:
     """The number of the step taken after `stepped` steps of this epoch (batches passed over,
-    PA-I's rows of zeros, are no steps): steps count from 1 over the whole fit, from
-    steps_before on.  It indexes the rates (rates[stepped]) and the average's steps."""
-    return settings.steps_before + stepped + 1
+    PA-I's rows of zeros, are no steps), the epoch's first being first_step (the caller numbers
+    the fit's steps: its rates are rates[stepped]); it numbers the average's steps."""
+    return settings.first_step + stepped
 
 
 cdef double run_epoch(
