@@ -29,9 +29,11 @@ def check_param(param, name, written="the optimizer updates parameters in place"
     """`param` must be a C-contiguous float32/float64 ndarray, not masked, and writable unless
     `written` is None (else it says who writes it); returns it."""
     if not isinstance(param, np.ndarray):
-        raise TypeError(
-            f"{name} is a {type_name(param)}; expected a NumPy array of float32 or float64 "
-            "(or a fastgd.Parameter) that the optimizer updates in place"
+        from .optim import Parameter  # (on the error path only: optim imports this module)
+        raise TypeError(  # (callers pass a parameter's array: a fastgd.Parameter here is a state or an average)
+            f"{name} is a {type_name(param)}; expected a NumPy array of float32 or float64"
+            + (" of its own (a fastgd.Parameter is taken as a parameter only)" if isinstance(param, Parameter) else
+               " (a parameter may be a fastgd.Parameter, whose .data is one)")
         )
     if isinstance(param, np.ma.MaskedArray):
         raise TypeError(f"{name} is a masked array; the compiled steps write every element and know no mask. "

@@ -9,7 +9,7 @@ from . import _checks
 from ._backend import engine
 from .clip import _check_max_norm, _check_norm_of_nothing, _clipping, _norm_type
 from .lr_scheduler import _note_step
-from .optim import _check_optimizer, _OneAtATime, _writable
+from .optim import _check_optimizer, _listed_entries, _OneAtATime, _writable
 
 __all__ = ["MultiSteps"]
 
@@ -89,9 +89,9 @@ class MultiSteps(_OneAtATime):
 
     def _step(self, grads):
         opt = self.optimizer
+        self._check_same_parameters()
         if type(grads) is not list or len(grads) != len(self._sums):
             grads = opt._gradients_locked(grads)
-        self._check_same_parameters()
         if self.mini_step + 1 < self.every_k:
             self._add(grads)
             return False if self.max_norm is None else (None, False)
@@ -137,12 +137,15 @@ class MultiSteps(_OneAtATime):
         self.mini_step += 1
 
     def _check_same_parameters(self):
-        """Raise ValueError unless the optimizer steps the parameters (the same objects, in the same
-        order) that the sums were made for: each sum is added to and steps its parameter by place."""
-        entries = self.optimizer._entries
+        """Raise ValueError unless the optimizer's param_groups list the parameters (the same objects,
+        in the same order) that the sums were made for, as they list them now: each sum is added to
+        and steps its parameter by place.  (Checked before the optimizer follows an edit of
+        param_groups, which drops the state of a parameter they no longer list: a call refused here
+        changes nothing, and one made after the edit is undone goes on.)"""
+        entries = _listed_entries(self.optimizer.param_groups)  # ([] if they are no param groups)
         if len(entries) != len(self._made_for):
-            raise ValueError(f"the optimizer has {len(entries)} parameters now; MultiSteps was made for "
-                             f"{len(self._made_for)}: make a new MultiSteps")
+            raise ValueError(f"the optimizer's param_groups list {len(entries)} parameters now; MultiSteps was made "
+                             f"for {len(self._made_for)}: make a new MultiSteps")
         if any(entry is not made for entry, made in zip(entries, self._made_for)):
             raise ValueError("the optimizer's param_groups list other parameters, or the same in another order, than "
                              "when this MultiSteps was made: make a new MultiSteps")

@@ -25,11 +25,15 @@ def _plain(arrays):
     return [np.asarray(array) for array in arrays]
 
 
-def _separate(arrays, averages=()):
-    """Raise unless the arrays share no memory, nor with the averages (each may be its own
-    array's): a swap would exchange shared elements twice, and copy_to write them twice (checked
-    again by those, as a Parameter's .data, or an entry of averages, may be replaced)."""
-    listed = [(array, f"parameter {i}") for i, array in enumerate(arrays) if isinstance(array, np.ndarray)]
+def _separate(arrays, averages=(), name="parameter"):
+    """Raise unless the arrays (called name: parameters, or copy_to's targets) share no memory,
+    nor with the averages (each may be its own array's): a swap would exchange shared elements
+    twice, and copy_to write them twice (checked again by those, as a Parameter's .data, or an
+    entry of averages, a public list, may be replaced: by no array, say, which is named)."""
+    for i, average in enumerate(averages):
+        if not isinstance(average, np.ndarray):
+            _checks.check_param(average, f"average {i}")  # (raises, naming it)
+    listed = [(array, f"{name} {i}") for i, array in enumerate(arrays) if isinstance(array, np.ndarray)]
     listed += [(average, f"average {i}") for i, average in enumerate(averages)
                if not (i < len(arrays) and isinstance(arrays[i], np.ndarray) and _same_memory(average, arrays[i]))]
     _checks.check_no_overlap([array for array, _ in listed], [name for _, name in listed],
@@ -63,8 +67,7 @@ class _Average(_OneAtATime):
         self._entries = entries
         #: the averages, one array per parameter (a copy of it until the first update)
         self.averages = [np.array(array, order="C", copy=True) for array in arrays]
-        #: the number of updates averaged
-        self.n_averaged = 0
+        self._n_averaged = 0
         self._apart = ((), ())  # the parameters and averages update() last found apart (_check_apart)
 
     def _pickled(self):
@@ -134,17 +137,20 @@ class _Average(_OneAtATime):
             else:
                 operation, number = self._averaging()
                 self._run(operation, params, averages, number)
-            self.n_averaged = min(self.n_averaged + 1, MAX_STEP)  # (a loaded count may be it)
+            self._n_averaged = min(self._n_averaged + 1, MAX_STEP)  # (a loaded count may be it)
 
     def copy_to(self, params=None):
         """Write the averages into the parameters (or into `params`, arrays or fastgd.Parameters of
         the same shapes and dtypes)."""
         with self._exclusive("copy_to()"):
+            if isinstance(params, (np.ndarray, Parameter)):
+                raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got a single "
+                                f"{type(params).__name__}; wrap it in a list: [params]")
             targets = self._params() if params is None else [_data(entry) for entry in params]
             averages = list(self.averages)  # (as checked: another thread may replace an entry meanwhile)
             if len(targets) != len(averages):
                 raise ValueError(f"copy_to got {len(targets)} parameters for {len(averages)} averages")
-            _separate(targets, averages)
+            _separate(targets, averages, "parameter" if params is None else "target")
             if not engine.copy_all(targets, averages):
                 self._check(targets, averages, "average", "copy_to() writes the averages into it",
                             "parameter" if params is None else "target", averages_written=False)
@@ -175,13 +181,24 @@ class _Average(_OneAtATime):
         converted = []
         for i, (array, average) in enumerate(zip(saved, self.averages)):
             _checks.check_param(average, f"average {i}", "load_state_dict() writes into it")
-            if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.shape != average.shape:
-                raise ValueError(f"state_dict['averages'][{i}] must be a float array of shape {average.shape}")
+            if (not isinstance(array, np.ndarray) or isinstance(array, np.ma.MaskedArray) or array.dtype.kind != "f"
+                    or array.shape != average.shape):
+                raise ValueError(f"state_dict['averages'][{i}] must be a float array of shape {average.shape} "
+                                 "(not masked: its every element is loaded)")
             converted.append(_checks.cast(array, average.dtype, f"state_dict['averages'][{i}]"))
         with self._exclusive("load_state_dict()"):
             for array, average in zip(converted, self.averages):
                 average[...] = array
-            self.n_averaged = n_averaged
+            self._n_averaged = n_averaged
+
+    @property
+    def n_averaged(self):
+        """The number of updates averaged (set by hand: checked, as load_state_dict checks it)."""
+        return self._n_averaged
+
+    @n_averaged.setter
+    def n_averaged(self, value):
+        self._n_averaged = _checks.check_step_count(value, "n_averaged", MAX_STEP)
 
 
 class EMA(_Average):
@@ -193,15 +210,34 @@ class EMA(_Average):
     step count, the average updated after each step (update 2 uses 3/12)."""
 
     def __init__(self, params, decay=0.999, *, warmup=False):
-        _checks.check_real(decay, "decay", "unit")
+        _checks.check_real(decay, "decay", "unit")  # (before the parameters are copied; the setters check again)
         _checks.check_flag(warmup, "warmup")
         super().__init__(params)
-        self.decay = float(decay)
-        self.warmup = bool(warmup)
+        self.decay, self.warmup = decay, warmup
+
+    @property
+    def decay(self):
+        """The decay, in [0, 1] (set by hand: checked, as by the constructor)."""
+        return self._decay
+
+    @decay.setter
+    def decay(self, value):
+        _checks.check_real(value, "decay", "unit")
+        self._decay = float(value)
+
+    @property
+    def warmup(self):
+        """Whether the decay warms up (see the class; set by hand: checked)."""
+        return self._warmup
+
+    @warmup.setter
+    def warmup(self, value):
+        _checks.check_flag(value, "warmup")
+        self._warmup = bool(value)
 
     def _averaging(self):
-        n = self.n_averaged + 1  # this update's number
-        decay = min(self.decay, (1 + n) / (10 + n)) if self.warmup else self.decay
+        n = self._n_averaged + 1  # this update's number
+        decay = min(self._decay, (1 + n) / (10 + n)) if self._warmup else self._decay
         return engine.lerp_all, 1 - decay
 
 
@@ -211,7 +247,7 @@ class SWA(_Average):
     n the updates averaged so far, each operation rounded in the parameters' dtype."""
 
     def _averaging(self):
-        return engine.mean_all, self.n_averaged + 1
+        return engine.mean_all, self._n_averaged + 1
 
 
 class SWALR(lr_scheduler.LRScheduler):

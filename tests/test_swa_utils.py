@@ -237,8 +237,9 @@ def test_parameters_made_to_share_memory_later_are_refused_by_swap_and_copy_to(c
     average.update()
     b.data = base[3:]
     before = [base.copy(), [x.copy() for x in average.averages]]
-    for call in (average.swap, average.copy_to, lambda: average.copy_to([base, base[2:5]])):
-        with pytest.raises(ValueError, match="parameter 1 shares memory with parameter 0"):
+    for call, name in ((average.swap, "parameter"), (average.copy_to, "parameter"),
+                       (lambda: average.copy_to([base, base[2:5]]), "target")):  # (copy_to's own targets)
+        with pytest.raises(ValueError, match=f"{name} 1 shares memory with {name} 0"):
             call()
         np.testing.assert_array_equal(base, before[0])
         for now, then in zip(average.averages, before[1]):
@@ -319,6 +320,42 @@ def test_averages_edited_by_hand_are_refused_by_name(cls):
             assert all(np.array_equal(p, b) for p, b in zip(params, before[0]))
             assert all(np.array_equal(a, b) for a, b in zip(average.averages, before[1]))
             assert average.n_averaged == before[2]
+
+
+@pytest.mark.parametrize("cls", [fastgd.EMA, fastgd.SWA])
+def test_averages_replaced_by_no_array_and_counts_set_by_hand_are_refused_by_name(cls):
+    # an entry of averages replaced by a list, None or a Parameter failed update, swap and copy_to
+    # with AttributeError ('list' object has no attribute 'ctypes'); n_averaged, and EMA's decay
+    # and warmup, set by hand were taken unchecked (decay=2.0 extrapolated the average to -1;
+    # n_averaged=-5 or 1.5 weighed SWA's next update by nonsense), though the constructor and
+    # load_state_dict check them
+    param = np.arange(3.0)
+    average = cls([param])
+    average.update()
+    saved = average.state_dict()
+    for entry, kind in (([0.0, 0.0, 0.0], "list"), (None, "NoneType"), (Parameter(np.zeros(3)), "Parameter")):
+        average.averages[0] = entry
+        for call in ("update", "swap", "copy_to"):
+            with pytest.raises(TypeError, match=rf"average 0 is a .*{kind}; expected a NumPy array"):
+                getattr(average, call)()
+    average.averages[0] = saved["averages"][0].copy()
+    settings = [("n_averaged", -5, ValueError), ("n_averaged", 1.5, ValueError), ("n_averaged", "2", ValueError)]
+    if cls is fastgd.EMA:
+        settings += [("decay", 2.0, ValueError), ("decay", "0.5", TypeError), ("warmup", 1, TypeError)]
+    for name, value, error in settings:
+        before = getattr(average, name)
+        with pytest.raises(error, match=name):
+            setattr(average, name, value)
+        assert getattr(average, name) == before
+    average.n_averaged = np.int64(1)  # (what load_state_dict takes)
+    average.update()
+    np.testing.assert_array_equal(average.averages[0], param)  # the mean (or EMA) of two equal updates
+    assert average.n_averaged == 2 and type(average.n_averaged) is int
+    masked = dict(saved, averages=[np.ma.array(saved["averages"][0], mask=[True, False, False])])
+    with pytest.raises(ValueError, match=r"state_dict\['averages'\]\[0\] must be a float array .*not masked"):
+        average.load_state_dict(masked)
+    with pytest.raises(TypeError, match="got a single ndarray; wrap it in a list"):
+        average.copy_to(np.zeros(3))
 
 
 def test_copy_to_reads_a_read_only_average():
