@@ -281,6 +281,9 @@ class DataParallel(BaseEstimator):
         self._check_parameters(for_partial_fit=True)
         client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
         first = not hasattr(self, "estimator_")
+        if not first and type(self.estimator) is not type(self._replicas[0]):
+            raise ValueError(f"the estimator is a {type(self.estimator).__name__} now; the replicas partial_fit goes "
+                             f"on from are {type(self._replicas[0]).__name__}s: call fit to start over with it")
         if first and classes is None and is_classifier(self.estimator):
             raise ValueError("classes must be passed on the first call to partial_fit")
         if classes is not None and not is_classifier(self.estimator):
@@ -464,6 +467,8 @@ class DataParallel(BaseEstimator):
         self.n_features_in_ = self.estimator_.n_features_in_
         if classes is not None:
             self.classes_ = self.estimator_.classes_  # (as the estimator makes them: "<U" strings for objects)
+        else:  # (a fit with a regressor after one with a classifier)
+            vars(self).pop("classes_", None)
 
     # -- the averaged model ----------------------------------------------------------------
 
@@ -487,7 +492,8 @@ class DataParallel(BaseEstimator):
         if X.ndim != 2 or X.numblocks[1] != 1:
             raise ValueError(f"X has shape {X.shape} in {X.numblocks} blocks; expected 2-D with one block "
                              "along the columns")
-        probe = function(np.zeros((1, X.shape[1]), dtype=X.dtype))
+        width = self.n_features_in_ if math.isnan(X.shape[1]) else X.shape[1]  # (unknown: each block is checked)
+        probe = function(np.zeros((1, width), dtype=X.dtype))
 
         def blockwise(block):  # (the estimator refuses a block of no rows, which has nothing to predict)
             return function(block) if block.shape[0] else probe[:0]
@@ -682,7 +688,12 @@ def _mean(*results):
     if not (weights > 0).all():
         raise ValueError(f"sample_weight sums to {weights[~(weights > 0)][0]:g} over the blocks one worker holds; "
                          "expected a positive sum on every worker holding blocks (rechunk or rebalance the data)")
-    shares = weights / weights.sum()
+    with np.errstate(over="ignore"):
+        total = weights.sum()
+    if not math.isfinite(total):  # (the shares would be 0 or NaN: a model of zeros or NaN)
+        raise ValueError(f"sample_weight sums to {total:g} over the rows (beyond float64's range), as the estimator "
+                         "refuses it; expected a finite sum: scale the weights")
+    shares = weights / total
     mean = {}
     for name in ("_theta", "_average_theta"):
         arrays = [getattr(model, name, None) for model, _, _, _ in results]

@@ -264,6 +264,52 @@ def test_a_worker_whose_weights_sum_below_0_is_refused_naming_the_sum(dask_clien
         DataParallel(fastgd.SGDRegressor(max_iter=2, tol=None), client=dask_client).fit(Xd, yd, sample_weight=wd)
 
 
+@pytest.mark.parametrize("blocks_per_worker", [1, 2])
+def test_weights_summing_beyond_float64_over_the_workers_are_refused(dask_client, blocks_per_worker):
+    # each worker's sum finite (1 block: 1.5e308) or each block's (2 blocks: 1e308 each), their
+    # total inf: the shares w / total were 0 (a model of zeros, a curve of zeros) or NaN (a model of
+    # NaN at max_iter=1; later, an error blaming coef_ written in place), where the estimator refuses
+    # such weights ("sums to inf"); the model is left as it was
+    X, y = _data(400, 3, classifier=True)
+    weights = np.full(400, 1.5e308 / 200 if blocks_per_worker == 1 else 1e308 / 100)
+    with pytest.raises(ValueError, match="sample_weight sums to inf"):
+        fastgd.LogisticRegression(max_iter=1, tol=None).fit(X, y, sample_weight=weights)
+    Xd, yd, wd, _held = _placed(dask_client, X, y, blocks_per_worker, weights)
+    model = DataParallel(fastgd.LogisticRegression(max_iter=1, tol=None), client=dask_client)
+    with pytest.raises(ValueError, match="sample_weight sums to inf over the rows"):
+        model.fit(Xd, yd, sample_weight=wd)
+    assert not hasattr(model, "estimator_")
+
+
+def test_another_estimator_refits_anew_and_partial_fit_refuses_it(dask_client):
+    # set_params(estimator=...) of another class between partial_fit calls trained the replicas of
+    # the old one (a classifier's predictions, scored as a regressor's R^2); and a refit with a
+    # regressor kept the classifier's classes_, which the next partial_fit passed on (TypeError)
+    X, y = _data(400, 3, classifier=True)
+    Xd, yd, _held = _placed(dask_client, X, y, 1)
+    target = yd.astype(np.float64)
+    model = DataParallel(fastgd.SGDClassifier(max_iter=2, tol=None), client=dask_client).fit(Xd, yd)
+    model.set_params(estimator=fastgd.SGDRegressor(max_iter=2, tol=None))
+    coef = model.coef_.copy()
+    with pytest.raises(ValueError, match="the estimator is a SGDRegressor now; the replicas .* are SGDClassifiers"):
+        model.partial_fit(Xd, target)
+    np.testing.assert_array_equal(model.coef_, coef)
+    model.fit(Xd, target)
+    assert not hasattr(model, "classes_") and isinstance(model.estimator_, fastgd.SGDRegressor)
+    model.partial_fit(Xd, target)
+    assert model.n_iter_ == 3
+
+
+def test_predict_takes_an_x_of_unknown_width(dask_client):
+    # the probe of the output's shape was np.zeros((1, X.shape[1])): TypeError on a NaN width
+    X, y = _data(400, 3, classifier=True)
+    Xd, yd, _held = _placed(dask_client, X, y, 1)
+    model = DataParallel(fastgd.SGDClassifier(max_iter=2, tol=None), client=dask_client).fit(Xd, yd)
+    unknown = Xd.map_blocks(lambda block: block, chunks=(Xd.chunks[0], (np.nan,)))
+    assert np.isnan(unknown.shape[1])
+    np.testing.assert_array_equal(model.predict(unknown).compute(), model.estimator_.predict(X))
+
+
 @pytest.mark.parametrize("class_weight", [{0: 3.0, 1: 0.5}, "balanced"])
 def test_class_weights_average_as_the_single_machine_steps(dask_client, class_weight):
     # LogisticRegression folds class weights into the rows' weights: a replica's share of the
