@@ -535,6 +535,20 @@ class DataParallel(BaseEstimator):
         state["client"] = None  # a Client cannot be pickled: the copy uses the default client
         return state
 
+    def __copy__(self):
+        """A copy on the same client (pickling drops it, see __getstate__; a copy need not)."""
+        copied = type(self).__new__(type(self))
+        vars(copied).update(vars(self))
+        return copied
+
+    def __deepcopy__(self, memo):
+        """A deep copy on the same client (which is shared, not copied)."""
+        copied = type(self).__new__(type(self))
+        memo[id(self)] = copied
+        vars(copied).update(copy.deepcopy({k: v for k, v in vars(self).items() if k != "client"}, memo),
+                            client=self.client)
+        return copied
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.estimator_type = "classifier" if is_classifier(self.estimator) else "regressor"

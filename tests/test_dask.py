@@ -810,6 +810,14 @@ def test_clones_and_copies_with_a_client(dask_client):
     restored = pickle.loads(pickle.dumps(model))
     assert restored.client is None  # a Client is not pickled: the copy uses the default client
     np.testing.assert_array_equal(restored.predict(X), model.predict(X))
+    import copy  # copies keep it (they dropped it as pickling does)
+    for copied in (copy.copy(model), copy.deepcopy(model)):
+        assert copied.client is dask_client
+        np.testing.assert_array_equal(copied.predict(X), model.predict(X))
+    deep = copy.deepcopy(model)
+    assert deep.estimator_ is not model.estimator_ and deep._replicas[0] is not model._replicas[0]
+    deep.partial_fit(Xd, yd)
+    assert deep.n_iter_ == model.n_iter_ + 1
     assert hasattr(model, "predict_proba")
     assert not hasattr(DataParallel(fastgd.LinearRegression()), "predict_proba")
     assert not hasattr(DataParallel(fastgd.SGDClassifier(loss="hinge")), "predict_proba")
