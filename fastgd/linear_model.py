@@ -324,6 +324,15 @@ class _Driver(BaseEstimator):
                 raise InvalidParameterError(
                     f"The {name!r} parameter of {type(self).__name__} must be {_checks.expected(kind)}"
                     f"{' or None' if name in none_is_default else ''}. Got {value!r} instead.") from None
+        if "optimizer" in params:  # and the rules between options that the optimizer declares, on the ones it gets
+            cls, names, fixed = OPTIMIZERS[params["optimizer"]]
+            given = {_OPTION_OF.get(name, name): params[name] for name in names if params.get(name) is not None}
+            for rule in cls.algorithm.rules:
+                try:
+                    rule.check({**_defaults_of(cls), **given, **fixed}, "")
+                except ValueError as error:
+                    raise InvalidParameterError(f"The parameters of {type(self).__name__} do not suit "
+                                                f"optimizer={params['optimizer']!r}: {error}") from None
         self._params_checked = checked
 
     def _more_checks(self, for_partial_fit):

@@ -2073,6 +2073,27 @@ def test_optimizer_options_are_checked_by_the_optimizers_rules(name, parameter, 
                     model.fit(X, y)
 
 
+@pytest.mark.parametrize("name", ["LinearRegression", "SGDRegressor"])
+@pytest.mark.parametrize("momentum", [0.0, 0.5])
+def test_the_rules_between_options_are_the_optimizers_too(name, momentum):
+    # optimizer="nesterov" with momentum=0 passed the estimator's checks, then failed in the
+    # optimizer's constructor with a plain ValueError (the README says each option is refused as
+    # scikit-learn refuses a parameter); torch's SGD is the oracle of which momenta Nesterov takes
+    torch = pytest.importorskip("torch")
+    from sklearn.utils._param_validation import InvalidParameterError
+    X, y = _data(np.random.default_rng(3), task="linear")
+    model = getattr(fastgd, name)(optimizer="nesterov", momentum=momentum, max_iter=2, tol=None)
+    try:
+        torch.optim.SGD([torch.zeros(3, requires_grad=True)], lr=0.1, momentum=momentum, nesterov=True)
+    except ValueError:
+        with pytest.raises(InvalidParameterError, match="do not suit optimizer='nesterov': Nesterov momentum requires "
+                                                         "a momentum > 0"):
+            model.fit(X, y)
+        assert not hasattr(model, "coef_")
+    else:
+        model.fit(X, y)
+
+
 @pytest.mark.parametrize("name", ["LinearRegression", "LogisticRegression"])
 def test_scikit_learns_parameter_validation_check_passes(name):
     # scikit-learn's own test of its estimators' constraints (not among check_estimator's): it first
