@@ -1,6 +1,7 @@
 """Gradient accumulation: an optimizer that steps every k-th call on the mean of the k gradients
 (optax's MultiSteps), in place, with buffers allocated once; optionally clipped, and skipped when
 not finite (optax's MultiSteps(chain(clip_by_global_norm, ...)) with a non-finite guard)."""
+import operator
 import threading
 
 import numpy as np
@@ -9,7 +10,7 @@ from . import _checks
 from ._backend import engine
 from .clip import _check_max_norm, _check_norm_of_nothing, _clipping, _norm_type
 from .lr_scheduler import _note_step
-from .optim import _check_optimizer, _listed_entries, _OneAtATime, _writable
+from .optim import _check_optimizer, _group_entries, _OneAtATime, _writable
 
 __all__ = ["MultiSteps"]
 
@@ -98,13 +99,13 @@ class MultiSteps(_OneAtATime):
         # the every_k-th call holds the optimizer from the check to the step: what would make the
         # step raise (another thread's step included) raises before the sums change
         with opt._exclusive("step()"):
+            self._check_same_parameters()  # (again, held: another thread may have edited param_groups meanwhile)
             try:
                 opt._check_ready_locked([s if has or g is not None else None
                                          for s, has, g in zip(self._sums, self._has, grads)])
             except ValueError:  # a parameter summed reshaped or retyped since: say so
                 self._check_made_for(opt._params, [i for i, g in enumerate(grads) if g is not None or self._has[i]])
                 raise
-            self._check_same_parameters()  # (the check follows param_groups edited meanwhile)
             self._add(grads)
             try:
                 sums = [s if has else None for s, has in zip(self._sums, self._has)]
@@ -142,11 +143,15 @@ class MultiSteps(_OneAtATime):
         and steps its parameter by place.  (Checked before the optimizer follows an edit of
         param_groups, which drops the state of a parameter they no longer list: a call refused here
         changes nothing, and one made after the edit is undone goes on.)"""
-        entries = _listed_entries(self.optimizer.param_groups)  # ([] if they are no param groups)
+        try:
+            entries = _group_entries(self.optimizer.param_groups)
+        except (TypeError, KeyError):
+            raise TypeError("the optimizer's param_groups must be a list of param-group dicts, each with a 'params' "
+                            "entry, as its step reads them") from None
         if len(entries) != len(self._made_for):
             raise ValueError(f"the optimizer's param_groups list {len(entries)} parameters now; MultiSteps was made "
                              f"for {len(self._made_for)}: make a new MultiSteps")
-        if any(entry is not made for entry, made in zip(entries, self._made_for)):
+        if not all(map(operator.is_, entries, self._made_for)):
             raise ValueError("the optimizer's param_groups list other parameters, or the same in another order, than "
                              "when this MultiSteps was made: make a new MultiSteps")
 

@@ -66,6 +66,20 @@ _OPTION_OF = {"rho": "alpha"}
 _NARROWER = {"rho": "fraction"}
 
 
+def _options_of(optimizer, params):
+    """The options that estimator parameters (a dict) give the optimizer named (but its lr):
+    renamed where _OPTION_OF says, None (or missing: a subclass's signature may lack one) the
+    optimizer's default (given too, so that a parameter set to None between partial_fit calls is
+    followed), with its fixed ones."""
+    cls, names, fixed = OPTIMIZERS[optimizer]
+    defaults = _defaults_of(cls)
+    options = {_OPTION_OF.get(name, name): params.get(name) for name in names}
+    options = {name: defaults[name] if value is None else value for name, value in options.items()}
+    if "betas" in options:
+        options["betas"] = tuple(options["betas"])  # a list from a config file, say
+    return {**options, **fixed}
+
+
 def _option_kinds():
     """Each estimator parameter that sets an optimizer option -> that option's kind, and so its
     range (_checks.KINDS), as the optimizers declare it (narrowed where _NARROWER says): the
@@ -325,14 +339,12 @@ class _Driver(BaseEstimator):
                     f"The {name!r} parameter of {type(self).__name__} must be {_checks.expected(kind)}"
                     f"{' or None' if name in none_is_default else ''}. Got {value!r} instead.") from None
         if "optimizer" in params:  # and the rules between options that the optimizer declares, on the ones it gets
-            cls, names, fixed = OPTIMIZERS[params["optimizer"]]
-            given = {_OPTION_OF.get(name, name): params[name] for name in names if params.get(name) is not None}
-            for rule in cls.algorithm.rules:
-                try:
-                    rule.check({**_defaults_of(cls), **given, **fixed}, "")
-                except ValueError as error:
-                    raise InvalidParameterError(f"The parameters of {type(self).__name__} do not suit "
-                                                f"optimizer={params['optimizer']!r}: {error}") from None
+            cls = OPTIMIZERS[params["optimizer"]][0]
+            try:
+                cls._check_rules({**_defaults_of(cls), **_options_of(params["optimizer"], params)}, "", constructor=True)
+            except ValueError as error:
+                raise InvalidParameterError(f"The parameters of {type(self).__name__} do not suit "
+                                            f"optimizer={params['optimizer']!r}: {error}") from None
         self._params_checked = checked
 
     def _more_checks(self, for_partial_fit):
@@ -401,15 +413,9 @@ class _Driver(BaseEstimator):
         return self._weight_sum(y, sample_weight, classes)
 
     def _optimizer_options(self):
-        """The options the estimator's parameters give its optimizer (None: the optimizer's default,
-        given too, so that a parameter set to None between partial_fit calls is followed)."""
-        cls, names, fixed = OPTIMIZERS[self.optimizer]
-        defaults = _defaults_of(cls)
-        options = {_OPTION_OF.get(name, name): getattr(self, name) for name in names}
-        options = {name: defaults[name] if value is None else value for name, value in options.items()}
-        if "betas" in options:
-            options["betas"] = tuple(options["betas"])  # a list from a config file, say
-        return {"lr": self._initial_lr(), **options, **fixed}
+        """The options the estimator's parameters give its optimizer (_options_of)."""
+        names = OPTIMIZERS[self.optimizer][1]
+        return {"lr": self._initial_lr(), **_options_of(self.optimizer, {name: getattr(self, name) for name in names})}
 
     def _new_optimizer(self):
         cls = getattr(self._optimizer_module(), OPTIMIZERS[self.optimizer][0].__name__)
@@ -445,10 +451,14 @@ class _Driver(BaseEstimator):
 
     def _start_from(self, coef, intercept, names=("coef_init", "intercept_init")):
         """Set the weights to coef and intercept (either None: left as they are), read by
-        _weights_read in the model's dtype, finite."""
+        _weights_read in the model's dtype (_set_weights)."""
+        self._set_weights(*self._weights_read(coef, intercept, names, self._theta.dtype), names)
+
+    def _set_weights(self, coef, intercept, names):
+        """Set the weights to coef and intercept as _weights_read read them in the model's dtype
+        (either None: left as they are), if finite."""
         k = self._n_outputs
         d = self._theta.size // k - 1
-        coef, intercept = self._weights_read(coef, intercept, names, self._theta.dtype)
         if coef is not None:
             _check_finite(coef, names[0])
             self._theta[: k * d] = coef.ravel()
@@ -497,7 +507,7 @@ class _Driver(BaseEstimator):
             if self.coef_ is None:  # scikit-learn's partial_fit then makes both anew
                 self._start_from(np.zeros((k, self._theta.size // k - 1)), np.zeros(k))
             else:
-                self._start_from(*self._weights_assigned(None), names=("coef_", "intercept_"))
+                self._set_weights(*self._weights_assigned(self._theta.dtype), ("coef_", "intercept_"))
 
     def _weights_assigned(self, dtype):
         """coef_ and intercept_ as they stand, arrays the user assigned included (an intercept_ of

@@ -282,16 +282,12 @@ def _same_kind(held, loaded):
 
 
 def _lr_of(group, index):
-    """param_groups[index]'s lr as a float (as torch's schedulers read it); TypeError naming it if
-    it is none: a string, a bool, a list, None..."""
+    """param_groups[index]'s lr as a float (as torch's schedulers read it); TypeError naming it
+    unless it is a real number (as the optimizer's step refuses it)."""
     lr = group.get("lr")
-    try:
-        if isinstance(lr, (str, bool)):
-            raise TypeError
-        return float(lr)
-    except (TypeError, ValueError):
-        raise TypeError(f"param_groups[{index}]['lr'] is {lr!r}; expected a real number, from which the scheduler "
-                        "computes the next rate (set it to one)") from None
+    _checks.check_real_type(lr, f"param_groups[{index}]['lr']", "a real number, from which the scheduler "
+                            "computes the next rate")
+    return float(lr)
 
 
 @contextlib.contextmanager

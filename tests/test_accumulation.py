@@ -240,6 +240,31 @@ def test_a_call_refused_for_an_edit_of_param_groups_changes_nothing(edit, given)
     assert [entry["step"] for entry in opt.state_dict()["state"].values()] == [2, 2]
 
 
+def test_an_edit_of_param_groups_before_the_kth_call_holds_the_optimizer_changes_nothing():
+    # the k-th call checked the parameters, then (holding the optimizer) had it follow
+    # param_groups before checking them again: an edit in between (another thread's; here a
+    # stand-in run as the call takes the optimizer) dropped a popped parameter's state, then
+    # the call was refused as "2 gradients for 1 parameters"
+    a, b = fastgd.Parameter(np.ones(3)), fastgd.Parameter(np.ones(2))
+    opt = fastgd.Adam([a, b], lr=0.1)
+    multi = fastgd.MultiSteps(opt, 1)
+    a.grad, b.grad = np.ones(3), np.ones(2)
+    multi.step()
+    taken = opt._exclusive
+
+    def edited_first(what):
+        opt.param_groups[0]["params"].pop()
+        return taken(what)
+
+    opt._exclusive = edited_first
+    with pytest.raises(ValueError, match="param_groups list 1 parameters now; MultiSteps was made for 2"):
+        multi.step()
+    del opt._exclusive
+    opt.param_groups[0]["params"].append(b)  # undone
+    multi.step()
+    assert [entry["step"] for entry in opt.state_dict()["state"].values()] == [2, 2]
+
+
 def test_a_frozen_parameter_reshaped_in_place_is_no_concern():
     # the check above looked at every parameter: one without gradients, reshaped in place (which
     # the optimizer allows), refused calls whose gradient only needed converting, and hid the

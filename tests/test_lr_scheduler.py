@@ -1494,7 +1494,7 @@ def test_a_group_lr_of_no_number_is_named_and_changes_nothing(name, bad):
     step()
     opt.param_groups[1]["lr"] = bad
     before = (groups_of(opt), scheduler.state_dict())
-    with pytest.raises(TypeError, match=r"param_groups\[1\]\['lr'\] is .*; expected a real number"):
+    with pytest.raises(TypeError, match=r"param_groups\[1\]\['lr'\] must be a real number, from which"):
         step()
     assert (groups_of(opt), scheduler.state_dict()) == before
 

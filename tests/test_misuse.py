@@ -809,7 +809,10 @@ def test_a_call_refused_as_busy_leaves_edited_groups_to_the_running_step(caller)
     multi = fastgd.MultiSteps(opt, 1)
     opt.step()
     group = opt.param_groups[0]
-    group["params"] = group["params"][::-1]  # edited by hand, as torch allows
+    if caller == "clipped_step":
+        group["params"] = group["params"][::-1]  # edited by hand, as torch allows
+    else:  # (MultiSteps refuses other parameters, or another order, before anything): split in two groups
+        opt.param_groups[:] = [{**group, "params": [params[0]]}, {**group, "params": [params[1]]}]
     counted_in = opt._steps
     with opt._lock:
         with pytest.raises(RuntimeError, match=STEP_BUSY):
