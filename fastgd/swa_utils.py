@@ -146,6 +146,8 @@ class _Average(_OneAtATime):
             if isinstance(params, (np.ndarray, Parameter)):
                 raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got a single "
                                 f"{type(params).__name__}; wrap it in a list: [params]")
+            if params is not None:
+                _checks.check_ordered(params)  # (paired with the averages by position, as the constructor takes them)
             targets = self._params() if params is None else [_data(entry) for entry in params]
             averages = list(self.averages)  # (as checked: another thread may replace an entry meanwhile)
             if len(targets) != len(averages):

@@ -356,6 +356,8 @@ def test_averages_replaced_by_no_array_and_counts_set_by_hand_are_refused_by_nam
         average.load_state_dict(masked)
     with pytest.raises(TypeError, match="got a single ndarray; wrap it in a list"):
         average.copy_to(np.zeros(3))
+    with pytest.raises(TypeError, match="set"):  # (unordered: paired by position, as the constructor refuses it)
+        average.copy_to({Parameter(np.zeros(3))})
 
 
 def test_copy_to_reads_a_read_only_average():
