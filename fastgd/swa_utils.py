@@ -40,6 +40,19 @@ def _separate(arrays, averages=(), name="parameter"):
                              "each parameter and each average must be a separate array")
 
 
+def _listed(params):
+    """params (the constructor's, copy_to's targets), paired with the averages by position, as a
+    list: an ordered collection of arrays or fastgd.Parameters (not a single one, nor a set)."""
+    if isinstance(params, (np.ndarray, Parameter)):
+        raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got a single "
+                        f"{type(params).__name__}; wrap it in a list: [params]")
+    _checks.check_ordered(params)
+    try:
+        return list(params)
+    except TypeError:
+        raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got {type(params).__name__}") from None
+
+
 def _same_memory(a, b):
     return a.ctypes.data == b.ctypes.data and a.nbytes == b.nbytes
 
@@ -49,14 +62,7 @@ class _Average(_OneAtATime):
     One call at a time changes it: a call while another thread's runs raises RuntimeError."""
 
     def __init__(self, params):
-        if isinstance(params, (np.ndarray, Parameter)):
-            raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got a single "
-                            f"{type(params).__name__}; wrap it in a list: [params]")
-        _checks.check_ordered(params)
-        try:
-            entries = list(params)
-        except TypeError:
-            raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got {type(params).__name__}") from None
+        entries = _listed(params)
         if not entries:
             raise ValueError("params is an empty list; expected the parameters to average")
         names = [f"parameter {i}" for i in range(len(entries))]
@@ -143,12 +149,7 @@ class _Average(_OneAtATime):
         """Write the averages into the parameters (or into `params`, arrays or fastgd.Parameters of
         the same shapes and dtypes)."""
         with self._exclusive("copy_to()"):
-            if isinstance(params, (np.ndarray, Parameter)):
-                raise TypeError(f"params must be a list of arrays or fastgd.Parameters, got a single "
-                                f"{type(params).__name__}; wrap it in a list: [params]")
-            if params is not None:
-                _checks.check_ordered(params)  # (paired with the averages by position, as the constructor takes them)
-            targets = self._params() if params is None else [_data(entry) for entry in params]
+            targets = self._params() if params is None else [_data(entry) for entry in _listed(params)]
             averages = list(self.averages)  # (as checked: another thread may replace an entry meanwhile)
             if len(targets) != len(averages):
                 raise ValueError(f"copy_to got {len(targets)} parameters for {len(averages)} averages")
@@ -212,10 +213,8 @@ class EMA(_Average):
     step count, the average updated after each step (update 2 uses 3/12)."""
 
     def __init__(self, params, decay=0.999, *, warmup=False):
-        _checks.check_real(decay, "decay", "unit")  # (before the parameters are copied; the setters check again)
-        _checks.check_flag(warmup, "warmup")
+        self.decay, self.warmup = decay, warmup  # (checked by the setters, before the parameters are copied)
         super().__init__(params)
-        self.decay, self.warmup = decay, warmup
 
     @property
     def decay(self):
