@@ -119,7 +119,11 @@ def convert_grad(grad, param, name):
 def cast(array, dtype, name, copy=None):
     """Float array `array` in dtype, C-contiguous (copied where it must be, or if copy is True;
     unlike ascontiguousarray, a 0-d array stays 0-d); raises ValueError where a finite value lies
-    beyond dtype's range, which the conversion would make inf."""
+    beyond dtype's range, which the conversion would make inf; TypeError for a masked array (its data,
+    masked elements too, would be taken: the steps read every element)."""
+    if isinstance(array, np.ma.MaskedArray):
+        raise TypeError(f"{name} is a masked array; the steps read every element: expected plain data "
+                        "(array.filled(...) says what the masked elements hold)")
     if not copy and type(array) is np.ndarray and array.dtype == dtype and array.flags.c_contiguous:
         return array
     with np.errstate(over="raise"):

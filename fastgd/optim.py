@@ -1075,9 +1075,6 @@ class Optimizer(_OneAtATime):
                 if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
                     got = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
                     raise TypeError(f"{where}: {name} must be a float array, got {got}")
-                if isinstance(value, np.ma.MaskedArray):  # (its data, masked elements too, would be loaded)
-                    raise TypeError(f"{where}: {name} is a masked array; the steps read every element of a state "
-                                    "array: expected plain data (value.filled(...) says what the masked ones hold)")
                 if value.shape != param.shape:
                     raise ValueError(f"{where}: {name} has shape {value.shape}; expected {param.shape}")
                 new_state[name][index] = _checks.cast(value, param.dtype, f"{where}: {name}", copy=True)

@@ -184,10 +184,8 @@ class _Average(_OneAtATime):
         converted = []
         for i, (array, average) in enumerate(zip(saved, self.averages)):
             _checks.check_param(average, f"average {i}", "load_state_dict() writes into it")
-            if (not isinstance(array, np.ndarray) or isinstance(array, np.ma.MaskedArray) or array.dtype.kind != "f"
-                    or array.shape != average.shape):
-                raise ValueError(f"state_dict['averages'][{i}] must be a float array of shape {average.shape} "
-                                 "(not masked: its every element is loaded)")
+            if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.shape != average.shape:
+                raise ValueError(f"state_dict['averages'][{i}] must be a float array of shape {average.shape}")
             converted.append(_checks.cast(array, average.dtype, f"state_dict['averages'][{i}]"))
         with self._exclusive("load_state_dict()"):
             for array, average in zip(converted, self.averages):

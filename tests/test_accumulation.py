@@ -265,6 +265,19 @@ def test_an_edit_of_param_groups_before_the_kth_call_holds_the_optimizer_changes
     assert [entry["step"] for entry in opt.state_dict()["state"].values()] == [2, 2]
 
 
+def test_masked_sums_are_refused_by_load_state_dict_as_masked_state_is():
+    # a masked array's data, masked elements included, was loaded as the sums; the optimizer's
+    # state and the averages refuse them (one check, where the loaders convert the arrays)
+    opt = fastgd.SGD([np.zeros(3)], lr=0.1)
+    multi = fastgd.MultiSteps(opt, 3)
+    multi.step([np.ones(3)])
+    saved = multi.state_dict()
+    spoiled = dict(saved, sums=[np.ma.array(np.full(3, 5.0), mask=[True, False, False])])
+    with pytest.raises(TypeError, match=r"state_dict\['sums'\]\[0\] is a masked array"):
+        multi.load_state_dict(spoiled)
+    np.testing.assert_array_equal(multi.state_dict()["sums"][0], saved["sums"][0])
+
+
 def test_a_frozen_parameter_reshaped_in_place_is_no_concern():
     # the check above looked at every parameter: one without gradients, reshaped in place (which
     # the optimizer allows), refused calls whose gradient only needed converting, and hid the
