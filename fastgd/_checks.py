@@ -135,6 +135,27 @@ def cast(array, dtype, name, copy=None):
                              f"within +-{np.finfo(dtype).max:g}") from None
 
 
+def saved_list(value, count, name, what="arrays"):
+    """A saved list (or tuple) of `count` entries, one per parameter: TypeError for no list,
+    ValueError for another length."""
+    expected = f"{name} must be a list of {count} {what}, one per parameter"
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{expected}, got {type_name(value)}")
+    if len(value) != count:
+        raise ValueError(f"{expected}, got {len(value)}")
+
+
+def saved_array(value, like, name, copy=None):
+    """A saved float array loaded into `like`: TypeError for no float array, ValueError for
+    another shape; returns it cast to like's dtype (cast, which refuses a masked array)."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+        got = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type_name(value)
+        raise TypeError(f"{name} must be a float array, got {got}")
+    if value.shape != like.shape:
+        raise ValueError(f"{name} has shape {value.shape}; expected {like.shape}")
+    return cast(value, like.dtype, name, copy=copy)
+
+
 def check_apart(array, name, others):
     """`array` must share no memory with any of `others`, (name, array) pairs."""
     for other_name, other in others:
@@ -217,24 +238,28 @@ def number_of(value):
 
 def check_step_count(value, name, most):
     """A saved step count: a whole number in [0, most], as an int, a NumPy integer, an integral
-    float or a 0-d array of one (torch saves its step as a 0-d float tensor); returns it as an int."""
+    float or a 0-d array of one (torch saves its step as a 0-d float tensor); returns it as an int.
+    TypeError for no number, ValueError for one out of range."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
     if isinstance(value, (np.float16, np.float32)):  # (compared with most in float16, 65504 overflowed)
         value = float(value)
-    if (isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating))
-            or value != value or not 0 <= value <= most or int(value) != value):
-        raise ValueError(f"{name} must be a whole number from 0 to {most}, got {value!r}")
+    message = f"{name} must be a whole number from 0 to {most}, got {value!r}"
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise TypeError(message)
+    if value != value or not 0 <= value <= most or int(value) != value:
+        raise ValueError(message)
     return int(value)
 
 
 def check_scalar_state(value, name, kind):
     """A saved per-parameter number (torch saves it as a 0-d tensor) in the range of its kind
-    (KINDS); returns a float."""
+    (KINDS); returns a float.  TypeError for no real number, ValueError for one out of range."""
     if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iuf":
         value = value[()]
     _, low, high = KINDS[kind]
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= as_double(value, name) < high:
+    check_real_type(value, name, expected(kind))
+    if not low <= as_double(value, name) < high:
         raise ValueError(f"{name} must be {expected(kind)}, got {value!r}")
     return float(value)
 

@@ -185,16 +185,11 @@ class MultiSteps(_OneAtATime):
         _checks.check_state_keys(state_dict, ("optimizer", "mini_step", "sums"))
         mini_step = _checks.check_step_count(state_dict["mini_step"], "state_dict['mini_step']", self.every_k - 1)
         sums = state_dict["sums"]
-        if not isinstance(sums, (list, tuple)) or len(sums) != len(self._sums):
-            raise ValueError(f"state_dict['sums'] must be a list of {len(self._sums)} arrays or None")
+        _checks.saved_list(sums, len(self._sums), "state_dict['sums']", "arrays or None")
         if mini_step == 0 and any(saved is not None for saved in sums):
             raise ValueError("state_dict['sums'] holds gradients at mini_step 0, where a cycle has none yet; expected "
                              "None for each (as state_dict() saves them)")
-        for i, (saved, mine) in enumerate(zip(sums, self._sums)):
-            if saved is not None and (not isinstance(saved, np.ndarray) or saved.dtype.kind != "f"
-                                      or saved.shape != mine.shape):
-                raise ValueError(f"state_dict['sums'][{i}] must be None or a float array of shape {mine.shape}")
-        sums = [None if saved is None else _checks.cast(saved, mine.dtype, f"state_dict['sums'][{i}]")
+        sums = [None if saved is None else _checks.saved_array(saved, mine, f"state_dict['sums'][{i}]")
                 for i, (saved, mine) in enumerate(zip(sums, self._sums))]
         with self._exclusive("load_state_dict()"):
             self.optimizer.load_state_dict(state_dict["optimizer"])

@@ -1072,12 +1072,7 @@ class Optimizer(_OneAtATime):
                 value = entry.get(name)
                 if value is None:
                     continue
-                if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-                    got = f"an array of dtype {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
-                    raise TypeError(f"{where}: {name} must be a float array, got {got}")
-                if value.shape != param.shape:
-                    raise ValueError(f"{where}: {name} has shape {value.shape}; expected {param.shape}")
-                new_state[name][index] = _checks.cast(value, param.dtype, f"{where}: {name}", copy=True)
+                new_state[name][index] = _checks.saved_array(value, param, f"{where}: {name}", copy=True)
             if "step" in entry:
                 new_steps[index] = _checks.check_step_count(entry["step"], f"{where}: step", MAX_STEP)
             for j, scalar in enumerate(scalar_state):

@@ -179,14 +179,11 @@ class _Average(_OneAtATime):
         _checks.check_state_keys(state_dict, ("n_averaged", "averages"))
         n_averaged = _checks.check_step_count(state_dict["n_averaged"], "state_dict['n_averaged']", MAX_STEP)
         saved = state_dict["averages"]
-        if not isinstance(saved, (list, tuple)) or len(saved) != len(self.averages):
-            raise ValueError(f"state_dict['averages'] must be a list of {len(self.averages)} arrays, one per parameter")
+        _checks.saved_list(saved, len(self.averages), "state_dict['averages']")
         converted = []
         for i, (array, average) in enumerate(zip(saved, self.averages)):
             _checks.check_param(average, f"average {i}", "load_state_dict() writes into it")
-            if not isinstance(array, np.ndarray) or array.dtype.kind != "f" or array.shape != average.shape:
-                raise ValueError(f"state_dict['averages'][{i}] must be a float array of shape {average.shape}")
-            converted.append(_checks.cast(array, average.dtype, f"state_dict['averages'][{i}]"))
+            converted.append(_checks.saved_array(array, average, f"state_dict['averages'][{i}]"))
         with self._exclusive("load_state_dict()"):
             for array, average in zip(converted, self.averages):
                 average[...] = array

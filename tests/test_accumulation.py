@@ -119,6 +119,24 @@ def test_a_state_dict_with_sums_at_mini_step_0_is_refused():
     np.testing.assert_array_equal(multi.optimizer.param_groups[0]["params"][0], [-1.0, -1.0])
 
 
+def test_saved_sums_of_no_list_or_no_float_array_are_type_errors():
+    # (every refusal was a ValueError, where the optimizer's and EMA's loads raise TypeError for
+    # an entry of no list or no float array, ValueError for a wrong length or shape)
+    multi = fastgd.MultiSteps(fastgd.SGD([np.zeros(2), np.zeros(3)], lr=1.0), 2)
+    multi.step([np.ones(2), np.ones(3)])
+    saved = multi.state_dict()
+    for sums, error, match in [
+            (saved["sums"][0], TypeError, r"\['sums'\] must be a list of 2 arrays or None, one per parameter, got numpy"),
+            (saved["sums"][:1], ValueError, r"\['sums'\] must be a list of 2 arrays or None, one per parameter, got 1$"),
+            ([saved["sums"][0], "x"], TypeError, r"\['sums'\]\[1\] must be a float array, got str"),
+            ([saved["sums"][0], np.ones(3, np.int32)], TypeError, r"\[1\] must be a float array, got an array of dtype int32"),
+            ([saved["sums"][0], np.ones(2)], ValueError, r"\['sums'\]\[1\] has shape \(2,\); expected \(3,\)")]:
+        with pytest.raises(error, match=match):
+            multi.load_state_dict(dict(saved, sums=sums))
+    assert multi.step([np.ones(2), np.ones(3)])  # the cycle's sum was kept: two gradients of 1, averaged
+    np.testing.assert_array_equal(multi.optimizer.param_groups[0]["params"][0], [-1.0, -1.0])
+
+
 def test_saved_sums_beyond_float32_are_refused_before_anything_loads():
     # they were cast to inf (the next step wrote -inf into the parameter), after the optimizer's
     # state had been loaded

@@ -567,8 +567,11 @@ def test_nadam_takes_and_returns_mu_product(dtype, rng):
         opt.step([g])
         assert np.array_equal(p, q) and opt.state_dict()["state"][0]["mu_product"] == mu_product
     before = [p.copy(), m.copy(), v.copy()]
-    for bad in (math.nan, "1.0", None, 1.5, -0.5, 1e39):  # (a product of momentum coefficients: in [0, 1])
+    for bad in (math.nan, 1.5, -0.5, 1e39):  # (a product of momentum coefficients: in [0, 1])
         with pytest.raises(ValueError, match=r"mu_product must be a number in \[0, 1\]"):
+            F.nadam(p, g, m, v, step=8, mu_product=bad)
+    for bad in ("1.0", None, True):  # no number: a TypeError, as for an option
+        with pytest.raises(TypeError, match=r"mu_product must be a number in \[0, 1\]"):
             F.nadam(p, g, m, v, step=8, mu_product=bad)
     assert all(np.array_equal(a, b) for a, b in zip((p, m, v), before))
 

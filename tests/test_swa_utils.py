@@ -156,9 +156,20 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
         swa.swap()
     with pytest.raises(ValueError, match="2 averages"):
         swa.copy_to([np.zeros(4)])
-    for bad in ({"n_averaged": -1, "averages": before}, {"n_averaged": 1, "averages": before[:1]},
-                {"n_averaged": 1, "averages": [before[0], np.zeros(4)]}, {"averages": before}):
-        with pytest.raises((TypeError, ValueError)):
+    # no number, no list, no float array: TypeError; out of range, too few, the wrong shape: ValueError
+    for bad, error, match in [
+            ({"n_averaged": -1, "averages": before}, ValueError, r"n_averaged'\] must be a whole number"),
+            ({"n_averaged": "1", "averages": before}, TypeError, r"n_averaged'\] must be a whole number"),
+            ({"n_averaged": 1, "averages": before[:1]}, ValueError, r"a list of 2 arrays, one per parameter, got 1$"),
+            ({"n_averaged": 1, "averages": before[0]}, TypeError, r"a list of 2 arrays, one per parameter, got numpy.ndarray"),
+            ({"n_averaged": 1, "averages": [before[0], np.zeros(4)]}, ValueError,
+             r"\['averages'\]\[1\] has shape \(4,\); expected \(3,\)"),
+            ({"n_averaged": 1, "averages": [before[0], before[1].tolist()]}, TypeError,
+             r"\['averages'\]\[1\] must be a float array, got list"),
+            ({"n_averaged": 1, "averages": [before[0], before[1].astype(np.int64)]}, TypeError,
+             r"\[1\] must be a float array, got an array of dtype int64"),
+            ({"averages": before}, TypeError, "n_averaged")]:
+        with pytest.raises(error, match=match):
             swa.load_state_dict(bad)
     assert swa.n_averaged == 1
     for a, b in zip(swa.averages, before):
@@ -339,7 +350,7 @@ def test_averages_replaced_by_no_array_and_counts_set_by_hand_are_refused_by_nam
             with pytest.raises(TypeError, match=rf"average 0 is a .*{kind}; expected a NumPy array"):
                 getattr(average, call)()
     average.averages[0] = saved["averages"][0].copy()
-    settings = [("n_averaged", -5, ValueError), ("n_averaged", 1.5, ValueError), ("n_averaged", "2", ValueError)]
+    settings = [("n_averaged", -5, ValueError), ("n_averaged", 1.5, ValueError), ("n_averaged", "2", TypeError)]
     if cls is fastgd.EMA:
         settings += [("decay", 2.0, ValueError), ("decay", "0.5", TypeError), ("warmup", 1, TypeError)]
     for name, value, error in settings:
