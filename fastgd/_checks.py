@@ -320,9 +320,14 @@ def check_betas(betas, name="betas"):
     check_real(betas[1], f"{name}[1]", "fraction")
 
 
+def check_finite(value, name):
+    """A finite real number (a double holds it); returns it as given."""
+    check_real_type(value, name)
+    if not math.isfinite(as_double(value, name)):
+        raise ValueError(f"{name} must be a finite number, got {value!r}")
+    return value
+
+
 def check_grad_scale(value, name="grad_scale"):
     """A factor the gradients are multiplied by: a finite real number; returns it as a float."""
-    check_real_type(value, name)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return float(value)
+    return float(check_finite(value, name))

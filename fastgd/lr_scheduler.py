@@ -106,19 +106,12 @@ def _check_number(value, name, low=-math.inf, high=math.inf, low_open=False, hig
     return value
 
 
-def _check_finite(value, name):
-    _check_real(value, name)  # (a number a double holds)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}")
-    return value
-
-
 def _range(check, *args, **kwargs):
     """The rule of an argument a scheduler keeps (see LRScheduler._kept): check(value, name, *args, **kwargs)."""
     return lambda value, name: check(value, name, *args, **kwargs)
 
 
-_FINITE, _EPOCHS = _range(_check_finite), _range(_check_whole, 1)  # (a count of epochs >= 1)
+_FINITE, _EPOCHS = _range(_checks.check_finite), _range(_check_whole, 1)  # (a count of epochs >= 1)
 
 
 def _per_group(name, optimizer, value):
@@ -994,7 +987,7 @@ def _cycled_momentums(optimizer, base_momentum, max_momentum):
             for name, value in (("base_momentum", base_momentum), ("max_momentum", max_momentum))}
     for index, group in enumerate(optimizer.param_groups):
         for name, values in ends.items():
-            _check_finite(values[index], name)
+            _checks.check_finite(values[index], name)
             trial = {key: option for key, option in group.items() if key != "params"}
             _set_momentum(trial, use_beta1, values[index])
             try:

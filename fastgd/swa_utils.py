@@ -258,7 +258,7 @@ class SWALR(lr_scheduler.LRScheduler):
 
     def __init__(self, optimizer, swa_lr, anneal_epochs=10, anneal_strategy="cos", last_epoch=-1):
         lr_scheduler._check_optimizer(optimizer)
-        swa_lrs = [float(lr_scheduler._check_finite(value, "swa_lr"))  # (below 0 too, as torch takes it)
+        swa_lrs = [float(_checks.check_finite(value, "swa_lr"))  # (below 0 too, as torch takes it)
                    for value in lr_scheduler._per_group("swa_lr", optimizer, swa_lr)]
         lr_scheduler._check_anneal_strategy(anneal_strategy)
         anneal_epochs = self._checked("anneal_epochs", anneal_epochs)
