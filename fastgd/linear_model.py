@@ -1676,11 +1676,11 @@ class LogisticRegression(_LinearClassifier, _BaseGD):
         return index
 
     def _weight_sum(self, y, sample_weight, classes):
-        # the class weights folded in, as _class_weighted folds them (None, or a dict of weights:
-        # DataParallel gives its replicas "balanced" as the dict of all of y's)
+        # the class weights folded in, as _class_weighted folds them: "balanced" by these rows'
+        # labels, as a call on them weighs them (DataParallel gives its replicas the dict of all of y's)
         if self.class_weight is None:
             return super()._weight_sum(y, sample_weight, classes)
-        per_class = compute_class_weight(self.class_weight, classes=classes, y=classes)
+        per_class = compute_class_weight(self.class_weight, classes=classes, y=y)
         index = np.minimum(np.searchsorted(classes, y), classes.size - 1)  # (an unknown label: the call refuses it)
         weights = per_class[index]
         return float(np.sum(weights if sample_weight is None else weights * sample_weight, dtype=np.float64))

@@ -1844,6 +1844,22 @@ def test_class_weight_is_sample_weight_per_class():
     assert not hasattr(model, "coef_")
 
 
+def test_the_weight_of_rows_in_the_objective_folds_their_class_weights_in():
+    # (DataParallel weighs its replicas by it) "balanced" was computed with y=classes: weights of
+    # 1 each, as if every class were equally frequent, whatever the rows' labels
+    from sklearn.utils.class_weight import compute_sample_weight
+
+    rng = np.random.default_rng(8)
+    y = np.repeat([0, 1, 2], [60, 25, 5])
+    w = rng.uniform(0.5, 2.0, y.size)
+    classes = np.array([0, 1, 2])
+    for class_weight in ({0: 0.5, 1: 2.0, 2: 3.0}, "balanced"):
+        model = fastgd.LogisticRegression(class_weight=class_weight)
+        for sample_weight in (None, w):
+            expected = compute_sample_weight(class_weight, y) * (1.0 if sample_weight is None else sample_weight)
+            assert model._weight_sum(y, sample_weight, classes) == pytest.approx(expected.sum(), rel=1e-12)
+
+
 def test_logistic_regression_shares_the_other_parameters_defaults():
     shared = fastgd.LinearRegression().get_params()
     own = fastgd.LogisticRegression().get_params()
