@@ -228,6 +228,20 @@ def is_whole(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_count(value, name, low, high=None, expected=None):
+    """A count the caller gives: a Python or NumPy integer (not a bool, not a float) in [low, high];
+    TypeError for no integer, ValueError for one out of range; returns it as an int.  expected:
+    the message's account of what the count may be, if not the range."""
+    if expected is None:
+        expected = f"a whole number >= {low}" if high is None else f"a whole number from {low} to {high}"
+    message = f"{name} must be {expected}, got {value!r}"
+    if not is_whole(value):
+        raise TypeError(message)
+    if not (low <= value and (high is None or value <= high)):
+        raise ValueError(message)
+    return int(value)
+
+
 def number_of(value):
     """A 0-d array of a real number (torch's 0-d tensor, converted) as that number (a Python float
     or int), anything else as it is."""

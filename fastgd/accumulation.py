@@ -41,10 +41,7 @@ class MultiSteps(_OneAtATime):
 
     def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
         _check_optimizer(optimizer)
-        if not _checks.is_whole(every_k):
-            raise TypeError(f"every_k must be a whole number >= 1, got {every_k!r}")
-        if every_k < 1:
-            raise ValueError(f"every_k must be a whole number >= 1, got {every_k!r}")
+        every_k = _checks.check_count(every_k, "every_k", 1)
         if max_norm is not None:
             _check_max_norm(max_norm)
         order = _norm_type(norm_type)
@@ -55,7 +52,7 @@ class MultiSteps(_OneAtATime):
             _check_norm_of_nothing(order, any(param.size == 0 for param in params), "parameter")
         self._lock = threading.Lock()
         self.optimizer = optimizer
-        self.every_k = int(every_k)
+        self.every_k = every_k
         #: the total norm the mean gradient is clipped to (None: not clipped), and its order
         self.max_norm, self.norm_type = max_norm, order
         self._sums = [np.zeros_like(param, order="C", subok=False) for param in params]

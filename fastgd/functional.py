@@ -28,11 +28,8 @@ def _prepare(param, grad, states):
 
 def _step_count(step):
     """The step count before the step numbered `step` (the compiled step counts it)."""
-    whole = _checks.is_whole(step)
-    if not whole or not 1 <= step <= optim.MAX_STEP:
-        raise (ValueError if whole else TypeError)(
-            f"step must be a whole number from 1 to {optim.MAX_STEP} (the number of this step), got {step!r}")
-    return step - 1
+    return _checks.check_count(step, "step", 1, optim.MAX_STEP,
+                               f"a whole number from 1 to {optim.MAX_STEP} (the number of this step)") - 1
 
 
 def _run(cls, param, grad, states, options, step=1, arguments=None, scalars=None):

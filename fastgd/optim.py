@@ -470,12 +470,8 @@ class Optimizer(_OneAtATime):
 
     @n_threads.setter
     def n_threads(self, value):
-        expected = f"n_threads must be None (choose by size) or a whole number from 1 to {MAX_THREADS}, got {value!r}"
-        if value is not None and not _checks.is_whole(value):
-            raise TypeError(expected)
-        if value is not None and not 1 <= value <= MAX_THREADS:
-            raise ValueError(expected)
-        self._n_threads = None if value is None else int(value)
+        self._n_threads = None if value is None else _checks.check_count(
+            value, "n_threads", 1, MAX_THREADS, f"None (choose by size) or a whole number from 1 to {MAX_THREADS}")
 
     @classmethod
     def _described_state(cls):
