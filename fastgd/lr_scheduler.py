@@ -141,9 +141,9 @@ def _set_momentum(group, use_beta1, value):
 
 def _copied(value, optimizer):
     """A deep copy of value, but for the optimizer (and so its parameters), which it shares, and for
-    what does not copy (a lock or file in a subclass's attribute, or in a callable lr_lambda's),
-    which it shares too, as torch shares everything: what state_dict() gives and
-    load_state_dict() takes, so that neither changes the other later."""
+    what does not copy (a lock or file in a subclass's attribute), which it shares too, as torch
+    shares everything: what state_dict() gives and load_state_dict() takes of a scheduler's own
+    attributes, so that neither changes the other later (a callable's: _attributes_of)."""
     memo = {id(optimizer): optimizer}
     try:
         return copy.deepcopy(value, memo)
@@ -156,6 +156,14 @@ def _copied(value, optimizer):
         if type(value) in (list, tuple):
             return type(value)(_copied(item, optimizer) for item in value)
         return value
+
+
+def _attributes_of(fn):
+    """What state_dict() saves of a function the user gave (lr_lambda, scale_fn): None for a plain
+    function; a callable object's attributes, as torch saves them (a shallow copy of its __dict__:
+    an attribute referring to a live object, a tracker of the training, say, goes on referring to
+    it when loaded, as the function's closure would)."""
+    return None if isinstance(fn, types.FunctionType) else dict(vars(fn))
 
 
 @contextlib.contextmanager
@@ -563,8 +571,7 @@ class _WithFunctions(LRScheduler):
     def state_dict(self):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "lr_lambdas")}
         saved = _copied(saved, self.optimizer)
-        saved["lr_lambdas"] = [None if isinstance(fn, types.FunctionType) else _copied(vars(fn), self.optimizer)
-                               for fn in self.lr_lambdas]
+        saved["lr_lambdas"] = [_attributes_of(fn) for fn in self.lr_lambdas]
         return saved
 
     def _check_state_dict(self, state_dict):
@@ -587,7 +594,7 @@ class _WithFunctions(LRScheduler):
                                   self.optimizer))
         for fn, attributes in zip(self.lr_lambdas, saved):
             if attributes is not None:
-                vars(fn).update(_copied(attributes, self.optimizer))
+                vars(fn).update(attributes)
 
 
 class LambdaLR(_WithFunctions):
@@ -954,8 +961,7 @@ class CyclicLR(LRScheduler):
         saved = {key: value for key, value in vars(self).items() if key not in ("optimizer", "_scale_fn_custom")}
         saved = _copied(saved, self.optimizer)
         fn = self._scale_fn_custom
-        saved["_scale_fn_custom"] = (None if fn is None or isinstance(fn, types.FunctionType)
-                                     else _copied(vars(fn), self.optimizer))
+        saved["_scale_fn_custom"] = None if fn is None else _attributes_of(fn)
         return saved
 
     def _check_state_dict(self, state_dict):
@@ -971,7 +977,7 @@ class CyclicLR(LRScheduler):
         vars(self).update(_copied({key: value for key, value in state_dict.items() if key != "_scale_fn_custom"},
                                   self.optimizer))
         if attributes is not None and self._scale_fn_custom is not None:
-            vars(self._scale_fn_custom).update(_copied(attributes, self.optimizer))
+            vars(self._scale_fn_custom).update(attributes)
         self._init_scale_fn()
 
 

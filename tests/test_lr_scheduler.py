@@ -1414,6 +1414,44 @@ def test_a_state_holding_an_object_that_does_not_copy_is_saved_and_loaded_as_tor
     assert fresh.get_last_lr() == [0.25 ** 2]
 
 
+def test_a_callables_attributes_are_saved_and_loaded_sharing_what_they_refer_to_as_torch_does():
+    # they were deep copies: after load_state_dict(state_dict()) (a rollback to an in-memory
+    # checkpoint), an lr_lambda or scale_fn object read a frozen copy of the tracker it refers to,
+    # and the schedule stopped following the training loop, where torch's goes on following it
+    torch = pytest.importorskip("torch")
+
+    class Tracker:
+        plateaus = 0
+
+    class Halving:  # lr_lambda and scale_fn both: halves at each plateau the tracker has seen
+        def __init__(self, tracker):
+            self.tracker = tracker
+
+        def __call__(self, epoch):
+            return 0.5 ** self.tracker.plateaus
+
+    def makes(module):
+        return [lambda o, t: module.LambdaLR(o, Halving(t)),
+                lambda o, t: module.CyclicLR(o, 0.01, 0.1, 4, scale_fn=Halving(t))]
+
+    for make, make_theirs in zip(makes(lr_scheduler), makes(torch_scheduler)):
+        sequences = []
+        for maker, opt in ((make, fastgd.SGD([np.zeros(2)], lr=0.1, momentum=0.9)),
+                           (make_theirs, torch.optim.SGD([torch.zeros(2, requires_grad=True)], lr=0.1, momentum=0.9))):
+            tracker = Tracker()
+            scheduler = maker(opt, tracker)
+            scheduler.load_state_dict(scheduler.state_dict())
+            lrs = []
+            for epoch in range(8):
+                tracker.plateaus += epoch in (2, 5)
+                opt.step([np.zeros(2)]) if isinstance(opt, fastgd.SGD) else opt.step()
+                scheduler.step()
+                lrs.append(opt.param_groups[0]["lr"])
+            sequences.append(lrs)
+        np.testing.assert_allclose(sequences[0], sequences[1], rtol=1e-12)
+        assert len(set(sequences[0])) > 2  # (the tracker's plateaus show)
+
+
 def test_a_state_is_a_copy_but_for_the_optimizer_and_what_does_not_copy():
     # containers alone were copied after the deep copy was dropped (for a lock): a subclass's
     # deque or set that a step updates was shared by the saved state and by a scheduler loaded
