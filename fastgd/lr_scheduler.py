@@ -80,10 +80,13 @@ def _check_real(value, name):
     _checks.as_double(value, name)
 
 
-def _check_int(value, name, low):
-    """An int (a float refused, as torch refuses it for this argument)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+def _check_int(value, name, low, expected=None):
+    """An int (a float refused with ValueError, as torch refuses it for this argument; no number,
+    a string or None, with TypeError, as torch's comparison with low raises)."""
+    expected = expected or f"an integer >= {low}"
+    _checks.check_real_type(value, name, expected)
+    if not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be {expected}, got {value!r}")
     _checks.as_double(value, name)  # (the schedule computes in doubles)
     return int(value)
 
@@ -376,8 +379,7 @@ class LRScheduler:
 
     def __init__(self, optimizer, last_epoch=-1):
         _check_optimizer(optimizer)
-        if isinstance(last_epoch, bool) or not isinstance(last_epoch, numbers.Integral) or last_epoch < -1:
-            raise ValueError(f"last_epoch must be an integer >= -1 (-1: start the schedule), got {last_epoch!r}")
+        _check_int(last_epoch, "last_epoch", -1, "an integer >= -1 (-1: start the schedule)")
         if last_epoch != -1:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -466,7 +468,9 @@ class LRScheduler:
         if self._step_count == 1:
             self._warn_if_stepped_first()
         if epoch is not None:
-            _check_real(epoch, "epoch")  # (10**400: the closed forms raised OverflowError)
+            # (10**400: the closed forms raised OverflowError; NaN or inf: a NaN rate, or 0, which the
+            # state dict then held and load_state_dict refused)
+            _checks.check_finite(epoch, "epoch")
             warnings.warn(_EPOCH_WARNING, UserWarning, stacklevel=2)
         self._step_count += 1
         try:
@@ -953,8 +957,7 @@ class CyclicLR(LRScheduler):
         if self.cycle_momentum:
             momentums = [high - (high - low) * scale_factor * self.scale_fn(at)
                          for low, high in zip(self.base_momentums, self.max_momentums)]
-            for group, momentum in zip(self.optimizer.param_groups, momentums):
-                _set_momentum(group, self.use_beta1, momentum)
+            _set_momentums(self, momentums, zip(self.base_momentums, self.max_momentums))
         return lrs
 
     def state_dict(self):
@@ -994,14 +997,41 @@ def _cycled_momentums(optimizer, base_momentum, max_momentum):
     for index, group in enumerate(optimizer.param_groups):
         for name, values in ends.items():
             _checks.check_finite(values[index], name)
-            trial = {key: option for key, option in group.items() if key != "params"}
-            _set_momentum(trial, use_beta1, values[index])
-            try:
-                type(optimizer)._check_options(trial, "")
-            except ValueError as error:
+            if refused := _refused_momentum(optimizer, group, use_beta1, values[index]):
                 raise ValueError(f"{name}={values[index]!r} cannot be param_groups[{index}]'s "
-                                 f"{'betas[0]' if use_beta1 else 'momentum'}, which cycles to it: {error}") from None
+                                 f"{_momentum_name(use_beta1)}, which cycles to it: {refused}")
     return ends["base_momentum"], ends["max_momentum"]
+
+
+def _momentum_name(use_beta1):
+    return "betas[0]" if use_beta1 else "momentum"
+
+
+def _refused_momentum(optimizer, group, use_beta1, value):
+    """Why the optimizer's own checks refuse value as the group's momentum (or beta1), or None."""
+    trial = {key: option for key, option in group.items() if key != "params"}
+    _set_momentum(trial, use_beta1, value)
+    try:
+        type(optimizer)._check_options(trial, "")
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def _set_momentums(scheduler, momentums, ends):
+    """Write a step's cycled momentums into the groups, each checked first where it lies outside
+    its group's ends ((base, max) pairs, which the start checked): a scale above 1 (a scale_fn's,
+    or exp_range's with gamma above 1) takes it there.  One the optimizer refuses (its next step
+    would) raises ValueError before any is written."""
+    groups = scheduler.optimizer.param_groups
+    for index, (group, momentum, (low, high)) in enumerate(zip(groups, momentums, ends)):
+        if not min(low, high) <= momentum <= max(low, high):
+            if refused := _refused_momentum(scheduler.optimizer, group, scheduler.use_beta1, momentum):
+                raise ValueError(f"{type(scheduler).__name__} cycles param_groups[{index}]'s "
+                                 f"{_momentum_name(scheduler.use_beta1)} to {momentum!r}, out of its range "
+                                 f"from base_momentum to max_momentum, where the optimizer refuses it: {refused}")
+    for group, momentum in zip(groups, momentums):
+        _set_momentum(group, scheduler.use_beta1, momentum)
 
 
 def _start_momentums(scheduler, base_momentums, max_momentums, last_epoch):
@@ -1104,8 +1134,9 @@ class OneCycleLR(LRScheduler):
             names = ("start_lr", "end_lr") + (("start_momentum", "end_momentum") if self.cycle_momentum else ())
             self._check_group_keys(dict.fromkeys(phase[name] for phase in self._schedule_phases for name in names))
             raise
-        for group, momentum in zip(self.optimizer.param_groups, momentums):
-            _set_momentum(group, self.use_beta1, momentum)
+        if self.cycle_momentum:
+            _set_momentums(self, momentums, [(group["base_momentum"], group["max_momentum"])
+                                             for group in self.optimizer.param_groups])
         return lrs
 
 
@@ -1328,6 +1359,7 @@ class ReduceLROnPlateau(LRScheduler):
         if epoch is None:
             epoch = self.last_epoch + 1
         else:
+            _checks.check_finite(epoch, "epoch")  # (a string was kept, and the next step failed adding 1 to it)
             warnings.warn(_EPOCH_WARNING, UserWarning, stacklevel=2)
         with _attributes_undone_on_failure([self]):
             self._step(current, epoch)

@@ -661,7 +661,7 @@ def groups_of(opt):
      r"the count of milestone 3 must be an integer >= 0, got -1"),
     # torch's step() takes a float count, its closed form (Counter.elements) fails on it
     (lambda o: lr_scheduler.MultiStepLR(o, milestones={3: 1.0}), ValueError, r"the count of milestone 3"),
-    (lambda o: lr_scheduler.MultiStepLR(o, milestones={3: "2"}), ValueError, r"the count of milestone 3"),
+    (lambda o: lr_scheduler.MultiStepLR(o, milestones={3: "2"}), TypeError, r"the count of milestone 3"),
     (lambda o: lr_scheduler.MultiStepLR(o, milestones={2.5: 1}), ValueError, "each milestone"),
     (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=0), ValueError, "step_size_up"),
     (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_down=-1), ValueError, "step_size_down"),
@@ -674,6 +674,13 @@ def groups_of(opt):
     (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=float("nan")), ValueError, "T_max"),
     (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=10, eta_min=float("nan")), ValueError, "eta_min"),
     (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10.0), ValueError, "T_0"),  # torch refuses it
+    # no number: TypeError, as torch's (its comparison with the least value raises); were ValueErrors
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0="2"), TypeError, "T_0 must be an integer >= 1"),
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=None), TypeError, "T_0 must be an integer >= 1"),
+    (lambda o: lr_scheduler.OneCycleLR(o, 0.1, total_steps="100"), TypeError, "total_steps"),
+    (lambda o: lr_scheduler.StepLR(o, 3, last_epoch="3"), TypeError, r"last_epoch must be an integer >= -1"),
+    (lambda o: lr_scheduler.StepLR(o, 3, last_epoch=None), TypeError, r"last_epoch must be an integer >= -1"),
+    (lambda o: lr_scheduler.StepLR(o, 3, last_epoch=3.0), ValueError, r"last_epoch must be an integer >= -1"),
     (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=10, eta_min=None), TypeError, "eta_min"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=-1), ValueError, "patience"),
     (lambda o: lr_scheduler.ReduceLROnPlateau(o, patience=float("nan")), ValueError, "patience"),
@@ -1414,6 +1421,28 @@ def test_a_state_holding_an_object_that_does_not_copy_is_saved_and_loaded_as_tor
     assert fresh.get_last_lr() == [0.25 ** 2]
 
 
+def test_a_cycled_momentum_the_optimizer_refuses_is_refused_by_the_schedulers_step():
+    # a scale above 1 (exp_range with gamma > 1, a scale_fn's) cycled the momentum below
+    # base_momentum, past 0: the scheduler wrote it, and the optimizer's next step raised
+    # "Invalid momentum", the schedule already moved on; the scheduler's step refuses it, changing nothing
+    for make in (lambda o: lr_scheduler.CyclicLR(o, 0.001, 0.01, step_size_up=5, mode="exp_range", gamma=1.3),
+                 lambda o: lr_scheduler.CyclicLR(o, 0.001, 0.01, step_size_up=5, scale_fn=lambda x: 20.0)):
+        opt = fastgd.SGD([np.zeros(3)], lr=0.1, momentum=0.9)
+        scheduler = make(opt)
+        for _ in range(40):
+            before = (scheduler.state_dict(), [dict(group, params=None) for group in opt.param_groups])
+            opt.step([np.full(3, 0.1)])  # (raised, the momentum refused, before)
+            try:
+                scheduler.step()
+            except ValueError as error:
+                assert "cycles param_groups[0]'s momentum to -" in str(error) and "Invalid momentum" in str(error)
+                assert (scheduler.state_dict(), [dict(group, params=None) for group in opt.param_groups]) == before
+                break
+        else:
+            raise AssertionError("the momentum never left the optimizer's range")
+        opt.step([np.full(3, 0.1)])  # the optimizer steps on with the last momentum written
+
+
 def test_a_callables_attributes_are_saved_and_loaded_sharing_what_they_refer_to_as_torch_does():
     # they were deep copies: after load_state_dict(state_dict()) (a rollback to an in-memory
     # checkpoint), an lr_lambda or scale_fn object read a frozen copy of the tracker it refers to,
@@ -1557,6 +1586,28 @@ def test_a_group_added_without_a_schedulers_keys_is_named(make, key):
 def test_arguments_too_large_for_a_double_are_refused():
     with pytest.raises(ValueError, match="gamma must be a number a double holds"):
         lr_scheduler.StepLR(_sgd(), 3, gamma=10**400)
+
+
+@pytest.mark.filterwarnings("ignore:scheduler.step\\(epoch\\) is deprecated")
+def test_an_epoch_of_no_finite_number_is_refused_and_changes_nothing():
+    # step(nan) or step(inf) set a NaN rate (ExponentialLR: inf took it to 0), whose state dict
+    # load_state_dict then refused; CosineAnnealingLR.step(inf) raised "math domain error";
+    # ReduceLROnPlateau kept a string epoch, and its next step failed adding 1 to it
+    makes = [lambda o: lr_scheduler.ExponentialLR(o, 0.5), lambda o: lr_scheduler.CosineAnnealingLR(o, 10),
+             lambda o: lr_scheduler.LambdaLR(o, lambda e: 0.9 ** e), lambda o: lr_scheduler.ReduceLROnPlateau(o)]
+    for make in makes:
+        opt = _sgd()
+        scheduler = make(opt)
+        step = scheduler.step if not isinstance(scheduler, lr_scheduler.ReduceLROnPlateau) else (
+            lambda epoch: scheduler.step(1.0, epoch=epoch))
+        for epoch, error in ((math.nan, ValueError), (math.inf, ValueError), (-math.inf, ValueError),
+                             ("3", TypeError), (10**400, ValueError)):
+            before = (groups_of(opt), scheduler.state_dict())
+            with pytest.raises(error, match="epoch"):
+                step(epoch)
+            assert (groups_of(opt), scheduler.state_dict()) == before
+        step(2)
+        make(_sgd()).load_state_dict(scheduler.state_dict())
 
 
 def test_states_at_the_end_of_a_schedule_and_of_any_function_load_as_torch():
