@@ -166,7 +166,13 @@ def _attributes_of(fn):
     function; a callable object's attributes, as torch saves them (a shallow copy of its __dict__:
     an attribute referring to a live object, a tracker of the training, say, goes on referring to
     it when loaded, as the function's closure would)."""
-    return None if isinstance(fn, types.FunctionType) else dict(vars(fn))
+    if isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)):  # (math.exp: no state of its own)
+        return None
+    if not hasattr(fn, "__dict__"):  # (its state in __slots__, say: torch's state_dict fails too)
+        raise TypeError(f"state_dict() saves a callable object's attributes (its __dict__), as torch's does; "
+                        f"this scheduler's {type(fn).__name__} object has none: give its class a __dict__, or "
+                        "use a function")
+    return dict(vars(fn))
 
 
 @contextlib.contextmanager

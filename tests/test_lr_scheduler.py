@@ -1421,6 +1421,28 @@ def test_a_state_holding_an_object_that_does_not_copy_is_saved_and_loaded_as_tor
     assert fresh.get_last_lr() == [0.25 ** 2]
 
 
+def test_a_function_without_attributes_is_saved_as_a_function_and_a_slotted_object_is_named():
+    # state_dict() raised "vars() argument must have __dict__ attribute" for both (torch's fails too)
+    class Slotted:
+        __slots__ = ("factor",)
+
+        def __init__(self):
+            self.factor = 0.5
+
+        def __call__(self, epoch):
+            return self.factor ** epoch
+
+    scheduler = lr_scheduler.LambdaLR(_sgd(), math.exp)
+    scheduler.step()
+    saved = scheduler.state_dict()
+    assert saved["lr_lambdas"] == [None]
+    fresh = lr_scheduler.LambdaLR(_sgd(), math.exp)
+    fresh.load_state_dict(saved)
+    assert fresh.last_epoch == 1 and fresh.get_last_lr() == scheduler.get_last_lr() == [math.e]
+    with pytest.raises(TypeError, match="this scheduler's Slotted object has none"):
+        lr_scheduler.LambdaLR(_sgd(), Slotted()).state_dict()
+
+
 def test_a_cycled_momentum_the_optimizer_refuses_is_refused_by_the_schedulers_step():
     # a scale above 1 (exp_range with gamma > 1, a scale_fn's) cycled the momentum below
     # base_momentum, past 0: the scheduler wrote it, and the optimizer's next step raised
