@@ -21,6 +21,7 @@ import copyreg
 import functools
 import inspect
 import math
+import operator
 import os
 import reprlib
 import threading
@@ -28,7 +29,6 @@ import types
 from typing import NamedTuple
 
 import numpy as np
-from numpy.lib.mixins import NDArrayOperatorsMixin
 
 from . import _checks
 from ._backend import engine
@@ -142,7 +142,7 @@ def _missing_state(algorithm, plan, groups, params):
     return [(described[name], i, described[name].new(groups[g], params[i])) for name, i, g in plan.missing()]
 
 
-class Parameter(NDArrayOperatorsMixin):
+class Parameter:
     """An array updated in place, with the gradient that the next step reads.
 
     ``opt.step()`` without arguments reads every ``.grad`` (a parameter whose
@@ -152,7 +152,7 @@ class Parameter(NDArrayOperatorsMixin):
     (no copy), NumPy functions, ufuncs (a Parameter anywhere in their
     arguments, ``where=`` too, as its data), operators (``@`` on either side),
     comparisons, indexing, iteration, ``str`` and ``repr`` (the class's name
-    for ``array``) act on the data, in-place operators
+    for ``array``) act on the data (the operators are the data's own), in-place operators
     (``p -= ...``) and item assignment change it in place, ``x in p`` is the
     array's membership, and the array's
     attributes and methods (``p.shape``, ``p.T``, ``p.sum()``) are the data's,
@@ -171,8 +171,9 @@ class Parameter(NDArrayOperatorsMixin):
     stores an array as it is, a Parameter's data, and anything else as
     ``np.asarray`` makes it (as the constructor), if its dtype is of numbers;
     ``p.grad = value`` takes None or what a step reads (a float32 or float64
-    array, or a NumPy float, as a 0-d array): else each raises TypeError
-    there, as torch's do, not at the next step.  Not the array's: the
+    array of the data's shape, or a NumPy float, as a 0-d array): else each
+    raises TypeError (ValueError for another shape) there, as torch's do, not
+    at the next step.  Not the array's: the
     buffer protocol (``memoryview(p)``; ``memoryview(p.data)`` works), the
     array interface (through which ``np.asarray(p)`` would be a new view)
     and ``rng.shuffle(p)``, which takes it for a sequence: shuffle ``p.data``.
@@ -302,6 +303,8 @@ class Parameter(NDArrayOperatorsMixin):
     def __delattr__(self, name):
         if name == "grad":  # torch's: del p.grad clears it
             self.grad = None
+        elif name == "data":  # (as the array's: a Parameter without data would fail at every use)
+            raise AttributeError("a Parameter's data cannot be deleted; assign another array to p.data")
         else:
             object.__delattr__(self, name)
 
@@ -310,13 +313,19 @@ class Parameter(NDArrayOperatorsMixin):
             value = value.data if isinstance(value, Parameter) else value
             array = value if isinstance(value, np.ndarray) else np.asarray(value)
             if array.dtype.kind not in "biufc":  # (as torch's refuses what is no tensor, where it is set)
+                got = "None" if value is None else f"a value of type {_checks.type_name(value)}"
                 raise TypeError("a Parameter's data must be an array of numbers (float32 or float64, for an optimizer); "
                                 + (f"got an array of dtype {array.dtype}" if value is array else
-                                   f"got a {_checks.type_name(value)}, which np.asarray makes of dtype {array.dtype}"))
+                                   f"got {got}, which np.asarray makes of dtype {array.dtype}"))
             object.__setattr__(self, name, array)
         elif name == "grad" and value is not None:  # checked where it is set (torch's too), as a step reads it
-            object.__setattr__(self, name, _checks.check_gradient(
-                value, "a Parameter's grad", "a NumPy array of float32 or float64, or None (no gradient)"))
+            grad = _checks.check_gradient(
+                value, "a Parameter's grad", "a NumPy array of float32 or float64, or None (no gradient)")
+            data = getattr(self, "data", None)
+            if data is not None and np.shape(grad) != data.shape:  # (torch's refuses it there too)
+                raise ValueError(f"a Parameter's grad must have its data's shape {data.shape}, got shape "
+                                 f"{np.shape(grad)}")
+            object.__setattr__(self, name, grad)
         elif name.startswith("_") or hasattr(type(self), name) or not hasattr(np.ndarray, name):
             object.__setattr__(self, name, value)  # its own: grad, a subclass's (a slot, or in its __dict__)
         else:  # the array's, as reading them is: p.shape = (2, 3) reshapes the data in place
@@ -363,6 +372,74 @@ class Parameter(NDArrayOperatorsMixin):
 
     def __format__(self, spec):
         return format(self.data, spec) if spec else str(self)
+
+    # -- operators: the data's own (see _OPERATORS) ---------------------------------
+
+    def __pow__(self, other, mod=None):  # (pow(p, 2, 3): the array's error)
+        return pow(self.data, _unwrapped(other)) if mod is None else pow(self.data, _unwrapped(other), mod)
+
+    def __rpow__(self, other, mod=None):
+        return pow(_unwrapped(other), self.data) if mod is None else pow(_unwrapped(other), self.data, mod)
+
+    def __ipow__(self, other, mod=None):  # (mod: __pow__'s signature; Python passes none)
+        return _operated_in_place(self, operator.ipow, other)
+
+    def __neg__(self):
+        return -self.data
+
+    def __pos__(self):
+        return +self.data
+
+    def __abs__(self):
+        return abs(self.data)
+
+    def __invert__(self):
+        return ~self.data
+
+
+#: a Parameter's binary operators: name -> (the operator, its in-place form or None).  Each is the
+#: data's own, a Parameter operand its data: not the ufunc NumPy's NDArrayOperatorsMixin calls (an
+#: np.matrix's * is a matrix product; an array's operators defer to a scipy.sparse operand; in-place
+#: @ checks its operand's shape, where np.matmul(p, v, out=p) broadcast into p; ** 0.5 is a root)
+_OPERATORS = {
+    "add": (operator.add, operator.iadd), "sub": (operator.sub, operator.isub), "mul": (operator.mul, operator.imul),
+    "matmul": (operator.matmul, operator.imatmul), "truediv": (operator.truediv, operator.itruediv),
+    "floordiv": (operator.floordiv, operator.ifloordiv), "mod": (operator.mod, operator.imod),
+    "divmod": (divmod, None), "lshift": (operator.lshift, operator.ilshift),
+    "rshift": (operator.rshift, operator.irshift), "and": (operator.and_, operator.iand),
+    "xor": (operator.xor, operator.ixor), "or": (operator.or_, operator.ior),
+}
+
+
+def _operator_methods(forward, in_place):
+    def method(self, other):
+        return forward(self.data, _unwrapped(other))
+
+    def reflected(self, other):
+        return forward(_unwrapped(other), self.data)
+
+    def in_place_method(self, other):
+        return _operated_in_place(self, in_place, other)
+
+    return method, reflected, in_place_method
+
+
+def _operated_in_place(param, in_place, other):
+    """param's data operated on in place: the Parameter itself; an operand that took over (the
+    array's operator deferred to it) gives a new object, as `x += operand` rebinds an array's name."""
+    result = in_place(param.data, _unwrapped(other))
+    return param if result is param.data else result
+
+
+for _name, (_forward, _inplace) in _OPERATORS.items():
+    _method, _reflected, _in_place_method = _operator_methods(_forward, _inplace)
+    setattr(Parameter, f"__{_name}__", _method)
+    setattr(Parameter, f"__r{_name}__", _reflected)
+    if _inplace is not None:
+        setattr(Parameter, f"__i{_name}__", _in_place_method)
+for _name, _compare in (("lt", operator.lt), ("le", operator.le), ("gt", operator.gt), ("ge", operator.ge)):
+    setattr(Parameter, f"__{_name}__", _operator_methods(_compare, None)[0])
+del _name, _forward, _inplace, _method, _reflected, _in_place_method, _compare
 
 
 class _Dispatching(threading.local):
@@ -538,11 +615,13 @@ class Optimizer(_OneAtATime):
         group.update({key: value for key, value in options.items() if key not in group})
         self.param_groups.append(group)
 
-    def _sync(self):
+    def _sync(self, grads=None):
         """Follow what was done to param_groups by hand, as torch does: a group's "params"
         replaced or edited, a Parameter's .data replaced, a group added or the list replaced.
         State is kept per parameter entry (the array or fastgd.Parameter), so a new entry
-        starts with none.  Everything is checked before anything is changed."""
+        starts with none.  Everything is checked before anything is changed: grads too, if
+        given, one per parameter listed (a step refused for its count keeps the state of a
+        parameter the groups no longer list, which following them drops)."""
         groups = self.param_groups
         if not isinstance(groups, list) or not groups:
             raise TypeError("param_groups must be a non-empty list of param-group dicts")
@@ -564,6 +643,8 @@ class Optimizer(_OneAtATime):
         entries = [entry for group_entries in listed for entry in group_entries]
         if len({id(entry) for entry in entries}) != len(entries):
             raise ValueError("a parameter is given twice in param_groups; each must be given once")
+        if grads is not None:
+            self._check_count(grads, len(entries))
         old = [known.get(id(entry)) for entry in entries]
         bounds = np.cumsum([0] + [len(group_entries) for group_entries in listed])
         slices = [(int(start), int(stop)) for start, stop in zip(bounds[:-1], bounds[1:])]
@@ -805,7 +886,7 @@ class Optimizer(_OneAtATime):
             if outcome == _DONE or (ready and outcome == _STATE_MISSING):
                 return
             if outcome == _PARAMS_CHANGED:
-                self._sync()
+                self._sync(None if read else grads)
                 groups, checked = list(self.param_groups), False  # (their options checked again if need be)
                 grads = self._gradients(None) if read else grads
                 self._check_count(grads)  # given for the parameters before a group was added by hand
@@ -879,17 +960,17 @@ class Optimizer(_OneAtATime):
             setattr(self, "_" + name, value)
         self._plan = plan
 
-    def _follow_param_groups(self):
+    def _follow_param_groups(self, grads=None):
         """Follow param_groups now if they no longer list the optimizer's parameters (step()
         without gradients reads the .grad of each, and counts the gradients given, before the
-        compiled step could notice)."""
+        compiled step could notice); grads: given for the parameters they list (see _sync)."""
         try:
             listed = _group_entries(self.param_groups)
         except (TypeError, KeyError):
             listed = None
         if listed is None or len(listed) != len(self._entries) or any(
                 entry is not known for entry, known in zip(listed, self._entries)):
-            self._sync()
+            self._sync(grads)
 
     def _gradients_locked(self, grads):
         """_gradients, under the lock: for callers outside a step (it may follow param_groups,
@@ -916,7 +997,7 @@ class Optimizer(_OneAtATime):
                     "is a plain array; pass step(grads) with one gradient per parameter"
                 )
         if grads is None or (isinstance(grads, (list, tuple)) and len(grads) != len(self._params)):
-            self._follow_param_groups()
+            self._follow_param_groups(grads)
         if grads is None:
             grads = [entry.grad for entry in self._entries]
         elif type(grads) is not list:
@@ -928,9 +1009,10 @@ class Optimizer(_OneAtATime):
         self._check_count(grads)
         return grads
 
-    def _check_count(self, grads):
-        if len(grads) != len(self._params):
-            raise ValueError(f"step() got {len(grads)} gradients for {len(self._params)} parameters")
+    def _check_count(self, grads, count=None):
+        count = len(self._params) if count is None else count
+        if len(grads) != count:
+            raise ValueError(f"step() got {len(grads)} gradients for {count} parameters")
 
     def zero_grad(self, set_to_none=True):
         """Clear the gradient of every fastgd.Parameter that param_groups list: set it to None

@@ -23,6 +23,7 @@ from conftest import (
     STATE_NAMES,
     ReentrantParameter,
     assert_all_close,
+    assert_state_dicts_equal,
     assert_unchanged,
     build,
     build_torch,
@@ -729,6 +730,23 @@ def test_parameter_data_reshaped_keeps_its_state(name):
     for key, value in saved.items():
         if isinstance(value, np.ndarray):
             assert value.shape == (2, 2) and np.array_equal(value.ravel(), twin_saved[key]), key
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_step_refused_for_its_gradient_count_keeps_the_state_of_a_parameter_taken_out(name):
+    # the step followed the groups (dropping the state of the parameter taken out) before it
+    # counted the gradients and raised: put back, the parameter had lost its state
+    arrays = [np.linspace(-1, 1, 3), np.ones(2)]
+    opt = fast_cls(name)(arrays, **FULL_OPTIONS[name])
+    for _ in range(3):
+        opt.step([np.full(3, 0.5), np.full(2, 0.5)])
+    before = opt.state_dict()
+    taken = opt.param_groups[0]["params"].pop()
+    for count in (2, 3):  # (as many as before, noticed by the compiled step; more, by the count)
+        with pytest.raises(ValueError, match=rf"step\(\) got {count} gradients for 1 parameters"):
+            opt.step([np.ones(3), np.ones(2), np.ones(1)][:count])
+    opt.param_groups[0]["params"].append(taken)
+    assert_state_dicts_equal(opt.state_dict(), before)
 
 
 # -- a parameter resized or retyped in place ------------------------------------------------------------

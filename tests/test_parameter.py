@@ -390,8 +390,15 @@ def test_a_gradient_a_step_reads_is_taken_where_it_is_set():
     strided = np.ones(4)[::2]
     p.grad = strided
     assert p.grad is strided
-    p.grad = np.float64(0.5)
-    assert type(p.grad) is np.ndarray and p.grad.shape == () and p.grad == 0.5
+    scalar = Parameter(np.float64(0.0))
+    scalar.grad = np.float64(0.5)
+    assert type(scalar.grad) is np.ndarray and scalar.grad.shape == () and scalar.grad == 0.5
+    # of another shape than the data: refused there, as torch's ("assigned grad has data of a
+    # different size"), not at the next step (a NumPy float for a (2,) parameter was taken)
+    for wrong in (np.ones((7, 2)), np.ones(3), np.float64(0.5)):
+        with pytest.raises(ValueError, match=r"grad must have its data's shape \(2,\), got shape"):
+            p.grad = wrong
+        assert p.grad is strided
     p.grad = None
     assert p.grad is None
 
@@ -519,3 +526,51 @@ def test_a_nested_call_of_the_same_function_dispatches_as_usual():
 
 def test_dir_of_a_parameter_without_data_yet():
     assert "grad" in dir(Parameter.__new__(Parameter))  # (while unpickling: it raised AttributeError)
+
+
+def _outcome(expression, operand):
+    """What expression(operand) gives: its value (as an array, with its type and dtype) and what it
+    left in operand's array, or the error it raised (its type and message)."""
+    try:
+        result = expression(operand)
+    except Exception as error:  # noqa: BLE001 (the oracle's error is compared, whatever it is)
+        return type(error), str(error)
+    if isinstance(result, Parameter):  # an in-place operator's: itself
+        result = result.data
+    dense = result.toarray() if hasattr(result, "toarray") else np.asarray(result)
+    # (repr: NaN equal to NaN, -0.0 apart from 0.0)
+    return type(result), dense.dtype, repr(dense.tolist()), repr(np.asarray(operand).tolist())
+
+
+def test_operators_are_the_datas_own():
+    # operators were NumPy's NDArrayOperatorsMixin's ufuncs, not the array's own: an np.matrix's
+    # * and ** were element-wise (*= wrote that into the data); a scipy.sparse operand made an object
+    # array or raised (the array defers to it); p @= v with a 1-d v broadcast into p, where the array
+    # refuses it; float16 ** 0.5 of -0.0 and -inf and bool ** 2's dtype differed (the array's
+    # shortcuts); pow(p, 2, 3) named the mixin's function
+    import scipy.sparse as sp
+
+    matrix = np.matrix([[1.0, 2.0], [3.0, 4.0]])
+    row, sparse = np.array([[1.0, 2.0, 3.0]]), sp.csr_matrix(np.diag([1.0, 2.0, 3.0]))
+    cases = [
+        (matrix, lambda x: x * x), (matrix, lambda x: x ** 2), (matrix, lambda x: operator.imul(x, matrix)),
+        (row, lambda x: x * sparse), (row, lambda x: x @ sparse), (row, lambda x: x + sparse),
+        (row, lambda x: x < sparse), (row, lambda x: operator.iadd(x, sparse)),
+        (np.ones(3), lambda x: operator.imatmul(x, np.ones(3))), (np.eye(3), lambda x: operator.imatmul(x, np.ones(3))),
+        (np.ones(3), lambda x: operator.imatmul(x, np.eye(3) * 2)),
+        (np.array([-0.0, -np.inf, 4.0], np.float16), lambda x: x ** 0.5),
+        (np.array([True, False]), lambda x: x ** 2), (np.arange(3.0), lambda x: pow(x, 2, 3)),
+        (np.arange(3.0), lambda x: 2 ** x), (np.arange(1.0, 4.0), lambda x: divmod(7, x)),
+        (np.arange(3), lambda x: operator.ilshift(x, 1)), (np.arange(3), lambda x: ~x),
+        (np.arange(-1.0, 2.0), lambda x: abs(-x)),
+    ]
+    for data, expression in cases:
+        expected = _outcome(expression, data.copy())
+        assert _outcome(expression, Parameter(data.copy())) == expected, (data, expected)
+
+
+def test_del_data_is_refused():
+    p = Parameter(np.zeros(2))
+    with pytest.raises(AttributeError, match="data cannot be deleted"):
+        del p.data  # (was taken: every later use of p raised "no attribute 'data'")
+    np.testing.assert_array_equal(p + 1, [1.0, 1.0])
