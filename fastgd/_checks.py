@@ -66,8 +66,14 @@ def check_ordered(params):
 
 
 def check_no_overlap(params, names, expected="each parameter must be a separate array, given once"):
-    """No two parameters may share memory (the same array passed twice, or overlapping views);
-    `expected` ends the message."""
+    """No two parameters may share memory (the same array passed twice, or overlapping views;
+    an array of no elements, which shares none, may not be given twice either); `expected` ends
+    the message."""
+    first_of = {}
+    for index, param in enumerate(params):
+        first = first_of.setdefault(id(param), index) if not param.nbytes else index
+        if first != index:
+            raise ValueError(f"{names[index]} is {names[first]} ({describe(param)}); {expected}")
     spans = sorted(
         (param.__array_interface__["data"][0], param.nbytes, index)
         for index, param in enumerate(params)

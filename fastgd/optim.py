@@ -641,8 +641,6 @@ class Optimizer(_OneAtATime):
             merged.append(missing)
         _checks.check_no_overlap(arrays, [f"parameter {i}" for i in range(len(arrays))])
         entries = [entry for group_entries in listed for entry in group_entries]
-        if len({id(entry) for entry in entries}) != len(entries):
-            raise ValueError("a parameter is given twice in param_groups; each must be given once")
         if grads is not None:
             self._check_count(grads, len(entries))
         old = [known.get(id(entry)) for entry in entries]
