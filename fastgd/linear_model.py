@@ -22,6 +22,7 @@ from numbers import Integral, Real
 import numpy as np
 import sklearn
 from scipy import sparse
+from scipy.special import expit
 from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -1057,7 +1058,9 @@ class _Driver(BaseEstimator):
             split = hold_out()
         if validating:
             train, val = split
-            train = np.sort(train)
+            # each in X's order, as scikit-learn's validation mask takes them (the held-out score,
+            # summed in another order, can tip where it is rounding alone: R^2 of a constant target)
+            train, val = np.sort(train), np.sort(val)
             validation = (val, y[val], None if given_weight is None else given_weight[val])
             if validation[2] is not None and not (validation[2] > 0).any():  # scikit-learn's test
                 raise ValueError("the sample weights of the held-out rows (validation_fraction, for early "
@@ -2282,9 +2285,8 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         """Class probabilities (log_loss: the logistic model's, normalized one vs all; modified_huber:
         (clip(score, -1, 1) + 1) / 2, normalized), as scikit-learn's."""
         scores = self.decision_function(X).astype(np.float64)  # float32 scores would tie sooner
-        if self.loss == "log_loss":
-            with np.errstate(under="ignore"):  # a confident row's probability rounds to 0 or 1
-                positive = np.exp(-np.logaddexp(0, -scores))  # sigmoid, without overflow
+        if self.loss == "log_loss":  # (scikit-learn's expit: below about -709 a score's is 0, and
+            positive = expit(scores)  # a row of such scores uniform; 1 - expit(s) 0 above about 36)
         else:
             positive = (np.clip(scores, -1, 1) + 1) / 2
         if scores.ndim == 1:

@@ -741,6 +741,21 @@ def test_probabilities_match_scikit_learn(loss, n_classes):
     np.testing.assert_array_equal(ours.predict(X), theirs.predict(X))
 
 
+@pytest.mark.parametrize("intercepts", [[-710.0, -720.0, -730.0], [-30.0, -700.0, -720.0], [37.0], [-800.0]])
+def test_probabilities_of_scores_whose_sigmoid_underflows_are_scikit_learns(intercepts):
+    # they were exp(-logaddexp(0, -s)), which keeps subnormal values, where scikit-learn's expit
+    # rounds them to 0 (a row of such scores then uniform, 1 - expit(37) 0): up to 0.67 apart
+    n_classes = max(2, len(intercepts))
+    X, y = _classification(n_classes, np.float64)
+    options = dict(SAME, loss="log_loss", learning_rate="constant", eta0=0.05, alpha=1e-3)
+    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+    for model in (ours, theirs):
+        model.coef_, model.intercept_ = np.zeros_like(theirs.coef_), np.array(intercepts)
+    np.testing.assert_array_equal(ours.predict_proba(X[:3]), theirs.predict_proba(X[:3]))
+    with np.errstate(divide="ignore"):
+        np.testing.assert_array_equal(ours.predict_log_proba(X[:3]), theirs.predict_log_proba(X[:3]))
+
+
 def test_no_probabilities_for_other_losses():
     model = fastgd.SGDClassifier(max_iter=5, tol=None).fit(*_classification(2, np.float64))
     assert not hasattr(model, "predict_proba")
@@ -2015,6 +2030,22 @@ def test_early_stopping_holds_out_scikit_learns_rows_and_keeps_their_order(task,
     ours, theirs = _both(ours(**options), theirs(**options), X, y)
     _assert_same_fit(ours, theirs, np.float64)
     assert ours.t_ == theirs.t_  # the held-out rows counted, as if trained on
+
+
+def test_early_stopping_scores_the_held_out_rows_in_their_order_as_scikit_learn():
+    # they were scored in ShuffleSplit's order, scikit-learn's in X's (a mask): R^2 of a constant
+    # target is rounding alone, and the other sum's order tipped when to stop (3 epochs against 6)
+    rng = np.random.default_rng(1)
+    X = rng.integers(0, 2, (30, 1)) * 3.0
+    y, w = np.full(30, -4983096999014637.0), rng.uniform(0.1, 3, 30)
+    options = dict(loss="huber", penalty=None, alpha=0.01, learning_rate="optimal", early_stopping=True,
+                   validation_fraction=0.3, n_iter_no_change=2, tol=1e-3, max_iter=6, shuffle=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        ours = fastgd.SGDRegressor(**options).fit(X, y, sample_weight=w)
+        theirs = sk.SGDRegressor(**options).fit(X, y, sample_weight=w)
+    assert ours.n_iter_ == theirs.n_iter_
+    _assert_same_fit(ours, theirs, np.float64)
 
 
 @pytest.mark.parametrize("task", ["regression", "binary", "multiclass"])
