@@ -148,7 +148,7 @@ def saved_list(value, count, name, what="arrays"):
     if not isinstance(value, (list, tuple)):
         raise TypeError(f"{expected}, got {type_name(value)}")
     if len(value) != count:
-        raise ValueError(f"{expected}, got {len(value)}")
+        raise ValueError(f"{expected}, got a list of {len(value)}")
 
 
 def saved_array(value, like, name, copy=None):

@@ -22,7 +22,7 @@ from numbers import Integral, Real
 import numpy as np
 import sklearn
 from scipy import sparse
-from scipy.special import expit
+from scipy.special import expit as _expit
 from sklearn import config_context, get_config
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
@@ -2286,7 +2286,7 @@ class SGDClassifier(_LinearClassifier, _SGDDropIn):
         (clip(score, -1, 1) + 1) / 2, normalized), as scikit-learn's."""
         scores = self.decision_function(X).astype(np.float64)  # float32 scores would tie sooner
         if self.loss == "log_loss":  # (scikit-learn's expit: below about -709 a score's is 0, and
-            positive = expit(scores)  # a row of such scores uniform; 1 - expit(s) 0 above about 36)
+            positive = _expit(scores)  # a row of such scores uniform; 1 - expit(s) 0 above about 36)
         else:
             positive = (np.clip(scores, -1, 1) + 1) / 2
         if scores.ndim == 1:

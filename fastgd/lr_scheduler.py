@@ -82,7 +82,7 @@ def _check_real(value, name):
 
 def _check_int(value, name, low, expected=None):
     """An int (a float refused with ValueError, as torch refuses it for this argument; no number,
-    a string or None, with TypeError, as torch's comparison with low raises)."""
+    a string or None, with TypeError, as fastgd refuses no number)."""
     expected = expected or f"an integer >= {low}"
     _checks.check_real_type(value, name, expected)
     if not isinstance(value, numbers.Integral) or value < low:
@@ -166,7 +166,7 @@ def _attributes_of(fn):
     function; a callable object's attributes, as torch saves them (a shallow copy of its __dict__:
     an attribute referring to a live object, a tracker of the training, say, goes on referring to
     it when loaded, as the function's closure would)."""
-    if isinstance(fn, (types.FunctionType, types.BuiltinFunctionType)):  # (math.exp: no state of its own)
+    if isinstance(fn, (types.FunctionType, types.BuiltinFunctionType, np.ufunc)):  # (math.exp, np.exp: no state)
         return None
     if not hasattr(fn, "__dict__"):  # (its state in __slots__, say: torch's state_dict fails too)
         raise TypeError(f"state_dict() saves a callable object's attributes (its __dict__), as torch's does; "
@@ -980,6 +980,13 @@ class CyclicLR(LRScheduler):
             raise TypeError("state_dict['_scale_fn_custom'] must be None or a dict of the scale_fn's attributes")
         self._check_modes(state_dict.get("mode", self.mode), self._scale_fn_custom,
                           state_dict.get("scale_mode", self.scale_mode))
+        if state_dict.get("cycle_momentum", self.cycle_momentum):  # the ends, as the constructor checks them
+            use_beta1 = state_dict.get("use_beta1", getattr(self, "use_beta1", False))
+            for name in ("base_momentums", "max_momentums"):
+                for index, (group, value) in enumerate(zip(self.optimizer.param_groups, state_dict.get(name, ()))):
+                    if refused := _refused_momentum(self.optimizer, group, use_beta1, value):
+                        raise ValueError(f"state_dict[{name!r}][{index}]={value!r} cannot be param_groups[{index}]'s "
+                                         f"{_momentum_name(use_beta1)}, which cycles to it: {refused}")
 
     def _load(self, state_dict):
         attributes = state_dict.get("_scale_fn_custom")
@@ -1026,9 +1033,10 @@ def _refused_momentum(optimizer, group, use_beta1, value):
 
 def _set_momentums(scheduler, momentums, ends):
     """Write a step's cycled momentums into the groups, each checked first where it lies outside
-    its group's ends ((base, max) pairs, which the start checked): a scale above 1 (a scale_fn's,
-    or exp_range's with gamma above 1) takes it there.  One the optimizer refuses (its next step
-    would) raises ValueError before any is written."""
+    its group's ends ((base, max) pairs, which the start or a load checked; OneCycleLR's, kept in
+    the groups, edited there by hand are the optimizer's step's to refuse): a scale above 1 (a
+    scale_fn's, or exp_range's with gamma above 1) takes it there.  One the optimizer refuses (its
+    next step would) raises ValueError before any is written."""
     groups = scheduler.optimizer.param_groups
     for index, (group, momentum, (low, high)) in enumerate(zip(groups, momentums, ends)):
         if not min(low, high) <= momentum <= max(low, high):

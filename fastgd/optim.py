@@ -182,7 +182,7 @@ class Parameter:
     # (weakly referenced, as an array and torch's Parameter: a subclass's own __slots__ need not,
     # and may not, list __weakref__ again)
     __slots__ = ("data", "grad", "__weakref__")
-    __hash__ = object.__hash__  # the mixin's element-wise == would make it unhashable
+    __hash__ = object.__hash__  # (defining __eq__, element-wise, would make it unhashable)
 
     def __init__(self, data, grad=None):
         self.data = data  # (converted by __setattr__)
@@ -343,7 +343,7 @@ class Parameter:
     def __contains__(self, value):
         return _unwrapped(value) in self.data
 
-    def __eq__(self, other):  # the array's (not the mixin's ufunc, which refuses a string)
+    def __eq__(self, other):  # the array's (not np.equal, which refuses a string)
         return self.data == _unwrapped(other)
 
     def __ne__(self, other):
@@ -427,18 +427,24 @@ def _operator_methods(forward, in_place):
 def _operated_in_place(param, in_place, other):
     """param's data operated on in place: the Parameter itself; an operand that took over (the
     array's operator deferred to it) gives a new object, as `x += operand` rebinds an array's name."""
-    result = in_place(param.data, _unwrapped(other))
-    return param if result is param.data else result
+    data = param.data  # (read once: a subclass's data property may make a new view each time)
+    result = in_place(data, _unwrapped(other))
+    return param if result is data else result
+
+
+def _define(name, method):
+    method.__name__, method.__qualname__ = name, f"Parameter.{name}"  # (as tracebacks and help() show them)
+    setattr(Parameter, name, method)
 
 
 for _name, (_forward, _inplace) in _OPERATORS.items():
     _method, _reflected, _in_place_method = _operator_methods(_forward, _inplace)
-    setattr(Parameter, f"__{_name}__", _method)
-    setattr(Parameter, f"__r{_name}__", _reflected)
+    _define(f"__{_name}__", _method)
+    _define(f"__r{_name}__", _reflected)
     if _inplace is not None:
-        setattr(Parameter, f"__i{_name}__", _in_place_method)
+        _define(f"__i{_name}__", _in_place_method)
 for _name, _compare in (("lt", operator.lt), ("le", operator.le), ("gt", operator.gt), ("ge", operator.ge)):
-    setattr(Parameter, f"__{_name}__", _operator_methods(_compare, None)[0])
+    _define(f"__{_name}__", _operator_methods(_compare, None)[0])
 del _name, _forward, _inplace, _method, _reflected, _in_place_method, _compare
 
 
@@ -729,8 +735,7 @@ class Optimizer(_OneAtATime):
         if self._plan is not None:  # the compiled checks, and the full ones only where they ask
             self._drive(grads, engine.Plan.check, ready=True)
             return
-        self._sync()  # the parameters as they are now, and every group's options
-        self._check_count(grads)
+        self._sync(grads)  # the parameters as they are now, and every group's options
         self._converted(grads)
         self._check_states()
 
@@ -827,7 +832,7 @@ class Optimizer(_OneAtATime):
         if type(grads) is not list or len(grads) != len(self._params):
             grads = self._gradients(grads)
         if self._plan is None:  # (a compiled step notices groups edited by hand itself)
-            self._follow_param_groups()
+            self._follow_param_groups(None if read else grads)
             self._check_count(grads)
             converted = self._converted(grads) if self._own_update else grads
             self._update_all(converted if grad_scale == 1.0 else self._scaled(converted, grad_scale))

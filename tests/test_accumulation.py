@@ -127,7 +127,7 @@ def test_saved_sums_of_no_list_or_no_float_array_are_type_errors():
     saved = multi.state_dict()
     for sums, error, match in [
             (saved["sums"][0], TypeError, r"\['sums'\] must be a list of 2 arrays or None, one per parameter, got numpy"),
-            (saved["sums"][:1], ValueError, r"\['sums'\] must be a list of 2 arrays or None, one per parameter, got 1$"),
+            (saved["sums"][:1], ValueError, r"\['sums'\] must be a list of 2 arrays or None, one per parameter, got a list of 1$"),
             ([saved["sums"][0], "x"], TypeError, r"\['sums'\]\[1\] must be a float array, got str"),
             ([saved["sums"][0], np.ones(3, np.int32)], TypeError, r"\[1\] must be a float array, got an array of dtype int32"),
             ([saved["sums"][0], np.ones(2)], ValueError, r"\['sums'\]\[1\] has shape \(2,\); expected \(3,\)")]:

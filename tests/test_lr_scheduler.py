@@ -1432,13 +1432,14 @@ def test_a_function_without_attributes_is_saved_as_a_function_and_a_slotted_obje
         def __call__(self, epoch):
             return self.factor ** epoch
 
-    scheduler = lr_scheduler.LambdaLR(_sgd(), math.exp)
-    scheduler.step()
-    saved = scheduler.state_dict()
-    assert saved["lr_lambdas"] == [None]
-    fresh = lr_scheduler.LambdaLR(_sgd(), math.exp)
-    fresh.load_state_dict(saved)
-    assert fresh.last_epoch == 1 and fresh.get_last_lr() == scheduler.get_last_lr() == [math.e]
+    for function in (math.exp, np.exp):
+        scheduler = lr_scheduler.LambdaLR(_sgd(), function)
+        scheduler.step()
+        saved = scheduler.state_dict()
+        assert saved["lr_lambdas"] == [None]
+        fresh = lr_scheduler.LambdaLR(_sgd(), function)
+        fresh.load_state_dict(saved)
+        assert fresh.last_epoch == 1 and fresh.get_last_lr() == scheduler.get_last_lr() == [math.e]
     with pytest.raises(TypeError, match="this scheduler's Slotted object has none"):
         lr_scheduler.LambdaLR(_sgd(), Slotted()).state_dict()
 
@@ -1463,6 +1464,14 @@ def test_a_cycled_momentum_the_optimizer_refuses_is_refused_by_the_schedulers_st
         else:
             raise AssertionError("the momentum never left the optimizer's range")
         opt.step([np.full(3, 0.1)])  # the optimizer steps on with the last momentum written
+    # ends loaded that the optimizer refuses: refused by the load, as by the constructor (were
+    # taken, and the cycle wrote them unchecked)
+    scheduler = lr_scheduler.CyclicLR(fastgd.SGD([np.zeros(3)], lr=0.1, momentum=0.9), 0.001, 0.01)
+    saved = dict(scheduler.state_dict(), base_momentums=[-0.5])
+    before = scheduler.state_dict()
+    with pytest.raises(ValueError, match=r"state_dict\['base_momentums'\]\[0\]=-0.5 cannot be param_groups\[0\]'s"):
+        scheduler.load_state_dict(saved)
+    assert scheduler.state_dict() == before
 
 
 def test_a_callables_attributes_are_saved_and_loaded_sharing_what_they_refer_to_as_torch_does():

@@ -1453,6 +1453,20 @@ class _Halving(fastgd.Optimizer):
                     self._scalars[i, 0] *= 0.5
 
 
+def test_a_step_of_an_update_of_its_own_refused_for_its_count_keeps_the_state_of_a_parameter_taken_out():
+    # (no compiled plan) the step followed the groups, dropping the state of the parameter taken
+    # out by hand, and then counted the gradients and raised
+    opt = _Halving([np.ones(3), np.ones(2)])
+    for _ in range(3):
+        opt.step([np.ones(3), np.ones(2)])
+    before = opt.state_dict()
+    taken = opt.param_groups[0]["params"].pop()
+    with pytest.raises(ValueError, match=r"step\(\) got 2 gradients for 1 parameters"):
+        opt.step([np.ones(3), np.ones(2)])
+    opt.param_groups[0]["params"].append(taken)
+    assert opt.state_dict() == before
+
+
 def test_scalar_state_is_kept_saved_and_loaded():
     """A ScalarState is kept per parameter: saved by state_dict once the parameter has stepped
     (as a float, as torch saves mu_product), loaded back (also as torch's 0-d tensor converted

@@ -160,7 +160,7 @@ def test_bad_input_is_refused_and_changes_nothing(rng):
     for bad, error, match in [
             ({"n_averaged": -1, "averages": before}, ValueError, r"n_averaged'\] must be a whole number"),
             ({"n_averaged": "1", "averages": before}, TypeError, r"n_averaged'\] must be a whole number"),
-            ({"n_averaged": 1, "averages": before[:1]}, ValueError, r"a list of 2 arrays, one per parameter, got 1$"),
+            ({"n_averaged": 1, "averages": before[:1]}, ValueError, r"a list of 2 arrays, one per parameter, got a list of 1$"),
             ({"n_averaged": 1, "averages": before[0]}, TypeError, r"a list of 2 arrays, one per parameter, got numpy.ndarray"),
             ({"n_averaged": 1, "averages": [before[0], np.zeros(4)]}, ValueError,
              r"\['averages'\]\[1\] has shape \(4,\); expected \(3,\)"),
