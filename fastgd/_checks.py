@@ -69,10 +69,9 @@ def check_no_overlap(params, names, expected="each parameter must be a separate 
     """No two parameters may share memory (the same array passed twice, or overlapping views;
     an array of no elements, which shares none, may not be given twice either); `expected` ends
     the message."""
-    first_of = {}
+    empty = {}  # id -> index of the arrays of no bytes, which the spans below leave out
     for index, param in enumerate(params):
-        first = first_of.setdefault(id(param), index) if not param.nbytes else index
-        if first != index:
+        if not param.nbytes and (first := empty.setdefault(id(param), index)) != index:
             raise ValueError(f"{names[index]} is {names[first]} ({describe(param)}); {expected}")
     spans = sorted(
         (param.__array_interface__["data"][0], param.nbytes, index)

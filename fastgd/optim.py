@@ -832,8 +832,7 @@ class Optimizer(_OneAtATime):
         if type(grads) is not list or len(grads) != len(self._params):
             grads = self._gradients(grads)
         if self._plan is None:  # (a compiled step notices groups edited by hand itself)
-            self._follow_param_groups(None if read else grads)
-            self._check_count(grads)
+            self._follow_param_groups(None if read else grads)  # (counted there, or by _gradients)
             converted = self._converted(grads) if self._own_update else grads
             self._update_all(converted if grad_scale == 1.0 else self._scaled(converted, grad_scale))
         elif self._plan.step(_as_list(self.param_groups), grads, self._n_threads or 0, False, grad_scale) != _DONE:
@@ -889,10 +888,10 @@ class Optimizer(_OneAtATime):
             if outcome == _DONE or (ready and outcome == _STATE_MISSING):
                 return
             if outcome == _PARAMS_CHANGED:
+                # (gradients given are counted by _sync, read ones by _gradients)
                 self._sync(None if read else grads)
                 groups, checked = list(self.param_groups), False  # (their options checked again if need be)
                 grads = self._gradients(None) if read else grads
-                self._check_count(grads)  # given for the parameters before a group was added by hand
             elif outcome == _ARRAYS_UNREADY:
                 grads = self._converted(grads)  # raises, naming the array, unless it converts
             elif outcome == _OPTIONS_UNCHECKED:
