@@ -1001,7 +1001,7 @@ class _Driver(BaseEstimator):
         with np.errstate(over="ignore"):  # a value beyond X's dtype becomes inf: refused below, or by the epoch, by name
             if not reset and X.dtype != self._theta.dtype:  # partial_fit goes on in the model's dtype
                 given, X = X, X.astype(self._theta.dtype)
-                values = (given.data, X.data) if sparse.issparse(X) else (given, X)
+                values = (given.data[:given.nnz], X.data[:X.nnz]) if sparse.issparse(X) else (given, X)  # (past nnz: spare)
                 if (np.isinf(values[1]) & ~np.isinf(values[0])).any():  # (a NaN or inf given: the epoch says so)
                     raise ValueError(f"X holds values beyond {X.dtype}'s range, the model's dtype, in which partial_fit "
                                      "goes on: expected values within it (or refit in X's dtype)")

@@ -1772,6 +1772,22 @@ def test_x_beyond_the_models_dtype_in_a_partial_fit_is_named(name, kind):
     np.testing.assert_array_equal(model.coef_, before)
 
 
+@pytest.mark.parametrize("name", ["SGDRegressor", "LinearRegression"])
+def test_a_csr_matrix_with_spare_storage_goes_on_in_a_float32_models_partial_fit(name):
+    # storage past indptr[-1] (set by hand; SciPy reads the first nnz entries) reached the check of
+    # values beyond float32 at its full length, against the cast's nnz: a NumPy broadcast error
+    X, y = _regression(np.float32)
+    model = getattr(fastgd, name)(max_iter=2, tol=None, shuffle=False).fit(X, y)
+    twin = copy.deepcopy(model)
+    spare = sparse.csr_matrix(X.astype(np.float64))
+    spare.data, spare.indices = np.r_[spare.data, 1e39, np.nan], np.r_[spare.indices, 0, 1].astype(spare.indices.dtype)
+    assert spare.data.size == spare.nnz + 2
+    model.partial_fit(spare, y)
+    twin.partial_fit(sparse.csr_matrix(X.astype(np.float64)), y)  # the same matrix, stored as SciPy makes it
+    np.testing.assert_array_equal(model.coef_, twin.coef_)
+    np.testing.assert_array_equal(model.intercept_, twin.intercept_)
+
+
 @pytest.mark.parametrize("case", ["y beyond float32", "NaN class weight", "sample weight beyond float32"])
 def test_targets_and_weights_not_finite_in_the_training_dtype_are_named(case):
     # they passed the checks (made in float64, or none for class_weight) and reached the loop
