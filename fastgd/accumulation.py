@@ -8,9 +8,10 @@ import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .clip import _check_max_norm, _check_norm_of_nothing, _clipping, _norm_type
+from .clip import _check_max_norm, _check_norm_of_nothing, _norm_type
+from .clip import _clipping as _clipped
 from .lr_scheduler import _note_step
-from .optim import _check_optimizer, _group_entries, _OneAtATime, _writable
+from .optim import _check_optimizer, _data, _group_entries, _OneAtATime, _writable
 
 __all__ = ["MultiSteps"]
 
@@ -42,24 +43,60 @@ class MultiSteps(_OneAtATime):
     def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
         _check_optimizer(optimizer)
         every_k = _checks.check_count(every_k, "every_k", 1)
-        if max_norm is not None:
-            _check_max_norm(max_norm)
-        order = _norm_type(norm_type)
+        max_norm, norm_type = _clipping(max_norm, norm_type)  # (before the optimizer follows its groups)
         with optimizer._exclusive("MultiSteps()"):
             optimizer._follow_param_groups()  # the parameters param_groups list now
             params, entries = list(optimizer._params), list(optimizer._entries)
-        if max_norm is not None:
-            _check_norm_of_nothing(order, any(param.size == 0 for param in params), "parameter")
+        self._empty = any(param.size == 0 for param in params)
+        self._max_norm, self._norm_type = _clipping(max_norm, norm_type, self._empty)
         self._lock = threading.Lock()
         self.optimizer = optimizer
-        self.every_k = every_k
-        #: the total norm the mean gradient is clipped to (None: not clipped), and its order
-        self.max_norm, self.norm_type = max_norm, order
+        self._every_k, self._mini_step = every_k, 0
         self._sums = [np.zeros_like(param, order="C", subok=False) for param in params]
         self._made_for = entries  # what param_groups listed, in their order: the sums' owners
         self._has = [False] * len(params)
-        #: the calls accumulated in this cycle (0 to every_k - 1)
-        self.mini_step = 0
+
+    @property
+    def every_k(self):
+        """The calls a step takes (set by hand: checked, as by the constructor, and above
+        mini_step)."""
+        return self._every_k
+
+    @every_k.setter
+    def every_k(self, value):
+        value = _checks.check_count(value, "every_k", 1)
+        with self._exclusive("setting every_k"):
+            if value <= self._mini_step:
+                raise ValueError(f"every_k must be above mini_step, the calls this cycle has accumulated "
+                                 f"({self._mini_step}), got {value}; reset() first to drop them")
+            self._every_k = value
+
+    @property
+    def max_norm(self):
+        """The total norm the mean gradient is clipped to (None: not clipped; set by hand:
+        checked, as by the constructor)."""
+        return self._max_norm
+
+    @max_norm.setter
+    def max_norm(self, value):
+        with self._exclusive("setting max_norm"):
+            self._max_norm = _clipping(value, self._norm_type, self._empty)[0]
+
+    @property
+    def norm_type(self):
+        """The order of that norm (set by hand: checked, as by the constructor)."""
+        return self._norm_type
+
+    @norm_type.setter
+    def norm_type(self, value):
+        with self._exclusive("setting norm_type"):
+            self._norm_type = _clipping(self._max_norm, value, self._empty)[1]
+
+    @property
+    def mini_step(self):
+        """The calls accumulated in this cycle (0 to every_k - 1; reset() and load_state_dict()
+        change it)."""
+        return self._mini_step
 
     def _pickled(self):
         # the entries made for that are the optimizer's, by position (joblib writes each reference
@@ -90,33 +127,30 @@ class MultiSteps(_OneAtATime):
         self._check_same_parameters()
         if type(grads) is not list or len(grads) != len(self._sums):
             grads = opt._gradients_locked(grads)
-        if self.mini_step + 1 < self.every_k:
+        self._check_made_for(grads)
+        if self._mini_step + 1 < self._every_k:
             self._add(grads)
-            return False if self.max_norm is None else (None, False)
+            return False if self._max_norm is None else (None, False)
         # the every_k-th call holds the optimizer from the check to the step: what would make the
         # step raise (another thread's step included) raises before the sums change
         with opt._exclusive("step()"):
             self._check_same_parameters()  # (again, held: another thread may have edited param_groups meanwhile)
-            try:
-                opt._check_ready_locked([s if has or g is not None else None
-                                         for s, has, g in zip(self._sums, self._has, grads)])
-            except ValueError:  # a parameter summed reshaped or retyped since: say so
-                self._check_made_for(opt._params, [i for i, g in enumerate(grads) if g is not None or self._has[i]])
-                raise
+            opt._check_ready_locked([s if has or g is not None else None
+                                     for s, has, g in zip(self._sums, self._has, grads)])
             self._add(grads)
             try:
                 sums = [s if has else None for s, has in zip(self._sums, self._has)]
-                if self.max_norm is None:
-                    opt._step_locked(sums, 1.0 / self.every_k)
+                if self._max_norm is None:
+                    opt._step_locked(sums, 1.0 / self._every_k)
                     _note_step(opt)  # (past a scheduler's stand-in, which the lock would refuse)
                     return True
-                total, coef = _clipping(sums, self.max_norm, self.norm_type, self.every_k)
+                total, coef = _clipped(sums, self._max_norm, self._norm_type, self._every_k)
                 if coef is not None:  # else a NaN or inf: skipped
-                    opt._step_locked(sums, coef / self.every_k)
+                    opt._step_locked(sums, coef / self._every_k)
                     _note_step(opt)
                 return total, coef is not None
             finally:  # a step that raises changes nothing in the optimizer; the cycle restarts anyway
-                self.mini_step = 0
+                self._mini_step = 0
                 self._has = [False] * len(self._sums)
 
     def _add(self, grads):
@@ -126,13 +160,12 @@ class MultiSteps(_OneAtATime):
         sums = [self._sums[i] for i in present]
         first = [not self._has[i] for i in present]
         if not engine.add_all(sums, given, first):
-            self._check_made_for(self.optimizer._params, present)
             given = [_checks.convert_grad(g, s, f"gradient {i}") for i, g, s in zip(present, given, sums)]
             if not engine.add_all(sums, given, first):
                 raise RuntimeError("fastgd: the compiled pass refused checked gradients; please report")
         for i in present:
             self._has[i] = True
-        self.mini_step += 1
+        self._mini_step += 1
 
     def _check_same_parameters(self):
         """Raise ValueError unless the optimizer's param_groups list the parameters (the same objects,
@@ -152,15 +185,13 @@ class MultiSteps(_OneAtATime):
             raise ValueError("the optimizer's param_groups list other parameters, or the same in another order, than "
                              "when this MultiSteps was made: make a new MultiSteps")
 
-    def _check_made_for(self, params, indices):
-        """Raise ValueError if one of these parameters' shape or dtype is no longer its sums' (the
-        array reshaped or retyped in place since this MultiSteps was made); nothing if the optimizer
-        has another number of parameters now (the caller's error says so)."""
-        if len(params) != len(self._sums):
-            return
-        for i in indices:
-            param, sums = params[i], self._sums[i]
-            if (param.shape, param.dtype) != (sums.shape, sums.dtype):
+    def _check_made_for(self, grads):
+        """Raise ValueError if a parameter with gradients in this cycle (given now, or summed) is no
+        longer of its sums' shape and dtype: reshaped or retyped in place since this MultiSteps was
+        made, or a Parameter's .data replaced by another's (one without is no concern)."""
+        for i, (entry, sums) in enumerate(zip(self._made_for, self._sums)):
+            param = _data(entry)
+            if (grads[i] is not None or self._has[i]) and (param.shape, param.dtype) != (sums.shape, sums.dtype):
                 raise ValueError(f"parameter {i} is now of shape {param.shape} and dtype {param.dtype}; this "
                                  f"MultiSteps was made for shape {sums.shape} and dtype {sums.dtype}: make a new "
                                  "MultiSteps")
@@ -168,19 +199,22 @@ class MultiSteps(_OneAtATime):
     def reset(self):
         """Drop the gradients accumulated in this cycle."""
         with self._exclusive("reset()"):
-            self.mini_step = 0
+            self._mini_step = 0
             self._has = [False] * len(self._sums)
 
     def state_dict(self):
-        """The optimizer's state_dict, and this cycle's sums (copies) and count."""
+        """The optimizer's state_dict, and this cycle's sums (copies) and count (refused, as step()
+        refuses it, where param_groups list other parameters than the sums': see step)."""
         with self._exclusive("state_dict()"):
-            return {"optimizer": self.optimizer.state_dict(), "mini_step": self.mini_step,
+            self._check_same_parameters()  # (before the optimizer's state_dict follows an edit)
+            return {"optimizer": self.optimizer.state_dict(), "mini_step": self._mini_step,
                     "sums": [s.copy() if has else None for s, has in zip(self._sums, self._has)]}
 
     def load_state_dict(self, state_dict):
-        """Restore a state_dict() (checked before anything is changed)."""
+        """Restore a state_dict() (checked before anything is changed; refused, as step() refuses
+        it, where param_groups list other parameters than the sums')."""
         _checks.check_state_keys(state_dict, ("optimizer", "mini_step", "sums"))
-        mini_step = _checks.check_step_count(state_dict["mini_step"], "state_dict['mini_step']", self.every_k - 1)
+        mini_step = _checks.check_step_count(state_dict["mini_step"], "state_dict['mini_step']", self._every_k - 1)
         sums = state_dict["sums"]
         _checks.saved_list(sums, len(self._sums), "state_dict['sums']", "arrays or None")
         if mini_step == 0 and any(saved is not None for saved in sums):
@@ -189,9 +223,22 @@ class MultiSteps(_OneAtATime):
         sums = [None if saved is None else _checks.saved_array(saved, mine, f"state_dict['sums'][{i}]")
                 for i, (saved, mine) in enumerate(zip(sums, self._sums))]
         with self._exclusive("load_state_dict()"):
+            self._check_same_parameters()  # (the sums are loaded by place)
             self.optimizer.load_state_dict(state_dict["optimizer"])
             for saved, mine in zip(sums, self._sums):
                 if saved is not None:
                     mine[...] = saved
-            self.mini_step = mini_step
+            self._mini_step = mini_step
             self._has = [saved is not None for saved in sums]
+
+
+def _clipping(max_norm, norm_type, empty=False):
+    """max_norm (None: no clipping) and norm_type checked together, as the constructor and the
+    setters take them (empty: whether a parameter has no elements, whose norm some orders lack);
+    returns them, the order as a float."""
+    if max_norm is not None:
+        _check_max_norm(max_norm)
+    order = _norm_type(norm_type)
+    if max_norm is not None:
+        _check_norm_of_nothing(order, empty, "parameter")
+    return max_norm, order

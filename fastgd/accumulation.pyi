@@ -17,9 +17,10 @@ _Returned = TypeVar("_Returned", bound=bool | _Clipped, covariant=True, default=
 class MultiSteps(Generic[_Returned]):
     optimizer: Optimizer
     every_k: int
-    mini_step: int
     max_norm: float | None
     norm_type: float
+    @property
+    def mini_step(self) -> int: ...
     @overload
     def __init__(
         self: MultiSteps[bool], optimizer: Optimizer, every_k: int, *, max_norm: None = None,

@@ -484,3 +484,67 @@ def test_a_memory_mapped_parameter_accumulates(rng, tmp_path):
     for first, second in zip(grads[::2], grads[1::2]):
         ref.step([(first + second) / 2])
     np.testing.assert_allclose(mapped, plain, rtol=1e-15)
+
+
+@pytest.mark.parametrize("setting", ["every_k 0", "every_k at mini_step", "max_norm NaN", "norm_type NaN",
+                                     "norm_type -inf over an empty parameter", "max_norm over an empty parameter"])
+def test_settings_set_by_hand_are_checked_as_the_constructors(setting):
+    # set by hand they were taken unchecked: max_norm NaN stepped every parameter to NaN, every_k 0
+    # raised ZeroDivisionError at the k-th call, a NaN norm_type the constructor's error, both after
+    # the cycle's gradients were consumed
+    params = [np.ones(3), np.zeros(0)]
+    max_norm = None if setting == "max_norm over an empty parameter" else 1.0
+    norm_type = -np.inf if setting == "max_norm over an empty parameter" else 2.0
+    multi = fastgd.MultiSteps(fastgd.SGD(params, lr=0.1), 3, max_norm=max_norm, norm_type=norm_type)
+    multi.step([np.ones(3), np.zeros(0)])
+    name, value = {"every_k 0": ("every_k", 0), "every_k at mini_step": ("every_k", 1),
+                   "max_norm NaN": ("max_norm", np.nan), "norm_type NaN": ("norm_type", np.nan),
+                   "norm_type -inf over an empty parameter": ("norm_type", -np.inf),
+                   "max_norm over an empty parameter": ("max_norm", 1.0)}[setting]
+    before = (multi.every_k, multi.max_norm, multi.norm_type)
+    with pytest.raises(ValueError, match="every_k|max_norm|norm|order"):
+        setattr(multi, name, value)
+    assert (multi.every_k, multi.max_norm, multi.norm_type) == before and multi.mini_step == 1
+    with pytest.raises(AttributeError):
+        multi.mini_step = 0
+    multi.every_k = 2  # (above mini_step: taken) the cycle steps on its two gradients' mean
+    assert multi.step([np.full(3, 3.0), np.zeros(0)]) in (True, (2.0 * np.sqrt(3), True), (np.float64(2.0), True))
+    np.testing.assert_allclose(params[0], 1 - 0.1 * 2.0 * (1.0 if max_norm is None else 1 / (2.0 * np.sqrt(3))))
+
+
+def test_state_dict_refuses_an_edit_of_param_groups_as_step_refuses_it():
+    # state_dict() let the optimizer follow an edit step() refuses: a frozen parameter's momentum
+    # dropped, and a checkpoint of two sums and one parameter's state that nothing could load
+    a, b = np.ones(2), np.ones(1)
+    opt = fastgd.SGD([{"params": [a]}, {"params": [b]}], lr=0.1, momentum=0.9)
+    multi = fastgd.MultiSteps(opt, 2)
+    for _ in range(3):
+        multi.step([np.ones(2), np.ones(1)])
+    saved = multi.state_dict()
+    opt.param_groups[1]["params"] = []
+    for call in (multi.state_dict, lambda: multi.load_state_dict(saved)):
+        with pytest.raises(ValueError, match="make a new MultiSteps"):
+            call()
+    opt.param_groups[1]["params"] = [b]
+    assert multi.state_dict()["optimizer"]["state"][1]["momentum_buffer"] is not None
+    twin = fastgd.SGD([{"params": [np.ones(2)]}, {"params": [np.ones(1)]}], lr=0.1, momentum=0.9)
+    for _ in range(2):  # the steps of the four calls: with momentum, as if never edited
+        twin.step([np.ones(2), np.ones(1)])
+    assert multi.step([np.ones(2), np.ones(1)])
+    np.testing.assert_array_equal(b, twin._params[1])
+
+
+@pytest.mark.parametrize("given", ["new shape", "old shape"])
+def test_a_parameters_data_replaced_by_another_shape_is_named_at_every_call(given):
+    # checked against the optimizer's copy of the old array: a gradient of the parameter's new
+    # shape was refused as not the old one's, and one of the old shape accumulated, until the k-th call
+    p = Parameter(np.zeros(3))
+    multi = fastgd.MultiSteps(fastgd.SGD([p], lr=0.1), 3)
+    multi.step([np.ones(3)])
+    p.data = np.zeros(5)
+    p.grad = np.ones(5 if given == "new shape" else 3) if given == "new shape" else None
+    grads = None if given == "new shape" else [np.ones(3)]
+    with pytest.raises(ValueError, match=re.escape("parameter 0 is now of shape (5,) and dtype float64; this "
+                                                   "MultiSteps was made for shape (3,)")):
+        multi.step(grads)
+    assert multi.mini_step == 1
