@@ -74,11 +74,14 @@ class MultiSteps(_OneAtATime):
     @property
     def max_norm(self):
         """The total norm the mean gradient is clipped to (None: not clipped; set by hand:
-        checked, as by the constructor)."""
+        checked, as by the constructor, and a number where it was one, None where None)."""
         return self._max_norm
 
     @max_norm.setter
     def max_norm(self, value):
+        if (value is None) != (self._max_norm is None):  # (what step returns would change with it)
+            raise ValueError(f"max_norm={value!r}: clipping is turned on or off by the constructor alone (step() "
+                             "returns whether it stepped without, (total_norm, stepped) with): make a new MultiSteps")
         with self._exclusive("setting max_norm"):
             self._max_norm = _clipping(value, self._norm_type, self._empty)[0]
 

@@ -18,7 +18,10 @@ class MultiSteps(Generic[_Returned]):
     optimizer: Optimizer
     every_k: int
     max_norm: float | None
-    norm_type: float
+    @property
+    def norm_type(self) -> float: ...
+    @norm_type.setter
+    def norm_type(self, value: float | str) -> None: ...
     @property
     def mini_step(self) -> int: ...
     @overload

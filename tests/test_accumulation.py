@@ -507,6 +507,8 @@ def test_settings_set_by_hand_are_checked_as_the_constructors(setting):
     assert (multi.every_k, multi.max_norm, multi.norm_type) == before and multi.mini_step == 1
     with pytest.raises(AttributeError):
         multi.mini_step = 0
+    with pytest.raises(ValueError, match="turned on or off by the constructor alone"):
+        multi.max_norm = None if max_norm is not None else 1.0  # (step's return would change type)
     multi.every_k = 2  # (above mini_step: taken) the cycle steps on its two gradients' mean
     assert multi.step([np.full(3, 3.0), np.zeros(0)]) in (True, (2.0 * np.sqrt(3), True), (np.float64(2.0), True))
     np.testing.assert_allclose(params[0], 1 - 0.1 * 2.0 * (1.0 if max_norm is None else 1 / (2.0 * np.sqrt(3))))

@@ -729,6 +729,18 @@ def test_warm_start_and_initial_weights_match_scikit_learn():
     _assert_same_fit(*_both(ours, theirs, X, y), np.float64)  # warm: from the fitted weights
 
 
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_a_warm_classifier_refit_given_initial_weights_starts_from_them_as_scikit_learns(n_classes):
+    # (scikit-learn's regressor ignores them on a warm refit, its classifier does not: the README
+    # said both ignored them)
+    X, y = _classification(n_classes, np.float64)
+    options = dict(SAME, learning_rate="constant", eta0=0.02, warm_start=True)
+    k = 1 if n_classes == 2 else n_classes
+    coef, intercept = np.linspace(-1, 1, k * X.shape[1]).reshape(k, -1), np.linspace(0.3, 0.5, k)
+    ours, theirs = _both(fastgd.SGDClassifier(**options), sk.SGDClassifier(**options), X, y)
+    _assert_same_fit(*_both(ours, theirs, X, y, coef_init=coef, intercept_init=intercept), np.float64)
+
+
 @pytest.mark.parametrize("loss", ["log_loss", "modified_huber"])
 @pytest.mark.parametrize("n_classes", [2, 3])
 def test_probabilities_match_scikit_learn(loss, n_classes):
