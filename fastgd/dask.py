@@ -26,6 +26,7 @@ This module needs ``dask[distributed]`` (``pip install "fastgd[dask]"``);
 import contextlib
 import copy
 import math
+import threading
 import time
 import uuid
 import warnings
@@ -42,6 +43,7 @@ from sklearn.utils.validation import check_is_fitted, check_random_state
 
 try:
     import dask.array as da
+    from dask import delayed
     from distributed import Client
     from distributed import TimeoutError as _DaskTimeout
     from distributed import futures_of, get_client, wait
@@ -50,7 +52,8 @@ except ImportError as error:
                       "pip install \"fastgd[dask]\"") from error
 
 from .linear_model import (
-    _MAX_INT, _check_same_classes, _checked_before_conversion, _Driver, _is_aligned, _NoImprovement,
+    _CALL_LOCKS, _MAX_INT, _check_one_label_type, _check_same_classes, _checked_before_conversion, _Driver, _is_aligned,
+    _NoImprovement,
 )
 
 __all__ = ["DataParallel"]
@@ -251,26 +254,42 @@ class DataParallel(BaseEstimator):
 
     # -- training -----------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _one_call(self, call):
+        """The call (fit or partial_fit) under way: another, in another thread or within it,
+        raises RuntimeError (a second would start from the replicas the first replaces, and one's
+        epochs be lost), as the estimators' calls do."""
+        with _CALL_LOCKS:
+            lock = vars(self).setdefault("_call_lock", threading.Lock())
+        if not lock.acquire(False):
+            raise RuntimeError(f"{call} refused: a fit or partial_fit of this DataParallel is running already; it "
+                               "runs one at a time")
+        try:
+            yield
+        finally:
+            lock.release()
+
     def fit(self, X, y, sample_weight=None, *, classes=None):
         """Train for the estimator's max_iter epochs from zero weights on the blocks of X, y
         (and sample_weight): dask arrays, or a dask DataFrame and Series."""
-        self._check_parameters()
-        client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
-        blocks, groups = self._blocks(client, X, y, sample_weight)
-        classes = self._classes(client, y, classes)
-        balanced = self._balanced(client, y, classes)
-        tol = self.estimator.tol
-        with _restoring(self.estimator.random_state):
-            state = _State(self._new_replicas(len(groups), balanced), epochs=0, loss_curve=[])
-            stopped = self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter),
-                                  None if tol is None else _NoImprovement(tol, self.estimator.n_iter_no_change))
-            diverged = self._diverged(client, state, blocks, groups, classes)
-        self._finish(state, classes)
-        if diverged:
-            warnings.warn(diverged, ConvergenceWarning)
-        elif tol is not None and not stopped:
-            self.estimator._warn_ran_out()
-        return self
+        with self._one_call("fit"):
+            self._check_parameters()
+            client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
+            blocks, groups = self._blocks(client, X, y, sample_weight)
+            classes = self._classes(client, y, classes)
+            balanced = self._balanced(client, y, classes)
+            tol = self.estimator.tol
+            with _restoring(self.estimator.random_state):
+                state = _State(self._new_replicas(len(groups), balanced), epochs=0, loss_curve=[])
+                stopped = self._train(client, state, blocks, groups, classes, int(self.estimator.max_iter),
+                                      None if tol is None else _NoImprovement(tol, self.estimator.n_iter_no_change))
+                diverged = self._diverged(client, state, blocks, groups, classes)
+            self._finish(state, classes)
+            if diverged:
+                warnings.warn(diverged, ConvergenceWarning)
+            elif tol is not None and not stopped:
+                self.estimator._warn_ran_out()
+            return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One epoch over the new blocks of X, y (and sample_weight), going on from the
@@ -278,36 +297,37 @@ class DataParallel(BaseEstimator):
         Classifiers need ``classes`` on the first call.  If the blocks are spread over more
         workers than there are replicas, the new replicas are copies of the first (its
         optimizer state included); if over fewer, the extra replicas are dropped."""
-        self._check_parameters(for_partial_fit=True)
-        client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
-        first = not hasattr(self, "estimator_")
-        if not first and type(self.estimator) is not type(self._replicas[0]):
-            raise ValueError(f"the estimator is a {type(self.estimator).__name__} now; the replicas partial_fit goes "
-                             f"on from are {type(self._replicas[0]).__name__}s: call fit to start over with it")
-        if first and classes is None and is_classifier(self.estimator):
-            raise ValueError("classes must be passed on the first call to partial_fit")
-        if classes is not None and not is_classifier(self.estimator):
-            self._classes(client, y, classes)  # (raises)
-        blocks, groups = self._blocks(client, X, y, sample_weight)
-        if first:
-            classes = None if classes is None else np.unique(np.asarray(classes))
-            with _restoring(self.estimator.random_state):
-                state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+        with self._one_call("partial_fit"):
+            self._check_parameters(for_partial_fit=True)
+            client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
+            first = not hasattr(self, "estimator_")
+            if not first and type(self.estimator) is not type(self._replicas[0]):
+                raise ValueError(f"the estimator is a {type(self.estimator).__name__} now; the replicas partial_fit "
+                                 f"goes on from are {type(self._replicas[0]).__name__}s: call fit to start over with it")
+            if first and classes is None and is_classifier(self.estimator):
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            if classes is not None and not is_classifier(self.estimator):
+                self._classes(client, y, classes)  # (raises)
+            blocks, groups = self._blocks(client, X, y, sample_weight)
+            if first:
+                classes = None if classes is None else np.unique(np.asarray(classes))
+                with _restoring(self.estimator.random_state):
+                    state = _State(self._new_replicas(len(groups)), epochs=0, loss_curve=[])
+                    self._train(client, state, blocks, groups, classes, 1)
+            else:
+                known = getattr(self, "classes_", None)
+                if known is not None:
+                    _check_same_classes(classes, known)
+                classes = known
+                # copies, with the estimator's current parameters (set_params(estimator__...) applies)
+                current = {**self.estimator.get_params(deep=False), "tol": None}
+                del current["random_state"]
+                replicas = [copy.deepcopy(replica).set_params(**current) for replica in self._replicas]
+                replicas += [copy.deepcopy(replicas[0]) for _ in range(len(groups) - len(replicas))]
+                state = _State(replicas[:len(groups)], epochs=self.n_iter_, loss_curve=list(self.loss_curve_))
                 self._train(client, state, blocks, groups, classes, 1)
-        else:
-            known = getattr(self, "classes_", None)
-            if known is not None:
-                _check_same_classes(classes, known)
-            classes = known
-            # copies, with the estimator's current parameters (set_params(estimator__...) applies)
-            current = {**self.estimator.get_params(deep=False), "tol": None}
-            del current["random_state"]
-            replicas = [copy.deepcopy(replica).set_params(**current) for replica in self._replicas]
-            replicas += [copy.deepcopy(replicas[0]) for _ in range(len(groups) - len(replicas))]
-            state = _State(replicas[:len(groups)], epochs=self.n_iter_, loss_curve=list(self.loss_curve_))
-            self._train(client, state, blocks, groups, classes, 1)
-        self._finish(state, classes)
-        return self
+            self._finish(state, classes)
+            return self
 
     def _new_replicas(self, count, class_weight=None):
         """Unfitted copies of the estimator, each shuffling from a generator of its own (seeded
@@ -341,6 +361,10 @@ class DataParallel(BaseEstimator):
                                 "(pass classes=None)")
             return None
         if classes is None:
+            if y.dtype == object:  # labels of one type, as the estimator checks them (da.unique cannot sort a mix)
+                found = client.compute([delayed(_label_samples)(block) for block in y.to_delayed().ravel()])
+                self._wait(client, found, "checking the labels of y", ours=found)
+                _check_one_label_type(np.array([label for future in found for label in future.result()], object), "y")
             found = client.compute(da.unique(y))
             self._wait(client, [found], "finding the classes of y", ours=[found])
             classes = found.result()
@@ -531,22 +555,22 @@ class DataParallel(BaseEstimator):
         return type(self)(**{**self.get_params(deep=False), "estimator": clone(self.estimator)})
 
     def __getstate__(self):
-        state = dict(self.__dict__)
+        state = {k: v for k, v in vars(self).items() if k != "_call_lock"}  # (a copy's calls are its own)
         state["client"] = None  # a Client cannot be pickled: the copy uses the default client
         return state
 
     def __copy__(self):
         """A copy on the same client (pickling drops it, see __getstate__; a copy need not)."""
         copied = type(self).__new__(type(self))
-        vars(copied).update(vars(self))
+        vars(copied).update({k: v for k, v in vars(self).items() if k != "_call_lock"})
         return copied
 
     def __deepcopy__(self, memo):
         """A deep copy on the same client (which is shared, not copied)."""
         copied = type(self).__new__(type(self))
         memo[id(self)] = copied
-        vars(copied).update(copy.deepcopy({k: v for k, v in vars(self).items() if k != "client"}, memo),
-                            client=self.client)
+        vars(copied).update(copy.deepcopy({k: v for k, v in vars(self).items() if k not in ("client", "_call_lock")},
+                                          memo), client=self.client)
         return copied
 
     def __sklearn_tags__(self):
@@ -589,8 +613,17 @@ def _raise_if_gone(blocks, error):
         raise RuntimeError(
             f"{gone} block(s) of X, y or sample_weight are gone from the cluster (lost with a worker, or "
             "cancelled), and Dask cannot make them again: blocks scattered to the workers, or made from "
-            "futures, are held nowhere else (blocks made from a graph are recomputed). Scatter the data "
-            "again, or make it on the workers; the model is left as it was before this call") from error
+            "futures, are held nowhere else (blocks made from a graph are recomputed), or held by another "
+            "client's cluster (pass client= that client). Scatter the data again, or make it on the workers; "
+            "the model is left as it was before this call") from error
+
+
+def _label_samples(block):
+    """On a worker: a label of each type (string, number) that an object block of y holds."""
+    found = {}
+    for label in block.ravel():
+        found.setdefault(isinstance(label, str), label)
+    return list(found.values())
 
 
 def _is_frame(value):
@@ -700,8 +733,9 @@ def _mean(*results):
     epoch, weighted by their shares of the objective.  The optimizer states stay each replica's own."""
     weights = np.array([weight for _, weight, _, _ in results])
     if not (weights > 0).all():
-        raise ValueError(f"sample_weight sums to {weights[~(weights > 0)][0]:g} over the blocks one worker holds; "
-                         "expected a positive sum on every worker holding blocks (rechunk or rebalance the data)")
+        raise ValueError(f"sample_weight (times class_weight, if set) sums to {weights[~(weights > 0)][0]:g} over the "
+                         "blocks one worker holds; expected a positive sum on every worker holding blocks (rechunk or "
+                         "rebalance the data)")
     with np.errstate(over="ignore"):
         total = weights.sum()
     if not math.isfinite(total):  # (the shares would be 0 or NaN: a model of zeros or NaN)

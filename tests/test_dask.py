@@ -197,7 +197,7 @@ def test_sample_weights_average_by_their_sums(dask_client, make):
     # the second worker's rows all weigh 0: nothing to train its replica on
     idle = np.where(np.arange(y.size) < 501, weights, 0.0)
     Xd, yd, wd, _held = _placed(dask_client, X, y, 1, idle)
-    with pytest.raises(ValueError, match="sample_weight sums to 0 over the blocks one worker holds"):
+    with pytest.raises(ValueError, match=r"sample_weight \(times class_weight, if set\) sums to 0 over the blocks one worker holds"):
         DataParallel(make().set_params(**options), client=dask_client).fit(Xd, yd, sample_weight=wd)
     # a block of weights summing below 0, or a NaN weight, is refused as these estimators' partial_fit
     # refuses it (they were skipped: the block's rows left out of the fit without a word)
@@ -260,7 +260,8 @@ def test_a_worker_whose_weights_sum_below_0_is_refused_naming_the_sum(dask_clien
     X, y = _data(400, 3, classifier=False)
     weights = np.where(np.arange(400) < 200, 1.0, -1.0)
     Xd, yd, wd, _held = _placed(dask_client, X, y, 1, weights)
-    with pytest.raises(ValueError, match="sample_weight sums to -200 over the blocks one worker holds"):
+    with pytest.raises(ValueError, match=r"sample_weight \(times class_weight, if set\) sums to -200 over the blocks "
+                                         "one worker holds"):
         DataParallel(fastgd.SGDRegressor(max_iter=2, tol=None), client=dask_client).fit(Xd, yd, sample_weight=wd)
 
 
@@ -981,3 +982,49 @@ def test_replicas_shuffle_their_blocks_anew_every_epoch(make):
         replica._shuffle(order)  # (what its shuffles have come to)
         orders.append(order.tolist())
     assert orders[0] != orders[1] and orders[0] != orders[2]
+
+
+def test_mixed_string_and_number_labels_are_named_as_the_estimator_names_them(dask_client):
+    # da.unique sorted them: NumPy's "'<' not supported between instances of 'int' and 'str'"
+    X, y = _data(40, 3, classifier=True)
+    labels = np.array(["no" if label else 1 for label in y], dtype=object)
+    labels[:20] = 1  # one block of numbers only, the other a mix
+    Xd, yd = da.from_array(X, chunks=(20, 3)), da.from_array(labels, chunks=20)
+    with pytest.raises(ValueError) as own:
+        fastgd.LogisticRegression().fit(X, labels)
+    model = DataParallel(fastgd.LogisticRegression(max_iter=2), client=dask_client)
+    with pytest.raises(ValueError, match=re.escape(str(own.value))):
+        model.fit(Xd, yd)
+    assert not hasattr(model, "estimator_")
+
+
+@pytest.mark.parametrize("second", ["fit", "partial_fit"])
+def test_a_call_while_another_runs_is_refused_as_the_estimators_refuse_it(dask_client, monkeypatch, second):
+    # two threads' partial_fit both started from the same replicas: the last to end overwrote the
+    # other's epoch without a word
+    X, y = _data(60, 3, classifier=False)
+    Xd, yd = da.from_array(X, chunks=30), da.from_array(y, chunks=30)
+    model = DataParallel(fastgd.LinearRegression(max_iter=2, tol=None), client=dask_client).partial_fit(Xd, yd)
+    started, release = threading.Event(), threading.Event()
+    train = DataParallel._train
+
+    def held(self, *args, **kwargs):  # the first call, held in its training until the second has run
+        started.set()
+        release.wait(60)
+        return train(self, *args, **kwargs)
+
+    monkeypatch.setattr(DataParallel, "_train", held)
+    first = threading.Thread(target=lambda: model.partial_fit(Xd, yd))
+    first.start()
+    try:
+        assert started.wait(60)
+        with pytest.raises(RuntimeError, match=f"{second} refused: a fit or partial_fit of this DataParallel is "
+                                               "running already"):
+            getattr(model, second)(Xd, yd)
+    finally:
+        release.set()
+        first.join(60)
+    monkeypatch.setattr(DataParallel, "_train", train)
+    assert model.n_iter_ == 2 and len(model.loss_curve_) == 2
+    model.partial_fit(Xd, yd)  # (the lock released)
+    assert model.n_iter_ == 3
