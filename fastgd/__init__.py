@@ -31,7 +31,7 @@ def __getattr__(name):
 
 
 def show_config():
-    """Print the SIMD level in use, the levels built and the compile flags."""
+    """Print the SIMD level in use, the levels built and a release build's compile flags."""
     import sys
 
     from . import _backend, _cpu, _simd
@@ -41,7 +41,10 @@ def show_config():
     print(f"SIMD level in use: {_backend.level}")
     print(f"SIMD levels built: {', '.join(_backend.built_levels())}")
     print(f"SIMD levels this CPU supports: {', '.join(_cpu.supported_levels())}")
-    print(f"compile flags ({'MSVC' if family == 'msvc' else 'GCC/Clang'}):")
+    # (setup.py's for a release build: a FASTGD_DEBUG or FASTGD_SANITIZE build, not told apart here,
+    # takes others)
+    print(f"compile flags of a release build ({'MSVC' if family == 'msvc' else 'GCC/Clang'}; a FASTGD_DEBUG=1 "
+          "or FASTGD_SANITIZE=1 build takes others, see setup.py):")
     for level in _backend.built_levels():
         flags = _simd.COMMON_FLAGS[family] + _simd.LEVEL_FLAGS[family][level]
         print(f"  {level}: {' '.join(flags)}")

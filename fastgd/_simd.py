@@ -14,7 +14,8 @@ LEVELS = ("baseline", "avx2", "avx512")
 # the selects between option-dependent values; neither changes a result.
 # -ffp-contract=off keeps a * b + c two roundings, as NumPy and most of torch's
 # CPU kernels round it (not its lerp, fused where the CPU has FMA: README), so
-# every SIMD level and every split across threads gives the same bits.
+# every SIMD level and every split across threads gives the same bits (MSVC has no
+# such flag: src/_fp.h's pragma does it there).
 COMMON_FLAGS = {
     "unix": ["-O3", "-fno-math-errno", "-fno-trapping-math", "-ffp-contract=off"],
     "msvc": ["/O2"],

@@ -150,7 +150,8 @@ class RMSprop(_GroupByGroup, optim.RMSprop):
                 grad_avg = state["grad_avg"][i]
                 grad_avg += (1 - alpha) * (grad - grad_avg)
                 with np.errstate(invalid="ignore", over="ignore"):  # an overflowed square_avg stays inf, as torch's
-                    variance = np.where(square_avg < np.inf, square_avg - grad_avg * grad_avg, square_avg)
+                    kept = (square_avg == np.inf) & np.isfinite(grad_avg)  # (inf - inf of an inf grad_avg: NaN)
+                    variance = np.where(kept, square_avg, square_avg - grad_avg * grad_avg)
                 avg = np.sqrt(variance) + eps
             else:
                 avg = np.sqrt(square_avg) + eps

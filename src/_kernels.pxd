@@ -305,8 +305,9 @@ cdef inline void rmsprop_kernel(
             a = lerp(grad_avg[i], g, one_minus_alpha, low_weight)
             grad_avg[i] = a
             # a square_avg that overflowed stays inf, as torch's fused multiply-add keeps it (its
-            # step then 0), where inf - inf is NaN; no fused multiply-add here (see the README)
-            s = s + (-a) * a if s < INFINITY else s
+            # step then 0) where a * a overflows, not where a is inf or NaN (NaN there); no fused
+            # multiply-add here (see the README)
+            s = s + (-a) * a if s < INFINITY or not -INFINITY < a < INFINITY else s
         avg = root(s) + eps
         if has_momentum:
             buf = momentum_buffer[i] * momentum + g / avg

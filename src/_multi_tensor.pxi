@@ -17,6 +17,10 @@ from libc.string cimport memmove
 
 from _kernels cimport lerp, magnitude
 
+cdef extern from "_fp.h":  # (MSVC's counterpart of -ffp-contract=off: first, before every header and kernel)
+    pass
+
+
 cdef extern from "_norms.h":
     enum: STRETCHES "FASTGD_STRETCHES"
     double stretches_float "fastgd_stretches_float"(const float* x, Py_ssize_t stride, Py_ssize_t n,

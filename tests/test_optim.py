@@ -1695,6 +1695,26 @@ def test_centered_rmsprop_whose_square_average_overflows_as_torch(dtype, huge, m
     np.testing.assert_allclose(ours, theirs, rtol=4 * np.finfo(dtype).eps)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("grad_avg", [np.inf, -np.inf, np.nan])
+def test_centered_rmsprop_with_an_infinite_square_average_and_grad_average_is_nan_as_torch(dtype, grad_avg):
+    # the overflowed square_avg kept the variance inf whatever grad_avg held: an inf or NaN one
+    # left the parameter finite and frozen (step 0), where torch's inf - inf is NaN
+    options = dict(lr=0.1, centered=True)
+    state = {"square_avg": np.inf, "grad_avg": grad_avg}
+    ours, theirs = _torch_beside("RMSprop", dtype, options, [[1.0, 1.0]], state=state)
+    assert np.isnan(ours).all()
+    np.testing.assert_array_equal(ours, theirs)
+    reference = fastgd.reference.RMSprop([np.ones(2, dtype)], **options)
+    reference.step([np.zeros(2, dtype)])  # (its state made, then replaced)
+    saved = reference.state_dict()
+    saved["state"][0].update({key: np.full(2, value, dtype) for key, value in state.items()})
+    reference.load_state_dict(saved)
+    with np.errstate(invalid="ignore"):
+        reference.step([np.ones(2, dtype)])
+    np.testing.assert_array_equal(reference.param_groups[0]["params"][0], ours)
+
+
 @pytest.mark.parametrize("edit", ["item-replaced", "appended", "reversed"])
 def test_step_reading_each_grad_follows_a_params_list_edited_in_place(edit):
     """step() reads the .grad of the Parameters the groups list now (the compiled step reads
