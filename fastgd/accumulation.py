@@ -147,7 +147,7 @@ class MultiSteps(_OneAtATime):
                     opt._step_locked(sums, 1.0 / self._every_k)
                     _note_step(opt)  # (past a scheduler's stand-in, which the lock would refuse)
                     return True
-                total, coef = _clipped(sums, self._max_norm, self._norm_type, self._every_k)
+                total, coef = _clipped(sums, self._max_norm, self._norm_type, 1.0 / self._every_k)
                 if coef is not None:  # else a NaN or inf: skipped
                     opt._step_locked(sums, coef / self._every_k)
                     _note_step(opt)

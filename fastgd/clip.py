@@ -106,16 +106,17 @@ def _check_norm_of_nothing(p, empty, what="gradient"):
                          "norm_type >= 0 and finite")
 
 
-def _total_norm(items, name, norm_type, error_if_nonfinite, mean_of=1):
-    """The total norm, as torch returns it; mean_of: that of the items divided by it (MultiSteps' mean
-    of its sums), divided in double before rounding to the gradients' dtype."""
+def _total_norm(items, name, norm_type, error_if_nonfinite, scale=1.0):
+    """The total norm, as torch returns it; scale: that of the items times it (clipped_step's
+    grad_scale, MultiSteps' 1/every_k for the mean of its sums), multiplied in double before
+    rounding to the gradients' dtype."""
     p = norm_type if type(norm_type) is float and norm_type == norm_type else _norm_type(norm_type)
     norm, any_float64, any_empty = _norm_pass(items, name, p)
     _check_norm_of_nothing(p, any_empty)
     if p < 0 and not any((item.grad if isinstance(item, Parameter) else item) is not None for item in items):
         norm = 0.0  # no gradients at all: 0, as torch's (the pass gives the empty sum's or minimum's inf)
-    if mean_of != 1 and p != 0:  # a norm scales with its vector but the count of nonzero ones
-        norm /= mean_of
+    if scale != 1.0:  # a norm scales with its vector, but the count of nonzero ones (p = 0)
+        norm = (norm if scale != 0 else 0.0) if p == 0 else norm * abs(scale)
     with np.errstate(over="ignore"):  # float32 gradients whose norm rounds past float32's largest: inf, as torch's
         total = np.float64(norm) if any_float64 else np.float32(norm)
     if error_if_nonfinite and not math.isfinite(total):
@@ -203,7 +204,7 @@ def clip_grad_value_(parameters, clip_value, foreach=None):
             np.minimum(np.maximum(grad, low, out=grad), high, out=grad)
 
 
-def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
+def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0, grad_scale=1.0):
     """One step of optimizer with its gradients clipped to the total norm max_norm, reading them
     twice (the norm, then the step, which scales them as it reads them) and writing them never;
     skipped, changing nothing, if the norm is not finite: a gradient holds NaN or inf (or the
@@ -212,20 +213,24 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0):
     third read (the largest magnitude) tells.
     grads: as optimizer.step takes them (None: each fastgd.Parameter's .grad).  Returns
     (total_norm, stepped).  A gradient array that several parameters share is scaled once (torch's
-    clip_grad_norm_ scales it in place once for each; the norm counts it once for each in both)."""
+    clip_grad_norm_ scales it in place once for each; the norm counts it once for each in both).
+    grad_scale (finite): the gradients are read times it, as ``optimizer.step`` reads them, the norm
+    theirs (that of the gradients times it: a loss-scaled step unscaled, as torch's
+    ``GradScaler.unscale_`` before ``clip_grad_norm_``)."""
     _check_optimizer(optimizer)
     _check_max_norm(max_norm)
+    grad_scale = _checks.check_grad_scale(grad_scale)
     read = grads is None
     if read:
         grads = optimizer._gradients_locked(None)  # each .grad of the parameters param_groups list now
     elif type(grads) is not list:
         grads = _listed(grads, "grads")
-    total, coef = _clipping(grads, max_norm, norm_type)
+    total, coef = _clipping(grads, max_norm, norm_type, grad_scale)
     if coef is None:
         return total, False
     # the step reads each .grad again, as torch's reads each p.grad after clip_grad_norm_: the
     # list read for the norm is in the order the groups had then, which another thread may change
-    optimizer.step(None if read else grads, grad_scale=coef)
+    optimizer.step(None if read else grads, grad_scale=grad_scale * coef)
     return total, True
 
 
@@ -239,11 +244,11 @@ def _check_max_norm(max_norm, nan_ok=False):
     return value
 
 
-def _clipping(grads, max_norm, norm_type, mean_of=1):
-    """The total norm of grads (divided by mean_of: that of their mean) and the factor, a float,
+def _clipping(grads, max_norm, norm_type, scale=1.0):
+    """The total norm of grads (times scale: see _total_norm) and the factor, a float,
     that clips them to max_norm; the factor is None if a gradient holds NaN or inf (skip the step).
     One pass over the gradients (two for norm_type <= 0: see clipped_step)."""
-    total = _total_norm(grads, "grads", norm_type, False, mean_of)
+    total = _total_norm(grads, "grads", norm_type, False, scale)
     if not math.isfinite(total):
         return total, None
     if _norm_type(norm_type) <= 0 and not math.isfinite(_norm_pass(grads, "grads", math.inf)[0]):

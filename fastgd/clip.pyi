@@ -38,4 +38,5 @@ def clipped_step(
     grads: list[_Grad | None] | tuple[_Grad | None, ...] | None = None,
     *,
     norm_type: float | str = 2.0,
+    grad_scale: float = 1.0,
 ) -> tuple[_Norm, bool]: ...

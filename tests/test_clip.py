@@ -433,6 +433,36 @@ def test_clipped_step_matches_torch_clip_then_step(rng, dtype, name):
     assert type(coef) is type(norm) and coef == pytest.approx(expected_coef, rel=2 * float(np.finfo(dtype).eps))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("norm_type", [2.0, 1.0, np.inf, 0.0, -1.0])
+@pytest.mark.parametrize("loss_scale", [1024.0, 0.25, -8.0])
+def test_clipped_step_with_grad_scale_is_torchs_unscale_clip_then_step(rng, dtype, norm_type, loss_scale):
+    # torch's GradScaler way: gradients of a scaled loss, unscaled in place (times 1/scale), clipped,
+    # stepped; clipped_step reads them times grad_scale and writes them never
+    torch = pytest.importorskip("torch")
+    shapes = [(3, 4), (700,), (1,)]
+    arrays = [np.asarray(rng.standard_normal(s), dtype) for s in shapes]
+    fast, params = build(fast_cls("Adam"), [(arrays, {})], dict(lr=0.1))
+    tparams = [torch.tensor(a.copy(), requires_grad=True) for a in arrays]
+    topt = torch.optim.Adam(tparams, lr=0.1, foreach=False)
+    for step in range(3):
+        grads = [np.asarray(rng.standard_normal(s) * 4 * loss_scale, dtype) for s in shapes]
+        kept = [g.copy() for g in grads]
+        for t, g in zip(tparams, grads):
+            t.grad = torch.from_numpy(g.copy()).mul_(1 / loss_scale)
+        expected = torch.nn.utils.clip_grad_norm_(tparams, 0.5 + step, norm_type=norm_type)
+        topt.step()
+        norm, stepped = fastgd.clipped_step(fast, 0.5 + step, grads, norm_type=norm_type, grad_scale=1 / loss_scale)
+        assert stepped and norm == pytest.approx(expected.item(), rel=RTOL[np.dtype(dtype)])
+        assert_all_close(params, [t.detach().numpy() for t in tparams])
+        for g, before in zip(grads, kept):
+            np.testing.assert_array_equal(g, before)
+    for bad, error in ((np.inf, ValueError), ("2", TypeError)):
+        with pytest.raises(error, match="grad_scale"):
+            fastgd.clipped_step(fast, 1.0, grads, grad_scale=bad)
+    assert_all_close(params, [t.detach().numpy() for t in tparams])
+
+
 def test_clipped_step_reads_parameters_grads(rng):
     data = [rng.standard_normal(4), rng.standard_normal(3)]
     params = [Parameter(d.copy(), rng.standard_normal(d.shape) * 10) for d in data]
