@@ -1374,10 +1374,10 @@ def _check_one_label_type(labels, name):
 
 def _check_same_classes(classes, known):
     """Raise ValueError unless the classes a later partial_fit call is given (None: none) are those
-    of the first call, known."""
+    the model has, known (set by the first fit or partial_fit)."""
     if classes is not None and not np.array_equal(np.unique(np.asarray(classes)), known):
-        raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as on the first "
-                         f"call to partial_fit, {known.tolist()}")
+        raise ValueError(f"classes={np.unique(np.asarray(classes)).tolist()} is not the same as the model's "
+                         f"classes_, {known.tolist()} (of the first call to fit or partial_fit)")
 
 
 def _class_index(model, y, classes, reset):

@@ -1222,7 +1222,8 @@ def test_partial_fit_refuses_other_classes():
     model = fastgd.LogisticRegression().partial_fit(X, y, classes=[0, 1, 2])
     model.partial_fit(X, y, classes=[2, 1, 0])  # the same classes
     coef = model.coef_.copy()
-    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2, 3\] is not the same as on the first call"):
+    with pytest.raises(ValueError, match=r"classes=\[0, 1, 2, 3\] is not the same as the model's classes_, \[0, 1, 2\] "
+                                         r"\(of the first call to fit or partial_fit\)"):
         model.partial_fit(X, y, classes=[0, 1, 2, 3])
     assert np.array_equal(model.coef_, coef)
 
