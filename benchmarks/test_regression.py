@@ -4,7 +4,7 @@ one thread, with the models of ``fastgd.bench._regression_contenders`` (those
 
     python -m pytest benchmarks/test_regression.py --benchmark-group-by=group
 
-The groups, per model (both dtypes in each):
+The groups, per model and dtype:
 
   ...-100000x100-batch1-5epochs    fastgd at batch_size=1 against scikit-learn's
                                    SGDRegressor / SGDClassifier: the same algorithm
@@ -45,8 +45,10 @@ def test_fit_5_epochs(benchmark, data, task, dtype, contender, batch_size, rows)
     n = rows if benchmark.enabled else min(rows, SMOKE_ROWS)
     X, y = X[:n].astype(dtype), targets[task][:n]
     make = bench._regression_contenders(task)[contender, batch_size]
-    benchmark.group = f"{task}-regression-{rows}x{N_FEATURES}-batch{batch_size}-{bench.REGRESSION_EPOCHS}epochs"
+    benchmark.group = (f"{task}-regression-{dtype}-{rows}x{N_FEATURES}-batch{batch_size}-"
+                       f"{bench.REGRESSION_EPOCHS}epochs")
     with threadpool_limits(1):
-        model = benchmark.pedantic(lambda: make().fit(X, y), rounds=3 if benchmark.enabled else 1)
+        model = benchmark.pedantic(lambda: make().fit(X, y), rounds=3 if benchmark.enabled else 1,
+                                   warmup_rounds=1 if benchmark.enabled else 0)
     assert model.coef_.size >= N_FEATURES and model.coef_.dtype == X.dtype  # it trained, in X's dtype
     assert (model.coef_ != 0).any()
