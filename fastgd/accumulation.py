@@ -9,7 +9,7 @@ import numpy as np
 from . import _checks
 from ._backend import engine
 from .clip import _check_max_norm, _check_norm_of_nothing, _norm_type
-from .clip import _clipping as _clipped
+from .clip import _clipping
 from .lr_scheduler import _note_step
 from .optim import _check_optimizer, _data, _group_entries, _OneAtATime, _writable
 
@@ -43,12 +43,12 @@ class MultiSteps(_OneAtATime):
     def __init__(self, optimizer, every_k, *, max_norm=None, norm_type=2.0):
         _check_optimizer(optimizer)
         every_k = _checks.check_count(every_k, "every_k", 1)
-        max_norm, norm_type = _clipping(max_norm, norm_type)  # (before the optimizer follows its groups)
+        max_norm, norm_type = _checked_clipping(max_norm, norm_type)  # (before the optimizer follows its groups)
         with optimizer._exclusive("MultiSteps()"):
             optimizer._follow_param_groups()  # the parameters param_groups list now
             params, entries = list(optimizer._params), list(optimizer._entries)
         self._empty = any(param.size == 0 for param in params)
-        self._max_norm, self._norm_type = _clipping(max_norm, norm_type, self._empty)
+        self._max_norm, self._norm_type = _checked_clipping(max_norm, norm_type, self._empty)
         self._lock = threading.Lock()
         self.optimizer = optimizer
         self._every_k, self._mini_step = every_k, 0
@@ -83,7 +83,7 @@ class MultiSteps(_OneAtATime):
             raise ValueError(f"max_norm={value!r}: clipping is turned on or off by the constructor alone (step() "
                              "returns whether it stepped without, (total_norm, stepped) with): make a new MultiSteps")
         with self._exclusive("setting max_norm"):
-            self._max_norm = _clipping(value, self._norm_type, self._empty)[0]
+            self._max_norm = _checked_clipping(value, self._norm_type, self._empty)[0]
 
     @property
     def norm_type(self):
@@ -93,7 +93,7 @@ class MultiSteps(_OneAtATime):
     @norm_type.setter
     def norm_type(self, value):
         with self._exclusive("setting norm_type"):
-            self._norm_type = _clipping(self._max_norm, value, self._empty)[1]
+            self._norm_type = _checked_clipping(self._max_norm, value, self._empty)[1]
 
     @property
     def mini_step(self):
@@ -130,7 +130,6 @@ class MultiSteps(_OneAtATime):
         self._check_same_parameters()
         if type(grads) is not list or len(grads) != len(self._sums):
             grads = opt._gradients_locked(grads)
-        self._check_made_for(grads)
         if self._mini_step + 1 < self._every_k:
             self._add(grads)
             return False if self._max_norm is None else (None, False)
@@ -138,8 +137,12 @@ class MultiSteps(_OneAtATime):
         # step raise (another thread's step included) raises before the sums change
         with opt._exclusive("step()"):
             self._check_same_parameters()  # (again, held: another thread may have edited param_groups meanwhile)
-            opt._check_ready_locked([s if has or g is not None else None
-                                     for s, has, g in zip(self._sums, self._has, grads)])
+            try:
+                opt._check_ready_locked([s if has or g is not None else None
+                                         for s, has, g in zip(self._sums, self._has, grads)])
+            except ValueError:  # a parameter summed reshaped or retyped since: say so
+                self._check_made_for(grads)
+                raise
             self._add(grads)
             try:
                 sums = [s if has else None for s, has in zip(self._sums, self._has)]
@@ -147,7 +150,7 @@ class MultiSteps(_OneAtATime):
                     opt._step_locked(sums, 1.0 / self._every_k)
                     _note_step(opt)  # (past a scheduler's stand-in, which the lock would refuse)
                     return True
-                total, coef = _clipped(sums, self._max_norm, self._norm_type, 1.0 / self._every_k)
+                total, coef = _clipping(sums, self._max_norm, self._norm_type, 1.0 / self._every_k)
                 if coef is not None:  # else a NaN or inf: skipped
                     opt._step_locked(sums, coef / self._every_k)
                     _note_step(opt)
@@ -163,6 +166,7 @@ class MultiSteps(_OneAtATime):
         sums = [self._sums[i] for i in present]
         first = [not self._has[i] for i in present]
         if not engine.add_all(sums, given, first):
+            self._check_made_for(grads)
             given = [_checks.convert_grad(g, s, f"gradient {i}") for i, g, s in zip(present, given, sums)]
             if not engine.add_all(sums, given, first):
                 raise RuntimeError("fastgd: the compiled pass refused checked gradients; please report")
@@ -191,7 +195,9 @@ class MultiSteps(_OneAtATime):
     def _check_made_for(self, grads):
         """Raise ValueError if a parameter with gradients in this cycle (given now, or summed) is no
         longer of its sums' shape and dtype: reshaped or retyped in place since this MultiSteps was
-        made, or a Parameter's .data replaced by another's (one without is no concern)."""
+        made, or a Parameter's .data replaced by another's (one without is no concern).  Checked
+        where a pass refuses the arrays (each call's compiled sum, the k-th call's step), to name
+        the cause: a gradient of the old shape is summed until the k-th call refuses the step."""
         for i, (entry, sums) in enumerate(zip(self._made_for, self._sums)):
             param = _data(entry)
             if (grads[i] is not None or self._has[i]) and (param.shape, param.dtype) != (sums.shape, sums.dtype):
@@ -235,7 +241,7 @@ class MultiSteps(_OneAtATime):
             self._has = [saved is not None for saved in sums]
 
 
-def _clipping(max_norm, norm_type, empty=False):
+def _checked_clipping(max_norm, norm_type, empty=False):
     """max_norm (None: no clipping) and norm_type checked together, as the constructor and the
     setters take them (empty: whether a parameter has no elements, whose norm some orders lack);
     returns them, the order as a float."""

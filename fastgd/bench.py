@@ -770,8 +770,8 @@ def run(args):
         return 0
     rows = run_grid(args.optimizers, args.dtypes, args.sizes, contenders, args.repeat, args.threads)
     print(versions)
-    print("every contender with torch.optim's default options but "
-          + ", ".join(f"{name} {', '.join(f'{k}={v}' for k, v in options.items())}" for name, options in BENCH_OPTIONS.items()))
+    changed = (f"{name} {', '.join(f'{k}={v}' for k, v in options.items())}" for name, options in BENCH_OPTIONS.items())
+    print("every contender with torch.optim's default options but " + ", ".join(changed))
     print(f"median time per step over {args.repeat} batches; speedup = contender's time / fastgd's time")
     print()
     print(format_table(rows, contenders))

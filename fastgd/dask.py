@@ -26,7 +26,6 @@ This module needs ``dask[distributed]`` (``pip install "fastgd[dask]"``);
 import contextlib
 import copy
 import math
-import threading
 import time
 import uuid
 import warnings
@@ -52,14 +51,14 @@ except ImportError as error:
                       "pip install \"fastgd[dask]\"") from error
 
 from .linear_model import (
-    _CALL_LOCKS, _MAX_INT, _check_one_label_type, _check_same_classes, _checked_before_conversion, _Driver, _is_aligned,
-    _NoImprovement,
+    _MAX_INT, _check_one_label_type, _check_same_classes, _checked_before_conversion, _Driver, _is_aligned,
+    _NoImprovement, _OneCallAtATime, _label_type, _reads_model, _weights_named,
 )
 
 __all__ = ["DataParallel"]
 
 
-class DataParallel(BaseEstimator):
+class DataParallel(_OneCallAtATime, BaseEstimator):
     """Train a fastgd estimator (LinearRegression, LogisticRegression, SGDClassifier,
     SGDRegressor, or any using fastgd.linear_model's driver) on a dask array (dense or of
     scipy.sparse blocks, converted to CSR once a block) or a dask DataFrame spread over a Dask
@@ -254,25 +253,10 @@ class DataParallel(BaseEstimator):
 
     # -- training -----------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _one_call(self, call):
-        """The call (fit or partial_fit) under way: another, in another thread or within it,
-        raises RuntimeError (a second would start from the replicas the first replaces, and one's
-        epochs be lost), as the estimators' calls do."""
-        with _CALL_LOCKS:
-            lock = vars(self).setdefault("_call_lock", threading.Lock())
-        if not lock.acquire(False):
-            raise RuntimeError(f"{call} refused: a fit or partial_fit of this DataParallel is running already; it "
-                               "runs one at a time")
-        try:
-            yield
-        finally:
-            lock.release()
-
     def fit(self, X, y, sample_weight=None, *, classes=None):
         """Train for the estimator's max_iter epochs from zero weights on the blocks of X, y
         (and sample_weight): dask arrays, or a dask DataFrame and Series."""
-        with self._one_call("fit"):
+        with self._calls().training("DataParallel", "fit"):
             self._check_parameters()
             client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
             blocks, groups = self._blocks(client, X, y, sample_weight)
@@ -297,13 +281,14 @@ class DataParallel(BaseEstimator):
         Classifiers need ``classes`` on the first call.  If the blocks are spread over more
         workers than there are replicas, the new replicas are copies of the first (its
         optimizer state included); if over fewer, the extra replicas are dropped."""
-        with self._one_call("partial_fit"):
+        with self._calls().training("DataParallel", "partial_fit"):
             self._check_parameters(for_partial_fit=True)
             client, (X, y, sample_weight) = self._client_and_data(X, y, sample_weight)
             first = not hasattr(self, "estimator_")
             if not first and type(self.estimator) is not type(self._replicas[0]):
-                raise ValueError(f"the estimator is a {type(self.estimator).__name__} now; the replicas partial_fit "
-                                 f"goes on from are {type(self._replicas[0]).__name__}s: call fit to start over with it")
+                raise ValueError(f"the estimator is a {type(self.estimator).__name__} now; the replicas "
+                                 f"partial_fit goes on from are {type(self._replicas[0]).__name__}s: call fit to start "
+                                 "over with it")
             if first and classes is None and is_classifier(self.estimator):
                 raise ValueError("classes must be passed on the first call to partial_fit")
             if classes is not None and not is_classifier(self.estimator):
@@ -525,21 +510,25 @@ class DataParallel(BaseEstimator):
             return X.map_blocks(blockwise, drop_axis=1, dtype=probe.dtype, meta=probe[:0])
         return X.map_blocks(blockwise, chunks=(X.chunks[0], (probe.shape[1],)), dtype=probe.dtype, meta=probe[:0])
 
+    @_reads_model
     def predict(self, X):
         """The averaged model's predictions: a NumPy array for a NumPy X, a dask array (lazy)
         for a dask array X."""
         return self._apply("predict", X)
 
     @available_if(lambda self: hasattr(self.estimator, "decision_function"))
+    @_reads_model
     def decision_function(self, X):
         """The averaged model's decision function (classifiers), NumPy or dask as X."""
         return self._apply("decision_function", X)
 
     @available_if(lambda self: hasattr(self.estimator, "predict_proba"))
+    @_reads_model
     def predict_proba(self, X):
         """The averaged model's class probabilities (where the estimator has them), NumPy or dask as X."""
         return self._apply("predict_proba", X)
 
+    @_reads_model
     def score(self, X, y, sample_weight=None):
         """Accuracy (classifiers) or R^2 (regressors) of the averaged model on X, y (NumPy
         or dask; a dask X's predictions are computed on the cluster, then compared here)."""
@@ -555,22 +544,22 @@ class DataParallel(BaseEstimator):
         return type(self)(**{**self.get_params(deep=False), "estimator": clone(self.estimator)})
 
     def __getstate__(self):
-        state = {k: v for k, v in vars(self).items() if k != "_call_lock"}  # (a copy's calls are its own)
+        state = {k: v for k, v in vars(self).items() if k != "_calls_under_way"}  # (a copy's calls are its own)
         state["client"] = None  # a Client cannot be pickled: the copy uses the default client
         return state
 
     def __copy__(self):
         """A copy on the same client (pickling drops it, see __getstate__; a copy need not)."""
         copied = type(self).__new__(type(self))
-        vars(copied).update({k: v for k, v in vars(self).items() if k != "_call_lock"})
+        vars(copied).update({k: v for k, v in vars(self).items() if k != "_calls_under_way"})
         return copied
 
     def __deepcopy__(self, memo):
         """A deep copy on the same client (which is shared, not copied)."""
         copied = type(self).__new__(type(self))
         memo[id(self)] = copied
-        vars(copied).update(copy.deepcopy({k: v for k, v in vars(self).items() if k not in ("client", "_call_lock")},
-                                          memo), client=self.client)
+        own = {k: v for k, v in vars(self).items() if k not in ("client", "_calls_under_way")}
+        vars(copied).update(copy.deepcopy(own, memo), client=self.client)
         return copied
 
     def __sklearn_tags__(self):
@@ -622,7 +611,7 @@ def _label_samples(block):
     """On a worker: a label of each type (string, number) that an object block of y holds."""
     found = {}
     for label in block.ravel():
-        found.setdefault(isinstance(label, str), label)
+        found.setdefault(_label_type(label), label)
     return list(found.values())
 
 
@@ -733,8 +722,8 @@ def _mean(*results):
     epoch, weighted by their shares of the objective.  The optimizer states stay each replica's own."""
     weights = np.array([weight for _, weight, _, _ in results])
     if not (weights > 0).all():
-        raise ValueError(f"sample_weight (times class_weight, if set) sums to {weights[~(weights > 0)][0]:g} over the "
-                         "blocks one worker holds; expected a positive sum on every worker holding blocks (rechunk or "
+        raise ValueError(f"{_weights_named(results[0][0])} sums to {weights[~(weights > 0)][0]:g} over the blocks "
+                         "one worker holds; expected a positive sum on every worker holding blocks (rechunk or "
                          "rebalance the data)")
     with np.errstate(over="ignore"):
         total = weights.sum()

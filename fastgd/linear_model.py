@@ -287,7 +287,18 @@ def _reads_model(method):
     return read
 
 
-class _Driver(BaseEstimator):
+class _OneCallAtATime:
+    """An estimator whose fit and partial_fit (and the like) run one at a time, and whose reads of
+    the model wait for them (see _Calls, _reads_model); its pickles and copies drop the
+    _Calls (its attribute _calls_under_way): each has its own."""
+
+    def _calls(self):
+        """The estimator's _Calls (made once, the first time one is asked for)."""
+        with _CALL_LOCKS:
+            return vars(self).setdefault("_calls_under_way", _Calls())
+
+
+class _Driver(_OneCallAtATime, BaseEstimator):
     """What every estimator here shares: the training driver, the linear scores."""
 
     #: whether y may hold several targets a row (2-D)
@@ -989,11 +1000,6 @@ class _Driver(BaseEstimator):
         them as they are until it has succeeded: a failed call then has no need to put them back."""
         return False
 
-    def _calls(self):
-        """The estimator's _Calls (made once, the first time one is asked for)."""
-        with _CALL_LOCKS:
-            return vars(self).setdefault("_calls_under_way", _Calls())
-
     def _fit_unguarded(self, X, y, sample_weight, n_epochs, reset, classes, init, partial):
         """_fit's work; returns the (flat vector, rows) pairs of classes trained apart, for _fit
         to write back once the call has succeeded (none elsewhere: see _fit_classes_apart)."""
@@ -1001,8 +1007,9 @@ class _Driver(BaseEstimator):
         with np.errstate(over="ignore"):  # a value beyond X's dtype becomes inf: refused below, or by the epoch, by name
             if not reset and X.dtype != self._theta.dtype:  # partial_fit goes on in the model's dtype
                 given, X = X, X.astype(self._theta.dtype)
-                values = (given.data[:given.nnz], X.data[:X.nnz]) if sparse.issparse(X) else (given, X)  # (past nnz: spare)
-                if (np.isinf(values[1]) & ~np.isinf(values[0])).any():  # (a NaN or inf given: the epoch says so)
+                # (a CSR matrix's values: its first nnz, past them spare storage; the cast sums duplicates)
+                before, after = (given.data[:given.nnz], X.data[:X.nnz]) if sparse.issparse(X) else (given, X)
+                if np.isinf(after).any() and np.isfinite(before).all():  # (a NaN or inf given: the epoch says so)
                     raise ValueError(f"X holds values beyond {X.dtype}'s range, the model's dtype, in which partial_fit "
                                      "goes on: expected values within it (or refit in X's dtype)")
                 sample_weight = None if sample_weight is None else sample_weight.astype(X.dtype, copy=False)
@@ -1011,7 +1018,7 @@ class _Driver(BaseEstimator):
         # checked in X's dtype, after the class weights: else a value beyond float32's range, or
         # a NaN class weight, reached the loop as the divergence error ("a smaller learning_rate")
         class_weight = getattr(self, "_expanded_class_weight", None)  # (the drop-ins' reach the loop apart)
-        weighted = "sample_weight (times class_weight)" if hasattr(self, "class_weight") else "sample_weight"
+        weighted = _weights_named(self)
         for values, name in ((targets, "y"), (sample_weight, weighted),
                              (None if class_weight is None else np.asarray(class_weight, X.dtype), "class_weight")):
             if values is not None and not np.isfinite(values).all():
@@ -1359,6 +1366,17 @@ def _check_finite(weights, name):
         raise ValueError(f"{name} holds NaN or inf; expected finite weights to start from")
 
 
+def _weights_named(model):
+    """What a row's weight is called in messages: the sample weight, times the class weight where the
+    estimator has one."""
+    return "sample_weight (times class_weight)" if hasattr(model, "class_weight") else "sample_weight"
+
+
+def _label_type(label):
+    """A label's type as _check_one_label_type tells them apart: "string" or "number"."""
+    return "string" if isinstance(label, str) else "number"
+
+
 def _check_one_label_type(labels, name):
     """Labels must be all strings or all numbers (np.unique cannot order a mix)."""
     if labels is None:
@@ -1366,7 +1384,7 @@ def _check_one_label_type(labels, name):
     # a list as it is: NumPy would make ["a", 1] strings (scikit-learn refuses the mix there too)
     labels = labels if isinstance(labels, np.ndarray) else np.asarray(labels, dtype=object)
     if labels.dtype == object:
-        kinds = {"string" if isinstance(label, str) else "number" for label in labels.ravel()}
+        kinds = {_label_type(label) for label in labels.ravel()}
         if len(kinds) > 1:
             raise ValueError(f"{name} mixes string and number labels; use labels of one type "
                              "(e.g. all strings: y.astype(str))")

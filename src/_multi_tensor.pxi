@@ -17,7 +17,7 @@ from libc.string cimport memmove
 
 from _kernels cimport lerp, magnitude
 
-cdef extern from "_fp.h":  # (MSVC's counterpart of -ffp-contract=off: first, before every header and kernel)
+cdef extern from "_fp.h":  # (MSVC's counterpart of -ffp-contract=off: ahead of fastgd's other headers and kernels)
     pass
 
 

@@ -537,16 +537,23 @@ def test_state_dict_refuses_an_edit_of_param_groups_as_step_refuses_it():
 
 
 @pytest.mark.parametrize("given", ["new shape", "old shape"])
-def test_a_parameters_data_replaced_by_another_shape_is_named_at_every_call(given):
-    # checked against the optimizer's copy of the old array: a gradient of the parameter's new
-    # shape was refused as not the old one's, and one of the old shape accumulated, until the k-th call
+def test_a_parameters_data_replaced_by_another_shape_is_named(given):
+    # checked against the optimizer's copy of the old array: a gradient of the parameter's new shape
+    # was refused as not of "the shape of its parameter", the old one; one of the old shape is
+    # summed (the check costs a pass over the parameters at every call) until the k-th call names it
     p = Parameter(np.zeros(3))
     multi = fastgd.MultiSteps(fastgd.SGD([p], lr=0.1), 3)
     multi.step([np.ones(3)])
     p.data = np.zeros(5)
-    p.grad = np.ones(5 if given == "new shape" else 3) if given == "new shape" else None
-    grads = None if given == "new shape" else [np.ones(3)]
-    with pytest.raises(ValueError, match=re.escape("parameter 0 is now of shape (5,) and dtype float64; this "
-                                                   "MultiSteps was made for shape (3,)")):
-        multi.step(grads)
-    assert multi.mini_step == 1
+    named = pytest.raises(ValueError, match=re.escape("parameter 0 is now of shape (5,) and dtype float64; this "
+                                                      "MultiSteps was made for shape (3,)"))
+    if given == "new shape":
+        p.grad = np.ones(5)
+        with named:
+            multi.step()  # (its .grad read)
+        assert multi.mini_step == 1
+    else:
+        assert multi.step([np.ones(3)]) is False
+        with named:
+            multi.step([np.ones(3)])  # the k-th call
+        assert multi.mini_step == 2 and not p.data.any()

@@ -1785,16 +1785,25 @@ def test_x_beyond_the_models_dtype_in_a_partial_fit_is_named(name, kind):
 
 
 @pytest.mark.parametrize("name", ["SGDRegressor", "LinearRegression"])
-def test_a_csr_matrix_with_spare_storage_goes_on_in_a_float32_models_partial_fit(name):
-    # storage past indptr[-1] (set by hand; SciPy reads the first nnz entries) reached the check of
-    # values beyond float32 at its full length, against the cast's nnz: a NumPy broadcast error
+@pytest.mark.parametrize("stored", ["spare storage", "duplicates"])
+def test_a_csr_matrix_stored_unlike_its_cast_goes_on_in_a_float32_models_partial_fit(name, stored):
+    # the check of values beyond float32 compared the given values with the cast's entry by entry: a
+    # NumPy broadcast error where they differ in number (storage past indptr[-1], set by hand, which
+    # SciPy does not read; duplicate entries, which the cast sums)
     X, y = _regression(np.float32)
     model = getattr(fastgd, name)(max_iter=2, tol=None, shuffle=False).fit(X, y)
     twin = copy.deepcopy(model)
-    spare = sparse.csr_matrix(X.astype(np.float64))
-    spare.data, spare.indices = np.r_[spare.data, 1e39, np.nan], np.r_[spare.indices, 0, 1].astype(spare.indices.dtype)
-    assert spare.data.size == spare.nnz + 2
-    model.partial_fit(spare, y)
+    given = sparse.csr_matrix(X.astype(np.float64))
+    if stored == "spare storage":
+        given.data, given.indices = np.r_[given.data, 1e39, np.nan], np.r_[given.indices, 0, 1].astype(given.indices.dtype)
+        assert given.data.size == given.nnz + 2
+    else:  # each row's entries stored twice, as halves (exact: the cast's sums are the values)
+        spans = list(zip(given.indptr[:-1], given.indptr[1:]))
+        indices = np.concatenate([np.r_[given.indices[a:b], given.indices[a:b]] for a, b in spans])
+        data = np.concatenate([np.r_[given.data[a:b], given.data[a:b]] / 2 for a, b in spans])
+        given = sparse.csr_matrix((data, indices, np.r_[0, np.cumsum(2 * np.diff(given.indptr))]), shape=X.shape)
+        assert not given.has_canonical_format
+    model.partial_fit(given, y)
     twin.partial_fit(sparse.csr_matrix(X.astype(np.float64)), y)  # the same matrix, stored as SciPy makes it
     np.testing.assert_array_equal(model.coef_, twin.coef_)
     np.testing.assert_array_equal(model.intercept_, twin.intercept_)
