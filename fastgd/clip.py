@@ -219,7 +219,8 @@ def clipped_step(optimizer, max_norm, grads=None, *, norm_type=2.0, grad_scale=1
     ``GradScaler.unscale_`` before ``clip_grad_norm_``)."""
     _check_optimizer(optimizer)
     _check_max_norm(max_norm)
-    grad_scale = _checks.check_grad_scale(grad_scale)
+    if type(grad_scale) is not float or not -math.inf < grad_scale < math.inf:  # (the common case checked at once)
+        grad_scale = _checks.check_grad_scale(grad_scale)
     read = grads is None
     if read:
         grads = optimizer._gradients_locked(None)  # each .grad of the parameters param_groups list now
