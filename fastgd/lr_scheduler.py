@@ -47,8 +47,21 @@ def _step_lr(base_lr, gamma, step_size, epoch):
     return base_lr * gamma ** (epoch // step_size)
 
 
+def _raise_if_out_of_range(scheduler, epoch, error):
+    """Raise ValueError from error if it is the schedule's arithmetic leaving float64's range at
+    that epoch (an OverflowError, a ZeroDivisionError, a math domain error: torch's raise them
+    there), naming the scheduler; else nothing."""
+    if isinstance(error, (OverflowError, ZeroDivisionError)) or (
+            type(error) is ValueError and str(error) == "math domain error"):
+        raise ValueError(f"{type(scheduler).__name__}'s learning rate at epoch {epoch} is beyond float64's range "
+                         f"({type(error).__name__}: {error}); expected options, and an epoch, whose schedule stays "
+                         "finite") from error
+
+
 def _cosine_lr(base_lr, eta_min, T_max, epoch):
-    return eta_min + (base_lr - eta_min) * (1 + math.cos(math.pi * epoch / T_max)) / 2
+    # (halved before the product, not after: the same bits, but that the product of a span near
+    # float64's largest and 1 + cos did not overflow where the rate does not)
+    return eta_min + (base_lr - eta_min) * ((1 + math.cos(math.pi * epoch / T_max)) / 2)
 
 
 def _inverse_scaling_lr(base_lr, power_t, t):
@@ -262,7 +275,8 @@ def _check_entry(key, held, loaded, owner, groups):
 def _numbers_in(state):
     """A saved state (and its schedulers' states) with the 0-d arrays of numbers in its lists of a
     number per group (_PER_GROUP_ENTRIES) as their numbers: torch's 0-d tensors, converted, which a
-    Tensor lr leaves in base_lrs and _last_lr (other entries, a subclass's own, as they are)."""
+    Tensor lr leaves in base_lrs and _last_lr; its NumPy numbers as Python's (other entries, a
+    subclass's own arrays, as they are)."""
     if not isinstance(state, dict):
         return state
 
@@ -271,6 +285,8 @@ def _numbers_in(state):
             return [_numbers_in(inner) for inner in value]
         if key in _PER_GROUP_ENTRIES and type(value) in (list, tuple):
             return type(value)(map(_checks.number_of, value))
+        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+            return value.item()  # a Python number (an np.int64 count wrapped at 2**63)
         return value
     return {key: plain(key, value) for key, value in state.items()}
 
@@ -525,6 +541,7 @@ class LRScheduler:
             if isinstance(error, (TypeError, ValueError)):  # from a group's lr that is no number? Named, if so
                 for i, group in enumerate(self.optimizer.param_groups):
                     _lr_of(group, i)
+            _raise_if_out_of_range(self, last_epoch + 1 if epoch is None else epoch, error)
             raise
         finally:
             self._get_lr_called_within_step = False
@@ -855,29 +872,37 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real) or not epoch >= 0:
                 raise ValueError(f"epoch must be a number >= 0, got {epoch!r}")
             _checks.as_double(epoch, "epoch")
-            if epoch < self.T_0:
-                T_cur, T_i = epoch, self.T_0
-            elif self.T_mult == 1:
-                T_cur, T_i = epoch % self.T_0, self.T_i
-            else:  # epoch lies in restart n, which started at T_0 * (T_mult ** n - 1) / (T_mult - 1)
-                n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
-                # the log may round a restart's own epoch down a restart (math.log(1000, 10) is
-                # 2.9999...: torch's step(111) with T_0=1, T_mult=10 ends the cycle before); the
-                # restarts' first epochs, in integers, set n right
-                start = lambda n: self.T_0 * (self.T_mult ** n - 1) // (self.T_mult - 1)  # noqa: E731
-                n += int(start(n + 1) <= epoch) - int(start(n) > epoch)  # (NumPy bools do not subtract)
-                T_cur = epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1)
-                T_i = self.T_0 * self.T_mult ** n
+            try:
+                T_cur, T_i = self._restart_at(epoch)
+            except (OverflowError, ZeroDivisionError, ValueError) as error:
+                _raise_if_out_of_range(self, epoch, error)
+                raise
         before = (self.T_cur, self.T_i, self.last_epoch)
         self.T_cur, self.T_i, self.last_epoch = T_cur, T_i, math.floor(epoch)
         self._get_lr_called_within_step = True
         try:
             self._set_lrs(self.get_lr())
-        except BaseException:
+        except BaseException as error:
             self.T_cur, self.T_i, self.last_epoch = before
+            _raise_if_out_of_range(self, epoch, error)
             raise
         finally:
             self._get_lr_called_within_step = False
+
+    def _restart_at(self, epoch):
+        """(T_cur, T_i) at an epoch (a number >= 0), in closed form."""
+        if epoch < self.T_0:
+            return epoch, self.T_0
+        if self.T_mult == 1:
+            return epoch % self.T_0, self.T_i
+        # epoch lies in restart n, which started at T_0 * (T_mult ** n - 1) / (T_mult - 1)
+        n = int(math.log(epoch / self.T_0 * (self.T_mult - 1) + 1, self.T_mult))
+        # the log may round a restart's own epoch down a restart (math.log(1000, 10) is
+        # 2.9999...: torch's step(111) with T_0=1, T_mult=10 ends the cycle before); the
+        # restarts' first epochs, in integers, set n right
+        start = lambda n: self.T_0 * (self.T_mult ** n - 1) // (self.T_mult - 1)  # noqa: E731
+        n += int(start(n + 1) <= epoch) - int(start(n) > epoch)  # (NumPy bools do not subtract)
+        return epoch - self.T_0 * (self.T_mult ** n - 1) / (self.T_mult - 1), self.T_0 * self.T_mult ** n
 
 
 class CyclicLR(LRScheduler):

@@ -1786,3 +1786,65 @@ def test_a_subnormal_factor_returns_to_the_closed_form(factor):
             linear.step()
             np.testing.assert_allclose(linear.get_last_lr(), linear._get_closed_form_lr(), rtol=1e-15)
         assert linear.get_last_lr() == [0.1]
+
+
+@pytest.mark.parametrize(("make", "call"), [
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=1e308, step_size_down=1e308), None),
+    (lambda o: lr_scheduler.CyclicLR(o, 0.01, 0.1, step_size_up=1e-310), lambda s: s.step()),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=1e-308), lambda s: s.step()),
+    (lambda o: lr_scheduler.CosineAnnealingLR(o, T_max=0.5), lambda s: s.step(1e308)),
+    (lambda o: lr_scheduler.CosineAnnealingWarmRestarts(o, T_0=1, T_mult=3), lambda s: s.step(1e308)),
+    (lambda o: lr_scheduler.ExponentialLR(o, gamma=2.0), lambda s: s.step(2000)),
+    (lambda o: lr_scheduler.StepLR(o, step_size=1, gamma=10.0), lambda s: s.step(400)),
+])
+def test_a_schedule_whose_arithmetic_leaves_float64_is_a_value_error_changing_nothing(make, call):
+    # OverflowError, ZeroDivisionError or "math domain error" (as torch's raise them), not naming
+    # the scheduler or saying what was expected
+    opt = _sgd()
+    if call is None:
+        with pytest.raises(ValueError, match=r"CyclicLR's learning rate at epoch 0 is beyond float64's range"):
+            make(opt)
+        assert opt.param_groups[0]["lr"] == 1.0 and "initial_lr" not in opt.param_groups[0]
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (step(epoch)'s deprecation)
+        scheduler = make(opt)
+        before, lr = scheduler.state_dict(), opt.param_groups[0]["lr"]
+        with pytest.raises(ValueError, match=rf"{type(scheduler).__name__}'s learning rate at epoch .* is beyond "
+                                             "float64's range"):
+            call(scheduler)
+    assert scheduler.state_dict() == before and opt.param_groups[0]["lr"] == lr
+
+
+def test_a_numpy_integer_last_epoch_loads_as_an_int_and_counts_past_2_to_the_63():
+    # kept as np.int64, it wrapped to -2**63 at the next step (with a RuntimeWarning only)
+    opt = _sgd()
+    scheduler = lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    scheduler.load_state_dict({**scheduler.state_dict(), "last_epoch": np.int64(2**63 - 1)})
+    opt.step([np.zeros(2)])
+    assert type(scheduler.last_epoch) is int
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scheduler.step()
+    assert scheduler.last_epoch == 2**63
+
+
+def test_cosine_closed_form_near_float64s_largest_span_is_the_chained_forms():
+    # (eta0 - eta_min) * (1 + cos) overflowed before the halving: "Invalid lr: -inf" from the closed
+    # form (step(epoch), and the estimators' lr_schedule="cosine"), where the chained form is finite
+    chained = lr_scheduler.CosineAnnealingLR(fastgd.SGD([np.zeros(1)], lr=0.01), T_max=3, eta_min=9e307)
+    rates = []
+    for _ in range(3):
+        chained.step()
+        rates.append(chained.get_last_lr()[0])
+    closed = lr_scheduler.CosineAnnealingLR(fastgd.SGD([np.zeros(1)], lr=0.01), T_max=3, eta_min=9e307)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for epoch, rate in enumerate(rates, 1):
+            closed.step(epoch)
+            assert closed.get_last_lr()[0] == pytest.approx(rate, rel=1e-12)
+    assert [lr_scheduler._cosine_lr(0.01, 9e307, 3, epoch) for epoch in (1, 2, 3)] == pytest.approx(rates, rel=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        closed.step(0)  # where 1 + cos is 2: the product, not the rate, passed float64's largest
+    assert math.isfinite(closed.get_last_lr()[0]) and math.isfinite(lr_scheduler._cosine_lr(0.01, 9e307, 3, 0))
