@@ -81,7 +81,7 @@ def run(args):
         ref_time = _timed_fit(reference.LinearRegression(**options), x, y)
         curves[label] = model.loss_curve_
         rows.append((label, optimizer, "full" if batch_size is None else str(batch_size), epochs,
-                     model.loss_curve_[-1], float(model.coef_[0]), float(model.intercept_[0]), fast_time, ref_time))
+                     model.loss_curve_[-1], float(model.coef_[0]), float(model.intercept_), fast_time, ref_time))
         print(f"  trained {label:<14} ({optimizer}, batch {rows[-1][2]}, {epochs} epochs) in {fast_time * 1e3:.1f} ms",
               file=sys.stderr, flush=True)
 

@@ -303,6 +303,9 @@ class _Driver(_OneCallAtATime, BaseEstimator):
 
     #: whether y may hold several targets a row (2-D)
     _multi_output = False
+    #: whether intercept_ is 0-d where coef_ is 1-D, as scikit-learn's LinearRegression's is a float
+    #: (its SGDRegressor's of shape (1,))
+    _scalar_intercept = False
     #: scikit-learn's SGD bookkeeping: early_stopping's held-out rows (a partial_fit after a fit
     #: holds out rows too, and t_ counts each epoch's held-out rows as if trained on), and under
     #: plain SGD with an L1 penalty the lazy average of its weight vector (see Objective's
@@ -652,8 +655,9 @@ class _Driver(_OneCallAtATime, BaseEstimator):
     def _publish(self, theta=None):
         """coef_ and intercept_ as views of the flat parameter vector (theta: of that one)."""
         source = self._shown() if theta is None else theta
-        coef, self.intercept_ = _split(source, self._n_outputs)
+        coef, intercepts = _split(source, self._n_outputs)
         self.coef_ = coef[0] if self._coef_1d else coef
+        self.intercept_ = intercepts.reshape(()) if self._coef_1d and self._scalar_intercept else intercepts
         self._published = (self.coef_, self.intercept_, source)  # see _shows_weights
 
     def _raise_non_finite(self, X, targets, sample_weight, group):
@@ -1628,6 +1632,7 @@ class LinearRegression(RegressorMixin, _BaseGD):
 
     _loss = "squared"
     _multi_output = True
+    _scalar_intercept = True
 
     def _targets(self, y, classes, reset, dtype):
         if y.ndim > 2:

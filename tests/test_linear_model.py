@@ -978,7 +978,7 @@ def test_a_warm_refit_without_intercept_holds_the_one_trained(compiled):
     cls = fastgd.LinearRegression if compiled else reference.LinearRegression
     model = cls(optimizer="adamw", warm_start=True, learning_rate=0.05, max_iter=20, tol=None, shuffle=False)
     intercept = model.fit(X, y).intercept_.copy()
-    assert abs(intercept[0]) > 1
+    assert abs(float(intercept)) > 1
     model.set_params(fit_intercept=False, max_iter=5).fit(X, y)
     np.testing.assert_array_equal(model.intercept_, intercept)
     if compiled:
@@ -1027,10 +1027,10 @@ def test_a_warm_fit_goes_on_from_assigned_weights(assign, compiled):
     model = cls(optimizer="sgd", learning_rate=0.1, batch_size=None, max_iter=1, tol=None, alpha=0.5,
                 shuffle=False, warm_start=True).fit(X, y)
     if assign == "view":
-        model.coef_, model.intercept_ = model.coef_[::-1], model.intercept_[::-1]
+        model.coef_, model.intercept_ = model.coef_[::-1], model.intercept_[...]  # (0-d: a view of it)
     else:
         model.coef_, model.intercept_ = np.array([3.0, 2.0, 1.0]), np.array([-1.0])
-    w, b = model.coef_.copy(), model.intercept_[0]
+    w, b = model.coef_.copy(), float(np.ravel(model.intercept_)[0])  # (assigned: of shape (1,), or a view)
     residual = X @ w + b - y
     expected_w = w - 0.1 * (X.T @ residual / 50 + 0.5 * w)
     expected_b = b - 0.1 * residual.mean()
@@ -1091,7 +1091,7 @@ def test_partial_fit_after_a_switch_to_the_constant_schedule_steps_at_learning_r
     for _ in range(3):
         model.partial_fit(X, y)
     model.set_params(lr_schedule="constant")
-    w, b = model.coef_.copy(), model.intercept_[0]
+    w, b = model.coef_.copy(), float(np.ravel(model.intercept_)[0])  # (assigned: of shape (1,), or a view)
     residual = X @ w + b - y
     model.partial_fit(X, y)
     np.testing.assert_allclose(model.coef_, w - 0.1 * X.T @ residual / 40, rtol=1e-12)
@@ -1779,10 +1779,10 @@ def test_l1_penalty_reaches_the_lasso():
     def objective(coef, intercept):
         return 0.5 * np.mean((X @ coef + intercept - y) ** 2) + 0.05 * np.abs(coef).sum()
 
-    assert objective(model.coef_, model.intercept_[0]) <= objective(lasso.coef_, lasso.intercept_) * (1 + 1e-9)
+    assert objective(model.coef_, float(model.intercept_)) <= objective(lasso.coef_, lasso.intercept_) * (1 + 1e-9)
     np.testing.assert_allclose(model.coef_, lasso.coef_, atol=1e-6)
     assert (model.coef_ == 0).sum() == (lasso.coef_ == 0).sum() > 0  # exact zeros, as the Lasso's
-    assert model.loss_curve_[-1] == pytest.approx(objective(model.coef_, model.intercept_[0]), rel=1e-9)
+    assert model.loss_curve_[-1] == pytest.approx(objective(model.coef_, float(model.intercept_)), rel=1e-9)
 
 
 @pytest.mark.parametrize("sparse_rows", [False, True])
@@ -2271,7 +2271,7 @@ def test_a_full_batch_curve_is_the_objective_before_each_step(penalty):
 
     curve = fastgd.LinearRegression(max_iter=4, **options).fit(X, y).loss_curve_
     before = [objective(np.zeros(4), 0.0)] + [
-        objective(m.coef_, m.intercept_[0]) for m in (fastgd.LinearRegression(max_iter=i, **options).fit(X, y)
+        objective(m.coef_, float(m.intercept_)) for m in (fastgd.LinearRegression(max_iter=i, **options).fit(X, y)
                                                       for i in (1, 2, 3))]
     np.testing.assert_allclose(curve, before, rtol=1e-12)
 
@@ -2368,3 +2368,27 @@ def test_a_returned_model_near_the_optimum_does_not_warn():
                 lambda: fastgd.LogisticRegression(random_state=0, max_iter=300).fit(X, (y > 1).astype(int))):
         model, said = _fit_warnings(fit)
         assert not any("diverged" in message for message in said), said
+
+
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_linear_regressions_intercept_has_scikit_learns_dimensions(fit_intercept):
+    # of shape (1,) for a 1-D y, where scikit-learn's LinearRegression gives a float: f"{m.intercept_:.2f}"
+    # raised TypeError
+    from sklearn.linear_model import LinearRegression as SkLinearRegression
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(60, 3))
+    full_batch = dict(batch_size=None, learning_rate=0.3, max_iter=2000, tol=None)
+    for y in (X @ [1.0, 2.0, 3.0] + 0.5, np.column_stack([X @ [1.0, 2.0, 3.0], X[:, 0]])):
+        ours = fastgd.LinearRegression(fit_intercept=fit_intercept, **full_batch).fit(X, y)
+        theirs = SkLinearRegression(fit_intercept=fit_intercept).fit(X, y)
+        assert ours.coef_.shape == theirs.coef_.shape
+        # (fit_intercept=False with a 2-D y: scikit-learn's is 0.0, fastgd's a zero a target, as its README says)
+        assert np.ndim(ours.intercept_) == (y.ndim - 1 if fit_intercept or y.ndim == 1 else 1)
+        assert fit_intercept is False and y.ndim == 2 or np.ndim(ours.intercept_) == np.ndim(theirs.intercept_)
+        np.testing.assert_allclose(ours.intercept_, theirs.intercept_, atol=1e-3)
+        assert f"{np.ravel(ours.intercept_)[0]:.2f}" == f"{np.ravel(theirs.intercept_)[0]:.2f}"
+    ours = fastgd.LinearRegression(**full_batch).fit(X, X @ [1.0, 2.0, 3.0] + 0.5)
+    assert f"{ours.intercept_:.2f}" == "0.50" and float(ours.intercept_) == pytest.approx(0.5, abs=1e-3)
+    before = ours.predict(X[:2])
+    ours.intercept_ += 1.0  # a view of the weights: the model moves with it, as every intercept_ here
+    np.testing.assert_allclose(ours.predict(X[:2]), before + 1.0)
