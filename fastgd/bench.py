@@ -698,7 +698,7 @@ def add_arguments(parser):
     parser.add_argument("--repeat", type=_positive_int, default=None, metavar="N",
                         help=f"timed batches of about {TARGET_SECONDS * 1000:.0f} ms per contender; "
                              f"the median is shown (default: {DEFAULT_REPEAT}); with --sparse, rounds of fits, "
-                             f"the fastest shown (default: {SPARSE_REPEAT})")
+                             f"the fastest shown (default: {SPARSE_REPEAT}); with --regression, its fits too")
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--regression", action="store_true",
                         help="also time the regression loop: 5-epoch fits of plain SGD on 100,000 x 100 data at "
@@ -782,11 +782,11 @@ def run(args):
     if args.regression:
         print()
         print(f"regression: time per epoch of a {REGRESSION_EPOCHS}-epoch fit on {REGRESSION_SHAPE[0]:,} x "
-              f"{REGRESSION_SHAPE[1]} data, one thread, fastest of 5 fits (the NumPy loop: one fit); plain SGD, constant learning rate "
-              f"{REGRESSION_LEARNING_RATE:g}, no penalty,")
+              f"{REGRESSION_SHAPE[1]} data, one thread, fastest of {args.repeat} fits (the NumPy loop: one fit); "
+              f"plain SGD, constant learning rate {REGRESSION_LEARNING_RATE:g}, no penalty,")
         print("rows shuffled every epoch; speedup = contender's time / fastgd's time")
         print()
-        print(format_regression(run_regression(progress=sys.stderr)))
+        print(format_regression(run_regression(args.repeat, progress=sys.stderr)))
         print()
     print(f"took {time.perf_counter() - start:.0f} s.")
     if not args.sizes_given and args.dtypes == list(DEFAULT_DTYPES):
