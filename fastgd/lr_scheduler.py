@@ -48,20 +48,43 @@ def _step_lr(base_lr, gamma, step_size, epoch):
 
 
 def _raise_if_out_of_range(scheduler, epoch, error):
-    """Raise ValueError from error if it is the schedule's arithmetic leaving float64's range at
-    that epoch (an OverflowError, a ZeroDivisionError, a math domain error: torch's raise them
-    there), naming the scheduler; else nothing."""
-    if isinstance(error, (OverflowError, ZeroDivisionError)) or (
-            type(error) is ValueError and str(error) == "math domain error"):
+    """Raise ValueError from error if it is fastgd's own arithmetic of the schedule leaving
+    float64's range at that epoch (an OverflowError or a ZeroDivisionError, as torch's raise
+    there), naming the scheduler; else nothing: an error of the user's code (a function given,
+    see _users; a subclass's own get_lr) goes on as it is."""
+    if (isinstance(error, (OverflowError, ZeroDivisionError)) and not getattr(error, "_fastgd_users", False)
+            and all(getattr(type(scheduler), name).__module__.startswith("fastgd.")
+                    for name in ("get_lr", "_get_closed_form_lr") if hasattr(type(scheduler), name))):
         raise ValueError(f"{type(scheduler).__name__}'s learning rate at epoch {epoch} is beyond float64's range "
                          f"({type(error).__name__}: {error}); expected options, and an epoch, whose schedule stays "
                          "finite") from error
 
 
+def _users(fn, *args):
+    """fn(*args), a function the user gave (an lr_lambda, a scale_fn): an error it raises is marked
+    as its own, which _raise_if_out_of_range passes on as it is."""
+    try:
+        return fn(*args)
+    except Exception as error:
+        try:
+            error._fastgd_users = True
+        except AttributeError:  # (an exception object that takes no attributes)
+            pass
+        raise
+
+
+def _cos(angle):
+    """math.cos of an angle that must be finite: an OverflowError where it is not (math.cos's own
+    ValueError, "math domain error", is worded otherwise from Python 3.14 on)."""
+    if not math.isfinite(angle):
+        raise OverflowError(f"the angle {angle} (pi * epoch / T_max) is beyond float64's range")
+    return math.cos(angle)
+
+
 def _cosine_lr(base_lr, eta_min, T_max, epoch):
-    # (halved before the product, not after: the same bits, but that the product of a span near
-    # float64's largest and 1 + cos did not overflow where the rate does not)
-    return eta_min + (base_lr - eta_min) * ((1 + math.cos(math.pi * epoch / T_max)) / 2)
+    # (halved before the product, not after: the same bits but for subnormal rates, and the product
+    # of a span near float64's largest and 1 + cos does not overflow where the rate does not)
+    return eta_min + (base_lr - eta_min) * ((1 + _cos(math.pi * epoch / T_max)) / 2)
 
 
 def _inverse_scaling_lr(base_lr, power_t, t):
@@ -275,8 +298,8 @@ def _check_entry(key, held, loaded, owner, groups):
 def _numbers_in(state):
     """A saved state (and its schedulers' states) with the 0-d arrays of numbers in its lists of a
     number per group (_PER_GROUP_ENTRIES) as their numbers: torch's 0-d tensors, converted, which a
-    Tensor lr leaves in base_lrs and _last_lr; its NumPy numbers as Python's (other entries, a
-    subclass's own arrays, as they are)."""
+    Tensor lr leaves in base_lrs and _last_lr; the NumPy numbers of fastgd's own entries (_ENTRIES)
+    as Python's (a subclass's own entries as they are)."""
     if not isinstance(state, dict):
         return state
 
@@ -285,7 +308,7 @@ def _numbers_in(state):
             return [_numbers_in(inner) for inner in value]
         if key in _PER_GROUP_ENTRIES and type(value) in (list, tuple):
             return type(value)(map(_checks.number_of, value))
-        if isinstance(value, np.generic) and value.dtype.kind in "biuf":
+        if key in _ENTRIES and isinstance(value, np.generic) and value.dtype.kind in "biuf":
             return value.item()  # a Python number (an np.int64 count wrapped at 2**63)
         return value
     return {key: plain(key, value) for key, value in state.items()}
@@ -629,7 +652,7 @@ class LambdaLR(_WithFunctions):
 
     def get_lr(self):
         self._warn_outside_step()
-        return [base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
+        return [base_lr * _users(fn, self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)]
 
 
 class MultiplicativeLR(_WithFunctions):
@@ -639,7 +662,8 @@ class MultiplicativeLR(_WithFunctions):
         self._warn_outside_step()
         if self._is_initial:
             return _group_values(self.optimizer, "lr")
-        return [group["lr"] * fn(self.last_epoch) for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
+        return [group["lr"] * _users(fn, self.last_epoch)
+                for fn, group in zip(self.lr_lambdas, self.optimizer.param_groups)]
 
 
 class StepLR(LRScheduler):
@@ -832,9 +856,9 @@ class CosineAnnealingLR(LRScheduler):
         if self._step_count == 1 and epoch > 0:  # resumed by SequentialLR
             return self._get_closed_form_lr()
         if (epoch - 1 - T_max) % (2 * T_max) == 0:  # from the minimum, where the ratio below is 0 / 0
-            return [group["lr"] + (base_lr - eta_min) * (1 - math.cos(math.pi / T_max)) / 2
+            return [group["lr"] + (base_lr - eta_min) * (1 - _cos(math.pi / T_max)) / 2
                     for base_lr, group in zip(self.base_lrs, groups)]
-        ratio = (1 + math.cos(math.pi * epoch / T_max)) / (1 + math.cos(math.pi * (epoch - 1) / T_max))
+        ratio = (1 + _cos(math.pi * epoch / T_max)) / (1 + _cos(math.pi * (epoch - 1) / T_max))
         return [ratio * (group["lr"] - eta_min) + eta_min for group in groups]
 
     def _get_closed_form_lr(self):
@@ -874,7 +898,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             _checks.as_double(epoch, "epoch")
             try:
                 T_cur, T_i = self._restart_at(epoch)
-            except (OverflowError, ZeroDivisionError, ValueError) as error:
+            except (OverflowError, ZeroDivisionError) as error:
                 _raise_if_out_of_range(self, epoch, error)
                 raise
         before = (self.T_cur, self.T_i, self.last_epoch)
@@ -966,7 +990,7 @@ class CyclicLR(LRScheduler):
     def scale_fn(self, x):
         """The amplitude's scale at cycle (or iteration) x: the mode's, or the scale_fn given."""
         if self._scale_fn_custom is not None:
-            return self._scale_fn_custom(x)
+            return _users(self._scale_fn_custom, x)
         if self.mode == "triangular":
             return 1.0
         if self.mode == "triangular2":

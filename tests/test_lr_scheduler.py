@@ -1848,3 +1848,24 @@ def test_cosine_closed_form_near_float64s_largest_span_is_the_chained_forms():
         warnings.simplefilter("ignore")
         closed.step(0)  # where 1 + cos is 2: the product, not the rate, passed float64's largest
     assert math.isfinite(closed.get_last_lr()[0]) and math.isfinite(lr_scheduler._cosine_lr(0.01, 9e307, 3, 0))
+
+
+def test_an_error_of_the_users_own_code_goes_on_as_it_is():
+    # the conversion of a schedule's arithmetic beyond float64 (above) took a lambda's own
+    # ZeroDivisionError, or a subclass's, for one: "beyond float64's range"
+    with pytest.raises(ZeroDivisionError):
+        lr_scheduler.LambdaLR(_sgd(), lambda epoch: 1 / epoch)
+    opt = _sgd()
+    scheduler = lr_scheduler.MultiplicativeLR(opt, lambda epoch: math.exp(1000 * epoch))
+    opt.step([np.zeros(2)])
+    with pytest.raises(OverflowError):
+        scheduler.step()
+    with pytest.raises(OverflowError):
+        lr_scheduler.CyclicLR(_sgd(), 0.01, 0.1, scale_fn=lambda x: math.exp(1e4))
+
+    class Own(lr_scheduler.ExponentialLR):
+        def get_lr(self):
+            raise ZeroDivisionError("my own")
+
+    with pytest.raises(ZeroDivisionError, match="my own"):
+        Own(_sgd(), gamma=0.5)
