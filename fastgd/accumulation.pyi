@@ -1,12 +1,12 @@
 # Types of fastgd.accumulation: gradient accumulation (optax's MultiSteps).
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Generic, overload
 
 import numpy as np
 import numpy.typing as npt
 from typing_extensions import TypeVar
 
-from fastgd.optim import Optimizer, _Grad
+from fastgd.optim import Optimizer, _Grads
 
 __all__ = ["MultiSteps"]
 
@@ -33,7 +33,7 @@ class MultiSteps(Generic[_Returned]):
     def __init__(
         self: MultiSteps[_Clipped], optimizer: Optimizer, every_k: int, *, max_norm: float, norm_type: float | str = 2.0
     ) -> None: ...
-    def step(self, grads: Sequence[_Grad | None] | None = None) -> _Returned: ...
+    def step(self, grads: _Grads | None = None) -> _Returned: ...
     def reset(self) -> None: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state_dict: Mapping[str, Any]) -> None: ...

@@ -1,5 +1,5 @@
 # Types of fastgd.clip: gradient clipping with torch.nn.utils' names and semantics.
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -35,7 +35,7 @@ def clip_grad_value_(parameters: _Gradients, clip_value: float, foreach: bool | 
 def clipped_step(
     optimizer: Optimizer,
     max_norm: float,
-    grads: list[_Grad | None] | tuple[_Grad | None, ...] | None = None,
+    grads: Sequence[_Grad | None] | None = None,  # (any iterable: read into a list)
     *,
     norm_type: float | str = 2.0,
     grad_scale: float = 1.0,

@@ -22,6 +22,7 @@ class DataParallel:
     n_iter_: int
     loss_curve_: list[float]
     n_features_in_: int
+    def get_metadata_routing(self) -> Any: ...
     classes_: npt.NDArray[Any]
     def __init__(
         self, estimator: Any, *, client: Any = None, sync_every: int | None = 1, timeout: float | None = 600.0,

@@ -5,6 +5,7 @@
 # instead of inheriting untyped bases (which would make every attribute Any) this
 # stub spells out the public methods, the inherited ones (get_params, set_params,
 # score) included.
+from collections.abc import Mapping
 from typing import Any, Literal, Protocol
 
 import numpy as np
@@ -73,6 +74,8 @@ class _BaseGD:
     loss_curve_: list[float]
     validation_scores_: list[float] | None
     n_features_in_: int
+    feature_names_in_: npt.NDArray[np.object_]  # (set by a fit on named columns: a DataFrame)
+    def get_metadata_routing(self) -> Any: ...
     def __init__(
         self,
         *,
@@ -125,7 +128,7 @@ class LinearRegression(_BaseGD):
     def score(self, X: _X, y: npt.ArrayLike, sample_weight: npt.ArrayLike | None = None) -> float: ...  # R^2
 
 class LogisticRegression(_BaseGD):
-    class_weight: dict[Any, float] | Literal["balanced"] | None
+    class_weight: Mapping[Any, float] | Literal["balanced"] | None
     classes_: npt.NDArray[Any]
     def __init__(
         self,
@@ -163,7 +166,7 @@ class LogisticRegression(_BaseGD):
         penalty: _Penalty = "l2",
         l1_ratio: float = 0.15,
         average: bool | int = False,
-        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        class_weight: Mapping[Any, float] | Literal["balanced"] | None = None,
     ) -> None: ...
     def set_partial_fit_request(
         self, *, classes: bool | str | None = ..., sample_weight: bool | str | None = ...
@@ -234,6 +237,8 @@ class _SGDDropIn:
     loss_curve_: list[float]
     validation_scores_: list[float] | None
     n_features_in_: int
+    feature_names_in_: npt.NDArray[np.object_]  # (set by a fit on named columns: a DataFrame)
+    def get_metadata_routing(self) -> Any: ...
     @property
     def t_(self) -> float: ...
     def fit(
@@ -304,7 +309,7 @@ class SGDRegressor(_SGDDropIn):
 class SGDClassifier(_SGDDropIn):
     loss: _SGDLoss
     n_jobs: int | None
-    class_weight: dict[Any, float] | Literal["balanced"] | None
+    class_weight: Mapping[Any, float] | Literal["balanced"] | None
     classes_: npt.NDArray[Any]
     def __init__(
         self,
@@ -327,7 +332,7 @@ class SGDClassifier(_SGDDropIn):
         early_stopping: bool = False,
         validation_fraction: float = 0.1,
         n_iter_no_change: int = 5,
-        class_weight: dict[Any, float] | Literal["balanced"] | None = None,
+        class_weight: Mapping[Any, float] | Literal["balanced"] | None = None,
         warm_start: bool = False,
         average: bool | int = False,
         batch_size: int | None = 1,

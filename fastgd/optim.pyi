@@ -1,5 +1,5 @@
 # Types of fastgd.optim (the optimizers and Parameter).
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
@@ -12,11 +12,15 @@ _Param: TypeAlias = _FloatArray | Parameter
 # {"params": [...], "lr": ..., other options of the optimizer}
 _ParamGroup: TypeAlias = Mapping[str, Any]
 # or torch's named parameters, (name, parameter) pairs (the group keeps the names in "param_names")
-_Params: TypeAlias = Iterable[_Param] | Iterable[tuple[str, _Param]] | Iterable[_ParamGroup]
+# (one union of the elements: a list mixing a Parameter and an array, or the groups' dicts, is one
+# iterable to mypy; mixing arrays and groups, which the constructor refuses, type-checks)
+_Params: TypeAlias = Iterable[_Param | tuple[str, _Param] | _ParamGroup]
 # a gradient: an array, or a NumPy float scalar (a 0-d parameter's, as np.sum returns it)
 _Grad: TypeAlias = npt.NDArray[np.floating[Any]] | np.floating[Any]
 # one gradient (or None, to skip that parameter) per parameter, in order
-_Grads: TypeAlias = Sequence[_Grad | None]
+# a list or a tuple, as step() takes them (a list's elements unchecked: list is invariant, so a
+# list[NDArray[float32]] would not be a list[_Grad | None])
+_Grads: TypeAlias = list[Any] | tuple[_Grad | None, ...]
 
 __all__ = ["Optimizer", "Parameter", "SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adamax", "Adadelta", "Lion", "RAdam", "NAdam", "MAX_THREADS"]
 
