@@ -8,8 +8,7 @@ import numpy as np
 
 from . import _checks
 from ._backend import engine
-from .clip import _check_max_norm, _check_norm_of_nothing, _norm_type
-from .clip import _clipping
+from .clip import _check_max_norm, _check_norm_of_nothing, _clipping, _norm_type
 from .lr_scheduler import _note_step
 from .optim import _check_optimizer, _data, _group_entries, _OneAtATime, _writable
 
@@ -48,7 +47,9 @@ class MultiSteps(_OneAtATime):
             optimizer._follow_param_groups()  # the parameters param_groups list now
             params, entries = list(optimizer._params), list(optimizer._entries)
         self._empty = any(param.size == 0 for param in params)
-        self._max_norm, self._norm_type = _checked_clipping(max_norm, norm_type, self._empty)
+        if max_norm is not None:  # (the rest checked above: now the norm of these parameters)
+            _check_norm_of_nothing(norm_type, self._empty, "parameter")
+        self._max_norm, self._norm_type = max_norm, norm_type
         self._lock = threading.Lock()
         self.optimizer = optimizer
         self._every_k, self._mini_step = every_k, 0

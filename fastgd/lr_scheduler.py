@@ -887,24 +887,23 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         """One step on, or to `epoch` (a float counts steps within an epoch)."""
         if epoch is None and self.last_epoch < 0:
             epoch = 0
-        if epoch is None:
-            epoch = self.last_epoch + 1
-            T_cur, T_i = self.T_cur + 1, self.T_i
-            if T_cur >= T_i:
-                T_cur, T_i = T_cur % T_i, T_i * self.T_mult
-        else:
+        given = epoch is not None
+        if given:
             if isinstance(epoch, bool) or not isinstance(epoch, numbers.Real) or not epoch >= 0:
                 raise ValueError(f"epoch must be a number >= 0, got {epoch!r}")
             _checks.as_double(epoch, "epoch")
-            try:
-                T_cur, T_i = self._restart_at(epoch)
-            except (OverflowError, ZeroDivisionError) as error:
-                _raise_if_out_of_range(self, epoch, error)
-                raise
+        else:
+            epoch = self.last_epoch + 1
         before = (self.T_cur, self.T_i, self.last_epoch)
-        self.T_cur, self.T_i, self.last_epoch = T_cur, T_i, math.floor(epoch)
         self._get_lr_called_within_step = True
-        try:
+        try:  # (the restart's arithmetic, and the rate's, raise alike: see _raise_if_out_of_range)
+            if given:
+                T_cur, T_i = self._restart_at(epoch)
+            else:
+                T_cur, T_i = self.T_cur + 1, self.T_i
+                if T_cur >= T_i:
+                    T_cur, T_i = T_cur % T_i, T_i * self.T_mult
+            self.T_cur, self.T_i, self.last_epoch = T_cur, T_i, math.floor(epoch)
             self._set_lrs(self.get_lr())
         except BaseException as error:
             self.T_cur, self.T_i, self.last_epoch = before
